@@ -1,0 +1,364 @@
+package AigovTest;
+
+# A small harness in the spirit of nginx's own test suite: each test file
+# writes a config, starts Debian's nginx with the built module and the mock
+# model API on free loopback ports, talks HTTP, and stops what it started
+# (by pid, also when the test dies). Logs are kept under build/t/ for
+# reading when a test fails.
+
+use strict;
+use warnings;
+
+use Cwd qw(abs_path);
+use File::Basename qw(basename dirname);
+use File::Path qw(make_path remove_tree);
+use IO::Socket::INET;
+use POSIX qw(:sys_wait_h);
+use Time::HiRes qw(sleep time);
+use Test::More;
+use JSON::PP;
+
+our $ROOT = abs_path(dirname(__FILE__) . '/../..');
+our $NGINX = $ENV{TEST_NGINX_BINARY} // '/usr/sbin/nginx';
+our $MODULE = "$ROOT/build/nginx/ngx_http_aigov_module.so";
+
+my @instances;
+
+sub new {
+    my ($class, %opt) = @_;
+    my $name = basename($0, '.t');
+    my $dir = "$ROOT/build/t/$name.$$";
+    remove_tree($dir);
+    make_path("$dir/logs", "$dir/tmp");
+    chmod 0755, $dir, "$dir/logs", "$dir/tmp";
+    my $self = bless { dir => $dir, name => $name, pids => {}, %opt }, $class;
+    $self->{port} = free_port();
+    $self->{mock_port} = free_port();
+    push @instances, $self;
+    return $self;
+}
+
+sub dir { $_[0]{dir} }
+sub port { $_[0]{port} }
+sub mock_port { $_[0]{mock_port} }
+sub root { $ROOT }
+
+# A port the kernel just gave out and took back; random enough that
+# parallel test files do not collide.
+sub free_port {
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Proto => 'tcp', Listen => 1, ReuseAddr => 1)
+        or die "no free port: $!";
+    my $p = $s->sockport;
+    close $s;
+    return $p;
+}
+
+sub wait_port {
+    my ($port, $timeout) = @_;
+    my $end = time + ($timeout // 10);
+    while (time < $end) {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                      Proto => 'tcp');
+        if ($s) { close $s; return 1; }
+        sleep 0.05;
+    }
+    return 0;
+}
+
+sub start_mock {
+    my ($self) = @_;
+    my $pidfile = "$self->{dir}/mock.pid";
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open STDOUT, '>>', "$self->{dir}/logs/mock.log";
+        open STDERR, '>&', \*STDOUT;
+        exec "$ROOT/mock/aigov-mock", '--port', $self->{mock_port},
+             '--pidfile', $pidfile or die "exec mock: $!";
+    }
+    $self->{pids}{mock} = $pid;
+    wait_port($self->{mock_port}) or die "mock did not start on $self->{mock_port}";
+    return $self;
+}
+
+# The http{} body is the caller's; the rest (load_module, paths, logging,
+# pid) is filled in. %%PORT%%, %%MOCK%%, %%DIR%% and %%ROOT%% are replaced.
+sub write_conf {
+    my ($self, $http, %o) = @_;
+    my $d = $self->{dir};
+    my $workers = $o{workers} // 1;
+    my $main = $o{main} // '';
+    my $user = $> == 0 ? "user root;\n" : '';
+    my $conf = <<"EOF";
+${user}load_module $MODULE;
+worker_processes $workers;
+daemon on;
+master_process on;
+pid $d/nginx.pid;
+error_log $d/logs/error.log info;
+$main
+events { worker_connections 1024; }
+http {
+    access_log $d/logs/access.log;
+    client_body_temp_path $d/tmp/body;
+    proxy_temp_path $d/tmp/proxy;
+    fastcgi_temp_path $d/tmp/fastcgi;
+    uwsgi_temp_path $d/tmp/uwsgi;
+    scgi_temp_path $d/tmp/scgi;
+$http
+}
+EOF
+    $conf = $self->subst($conf);
+    open my $f, '>', "$d/nginx.conf" or die $!;
+    print $f $conf;
+    close $f;
+    return $self;
+}
+
+# The usual gateway: aigov on in front of the mock. Options: http (more
+# http-level directives), server, location (more location directives),
+# max_body (client_max_body_size), http2 (listen with http2).
+sub gateway_conf {
+    my ($self, %o) = @_;
+    my $http = $o{http} // '';
+    my $server = $o{server} // '';
+    my $loc = $o{location} // '';
+    my $max = $o{max_body} // '1m';
+    my $h2 = $o{http2} ? ' http2' : '';
+    return <<"EOF";
+    $http
+    upstream mock { server 127.0.0.1:%%MOCK%%; keepalive 8; }
+    server {
+        listen 127.0.0.1:%%PORT%%$h2;
+        client_max_body_size $max;
+        $server
+        location / {
+            aigov on;
+            $loc
+            proxy_pass http://mock;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Accept-Encoding "";
+            proxy_buffering off;
+        }
+        location = /plain {
+            proxy_pass http://mock/v1/models;
+        }
+    }
+EOF
+}
+
+sub subst {
+    my ($self, $s) = @_;
+    $s =~ s/%%PORT%%/$self->{port}/g;
+    $s =~ s/%%MOCK%%/$self->{mock_port}/g;
+    $s =~ s/%%DIR%%/$self->{dir}/g;
+    $s =~ s/%%ROOT%%/$ROOT/g;
+    return $s;
+}
+
+# Writes a file into the test folder (after substitution) and returns its path.
+sub write_file {
+    my ($self, $name, $content) = @_;
+    my $p = "$self->{dir}/$name";
+    make_path(dirname($p));
+    open my $f, '>', $p or die "$p: $!";
+    print $f $self->subst($content);
+    close $f;
+    return $p;
+}
+
+sub nginx_t {
+    my ($self) = @_;
+    my $out = `$NGINX -t -p $self->{dir} -c $self->{dir}/nginx.conf 2>&1`;
+    return ($? == 0, $out);
+}
+
+sub start_nginx {
+    my ($self) = @_;
+    my $out = `$NGINX -p $self->{dir} -c $self->{dir}/nginx.conf 2>&1`;
+    die "nginx did not start:\n$out" if $?;
+    my $pid = $self->read_pid;
+    die "nginx wrote no pid file:\n$out" unless $pid;
+    $self->{pids}{nginx} = $pid;
+    wait_port($self->{port}) or die "nginx not listening on $self->{port}";
+    return $self;
+}
+
+sub read_pid {
+    my ($self) = @_;
+    for (1 .. 100) {
+        if (open my $f, '<', "$self->{dir}/nginx.pid") {
+            my $p = <$f>;
+            close $f;
+            if ($p && $p =~ /(\d+)/) { return $1; }
+        }
+        sleep 0.05;
+    }
+    return undef;
+}
+
+sub signal_nginx {
+    my ($self, $sig) = @_;
+    kill $sig, $self->{pids}{nginx};
+}
+
+sub reload {
+    my ($self) = @_;
+    my $out = `$NGINX -s reload -p $self->{dir} -c $self->{dir}/nginx.conf 2>&1`;
+    return ($? == 0, $out);
+}
+
+sub stop_nginx {
+    my ($self) = @_;
+    my $pid = delete $self->{pids}{nginx} or return;
+    stop_pid($pid, 'QUIT');
+    unlink "$self->{dir}/nginx.pid";
+}
+
+sub stop_pid {
+    my ($pid, $sig) = @_;
+    kill $sig // 'TERM', $pid;
+    for (1 .. 100) {
+        my $r = waitpid($pid, WNOHANG);
+        return if $r == $pid || ($r == -1 && !kill 0, $pid);
+        sleep 0.05;
+    }
+    kill 'KILL', $pid;
+    waitpid($pid, 0);
+}
+
+sub stop {
+    my ($self) = @_;
+    $self->stop_nginx;
+    if (my $pid = delete $self->{pids}{mock}) {
+        stop_pid($pid, 'TERM');
+    }
+}
+
+sub error_log {
+    my ($self) = @_;
+    open my $f, '<', "$self->{dir}/logs/error.log" or return '';
+    local $/;
+    return <$f>;
+}
+
+# One HTTP/1.1 request on a fresh connection; returns
+# { status, headers => {lowercase => value}, body }.
+sub request {
+    my ($self, $method, $path, %o) = @_;
+    my $port = $o{port} // $self->{port};
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Proto => 'tcp', Timeout => 10)
+        or die "connect $port: $!";
+    my $body = $o{body};
+    $body = encode_json($body) if ref $body;
+    my $h = $o{headers} // {};
+    my $req = "$method $path HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n";
+    $req .= "$_: $h->{$_}\r\n" for sort keys %$h;
+    if (defined $body) {
+        if ($o{chunked}) {
+            $req .= "Transfer-Encoding: chunked\r\n\r\n";
+            my $n = $o{chunk_size} // 100;
+            for (my $i = 0; $i < length $body; $i += $n) {
+                my $c = substr($body, $i, $n);
+                $req .= sprintf("%x\r\n%s\r\n", length $c, $c);
+            }
+            $req .= "0\r\n\r\n";
+        } else {
+            $req .= "Content-Type: application/json\r\n" unless grep { lc $_ eq 'content-type' } keys %$h;
+            $req .= "Content-Length: " . length($body) . "\r\n\r\n$body";
+        }
+    } else {
+        $req .= "\r\n";
+    }
+    $s->print($req);
+    local $/;
+    my $raw = <$s> // '';
+    close $s;
+    return parse_response($raw);
+}
+
+sub parse_response {
+    my ($raw) = @_;
+    my ($head, $body) = split /\r\n\r\n/, $raw, 2;
+    $body //= '';
+    my @lines = split /\r\n/, $head // '';
+    my $status_line = shift @lines // '';
+    my ($status) = $status_line =~ m{^HTTP/\d\.\d (\d+)};
+    my %h;
+    for (@lines) {
+        my ($k, $v) = /^([^:]+):\s*(.*)$/ or next;
+        $k = lc $k;
+        $h{$k} = exists $h{$k} ? "$h{$k}, $v" : $v;
+    }
+    if (($h{'transfer-encoding'} // '') =~ /chunked/i) {
+        my $out = '';
+        while ($body =~ s/^([0-9a-fA-F]+)[^\r\n]*\r\n//) {
+            my $n = hex $1;
+            last if $n == 0;
+            $out .= substr($body, 0, $n, '');
+            $body =~ s/^\r\n//;
+        }
+        $body = $out;
+    }
+    return { status => $status // 0, headers => \%h, body => $body, raw => $raw };
+}
+
+sub json {
+    my ($res) = @_;
+    return eval { decode_json($res->{body}) };
+}
+
+# Reads an SSE response as it arrives: the parsed response, its data lines
+# (events), when the first one arrived and how long the whole took.
+sub stream {
+    my ($self, $path, %o) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $self->{port},
+                                  Proto => 'tcp', Timeout => 20)
+        or die "connect: $!";
+    my $body = ref $o{body} ? encode_json($o{body}) : $o{body};
+    my $h = $o{headers} // {};
+    my $req = "POST $path HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+            . "Content-Type: application/json\r\nContent-Length: " . length($body) . "\r\n";
+    $req .= "$_: $h->{$_}\r\n" for sort keys %$h;
+    $s->print("$req\r\n$body");
+    my $t0 = time;
+    my ($raw, $first) = ('', undef);
+    my $buf;
+    while (sysread($s, $buf, 65536)) {
+        $raw .= $buf;
+        $first //= time - $t0 if $raw =~ /\r\n\r\n.*data:/s;
+    }
+    close $s;
+    my $res = parse_response($raw);
+    $res->{first_data_at} = $first;
+    $res->{total_time} = time - $t0;
+    $res->{events} = [ $res->{body} =~ /^data: ?(.*)$/mg ];
+    return $res;
+}
+
+# Fail on alerts, as nginx's suite does, then stop everything.
+sub done {
+    my ($self) = @_;
+    my $log = $self->error_log;
+    my @bad = grep { /\[(alert|emerg|crit)\]/ } split /\n/, $log;
+    @bad = grep { !/$self->{allow_log}/ } @bad if $self->{allow_log};
+    ok(!@bad, 'no alert, crit or emerg in error.log') or diag(join "\n", @bad);
+    $self->stop;
+    if (Test::More->builder->is_passing) {
+        remove_tree($self->{dir}) unless $ENV{AIGOV_KEEP};
+    } else {
+        diag("logs kept in $self->{dir}");
+    }
+}
+
+END {
+    my $rc = $?;
+    $_->stop for @instances;
+    $? = $rc;
+}
+
+$SIG{INT} = $SIG{TERM} = sub { $_->stop for @instances; exit 1 };
+
+1;

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# `make run`: the mock model API and the gateway, in run/ inside the
+# checkout; Ctrl-C or `make stop` stops both.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+RUN=$ROOT/run
+PORT=${AIGOV_PORT:-8080}
+MOCK_PORT=${AIGOV_MOCK_PORT:-8081}
+NGINX=${NGINX:-/usr/sbin/nginx}
+
+stop() {
+    if [ -f "$RUN/nginx.pid" ]; then
+        kill -QUIT "$(cat "$RUN/nginx.pid")" 2>/dev/null || true
+        for _ in $(seq 50); do [ -f "$RUN/nginx.pid" ] || break; sleep 0.1; done
+        rm -f "$RUN/nginx.pid"
+    fi
+    if [ -f "$RUN/mock.pid" ]; then
+        kill "$(cat "$RUN/mock.pid")" 2>/dev/null || true
+        rm -f "$RUN/mock.pid"
+    fi
+}
+
+if [ "${1:-}" = stop ]; then
+    stop
+    echo "stopped"
+    exit 0
+fi
+
+stop
+mkdir -p "$RUN/tmp"
+chmod 755 "$RUN" "$RUN/tmp"
+
+"$ROOT/mock/aigov-mock" --port "$MOCK_PORT" --pidfile "$RUN/mock.pid" >"$RUN/mock.log" 2>&1 &
+
+user=""
+[ "$(id -u)" = 0 ] && user="user root;"
+{ echo "$user"; sed -e "s|@ROOT@|$ROOT|g" -e "s|@RUN@|$RUN|g" \
+      -e "s|@PORT@|$PORT|g" -e "s|@MOCK_PORT@|$MOCK_PORT|g" \
+      "$ROOT/conf/aigov.conf.in"; } >"$RUN/nginx.conf"
+
+"$NGINX" -t -q -p "$RUN" -c "$RUN/nginx.conf"
+"$NGINX" -p "$RUN" -c "$RUN/nginx.conf"
+
+for _ in $(seq 50); do
+    curl -s -o /dev/null "http://127.0.0.1:$MOCK_PORT/__health" && break
+    sleep 0.1
+done
+
+trap 'echo; stop; echo stopped; exit 0' INT TERM
+
+cat <<MSG
+
+aigov is running on http://127.0.0.1:$PORT in front of the mock model API on port $MOCK_PORT.
+Config: $RUN/nginx.conf   Logs: $RUN/error.log
+
+Try:
+
+  curl -s http://127.0.0.1:$PORT/v1/chat/completions \\
+    -H 'Content-Type: application/json' \\
+    -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello, aigov"}]}'
+
+Ctrl-C or \`make stop\` stops everything.
+MSG
+
+# stay in the foreground so Ctrl-C stops what we started
+while [ -f "$RUN/nginx.pid" ] && kill -0 "$(cat "$RUN/nginx.pid")" 2>/dev/null; do
+    sleep 1
+done
+stop
