@@ -64,7 +64,11 @@ typedef enum {
 
 /* Parses body (not NUL-terminated) for endpoint ep. On error writes one
  * plain sentence into err, e.g. "invalid JSON at line 1, column 7: ...",
- * "'messages' must be an array". rq is always safe to free afterwards. */
+ * "'messages' must be an array". rq is always safe to free afterwards.
+ * Duplicate keys, \u0000 in strings and integers beyond 64 bits are
+ * BAD_JSON. "model" is required for CHAT, COMPLETIONS, EMBEDDINGS and
+ * MESSAGES; MODELS with len 0 is OK with root NULL. null "stream" or
+ * "max_tokens" count as absent. Chat with both token keys: the larger. */
 aigov_req_status_t aigov_request_parse(aigov_request_t *rq, aigov_endpoint_t ep,
                                        const char *body, size_t len,
                                        char *err, size_t errlen);
@@ -73,7 +77,8 @@ void aigov_request_free(aigov_request_t *rq);
 /* Replace text i (after redaction); updates the JSON tree. 0 or -1. */
 int aigov_request_set_text(aigov_request_t *rq, size_t i, const char *text, size_t len);
 /* Set the token limit in the body (the key the request used, else the
- * endpoint's usual one). 0 or -1. */
+ * endpoint's usual one). 0 or -1. Chat bodies carrying both max_tokens and
+ * max_completion_tokens get both set. Embeddings have no limit: 0, no change. */
 int aigov_request_set_max_tokens(aigov_request_t *rq, long long v);
 /* Compact JSON of the (modified) tree; malloc'd, caller frees. */
 char *aigov_request_serialize(const aigov_request_t *rq, size_t *len);

@@ -16,6 +16,16 @@ static ngx_int_t ngx_http_aigov_process(ngx_http_request_t *r,
     ngx_http_aigov_ctx_t *ctx);
 static ngx_int_t ngx_http_aigov_read_body(ngx_http_request_t *r,
     ngx_str_t *body);
+static ngx_int_t ngx_http_aigov_identify(ngx_http_request_t *r,
+    ngx_http_aigov_ctx_t *ctx, ngx_http_aigov_loc_conf_t *alcf);
+static ngx_int_t ngx_http_aigov_decide(ngx_http_request_t *r,
+    ngx_http_aigov_ctx_t *ctx, ngx_http_aigov_loc_conf_t *alcf);
+static ngx_int_t ngx_http_aigov_admit(ngx_http_request_t *r,
+    ngx_http_aigov_ctx_t *ctx);
+static ngx_int_t ngx_http_aigov_filter_prompt(ngx_http_request_t *r,
+    ngx_http_aigov_ctx_t *ctx);
+static ngx_int_t ngx_http_aigov_replace_body(ngx_http_request_t *r,
+    ngx_http_aigov_ctx_t *ctx);
 
 
 ngx_int_t
@@ -130,46 +140,354 @@ ngx_http_aigov_deny(ngx_http_aigov_ctx_t *ctx, ngx_uint_t status,
 static ngx_int_t
 ngx_http_aigov_process(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
 {
-    char                err[256];
-    ngx_str_t           body;
-    aigov_endpoint_t    ep;
-    aigov_req_status_t  st;
+    char                        err[512];
+    ngx_int_t                   rc;
+    ngx_str_t                   body;
+    aigov_endpoint_t            ep;
+    aigov_req_status_t          st;
+    ngx_http_aigov_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_aigov_module);
 
     ep = aigov_endpoint_from_path((const char *) r->uri.data, r->uri.len);
     ctx->req.endpoint = ep;
 
-    if (r->method != NGX_HTTP_POST) {
-        /* GET /v1/models and friends carry no body to govern */
+    if (r->method == NGX_HTTP_POST) {
+        if (ngx_http_aigov_read_body(r, &body) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (body.len == 0) {
+            return ngx_http_aigov_deny(ctx, NGX_HTTP_BAD_REQUEST,
+                                       "invalid_json",
+                                       "the request has no body; "
+                                       "a JSON object is required");
+        }
+
+        err[0] = '\0';
+        st = aigov_request_parse(&ctx->req, ep, (const char *) body.data,
+                                 body.len, err, sizeof(err));
+
+        switch (st) {
+        case AIGOV_REQ_OK:
+            ctx->parsed = 1;
+            break;
+        case AIGOV_REQ_BAD_JSON:
+            return ngx_http_aigov_deny(ctx, NGX_HTTP_BAD_REQUEST,
+                                       "invalid_json", err);
+        case AIGOV_REQ_BAD_SHAPE:
+            return ngx_http_aigov_deny(ctx, NGX_HTTP_BAD_REQUEST,
+                                       "invalid_request", err);
+        default:
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    /* GET /v1/models and friends carry no body, but are still governed */
+
+    rc = ngx_http_aigov_identify(r, ctx, alcf);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    if (alcf->policy == NULL) {
         return NGX_DECLINED;
     }
 
-    if (ngx_http_aigov_read_body(r, &body) != NGX_OK) {
+    rc = ngx_http_aigov_decide(r, ctx, alcf);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    rc = ngx_http_aigov_admit(r, ctx);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    rc = ngx_http_aigov_filter_prompt(r, ctx);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    if (ctx->decision->set_max_tokens > 0 && ctx->parsed) {
+        if (aigov_request_set_max_tokens(&ctx->req,
+                                         ctx->decision->set_max_tokens)
+            != 0)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    if (ctx->req.modified) {
+        return ngx_http_aigov_replace_body(r, ctx);
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_aigov_identify(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
+    ngx_http_aigov_loc_conf_t *alcf)
+{
+    char                msg[256];
+    ngx_table_elt_t    *h;
+    aigov_id_status_t   st;
+
+    if (alcf->identity == NULL) {
+        return NGX_DECLINED;
+    }
+
+    h = r->headers_in.authorization;
+    msg[0] = '\0';
+
+    st = aigov_identity_verify(alcf->identity,
+                               h ? (const char *) h->value.data : NULL,
+                               h ? h->value.len : 0,
+                               ngx_time(), &ctx->claims, msg, sizeof(msg));
+
+    if (st == AIGOV_ID_OK) {
+        return NGX_DECLINED;
+    }
+
+    if (st == AIGOV_ID_NOMEM) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (body.len == 0) {
-        return ngx_http_aigov_deny(ctx, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_json",
-                                   "the request has no body; "
-                                   "a JSON object is required");
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "aigov: token refused: %s", msg);
+
+    return ngx_http_aigov_deny(ctx, NGX_HTTP_UNAUTHORIZED,
+                               aigov_id_status_code(st), msg);
+}
+
+
+static ngx_int_t
+ngx_http_aigov_decide(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
+    ngx_http_aigov_loc_conf_t *alcf)
+{
+    u_char                *path;
+    aigov_policy_input_t   in;
+
+    if (ctx->claims == NULL) {
+        /* no aigov_jwt_key here: the policy sees a caller without claims */
+        ctx->claims = json_object();
+        if (ctx->claims == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
 
-    err[0] = '\0';
-    st = aigov_request_parse(&ctx->req, ep, (const char *) body.data,
-                             body.len, err, sizeof(err));
-
-    switch (st) {
-    case AIGOV_REQ_OK:
-        ctx->parsed = 1;
-        break;
-    case AIGOV_REQ_BAD_JSON:
-        return ngx_http_aigov_deny(ctx, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_json", err);
-    case AIGOV_REQ_BAD_SHAPE:
-        return ngx_http_aigov_deny(ctx, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_request", err);
-    default:
+    path = ngx_pnalloc(r->pool, r->uri.len + 1);
+    if (path == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(path, r->uri.data, r->uri.len);
+    path[r->uri.len] = '\0';
+
+    ngx_memzero(&in, sizeof(aigov_policy_input_t));
+    in.claims = ctx->claims;
+    in.path = (const char *) path;
+    in.endpoint = aigov_endpoint_name(ctx->req.endpoint);
+    in.model = ctx->req.model;
+    in.max_tokens = ctx->req.max_tokens;
+    in.prompt_chars = ctx->req.prompt_chars;
+
+    ctx->decision = ngx_pcalloc(r->pool, sizeof(aigov_decision_t));
+    if (ctx->decision == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    aigov_policy_decide(alcf->policy, &in, ctx->decision);
+    ctx->decided = 1;
+
+    if (ctx->decision->allow) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_aigov_deny(ctx, ctx->decision->status
+                                    ? ctx->decision->status
+                                    : NGX_HTTP_FORBIDDEN,
+                               ctx->decision->code
+                                    ? ctx->decision->code : "denied",
+                               ctx->decision->message);
+}
+
+
+/*
+ * Per-subject quotas, counted in shared memory so that all workers share
+ * one count. Tokens are reserved here (prompt estimate plus the answer's
+ * cap) and settled from the answer's usage when the request ends.
+ */
+
+static ngx_int_t
+ngx_http_aigov_admit(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
+{
+    int                          rc;
+    char                         msg[256];
+    long                         retry;
+    long long                    reserve, cap;
+    aigov_quota_limits_t         lim;
+    aigov_policy_limits_t       *pl;
+    ngx_http_aigov_main_conf_t  *amcf;
+
+    pl = &ctx->decision->limits;
+
+    if (pl->requests_per_minute <= 0 && pl->tokens_per_minute <= 0
+        && pl->tokens_per_day <= 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_aigov_module);
+
+    ngx_memzero(&lim, sizeof(aigov_quota_limits_t));
+    lim.rpm = pl->requests_per_minute;
+    lim.tpm = pl->tokens_per_minute;
+    lim.tpd = pl->tokens_per_day;
+
+    cap = ctx->req.max_tokens >= 0 ? ctx->req.max_tokens
+                                   : ctx->decision->set_max_tokens;
+    reserve = (ctx->parsed ? aigov_request_prompt_tokens(&ctx->req) : 0)
+              + (cap > 0 ? cap : 0);
+
+    retry = 0;
+    msg[0] = '\0';
+
+    ngx_shmtx_lock(&amcf->quota_mutex);
+    rc = aigov_quota_admit(amcf->quota, ctx->decision->subject, &lim,
+                           reserve, ngx_time(), &ctx->ticket, &retry,
+                           msg, sizeof(msg));
+    ngx_shmtx_unlock(&amcf->quota_mutex);
+
+    if (rc == 0) {
+        ctx->quota_held = 1;
+        return NGX_DECLINED;
+    }
+
+    if (rc < 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->retry_after = retry > 0 ? retry : 1;
+
+    return ngx_http_aigov_deny(ctx, 429, "quota_exceeded", msg);
+}
+
+
+static ngx_int_t
+ngx_http_aigov_filter_prompt(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
+{
+    int                           rc;
+    ngx_uint_t                    i, n;
+    aigov_filter_spec_t          *specs;
+    const aigov_policy_filter_t  *pf;
+
+    n = ctx->decision->nfilters;
+
+    if (n == 0) {
+        return NGX_DECLINED;
+    }
+
+    specs = ngx_pcalloc(r->pool, n * sizeof(aigov_filter_spec_t));
+    if (specs == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    pf = ctx->decision->filters;
+
+    for (i = 0; i < n; i++) {
+        specs[i].inst = pf[i].inst;
+        specs[i].plugin = pf[i].plugin;
+        specs[i].stages = pf[i].stages;
+        specs[i].action = pf[i].action;
+        specs[i].on_error = pf[i].fail_open ? AIGOV_ON_ERROR_ALLOW
+                                            : AIGOV_ON_ERROR_BLOCK;
+    }
+
+    ctx->specs = specs;
+    ctx->nspecs = n;
+
+    if (!ctx->parsed) {
+        return NGX_DECLINED;
+    }
+
+    rc = aigov_filter_request(specs, n, &ctx->req, &ctx->prompt_outcome);
+    ctx->prompt_filtered = 1;
+
+    if (rc == AIGOV_FILTER_PASS) {
+        return NGX_DECLINED;
+    }
+
+    if (rc == AIGOV_FILTER_BLOCKED) {
+        return ngx_http_aigov_deny(ctx, NGX_HTTP_FORBIDDEN,
+                                   ctx->prompt_outcome.block_plugin
+                                   ? ctx->prompt_outcome.block_plugin
+                                   : "filter",
+                                   ctx->prompt_outcome.block_reason
+                                   ? ctx->prompt_outcome.block_reason
+                                   : "a content filter refused the prompt");
+    }
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+/*
+ * The upstream gets the redacted or capped body: one new buffer (start ==
+ * pos, so a retry to the next upstream rewinds to it), Content-Length to
+ * match, the spilled temp file dropped.
+ */
+
+static ngx_int_t
+ngx_http_aigov_replace_body(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
+{
+    char                     *json;
+    size_t                    len;
+    ngx_buf_t                *b;
+    ngx_chain_t              *cl;
+    ngx_table_elt_t          *h;
+    ngx_http_request_body_t  *rb;
+
+    json = aigov_request_serialize(&ctx->req, &len);
+    if (json == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b = ngx_create_temp_buf(r->pool, len ? len : 1);
+    if (b == NULL) {
+        free(json);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->pos, json, len);
+    free(json);
+
+    b->last_buf = 1;
+
+    cl = ngx_alloc_chain_link(r->pool);
+    if (cl == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    rb = r->request_body;
+    rb->bufs = cl;
+    rb->temp_file = NULL;
+
+    r->headers_in.content_length_n = len;
+
+    h = r->headers_in.content_length;
+    if (h) {
+        h->value.data = ngx_pnalloc(r->pool, NGX_OFF_T_LEN);
+        if (h->value.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->value.len = ngx_sprintf(h->value.data, "%uz", len)
+                       - h->value.data;
     }
 
     return NGX_DECLINED;

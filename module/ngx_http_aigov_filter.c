@@ -17,6 +17,16 @@ static ngx_int_t ngx_http_aigov_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static ngx_int_t ngx_http_aigov_nginx_error(ngx_http_request_t *r,
     ngx_http_aigov_ctx_t *ctx);
+static ngx_int_t ngx_http_aigov_answer_start(ngx_http_request_t *r,
+    ngx_http_aigov_ctx_t *ctx);
+static ngx_int_t ngx_http_aigov_answer_filter(ngx_http_request_t *r,
+    ngx_http_aigov_ctx_t *ctx, ngx_chain_t *in);
+static ngx_int_t ngx_http_aigov_answer_take(ngx_http_request_t *r,
+    ngx_http_aigov_ctx_t *ctx, ngx_buf_t *b);
+static ngx_int_t ngx_http_aigov_answer_output(ngx_http_request_t *r,
+    ngx_http_aigov_ctx_t *ctx, ngx_chain_t ***ll);
+static ngx_int_t ngx_http_aigov_answer_header(ngx_http_request_t *r,
+    ngx_http_aigov_ctx_t *ctx);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -76,9 +86,85 @@ ngx_http_aigov_header_filter(ngx_http_request_t *r)
         if (ngx_http_aigov_nginx_error(r, ctx) != NGX_OK) {
             return NGX_ERROR;
         }
+
+        return ngx_http_next_header_filter(r);
     }
 
-    return ngx_http_next_header_filter(r);
+    return ngx_http_aigov_answer_start(r, ctx);
+}
+
+
+/*
+ * Answers of the model API: SSE streams are filtered event by event as
+ * they arrive; JSON answers are filtered whole, and when a filter may
+ * change them their header waits until the body is complete, so that a
+ * block can still answer 403 and Content-Length is right.
+ */
+
+static ngx_int_t
+ngx_http_aigov_answer_start(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
+{
+    ngx_str_t                  *ct;
+    ngx_http_aigov_loc_conf_t  *alcf;
+
+    if (!ctx->decided || ctx->err_code || ctx->answer
+        || r->header_only || r->headers_out.status != NGX_HTTP_OK)
+    {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ct = &r->headers_out.content_type;
+
+    if (ct->len >= sizeof("text/event-stream") - 1
+        && ngx_strncasecmp(ct->data, (u_char *) "text/event-stream",
+                           sizeof("text/event-stream") - 1) == 0)
+    {
+        ctx->stream = 1;
+
+    } else if (!(ct->len >= sizeof("application/json") - 1
+                 && ngx_strncasecmp(ct->data, (u_char *) "application/json",
+                                    sizeof("application/json") - 1) == 0))
+    {
+        return ngx_http_next_header_filter(r);
+    }
+
+    if (r->headers_out.content_encoding
+        && r->headers_out.content_encoding->value.len)
+    {
+        /* compressed answers cannot be read; the shipped configs ask the
+         * upstream for identity encoding */
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "aigov: answer is compressed, not filtered; "
+                      "set proxy_set_header Accept-Encoding \"\"");
+        return ngx_http_next_header_filter(r);
+    }
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_aigov_module);
+
+    ctx->answer = aigov_answer_new(ctx->req.endpoint, ctx->stream,
+                                   ctx->specs, ctx->nspecs, alcf->hold_back);
+    if (ctx->answer == NULL) {
+        return NGX_ERROR;
+    }
+
+    aigov_answer_set_limits(ctx->answer, 0, alcf->max_answer_size);
+
+    if (aigov_answer_passthrough(ctx->answer)) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ngx_http_clear_content_length(r);
+    ngx_http_clear_accept_ranges(r);
+    ngx_http_weak_etag(r);
+
+    if (ctx->stream) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx->header_held = 1;
+    r->filter_need_in_memory = 1;
+
+    return NGX_OK;
 }
 
 
@@ -158,7 +244,15 @@ ngx_http_aigov_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_aigov_module);
 
-    if (ctx == NULL || ctx->error_body.len == 0) {
+    if (ctx == NULL) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    if (ctx->answer && ctx->error_body.len == 0) {
+        return ngx_http_aigov_answer_filter(r, ctx, in);
+    }
+
+    if (ctx->error_body.len == 0) {
         return ngx_http_next_body_filter(r, in);
     }
 
@@ -189,4 +283,249 @@ ngx_http_aigov_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     out.next = NULL;
 
     return ngx_http_next_body_filter(r, &out);
+}
+
+
+static ngx_int_t
+ngx_http_aigov_answer_filter(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
+    ngx_chain_t *in)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl, *out, **ll;
+
+    if (aigov_answer_passthrough(ctx->answer)) {
+        /* nothing to change: only read the usage on the way */
+        for (cl = in; cl && !ctx->answer_done; cl = cl->next) {
+            if (ngx_http_aigov_answer_take(r, ctx, cl->buf) != NGX_OK) {
+                return NGX_ERROR;
+            }
+        }
+
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    if (in && ngx_chain_add_copy(r->pool, &ctx->in, in) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rc = NGX_OK;
+
+    for ( ;; ) {
+
+        /* take input only while the client keeps up: a slow client must
+         * not make us hold the whole answer */
+
+        while (ctx->in && ctx->unsent < 8 * NGX_HTTP_AIGOV_OUT_SIZE) {
+            b = ctx->in->buf;
+            ctx->in = ctx->in->next;
+
+            if (ngx_http_aigov_answer_take(r, ctx, b) != NGX_OK) {
+                return NGX_ERROR;
+            }
+        }
+
+        out = NULL;
+        ll = &out;
+
+        if (ngx_http_aigov_answer_output(r, ctx, &ll) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (ctx->answer_done && !ctx->last_sent) {
+            if (ctx->header_held) {
+                ctx->header_held = 0;
+
+                rc = ngx_http_aigov_answer_header(r, ctx);
+                if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+                    return rc;
+                }
+            }
+
+            b = ngx_calloc_buf(r->pool);
+            if (b == NULL) {
+                return NGX_ERROR;
+            }
+
+            b->last_buf = (r == r->main) ? 1 : 0;
+            b->last_in_chain = 1;
+
+            cl = ngx_alloc_chain_link(r->pool);
+            if (cl == NULL) {
+                return NGX_ERROR;
+            }
+
+            cl->buf = b;
+            cl->next = NULL;
+            *ll = cl;
+
+            ctx->last_sent = 1;
+        }
+
+        if (out == NULL && ctx->busy == NULL) {
+            break;
+        }
+
+        if (out == NULL && ctx->header_held) {
+            break;
+        }
+
+        rc = ngx_http_next_body_filter(r, out);
+
+        ngx_chain_update_chains(r->pool, &ctx->free, &ctx->busy, &out,
+                                (ngx_buf_tag_t) &ngx_http_aigov_module);
+
+        ctx->unsent = 0;
+        for (cl = ctx->busy; cl; cl = cl->next) {
+            ctx->unsent += cl->buf->last - cl->buf->pos;
+        }
+
+        if (rc == NGX_ERROR || ctx->in == NULL
+            || ctx->unsent >= 8 * NGX_HTTP_AIGOV_OUT_SIZE)
+        {
+            break;
+        }
+    }
+
+    if (ctx->in || ctx->busy) {
+        r->buffered |= NGX_HTTP_AIGOV_BUFFERED;
+
+    } else {
+        r->buffered &= ~NGX_HTTP_AIGOV_BUFFERED;
+    }
+
+    return rc;
+}
+
+
+/* Feeds one input buffer to the answer and marks it consumed. */
+
+static ngx_int_t
+ngx_http_aigov_answer_take(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
+    ngx_buf_t *b)
+{
+    u_char   *p;
+    ssize_t   n;
+    off_t     size;
+
+    if (ctx->answer_done) {
+        return NGX_OK;
+    }
+
+    if (ngx_buf_in_memory(b)) {
+        if (b->last > b->pos
+            && aigov_answer_feed(ctx->answer, (const char *) b->pos,
+                                 b->last - b->pos)
+               != 0)
+        {
+            return NGX_ERROR;
+        }
+
+    } else if (b->in_file && b->file_last > b->file_pos) {
+        /* proxy_buffering on may leave parts of the answer in a temp file */
+        size = b->file_last - b->file_pos;
+
+        p = ngx_alloc(size, r->connection->log);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        n = ngx_read_file(b->file, p, size, b->file_pos);
+        if (n != size
+            || aigov_answer_feed(ctx->answer, (const char *) p, size) != 0)
+        {
+            ngx_free(p);
+            return NGX_ERROR;
+        }
+
+        ngx_free(p);
+    }
+
+    if (!aigov_answer_passthrough(ctx->answer)) {
+        b->pos = b->last;
+        b->file_pos = b->file_last;
+    }
+
+    if (b->last_buf || b->last_in_chain) {
+        if (aigov_answer_finish(ctx->answer) != 0) {
+            return NGX_ERROR;
+        }
+
+        ctx->answer_done = 1;
+    }
+
+    return NGX_OK;
+}
+
+
+/* Copies what the answer has ready into our own reusable buffers. */
+
+static ngx_int_t
+ngx_http_aigov_answer_output(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
+    ngx_chain_t ***ll)
+{
+    size_t        len, n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+    const char   *data;
+
+    for ( ;; ) {
+        data = aigov_answer_output(ctx->answer, &len);
+        if (data == NULL || len == 0) {
+            return NGX_OK;
+        }
+
+        if (ctx->free) {
+            cl = ctx->free;
+            ctx->free = cl->next;
+            cl->next = NULL;
+            b = cl->buf;
+
+        } else {
+            cl = ngx_alloc_chain_link(r->pool);
+            if (cl == NULL) {
+                return NGX_ERROR;
+            }
+
+            b = ngx_create_temp_buf(r->pool, NGX_HTTP_AIGOV_OUT_SIZE);
+            if (b == NULL) {
+                return NGX_ERROR;
+            }
+
+            b->tag = (ngx_buf_tag_t) &ngx_http_aigov_module;
+            cl->buf = b;
+            cl->next = NULL;
+        }
+
+        n = ngx_min(len, (size_t) (b->end - b->start));
+
+        b->pos = b->start;
+        b->last = ngx_cpymem(b->start, data, n);
+        b->flush = ctx->stream;
+
+        aigov_answer_consume(ctx->answer, n);
+        ctx->answer_bytes += n;
+
+        **ll = cl;
+        *ll = &cl->next;
+    }
+}
+
+
+/* The held header of a JSON answer, now that its final form is known. */
+
+static ngx_int_t
+ngx_http_aigov_answer_header(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
+{
+    if (aigov_answer_blocked(ctx->answer)) {
+        r->headers_out.status = NGX_HTTP_FORBIDDEN;
+        r->headers_out.status_line.len = 0;
+        ngx_str_set(&r->headers_out.content_type, "application/json");
+        r->headers_out.content_type_len = r->headers_out.content_type.len;
+        r->headers_out.content_type_lowcase = NULL;
+    }
+
+    r->headers_out.content_length_n = ctx->answer_bytes;
+
+    return ngx_http_next_header_filter(r);
 }

@@ -18,6 +18,21 @@ static char *ngx_http_aigov_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static ngx_int_t ngx_http_aigov_init(ngx_conf_t *cf);
 static void ngx_http_aigov_ctx_cleanup(void *data);
+static char *ngx_http_aigov_plugin(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_aigov_jwt_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_aigov_init_main_conf(ngx_conf_t *cf, void *conf);
+static ngx_int_t ngx_http_aigov_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static aigov_policy_t *ngx_http_aigov_load_policy(ngx_conf_t *cf,
+    ngx_str_t *path);
+static aigov_identity_t *ngx_http_aigov_build_identity(ngx_conf_t *cf,
+    ngx_http_aigov_loc_conf_t *alcf);
+static void ngx_http_aigov_free_host(void *data);
+static void ngx_http_aigov_free_policy(void *data);
+static void ngx_http_aigov_free_identity(void *data);
+static void ngx_http_aigov_destroy_instance(void *ctx, void *inst);
 
 
 static ngx_command_t  ngx_http_aigov_commands[] = {
@@ -36,6 +51,69 @@ static ngx_command_t  ngx_http_aigov_commands[] = {
       offsetof(ngx_http_aigov_loc_conf_t, max_answer_size),
       NULL },
 
+    { ngx_string("aigov_stream_hold_back"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_aigov_loc_conf_t, hold_back),
+      NULL },
+
+    { ngx_string("aigov_policy"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_aigov_loc_conf_t, policy_path),
+      NULL },
+
+    { ngx_string("aigov_jwt_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_aigov_jwt_key,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("aigov_jwt_issuer"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_aigov_loc_conf_t, jwt_issuer),
+      NULL },
+
+    { ngx_string("aigov_jwt_audience"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_aigov_loc_conf_t, jwt_audience),
+      NULL },
+
+    { ngx_string("aigov_jwt_leeway"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_aigov_loc_conf_t, jwt_leeway),
+      NULL },
+
+    { ngx_string("aigov_jwt_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_aigov_loc_conf_t, jwt_cache),
+      NULL },
+
+    { ngx_string("aigov_plugin"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_aigov_plugin,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("aigov_shared_memory"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_aigov_main_conf_t, shm_size),
+      NULL },
+
       ngx_null_command
 };
 
@@ -45,7 +123,7 @@ static ngx_http_module_t  ngx_http_aigov_module_ctx = {
     ngx_http_aigov_init,                   /* postconfiguration */
 
     ngx_http_aigov_create_main_conf,       /* create main configuration */
-    NULL,                                  /* init main configuration */
+    ngx_http_aigov_init_main_conf,         /* init main configuration */
 
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
@@ -74,6 +152,7 @@ ngx_module_t  ngx_http_aigov_module = {
 static void *
 ngx_http_aigov_create_main_conf(ngx_conf_t *cf)
 {
+    ngx_pool_cleanup_t          *cln;
     ngx_http_aigov_main_conf_t  *amcf;
 
     amcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_aigov_main_conf_t));
@@ -81,7 +160,116 @@ ngx_http_aigov_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    if (ngx_array_init(&amcf->plugins, cf->pool, 4, sizeof(ngx_str_t))
+        != NGX_OK
+        || ngx_array_init(&amcf->policies, cf->pool, 4,
+                          sizeof(ngx_http_aigov_policy_ref_t))
+           != NGX_OK)
+    {
+        return NULL;
+    }
+
+    amcf->shm_size = NGX_CONF_UNSET_SIZE;
+
+    /* registered first, so it runs last: policies hold plugin instances
+     * and must be freed before the plugins are unloaded */
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    amcf->host = aigov_host_new();
+    if (amcf->host == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_aigov_free_host;
+    cln->data = amcf->host;
+
     return amcf;
+}
+
+
+static char *
+ngx_http_aigov_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_aigov_main_conf_t  *amcf = conf;
+
+    ngx_str_t  name = ngx_string("aigov");
+
+    ngx_conf_init_size_value(amcf->shm_size, 10 * 1024 * 1024);
+
+    if (amcf->shm_size < 64 * 1024) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "aigov_shared_memory of %uz bytes is too small, "
+                           "at least 64k is needed", amcf->shm_size);
+        return NGX_CONF_ERROR;
+    }
+
+    amcf->shm_zone = ngx_shared_memory_add(cf, &name, amcf->shm_size,
+                                           &ngx_http_aigov_module);
+    if (amcf->shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    amcf->shm_zone->init = ngx_http_aigov_init_zone;
+    amcf->shm_zone->data = amcf;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * One zone holds the per-subject quota counters (and the audit tree). On
+ * reload nginx hands back the old zone when its name and size match, and
+ * the counters carry on.
+ */
+
+static ngx_int_t
+ngx_http_aigov_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    size_t                       size;
+    ngx_slab_pool_t             *shpool;
+    ngx_http_aigov_shctx_t      *sh;
+    ngx_http_aigov_main_conf_t  *amcf;
+
+    amcf = shm_zone->data;
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists || data) {
+        sh = shpool->data;
+
+    } else {
+        sh = ngx_slab_calloc(shpool, sizeof(ngx_http_aigov_shctx_t));
+        if (sh == NULL) {
+            return NGX_ERROR;
+        }
+
+        /* most of the zone goes to the quota table */
+        size = (shm_zone->shm.size - sizeof(ngx_http_aigov_shctx_t)) / 4 * 3;
+        size = ngx_min(size, shm_zone->shm.size - 32 * 1024);
+
+        sh->quota = ngx_slab_alloc(shpool, size);
+        if (sh->quota == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (aigov_quota_init(sh->quota, size) != 0) {
+            return NGX_ERROR;
+        }
+
+        shpool->data = sh;
+    }
+
+    amcf->quota = sh->quota;
+
+    if (ngx_shmtx_create(&amcf->quota_mutex, &sh->quota_lock, NULL)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -95,8 +283,22 @@ ngx_http_aigov_create_loc_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     alcf->policy_path = { 0, NULL };
+     *     alcf->policy = NULL;
+     *     alcf->jwt_issuer = { 0, NULL };
+     *     alcf->jwt_audience = { 0, NULL };
+     *     alcf->identity = NULL;
+     */
+
     alcf->enable = NGX_CONF_UNSET;
     alcf->max_answer_size = NGX_CONF_UNSET_SIZE;
+    alcf->hold_back = NGX_CONF_UNSET_SIZE;
+    alcf->jwt_keys = NGX_CONF_UNSET_PTR;
+    alcf->jwt_leeway = NGX_CONF_UNSET;
+    alcf->jwt_cache = NGX_CONF_UNSET_UINT;
 
     return alcf;
 }
@@ -111,8 +313,286 @@ ngx_http_aigov_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_size_value(conf->max_answer_size, prev->max_answer_size,
                               4 * 1024 * 1024);
+    ngx_conf_merge_size_value(conf->hold_back, prev->hold_back, 256);
+    ngx_conf_merge_str_value(conf->policy_path, prev->policy_path, "");
+    ngx_conf_merge_str_value(conf->jwt_issuer, prev->jwt_issuer, "");
+    ngx_conf_merge_str_value(conf->jwt_audience, prev->jwt_audience, "");
+    ngx_conf_merge_sec_value(conf->jwt_leeway, prev->jwt_leeway, 60);
+    ngx_conf_merge_uint_value(conf->jwt_cache, prev->jwt_cache, 1024);
+
+    /* the identity and policy are built once per distinct setting; a
+     * location that only inherits shares its parent's */
+
+    if (conf->jwt_keys == NGX_CONF_UNSET_PTR) {
+        if (prev->jwt_keys != NGX_CONF_UNSET_PTR && prev->jwt_keys
+            && prev->identity == NULL)
+        {
+            prev->identity = ngx_http_aigov_build_identity(cf, prev);
+            if (prev->identity == NULL) {
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        conf->jwt_keys = (prev->jwt_keys == NGX_CONF_UNSET_PTR)
+                         ? NULL : prev->jwt_keys;
+
+        if (conf->jwt_issuer.len == prev->jwt_issuer.len
+            && conf->jwt_audience.len == prev->jwt_audience.len
+            && conf->jwt_leeway == prev->jwt_leeway
+            && conf->jwt_cache == prev->jwt_cache)
+        {
+            conf->identity = prev->identity;
+        }
+    }
+
+    if (conf->jwt_keys && conf->identity == NULL) {
+        conf->identity = ngx_http_aigov_build_identity(cf, conf);
+        if (conf->identity == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (conf->policy_path.len) {
+        conf->policy = ngx_http_aigov_load_policy(cf, &conf->policy_path);
+        if (conf->policy == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
 
     return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_aigov_jwt_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_aigov_loc_conf_t  *alcf = conf;
+
+    ngx_str_t  *value, *key;
+
+    if (alcf->jwt_keys == NGX_CONF_UNSET_PTR) {
+        alcf->jwt_keys = ngx_array_create(cf->pool, 2, sizeof(ngx_str_t));
+        if (alcf->jwt_keys == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    value = cf->args->elts;
+
+    key = ngx_array_push(alcf->jwt_keys);
+    if (key == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *key = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, key, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static aigov_identity_t *
+ngx_http_aigov_build_identity(ngx_conf_t *cf, ngx_http_aigov_loc_conf_t *alcf)
+{
+    char                 err[512];
+    ngx_str_t           *key;
+    ngx_uint_t           i;
+    aigov_identity_t    *id;
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    id = aigov_identity_new();
+    if (id == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_aigov_free_identity;
+    cln->data = id;
+
+    key = alcf->jwt_keys->elts;
+
+    for (i = 0; i < alcf->jwt_keys->nelts; i++) {
+        err[0] = '\0';
+        if (aigov_identity_add_key_file(id, (const char *) key[i].data,
+                                        err, sizeof(err))
+            != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "aigov_jwt_key \"%V\": %s", &key[i], err);
+            return NULL;
+        }
+    }
+
+    if ((alcf->jwt_issuer.len
+         && aigov_identity_set_issuer(id,
+                                      (const char *) alcf->jwt_issuer.data)
+            != 0)
+        || (alcf->jwt_audience.len
+            && aigov_identity_set_audience(id,
+                                   (const char *) alcf->jwt_audience.data)
+               != 0)
+        || aigov_identity_set_cache(id, alcf->jwt_cache) != 0)
+    {
+        return NULL;
+    }
+
+    aigov_identity_set_leeway(id, (long) alcf->jwt_leeway);
+
+    return id;
+}
+
+
+/*
+ * Policies are compiled after the whole http{} block is read, so that
+ * every aigov_plugin is loaded whichever comes first in the file. Each
+ * file or folder is compiled once and shared by the locations naming it.
+ */
+
+static aigov_policy_t *
+ngx_http_aigov_load_policy(ngx_conf_t *cf, ngx_str_t *path)
+{
+    char                         *errors, *line, *next;
+    ngx_str_t                     full;
+    ngx_uint_t                    i;
+    aigov_policy_t               *policy;
+    ngx_pool_cleanup_t           *cln;
+    ngx_http_aigov_policy_ref_t  *ref;
+    ngx_http_aigov_main_conf_t   *amcf;
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_aigov_module);
+
+    full = *path;
+    if (ngx_conf_full_name(cf->cycle, &full, 1) != NGX_OK) {
+        return NULL;
+    }
+
+    ref = amcf->policies.elts;
+    for (i = 0; i < amcf->policies.nelts; i++) {
+        if (ref[i].path.len == full.len
+            && ngx_strncmp(ref[i].path.data, full.data, full.len) == 0)
+        {
+            return ref[i].policy;
+        }
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    errors = NULL;
+    policy = aigov_policy_load((const char *) full.data, aigov_host_instance,
+                               ngx_http_aigov_destroy_instance, amcf->host,
+                               &errors);
+
+    if (policy == NULL) {
+        if (errors == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "aigov_policy \"%V\" could not be loaded",
+                               &full);
+            return NULL;
+        }
+
+        /* every error, one per line, as file:line:col: message */
+        for (line = errors; line && *line; line = next) {
+            next = strchr(line, '\n');
+            if (next) {
+                *next++ = '\0';
+            }
+
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "aigov_policy: %s",
+                               line);
+        }
+
+        free(errors);
+        return NULL;
+    }
+
+    free(errors);
+
+    cln->handler = ngx_http_aigov_free_policy;
+    cln->data = policy;
+
+    ref = ngx_array_push(&amcf->policies);
+    if (ref == NULL) {
+        return NULL;
+    }
+
+    ref->path = full;
+    ref->policy = policy;
+
+    return policy;
+}
+
+
+static char *
+ngx_http_aigov_plugin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_aigov_main_conf_t  *amcf = conf;
+
+    char        err[512];
+    ngx_str_t  *value, path, *name;
+
+    value = cf->args->elts;
+
+    path = value[2];
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    err[0] = '\0';
+    if (aigov_host_load(amcf->host, (const char *) value[1].data,
+                        (const char *) path.data, err, sizeof(err))
+        != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "aigov_plugin %V: %s",
+                           &value[1], err);
+        return NGX_CONF_ERROR;
+    }
+
+    name = ngx_array_push(&amcf->plugins);
+    if (name == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *name = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_aigov_free_host(void *data)
+{
+    aigov_host_free(data);
+}
+
+
+static void
+ngx_http_aigov_free_policy(void *data)
+{
+    aigov_policy_free(data);
+}
+
+
+static void
+ngx_http_aigov_destroy_instance(void *ctx, void *inst)
+{
+    aigov_host_instance_free(inst);
+}
+
+
+static void
+ngx_http_aigov_free_identity(void *data)
+{
+    aigov_identity_free(data);
 }
 
 
@@ -130,6 +610,13 @@ ngx_http_aigov_init(ngx_conf_t *cf)
     }
 
     *h = ngx_http_aigov_access_handler;
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_aigov_log_handler;
 
     return ngx_http_aigov_filter_init(cf);
 }
@@ -201,4 +688,13 @@ ngx_http_aigov_ctx_cleanup(void *data)
     ngx_http_aigov_ctx_t  *ctx = data;
 
     aigov_request_free(&ctx->req);
+    aigov_filter_outcome_free(&ctx->prompt_outcome);
+
+    if (ctx->answer) {
+        aigov_answer_free(ctx->answer);
+    }
+
+    if (ctx->claims) {
+        json_decref(ctx->claims);
+    }
 }

@@ -1,0 +1,127 @@
+#!/usr/bin/perl
+# Turns bench/run.sh's raw files into one Markdown table.
+#
+#   table.pl ROWS.tsv MEASURE.tsv
+#
+# ROWS.tsv:    row <id> <label> <workers> <baseline id> <cases> <idle rss KiB> <status>
+#              note <id> <case> <text>          (a case that failed its pre-check)
+# MEASURE.tsv: <case> <id> WRK requests=.. duration_us=.. p50_us=.. p99_us=.. non2xx=.. sockerr=..
+#
+# Each figure is the median over the repeated runs; ratios are against the
+# row's baseline in the same case, from the same run.
+use strict;
+use warnings;
+
+my ($rows_file, $measure_file) = @ARGV;
+die "usage: table.pl ROWS.tsv MEASURE.tsv\n" unless defined $measure_file;
+
+my (@order, %row, %note, %runs);
+
+open my $rf, '<', $rows_file or die "$rows_file: $!\n";
+while (my $line = <$rf>) {
+    chomp $line;
+    my @f = split /\t/, $line, -1;
+    if ($f[0] eq 'row') {
+        my (undef, $id, $label, $workers, $base, $cases, $rss, $status) = @f;
+        push @order, $id;
+        $row{$id} = { label => $label, workers => $workers, base => $base,
+                      cases => [split ' ', $cases], rss => $rss, status => $status };
+    } elsif ($f[0] eq 'note') {
+        $note{"$f[1]:$f[2]"} = $f[3];
+    }
+}
+close $rf;
+
+open my $mf, '<', $measure_file or die "$measure_file: $!\n";
+while (my $line = <$mf>) {
+    chomp $line;
+    my ($case, $id, $wrk) = split /\t/, $line, 3;
+    next unless defined $wrk;
+    my %v = $wrk =~ /(\w+)=(\d+)/g;
+    if (!%v || !$v{duration_us}) {
+        push @{ $runs{"$id:$case"}{bad} }, 'wrk failed';
+        next;
+    }
+    my $r = $runs{"$id:$case"} //= {};
+    push @{ $r->{rps} }, $v{requests} / ($v{duration_us} / 1e6);
+    push @{ $r->{p50} }, $v{p50_us};
+    push @{ $r->{p99} }, $v{p99_us};
+    $r->{requests} += $v{requests};
+    $r->{non2xx}   += $v{non2xx};
+    $r->{sockerr}  += $v{sockerr};
+}
+close $mf;
+
+sub median {
+    my @s = sort { $a <=> $b } @_;
+    return undef unless @s;
+    return @s % 2 ? $s[$#s / 2] : ($s[@s / 2 - 1] + $s[@s / 2]) / 2;
+}
+
+sub result {
+    my ($id, $case) = @_;
+    my $r = $runs{"$id:$case"} or return undef;
+    return undef unless $r->{rps};
+    return { rps => median(@{ $r->{rps} }), p50 => median(@{ $r->{p50} }),
+             p99 => median(@{ $r->{p99} }), r => $r };
+}
+
+sub ms { my $us = shift; return sprintf($us < 10_000 ? '%.2f' : '%.1f', $us / 1000) }
+sub thousands { my $n = sprintf '%.0f', shift; 1 while $n =~ s/^(\d+)(\d{3})/$1,$2/; $n }
+sub ratio {
+    my ($x, $base) = @_;
+    return '' unless $x && $base;
+    my $q = $x / $base;
+    return sprintf($q < 0.095 ? '%.3f' : $q < 9.95 ? '%.2f' : $q < 99.5 ? '%.1f' : '%.0f', $q);
+}
+
+my @head = ('case', 'configuration', 'workers', 'req/s', 'x nginx', 'p50 ms', 'p99 ms',
+            'p99 x nginx', 'idle RSS MiB', 'note');
+my @out = (\@head);
+my %case_title = (json1k => 'json 1 KiB', json16k => 'json 16 KiB', stream => 'SSE 200 events');
+
+for my $case (qw(json1k json16k stream)) {
+    for my $id (@order) {
+        my $row = $row{$id};
+        next unless grep { $_ eq $case } @{ $row->{cases} };
+        my $workers = $id =~ /^portkey/ ? '1 proc' : $row->{workers};
+        my $rss = $row->{rss} ? sprintf('%.1f', $row->{rss} / 1024) : '';
+        my @cells = ($case_title{$case}, $row->{label}, $workers);
+        my $res = result($id, $case);
+        my $why = $row->{status} ne 'ok' ? $row->{status} : $note{"$id:$case"};
+        if (!$res) {
+            $why //= $runs{"$id:$case"}{bad} ? 'failed: wrk gave no result' : 'not measured';
+            push @out, [@cells, '-', '', '', '', '', $rss, $why];
+            next;
+        }
+        my $base = $id eq $row->{base} ? undef : result($row->{base}, $case);
+        my @notes;
+        push @notes, "vs $row->{base}" if $base && $row->{base} ne 'nginx-' . $row->{workers};
+        my $r = $res->{r};
+        if ($r->{non2xx}) {
+            push @notes, sprintf('%d of %d answers not 2xx', $r->{non2xx}, $r->{requests});
+        }
+        push @notes, "$r->{sockerr} socket errors" if $r->{sockerr};
+        push @notes, 'failed: ' . join(', ', @{ $r->{bad} }) if $r->{bad};
+        push @out, [@cells, thousands($res->{rps}),
+                    $id eq $row->{base} ? '1.00' : ($base ? ratio($res->{rps}, $base->{rps}) : 'n/a'),
+                    ms($res->{p50}), ms($res->{p99}),
+                    $id eq $row->{base} ? '1.00' : ($base ? ratio($res->{p99}, $base->{p99}) : 'n/a'),
+                    $rss, join('; ', @notes)];
+    }
+}
+
+# A Markdown table that also reads well in a terminal: padded columns,
+# numbers right-aligned.
+my @numeric = (0, 0, 1, 1, 1, 1, 1, 1, 1, 0);
+my @width = map { my $i = $_; my $w = 3; for (@out) { my $l = length($_->[$i] // ''); $w = $l if $l > $w } $w } 0 .. $#head;
+for my $n (0 .. $#out) {
+    my @c = map {
+        my $v = $out[$n][$_] // '';
+        $numeric[$_] && $n ? sprintf('%*s', $width[$_], $v) : sprintf('%-*s', $width[$_], $v)
+    } 0 .. $#head;
+    print '| ', join(' | ', @c), " |\n";
+    if ($n == 0) {
+        print '|', join('|', map { '-' x ($width[$_] + 1) . ($numeric[$_] ? ':' : '-') } 0 .. $#head), "|\n";
+    }
+}

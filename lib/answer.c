@@ -1,0 +1,866 @@
+/*
+ * answer: filtering of model answers, whole or streamed, and usage. See
+ * answer.h for the model; the comments here say why the details are so.
+ */
+#include "answer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sse.h"
+
+/* Released text kept in front of the window, so that a plugin sees the
+ * word a held piece of text continues. */
+#define CONTEXT_MAX  64
+
+/* An event held back: its bytes, and for a text event the parsed data and
+ * the JSON strings that carry its text. */
+typedef struct {
+    char     *raw;
+    size_t    raw_len;
+    json_t   *root;
+    json_t  **pieces;
+    size_t   *pstart;     /* global offset of each piece in the text stream */
+    size_t    npieces;
+    size_t    tstart, tend;
+    char     *event;      /* "event:" value for re-serialising, or NULL */
+    char     *id;         /* "id:" value when the block had one, or NULL */
+} held_t;
+
+typedef struct {
+    aigov_filter_spec_t  spec;
+    const char          *name;
+    void                *stream;
+    int                  broken;    /* stream_start failed: acts as an error */
+    int                  flagged;   /* a finding without spans was counted */
+} rfilter_t;
+
+typedef struct {
+    json_t  **v;
+    size_t    n, cap;
+} pieces_t;
+
+struct aigov_answer_s {
+    aigov_endpoint_t  ep;
+    int               is_stream;
+    rfilter_t        *f;
+    size_t            nf;
+    size_t            hold_back, max_event, max_json, max_held;
+    aigov_sse_t      *sse;
+    int               sse_dead;
+
+    char             *out;
+    size_t            out_len, out_off, out_cap;
+
+    char             *body;
+    size_t            body_len, body_cap;
+    int               body_over;
+
+    held_t           *q;
+    size_t            qhead, qn, qcap, held_bytes;
+    char             *win;            /* text stream from offset wbase */
+    size_t            wbase, wlen, wcap;
+    size_t            rel;            /* text before rel has been sent */
+    aigov_masks_t     masks;
+
+    long long         prompt, completion;
+    int               has_usage;
+    aigov_filter_outcome_t outcome;
+    int               modified;
+    int               finished;
+};
+
+/* ---- small buffers ---- */
+
+static int grow(char **buf, size_t *cap, size_t need)
+{
+    size_t c = *cap ? *cap : 256;
+    char *b;
+
+    if (need <= *cap)
+        return 0;
+    while (c < need)
+        c *= 2;
+    b = realloc(*buf, c);
+    if (b == NULL)
+        return -1;
+    *buf = b;
+    *cap = c;
+    return 0;
+}
+
+static int emit(aigov_answer_t *a, const char *s, size_t n)
+{
+    if (a->out_off > 0) {
+        memmove(a->out, a->out + a->out_off, a->out_len - a->out_off);
+        a->out_len -= a->out_off;
+        a->out_off = 0;
+    }
+    if (grow(&a->out, &a->out_cap, a->out_len + n) != 0)
+        return -1;
+    memcpy(a->out + a->out_len, s, n);
+    a->out_len += n;
+    return 0;
+}
+
+static int emits(aigov_answer_t *a, const char *s)
+{
+    return emit(a, s, strlen(s));
+}
+
+/* ---- construction ---- */
+
+aigov_answer_t *aigov_answer_new(aigov_endpoint_t ep, int is_stream,
+                                 const aigov_filter_spec_t *filters, size_t nfilters,
+                                 size_t hold_back)
+{
+    aigov_answer_t *a = calloc(1, sizeof(*a));
+    size_t i;
+
+    if (a == NULL)
+        return NULL;
+    a->ep = ep;
+    a->is_stream = is_stream;
+    a->hold_back = hold_back ? hold_back : AIGOV_ANSWER_DEFAULT_HOLD_BACK;
+    a->max_event = AIGOV_ANSWER_DEFAULT_MAX_EVENT;
+    a->max_json = AIGOV_ANSWER_DEFAULT_MAX_JSON;
+    a->prompt = a->completion = -1;
+    if (nfilters > 0) {
+        a->f = calloc(nfilters, sizeof(*a->f));
+        if (a->f == NULL) {
+            free(a);
+            return NULL;
+        }
+    }
+    for (i = 0; i < nfilters; i++) {
+        rfilter_t *r;
+        const aigov_plugin_t *t;
+
+        if (!(filters[i].stages & AIGOV_STAGE_RESPONSE) || filters[i].inst == NULL)
+            continue;
+        r = &a->f[a->nf++];
+        r->spec = filters[i];
+        r->name = filters[i].plugin ? filters[i].plugin
+                                    : aigov_inst_plugin_name(filters[i].inst);
+        t = aigov_inst_plugin(filters[i].inst);
+        if (is_stream && t->stream_start != NULL) {
+            r->stream = t->stream_start(aigov_inst_state(filters[i].inst));
+            r->broken = r->stream == NULL;
+        }
+        if (aigov_outcome_note(&a->outcome, r->name, AIGOV_STAGE_RESPONSE, "allow", 0) != 0) {
+            aigov_answer_free(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+void aigov_answer_set_limits(aigov_answer_t *a, size_t max_event, size_t max_json)
+{
+    if (max_event)
+        a->max_event = max_event;
+    if (max_json)
+        a->max_json = max_json;
+}
+
+static void held_free(held_t *h)
+{
+    free(h->raw);
+    json_decref(h->root);
+    free(h->pieces);
+    free(h->pstart);
+    free(h->event);
+    free(h->id);
+    memset(h, 0, sizeof(*h));
+}
+
+static void drop_held(aigov_answer_t *a)
+{
+    size_t i;
+
+    for (i = a->qhead; i < a->qn; i++)
+        held_free(&a->q[i]);
+    a->qhead = a->qn = 0;
+    a->held_bytes = 0;
+}
+
+void aigov_answer_free(aigov_answer_t *a)
+{
+    size_t i;
+
+    if (a == NULL)
+        return;
+    for (i = 0; i < a->nf; i++) {
+        const aigov_plugin_t *t = aigov_inst_plugin(a->f[i].spec.inst);
+        if (a->f[i].stream != NULL)
+            t->stream_end(aigov_inst_state(a->f[i].spec.inst), a->f[i].stream);
+    }
+    drop_held(a);
+    free(a->q);
+    free(a->f);
+    aigov_sse_free(a->sse);
+    free(a->out);
+    free(a->body);
+    free(a->win);
+    aigov_masks_free(&a->masks);
+    aigov_filter_outcome_free(&a->outcome);
+    free(a);
+}
+
+int aigov_answer_passthrough(const aigov_answer_t *a)
+{
+    return a->nf == 0;
+}
+
+const char *aigov_answer_output(const aigov_answer_t *a, size_t *len)
+{
+    *len = a->out_len - a->out_off;
+    return a->out ? a->out + a->out_off : "";
+}
+
+void aigov_answer_consume(aigov_answer_t *a, size_t n)
+{
+    if (n > a->out_len - a->out_off)
+        n = a->out_len - a->out_off;
+    a->out_off += n;
+    if (a->out_off == a->out_len)
+        a->out_off = a->out_len = 0;
+}
+
+int aigov_answer_usage(const aigov_answer_t *a, long long *prompt, long long *completion)
+{
+    if (prompt)
+        *prompt = a->prompt;
+    if (completion)
+        *completion = a->completion;
+    return a->has_usage;
+}
+
+const aigov_filter_outcome_t *aigov_answer_outcome(const aigov_answer_t *a)
+{
+    return &a->outcome;
+}
+
+int aigov_answer_blocked(const aigov_answer_t *a)
+{
+    return a->outcome.blocked;
+}
+
+int aigov_answer_modified(const aigov_answer_t *a)
+{
+    return a->modified;
+}
+
+/* ---- reading answers ---- */
+
+static void take_count(const json_t *u, const char *k1, const char *k2,
+                       long long *dst, int *has)
+{
+    const json_t *v = json_object_get(u, k1);
+
+    if (!json_is_integer(v))
+        v = json_object_get(u, k2);
+    if (json_is_integer(v) && json_integer_value(v) >= 0) {
+        *dst = json_integer_value(v);
+        *has = 1;
+    }
+}
+
+/* OpenAI "usage" {prompt_tokens, completion_tokens} (whole answers and the
+ * last stream chunk); Anthropic "usage" {input_tokens, output_tokens} at
+ * the top (whole answers, message_delta, where output_tokens is a running
+ * total) or under "message" (message_start). */
+static void take_usage(aigov_answer_t *a, const json_t *root)
+{
+    const json_t *u = json_object_get(root, "usage");
+
+    if (!json_is_object(u))
+        u = json_object_get(json_object_get(root, "message"), "usage");
+    if (!json_is_object(u))
+        return;
+    take_count(u, "prompt_tokens", "input_tokens", &a->prompt, &a->has_usage);
+    take_count(u, "completion_tokens", "output_tokens", &a->completion, &a->has_usage);
+}
+
+static int add_piece(pieces_t *p, json_t *s)
+{
+    if (!json_is_string(s))
+        return 0;
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? 2 * p->cap : 4;
+        json_t **v = realloc(p->v, cap * sizeof(*v));
+        if (v == NULL)
+            return -1;
+        p->v = v;
+        p->cap = cap;
+    }
+    p->v[p->n++] = s;
+    return 0;
+}
+
+static int is_type(const json_t *o, const char *type)
+{
+    const char *t = json_string_value(json_object_get(o, "type"));
+    return t != NULL && strcmp(t, type) == 0;
+}
+
+/* The JSON strings that carry model text, in answer order. */
+static int collect(aigov_endpoint_t ep, int stream, json_t *root, pieces_t *p)
+{
+    int any = ep == AIGOV_EP_UNKNOWN;
+    json_t *choices = json_object_get(root, "choices"), *c, *v;
+    size_t i, k;
+
+    if (any || ep == AIGOV_EP_CHAT || ep == AIGOV_EP_COMPLETIONS) {
+        json_array_foreach(choices, i, c) {
+            if (any || ep == AIGOV_EP_CHAT) {
+                v = json_object_get(json_object_get(c, stream ? "delta" : "message"),
+                                    "content");
+                if (json_is_array(v)) {     /* content parts */
+                    json_t *part;
+                    json_array_foreach(v, k, part) {
+                        if ((json_object_get(part, "type") == NULL || is_type(part, "text"))
+                            && add_piece(p, json_object_get(part, "text")) != 0)
+                            return -1;
+                    }
+                } else if (add_piece(p, v) != 0) {
+                    return -1;
+                }
+            }
+            if ((any || ep == AIGOV_EP_COMPLETIONS)
+                && add_piece(p, json_object_get(c, "text")) != 0)
+                return -1;
+        }
+    }
+    if (any || ep == AIGOV_EP_MESSAGES) {
+        if (!stream) {
+            json_array_foreach(json_object_get(root, "content"), i, c) {
+                if (is_type(c, "text") && add_piece(p, json_object_get(c, "text")) != 0)
+                    return -1;
+            }
+        } else if (is_type(root, "content_block_delta")) {
+            v = json_object_get(root, "delta");
+            if (is_type(v, "text_delta") && add_piece(p, json_object_get(v, "text")) != 0)
+                return -1;
+        } else if (is_type(root, "content_block_start")) {
+            v = json_object_get(root, "content_block");
+            if (is_type(v, "text") && add_piece(p, json_object_get(v, "text")) != 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- blocking ---- */
+
+static int block(aigov_answer_t *a, const char *plugin, const char *reason,
+                 const char *category)
+{
+    char *body;
+    size_t n;
+
+    if (aigov_outcome_block(&a->outcome, plugin, reason, category) != 0)
+        return -1;
+    drop_held(a);
+    body = aigov_filter_error_json(a->outcome.block_plugin, a->outcome.block_reason, &n);
+    if (body == NULL)
+        return -1;
+    a->modified = 1;
+    if (a->is_stream) {
+        if (emits(a, "data: ") != 0 || emit(a, body, n) != 0
+            || emits(a, "\n\ndata: [DONE]\n\n") != 0) {
+            free(body);
+            return -1;
+        }
+    } else if (emit(a, body, n) != 0) {
+        free(body);
+        return -1;
+    }
+    free(body);
+    return 0;
+}
+
+/* A filter failed: a block unless its policy says on_error: allow.
+ * Returns 1 when the answer is now blocked. */
+static int filter_error(aigov_answer_t *a, rfilter_t *r)
+{
+    char why[160];
+
+    if (aigov_outcome_note(&a->outcome, r->name, AIGOV_STAGE_RESPONSE, "error", 0) != 0)
+        return -1;
+    if (r->spec.on_error == AIGOV_ON_ERROR_ALLOW)
+        return 0;
+    snprintf(why, sizeof(why), "filter %s failed to inspect the answer", r->name);
+    return block(a, r->name, why, "filter_error") != 0 ? -1 : 1;
+}
+
+/* ---- whole JSON answers ---- */
+
+/* Runs every filter over every piece; the next filter sees the redacted
+ * text. 1 when blocked, 0, -1. */
+static int filter_pieces(aigov_answer_t *a, pieces_t *p)
+{
+    size_t fi, i, k;
+
+    for (fi = 0; fi < a->nf; fi++) {
+        rfilter_t *r = &a->f[fi];
+
+        for (i = 0; i < p->n; i++) {
+            const char *text = json_string_value(p->v[i]);
+            size_t len = json_string_length(p->v[i]), count, n;
+            aigov_inspection_t ins;
+            aigov_masks_t m = { 0 };
+            const char *verdict = "flag";
+            char *red;
+            int rc;
+
+            aigov_filter_inspect(&r->spec, NULL, text, len, &ins);
+            if (ins.status != 0) {
+                if ((rc = filter_error(a, r)) != 0)
+                    return rc;
+                continue;
+            }
+            if (!ins.found)
+                continue;
+            count = ins.nspans ? ins.nspans : 1;
+            if (r->spec.action == AIGOV_ACTION_BLOCK) {
+                if (aigov_outcome_note(&a->outcome, r->name, AIGOV_STAGE_RESPONSE,
+                                       "block", count) != 0
+                    || block(a, r->name, ins.reason, ins.category) != 0)
+                    return -1;
+                return 1;
+            }
+            if (r->spec.action == AIGOV_ACTION_REDACT && ins.nspans > 0) {
+                count = 0;
+                for (k = 0; k < ins.nspans; k++) {
+                    long added = aigov_masks_add(&m, text, len, 0, ins.spans[k].start,
+                                                 ins.spans[k].end, ins.spans[k].label);
+                    if (added < 0) {
+                        aigov_masks_free(&m);
+                        return -1;
+                    }
+                    count += added > 0;
+                }
+                if (m.n > 0) {
+                    red = aigov_masks_apply(&m, text, len, 0, &n);
+                    rc = red ? json_string_setn(p->v[i], red, n) : -1;
+                    free(red);
+                    aigov_masks_free(&m);
+                    if (rc != 0)
+                        return -1;
+                    verdict = "redact";
+                    a->modified = 1;
+                } else {
+                    count = 1;
+                }
+            }
+            if (aigov_outcome_note(&a->outcome, r->name, AIGOV_STAGE_RESPONSE,
+                                   verdict, count) != 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+int aigov_answer_json(aigov_answer_t *a, const char *body, size_t len)
+{
+    json_t *root = json_loadb(body, len, 0, NULL);
+    pieces_t p = { 0 };
+    int rc;
+
+    if (root == NULL)   /* an upstream error page, say: not ours to change */
+        return a->nf ? emit(a, body, len) : 0;
+    take_usage(a, root);
+    if (a->nf == 0) {
+        json_decref(root);
+        return 0;
+    }
+    if (collect(a->ep, 0, root, &p) != 0) {
+        free(p.v);
+        json_decref(root);
+        return -1;
+    }
+    rc = filter_pieces(a, &p);
+    free(p.v);
+    if (rc == 0) {
+        if (a->modified) {
+            char *s = json_dumps(root, JSON_COMPACT);
+            rc = s ? emits(a, s) : -1;
+            free(s);
+        } else {
+            rc = emit(a, body, len);
+        }
+    }
+    json_decref(root);
+    return rc < 0 ? -1 : 0;
+}
+
+/* ---- streams ---- */
+
+static size_t total(const aigov_answer_t *a)
+{
+    return a->wbase + a->wlen;
+}
+
+static int mask_touches(const aigov_answer_t *a, size_t s, size_t e)
+{
+    size_t i;
+
+    for (i = 0; i < a->masks.n; i++)
+        if (a->masks.v[i].start < e && a->masks.v[i].end > s)
+            return 1;
+    return 0;
+}
+
+/* Sends one held event: its raw bytes, or, when a mask touches its text,
+ * the event re-serialised with the masks applied. */
+static int send_held(aigov_answer_t *a, held_t *h)
+{
+    size_t i;
+    char *s;
+    int rc;
+
+    if (h->root == NULL || h->tend == h->tstart || !mask_touches(a, h->tstart, h->tend))
+        return emit(a, h->raw, h->raw_len);
+
+    for (i = 0; i < h->npieces; i++) {
+        size_t n;
+        char *red = aigov_masks_apply(&a->masks, json_string_value(h->pieces[i]),
+                                      json_string_length(h->pieces[i]), h->pstart[i], &n);
+        rc = red ? json_string_setn(h->pieces[i], red, n) : -1;
+        free(red);
+        if (rc != 0)
+            return -1;
+    }
+    s = json_dumps(h->root, JSON_COMPACT);
+    if (s == NULL)
+        return -1;
+    rc = 0;
+    if (h->event)
+        rc |= emits(a, "event: ") | emits(a, h->event) | emits(a, "\n");
+    if (h->id)
+        rc |= emits(a, "id: ") | emits(a, h->id) | emits(a, "\n");
+    rc |= emits(a, "data: ") | emits(a, s) | emits(a, "\n\n");
+    free(s);
+    a->modified = 1;
+    return rc ? -1 : 0;
+}
+
+/* Sends held events from the front: every event when all is set, else
+ * those whose text lies before the last hold_back bytes (or any, when the
+ * held bytes exceed their bound). Then drops text and masks no longer
+ * needed. */
+static int release(aigov_answer_t *a, int all)
+{
+    size_t keep, i;
+
+    while (a->qhead < a->qn) {
+        held_t *h = &a->q[a->qhead];
+
+        if (!all && h->root != NULL && h->tend + a->hold_back > total(a)
+            && a->held_bytes <= a->max_held)
+            break;
+        if (send_held(a, h) != 0)
+            return -1;
+        if (h->root != NULL)
+            a->rel = h->tend;
+        a->held_bytes -= h->raw_len;
+        held_free(h);
+        a->qhead++;
+    }
+    if (a->qhead == a->qn)
+        a->qhead = a->qn = 0;
+
+    /* keep a little released text as context, from a character start */
+    keep = a->rel > a->wbase + CONTEXT_MAX ? a->rel - CONTEXT_MAX : a->wbase;
+    while (keep < total(a) && ((unsigned char)a->win[keep - a->wbase] & 0xC0) == 0x80)
+        keep++;
+    if (keep > a->wbase) {
+        memmove(a->win, a->win + (keep - a->wbase), total(a) - keep);
+        a->wlen = total(a) - keep;
+        a->wbase = keep;
+    }
+    for (i = 0; i < a->masks.n && a->masks.v[i].end <= a->rel; i++)
+        ;
+    if (i > 0) {
+        memmove(a->masks.v, a->masks.v + i, (a->masks.n - i) * sizeof(*a->masks.v));
+        a->masks.n -= i;
+    }
+    return 0;
+}
+
+static held_t *hold(aigov_answer_t *a, const aigov_sse_event_t *ev)
+{
+    held_t *h;
+
+    if (a->qn == a->qcap) {
+        size_t cap;
+        held_t *q;
+
+        if (a->qhead > 0) {     /* reuse the space of released events */
+            memmove(a->q, a->q + a->qhead, (a->qn - a->qhead) * sizeof(*a->q));
+            a->qn -= a->qhead;
+            a->qhead = 0;
+        }
+        if (a->qn == a->qcap) {
+            cap = a->qcap ? 2 * a->qcap : 16;
+            q = realloc(a->q, cap * sizeof(*q));
+            if (q == NULL)
+                return NULL;
+            a->q = q;
+            a->qcap = cap;
+        }
+    }
+    h = &a->q[a->qn];
+    memset(h, 0, sizeof(*h));
+    h->raw = malloc(ev->raw_len ? ev->raw_len : 1);
+    if (h->raw == NULL)
+        return NULL;
+    memcpy(h->raw, ev->raw, ev->raw_len);
+    h->raw_len = ev->raw_len;
+    a->qn++;
+    a->held_bytes += ev->raw_len;
+    return h;
+}
+
+/* An event without text: straight out when nothing is held, else queued
+ * behind the held ones to keep the order. */
+static int pass_plain(aigov_answer_t *a, const aigov_sse_event_t *ev)
+{
+    if (a->qhead == a->qn)
+        return emit(a, ev->raw, ev->raw_len);
+    return hold(a, ev) ? 0 : -1;
+}
+
+/* Runs every filter over the window after new text arrived (the window
+ * grew from prev_total). 1 when blocked, 0, -1. */
+static int inspect_window(aigov_answer_t *a, size_t prev_total)
+{
+    size_t fi, k;
+
+    for (fi = 0; fi < a->nf; fi++) {
+        rfilter_t *r = &a->f[fi];
+        aigov_inspection_t ins;
+        const char *verdict = "flag";
+        size_t count = 0;
+        int rc;
+
+        if (r->broken) {
+            ins.status = -1;
+        } else {
+            aigov_filter_inspect(&r->spec, r->stream, a->win, a->wlen, &ins);
+        }
+        if (ins.status != 0) {
+            if ((rc = filter_error(a, r)) != 0)
+                return rc;
+            continue;
+        }
+        if (!ins.found)
+            continue;
+        if (r->spec.action == AIGOV_ACTION_BLOCK) {
+            if (aigov_outcome_note(&a->outcome, r->name, AIGOV_STAGE_RESPONSE, "block",
+                                   ins.nspans ? ins.nspans : 1) != 0
+                || block(a, r->name, ins.reason, ins.category) != 0)
+                return -1;
+            return 1;
+        }
+        if (r->spec.action == AIGOV_ACTION_REDACT && ins.nspans > 0) {
+            verdict = "redact";
+            for (k = 0; k < ins.nspans; k++) {
+                long added;
+
+                /* text already sent cannot be masked any more */
+                if (a->wbase + ins.spans[k].end <= a->rel)
+                    continue;
+                added = aigov_masks_add(&a->masks, a->win, a->wlen, a->wbase,
+                                        ins.spans[k].start, ins.spans[k].end,
+                                        ins.spans[k].label);
+                if (added < 0)
+                    return -1;
+                count += added > 0;
+            }
+        } else if (ins.nspans > 0) {
+            /* the window is inspected again and again: count what is new */
+            for (k = 0; k < ins.nspans; k++)
+                count += a->wbase + ins.spans[k].end > prev_total;
+        } else {
+            count = r->flagged ? 0 : 1;
+            r->flagged = 1;
+        }
+        if (aigov_outcome_note(&a->outcome, r->name, AIGOV_STAGE_RESPONSE,
+                               verdict, count) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static char *dup_n(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+
+    if (d != NULL) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+/* A text event: held, its text appended to the window, the window
+ * inspected, and whatever is old enough released. */
+static int take_text(aigov_answer_t *a, const aigov_sse_event_t *ev, json_t *root,
+                     pieces_t *p)
+{
+    size_t prev = total(a), i;
+    held_t *h = hold(a, ev);
+    int rc;
+
+    if (h == NULL)
+        goto nomem;
+    h->root = root;
+    h->pieces = p->v;
+    h->npieces = p->n;
+    p->v = NULL;
+    h->pstart = malloc(h->npieces * sizeof(size_t));
+    if (h->pstart == NULL
+        || (ev->event_len && (h->event = dup_n(ev->event, ev->event_len)) == NULL)
+        || (ev->has_id && (h->id = dup_n(ev->id, ev->id_len)) == NULL))
+        return -1;
+    h->tstart = prev;
+    for (i = 0; i < h->npieces; i++) {
+        size_t n = json_string_length(h->pieces[i]);
+
+        h->pstart[i] = total(a);
+        if (grow(&a->win, &a->wcap, a->wlen + n + 1) != 0)
+            return -1;
+        memcpy(a->win + a->wlen, json_string_value(h->pieces[i]), n);
+        a->wlen += n;
+    }
+    h->tend = total(a);
+    if (h->tend == h->tstart)       /* empty text: nothing new to look at */
+        return release(a, 0);
+    rc = inspect_window(a, prev);
+    if (rc != 0)
+        return rc < 0 ? -1 : 0;
+    return release(a, 0);
+
+nomem:
+    json_decref(root);
+    free(p->v);
+    p->v = NULL;
+    return -1;
+}
+
+static int on_event(void *ud, const aigov_sse_event_t *ev)
+{
+    aigov_answer_t *a = ud;
+    pieces_t p = { 0 };
+    json_t *root;
+    int end;
+
+    if (a->outcome.blocked)
+        return 0;   /* swallow the rest */
+    if (a->nf == 0) {
+        /* pass-through: parse only what may carry usage */
+        if (ev->has_data && memmem(ev->data, ev->data_len, "\"usage\"", 7) != NULL
+            && (root = json_loadb(ev->data, ev->data_len, 0, NULL)) != NULL) {
+            take_usage(a, root);
+            json_decref(root);
+        }
+        return 0;
+    }
+    if (!ev->has_data)
+        return pass_plain(a, ev);
+    if (ev->data_len == 6 && memcmp(ev->data, "[DONE]", 6) == 0)
+        return pass_plain(a, ev) != 0 ? -1 : release(a, 1);
+
+    root = json_loadb(ev->data, ev->data_len, 0, NULL);
+    if (root == NULL)
+        return pass_plain(a, ev);
+    take_usage(a, root);
+    if (collect(a->ep, 1, root, &p) != 0) {
+        free(p.v);
+        json_decref(root);
+        return -1;
+    }
+    if (p.n > 0)
+        return take_text(a, ev, root, &p);
+    end = is_type(root, "message_stop");
+    json_decref(root);
+    free(p.v);
+    if (pass_plain(a, ev) != 0)
+        return -1;
+    return end ? release(a, 1) : 0;
+}
+
+static int sse_failed(aigov_answer_t *a, int rc)
+{
+    if (rc == AIGOV_SSE_TOO_LONG) {
+        if (a->nf == 0) {
+            a->sse_dead = 1;    /* usage is lost, the bytes still pass */
+            return 0;
+        }
+        return block(a, "aigov", "an event of the answer is too large to inspect",
+                     "limit") != 0 ? -1 : 0;
+    }
+    return -1;
+}
+
+int aigov_answer_feed(aigov_answer_t *a, const char *in, size_t len)
+{
+    int rc;
+
+    if (a->finished)
+        return 0;
+    if (!a->is_stream) {
+        if (a->body_over)
+            return 0;
+        if (a->body_len + len > a->max_json) {
+            a->body_over = 1;
+            free(a->body);
+            a->body = NULL;
+            a->body_len = a->body_cap = 0;
+            return 0;
+        }
+        if (grow(&a->body, &a->body_cap, a->body_len + len) != 0)
+            return -1;
+        memcpy(a->body + a->body_len, in, len);
+        a->body_len += len;
+        return 0;
+    }
+    if (a->sse_dead || a->outcome.blocked)
+        return 0;
+    if (a->sse == NULL) {
+        a->sse = aigov_sse_new(a->max_event);
+        a->max_held = 4 * a->max_event + a->hold_back;
+        if (a->sse == NULL)
+            return -1;
+    }
+    rc = aigov_sse_feed(a->sse, in, len, on_event, a);
+    return rc == 0 ? 0 : sse_failed(a, rc);
+}
+
+int aigov_answer_finish(aigov_answer_t *a)
+{
+    int rc = 0;
+
+    if (a->finished)
+        return 0;
+    a->finished = 1;
+    if (!a->is_stream) {
+        if (a->body_over) {
+            if (a->nf == 0)
+                return 0;
+            return block(a, "aigov", "the answer is too large to inspect", "limit");
+        }
+        return aigov_answer_json(a, a->body ? a->body : "", a->body_len);
+    }
+    if (a->sse != NULL && !a->sse_dead && !a->outcome.blocked) {
+        rc = aigov_sse_finish(a->sse, on_event, a);
+        if (rc != 0)
+            return sse_failed(a, rc);
+    }
+    if (!a->outcome.blocked && a->nf > 0)
+        rc = release(a, 1);
+    return rc;
+}

@@ -1,0 +1,722 @@
+/*
+ * audit_verify: streams an audit log and says which line is bad, and why.
+ *
+ * One pass, constant memory: the tree is kept as a compact range, and a
+ * second compact range ("lag") trails it at the size of the last checkpoint
+ * checked. Checkpoint sizes never go back, and a checkpoint is written soon
+ * after the records it covers, so the leaf hashes between the two live in a
+ * ring; a checkpoint of size N that appears after later records is checked
+ * by advancing lag to N. Each leaf is thus appended twice, no more.
+ *
+ * A record's place is judged with one record of lookahead: a record whose
+ * seq is wrong but whose neighbours are right had its seq changed; a gap
+ * that a later record fills was a reorder; a seq seen before is an
+ * insertion and stays out of the tree, so the checkpoints after it still
+ * verify and the report points at the forged line alone.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "audit.h"
+
+#define RING_SIZE   (1u << 16)
+#define GAPS_MAX    256
+#define LINE_MAX_LEN ((size_t) 64 << 20)
+#define READ_CHUNK  ((size_t) 1 << 20)
+#define CP_PREFIX   "{\"checkpoint\":"
+
+typedef struct {
+    uint8_t  hash[32];
+    unsigned file;
+    uint64_t line;
+} ring_ent_t;
+
+typedef struct {
+    uint64_t lo, hi;        /* missing seqs lo..hi */
+    unsigned file;
+    uint64_t line;          /* where the gap showed */
+    int64_t  found;         /* the seq found there, -1 for a checkpoint */
+} gap_t;
+
+enum { PEND_NONE, PEND_RECORD, PEND_OTHER };
+
+struct aigov_verify {
+    aigov_vkey_t      key;
+    int               have_key;
+    aigov_problem_fn  on_problem;
+    void             *ud;
+    aigov_progress_fn progress;
+
+    char            **names;
+    unsigned          nfiles;
+    unsigned          file;
+    uint64_t          line;
+    int               any_line;      /* a line was seen in any file */
+
+    aigov_tree_t      tree, lag;
+    ring_ent_t       *ring;
+    uint64_t          e;             /* seq the next record should carry */
+
+    int               pend;
+    uint64_t          pend_seq;
+    int               pend_has_seq, pend_torn, pend_json;
+    unsigned          pend_file;
+    uint64_t          pend_line;
+    uint8_t           pend_hash[32];
+
+    gap_t             gaps[GAPS_MAX];
+    size_t            ngaps;
+
+    uint64_t          good_size;     /* newest checkpoint whose root matched */
+    int               struct_flag;   /* tree-changing problem since good_size */
+    int               diverged;      /* a checkpoint already failed */
+    int               have_prev;
+    uint64_t          prev_size;
+    unsigned          prev_file;
+    uint64_t          prev_line;
+
+    int               have_kept, kept_done;
+    uint64_t          kept_size;
+    uint8_t           kept_root[32];
+
+    int               keep_leaves;
+    uint8_t         (*leaves)[32];
+    uint64_t          nleaves, cap_leaves;
+    int               leaves_failed;
+
+    char             *note;
+    size_t            note_len;
+
+    aigov_verify_summary_t sum;
+};
+
+static void report(aigov_verify_t *v, const char *reason, unsigned file, uint64_t line,
+                   unsigned last_file, uint64_t last_line, int64_t seq, int64_t seq_last,
+                   const char *fmt, ...) __attribute__((format(printf, 9, 10)));
+
+static void report(aigov_verify_t *v, const char *reason, unsigned file, uint64_t line,
+                   unsigned last_file, uint64_t last_line, int64_t seq, int64_t seq_last,
+                   const char *fmt, ...)
+{
+    aigov_problem_t p;
+    va_list ap;
+
+    memset(&p, 0, sizeof(p));
+    p.reason = reason;
+    p.file = file;
+    p.line = line;
+    p.last_file = last_file;
+    p.last_line = last_line;
+    p.seq = seq;
+    p.seq_last = seq_last;
+    va_start(ap, fmt);
+    vsnprintf(p.message, sizeof(p.message), fmt, ap);
+    va_end(ap);
+    v->sum.problems++;
+    if (v->on_problem)
+        v->on_problem(v->ud, &p);
+}
+
+#define REPORT1(v, reason, file, line, seq, ...) \
+    report(v, reason, file, line, file, line, seq, seq, __VA_ARGS__)
+
+static const char *fname(const aigov_verify_t *v, unsigned f)
+{
+    return f < v->nfiles ? v->names[f] : "?";
+}
+
+/* "line 12" or "line 12 of log.1" when the place is in another file. */
+static const char *place(const aigov_verify_t *v, unsigned here, unsigned f, uint64_t line, char *buf, size_t cap)
+{
+    if (f == here)
+        snprintf(buf, cap, "line %llu", (unsigned long long) line);
+    else
+        snprintf(buf, cap, "line %llu of %s", (unsigned long long) line, fname(v, f));
+    return buf;
+}
+
+/* The ring entry of leaf position pos, if it is still there. */
+static const ring_ent_t *ring_at(const aigov_verify_t *v, uint64_t pos)
+{
+    if (pos >= v->tree.size || pos < v->sum.start_size || pos + RING_SIZE < v->tree.size)
+        return NULL;
+    return &v->ring[pos % RING_SIZE];
+}
+
+aigov_verify_t *aigov_verify_new(const aigov_vkey_t *key, aigov_problem_fn on_problem, void *ud)
+{
+    aigov_verify_t *v = calloc(1, sizeof(*v));
+
+    if (v == NULL)
+        return NULL;
+    v->ring = calloc(RING_SIZE, sizeof(ring_ent_t));
+    if (v->ring == NULL) {
+        free(v);
+        return NULL;
+    }
+    if (key) {
+        v->key = *key;
+        v->have_key = 1;
+    }
+    v->on_problem = on_problem;
+    v->ud = ud;
+    aigov_tree_init(&v->tree);
+    aigov_tree_init(&v->lag);
+    return v;
+}
+
+void aigov_verify_free(aigov_verify_t *v)
+{
+    if (v == NULL)
+        return;
+    for (unsigned i = 0; i < v->nfiles; i++)
+        free(v->names[i]);
+    free(v->names);
+    free(v->ring);
+    free(v->leaves);
+    free(v->note);
+    free(v);
+}
+
+void aigov_verify_progress(aigov_verify_t *v, aigov_progress_fn fn) { v->progress = fn; }
+void aigov_verify_keep_leaves(aigov_verify_t *v) { v->keep_leaves = 1; }
+const aigov_verify_summary_t *aigov_verify_summary(const aigov_verify_t *v) { return &v->sum; }
+const aigov_tree_t *aigov_verify_tree(const aigov_verify_t *v) { return &v->tree; }
+
+const uint8_t (*aigov_verify_leaves(const aigov_verify_t *v, uint64_t *n))[32]
+{
+    *n = v->leaves_failed ? 0 : v->nleaves;
+    return (const uint8_t (*)[32]) v->leaves;
+}
+
+const char *aigov_verify_last_note(const aigov_verify_t *v, size_t *len)
+{
+    *len = v->note_len;
+    return v->note;
+}
+
+int aigov_verify_expect(aigov_verify_t *v, const char *note, size_t len, char *err, size_t errlen)
+{
+    aigov_checkpoint_t *cp = malloc(sizeof(*cp));
+    char why[300];
+    aigov_note_status_t st;
+
+    if (cp == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    st = aigov_checkpoint_open(note, len, v->have_key ? &v->key : NULL, cp, why, sizeof(why));
+    if (st != AIGOV_NOTE_OK) {
+        snprintf(err, errlen, "the kept checkpoint does not verify: %s", why);
+        free(cp);
+        return -1;
+    }
+    v->have_kept = 1;
+    v->kept_size = cp->size;
+    memcpy(v->kept_root, cp->root, 32);
+    free(cp);
+    return 0;
+}
+
+static void check_kept(aigov_verify_t *v)
+{
+    uint8_t r[32];
+    const ring_ent_t *last;
+
+    if (!v->have_kept || v->kept_done || v->tree.size != v->kept_size)
+        return;
+    v->kept_done = 1;
+    aigov_tree_root(&v->tree, r);
+    if (memcmp(r, v->kept_root, 32) != 0) {
+        last = ring_at(v, v->tree.size - 1);
+        report(v, "modified", last ? last->file : v->file, last ? last->line : 0,
+               last ? last->file : v->file, last ? last->line : 0, -1, -1,
+               "the log does not extend the checkpoint you kept: its first %llu records "
+               "do not give that checkpoint's root", (unsigned long long) v->kept_size);
+    }
+}
+
+static void commit(aigov_verify_t *v, const uint8_t hash[32], unsigned file, uint64_t line)
+{
+    ring_ent_t *r;
+
+    /* The ring must hold every leaf lag has not taken yet. */
+    if (v->tree.size - v->lag.size >= RING_SIZE)
+        aigov_tree_append(&v->lag, v->ring[v->lag.size % RING_SIZE].hash);
+    r = &v->ring[v->tree.size % RING_SIZE];
+    memcpy(r->hash, hash, 32);
+    r->file = file;
+    r->line = line;
+    aigov_tree_append(&v->tree, hash);
+
+    if (v->keep_leaves && !v->leaves_failed) {
+        if (v->nleaves == v->cap_leaves) {
+            uint64_t cap = v->cap_leaves ? v->cap_leaves * 2 : 4096;
+            void *p = realloc(v->leaves, cap * 32);
+            if (p == NULL) {
+                v->leaves_failed = 1;
+            } else {
+                v->leaves = p;
+                v->cap_leaves = cap;
+            }
+        }
+        if (!v->leaves_failed)
+            memcpy(v->leaves[v->nleaves++], hash, 32);
+    }
+    check_kept(v);
+}
+
+static void gap_add(aigov_verify_t *v, uint64_t lo, uint64_t hi, unsigned file, uint64_t line, int64_t found)
+{
+    if (v->ngaps == GAPS_MAX) {
+        gap_t *g = &v->gaps[0];
+        report(v, "removed", g->file, g->line, g->file, g->line, (int64_t) g->lo, (int64_t) g->hi,
+               "seq %llu..%llu missing", (unsigned long long) g->lo, (unsigned long long) g->hi);
+        memmove(v->gaps, v->gaps + 1, (GAPS_MAX - 1) * sizeof(gap_t));
+        v->ngaps--;
+    }
+    v->gaps[v->ngaps++] = (gap_t) { lo, hi, file, line, found };
+}
+
+/* Takes seq s out of the gaps; 1 if it was missing. */
+static int gap_take(aigov_verify_t *v, uint64_t s)
+{
+    for (size_t i = 0; i < v->ngaps; i++) {
+        gap_t *g = &v->gaps[i];
+        if (s < g->lo || s > g->hi)
+            continue;
+        if (g->lo == g->hi) {
+            memmove(g, g + 1, (v->ngaps - i - 1) * sizeof(gap_t));
+            v->ngaps--;
+        } else if (s == g->lo) {
+            g->lo++;
+        } else if (s == g->hi) {
+            g->hi--;
+        } else {
+            gap_t tail = *g;
+            tail.lo = s + 1;
+            g->hi = s - 1;
+            gap_add(v, tail.lo, tail.hi, tail.file, tail.line, tail.found);
+        }
+        return 1;
+    }
+    return 0;
+}
+
+/* Decides what the held-back line was, now that the next event is known.
+ * hint: the seq that the next event says should come now (a record's seq,
+ * a checkpoint's size), or -1. */
+static void resolve(aigov_verify_t *v, int64_t hint)
+{
+    int next_fits = hint >= 0 && (uint64_t) hint == v->e + 1;
+    uint64_t e = v->e, s = v->pend_seq;
+    unsigned f = v->pend_file;
+    uint64_t l = v->pend_line;
+    char where[300];
+
+    if (v->pend == PEND_NONE)
+        return;
+    if (v->pend == PEND_RECORD) {
+        if (next_fits) {
+            REPORT1(v, "modified", f, l, (int64_t) e,
+                    "this record's seq field holds %llu, but its place in the log is seq %llu",
+                    (unsigned long long) s, (unsigned long long) e);
+            commit(v, v->pend_hash, f, l);
+            v->e++;
+            v->struct_flag = 1;
+        } else if (s > e) {
+            gap_add(v, e, s - 1, f, l, (int64_t) s);
+            commit(v, v->pend_hash, f, l);
+            v->e = s + 1;
+            v->struct_flag = 1;
+        } else if (gap_take(v, s)) {
+            REPORT1(v, "reordered", f, l, (int64_t) s,
+                    "seq %llu comes after seq %llu", (unsigned long long) s, (unsigned long long) (e - 1));
+            commit(v, v->pend_hash, f, l);
+            v->struct_flag = 1;
+        } else {
+            const ring_ent_t *r = ring_at(v, s);
+            if (r)
+                place(v, f, r->file, r->line, where, sizeof(where));
+            REPORT1(v, "inserted", f, l, (int64_t) s, "seq %llu appears again%s%s%s; this line is not part of the log",
+                    (unsigned long long) s, r ? " (first at " : "", r ? where : "", r ? ")" : "");
+        }
+    } else if (next_fits) {
+        /* The line sits where record e belongs: it was that record. */
+        if (v->pend_torn)
+            REPORT1(v, "torn", f, l, (int64_t) e, "record seq %llu is cut short (no newline or incomplete JSON)",
+                    (unsigned long long) e);
+        else
+            REPORT1(v, "modified", f, l, (int64_t) e, "record seq %llu is %s",
+                    (unsigned long long) e, v->pend_json ? "no longer a record" : "no longer valid JSON");
+        commit(v, v->pend_hash, f, l);
+        v->e++;
+        v->struct_flag = 1;
+    } else if (v->pend_torn) {
+        if (v->pend_has_seq)
+            REPORT1(v, "torn", f, l, (int64_t) s, "record seq %llu was cut short and is lost "
+                    "(a writer stopped mid-line); it is not part of the tree", (unsigned long long) s);
+        else
+            REPORT1(v, "torn", f, l, -1, "an incomplete line (a writer stopped mid-line); it is not part of the tree");
+    } else {
+        REPORT1(v, "inserted", f, l, -1, "%s; it is not part of the log",
+                v->pend_json ? "this line is neither a record nor a checkpoint" : "this line is not valid JSON");
+    }
+    v->pend = PEND_NONE;
+}
+
+static void on_record(aigov_verify_t *v, uint64_t seq, const uint8_t hash[32])
+{
+    resolve(v, (int64_t) seq);
+    if (seq == v->e && v->pend == PEND_NONE) {
+        commit(v, hash, v->file, v->line);
+        v->e++;
+        return;
+    }
+    v->pend = PEND_RECORD;
+    v->pend_seq = seq;
+    v->pend_has_seq = 1;
+    v->pend_torn = 0;
+    v->pend_json = 1;
+    v->pend_file = v->file;
+    v->pend_line = v->line;
+    memcpy(v->pend_hash, hash, 32);
+}
+
+static void on_other(aigov_verify_t *v, const uint8_t hash[32], int torn, int json, int has_seq, uint64_t seq)
+{
+    resolve(v, -1);
+    v->pend = PEND_OTHER;
+    v->pend_seq = seq;
+    v->pend_has_seq = has_seq;
+    v->pend_torn = torn;
+    v->pend_json = json;
+    v->pend_file = v->file;
+    v->pend_line = v->line;
+    memcpy(v->pend_hash, hash, 32);
+}
+
+static void keep_note(aigov_verify_t *v, const char *note, size_t len)
+{
+    char *n = malloc(len + 1);
+    if (n == NULL)
+        return;
+    memcpy(n, note, len);
+    n[len] = '\0';
+    free(v->note);
+    v->note = n;
+    v->note_len = len;
+}
+
+static void good_checkpoint(aigov_verify_t *v, const aigov_checkpoint_t *cp, const char *note, size_t len)
+{
+    v->good_size = cp->size;
+    v->struct_flag = 0;
+    v->diverged = 0;
+    v->sum.checkpoints_ok++;
+    v->sum.last_size = cp->size;
+    v->sum.last_file = v->file;
+    v->sum.last_line = v->line;
+    memcpy(v->sum.last_root, cp->root, 32);
+    keep_note(v, note, len);
+}
+
+static void on_checkpoint(aigov_verify_t *v, const char *line, size_t len, int first_of_file)
+{
+    json_t *j = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL), *s;
+    aigov_checkpoint_t *cp;
+    const char *note;
+    size_t note_len;
+    char why[300], where[300];
+    aigov_note_status_t st;
+    uint8_t root[32];
+    unsigned f = v->file;
+    uint64_t l = v->line, size;
+
+    v->sum.checkpoints++;
+    s = json_object_get(j, "checkpoint");
+    if (!json_is_object(j) || json_object_size(j) != 1 || !json_is_string(s)) {
+        resolve(v, -1);
+        REPORT1(v, "bad signature", f, l, -1, "this checkpoint line is not {\"checkpoint\":\"<signed note>\"}");
+        json_decref(j);
+        return;
+    }
+    note = json_string_value(s);
+    note_len = json_string_length(s);
+    cp = malloc(sizeof(*cp));
+    if (cp == NULL) {
+        json_decref(j);
+        return;
+    }
+    st = aigov_checkpoint_open(note, note_len, v->have_key ? &v->key : NULL, cp, why, sizeof(why));
+    size = cp->size;
+    resolve(v, st == AIGOV_NOTE_OK ? (int64_t) size : -1);
+    if (st != AIGOV_NOTE_OK) {
+        REPORT1(v, st == AIGOV_NOTE_UNKNOWN_KEY ? "unknown key" : "bad signature", f, l, -1,
+                "checkpoint%s: %s", st == AIGOV_NOTE_MALFORMED ? " malformed" : "", why);
+        goto done;
+    }
+    v->sum.last_cp_size_any = size;
+
+    /* A file that starts with a carry-over checkpoint continues the tree
+     * from its signed compact range, even without the earlier files. */
+    if (first_of_file && !v->any_line && cp->has_range && size > 0) {
+        aigov_tree_from_range(&v->tree, size, (const uint8_t (*)[32]) cp->range, cp->range_len);
+        v->lag = v->tree;
+        v->e = size;
+        v->sum.start_size = size;
+        good_checkpoint(v, cp, note, note_len);
+        v->have_prev = 1;
+        v->prev_size = size;
+        v->prev_file = f;
+        v->prev_line = l;
+        if (v->have_kept && v->kept_size < size) {
+            v->kept_done = 1;
+            REPORT1(v, "truncated", f, l, -1, "the checkpoint you kept (size %llu) is older than the start of "
+                    "these files (size %llu): give the earlier files too",
+                    (unsigned long long) v->kept_size, (unsigned long long) size);
+        }
+        check_kept(v);
+        goto done;
+    }
+
+    if (v->have_prev && size < v->prev_size) {
+        REPORT1(v, "reordered", f, l, -1, "checkpoint size %llu is smaller than the checkpoint at %s (size %llu)",
+                (unsigned long long) size, place(v, f, v->prev_file, v->prev_line, where, sizeof(where)),
+                (unsigned long long) v->prev_size);
+        goto done;
+    }
+    v->have_prev = 1;
+    v->prev_size = size;
+    v->prev_file = f;
+    v->prev_line = l;
+
+    if (size > v->e) {
+        /* Signed for more records than came before it: they were removed. */
+        gap_add(v, v->e, size - 1, f, l, -1);
+        v->e = size;
+        v->struct_flag = 1;
+    }
+    if (size > v->tree.size) {
+        v->diverged = 1;
+        v->sum.mismatches_after++;
+        goto done;
+    }
+    if (size < v->lag.size) {
+        REPORT1(v, "reordered", f, l, -1, "checkpoint size %llu comes more than %u records after the records "
+                "it covers; it cannot be checked", (unsigned long long) size, RING_SIZE);
+        goto done;
+    }
+
+    {
+        uint64_t from = v->good_size;
+        const ring_ent_t *first = ring_at(v, from), *last = size ? ring_at(v, size - 1) : NULL;
+
+        while (v->lag.size < size)
+            aigov_tree_append(&v->lag, v->ring[v->lag.size % RING_SIZE].hash);
+        aigov_tree_root(&v->lag, root);
+        if (memcmp(root, cp->root, 32) == 0) {
+            good_checkpoint(v, cp, note, note_len);
+        } else if (v->diverged || v->struct_flag) {
+            /* Already explained by a problem reported before. */
+            v->diverged = 1;
+            v->sum.mismatches_after++;
+        } else {
+            v->diverged = 1;
+            report(v, "modified", first ? first->file : f, first ? first->line : 0,
+                   last ? last->file : f, last ? last->line : 0, (int64_t) from, (int64_t) size - 1,
+                   "one of the records seq %llu..%llu was changed: they do not give the root signed "
+                   "by the checkpoint at %s (size %llu)%s",
+                   (unsigned long long) from, (unsigned long long) size - 1,
+                   place(v, first ? first->file : f, f, l, where, sizeof(where)), (unsigned long long) size,
+                   from ? "; the records before verify" : "");
+        }
+    }
+done:
+    free(cp);
+    json_decref(j);
+}
+
+static void process_line(aigov_verify_t *v, const char *p, size_t len, int has_nl, int first_of_file)
+{
+    uint8_t h[32];
+    uint64_t seq = 0;
+    int has_seq, r;
+
+    v->line++;
+    v->sum.lines++;
+    if (has_nl && len >= sizeof(CP_PREFIX) - 1 && memcmp(p, CP_PREFIX, sizeof(CP_PREFIX) - 1) == 0) {
+        on_checkpoint(v, p, len, first_of_file);
+        v->any_line = 1;
+        return;
+    }
+    v->any_line = 1;
+    aigov_leaf_hash(p, len, h);
+    has_seq = aigov_record_seq(p, len, &seq) == 0;
+    r = aigov_json_check(p, len);
+    if (!has_nl)
+        on_other(v, h, 1, 0, has_seq, seq);
+    else if (has_seq && r == 0)
+        on_record(v, seq, h);
+    else
+        on_other(v, h, r == 2, r == 0, has_seq, seq);
+}
+
+static void begin_file(aigov_verify_t *v, const char *name)
+{
+    char **n = realloc(v->names, (v->nfiles + 1) * sizeof(char *));
+    if (n) {
+        v->names = n;
+        v->names[v->nfiles] = strdup(name);
+        if (v->names[v->nfiles] == NULL)
+            v->names[v->nfiles] = NULL;
+        v->nfiles++;
+    }
+    v->file = v->nfiles ? v->nfiles - 1 : 0;
+    v->line = 0;
+    v->sum.torn_tail = 0;
+}
+
+void aigov_verify_buffer(aigov_verify_t *v, const char *data, size_t len)
+{
+    const char *p = data, *end = data + len;
+    int first = 1;
+
+    begin_file(v, "<buffer>");
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t) (end - p));
+        if (nl == NULL) {
+            process_line(v, p, (size_t) (end - p), 0, first);
+            v->sum.torn_tail = 1;
+            break;
+        }
+        process_line(v, p, (size_t) (nl - p), 1, first);
+        first = 0;
+        p = nl + 1;
+    }
+}
+
+int aigov_verify_file(aigov_verify_t *v, const char *path, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    size_t cap = READ_CHUNK * 2, have = 0;
+    char *buf;
+    int first = 1, skipping = 0;
+    uint64_t bytes = 0, next_progress = 0;
+
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    buf = malloc(cap);
+    if (buf == NULL) {
+        close(fd);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    begin_file(v, path);
+    for (;;) {
+        ssize_t n;
+        char *p, *end, *nl;
+
+        if (have == cap) {
+            if (cap >= LINE_MAX_LEN) {
+                v->line++;
+                v->sum.lines++;
+                resolve(v, -1);
+                REPORT1(v, "inserted", v->file, v->line, -1, "this line is longer than %zu MiB; it is skipped",
+                        LINE_MAX_LEN >> 20);
+                skipping = 1;
+                have = 0;
+            } else {
+                char *nb = realloc(buf, cap * 2);
+                if (nb == NULL) {
+                    free(buf);
+                    close(fd);
+                    snprintf(err, errlen, "out of memory");
+                    return -1;
+                }
+                buf = nb;
+                cap *= 2;
+            }
+        }
+        n = read(fd, buf + have, cap - have < READ_CHUNK * 4 ? cap - have : READ_CHUNK * 4);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            snprintf(err, errlen, "%s: read error: %s", path, strerror(errno));
+            free(buf);
+            close(fd);
+            return -1;
+        }
+        if (n == 0)
+            break;
+        bytes += (uint64_t) n;
+        p = buf;
+        end = buf + have + n;
+        if (skipping) {
+            nl = memchr(buf + have, '\n', (size_t) n);
+            if (nl == NULL) {
+                have = 0;
+                continue;
+            }
+            skipping = 0;
+            p = nl + 1;
+            first = 0;
+        }
+        while (p < end && (nl = memchr(p, '\n', (size_t) (end - p))) != NULL) {
+            process_line(v, p, (size_t) (nl - p), 1, first);
+            first = 0;
+            p = nl + 1;
+        }
+        have = (size_t) (end - p);
+        memmove(buf, p, have);
+        if (v->progress && v->sum.lines >= next_progress) {
+            v->progress(v->ud, v->file, bytes, v->sum.lines);
+            next_progress = v->sum.lines + 65536;
+        }
+    }
+    if (have > 0 && !skipping) {
+        process_line(v, buf, have, 0, first);
+        v->sum.torn_tail = 1;
+    }
+    free(buf);
+    close(fd);
+    return 0;
+}
+
+void aigov_verify_finish(aigov_verify_t *v)
+{
+    resolve(v, -1);
+    for (size_t i = 0; i < v->ngaps; i++) {
+        gap_t *g = &v->gaps[i];
+        if (g->found >= 0 && g->lo == g->hi)
+            report(v, "removed", g->file, g->line, g->file, g->line, (int64_t) g->lo, (int64_t) g->hi,
+                   "seq %llu is missing (the record here is seq %lld)",
+                   (unsigned long long) g->lo, (long long) g->found);
+        else if (g->found >= 0)
+            report(v, "removed", g->file, g->line, g->file, g->line, (int64_t) g->lo, (int64_t) g->hi,
+                   "seq %llu..%llu are missing (the record here is seq %lld)",
+                   (unsigned long long) g->lo, (unsigned long long) g->hi, (long long) g->found);
+        else
+            report(v, "removed", g->file, g->line, g->file, g->line, (int64_t) g->lo, (int64_t) g->hi,
+                   "seq %llu..%llu are missing: this checkpoint covers them but they are not before it",
+                   (unsigned long long) g->lo, (unsigned long long) g->hi);
+    }
+    v->ngaps = 0;
+    if (v->have_kept && !v->kept_done && v->tree.size < v->kept_size) {
+        v->kept_done = 1;
+        REPORT1(v, "truncated", v->file, v->line, -1,
+                "the log ends after %llu records, but the checkpoint you kept covers %llu",
+                (unsigned long long) v->tree.size, (unsigned long long) v->kept_size);
+    }
+    v->sum.records = v->tree.size;
+    v->sum.next_seq = v->tree.size;
+    v->sum.uncovered = v->tree.size > v->sum.last_size ? v->tree.size - v->sum.last_size : 0;
+    aigov_tree_root(&v->tree, v->sum.root);
+}

@@ -1,0 +1,795 @@
+/*
+ * filter: plugin host, config accessors, request filtering, redaction.
+ * See filter.h.
+ */
+#include "filter.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define NAME_MAX_LEN  63
+#define REASON_MAX    240
+
+typedef struct {
+    char                  name[NAME_MAX_LEN + 1];
+    char                 *path;
+    void                 *handle;
+    const aigov_plugin_t *table;
+} loaded_t;
+
+struct aigov_plugin_host_s {
+    loaded_t  *v;
+    size_t     n, cap;
+};
+
+/* Everything the config accessors hand out lives until the instance dies:
+ * nested mappings and scalars formatted as strings. */
+typedef struct {
+    void     **items;
+    size_t     n, cap;
+} arena_t;
+
+struct aigov_config_s {
+    const json_t  *node;
+    arena_t       *arena;
+};
+
+struct aigov_filter_inst_s {
+    const aigov_plugin_t  *plugin;
+    void                  *state;
+    char                   name[NAME_MAX_LEN + 1];
+    json_t                *config;
+    arena_t                arena;
+};
+
+static void fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- host ---- */
+
+aigov_plugin_host_t *aigov_host_new(void)
+{
+    return calloc(1, sizeof(aigov_plugin_host_t));
+}
+
+void aigov_host_free(aigov_plugin_host_t *h)
+{
+    size_t i;
+
+    if (h == NULL)
+        return;
+    for (i = 0; i < h->n; i++) {
+        dlclose(h->v[i].handle);
+        free(h->v[i].path);
+    }
+    free(h->v);
+    free(h);
+}
+
+static const loaded_t *find_loaded(const aigov_plugin_host_t *h, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < h->n; i++)
+        if (strcmp(h->v[i].name, name) == 0)
+            return &h->v[i];
+    return NULL;
+}
+
+static int valid_name(const char *s)
+{
+    size_t i;
+
+    for (i = 0; s[i] != '\0'; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return 0;
+    }
+    return i > 0 && i <= NAME_MAX_LEN;
+}
+
+int aigov_host_load(aigov_plugin_host_t *h, const char *name, const char *path,
+                    char *err, size_t errlen)
+{
+    const loaded_t *dup;
+    struct stat st;
+    void *handle, *sym;
+    aigov_plugin_entry_fn entry;
+    const aigov_plugin_t *t;
+    loaded_t *l;
+
+    if (name == NULL || !valid_name(name)) {
+        fail(err, errlen, "plugin name \"%s\" must be 1 to %d letters, digits, '_' or '-'",
+             name ? name : "", NAME_MAX_LEN);
+        return -1;
+    }
+    if ((dup = find_loaded(h, name)) != NULL) {
+        fail(err, errlen, "plugin %s is already loaded (from %s)", name, dup->path);
+        return -1;
+    }
+    if (path == NULL || stat(path, &st) != 0) {
+        fail(err, errlen, "plugin %s: cannot open %s: %s", name, path ? path : "",
+             strerror(path ? errno : ENOENT));
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        fail(err, errlen, "plugin %s: %s is not a regular file", name, path);
+        return -1;
+    }
+    dlerror();
+    handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (handle == NULL) {
+        const char *e = dlerror();
+        fail(err, errlen, "plugin %s: %s is not a loadable shared object (%s)",
+             name, path, e ? e : "unknown error");
+        return -1;
+    }
+    sym = dlsym(handle, AIGOV_PLUGIN_ENTRY);
+    if (sym == NULL) {
+        fail(err, errlen, "plugin %s: %s does not export %s",
+             name, path, AIGOV_PLUGIN_ENTRY);
+        dlclose(handle);
+        return -1;
+    }
+    entry = (aigov_plugin_entry_fn)sym;
+    t = entry();
+    if (t == NULL) {
+        fail(err, errlen, "plugin %s: %s returned no plugin table", name, AIGOV_PLUGIN_ENTRY);
+        dlclose(handle);
+        return -1;
+    }
+    if (t->abi_version != AIGOV_PLUGIN_ABI_VERSION) {
+        fail(err, errlen, "plugin %s speaks ABI %u, aigov speaks %u",
+             name, (unsigned)t->abi_version, AIGOV_PLUGIN_ABI_VERSION);
+        dlclose(handle);
+        return -1;
+    }
+    if (t->create == NULL || t->destroy == NULL || t->inspect == NULL
+        || (t->stream_start == NULL) != (t->stream_end == NULL)) {
+        fail(err, errlen, "plugin %s: its table lacks create, destroy or inspect, "
+             "or has only one of stream_start and stream_end", name);
+        dlclose(handle);
+        return -1;
+    }
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? 2 * h->cap : 8;
+        loaded_t *v = realloc(h->v, cap * sizeof(*v));
+        if (v == NULL) {
+            fail(err, errlen, "plugin %s: out of memory", name);
+            dlclose(handle);
+            return -1;
+        }
+        h->v = v;
+        h->cap = cap;
+    }
+    l = &h->v[h->n];
+    memset(l, 0, sizeof(*l));
+    l->path = strdup(path);
+    if (l->path == NULL) {
+        fail(err, errlen, "plugin %s: out of memory", name);
+        dlclose(handle);
+        return -1;
+    }
+    snprintf(l->name, sizeof(l->name), "%s", name);
+    l->handle = handle;
+    l->table = t;
+    h->n++;
+    return 0;
+}
+
+const aigov_plugin_t *aigov_host_plugin(const aigov_plugin_host_t *h, const char *name)
+{
+    const loaded_t *l = (h && name) ? find_loaded(h, name) : NULL;
+    return l ? l->table : NULL;
+}
+
+/* ---- config accessors ---- */
+
+static void *arena_keep(arena_t *a, void *p)
+{
+    if (p == NULL)
+        return NULL;
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? 2 * a->cap : 16;
+        void **v = realloc(a->items, cap * sizeof(*v));
+        if (v == NULL) {
+            free(p);
+            return NULL;
+        }
+        a->items = v;
+        a->cap = cap;
+    }
+    a->items[a->n++] = p;
+    return p;
+}
+
+static void arena_free(arena_t *a)
+{
+    size_t i;
+
+    for (i = 0; i < a->n; i++)
+        free(a->items[i]);
+    free(a->items);
+    memset(a, 0, sizeof(*a));
+}
+
+static const json_t *cfg_get(const aigov_config_t *cfg, const char *key)
+{
+    if (cfg == NULL || key == NULL || !json_is_object(cfg->node))
+        return NULL;
+    return json_object_get(cfg->node, key);
+}
+
+/* A scalar as text; numbers and booleans are formatted into the arena. */
+static const char *scalar_text(const aigov_config_t *cfg, const json_t *v)
+{
+    char buf[64];
+
+    if (json_is_string(v))
+        return json_string_value(v);
+    if (json_is_integer(v))
+        snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    else if (json_is_real(v))
+        snprintf(buf, sizeof(buf), "%.17g", json_real_value(v));
+    else if (json_is_true(v))
+        snprintf(buf, sizeof(buf), "true");
+    else if (json_is_false(v))
+        snprintf(buf, sizeof(buf), "false");
+    else
+        return NULL;
+    return arena_keep(cfg->arena, strdup(buf));
+}
+
+static size_t cfg_nkeys(const aigov_config_t *cfg)
+{
+    return (cfg && json_is_object(cfg->node)) ? json_object_size(cfg->node) : 0;
+}
+
+static const char *cfg_key(const aigov_config_t *cfg, size_t i)
+{
+    void *it;
+
+    if (cfg == NULL || !json_is_object(cfg->node))
+        return NULL;
+    for (it = json_object_iter((json_t *)cfg->node); it != NULL && i > 0; i--)
+        it = json_object_iter_next((json_t *)cfg->node, it);
+    return it ? json_object_iter_key(it) : NULL;
+}
+
+static const char *cfg_string(const aigov_config_t *cfg, const char *key)
+{
+    const json_t *v = cfg_get(cfg, key);
+    return v ? scalar_text(cfg, v) : NULL;
+}
+
+static int cfg_number(const aigov_config_t *cfg, const char *key, double *out)
+{
+    const json_t *v = cfg_get(cfg, key);
+
+    if (!json_is_number(v))
+        return 0;
+    if (out)
+        *out = json_number_value(v);
+    return 1;
+}
+
+static int cfg_boolean(const aigov_config_t *cfg, const char *key, int *out)
+{
+    const json_t *v = cfg_get(cfg, key);
+
+    if (!json_is_boolean(v))
+        return 0;
+    if (out)
+        *out = json_is_true(v);
+    return 1;
+}
+
+static size_t cfg_list_len(const aigov_config_t *cfg, const char *key)
+{
+    const json_t *v = cfg_get(cfg, key);
+    return json_is_array(v) ? json_array_size(v) : 0;
+}
+
+static const char *cfg_list_item(const aigov_config_t *cfg, const char *key, size_t i)
+{
+    const json_t *v = cfg_get(cfg, key);
+    return json_is_array(v) ? scalar_text(cfg, json_array_get(v, i)) : NULL;
+}
+
+static const aigov_config_t *cfg_map(const aigov_config_t *cfg, const char *key)
+{
+    const json_t *v = cfg_get(cfg, key);
+    aigov_config_t *sub;
+
+    if (!json_is_object(v))
+        return NULL;
+    sub = arena_keep(cfg->arena, malloc(sizeof(*sub)));
+    if (sub == NULL)
+        return NULL;
+    sub->node = v;
+    sub->arena = cfg->arena;
+    return sub;
+}
+
+static const aigov_config_api_t config_api = {
+    cfg_nkeys, cfg_key, cfg_string, cfg_number, cfg_boolean,
+    cfg_list_len, cfg_list_item, cfg_map
+};
+
+/* ---- instances ---- */
+
+void *aigov_host_instance(void *ctx, const char *plugin, const json_t *config,
+                          int action, char *err, size_t errlen)
+{
+    aigov_plugin_host_t *h = ctx;
+    const aigov_plugin_t *t;
+    aigov_filter_inst_t *fi;
+    aigov_config_t *cfg;
+
+    if (err && errlen)
+        err[0] = '\0';
+    t = aigov_host_plugin(h, plugin);
+    if (t == NULL) {
+        fail(err, errlen, "no plugin named \"%s\" is loaded (aigov_plugin)",
+             plugin ? plugin : "");
+        return NULL;
+    }
+    if (action < AIGOV_ACTION_FLAG || action > AIGOV_ACTION_BLOCK) {
+        fail(err, errlen, "plugin %s: action must be flag, redact or block", plugin);
+        return NULL;
+    }
+    if (config != NULL && !json_is_object(config) && !json_is_null(config)) {
+        fail(err, errlen, "plugin %s: config must be a mapping", plugin);
+        return NULL;
+    }
+    fi = calloc(1, sizeof(*fi));
+    if (fi == NULL) {
+        fail(err, errlen, "plugin %s: out of memory", plugin);
+        return NULL;
+    }
+    fi->plugin = t;
+    snprintf(fi->name, sizeof(fi->name), "%s", plugin);
+    /* A private copy, so strings handed to the plugin outlive the policy
+     * loader's tree. */
+    fi->config = json_is_object(config) ? json_deep_copy(config) : json_object();
+    cfg = arena_keep(&fi->arena, malloc(sizeof(*cfg)));
+    if (fi->config == NULL || cfg == NULL) {
+        fail(err, errlen, "plugin %s: out of memory", plugin);
+        aigov_host_instance_free(fi);
+        return NULL;
+    }
+    cfg->node = fi->config;
+    cfg->arena = &fi->arena;
+    fi->state = t->create(&config_api, cfg, (aigov_action_t)action, err, errlen);
+    if (fi->state == NULL) {
+        if (err && errlen) {
+            err[errlen - 1] = '\0';
+            if (err[0] == '\0')
+                fail(err, errlen, "plugin %s rejected its config", plugin);
+        }
+        aigov_host_instance_free(fi);
+        return NULL;
+    }
+    return fi;
+}
+
+void aigov_host_instance_free(void *inst)
+{
+    aigov_filter_inst_t *fi = inst;
+
+    if (fi == NULL)
+        return;
+    if (fi->state != NULL)
+        fi->plugin->destroy(fi->state);
+    json_decref(fi->config);
+    arena_free(&fi->arena);
+    free(fi);
+}
+
+void aigov_host_instance_destroy(void *ctx, void *inst)
+{
+    (void)ctx;
+    aigov_host_instance_free(inst);
+}
+
+const char *aigov_inst_plugin_name(const aigov_filter_inst_t *fi)
+{
+    return fi ? fi->name : NULL;
+}
+
+const aigov_plugin_t *aigov_inst_plugin(const aigov_filter_inst_t *fi)
+{
+    return fi ? fi->plugin : NULL;
+}
+
+void *aigov_inst_state(const aigov_filter_inst_t *fi)
+{
+    return fi ? fi->state : NULL;
+}
+
+size_t aigov_filter_specs(const aigov_policy_filter_t *pf, size_t n,
+                          aigov_filter_spec_t *out)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        out[i].inst = pf[i].inst;
+        out[i].plugin = pf[i].plugin;
+        out[i].stages = pf[i].stages;
+        out[i].action = pf[i].action;
+        out[i].on_error = pf[i].fail_open ? AIGOV_ON_ERROR_ALLOW : AIGOV_ON_ERROR_BLOCK;
+    }
+    return n;
+}
+
+/* ---- inspection ---- */
+
+void aigov_filter_inspect(const aigov_filter_spec_t *f, void *stream,
+                          const char *text, size_t len, aigov_inspection_t *ins)
+{
+    const aigov_filter_inst_t *fi = f->inst;
+    aigov_verdict_t v;
+    size_t i;
+
+    memset(ins, 0, sizeof(*ins));
+    memset(&v, 0, sizeof(v));
+    if (fi == NULL || fi->plugin->inspect(fi->state, stream, text, len, &v) != 0) {
+        ins->status = -1;
+        return;
+    }
+    if ((int)v.kind < AIGOV_ALLOW || (int)v.kind > AIGOV_BLOCK
+        || (v.nspans > 0 && v.spans == NULL)) {
+        ins->status = -1;
+        return;
+    }
+    for (i = 0; i < v.nspans; i++) {
+        if (v.spans[i].start > v.spans[i].end || v.spans[i].end > len) {
+            ins->status = -1;
+            return;
+        }
+    }
+    ins->found = v.kind != AIGOV_ALLOW;
+    if (ins->found) {
+        ins->spans = v.spans;
+        ins->nspans = v.nspans;
+        ins->reason = v.reason;
+        ins->category = v.category;
+    }
+}
+
+/* ---- masks ---- */
+
+static void copy_label(char *dst, size_t cap, const char *label)
+{
+    size_t i = 0;
+
+    if (label == NULL || label[0] == '\0')
+        label = "DATA";
+    for (; label[i] != '\0' && i + 1 < cap; i++) {
+        char c = label[i];
+        int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+                 || (c >= '0' && c <= '9') || c == '_' || c == '-';
+        dst[i] = ok ? c : '_';
+    }
+    dst[i] = '\0';
+}
+
+long aigov_masks_add(aigov_masks_t *m, const char *text, size_t len, size_t base,
+                     size_t start, size_t end, const char *label)
+{
+    size_t s, e, i, first, last, old = 0;
+    aigov_mask_t nm;
+
+    if (start > end || end > len)
+        return 0;
+    /* Whole characters, so the rewritten text stays valid UTF-8. */
+    while (start > 0 && ((unsigned char)text[start] & 0xC0) == 0x80)
+        start--;
+    while (end < len && ((unsigned char)text[end] & 0xC0) == 0x80)
+        end++;
+    if (start == end)
+        return 0;
+    s = base + start;
+    e = base + end;
+
+    memset(&nm, 0, sizeof(nm));
+    nm.start = s;
+    nm.end = e;
+    copy_label(nm.label, sizeof(nm.label), label);
+
+    /* masks [first, last) overlap [s, e) */
+    for (first = 0; first < m->n && m->v[first].end <= s; first++)
+        ;
+    for (last = first; last < m->n && m->v[last].start < e; last++)
+        ;
+    for (i = first; i < last; i++) {
+        old += m->v[i].end - m->v[i].start;
+        if (m->v[i].start <= nm.start) {
+            nm.start = m->v[i].start;
+            memcpy(nm.label, m->v[i].label, sizeof(nm.label));
+        }
+        if (m->v[i].end > nm.end)
+            nm.end = m->v[i].end;
+    }
+    if (first == last) {
+        if (m->n == m->cap) {
+            size_t cap = m->cap ? 2 * m->cap : 8;
+            aigov_mask_t *v = realloc(m->v, cap * sizeof(*v));
+            if (v == NULL)
+                return -1;
+            m->v = v;
+            m->cap = cap;
+        }
+        memmove(m->v + first + 1, m->v + first, (m->n - first) * sizeof(*m->v));
+        m->n++;
+    } else {
+        memmove(m->v + first + 1, m->v + last, (m->n - last) * sizeof(*m->v));
+        m->n -= last - first - 1;
+    }
+    m->v[first] = nm;
+    return (long)((nm.end - nm.start) - old);
+}
+
+void aigov_masks_free(aigov_masks_t *m)
+{
+    free(m->v);
+    memset(m, 0, sizeof(*m));
+}
+
+char *aigov_masks_apply(const aigov_masks_t *m, const char *text, size_t len,
+                        size_t base, size_t *outlen)
+{
+    size_t cap = len + 1, n = 0, pos = 0, i;
+    char *out;
+
+    for (i = 0; i < m->n; i++)
+        cap += sizeof("[REDACTED:]") + strlen(m->v[i].label);
+    out = malloc(cap);
+    if (out == NULL)
+        return NULL;
+    for (i = 0; i < m->n; i++) {
+        const aigov_mask_t *k = &m->v[i];
+        size_t ms, me;
+
+        if (k->end <= base || k->start >= base + len)
+            continue;
+        ms = k->start > base ? k->start - base : 0;
+        me = k->end - base < len ? k->end - base : len;
+        memcpy(out + n, text + pos, ms - pos);
+        n += ms - pos;
+        if (k->start >= base)
+            n += (size_t)sprintf(out + n, "[REDACTED:%s]", k->label);
+        pos = me;
+    }
+    memcpy(out + n, text + pos, len - pos);
+    n += len - pos;
+    out[n] = '\0';
+    if (outlen)
+        *outlen = n;
+    return out;
+}
+
+/* ---- outcome ---- */
+
+static int verdict_rank(const char *v)
+{
+    static const char *const order[] = { "allow", "flag", "redact", "error", "block" };
+    int i;
+
+    for (i = 0; i < 5; i++)
+        if (strcmp(v, order[i]) == 0)
+            return i;
+    return 0;
+}
+
+int aigov_outcome_note(aigov_filter_outcome_t *out, const char *plugin,
+                       unsigned stage, const char *verdict, size_t count)
+{
+    static const char *const names[] = { "allow", "flag", "redact", "error", "block" };
+    aigov_filter_record_t *r = NULL;
+    size_t i;
+
+    for (i = 0; i < out->nrecords; i++) {
+        if (out->records[i].stage == stage && strcmp(out->records[i].plugin, plugin) == 0) {
+            r = &out->records[i];
+            break;
+        }
+    }
+    if (r == NULL) {
+        aigov_filter_record_t *v = realloc(out->records,
+                                           (out->nrecords + 1) * sizeof(*v));
+        if (v == NULL)
+            return -1;
+        out->records = v;
+        r = &v[out->nrecords++];
+        memset(r, 0, sizeof(*r));
+        snprintf(r->plugin, sizeof(r->plugin), "%s", plugin);
+        r->stage = stage;
+        r->verdict = "allow";
+    }
+    if (verdict_rank(verdict) > verdict_rank(r->verdict))
+        r->verdict = names[verdict_rank(verdict)];
+    r->count += count;
+    return 0;
+}
+
+/* A plugin's sentence, bounded, without control characters, cut on a
+ * character boundary. */
+static char *clean_text(const char *s, const char *fallback)
+{
+    size_t n, i;
+    char *d;
+
+    if (s == NULL || s[0] == '\0')
+        s = fallback;
+    n = strnlen(s, REASON_MAX + 1);
+    if (n > REASON_MAX) {
+        n = REASON_MAX;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--;
+    }
+    d = malloc(n + 1);
+    if (d == NULL)
+        return NULL;
+    for (i = 0; i < n; i++)
+        d[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? ' ' : s[i];
+    d[n] = '\0';
+    return d;
+}
+
+int aigov_outcome_block(aigov_filter_outcome_t *out, const char *plugin,
+                        const char *reason, const char *category)
+{
+    char fallback[128];
+
+    if (out->blocked)
+        return 0;
+    snprintf(fallback, sizeof(fallback), "content blocked by filter %s", plugin);
+    out->blocked = 1;
+    out->block_plugin = strdup(plugin);
+    out->block_reason = clean_text(reason, fallback);
+    out->block_category = category ? clean_text(category, "") : NULL;
+    if (out->block_plugin == NULL || out->block_reason == NULL
+        || (category && out->block_category == NULL))
+        return -1;
+    return 0;
+}
+
+void aigov_filter_outcome_free(aigov_filter_outcome_t *out)
+{
+    if (out == NULL)
+        return;
+    free(out->records);
+    free(out->block_plugin);
+    free(out->block_reason);
+    free(out->block_category);
+    memset(out, 0, sizeof(*out));
+}
+
+char *aigov_filter_error_json(const char *plugin, const char *reason, size_t *len)
+{
+    json_t *msg, *root;
+    char *s;
+
+    msg = json_string(reason ? reason : "");
+    if (msg == NULL)    /* not UTF-8: say something that is */
+        msg = json_string("content blocked by a filter");
+    root = json_pack("{s:{s:o,s:s,s:s?,s:n}}", "error", "message", msg,
+                     "type", "policy_violation", "code", plugin);
+    if (root == NULL)
+        return NULL;
+    s = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    if (s && len)
+        *len = strlen(s);
+    return s;
+}
+
+/* ---- request ---- */
+
+/* Applies one filter's finding to text i of rq. */
+static int redact_text(aigov_request_t *rq, size_t i, const aigov_inspection_t *ins,
+                       size_t *count)
+{
+    const aigov_text_t *t = &rq->texts[i];
+    aigov_masks_t m = { 0 };
+    char *red;
+    size_t k, n;
+    int rc = 0;
+
+    *count = 0;
+    for (k = 0; k < ins->nspans; k++) {
+        if (aigov_masks_add(&m, t->text, t->len, 0, ins->spans[k].start,
+                            ins->spans[k].end, ins->spans[k].label) < 0) {
+            aigov_masks_free(&m);
+            return -1;
+        }
+    }
+    *count = m.n;   /* ranges masked, after merging */
+    if (m.n == 0) {
+        aigov_masks_free(&m);
+        return 0;
+    }
+    red = aigov_masks_apply(&m, t->text, t->len, 0, &n);
+    if (red == NULL || aigov_request_set_text(rq, i, red, n) != 0)
+        rc = -1;
+    free(red);
+    aigov_masks_free(&m);
+    return rc;
+}
+
+int aigov_filter_request(const aigov_filter_spec_t *filters, size_t nfilters,
+                         aigov_request_t *rq, aigov_filter_outcome_t *out)
+{
+    size_t f, i;
+    char why[160];
+
+    memset(out, 0, sizeof(*out));
+    for (f = 0; f < nfilters; f++) {
+        const aigov_filter_spec_t *fs = &filters[f];
+        const char *name = fs->plugin ? fs->plugin : aigov_inst_plugin_name(fs->inst);
+
+        if (!(fs->stages & AIGOV_STAGE_REQUEST))
+            continue;
+        if (name == NULL)
+            name = "filter";
+        if (aigov_outcome_note(out, name, AIGOV_STAGE_REQUEST, "allow", 0) != 0)
+            return AIGOV_FILTER_NOMEM;
+
+        for (i = 0; i < rq->ntexts; i++) {
+            aigov_inspection_t ins;
+            const char *verdict = "flag";
+            size_t count;
+
+            aigov_filter_inspect(fs, NULL, rq->texts[i].text, rq->texts[i].len, &ins);
+            if (ins.status != 0) {
+                if (fs->on_error == AIGOV_ON_ERROR_ALLOW) {
+                    if (aigov_outcome_note(out, name, AIGOV_STAGE_REQUEST, "error", 0) != 0)
+                        return AIGOV_FILTER_NOMEM;
+                    continue;
+                }
+                snprintf(why, sizeof(why), "filter %s failed to inspect the request", name);
+                if (aigov_outcome_note(out, name, AIGOV_STAGE_REQUEST, "error", 0) != 0
+                    || aigov_outcome_block(out, name, why, "filter_error") != 0)
+                    return AIGOV_FILTER_NOMEM;
+                return AIGOV_FILTER_BLOCKED;
+            }
+            if (!ins.found)
+                continue;
+            count = ins.nspans ? ins.nspans : 1;
+            if (fs->action == AIGOV_ACTION_BLOCK) {
+                if (aigov_outcome_note(out, name, AIGOV_STAGE_REQUEST, "block", count) != 0
+                    || aigov_outcome_block(out, name, ins.reason, ins.category) != 0)
+                    return AIGOV_FILTER_NOMEM;
+                return AIGOV_FILTER_BLOCKED;
+            }
+            if (fs->action == AIGOV_ACTION_REDACT && ins.nspans > 0) {
+                if (redact_text(rq, i, &ins, &count) != 0)
+                    return AIGOV_FILTER_NOMEM;
+                if (count > 0) {
+                    verdict = "redact";
+                    out->modified = 1;
+                } else {
+                    count = 1;  /* only empty spans: a flag */
+                }
+            }
+            if (aigov_outcome_note(out, name, AIGOV_STAGE_REQUEST, verdict, count) != 0)
+                return AIGOV_FILTER_NOMEM;
+        }
+    }
+    return AIGOV_FILTER_PASS;
+}

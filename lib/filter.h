@@ -1,0 +1,154 @@
+/*
+ * filter: the plugin host. Loads content-filter plugins (shared objects
+ * speaking plugins/aigov_plugin.h), builds instances from a policy's
+ * `config:`, runs them over request texts and applies their redactions.
+ * Answers (JSON and SSE) are filtered by lib/answer on top of this.
+ */
+#ifndef AIGOV_FILTER_H
+#define AIGOV_FILTER_H
+
+#include <stddef.h>
+#include <jansson.h>
+
+#include "aigov_plugin.h"
+#include "request.h"
+
+typedef struct aigov_plugin_host_s aigov_plugin_host_t;
+typedef struct aigov_filter_inst_s aigov_filter_inst_t;
+
+#include "policy.h"      /* AIGOV_STAGE_*, aigov_policy_filter_t */
+
+#define AIGOV_ON_ERROR_BLOCK  0
+#define AIGOV_ON_ERROR_ALLOW  1
+
+/* ---- host ---- */
+
+aigov_plugin_host_t *aigov_host_new(void);
+/* Unloads every plugin. Destroy all instances first. */
+void aigov_host_free(aigov_plugin_host_t *h);
+
+/* Loads the shared object at path under name. 0, or -1 with one sentence
+ * in err: missing file, not a shared object, no aigov_plugin_entry, an ABI
+ * version aigov does not speak, a name already loaded. */
+int aigov_host_load(aigov_plugin_host_t *h, const char *name, const char *path,
+                    char *err, size_t errlen);
+/* The table of a loaded plugin, NULL when no plugin has that name. */
+const aigov_plugin_t *aigov_host_plugin(const aigov_plugin_host_t *h,
+                                        const char *name);
+
+/* Builds an instance of plugin for one filter of a policy. ctx is the host;
+ * the signature is the policy loader's factory callback. config may be NULL
+ * (no `config:`) or must be a JSON object; action is aigov_action_t.
+ * Returns an aigov_filter_inst_t *, or NULL with one sentence in err. */
+void *aigov_host_instance(void *ctx, const char *plugin, const json_t *config,
+                          int action, char *err, size_t errlen);
+/* Destroys an instance (NULL is fine). */
+void aigov_host_instance_free(void *inst);
+/* The same, with the policy loader's destroy callback signature. */
+void aigov_host_instance_destroy(void *ctx, void *inst);
+
+/* Name the instance was built for, and its plugin table. */
+const char *aigov_inst_plugin_name(const aigov_filter_inst_t *fi);
+const aigov_plugin_t *aigov_inst_plugin(const aigov_filter_inst_t *fi);
+void *aigov_inst_state(const aigov_filter_inst_t *fi);
+
+/* ---- running filters ---- */
+
+/* One filter of the matched rule, as the policy gives it. */
+typedef struct {
+    void        *inst;       /* from aigov_host_instance */
+    const char  *plugin;     /* name in the policy, for records and errors */
+    unsigned     stages;     /* AIGOV_STAGE_* bits */
+    int          action;     /* aigov_action_t: 1 flag, 2 redact, 3 block */
+    int          on_error;   /* AIGOV_ON_ERROR_* */
+} aigov_filter_spec_t;
+
+/* Fills out[0..n) from the policy's filters of a decision; returns n. */
+size_t aigov_filter_specs(const aigov_policy_filter_t *pf, size_t n,
+                          aigov_filter_spec_t *out);
+
+/* One line of the audit record's `filters`. */
+typedef struct {
+    char         plugin[64];
+    unsigned     stage;      /* AIGOV_STAGE_REQUEST or _RESPONSE */
+    const char  *verdict;    /* "allow" "flag" "redact" "block" "error" (static) */
+    size_t       count;      /* findings: masked spans, or texts flagged */
+} aigov_filter_record_t;
+
+typedef struct {
+    aigov_filter_record_t *records;  /* one per filter run at this stage */
+    size_t       nrecords;
+    int          blocked;
+    char        *block_plugin;       /* the 403's `code` */
+    char        *block_reason;       /* the 403's `message` */
+    char        *block_category;     /* may be NULL */
+    int          modified;           /* a text was redacted */
+} aigov_filter_outcome_t;
+
+enum {
+    AIGOV_FILTER_PASS = 0,      /* go on (texts may have been redacted) */
+    AIGOV_FILTER_BLOCKED = 1,   /* refuse: outcome.block_* say why */
+    AIGOV_FILTER_NOMEM = -1     /* fail closed */
+};
+
+/* Runs the filters whose stages include AIGOV_STAGE_REQUEST over every text
+ * of rq, in order; redactions are written back with aigov_request_set_text
+ * (the next filter sees the redacted text). Stops at the first block.
+ * out is zeroed first; free it with aigov_filter_outcome_free. */
+int aigov_filter_request(const aigov_filter_spec_t *filters, size_t nfilters,
+                         aigov_request_t *rq, aigov_filter_outcome_t *out);
+void aigov_filter_outcome_free(aigov_filter_outcome_t *out);
+
+/* The 403 body for a block: {"error":{"message":reason,
+ * "type":"policy_violation","code":plugin,"param":null}}. malloc'd. */
+char *aigov_filter_error_json(const char *plugin, const char *reason, size_t *len);
+
+/* ---- building blocks shared with lib/answer ---- */
+
+/* One finding reduced to what the host does with it. */
+typedef struct {
+    int          status;     /* 0 ok, -1 plugin error or bad spans */
+    int          found;      /* verdict kind != ALLOW */
+    const aigov_span_t *spans;
+    size_t       nspans;
+    const char  *reason;
+    const char  *category;
+} aigov_inspection_t;
+
+/* Calls the instance's inspect() and checks its spans (each start <= end
+ * <= len; an out-of-range or reversed span is a plugin error). */
+void aigov_filter_inspect(const aigov_filter_spec_t *f, void *stream,
+                          const char *text, size_t len, aigov_inspection_t *ins);
+
+/* Redaction: a sorted list of disjoint masked ranges. */
+typedef struct {
+    size_t       start, end;
+    char         label[32];
+} aigov_mask_t;
+
+typedef struct {
+    aigov_mask_t *v;
+    size_t        n, cap;
+} aigov_masks_t;
+
+/* Adds [start, end) (plus base) to the set, widened to whole UTF-8
+ * characters of text (whose byte 0 is at offset base) and merged with the
+ * ranges it overlaps or touches. Returns the number of bytes newly
+ * covered (0 when already masked), or -1 when out of memory. */
+long aigov_masks_add(aigov_masks_t *m, const char *text, size_t len, size_t base,
+                     size_t start, size_t end, const char *label);
+void aigov_masks_free(aigov_masks_t *m);
+
+/* Writes text (at offset base) with the masks applied: a mask that starts
+ * inside the text becomes "[REDACTED:LABEL]", the part of a mask that began
+ * before base is removed. malloc'd, NUL-terminated. */
+char *aigov_masks_apply(const aigov_masks_t *m, const char *text, size_t len,
+                        size_t base, size_t *outlen);
+
+/* Records: find or append the record of (plugin, stage) and raise it. */
+int aigov_outcome_note(aigov_filter_outcome_t *out, const char *plugin,
+                       unsigned stage, const char *verdict, size_t count);
+int aigov_outcome_block(aigov_filter_outcome_t *out, const char *plugin,
+                        const char *reason, const char *category);
+
+#endif

@@ -1,0 +1,523 @@
+/*
+ * identity: verify a Bearer JWT against the configured keys and claims.
+ *
+ * Order of checks: header shape, size, cache, base64url and JSON of the three
+ * parts, algorithm and key choice, signature, then claims. Claims are only
+ * judged once the signature holds, so a forged token learns nothing about
+ * what the claims would need to be.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "identity.h"
+#include "identity_int.h"
+
+#define MAX_LEEWAY 86400
+#define TIME_CLAMP (1LL << 53)   /* beyond any real date; keeps sums from overflowing */
+
+struct aigov_identity_s {
+    aigov_jwk_t *keys;
+    size_t nkeys;
+    char *issuer;
+    char *audience;
+    long leeway;
+    aigov_tcache_t *cache;
+    size_t cache_entries, cache_bytes;
+    uint64_t hits, misses, sig_checks;
+};
+
+static void setmsg(char *msg, size_t msglen, const char *fmt, ...)
+{
+    if (msg == NULL || msglen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, msglen, fmt, ap);
+    va_end(ap);
+}
+
+/* Token-supplied text for a message: printable ASCII only, bounded. */
+static const char *shown(const char *s, char *buf, size_t buflen)
+{
+    size_t n = 0, i = 0;
+    for (; s[i] != '\0' && n + 4 < buflen; i++)
+        buf[n++] = (s[i] >= 0x20 && s[i] < 0x7f && s[i] != '\'') ? s[i] : '?';
+    if (s[i] != '\0') {
+        buf[n++] = '.'; buf[n++] = '.'; buf[n++] = '.';
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+aigov_identity_t *aigov_identity_new(void)
+{
+    aigov_identity_t *id = calloc(1, sizeof(*id));
+    if (id == NULL)
+        return NULL;
+    id->leeway = AIGOV_ID_DEFAULT_LEEWAY;
+    if (aigov_identity_set_cache_limits(id, AIGOV_ID_DEFAULT_CACHE, AIGOV_ID_DEFAULT_CACHE_BYTES) != 0) {
+        aigov_identity_free(id);
+        return NULL;
+    }
+    return id;
+}
+
+void aigov_identity_free(aigov_identity_t *id)
+{
+    if (id == NULL)
+        return;
+    for (size_t i = 0; i < id->nkeys; i++)
+        aigov_jwk_clear(&id->keys[i]);
+    free(id->keys);
+    free(id->issuer);
+    free(id->audience);
+    aigov_tcache_free(id->cache);
+    free(id);
+}
+
+int aigov_identity_add_key_mem(aigov_identity_t *id, const char *data, size_t len,
+                               const char *name, char *err, size_t errlen)
+{
+    if (len > AIGOV_ID_MAX_KEY_FILE) {
+        setmsg(err, errlen, "%s: larger than %d bytes", name ? name : "key", AIGOV_ID_MAX_KEY_FILE);
+        return -1;
+    }
+    aigov_tcache_clear(id->cache);
+    return aigov_jwk_load(data, len, name, 0, &id->keys, &id->nkeys, err, errlen) == 0 ? 0 : -1;
+}
+
+int aigov_identity_add_key_file(aigov_identity_t *id, const char *path,
+                                char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        setmsg(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    char *buf = malloc(AIGOV_ID_MAX_KEY_FILE + 1);
+    if (buf == NULL) {
+        fclose(f);
+        setmsg(err, errlen, "%s: out of memory", path);
+        return -1;
+    }
+    size_t n = fread(buf, 1, AIGOV_ID_MAX_KEY_FILE + 1, f);
+    int rd_err = ferror(f);
+    fclose(f);
+    int rc;
+    if (rd_err) {
+        setmsg(err, errlen, "%s: read error", path);
+        rc = -1;
+    } else if (n > AIGOV_ID_MAX_KEY_FILE) {
+        setmsg(err, errlen, "%s: larger than %d bytes", path, AIGOV_ID_MAX_KEY_FILE);
+        rc = -1;
+    } else {
+        rc = aigov_identity_add_key_mem(id, buf, n, path, err, errlen);
+    }
+    free(buf);
+    return rc;
+}
+
+size_t aigov_identity_key_count(const aigov_identity_t *id)
+{
+    return id->nkeys;
+}
+
+static int set_string(char **dst, const char *s)
+{
+    char *copy = NULL;
+    if (s != NULL && (copy = strdup(s)) == NULL)
+        return -1;
+    free(*dst);
+    *dst = copy;
+    return 0;
+}
+
+int aigov_identity_set_issuer(aigov_identity_t *id, const char *iss)
+{
+    aigov_tcache_clear(id->cache);
+    return set_string(&id->issuer, iss);
+}
+
+int aigov_identity_set_audience(aigov_identity_t *id, const char *aud)
+{
+    aigov_tcache_clear(id->cache);
+    return set_string(&id->audience, aud);
+}
+
+void aigov_identity_set_leeway(aigov_identity_t *id, long seconds)
+{
+    aigov_tcache_clear(id->cache);
+    id->leeway = seconds < 0 ? 0 : seconds > MAX_LEEWAY ? MAX_LEEWAY : seconds;
+}
+
+int aigov_identity_set_cache_limits(aigov_identity_t *id, size_t max_entries, size_t max_bytes)
+{
+    aigov_tcache_free(id->cache);
+    id->cache = NULL;
+    id->cache_entries = 0;
+    id->cache_bytes = 0;
+    if (max_entries == 0 || max_bytes == 0)
+        return 0;
+    id->cache = aigov_tcache_new(max_entries, max_bytes);
+    if (id->cache == NULL)
+        return -1;
+    id->cache_entries = max_entries;
+    id->cache_bytes = max_bytes;
+    return 0;
+}
+
+int aigov_identity_set_cache(aigov_identity_t *id, size_t max_entries)
+{
+    return aigov_identity_set_cache_limits(id, max_entries, AIGOV_ID_DEFAULT_CACHE_BYTES);
+}
+
+void aigov_identity_stats(const aigov_identity_t *id, uint64_t *hits,
+                          uint64_t *misses, uint64_t *sig_checks)
+{
+    if (hits) *hits = id->hits;
+    if (misses) *misses = id->misses;
+    if (sig_checks) *sig_checks = id->sig_checks;
+}
+
+size_t aigov_identity_cache_count(const aigov_identity_t *id)
+{
+    return aigov_tcache_count(id->cache);
+}
+
+const char *aigov_id_status_code(aigov_id_status_t s)
+{
+    switch (s) {
+    case AIGOV_ID_OK:            return "ok";
+    case AIGOV_ID_MISSING:       return "token_missing";
+    case AIGOV_ID_MALFORMED:     return "token_malformed";
+    case AIGOV_ID_TOO_LARGE:     return "token_too_large";
+    case AIGOV_ID_BAD_ALG:       return "invalid_algorithm";
+    case AIGOV_ID_UNKNOWN_KID:   return "unknown_key";
+    case AIGOV_ID_BAD_SIGNATURE: return "invalid_signature";
+    case AIGOV_ID_EXPIRED:       return "token_expired";
+    case AIGOV_ID_NOT_YET_VALID: return "token_not_yet_valid";
+    case AIGOV_ID_BAD_ISSUER:    return "invalid_issuer";
+    case AIGOV_ID_BAD_AUDIENCE:  return "invalid_audience";
+    case AIGOV_ID_NOMEM:         return "internal_error";
+    }
+    return "internal_error";
+}
+
+/* Decode one base64url part into a JSON object. */
+static aigov_id_status_t decode_json(const char *p, size_t len, const char *what,
+                                     json_t **out, char *msg, size_t msglen)
+{
+    unsigned char *raw;
+    size_t rawlen;
+    json_error_t jerr;
+    int rc = aigov_id_b64url_decode(p, len, &raw, &rawlen);
+    *out = NULL;
+    if (rc == -2)
+        return AIGOV_ID_NOMEM;
+    if (rc != 0) {
+        setmsg(msg, msglen, "token %s is not base64url", what);
+        return AIGOV_ID_MALFORMED;
+    }
+    /* Duplicate members are how one parser sees "admin" and another does not. */
+    json_t *j = json_loadb((const char *) raw, rawlen, JSON_REJECT_DUPLICATES, &jerr);
+    free(raw);
+    if (j == NULL) {
+        setmsg(msg, msglen, "token %s is not valid JSON", what);
+        return AIGOV_ID_MALFORMED;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        setmsg(msg, msglen, "token %s is not a JSON object", what);
+        return AIGOV_ID_MALFORMED;
+    }
+    *out = j;
+    return AIGOV_ID_OK;
+}
+
+/* A NumericDate claim: 0 absent, 1 present (in *t), -1 not a number. */
+static int time_claim(json_t *claims, const char *name, long long *t)
+{
+    json_t *v = json_object_get(claims, name);
+    if (v == NULL)
+        return 0;
+    if (json_is_integer(v)) {
+        json_int_t i = json_integer_value(v);
+        *t = i > TIME_CLAMP ? TIME_CLAMP : i < -TIME_CLAMP ? -TIME_CLAMP : (long long) i;
+        return 1;
+    }
+    if (json_is_real(v)) {
+        double d = json_real_value(v);
+        if (!isfinite(d))
+            return -1;
+        d = floor(d);
+        *t = d > (double) TIME_CLAMP ? TIME_CLAMP : d < (double) -TIME_CLAMP ? -TIME_CLAMP : (long long) d;
+        return 1;
+    }
+    return -1;
+}
+
+/* Choose the keys for this token and try them; OK when one verifies. */
+static aigov_id_status_t check_signature(aigov_identity_t *id, json_t *hdr,
+                                         const char *tok, size_t signed_len,
+                                         const unsigned char *sig, size_t siglen,
+                                         char *msg, size_t msglen)
+{
+    char buf[80];
+    json_t *jalg = json_object_get(hdr, "alg");
+    json_t *jkid = json_object_get(hdr, "kid");
+    if (!json_is_string(jalg)) {
+        setmsg(msg, msglen, "token header has no alg");
+        return AIGOV_ID_MALFORMED;
+    }
+    const char *algname = json_string_value(jalg);
+    if (strcasecmp(algname, "none") == 0) {
+        setmsg(msg, msglen, "unsigned tokens (alg none) are not accepted");
+        return AIGOV_ID_BAD_ALG;
+    }
+    const aigov_jwa_t *alg = aigov_jwa_find(algname);
+    if (alg == NULL) {
+        setmsg(msg, msglen, "algorithm %s is not supported", shown(algname, buf, 24));
+        return AIGOV_ID_BAD_ALG;
+    }
+    if (jkid != NULL && !json_is_string(jkid)) {
+        setmsg(msg, msglen, "token header kid is not a string");
+        return AIGOV_ID_MALFORMED;
+    }
+    /* RFC 7515 4.1.11: extensions we do not understand must not be ignored. */
+    if (json_object_get(hdr, "crit") != NULL) {
+        setmsg(msg, msglen, "token header has crit extensions, none of which are supported");
+        return AIGOV_ID_MALFORMED;
+    }
+    if (id->nkeys == 0) {
+        setmsg(msg, msglen, "no token verification keys are configured");
+        return AIGOV_ID_UNKNOWN_KID;
+    }
+    const char *kid = json_string_value(jkid);
+    size_t named = 0, fitting = 0;
+    char why[256] = "";
+    for (size_t i = 0; i < id->nkeys; i++) {
+        const aigov_jwk_t *k = &id->keys[i];
+        if (kid != NULL && (k->kid == NULL || strcmp(k->kid, kid) != 0))
+            continue;
+        named++;
+        if (!aigov_jwk_allows(k, alg, fitting == 0 && why[0] == '\0' ? why : NULL, sizeof(why)))
+            continue;
+        fitting++;
+        id->sig_checks++;
+        if (aigov_jws_verify(k, alg, (const unsigned char *) tok, signed_len, sig, siglen))
+            return AIGOV_ID_OK;
+    }
+    if (kid != NULL && named == 0) {
+        setmsg(msg, msglen, "no key with kid '%s'", shown(kid, buf, 64));
+        return AIGOV_ID_UNKNOWN_KID;
+    }
+    if (fitting == 0) {
+        if (named == 1)
+            setmsg(msg, msglen, "%s", why);
+        else
+            setmsg(msg, msglen, "algorithm %s is not allowed by any configured key", alg->name);
+        return AIGOV_ID_BAD_ALG;
+    }
+    setmsg(msg, msglen, "token signature does not verify");
+    return AIGOV_ID_BAD_SIGNATURE;
+}
+
+static aigov_id_status_t check_claims(aigov_identity_t *id, json_t *c, time_t now_t,
+                                      long long *valid_from, long long *valid_until,
+                                      char *msg, size_t msglen)
+{
+    long long now = (long long) now_t, L = id->leeway, exp = 0, nbf = 0, iat = 0;
+    char buf[80];
+    int has_exp = time_claim(c, "exp", &exp);
+    int has_nbf = time_claim(c, "nbf", &nbf);
+    int has_iat = time_claim(c, "iat", &iat);
+    if (has_exp < 0 || has_nbf < 0 || has_iat < 0) {
+        setmsg(msg, msglen, "claim %s is not a number",
+               has_exp < 0 ? "exp" : has_nbf < 0 ? "nbf" : "iat");
+        return AIGOV_ID_MALFORMED;
+    }
+    if (!has_exp) {
+        setmsg(msg, msglen, "token has no exp");
+        return AIGOV_ID_MALFORMED;
+    }
+    if (now >= exp + L) {
+        setmsg(msg, msglen, "token expired %llds ago", now - exp);
+        return AIGOV_ID_EXPIRED;
+    }
+    if (has_nbf && now < nbf - L) {
+        setmsg(msg, msglen, "token is not valid for another %llds", nbf - now);
+        return AIGOV_ID_NOT_YET_VALID;
+    }
+    if (has_iat && iat > now + L) {
+        setmsg(msg, msglen, "token was issued %llds in the future", iat - now);
+        return AIGOV_ID_NOT_YET_VALID;
+    }
+    if (id->issuer != NULL) {
+        json_t *iss = json_object_get(c, "iss");
+        if (!json_is_string(iss)) {
+            setmsg(msg, msglen, iss ? "token iss is not a string" : "token has no iss");
+            return AIGOV_ID_BAD_ISSUER;
+        }
+        if (strcmp(json_string_value(iss), id->issuer) != 0
+            || json_string_length(iss) != strlen(id->issuer)) {
+            setmsg(msg, msglen, "token issuer '%s' is not the accepted one",
+                   shown(json_string_value(iss), buf, 64));
+            return AIGOV_ID_BAD_ISSUER;
+        }
+    }
+    if (id->audience != NULL) {
+        json_t *aud = json_object_get(c, "aud");
+        int found = 0;
+        if (aud == NULL) {
+            setmsg(msg, msglen, "token has no aud");
+            return AIGOV_ID_BAD_AUDIENCE;
+        }
+        if (json_is_string(aud)) {
+            found = strcmp(json_string_value(aud), id->audience) == 0;
+        } else if (json_is_array(aud)) {
+            size_t i;
+            json_t *a;
+            json_array_foreach(aud, i, a) {
+                if (!json_is_string(a)) {
+                    setmsg(msg, msglen, "claim aud is not a string or an array of strings");
+                    return AIGOV_ID_MALFORMED;
+                }
+                if (strcmp(json_string_value(a), id->audience) == 0)
+                    found = 1;
+            }
+        } else {
+            setmsg(msg, msglen, "claim aud is not a string or an array of strings");
+            return AIGOV_ID_MALFORMED;
+        }
+        if (!found) {
+            setmsg(msg, msglen, "token audience does not include '%s'", shown(id->audience, buf, 64));
+            return AIGOV_ID_BAD_AUDIENCE;
+        }
+    }
+    /* A cache hit must be exactly as valid as a fresh check, and never
+     * outlive exp (the leeway past exp is left to the full path). */
+    *valid_from = -TIME_CLAMP;
+    if (has_nbf && nbf - L > *valid_from)
+        *valid_from = nbf - L;
+    if (has_iat && iat - L > *valid_from)
+        *valid_from = iat - L;
+    *valid_until = exp;
+    return AIGOV_ID_OK;
+}
+
+/* "Bearer <token>": the token, or NULL with the status set. */
+static const char *bearer_token(const char *h, size_t len, size_t *toklen,
+                                aigov_id_status_t *st, char *msg, size_t msglen)
+{
+    size_t i = 0;
+    while (i < len && (h[i] == ' ' || h[i] == '\t'))
+        i++;
+    while (len > i && (h[len - 1] == ' ' || h[len - 1] == '\t'))
+        len--;
+    *st = AIGOV_ID_MISSING;
+    if (i == len) {
+        setmsg(msg, msglen, "Authorization header is empty");
+        return NULL;
+    }
+    if (len - i < 6 || strncasecmp(h + i, "Bearer", 6) != 0
+        || (len - i > 6 && h[i + 6] != ' ' && h[i + 6] != '\t')) {
+        setmsg(msg, msglen, "Authorization header does not hold a Bearer token");
+        return NULL;
+    }
+    i += 6;
+    while (i < len && (h[i] == ' ' || h[i] == '\t'))
+        i++;
+    if (i == len) {
+        setmsg(msg, msglen, "Bearer token is empty");
+        return NULL;
+    }
+    *toklen = len - i;
+    return h + i;
+}
+
+aigov_id_status_t aigov_identity_verify(aigov_identity_t *id,
+                                        const char *header_value, size_t len,
+                                        time_t now, json_t **claims,
+                                        char *msg, size_t msglen)
+{
+    aigov_id_status_t st;
+    size_t toklen = 0;
+    json_t *hdr = NULL, *payload = NULL;
+    unsigned char *sig = NULL;
+    size_t siglen = 0;
+
+    if (claims != NULL)
+        *claims = NULL;
+    if (msg != NULL && msglen > 0)
+        msg[0] = '\0';
+    if (header_value == NULL) {
+        setmsg(msg, msglen, "no Authorization header");
+        return AIGOV_ID_MISSING;
+    }
+    const char *tok = bearer_token(header_value, len, &toklen, &st, msg, msglen);
+    if (tok == NULL)
+        return st;
+    if (toklen > AIGOV_ID_MAX_TOKEN) {
+        setmsg(msg, msglen, "token is %zu bytes; at most %d are accepted", toklen, AIGOV_ID_MAX_TOKEN);
+        return AIGOV_ID_TOO_LARGE;
+    }
+
+    if (id->cache != NULL) {
+        json_t *hit = aigov_tcache_get(id->cache, tok, toklen, now);
+        if (hit != NULL) {
+            id->hits++;
+            if (claims != NULL)
+                *claims = json_incref(hit);
+            return AIGOV_ID_OK;
+        }
+        id->misses++;
+    }
+
+    const char *dot1 = memchr(tok, '.', toklen);
+    const char *dot2 = dot1 ? memchr(dot1 + 1, '.', toklen - (size_t) (dot1 + 1 - tok)) : NULL;
+    if (dot2 == NULL || memchr(dot2 + 1, '.', toklen - (size_t) (dot2 + 1 - tok)) != NULL) {
+        setmsg(msg, msglen, "token does not have three dot-separated parts");
+        return AIGOV_ID_MALFORMED;
+    }
+    size_t hlen = (size_t) (dot1 - tok);
+    size_t plen = (size_t) (dot2 - dot1 - 1);
+    size_t slen = toklen - (size_t) (dot2 + 1 - tok);
+
+    st = decode_json(tok, hlen, "header", &hdr, msg, msglen);
+    if (st != AIGOV_ID_OK)
+        goto done;
+    st = decode_json(dot1 + 1, plen, "payload", &payload, msg, msglen);
+    if (st != AIGOV_ID_OK)
+        goto done;
+    int rc = aigov_id_b64url_decode(dot2 + 1, slen, &sig, &siglen);
+    if (rc != 0) {
+        st = rc == -2 ? AIGOV_ID_NOMEM : AIGOV_ID_MALFORMED;
+        setmsg(msg, msglen, rc == -2 ? "out of memory" : "token signature is not base64url");
+        goto done;
+    }
+    st = check_signature(id, hdr, tok, (size_t) (dot2 - tok), sig, siglen, msg, msglen);
+    if (st != AIGOV_ID_OK)
+        goto done;
+
+    long long from = 0, until = 0;
+    st = check_claims(id, payload, now, &from, &until, msg, msglen);
+    if (st != AIGOV_ID_OK)
+        goto done;
+    if (id->cache != NULL && (long long) now >= from && (long long) now < until)
+        aigov_tcache_put(id->cache, tok, toklen, payload, from, until);
+    if (claims != NULL)
+        *claims = json_incref(payload);
+
+done:
+    if (st == AIGOV_ID_NOMEM)
+        setmsg(msg, msglen, "out of memory");
+    free(sig);
+    json_decref(hdr);
+    json_decref(payload);
+    return st;
+}

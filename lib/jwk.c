@@ -1,0 +1,575 @@
+/*
+ * jwk: keys from PEM text or JWKS / JWK JSON (RFC 7517, 7518 section 6),
+ * turned into OpenSSL EVP_PKEYs (RSA, EC) or raw secrets (oct).
+ *
+ * libjwt 1.10 knows neither JWKS nor key checks, so keys are built here with
+ * OpenSSL 3's EVP_PKEY_fromdata and checked once at load time: RSA at least
+ * 2048 bits, EC only on P-256/384/521, oct at least 32 bytes.
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/param_build.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "identity_int.h"
+
+#define RSA_MIN_BITS   2048
+#define RSA_MAX_BITS   16384     /* bigger keys only make verification slow */
+#define OCT_MIN_BYTES  32
+#define MAX_KEYS_PER_FILE 256
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err == NULL || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+void aigov_jwk_clear(aigov_jwk_t *k)
+{
+    if (k == NULL)
+        return;
+    free(k->kid);
+    free(k->label);
+    EVP_PKEY_free(k->pkey);
+    if (k->secret != NULL) {
+        OPENSSL_cleanse(k->secret, k->secret_len);
+        free(k->secret);
+    }
+    memset(k, 0, sizeof(*k));
+}
+
+int aigov_jwk_allows(const aigov_jwk_t *k, const aigov_jwa_t *alg, char *why, size_t whylen)
+{
+    const char *kty = aigov_kty_name(k->kty);
+    if (alg->kty != k->kty) {
+        seterr(why, whylen, "algorithm %s is not allowed for %s key '%s'", alg->name, kty, k->label);
+        return 0;
+    }
+    if (k->alg != NULL && k->alg != alg) {
+        seterr(why, whylen, "algorithm %s is not allowed for %s key '%s' (its alg is %s)",
+               alg->name, kty, k->label, k->alg->name);
+        return 0;
+    }
+    if (k->kty == AIGOV_KTY_EC && k->curve_alg != alg) {
+        seterr(why, whylen, "algorithm %s is not allowed for EC key '%s' (its curve needs %s)",
+               alg->name, k->label, k->curve_alg->name);
+        return 0;
+    }
+    if (k->kty == AIGOV_KTY_OCT && k->secret_len < alg->size) {
+        seterr(why, whylen, "algorithm %s needs a secret of at least %zu bytes; oct key '%s' has %zu",
+               alg->name, alg->size, k->label, k->secret_len);
+        return 0;
+    }
+    return 1;
+}
+
+/* Check an RSA or EC key and fill kty / curve_alg. */
+static int check_pkey(aigov_jwk_t *k, char *why, size_t whylen)
+{
+    EVP_PKEY *p = k->pkey;
+    if (EVP_PKEY_is_a(p, "RSA")) {
+        int bits = EVP_PKEY_get_bits(p);
+        if (bits < RSA_MIN_BITS || bits > RSA_MAX_BITS) {
+            seterr(why, whylen, "RSA key has %d bits; %d to %d are accepted", bits, RSA_MIN_BITS, RSA_MAX_BITS);
+            return -1;
+        }
+        k->kty = AIGOV_KTY_RSA;
+        return 0;
+    }
+    if (EVP_PKEY_is_a(p, "EC")) {
+        char group[64] = "";
+        size_t glen = 0;
+        if (!EVP_PKEY_get_utf8_string_param(p, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), &glen))
+            group[0] = '\0';
+        if (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0)
+            k->curve_alg = aigov_jwa_find("ES256");
+        else if (strcmp(group, "secp384r1") == 0 || strcmp(group, "P-384") == 0)
+            k->curve_alg = aigov_jwa_find("ES384");
+        else if (strcmp(group, "secp521r1") == 0 || strcmp(group, "P-521") == 0)
+            k->curve_alg = aigov_jwa_find("ES512");
+        else {
+            seterr(why, whylen, "EC curve '%s' is not supported (P-256, P-384 and P-521 are)",
+                   group[0] ? group : "explicit parameters");
+            return -1;
+        }
+        k->kty = AIGOV_KTY_EC;
+        return 0;
+    }
+    const char *t = EVP_PKEY_get0_type_name(p);
+    seterr(why, whylen, "key type %s is not supported (RSA and EC are)", t ? t : "unknown");
+    return -1;
+}
+
+/* Append to a growing key array; -2 when out of memory. */
+static int push_key(aigov_jwk_t **keys, size_t *n, size_t *cap, aigov_jwk_t *k)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 4;
+        aigov_jwk_t *nk = realloc(*keys, nc * sizeof(*nk));
+        if (nk == NULL)
+            return -2;
+        *keys = nk;
+        *cap = nc;
+    }
+    (*keys)[(*n)++] = *k;
+    memset(k, 0, sizeof(*k));
+    return 0;
+}
+
+static int load_pem(const char *data, size_t len, const char *name, int want_private,
+                    aigov_jwk_t **keys, size_t *n, size_t *cap, char *err, size_t errlen)
+{
+    int rc = 0, count = 0;
+    char why[256];
+    if (len > INT32_MAX)
+        return -1;
+    BIO *bio = BIO_new_mem_buf(data, (int) len);
+    if (bio == NULL)
+        return -2;
+    for (;;) {
+        char *pem_name = NULL, *header = NULL;
+        unsigned char *der = NULL;
+        long derlen = 0;
+        if (!PEM_read_bio(bio, &pem_name, &header, &der, &derlen))
+            break;
+        aigov_jwk_t k;
+        memset(&k, 0, sizeof(k));
+        const unsigned char *p = der;
+        why[0] = '\0';
+        if (strcmp(pem_name, "PUBLIC KEY") == 0) {
+            k.pkey = d2i_PUBKEY(NULL, &p, derlen);
+        } else if (strcmp(pem_name, "RSA PUBLIC KEY") == 0) {
+            k.pkey = d2i_PublicKey(EVP_PKEY_RSA, NULL, &p, derlen);
+        } else if (strcmp(pem_name, "CERTIFICATE") == 0) {
+            X509 *x = d2i_X509(NULL, &p, derlen);
+            if (x != NULL)
+                k.pkey = X509_get_pubkey(x);
+            X509_free(x);
+        } else if (strstr(pem_name, "PRIVATE KEY") != NULL) {
+            if (!want_private)
+                snprintf(why, sizeof(why), "is a private key; give the public key "
+                         "(openssl pkey -in KEY -pubout)");
+            else if (strstr(pem_name, "ENCRYPTED") != NULL)
+                snprintf(why, sizeof(why), "private key is encrypted; decrypt it first");
+            else {
+                k.pkey = d2i_AutoPrivateKey(NULL, &p, derlen);
+                k.is_private = 1;
+            }
+        } else if (strcmp(pem_name, "EC PARAMETERS") == 0) {
+            /* `openssl ecparam -genkey` writes these before the key */
+            OPENSSL_free(pem_name);
+            OPENSSL_free(header);
+            OPENSSL_free(der);
+            continue;
+        } else {
+            snprintf(why, sizeof(why), "PEM block '%.40s' is not a key", pem_name);
+        }
+        OPENSSL_free(pem_name);
+        OPENSSL_free(header);
+        OPENSSL_free(der);
+        count++;
+        if (why[0] == '\0' && k.pkey == NULL)
+            snprintf(why, sizeof(why), "key %d cannot be decoded", count);
+        if (why[0] == '\0' && check_pkey(&k, why, sizeof(why)) != 0) {
+            /* why set */
+        }
+        if (why[0] != '\0') {
+            seterr(err, errlen, "%s: %s", name, why);
+            aigov_jwk_clear(&k);
+            rc = -1;
+            break;
+        }
+        if (count == 1)
+            k.label = strdup(name);
+        else {
+            size_t l = strlen(name) + 32;
+            k.label = malloc(l);
+            if (k.label)
+                snprintf(k.label, l, "%s#%d", name, count);
+        }
+        if (k.label == NULL || push_key(keys, n, cap, &k) != 0) {
+            aigov_jwk_clear(&k);
+            rc = -2;
+            break;
+        }
+    }
+    BIO_free(bio);
+    if (rc == 0 && count == 0) {
+        seterr(err, errlen, "%s: no PEM key found", name);
+        rc = -1;
+    }
+    ERR_clear_error();
+    return rc;
+}
+
+/* A JWK member holding base64url: NULL when absent; *bad when not a string
+ * or not base64url. */
+static unsigned char *jwk_bytes(json_t *jwk, const char *member, size_t *len, int *bad)
+{
+    json_t *v = json_object_get(jwk, member);
+    unsigned char *out = NULL;
+    *len = 0;
+    if (v == NULL)
+        return NULL;
+    if (!json_is_string(v)
+        || aigov_id_b64url_decode(json_string_value(v), json_string_length(v), &out, len) != 0
+        || *len == 0) {
+        free(out);
+        *bad = 1;
+        return NULL;
+    }
+    return out;
+}
+
+static int push_bn(OSSL_PARAM_BLD *bld, const char *param, json_t *jwk, const char *member,
+                   BIGNUM **bns, int *nbn, char *why, size_t whylen, int required)
+{
+    size_t len;
+    int bad = 0;
+    unsigned char *b = jwk_bytes(jwk, member, &len, &bad);
+    if (b == NULL) {
+        if (bad || required) {
+            seterr(why, whylen, bad ? "member '%s' is not base64url" : "member '%s' is missing", member);
+            return -1;
+        }
+        return 0;
+    }
+    BIGNUM *bn = BN_bin2bn(b, (int) len, NULL);
+    OPENSSL_cleanse(b, len);
+    free(b);
+    if (bn == NULL || !OSSL_PARAM_BLD_push_BN(bld, param, bn)) {
+        BN_clear_free(bn);
+        seterr(why, whylen, "out of memory");
+        return -1;
+    }
+    bns[(*nbn)++] = bn;
+    return 1;
+}
+
+static EVP_PKEY *fromdata(const char *type, OSSL_PARAM_BLD *bld, int selection)
+{
+    EVP_PKEY *pkey = NULL;
+    OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
+    if (params != NULL && ctx != NULL && EVP_PKEY_fromdata_init(ctx) == 1)
+        EVP_PKEY_fromdata(ctx, &pkey, selection, params);
+    EVP_PKEY_CTX_free(ctx);
+    OSSL_PARAM_free(params);
+    return pkey;
+}
+
+/* A key whose numbers do not make a valid public key (n even, point off the
+ * curve) is refused here rather than failing every token later. */
+static int public_check(EVP_PKEY *pkey)
+{
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+    int ok = ctx != NULL && EVP_PKEY_public_check(ctx) == 1;
+    EVP_PKEY_CTX_free(ctx);
+    return ok;
+}
+
+static int jwk_rsa(aigov_jwk_t *k, json_t *jwk, int want_private, char *why, size_t whylen)
+{
+    static const char *priv[][2] = {
+        { OSSL_PKEY_PARAM_RSA_D, "d" }, { OSSL_PKEY_PARAM_RSA_FACTOR1, "p" },
+        { OSSL_PKEY_PARAM_RSA_FACTOR2, "q" }, { OSSL_PKEY_PARAM_RSA_EXPONENT1, "dp" },
+        { OSSL_PKEY_PARAM_RSA_EXPONENT2, "dq" }, { OSSL_PKEY_PARAM_RSA_COEFFICIENT1, "qi" },
+    };
+    BIGNUM *bns[8];
+    int nbn = 0, rc = -1, has_d = 0;
+    OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+    if (bld == NULL) {
+        seterr(why, whylen, "out of memory");
+        return -1;
+    }
+    if (push_bn(bld, OSSL_PKEY_PARAM_RSA_N, jwk, "n", bns, &nbn, why, whylen, 1) < 0
+        || push_bn(bld, OSSL_PKEY_PARAM_RSA_E, jwk, "e", bns, &nbn, why, whylen, 1) < 0)
+        goto done;
+    if (want_private && json_object_get(jwk, "d") != NULL) {
+        for (size_t i = 0; i < sizeof(priv) / sizeof(priv[0]); i++)
+            if (push_bn(bld, priv[i][0], jwk, priv[i][1], bns, &nbn, why, whylen, i == 0) < 0)
+                goto done;
+        has_d = 1;
+    }
+    k->pkey = fromdata("RSA", bld, has_d ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY);
+    if (k->pkey == NULL || !public_check(k->pkey)) {
+        seterr(why, whylen, "RSA numbers do not make a valid key");
+        goto done;
+    }
+    k->is_private = has_d;
+    rc = check_pkey(k, why, whylen);
+done:
+    for (int i = 0; i < nbn; i++)
+        BN_clear_free(bns[i]);
+    OSSL_PARAM_BLD_free(bld);
+    return rc;
+}
+
+static int jwk_ec(aigov_jwk_t *k, json_t *jwk, int want_private, char *why, size_t whylen)
+{
+    const char *crv = json_string_value(json_object_get(jwk, "crv"));
+    const char *group;
+    const aigov_jwa_t *alg;
+    if (crv == NULL) {
+        seterr(why, whylen, "EC key has no 'crv'");
+        return -1;
+    }
+    if (strcmp(crv, "P-256") == 0) {
+        group = "prime256v1"; alg = aigov_jwa_find("ES256");
+    } else if (strcmp(crv, "P-384") == 0) {
+        group = "secp384r1"; alg = aigov_jwa_find("ES384");
+    } else if (strcmp(crv, "P-521") == 0) {
+        group = "secp521r1"; alg = aigov_jwa_find("ES512");
+    } else {
+        seterr(why, whylen, "EC curve '%.20s' is not supported (P-256, P-384 and P-521 are)", crv);
+        return -1;
+    }
+    size_t xlen, ylen;
+    int bad = 0, rc = -1;
+    unsigned char *x = jwk_bytes(jwk, "x", &xlen, &bad);
+    unsigned char *y = jwk_bytes(jwk, "y", &ylen, &bad);
+    unsigned char *pub = NULL;
+    BIGNUM *d = NULL;
+    OSSL_PARAM_BLD *bld = NULL;
+    if (x == NULL || y == NULL || xlen != alg->size || ylen != alg->size) {
+        seterr(why, whylen, "EC key needs 'x' and 'y' of %zu bytes each, base64url", alg->size);
+        goto done;
+    }
+    pub = malloc(1 + 2 * alg->size);
+    bld = OSSL_PARAM_BLD_new();
+    if (pub == NULL || bld == NULL) {
+        seterr(why, whylen, "out of memory");
+        goto done;
+    }
+    pub[0] = 0x04;      /* uncompressed point */
+    memcpy(pub + 1, x, alg->size);
+    memcpy(pub + 1 + alg->size, y, alg->size);
+    if (!OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0)
+        || !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub, 1 + 2 * alg->size)) {
+        seterr(why, whylen, "out of memory");
+        goto done;
+    }
+    if (want_private && json_object_get(jwk, "d") != NULL) {
+        size_t dlen;
+        unsigned char *db = jwk_bytes(jwk, "d", &dlen, &bad);
+        if (db == NULL || dlen != alg->size) {
+            seterr(why, whylen, "EC key member 'd' must be %zu bytes, base64url", alg->size);
+            if (db) {
+                OPENSSL_cleanse(db, dlen);
+                free(db);
+            }
+            goto done;
+        }
+        d = BN_bin2bn(db, (int) dlen, NULL);
+        OPENSSL_cleanse(db, dlen);
+        free(db);
+        if (d == NULL || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, d)) {
+            seterr(why, whylen, "out of memory");
+            goto done;
+        }
+    }
+    k->pkey = fromdata("EC", bld, d ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY);
+    if (k->pkey == NULL || !public_check(k->pkey)) {
+        seterr(why, whylen, "EC point is not on curve %s", crv);
+        goto done;
+    }
+    k->is_private = d != NULL;
+    rc = check_pkey(k, why, whylen);
+done:
+    free(x);
+    free(y);
+    free(pub);
+    BN_clear_free(d);
+    OSSL_PARAM_BLD_free(bld);
+    return rc;
+}
+
+static int jwk_oct(aigov_jwk_t *k, json_t *jwk, char *why, size_t whylen)
+{
+    int bad = 0;
+    k->secret = jwk_bytes(jwk, "k", &k->secret_len, &bad);
+    if (k->secret == NULL) {
+        seterr(why, whylen, "oct key needs 'k', base64url");
+        return -1;
+    }
+    if (k->secret_len < OCT_MIN_BYTES) {
+        seterr(why, whylen, "oct key is %zu bytes; at least %d are needed", k->secret_len, OCT_MIN_BYTES);
+        return -1;
+    }
+    k->kty = AIGOV_KTY_OCT;
+    k->is_private = 1;
+    return 0;
+}
+
+/* One JWK: 1 added, 0 skipped (not a signature key), -1 bad, -2 no memory. */
+static int load_jwk(json_t *jwk, int want_private, aigov_jwk_t *k, char *why, size_t whylen)
+{
+    if (!json_is_object(jwk)) {
+        seterr(why, whylen, "is not a JSON object");
+        return -1;
+    }
+    json_t *use = json_object_get(jwk, "use");
+    json_t *kid = json_object_get(jwk, "kid");
+    json_t *alg = json_object_get(jwk, "alg");
+    const char *kty = json_string_value(json_object_get(jwk, "kty"));
+    if (use != NULL && !json_is_string(use)) {
+        seterr(why, whylen, "'use' is not a string");
+        return -1;
+    }
+    if (use != NULL && strcmp(json_string_value(use), "sig") != 0)
+        return 0;
+    if (kid != NULL && !json_is_string(kid)) {
+        seterr(why, whylen, "'kid' is not a string");
+        return -1;
+    }
+    if (kty == NULL) {
+        seterr(why, whylen, "has no 'kty'");
+        return -1;
+    }
+    if (alg != NULL) {
+        k->alg = json_is_string(alg) ? aigov_jwa_find(json_string_value(alg)) : NULL;
+        if (k->alg == NULL) {
+            seterr(why, whylen, "'alg' %.20s is not one of RS256/384/512, ES256/384/512, HS256/384/512",
+                   json_is_string(alg) ? json_string_value(alg) : "(not a string)");
+            return -1;
+        }
+    }
+    int rc;
+    if (strcmp(kty, "RSA") == 0)
+        rc = jwk_rsa(k, jwk, want_private, why, whylen);
+    else if (strcmp(kty, "EC") == 0)
+        rc = jwk_ec(k, jwk, want_private, why, whylen);
+    else if (strcmp(kty, "oct") == 0)
+        rc = jwk_oct(k, jwk, why, whylen);
+    else {
+        seterr(why, whylen, "kty '%.20s' is not supported (RSA, EC and oct are)", kty);
+        return -1;
+    }
+    if (rc != 0)
+        return -1;
+    if (k->alg != NULL && !aigov_jwk_allows(k, k->alg, NULL, 0)) {
+        seterr(why, whylen, "'alg' %s does not fit a %s key", k->alg->name, kty);
+        return -1;
+    }
+    if (kid != NULL && (k->kid = strdup(json_string_value(kid))) == NULL)
+        return -2;
+    return 1;
+}
+
+static int load_json(const char *data, size_t len, const char *name, int want_private,
+                     aigov_jwk_t **keys, size_t *n, size_t *cap, char *err, size_t errlen)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *list = NULL;
+    int rc = 0;
+    size_t added = 0;
+    char why[256];
+    if (root == NULL) {
+        seterr(err, errlen, "%s:%d:%d: %s", name, jerr.line, jerr.column, jerr.text);
+        return -1;
+    }
+    if (json_is_object(root) && json_object_get(root, "keys") != NULL) {
+        list = json_object_get(root, "keys");
+        if (!json_is_array(list)) {
+            seterr(err, errlen, "%s: 'keys' is not an array", name);
+            json_decref(root);
+            return -1;
+        }
+        json_incref(list);
+    } else if (json_is_object(root) && json_object_get(root, "kty") != NULL) {
+        list = json_array();
+        if (list == NULL || json_array_append(list, root) != 0) {
+            json_decref(list);
+            json_decref(root);
+            return -2;
+        }
+    } else {
+        seterr(err, errlen, "%s: neither a JWKS ({\"keys\": [...]}) nor a JWK", name);
+        json_decref(root);
+        return -1;
+    }
+    if (json_array_size(list) > MAX_KEYS_PER_FILE) {
+        seterr(err, errlen, "%s: more than %d keys", name, MAX_KEYS_PER_FILE);
+        rc = -1;
+    }
+    for (size_t i = 0; rc == 0 && i < json_array_size(list); i++) {
+        json_t *jwk = json_array_get(list, i);
+        aigov_jwk_t k;
+        memset(&k, 0, sizeof(k));
+        why[0] = '\0';
+        int r = load_jwk(jwk, want_private, &k, why, sizeof(why));
+        if (r == 1) {
+            if (k.kid != NULL)
+                k.label = strdup(k.kid);
+            else {
+                size_t l = strlen(name) + 32;
+                if ((k.label = malloc(l)) != NULL)
+                    snprintf(k.label, l, "%s#%zu", name, i + 1);
+            }
+            if (k.label == NULL || push_key(keys, n, cap, &k) != 0)
+                r = -2;
+            else
+                added++;
+        }
+        if (r < 0) {
+            const char *kid = json_string_value(json_object_get(jwk, "kid"));
+            if (r == -2)
+                seterr(err, errlen, "%s: out of memory", name);
+            else if (kid != NULL)
+                seterr(err, errlen, "%s: key %zu (kid '%.64s'): %s", name, i + 1, kid, why);
+            else
+                seterr(err, errlen, "%s: key %zu: %s", name, i + 1, why);
+            rc = r;
+        }
+        aigov_jwk_clear(&k);
+    }
+    if (rc == 0 && added == 0) {
+        seterr(err, errlen, "%s: has no signature keys", name);
+        rc = -1;
+    }
+    json_decref(list);
+    json_decref(root);
+    ERR_clear_error();
+    return rc;
+}
+
+int aigov_jwk_load(const char *data, size_t len, const char *name, int want_private,
+                   aigov_jwk_t **keys, size_t *nkeys, char *err, size_t errlen)
+{
+    size_t before = *nkeys, cap = *nkeys, i = 0;
+    int rc;
+    if (name == NULL)
+        name = "key";
+    while (i < len && isspace((unsigned char) data[i]))
+        i++;
+    if (i < len && data[i] == '{')
+        rc = load_json(data, len, name, want_private, keys, nkeys, &cap, err, errlen);
+    else if (memmem(data, len, "-----BEGIN ", 11) != NULL)
+        rc = load_pem(data, len, name, want_private, keys, nkeys, &cap, err, errlen);
+    else {
+        seterr(err, errlen, "%s: neither a PEM key nor a JWKS file", name);
+        rc = -1;
+    }
+    if (rc != 0) {
+        for (size_t j = before; j < *nkeys; j++)
+            aigov_jwk_clear(&(*keys)[j]);
+        *nkeys = before;
+        if (rc == -2)
+            seterr(err, errlen, "%s: out of memory", name);
+    }
+    return rc;
+}

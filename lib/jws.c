@@ -1,0 +1,281 @@
+/*
+ * jws: base64url and the JWS signature algorithms (RFC 7515, 7518) on top of
+ * OpenSSL EVP. ES signatures travel as raw r||s of fixed width, not DER.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "identity_int.h"
+
+static const aigov_jwa_t jwa_table[] = {
+    { "RS256", AIGOV_KTY_RSA, "SHA256", 0 },
+    { "RS384", AIGOV_KTY_RSA, "SHA384", 0 },
+    { "RS512", AIGOV_KTY_RSA, "SHA512", 0 },
+    { "ES256", AIGOV_KTY_EC,  "SHA256", 32 },
+    { "ES384", AIGOV_KTY_EC,  "SHA384", 48 },
+    { "ES512", AIGOV_KTY_EC,  "SHA512", 66 },
+    { "HS256", AIGOV_KTY_OCT, "SHA256", 32 },
+    { "HS384", AIGOV_KTY_OCT, "SHA384", 48 },
+    { "HS512", AIGOV_KTY_OCT, "SHA512", 64 },
+};
+
+const aigov_jwa_t *aigov_jwa_find(const char *name)
+{
+    if (name == NULL)
+        return NULL;
+    for (size_t i = 0; i < sizeof(jwa_table) / sizeof(jwa_table[0]); i++)
+        if (strcmp(jwa_table[i].name, name) == 0)
+            return &jwa_table[i];
+    return NULL;
+}
+
+const char *aigov_kty_name(aigov_kty_t kty)
+{
+    switch (kty) {
+    case AIGOV_KTY_RSA: return "RSA";
+    case AIGOV_KTY_EC:  return "EC";
+    case AIGOV_KTY_OCT: return "oct";
+    }
+    return "?";
+}
+
+static int b64url_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '-') return 62;
+    if (c == '_') return 63;
+    return -1;
+}
+
+int aigov_id_b64url_decode(const char *s, size_t len, unsigned char **out, size_t *outlen)
+{
+    *out = NULL;
+    *outlen = 0;
+    /* One leftover character carries only 6 bits: never a whole byte. */
+    if (len % 4 == 1)
+        return -1;
+    unsigned char *buf = malloc(len / 4 * 3 + 3);
+    if (buf == NULL)
+        return -2;
+    size_t n = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < len; i++) {
+        int v = b64url_value((unsigned char) s[i]);
+        if (v < 0) {
+            free(buf);
+            return -1;
+        }
+        acc = (acc << 6) | (uint32_t) v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            buf[n++] = (unsigned char) (acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    /* Non-zero unused bits would let two spellings decode to the same bytes. */
+    if (acc != 0) {
+        free(buf);
+        return -1;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *outlen = n;
+    return 0;
+}
+
+char *aigov_id_b64url_encode(const unsigned char *p, size_t len)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    char *out = malloc(len / 3 * 4 + 5);
+    if (out == NULL)
+        return NULL;
+    size_t n = 0, i = 0;
+    for (; i + 3 <= len; i += 3) {
+        uint32_t v = (uint32_t) p[i] << 16 | (uint32_t) p[i + 1] << 8 | p[i + 2];
+        out[n++] = alphabet[v >> 18 & 63];
+        out[n++] = alphabet[v >> 12 & 63];
+        out[n++] = alphabet[v >> 6 & 63];
+        out[n++] = alphabet[v & 63];
+    }
+    if (len - i == 1) {
+        uint32_t v = (uint32_t) p[i] << 16;
+        out[n++] = alphabet[v >> 18 & 63];
+        out[n++] = alphabet[v >> 12 & 63];
+    } else if (len - i == 2) {
+        uint32_t v = (uint32_t) p[i] << 16 | (uint32_t) p[i + 1] << 8;
+        out[n++] = alphabet[v >> 18 & 63];
+        out[n++] = alphabet[v >> 12 & 63];
+        out[n++] = alphabet[v >> 6 & 63];
+    }
+    out[n] = '\0';
+    return out;
+}
+
+static int hmac(const aigov_jwk_t *k, const aigov_jwa_t *alg,
+                const unsigned char *input, size_t inlen,
+                unsigned char *mac, unsigned int *maclen)
+{
+    const EVP_MD *md = EVP_get_digestbyname(alg->md);
+    if (md == NULL || k->secret == NULL || k->secret_len > INT32_MAX)
+        return -1;
+    if (HMAC(md, k->secret, (int) k->secret_len, input, inlen, mac, maclen) == NULL)
+        return -1;
+    return 0;
+}
+
+/* Raw r||s (each coordinate `size` bytes) to the DER that EVP expects. */
+static unsigned char *ecdsa_raw_to_der(const unsigned char *sig, size_t size, int *derlen)
+{
+    unsigned char *der = NULL;
+    ECDSA_SIG *es = ECDSA_SIG_new();
+    BIGNUM *r = BN_bin2bn(sig, (int) size, NULL);
+    BIGNUM *s = BN_bin2bn(sig + size, (int) size, NULL);
+    if (es == NULL || r == NULL || s == NULL || !ECDSA_SIG_set0(es, r, s)) {
+        BN_free(r);
+        BN_free(s);
+        ECDSA_SIG_free(es);
+        return NULL;
+    }
+    *derlen = i2d_ECDSA_SIG(es, &der);
+    ECDSA_SIG_free(es);
+    if (*derlen <= 0) {
+        OPENSSL_free(der);
+        return NULL;
+    }
+    return der;
+}
+
+static int evp_verify(const aigov_jwk_t *k, const aigov_jwa_t *alg,
+                      const unsigned char *input, size_t inlen,
+                      const unsigned char *sig, size_t siglen)
+{
+    int ok = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (ctx == NULL)
+        return 0;
+    if (EVP_DigestVerifyInit_ex(ctx, NULL, alg->md, NULL, NULL, k->pkey, NULL) == 1)
+        ok = EVP_DigestVerify(ctx, sig, siglen, input, inlen) == 1;
+    EVP_MD_CTX_free(ctx);
+    return ok;
+}
+
+int aigov_jws_verify(const aigov_jwk_t *k, const aigov_jwa_t *alg,
+                     const unsigned char *input, size_t inlen,
+                     const unsigned char *sig, size_t siglen)
+{
+    int ok = 0;
+    if (k == NULL || alg == NULL || k->kty != alg->kty)
+        return 0;
+    switch (alg->kty) {
+    case AIGOV_KTY_OCT: {
+        unsigned char mac[EVP_MAX_MD_SIZE];
+        unsigned int maclen = 0;
+        if (hmac(k, alg, input, inlen, mac, &maclen) == 0 && siglen == maclen)
+            ok = CRYPTO_memcmp(mac, sig, maclen) == 0;
+        OPENSSL_cleanse(mac, sizeof(mac));
+        break;
+    }
+    case AIGOV_KTY_RSA:
+        if (k->pkey != NULL && siglen == (size_t) EVP_PKEY_get_size(k->pkey))
+            ok = evp_verify(k, alg, input, inlen, sig, siglen);
+        break;
+    case AIGOV_KTY_EC:
+        if (k->pkey != NULL && siglen == 2 * alg->size) {
+            int derlen = 0;
+            unsigned char *der = ecdsa_raw_to_der(sig, alg->size, &derlen);
+            if (der != NULL)
+                ok = evp_verify(k, alg, input, inlen, der, (size_t) derlen);
+            OPENSSL_free(der);
+        }
+        break;
+    }
+    /* nginx reads the same thread's error queue for its own TLS work. */
+    ERR_clear_error();
+    return ok;
+}
+
+static int evp_sign(const aigov_jwk_t *k, const aigov_jwa_t *alg,
+                    const unsigned char *input, size_t inlen,
+                    unsigned char **sig, size_t *siglen)
+{
+    int rc = -1;
+    size_t len = 0;
+    unsigned char *buf = NULL;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (ctx == NULL)
+        return -1;
+    if (EVP_DigestSignInit_ex(ctx, NULL, alg->md, NULL, NULL, k->pkey, NULL) == 1
+        && EVP_DigestSign(ctx, NULL, &len, input, inlen) == 1
+        && (buf = malloc(len ? len : 1)) != NULL
+        && EVP_DigestSign(ctx, buf, &len, input, inlen) == 1) {
+        *sig = buf;
+        *siglen = len;
+        buf = NULL;
+        rc = 0;
+    }
+    free(buf);
+    EVP_MD_CTX_free(ctx);
+    return rc;
+}
+
+int aigov_jws_sign(const aigov_jwk_t *k, const aigov_jwa_t *alg,
+                   const unsigned char *input, size_t inlen,
+                   unsigned char **sig, size_t *siglen)
+{
+    int rc = -1;
+    *sig = NULL;
+    *siglen = 0;
+    if (k == NULL || alg == NULL || k->kty != alg->kty || !k->is_private)
+        return -1;
+    switch (alg->kty) {
+    case AIGOV_KTY_OCT: {
+        unsigned char mac[EVP_MAX_MD_SIZE];
+        unsigned int maclen = 0;
+        if (hmac(k, alg, input, inlen, mac, &maclen) == 0
+            && (*sig = malloc(maclen)) != NULL) {
+            memcpy(*sig, mac, maclen);
+            *siglen = maclen;
+            rc = 0;
+        }
+        OPENSSL_cleanse(mac, sizeof(mac));
+        break;
+    }
+    case AIGOV_KTY_RSA:
+        rc = evp_sign(k, alg, input, inlen, sig, siglen);
+        break;
+    case AIGOV_KTY_EC: {
+        unsigned char *der = NULL;
+        size_t derlen = 0;
+        if (evp_sign(k, alg, input, inlen, &der, &derlen) != 0)
+            break;
+        const unsigned char *p = der;
+        ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long) derlen);
+        unsigned char *raw = malloc(2 * alg->size);
+        if (es != NULL && raw != NULL
+            && BN_bn2binpad(ECDSA_SIG_get0_r(es), raw, (int) alg->size) == (int) alg->size
+            && BN_bn2binpad(ECDSA_SIG_get0_s(es), raw + alg->size, (int) alg->size) == (int) alg->size) {
+            *sig = raw;
+            *siglen = 2 * alg->size;
+            raw = NULL;
+            rc = 0;
+        }
+        free(raw);
+        ECDSA_SIG_free(es);
+        free(der);
+        break;
+    }
+    }
+    ERR_clear_error();
+    return rc;
+}

@@ -1,0 +1,163 @@
+/*
+ * policy: governance policies (SPEC.md, "Policy language (version 1)").
+ *
+ * A policy is loaded and compiled once (at `nginx -t`, at reload, in the
+ * aigov tool); deciding a request then reads only the compiled form and
+ * allocates nothing. The library never calls the plugin host: content
+ * filters are built through a factory callback the caller passes in.
+ *
+ * Thread safety: a loaded policy is read-only; many decisions may run at
+ * once on one policy.
+ */
+#ifndef AIGOV_POLICY_H
+#define AIGOV_POLICY_H
+
+#include <stddef.h>
+#include <jansson.h>
+
+typedef struct aigov_policy_s aigov_policy_t;
+
+/* Builds the instance of one `filters:` entry. plugin is the NAME of an
+ * `aigov_plugin NAME PATH`; config is the entry's `config:` mapping as JSON
+ * (an empty object when absent; plain scalars that look like numbers or
+ * booleans are numbers or booleans); action is 1 flag, 2 redact, 3 block
+ * (aigov_action_t). Returns the instance, or NULL with one sentence in err.
+ * When the plugin is unknown the sentence starts "no plugin named" (the
+ * error then points at the plugin name; otherwise at `config:`). */
+typedef void *(*aigov_filter_factory_fn)(void *ctx, const char *plugin,
+                                         const json_t *config, int action,
+                                         char *err, size_t errlen);
+typedef void (*aigov_filter_destroy_fn)(void *ctx, void *inst);
+
+/* Stages a filter runs in (bit mask). */
+#define AIGOV_STAGE_REQUEST   1u
+#define AIGOV_STAGE_RESPONSE  2u
+
+/* Filter actions, the same numbers as aigov_action_t in aigov_plugin.h. */
+#define AIGOV_FILTER_FLAG     1
+#define AIGOV_FILTER_REDACT   2
+#define AIGOV_FILTER_BLOCK    3
+
+typedef enum {
+    AIGOV_CONTENT_NONE = 0,
+    AIGOV_CONTENT_HASH,       /* the default */
+    AIGOV_CONTENT_REDACTED,
+    AIGOV_CONTENT_FULL
+} aigov_content_t;
+
+typedef struct {
+    const char    *plugin;     /* NAME from aigov_plugin */
+    void          *inst;       /* from the factory; NULL when loaded without one */
+    unsigned       stages;     /* AIGOV_STAGE_* bits */
+    int            action;     /* AIGOV_FILTER_* */
+    int            fail_open;  /* on_error: allow (default 0: block, fail closed) */
+    const char    *file;       /* where the entry is written */
+    unsigned       line;
+    unsigned       col;
+} aigov_policy_filter_t;
+
+/* 0 means "no limit". */
+typedef struct {
+    long long  max_tokens;
+    long long  max_prompt_chars;
+    long long  requests_per_minute;
+    long long  tokens_per_minute;
+    long long  tokens_per_day;
+} aigov_policy_limits_t;
+
+#define AIGOV_POLICY_MAX_LIMIT  1000000000000LL   /* 10^12 */
+
+/* What a decision looks at. Strings are NUL-terminated; claims is the
+ * verified token's payload (a JSON object). */
+typedef struct {
+    const json_t  *claims;
+    const char    *path;          /* request path without query, e.g. "/openai/v1/chat/completions" */
+    const char    *endpoint;      /* canonical path of the endpoint kind (aigov_endpoint_name),
+                                     "/v1/chat/completions"; NULL or "" when unknown */
+    const char    *model;         /* NULL when the request names none */
+    long long      max_tokens;    /* -1 when absent */
+    long long      prompt_chars;  /* characters of prompt text */
+} aigov_policy_input_t;
+
+typedef struct {
+    int                           allow;        /* 1 allow, 0 deny */
+    int                           status;       /* 200, or 403 on deny */
+    int                           rule_index;   /* -1 for the default */
+    const char                   *rule;         /* rule name, or "default" */
+    const char                   *code;         /* NULL on allow; model_not_allowed,
+                                                   endpoint_not_allowed, max_tokens_exceeded,
+                                                   prompt_too_long, denied, no_rule_matched */
+    char                          message[512]; /* "" on allow; for the caller on deny */
+    long long                     set_max_tokens; /* > 0: the request has no max_tokens, set it */
+    aigov_policy_limits_t         limits;       /* of the matched rule; quotas for lib/quota */
+    const aigov_policy_filter_t  *filters;      /* of the matched rule (allow only) */
+    size_t                        nfilters;
+    aigov_content_t               content;      /* audit content */
+    const char                   *subject;      /* "" when the token has none; points into
+                                                   claims or into subject_buf below */
+    char                          subject_buf[32];
+    const json_t                 *groups;       /* the groups claim as sent (list or string), or NULL */
+} aigov_decision_t;
+
+/* Loads the file at path, or every *.yaml in the folder at path in name
+ * order (hidden files and test-case files *.cases.yaml are skipped). On
+ * failure returns NULL and *errors holds "file:line:col: message" lines
+ * (malloc'd, caller frees); on success *errors is NULL. factory NULL skips
+ * building filters (shape checks only); destroy is called on every
+ * instance when the policy is freed. */
+aigov_policy_t *aigov_policy_load(const char *path, aigov_filter_factory_fn factory,
+                                  aigov_filter_destroy_fn destroy, void *ctx,
+                                  char **errors);
+void aigov_policy_free(aigov_policy_t *p);
+
+/* Hex SHA-256 of the policy bytes, files concatenated in load order. */
+const char *aigov_policy_sha256(const aigov_policy_t *p);
+int aigov_policy_default_allow(const aigov_policy_t *p);
+const char *aigov_policy_subject_claim(const aigov_policy_t *p);
+const char *aigov_policy_groups_claim(const aigov_policy_t *p);
+size_t aigov_policy_file_count(const aigov_policy_t *p);
+const char *aigov_policy_file(const aigov_policy_t *p, size_t i);
+
+/* Decides in and fills out. Allocates nothing; out points into p and into
+ * in->claims, so both must outlive it. */
+void aigov_policy_decide(const aigov_policy_t *p, const aigov_policy_input_t *in,
+                         aigov_decision_t *out);
+
+/* The rules, for explain and for the module's listing. */
+size_t aigov_policy_rule_count(const aigov_policy_t *p);
+const char *aigov_policy_rule_name(const aigov_policy_t *p, size_t i);
+const char *aigov_policy_rule_file(const aigov_policy_t *p, size_t i, unsigned *line);
+int aigov_policy_rule_allows(const aigov_policy_t *p, size_t i);
+/* NULL when rule i's conditions all hold for in, else the first condition
+ * that does not: "groups", "subjects", "claims", "endpoints", "models". */
+const char *aigov_policy_rule_check(const aigov_policy_t *p, size_t i,
+                                    const aigov_policy_input_t *in);
+
+/* The caller's groups as a new JSON list of strings (for audit records). */
+json_t *aigov_decision_groups(const aigov_decision_t *d);
+const char *aigov_content_name(aigov_content_t c);
+
+/* Test cases for `aigov policy test` and `diff`: a YAML (or JSON) list of
+ *   {name, claims: {...}, request: {model, endpoint, max_tokens, prompt_chars},
+ *    expect: allow|deny, rule: NAME (optional), code: CODE (optional)} */
+typedef struct {
+    char      *name;
+    unsigned   line;          /* where the case starts */
+    json_t    *claims;
+    char      *model;         /* NULL when absent */
+    char      *endpoint;      /* default "/v1/chat/completions" */
+    long long  max_tokens;    /* -1 when absent */
+    long long  prompt_chars;
+    int        expect_allow;
+    char      *rule;          /* NULL when not checked */
+    char      *code;          /* NULL when not checked */
+} aigov_policy_case_t;
+
+/* NULL with *errors ("file:line:col: message" lines) on failure. */
+aigov_policy_case_t *aigov_policy_cases_load(const char *path, size_t *ncases,
+                                             char **errors);
+void aigov_policy_cases_free(aigov_policy_case_t *cases, size_t ncases);
+/* The decision input of a case (points into the case). */
+void aigov_policy_case_input(const aigov_policy_case_t *c, aigov_policy_input_t *in);
+
+#endif

@@ -1,0 +1,903 @@
+/* policy_load: read policy YAML files, check every key and value, compile. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/evp.h>
+
+#include "policy_internal.h"
+#include "policy_yaml.h"
+
+#define MAX_POLICY_FILES  1000
+#define MAX_NAME          128
+#define MAX_REASON        400
+#define MAX_TEXT          1024
+
+/* ---- arena ---------------------------------------------------------- */
+
+#define ARENA_BLOCK  16384
+#define ARENA_HDR    ((sizeof(aigov_arena_block_t) + 15) & ~(size_t) 15)
+
+void *aigov_arena_alloc(void *arena, size_t n)
+{
+    aigov_arena_t *a = arena;
+    aigov_arena_block_t *b = a->head;
+    void *r;
+
+    n = (n + 15) & ~(size_t) 15;
+    if (n == 0)
+        n = 16;
+    if (!b || b->size - b->used < n) {
+        size_t size = n > ARENA_BLOCK / 4 ? n : ARENA_BLOCK;
+        b = malloc(ARENA_HDR + size);
+        if (!b)
+            return NULL;
+        b->size = size;
+        b->used = 0;
+        if (n > ARENA_BLOCK / 4 && a->head) {
+            /* a big piece gets its own block, behind the current one */
+            b->next = a->head->next;
+            a->head->next = b;
+        } else {
+            b->next = a->head;
+            a->head = b;
+        }
+    }
+    r = (char *) b + ARENA_HDR + b->used;
+    b->used += n;
+    memset(r, 0, n);
+    return r;
+}
+
+char *aigov_arena_strdup(aigov_arena_t *a, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = aigov_arena_alloc(a, n);
+
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+void aigov_arena_free(aigov_arena_t *a)
+{
+    aigov_arena_block_t *b = a->head, *next;
+
+    while (b) {
+        next = b->next;
+        free(b);
+        b = next;
+    }
+    a->head = NULL;
+}
+
+/* ---- loader state ---------------------------------------------------- */
+
+typedef struct {
+    aigov_policy_t           *p;
+    aigov_errs_t              errs;
+    aigov_ydoc_t             *y;
+    const char               *file;
+    aigov_filter_factory_fn   factory;
+    void                     *ctx;
+    size_t                    rules_cap;
+    int                       nomem;
+
+    const char               *version_file;
+    const char               *default_file;
+    const char               *identity_file;
+} loader_t;
+
+#define ERR(L, node, ...)  aigov_yerr((L)->y, (node), __VA_ARGS__)
+
+static void *L_alloc(loader_t *L, size_t n)
+{
+    void *r = aigov_arena_alloc(&L->p->arena, n);
+
+    if (!r && !L->nomem) {
+        L->nomem = 1;
+        aigov_errs_add(&L->errs, L->file, 0, 0, "out of memory");
+    }
+    return r;
+}
+
+static char *L_strdup(loader_t *L, const char *s)
+{
+    char *d = L_alloc(L, strlen(s) + 1);
+
+    if (d)
+        strcpy(d, s);
+    return d;
+}
+
+static const char *const top_keys[] = { "version", "default", "identity", "rules", "description", NULL };
+static const char *const identity_keys[] = { "subject_claim", "groups_claim", NULL };
+static const char *const rule_keys[] = { "name", "description", "when", "limits", "filters",
+                                          "audit", "decision", "reason", NULL };
+static const char *const when_keys[] = { "groups", "subjects", "claims", "models", "endpoints", NULL };
+static const char *const limit_keys[] = { "max_tokens", "max_prompt_chars", "requests_per_minute",
+                                           "tokens_per_minute", "tokens_per_day", NULL };
+static const char *const filter_keys[] = { "plugin", "stages", "action", "config", "on_error", NULL };
+static const char *const audit_keys[] = { "content", NULL };
+
+/* Scalar text of n for messages: never NULL, never very long. */
+static const char *shown(const yaml_node_t *n)
+{
+    const char *s = aigov_yscalar(n);
+    return s ? s : aigov_ytype(n);
+}
+
+/* Text of a string-valued key: a non-empty scalar without control
+ * characters, at most max bytes. NULL after reporting. */
+static const char *get_text(loader_t *L, yaml_node_t *n, const char *what, size_t max)
+{
+    const char *s = aigov_yscalar(n);
+
+    if (!n)
+        return NULL;
+    if (n->type != YAML_SCALAR_NODE || !s) {
+        ERR(L, n, "%s must be text, not %s", what, aigov_ytype(n));
+        return NULL;
+    }
+    if (aigov_ynull(n)) {
+        ERR(L, n, "%s must not be empty", what);
+        return NULL;
+    }
+    if (strlen(s) > max) {
+        ERR(L, n, "%s is longer than %zu characters", what, max);
+        return NULL;
+    }
+    for (const char *c = s; *c; c++) {
+        if ((unsigned char) *c < 0x20 || *c == 0x7f) {
+            ERR(L, n, "%s must not contain control characters (tabs, line breaks)", what);
+            return NULL;
+        }
+    }
+    return L_strdup(L, s);
+}
+
+/* Number of items of a list, or -1 after reporting a non-list or an
+ * empty one (an empty "any of" list would silently match nothing). */
+static long list_len(loader_t *L, yaml_node_t *n, const char *what, const char *example)
+{
+    long len;
+
+    if (n->type != YAML_SEQUENCE_NODE) {
+        ERR(L, n, "%s must be a list, e.g. %s", what, example);
+        return -1;
+    }
+    len = (long) (n->data.sequence.items.top - n->data.sequence.items.start);
+    if (len == 0) {
+        ERR(L, n, "%s is an empty list, which matches nothing; remove it or list at least one", what);
+        return -1;
+    }
+    return len;
+}
+
+static yaml_node_t *item(loader_t *L, yaml_node_t *seq, long i)
+{
+    return aigov_ynode(L->y, seq->data.sequence.items.start[i]);
+}
+
+/* ---- when ------------------------------------------------------------- */
+
+static aigov_glob_t *parse_globs(loader_t *L, yaml_node_t *n, const char *what,
+                                 const char *example, int paths, size_t *count)
+{
+    long len = list_len(L, n, what, example);
+    aigov_glob_t *g;
+
+    if (len < 0)
+        return NULL;
+    g = L_alloc(L, (size_t) len * sizeof(*g));
+    if (!g)
+        return NULL;
+    for (long i = 0; i < len; i++) {
+        yaml_node_t *it = item(L, n, i);
+        const char *s = get_text(L, it, "a pattern", AIGOV_GLOB_MAX_PATTERN);
+        char err[160];
+
+        if (!s)
+            continue;
+        if (paths && s[0] != '/' && s[0] != '*') {
+            ERR(L, it, "endpoint '%s' must be a path starting with '/', e.g. /v1/chat/completions", s);
+            continue;
+        }
+        if (aigov_glob_compile(&g[i], s, aigov_arena_alloc, &L->p->arena, err, sizeof(err)) != 0)
+            ERR(L, it, "bad pattern '%s': %s", s, err);
+    }
+    *count = (size_t) len;
+    return g;
+}
+
+static int pval_from(loader_t *L, yaml_node_t *n, const char *claim, aigov_pval_t *v)
+{
+    const char *s = aigov_yscalar(n);
+    char *end;
+
+    if (!s || n->type != YAML_SCALAR_NODE) {
+        ERR(L, n, "claim %s must be compared with a value or a list of values, not %s",
+            claim, aigov_ytype(n));
+        return -1;
+    }
+    if (aigov_ynull(n)) {
+        ERR(L, n, "claim %s needs a value", claim);
+        return -1;
+    }
+    v->text = L_strdup(L, s);
+    if (*s && strchr("+-.0123456789", *s)) {
+        double d = strtod(s, &end);
+        if (*end == '\0' && end != s) {
+            v->is_num = 1;
+            v->num = d;
+        }
+        errno = 0;
+        v->ival = strtoll(s, &end, 10);
+        v->is_int = *end == '\0' && end != s && errno == 0;
+    }
+    if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE")) {
+        v->is_bool = 1;
+        v->boolean = 1;
+    } else if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE")) {
+        v->is_bool = 1;
+        v->boolean = 0;
+    }
+    return 0;
+}
+
+static void parse_claims(loader_t *L, aigov_rule_t *r, yaml_node_t *n)
+{
+    yaml_node_pair_t *pr;
+    size_t count, k = 0;
+
+    if (n->type != YAML_MAPPING_NODE) {
+        ERR(L, n, "claims must be a mapping of claim names to values, e.g. {tenant: acme}");
+        return;
+    }
+    count = (size_t) (n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+    if (count == 0) {
+        ERR(L, n, "claims is empty; remove it or name at least one claim");
+        return;
+    }
+    r->claims = L_alloc(L, count * sizeof(*r->claims));
+    if (!r->claims)
+        return;
+    for (pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
+        yaml_node_t *kn = aigov_ynode(L->y, pr->key), *vn = aigov_ynode(L->y, pr->value);
+        const char *key = get_text(L, kn, "a claim name", MAX_NAME);
+        aigov_claim_cond_t *c = &r->claims[k];
+
+        if (!key)
+            continue;
+        for (size_t j = 0; j < k; j++) {
+            if (!strcmp(r->claims[j].key, key)) {
+                ERR(L, kn, "claim '%s' is given twice", key);
+                key = NULL;
+                break;
+            }
+        }
+        if (!key)
+            continue;
+        c->key = key;
+        if (vn->type == YAML_SEQUENCE_NODE) {
+            long len = list_len(L, vn, "a claim's list of values", "[acme, globex]");
+            if (len < 0)
+                continue;
+            c->vals = L_alloc(L, (size_t) len * sizeof(*c->vals));
+            if (!c->vals)
+                return;
+            for (long i = 0; i < len; i++)
+                pval_from(L, item(L, vn, i), key, &c->vals[i]);
+            c->nvals = (size_t) len;
+        } else {
+            c->vals = L_alloc(L, sizeof(*c->vals));
+            if (!c->vals)
+                return;
+            if (pval_from(L, vn, key, &c->vals[0]) == 0)
+                c->nvals = 1;
+        }
+        k++;
+    }
+    r->nclaims = k;
+}
+
+static void parse_when(loader_t *L, aigov_rule_t *r, yaml_node_t *n)
+{
+    yaml_node_t *v;
+
+    if (n->type != YAML_MAPPING_NODE) {
+        ERR(L, n, "when must be a mapping of conditions (groups, subjects, claims, models, endpoints)");
+        return;
+    }
+    aigov_ymap_check(L->y, n, when_keys, "when");
+
+    if ((v = aigov_ymap_get(L->y, n, "groups", NULL))) {
+        long len = list_len(L, v, "groups", "[analysts, engineers]");
+        if (len > 0 && (r->groups = L_alloc(L, (size_t) len * sizeof(char *)))) {
+            for (long i = 0; i < len; i++) {
+                const char *g = get_text(L, item(L, v, i), "a group", MAX_NAME);
+                r->groups[i] = g ? g : "";
+            }
+            r->ngroups = (size_t) len;
+        }
+    }
+    if ((v = aigov_ymap_get(L->y, n, "subjects", NULL)))
+        r->subjects = parse_globs(L, v, "subjects", "[\"svc-*\"]", 0, &r->nsubjects);
+    if ((v = aigov_ymap_get(L->y, n, "claims", NULL)))
+        parse_claims(L, r, v);
+    if ((v = aigov_ymap_get(L->y, n, "models", NULL)))
+        r->models = parse_globs(L, v, "models", "[\"gpt-4o*\", deepseek-chat]", 0, &r->nmodels);
+    if ((v = aigov_ymap_get(L->y, n, "endpoints", NULL)))
+        r->endpoints = parse_globs(L, v, "endpoints", "[/v1/chat/completions]", 1, &r->nendpoints);
+}
+
+/* ---- limits, filters, audit -------------------------------------------- */
+
+static void parse_limits(loader_t *L, aigov_rule_t *r, yaml_node_t *n)
+{
+    long long *slot[] = { &r->limits.max_tokens, &r->limits.max_prompt_chars,
+                          &r->limits.requests_per_minute, &r->limits.tokens_per_minute,
+                          &r->limits.tokens_per_day };
+
+    if (n->type != YAML_MAPPING_NODE) {
+        ERR(L, n, "limits must be a mapping, e.g. {max_tokens: 2048}");
+        return;
+    }
+    aigov_ymap_check(L->y, n, limit_keys, "limits");
+    for (size_t i = 0; limit_keys[i]; i++) {
+        yaml_node_t *v = aigov_ymap_get(L->y, n, limit_keys[i], NULL);
+        long long x;
+
+        if (!v)
+            continue;
+        if (!aigov_yint(v, &x) || x <= 0) {
+            ERR(L, v, "%s must be a positive whole number, not %s%s%s", limit_keys[i],
+                v->type == YAML_SCALAR_NODE ? "'" : "", shown(v),
+                v->type == YAML_SCALAR_NODE ? "'" : "");
+            continue;
+        }
+        if (x > AIGOV_POLICY_MAX_LIMIT) {
+            ERR(L, v, "%s must be at most %lld", limit_keys[i], AIGOV_POLICY_MAX_LIMIT);
+            continue;
+        }
+        *slot[i] = x;
+    }
+}
+
+static int valid_plugin_name(const char *s)
+{
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9')
+              || *s == '_' || *s == '-' || *s == '.'))
+            return 0;
+    return 1;
+}
+
+static int parse_filter(loader_t *L, aigov_policy_filter_t *f, yaml_node_t *n)
+{
+    yaml_node_t *pv, *sv, *av, *cv, *ov;
+    const char *s;
+    int ok = 1;
+    json_t *cfg = NULL;
+
+    if (n->type != YAML_MAPPING_NODE) {
+        ERR(L, n, "each filter is a mapping (plugin, stages, action, config, on_error)");
+        return -1;
+    }
+    if (aigov_ymap_check(L->y, n, filter_keys, "filter"))
+        ok = 0;
+    f->file = L->file;
+    f->line = (unsigned) n->start_mark.line + 1;
+    f->col = (unsigned) n->start_mark.column + 1;
+
+    pv = aigov_ymap_get(L->y, n, "plugin", NULL);
+    if (!pv) {
+        ERR(L, n, "filter has no plugin (the NAME of an aigov_plugin directive)");
+        ok = 0;
+    } else if ((s = get_text(L, pv, "plugin", 64))) {
+        if (!valid_plugin_name(s)) {
+            ERR(L, pv, "plugin name '%s' may hold only letters, digits, '_', '-' and '.'", s);
+            ok = 0;
+        }
+        f->plugin = s;
+    } else {
+        ok = 0;
+    }
+
+    f->stages = AIGOV_STAGE_REQUEST | AIGOV_STAGE_RESPONSE;
+    if ((sv = aigov_ymap_get(L->y, n, "stages", NULL))) {
+        long len = list_len(L, sv, "stages", "[request, response]");
+        if (len < 0)
+            ok = 0;
+        f->stages = 0;
+        for (long i = 0; i < len; i++) {
+            yaml_node_t *it = item(L, sv, i);
+            s = aigov_yscalar(it);
+            if (s && !strcmp(s, "request")) {
+                f->stages |= AIGOV_STAGE_REQUEST;
+            } else if (s && !strcmp(s, "response")) {
+                f->stages |= AIGOV_STAGE_RESPONSE;
+            } else {
+                ERR(L, it, "unknown stage '%s' (expected request or response)", shown(it));
+                ok = 0;
+            }
+        }
+    }
+
+    av = aigov_ymap_get(L->y, n, "action", NULL);
+    s = aigov_yscalar(av);
+    if (!av) {
+        ERR(L, n, "filter has no action (block, redact or flag)");
+        ok = 0;
+    } else if (s && !strcmp(s, "block")) {
+        f->action = AIGOV_FILTER_BLOCK;
+    } else if (s && !strcmp(s, "redact")) {
+        f->action = AIGOV_FILTER_REDACT;
+    } else if (s && !strcmp(s, "flag")) {
+        f->action = AIGOV_FILTER_FLAG;
+    } else {
+        ERR(L, av, "unknown action '%s' (expected block, redact or flag)", shown(av));
+        ok = 0;
+    }
+
+    if ((ov = aigov_ymap_get(L->y, n, "on_error", NULL))) {
+        s = aigov_yscalar(ov);
+        if (s && !strcmp(s, "block")) {
+            f->fail_open = 0;
+        } else if (s && !strcmp(s, "allow")) {
+            f->fail_open = 1;
+        } else {
+            ERR(L, ov, "on_error must be block or allow, not '%s'", shown(ov));
+            ok = 0;
+        }
+    }
+
+    if ((cv = aigov_ymap_get(L->y, n, "config", NULL))) {
+        if (cv->type != YAML_MAPPING_NODE && !aigov_ynull(cv)) {
+            ERR(L, cv, "config must be a mapping, e.g. {types: [email, phone]}");
+            ok = 0;
+        } else if (cv->type == YAML_MAPPING_NODE) {
+            cfg = aigov_yjson(L->y, cv);
+            if (!cfg)
+                ok = 0;
+        }
+    }
+
+    if (ok && L->factory) {
+        char err[512] = "";
+        json_t *empty = cfg ? NULL : json_object();
+
+        f->inst = L->factory(L->ctx, f->plugin, cfg ? cfg : empty, f->action, err, sizeof(err));
+        json_decref(empty);
+        if (!f->inst) {
+            if (!err[0])
+                snprintf(err, sizeof(err), "plugin %s refused to build this filter", f->plugin);
+            if (!strncmp(err, "no plugin named", 15) || !cv || cv->type != YAML_MAPPING_NODE)
+                ERR(L, pv, "%s", err);
+            else
+                ERR(L, cv, "plugin %s rejected its config: %s", f->plugin, err);
+            ok = 0;
+        }
+    }
+    json_decref(cfg);
+    return ok ? 0 : -1;
+}
+
+static void parse_filters(loader_t *L, aigov_rule_t *r, yaml_node_t *n)
+{
+    long len = list_len(L, n, "filters", "[{plugin: pii, action: redact}]");
+
+    if (len < 0)
+        return;
+    r->filters = L_alloc(L, (size_t) len * sizeof(*r->filters));
+    if (!r->filters)
+        return;
+    /* Every filter is kept, built or not, so that free destroys each
+     * instance the factory made. */
+    for (long i = 0; i < len; i++)
+        parse_filter(L, &r->filters[i], item(L, n, i));
+    r->nfilters = (size_t) len;
+}
+
+static void parse_audit(loader_t *L, aigov_rule_t *r, yaml_node_t *n)
+{
+    static const char *const names[] = { "none", "hash", "redacted", "full" };
+    yaml_node_t *v;
+    const char *s;
+
+    if (n->type != YAML_MAPPING_NODE) {
+        ERR(L, n, "audit must be a mapping, e.g. {content: hash}");
+        return;
+    }
+    aigov_ymap_check(L->y, n, audit_keys, "audit");
+    if (!(v = aigov_ymap_get(L->y, n, "content", NULL)))
+        return;
+    s = aigov_yscalar(v);
+    for (int i = 0; i < 4; i++) {
+        if (s && !strcmp(s, names[i])) {
+            r->content = (aigov_content_t) i;
+            return;
+        }
+    }
+    ERR(L, v, "content must be none, hash, redacted or full, not '%s'", shown(v));
+}
+
+/* ---- rules and files ---------------------------------------------------- */
+
+static void parse_rule(loader_t *L, yaml_node_t *n)
+{
+    aigov_policy_t *p = L->p;
+    aigov_rule_t *r;
+    yaml_node_t *v;
+    const char *s;
+
+    if (n->type != YAML_MAPPING_NODE) {
+        ERR(L, n, "each rule is a mapping with a name, conditions under when, and a decision");
+        return;
+    }
+    if (p->nrules == L->rules_cap) {
+        size_t cap = L->rules_cap ? L->rules_cap * 2 : 16;
+        aigov_rule_t *nr = realloc(p->rules, cap * sizeof(*nr));
+        if (!nr) {
+            L->nomem = 1;
+            aigov_errs_add(&L->errs, L->file, 0, 0, "out of memory");
+            return;
+        }
+        p->rules = nr;
+        L->rules_cap = cap;
+    }
+    r = &p->rules[p->nrules++];
+    memset(r, 0, sizeof(*r));
+    r->file = L->file;
+    r->line = (unsigned) n->start_mark.line + 1;
+    r->col = (unsigned) n->start_mark.column + 1;
+    r->content = AIGOV_CONTENT_HASH;
+
+    aigov_ymap_check(L->y, n, rule_keys, "rule");
+
+    if (!(v = aigov_ymap_get(L->y, n, "name", NULL))) {
+        ERR(L, n, "rule has no name");
+    } else if ((s = get_text(L, v, "name", MAX_NAME))) {
+        for (size_t i = 0; i + 1 < p->nrules; i++) {
+            if (p->rules[i].name && !strcmp(p->rules[i].name, s)) {
+                ERR(L, v, "duplicate rule name '%s' (first used at %s:%u:%u)", s,
+                    p->rules[i].file, p->rules[i].line, p->rules[i].col);
+                break;
+            }
+        }
+        if (!strcmp(s, "default"))
+            ERR(L, v, "'default' is reserved for the policy's default decision; name the rule otherwise");
+        r->name = s;
+    }
+
+    if (!(v = aigov_ymap_get(L->y, n, "decision", NULL))) {
+        ERR(L, n, "rule '%s' has no decision (allow or deny)", r->name ? r->name : "?");
+    } else {
+        s = aigov_yscalar(v);
+        if (s && !strcmp(s, "allow"))
+            r->allow = 1;
+        else if (s && !strcmp(s, "deny"))
+            r->allow = 0;
+        else
+            ERR(L, v, "decision must be allow or deny, not '%s'", shown(v));
+    }
+
+    if ((v = aigov_ymap_get(L->y, n, "reason", NULL)))
+        r->reason = get_text(L, v, "reason", MAX_REASON);
+    if ((v = aigov_ymap_get(L->y, n, "description", NULL)))
+        get_text(L, v, "description", MAX_TEXT);
+    if ((v = aigov_ymap_get(L->y, n, "when", NULL)))
+        parse_when(L, r, v);
+    if ((v = aigov_ymap_get(L->y, n, "limits", NULL)))
+        parse_limits(L, r, v);
+    if ((v = aigov_ymap_get(L->y, n, "filters", NULL)))
+        parse_filters(L, r, v);
+    if ((v = aigov_ymap_get(L->y, n, "audit", NULL)))
+        parse_audit(L, r, v);
+}
+
+static void parse_identity(loader_t *L, yaml_node_t *n)
+{
+    aigov_policy_t *p = L->p;
+    const char *sub = "sub", *grp = "groups";
+    yaml_node_t *v;
+
+    if (n->type != YAML_MAPPING_NODE) {
+        ERR(L, n, "identity must be a mapping, e.g. {subject_claim: sub, groups_claim: groups}");
+        return;
+    }
+    if (aigov_ymap_check(L->y, n, identity_keys, "identity"))
+        return;
+    if ((v = aigov_ymap_get(L->y, n, "subject_claim", NULL)) &&
+        !(sub = get_text(L, v, "subject_claim", MAX_NAME)))
+        return;
+    if ((v = aigov_ymap_get(L->y, n, "groups_claim", NULL)) &&
+        !(grp = get_text(L, v, "groups_claim", MAX_NAME)))
+        return;
+    if (L->identity_file) {
+        if (strcmp(sub, p->subject_claim) || strcmp(grp, p->groups_claim))
+            ERR(L, n, "identity is set differently in %s; set it in one file only",
+                L->identity_file);
+        return;
+    }
+    L->identity_file = L->file;
+    p->subject_claim = sub;
+    p->groups_claim = grp;
+}
+
+static void parse_top(loader_t *L, yaml_node_t *root)
+{
+    aigov_policy_t *p = L->p;
+    yaml_node_t *v;
+    long long ver;
+
+    if (root->type != YAML_MAPPING_NODE) {
+        ERR(L, root, "a policy file is a mapping with the keys version, default, identity and rules");
+        return;
+    }
+    aigov_ymap_check(L->y, root, top_keys, "the policy");
+
+    if ((v = aigov_ymap_get(L->y, root, "version", NULL))) {
+        if (!aigov_yint(v, &ver) || ver != 1)
+            ERR(L, v, "version must be 1 (the policy language version), not '%s'", shown(v));
+        else if (!L->version_file)
+            L->version_file = L->file;
+    }
+    if ((v = aigov_ymap_get(L->y, root, "default", NULL))) {
+        const char *s = aigov_yscalar(v);
+        int allow = -1;
+        if (s && !strcmp(s, "allow"))
+            allow = 1;
+        else if (s && !strcmp(s, "deny"))
+            allow = 0;
+        if (allow < 0) {
+            ERR(L, v, "default must be deny or allow, not '%s'", shown(v));
+        } else if (L->default_file) {
+            if (allow != p->default_allow)
+                ERR(L, v, "default is %s here but %s in %s; set it in one file only",
+                    allow ? "allow" : "deny", p->default_allow ? "allow" : "deny",
+                    L->default_file);
+        } else {
+            L->default_file = L->file;
+            p->default_allow = allow;
+        }
+    }
+    if ((v = aigov_ymap_get(L->y, root, "identity", NULL)))
+        parse_identity(L, v);
+    if ((v = aigov_ymap_get(L->y, root, "description", NULL)))
+        get_text(L, v, "description", MAX_TEXT);
+    if ((v = aigov_ymap_get(L->y, root, "rules", NULL))) {
+        if (v->type != YAML_SEQUENCE_NODE) {
+            if (!aigov_ynull(v))
+                ERR(L, v, "rules must be a list of rules, each starting with '- name:'");
+        } else {
+            for (yaml_node_item_t *it = v->data.sequence.items.start;
+                 it < v->data.sequence.items.top; it++)
+                parse_rule(L, aigov_ynode(L->y, *it));
+        }
+    }
+}
+
+static void load_file(loader_t *L, const char *path, EVP_MD_CTX *md)
+{
+    aigov_ydoc_t y;
+    yaml_node_t *root;
+    char *buf, err[256];
+    size_t len;
+
+    L->file = path;
+    if (aigov_read_file(path, AIGOV_POLICY_MAX_FILE, &buf, &len, err, sizeof(err)) != 0) {
+        aigov_errs_add(&L->errs, path, 0, 0, "%s", err);
+        return;
+    }
+    EVP_DigestUpdate(md, buf, len);
+    root = aigov_ydoc_parse(&y, path, buf, len, &L->errs);
+    if (root) {
+        L->y = &y;
+        parse_top(L, root);
+        L->y = NULL;
+    }
+    aigov_ydoc_free(&y);
+    free(buf);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+static int is_policy_name(const char *n)
+{
+    size_t l = strlen(n);
+
+    if (n[0] == '.' || l < 6 || strcmp(n + l - 5, ".yaml"))
+        return 0;
+    /* test cases may live next to the policies they test */
+    return !(l >= 11 && !strcmp(n + l - 11, ".cases.yaml"));
+}
+
+/* The files to read, in order, as arena strings in p->files. */
+static int list_files(loader_t *L, const char *path)
+{
+    aigov_policy_t *p = L->p;
+    struct stat st;
+    DIR *d;
+    struct dirent *de;
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+
+    if (stat(path, &st) != 0) {
+        aigov_errs_add(&L->errs, path, 0, 0, "cannot read the policy: %s", strerror(errno));
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        p->files = L_alloc(L, sizeof(char *));
+        if (!p->files || !(p->files[0] = L_strdup(L, path)))
+            return -1;
+        p->nfiles = 1;
+        return 0;
+    }
+    if (!(d = opendir(path))) {
+        aigov_errs_add(&L->errs, path, 0, 0, "cannot read the folder: %s", strerror(errno));
+        return -1;
+    }
+    while ((de = readdir(d))) {
+        if (!is_policy_name(de->d_name))
+            continue;
+        if (n == MAX_POLICY_FILES) {
+            aigov_errs_add(&L->errs, path, 0, 0, "more than %d policy files in the folder",
+                           MAX_POLICY_FILES);
+            break;
+        }
+        if (n == cap) {
+            char **nn = realloc(names, (cap = cap ? cap * 2 : 16) * sizeof(char *));
+            if (!nn)
+                break;
+            names = nn;
+        }
+        if (!(names[n] = strdup(de->d_name)))
+            break;
+        n++;
+    }
+    closedir(d);
+    if (n == 0 && !L->errs.count)
+        aigov_errs_add(&L->errs, path, 0, 0, "the folder holds no *.yaml policy files");
+    if (names)
+        qsort(names, n, sizeof(char *), cmp_str);
+    p->files = L_alloc(L, (n ? n : 1) * sizeof(char *));
+    for (size_t i = 0; i < n; i++) {
+        if (p->files) {
+            size_t l = strlen(path) + strlen(names[i]) + 2;
+            char *full = L_alloc(L, l);
+            if (full) {
+                snprintf(full, l, "%s%s%s", path,
+                         path[strlen(path) - 1] == '/' ? "" : "/", names[i]);
+                p->files[p->nfiles++] = full;
+            }
+        }
+        free(names[i]);
+    }
+    free(names);
+    return L->errs.count ? -1 : 0;
+}
+
+aigov_policy_t *aigov_policy_load(const char *path, aigov_filter_factory_fn factory,
+                                  aigov_filter_destroy_fn destroy, void *ctx,
+                                  char **errors)
+{
+    loader_t L;
+    aigov_policy_t *p;
+    EVP_MD_CTX *md;
+    unsigned char digest[32];
+    unsigned dlen = 0;
+
+    *errors = NULL;
+    memset(&L, 0, sizeof(L));
+    p = calloc(1, sizeof(*p));
+    md = EVP_MD_CTX_new();
+    if (!p || !md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+        free(p);
+        EVP_MD_CTX_free(md);
+        *errors = strdup("policy: out of memory\n");
+        return NULL;
+    }
+    p->destroy = destroy;
+    p->ctx = ctx;
+    p->subject_claim = "sub";
+    p->groups_claim = "groups";
+    L.p = p;
+    L.factory = factory;
+    L.ctx = ctx;
+
+    if (list_files(&L, path) == 0) {
+        for (size_t i = 0; i < p->nfiles; i++)
+            load_file(&L, p->files[i], md);
+        if (!L.version_file && p->nfiles)
+            aigov_errs_add(&L.errs, p->files[0], 1, 1,
+                           "missing 'version: 1' (the policy language version)");
+    }
+    EVP_DigestFinal_ex(md, digest, &dlen);
+    EVP_MD_CTX_free(md);
+    for (unsigned i = 0; i < dlen && i < 32; i++)
+        snprintf(p->sha256 + 2 * i, 3, "%02x", digest[i]);
+
+    if (L.errs.count) {
+        *errors = aigov_errs_take(&L.errs);
+        aigov_policy_free(p);
+        return NULL;
+    }
+    aigov_errs_free(&L.errs);
+    return p;
+}
+
+void aigov_policy_free(aigov_policy_t *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->nrules; i++) {
+        aigov_rule_t *r = &p->rules[i];
+        for (size_t j = 0; j < r->nfilters; j++)
+            if (r->filters[j].inst && p->destroy)
+                p->destroy(p->ctx, r->filters[j].inst);
+    }
+    free(p->rules);
+    aigov_arena_free(&p->arena);
+    free(p);
+}
+
+const char *aigov_policy_sha256(const aigov_policy_t *p)
+{
+    return p->sha256;
+}
+
+int aigov_policy_default_allow(const aigov_policy_t *p)
+{
+    return p->default_allow;
+}
+
+const char *aigov_policy_subject_claim(const aigov_policy_t *p)
+{
+    return p->subject_claim;
+}
+
+const char *aigov_policy_groups_claim(const aigov_policy_t *p)
+{
+    return p->groups_claim;
+}
+
+size_t aigov_policy_file_count(const aigov_policy_t *p)
+{
+    return p->nfiles;
+}
+
+const char *aigov_policy_file(const aigov_policy_t *p, size_t i)
+{
+    return i < p->nfiles ? p->files[i] : NULL;
+}
+
+size_t aigov_policy_rule_count(const aigov_policy_t *p)
+{
+    return p->nrules;
+}
+
+const char *aigov_policy_rule_name(const aigov_policy_t *p, size_t i)
+{
+    return i < p->nrules ? p->rules[i].name : NULL;
+}
+
+const char *aigov_policy_rule_file(const aigov_policy_t *p, size_t i, unsigned *line)
+{
+    if (i >= p->nrules)
+        return NULL;
+    if (line)
+        *line = p->rules[i].line;
+    return p->rules[i].file;
+}
+
+int aigov_policy_rule_allows(const aigov_policy_t *p, size_t i)
+{
+    return i < p->nrules && p->rules[i].allow;
+}

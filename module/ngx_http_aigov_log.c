@@ -1,0 +1,81 @@
+
+/*
+ * aigov: the log phase. The request has ended, whatever way it ended:
+ * settle the tokens reserved for it from the answer's usage.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_aigov_module.h"
+
+
+static void ngx_http_aigov_settle(ngx_http_request_t *r,
+    ngx_http_aigov_ctx_t *ctx);
+
+
+ngx_int_t
+ngx_http_aigov_log_handler(ngx_http_request_t *r)
+{
+    ngx_http_aigov_ctx_t  *ctx;
+
+    if (r != r->main) {
+        return NGX_OK;
+    }
+
+    ctx = ngx_http_aigov_get_ctx(r);
+    if (ctx == NULL || ctx->logged) {
+        return NGX_OK;
+    }
+
+    ctx->logged = 1;
+
+    if (ctx->quota_held) {
+        ngx_http_aigov_settle(r, ctx);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The reservation is replaced by the tokens the answer reports. An answer
+ * that reports none (an upstream error, a stream cut short) keeps the
+ * reservation when it was served, and costs nothing when it failed.
+ */
+
+static void
+ngx_http_aigov_settle(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
+{
+    long long                    prompt, completion, actual;
+    ngx_uint_t                   status;
+    ngx_http_aigov_main_conf_t  *amcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_aigov_module);
+
+    status = r->headers_out.status;
+    prompt = -1;
+    completion = -1;
+
+    if (ctx->answer) {
+        aigov_answer_usage(ctx->answer, &prompt, &completion);
+    }
+
+    if (prompt >= 0 || completion >= 0) {
+        actual = (prompt > 0 ? prompt : 0) + (completion > 0 ? completion : 0);
+
+    } else if (status >= NGX_HTTP_OK && status < NGX_HTTP_SPECIAL_RESPONSE) {
+        actual = ctx->ticket.reserved;
+
+    } else {
+        actual = 0;
+    }
+
+    ngx_shmtx_lock(&amcf->quota_mutex);
+    aigov_quota_settle(amcf->quota, ctx->decision->subject, &ctx->ticket,
+                       actual, ngx_time());
+    ngx_shmtx_unlock(&amcf->quota_mutex);
+
+    ctx->quota_held = 0;
+}

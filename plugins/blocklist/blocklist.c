@@ -1,0 +1,361 @@
+/*
+ * blocklist: terms and regular expressions, case-insensitive, all matched
+ * in one pass over the text with Vectorscan.
+ *
+ *     config:
+ *       terms: ["project neptune", "acme merger"]   # literal, whole words
+ *       patterns: ["codename\\s+\\w+"]              # regular expressions
+ *       file: /etc/aigov/blocklist.txt              # one term per line, '#' comments
+ *
+ * Terms are escaped into the same database as the patterns; a term that
+ * begins or ends with a letter or digit only matches on a word boundary,
+ * so "ass" does not hit "class". Spans are labelled BLOCKLIST.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hs.h>
+
+#include "aigov_plugin.h"
+
+#define MAX_EXPR      100000     /* terms + patterns */
+#define MAX_LINE      4096       /* bytes of one term in the file */
+#define MAX_SPANS     4096       /* beyond this the last span grows */
+
+typedef struct {
+    hs_database_t  *db;
+    hs_scratch_t   *scratch;
+    aigov_span_t   *spans;
+    size_t          nspans, cap;
+} blocklist_t;
+
+typedef struct {
+    char          **expr;       /* what Vectorscan compiles */
+    char          **shown;      /* what an error message names */
+    size_t          n, cap;
+} exprs_t;
+
+static int is_word(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+           || c == '_' || c >= 0x80;
+}
+
+static void exprs_free(exprs_t *e)
+{
+    size_t i;
+
+    for (i = 0; i < e->n; i++) {
+        free(e->expr[i]);
+        free(e->shown[i]);
+    }
+    free(e->expr);
+    free(e->shown);
+}
+
+static int exprs_push(exprs_t *e, char *expr, const char *shown)
+{
+    char *s;
+
+    if (expr == NULL)
+        return -1;
+    if (e->n == e->cap) {
+        size_t cap = e->cap ? 2 * e->cap : 16;
+        char **a = realloc(e->expr, cap * sizeof(*a));
+        char **b;
+        if (a == NULL) {
+            free(expr);
+            return -1;
+        }
+        e->expr = a;
+        b = realloc(e->shown, cap * sizeof(*b));
+        if (b == NULL) {
+            free(expr);
+            return -1;
+        }
+        e->shown = b;
+        e->cap = cap;
+    }
+    s = strdup(shown);
+    if (s == NULL) {
+        free(expr);
+        return -1;
+    }
+    e->expr[e->n] = expr;
+    e->shown[e->n] = s;
+    e->n++;
+    return 0;
+}
+
+/* A term as a regular expression matching exactly its bytes. */
+static char *escape_term(const char *t, size_t n)
+{
+    char *r = malloc(4 * n + 5), *p = r;
+    size_t i;
+
+    if (r == NULL)
+        return NULL;
+    if (is_word((unsigned char)t[0]) && (unsigned char)t[0] < 0x80) {
+        memcpy(p, "\\b", 2);
+        p += 2;
+    }
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)t[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+            *p++ = (char)c;
+        else
+            p += sprintf(p, "\\x%02x", c);
+    }
+    if (is_word((unsigned char)t[n - 1]) && (unsigned char)t[n - 1] < 0x80) {
+        memcpy(p, "\\b", 2);
+        p += 2;
+    }
+    *p = '\0';
+    return r;
+}
+
+static int add_term(exprs_t *e, const char *t, size_t n, char *err, size_t errlen)
+{
+    char shown[80];
+
+    while (n > 0 && (t[0] == ' ' || t[0] == '\t')) {
+        t++;
+        n--;
+    }
+    while (n > 0 && (t[n - 1] == ' ' || t[n - 1] == '\t'))
+        n--;
+    if (n == 0)
+        return 0;
+    if (e->n >= MAX_EXPR) {
+        snprintf(err, errlen, "more than %d terms and patterns", MAX_EXPR);
+        return -1;
+    }
+    snprintf(shown, sizeof(shown), "term \"%.*s\"", (int)(n > 60 ? 60 : n), t);
+    if (exprs_push(e, escape_term(t, n), shown) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static int read_file(exprs_t *e, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    char line[MAX_LINE + 2];
+    unsigned lineno = 0;
+
+    if (f == NULL) {
+        snprintf(err, errlen, "cannot open file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        size_t n = strlen(line);
+
+        lineno++;
+        if (n > 0 && line[n - 1] == '\n')
+            n--;
+        else if (!feof(f)) {
+            snprintf(err, errlen, "%s:%u: line longer than %d bytes", path, lineno, MAX_LINE);
+            fclose(f);
+            return -1;
+        }
+        if (n > 0 && line[n - 1] == '\r')
+            n--;
+        if (memchr(line, '\0', n) != NULL) {
+            snprintf(err, errlen, "%s:%u: NUL byte in a term", path, lineno);
+            fclose(f);
+            return -1;
+        }
+        if (n == 0 || line[0] == '#')
+            continue;
+        if (add_term(e, line, n, err, errlen) != 0) {
+            fclose(f);
+            return -1;
+        }
+    }
+    if (ferror(f)) {
+        snprintf(err, errlen, "cannot read file %s", path);
+        fclose(f);
+        return -1;
+    }
+    fclose(f);
+    return 0;
+}
+
+static void blocklist_destroy(void *inst)
+{
+    blocklist_t *b = inst;
+
+    if (b == NULL)
+        return;
+    hs_free_scratch(b->scratch);
+    hs_free_database(b->db);
+    free(b->spans);
+    free(b);
+}
+
+static void *blocklist_create(const aigov_config_api_t *api, const aigov_config_t *cfg,
+                              aigov_action_t action, char *err, size_t errlen)
+{
+    exprs_t e = { 0 };
+    blocklist_t *b = NULL;
+    unsigned *flags = NULL, *ids = NULL;
+    hs_compile_error_t *cerr = NULL;
+    const char *file;
+    size_t i, n;
+
+    (void)action;
+    for (i = 0; i < api->nkeys(cfg); i++) {
+        const char *k = api->key(cfg, i);
+        if (strcmp(k, "terms") != 0 && strcmp(k, "patterns") != 0 && strcmp(k, "file") != 0) {
+            snprintf(err, errlen, "unknown key \"%s\" (blocklist takes: terms, patterns, file)", k);
+            return NULL;
+        }
+    }
+    n = api->list_len(cfg, "terms");
+    for (i = 0; i < n; i++) {
+        const char *t = api->list_item(cfg, "terms", i);
+        if (t == NULL) {
+            snprintf(err, errlen, "terms[%zu] must be a string", i);
+            goto fail;
+        }
+        if (add_term(&e, t, strlen(t), err, errlen) != 0)
+            goto fail;
+    }
+    file = api->string(cfg, "file");
+    if (file != NULL && read_file(&e, file, err, errlen) != 0)
+        goto fail;
+    n = api->list_len(cfg, "patterns");
+    for (i = 0; i < n; i++) {
+        const char *p = api->list_item(cfg, "patterns", i);
+        char shown[100];
+
+        if (p == NULL || p[0] == '\0') {
+            snprintf(err, errlen, "patterns[%zu] must be a non-empty string", i);
+            goto fail;
+        }
+        if (e.n >= MAX_EXPR) {
+            snprintf(err, errlen, "more than %d terms and patterns", MAX_EXPR);
+            goto fail;
+        }
+        snprintf(shown, sizeof(shown), "pattern \"%.80s\"", p);
+        if (exprs_push(&e, strdup(p), shown) != 0) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+    }
+    if (e.n == 0) {
+        snprintf(err, errlen, "blocklist needs at least one of terms, patterns or file");
+        goto fail;
+    }
+
+    flags = malloc(e.n * sizeof(*flags));
+    ids = malloc(e.n * sizeof(*ids));
+    b = calloc(1, sizeof(*b));
+    if (flags == NULL || ids == NULL || b == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    for (i = 0; i < e.n; i++) {
+        flags[i] = HS_FLAG_CASELESS | HS_FLAG_SOM_LEFTMOST;
+        ids[i] = (unsigned)i;
+    }
+    if (hs_compile_multi((const char *const *)e.expr, flags, ids, (unsigned)e.n,
+                         HS_MODE_BLOCK, NULL, &b->db, &cerr) != HS_SUCCESS) {
+        if (cerr != NULL && cerr->expression >= 0 && (size_t)cerr->expression < e.n)
+            snprintf(err, errlen, "%s does not compile: %s",
+                     e.shown[cerr->expression], cerr->message);
+        else
+            snprintf(err, errlen, "the blocklist does not compile: %s",
+                     cerr ? cerr->message : "unknown error");
+        hs_free_compile_error(cerr);
+        goto fail;
+    }
+    if (hs_alloc_scratch(b->db, &b->scratch) != HS_SUCCESS) {
+        snprintf(err, errlen, "cannot allocate Vectorscan scratch space");
+        goto fail;
+    }
+    free(flags);
+    free(ids);
+    exprs_free(&e);
+    return b;
+
+fail:
+    free(flags);
+    free(ids);
+    exprs_free(&e);
+    blocklist_destroy(b);
+    return NULL;
+}
+
+/* Matches arrive by end offset; overlapping ones are merged on the way so
+ * a pattern like "a+" does not give a span per end position. */
+static int on_match(unsigned int id, unsigned long long from, unsigned long long to,
+                    unsigned int flags, void *ctx)
+{
+    blocklist_t *b = ctx;
+    aigov_span_t *last = b->nspans ? &b->spans[b->nspans - 1] : NULL;
+
+    (void)id;
+    (void)flags;
+    if (last != NULL && (from <= last->end || b->nspans == MAX_SPANS)) {
+        if (from < last->start)
+            last->start = (size_t)from;
+        if (to > last->end)
+            last->end = (size_t)to;
+        return 0;
+    }
+    if (b->nspans == b->cap) {
+        size_t cap = b->cap ? 2 * b->cap : 16;
+        aigov_span_t *s = realloc(b->spans, cap * sizeof(*s));
+        if (s == NULL)
+            return 1;   /* stops the scan; inspect reports the error */
+        b->spans = s;
+        b->cap = cap;
+    }
+    b->spans[b->nspans].start = (size_t)from;
+    b->spans[b->nspans].end = (size_t)to;
+    b->spans[b->nspans].label = "BLOCKLIST";
+    b->nspans++;
+    return 0;
+}
+
+static int blocklist_inspect(void *inst, void *stream, const char *text, size_t len,
+                             aigov_verdict_t *out)
+{
+    blocklist_t *b = inst;
+    hs_error_t rc;
+
+    (void)stream;
+    b->nspans = 0;
+    if (len > UINT_MAX)
+        return -1;
+    rc = hs_scan(b->db, text, (unsigned)len, 0, b->scratch, on_match, b);
+    if (rc != HS_SUCCESS)
+        return -1;     /* only our own callback stops the scan: out of memory */
+    if (b->nspans == 0)
+        return 0;
+    out->kind = AIGOV_REDACT;
+    out->spans = b->spans;
+    out->nspans = b->nspans;
+    out->reason = "the text contains a blocked term";
+    out->category = "blocklist";
+    return 0;
+}
+
+static const aigov_plugin_t blocklist_plugin = {
+    .abi_version = AIGOV_PLUGIN_ABI_VERSION,
+    .name = "blocklist",
+    .version = "1.0",
+    .create = blocklist_create,
+    .destroy = blocklist_destroy,
+    .inspect = blocklist_inspect,
+};
+
+AIGOV_PLUGIN_EXPORT const aigov_plugin_t *aigov_plugin_entry(void)
+{
+    return &blocklist_plugin;
+}

@@ -1,0 +1,61 @@
+/*
+ * secrets.h: the secrets plugin's detectors, shared by its source files and
+ * its unit test. Nothing here is exported from the shared object.
+ */
+
+#ifndef AIGOV_SECRETS_H
+#define AIGOV_SECRETS_H
+
+#include <stddef.h>
+
+/* What a match is; each has a span label. */
+typedef enum {
+    SEC_AWS_KEY = 0,        /* AKIA... access key id */
+    SEC_AWS_SECRET,         /* 40-char secret next to an aws_secret label */
+    SEC_GCP_KEY,            /* AIza... */
+    SEC_AZURE_KEY,          /* AccountKey= / SharedAccessKey= */
+    SEC_OPENAI_KEY,         /* sk-, sk-proj-, sk-svcacct-, sk-admin- */
+    SEC_ANTHROPIC_KEY,      /* sk-ant- */
+    SEC_DEEPSEEK_KEY,       /* sk- and 32 lowercase hex */
+    SEC_GITHUB_TOKEN,       /* ghp_ gho_ ghu_ ghs_ ghr_ github_pat_ */
+    SEC_SLACK_TOKEN,        /* xoxb- xoxp- ... xapp- */
+    SEC_STRIPE_KEY,         /* sk_live_ rk_live_ */
+    SEC_GOOGLE_OAUTH,       /* ya29. */
+    SEC_PRIVATE_KEY,        /* -----BEGIN ... PRIVATE KEY----- */
+    SEC_JWT,
+    SEC_BEARER,             /* "Bearer <token>" of no known kind */
+    SEC_CONN_STRING,        /* scheme://user:pass@host, Password=...; */
+    SEC_NKINDS
+} sec_kind_t;
+
+#define SEC_ALL  ((1u << SEC_NKINDS) - 1u)
+
+typedef struct {
+    size_t  start;
+    size_t  end;
+    int     kind;
+} sec_match_t;
+
+typedef struct {
+    sec_match_t  *v;
+    size_t        n;
+    size_t        cap;
+} sec_matches_t;
+
+/* Per-stream memory: a private key block is longer than the host's overlap
+ * window, so the stream remembers it is inside one. */
+typedef struct {
+    int  in_private_key;
+} sec_stream_t;
+
+/* Finds every enabled kind (mask of 1u << sec_kind_t). Appends
+ * non-overlapping matches in increasing order. stream may be NULL.
+ * Returns 0, or -1 when memory ran out. */
+int sec_scan(const char *text, size_t len, unsigned mask, sec_stream_t *stream,
+             sec_matches_t *out);
+
+/* Exposed for the unit test. */
+int sec_is_placeholder(const char *s, size_t n);
+int sec_jwt_header_ok(const char *b64, size_t n);
+
+#endif /* AIGOV_SECRETS_H */

@@ -1,0 +1,422 @@
+/*
+ * Unit tests of lib/filter.c: loading real plugins with dlopen (and
+ * refusing bad ones), config accessors, running filters over requests,
+ * redaction with overlapping spans, plugin errors.
+ *
+ * Needs build/plugins/example.so and build/test-plugins/{spy,abi7,noentry}.so
+ * (from t/unit/plugins/), built by make before the unit tests run.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "filter.h"
+
+#define EXAMPLE_SO  "build/plugins/example.so"
+#define SPY_SO      "build/test-plugins/spy.so"
+
+static char err[512];
+
+static aigov_plugin_host_t *host_with(const char *name, const char *path)
+{
+    aigov_plugin_host_t *h = aigov_host_new();
+
+    assert_non_null(h);
+    if (aigov_host_load(h, name, path, err, sizeof(err)) != 0)
+        fail_msg("loading %s: %s", path, err);
+    return h;
+}
+
+/* An instance from a JSON config text. */
+static void *inst(aigov_plugin_host_t *h, const char *plugin, const char *cfg, int action)
+{
+    json_t *c = cfg ? json_loads(cfg, 0, NULL) : NULL;
+    void *i;
+
+    if (cfg)
+        assert_non_null(c);
+    err[0] = '\0';
+    i = aigov_host_instance(h, plugin, c, action, err, sizeof(err));
+    json_decref(c);
+    return i;
+}
+
+static void expect_load_error(const char *name, const char *path, const char *want)
+{
+    aigov_plugin_host_t *h = aigov_host_new();
+
+    err[0] = '\0';
+    assert_int_equal(aigov_host_load(h, name, path, err, sizeof(err)), -1);
+    if (strstr(err, want) == NULL)
+        fail_msg("error \"%s\" lacks \"%s\"", err, want);
+    assert_null(aigov_host_plugin(h, name));
+    aigov_host_free(h);
+}
+
+/* ---- loading ---- */
+
+static void test_load_example(void **state)
+{
+    aigov_plugin_host_t *h = host_with("ex", EXAMPLE_SO);
+    const aigov_plugin_t *t = aigov_host_plugin(h, "ex");
+
+    assert_non_null(t);
+    assert_int_equal(t->abi_version, AIGOV_PLUGIN_ABI_VERSION);
+    assert_string_equal(t->name, "example");
+    assert_null(aigov_host_plugin(h, "example"));   /* the NAME given counts */
+    aigov_host_free(h);
+}
+
+static void test_load_errors(void **state)
+{
+    expect_load_error("x", "build/plugins/does-not-exist.so", "cannot open build/plugins/does-not-exist.so");
+    expect_load_error("x", "t/unit/corpus/benign.txt", "is not a loadable shared object");
+    expect_load_error("x", "t/unit", "is not a regular file");
+    expect_load_error("x", "build/test-plugins/noentry.so", "does not export aigov_plugin_entry");
+    expect_load_error("bad", "build/test-plugins/abi7.so", "plugin bad speaks ABI 7, aigov speaks 1");
+    expect_load_error("", EXAMPLE_SO, "plugin name");
+    expect_load_error("a b", EXAMPLE_SO, "plugin name");
+}
+
+static void test_load_duplicate(void **state)
+{
+    aigov_plugin_host_t *h = host_with("ex", EXAMPLE_SO);
+
+    assert_int_equal(aigov_host_load(h, "ex", SPY_SO, err, sizeof(err)), -1);
+    assert_string_equal(err, "plugin ex is already loaded (from " EXAMPLE_SO ")");
+    /* the same file under another name is fine */
+    assert_int_equal(aigov_host_load(h, "ex2", EXAMPLE_SO, err, sizeof(err)), 0);
+    assert_int_equal(aigov_host_load(h, "spy", SPY_SO, err, sizeof(err)), 0);
+    assert_non_null(aigov_host_plugin(h, "spy"));
+    aigov_host_free(h);
+}
+
+/* ---- instances and config ---- */
+
+static void test_instance_errors(void **state)
+{
+    aigov_plugin_host_t *h = host_with("ex", EXAMPLE_SO);
+
+    assert_null(inst(h, "nope", "{}", 1));
+    assert_string_equal(err, "no plugin named \"nope\" is loaded (aigov_plugin)");
+    assert_null(inst(h, "ex", "{}", 2));
+    assert_string_equal(err, "\"word\" is required and must be a non-empty string");
+    assert_null(inst(h, "ex", "{\"word\":\"x\",\"wrod\":1}", 2));
+    assert_string_equal(err, "unknown key \"wrod\" (example takes: word)");
+    assert_null(inst(h, "ex", "[1]", 2));
+    assert_string_equal(err, "plugin ex: config must be a mapping");
+    assert_null(inst(h, "ex", "{\"word\":\"x\"}", 7));
+    assert_non_null(strstr(err, "action must be"));
+    aigov_host_free(h);
+}
+
+static void test_config_accessors(void **state)
+{
+    aigov_plugin_host_t *h = host_with("spy", SPY_SO);
+
+    assert_null(inst(h, "spy",
+                     "{\"describe\":true,\"s\":\"str\",\"n\":42,\"r\":1.5,\"z\":null,"
+                     "\"l\":[\"a\",2,false,{\"x\":1}],\"m\":{\"k\":\"v\"}}", 1));
+    assert_string_equal(err,
+                        "describe:s=true,b=1,;s:s=str,;n:s=42,n=42,;r:s=1.5,n=1.5,;z:;"
+                        "l:l=a/2/false/NULL/;m:m=1(k=v);absent=NULL");
+    aigov_host_free(h);
+}
+
+static void test_instance_lifecycle(void **state)
+{
+    aigov_plugin_host_t *h = host_with("ex", EXAMPLE_SO);
+    void *a, *b;
+
+    /* NULL config means no config: example needs a word */
+    assert_null(inst(h, "ex", NULL, 1));
+    a = inst(h, "ex", "{\"word\":\"neptune\"}", 1);
+    b = inst(h, "ex", "{\"word\":\"mars\"}", 3);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_string_equal(aigov_inst_plugin_name(a), "ex");
+    assert_ptr_equal(aigov_inst_plugin(a), aigov_host_plugin(h, "ex"));
+    aigov_host_instance_free(a);
+    aigov_host_instance_destroy(NULL, b);
+    aigov_host_instance_free(NULL);
+    aigov_host_free(h);
+}
+
+/* ---- masks ---- */
+
+static char *masked(aigov_masks_t *m, const char *text, size_t base)
+{
+    size_t n;
+    char *s = aigov_masks_apply(m, text, strlen(text), base, &n);
+
+    assert_non_null(s);
+    assert_int_equal(strlen(s), n);
+    return s;
+}
+
+static void test_masks_merge(void **state)
+{
+    const char *t = "0123456789abcdef";
+    aigov_masks_t m = { 0 };
+    char *s;
+
+    assert_int_equal(aigov_masks_add(&m, t, 16, 0, 2, 5, "A"), 3);
+    assert_int_equal(aigov_masks_add(&m, t, 16, 0, 4, 8, "B"), 3);   /* overlaps: merged */
+    assert_int_equal(aigov_masks_add(&m, t, 16, 0, 3, 4, "C"), 0);   /* inside: nothing new */
+    assert_int_equal(aigov_masks_add(&m, t, 16, 0, 10, 12, "D"), 2);
+    assert_int_equal(aigov_masks_add(&m, t, 16, 0, 12, 13, "E"), 1); /* touching: kept apart */
+    assert_int_equal(aigov_masks_add(&m, t, 16, 0, 5, 5, "F"), 0);   /* empty */
+    assert_int_equal(aigov_masks_add(&m, t, 16, 0, 9, 20, "G"), 0);  /* out of range: ignored */
+    assert_int_equal(m.n, 3);
+    s = masked(&m, t, 0);
+    assert_string_equal(s, "01[REDACTED:A]89[REDACTED:D][REDACTED:E]def");
+    free(s);
+    /* one mask swallowing the others keeps the earliest label */
+    assert_int_equal(aigov_masks_add(&m, t, 16, 0, 0, 16, "Z bad!"), 7);
+    assert_int_equal(m.n, 1);
+    s = masked(&m, t, 0);
+    assert_string_equal(s, "[REDACTED:Z_bad_]");
+    free(s);
+    aigov_masks_free(&m);
+}
+
+static void test_masks_utf8_and_base(void **state)
+{
+    const char *t = "caf\xc3\xa9 ok";      /* "café ok" */
+    aigov_masks_t m = { 0 };
+    char *s;
+
+    /* a span cutting é in half widens to the whole character */
+    assert_int_equal(aigov_masks_add(&m, t, strlen(t), 100, 4, 5, NULL), 2);
+    assert_int_equal(m.v[0].start, 103);
+    assert_int_equal(m.v[0].end, 105);
+    s = masked(&m, t, 100);
+    assert_string_equal(s, "caf[REDACTED:DATA] ok");
+    free(s);
+    /* a piece that starts inside a mask loses the masked part silently */
+    s = masked(&m, "\xa9 ok", 104);
+    assert_string_equal(s, " ok");
+    free(s);
+    s = masked(&m, "xyz", 200);           /* untouched */
+    assert_string_equal(s, "xyz");
+    free(s);
+    aigov_masks_free(&m);
+}
+
+/* ---- filters over requests ---- */
+
+typedef struct {
+    aigov_plugin_host_t *h;
+    aigov_request_t      rq;
+} fx_t;
+
+static void parse_chat(aigov_request_t *rq, const char *body)
+{
+    assert_int_equal(aigov_request_parse(rq, AIGOV_EP_CHAT, body, strlen(body),
+                                         err, sizeof(err)), AIGOV_REQ_OK);
+}
+
+#define CHAT2 "{\"model\":\"m\",\"messages\":[" \
+    "{\"role\":\"system\",\"content\":\"be nice to Neptune\"}," \
+    "{\"role\":\"user\",\"content\":\"0123456789 tell me about neptune\"}]}"
+
+static aigov_filter_spec_t spec(void *i, const char *name, int action)
+{
+    aigov_filter_spec_t f = { i, name, AIGOV_STAGE_REQUEST, action, AIGOV_ON_ERROR_BLOCK };
+    return f;
+}
+
+static void test_request_redact_overlapping(void **state)
+{
+    aigov_plugin_host_t *h = host_with("spy", SPY_SO);
+    void *a = inst(h, "spy", "{\"spans\":[2,5,4,8,0,1],\"label\":\"X\"}", 2);
+    aigov_filter_spec_t f = spec(a, "spy", 2);
+    aigov_filter_outcome_t out;
+    aigov_request_t rq;
+
+    assert_non_null(a);
+    parse_chat(&rq, CHAT2);
+    assert_int_equal(aigov_filter_request(&f, 1, &rq, &out), AIGOV_FILTER_PASS);
+    assert_string_equal(rq.texts[0].text, "[REDACTED:X]e[REDACTED:X]to Neptune");
+    assert_string_equal(rq.texts[1].text, "[REDACTED:X]1[REDACTED:X]89 tell me about neptune");
+    assert_true(out.modified);
+    assert_true(rq.modified);
+    assert_int_equal(out.nrecords, 1);
+    assert_string_equal(out.records[0].plugin, "spy");
+    assert_int_equal(out.records[0].stage, AIGOV_STAGE_REQUEST);
+    assert_string_equal(out.records[0].verdict, "redact");
+    assert_int_equal(out.records[0].count, 4);  /* two merged ranges per text */
+    aigov_filter_outcome_free(&out);
+    aigov_request_free(&rq);
+    aigov_host_instance_free(a);
+    aigov_host_free(h);
+}
+
+static void test_request_actions(void **state)
+{
+    aigov_plugin_host_t *h = host_with("ex", EXAMPLE_SO);
+    void *fl = inst(h, "ex", "{\"word\":\"neptune\"}", 1);
+    void *rd = inst(h, "ex", "{\"word\":\"neptune\"}", 2);
+    void *bl = inst(h, "ex", "{\"word\":\"neptune\"}", 3);
+    aigov_filter_spec_t f[3] = { spec(fl, "ex", 1), spec(rd, "ex2", 2), spec(bl, "ex3", 3) };
+    aigov_filter_outcome_t out;
+    aigov_request_t rq;
+    size_t n;
+    char *body;
+
+    /* flag: recorded, text untouched */
+    parse_chat(&rq, CHAT2);
+    assert_int_equal(aigov_filter_request(&f[0], 1, &rq, &out), AIGOV_FILTER_PASS);
+    assert_string_equal(out.records[0].verdict, "flag");
+    assert_int_equal(out.records[0].count, 2);
+    assert_false(out.modified);
+    assert_false(rq.modified);
+    aigov_filter_outcome_free(&out);
+    aigov_request_free(&rq);
+
+    /* redact, and the block after it sees the redacted text: passes */
+    parse_chat(&rq, CHAT2);
+    assert_int_equal(aigov_filter_request(f, 3, &rq, &out), AIGOV_FILTER_PASS);
+    assert_int_equal(out.nrecords, 3);
+    assert_string_equal(out.records[1].verdict, "redact");
+    assert_string_equal(out.records[2].verdict, "allow");
+    assert_string_equal(rq.texts[0].text, "be nice to [REDACTED:WORD]");
+    body = aigov_request_serialize(&rq, &n);
+    assert_non_null(strstr(body, "tell me about [REDACTED:WORD]\""));
+    free(body);
+    aigov_filter_outcome_free(&out);
+    aigov_request_free(&rq);
+
+    /* block: stops at the first text, names the plugin */
+    parse_chat(&rq, CHAT2);
+    assert_int_equal(aigov_filter_request(&f[2], 1, &rq, &out), AIGOV_FILTER_BLOCKED);
+    assert_true(out.blocked);
+    assert_string_equal(out.block_plugin, "ex3");
+    assert_string_equal(out.block_reason, "the text contains the configured word");
+    assert_string_equal(out.block_category, "word");
+    assert_string_equal(out.records[0].verdict, "block");
+    body = aigov_filter_error_json(out.block_plugin, out.block_reason, &n);
+    assert_string_equal(body, "{\"error\":{\"message\":\"the text contains the configured word\","
+                        "\"type\":\"policy_violation\",\"code\":\"ex3\",\"param\":null}}");
+    assert_int_equal(n, strlen(body));
+    free(body);
+    aigov_filter_outcome_free(&out);
+    aigov_request_free(&rq);
+
+    aigov_host_instance_free(fl);
+    aigov_host_instance_free(rd);
+    aigov_host_instance_free(bl);
+    aigov_host_free(h);
+}
+
+/* A plugin error blocks unless on_error allows; bad spans are errors. */
+static void expect_plugin_error(aigov_plugin_host_t *h, const char *cfg)
+{
+    void *a = inst(h, "spy", cfg, 2);
+    aigov_filter_spec_t f = spec(a, "spy", 2);
+    aigov_filter_outcome_t out;
+    aigov_request_t rq;
+
+    assert_non_null(a);
+    parse_chat(&rq, CHAT2);
+    assert_int_equal(aigov_filter_request(&f, 1, &rq, &out), AIGOV_FILTER_BLOCKED);
+    assert_string_equal(out.block_plugin, "spy");
+    assert_string_equal(out.block_reason, "filter spy failed to inspect the request");
+    assert_string_equal(out.records[0].verdict, "error");
+    assert_false(rq.modified);
+    aigov_filter_outcome_free(&out);
+
+    f.on_error = AIGOV_ON_ERROR_ALLOW;
+    assert_int_equal(aigov_filter_request(&f, 1, &rq, &out), AIGOV_FILTER_PASS);
+    assert_false(out.blocked);
+    assert_string_equal(out.records[0].verdict, "error");
+    assert_false(rq.modified);
+    aigov_filter_outcome_free(&out);
+    aigov_request_free(&rq);
+    aigov_host_instance_free(a);
+}
+
+static void test_request_plugin_errors(void **state)
+{
+    aigov_plugin_host_t *h = host_with("spy", SPY_SO);
+
+    expect_plugin_error(h, "{\"fail\":true}");
+    expect_plugin_error(h, "{\"spans\":[5,3]}");        /* reversed */
+    expect_plugin_error(h, "{\"spans\":[0,1000]}");     /* beyond the text */
+    expect_plugin_error(h, "{\"kind\":\"bogus!\"}");    /* no such verdict */
+    aigov_host_free(h);
+}
+
+static void test_request_redact_without_spans(void **state)
+{
+    aigov_plugin_host_t *h = host_with("spy", SPY_SO);
+    void *a = inst(h, "spy", "{\"kind\":\"block!\"}", 2);
+    aigov_filter_spec_t f = spec(a, "spy", 2);
+    aigov_filter_outcome_t out;
+    aigov_request_t rq;
+
+    /* the plugin says BLOCK, the policy says redact, no spans: a flag */
+    parse_chat(&rq, CHAT2);
+    assert_int_equal(aigov_filter_request(&f, 1, &rq, &out), AIGOV_FILTER_PASS);
+    assert_string_equal(out.records[0].verdict, "flag");
+    assert_int_equal(out.records[0].count, 2);
+    assert_false(rq.modified);
+    aigov_filter_outcome_free(&out);
+
+    /* response-only filters do not run on the request */
+    f.stages = AIGOV_STAGE_RESPONSE;
+    assert_int_equal(aigov_filter_request(&f, 1, &rq, &out), AIGOV_FILTER_PASS);
+    assert_int_equal(out.nrecords, 0);
+    aigov_filter_outcome_free(&out);
+    aigov_request_free(&rq);
+    aigov_host_instance_free(a);
+    aigov_host_free(h);
+}
+
+static void test_specs_from_policy(void **state)
+{
+    aigov_policy_filter_t pf[2];
+    aigov_filter_spec_t s[2];
+
+    memset(pf, 0, sizeof(pf));
+    pf[0].plugin = "pii";
+    pf[0].inst = (void *)pf;
+    pf[0].stages = AIGOV_STAGE_REQUEST | AIGOV_STAGE_RESPONSE;
+    pf[0].action = AIGOV_FILTER_REDACT;
+    pf[1].plugin = "secrets";
+    pf[1].fail_open = 1;
+    pf[1].action = AIGOV_FILTER_BLOCK;
+    assert_int_equal(aigov_filter_specs(pf, 2, s), 2);
+    assert_string_equal(s[0].plugin, "pii");
+    assert_ptr_equal(s[0].inst, pf);
+    assert_int_equal(s[0].stages, 3);
+    assert_int_equal(s[0].action, AIGOV_ACTION_REDACT);
+    assert_int_equal(s[0].on_error, AIGOV_ON_ERROR_BLOCK);
+    assert_int_equal(s[1].on_error, AIGOV_ON_ERROR_ALLOW);
+    assert_int_equal(s[1].action, AIGOV_ACTION_BLOCK);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_load_example),
+        cmocka_unit_test(test_load_errors),
+        cmocka_unit_test(test_load_duplicate),
+        cmocka_unit_test(test_instance_errors),
+        cmocka_unit_test(test_config_accessors),
+        cmocka_unit_test(test_instance_lifecycle),
+        cmocka_unit_test(test_masks_merge),
+        cmocka_unit_test(test_masks_utf8_and_base),
+        cmocka_unit_test(test_request_redact_overlapping),
+        cmocka_unit_test(test_request_actions),
+        cmocka_unit_test(test_request_plugin_errors),
+        cmocka_unit_test(test_request_redact_without_spans),
+        cmocka_unit_test(test_specs_from_policy),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,635 @@
+/*
+ * Unit tests of the pii plugin, compiled together with the plugin's sources and
+ * driven only through its ABI (plus its validators). The host is not
+ * involved: a small in-test config table stands in for the policy's
+ * `config:` mapping.
+ */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <cmocka.h>
+
+#include "aigov_plugin.h"
+#include "pii/pii.h"
+
+/* the plugin's one export, linked in from plugins/pii/ */
+const aigov_plugin_t *aigov_plugin_entry(void);
+
+/* ---- a fake config: keys mapped to a scalar or a list of scalars ---- */
+
+typedef struct {
+    const char  *key;
+    const char  *scalar;        /* non-NULL: a scalar */
+    const char  *items[12];     /* else a list, NULL-terminated */
+} fake_entry_t;
+
+struct aigov_config_s {
+    const fake_entry_t  *e;
+    size_t               n;
+};
+
+static const fake_entry_t *fk_find(const aigov_config_t *c, const char *key)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->e[i].key, key) == 0)
+            return &c->e[i];
+    return NULL;
+}
+static size_t fk_nkeys(const aigov_config_t *c) { return c->n; }
+static const char *fk_key(const aigov_config_t *c, size_t i)
+{
+    return i < c->n ? c->e[i].key : NULL;
+}
+static const char *fk_string(const aigov_config_t *c, const char *k)
+{
+    const fake_entry_t *e = fk_find(c, k);
+    return e ? e->scalar : NULL;
+}
+static int fk_number(const aigov_config_t *c, const char *k, double *out)
+{
+    const fake_entry_t *e = fk_find(c, k);
+    char *end;
+    if (e == NULL || e->scalar == NULL)
+        return 0;
+    *out = strtod(e->scalar, &end);
+    return *end == '\0';
+}
+static int fk_boolean(const aigov_config_t *c, const char *k, int *out)
+{
+    const fake_entry_t *e = fk_find(c, k);
+    if (e == NULL || e->scalar == NULL)
+        return 0;
+    if (strcmp(e->scalar, "true") == 0) { *out = 1; return 1; }
+    if (strcmp(e->scalar, "false") == 0) { *out = 0; return 1; }
+    return 0;
+}
+static size_t fk_list_len(const aigov_config_t *c, const char *k)
+{
+    const fake_entry_t *e = fk_find(c, k);
+    size_t n = 0;
+    if (e == NULL || e->scalar != NULL)
+        return 0;
+    while (n < 12 && e->items[n] != NULL)
+        n++;
+    return n;
+}
+static const char *fk_list_item(const aigov_config_t *c, const char *k, size_t i)
+{
+    return i < fk_list_len(c, k) ? fk_find(c, k)->items[i] : NULL;
+}
+static const aigov_config_t *fk_map(const aigov_config_t *c, const char *k)
+{
+    (void)c; (void)k;
+    return NULL;
+}
+
+static const aigov_config_api_t fake_api = {
+    fk_nkeys, fk_key, fk_string, fk_number, fk_boolean,
+    fk_list_len, fk_list_item, fk_map,
+};
+
+static const aigov_plugin_t *P(void) { return aigov_plugin_entry(); }
+
+static void *make(const fake_entry_t *e, size_t n, char *err, size_t errlen)
+{
+    aigov_config_t cfg = {e, n};
+    return P()->create(&fake_api, &cfg, AIGOV_ACTION_REDACT, err, errlen);
+}
+
+static void *make_all(void)
+{
+    char err[256];
+    void *inst = make(NULL, 0, err, sizeof(err));
+    assert_non_null(inst);
+    return inst;
+}
+
+static void *make_types(const char *a, const char *b)
+{
+    fake_entry_t e = {.key = "types", .items = {a, b, NULL}};
+    char err[256] = "";
+    void *inst = make(&e, 1, err, sizeof(err));
+    if (inst == NULL)
+        fail_msg("create: %s", err);
+    return inst;
+}
+
+static aigov_verdict_t run(void *inst, const char *text)
+{
+    aigov_verdict_t v;
+    memset(&v, 0, sizeof(v));
+    assert_int_equal(P()->inspect(inst, NULL, text, strlen(text), &v), 0);
+    return v;
+}
+
+/* Expects exactly the given (label, matched text) pairs, in order. The
+ * matched text is located in the input by its first occurrence at or after
+ * the previous span, so offsets are checked to the byte. */
+static void expect(void *inst, const char *text, size_t n, ...)
+{
+    aigov_verdict_t v = run(inst, text);
+    va_list ap;
+    size_t from = 0;
+
+    if (v.nspans != n) {
+        for (size_t i = 0; i < v.nspans; i++)
+            print_message("  got %s [%zu,%zu) '%.*s'\n", v.spans[i].label,
+                          v.spans[i].start, v.spans[i].end,
+                          (int)(v.spans[i].end - v.spans[i].start),
+                          text + v.spans[i].start);
+        fail_msg("in '%s': expected %zu spans, got %zu", text, n, v.nspans);
+    }
+    if (n == 0) {
+        assert_int_equal(v.kind, AIGOV_ALLOW);
+        assert_null(v.reason);
+        return;
+    }
+    assert_int_equal(v.kind, AIGOV_REDACT);
+    assert_non_null(v.reason);
+    assert_non_null(v.category);
+    va_start(ap, n);
+    for (size_t i = 0; i < n; i++) {
+        const char *label = va_arg(ap, const char *);
+        const char *want = va_arg(ap, const char *);
+        const char *at = strstr(text + from, want);
+        size_t s;
+        assert_non_null(at);
+        s = (size_t)(at - text);
+        if (v.spans[i].start != s || v.spans[i].end != s + strlen(want) ||
+            strcmp(v.spans[i].label, label) != 0)
+            fail_msg("in '%s': span %zu is %s [%zu,%zu) '%.*s', expected %s '%s'",
+                     text, i, v.spans[i].label, v.spans[i].start, v.spans[i].end,
+                     (int)(v.spans[i].end - v.spans[i].start),
+                     text + v.spans[i].start, label, want);
+        from = s + strlen(want);
+    }
+    va_end(ap);
+}
+
+static void none(void *inst, const char *text) { expect(inst, text, 0); }
+
+/* ---- the table and its configuration ------------------------------ */
+
+static void test_entry_table(void **st)
+{
+    const aigov_plugin_t *p = P();
+    (void)st;
+    assert_non_null(p);
+    assert_int_equal(p->abi_version, AIGOV_PLUGIN_ABI_VERSION);
+    assert_string_equal(p->name, "pii");
+    assert_non_null(p->version);
+    assert_non_null(p->create);
+    assert_non_null(p->destroy);
+    assert_non_null(p->inspect);
+    assert_ptr_equal(aigov_plugin_entry(), p);
+}
+
+static void test_config_default_and_null(void **st)
+{
+    char err[128];
+    void *a, *b;
+    (void)st;
+    a = make(NULL, 0, err, sizeof(err));
+    b = P()->create(&fake_api, NULL, AIGOV_ACTION_FLAG, err, sizeof(err));
+    assert_non_null(a);
+    assert_non_null(b);
+    expect(a, "mail a@example.com", 1, "EMAIL", "a@example.com");
+    expect(b, "ip 10.1.2.3", 1, "IP_ADDRESS", "10.1.2.3");
+    P()->destroy(a);
+    P()->destroy(b);
+    P()->destroy(NULL);
+}
+
+static void test_config_unknown_type(void **st)
+{
+    fake_entry_t e = {.key = "types", .items = {"email", "passport", NULL}};
+    char err[256] = "";
+    (void)st;
+    assert_null(make(&e, 1, err, sizeof(err)));
+    assert_string_equal(err, "unknown type 'passport'; known: email, phone, "
+                             "credit_card, iban, ssn, ip, cn_id");
+}
+
+static void test_config_bad_shapes(void **st)
+{
+    fake_entry_t scalar = {.key = "types", .scalar = "email"};
+    fake_entry_t empty = {.key = "types", .items = {NULL}};
+    fake_entry_t other = {.key = "kinds", .items = {"email", NULL}};
+    char err[256] = "";
+    (void)st;
+    assert_null(make(&scalar, 1, err, sizeof(err)));
+    assert_non_null(strstr(err, "types must be a list"));
+    err[0] = '\0';
+    assert_null(make(&empty, 1, err, sizeof(err)));
+    assert_non_null(strstr(err, "at least one"));
+    err[0] = '\0';
+    assert_null(make(&other, 1, err, sizeof(err)));
+    assert_string_equal(err, "unknown key 'kinds'; known: types");
+    /* a tiny error buffer is never overrun */
+    assert_null(make(&other, 1, err, 5));
+    assert_string_equal(err, "unkn");
+}
+
+static void test_config_subset(void **st)
+{
+    void *inst = make_types("email", "ssn");
+    (void)st;
+    expect(inst, "a@example.com 415-555-2671 123-45-6789 10.0.0.1", 2,
+           "EMAIL", "a@example.com", "SSN", "123-45-6789");
+    P()->destroy(inst);
+    inst = make_types("phone", NULL);
+    expect(inst, "a@example.com 415-555-2671 4111 1111 1111 1111", 1,
+           "PHONE", "415-555-2671");
+    P()->destroy(inst);
+}
+
+/* ---- each kind -------------------------------------------------------- */
+
+static void test_email_hits(void **st)
+{
+    void *inst = make_all();
+    (void)st;
+    expect(inst, "Contact john.doe@example.com today.", 1, "EMAIL", "john.doe@example.com");
+    expect(inst, "first.last+tag@sub.example.co.uk, x_y%z@mail-host.org.", 2,
+           "EMAIL", "first.last+tag@sub.example.co.uk", "EMAIL", "x_y%z@mail-host.org");
+    expect(inst, "<A.B-C@Example.COM>", 1, "EMAIL", "A.B-C@Example.COM");
+    expect(inst, "mailto:info@xn--bcher-kva.example", 1, "EMAIL", "info@xn--bcher-kva.example");
+    /* digits inside an address do not make a second finding */
+    expect(inst, "sms 4155552671@txt.att.net", 1, "EMAIL", "4155552671@txt.att.net");
+    P()->destroy(inst);
+}
+
+static void test_email_misses(void **st)
+{
+    void *inst = make_all();
+    (void)st;
+    none(inst, "user@localhost and root@server");
+    none(inst, "@decorator, @Override, name@ and @home");
+    none(inst, "icon@2x.png logo@3x.jpg");
+    none(inst, "a@b.c npm i react@18.2.0");
+    none(inst, ".@x.com foo.@bar.com a..b@example.com");
+    none(inst, "a@-bad.com a@bad-.com");
+    P()->destroy(inst);
+}
+
+static void test_phone_hits(void **st)
+{
+    void *inst = make_all();
+    (void)st;
+    expect(inst, "Call +1 415 555 2671 now", 1, "PHONE", "+1 415 555 2671");
+    expect(inst, "UK: +44 20 7946 0958; CN: +86 138 0013 8000.", 2,
+           "PHONE", "+44 20 7946 0958", "PHONE", "+86 138 0013 8000");
+    expect(inst, "+8613800138000", 1, "PHONE", "+8613800138000");
+    expect(inst, "+49 (0)30 123456 or +33 6 12 34 56 78", 2,
+           "PHONE", "+49 (0)30 123456", "PHONE", "+33 6 12 34 56 78");
+    expect(inst, "(415) 555-2671, 415-555-2671, 415.555.2671", 3,
+           "PHONE", "(415) 555-2671", "PHONE", "415-555-2671", "PHONE", "415.555.2671");
+    expect(inst, "London 020 7946 0958, Paris 06 12 34 56 78", 2,
+           "PHONE", "020 7946 0958", "PHONE", "06 12 34 56 78");
+    expect(inst, "toll free 1-800-555-0199.", 1, "PHONE", "1-800-555-0199");
+    expect(inst, "手机13800138000，谢谢", 1, "PHONE", "13800138000");
+    expect(inst, "+1-415-555-2671 ext 12", 1, "PHONE", "+1-415-555-2671");
+    P()->destroy(inst);
+}
+
+static void test_phone_misses(void **st)
+{
+    void *inst = make_types("phone", NULL);
+    (void)st;
+    none(inst, "on 2024-01-15 and 15.01.2024 at 10:30:00");
+    none(inst, "version 1.2.3, 10.0.19041.1 and 2.4.10.1234");
+    none(inst, "Order 4155552671 and invoice 20240115001");
+    none(inst, "1 000 000 000 and 12 000 000 000 and 100 200 300");
+    none(inst, "ISBN 978-3-16-148410-0 and 415-555-2671-99");
+    none(inst, "+1 and +12 and +1234567 points, 3.14159265358979");
+    none(inst, "x415-555-2671 and 12415-555-2671 and +0 415 555 2671");
+    none(inst, "415-555.2671 mixed separators");
+    P()->destroy(inst);
+}
+
+static void test_card_hits(void **st)
+{
+    void *inst = make_all();
+    (void)st;
+    expect(inst, "visa 4111 1111 1111 1111 exp 12/29", 1, "CREDIT_CARD", "4111 1111 1111 1111");
+    expect(inst, "4111-1111-1111-1111", 1, "CREDIT_CARD", "4111-1111-1111-1111");
+    expect(inst, "mc 5500000000000004, amex 3782 822463 10005", 2,
+           "CREDIT_CARD", "5500000000000004", "CREDIT_CARD", "3782 822463 10005");
+    expect(inst, "6011111111111117 3530111333300000 6200000000000005 2223003122003222", 4,
+           "CREDIT_CARD", "6011111111111117", "CREDIT_CARD", "3530111333300000",
+           "CREDIT_CARD", "6200000000000005", "CREDIT_CARD", "2223003122003222");
+    expect(inst, "19 digits 4111111111111111110.", 1, "CREDIT_CARD", "4111111111111111110");
+    /* a trailing space-separated number is not swallowed */
+    expect(inst, "4111 1111 1111 1111 2029", 1, "CREDIT_CARD", "4111 1111 1111 1111");
+    P()->destroy(inst);
+}
+
+static void test_card_misses(void **st)
+{
+    void *inst = make_types("credit_card", NULL);
+    (void)st;
+    none(inst, "4111 1111 1111 1112 fails Luhn");
+    none(inst, "1234567812345670 passes Luhn but has no issuer");
+    none(inst, "41111111111111111111 is 20 digits");
+    none(inst, "4111 1111-1111 1111 mixes separators");
+    none(inst, "4111 11 1111 1111 11 odd groups");
+    none(inst, "x4111111111111111 and 4111111111111111y");
+    P()->destroy(inst);
+}
+
+static void test_iban_hits(void **st)
+{
+    void *inst = make_all();
+    (void)st;
+    expect(inst, "IBAN: DE89 3704 0044 0532 0130 00.", 1, "IBAN", "DE89 3704 0044 0532 0130 00");
+    expect(inst, "DE89370400440532013000", 1, "IBAN", "DE89370400440532013000");
+    expect(inst, "GB82 WEST 1234 5698 7654 32; FR14 2004 1010 0505 0001 3M02 606", 2,
+           "IBAN", "GB82 WEST 1234 5698 7654 32", "IBAN", "FR14 2004 1010 0505 0001 3M02 606");
+    expect(inst, "NL91ABNA0417164300 CH9300762011623852957 NO9386011117947", 3,
+           "IBAN", "NL91ABNA0417164300", "IBAN", "CH9300762011623852957",
+           "IBAN", "NO9386011117947");
+    P()->destroy(inst);
+}
+
+static void test_iban_misses(void **st)
+{
+    void *inst = make_types("iban", NULL);
+    (void)st;
+    none(inst, "DE89 3704 0044 0532 0130 01 has a bad check");
+    none(inst, "DE8937040044053201300 is one short");
+    none(inst, "DE893704004405320130001 is one long");
+    none(inst, "XX89370400440532013000 has no country");
+    none(inst, "de89370400440532013000 and ADE89370400440532013000");
+    P()->destroy(inst);
+}
+
+static void test_ssn(void **st)
+{
+    void *inst = make_all();
+    (void)st;
+    expect(inst, "SSN 123-45-6789 and 078-05-1120", 2, "SSN", "123-45-6789",
+           "SSN", "078-05-1120");
+    none(inst, "000-12-3456 666-12-3456 900-12-3456 999-99-9999");
+    none(inst, "123-00-4567 123-45-0000 123-45-67890 1123-45-6789");
+    assert_true(pii_ssn_ok(899, 99, 9999));
+    assert_false(pii_ssn_ok(666, 1, 1));
+    P()->destroy(inst);
+}
+
+static void test_ip(void **st)
+{
+    void *inst = make_all();
+    (void)st;
+    expect(inst, "from 192.168.1.1 and 10.0.0.255:8080, dns 8.8.8.8.", 3,
+           "IP_ADDRESS", "192.168.1.1", "IP_ADDRESS", "10.0.0.255", "IP_ADDRESS", "8.8.8.8");
+    expect(inst, "net 10.0.0.0/8", 1, "IP_ADDRESS", "10.0.0.0");
+    expect(inst, "v6 2001:0db8:85a3:0000:0000:8a2e:0370:7334 and 2001:db8::8a2e:370:7334", 2,
+           "IP_ADDRESS", "2001:0db8:85a3:0000:0000:8a2e:0370:7334",
+           "IP_ADDRESS", "2001:db8::8a2e:370:7334");
+    expect(inst, "link fe80::1%eth0, mapped ::ffff:192.0.2.128, [2001:DB8::1]:443", 3,
+           "IP_ADDRESS", "fe80::1", "IP_ADDRESS", "::ffff:192.0.2.128",
+           "IP_ADDRESS", "2001:DB8::1");
+    P()->destroy(inst);
+}
+
+static void test_ip_misses(void **st)
+{
+    void *inst = make_types("ip", NULL);
+    (void)st;
+    none(inst, "999.1.1.1 256.1.1.1 1.2.3.4.5 01.02.03.04 1.2.3");
+    none(inst, "v1.2.3.4 and build 4.1.2.3-beta");
+    none(inst, "12:30:45 std::vector a::b dead::beef 00:1a:2b:3c:4d:5e");
+    none(inst, "1:2:3:4:5:6:7 and 1::2::3 and 12345::1 and ::1");
+    P()->destroy(inst);
+}
+
+static void test_cn_id(void **st)
+{
+    void *inst = make_all();
+    (void)st;
+    expect(inst, "身份证号11010519491231002X。", 1, "CN_ID", "11010519491231002X");
+    expect(inst, "id 44030419900307123x, 310115200002294567", 2,
+           "CN_ID", "44030419900307123x", "CN_ID", "310115200002294567");
+    P()->destroy(inst);
+    inst = make_types("cn_id", NULL);
+    none(inst, "110105194912310021 wrong check character");
+    none(inst, "110105194902300020 February 30th");
+    none(inst, "990105194912310023 no such province");
+    none(inst, "110105189912310023 born 1899");
+    none(inst, "11010519491231002X1 too long");
+    assert_true(pii_cn_id_ok("510108198511120016", 18));
+    assert_false(pii_cn_id_ok("51010819851112001", 17));
+    P()->destroy(inst);
+}
+
+static void test_validators(void **st)
+{
+    (void)st;
+    assert_true(pii_luhn_ok("79927398713", 11));
+    assert_false(pii_luhn_ok("79927398710", 11));
+    assert_false(pii_luhn_ok("", 0));
+    assert_false(pii_luhn_ok("7992a398713", 11));
+    assert_true(pii_card_prefix_ok("4111111111111111", 16));
+    assert_false(pii_card_prefix_ok("411111111111111", 15));
+    assert_false(pii_card_prefix_ok("378282246310005", 16));
+    assert_true(pii_iban_ok("GB82WEST12345698765432", 22));
+    assert_false(pii_iban_ok("GB82WEST12345698765433", 22));
+    assert_false(pii_iban_ok("GB82WEST1234569876543", 21));
+    assert_false(pii_iban_ok("GB82west12345698765432", 22));
+}
+
+/* ---- text handling ---------------------------------------------------- */
+
+static void test_edges_of_text(void **st)
+{
+    void *inst = make_all();
+    (void)st;
+    expect(inst, "a@example.com", 1, "EMAIL", "a@example.com");
+    expect(inst, "4111111111111111", 1, "CREDIT_CARD", "4111111111111111");
+    expect(inst, "+1 415 555 2671", 1, "PHONE", "+1 415 555 2671");
+    expect(inst, "1.2.3.4", 1, "IP_ADDRESS", "1.2.3.4");
+    expect(inst, "123-45-6789 x 10.0.0.1", 2, "SSN", "123-45-6789", "IP_ADDRESS", "10.0.0.1");
+    expect(inst, "x@example.org 192.0.2.1", 2, "EMAIL", "x@example.org",
+           "IP_ADDRESS", "192.0.2.1");
+    P()->destroy(inst);
+}
+
+static void test_utf8_around(void **st)
+{
+    void *inst = make_all();
+    (void)st;
+    expect(inst, "邮箱：zhang.san@example.cn，电话：+86 138 0013 8000。", 2,
+           "EMAIL", "zhang.san@example.cn", "PHONE", "+86 138 0013 8000");
+    expect(inst, "café 192.168.0.1 naïve", 1, "IP_ADDRESS", "192.168.0.1");
+    expect(inst, "🎉4111 1111 1111 1111🎉", 1, "CREDIT_CARD", "4111 1111 1111 1111");
+    /* a non-ASCII local part is not taken: only the ASCII tail */
+    expect(inst, "é@example.com", 0);
+    P()->destroy(inst);
+}
+
+static void test_empty_and_bad_args(void **st)
+{
+    void *inst = make_all();
+    aigov_verdict_t v;
+    (void)st;
+    memset(&v, 0, sizeof(v));
+    assert_int_equal(P()->inspect(inst, NULL, "", 0, &v), 0);
+    assert_int_equal(v.kind, AIGOV_ALLOW);
+    assert_int_equal(P()->inspect(inst, NULL, NULL, 0, &v), 0);
+    assert_int_equal(v.kind, AIGOV_ALLOW);
+    assert_int_equal(P()->inspect(inst, NULL, NULL, 5, &v), -1);
+    /* a length shorter than the string is honoured: no read past it */
+    assert_int_equal(P()->inspect(inst, NULL, "a@example.com", 5, &v), 0);
+    assert_int_equal(v.kind, AIGOV_ALLOW);
+    P()->destroy(inst);
+}
+
+static void test_reason_and_reuse(void **st)
+{
+    void *inst = make_all();
+    aigov_verdict_t v;
+    (void)st;
+    v = run(inst, "a@x.com, b@y.org and 4111 1111 1111 1111");
+    assert_int_equal(v.kind, AIGOV_REDACT);
+    assert_string_equal(v.reason, "found 2 email addresses and 1 payment card");
+    assert_string_equal(v.category, "email");
+    v = run(inst, "10.0.0.1 then a@x.com, 415-555-2671 and 123-45-6789");
+    assert_string_equal(v.reason, "found 1 IP address, 1 email address, "
+                                  "1 phone number and 1 US social security number");
+    assert_string_equal(v.category, "ip");
+    assert_int_equal(v.nspans, 4);
+    v = run(inst, "nothing here");
+    assert_int_equal(v.kind, AIGOV_ALLOW);
+    assert_int_equal(v.nspans, 0);
+    P()->destroy(inst);
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    long n;
+    if (f == NULL)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    buf = malloc((size_t)n + 1);
+    if (buf == NULL || fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        fclose(f);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = (size_t)n;
+    fclose(f);
+    return buf;
+}
+
+static void check_corpus(void *inst, const char *path)
+{
+    size_t len = 0;
+    char *text = read_file(path, &len);
+    aigov_verdict_t v;
+    if (text == NULL) {
+        print_message("  (no %s, skipped)\n", path);
+        return;
+    }
+    memset(&v, 0, sizeof(v));
+    assert_int_equal(P()->inspect(inst, NULL, text, len, &v), 0);
+    for (size_t i = 0; i < v.nspans; i++)
+        print_message("  %s: %s '%.*s'\n", path, v.spans[i].label,
+                      (int)(v.spans[i].end - v.spans[i].start), text + v.spans[i].start);
+    assert_int_equal(v.nspans, 0);
+    assert_int_equal(v.kind, AIGOV_ALLOW);
+    free(text);
+}
+
+static void test_benign_corpus(void **st)
+{
+    void *inst = make_all();
+    size_t len;
+    char *own = read_file("t/unit/corpus/benign_pii.txt", &len);
+    (void)st;
+    assert_non_null(own);           /* ours must be there */
+    free(own);
+    check_corpus(inst, "t/unit/corpus/benign_pii.txt");
+    P()->destroy(inst);
+}
+
+static void test_performance_1mb(void **st)
+{
+    static const char *lines[] = {
+        "The quarterly report covers revenue, costs and the outlook for 2025.\n",
+        "Please review section 4.2 before the meeting on 2024-03-15 at 10:30.\n",
+        "function total(items) { return items.reduce((a, b) => a + b, 0); }\n",
+        "Contact sales@example.com or call +1 415 555 2671 for details.\n",
+        "Version 2.3.1 fixed the crash; see ticket 48213 and build 7781.\n",
+        "我们将在下周一讨论项目进度，请大家准备好材料。\n",
+    };
+    size_t cap = 1u << 20, len = 0, k = 0, expected = 0;
+    char *text = malloc(cap);
+    void *inst = make_all();
+    aigov_verdict_t v;
+    struct timespec t0, t1;
+    double secs;
+    (void)st;
+    assert_non_null(text);
+    while (1) {
+        size_t n = strlen(lines[k % 6]);
+        if (len + n > cap)
+            break;
+        memcpy(text + len, lines[k % 6], n);
+        len += n;
+        if (k % 6 == 3)
+            expected += 2;
+        k++;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    memset(&v, 0, sizeof(v));
+    assert_int_equal(P()->inspect(inst, NULL, text, len, &v), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    assert_int_equal(v.nspans, expected);
+    printf("pii: %.1f MB scanned in %.3f s: %.0f MB/s (sanitized build)\n",
+           (double)len / 1e6, secs, secs > 0 ? (double)len / 1e6 / secs : 0.0);
+    P()->destroy(inst);
+    free(text);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_entry_table),
+        cmocka_unit_test(test_config_default_and_null),
+        cmocka_unit_test(test_config_unknown_type),
+        cmocka_unit_test(test_config_bad_shapes),
+        cmocka_unit_test(test_config_subset),
+        cmocka_unit_test(test_email_hits),
+        cmocka_unit_test(test_email_misses),
+        cmocka_unit_test(test_phone_hits),
+        cmocka_unit_test(test_phone_misses),
+        cmocka_unit_test(test_card_hits),
+        cmocka_unit_test(test_card_misses),
+        cmocka_unit_test(test_iban_hits),
+        cmocka_unit_test(test_iban_misses),
+        cmocka_unit_test(test_ssn),
+        cmocka_unit_test(test_ip),
+        cmocka_unit_test(test_ip_misses),
+        cmocka_unit_test(test_cn_id),
+        cmocka_unit_test(test_validators),
+        cmocka_unit_test(test_edges_of_text),
+        cmocka_unit_test(test_utf8_around),
+        cmocka_unit_test(test_empty_and_bad_args),
+        cmocka_unit_test(test_reason_and_reuse),
+        cmocka_unit_test(test_benign_corpus),
+        cmocka_unit_test(test_performance_1mb),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

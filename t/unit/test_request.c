@@ -1,0 +1,912 @@
+/* Unit tests of lib/request.c: every API shape, and bodies that are not. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "request.h"
+
+static char err[256];
+
+static aigov_req_status_t
+parse(aigov_request_t *rq, aigov_endpoint_t ep, const char *body)
+{
+    err[0] = 'x';
+    return aigov_request_parse(rq, ep, body, strlen(body), err, sizeof(err));
+}
+
+/* Parses, expects failure st, checks the message mentions want, frees. */
+static void
+expect_fail(aigov_endpoint_t ep, const char *body, aigov_req_status_t st,
+            const char *want)
+{
+    aigov_request_t rq;
+    aigov_req_status_t got = parse(&rq, ep, body);
+
+    if (got != st || strstr(err, want) == NULL)
+        fprintf(stderr, "body %s: status %d, err \"%s\" (wanted %d, \"%s\")\n",
+                body, got, err, st, want);
+    assert_int_equal(got, st);
+    assert_non_null(strstr(err, want));
+    aigov_request_free(&rq);
+}
+
+static void
+test_endpoint_from_path(void **state)
+{
+#define EP(s) aigov_endpoint_from_path(s, strlen(s))
+    assert_int_equal(EP("/v1/chat/completions"), AIGOV_EP_CHAT);
+    assert_int_equal(EP("/openai/v1/chat/completions"), AIGOV_EP_CHAT);
+    assert_int_equal(EP("/v1/chat/completions?x=1"), AIGOV_EP_CHAT);
+    assert_int_equal(EP("/v1/chat/completions/"), AIGOV_EP_CHAT);
+    assert_int_equal(EP("/v1/completions"), AIGOV_EP_COMPLETIONS);
+    assert_int_equal(EP("/v1/embeddings"), AIGOV_EP_EMBEDDINGS);
+    assert_int_equal(EP("/v1/messages"), AIGOV_EP_MESSAGES);
+    assert_int_equal(EP("/v1/models"), AIGOV_EP_MODELS);
+    assert_int_equal(EP("/v1/chatcompletions"), AIGOV_EP_UNKNOWN);
+    assert_int_equal(EP("/v1/models/gpt-4o"), AIGOV_EP_UNKNOWN);
+    assert_int_equal(EP(""), AIGOV_EP_UNKNOWN);
+    assert_int_equal(EP("/"), AIGOV_EP_UNKNOWN);
+    assert_int_equal(aigov_endpoint_from_path(NULL, 0), AIGOV_EP_UNKNOWN);
+    /* The length is honoured: no reading past it. */
+    assert_int_equal(aigov_endpoint_from_path("/v1/embeddingsXYZ", 14),
+                     AIGOV_EP_EMBEDDINGS);
+#undef EP
+    assert_string_equal(aigov_endpoint_name(AIGOV_EP_CHAT), "/v1/chat/completions");
+    assert_string_equal(aigov_endpoint_name(AIGOV_EP_MESSAGES), "/v1/messages");
+    assert_string_equal(aigov_endpoint_name(AIGOV_EP_UNKNOWN), "");
+}
+
+static void
+test_chat_simple(void **state)
+{
+    aigov_request_t rq;
+
+    assert_int_equal(parse(&rq, AIGOV_EP_CHAT,
+        "{\"model\":\"gpt-4o\",\"messages\":["
+        "{\"role\":\"system\",\"content\":\"Be brief.\"},"
+        "{\"role\":\"user\",\"content\":\"Hello there\"}]}"), AIGOV_REQ_OK);
+    assert_string_equal(err, "");
+    assert_int_equal(rq.endpoint, AIGOV_EP_CHAT);
+    assert_string_equal(rq.model, "gpt-4o");
+    assert_int_equal(rq.max_tokens, -1);
+    assert_int_equal(rq.stream, 0);
+    assert_int_equal(rq.ntexts, 2);
+    assert_string_equal(rq.texts[0].role, "system");
+    assert_string_equal(rq.texts[0].text, "Be brief.");
+    assert_int_equal(rq.texts[0].len, 9);
+    assert_string_equal(rq.texts[1].role, "user");
+    assert_string_equal(rq.texts[1].text, "Hello there");
+    assert_int_equal(rq.prompt_chars, 20);
+    assert_int_equal(rq.modified, 0);
+    /* ceil(9/4) + ceil(11/4) */
+    assert_int_equal(aigov_request_prompt_tokens(&rq), 6);
+    aigov_request_free(&rq);
+}
+
+static void
+test_chat_all_roles(void **state)
+{
+    aigov_request_t rq;
+
+    assert_int_equal(parse(&rq, AIGOV_EP_CHAT,
+        "{\"model\":\"m\",\"messages\":["
+        "{\"role\":\"developer\",\"content\":\"d\"},"
+        "{\"role\":\"system\",\"content\":\"s\"},"
+        "{\"role\":\"user\",\"content\":\"u\"},"
+        "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\","
+        "\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"q\\\":1}\"}}]},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"t\"},"
+        "{\"role\":\"assistant\",\"content\":\"a\"}]}"), AIGOV_REQ_OK);
+    assert_int_equal(rq.ntexts, 6);
+    assert_string_equal(rq.texts[0].role, "developer");
+    assert_string_equal(rq.texts[1].role, "system");
+    assert_string_equal(rq.texts[2].role, "user");
+    assert_string_equal(rq.texts[3].role, "assistant");
+    assert_string_equal(rq.texts[3].text, "{\"q\":1}");
+    assert_string_equal(rq.texts[4].role, "tool");
+    assert_string_equal(rq.texts[4].text, "t");
+    assert_string_equal(rq.texts[5].text, "a");
+    aigov_request_free(&rq);
+}
+
+static void
+test_chat_content_parts(void **state)
+{
+    aigov_request_t rq;
+
+    assert_int_equal(parse(&rq, AIGOV_EP_CHAT,
+        "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":["
+        "{\"type\":\"text\",\"text\":\"What is in\"},"
+        "{\"type\":\"image_url\",\"image_url\":{\"url\":\"https://x/y.png\"}},"
+        "{\"type\":\"input_audio\",\"input_audio\":{\"data\":\"AAAA\",\"format\":\"wav\"}},"
+        "{\"type\":\"text\",\"text\":\"this picture?\"}]}]}"), AIGOV_REQ_OK);
+    assert_int_equal(rq.ntexts, 2);
+    assert_string_equal(rq.texts[0].text, "What is in");
+    assert_string_equal(rq.texts[1].text, "this picture?");
+    assert_string_equal(rq.texts[1].role, "user");
+    aigov_request_free(&rq);
+}
+
+static void
+test_chat_limits_and_stream(void **state)
+{
+    aigov_request_t rq;
+
+    assert_int_equal(parse(&rq, AIGOV_EP_CHAT,
+        "{\"model\":\"m\",\"stream\":true,\"max_tokens\":512,"
+        "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"), AIGOV_REQ_OK);
+    assert_int_equal(rq.stream, 1);
+    assert_int_equal(rq.max_tokens, 512);
+    assert_string_equal(rq.max_tokens_key, "max_tokens");
+    aigov_request_free(&rq);
+
+    assert_int_equal(parse(&rq, AIGOV_EP_CHAT,
+        "{\"model\":\"m\",\"stream\":false,\"max_completion_tokens\":64,"
+        "\"messages\":[]}"), AIGOV_REQ_OK);
+    assert_int_equal(rq.stream, 0);
+    assert_int_equal(rq.max_tokens, 64);
+    assert_string_equal(rq.max_tokens_key, "max_completion_tokens");
+    assert_int_equal(rq.ntexts, 0);
+    aigov_request_free(&rq);
+
+    /* null means "not set" in OpenAI SDKs. */
+    assert_int_equal(parse(&rq, AIGOV_EP_CHAT,
+        "{\"model\":\"m\",\"stream\":null,\"max_tokens\":null,\"messages\":[]}"),
+        AIGOV_REQ_OK);
+    assert_int_equal(rq.stream, 0);
+    assert_int_equal(rq.max_tokens, -1);
+    aigov_request_free(&rq);
+}
+
+static void
+test_chat_both_limit_keys(void **state)
+{
+    aigov_request_t rq;
+    char *out;
+
+    /* The larger counts, and set_max_tokens lowers both. */
+    assert_int_equal(parse(&rq, AIGOV_EP_CHAT,
+        "{\"model\":\"m\",\"max_tokens\":10,\"max_completion_tokens\":9000,"
+        "\"messages\":[]}"), AIGOV_REQ_OK);
+    assert_int_equal(rq.max_tokens, 9000);
+    assert_int_equal(aigov_request_set_max_tokens(&rq, 100), 0);
+    out = aigov_request_serialize(&rq, NULL);
+    assert_string_equal(out, "{\"model\":\"m\",\"max_tokens\":100,"
+                             "\"max_completion_tokens\":100,\"messages\":[]}");
+    free(out);
+    aigov_request_free(&rq);
+}
+
+static void
+test_completions_string(void **state)
+{
+    aigov_request_t rq;
+
+    assert_int_equal(parse(&rq, AIGOV_EP_COMPLETIONS,
+        "{\"model\":\"gpt-3.5-turbo-instruct\",\"prompt\":\"Say this is a test\","
+        "\"max_tokens\":7}"), AIGOV_REQ_OK);
+    assert_int_equal(rq.ntexts, 1);
+    assert_string_equal(rq.texts[0].role, "prompt");
+    assert_string_equal(rq.texts[0].text, "Say this is a test");
+    assert_int_equal(rq.max_tokens, 7);
+    aigov_request_free(&rq);
+}
+
+static void
+test_completions_array(void **state)
+{
+    aigov_request_t rq;
+
+    assert_int_equal(parse(&rq, AIGOV_EP_COMPLETIONS,
+        "{\"model\":\"m\",\"prompt\":[\"one\",\"two\",\"three\"]}"), AIGOV_REQ_OK);
+    assert_int_equal(rq.ntexts, 3);
+    assert_string_equal(rq.texts[2].text, "three");
+    assert_int_equal(rq.prompt_chars, 11);
+    aigov_request_free(&rq);
+
+    /* Token ids give no text but are allowed. */
+    assert_int_equal(parse(&rq, AIGOV_EP_COMPLETIONS,
+        "{\"model\":\"m\",\"prompt\":[[1,2,3],[4]]}"), AIGOV_REQ_OK);
+    assert_int_equal(rq.ntexts, 0);
+    aigov_request_free(&rq);
+}
+
+static void
+test_embeddings(void **state)
+{
+    aigov_request_t rq;
+
+    assert_int_equal(parse(&rq, AIGOV_EP_EMBEDDINGS,
+        "{\"model\":\"text-embedding-3-small\",\"input\":\"The food was good\"}"),
+        AIGOV_REQ_OK);
+    assert_int_equal(rq.ntexts, 1);
+    assert_string_equal(rq.texts[0].role, "input");
+    assert_null(rq.max_tokens_key);
+    assert_int_equal(rq.max_tokens, -1);
+    aigov_request_free(&rq);
+
+    assert_int_equal(parse(&rq, AIGOV_EP_EMBEDDINGS,
+        "{\"model\":\"e\",\"input\":[\"a\",\"bc\"],\"encoding_format\":\"float\"}"),
+        AIGOV_REQ_OK);
+    assert_int_equal(rq.ntexts, 2);
+    aigov_request_free(&rq);
+
+    assert_int_equal(parse(&rq, AIGOV_EP_EMBEDDINGS,
+        "{\"model\":\"e\",\"input\":[101,2023,102]}"), AIGOV_REQ_OK);
+    assert_int_equal(rq.ntexts, 0);
+    aigov_request_free(&rq);
+}
+
+static void
+test_anthropic_messages(void **state)
+{
+    aigov_request_t rq;
+
+    assert_int_equal(parse(&rq, AIGOV_EP_MESSAGES,
+        "{\"model\":\"claude-sonnet-4\",\"max_tokens\":1024,\"system\":\"You are terse.\","
+        "\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"},"
+        "{\"role\":\"assistant\",\"content\":[{\"type\":\"text\",\"text\":\"Hello\"}]},"
+        "{\"role\":\"user\",\"content\":[{\"type\":\"image\",\"source\":{\"type\":\"base64\","
+        "\"media_type\":\"image/png\",\"data\":\"AA==\"}},{\"type\":\"text\",\"text\":\"Describe\"}]}],"
+        "\"stream\":true}"), AIGOV_REQ_OK);
+    assert_string_equal(rq.model, "claude-sonnet-4");
+    assert_int_equal(rq.max_tokens, 1024);
+    assert_string_equal(rq.max_tokens_key, "max_tokens");
+    assert_int_equal(rq.stream, 1);
+    assert_int_equal(rq.ntexts, 4);
+    assert_string_equal(rq.texts[0].role, "system");
+    assert_string_equal(rq.texts[0].text, "You are terse.");
+    assert_string_equal(rq.texts[1].role, "user");
+    assert_string_equal(rq.texts[2].role, "assistant");
+    assert_string_equal(rq.texts[2].text, "Hello");
+    assert_string_equal(rq.texts[3].text, "Describe");
+    aigov_request_free(&rq);
+}
+
+static void
+test_anthropic_system_blocks(void **state)
+{
+    aigov_request_t rq;
+
+    assert_int_equal(parse(&rq, AIGOV_EP_MESSAGES,
+        "{\"model\":\"c\",\"max_tokens\":5,\"system\":["
+        "{\"type\":\"text\",\"text\":\"Rule one.\"},"
+        "{\"type\":\"text\",\"text\":\"Rule two.\",\"cache_control\":{\"type\":\"ephemeral\"}}],"
+        "\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}"), AIGOV_REQ_OK);
+    assert_int_equal(rq.ntexts, 3);
+    assert_string_equal(rq.texts[0].role, "system");
+    assert_string_equal(rq.texts[1].role, "system");
+    assert_string_equal(rq.texts[1].text, "Rule two.");
+    aigov_request_free(&rq);
+}
+
+static void
+test_anthropic_tool_result(void **state)
+{
+    aigov_request_t rq;
+
+    assert_int_equal(parse(&rq, AIGOV_EP_MESSAGES,
+        "{\"model\":\"c\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":["
+        "{\"type\":\"tool_result\",\"tool_use_id\":\"t1\",\"content\":\"42 degrees\"},"
+        "{\"type\":\"tool_result\",\"tool_use_id\":\"t2\",\"content\":[{\"type\":\"text\",\"text\":\"sunny\"}]},"
+        "{\"type\":\"tool_use\",\"id\":\"t3\",\"name\":\"f\",\"input\":{}}]}]}"),
+        AIGOV_REQ_OK);
+    assert_int_equal(rq.ntexts, 2);
+    assert_string_equal(rq.texts[0].text, "42 degrees");
+    assert_string_equal(rq.texts[1].text, "sunny");
+    aigov_request_free(&rq);
+}
+
+static void
+test_anthropic_requires_max_tokens(void **state)
+{
+    expect_fail(AIGOV_EP_MESSAGES,
+        "{\"model\":\"c\",\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}",
+        AIGOV_REQ_BAD_SHAPE, "'max_tokens' is required");
+    expect_fail(AIGOV_EP_MESSAGES,
+        "{\"model\":\"c\",\"max_tokens\":null,\"messages\":[]}",
+        AIGOV_REQ_BAD_SHAPE, "'max_tokens' is required");
+}
+
+static void
+test_anthropic_bad_shapes(void **state)
+{
+    expect_fail(AIGOV_EP_MESSAGES,
+        "{\"model\":\"c\",\"max_tokens\":1,\"system\":5,\"messages\":[]}",
+        AIGOV_REQ_BAD_SHAPE, "'system' must be a string or an array");
+    expect_fail(AIGOV_EP_MESSAGES,
+        "{\"model\":\"c\",\"max_tokens\":1,\"system\":[{\"type\":\"text\"}],\"messages\":[]}",
+        AIGOV_REQ_BAD_SHAPE, "'system[0].text' must be a string");
+    expect_fail(AIGOV_EP_MESSAGES,
+        "{\"model\":\"c\",\"max_tokens\":1,\"messages\":[{\"role\":\"user\"}]}",
+        AIGOV_REQ_BAD_SHAPE, "'messages[0].content' is required");
+    expect_fail(AIGOV_EP_MESSAGES,
+        "{\"model\":\"c\",\"max_tokens\":1,\"messages\":[{\"role\":\"user\",\"content\":{}}]}",
+        AIGOV_REQ_BAD_SHAPE, "'messages[0].content' must be a string or an array");
+    expect_fail(AIGOV_EP_MESSAGES,
+        "{\"model\":\"c\",\"max_tokens\":1,\"messages\":[{\"role\":\"user\",\"content\":[7]}]}",
+        AIGOV_REQ_BAD_SHAPE, "'messages[0].content[0]' must be an object");
+    expect_fail(AIGOV_EP_MESSAGES,
+        "{\"model\":\"c\",\"max_tokens\":1,\"messages\":[{\"role\":\"user\",\"content\":["
+        "{\"type\":\"tool_result\",\"content\":[{\"type\":\"text\",\"text\":1}]}]}]}",
+        AIGOV_REQ_BAD_SHAPE, "'messages[0].content[0].content[0].text' must be a string");
+}
+
+static void
+test_unicode(void **state)
+{
+    aigov_request_t rq;
+
+    /* "héllo wörld 日本 😀": 16 characters in 25 bytes; one via \u escapes. */
+    assert_int_equal(parse(&rq, AIGOV_EP_CHAT,
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
+        "\"h\xc3\xa9llo w\xc3\xb6rld \xe6\x97\xa5\xe6\x9c\xac \\ud83d\\ude00\"}]}"),
+        AIGOV_REQ_OK);
+    assert_int_equal(rq.ntexts, 1);
+    assert_int_equal(rq.texts[0].len, 25);
+    assert_int_equal(rq.prompt_chars, 16);
+    assert_memory_equal(rq.texts[0].text + 21, "\xf0\x9f\x98\x80", 4);
+    assert_int_equal(aigov_request_prompt_tokens(&rq), 4);
+    aigov_request_free(&rq);
+
+    /* Invalid UTF-8 is not JSON. */
+    expect_fail(AIGOV_EP_CHAT,
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"\xc3\x28\"}]}",
+        AIGOV_REQ_BAD_JSON, "invalid JSON at line 1");
+    /* A lone surrogate escape neither. */
+    expect_fail(AIGOV_EP_CHAT,
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"\\ud800\"}]}",
+        AIGOV_REQ_BAD_JSON, "invalid JSON");
+}
+
+static void
+test_bad_json_truncated(void **state)
+{
+    expect_fail(AIGOV_EP_CHAT, "{\"model\":\"m\",\"messages\":[",
+                AIGOV_REQ_BAD_JSON, "invalid JSON at line 1, column");
+    expect_fail(AIGOV_EP_CHAT, "", AIGOV_REQ_BAD_JSON, "invalid JSON at line 1");
+    expect_fail(AIGOV_EP_CHAT, "{\"model\":\"m\"", AIGOV_REQ_BAD_JSON,
+                "invalid JSON");
+    expect_fail(AIGOV_EP_CHAT, "{\"model\":\"m\"} trailing", AIGOV_REQ_BAD_JSON,
+                "invalid JSON");
+}
+
+static void
+test_bad_json_line_column(void **state)
+{
+    aigov_request_t rq;
+
+    assert_int_equal(parse(&rq, AIGOV_EP_CHAT,
+        "{\n  \"model\": \"m\",\n  \"messages\": tru\n}"), AIGOV_REQ_BAD_JSON);
+    assert_non_null(strstr(err, "line 3, column"));
+    assert_null(rq.root);
+    assert_int_equal(rq.ntexts, 0);
+    aigov_request_free(&rq);
+}
+
+static void
+test_not_an_object(void **state)
+{
+    expect_fail(AIGOV_EP_CHAT, "[1,2]", AIGOV_REQ_BAD_SHAPE,
+                "must be a JSON object, not an array");
+    expect_fail(AIGOV_EP_CHAT, "\"hi\"", AIGOV_REQ_BAD_SHAPE,
+                "must be a JSON object, not a string");
+    expect_fail(AIGOV_EP_CHAT, "null", AIGOV_REQ_BAD_SHAPE,
+                "must be a JSON object");
+}
+
+static void
+test_chat_wrong_types(void **state)
+{
+    expect_fail(AIGOV_EP_CHAT, "{\"model\":\"m\"}",
+                AIGOV_REQ_BAD_SHAPE, "'messages' is required");
+    expect_fail(AIGOV_EP_CHAT, "{\"model\":\"m\",\"messages\":{}}",
+                AIGOV_REQ_BAD_SHAPE, "'messages' must be an array, not an object");
+    expect_fail(AIGOV_EP_CHAT, "{\"messages\":[]}",
+                AIGOV_REQ_BAD_SHAPE, "'model' is required");
+    expect_fail(AIGOV_EP_CHAT, "{\"model\":42,\"messages\":[]}",
+                AIGOV_REQ_BAD_SHAPE, "'model' must be a string, not an integer");
+    expect_fail(AIGOV_EP_CHAT, "{\"model\":\"m\",\"messages\":[\"hi\"]}",
+                AIGOV_REQ_BAD_SHAPE, "'messages[0]' must be an object");
+    expect_fail(AIGOV_EP_CHAT, "{\"model\":\"m\",\"messages\":[{\"content\":\"x\"}]}",
+                AIGOV_REQ_BAD_SHAPE, "'messages[0].role' must be a string");
+    expect_fail(AIGOV_EP_CHAT,
+                "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"},"
+                "{\"role\":\"user\",\"content\":5}]}",
+                AIGOV_REQ_BAD_SHAPE, "'messages[1].content' must be a string or an array");
+    expect_fail(AIGOV_EP_CHAT,
+                "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"text\":\"x\"}]}]}",
+                AIGOV_REQ_BAD_SHAPE, "'messages[0].content[0].type' must be a string");
+    expect_fail(AIGOV_EP_CHAT,
+                "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\"}]}]}",
+                AIGOV_REQ_BAD_SHAPE, "'messages[0].content[0].text' must be a string");
+    expect_fail(AIGOV_EP_CHAT,
+                "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[\"x\"]}]}",
+                AIGOV_REQ_BAD_SHAPE, "'messages[0].content[0]' must be an object");
+    expect_fail(AIGOV_EP_CHAT,
+                "{\"model\":\"m\",\"messages\":[{\"role\":\"assistant\",\"tool_calls\":{}}]}",
+                AIGOV_REQ_BAD_SHAPE, "'messages[0].tool_calls' must be an array");
+    expect_fail(AIGOV_EP_CHAT,
+                "{\"model\":\"m\",\"messages\":[{\"role\":\"assistant\",\"tool_calls\":"
+                "[{\"function\":{\"arguments\":{}}}]}]}",
+                AIGOV_REQ_BAD_SHAPE, "arguments' must be a string");
+}
+
+static void
+test_stream_and_limits_wrong_types(void **state)
+{
+    expect_fail(AIGOV_EP_CHAT, "{\"model\":\"m\",\"stream\":\"yes\",\"messages\":[]}",
+                AIGOV_REQ_BAD_SHAPE, "'stream' must be true or false, not a string");
+    expect_fail(AIGOV_EP_CHAT, "{\"model\":\"m\",\"stream\":1,\"messages\":[]}",
+                AIGOV_REQ_BAD_SHAPE, "'stream' must be true or false");
+    expect_fail(AIGOV_EP_CHAT, "{\"model\":\"m\",\"max_tokens\":-1,\"messages\":[]}",
+                AIGOV_REQ_BAD_SHAPE, "'max_tokens' must be a non-negative integer");
+    expect_fail(AIGOV_EP_CHAT, "{\"model\":\"m\",\"max_tokens\":10.5,\"messages\":[]}",
+                AIGOV_REQ_BAD_SHAPE, "'max_tokens' must be a non-negative integer");
+    expect_fail(AIGOV_EP_CHAT, "{\"model\":\"m\",\"max_tokens\":1e3,\"messages\":[]}",
+                AIGOV_REQ_BAD_SHAPE, "'max_tokens' must be a non-negative integer");
+    expect_fail(AIGOV_EP_CHAT, "{\"model\":\"m\",\"max_tokens\":\"100\",\"messages\":[]}",
+                AIGOV_REQ_BAD_SHAPE, "'max_tokens' must be a non-negative integer");
+    expect_fail(AIGOV_EP_CHAT,
+                "{\"model\":\"m\",\"max_completion_tokens\":true,\"messages\":[]}",
+                AIGOV_REQ_BAD_SHAPE, "'max_completion_tokens' must be");
+    expect_fail(AIGOV_EP_COMPLETIONS, "{\"model\":\"m\",\"prompt\":\"p\",\"max_tokens\":-5}",
+                AIGOV_REQ_BAD_SHAPE, "'max_tokens' must be a non-negative integer");
+}
+
+static void
+test_prompt_input_wrong_types(void **state)
+{
+    expect_fail(AIGOV_EP_COMPLETIONS, "{\"model\":\"m\"}",
+                AIGOV_REQ_BAD_SHAPE, "'prompt' is required");
+    expect_fail(AIGOV_EP_COMPLETIONS, "{\"model\":\"m\",\"prompt\":{}}",
+                AIGOV_REQ_BAD_SHAPE, "'prompt' must be a string or an array");
+    expect_fail(AIGOV_EP_COMPLETIONS, "{\"model\":\"m\",\"prompt\":[\"a\",null]}",
+                AIGOV_REQ_BAD_SHAPE, "'prompt[1]' must be a string or a token id, not null");
+    expect_fail(AIGOV_EP_COMPLETIONS, "{\"model\":\"m\",\"prompt\":[[1,\"x\"]]}",
+                AIGOV_REQ_BAD_SHAPE, "'prompt[0][1]' must be a token id");
+    expect_fail(AIGOV_EP_EMBEDDINGS, "{\"model\":\"m\"}",
+                AIGOV_REQ_BAD_SHAPE, "'input' is required");
+    expect_fail(AIGOV_EP_EMBEDDINGS, "{\"model\":\"m\",\"input\":12.5}",
+                AIGOV_REQ_BAD_SHAPE, "'input' must be a string or an array");
+    expect_fail(AIGOV_EP_EMBEDDINGS, "{\"model\":\"m\",\"input\":[{\"x\":1}]}",
+                AIGOV_REQ_BAD_SHAPE, "'input[0]' must be a string or a token id, not an object");
+}
+
+static void
+test_deep_nesting(void **state)
+{
+    size_t n = 100000, off;
+    char  *b = malloc(2 * n + 64);
+    aigov_request_t rq;
+
+    assert_non_null(b);
+    /* A 100000-level array inside a valid-looking request. */
+    strcpy(b, "{\"model\":\"m\",\"messages\":[],\"x\":");
+    off = strlen(b);
+    memset(b + off, '[', n);
+    memset(b + off + n, ']', n);
+    strcpy(b + off + 2 * n, "}");
+    assert_int_equal(aigov_request_parse(&rq, AIGOV_EP_CHAT, b, strlen(b),
+                                         err, sizeof(err)), AIGOV_REQ_BAD_SHAPE);
+    assert_non_null(strstr(err, "nested deeper than 128 levels"));
+    aigov_request_free(&rq);
+    free(b);
+
+    /* Brackets inside strings do not count, real depth within the bound
+     * passes. */
+    assert_int_equal(parse(&rq, AIGOV_EP_CHAT,
+        "{\"model\":\"[[[[{{{{\\\"[[[[\",\"messages\":[],\"x\":[[[[{\"a\":[[1]]}]]]]}"),
+        AIGOV_REQ_OK);
+    assert_string_equal(rq.model, "[[[[{{{{\"[[[[");
+    aigov_request_free(&rq);
+}
+
+static void
+test_depth_boundary(void **state)
+{
+    char b[600];
+    size_t off, d;
+    aigov_request_t rq;
+
+    /* The root object is level 1: 127 more arrays are allowed, 128 not. */
+    for (d = 127; d <= 128; d++) {
+        strcpy(b, "{\"model\":\"m\",\"messages\":[],\"x\":");
+        off = strlen(b);
+        memset(b + off, '[', d);
+        memset(b + off + d, ']', d);
+        strcpy(b + off + 2 * d, "}");
+        assert_int_equal(aigov_request_parse(&rq, AIGOV_EP_CHAT, b, strlen(b),
+                                             err, sizeof(err)),
+                         d == 127 ? AIGOV_REQ_OK : AIGOV_REQ_BAD_SHAPE);
+        aigov_request_free(&rq);
+    }
+}
+
+static void
+test_huge_numbers(void **state)
+{
+    aigov_request_t rq;
+
+    expect_fail(AIGOV_EP_CHAT,
+        "{\"model\":\"m\",\"max_tokens\":99999999999999999999999,\"messages\":[]}",
+        AIGOV_REQ_BAD_JSON, "too big integer");
+    expect_fail(AIGOV_EP_CHAT,
+        "{\"model\":\"m\",\"max_tokens\":1e400,\"messages\":[]}",
+        AIGOV_REQ_BAD_JSON, "real number overflow");
+    /* The largest 64-bit integer is a number the policy can compare. */
+    assert_int_equal(parse(&rq, AIGOV_EP_CHAT,
+        "{\"model\":\"m\",\"max_tokens\":9223372036854775807,\"messages\":[]}"),
+        AIGOV_REQ_OK);
+    assert_true(rq.max_tokens == 9223372036854775807LL);
+    aigov_request_free(&rq);
+}
+
+static void
+test_nul_bytes(void **state)
+{
+    static const char raw[] =
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"a\0b\"}]}";
+    aigov_request_t rq;
+
+    /* Escaped NUL: texts are C strings, so a NUL would hide what follows. */
+    expect_fail(AIGOV_EP_CHAT,
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"a\\u0000b\"}]}",
+        AIGOV_REQ_BAD_JSON, "\\u0000 is not allowed");
+    /* Raw NUL byte inside a string. */
+    assert_int_equal(aigov_request_parse(&rq, AIGOV_EP_CHAT, raw, sizeof(raw) - 1,
+                                         err, sizeof(err)), AIGOV_REQ_BAD_JSON);
+    assert_non_null(strstr(err, "invalid JSON"));
+    aigov_request_free(&rq);
+    /* NUL after a complete object is trailing garbage, not an end. */
+    assert_int_equal(aigov_request_parse(&rq, AIGOV_EP_CHAT,
+                     "{\"model\":\"m\",\"messages\":[]}\0{}", 29, err, sizeof(err)),
+                     AIGOV_REQ_BAD_JSON);
+    aigov_request_free(&rq);
+}
+
+static void
+test_duplicate_keys(void **state)
+{
+    /* A second "model" must not slip past the policy to the upstream. */
+    expect_fail(AIGOV_EP_CHAT,
+        "{\"model\":\"gpt-4o-mini\",\"messages\":[],\"model\":\"gpt-4o\"}",
+        AIGOV_REQ_BAD_JSON, "duplicate object key");
+    expect_fail(AIGOV_EP_MESSAGES,
+        "{\"model\":\"c\",\"max_tokens\":1,\"max_tokens\":100000,\"messages\":[]}",
+        AIGOV_REQ_BAD_JSON, "duplicate object key");
+    expect_fail(AIGOV_EP_CHAT,
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"role\":\"system\",\"content\":\"x\"}]}",
+        AIGOV_REQ_BAD_JSON, "duplicate");
+}
+
+static void
+test_set_text_round_trip(void **state)
+{
+    aigov_request_t rq;
+    char  *out;
+    size_t len;
+
+    assert_int_equal(parse(&rq, AIGOV_EP_CHAT,
+        "{\"model\":\"gpt-4o\",\"temperature\":0.7,\"messages\":[{\"role\":\"user\","
+        "\"content\":\"mail bob@example.com now\"}],\"top_p\":1.0,\"n\":1}"),
+        AIGOV_REQ_OK);
+    assert_int_equal(rq.prompt_chars, 24);
+    assert_int_equal(aigov_request_set_text(&rq, 0, "mail [EMAIL] now", 16), 0);
+    assert_int_equal(rq.modified, 1);
+    assert_string_equal(rq.texts[0].text, "mail [EMAIL] now");
+    assert_int_equal(rq.texts[0].len, 16);
+    assert_int_equal(rq.prompt_chars, 16);
+    out = aigov_request_serialize(&rq, &len);
+    assert_non_null(out);
+    /* Compact, key order kept, 0.7 stays 0.7. */
+    assert_string_equal(out,
+        "{\"model\":\"gpt-4o\",\"temperature\":0.7,\"messages\":[{\"role\":\"user\","
+        "\"content\":\"mail [EMAIL] now\"}],\"top_p\":1.0,\"n\":1}");
+    assert_int_equal(len, strlen(out));
+    aigov_request_free(&rq);
+
+    /* What was written parses back to the same texts. */
+    assert_int_equal(aigov_request_parse(&rq, AIGOV_EP_CHAT, out, len, err,
+                                         sizeof(err)), AIGOV_REQ_OK);
+    assert_string_equal(rq.texts[0].text, "mail [EMAIL] now");
+    aigov_request_free(&rq);
+    free(out);
+}
+
+static void
+test_set_text_parts_and_unicode(void **state)
+{
+    aigov_request_t rq;
+    char *out;
+
+    assert_int_equal(parse(&rq, AIGOV_EP_MESSAGES,
+        "{\"model\":\"c\",\"max_tokens\":9,\"system\":[{\"type\":\"text\",\"text\":\"s\"}],"
+        "\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"x\"}]}]}"),
+        AIGOV_REQ_OK);
+    assert_int_equal(rq.ntexts, 2);
+    assert_int_equal(aigov_request_set_text(&rq, 1, "\xe2\x96\x88\xe2\x96\x88\"q\"", 9), 0);
+    assert_int_equal(rq.prompt_chars, 1 + 5);
+    out = aigov_request_serialize(&rq, NULL);
+    assert_string_equal(out,
+        "{\"model\":\"c\",\"max_tokens\":9,\"system\":[{\"type\":\"text\",\"text\":\"s\"}],"
+        "\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":"
+        "\"\xe2\x96\x88\xe2\x96\x88\\\"q\\\"\"}]}]}");
+    free(out);
+    /* Empty replacement is fine. */
+    assert_int_equal(aigov_request_set_text(&rq, 0, "", 0), 0);
+    assert_string_equal(rq.texts[0].text, "");
+    aigov_request_free(&rq);
+}
+
+static void
+test_set_text_rejects(void **state)
+{
+    aigov_request_t rq;
+
+    assert_int_equal(parse(&rq, AIGOV_EP_COMPLETIONS,
+        "{\"model\":\"m\",\"prompt\":\"abc\"}"), AIGOV_REQ_OK);
+    assert_int_equal(aigov_request_set_text(&rq, 1, "x", 1), -1);
+    assert_int_equal(aigov_request_set_text(&rq, 0, "a\0b", 3), -1);
+    assert_int_equal(aigov_request_set_text(&rq, 0, "\xff", 1), -1);
+    assert_int_equal(aigov_request_set_text(&rq, 0, NULL, 2), -1);
+    /* Nothing changed by the refused calls. */
+    assert_string_equal(rq.texts[0].text, "abc");
+    assert_int_equal(rq.modified, 0);
+    assert_int_equal(rq.prompt_chars, 3);
+    aigov_request_free(&rq);
+}
+
+/* set_max_tokens: for each shape, which key it writes and where. */
+static void
+check_set_max(aigov_endpoint_t ep, const char *in, long long v, int rc,
+              const char *want)
+{
+    aigov_request_t rq;
+    char *out;
+
+    assert_int_equal(parse(&rq, ep, in), AIGOV_REQ_OK);
+    assert_int_equal(aigov_request_set_max_tokens(&rq, v), rc);
+    out = aigov_request_serialize(&rq, NULL);
+    assert_non_null(out);
+    assert_string_equal(out, want);
+    if (rc == 0) {
+        assert_int_equal(rq.max_tokens, v);
+        assert_int_equal(rq.modified, 1);
+    }
+    free(out);
+    aigov_request_free(&rq);
+}
+
+static void
+test_set_max_tokens_each_shape(void **state)
+{
+    /* chat: absent -> max_tokens appended */
+    check_set_max(AIGOV_EP_CHAT, "{\"model\":\"m\",\"messages\":[]}", 256, 0,
+                  "{\"model\":\"m\",\"messages\":[],\"max_tokens\":256}");
+    /* chat: existing max_completion_tokens overwritten in place */
+    check_set_max(AIGOV_EP_CHAT,
+                  "{\"max_completion_tokens\":9999,\"model\":\"m\",\"messages\":[]}", 100, 0,
+                  "{\"max_completion_tokens\":100,\"model\":\"m\",\"messages\":[]}");
+    /* chat: null replaced where it stood */
+    check_set_max(AIGOV_EP_CHAT,
+                  "{\"model\":\"m\",\"max_tokens\":null,\"messages\":[]}", 5, 0,
+                  "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[]}");
+    /* completions */
+    check_set_max(AIGOV_EP_COMPLETIONS, "{\"model\":\"m\",\"prompt\":\"p\",\"max_tokens\":16}",
+                  8, 0, "{\"model\":\"m\",\"prompt\":\"p\",\"max_tokens\":8}");
+    check_set_max(AIGOV_EP_COMPLETIONS, "{\"model\":\"m\",\"prompt\":\"p\"}",
+                  8, 0, "{\"model\":\"m\",\"prompt\":\"p\",\"max_tokens\":8}");
+    /* messages */
+    check_set_max(AIGOV_EP_MESSAGES, "{\"model\":\"c\",\"max_tokens\":4096,\"messages\":[]}",
+                  1024, 0, "{\"model\":\"c\",\"max_tokens\":1024,\"messages\":[]}");
+    /* embeddings have no token limit: a no-op, body and flags unchanged */
+    {
+        aigov_request_t rq;
+        char *out;
+
+        assert_int_equal(parse(&rq, AIGOV_EP_EMBEDDINGS,
+                               "{\"model\":\"e\",\"input\":\"x\"}"), AIGOV_REQ_OK);
+        assert_int_equal(aigov_request_set_max_tokens(&rq, 10), 0);
+        assert_int_equal(rq.modified, 0);
+        assert_int_equal(rq.max_tokens, -1);
+        out = aigov_request_serialize(&rq, NULL);
+        assert_string_equal(out, "{\"model\":\"e\",\"input\":\"x\"}");
+        free(out);
+        aigov_request_free(&rq);
+    }
+    /* negative refused */
+    check_set_max(AIGOV_EP_CHAT, "{\"model\":\"m\",\"messages\":[]}", -3, -1,
+                  "{\"model\":\"m\",\"messages\":[]}");
+}
+
+static void
+test_models_no_body(void **state)
+{
+    aigov_request_t rq;
+    size_t len = 7;
+
+    assert_int_equal(aigov_request_parse(&rq, AIGOV_EP_MODELS, NULL, 0, err,
+                                         sizeof(err)), AIGOV_REQ_OK);
+    assert_null(rq.root);
+    assert_null(rq.model);
+    assert_int_equal(rq.ntexts, 0);
+    assert_null(aigov_request_serialize(&rq, &len));
+    assert_int_equal(len, 0);
+    assert_int_equal(aigov_request_set_max_tokens(&rq, 5), -1);
+    assert_int_equal(aigov_request_prompt_tokens(&rq), 0);
+    aigov_request_free(&rq);
+    /* A body-less chat request is not JSON. */
+    assert_int_equal(aigov_request_parse(&rq, AIGOV_EP_CHAT, NULL, 0, err,
+                                         sizeof(err)), AIGOV_REQ_BAD_JSON);
+    aigov_request_free(&rq);
+}
+
+static void
+test_unknown_endpoint(void **state)
+{
+    aigov_request_t rq;
+
+    /* Read as far as recognisable; the model is optional there. */
+    assert_int_equal(parse(&rq, AIGOV_EP_UNKNOWN,
+        "{\"model\":\"m\",\"max_tokens\":3,\"whatever\":[1]}"), AIGOV_REQ_OK);
+    assert_string_equal(rq.model, "m");
+    assert_int_equal(rq.max_tokens, 3);
+    assert_int_equal(rq.ntexts, 0);
+    aigov_request_free(&rq);
+    assert_int_equal(parse(&rq, AIGOV_EP_UNKNOWN, "{}"), AIGOV_REQ_OK);
+    assert_null(rq.model);
+    aigov_request_free(&rq);
+}
+
+static void
+test_prompt_tokens(void **state)
+{
+    aigov_request_t rq;
+
+    /* Empty text counts 1; 9 chars count 3. */
+    assert_int_equal(parse(&rq, AIGOV_EP_COMPLETIONS,
+        "{\"model\":\"m\",\"prompt\":[\"\",\"123456789\"]}"), AIGOV_REQ_OK);
+    assert_int_equal(rq.prompt_chars, 9);
+    assert_int_equal(aigov_request_prompt_tokens(&rq), 4);
+    aigov_request_free(&rq);
+    assert_int_equal(aigov_request_prompt_tokens(NULL), 0);
+}
+
+static void
+test_too_many_texts(void **state)
+{
+    size_t n = AIGOV_REQ_MAX_TEXTS + 1, i, off;
+    char  *b = malloc(n * 3 + 64);
+    aigov_request_t rq;
+
+    assert_non_null(b);
+    strcpy(b, "{\"model\":\"e\",\"input\":[");
+    off = strlen(b);
+    for (i = 0; i < n; i++) {
+        memcpy(b + off, i ? ",\"\"" : "\"\"", i ? 3 : 2);
+        off += i ? 3 : 2;
+    }
+    strcpy(b + off, "]}");
+    assert_int_equal(aigov_request_parse(&rq, AIGOV_EP_EMBEDDINGS, b, strlen(b),
+                                         err, sizeof(err)), AIGOV_REQ_BAD_SHAPE);
+    assert_non_null(strstr(err, "more than 100000 texts"));
+    aigov_request_free(&rq);
+    free(b);
+}
+
+static void
+test_free_is_safe(void **state)
+{
+    aigov_request_t rq;
+
+    /* After a failed parse, and twice. */
+    assert_int_equal(parse(&rq, AIGOV_EP_CHAT, "{"), AIGOV_REQ_BAD_JSON);
+    aigov_request_free(&rq);
+    aigov_request_free(&rq);
+    aigov_request_free(NULL);
+    /* A tiny error buffer is truncated, not overrun. */
+    {
+        char small[8];
+        assert_int_equal(aigov_request_parse(&rq, AIGOV_EP_CHAT, "[]", 2,
+                                             small, sizeof(small)),
+                         AIGOV_REQ_BAD_SHAPE);
+        assert_int_equal(strlen(small), 7);
+        aigov_request_free(&rq);
+        assert_int_equal(aigov_request_parse(&rq, AIGOV_EP_CHAT, "[]", 2, NULL, 0),
+                         AIGOV_REQ_BAD_SHAPE);
+        aigov_request_free(&rq);
+    }
+}
+
+static void
+test_serialize_real_precision(void **state)
+{
+    aigov_request_t rq;
+    char *out;
+
+    /* A value that needs 17 digits keeps them all; short ones stay short. */
+    assert_int_equal(parse(&rq, AIGOV_EP_CHAT,
+        "{\"model\":\"m\",\"messages\":[],\"a\":0.1,\"b\":0.30000000000000004,\"c\":-2.5e-300}"),
+        AIGOV_REQ_OK);
+    out = aigov_request_serialize(&rq, NULL);
+    assert_non_null(out);
+    aigov_request_free(&rq);
+    assert_int_equal(parse(&rq, AIGOV_EP_CHAT, out), AIGOV_REQ_OK);
+    assert_true(json_real_value(json_object_get(rq.root, "b")) == 0.30000000000000004);
+    assert_true(json_real_value(json_object_get(rq.root, "a")) == 0.1);
+    assert_true(json_real_value(json_object_get(rq.root, "c")) == -2.5e-300);
+    aigov_request_free(&rq);
+    free(out);
+
+    assert_int_equal(parse(&rq, AIGOV_EP_CHAT,
+        "{\"model\":\"m\",\"messages\":[],\"temperature\":0.2,\"top_p\":0.95}"), AIGOV_REQ_OK);
+    out = aigov_request_serialize(&rq, NULL);
+    assert_string_equal(out, "{\"model\":\"m\",\"messages\":[],\"temperature\":0.2,\"top_p\":0.95}");
+    free(out);
+    aigov_request_free(&rq);
+}
+
+static void
+test_whitespace_and_escapes(void **state)
+{
+    aigov_request_t rq;
+
+    assert_int_equal(parse(&rq, AIGOV_EP_CHAT,
+        " \r\n\t{ \"model\" : \"m\" , \"messages\" : [ { \"role\" : \"user\" , "
+        "\"content\" : \"tab\\there\\nnew \\\"q\\\" \\u00e9\" } ] }\n"), AIGOV_REQ_OK);
+    assert_string_equal(rq.texts[0].text, "tab\there\nnew \"q\" \xc3\xa9");
+    assert_int_equal(rq.prompt_chars, 18);
+    aigov_request_free(&rq);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_endpoint_from_path),
+        cmocka_unit_test(test_chat_simple),
+        cmocka_unit_test(test_chat_all_roles),
+        cmocka_unit_test(test_chat_content_parts),
+        cmocka_unit_test(test_chat_limits_and_stream),
+        cmocka_unit_test(test_chat_both_limit_keys),
+        cmocka_unit_test(test_completions_string),
+        cmocka_unit_test(test_completions_array),
+        cmocka_unit_test(test_embeddings),
+        cmocka_unit_test(test_anthropic_messages),
+        cmocka_unit_test(test_anthropic_system_blocks),
+        cmocka_unit_test(test_anthropic_tool_result),
+        cmocka_unit_test(test_anthropic_requires_max_tokens),
+        cmocka_unit_test(test_anthropic_bad_shapes),
+        cmocka_unit_test(test_unicode),
+        cmocka_unit_test(test_bad_json_truncated),
+        cmocka_unit_test(test_bad_json_line_column),
+        cmocka_unit_test(test_not_an_object),
+        cmocka_unit_test(test_chat_wrong_types),
+        cmocka_unit_test(test_stream_and_limits_wrong_types),
+        cmocka_unit_test(test_prompt_input_wrong_types),
+        cmocka_unit_test(test_deep_nesting),
+        cmocka_unit_test(test_depth_boundary),
+        cmocka_unit_test(test_huge_numbers),
+        cmocka_unit_test(test_nul_bytes),
+        cmocka_unit_test(test_duplicate_keys),
+        cmocka_unit_test(test_set_text_round_trip),
+        cmocka_unit_test(test_set_text_parts_and_unicode),
+        cmocka_unit_test(test_set_text_rejects),
+        cmocka_unit_test(test_set_max_tokens_each_shape),
+        cmocka_unit_test(test_models_no_body),
+        cmocka_unit_test(test_unknown_endpoint),
+        cmocka_unit_test(test_prompt_tokens),
+        cmocka_unit_test(test_too_many_texts),
+        cmocka_unit_test(test_free_is_safe),
+        cmocka_unit_test(test_serialize_real_precision),
+        cmocka_unit_test(test_whitespace_and_escapes),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
