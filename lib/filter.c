@@ -689,7 +689,7 @@ char *aigov_filter_error_json(const char *plugin, const char *reason, size_t *le
     if (msg == NULL)    /* not UTF-8: say something that is */
         msg = json_string("content blocked by a filter");
     root = json_pack("{s:{s:o,s:s,s:s?,s:n}}", "error", "message", msg,
-                     "type", "policy_violation", "code", plugin);
+                     "type", "policy_violation", "code", plugin, "param");
     if (root == NULL)
         return NULL;
     s = json_dumps(root, JSON_COMPACT);

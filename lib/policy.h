@@ -108,6 +108,11 @@ typedef struct {
 aigov_policy_t *aigov_policy_load(const char *path, aigov_filter_factory_fn factory,
                                   aigov_filter_destroy_fn destroy, void *ctx,
                                   char **errors);
+/* The same from bytes in memory; name stands for the file in messages. */
+aigov_policy_t *aigov_policy_load_mem(const char *name, const char *buf, size_t len,
+                                      aigov_filter_factory_fn factory,
+                                      aigov_filter_destroy_fn destroy, void *ctx,
+                                      char **errors);
 void aigov_policy_free(aigov_policy_t *p);
 
 /* Hex SHA-256 of the policy bytes, files concatenated in load order. */

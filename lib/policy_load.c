@@ -87,6 +87,7 @@ typedef struct {
     int                       nomem;
 
     const char               *version_file;
+    int                       version_seen;
     const char               *default_file;
     const char               *identity_file;
 } loader_t;
@@ -353,6 +354,12 @@ static void parse_limits(loader_t *L, aigov_rule_t *r, yaml_node_t *n)
 
         if (!v)
             continue;
+        if (v->type == YAML_SCALAR_NODE && !aigov_yplain(v) && aigov_yscalar(v) &&
+            strspn(aigov_yscalar(v), "0123456789") == strlen(aigov_yscalar(v)) &&
+            aigov_yscalar(v)[0]) {
+            ERR(L, v, "%s must be a number without quotes", limit_keys[i]);
+            continue;
+        }
         if (!aigov_yint(v, &x) || x <= 0) {
             ERR(L, v, "%s must be a positive whole number, not %s%s%s", limit_keys[i],
                 v->type == YAML_SCALAR_NODE ? "'" : "", shown(v),
@@ -574,7 +581,10 @@ static void parse_rule(loader_t *L, yaml_node_t *n)
     }
 
     if (!(v = aigov_ymap_get(L->y, n, "decision", NULL))) {
-        ERR(L, n, "rule '%s' has no decision (allow or deny)", r->name ? r->name : "?");
+        if (r->name)
+            ERR(L, n, "rule '%s' has no decision (allow or deny)", r->name);
+        else
+            ERR(L, n, "rule has no decision (allow or deny)");
     } else {
         s = aigov_yscalar(v);
         if (s && !strcmp(s, "allow"))
@@ -641,6 +651,7 @@ static void parse_top(loader_t *L, yaml_node_t *root)
     aigov_ymap_check(L->y, root, top_keys, "the policy");
 
     if ((v = aigov_ymap_get(L->y, root, "version", NULL))) {
+        L->version_seen = 1;
         if (!aigov_yint(v, &ver) || ver != 1)
             ERR(L, v, "version must be 1 (the policy language version), not '%s'", shown(v));
         else if (!L->version_file)
@@ -681,26 +692,33 @@ static void parse_top(loader_t *L, yaml_node_t *root)
     }
 }
 
-static void load_file(loader_t *L, const char *path, EVP_MD_CTX *md)
+static void load_buffer(loader_t *L, const char *name, const char *buf, size_t len,
+                        EVP_MD_CTX *md)
 {
     aigov_ydoc_t y;
     yaml_node_t *root;
-    char *buf, err[256];
-    size_t len;
 
-    L->file = path;
-    if (aigov_read_file(path, AIGOV_POLICY_MAX_FILE, &buf, &len, err, sizeof(err)) != 0) {
-        aigov_errs_add(&L->errs, path, 0, 0, "%s", err);
-        return;
-    }
+    L->file = name;
     EVP_DigestUpdate(md, buf, len);
-    root = aigov_ydoc_parse(&y, path, buf, len, &L->errs);
+    root = aigov_ydoc_parse(&y, name, buf, len, &L->errs);
     if (root) {
         L->y = &y;
         parse_top(L, root);
         L->y = NULL;
     }
     aigov_ydoc_free(&y);
+}
+
+static void load_file(loader_t *L, const char *path, EVP_MD_CTX *md)
+{
+    char *buf, err[256];
+    size_t len;
+
+    if (aigov_read_file(path, AIGOV_POLICY_MAX_FILE, &buf, &len, err, sizeof(err)) != 0) {
+        aigov_errs_add(&L->errs, path, 0, 0, "%s", err);
+        return;
+    }
+    load_buffer(L, path, buf, len, md);
     free(buf);
 }
 
@@ -784,23 +802,18 @@ static int list_files(loader_t *L, const char *path)
     return L->errs.count ? -1 : 0;
 }
 
-aigov_policy_t *aigov_policy_load(const char *path, aigov_filter_factory_fn factory,
-                                  aigov_filter_destroy_fn destroy, void *ctx,
-                                  char **errors)
+static aigov_policy_t *start(loader_t *L, EVP_MD_CTX **md, aigov_filter_factory_fn factory,
+                             aigov_filter_destroy_fn destroy, void *ctx, char **errors)
 {
-    loader_t L;
     aigov_policy_t *p;
-    EVP_MD_CTX *md;
-    unsigned char digest[32];
-    unsigned dlen = 0;
 
     *errors = NULL;
-    memset(&L, 0, sizeof(L));
+    memset(L, 0, sizeof(*L));
     p = calloc(1, sizeof(*p));
-    md = EVP_MD_CTX_new();
-    if (!p || !md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+    *md = EVP_MD_CTX_new();
+    if (!p || !*md || !EVP_DigestInit_ex(*md, EVP_sha256(), NULL)) {
         free(p);
-        EVP_MD_CTX_free(md);
+        EVP_MD_CTX_free(*md);
         *errors = strdup("policy: out of memory\n");
         return NULL;
     }
@@ -808,29 +821,72 @@ aigov_policy_t *aigov_policy_load(const char *path, aigov_filter_factory_fn fact
     p->ctx = ctx;
     p->subject_claim = "sub";
     p->groups_claim = "groups";
-    L.p = p;
-    L.factory = factory;
-    L.ctx = ctx;
+    L->p = p;
+    L->factory = factory;
+    L->ctx = ctx;
+    return p;
+}
 
-    if (list_files(&L, path) == 0) {
-        for (size_t i = 0; i < p->nfiles; i++)
-            load_file(&L, p->files[i], md);
-        if (!L.version_file && p->nfiles)
-            aigov_errs_add(&L.errs, p->files[0], 1, 1,
-                           "missing 'version: 1' (the policy language version)");
-    }
+static aigov_policy_t *finish(loader_t *L, EVP_MD_CTX *md, char **errors)
+{
+    aigov_policy_t *p = L->p;
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned dlen = 0;
+
+    if (!L->version_seen && p->nfiles)
+        aigov_errs_add(&L->errs, p->files[0], 1, 1,
+                       "missing 'version: 1' (the policy language version)");
     EVP_DigestFinal_ex(md, digest, &dlen);
     EVP_MD_CTX_free(md);
     for (unsigned i = 0; i < dlen && i < 32; i++)
         snprintf(p->sha256 + 2 * i, 3, "%02x", digest[i]);
 
-    if (L.errs.count) {
-        *errors = aigov_errs_take(&L.errs);
+    if (L->errs.count) {
+        *errors = aigov_errs_take(&L->errs);
         aigov_policy_free(p);
         return NULL;
     }
-    aigov_errs_free(&L.errs);
+    aigov_errs_free(&L->errs);
     return p;
+}
+
+aigov_policy_t *aigov_policy_load(const char *path, aigov_filter_factory_fn factory,
+                                  aigov_filter_destroy_fn destroy, void *ctx,
+                                  char **errors)
+{
+    loader_t L;
+    EVP_MD_CTX *md;
+
+    if (!start(&L, &md, factory, destroy, ctx, errors))
+        return NULL;
+    if (list_files(&L, path) == 0)
+        for (size_t i = 0; i < L.p->nfiles; i++)
+            load_file(&L, L.p->files[i], md);
+    return finish(&L, md, errors);
+}
+
+aigov_policy_t *aigov_policy_load_mem(const char *name, const char *buf, size_t len,
+                                      aigov_filter_factory_fn factory,
+                                      aigov_filter_destroy_fn destroy, void *ctx,
+                                      char **errors)
+{
+    loader_t L;
+    EVP_MD_CTX *md;
+    aigov_policy_t *p = start(&L, &md, factory, destroy, ctx, errors);
+
+    if (!p)
+        return NULL;
+    if (len > AIGOV_POLICY_MAX_FILE) {
+        aigov_errs_add(&L.errs, name, 0, 0, "the policy is larger than %u bytes",
+                       AIGOV_POLICY_MAX_FILE);
+        return finish(&L, md, errors);
+    }
+    p->files = L_alloc(&L, sizeof(char *));
+    if (p->files && (p->files[0] = L_strdup(&L, name))) {
+        p->nfiles = 1;
+        load_buffer(&L, p->files[0], buf, len, md);
+    }
+    return finish(&L, md, errors);
 }
 
 void aigov_policy_free(aigov_policy_t *p)

@@ -11,50 +11,65 @@
 void aigov_errs_add(aigov_errs_t *e, const char *file, unsigned line,
                     unsigned col, const char *fmt, ...)
 {
-    char msg[1024];
-    char head[600];
+    char msg[1024], text[1800];
     va_list ap;
-    int n;
+    aigov_err_t *er;
 
     if (e->nomem)
         return;
-    e->count++;
-    if (e->count > AIGOV_POLICY_MAX_ERRORS) {
-        if (e->count != AIGOV_POLICY_MAX_ERRORS + 1)
-            return;
-        snprintf(msg, sizeof(msg), "too many errors; the first %d are shown",
-                 AIGOV_POLICY_MAX_ERRORS);
-        line = 0;
-    } else {
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-    }
+    if (++e->count > AIGOV_POLICY_MAX_ERRORS)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
     if (line)
-        snprintf(head, sizeof(head), "%s:%u:%u: ", file, line, col);
+        snprintf(text, sizeof(text), "%.600s:%u:%u: %s", file, line, col, msg);
     else
-        snprintf(head, sizeof(head), "%s: ", file);
+        snprintf(text, sizeof(text), "%.600s: %s", file, msg);
 
-    n = (int) (strlen(head) + strlen(msg) + 1);
-    if (e->len + (size_t) n + 1 > e->cap) {
-        size_t cap = e->cap ? e->cap * 2 : 1024;
-        char *nb;
-        while (cap < e->len + (size_t) n + 1)
-            cap *= 2;
-        nb = realloc(e->buf, cap);
-        if (!nb) {
+    if (e->n == e->cap) {
+        size_t cap = e->cap ? e->cap * 2 : 16;
+        aigov_err_t *nv = realloc(e->v, cap * sizeof(*nv));
+        if (!nv) {
             e->nomem = 1;
             return;
         }
-        e->buf = nb;
+        e->v = nv;
         e->cap = cap;
     }
-    e->len += (size_t) snprintf(e->buf + e->len, e->cap - e->len, "%s%s\n", head, msg);
+    er = &e->v[e->n];
+    er->text = strdup(text);
+    er->file = strdup(file);
+    if (!er->text || !er->file) {
+        free(er->text);
+        free(er->file);
+        e->nomem = 1;
+        return;
+    }
+    er->line = line;
+    er->col = col;
+    er->seq = (unsigned) e->n;
+    e->n++;
+}
+
+static int cmp_err(const void *a, const void *b)
+{
+    const aigov_err_t *x = a, *y = b;
+
+    if (x->rank != y->rank)
+        return x->rank < y->rank ? -1 : 1;
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    if (x->col != y->col)
+        return x->col < y->col ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 char *aigov_errs_take(aigov_errs_t *e)
 {
-    char *s;
+    char *s, more[80] = "";
+    size_t len = 0, off = 0;
+    aigov_err_t *sorted;
 
     if (e->nomem) {
         aigov_errs_free(e);
@@ -64,14 +79,42 @@ char *aigov_errs_take(aigov_errs_t *e)
         aigov_errs_free(e);
         return NULL;
     }
-    s = e->buf;
-    memset(e, 0, sizeof(*e));
+    for (size_t i = 0; i < e->n; i++) {
+        size_t r = 0;
+        while (strcmp(e->v[r].file, e->v[i].file))
+            r++;
+        e->v[i].rank = r;
+    }
+    sorted = malloc(e->n * sizeof(*sorted));
+    if (!sorted) {
+        aigov_errs_free(e);
+        return strdup("policy: out of memory while reporting errors\n");
+    }
+    memcpy(sorted, e->v, e->n * sizeof(*sorted));
+    qsort(sorted, e->n, sizeof(*sorted), cmp_err);
+    if (e->count > e->n)
+        snprintf(more, sizeof(more), "... and %u more errors\n", e->count - (unsigned) e->n);
+    for (size_t i = 0; i < e->n; i++)
+        len += strlen(sorted[i].text) + 1;
+    len += strlen(more) + 1;
+    s = malloc(len);
+    if (s) {
+        for (size_t i = 0; i < e->n; i++)
+            off += (size_t) snprintf(s + off, len - off, "%s\n", sorted[i].text);
+        snprintf(s + off, len - off, "%s", more);
+    }
+    free(sorted);
+    aigov_errs_free(e);
     return s;
 }
 
 void aigov_errs_free(aigov_errs_t *e)
 {
-    free(e->buf);
+    for (size_t i = 0; i < e->n; i++) {
+        free(e->v[i].text);
+        free(e->v[i].file);
+    }
+    free(e->v);
     memset(e, 0, sizeof(*e));
 }
 

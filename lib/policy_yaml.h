@@ -18,13 +18,24 @@
 #define AIGOV_POLICY_MAX_DEPTH  32           /* nesting of mappings and lists */
 #define AIGOV_POLICY_MAX_ERRORS 100
 
-/* "file:line:col: message" lines, newline-terminated, in one growing buffer. */
+/* Errors as "file:line:col: message" lines. They are kept apart so that
+ * they come out in file order, then line and column order, whatever order
+ * the checks ran in. */
 typedef struct {
-    char     *buf;
-    size_t    len;
-    size_t    cap;
-    unsigned  count;
-    int       nomem;
+    char      *text;     /* the whole line, without newline */
+    char      *file;
+    unsigned   line;
+    unsigned   col;
+    unsigned   seq;
+    size_t     rank;     /* set when sorting: the index of its file's first error */
+} aigov_err_t;
+
+typedef struct {
+    aigov_err_t  *v;
+    size_t        n;
+    size_t        cap;
+    unsigned      count;    /* including those beyond the cap */
+    int           nomem;
 } aigov_errs_t;
 
 /* line 0 means "no place in the file": the line reads "file: message". */

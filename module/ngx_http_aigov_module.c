@@ -254,7 +254,7 @@ ngx_http_aigov_init_zone(ngx_shm_zone_t *shm_zone, void *data)
             return NGX_ERROR;
         }
 
-        if (aigov_quota_init(sh->quota, size) != 0) {
+        if (aigov_quota_init(sh->quota, size) < 0) {
             return NGX_ERROR;
         }
 

@@ -455,7 +455,6 @@ static int try_aws_secret(uchar *t, size_t len, size_t i, hit_t *h)
     } else {
         return 0;
     }
-    p += run(t, len, p, c_slack) + run(t, len, p, c_wordc);
     while (p < len && (is_word(t[p]) || t[p] == '-'))
         p++;
     p = skip_assign(t, len, p);
@@ -614,8 +613,7 @@ static int try_bearer(uchar *t, size_t len, size_t i, unsigned mask, hit_t *h)
     if (sp == 0 || p >= len)
         return 0;
     n = run(t, len, p, c_bearer);
-    while (n > 0 && (t[p + n - 1] == '.' || t[p + n - 1] == '='
-                     ? t[p + n - 1] == '.' : 0))
+    while (n > 0 && t[p + n - 1] == '.')
         n--;                                /* a full stop after the token */
     if (n < 20)
         return 0;
@@ -689,6 +687,14 @@ static int can_start(int c)
            c == 'r' || c == 'g' || c == 'x' || c == 'y' || c == 'e';
 }
 
+static int only_space_from(uchar *t, size_t len, size_t p)
+{
+    while (p < len && (t[p] == ' ' || t[p] == '\t' || t[p] == '\r' ||
+                       t[p] == '\n' || t[p] == '\\'))
+        p++;
+    return p == len;
+}
+
 /* Inside a private key block carried over from the previous chunk: mask up
  * to its END line, or the whole chunk. Returns where scanning resumes. */
 static size_t continue_key(uchar *t, size_t len, sec_stream_t *st,
@@ -701,7 +707,7 @@ static size_t continue_key(uchar *t, size_t len, sec_stream_t *st,
         size_t nb64, body = key_body(t, len, 0, &nb64);
         /* the overlap window may end the block's tail without END */
         *rc = body > 0 ? push(out, 0, body, SEC_PRIVATE_KEY) : 0;
-        if (body < len)
+        if (!only_space_from(t, len, body))
             st->in_private_key = 0;
         return body;
     }
@@ -734,7 +740,8 @@ int sec_scan(const char *text, size_t len, unsigned mask, sec_stream_t *st,
         }
         if (try_at(t, len, i, mask, &h) && h.start >= i && h.end > h.start) {
             rc = push(out, h.start, h.end, h.kind);
-            if (h.kind == SEC_PRIVATE_KEY && st != NULL && h.end >= len - 1 &&
+            if (h.kind == SEC_PRIVATE_KEY && st != NULL &&
+                only_space_from(t, len, h.end) &&
                 find_mem(t + h.start, h.end - h.start, "-----END ") == NULL)
                 st->in_private_key = 1;
             i = h.end;

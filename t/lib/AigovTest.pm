@@ -31,7 +31,7 @@ sub new {
     remove_tree($dir);
     make_path("$dir/logs", "$dir/tmp");
     chmod 0755, $dir, "$dir/logs", "$dir/tmp";
-    my $self = bless { dir => $dir, name => $name, pids => {}, %opt }, $class;
+    my $self = bless { dir => $dir, name => $name, pids => {}, owner => $$, %opt }, $class;
     $self->{port} = free_port();
     $self->{mock_port} = free_port();
     push @instances, $self;
@@ -230,6 +230,8 @@ sub stop_pid {
 
 sub stop {
     my ($self) = @_;
+    # a child forked by a test (for load) must not stop its parent's servers
+    return unless $self->{owner} == $$;
     $self->stop_nginx;
     if (my $pid = delete $self->{pids}{mock}) {
         stop_pid($pid, 'TERM');

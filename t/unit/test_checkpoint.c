@@ -25,6 +25,9 @@
                     "then you don't know what your problem is.\n"
 #define GO_NOTE     GO_TEXT "\n\xe2\x80\x94 PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
 
+#define BADROOT "o\n1\nAA==\n\n\xe2\x80\x94 o AAAAAAAA\n"
+#define BADSIZE "o\n01\nq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s=\n\n\xe2\x80\x94 o AAAAAAAA\n"
+
 static char tmpdir[] = "/tmp/aigov-cp-XXXXXX";
 
 static void write_pem(EVP_PKEY *k, const char *path, int pub)
@@ -222,9 +225,9 @@ static void test_checkpoint_round_trip(void **state)
     /* malformed: cut, no blank line, no newline at end, control char */
     assert_int_equal(aigov_checkpoint_open(note, strlen(note) - 1, &vk, cp, why, sizeof(why)), AIGOV_NOTE_MALFORMED);
     assert_int_equal(aigov_checkpoint_open("a\nb\n", 4, &vk, cp, why, sizeof(why)), AIGOV_NOTE_MALFORMED);
-    assert_int_equal(aigov_checkpoint_open("o\n1\nAA==\n\n\xe2\x80\x94 o AAAAAAAA\n", 27, &vk, cp, why, sizeof(why)),
+    assert_int_equal(aigov_checkpoint_open(BADROOT, strlen(BADROOT), &vk, cp, why, sizeof(why)),
                      AIGOV_NOTE_MALFORMED);   /* root is not 32 bytes */
-    assert_int_equal(aigov_checkpoint_open("o\n01\n\n\xe2\x80\x94 o AAAAAAAA\n", 22, NULL, cp, why, sizeof(why)),
+    assert_int_equal(aigov_checkpoint_open(BADSIZE, strlen(BADSIZE), NULL, cp, why, sizeof(why)),
                      AIGOV_NOTE_MALFORMED);
     assert_int_equal(aigov_checkpoint_open("\n", 1, NULL, cp, why, sizeof(why)), AIGOV_NOTE_MALFORMED);
     assert_int_equal(aigov_checkpoint_open("", 0, NULL, cp, why, sizeof(why)), AIGOV_NOTE_MALFORMED);
@@ -288,11 +291,12 @@ static void test_carry_over_range(void **state)
     /* a range that does not give the signed root is refused even when signed */
     {
         char body[512];
-        char b64[48];
+        char b64[48], b64h[48];
         size_t nl;
         char *n2;
         aigov_b64_encode(r1, 32, b64);
-        snprintf(body, sizeof(body), "carry\n1\n%s\naigov-range %s\n", b64, b64);
+        aigov_b64_encode(h, 32, b64h);
+        snprintf(body, sizeof(body), "carry\n1\n%s\naigov-range %s\n", b64, b64h);
         n2 = aigov_note_sign(s, body, strlen(body), &nl);
         assert_int_equal(aigov_checkpoint_open(n2, nl, &vk, cp, why, sizeof(why)), AIGOV_NOTE_MALFORMED);
         assert_non_null(strstr(why, "aigov-range"));

@@ -1,0 +1,217 @@
+/* Unit tests of lib/sse.c: splits, line endings, fields, bounds. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "sse.h"
+
+/* What the callback saw, one line per block:
+ *   D<data>|E<event>|I<id or ->|R<retry>|C<complete>  or  -<raw length> for
+ * blocks without data. Raw bytes are concatenated separately. */
+typedef struct {
+    char    log[8192];
+    size_t  loglen;
+    char    raw[8192];
+    size_t  rawlen;
+    int     stop_after;     /* stop with 42 after this many blocks; 0 never */
+    int     n;
+} seen_t;
+
+static int cb(void *ud, const aigov_sse_event_t *ev)
+{
+    seen_t *s = ud;
+
+    assert_true(s->rawlen + ev->raw_len < sizeof(s->raw));
+    memcpy(s->raw + s->rawlen, ev->raw, ev->raw_len);
+    s->rawlen += ev->raw_len;
+    assert_int_equal(strlen(ev->data), ev->data_len);
+    if (ev->has_data)
+        s->loglen += (size_t)snprintf(s->log + s->loglen, sizeof(s->log) - s->loglen,
+                                      "D%s|E%s|I%s|R%ld|C%d\n", ev->data, ev->event,
+                                      ev->has_id ? ev->id : "-", ev->retry, ev->complete);
+    else
+        s->loglen += (size_t)snprintf(s->log + s->loglen, sizeof(s->log) - s->loglen,
+                                      "-%zu%s\n", ev->raw_len, ev->complete ? "" : " tail");
+    s->n++;
+    return (s->stop_after && s->n == s->stop_after) ? 42 : 0;
+}
+
+/* Feeds input in pieces of the given sizes (0-terminated list), then
+ * finish; checks that the raw bytes add up to the input. */
+static void run(const char *in, size_t len, const size_t *cuts, seen_t *s)
+{
+    aigov_sse_t *p = aigov_sse_new(0);
+    size_t off = 0, i = 0;
+
+    assert_non_null(p);
+    memset(s, 0, sizeof(*s));
+    while (off < len) {
+        size_t n = cuts && cuts[i] ? cuts[i++] : len - off;
+        if (n > len - off)
+            n = len - off;
+        assert_int_equal(aigov_sse_feed(p, in + off, n, cb, s), 0);
+        off += n;
+    }
+    assert_int_equal(aigov_sse_finish(p, cb, s), 0);
+    assert_int_equal(s->rawlen, len);
+    assert_memory_equal(s->raw, in, len);
+    aigov_sse_free(p);
+}
+
+/* Every split into two pieces, and byte by byte, give the same blocks. */
+static void check_all_splits(const char *in, const char *want)
+{
+    size_t len = strlen(in), k;
+    seen_t s;
+
+    run(in, len, NULL, &s);
+    assert_string_equal(s.log, want);
+    for (k = 1; k < len; k++) {
+        size_t cuts[3] = { k, len - k, 0 };
+        run(in, len, cuts, &s);
+        if (strcmp(s.log, want) != 0)
+            fail_msg("split at %zu:\n%s\nwanted\n%s", k, s.log, want);
+    }
+    {
+        size_t *ones = malloc((len + 1) * sizeof(size_t));
+        for (k = 0; k < len; k++)
+            ones[k] = 1;
+        ones[len] = 0;
+        run(in, len, ones, &s);
+        free(ones);
+        assert_string_equal(s.log, want);
+    }
+}
+
+static void test_openai_stream(void **state)
+{
+    check_all_splits(
+        "data: {\"a\":1}\n\n"
+        "data: {\"b\":2}\n\n"
+        "data: [DONE]\n\n",
+        "D{\"a\":1}|E|I-|R-1|C1\n"
+        "D{\"b\":2}|E|I-|R-1|C1\n"
+        "D[DONE]|E|I-|R-1|C1\n");
+}
+
+static void test_line_endings(void **state)
+{
+    const char *want = "Dx|Ee|I-|R-1|C1\nDy|E|I-|R-1|C1\n";
+
+    check_all_splits("event: e\ndata: x\n\ndata: y\n\n", want);
+    check_all_splits("event: e\r\ndata: x\r\n\r\ndata: y\r\n\r\n", want);
+    check_all_splits("event: e\rdata: x\r\rdata: y\r\r", want);
+    check_all_splits("event: e\r\ndata: x\n\rdata: y\r\n\n", want);
+}
+
+static void test_fields(void **state)
+{
+    check_all_splits(
+        ": a comment\n"
+        "data:first\n"
+        "data:  two spaces\n"
+        "data\n"
+        "id: 7\n"
+        "retry: 3000\n"
+        "unknown: ignored\n"
+        "\n"
+        ": keep-alive\n\n"
+        "event: ping\n"
+        "data: p\n"
+        "retry: 12x\n\n",
+        "Dfirst\n two spaces\n|E|I7|R3000|C1\n"
+        "-14\n"
+        "Dp|Eping|I-|R-1|C1\n");
+}
+
+static void test_id_persists(void **state)
+{
+    aigov_sse_t *p = aigov_sse_new(0);
+    seen_t s;
+    const char *in = "id: 1\ndata: a\n\ndata: b\n\nid\ndata: c\n\n";
+
+    memset(&s, 0, sizeof(s));
+    /* the id of the stream persists; has_id says whether this block set it */
+    assert_int_equal(aigov_sse_feed(p, in, strlen(in), cb, &s), 0);
+    assert_string_equal(s.log, "Da|E|I1|R-1|C1\nDb|E|I-|R-1|C1\nDc|E|I|R-1|C1\n");
+    aigov_sse_free(p);
+}
+
+static void test_blank_lines_and_bom(void **state)
+{
+    check_all_splits("\n\ndata: x\n\n\n",
+                     "-1\n-1\nDx|E|I-|R-1|C1\n-1\n");
+    check_all_splits("\xEF\xBB\xBF" "data: bom\n\n", "Dbom|E|I-|R-1|C1\n");
+    /* only the first block may start with a BOM */
+    check_all_splits("data: a\n\n\xEF\xBB\xBF" "data: b\n\n", "Da|E|I-|R-1|C1\n-12\n");
+}
+
+static void test_tail_without_blank_line(void **state)
+{
+    seen_t s;
+
+    run("data: x\n\ndata: half", 19, NULL, &s);
+    assert_string_equal(s.log, "Dx|E|I-|R-1|C1\n-10 tail\n");
+    /* a final "\r" ends a line, so the event is complete */
+    run("data: y\r\r", 9, NULL, &s);
+    assert_string_equal(s.log, "Dy|E|I-|R-1|C1\n");
+    run("data: z\r", 8, NULL, &s);
+    assert_string_equal(s.log, "-8 tail\n");
+}
+
+static void test_too_long(void **state)
+{
+    aigov_sse_t *p = aigov_sse_new(16);
+    seen_t s;
+
+    memset(&s, 0, sizeof(s));
+    /* blocks up to the bound pass, in any number */
+    assert_int_equal(aigov_sse_feed(p, "data: 12345678\n\ndata: 12345678\n\n", 32, cb, &s), 0);
+    assert_int_equal(s.n, 2);
+    /* a line that never ends is refused, in one feed or many */
+    assert_int_equal(aigov_sse_feed(p, "data: 0123456789", 16, cb, &s), 0);
+    assert_int_equal(aigov_sse_feed(p, "a", 1, cb, &s), AIGOV_SSE_TOO_LONG);
+    assert_int_equal(aigov_sse_feed(p, "\n\n", 2, cb, &s), AIGOV_SSE_TOO_LONG);
+    assert_int_equal(aigov_sse_finish(p, cb, &s), AIGOV_SSE_TOO_LONG);
+    assert_int_equal(s.n, 2);
+    aigov_sse_free(p);
+
+    p = aigov_sse_new(16);
+    assert_int_equal(aigov_sse_feed(p, "data: 0123456789abcdef\n\n", 24, cb, &s),
+                     AIGOV_SSE_TOO_LONG);
+    aigov_sse_free(p);
+}
+
+static void test_callback_stops(void **state)
+{
+    aigov_sse_t *p = aigov_sse_new(0);
+    seen_t s;
+    const char *in = "data: 1\n\ndata: 2\n\ndata: 3\n\n";
+
+    memset(&s, 0, sizeof(s));
+    s.stop_after = 2;
+    assert_int_equal(aigov_sse_feed(p, in, strlen(in), cb, &s), 42);
+    assert_int_equal(s.n, 2);
+    aigov_sse_free(p);
+    aigov_sse_free(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_openai_stream),
+        cmocka_unit_test(test_line_endings),
+        cmocka_unit_test(test_fields),
+        cmocka_unit_test(test_id_persists),
+        cmocka_unit_test(test_blank_lines_and_bom),
+        cmocka_unit_test(test_tail_without_blank_line),
+        cmocka_unit_test(test_too_long),
+        cmocka_unit_test(test_callback_stops),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
