@@ -26,6 +26,8 @@ PLUGINS   := $(patsubst plugins/%/,%,$(sort $(dir $(wildcard plugins/*/*.c))))
 PLUGIN_SO := $(PLUGINS:%=$(B)/plugins/%.so)
 UNIT_SRC  := $(wildcard t/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:t/unit/%.c=$(B)/unit/%)
+TPLUG_SO  := $(patsubst t/unit/plugins/%.c,$(B)/test-plugins/%.so,$(wildcard t/unit/plugins/*.c))
+NODE_SDK  := t/node/node_modules/openai/package.json
 MOD_SRC   := $(wildcard module/*.c module/*.h)
 MODULE    := $(B)/nginx/ngx_http_aigov_module.so
 
@@ -74,11 +76,24 @@ $(B)/plugins/%.so: $$(wildcard plugins/%/*.c plugins/%/*.h) plugins/aigov_plugin
 	$(CC) -std=c11 -D_GNU_SOURCE -g -fPIC -shared -fvisibility=hidden -Iplugins -I/usr/include/hs $(WARN) $(CFLAGS) \
 	  $(filter %.c,$^) -o $@ -lhs -lpcre2-8 -lm
 
+# Plugins that misbehave on purpose, for the host's tests.
+$(B)/test-plugins/%.so: t/unit/plugins/%.c plugins/aigov_plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -g -fPIC -shared -Iplugins -Wall -Wextra -Wno-unused-parameter $< -o $@
+
+# The official OpenAI SDK, for t/sdk.t, installed from the lock file.
+$(NODE_SDK): t/node/package.json t/node/package-lock.json
+	cd t/node && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 # Unit tests run under AddressSanitizer and UBSan. A test named
 # test_plugin_NAME also compiles plugins/NAME/*.c into itself.
-$(B)/unit/%: t/unit/%.c $(B)/libaigov-asan.a $$(if $$(filter plugin_%,$$*),$$(wildcard plugins/$$(patsubst plugin_%,%,$$*)/*.c)) $(wildcard t/unit/*.h)
+$(B)/unit/%: t/unit/%.c $(B)/libaigov-asan.a $(wildcard t/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -Wno-unused-parameter -It/unit -O1 $(SAN) $(filter %.c,$^) $(B)/libaigov-asan.a $(EXT_LIBS) -lcmocka -o $@
+
+$(foreach t,$(filter $(B)/unit/test_plugin_%,$(UNIT_BIN)),\
+  $(eval $(t): $(wildcard plugins/$(patsubst $(B)/unit/test_plugin_%,%,$(t))/*.c)))
 
 # nginx's configure runs once (it takes half a minute); afterwards only the
 # module is recompiled. The static library is linked into the module, so a
@@ -104,14 +119,14 @@ run: deps build
 stop:
 	@tools/run.sh stop
 
-unit: $(UNIT_BIN) $(PLUGIN_SO)
+unit: $(UNIT_BIN) $(PLUGIN_SO) $(TPLUG_SO)
 	@t/unit/run.sh $(UNIT_BIN)
 
-integration: build
+integration: build $(NODE_SDK)
 	@prove -j2 -I t/lib t/*.t
 
 test: deps
-	@$(MAKE) --no-print-directory build $(UNIT_BIN)
+	@$(MAKE) --no-print-directory build $(UNIT_BIN) $(TPLUG_SO) $(NODE_SDK)
 	@t/run-all.sh $(UNIT_BIN)
 
 bench: deps build

@@ -81,8 +81,8 @@ alloc_port() {
 }
 
 wait_port() {  # port pid seconds
-    local i
-    for i in $(seq 1 $(($3 * 10))); do
+    local _
+    for _ in $(seq 1 $(($3 * 10))); do
         kill -0 "$2" 2>/dev/null || return 1
         perl -MIO::Socket::INET -e 'exit(IO::Socket::INET->new(PeerAddr => "127.0.0.1",
             PeerPort => $ARGV[0], Proto => "tcp") ? 0 : 1)' "$1" && return 0
@@ -342,12 +342,17 @@ EOF
 # failure sets START_ERR to "failed: <first error line>" and returns 1.
 # (Not run in a subshell: PIDS must see the new process.)
 start_nginx() {  # name port-to-wait
-    local dir=$RUN/$1 err
+    local dir=$RUN/$1 err rc=0
     mkdir -p "$dir/tmp"
-    if ! "$NGINX" -t -q -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" >"$dir/t.log" 2>&1; then
+    "$NGINX" -t -q -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" >"$dir/t.log" 2>&1 || rc=$?
+    if [ "$rc" != 0 ]; then
         err=$(grep -m1 -E '\[(emerg|alert|crit|error)\]' "$dir/t.log" || head -1 "$dir/t.log")
         err=${err#nginx: }
-        START_ERR="failed: ${err//"$ROOT"\//}"
+        if [ -z "$err" ] && [ "$rc" -gt 128 ]; then
+            err="nginx -t crashed with signal $((rc - 128))$([ "$rc" != 139 ] || echo " (segmentation fault)")"
+        fi
+        START_ERR="failed: ${err:-nginx -t exited with $rc}"
+        START_ERR=${START_ERR//"$ROOT"\//}
         return 1
     fi
     "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" >"$dir/stdout.log" 2>&1 &
@@ -583,7 +588,7 @@ for rep in $(seq 1 "$REPEAT"); do
         for r in "${SELECTED[@]}"; do
             id=$(row_field "$r" 0)
             [[ " $(row_field "$r" 4) " == *" $c "* ]] || continue
-            [ "${STATUS[$id]}" = ok ] && [ -z "${CASE_NOTE[$id:$c]}" ] || continue
+            if [ "${STATUS[$id]}" != ok ] || [ -n "${CASE_NOTE[$id:$c]}" ]; then continue; fi
             [ "$rep" -gt 1 ] || [ "$WARMUP" = 0 ] || run_wrk "$id" "$c" "$WARMUP" >/dev/null
             line=$(run_wrk "$id" "$c" "$DURATION")
             log "bench: run $rep/$REPEAT $c $id: ${line#WRK }"

@@ -73,7 +73,7 @@ struct aigov_verify {
     size_t            ngaps;
 
     uint64_t          good_size;     /* newest checkpoint whose root matched */
-    int               struct_flag;   /* tree-changing problem since good_size */
+    uint64_t          struct_from;   /* first leaf position a reported problem changed */
     int               diverged;      /* a checkpoint already failed */
     int               have_prev;
     uint64_t          prev_size;
@@ -167,6 +167,7 @@ aigov_verify_t *aigov_verify_new(const aigov_vkey_t *key, aigov_problem_fn on_pr
     v->ud = ud;
     aigov_tree_init(&v->tree);
     aigov_tree_init(&v->lag);
+    v->struct_from = UINT64_MAX;
     return v;
 }
 
@@ -308,6 +309,14 @@ static int gap_take(aigov_verify_t *v, uint64_t s)
     return 0;
 }
 
+/* A reported problem changes the tree from the current position on; a
+ * checkpoint that then fails to match is explained by it. */
+static void mark(aigov_verify_t *v)
+{
+    if (v->tree.size < v->struct_from)
+        v->struct_from = v->tree.size;
+}
+
 /* Decides what the held-back line was, now that the next event is known.
  * hint: the seq that the next event says should come now (a record's seq,
  * a checkpoint's size), or -1. */
@@ -326,19 +335,19 @@ static void resolve(aigov_verify_t *v, int64_t hint)
             REPORT1(v, "modified", f, l, (int64_t) e,
                     "this record's seq field holds %llu, but its place in the log is seq %llu",
                     (unsigned long long) s, (unsigned long long) e);
+            mark(v);
             commit(v, v->pend_hash, f, l);
             v->e++;
-            v->struct_flag = 1;
         } else if (s > e) {
             gap_add(v, e, s - 1, f, l, (int64_t) s);
+            mark(v);
             commit(v, v->pend_hash, f, l);
             v->e = s + 1;
-            v->struct_flag = 1;
         } else if (gap_take(v, s)) {
             REPORT1(v, "reordered", f, l, (int64_t) s,
                     "seq %llu comes after seq %llu", (unsigned long long) s, (unsigned long long) (e - 1));
+            mark(v);
             commit(v, v->pend_hash, f, l);
-            v->struct_flag = 1;
         } else {
             const ring_ent_t *r = ring_at(v, s);
             if (r)
@@ -354,9 +363,9 @@ static void resolve(aigov_verify_t *v, int64_t hint)
         else
             REPORT1(v, "modified", f, l, (int64_t) e, "record seq %llu is %s",
                     (unsigned long long) e, v->pend_json ? "no longer a record" : "no longer valid JSON");
+        mark(v);
         commit(v, v->pend_hash, f, l);
         v->e++;
-        v->struct_flag = 1;
     } else if (v->pend_torn) {
         if (v->pend_has_seq)
             REPORT1(v, "torn", f, l, (int64_t) s, "record seq %llu was cut short and is lost "
@@ -416,7 +425,6 @@ static void keep_note(aigov_verify_t *v, const char *note, size_t len)
 static void good_checkpoint(aigov_verify_t *v, const aigov_checkpoint_t *cp, const char *note, size_t len)
 {
     v->good_size = cp->size;
-    v->struct_flag = 0;
     v->diverged = 0;
     v->sum.checkpoints_ok++;
     v->sum.last_size = cp->size;
@@ -500,7 +508,7 @@ static void on_checkpoint(aigov_verify_t *v, const char *line, size_t len, int f
         /* Signed for more records than came before it: they were removed. */
         gap_add(v, v->e, size - 1, f, l, -1);
         v->e = size;
-        v->struct_flag = 1;
+        mark(v);
     }
     if (size > v->tree.size) {
         v->diverged = 1;
@@ -522,7 +530,7 @@ static void on_checkpoint(aigov_verify_t *v, const char *line, size_t len, int f
         aigov_tree_root(&v->lag, root);
         if (memcmp(root, cp->root, 32) == 0) {
             good_checkpoint(v, cp, note, note_len);
-        } else if (v->diverged || v->struct_flag) {
+        } else if (v->diverged || v->struct_from < size) {
             /* Already explained by a problem reported before. */
             v->diverged = 1;
             v->sum.mismatches_after++;

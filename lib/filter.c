@@ -330,6 +330,45 @@ static const aigov_config_api_t config_api = {
     cfg_list_len, cfg_list_item, cfg_map
 };
 
+const aigov_config_api_t *aigov_config_api(void)
+{
+    return &config_api;
+}
+
+/* A config of its own: the mapping first, so the pointer is the whole. */
+typedef struct {
+    aigov_config_t  cfg;
+    arena_t         arena;
+    json_t         *copy;
+} standalone_t;
+
+aigov_config_t *aigov_config_from_json(const json_t *obj)
+{
+    standalone_t *st = calloc(1, sizeof(*st));
+
+    if (st == NULL)
+        return NULL;
+    st->copy = json_is_object(obj) ? json_deep_copy(obj) : json_object();
+    if (st->copy == NULL) {
+        free(st);
+        return NULL;
+    }
+    st->cfg.node = st->copy;
+    st->cfg.arena = &st->arena;
+    return &st->cfg;
+}
+
+void aigov_config_free(aigov_config_t *cfg)
+{
+    standalone_t *st = (standalone_t *)cfg;
+
+    if (st == NULL)
+        return;
+    arena_free(&st->arena);
+    json_decref(st->copy);
+    free(st);
+}
+
 /* ---- instances ---- */
 
 void *aigov_host_instance(void *ctx, const char *plugin, const json_t *config,

@@ -52,6 +52,12 @@ const char *aigov_inst_plugin_name(const aigov_filter_inst_t *fi);
 const aigov_plugin_t *aigov_inst_plugin(const aigov_filter_inst_t *fi);
 void *aigov_inst_state(const aigov_filter_inst_t *fi);
 
+/* The host's config accessors over a JSON object, without a host: for
+ * plugin tests and tools. from_json copies obj (NULL: empty mapping). */
+const aigov_config_api_t *aigov_config_api(void);
+aigov_config_t *aigov_config_from_json(const json_t *obj);
+void aigov_config_free(aigov_config_t *cfg);
+
 /* ---- running filters ---- */
 
 /* One filter of the matched rule, as the policy gives it. */

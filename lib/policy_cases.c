@@ -145,7 +145,7 @@ aigov_policy_case_t *aigov_policy_cases_load(const char *path, size_t *ncases,
         }
         for (size_t i = 0; i < n; i++)
             parse_case(&y, &cases[i], aigov_ynode(&y, root->data.sequence.items.start[i]), &ok);
-        for (size_t i = 0; ok && i < n; i++)
+        for (size_t i = 0; i < n; i++)
             for (size_t j = 0; cases[i].name && j < i; j++)
                 if (cases[j].name && !strcmp(cases[i].name, cases[j].name)) {
                     aigov_errs_add(&errs, path, cases[i].line, 1,

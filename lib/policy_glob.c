@@ -73,6 +73,7 @@ int aigov_glob_compile(aigov_glob_t *g, const char *pat,
             }
             for (;;) {
                 unsigned lo, hi;
+                size_t lo_pos;
                 if (j >= len) {
                     snprintf(err, errlen, "unterminated character class '[' at position %zu",
                              start + 1);
@@ -84,6 +85,7 @@ int aigov_glob_compile(aigov_glob_t *g, const char *pat,
                     if (++j >= len)
                         continue;   /* reported as unterminated */
                 }
+                lo_pos = j + 1;
                 lo = (unsigned char) pat[j];
                 if (lo >= 0x80) {
                     snprintf(err, errlen, "character classes hold ASCII characters only "
@@ -104,7 +106,7 @@ int aigov_glob_compile(aigov_glob_t *g, const char *pat,
                     }
                     if (hi < lo) {
                         snprintf(err, errlen, "range '%c-%c' in character class is reversed "
-                                 "(position %zu)", (char) lo, (char) hi, j);
+                                 "(position %zu)", (char) lo, (char) hi, lo_pos);
                         return -1;
                     }
                     j++;

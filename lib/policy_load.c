@@ -88,6 +88,7 @@ typedef struct {
 
     const char               *version_file;
     int                       version_seen;
+    int                       unparsed;      /* a file could not be read or parsed */
     const char               *default_file;
     const char               *identity_file;
 } loader_t;
@@ -385,7 +386,7 @@ static int valid_plugin_name(const char *s)
 
 static int parse_filter(loader_t *L, aigov_policy_filter_t *f, yaml_node_t *n)
 {
-    yaml_node_t *pv, *sv, *av, *cv, *ov;
+    yaml_node_t *pv, *sv, *av, *cv, *ov, *ck = NULL;
     const char *s;
     int ok = 1;
     json_t *cfg = NULL;
@@ -462,7 +463,7 @@ static int parse_filter(loader_t *L, aigov_policy_filter_t *f, yaml_node_t *n)
         }
     }
 
-    if ((cv = aigov_ymap_get(L->y, n, "config", NULL))) {
+    if ((cv = aigov_ymap_get(L->y, n, "config", &ck))) {
         if (cv->type != YAML_MAPPING_NODE && !aigov_ynull(cv)) {
             ERR(L, cv, "config must be a mapping, e.g. {types: [email, phone]}");
             ok = 0;
@@ -485,7 +486,7 @@ static int parse_filter(loader_t *L, aigov_policy_filter_t *f, yaml_node_t *n)
             if (!strncmp(err, "no plugin named", 15) || !cv || cv->type != YAML_MAPPING_NODE)
                 ERR(L, pv, "%s", err);
             else
-                ERR(L, cv, "plugin %s rejected its config: %s", f->plugin, err);
+                ERR(L, ck, "plugin %s rejected its config: %s", f->plugin, err);
             ok = 0;
         }
     }
@@ -705,6 +706,8 @@ static void load_buffer(loader_t *L, const char *name, const char *buf, size_t l
         L->y = &y;
         parse_top(L, root);
         L->y = NULL;
+    } else {
+        L->unparsed = 1;
     }
     aigov_ydoc_free(&y);
 }
@@ -716,6 +719,7 @@ static void load_file(loader_t *L, const char *path, EVP_MD_CTX *md)
 
     if (aigov_read_file(path, AIGOV_POLICY_MAX_FILE, &buf, &len, err, sizeof(err)) != 0) {
         aigov_errs_add(&L->errs, path, 0, 0, "%s", err);
+        L->unparsed = 1;
         return;
     }
     load_buffer(L, path, buf, len, md);
@@ -833,7 +837,7 @@ static aigov_policy_t *finish(loader_t *L, EVP_MD_CTX *md, char **errors)
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned dlen = 0;
 
-    if (!L->version_seen && p->nfiles)
+    if (!L->version_seen && p->nfiles && !L->unparsed)
         aigov_errs_add(&L->errs, p->files[0], 1, 1,
                        "missing 'version: 1' (the policy language version)");
     EVP_DigestFinal_ex(md, digest, &dlen);

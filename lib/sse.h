@@ -29,7 +29,7 @@ typedef struct {
     const char  *raw;         /* the block's bytes, exactly as received */
     size_t       raw_len;
     int          has_data;    /* at least one "data" field: an event */
-    const char  *data;        /* data lines joined by "\n"; NUL-terminated */
+    const char  *data;        /* data lines joined by "\n"; NUL-terminated (may hold NULs) */
     size_t       data_len;
     const char  *event;       /* "event" field, "" when absent */
     size_t       event_len;

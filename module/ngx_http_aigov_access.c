@@ -26,6 +26,12 @@ static ngx_int_t ngx_http_aigov_filter_prompt(ngx_http_request_t *r,
     ngx_http_aigov_ctx_t *ctx);
 static ngx_int_t ngx_http_aigov_replace_body(ngx_http_request_t *r,
     ngx_http_aigov_ctx_t *ctx);
+static void ngx_http_aigov_record_decision(ngx_http_request_t *r,
+    ngx_http_aigov_ctx_t *ctx);
+static void ngx_http_aigov_release(ngx_http_request_t *r,
+    ngx_http_aigov_ctx_t *ctx);
+static ngx_int_t ngx_http_aigov_deny(ngx_http_aigov_ctx_t *ctx,
+    ngx_uint_t status, const char *code, const char *message);
 
 
 ngx_int_t
@@ -107,10 +113,58 @@ ngx_http_aigov_body_handler(ngx_http_request_t *r)
         ctx->status = rc;
     }
 
+    ngx_http_aigov_record_decision(r, ctx);
+
     r->preserve_body = 1;
 
     r->write_event_handler = ngx_http_core_run_phases;
     ngx_http_core_run_phases(r);
+}
+
+
+/*
+ * The decision is on record before anything is served: with audit_fail
+ * closed, a request whose record cannot be written is answered 503.
+ */
+
+static void
+ngx_http_aigov_record_decision(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
+{
+    ngx_int_t                    rc;
+    ngx_http_aigov_main_conf_t  *amcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_aigov_module);
+
+    if (amcf->audit == NULL) {
+        return;
+    }
+
+    if (ctx->status == NGX_DECLINED) {
+        rc = ngx_http_aigov_audit_record(r, ctx, "admit");
+        ctx->audited = (rc == NGX_OK);
+
+    } else if (ctx->err_code) {
+        rc = ngx_http_aigov_audit_record(r, ctx, "deny");
+        ctx->deny_recorded = 1;
+
+    } else {
+        return;
+    }
+
+    if (rc == NGX_OK || amcf->audit_fail_open) {
+        return;
+    }
+
+    ctx->deny_recorded = 1;
+    ctx->status = ngx_http_aigov_deny(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                      "audit_unavailable",
+                                      "the audit log cannot record this "
+                                      "request, so it is not served");
+    ctx->denied = 1;
+
+    if (ctx->quota_held) {
+        ngx_http_aigov_release(r, ctx);
+    }
 }
 
 
@@ -156,6 +210,8 @@ ngx_http_aigov_process(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
         if (ngx_http_aigov_read_body(r, &body) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
+
+        ctx->body = body;
 
         if (body.len == 0) {
             return ngx_http_aigov_deny(ctx, NGX_HTTP_BAD_REQUEST,
@@ -314,6 +370,24 @@ ngx_http_aigov_decide(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
 }
 
 
+/* A request admitted but then not served gives its reservation back. */
+
+static void
+ngx_http_aigov_release(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
+{
+    ngx_http_aigov_main_conf_t  *amcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_aigov_module);
+
+    ngx_shmtx_lock(amcf->quota_mutex);
+    aigov_quota_settle(amcf->quota, ctx->decision->subject, &ctx->ticket, 0,
+                       ngx_time());
+    ngx_shmtx_unlock(amcf->quota_mutex);
+
+    ctx->quota_held = 0;
+}
+
+
 /*
  * Per-subject quotas, counted in shared memory so that all workers share
  * one count. Tokens are reserved here (prompt estimate plus the answer's
@@ -354,11 +428,11 @@ ngx_http_aigov_admit(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
     retry = 0;
     msg[0] = '\0';
 
-    ngx_shmtx_lock(&amcf->quota_mutex);
+    ngx_shmtx_lock(amcf->quota_mutex);
     rc = aigov_quota_admit(amcf->quota, ctx->decision->subject, &lim,
                            reserve, ngx_time(), &ctx->ticket, &retry,
                            msg, sizeof(msg));
-    ngx_shmtx_unlock(&amcf->quota_mutex);
+    ngx_shmtx_unlock(amcf->quota_mutex);
 
     if (rc == 0) {
         ctx->quota_held = 1;
@@ -378,10 +452,9 @@ ngx_http_aigov_admit(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
 static ngx_int_t
 ngx_http_aigov_filter_prompt(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
 {
-    int                           rc;
-    ngx_uint_t                    i, n;
-    aigov_filter_spec_t          *specs;
-    const aigov_policy_filter_t  *pf;
+    int                   rc;
+    ngx_uint_t            n;
+    aigov_filter_spec_t  *specs;
 
     n = ctx->decision->nfilters;
 
@@ -394,22 +467,18 @@ ngx_http_aigov_filter_prompt(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    pf = ctx->decision->filters;
-
-    for (i = 0; i < n; i++) {
-        specs[i].inst = pf[i].inst;
-        specs[i].plugin = pf[i].plugin;
-        specs[i].stages = pf[i].stages;
-        specs[i].action = pf[i].action;
-        specs[i].on_error = pf[i].fail_open ? AIGOV_ON_ERROR_ALLOW
-                                            : AIGOV_ON_ERROR_BLOCK;
-    }
+    aigov_filter_specs(ctx->decision->filters, n, specs);
 
     ctx->specs = specs;
     ctx->nspecs = n;
 
     if (!ctx->parsed) {
         return NGX_DECLINED;
+    }
+
+    if (ctx->decision->content == AIGOV_CONTENT_FULL) {
+        /* kept as sent, before any redaction */
+        ctx->original_texts = ngx_http_aigov_audit_texts(r, ctx);
     }
 
     rc = aigov_filter_request(specs, n, &ctx->req, &ctx->prompt_outcome);

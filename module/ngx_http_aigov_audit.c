@@ -1,10 +1,809 @@
 
 /*
- * aigov: the signed audit log (shared tree state, appends, checkpoints).
+ * aigov: the signed audit log.
+ *
+ * Every worker appends to one file opened with O_APPEND. The Merkle tree
+ * (a compact range) lives in shared memory; a record gets its seq, its
+ * write() and its leaf under one lock, so file order, seq order and tree
+ * order are the same. Checkpoints are signed outside the lock.
+ *
+ * A request that is served is never left without a record: the admission
+ * record (phase "admit") is written before the request is proxied, and
+ * with aigov_audit_fail closed a request whose admission record cannot be
+ * written gets 503 and is not served. The completion record (phase
+ * "done": status, usage, the answer's filters and hash) follows when the
+ * request ends, however it ends. A request refused by the gateway has one
+ * record (phase "deny").
  */
 
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <sys/time.h>
+
 #include "ngx_http_aigov_module.h"
+
+
+#define NGX_HTTP_AIGOV_CONTENT_MAX  (64 * 1024)
+
+
+static ngx_int_t ngx_http_aigov_audit_append(ngx_http_aigov_main_conf_t *amcf,
+    const char *body, size_t len, ngx_log_t *log);
+static void ngx_http_aigov_audit_checkpoint_now(
+    ngx_http_aigov_main_conf_t *amcf, ngx_uint_t force, ngx_log_t *log);
+static void ngx_http_aigov_audit_timer(ngx_event_t *ev);
+static ngx_int_t ngx_http_aigov_audit_write(ngx_fd_t fd, const char *p,
+    size_t len);
+static void ngx_http_aigov_free_signer(void *data);
+
+
+/* what one worker remembers of the file it writes to */
+static ngx_fd_t                     ngx_http_aigov_audit_fd = NGX_INVALID_FILE;
+static ngx_event_t                  ngx_http_aigov_audit_ev;
+static ngx_connection_t             ngx_http_aigov_audit_dummy;
+static ngx_http_aigov_main_conf_t  *ngx_http_aigov_audit_conf_cur;
+
+
+char *
+ngx_http_aigov_audit_checkpoint(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_aigov_main_conf_t  *amcf = conf;
+
+    ngx_int_t   n;
+    ngx_str_t  *value;
+
+    if (amcf->cp_records != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    n = ngx_atoi(value[1].data, value[1].len);
+    if (n <= 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "aigov_audit_checkpoint: \"%V\" is not a positive "
+                           "number of records", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    amcf->cp_records = n;
+
+    amcf->cp_time = ngx_parse_time(&value[2], 1);
+    if (amcf->cp_time == (time_t) NGX_ERROR || amcf->cp_time <= 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "aigov_audit_checkpoint: \"%V\" is not a time "
+                           "of at least 1s", &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* Called from init_main_conf: defaults, the signing key, the file. */
+
+char *
+ngx_http_aigov_audit_conf(ngx_conf_t *cf, ngx_http_aigov_main_conf_t *amcf)
+{
+    char                 err[512], host[NGX_MAXHOSTNAMELEN + 16];
+    ngx_pool_cleanup_t  *cln;
+
+    ngx_conf_init_uint_value(amcf->cp_records, 1000);
+    ngx_conf_init_value(amcf->cp_time, 1);
+    ngx_conf_init_uint_value(amcf->audit_fail_open, 0);
+
+    if (amcf->audit_path.len == 0) {
+        if (amcf->audit_key.len) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "aigov_audit_key is set but aigov_audit_log "
+                               "is not");
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (amcf->audit_key.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "aigov_audit_log needs aigov_audit_key, the "
+                           "Ed25519 key that signs checkpoints "
+                           "(aigov keygen --out KEY)");
+        return NGX_CONF_ERROR;
+    }
+
+    if (amcf->audit_origin.len == 0) {
+        ngx_snprintf((u_char *) host, sizeof(host), "%V/aigov%Z",
+                     &cf->cycle->hostname);
+        amcf->audit_origin.len = ngx_strlen(host);
+        amcf->audit_origin.data = ngx_pstrdup(cf->pool,
+                                              &amcf->audit_origin);
+        if (amcf->audit_origin.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memcpy(amcf->audit_origin.data, host, amcf->audit_origin.len);
+    }
+
+    if (ngx_conf_full_name(cf->cycle, &amcf->audit_key, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    err[0] = '\0';
+    amcf->signer = aigov_signer_load((const char *) amcf->audit_key.data,
+                    (const char *) ngx_pstrdup(cf->pool, &amcf->audit_origin),
+                    err, sizeof(err));
+
+    if (amcf->signer == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "aigov_audit_key \"%V\": %s",
+                           &amcf->audit_key, err);
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_aigov_free_signer;
+    cln->data = amcf->signer;
+
+    /* opened by the master before privileges drop, reopened on USR1 */
+    amcf->audit_file = ngx_conf_open_file(cf->cycle, &amcf->audit_path);
+    if (amcf->audit_file == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * At the first start the tree is rebuilt from the log on disk, so a
+ * restarted gateway continues the same tree. On reload the zone, and the
+ * tree in it, carry on.
+ */
+
+ngx_int_t
+ngx_http_aigov_audit_init_zone(ngx_http_aigov_main_conf_t *amcf,
+    ngx_slab_pool_t *shpool, ngx_http_aigov_shctx_t *sh, ngx_uint_t fresh)
+{
+    int                         rc, newline;
+    char                        err[512];
+    uint64_t                    cp;
+    ngx_file_info_t             fi;
+    ngx_http_aigov_audit_sh_t  *a;
+
+    if (amcf->audit_file == NULL) {
+        return NGX_OK;
+    }
+
+    if (!fresh && sh->audit) {
+        a = sh->audit;
+        goto done;
+    }
+
+    a = ngx_slab_calloc(shpool, sizeof(ngx_http_aigov_audit_sh_t));
+    if (a == NULL) {
+        return NGX_ERROR;
+    }
+
+    cp = 0;
+    newline = 0;
+    err[0] = '\0';
+    rc = 0;
+
+    /* only a regular file holds a tree to continue (not /dev/full, say) */
+    if (ngx_file_info(amcf->audit_path.data, &fi) != NGX_FILE_ERROR
+        && ngx_is_file(&fi))
+    {
+        rc = aigov_log_recover((const char *) amcf->audit_path.data,
+                               &a->tree, &cp, &newline, err, sizeof(err));
+    }
+    if (rc < 0) {
+        ngx_log_error(NGX_LOG_EMERG, ngx_cycle->log, 0,
+                      "aigov: cannot read the audit log \"%V\" to continue "
+                      "its tree: %s", &amcf->audit_path, err);
+        return NGX_ERROR;
+    }
+
+    if (rc > 0) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "aigov: audit log \"%V\": %s", &amcf->audit_path, err);
+    }
+
+    a->last_cp_size = cp;
+    a->last_cp_time = ngx_time();
+    a->needs_newline = newline;
+
+    if (ngx_file_info(amcf->audit_path.data, &fi) != NGX_FILE_ERROR) {
+        a->dev = fi.st_dev;
+        a->ino = fi.st_ino;
+    }
+
+    if (ngx_shmtx_create(&a->mutex, &a->lock, NULL) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    sh->audit = a;
+
+done:
+
+    amcf->audit = a;
+    amcf->audit_mutex = &a->mutex;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_aigov_audit_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_aigov_main_conf_t  *amcf;
+
+    amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_aigov_module);
+
+    if (amcf == NULL || amcf->audit == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_http_aigov_audit_conf_cur = amcf;
+
+    ngx_http_aigov_audit_dummy.fd = (ngx_socket_t) -1;
+    ngx_http_aigov_audit_ev.handler = ngx_http_aigov_audit_timer;
+    ngx_http_aigov_audit_ev.data = &ngx_http_aigov_audit_dummy;
+    ngx_http_aigov_audit_ev.log = cycle->log;
+    ngx_http_aigov_audit_ev.cancelable = 1;
+
+    ngx_add_timer(&ngx_http_aigov_audit_ev, amcf->cp_time * 1000);
+
+    return NGX_OK;
+}
+
+
+/* A worker leaving (shutdown, reload) signs what it has written. */
+
+void
+ngx_http_aigov_audit_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_aigov_main_conf_t  *amcf;
+
+    amcf = ngx_http_aigov_audit_conf_cur;
+
+    if (amcf == NULL || amcf->audit == NULL) {
+        return;
+    }
+
+    ngx_http_aigov_audit_checkpoint_now(amcf, 1, cycle->log);
+}
+
+
+static void
+ngx_http_aigov_audit_timer(ngx_event_t *ev)
+{
+    ngx_http_aigov_main_conf_t  *amcf;
+
+    amcf = ngx_http_aigov_audit_conf_cur;
+
+    ngx_http_aigov_audit_checkpoint_now(amcf, 0, ev->log);
+
+    if (!ngx_exiting && !ngx_terminate && !ngx_quit) {
+        ngx_add_timer(ev, amcf->cp_time * 1000);
+    }
+}
+
+
+/* The answer as sent to the client, for response_sha256 and content. */
+
+void
+ngx_http_aigov_audit_answer(ngx_http_aigov_ctx_t *ctx, u_char *p, size_t len)
+{
+    size_t  n;
+
+    if (ctx->answer_sha == NULL || len == 0) {
+        return;
+    }
+
+    EVP_DigestUpdate(ctx->answer_sha, p, len);
+
+    if (ctx->answer_copy.data) {
+        n = ngx_min(len, NGX_HTTP_AIGOV_CONTENT_MAX - ctx->answer_copy.len);
+        ngx_memcpy(ctx->answer_copy.data + ctx->answer_copy.len, p, n);
+        ctx->answer_copy.len += n;
+    }
+}
+
+
+ngx_int_t
+ngx_http_aigov_audit_answer_start(ngx_http_request_t *r,
+    ngx_http_aigov_ctx_t *ctx)
+{
+    aigov_content_t              content;
+    ngx_http_aigov_main_conf_t  *amcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_aigov_module);
+
+    if (amcf->audit == NULL) {
+        return NGX_OK;
+    }
+
+    content = ctx->decision ? ctx->decision->content : AIGOV_CONTENT_HASH;
+
+    if (content == AIGOV_CONTENT_NONE) {
+        return NGX_OK;
+    }
+
+    ctx->answer_sha = EVP_MD_CTX_new();
+    if (ctx->answer_sha == NULL
+        || EVP_DigestInit_ex(ctx->answer_sha, EVP_sha256(), NULL) != 1)
+    {
+        return NGX_ERROR;
+    }
+
+    if (content == AIGOV_CONTENT_REDACTED || content == AIGOV_CONTENT_FULL) {
+        ctx->answer_copy.data = ngx_pnalloc(r->pool,
+                                            NGX_HTTP_AIGOV_CONTENT_MAX);
+        if (ctx->answer_copy.data == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static json_t *
+ngx_http_aigov_audit_filters(ngx_http_aigov_ctx_t *ctx)
+{
+    size_t                         i, k;
+    json_t                        *a, *o;
+    const aigov_filter_outcome_t  *oc[2];
+
+    a = json_array();
+    if (a == NULL) {
+        return NULL;
+    }
+
+    oc[0] = &ctx->prompt_outcome;
+    oc[1] = ctx->answer ? aigov_answer_outcome(ctx->answer) : NULL;
+
+    for (k = 0; k < 2; k++) {
+        if (oc[k] == NULL) {
+            continue;
+        }
+
+        for (i = 0; i < oc[k]->nrecords; i++) {
+            o = json_pack("{s:s, s:s, s:s, s:I}",
+                          "plugin", oc[k]->records[i].plugin,
+                          "stage", oc[k]->records[i].stage
+                                   == AIGOV_STAGE_REQUEST
+                                   ? "request" : "response",
+                          "verdict", oc[k]->records[i].verdict,
+                          "count", (json_int_t) oc[k]->records[i].count);
+            if (o == NULL || json_array_append_new(a, o) != 0) {
+                json_decref(a);
+                return NULL;
+            }
+        }
+    }
+
+    return a;
+}
+
+
+static void
+ngx_http_aigov_hex_sha256(const u_char *p, size_t len, char out[65])
+{
+    u_char        md[EVP_MAX_MD_SIZE];
+    unsigned int  n;
+
+    EVP_Digest(p, len, md, &n, EVP_sha256(), NULL);
+    ngx_hex_dump((u_char *) out, md, 32);
+    out[64] = '\0';
+}
+
+
+/*
+ * The prompt as the policy asked to keep it: the texts after the
+ * filters ran, or as the caller sent them; joined by newlines.
+ */
+
+char *
+ngx_http_aigov_audit_texts(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
+{
+    size_t   i, len;
+    u_char  *p, *s;
+
+    len = 0;
+    for (i = 0; i < ctx->req.ntexts; i++) {
+        len += ctx->req.texts[i].len + 1;
+    }
+
+    len = ngx_min(len, NGX_HTTP_AIGOV_CONTENT_MAX);
+
+    s = ngx_pnalloc(r->pool, len + 1);
+    if (s == NULL) {
+        return NULL;
+    }
+
+    p = s;
+    for (i = 0; i < ctx->req.ntexts; i++) {
+        if ((size_t) (p - s) + ctx->req.texts[i].len + 1 > len) {
+            break;
+        }
+
+        if (i) {
+            *p++ = '\n';
+        }
+
+        p = ngx_cpymem(p, ctx->req.texts[i].text, ctx->req.texts[i].len);
+    }
+
+    *p = '\0';
+
+    return (char *) s;
+}
+
+
+ngx_int_t
+ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
+    const char *phase)
+{
+    char                        *body, *path, *method, *id;
+    char                         psha[65], rsha[65];
+    u_char                       md[EVP_MAX_MD_SIZE];
+    size_t                       len;
+    json_t                      *rec, *iss;
+    ngx_int_t                    rc;
+    unsigned int                 mdlen;
+    long long                    pt, ct;
+    aigov_record_t               ar;
+    struct timeval               tv;
+    aigov_content_t              content;
+    ngx_http_aigov_main_conf_t  *amcf;
+    ngx_http_aigov_loc_conf_t   *alcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_aigov_module);
+
+    if (amcf->audit == NULL) {
+        return NGX_OK;
+    }
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_aigov_module);
+
+    ngx_memzero(&ar, sizeof(aigov_record_t));
+
+    id = ngx_pnalloc(r->pool, NGX_HTTP_AIGOV_ID_LEN + 1);
+    path = ngx_pnalloc(r->pool, r->uri.len + 1);
+    method = ngx_pnalloc(r->pool, r->method_name.len + 1);
+    if (id == NULL || path == NULL || method == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_cpystrn((u_char *) id, ctx->id, NGX_HTTP_AIGOV_ID_LEN + 1);
+    ngx_cpystrn((u_char *) path, r->uri.data, r->uri.len + 1);
+    ngx_cpystrn((u_char *) method, r->method_name.data,
+                r->method_name.len + 1);
+
+    gettimeofday(&tv, NULL);
+
+    ar.id = id;
+    ar.ts_us = (int64_t) tv.tv_sec * 1000000 + tv.tv_usec;
+    ar.method = method;
+    ar.path = path;
+    ar.model = ctx->req.model;
+    ar.endpoint = aigov_endpoint_name(ctx->req.endpoint);
+    ar.max_tokens = ctx->req.max_tokens;
+    ar.prompt_chars = ctx->parsed ? (int64_t) ctx->req.prompt_chars : -1;
+    ar.stream = ctx->req.stream;
+    ar.prompt_tokens = -1;
+    ar.completion_tokens = -1;
+    ar.claims = ctx->claims;
+
+    iss = ctx->claims ? json_object_get(ctx->claims, "iss") : NULL;
+    ar.iss = json_is_string(iss) ? json_string_value(iss) : NULL;
+
+    if (ctx->decision) {
+        ar.sub = ctx->decision->subject;
+        ar.groups = aigov_decision_groups(ctx->decision);
+        ar.rule = ctx->decision->rule;
+        ar.policy_sha256 = aigov_policy_sha256(alcf->policy);
+        content = ctx->decision->content;
+
+    } else {
+        ar.rule = alcf->policy ? NULL : "none";
+        content = AIGOV_CONTENT_HASH;
+    }
+
+    ar.decision = ctx->err_code ? "deny" : "allow";
+    ar.reason = ctx->err_code ? ctx->err_message : NULL;
+
+    if (ngx_strcmp(phase, "done") == 0) {
+        ar.status = r->headers_out.status;
+
+        if (r->connection->error && ar.status < NGX_HTTP_BAD_REQUEST) {
+            ar.status = 499;
+        }
+
+        if (ctx->answer && aigov_answer_usage(ctx->answer, &pt, &ct)) {
+            ar.prompt_tokens = pt;
+            ar.completion_tokens = ct;
+        }
+
+    } else {
+        ar.status = ctx->err_code ? (int) ctx->status : 0;
+    }
+
+    ar.filters = ngx_http_aigov_audit_filters(ctx);
+    ar.content = aigov_content_name(content);
+
+    if (content != AIGOV_CONTENT_NONE) {
+        if (ctx->body.len) {
+            ngx_http_aigov_hex_sha256(ctx->body.data, ctx->body.len, psha);
+            ar.prompt_sha256 = psha;
+        }
+
+        if (ctx->answer_sha && ngx_strcmp(phase, "done") == 0) {
+            EVP_DigestFinal_ex(ctx->answer_sha, md, &mdlen);
+            EVP_MD_CTX_free(ctx->answer_sha);
+            ctx->answer_sha = NULL;
+            ngx_hex_dump((u_char *) rsha, md, 32);
+            rsha[64] = '\0';
+            ar.response_sha256 = rsha;
+        }
+    }
+
+    if (content == AIGOV_CONTENT_REDACTED || content == AIGOV_CONTENT_FULL) {
+        if (ngx_strcmp(phase, "done") != 0 && ctx->parsed) {
+            ar.prompt = (content == AIGOV_CONTENT_FULL && ctx->original_texts)
+                        ? ctx->original_texts
+                        : ngx_http_aigov_audit_texts(r, ctx);
+        }
+
+        if (ngx_strcmp(phase, "done") == 0 && ctx->answer_copy.data) {
+            ar.response = ngx_pnalloc(r->pool, ctx->answer_copy.len + 1);
+            if (ar.response) {
+                ngx_memcpy((u_char *) ar.response, ctx->answer_copy.data,
+                           ctx->answer_copy.len);
+                ((u_char *) ar.response)[ctx->answer_copy.len] = '\0';
+            }
+        }
+    }
+
+    rec = aigov_record_json(&ar);
+
+    if (ar.filters) {
+        json_decref(ar.filters);
+    }
+
+    if (ar.groups) {
+        json_decref(ar.groups);
+    }
+
+    if (rec == NULL
+        || json_object_set_new(rec, "phase", json_string(phase)) != 0)
+    {
+        if (rec) {
+            json_decref(rec);
+        }
+        return NGX_ERROR;
+    }
+
+    body = aigov_record_body(rec, &len);
+    json_decref(rec);
+
+    if (body == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_aigov_audit_append(amcf, body, len, r->connection->log);
+    free(body);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_aigov_audit_write(ngx_fd_t fd, const char *p, size_t len)
+{
+    ssize_t  n;
+
+    while (len) {
+        n = write(fd, p, len);
+
+        if (n == -1) {
+            if (ngx_errno == NGX_EINTR) {
+                continue;
+            }
+
+            return NGX_ERROR;
+        }
+
+        if (n == 0) {
+            return NGX_ERROR;
+        }
+
+        p += n;
+        len -= n;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Under the lock: seq, one write(), the leaf. A file that nginx reopened
+ * (log rotation) and that is still empty first gets a carry-over
+ * checkpoint, so that it verifies on its own and continues the tree.
+ */
+
+static ngx_int_t
+ngx_http_aigov_audit_append(ngx_http_aigov_main_conf_t *amcf,
+    const char *body, size_t len, ngx_log_t *log)
+{
+    char                       *line, *carry;
+    size_t                      n, clen;
+    uint8_t                     leaf[32];
+    ngx_fd_t                    fd;
+    ngx_int_t                   rc;
+    ngx_uint_t                  due;
+    ngx_file_info_t             fi;
+    ngx_http_aigov_audit_sh_t  *a;
+
+    a = amcf->audit;
+    fd = amcf->audit_file->fd;
+
+    line = malloc(AIGOV_RECORD_LINE_MAX(len) + 1);
+    if (line == NULL) {
+        return NGX_ERROR;
+    }
+
+    carry = NULL;
+    rc = NGX_OK;
+
+    ngx_shmtx_lock(amcf->audit_mutex);
+
+    if (fd != ngx_http_aigov_audit_fd) {
+        ngx_http_aigov_audit_fd = fd;
+
+        if (ngx_fd_info(fd, &fi) != NGX_FILE_ERROR
+            && (fi.st_dev != a->dev || fi.st_ino != a->ino))
+        {
+            a->dev = fi.st_dev;
+            a->ino = fi.st_ino;
+
+            if (ngx_file_size(&fi) == 0 && a->tree.size > 0) {
+                carry = aigov_checkpoint_carry_line(amcf->signer, &a->tree,
+                                                    &clen);
+                if (carry == NULL
+                    || ngx_http_aigov_audit_write(fd, carry, clen) != NGX_OK)
+                {
+                    rc = NGX_ERROR;
+                    goto failed;
+                }
+
+                a->needs_newline = 0;
+            }
+        }
+    }
+
+    if (a->needs_newline) {
+        if (ngx_http_aigov_audit_write(fd, "\n", 1) != NGX_OK) {
+            rc = NGX_ERROR;
+            goto failed;
+        }
+
+        a->needs_newline = 0;
+    }
+
+    n = aigov_record_line(line, AIGOV_RECORD_LINE_MAX(len) + 1, a->tree.size,
+                          body, len);
+    if (n == 0) {
+        rc = NGX_ERROR;
+        goto failed;
+    }
+
+    if (ngx_http_aigov_audit_write(fd, line, n) != NGX_OK) {
+        /* a part may have reached the file: the next record starts on a
+         * new line and verify reports this one as torn */
+        a->needs_newline = 1;
+        rc = NGX_ERROR;
+        goto failed;
+    }
+
+    /* the leaf is the line without its newline */
+    aigov_leaf_hash(line, n - 1, leaf);
+    aigov_tree_append(&a->tree, leaf);
+    a->failing = 0;
+
+    due = a->tree.size - a->last_cp_size >= amcf->cp_records;
+
+    ngx_shmtx_unlock(amcf->audit_mutex);
+
+    free(line);
+    free(carry);
+
+    if (due) {
+        ngx_http_aigov_audit_checkpoint_now(amcf, 0, log);
+    }
+
+    return NGX_OK;
+
+failed:
+
+    a->failing = 1;
+
+    ngx_shmtx_unlock(amcf->audit_mutex);
+
+    ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                  "aigov: cannot write to the audit log \"%V\"",
+                  &amcf->audit_path);
+
+    free(line);
+    free(carry);
+
+    return rc;
+}
+
+
+/*
+ * A checkpoint is claimed under the lock (size and root copied) and signed
+ * and written outside it. It may land after records it does not cover;
+ * verify expects that.
+ */
+
+static void
+ngx_http_aigov_audit_checkpoint_now(ngx_http_aigov_main_conf_t *amcf,
+    ngx_uint_t force, ngx_log_t *log)
+{
+    char                       *line;
+    size_t                      len;
+    uint8_t                     root[32];
+    uint64_t                    size;
+    ngx_http_aigov_audit_sh_t  *a;
+
+    a = amcf->audit;
+
+    ngx_shmtx_lock(amcf->audit_mutex);
+
+    size = a->tree.size;
+
+    if (size == a->last_cp_size
+        || (!force && size - a->last_cp_size < amcf->cp_records
+            && ngx_time() - a->last_cp_time < amcf->cp_time))
+    {
+        ngx_shmtx_unlock(amcf->audit_mutex);
+        return;
+    }
+
+    aigov_tree_root(&a->tree, root);
+    a->last_cp_size = size;
+    a->last_cp_time = ngx_time();
+
+    ngx_shmtx_unlock(amcf->audit_mutex);
+
+    line = aigov_checkpoint_line(amcf->signer, size, root, &len);
+    if (line == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "aigov: cannot sign the checkpoint of size %uL", size);
+        return;
+    }
+
+    if (ngx_http_aigov_audit_write(amcf->audit_file->fd, line, len)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                      "aigov: cannot write a checkpoint to \"%V\"",
+                      &amcf->audit_path);
+    }
+
+    free(line);
+}
+
+
+static void
+ngx_http_aigov_free_signer(void *data)
+{
+    aigov_signer_free(data);
+}

@@ -104,10 +104,13 @@ ngx_http_aigov_header_filter(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_aigov_answer_start(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
 {
-    ngx_str_t                  *ct;
-    ngx_http_aigov_loc_conf_t  *alcf;
+    ngx_str_t                   *ct;
+    ngx_http_aigov_loc_conf_t   *alcf;
+    ngx_http_aigov_main_conf_t  *amcf;
 
-    if (!ctx->decided || ctx->err_code || ctx->answer
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_aigov_module);
+
+    if (!(ctx->decided || amcf->audit) || ctx->err_code || ctx->answer
         || r->header_only || r->headers_out.status != NGX_HTTP_OK)
     {
         return ngx_http_next_header_filter(r);
@@ -148,6 +151,10 @@ ngx_http_aigov_answer_start(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
     }
 
     aigov_answer_set_limits(ctx->answer, 0, alcf->max_answer_size);
+
+    if (ngx_http_aigov_audit_answer_start(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     if (aigov_answer_passthrough(ctx->answer)) {
         return ngx_http_next_header_filter(r);
@@ -421,6 +428,10 @@ ngx_http_aigov_answer_take(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
             return NGX_ERROR;
         }
 
+        if (aigov_answer_passthrough(ctx->answer)) {
+            ngx_http_aigov_audit_answer(ctx, b->pos, b->last - b->pos);
+        }
+
     } else if (b->in_file && b->file_last > b->file_pos) {
         /* proxy_buffering on may leave parts of the answer in a temp file */
         size = b->file_last - b->file_pos;
@@ -505,6 +516,7 @@ ngx_http_aigov_answer_output(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
 
         aigov_answer_consume(ctx->answer, n);
         ctx->answer_bytes += n;
+        ngx_http_aigov_audit_answer(ctx, b->pos, n);
 
         **ll = cl;
         *ll = &cl->next;

@@ -1,7 +1,8 @@
 
 /*
  * aigov: the log phase. The request has ended, whatever way it ended:
- * settle the tokens reserved for it from the answer's usage.
+ * settle the tokens reserved for it from the answer's usage, and write
+ * its completion record.
  */
 
 #include <ngx_config.h>
@@ -33,6 +34,23 @@ ngx_http_aigov_log_handler(ngx_http_request_t *r)
 
     if (ctx->quota_held) {
         ngx_http_aigov_settle(r, ctx);
+    }
+
+    /* the admission record was written before proxying; this one says how
+     * the request ended. A request refused before it was governed (413 on
+     * Content-Length, a client gone mid-body) gets its only record here. */
+
+    if (ctx->audited) {
+        (void) ngx_http_aigov_audit_record(r, ctx, "done");
+
+    } else if (!ctx->deny_recorded) {
+        if (ctx->err_code == NULL) {
+            ctx->err_code = "not_governed";
+            ctx->err_message = "the request ended before it was governed";
+        }
+
+        ctx->status = r->headers_out.status;
+        (void) ngx_http_aigov_audit_record(r, ctx, "deny");
     }
 
     return NGX_OK;
@@ -72,10 +90,10 @@ ngx_http_aigov_settle(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
         actual = 0;
     }
 
-    ngx_shmtx_lock(&amcf->quota_mutex);
+    ngx_shmtx_lock(amcf->quota_mutex);
     aigov_quota_settle(amcf->quota, ctx->decision->subject, &ctx->ticket,
                        actual, ngx_time());
-    ngx_shmtx_unlock(&amcf->quota_mutex);
+    ngx_shmtx_unlock(amcf->quota_mutex);
 
     ctx->quota_held = 0;
 }

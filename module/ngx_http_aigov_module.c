@@ -32,7 +32,13 @@ static aigov_identity_t *ngx_http_aigov_build_identity(ngx_conf_t *cf,
 static void ngx_http_aigov_free_host(void *data);
 static void ngx_http_aigov_free_policy(void *data);
 static void ngx_http_aigov_free_identity(void *data);
-static void ngx_http_aigov_destroy_instance(void *ctx, void *inst);
+
+
+static ngx_conf_enum_t  ngx_http_aigov_audit_fail[] = {
+    { ngx_string("closed"), 0 },
+    { ngx_string("open"), 1 },
+    { ngx_null_string, 0 }
+};
 
 
 static ngx_command_t  ngx_http_aigov_commands[] = {
@@ -107,6 +113,41 @@ static ngx_command_t  ngx_http_aigov_commands[] = {
       0,
       NULL },
 
+    { ngx_string("aigov_audit_log"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_aigov_main_conf_t, audit_path),
+      NULL },
+
+    { ngx_string("aigov_audit_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_aigov_main_conf_t, audit_key),
+      NULL },
+
+    { ngx_string("aigov_audit_origin"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_aigov_main_conf_t, audit_origin),
+      NULL },
+
+    { ngx_string("aigov_audit_checkpoint"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_aigov_audit_checkpoint,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("aigov_audit_fail"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_aigov_main_conf_t, audit_fail_open),
+      &ngx_http_aigov_audit_fail },
+
     { ngx_string("aigov_shared_memory"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -140,10 +181,10 @@ ngx_module_t  ngx_http_aigov_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_aigov_audit_init_process,     /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_aigov_audit_exit_process,     /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -170,6 +211,9 @@ ngx_http_aigov_create_main_conf(ngx_conf_t *cf)
     }
 
     amcf->shm_size = NGX_CONF_UNSET_SIZE;
+    amcf->cp_records = NGX_CONF_UNSET_UINT;
+    amcf->cp_time = NGX_CONF_UNSET;
+    amcf->audit_fail_open = NGX_CONF_UNSET_UINT;
 
     /* registered first, so it runs last: policies hold plugin instances
      * and must be freed before the plugins are unloaded */
@@ -206,6 +250,10 @@ ngx_http_aigov_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (ngx_http_aigov_audit_conf(cf, amcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     amcf->shm_zone = ngx_shared_memory_add(cf, &name, amcf->shm_size,
                                            &ngx_http_aigov_module);
     if (amcf->shm_zone == NULL) {
@@ -229,6 +277,7 @@ static ngx_int_t
 ngx_http_aigov_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     size_t                       size;
+    ngx_uint_t                   fresh;
     ngx_slab_pool_t             *shpool;
     ngx_http_aigov_shctx_t      *sh;
     ngx_http_aigov_main_conf_t  *amcf;
@@ -236,7 +285,9 @@ ngx_http_aigov_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     amcf = shm_zone->data;
     shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
-    if (shm_zone->shm.exists || data) {
+    fresh = !(shm_zone->shm.exists || data);
+
+    if (!fresh) {
         sh = shpool->data;
 
     } else {
@@ -258,18 +309,21 @@ ngx_http_aigov_init_zone(ngx_shm_zone_t *shm_zone, void *data)
             return NGX_ERROR;
         }
 
+        /* created once: a reload must not re-initialise a semaphore the
+         * old workers may be waiting on */
+        if (ngx_shmtx_create(&sh->quota_mutex, &sh->quota_lock, NULL)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
         shpool->data = sh;
     }
 
     amcf->quota = sh->quota;
+    amcf->quota_mutex = &sh->quota_mutex;
 
-    if (ngx_shmtx_create(&amcf->quota_mutex, &sh->quota_lock, NULL)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return ngx_http_aigov_audit_init_zone(amcf, shpool, sh, fresh);
 }
 
 
@@ -489,7 +543,7 @@ ngx_http_aigov_load_policy(ngx_conf_t *cf, ngx_str_t *path)
 
     errors = NULL;
     policy = aigov_policy_load((const char *) full.data, aigov_host_instance,
-                               ngx_http_aigov_destroy_instance, amcf->host,
+                               aigov_host_instance_destroy, amcf->host,
                                &errors);
 
     if (policy == NULL) {
@@ -579,13 +633,6 @@ static void
 ngx_http_aigov_free_policy(void *data)
 {
     aigov_policy_free(data);
-}
-
-
-static void
-ngx_http_aigov_destroy_instance(void *ctx, void *inst)
-{
-    aigov_host_instance_free(inst);
 }
 
 
@@ -692,6 +739,10 @@ ngx_http_aigov_ctx_cleanup(void *data)
 
     if (ctx->answer) {
         aigov_answer_free(ctx->answer);
+    }
+
+    if (ctx->answer_sha) {
+        EVP_MD_CTX_free(ctx->answer_sha);
     }
 
     if (ctx->claims) {

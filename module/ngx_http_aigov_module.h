@@ -18,6 +18,9 @@
 #include <filter.h>
 #include <answer.h>
 #include <quota.h>
+#include <audit.h>
+
+#include <openssl/evp.h>
 
 
 #define NGX_HTTP_AIGOV_ID_LEN     32
@@ -48,6 +51,20 @@ typedef struct {
 } ngx_http_aigov_policy_ref_t;
 
 
+/* the audit log's state, shared by all workers, behind audit_lock */
+typedef struct {
+    ngx_shmtx_sh_t             lock;
+    ngx_shmtx_t                mutex;      /* its semaphore must be shared */
+    aigov_tree_t               tree;
+    uint64_t                   last_cp_size;   /* newest checkpoint claimed */
+    time_t                     last_cp_time;
+    dev_t                      dev;            /* the file appended to */
+    ino_t                      ino;
+    ngx_uint_t                 needs_newline;  /* a torn line precedes */
+    ngx_uint_t                 failing;        /* the last write failed */
+} ngx_http_aigov_audit_sh_t;
+
+
 typedef struct {
     aigov_plugin_host_t       *host;
     ngx_array_t                plugins;        /* ngx_str_t names */
@@ -55,14 +72,27 @@ typedef struct {
 
     ngx_shm_zone_t            *shm_zone;
     size_t                     shm_size;
-    ngx_shmtx_t                quota_mutex;
+    ngx_shmtx_t               *quota_mutex;    /* in shm */
     void                      *quota;          /* lib/quota block in shm */
+
+    ngx_str_t                  audit_path;
+    ngx_open_file_t           *audit_file;
+    ngx_str_t                  audit_key;
+    ngx_str_t                  audit_origin;
+    ngx_uint_t                 cp_records;
+    time_t                     cp_time;
+    ngx_uint_t                 audit_fail_open;
+    aigov_signer_t            *signer;
+    ngx_shmtx_t               *audit_mutex;    /* in shm */
+    ngx_http_aigov_audit_sh_t *audit;          /* in shm */
 } ngx_http_aigov_main_conf_t;
 
 
 typedef struct {
     ngx_shmtx_sh_t             quota_lock;
+    ngx_shmtx_t                quota_mutex;
     void                      *quota;
+    ngx_http_aigov_audit_sh_t *audit;
 } ngx_http_aigov_shctx_t;
 
 
@@ -102,6 +132,13 @@ typedef struct {
     unsigned                   answer_done:1;
     unsigned                   last_sent:1;
     unsigned                   logged:1;
+    unsigned                   audited:1;      /* admission record written */
+
+    ngx_str_t                  body;           /* as received */
+    EVP_MD_CTX                *answer_sha;     /* of the answer as sent */
+    ngx_str_t                  answer_copy;    /* content: redacted/full */
+    char                      *original_texts; /* content: full */
+    unsigned                   deny_recorded:1;
 
     /* an nginx-generated error page is replaced by SPEC error JSON */
     ngx_str_t                  error_body;
@@ -131,6 +168,24 @@ const char *ngx_http_aigov_error_type(ngx_uint_t status);
 
 /* ngx_http_aigov_log.c */
 ngx_int_t ngx_http_aigov_log_handler(ngx_http_request_t *r);
+
+/* ngx_http_aigov_audit.c */
+char *ngx_http_aigov_audit_conf(ngx_conf_t *cf,
+    ngx_http_aigov_main_conf_t *amcf);
+ngx_int_t ngx_http_aigov_audit_init_zone(ngx_http_aigov_main_conf_t *amcf,
+    ngx_slab_pool_t *shpool, ngx_http_aigov_shctx_t *sh, ngx_uint_t fresh);
+ngx_int_t ngx_http_aigov_audit_record(ngx_http_request_t *r,
+    ngx_http_aigov_ctx_t *ctx, const char *phase);
+void ngx_http_aigov_audit_answer(ngx_http_aigov_ctx_t *ctx, u_char *p,
+    size_t len);
+ngx_int_t ngx_http_aigov_audit_answer_start(ngx_http_request_t *r,
+    ngx_http_aigov_ctx_t *ctx);
+char *ngx_http_aigov_audit_texts(ngx_http_request_t *r,
+    ngx_http_aigov_ctx_t *ctx);
+ngx_int_t ngx_http_aigov_audit_init_process(ngx_cycle_t *cycle);
+void ngx_http_aigov_audit_exit_process(ngx_cycle_t *cycle);
+char *ngx_http_aigov_audit_checkpoint(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 /* ngx_http_aigov_filter.c */
 ngx_int_t ngx_http_aigov_filter_init(ngx_conf_t *cf);

@@ -402,8 +402,13 @@ static size_t parse_groups(uchar *t, size_t len, size_t p, const char *seps,
 static int try_card(uchar *t, size_t len, size_t i, size_t *end)
 {
     group_t g[MAX_GROUPS];
-    size_t ng = parse_groups(t, len, i, " -", 0, g);
+    size_t ng, first = digit_run(t, len, i);
     char d[20];
+
+    /* printed in fours, or all together */
+    if (first != 4 && (first < 13 || first > 19))
+        return 0;
+    ng = parse_groups(t, len, i, " -", 0, g);
 
     for (size_t k = ng; k >= 1; k--) {
         size_t n = 0, j, p;

@@ -43,6 +43,15 @@ static size_t run(uchar *t, size_t len, size_t p, int (*cls)(int))
     return q - p;
 }
 
+/* the same, stopping after max bytes: callers reject anything longer */
+static size_t run_max(uchar *t, size_t len, size_t p, int (*cls)(int), size_t max)
+{
+    size_t q = p, lim = len - p > max ? p + max : len;
+    while (q < lim && cls(t[q]))
+        q++;
+    return q - p;
+}
+
 static int has_prefix(uchar *t, size_t len, size_t p, const char *s)
 {
     size_t n = strlen(s);
@@ -51,7 +60,11 @@ static int has_prefix(uchar *t, size_t len, size_t p, const char *s)
 
 static int has_prefix_ci(uchar *t, size_t len, size_t p, const char *s)
 {
-    size_t n = strlen(s);
+    size_t n;
+    /* most calls fail on the second byte: spare the strlen */
+    if (len - p < 2 || lower(t[p + 1]) != lower((uchar)s[1]))
+        return 0;
+    n = strlen(s);
     if (len - p < n)
         return 0;
     for (size_t k = 0; k < n; k++)
@@ -349,9 +362,20 @@ static int try_jwt(uchar *t, size_t len, size_t i, hit_t *h)
 
 #define KEY_BLOCK_MAX  (64 * 1024)
 
+/* memmem is not in C11 */
 static const uchar *find_mem(uchar *t, size_t len, const char *w)
 {
-    return memmem(t, len, w, strlen(w));
+    size_t n = strlen(w), p = 0;
+
+    while (p + n <= len) {
+        const uchar *c = memchr(t + p, w[0], len - p - n + 1);
+        if (c == NULL)
+            return NULL;
+        if (memcmp(c, w, n) == 0)
+            return c;
+        p = (size_t)(c - t) + 1;
+    }
+    return NULL;
 }
 
 /* The end of an "-----END ... PRIVATE KEY...-----" line starting at e. */
@@ -387,7 +411,39 @@ static size_t key_body(uchar *t, size_t len, size_t p, size_t *nb64)
     return last;
 }
 
-static int try_private_key(uchar *t, size_t len, size_t i, hit_t *h)
+/* Where the next "-----END " is, remembered across the headers of one
+ * scan so that many BEGIN lines without an END cost one search in all,
+ * not one 64 KiB search each. Known: no END starts in [from, scan_to);
+ * when found, the first one is at `at` (and scan_to == at). */
+typedef struct {
+    size_t  from;
+    size_t  scan_to;
+    size_t  at;
+    int     found;
+} end_cache_t;
+
+static const uchar *find_end(uchar *t, size_t from, size_t lim, end_cache_t *c)
+{
+    if (from < c->from || from > c->scan_to) {
+        c->from = from;
+        c->scan_to = from;
+        c->found = 0;
+    }
+    if (!c->found && lim > c->scan_to) {
+        const uchar *e = find_mem(t + c->scan_to, lim - c->scan_to, "-----END ");
+        if (e != NULL) {
+            c->found = 1;
+            c->at = (size_t)(e - t);
+            c->scan_to = c->at;
+        } else if (lim - c->scan_to > 8) {
+            c->scan_to = lim - 8;       /* an END may still start in the tail */
+        }
+    }
+    return c->found && c->at + 9 <= lim ? t + c->at : NULL;
+}
+
+static int try_private_key(uchar *t, size_t len, size_t i, hit_t *h,
+                           end_cache_t *cache)
 {
     size_t p, hdr_end, body_end, nb64, lim;
     const uchar *e;
@@ -409,11 +465,11 @@ static int try_private_key(uchar *t, size_t len, size_t i, hit_t *h)
     hdr_end = p + 5;
 
     lim = len - hdr_end > KEY_BLOCK_MAX ? hdr_end + KEY_BLOCK_MAX : len;
-    e = find_mem(t + hdr_end, lim - hdr_end, "-----END ");
+    e = find_end(t, hdr_end, lim, cache);
     if (e != NULL) {
         size_t at = (size_t)(e - t), stop = end_line(t, len, at), nb = 0;
-        /* count base64 between the lines; headers like Proc-Type: count too */
-        for (size_t k = hdr_end; k < at; k++)
+        /* enough base64 between the lines? (Proc-Type: headers count too) */
+        for (size_t k = hdr_end; k < at && nb < 64; k++)
             nb += c_b64(t[k]) != 0;
         if (stop != 0 && nb >= 64)
             return hit(h, i, stop, SEC_PRIVATE_KEY);
@@ -525,21 +581,21 @@ static int try_uri(uchar *t, size_t len, size_t i, hit_t *h)
     size_t p = 0, u, pw, host;
 
     for (size_t k = 0; k < sizeof(schemes) / sizeof(schemes[0]) && p == 0; k++)
-        if (has_prefix_ci(t, len, i, schemes[k]))
+        if (lower(t[i]) == schemes[k][0] && has_prefix_ci(t, len, i, schemes[k]))
             p = i + strlen(schemes[k]);
     if (p == 0)
         return 0;
-    u = run(t, len, p, c_userinfo);
+    u = run_max(t, len, p, c_userinfo, 129);
     if (u > 128 || p + u >= len || t[p + u] != ':')
         return 0;
     p += u + 1;
-    pw = run(t, len, p, c_pass);
+    pw = run_max(t, len, p, c_pass, 257);
     if (pw == 0 || pw > 256 || p + pw >= len || t[p + pw] != '@')
         return 0;
     if (password_placeholder(t + p, pw))
         return 0;
     p += pw + 1;
-    host = run(t, len, p, c_hosts);
+    host = run_max(t, len, p, c_hosts, 1024);
     while (host > 0 && (t[p + host - 1] == '.' || t[p + host - 1] == ',' ||
                         t[p + host - 1] == ':'))
         host--;                             /* sentence punctuation */
@@ -578,11 +634,9 @@ static int try_ado_password(uchar *t, size_t len, size_t i, hit_t *h)
         v = q + 1 - p;
     } else {
         v = 0;
-        while (p + v < len && v < 256 && t[p + v] != ';' && t[p + v] != '"' &&
-               t[p + v] != '\'' && t[p + v] != '\n' && t[p + v] != '\r')
+        while (p + v < len && v < 256 && t[p + v] > 0x20 && t[p + v] < 0x7f &&
+               t[p + v] != ';' && t[p + v] != '"' && t[p + v] != '\'')
             v++;
-        while (v > 0 && (t[p + v - 1] == ' ' || t[p + v - 1] == '\t'))
-            v--;
         if (v == 0)
             return 0;
         if (!semi_before && (p + v >= len || t[p + v] != ';'))
@@ -651,7 +705,8 @@ static int try_specific(uchar *t, size_t len, size_t i, unsigned mask, hit_t *h)
     }
 }
 
-static int try_at(uchar *t, size_t len, size_t i, unsigned mask, hit_t *h)
+static int try_at(uchar *t, size_t len, size_t i, unsigned mask, hit_t *h,
+                  end_cache_t *cache)
 {
     int c = lower(t[i]);
 
@@ -659,7 +714,7 @@ static int try_at(uchar *t, size_t len, size_t i, unsigned mask, hit_t *h)
         return 1;
     switch (c) {
     case '-':
-        return ON(SEC_PRIVATE_KEY) && try_private_key(t, len, i, h);
+        return ON(SEC_PRIVATE_KEY) && try_private_key(t, len, i, h, cache);
     case 'a':
         return (ON(SEC_AWS_SECRET) && try_aws_secret(t, len, i, h)) ||
                (ON(SEC_AZURE_KEY) && try_azure(t, len, i, h)) ||
@@ -701,8 +756,15 @@ static size_t continue_key(uchar *t, size_t len, sec_stream_t *st,
                            sec_matches_t *out, int *rc)
 {
     const uchar *e = find_mem(t, len, "-----END ");
+    const uchar *b = find_mem(t, len, "-----BEGIN ");
     size_t stop = e ? end_line(t, len, (size_t)(e - t)) : 0;
 
+    /* the overlap window still holds the BEGIN line: scan afresh, so the
+     * text before it is not masked */
+    if (b != NULL && (e == NULL || b < e)) {
+        st->in_private_key = 0;
+        return 0;
+    }
     if (stop == 0) {
         size_t nb64, body = key_body(t, len, 0, &nb64);
         /* the overlap window may end the block's tail without END */
@@ -721,6 +783,7 @@ int sec_scan(const char *text, size_t len, unsigned mask, sec_stream_t *st,
 {
     uchar *t = (uchar *)text;
     unsigned char start[256];
+    end_cache_t cache = {0, 0, 0, 0};
     size_t i = 0;
     int rc = 0;
 
@@ -733,12 +796,13 @@ int sec_scan(const char *text, size_t len, unsigned mask, sec_stream_t *st,
 
     while (i < len && rc == 0) {
         hit_t h;
-        if (!start[t[i]] || (i > 0 && (is_word(t[i - 1]) ||
-                                       (t[i] != '-' && t[i - 1] == '-')))) {
+        /* a credential starts a word: "task-list" holds no "sk-" */
+        if (!start[t[i]] || (i > 0 && (t[i] == '-' ? t[i - 1] == '-' :
+                                       is_word(t[i - 1]) || t[i - 1] == '-'))) {
             i++;
             continue;
         }
-        if (try_at(t, len, i, mask, &h) && h.start >= i && h.end > h.start) {
+        if (try_at(t, len, i, mask, &h, &cache) && h.start >= i && h.end > h.start) {
             rc = push(out, h.start, h.end, h.kind);
             if (h.kind == SEC_PRIVATE_KEY && st != NULL &&
                 only_space_from(t, len, h.end) &&

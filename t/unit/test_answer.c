@@ -1,0 +1,550 @@
+/*
+ * Unit tests of lib/answer.c: whole JSON answers and SSE streams through
+ * real plugins (build/plugins/example.so, build/test-plugins/spy.so):
+ * byte-identical pass-through, hold-back across events, blocks mid-stream,
+ * usage from every shape.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "answer.h"
+#include "sse.h"
+
+#define EXAMPLE_SO  "build/plugins/example.so"
+#define SPY_SO      "build/test-plugins/spy.so"
+
+static char err[512];
+
+typedef struct {
+    aigov_plugin_host_t *h;
+    void                *inst;
+    aigov_filter_spec_t  f;
+} fx_t;
+
+/* A host with example and spy, one instance of plugin with config cfg. */
+static void fx_init(fx_t *fx, const char *plugin, const char *cfg, int action)
+{
+    json_t *c = json_loads(cfg, 0, NULL);
+
+    fx->h = aigov_host_new();
+    assert_int_equal(aigov_host_load(fx->h, "example", EXAMPLE_SO, err, sizeof(err)), 0);
+    assert_int_equal(aigov_host_load(fx->h, "spy", SPY_SO, err, sizeof(err)), 0);
+    assert_non_null(c);
+    fx->inst = aigov_host_instance(fx->h, plugin, c, action, err, sizeof(err));
+    json_decref(c);
+    if (fx->inst == NULL)
+        fail_msg("instance: %s", err);
+    fx->f.inst = fx->inst;
+    fx->f.plugin = plugin;
+    fx->f.stages = AIGOV_STAGE_REQUEST | AIGOV_STAGE_RESPONSE;
+    fx->f.action = action;
+    fx->f.on_error = AIGOV_ON_ERROR_BLOCK;
+}
+
+static void fx_free(fx_t *fx)
+{
+    aigov_host_instance_free(fx->inst);
+    aigov_host_free(fx->h);
+}
+
+/* Growing output collected from an answer. */
+typedef struct {
+    char   *s;
+    size_t  n;
+} buf_t;
+
+static void drain(aigov_answer_t *a, buf_t *b)
+{
+    size_t n;
+    const char *o = aigov_answer_output(a, &n);
+
+    b->s = realloc(b->s, b->n + n + 1);
+    assert_non_null(b->s);
+    memcpy(b->s + b->n, o, n);
+    b->n += n;
+    b->s[b->n] = '\0';
+    aigov_answer_consume(a, n);
+}
+
+/* Feeds in in pieces of step bytes, draining after each; then finish. */
+static void feed_all(aigov_answer_t *a, const char *in, size_t len, size_t step, buf_t *out)
+{
+    size_t off = 0;
+
+    while (off < len) {
+        size_t n = len - off < step ? len - off : step;
+        assert_int_equal(aigov_answer_feed(a, in + off, n), 0);
+        drain(a, out);
+        off += n;
+    }
+    assert_int_equal(aigov_answer_finish(a), 0);
+    drain(a, out);
+}
+
+/* OpenAI chat chunk carrying text. */
+static char *chunk(char *dst, const char *text)
+{
+    sprintf(dst, "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":"
+                 "[{\"index\":0,\"delta\":{\"content\":\"%s\"},\"finish_reason\":null}]}\n\n", text);
+    return dst;
+}
+
+/* The text a client would read from an OpenAI-shaped stream, and the
+ * number of events. */
+typedef struct {
+    char   text[4096];
+    int    events;
+    int    done;
+    char   error[512];
+} read_t;
+
+static int read_cb(void *ud, const aigov_sse_event_t *ev)
+{
+    read_t *r = ud;
+    json_t *root, *c;
+
+    if (!ev->has_data)
+        return 0;
+    r->events++;
+    if (strcmp(ev->data, "[DONE]") == 0) {
+        r->done++;
+        return 0;
+    }
+    root = json_loads(ev->data, 0, NULL);
+    assert_non_null(root);
+    c = json_object_get(json_object_get(json_array_get(json_object_get(root, "choices"), 0),
+                                        "delta"), "content");
+    if (json_is_string(c))
+        strcat(r->text, json_string_value(c));
+    c = json_object_get(json_object_get(root, "delta"), "text");     /* Anthropic */
+    if (json_is_string(c))
+        strcat(r->text, json_string_value(c));
+    if (json_object_get(root, "error")) {
+        char *s = json_dumps(root, JSON_COMPACT);
+        snprintf(r->error, sizeof(r->error), "%s", s);
+        free(s);
+    }
+    json_decref(root);
+    return 0;
+}
+
+static void read_stream(const char *s, size_t n, read_t *r)
+{
+    aigov_sse_t *p = aigov_sse_new(0);
+
+    memset(r, 0, sizeof(*r));
+    assert_int_equal(aigov_sse_feed(p, s, n, read_cb, r), 0);
+    assert_int_equal(aigov_sse_finish(p, read_cb, r), 0);
+    aigov_sse_free(p);
+}
+
+static const char *const anthropic_stream =
+    "event: message_start\n"
+    "data: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\","
+    "\"role\":\"assistant\",\"content\":[],\"model\":\"claude\",\"usage\":"
+    "{\"input_tokens\":25,\"output_tokens\":1}}}\n\n"
+    "event: content_block_start\n"
+    "data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"
+    "event: ping\n"
+    "data: {\"type\": \"ping\"}\n\n"
+    "event: content_block_delta\n"
+    "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hello, write to bob@exa\"}}\n\n"
+    "event: content_block_delta\n"
+    "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"mple.org today\"}}\n\n"
+    "event: content_block_stop\n"
+    "data: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
+    "event: message_delta\n"
+    "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":15}}\n\n"
+    "event: message_stop\n"
+    "data: {\"type\":\"message_stop\"}\n\n";
+
+static const char *const openai_stream_crlf =
+    ": upstream comment\r\n\r\n"
+    "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\r\n\r\n"
+    "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"caf\\u00e9 \\\"ok\\\"\"}}]}\r\n\r\n"
+    "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\r\n\r\n"
+    "data: {\"id\":\"c1\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":12,\"total_tokens\":21}}\r\n\r\n"
+    "data: [DONE]\r\n\r\n";
+
+/* ---- pass-through ---- */
+
+static void test_no_filters_stream_usage(void **state)
+{
+    aigov_answer_t *a = aigov_answer_new(AIGOV_EP_CHAT, 1, NULL, 0, 0);
+    long long p, c;
+    buf_t out = { 0 };
+
+    assert_true(aigov_answer_passthrough(a));
+    assert_int_equal(aigov_answer_usage(a, &p, &c), 0);
+    assert_int_equal(p, -1);
+    feed_all(a, openai_stream_crlf, strlen(openai_stream_crlf), 7, &out);
+    assert_int_equal(out.n, 0);     /* the caller forwards its own bytes */
+    assert_int_equal(aigov_answer_usage(a, &p, &c), 1);
+    assert_int_equal(p, 9);
+    assert_int_equal(c, 12);
+    assert_int_equal(aigov_answer_outcome(a)->nrecords, 0);
+    free(out.s);
+    aigov_answer_free(a);
+
+    a = aigov_answer_new(AIGOV_EP_MESSAGES, 1, NULL, 0, 0);
+    out.s = NULL;
+    out.n = 0;
+    feed_all(a, anthropic_stream, strlen(anthropic_stream), 5, &out);
+    assert_int_equal(aigov_answer_usage(a, &p, &c), 1);
+    assert_int_equal(p, 25);
+    assert_int_equal(c, 15);     /* message_delta's running total wins */
+    free(out.s);
+    aigov_answer_free(a);
+}
+
+static void test_filter_finding_nothing_is_byte_identical(void **state)
+{
+    const char *streams[2] = { openai_stream_crlf, anthropic_stream };
+    aigov_endpoint_t eps[2] = { AIGOV_EP_CHAT, AIGOV_EP_MESSAGES };
+    size_t steps[4] = { 1, 3, 64, 100000 };
+    fx_t fx;
+    int i, k;
+
+    fx_init(&fx, "spy", "{\"match\":\"zzz\"}", AIGOV_ACTION_REDACT);
+    for (i = 0; i < 2; i++) {
+        for (k = 0; k < 4; k++) {
+            aigov_answer_t *a = aigov_answer_new(eps[i], 1, &fx.f, 1, 8);
+            buf_t out = { 0 };
+
+            assert_false(aigov_answer_passthrough(a));
+            feed_all(a, streams[i], strlen(streams[i]), steps[k], &out);
+            assert_int_equal(out.n, strlen(streams[i]));
+            assert_memory_equal(out.s, streams[i], out.n);
+            assert_false(aigov_answer_modified(a));
+            assert_string_equal(aigov_answer_outcome(a)->records[0].verdict, "allow");
+            free(out.s);
+            aigov_answer_free(a);
+        }
+    }
+    fx_free(&fx);
+}
+
+/* ---- hold-back ---- */
+
+static void test_email_split_across_two_events(void **state)
+{
+    fx_t fx;
+    aigov_answer_t *a;
+    buf_t out = { 0 };
+    read_t r;
+    long long p, c;
+
+    fx_init(&fx, "example", "{\"word\":\"bob@example.org\"}", AIGOV_ACTION_REDACT);
+    a = aigov_answer_new(AIGOV_EP_MESSAGES, 1, &fx.f, 1, 0);
+    feed_all(a, anthropic_stream, strlen(anthropic_stream), 11, &out);
+    read_stream(out.s, out.n, &r);
+    assert_string_equal(r.text, "Hello, write to [REDACTED:WORD] today");
+    assert_int_equal(r.events, 8);
+    /* the re-serialised events keep their event: lines */
+    assert_non_null(strstr(out.s, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+                                  "\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hello, write to [REDACTED:WORD]\"}}\n\n"));
+    assert_non_null(strstr(out.s, "\"text\":\" today\"}}\n\n"));
+    /* untouched events stay byte-identical */
+    assert_non_null(strstr(out.s, "event: ping\ndata: {\"type\": \"ping\"}\n\n"));
+    assert_true(aigov_answer_modified(a));
+    assert_string_equal(aigov_answer_outcome(a)->records[0].verdict, "redact");
+    assert_int_equal(aigov_answer_outcome(a)->records[0].count, 1);
+    assert_int_equal(aigov_answer_outcome(a)->records[0].stage, AIGOV_STAGE_RESPONSE);
+    assert_int_equal(aigov_answer_usage(a, &p, &c), 1);
+    assert_int_equal(p, 25);
+    assert_int_equal(c, 15);
+    free(out.s);
+    aigov_answer_free(a);
+    fx_free(&fx);
+}
+
+static void test_email_split_across_three_events(void **state)
+{
+    const char *parts[] = { "Mail ali", "ce@exam", "ple.com", " or call", " me", NULL };
+    char in[4096] = "", ev[512];
+    fx_t fx;
+    aigov_answer_t *a;
+    buf_t out = { 0 };
+    read_t r;
+    int i;
+
+    for (i = 0; parts[i]; i++)
+        strcat(in, chunk(ev, parts[i]));
+    strcat(in, "data: [DONE]\n\n");
+    fx_init(&fx, "spy", "{\"match\":\"alice@example.com\",\"label\":\"EMAIL\"}",
+            AIGOV_ACTION_REDACT);
+    a = aigov_answer_new(AIGOV_EP_CHAT, 1, &fx.f, 1, 0);
+    feed_all(a, in, strlen(in), 13, &out);
+    read_stream(out.s, out.n, &r);
+    assert_string_equal(r.text, "Mail [REDACTED:EMAIL] or call me");
+    assert_int_equal(r.events, 6);
+    assert_int_equal(r.done, 1);
+    /* the middle event lost all of its text, the first holds the label */
+    assert_non_null(strstr(out.s, "\"delta\":{\"content\":\"Mail [REDACTED:EMAIL]\"}"));
+    assert_non_null(strstr(out.s, "\"delta\":{\"content\":\"\"}"));
+    assert_non_null(strstr(out.s, "\"delta\":{\"content\":\" or call\"}"));
+    free(out.s);
+    aigov_answer_free(a);
+    fx_free(&fx);
+}
+
+/* With a small hold-back, early events leave before the answer ends, and
+ * what is held never exceeds the window. */
+static void test_hold_back_releases_early(void **state)
+{
+    char ev[512];
+    fx_t fx;
+    aigov_answer_t *a;
+    buf_t out = { 0 };
+    read_t r;
+    int i;
+
+    fx_init(&fx, "spy", "{\"match\":\"secret-word\"}", AIGOV_ACTION_REDACT);
+    a = aigov_answer_new(AIGOV_EP_CHAT, 1, &fx.f, 1, 16);
+    for (i = 0; i < 20; i++) {
+        chunk(ev, i == 10 ? "secret-" : i == 11 ? "word" : "abcd");
+        assert_int_equal(aigov_answer_feed(a, ev, strlen(ev)), 0);
+        drain(a, &out);
+        read_stream(out.s ? out.s : "", out.n, &r);
+        /* at most hold_back bytes plus one event of text are held */
+        assert_true(strlen(r.text) + 16 + 7 >= (size_t)(4 * i + 4));
+        if (i >= 6)
+            assert_true(r.events > 0);
+    }
+    assert_int_equal(aigov_answer_finish(a), 0);
+    drain(a, &out);
+    read_stream(out.s, out.n, &r);
+    assert_int_equal(r.events, 20);
+    assert_non_null(strstr(r.text, "abcd[REDACTED:SPY]abcd"));
+    free(out.s);
+    aigov_answer_free(a);
+    fx_free(&fx);
+}
+
+/* ---- blocks ---- */
+
+static void test_block_mid_stream(void **state)
+{
+    const char *parts[] = { "The plan ", "is ", "fine. ", "Project nep", "tune starts", " soon", NULL };
+    char in[4096] = "", ev[512];
+    fx_t fx;
+    aigov_answer_t *a;
+    buf_t out = { 0 };
+    read_t r;
+    int i;
+
+    for (i = 0; parts[i]; i++)
+        strcat(in, chunk(ev, parts[i]));
+    strcat(in, "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}\n\n");
+    strcat(in, "data: [DONE]\n\n");
+    fx_init(&fx, "example", "{\"word\":\"project neptune\"}", AIGOV_ACTION_BLOCK);
+    a = aigov_answer_new(AIGOV_EP_CHAT, 1, &fx.f, 1, 12);
+    feed_all(a, in, strlen(in), 9, &out);
+    read_stream(out.s, out.n, &r);
+    assert_null(strstr(r.text, "nep"));
+    assert_int_equal(r.done, 1);
+    assert_string_equal(r.error, "{\"error\":{\"message\":\"the text contains the configured word\","
+                        "\"type\":\"policy_violation\",\"code\":\"example\",\"param\":null}}");
+    /* exactly: released events, then the error event and [DONE] */
+    assert_non_null(strstr(out.s, "}\n\ndata: {\"error\":{\"message\":\"the text contains the "
+                                  "configured word\",\"type\":\"policy_violation\",\"code\":"
+                                  "\"example\",\"param\":null}}\n\ndata: [DONE]\n\n"));
+    assert_int_equal(strlen(strstr(out.s, "data: {\"error\"")),
+                     strlen("data: {\"error\":{\"message\":\"the text contains the configured "
+                            "word\",\"type\":\"policy_violation\",\"code\":\"example\",\"param\":"
+                            "null}}\n\ndata: [DONE]\n\n"));
+    assert_true(aigov_answer_blocked(a));
+    assert_string_equal(aigov_answer_outcome(a)->block_plugin, "example");
+    assert_string_equal(aigov_answer_outcome(a)->records[0].verdict, "block");
+    free(out.s);
+    aigov_answer_free(a);
+
+    /* once blocked, more input (even text) yields nothing, finish included */
+    a = aigov_answer_new(AIGOV_EP_CHAT, 1, &fx.f, 1, 12);
+    assert_int_equal(aigov_answer_feed(a, in, strlen(in)), 0);
+    assert_true(aigov_answer_blocked(a));
+    aigov_answer_consume(a, (size_t)-1);
+    assert_int_equal(aigov_answer_feed(a, chunk(ev, "more"), strlen(ev)), 0);
+    assert_int_equal(aigov_answer_feed(a, in, strlen(in)), 0);
+    assert_int_equal(aigov_answer_finish(a), 0);
+    aigov_answer_output(a, &out.n);
+    assert_int_equal(out.n, 0);
+    aigov_answer_free(a);
+    fx_free(&fx);
+}
+
+static void test_plugin_error_in_stream(void **state)
+{
+    char in[1024], ev[512];
+    fx_t fx;
+    aigov_answer_t *a;
+    buf_t out = { 0 };
+    read_t r;
+
+    strcpy(in, chunk(ev, "hello"));
+    strcat(in, "data: [DONE]\n\n");
+    fx_init(&fx, "spy", "{\"fail\":true}", AIGOV_ACTION_FLAG);
+    a = aigov_answer_new(AIGOV_EP_CHAT, 1, &fx.f, 1, 0);
+    feed_all(a, in, strlen(in), 1000, &out);
+    read_stream(out.s, out.n, &r);
+    assert_string_equal(r.text, "");
+    assert_non_null(strstr(r.error, "\"message\":\"filter spy failed to inspect the answer\""));
+    assert_string_equal(aigov_answer_outcome(a)->records[0].verdict, "error");
+    free(out.s);
+    aigov_answer_free(a);
+
+    /* on_error: allow lets the answer through unchanged */
+    fx.f.on_error = AIGOV_ON_ERROR_ALLOW;
+    a = aigov_answer_new(AIGOV_EP_CHAT, 1, &fx.f, 1, 0);
+    out.s = NULL;
+    out.n = 0;
+    feed_all(a, in, strlen(in), 1000, &out);
+    assert_string_equal(out.s, in);
+    assert_false(aigov_answer_blocked(a));
+    assert_string_equal(aigov_answer_outcome(a)->records[0].verdict, "error");
+    free(out.s);
+    aigov_answer_free(a);
+    fx_free(&fx);
+}
+
+static void test_oversized_event(void **state)
+{
+    fx_t fx;
+    aigov_answer_t *a;
+    buf_t out = { 0 };
+    char *big = malloc(5000);
+    read_t r;
+
+    memset(big, 'x', 4999);
+    big[4999] = '\0';
+    memcpy(big, "data: ", 6);
+    fx_init(&fx, "spy", "{\"match\":\"zzz\"}", AIGOV_ACTION_REDACT);
+    a = aigov_answer_new(AIGOV_EP_CHAT, 1, &fx.f, 1, 0);
+    aigov_answer_set_limits(a, 1024, 0);
+    feed_all(a, big, 4999, 4999, &out);
+    read_stream(out.s, out.n, &r);
+    assert_non_null(strstr(r.error, "\"code\":\"aigov\""));
+    assert_int_equal(r.done, 1);
+    free(out.s);
+    aigov_answer_free(a);
+
+    /* without filters the bytes pass; only usage is lost */
+    a = aigov_answer_new(AIGOV_EP_CHAT, 1, NULL, 0, 0);
+    aigov_answer_set_limits(a, 1024, 0);
+    assert_int_equal(aigov_answer_feed(a, big, 4999), 0);
+    assert_int_equal(aigov_answer_finish(a), 0);
+    assert_false(aigov_answer_blocked(a));
+    aigov_answer_free(a);
+    free(big);
+    fx_free(&fx);
+}
+
+/* ---- whole JSON answers ---- */
+
+static void json_case(fx_t *fx, aigov_endpoint_t ep, const char *in, const char *want,
+                      long long wp, long long wc)
+{
+    aigov_answer_t *a = aigov_answer_new(ep, 0, fx ? &fx->f : NULL, fx ? 1 : 0, 0);
+    buf_t out = { 0 };
+    long long p, c;
+
+    feed_all(a, in, strlen(in), 10, &out);
+    if (fx == NULL)
+        assert_int_equal(out.n, 0);
+    else
+        assert_string_equal(out.s, want);
+    assert_int_equal(aigov_answer_usage(a, &p, &c), wp >= 0 || wc >= 0);
+    assert_int_equal(p, wp);
+    assert_int_equal(c, wc);
+    free(out.s);
+    aigov_answer_free(a);
+}
+
+#define CHAT_JSON \
+    "{\"id\":\"x\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\"," \
+    "\"content\":\"Write to bob@example.org\"}},{\"index\":1,\"message\":{\"role\":\"assistant\"," \
+    "\"content\":[{\"type\":\"text\",\"text\":\"or bob@example.org\"}]}}]," \
+    "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7,\"total_tokens\":12}}"
+#define COMPL_JSON \
+    "{\"choices\":[{\"text\":\"bob@example.org!\",\"index\":0}],\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":3}}"
+#define ANTH_JSON \
+    "{\"type\":\"message\",\"content\":[{\"type\":\"text\",\"text\":\"hi bob@example.org\"}," \
+    "{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":{\"text\":\"bob@example.org\"}}]," \
+    "\"usage\":{\"input_tokens\":11,\"output_tokens\":4}}"
+
+static void test_json_answers(void **state)
+{
+    fx_t fx;
+
+    fx_init(&fx, "example", "{\"word\":\"bob@example.org\"}", AIGOV_ACTION_REDACT);
+    json_case(&fx, AIGOV_EP_CHAT, CHAT_JSON,
+              "{\"id\":\"x\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+              "\"content\":\"Write to [REDACTED:WORD]\"}},{\"index\":1,\"message\":{\"role\":"
+              "\"assistant\",\"content\":[{\"type\":\"text\",\"text\":\"or [REDACTED:WORD]\"}]}}],"
+              "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7,\"total_tokens\":12}}", 5, 7);
+    json_case(&fx, AIGOV_EP_COMPLETIONS, COMPL_JSON,
+              "{\"choices\":[{\"text\":\"[REDACTED:WORD]!\",\"index\":0}],"
+              "\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":3}}", 2, 3);
+    json_case(&fx, AIGOV_EP_MESSAGES, ANTH_JSON,
+              "{\"type\":\"message\",\"content\":[{\"type\":\"text\",\"text\":\"hi [REDACTED:WORD]\"},"
+              "{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":{\"text\":\"bob@example.org\"}}],"
+              "\"usage\":{\"input_tokens\":11,\"output_tokens\":4}}", 11, 4);
+    /* unchanged answers keep their exact bytes, spacing included */
+    json_case(&fx, AIGOV_EP_CHAT, "{ \"choices\" : [ {\"message\":{\"content\":\"fine\"}} ] }",
+              "{ \"choices\" : [ {\"message\":{\"content\":\"fine\"}} ] }", -1, -1);
+    json_case(&fx, AIGOV_EP_CHAT, "<html>bad gateway bob@example.org</html>",
+              "<html>bad gateway bob@example.org</html>", -1, -1);
+    fx_free(&fx);
+
+    /* without filters: no output, usage all the same */
+    json_case(NULL, AIGOV_EP_CHAT, CHAT_JSON, NULL, 5, 7);
+    json_case(NULL, AIGOV_EP_MESSAGES, ANTH_JSON, NULL, 11, 4);
+    json_case(NULL, AIGOV_EP_CHAT, "{\"usage\":{\"prompt_tokens\":-3,\"completion_tokens\":\"7\"}}",
+              NULL, -1, -1);
+
+    fx_init(&fx, "example", "{\"word\":\"bob@example.org\"}", AIGOV_ACTION_BLOCK);
+    json_case(&fx, AIGOV_EP_CHAT, CHAT_JSON,
+              "{\"error\":{\"message\":\"the text contains the configured word\","
+              "\"type\":\"policy_violation\",\"code\":\"example\",\"param\":null}}", 5, 7);
+    fx_free(&fx);
+}
+
+static void test_json_too_large(void **state)
+{
+    fx_t fx;
+    aigov_answer_t *a;
+    buf_t out = { 0 };
+
+    fx_init(&fx, "spy", "{\"match\":\"zzz\"}", AIGOV_ACTION_FLAG);
+    a = aigov_answer_new(AIGOV_EP_CHAT, 0, &fx.f, 1, 0);
+    aigov_answer_set_limits(a, 0, 16);
+    feed_all(a, CHAT_JSON, strlen(CHAT_JSON), 10, &out);
+    assert_true(aigov_answer_blocked(a));
+    assert_non_null(strstr(out.s, "\"code\":\"aigov\""));
+    free(out.s);
+    aigov_answer_free(a);
+    fx_free(&fx);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_no_filters_stream_usage),
+        cmocka_unit_test(test_filter_finding_nothing_is_byte_identical),
+        cmocka_unit_test(test_email_split_across_two_events),
+        cmocka_unit_test(test_email_split_across_three_events),
+        cmocka_unit_test(test_hold_back_releases_early),
+        cmocka_unit_test(test_block_mid_stream),
+        cmocka_unit_test(test_plugin_error_in_stream),
+        cmocka_unit_test(test_oversized_event),
+        cmocka_unit_test(test_json_answers),
+        cmocka_unit_test(test_json_too_large),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
