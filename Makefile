@@ -8,8 +8,10 @@ B         := build
 CC        ?= cc
 
 DEB_PKGS  := nginx nginx-dev libjwt-dev libyaml-dev libssl-dev libjansson-dev \
-	     libcmocka-dev libpcre2-dev libvectorscan-dev zlib1g-dev \
-	     pkg-config wrk clang perl openssl curl ca-certificates nodejs npm
+             libcmocka-dev libpcre2-dev libvectorscan-dev zlib1g-dev \
+             pkg-config wrk clang perl openssl curl ca-certificates
+# Node.js runs the OpenAI SDK test; a machine may have it from elsewhere.
+NODE_PKGS := nodejs npm
 
 WARN      := -Wall -Wextra -Werror
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g -fPIC -Ilib -Iplugins -I/usr/include/hs $(WARN)
@@ -41,6 +43,7 @@ deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
 	done; \
+	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then missing="$$missing $(NODE_PKGS)"; fi; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \

@@ -30,6 +30,11 @@ stop
 mkdir -p "$RUN/tmp"
 chmod 755 "$RUN" "$RUN/tmp"
 
+# the key that signs the audit log's checkpoints, made once
+if [ ! -f "$RUN/audit.key" ]; then
+    "$ROOT/build/aigov" keygen --out "$RUN/audit.key" --name aigov.dev/aigov >/dev/null 2>&1
+fi
+
 "$ROOT/mock/aigov-mock" --port "$MOCK_PORT" --pidfile "$RUN/mock.pid" >"$RUN/mock.log" 2>&1 &
 
 user=""
@@ -48,16 +53,26 @@ done
 
 trap 'echo; stop; echo stopped; exit 0' INT TERM
 
+# a development token for an analyst, valid for a day
+TOKEN=$("$ROOT/build/aigov" token --key "$ROOT/policies/keys/dev-rs256.pem" --kid dev-rs256 \
+        --sub alice --groups analysts --ttl 86400)
+
 cat <<MSG
 
 aigov is running on http://127.0.0.1:$PORT in front of the mock model API on port $MOCK_PORT.
 Config: $RUN/nginx.conf   Logs: $RUN/error.log
 
-Try:
+Policy: $ROOT/policies/example.yaml   Audit log: $RUN/audit.log
+
+Try (alice is an analyst; the token is valid for a day):
 
   curl -s http://127.0.0.1:$PORT/v1/chat/completions \\
+    -H 'Authorization: Bearer $TOKEN' \\
     -H 'Content-Type: application/json' \\
-    -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello, aigov"}]}'
+    -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello, aigov. Mail me at alice@example.com"}]}'
+
+Mint other tokens with:
+  build/aigov token --key policies/keys/dev-rs256.pem --kid dev-rs256 --sub bob --groups interns
 
 Ctrl-C or \`make stop\` stops everything.
 MSG
