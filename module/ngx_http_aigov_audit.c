@@ -87,7 +87,8 @@ ngx_http_aigov_audit_checkpoint(ngx_conf_t *cf, ngx_command_t *cmd,
 char *
 ngx_http_aigov_audit_conf(ngx_conf_t *cf, ngx_http_aigov_main_conf_t *amcf)
 {
-    char                 err[512], host[NGX_MAXHOSTNAMELEN + 16];
+    char                 err[512];
+    size_t               len;
     ngx_pool_cleanup_t  *cln;
 
     ngx_conf_init_uint_value(amcf->cp_records, 1000);
@@ -114,16 +115,17 @@ ngx_http_aigov_audit_conf(ngx_conf_t *cf, ngx_http_aigov_main_conf_t *amcf)
     }
 
     if (amcf->audit_origin.len == 0) {
-        ngx_snprintf((u_char *) host, sizeof(host), "%V/aigov%Z",
-                     &cf->cycle->hostname);
-        amcf->audit_origin.len = ngx_strlen(host);
-        amcf->audit_origin.data = ngx_pstrdup(cf->pool,
-                                              &amcf->audit_origin);
+        /* the host name followed by /aigov, as SPEC.md says */
+        len = cf->cycle->hostname.len + sizeof("/aigov");
+        amcf->audit_origin.data = ngx_pnalloc(cf->pool, len);
         if (amcf->audit_origin.data == NULL) {
             return NGX_CONF_ERROR;
         }
 
-        ngx_memcpy(amcf->audit_origin.data, host, amcf->audit_origin.len);
+        amcf->audit_origin.len = ngx_sprintf(amcf->audit_origin.data,
+                                             "%V/aigov%Z",
+                                             &cf->cycle->hostname)
+                                 - amcf->audit_origin.data - 1;
     }
 
     if (ngx_conf_full_name(cf->cycle, &amcf->audit_key, 1) != NGX_OK) {
@@ -137,8 +139,8 @@ ngx_http_aigov_audit_conf(ngx_conf_t *cf, ngx_http_aigov_main_conf_t *amcf)
 
     err[0] = '\0';
     amcf->signer = aigov_signer_load((const char *) amcf->audit_key.data,
-                    (const char *) ngx_pstrdup(cf->pool, &amcf->audit_origin),
-                    err, sizeof(err));
+                                     (const char *) amcf->audit_origin.data,
+                                     err, sizeof(err));
 
     if (amcf->signer == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "aigov_audit_key \"%V\": %s",

@@ -44,8 +44,9 @@ sub conf {
     my (%o) = @_;
     my $log = $o{log} // "$d/audit.log";
     my $fail = $o{fail} // 'closed';
+    my $origin = exists $o{origin} ? '' : 'aigov_audit_origin test.example/aigov;';
     return $t->gateway_conf(
-        http => "aigov_audit_log $log; aigov_audit_key $d/audit.key; aigov_audit_origin test.example/aigov;"
+        http => "aigov_audit_log $log; aigov_audit_key $d/audit.key; $origin"
               . " aigov_audit_checkpoint 100 1s; aigov_audit_fail $fail;",
         location => "aigov_policy $d/policy.yaml; aigov_jwt_key $jpub;");
 }
@@ -220,6 +221,23 @@ $t->start_nginx;
 $fr = $t->request('POST', '/v1/chat/completions', body => $body, headers => \%auth);
 is($fr->{status}, 200, 'fail open: served anyway');
 like($t->error_log, qr/cannot write to the audit log/, 'and the failure is logged');
+
+$t->stop_nginx;
+
+# without aigov_audit_origin the origin is the host name followed by /aigov
+chomp(my $host = `hostname`);
+system("$aigov keygen --out $d/host.key --name $host/aigov >/dev/null 2>&1") == 0 or die 'keygen';
+rename "$d/host.key", "$d/audit.key";
+rename "$d/host.key.pub", "$d/audit.key.pub";
+$t->write_conf(conf(log => "$d/host.log", origin => undef));
+$t->start_nginx;
+is($t->request('POST', '/v1/chat/completions', body => $body, headers => \%auth)->{status}, 200,
+   'served with the default origin');
+$t->stop_nginx;
+my ($hcp) = grep { /^\{"checkpoint"/ } lines_of("$d/host.log");
+like(decode_json($hcp // '{"checkpoint":""}')->{checkpoint}, qr/^\Q$host\E\/aigov\n2\n/, 'default origin is the host name + /aigov');
+$out = `$aigov audit verify --key $d/audit.key.pub $d/host.log 2>&1`;
+is($? >> 8, 0, 'and it verifies') or diag($out);
 
 $t->done;
 done_testing;

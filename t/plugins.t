@@ -325,6 +325,13 @@ $r = post(redact => chat_body('hi'), 'X-Mock-Answer' => "use $GH for the repo");
 like(answer_of($r), qr/^use \[REDACTED:[A-Z_]+\] for the repo$/, 'a secret in the JSON answer is masked');
 is($r->{headers}{'content-length'}, length($r->{body}), 'Content-Length matches again');
 
+$r = post(redact => chat_body('hi'), 'X-Mock-Answer' => "caf\xc3\xa9 \xe2\x80\x94 zoe\@example.com \xc3\xbc");
+is(answer_of($r), "caf\x{e9} \x{2014} [REDACTED:EMAIL] \x{fc}", 'masking keeps the UTF-8 around it intact');
+is($r->{headers}{'content-length'}, length($r->{body}), 'Content-Length in bytes');
+
+$r = post(flag => chat_body('hi'), 'X-Mock-Answer' => 'ping ivan@example.com');
+is(answer_of($r), 'ping ivan@example.com', 'flag on the answer: passes unchanged');
+
 $r = post(redact => chat_body('hi'), 'X-Mock-Answer' => 'nothing personal');
 is(answer_of($r), 'nothing personal', 'a clean answer is unchanged');
 

@@ -1,4 +1,4 @@
-/* aigov policy: check, test, explain and diff governance policies.
+/* aigov policy: check, test, explain, diff and replay governance policies.
  *
  * Plugins are not loaded here: filters are checked for their shape only
  * (nginx -t checks them against the loaded plugins). */
@@ -12,6 +12,7 @@
 
 #include "aigov.h"
 #include "policy.h"
+#include "policy_replay.h"
 
 typedef struct {
     int          json;
@@ -29,7 +30,34 @@ static void usage(FILE *f)
         "       aigov policy test FILE --cases CASES [--json]\n"
         "       aigov policy explain FILE --claims JSON|@FILE --request FILE [--json]\n"
         "       aigov policy diff OLD NEW --cases CASES [--json]\n"
+        "       aigov policy replay FILE LOG... [--json]   (--help for details)\n"
         "FILE is a policy file or a folder of *.yaml policy files.\n");
+}
+
+static void replay_help(FILE *f)
+{
+    fprintf(f,
+        "usage: aigov policy replay FILE LOG... [--json]\n"
+        "\n"
+        "Decides every recorded request of the audit logs again under the policy FILE\n"
+        "and prints those that would be decided differently: allowed now denied, denied\n"
+        "now allowed, or decided by another rule. LOGs are read in the order given\n"
+        "(oldest rotated file first); records need not be signed.\n"
+        "\n"
+        "Compared: only records whose recorded decision came from the policy:\n"
+        "  - admissions (phase \"admit\"): decision allow, status 0 or 200;\n"
+        "  - refusals (phase \"deny\"): decision deny, status 403 and an empty\n"
+        "    \"filters\" list (a rule or the default denied; a filter that blocks\n"
+        "    leaves its outcome in \"filters\");\n"
+        "  and both with a \"rule\" and a \"policy_sha256\" (a policy was in force).\n"
+        "Not compared, only counted: refusals for other reasons (400 bad body, 401 bad\n"
+        "token, 413, 429 quota, 503 audit, 403 by a filter), requests served with no\n"
+        "policy, completion records (phase \"done\", which repeat the admission) and\n"
+        "checkpoint lines. Lines that are not readable records are reported on stderr\n"
+        "(LOG:LINE: reason) and skipped.\n"
+        "\n"
+        "Exit status: 0 no compared request would be decided differently, 1 some would\n"
+        "(like diff), 2 usage error, unreadable file, or a policy with errors.\n");
 }
 
 static int parse_opts(int argc, char **argv, opts_t *o)
@@ -596,6 +624,141 @@ static int cmd_explain(const opts_t *o)
     return AIGOV_EXIT_OK;
 }
 
+/* ---- replay --------------------------------------------------------------- */
+
+#define REPLAY_BAD_SHOWN 20
+
+typedef struct {
+    const opts_t  *o;
+    json_t        *changes;      /* --json */
+    json_t        *bad;          /* --json, the first REPLAY_BAD_SHOWN */
+    uint64_t       nbad;
+} replay_out_t;
+
+/* Log strings are hostile: no control characters reach the terminal. */
+static const char *printable(char *buf, size_t len, const char *s)
+{
+    size_t i = 0;
+
+    for (; *s && i + 1 < len; s++)
+        buf[i++] = ((unsigned char) *s < 0x20 || *s == 0x7f) ? '?' : *s;
+    buf[i] = '\0';
+    if (*s && len > 4)
+        memcpy(buf + len - 4, "...", 4);
+    return buf;
+}
+
+static void replay_change(void *ud, const aigov_replay_change_t *c)
+{
+    replay_out_t *out = ud;
+    const char *log = out->o->pos[1 + c->file];
+    const aigov_decision_t *d = c->now;
+    char id[80], sub[160], model[160], ep[160], rule[160], now[700];
+
+    if (out->changes) {
+        json_t *nj = decision_json(d);
+
+        json_object_set_new(nj, "status", json_integer(d->allow ? 200 : d->status));
+        json_array_append_new(out->changes, json_pack(
+            "{s:I,s:s,s:I,s:s,s:s,s:s,s:s,s:s,s:{s:s,s:s,s:I,s:s},s:o}",
+            "seq", (json_int_t) c->seq, "log", log, "line", (json_int_t) c->line,
+            "id", c->id, "sub", c->sub, "model", c->model, "endpoint", c->endpoint,
+            "path", c->path,
+            "recorded", "decision", c->old_allow ? "allow" : "deny", "rule", c->old_rule,
+            "status", (json_int_t) c->old_status, "policy_sha256", c->old_policy,
+            "now", nj));
+        return;
+    }
+    printf("seq %llu (%s:%llu) id %s sub %s model %s endpoint %s\n",
+           (unsigned long long) c->seq, log, (unsigned long long) c->line,
+           printable(id, sizeof(id), c->id[0] ? c->id : "-"),
+           printable(sub, sizeof(sub), c->sub[0] ? c->sub : "-"),
+           printable(model, sizeof(model), c->model[0] ? c->model : "-"),
+           printable(ep, sizeof(ep), c->endpoint[0] ? c->endpoint : c->path));
+    describe(now, sizeof(now), d);
+    printf("  recorded: %s by rule %s\n  now:      %s\n", c->old_allow ? "allow" : "deny",
+           printable(rule, sizeof(rule), c->old_rule), now);
+}
+
+static void replay_bad(void *ud, unsigned file, uint64_t line, const char *why)
+{
+    replay_out_t *out = ud;
+    const char *log = out->o->pos[1 + file];
+
+    if (out->nbad++ >= REPLAY_BAD_SHOWN)
+        return;
+    if (out->bad)
+        json_array_append_new(out->bad, json_pack("{s:s,s:I,s:s}", "log", log,
+                              "line", (json_int_t) line, "reason", why));
+    else
+        fprintf(stderr, "aigov policy replay: %s:%llu: %s\n", log, (unsigned long long) line, why);
+}
+
+static int cmd_replay(const opts_t *o)
+{
+    aigov_policy_t *p;
+    aigov_replay_t r;
+    replay_out_t out;
+    const aigov_replay_summary_t *s = &r.sum;
+    char err[512];
+    json_t *logs;
+
+    if (o->npos < 2 || o->cases || o->claims || o->request) {
+        usage(stderr);
+        return AIGOV_EXIT_USAGE;
+    }
+    for (int i = 0; i < o->npos; i++)
+        if (!exists(o->pos[i]))
+            return AIGOV_EXIT_USAGE;
+    if (!(p = load(o->pos[0], o->json)))
+        return AIGOV_EXIT_USAGE;
+    memset(&out, 0, sizeof(out));
+    out.o = o;
+    if (o->json) {
+        out.changes = json_array();
+        out.bad = json_array();
+    }
+    aigov_replay_init(&r, p, replay_change, replay_bad, &out);
+    for (int i = 1; i < o->npos; i++) {
+        if (aigov_replay_file(&r, (unsigned) (i - 1), o->pos[i], err, sizeof(err)) != 0) {
+            fprintf(stderr, "aigov policy replay: %s\n", err);
+            json_decref(out.changes);
+            json_decref(out.bad);
+            aigov_policy_free(p);
+            return AIGOV_EXIT_USAGE;
+        }
+    }
+    if (!o->json && out.nbad > REPLAY_BAD_SHOWN)
+        fprintf(stderr, "aigov policy replay: %llu more unreadable lines not shown\n",
+                (unsigned long long) (out.nbad - REPLAY_BAD_SHOWN));
+    if (o->json) {
+        logs = json_array();
+        for (int i = 1; i < o->npos; i++)
+            json_array_append_new(logs, json_string(o->pos[i]));
+        print_json(json_pack("{s:s,s:s,s:o,s:I,s:I,s:I,s:{s:I,s:I,s:I,s:I},s:o,s:o}",
+                             "policy", o->pos[0], "policy_sha256", aigov_policy_sha256(p),
+                             "logs", logs, "records", (json_int_t) s->records,
+                             "compared", (json_int_t) s->compared,
+                             "changed", (json_int_t) s->changed,
+                             "skipped", "not_policy", (json_int_t) s->not_policy,
+                             "completions", (json_int_t) s->completions,
+                             "checkpoints", (json_int_t) s->checkpoints,
+                             "unreadable", (json_int_t) s->unreadable,
+                             "changes", out.changes, "unreadable_lines", out.bad));
+    } else {
+        printf("%llu of %llu recorded requests would be decided differently\n",
+               (unsigned long long) s->changed, (unsigned long long) s->compared);
+        printf("(%llu request records: %llu decided by the policy and replayed, %llu refused "
+               "or served without a policy decision, not compared; skipped %llu completion "
+               "records, %llu checkpoints, %llu unreadable lines)\n",
+               (unsigned long long) s->records, (unsigned long long) s->compared,
+               (unsigned long long) s->not_policy, (unsigned long long) s->completions,
+               (unsigned long long) s->checkpoints, (unsigned long long) s->unreadable);
+    }
+    aigov_policy_free(p);
+    return s->changed ? AIGOV_EXIT_FOUND : AIGOV_EXIT_OK;
+}
+
 int aigov_cmd_policy(int argc, char **argv)
 {
     opts_t o;
@@ -603,6 +766,14 @@ int aigov_cmd_policy(int argc, char **argv)
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? AIGOV_EXIT_USAGE : AIGOV_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "replay")) {
+        for (int i = 2; i < argc; i++) {
+            if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+                replay_help(stdout);
+                return AIGOV_EXIT_OK;
+            }
+        }
     }
     if (parse_opts(argc, argv, &o) != 0) {
         usage(stderr);
@@ -616,11 +787,8 @@ int aigov_cmd_policy(int argc, char **argv)
         return cmd_explain(&o);
     if (!strcmp(argv[1], "diff"))
         return cmd_diff(&o);
-    if (!strcmp(argv[1], "replay")) {
-        fprintf(stderr, "aigov policy replay: not implemented yet (needs the audit record "
-                "reader); use 'aigov policy diff' with test cases meanwhile\n");
-        return AIGOV_EXIT_USAGE;
-    }
+    if (!strcmp(argv[1], "replay"))
+        return cmd_replay(&o);
     fprintf(stderr, "aigov policy: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return AIGOV_EXIT_USAGE;

@@ -249,8 +249,8 @@ static void test_replay_log(void **state)
     assert_int_equal(r.sum.checkpoints, 1);
     assert_int_equal(r.sum.completions, 1);
     assert_int_equal(r.sum.records, 12);
-    assert_int_equal(r.sum.not_policy, 4);
-    assert_int_equal(r.sum.compared, 8);
+    assert_int_equal(r.sum.not_policy, 5);
+    assert_int_equal(r.sum.compared, 7);
     assert_int_equal(r.sum.changed, 4);
     assert_int_equal(r.sum.unreadable, 0);
 

@@ -1,0 +1,1109 @@
+/*
+ * bench-micro: single-threaded micro-benchmarks of the aigov library, no
+ * nginx involved. Prints a Markdown table on stdout:
+ *
+ *   JWT verification (cold per algorithm, and cached), policy decisions,
+ *   plugin scan throughput, request parsing and prompt filtering, the
+ *   audit record path (with and without checkpoints), and SSE answers.
+ *
+ * Each row runs for about MICRO_SECONDS (default 1.5) of wall time after a
+ * short warm-up. Every result feeds a sink that is printed at the end, so
+ * the compiler cannot drop the work; each row also checks that the work
+ * did what it should (a signature was checked, a rule matched, findings
+ * were found) and says so in its notes, or reports the row as failed.
+ *
+ * Files are found relative to the binary (build/bench-micro -> repo root),
+ * or to the current directory when that does not work.
+ *
+ * MICRO_ONLY=jwt,policy,scan,request,audit,sse runs only those sections.
+ *
+ * Build: bench/build-micro.sh (after `make build`).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "answer.h"
+#include "audit.h"
+#include "filter.h"
+#include "identity.h"
+#include "jwt_sign.h"
+#include "policy.h"
+#include "request.h"
+
+/* ------------------------------------------------------------ harness */
+
+static volatile uint64_t g_sink;     /* everything measured ends up here */
+static double g_seconds = 1.5;
+static char g_root[PATH_MAX] = ".";
+
+typedef uint64_t (*bench_fn)(void *ctx, uint64_t n);
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Runs fn in growing batches until about g_seconds have passed; returns the
+ * seconds spent and the number of operations in *ops. A warm-up of about
+ * 5% of the time comes first and is not counted. */
+static double measure(bench_fn fn, void *ctx, uint64_t *ops)
+{
+    uint64_t batch = 1, total = 0;
+    double t0, spent = 0.0, warm_end = now_s() + g_seconds / 20;
+
+    while (now_s() < warm_end)
+        g_sink += fn(ctx, 1);
+    t0 = now_s();
+    while (spent < g_seconds) {
+        double b0 = now_s(), dt;
+        g_sink += fn(ctx, batch);
+        dt = now_s() - b0;
+        total += batch;
+        spent = now_s() - t0;
+        /* Batches of about a twentieth of the run keep the clock cheap. */
+        if (dt < g_seconds / 20 && batch < (1ull << 40))
+            batch *= 2;
+    }
+    *ops = total;
+    return spent;
+}
+
+static void fmt_count(char *out, size_t cap, double v)
+{
+    /* thousands separators make 1234567 readable at a glance */
+    char digits[64];
+    unsigned long long n = (unsigned long long)(v + 0.5);
+    int len = snprintf(digits, sizeof(digits), "%llu", n), o = 0;
+    for (int i = 0; i < len && (size_t)o + 2 < cap; i++) {
+        if (i > 0 && (len - i) % 3 == 0)
+            out[o++] = ',';
+        out[o++] = digits[i];
+    }
+    out[o] = '\0';
+}
+
+static void row_raw(const char *name, const char *value, const char *nsop, const char *notes)
+{
+    printf("| %s | %s | %s | %s |\n", name, value, nsop, notes);
+    fflush(stdout);
+}
+
+/* One row in operations per second. */
+static void row_ops(const char *name, double ops, double secs, const char *unit,
+                    const char *notes)
+{
+    char v[80], c[64], ns[32];
+    fmt_count(c, sizeof(c), ops / secs);
+    snprintf(v, sizeof(v), "%s %s", c, unit);
+    snprintf(ns, sizeof(ns), "%.0f", secs * 1e9 / ops);
+    row_raw(name, v, ns, notes);
+}
+
+/* One row in MiB per second; ns/op is per call over bytes_per_op. */
+static void row_mib(const char *name, double ops, double secs, size_t bytes_per_op,
+                    const char *notes)
+{
+    char v[64], ns[32];
+    snprintf(v, sizeof(v), "%.1f MiB/s", ops * (double)bytes_per_op / secs / (1024.0 * 1024.0));
+    snprintf(ns, sizeof(ns), "%.0f", secs * 1e9 / ops);
+    row_raw(name, v, ns, notes);
+}
+
+static void row_fail(const char *name, const char *fmt, ...)
+{
+    char why[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    /* a pipe would split the Markdown cell */
+    for (char *p = why; *p; p++)
+        if (*p == '|' || *p == '\n')
+            *p = ' ';
+    row_raw(name, "-", "-", why);
+}
+
+static const char *path_of(char *buf, size_t cap, const char *rel)
+{
+    snprintf(buf, cap, "%s/%s", g_root, rel);
+    return buf;
+}
+
+/* The repository root: the parent of the folder holding this binary when
+ * it is build/, else the current directory. */
+static void find_root(void)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n <= 0)
+        return;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash == NULL)
+        return;
+    *slash = '\0';
+    size_t len = strlen(exe);
+    if (len >= 6 && strcmp(exe + len - 6, "/build") == 0) {
+        exe[len - 6] = '\0';
+        char probe[PATH_MAX + 32];
+        snprintf(probe, sizeof(probe), "%s/policies/example.yaml", exe);
+        if (access(probe, R_OK) == 0)
+            snprintf(g_root, sizeof(g_root), "%s", exe);
+    }
+}
+
+static void print_machine(void)
+{
+    char model[256] = "unknown";
+    char line[512];
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f != NULL) {
+        while (fgets(line, sizeof(line), f) != NULL) {
+            if (strncmp(line, "model name", 10) == 0) {
+                char *c = strchr(line, ':');
+                if (c != NULL) {
+                    c++;
+                    while (*c == ' ' || *c == '\t')
+                        c++;
+                    c[strcspn(c, "\n")] = '\0';
+                    snprintf(model, sizeof(model), "%s", c);
+                }
+                break;
+            }
+        }
+        fclose(f);
+    }
+    printf("Machine: %ld CPUs (nproc), %s; %s, jansson %s.\n",
+           sysconf(_SC_NPROCESSORS_ONLN), model, OpenSSL_version(OPENSSL_VERSION),
+           JANSSON_VERSION);
+    printf("One thread, about %.2g s per row (MICRO_SECONDS) after a short warm-up; "
+           "ns/op is wall time per operation.\n\n", g_seconds);
+    printf("| benchmark | ops/s or MB/s | ns/op | notes |\n");
+    printf("| --- | ---: | ---: | --- |\n");
+    fflush(stdout);
+}
+
+/* ------------------------------------------------------------ 1. JWT */
+
+static void b64url(const unsigned char *in, size_t len, char *out)
+{
+    static const char tab[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t o = 0, i;
+    for (i = 0; i + 2 < len; i += 3) {
+        unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
+        out[o++] = tab[v >> 18];
+        out[o++] = tab[(v >> 12) & 63];
+        out[o++] = tab[(v >> 6) & 63];
+        out[o++] = tab[v & 63];
+    }
+    if (len - i == 1) {
+        unsigned v = (unsigned)in[i] << 16;
+        out[o++] = tab[v >> 18];
+        out[o++] = tab[(v >> 12) & 63];
+    } else if (len - i == 2) {
+        unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8;
+        out[o++] = tab[v >> 18];
+        out[o++] = tab[(v >> 12) & 63];
+        out[o++] = tab[(v >> 6) & 63];
+    }
+    out[o] = '\0';
+}
+
+typedef struct {
+    aigov_identity_t *id;
+    char             *header;     /* "Bearer <jwt>" */
+    size_t            len;
+    time_t            now;
+} jwt_ctx_t;
+
+static uint64_t bench_verify(void *vctx, uint64_t n)
+{
+    jwt_ctx_t *c = vctx;
+    uint64_t s = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        json_t *claims = NULL;
+        aigov_id_status_t st = aigov_identity_verify(c->id, c->header, c->len, c->now,
+                                                     &claims, NULL, 0);
+        s += (uint64_t)st + (claims != NULL ? json_object_size(claims) : 0);
+        json_decref(claims);
+    }
+    return s;
+}
+
+/* "Bearer <token>" signed by the key at rel (or the secret) with kid. */
+static char *mint(const aigov_jwt_signer_t *signer, time_t now, char *err, size_t errlen)
+{
+    json_t *claims = json_pack("{s:s, s:s, s:s, s:[s], s:I, s:I, s:I}",
+                               "iss", "https://idp.example.com", "aud", "aigov",
+                               "sub", "bench", "groups", "engineers",
+                               "iat", (json_int_t)now, "nbf", (json_int_t)now,
+                               "exp", (json_int_t)now + 3600);
+    if (claims == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    char *jwt = aigov_jwt_sign(signer, NULL, claims, err, errlen);
+    json_decref(claims);
+    if (jwt == NULL)
+        return NULL;
+    size_t len = strlen(jwt);
+    char *h = malloc(len + 8);
+    if (h != NULL) {
+        memcpy(h, "Bearer ", 7);
+        memcpy(h + 7, jwt, len + 1);
+    }
+    free(jwt);
+    return h;
+}
+
+static void bench_jwt(void)
+{
+    static const char hs_secret[] = "bench-hs256-secret-not-for-production-use-0123456789";
+    char err[512], p[PATH_MAX + 64];
+    char k[128], jwks[512];
+    aigov_identity_t *cold = aigov_identity_new(), *warm = aigov_identity_new();
+    time_t now = time(NULL);
+
+    if (cold == NULL || warm == NULL) {
+        row_fail("JWT verify", "out of memory");
+        goto out;
+    }
+    b64url((const unsigned char *)hs_secret, sizeof(hs_secret) - 1, k);
+    snprintf(jwks, sizeof(jwks),
+             "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"bench-hs256\",\"alg\":\"HS256\",\"k\":\"%s\"}]}", k);
+    aigov_identity_t *ids[2] = {cold, warm};
+    for (int i = 0; i < 2; i++) {
+        if (aigov_identity_add_key_file(ids[i], path_of(p, sizeof(p), "policies/keys/dev-jwks.json"),
+                                        err, sizeof(err)) != 0
+            || aigov_identity_add_key_mem(ids[i], jwks, strlen(jwks), "bench-hs.jwks",
+                                          err, sizeof(err)) != 0
+            || aigov_identity_set_issuer(ids[i], "https://idp.example.com") != 0
+            || aigov_identity_set_audience(ids[i], "aigov") != 0) {
+            row_fail("JWT verify", "keys: %s", err);
+            goto out;
+        }
+    }
+    if (aigov_identity_set_cache(cold, 0) != 0) {
+        row_fail("JWT verify", "cannot disable the cache");
+        goto out;
+    }
+
+    struct { const char *name, *file, *kid; } algs[] = {
+        {"JWT verify RS256 (2048-bit), cold", "policies/keys/dev-rs256.pem", "dev-rs256"},
+        {"JWT verify ES256 (P-256), cold", "policies/keys/dev-es256.pem", "dev-es256"},
+        {"JWT verify HS256, cold", NULL, "bench-hs256"},
+    };
+    char *rs_header = NULL;
+    for (size_t a = 0; a < sizeof(algs) / sizeof(algs[0]); a++) {
+        aigov_jwt_signer_t *s = algs[a].file != NULL
+            ? aigov_jwt_signer_load(path_of(p, sizeof(p), algs[a].file), algs[a].kid, err, sizeof(err))
+            : aigov_jwt_signer_from_mem(hs_secret, sizeof(hs_secret) - 1, "hs-secret",
+                                        algs[a].kid, err, sizeof(err));
+        if (s == NULL) {
+            row_fail(algs[a].name, "signer: %s", err);
+            continue;
+        }
+        char *h = mint(s, now, err, sizeof(err));
+        aigov_jwt_signer_free(s);
+        if (h == NULL) {
+            row_fail(algs[a].name, "sign: %s", err);
+            continue;
+        }
+        jwt_ctx_t c = {cold, h, strlen(h), now};
+        char msg[256] = "";
+        json_t *claims = NULL;
+        aigov_id_status_t st = aigov_identity_verify(cold, h, c.len, now, &claims, msg, sizeof(msg));
+        json_decref(claims);
+        if (st != AIGOV_ID_OK) {
+            row_fail(algs[a].name, "token does not verify: %s (%s)", aigov_id_status_code(st), msg);
+            free(h);
+            continue;
+        }
+        uint64_t before, after, ops;
+        aigov_identity_stats(cold, NULL, NULL, &before);
+        double secs = measure(bench_verify, &c, &ops);
+        aigov_identity_stats(cold, NULL, NULL, &after);
+        char notes[256];
+        /* the warm-up calls also count as signature checks */
+        snprintf(notes, sizeof(notes), "cache off; %s calls checked the signature; token %zu B",
+                 after - before >= ops ? "all" : "NOT ALL", c.len - 7);
+        row_ops(algs[a].name, (double)ops, secs, "/s", notes);
+        if (a == 0)
+            rs_header = h;
+        else
+            free(h);
+    }
+
+    if (rs_header != NULL) {
+        jwt_ctx_t c = {warm, rs_header, strlen(rs_header), now};
+        uint64_t ops, hits0, hits1, sig0, sig1;
+        aigov_identity_stats(warm, &hits0, NULL, &sig0);
+        g_sink += bench_verify(&c, 1);          /* fills the cache */
+        double secs = measure(bench_verify, &c, &ops);
+        aigov_identity_stats(warm, &hits1, NULL, &sig1);
+        char notes[256];
+        snprintf(notes, sizeof(notes), "same RS256 token, cache on; %llu signature check(s), %s timed calls hit",
+                 (unsigned long long)(sig1 - sig0), hits1 - hits0 >= ops ? "all" : "NOT ALL");
+        row_ops("JWT verify, cached", (double)ops, secs, "/s", notes);
+        free(rs_header);
+    }
+out:
+    aigov_identity_free(cold);
+    aigov_identity_free(warm);
+}
+
+/* ------------------------------------------------------------ 2. policy */
+
+typedef struct {
+    const aigov_policy_t       *p;
+    const aigov_policy_input_t *in;
+} pol_ctx_t;
+
+static uint64_t bench_decide(void *vctx, uint64_t n)
+{
+    pol_ctx_t *c = vctx;
+    aigov_decision_t d;
+    uint64_t s = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        aigov_policy_decide(c->p, c->in, &d);
+        s += (uint64_t)d.allow * 1000 + (uint64_t)(d.rule_index + 1) + d.nfilters;
+    }
+    return s;
+}
+
+static void bench_policy(void)
+{
+    char p[PATH_MAX + 64];
+    char *errors = NULL;
+    aigov_policy_t *pol = aigov_policy_load(path_of(p, sizeof(p), "policies/example.yaml"),
+                                            NULL, NULL, NULL, &errors);
+    if (pol == NULL) {
+        row_fail("policy decide", "load: %s", errors ? errors : "?");
+        free(errors);
+        return;
+    }
+    json_t *eng = json_pack("{s:s, s:[s], s:s}", "sub", "alice", "groups", "engineers",
+                            "employment", "staff");
+    json_t *nobody = json_pack("{s:s, s:[s,s]}", "sub", "guest", "groups", "visitors", "press");
+    aigov_policy_input_t allow_in = {
+        .claims = eng, .path = "/v1/chat/completions", .endpoint = "/v1/chat/completions",
+        .model = "gpt-4o", .max_tokens = 256, .prompt_chars = 1000,
+    };
+    aigov_policy_input_t deny_in = allow_in;
+    deny_in.claims = nobody;
+    deny_in.model = "gpt-4o-mini";
+
+    struct { const char *name; aigov_policy_input_t *in; int want_allow; const char *what; } cases[] = {
+        {"policy decide, allow", &allow_in, 1, "engineers, gpt-4o chat"},
+        {"policy decide, default deny", &deny_in, 0, "groups [visitors, press]"},
+    };
+    for (size_t i = 0; i < 2; i++) {
+        aigov_decision_t d;
+        aigov_policy_decide(pol, cases[i].in, &d);
+        if (d.allow != cases[i].want_allow || (!d.allow && d.rule_index != -1)) {
+            row_fail(cases[i].name, "unexpected decision: allow=%d rule %s", d.allow, d.rule);
+            continue;
+        }
+        pol_ctx_t c = {pol, cases[i].in};
+        uint64_t ops;
+        double secs = measure(bench_decide, &c, &ops);
+        char notes[256];
+        snprintf(notes, sizeof(notes), "policies/example.yaml (%zu rules), %s: rule %s",
+                 aigov_policy_rule_count(pol), cases[i].what, d.rule);
+        row_ops(cases[i].name, (double)ops, secs, "/s", notes);
+    }
+    json_decref(eng);
+    json_decref(nobody);
+    aigov_policy_free(pol);
+}
+
+/* ------------------------------------------------------------ plugins */
+
+#define NPLUGINS 4
+
+typedef struct {
+    aigov_plugin_host_t *host;
+    void                *inst[NPLUGINS];
+    aigov_filter_spec_t  spec[NPLUGINS];
+    int                  ok[NPLUGINS];
+    char                 why[NPLUGINS][320];
+} plugins_t;
+
+static const char *plugin_names[NPLUGINS] = {"pii", "secrets", "blocklist", "injection"};
+static const char *plugin_configs[NPLUGINS] = {
+    "{\"types\":[\"email\",\"phone\",\"credit_card\"]}",
+    "{}",
+    "{\"terms\":[\"project neptune\",\"merger\",\"acquisition\"]}",
+    "{\"threshold\":0.7}",
+};
+/* Plugins ignore the action (the host applies it); flag keeps a request
+ * unchanged so that the same parsed request can be filtered again. */
+static void plugins_load(plugins_t *pl, int action, unsigned stages)
+{
+    char p[PATH_MAX + 64], rel[64];
+    memset(pl, 0, sizeof(*pl));
+    pl->host = aigov_host_new();
+    for (int i = 0; i < NPLUGINS; i++) {
+        if (pl->host == NULL) {
+            snprintf(pl->why[i], sizeof(pl->why[i]), "out of memory");
+            continue;
+        }
+        snprintf(rel, sizeof(rel), "build/plugins/%s.so", plugin_names[i]);
+        path_of(p, sizeof(p), rel);
+        if (access(p, R_OK) != 0) {
+            snprintf(pl->why[i], sizeof(pl->why[i]), "not available: %s is not built", rel);
+            continue;
+        }
+        if (aigov_host_load(pl->host, plugin_names[i], p, pl->why[i], sizeof(pl->why[i])) != 0)
+            continue;
+        json_error_t je;
+        json_t *cfg = json_loads(plugin_configs[i], 0, &je);
+        pl->inst[i] = aigov_host_instance(pl->host, plugin_names[i], cfg, action,
+                                          pl->why[i], sizeof(pl->why[i]));
+        json_decref(cfg);
+        if (pl->inst[i] == NULL)
+            continue;
+        pl->spec[i] = (aigov_filter_spec_t){
+            .inst = pl->inst[i], .plugin = plugin_names[i], .stages = stages,
+            .action = action, .on_error = AIGOV_ON_ERROR_BLOCK,
+        };
+        pl->ok[i] = 1;
+    }
+}
+
+static void plugins_free(plugins_t *pl)
+{
+    for (int i = 0; i < NPLUGINS; i++)
+        aigov_host_instance_free(pl->inst[i]);
+    if (pl->host != NULL)
+        aigov_host_free(pl->host);
+}
+
+/* ------------------------------------------------------------ 3. scan */
+
+#define SCAN_BYTES (1024 * 1024)
+
+/* Ordinary prose, nothing any plugin looks for; every few paragraphs one
+ * of the sprinkles below, which pii or secrets should find. */
+static const char *prose =
+    "The regional office spent most of the spring reorganising its delivery routes. "
+    "Drivers now start earlier on Mondays and Thursdays, when the warehouses are busiest, "
+    "and the team has agreed to review the schedule again after the summer holidays. "
+    "Customers in the northern towns reported fewer late parcels, although the weather in "
+    "April caused a week of delays that nobody could have planned for. The finance group "
+    "asked for a short note on fuel costs, which rose slightly, and on the two new vans, "
+    "which arrived on time and within budget. Staff turnover stayed low, and the training "
+    "days in March were well attended by new and experienced colleagues alike. ";
+static const char *sprinkles[] = {
+    "For questions write to jane.doe@northwind-mail.com before Friday. ",
+    "The retired access key AKIAQ7ZK3M5N2XR4PLTW must not be reused. ",
+    "Call the depot on +1 415 555 0132 if a van breaks down. ",
+    "Her card 4111 1111 1111 1111 was charged twice, so the bank was told. ",
+};
+
+static char *make_scan_text(size_t *len)
+{
+    char *t = malloc(SCAN_BYTES + 1);
+    size_t o = 0, plen = strlen(prose), para = 0;
+    if (t == NULL)
+        return NULL;
+    while (o < SCAN_BYTES) {
+        const char *piece = prose;
+        size_t n = plen;
+        if (++para % 40 == 0) {
+            piece = sprinkles[(para / 40) % 4];
+            n = strlen(piece);
+        }
+        if (n > SCAN_BYTES - o)
+            n = SCAN_BYTES - o;
+        memcpy(t + o, piece, n);
+        o += n;
+    }
+    t[o] = '\0';
+    *len = o;
+    return t;
+}
+
+typedef struct {
+    const aigov_filter_spec_t *spec;
+    const char                *text;
+    size_t                     len;
+    size_t                     last_spans;
+    int                        last_status;
+} scan_ctx_t;
+
+static uint64_t bench_scan(void *vctx, uint64_t n)
+{
+    scan_ctx_t *c = vctx;
+    uint64_t s = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        aigov_inspection_t ins;
+        aigov_filter_inspect(c->spec, NULL, c->text, c->len, &ins);
+        c->last_spans = ins.nspans;
+        c->last_status = ins.status;
+        s += ins.nspans + (uint64_t)ins.found + (uint64_t)(ins.status != 0);
+    }
+    return s;
+}
+
+static void bench_scan_all(void)
+{
+    plugins_t pl;
+    size_t len;
+    char *text = make_scan_text(&len);
+    if (text == NULL) {
+        row_fail("plugin scan", "out of memory");
+        return;
+    }
+    plugins_load(&pl, AIGOV_ACTION_REDACT, AIGOV_STAGE_REQUEST);
+    for (int i = 0; i < NPLUGINS; i++) {
+        char name[64], notes[256];
+        snprintf(name, sizeof(name), "scan 1 MiB prose: %s", plugin_names[i]);
+        if (!pl.ok[i]) {
+            row_fail(name, "%s", pl.why[i]);
+            continue;
+        }
+        scan_ctx_t c = {&pl.spec[i], text, len, 0, 0};
+        uint64_t ops;
+        double secs = measure(bench_scan, &c, &ops);
+        if (c.last_status != 0) {
+            row_fail(name, "inspect failed (status %d)", c.last_status);
+            continue;
+        }
+        snprintf(notes, sizeof(notes), "config %s; %zu spans found", plugin_configs[i], c.last_spans);
+        row_mib(name, (double)ops, secs, len, notes);
+    }
+    plugins_free(&pl);
+    free(text);
+}
+
+/* ------------------------------------------------------------ 4. request */
+
+/* The same body bench/run.sh sends: a chat request of exactly size bytes. */
+static char *make_body(size_t size, int stream)
+{
+    static const char *text =
+        "Please summarise the quarterly operations review for the regional team. "
+        "Focus on delivery times, staffing, supplier quality and the open risks, "
+        "and suggest three next steps that a small team can take this month. ";
+    static const char *head =
+        "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"system\",\"content\":"
+        "\"You are a concise assistant for internal reports.\"},{\"role\":\"user\",\"content\":\"";
+    const char *tail = stream ? "\"}],\"max_tokens\":256,\"temperature\":0.2,\"stream\":true}"
+                              : "\"}],\"max_tokens\":256,\"temperature\":0.2}";
+    size_t hl = strlen(head), tl = strlen(tail), xl = strlen(text);
+    if (size < hl + tl + 1)
+        return NULL;
+    char *b = malloc(size + 1);
+    if (b == NULL)
+        return NULL;
+    size_t room = size - hl - tl, o = hl;
+    memcpy(b, head, hl);
+    for (size_t i = 0; i < room; i++)
+        b[o++] = text[i % xl];
+    memcpy(b + o, tail, tl + 1);
+    return b;
+}
+
+typedef struct {
+    const char *body;
+    size_t      len;
+} parse_ctx_t;
+
+static uint64_t bench_parse(void *vctx, uint64_t n)
+{
+    parse_ctx_t *c = vctx;
+    uint64_t s = 0;
+    char err[256];
+    for (uint64_t i = 0; i < n; i++) {
+        aigov_request_t rq;
+        aigov_req_status_t st = aigov_request_parse(&rq, AIGOV_EP_CHAT, c->body, c->len,
+                                                    err, sizeof(err));
+        s += (uint64_t)(st + 10) + rq.ntexts + rq.prompt_chars;
+        aigov_request_free(&rq);
+    }
+    return s;
+}
+
+typedef struct {
+    const aigov_filter_spec_t *spec;
+    size_t                     n;
+    aigov_request_t           *rq;
+    int                        last;
+} freq_ctx_t;
+
+static uint64_t bench_filter_request(void *vctx, uint64_t n)
+{
+    freq_ctx_t *c = vctx;
+    uint64_t s = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        aigov_filter_outcome_t out;
+        c->last = aigov_filter_request(c->spec, c->n, c->rq, &out);
+        s += (uint64_t)(c->last + 2) + out.nrecords + (uint64_t)out.modified;
+        aigov_filter_outcome_free(&out);
+    }
+    return s;
+}
+
+static void bench_request(void)
+{
+    size_t sizes[2] = {1024, 16384};
+    char err[256];
+    for (int i = 0; i < 2; i++) {
+        char name[64], notes[160];
+        char *body = make_body(sizes[i], 0);
+        snprintf(name, sizeof(name), "request parse, chat %zu B", sizes[i]);
+        if (body == NULL) {
+            row_fail(name, "out of memory");
+            continue;
+        }
+        aigov_request_t rq;
+        if (aigov_request_parse(&rq, AIGOV_EP_CHAT, body, sizes[i], err, sizeof(err)) != AIGOV_REQ_OK) {
+            row_fail(name, "does not parse: %s", err);
+            aigov_request_free(&rq);
+            free(body);
+            continue;
+        }
+        size_t ntexts = rq.ntexts;
+        aigov_request_free(&rq);
+        parse_ctx_t c = {body, sizes[i]};
+        uint64_t ops;
+        double secs = measure(bench_parse, &c, &ops);
+        snprintf(notes, sizeof(notes), "parse + free, %zu texts; %.1f MiB/s",
+                 ntexts, (double)ops * (double)sizes[i] / secs / (1024.0 * 1024.0));
+        row_ops(name, (double)ops, secs, "/s", notes);
+        free(body);
+    }
+
+    /* The 4 plugins over the 1 KiB request, as the bench's plugin row does. */
+    const char *name = "filter_request, 4 plugins, chat 1024 B";
+    plugins_t pl;
+    plugins_load(&pl, AIGOV_ACTION_FLAG, AIGOV_STAGE_REQUEST);
+    for (int i = 0; i < NPLUGINS; i++) {
+        if (!pl.ok[i]) {
+            row_fail(name, "%s: %s", plugin_names[i], pl.why[i]);
+            plugins_free(&pl);
+            return;
+        }
+    }
+    char *body = make_body(1024, 0);
+    aigov_request_t rq;
+    if (body == NULL || aigov_request_parse(&rq, AIGOV_EP_CHAT, body, 1024, err, sizeof(err)) != AIGOV_REQ_OK) {
+        row_fail(name, "body does not parse");
+        if (body != NULL)
+            aigov_request_free(&rq);
+    } else {
+        freq_ctx_t c = {pl.spec, NPLUGINS, &rq, 0};
+        aigov_filter_outcome_t out;
+        int r = aigov_filter_request(pl.spec, NPLUGINS, &rq, &out);
+        size_t nrec = out.nrecords, found = 0;
+        for (size_t k = 0; k < out.nrecords; k++)
+            found += out.records[k].count;
+        aigov_filter_outcome_free(&out);
+        if (r != AIGOV_FILTER_PASS || nrec != NPLUGINS) {
+            row_fail(name, "unexpected outcome %d with %zu records", r, nrec);
+        } else {
+            uint64_t ops;
+            double secs = measure(bench_filter_request, &c, &ops);
+            char notes[160];
+            snprintf(notes, sizeof(notes), "%zu texts, action flag, parse excluded; %zu findings (benign prompt)",
+                     rq.ntexts, found);
+            row_ops(name, (double)ops, secs, "/s", notes);
+        }
+        aigov_request_free(&rq);
+    }
+    free(body);
+    plugins_free(&pl);
+}
+
+/* ------------------------------------------------------------ 5. audit */
+
+typedef struct {
+    aigov_record_t  rec;
+    aigov_tree_t    tree;
+    aigov_signer_t *signer;     /* NULL: no checkpoints */
+    int             fd;
+    uint64_t        seq;
+    uint64_t        checkpoints;
+    char           *buf;
+    size_t          cap;
+    off_t           written;
+    int             failed;
+} audit_ctx_t;
+
+#define AUDIT_TRUNCATE_AT (256LL * 1024 * 1024)
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static uint64_t bench_audit(void *vctx, uint64_t n)
+{
+    audit_ctx_t *c = vctx;
+    uint64_t s = 0;
+    char id[40];
+    for (uint64_t i = 0; i < n && !c->failed; i++) {
+        /* a new id and time per record, as the module has */
+        snprintf(id, sizeof(id), "%016llx%016llx", 0x5eed5eedULL, (unsigned long long)c->seq);
+        c->rec.id = id;
+        c->rec.ts_us += 137;
+        json_t *j = aigov_record_json(&c->rec);
+        size_t blen = 0;
+        char *body = j != NULL ? aigov_record_body(j, &blen) : NULL;
+        json_decref(j);
+        if (body == NULL) {
+            c->failed = 1;
+            break;
+        }
+        if (AIGOV_RECORD_LINE_MAX(blen) > c->cap) {
+            char *nb = realloc(c->buf, AIGOV_RECORD_LINE_MAX(blen));
+            if (nb == NULL) {
+                free(body);
+                c->failed = 1;
+                break;
+            }
+            c->buf = nb;
+            c->cap = AIGOV_RECORD_LINE_MAX(blen);
+        }
+        size_t ll = aigov_record_line(c->buf, c->cap, c->seq, body, blen);
+        free(body);
+        if (ll == 0) {
+            c->failed = 1;
+            break;
+        }
+        uint8_t leaf[32];
+        aigov_leaf_hash(c->buf, ll - 1, leaf);      /* the line without its newline */
+        aigov_tree_append(&c->tree, leaf);
+        if (write_all(c->fd, c->buf, ll) != 0) {
+            c->failed = 1;
+            break;
+        }
+        c->written += (off_t)ll;
+        c->seq++;
+        s += ll + leaf[0];
+        if (c->signer != NULL && c->seq % 1000 == 0) {
+            uint8_t root[32];
+            size_t cl;
+            aigov_tree_root(&c->tree, root);
+            char *cp = aigov_checkpoint_line(c->signer, c->tree.size, root, &cl);
+            if (cp == NULL || write_all(c->fd, cp, cl) != 0) {
+                free(cp);
+                c->failed = 1;
+                break;
+            }
+            free(cp);
+            c->written += (off_t)cl;
+            c->checkpoints++;
+            s += cl;
+        }
+        /* keep the temp file bounded; rare enough not to count */
+        if (c->written > AUDIT_TRUNCATE_AT) {
+            if (ftruncate(c->fd, 0) != 0)
+                c->failed = 1;
+            c->written = 0;
+        }
+    }
+    return s;
+}
+
+/* An Ed25519 key in a temp PEM file; path gets its name. */
+static int make_ed25519(char *path, size_t cap)
+{
+    const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    snprintf(path, cap, "%s/aigov-micro-key-XXXXXX", tmp);
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return -1;
+    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    FILE *f = fdopen(fd, "w");
+    int ok = k != NULL && f != NULL && PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL) == 1;
+    if (f != NULL)
+        ok = fclose(f) == 0 && ok;
+    else
+        close(fd);
+    EVP_PKEY_free(k);
+    if (!ok)
+        unlink(path);
+    return ok ? 0 : -1;
+}
+
+static void bench_audit_all(void)
+{
+    char keypath[PATH_MAX], logpath[PATH_MAX], err[256];
+    const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    aigov_signer_t *signer = NULL;
+
+    if (make_ed25519(keypath, sizeof(keypath)) == 0) {
+        signer = aigov_signer_load(keypath, "bench.example/aigov", err, sizeof(err));
+        unlink(keypath);
+    } else {
+        snprintf(err, sizeof(err), "cannot make an Ed25519 key");
+    }
+
+    json_t *groups = json_pack("[s]", "engineers");
+    json_t *filters = json_pack("[{s:s,s:s,s:s,s:i},{s:s,s:s,s:s,s:i},{s:s,s:s,s:s,s:i},{s:s,s:s,s:s,s:i}]",
+        "plugin", "pii", "stage", "request", "verdict", "allow", "count", 0,
+        "plugin", "secrets", "stage", "request", "verdict", "allow", "count", 0,
+        "plugin", "blocklist", "stage", "request", "verdict", "allow", "count", 0,
+        "plugin", "injection", "stage", "request", "verdict", "allow", "count", 0);
+    json_t *claims = json_pack("{s:s}", "employment", "staff");
+
+    for (int with_cp = 0; with_cp < 2; with_cp++) {
+        const char *name = with_cp ? "audit record path + checkpoint every 1000"
+                                   : "audit record path";
+        if (with_cp && signer == NULL) {
+            row_fail(name, "signer: %s", err);
+            continue;
+        }
+        snprintf(logpath, sizeof(logpath), "%s/aigov-micro-log-XXXXXX", tmp);
+        int tfd = mkstemp(logpath);
+        int fd = tfd >= 0 ? open(logpath, O_WRONLY | O_APPEND | O_CLOEXEC) : -1;
+        if (tfd >= 0)
+            close(tfd);
+        if (fd < 0) {
+            row_fail(name, "cannot open a temp log in %s: %s", tmp, strerror(errno));
+            if (tfd >= 0)
+                unlink(logpath);
+            continue;
+        }
+        audit_ctx_t c;
+        memset(&c, 0, sizeof(c));
+        c.rec = (aigov_record_t){
+            .ts_us = (int64_t)time(NULL) * 1000000, .sub = "alice", .groups = groups,
+            .iss = "https://idp.example.com", .claims = claims,
+            .method = "POST", .path = "/v1/chat/completions", .model = "gpt-4o-mini",
+            .endpoint = "/v1/chat/completions", .decision = "allow", .rule = "engineers",
+            .policy_sha256 = "9f2c1a7e5b3d4c6a8e0f1b2d3c4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f5a6",
+            .status = 200, .filters = filters, .max_tokens = 256, .prompt_chars = 912,
+            .stream = 0, .prompt_tokens = 230, .completion_tokens = 42, .content = "hash",
+            .prompt_sha256 = "3b5d9a0c1e2f4a6b8c0d2e4f6a8b0c2d4e6f8a0b2c4d6e8f0a2b4c6d8e0f2a4b",
+            .response_sha256 = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00",
+        };
+        aigov_tree_init(&c.tree);
+        c.signer = with_cp ? signer : NULL;
+        c.fd = fd;
+        uint64_t ops;
+        double secs = measure(bench_audit, &c, &ops);
+        if (c.failed) {
+            row_fail(name, "a record could not be built or written");
+        } else {
+            char notes[256];
+            snprintf(notes, sizeof(notes),
+                     "json + body + line + leaf hash + tree append + write(O_APPEND); %zu B lines%s",
+                     c.cap > 32 ? c.cap - 32 : c.cap,
+                     with_cp ? "; Ed25519 signed note every 1000 records" : "");
+            if (with_cp) {
+                size_t l = strlen(notes);
+                snprintf(notes + l, sizeof(notes) - l, " (%llu signed)",
+                         (unsigned long long)c.checkpoints);
+            }
+            row_ops(name, (double)ops, secs, "records/s", notes);
+        }
+        close(fd);
+        unlink(logpath);
+        free(c.buf);
+    }
+    json_decref(groups);
+    json_decref(filters);
+    json_decref(claims);
+    aigov_signer_free(signer);
+}
+
+/* ------------------------------------------------------------ 6. SSE */
+
+#define SSE_EVENTS 200
+#define SSE_PIECE  4096
+
+/* 200 events in OpenAI's chunk shape, as the bench's mock serves: a role
+ * chunk, 197 word chunks, a usage chunk, [DONE]. Every 25th word chunk
+ * carries an email address, which pii should mask. */
+static char *make_sse(size_t *len, size_t *events)
+{
+    static const char *id =
+        "\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"gpt-4o-mini\"";
+    static const char *words[] = {"The", "quarter", "closed", "with", "delivery", "times", "down",
+        "and", "staffing", "stable", "across", "the", "region", "while", "supplier", "quality",
+        "improved"};
+    size_t cap = 64 * 1024, o = 0, n = 0;
+    char *b = malloc(cap);
+    if (b == NULL)
+        return NULL;
+#define EMIT(...) do { \
+        int w_ = snprintf(b + o, cap - o, __VA_ARGS__); \
+        if (w_ < 0 || (size_t)w_ >= cap - o) { free(b); return NULL; } \
+        o += (size_t)w_; n++; \
+    } while (0)
+    EMIT("data: {%s,\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
+         "\"finish_reason\":null}]}\n\n", id);
+    for (int i = 1; i <= SSE_EVENTS - 3; i++) {
+        const char *w = i % 25 == 0 ? "mail ops.lead@northwind-mail.com" : words[i % 17];
+        EMIT("data: {%s,\"choices\":[{\"index\":0,\"delta\":{\"content\":\" %s\"},"
+             "\"finish_reason\":null}]}\n\n", id, w);
+    }
+    EMIT("data: {%s,\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],"
+         "\"usage\":{\"prompt_tokens\":230,\"completion_tokens\":197,\"total_tokens\":427}}\n\n", id);
+    EMIT("data: [DONE]\n\n");
+#undef EMIT
+    *len = o;
+    *events = n;
+    return b;
+}
+
+typedef struct {
+    const char                *sse;
+    size_t                     len;
+    const aigov_filter_spec_t *spec;
+    size_t                     nspec;
+    int                        bad;         /* usage missing or an error */
+    int                        modified;
+    size_t                     out_bytes;
+} sse_ctx_t;
+
+static size_t drain(aigov_answer_t *a)
+{
+    size_t n = 0;
+    const char *p = aigov_answer_output(a, &n);
+    if (p != NULL && n > 0) {
+        g_sink += (unsigned char)p[n - 1];
+        aigov_answer_consume(a, n);
+    }
+    return n;
+}
+
+/* One op = one whole stream; events are counted by the caller. */
+static uint64_t bench_sse(void *vctx, uint64_t n)
+{
+    sse_ctx_t *c = vctx;
+    uint64_t s = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        aigov_answer_t *a = aigov_answer_new(AIGOV_EP_CHAT, 1, c->spec, c->nspec, 0);
+        size_t out = 0;
+        if (a == NULL) {
+            c->bad = 1;
+            return s;
+        }
+        for (size_t off = 0; off < c->len; off += SSE_PIECE) {
+            size_t k = c->len - off < SSE_PIECE ? c->len - off : SSE_PIECE;
+            if (aigov_answer_feed(a, c->sse + off, k) != 0)
+                c->bad = 1;
+            out += drain(a);
+        }
+        if (aigov_answer_finish(a) != 0)
+            c->bad = 1;
+        out += drain(a);
+        long long pt = -1, ct = -1;
+        if (!aigov_answer_usage(a, &pt, &ct) || pt != 230 || ct != 197 || aigov_answer_blocked(a))
+            c->bad = 1;
+        c->modified = aigov_answer_modified(a);
+        c->out_bytes = out;
+        s += out + (uint64_t)pt + (uint64_t)ct;
+        aigov_answer_free(a);
+    }
+    return s;
+}
+
+static void bench_sse_all(void)
+{
+    size_t len, events;
+    char *sse = make_sse(&len, &events);
+    if (sse == NULL) {
+        row_fail("SSE", "out of memory");
+        return;
+    }
+    plugins_t pl;
+    plugins_load(&pl, AIGOV_ACTION_REDACT, AIGOV_STAGE_RESPONSE);
+
+    for (int with_pii = 0; with_pii < 2; with_pii++) {
+        const char *name = with_pii ? "SSE answer, pii redact on response" : "SSE answer, no filter";
+        if (with_pii && !pl.ok[0]) {
+            row_fail(name, "%s", pl.why[0]);
+            continue;
+        }
+        sse_ctx_t c = {sse, len, with_pii ? &pl.spec[0] : NULL, with_pii ? 1u : 0u, 0, 0, 0};
+        uint64_t ops;
+        double secs = measure(bench_sse, &c, &ops);
+        if (c.bad || (with_pii && (!c.modified || c.out_bytes == 0)) || (!with_pii && c.out_bytes != 0)) {
+            row_fail(name, "unexpected result: bad=%d modified=%d output %zu B",
+                     c.bad, c.modified, c.out_bytes);
+            continue;
+        }
+        char notes[256];
+        snprintf(notes, sizeof(notes),
+                 "streams of %zu events (%zu B, ~%zu B/event) fed in 4 KiB pieces; %.1f MiB/s; %s",
+                 events, len, len / events,
+                 (double)ops * (double)len / secs / (1024.0 * 1024.0),
+                 with_pii ? "emails masked, output re-serialised" : "pass-through, usage read");
+        row_ops(name, (double)ops * (double)events, secs, "events/s", notes);
+    }
+    plugins_free(&pl);
+    free(sse);
+}
+
+/* ------------------------------------------------------------ main */
+
+static int in_list(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; *p; ) {
+        size_t k = strcspn(p, ",");
+        if (k == n && strncmp(p, name, n) == 0)
+            return 1;
+        p += k;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
+int main(void)
+{
+    const char *sec = getenv("MICRO_SECONDS");
+    if (sec != NULL && *sec != '\0') {
+        char *end;
+        double v = strtod(sec, &end);
+        if (*end == '\0' && v > 0.0 && v <= 600.0)
+            g_seconds = v;
+    }
+    find_root();
+    print_machine();
+
+    /* MICRO_ONLY: a comma-separated subset of the sections below */
+    const char *only = getenv("MICRO_ONLY");
+    static const struct { const char *name; void (*fn)(void); } sections[] = {
+        {"jwt", bench_jwt}, {"policy", bench_policy}, {"scan", bench_scan_all},
+        {"request", bench_request}, {"audit", bench_audit_all}, {"sse", bench_sse_all},
+    };
+    for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
+        if (only == NULL || *only == '\0' || in_list(only, sections[i].name))
+            sections[i].fn();
+
+    printf("\n(sink %llu)\n", (unsigned long long)(g_sink & 0xffff));
+    return 0;
+}
