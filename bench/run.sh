@@ -2,7 +2,7 @@
 # aigov benchmark: plain nginx against aigov and two peers, on one mock model
 # API, all on this machine over loopback, measured side by side in one run.
 #
-#   bench/run.sh                 full run (3 x 5 s per row and case, median)
+#   bench/run.sh                 full run (3 x 4 s per row and case, median)
 #   BENCH_QUICK=1 bench/run.sh   quick look (1 x 2 s)
 #
 # Settings (environment): BENCH_DURATION (seconds per run), BENCH_REPEAT,
@@ -24,7 +24,7 @@ RESULTS=$BENCH/results.md
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
     DURATION=${BENCH_DURATION:-2}; REPEAT=${BENCH_REPEAT:-1}
 else
-    DURATION=${BENCH_DURATION:-5}; REPEAT=${BENCH_REPEAT:-3}
+    DURATION=${BENCH_DURATION:-4}; REPEAT=${BENCH_REPEAT:-3}
 fi
 # Unrecorded seconds of load before each row's first run of a case: Node's
 # and LuaJIT's JIT compilers need it, or the first run measures compilation.

@@ -1,3 +1,4 @@
+// build: lib/merkle.c lib/checkpoint.c lib/audit_record.c lib/audit_verify.c
 /*
  * libFuzzer target for lib/audit: what an auditor feeds the verifier is
  * hostile by definition.
@@ -9,9 +10,8 @@
  *      jansson accepts, and a record's seq must read back as jansson reads it
  *   3  the rest is a vkey string
  *
- *   clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Ilib \
- *         fuzz/fuzz_audit_line.c lib/merkle.c lib/checkpoint.c lib/audit_record.c \
- *         lib/audit_verify.c -ljansson -lcrypto -o build/fuzz_audit_line
+ *   fuzz/build.sh builds it from the "// build:" line above
+ *   (build/fuzz/fuzz_audit_line); fuzz/run.sh runs it on fuzz/corpus/audit_line.
  */
 #include <stdint.h>
 #include <stdio.h>

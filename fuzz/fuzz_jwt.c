@@ -1,3 +1,4 @@
+// build: lib/identity.c lib/jwk.c lib/jws.c lib/token_cache.c lib/jwt_sign.c
 /*
  * libFuzzer target for lib/identity: Authorization headers, key files
  * (PEM, JWKS), signing keys and, with a signature the harness makes itself,
@@ -11,9 +12,8 @@
  *   3  the rest is a token payload: signed HS256 here, then verified, so
  *      claim parsing and time checks are reached
  *
- *   clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Ilib fuzz/fuzz_jwt.c \
- *         lib/identity.c lib/jwk.c lib/jws.c lib/token_cache.c lib/jwt_sign.c \
- *         -ljansson -lcrypto -lm -o build/fuzz_jwt
+ *   fuzz/build.sh builds it from the "// build:" line above
+ *   (build/fuzz/fuzz_jwt); fuzz/run.sh runs it on fuzz/corpus/jwt.
  */
 #include <stdint.h>
 #include <stdio.h>

@@ -1,7 +1,8 @@
+// build: plugins/pii/pii_*.c
 /*
  * libFuzzer target for the pii plugin, built with its sources:
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iplugins \
- *         fuzz/fuzz_pii.c plugins/pii/pii_*.c -o build/fuzz/fuzz_pii
+ *   fuzz/build.sh builds it from the "// build:" line above
+ *   (build/fuzz/fuzz_pii); fuzz/run.sh runs it on fuzz/corpus/pii.
  * The first input byte picks the enabled types; the rest is the text.
  * Any span out of bounds, empty, unordered or overlapping aborts.
  */

@@ -1,8 +1,9 @@
+// build: lib/policy_*.c
 /*
  * libFuzzer target for lib/policy: policy YAML, glob patterns, decisions.
  *
- *   clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Ilib \
- *         fuzz/fuzz_policy.c lib/policy*.c -lyaml -ljansson -lcrypto -o build/fuzz/fuzz_policy
+ *   fuzz/build.sh builds it from the "// build:" line above
+ *   (build/fuzz/fuzz_policy); fuzz/run.sh runs it on fuzz/corpus/policy.
  *
  * First input byte picks the mode:
  *   0  the rest is a policy file; when it loads, a few callers are decided

@@ -1,3 +1,4 @@
+// build: lib/request.c
 /*
  * libFuzzer target for lib/request.c.
  *
@@ -7,8 +8,8 @@
  * number of texts, or the module would send the upstream something it
  * cannot read.
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Ilib \
- *       fuzz/fuzz_request.c lib/request.c -ljansson -o build/fuzz_request
+ *   fuzz/build.sh builds it from the "// build:" line above
+ *   (build/fuzz/fuzz_request); fuzz/run.sh runs it on fuzz/corpus/request.
  */
 #include <stdint.h>
 #include <stdlib.h>

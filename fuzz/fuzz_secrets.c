@@ -1,7 +1,8 @@
+// build: plugins/secrets/secrets_*.c
 /*
  * libFuzzer target for the secrets plugin, built with its sources:
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iplugins \
- *         fuzz/fuzz_secrets.c plugins/secrets/secrets_*.c -o build/fuzz/fuzz_secrets
+ *   fuzz/build.sh builds it from the "// build:" line above
+ *   (build/fuzz/fuzz_secrets); fuzz/run.sh runs it on fuzz/corpus/secrets.
  * The first input byte picks where to cut the text into two streamed
  * chunks; the text is inspected whole and then as a stream. Any span out
  * of bounds, empty, unordered or overlapping aborts.

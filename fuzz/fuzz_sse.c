@@ -1,12 +1,12 @@
+// build: lib/sse.c lib/answer.c lib/filter.c lib/request.c
 /*
  * libFuzzer target for lib/sse (and the pass-through path of lib/answer
  * that reads usage from events). The first byte picks the chunk size, so
  * the same stream is also tried in odd splits; the raw bytes the parser
  * reports must add up to exactly what it was fed.
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Ilib -Iplugins \
- *     fuzz/fuzz_sse.c lib/sse.c lib/answer.c lib/filter.c lib/request.c \
- *     -ljansson -ldl -o build/fuzz_sse
+ *   fuzz/build.sh builds it from the "// build:" line above
+ *   (build/fuzz/fuzz_sse); fuzz/run.sh runs it on fuzz/corpus/sse.
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -299,6 +299,7 @@ ngx_http_aigov_answer_filter(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
 {
     ngx_int_t     rc;
     ngx_buf_t    *b;
+    ngx_uint_t    flush;
     ngx_chain_t  *cl, *out, **ll;
 
     if (aigov_answer_passthrough(ctx->answer)) {
@@ -323,9 +324,15 @@ ngx_http_aigov_answer_filter(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
         /* take input only while the client keeps up: a slow client must
          * not make us hold the whole answer */
 
+        flush = 0;
+
         while (ctx->in && ctx->unsent < 8 * NGX_HTTP_AIGOV_OUT_SIZE) {
             b = ctx->in->buf;
             ctx->in = ctx->in->next;
+
+            if (b->flush) {
+                flush = 1;
+            }
 
             if (ngx_http_aigov_answer_take(r, ctx, b) != NGX_OK) {
                 return NGX_ERROR;
@@ -367,6 +374,27 @@ ngx_http_aigov_answer_filter(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
             *ll = cl;
 
             ctx->last_sent = 1;
+        }
+
+        if (out == NULL && flush && !ctx->header_held && !ctx->last_sent) {
+            /* the upstream asked for a flush (an event arrived, or it is
+             * closing): pass it on even when all its text is held back, so
+             * the header and earlier events reach the client now */
+            b = ngx_calloc_buf(r->pool);
+            if (b == NULL) {
+                return NGX_ERROR;
+            }
+
+            b->flush = 1;
+
+            cl = ngx_alloc_chain_link(r->pool);
+            if (cl == NULL) {
+                return NGX_ERROR;
+            }
+
+            cl->buf = b;
+            cl->next = NULL;
+            out = cl;
         }
 
         if (out == NULL && ctx->busy == NULL) {

@@ -289,6 +289,11 @@ is($r->{headers}{'x-mock-body-sha256'}, sha256_hex($want), 'the model API got ex
 is($r->{headers}{'x-mock-body-length'}, length($want), 'and a Content-Length that matches it');
 is(answer_of($r), 'echo: mail [REDACTED:EMAIL] about the plan', 'the echoed prompt is masked');
 
+$r = $t->request('POST', '/v1/chat/completions', headers => auth('redact'), body => $sent,
+                 chunked => 1, chunk_size => 7);
+is($r->{headers}{'x-mock-body-sha256'}, sha256_hex($want), 'a chunked prompt is redacted the same way');
+is($r->{headers}{'x-mock-body-length'}, length($want), 'and forwarded with the right length');
+
 $sent = chat_body("deploy with $GH please", spaced => 1);
 $r = post(redact => $sent);
 like(answer_of($r), qr/^echo: deploy with \[REDACTED:[A-Z_]+\] please$/, 'a secret in the prompt is masked');
@@ -440,6 +445,14 @@ $r = timed_stream('/v1/chat/completions', chat_body('hi', stream => 1),
 @ev = @{ $r->{events} };
 is((eval { decode_json($ev[-2] // '') } // {})->{error}{code}, 'secrets', 'split secret blocks the stream (secrets)');
 unlike($r->{body}, qr/ghp_|qdlm|CgQ0/, 'no piece of the secret reaches the client');
+
+# the model API closing the stream early: the header and the flush reach
+# the client at once; text still held back when the upstream breaks is not
+# released, since the rest that would decide about it never came
+$r = timed_stream('/v1/chat/completions', chat_body('hi', stream => 1),
+                  auth(redact => 'X-Mock-Answer' => 'a b c d e f g h', 'X-Mock-Close-After' => 5));
+is($r->{status}, 200, 'stream cut by the upstream: the client still gets the 200');
+ok(index('a b c d e f g h', chat_text($r)) == 0, 'and at most a clean prefix of the text');
 
 # Anthropic streams
 sub anthropic_text {
