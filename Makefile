@@ -135,5 +135,9 @@ test: deps
 bench: deps build
 	@bench/run.sh
 
+# libFuzzer targets for every parser and plugin (FUZZ_SECONDS each).
+fuzz: deps
+	@fuzz/build.sh && fuzz/run.sh
+
 clean:
 	rm -rf $(B)

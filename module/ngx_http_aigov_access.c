@@ -265,6 +265,9 @@ ngx_http_aigov_process(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
         return rc;
     }
 
+    /* the record keeps what the caller asked for, before the cap */
+    ctx->asked_max_tokens = ctx->req.max_tokens;
+
     if (ctx->decision->set_max_tokens > 0 && ctx->parsed) {
         if (aigov_request_set_max_tokens(&ctx->req,
                                          ctx->decision->set_max_tokens)

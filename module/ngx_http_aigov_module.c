@@ -714,6 +714,7 @@ ngx_http_aigov_create_ctx(ngx_http_request_t *r)
     ngx_memzero(ctx, sizeof(ngx_http_aigov_ctx_t));
     ctx->request = r;
     ctx->req.max_tokens = -1;
+    ctx->asked_max_tokens = -1;
 
     if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
         return NULL;

@@ -115,6 +115,7 @@ typedef struct {
     unsigned                   quota_held:1;
     unsigned                   prompt_filtered:1;
     aigov_quota_ticket_t       ticket;
+    long long                  asked_max_tokens;
 
     aigov_filter_spec_t       *specs;
     ngx_uint_t                 nspecs;

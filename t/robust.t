@@ -272,6 +272,75 @@ my $big = chat_json($big_text);
 my $big_secret = chat_json("$big_text reach carol\@example.net $big_text");   # ~2 MB
 my %ids;    # request ids to look up in the audit log
 
+# ---- 6. a slow reader of a long filtered stream ------------------------------
+# First of all, while the worker's heap is still small: RSS growth then
+# shows what the slow reader makes the worker hold.
+
+sub rss_kb {
+    my $kb = 0;
+    for my $pid (workers()) {
+        open my $f, '<', "/proc/$pid/status" or next;
+        while (<$f>) { $kb += $1 if /^VmRSS:\s+(\d+)/ }
+    }
+    return $kb;
+}
+
+{
+    my @words = map { $_ % 500 == 7 ? "user$_\@example.com" : "word$_" } 1 .. 60000;
+    my $prompt = join ' ', @words;              # ~500 KB, answered back in 3000 events
+    my $body = chat_json($prompt, stream => 1);
+    my %hd = ('X-Mock-Events' => 3000);
+
+    # what the model sends, asked directly; the gateway must deliver it redacted
+    my $m = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->mock_port, Proto => 'tcp') or die;
+    $m->print("POST /v1/chat/completions HTTP/1.1\r\nHost: mock\r\nConnection: close\r\n"
+            . "Content-Type: application/json\r\nX-Mock-Events: 3000\r\nContent-Length: " . length($body) . "\r\n\r\n$body");
+    my $direct = read_all($m);
+    my @direct = $direct->{body} =~ /^data: ?(.*)$/mg;
+    my $want = redact(stream_text(\@direct));
+    ok(length($want) > 400000 && $want =~ /\[REDACTED:EMAIL\]/, 'slow reader: the expected answer is long and has redactions');
+
+    # read the first bytes at full speed so that the worker is warmed up
+    my $r0 = req('slow', 'POST', '/v1/chat/completions', body => chat_json('warm up'));
+    is($r0->{status}, 200, 'slow server: warm');
+    my $rss0 = rss_kb();
+
+    my $sock;
+    socket($sock, Socket::PF_INET(), Socket::SOCK_STREAM(), 0) or die "socket: $!";
+    setsockopt($sock, SOL_SOCKET, SO_RCVBUF, 4096) or die "setsockopt: $!";
+    connect($sock, Socket::pack_sockaddr_in($port{slow}, Socket::inet_aton('127.0.0.1'))) or die "connect: $!";
+    my $req = "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+            . "Content-Type: application/json\r\nX-Mock-Events: 3000\r\nContent-Length: " . length($body) . "\r\n\r\n$body";
+    my $off = 0;
+    while ($off < length $req) {
+        my $n = syswrite($sock, $req, 65536, $off) // die "write: $!";
+        $off += $n;
+    }
+    my ($raw, $buf, $reads, $rss_max) = ('', '', 0, $rss0);
+    my $t0 = time;
+    while (sysread($sock, $buf, 512)) {
+        $raw .= $buf;
+        $reads++;
+        sleep 0.004 if $reads % 4 == 0;
+        $rss_max = (sort { $b <=> $a } $rss_max, rss_kb())[0] if $reads % 100 == 0;
+        last if time - $t0 > 40;
+    }
+    close $sock;
+    my $res = AigovTest::parse_response($raw);
+    my @got = $res->{body} =~ /^data: ?(.*)$/mg;
+    is($res->{status}, 200, 'slow reader: 200');
+    is($got[-1], '[DONE]', sprintf('slow reader: the stream is complete (%d reads in %.1fs)', $reads, time - $t0));
+    ok(@got >= 3000, 'slow reader: every event arrived (' . scalar(@got) . ')');
+    my $text = stream_text(\@got);
+    is(length $text, length $want, 'slow reader: answer length as expected');
+    ok($text eq $want, 'slow reader: answer is the model\'s, redacted, byte for byte');
+    ok($text !~ /\@example\.com/, 'slow reader: no address slipped through');
+    my $grow = $rss_max - $rss0;
+    note("worker RSS: $rss0 kB before the slow read, at most $rss_max kB during it");
+    ok($grow < 16 * 1024, "slow reader: worker RSS grew by $grow kB (bounded)")
+        or diag("RSS before $rss0 kB, at most $rss_max kB while the client was slow");
+}
+
 # ---- 1. HTTP/2 --------------------------------------------------------------
 
 my $r = h2('/v1/chat/completions', body => $hello);
@@ -397,72 +466,6 @@ is($r->{headers}{'x-mock-body-sha256'}, sha256_hex($secret_redacted), 'after cli
 sleep 0.5;
 my $st = $t->stream('/v1/chat/completions', body => chat_json('again', stream => 1));
 is($st->{events}[-1], '[DONE]', 'after a reader left mid-stream: the next stream is whole');
-
-# ---- 6. a slow reader of a long filtered stream ------------------------------
-
-sub rss_kb {
-    my $kb = 0;
-    for my $pid (workers()) {
-        open my $f, '<', "/proc/$pid/status" or next;
-        while (<$f>) { $kb += $1 if /^VmRSS:\s+(\d+)/ }
-    }
-    return $kb;
-}
-
-{
-    my @words = map { $_ % 500 == 7 ? "user$_\@example.com" : "word$_" } 1 .. 60000;
-    my $prompt = join ' ', @words;              # ~500 KB, answered back in 3000 events
-    my $body = chat_json($prompt, stream => 1);
-    my %hd = ('X-Mock-Events' => 3000);
-
-    # what the model sends, asked directly; the gateway must deliver it redacted
-    my $m = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->mock_port, Proto => 'tcp') or die;
-    $m->print("POST /v1/chat/completions HTTP/1.1\r\nHost: mock\r\nConnection: close\r\n"
-            . "Content-Type: application/json\r\nX-Mock-Events: 3000\r\nContent-Length: " . length($body) . "\r\n\r\n$body");
-    my $direct = read_all($m);
-    my @direct = $direct->{body} =~ /^data: ?(.*)$/mg;
-    my $want = redact(stream_text(\@direct));
-    ok(length($want) > 400000 && $want =~ /\[REDACTED:EMAIL\]/, 'slow reader: the expected answer is long and has redactions');
-
-    # read the first bytes at full speed so that the worker is warmed up
-    my $r0 = req('slow', 'POST', '/v1/chat/completions', body => chat_json('warm up'));
-    is($r0->{status}, 200, 'slow server: warm');
-    my $rss0 = rss_kb();
-
-    my $sock;
-    socket($sock, Socket::PF_INET(), Socket::SOCK_STREAM(), 0) or die "socket: $!";
-    setsockopt($sock, SOL_SOCKET, SO_RCVBUF, 4096) or die "setsockopt: $!";
-    connect($sock, Socket::pack_sockaddr_in($port{slow}, Socket::inet_aton('127.0.0.1'))) or die "connect: $!";
-    my $req = "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
-            . "Content-Type: application/json\r\nX-Mock-Events: 3000\r\nContent-Length: " . length($body) . "\r\n\r\n$body";
-    my $off = 0;
-    while ($off < length $req) {
-        my $n = syswrite($sock, $req, 65536, $off) // die "write: $!";
-        $off += $n;
-    }
-    my ($raw, $buf, $reads, $rss_max) = ('', '', 0, $rss0);
-    my $t0 = time;
-    while (sysread($sock, $buf, 512)) {
-        $raw .= $buf;
-        $reads++;
-        sleep 0.004 if $reads % 4 == 0;
-        $rss_max = (sort { $b <=> $a } $rss_max, rss_kb())[0] if $reads % 100 == 0;
-        last if time - $t0 > 40;
-    }
-    close $sock;
-    my $res = AigovTest::parse_response($raw);
-    my @got = $res->{body} =~ /^data: ?(.*)$/mg;
-    is($res->{status}, 200, 'slow reader: 200');
-    is($got[-1], '[DONE]', sprintf('slow reader: the stream is complete (%d reads in %.1fs)', $reads, time - $t0));
-    ok(@got >= 3000, 'slow reader: every event arrived (' . scalar(@got) . ')');
-    my $text = stream_text(\@got);
-    is(length $text, length $want, 'slow reader: answer length as expected');
-    ok($text eq $want, 'slow reader: answer is the model\'s, redacted, byte for byte');
-    ok($text !~ /\@example\.com/, 'slow reader: no address slipped through');
-    my $grow = $rss_max - $rss0;
-    ok($grow < 16 * 1024, "slow reader: worker RSS grew by $grow kB (bounded)")
-        or diag("RSS before $rss0 kB, at most $rss_max kB while the client was slow");
-}
 
 # ---- 7. upstream errors -----------------------------------------------------
 
