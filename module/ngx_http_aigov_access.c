@@ -227,6 +227,8 @@ ngx_http_aigov_process(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
         switch (st) {
         case AIGOV_REQ_OK:
             ctx->parsed = 1;
+            /* the record keeps what the caller asked for, before any cap */
+            ctx->asked_max_tokens = ctx->req.max_tokens;
             break;
         case AIGOV_REQ_BAD_JSON:
             return ngx_http_aigov_deny(ctx, NGX_HTTP_BAD_REQUEST,
@@ -264,9 +266,6 @@ ngx_http_aigov_process(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
     if (rc != NGX_DECLINED) {
         return rc;
     }
-
-    /* the record keeps what the caller asked for, before the cap */
-    ctx->asked_max_tokens = ctx->req.max_tokens;
 
     if (ctx->decision->set_max_tokens > 0 && ctx->parsed) {
         if (aigov_request_set_max_tokens(&ctx->req,

@@ -496,7 +496,7 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
     ar.path = path;
     ar.model = ctx->req.model;
     ar.endpoint = aigov_endpoint_name(ctx->req.endpoint);
-    ar.max_tokens = ctx->decided ? ctx->asked_max_tokens : ctx->req.max_tokens;
+    ar.max_tokens = ctx->asked_max_tokens;
     ar.prompt_chars = ctx->parsed ? (int64_t) ctx->req.prompt_chars : -1;
     ar.stream = ctx->req.stream;
     ar.prompt_tokens = -1;
