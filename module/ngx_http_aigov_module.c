@@ -698,6 +698,40 @@ ngx_http_aigov_get_ctx(ngx_http_request_t *r)
 }
 
 
+/*
+ * Request ids must be unique across workers and restarts, not secret: a
+ * random key drawn once per process (after fork, so workers differ) and a
+ * counter mixed through splitmix64 cost nanoseconds, not a RAND_bytes call
+ * per request.
+ */
+
+static ngx_int_t
+ngx_http_aigov_request_id(u_char out[16])
+{
+    uint64_t            z;
+    static uint64_t     key[2], counter;
+    static ngx_pid_t    pid;
+
+    if (pid != ngx_pid) {
+        if (RAND_bytes((u_char *) key, sizeof(key)) != 1) {
+            return NGX_ERROR;
+        }
+
+        pid = ngx_pid;
+    }
+
+    z = key[1] + 0x9e3779b97f4a7c15ULL * ++counter;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+
+    ngx_memcpy(out, &key[0], 8);
+    ngx_memcpy(out + 8, &z, 8);
+
+    return NGX_OK;
+}
+
+
 ngx_http_aigov_ctx_t *
 ngx_http_aigov_create_ctx(ngx_http_request_t *r)
 {
@@ -716,7 +750,7 @@ ngx_http_aigov_create_ctx(ngx_http_request_t *r)
     ctx->req.max_tokens = -1;
     ctx->asked_max_tokens = -1;
 
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+    if (ngx_http_aigov_request_id(rnd) != NGX_OK) {
         return NULL;
     }
 

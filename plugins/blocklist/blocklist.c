@@ -90,7 +90,8 @@ static int exprs_push(exprs_t *e, char *expr, const char *shown)
     return 0;
 }
 
-/* A term as a regular expression matching exactly its bytes. */
+/* A term as a regular expression matching its bytes, any run of white
+ * space standing for the spaces between its words. */
 static char *escape_term(const char *t, size_t n)
 {
     char *r = malloc(4 * n + 5), *p = r;
@@ -104,7 +105,14 @@ static char *escape_term(const char *t, size_t n)
     }
     for (i = 0; i < n; i++) {
         unsigned char c = (unsigned char)t[i];
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        if (c == ' ' || c == '\t') {
+            /* "project neptune" also catches "Project  Neptune" and a
+             * line break between the words */
+            while (i + 1 < n && (t[i + 1] == ' ' || t[i + 1] == '\t'))
+                i++;
+            memcpy(p, "\\s+", 3);
+            p += 3;
+        } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
             *p++ = (char)c;
         else
             p += sprintf(p, "\\x%02x", c);

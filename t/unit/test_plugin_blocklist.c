@@ -85,6 +85,11 @@ static void test_terms(void **state)
     assert_string_equal(spans(&v), "0-3");
     v = inspect(b, "Project neptune, then ASS");
     assert_string_equal(spans(&v), "0-15,22-25");
+    /* any run of white space between the words of a term */
+    v = inspect(b, "the Project  Neptune plan");
+    assert_string_equal(spans(&v), "4-20");
+    v = inspect(b, "project\n\tneptune");
+    assert_string_equal(spans(&v), "0-16");
     /* near misses */
     assert_int_equal(inspect(b, "project neptunes").kind, AIGOV_ALLOW);
     assert_int_equal(inspect(b, "projectneptune").kind, AIGOV_ALLOW);
