@@ -132,7 +132,11 @@ test: deps
 	@$(MAKE) --no-print-directory build $(UNIT_BIN) $(TPLUG_SO) $(NODE_SDK)
 	@t/run-all.sh $(UNIT_BIN)
 
-bench: deps build
+# Library micro-benchmarks, appended to the benchmark's table.
+$(B)/bench-micro: bench/micro.c $(B)/libaigov.a $(LIB_HDR)
+	$(CC) -O2 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Ilib -Iplugins -I/usr/include/hs $< $(B)/libaigov.a $(EXT_LIBS) -o $@
+
+bench: deps build $(B)/bench-micro
 	@bench/run.sh
 
 # libFuzzer targets for every parser and plugin (FUZZ_SECONDS each).

@@ -639,9 +639,7 @@ cpu=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
         echo
         echo "## Micro-benchmarks (build/bench-micro)"
         echo
-        echo '```'
         "$ROOT/build/bench-micro" 2>&1 || echo "(build/bench-micro exited with $?)"
-        echo '```'
     fi
 } >"$RESULTS.tmp"
 mv "$RESULTS.tmp" "$RESULTS"

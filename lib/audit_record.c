@@ -15,8 +15,9 @@
 
 void aigov_format_ts(int64_t ts_us, char out[32])
 {
-    time_t sec = (time_t) (ts_us >= 0 ? ts_us / 1000000 : (ts_us - 999999) / 1000000);
-    long us = (long) (ts_us - (int64_t) sec * 1000000);
+    /* floor division, written so that INT64_MIN cannot overflow */
+    time_t sec = (time_t) (ts_us / 1000000 - (ts_us % 1000000 < 0));
+    long us = (long) (ts_us % 1000000 + (ts_us % 1000000 < 0 ? 1000000 : 0));
     struct tm tm;
 
     if (gmtime_r(&sec, &tm) == NULL) {
@@ -102,6 +103,35 @@ static int set_json(json_t *o, const char *k, json_t *v)
     return json_object_set_new(o, k, v ? json_deep_copy(v) : json_null());
 }
 
+static int set_filters(json_t *o, const aigov_record_t *r)
+{
+    json_t *a, *f;
+    int bad = 0;
+
+    if (r->filters)
+        return json_object_set_new(o, "filters", json_deep_copy(r->filters));
+    a = json_array();
+    if (a == NULL)
+        return -1;
+    for (size_t i = 0; i < r->nfilter_list && !bad; i++) {
+        const aigov_record_filter_t *e = &r->filter_list[i];
+        f = json_object();
+        if (f == NULL || json_array_append_new(a, f) != 0) {
+            bad = 1;
+            break;
+        }
+        bad |= set_str(f, "plugin", e->plugin);
+        bad |= set_str(f, "stage", e->stage);
+        bad |= set_str(f, "verdict", e->verdict);
+        bad |= json_object_set_new(f, "count", json_integer(e->count));
+    }
+    if (bad) {
+        json_decref(a);
+        return -1;
+    }
+    return json_object_set_new(o, "filters", a);
+}
+
 json_t *aigov_record_json(const aigov_record_t *r)
 {
     json_t *o = json_object(), *usage;
@@ -130,7 +160,7 @@ json_t *aigov_record_json(const aigov_record_t *r)
         bad |= set_str(o, "reason", r->reason);
     bad |= set_str(o, "policy_sha256", r->policy_sha256);
     bad |= json_object_set_new(o, "status", json_integer(r->status));
-    bad |= json_object_set_new(o, "filters", r->filters ? json_deep_copy(r->filters) : json_array());
+    bad |= set_filters(o, r);
     if (r->prompt_tokens < 0 && r->completion_tokens < 0) {
         bad |= json_object_set_new(o, "usage", json_null());
     } else {
@@ -151,6 +181,8 @@ json_t *aigov_record_json(const aigov_record_t *r)
         bad |= set_str(o, "prompt", r->prompt);
     if (r->response)
         bad |= set_str(o, "response", r->response);
+    if (r->phase)
+        bad |= set_str(o, "phase", r->phase);
     if (bad) {
         json_decref(o);
         return NULL;
@@ -206,6 +238,440 @@ char *aigov_record_line_alloc(const json_t *rec, uint64_t seq, size_t *len)
     }
     free(body);
     return line;
+}
+
+/* ---- the fast record writer --------------------------------------------- */
+
+/* Writes the bytes jansson's json_dumps(JSON_COMPACT) gives for the record
+ * object aigov_record_json builds, without building it: the module writes
+ * two records per request and the json_t path cost ~12 us each. Every rule
+ * below mirrors jansson 2.14 (dump.c, strconv.c, utf.c); the unit test
+ * compares both paths byte for byte. */
+
+/* snprintf-like: counts every byte, stores those that fit. Pieces are
+ * stored whole or not at all, and len only grows, so out always holds a
+ * prefix of the body. */
+typedef struct {
+    char  *out;
+    size_t cap, len;
+    int    bad;       /* not representable: invalid UTF-8, too deep */
+} wr_t;
+
+#define WR_MAX_DEPTH 2048   /* jansson's parser limit: claims cannot be deeper */
+
+static inline void put(wr_t *w, const void *s, size_t n)
+{
+    if (n && w->len <= w->cap && n <= w->cap - w->len)
+        memcpy(w->out + w->len, s, n);
+    w->len += n;
+}
+
+#define PUT_LIT(w, lit) put((w), (lit), sizeof(lit) - 1)
+
+/* 1: a byte that cannot be copied as it is (quote, backslash, control);
+ * 2: the lead byte of a multi-byte sequence, to validate. */
+static const unsigned char esc_class[256] = {
+    1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+    0,0,1,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,1,0,0,0,
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+    2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2, 2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,
+    2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2, 2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,
+    2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2, 2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,
+    2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2, 2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,
+};
+
+/* Any byte in the 8 that is < 0x20, '"', '\\' or >= 0x80 (exact for
+ * "any": a false carry only follows a true hit). */
+static inline int swar_special(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+
+    return (((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b) | x) & high ? 1 : 0;
+}
+
+/* Length of the valid UTF-8 sequence at p (lead byte >= 0x80), 0 if it is
+ * not one: overlong forms, surrogates and values past U+10FFFF are
+ * refused, as jansson refuses them. */
+static size_t utf8_seq(const unsigned char *p, size_t avail)
+{
+    unsigned c = p[0];
+
+    if (c < 0xC2 || c > 0xF4)
+        return 0;
+    if (c < 0xE0)
+        return avail >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (c < 0xF0) {
+        if (avail < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80
+            || (c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F))
+            return 0;
+        return 3;
+    }
+    if (avail < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80
+        || (c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] > 0x8F))
+        return 0;
+    return 4;
+}
+
+static void put_strn(wr_t *w, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *p = (const unsigned char *) s, *end = p + n, *run = p;
+    char e[6];
+    size_t k;
+    uint64_t x;
+
+    PUT_LIT(w, "\"");
+    while (p < end) {
+        while (end - p >= 8) {
+            memcpy(&x, p, 8);
+            if (swar_special(x))
+                break;
+            p += 8;
+        }
+        while (p < end && esc_class[*p] == 0)
+            p++;
+        if (p >= end)
+            break;
+        if (esc_class[*p] == 2) {
+            if ((k = utf8_seq(p, (size_t) (end - p))) == 0) {
+                w->bad = 1;
+                return;
+            }
+            p += k;
+            continue;
+        }
+        put(w, run, (size_t) (p - run));
+        e[0] = '\\';
+        switch (*p) {
+        case '"':  e[1] = '"';  k = 2; break;
+        case '\\': e[1] = '\\'; k = 2; break;
+        case '\b': e[1] = 'b';  k = 2; break;
+        case '\f': e[1] = 'f';  k = 2; break;
+        case '\n': e[1] = 'n';  k = 2; break;
+        case '\r': e[1] = 'r';  k = 2; break;
+        case '\t': e[1] = 't';  k = 2; break;
+        default:
+            e[1] = 'u';
+            e[2] = '0';
+            e[3] = '0';
+            e[4] = hex[*p >> 4];
+            e[5] = hex[*p & 15];
+            k = 6;
+        }
+        put(w, e, k);
+        run = ++p;
+    }
+    put(w, run, (size_t) (p - run));
+    PUT_LIT(w, "\"");
+}
+
+static void put_str(wr_t *w, const char *s)
+{
+    if (s)
+        put_strn(w, s, strlen(s));
+    else
+        PUT_LIT(w, "null");
+}
+
+static void put_i64(wr_t *w, int64_t v)
+{
+    char b[24], *p = b + sizeof(b);
+    uint64_t u = v < 0 ? 0 - (uint64_t) v : (uint64_t) v;
+
+    do {
+        *--p = (char) ('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    put(w, p, (size_t) (b + sizeof(b) - p));
+}
+
+/* Negative means unknown: null. */
+static void put_count(wr_t *w, int64_t v)
+{
+    if (v >= 0)
+        put_i64(w, v);
+    else
+        PUT_LIT(w, "null");
+}
+
+/* jsonp_dtostr with precision 17: "%.17g", the locale's decimal point
+ * made '.', ".0" added when neither '.' nor 'e' is there, and the
+ * exponent stripped of its '+' and leading zeros. */
+static void put_real(wr_t *w, double v)
+{
+    char b[40], *e, *d;
+    int n = snprintf(b, sizeof(b) - 3, "%.17g", v);
+
+    if (n < 0 || (size_t) n >= sizeof(b) - 3) {
+        w->bad = 1;
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        if (!((b[i] >= '0' && b[i] <= '9') || b[i] == '-' || b[i] == '+' || b[i] == 'e'
+              || (b[i] >= 'a' && b[i] <= 'z')))
+            b[i] = '.';
+    if (strchr(b, '.') == NULL && strchr(b, 'e') == NULL) {
+        memcpy(b + n, ".0", 3);
+        n += 2;
+    }
+    if ((e = strchr(b, 'e')) != NULL) {
+        e++;
+        d = e + 1;
+        if (*e == '-')
+            e++;
+        while (*d == '0')
+            d++;
+        if (d != e) {
+            memmove(e, d, (size_t) (b + n + 1 - d));
+            n -= (int) (d - e);
+        }
+    }
+    put(w, b, (size_t) n);
+}
+
+static void put_json(wr_t *w, const json_t *j, int depth)
+{
+    void *it;
+    size_t i, n;
+
+    if (j == NULL || depth > WR_MAX_DEPTH) {
+        w->bad = 1;
+        return;
+    }
+    switch (json_typeof(j)) {
+    case JSON_OBJECT:
+        PUT_LIT(w, "{");
+        i = 0;
+        for (it = json_object_iter((json_t *) j); it && !w->bad;
+             it = json_object_iter_next((json_t *) j, it)) {
+            if (i++)
+                PUT_LIT(w, ",");
+            /* the key up to a NUL, not key_len: json_deep_copy (the
+             * jansson path) copies keys as C strings */
+            put_str(w, json_object_iter_key(it));
+            PUT_LIT(w, ":");
+            put_json(w, json_object_iter_value(it), depth + 1);
+        }
+        PUT_LIT(w, "}");
+        break;
+    case JSON_ARRAY:
+        PUT_LIT(w, "[");
+        n = json_array_size(j);
+        for (i = 0; i < n && !w->bad; i++) {
+            if (i)
+                PUT_LIT(w, ",");
+            put_json(w, json_array_get(j, i), depth + 1);
+        }
+        PUT_LIT(w, "]");
+        break;
+    case JSON_STRING:
+        put_strn(w, json_string_value(j), json_string_length(j));
+        break;
+    case JSON_INTEGER:
+        put_i64(w, (int64_t) json_integer_value(j));
+        break;
+    case JSON_REAL:
+        put_real(w, json_real_value(j));
+        break;
+    case JSON_TRUE:
+        PUT_LIT(w, "true");
+        break;
+    case JSON_FALSE:
+        PUT_LIT(w, "false");
+        break;
+    case JSON_NULL:
+        PUT_LIT(w, "null");
+        break;
+    default:
+        w->bad = 1;
+    }
+}
+
+static void put_json_or_null(wr_t *w, const json_t *j)
+{
+    if (j)
+        put_json(w, j, 0);
+    else
+        PUT_LIT(w, "null");
+}
+
+static char *two_digits(char *p, unsigned v)
+{
+    p[0] = (char) ('0' + v / 10);
+    p[1] = (char) ('0' + v % 10);
+    return p + 2;
+}
+
+/* aigov_format_ts without gmtime/strftime (days to civil date, proleptic
+ * Gregorian); years outside 1000..9999 take the slow path, which gives
+ * the fallback text for them. */
+static void fast_ts(int64_t ts_us, char out[32])
+{
+    int64_t sec = ts_us / 1000000 - (ts_us % 1000000 < 0);
+    int64_t us = ts_us % 1000000 + (ts_us % 1000000 < 0 ? 1000000 : 0);
+    int64_t days = sec / 86400 - (sec % 86400 < 0);
+    int64_t sod = sec - days * 86400;
+    int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    unsigned d = (unsigned) (doy - (153 * mp + 2) / 5 + 1);
+    unsigned m = (unsigned) (mp < 10 ? mp + 3 : mp - 9);
+    int64_t y = yoe + era * 400 + (m <= 2);
+    char *p = out;
+
+    if (y < 1000 || y > 9999) {
+        aigov_format_ts(ts_us, out);
+        return;
+    }
+    p = two_digits(p, (unsigned) (y / 100));
+    p = two_digits(p, (unsigned) (y % 100));
+    *p++ = '-';
+    p = two_digits(p, m);
+    *p++ = '-';
+    p = two_digits(p, d);
+    *p++ = 'T';
+    p = two_digits(p, (unsigned) (sod / 3600));
+    *p++ = ':';
+    p = two_digits(p, (unsigned) (sod / 60 % 60));
+    *p++ = ':';
+    p = two_digits(p, (unsigned) (sod % 60));
+    *p++ = '.';
+    p = two_digits(p, (unsigned) (us / 10000));
+    p = two_digits(p, (unsigned) (us / 100 % 100));
+    p = two_digits(p, (unsigned) (us % 100));
+    *p++ = 'Z';
+    *p = '\0';
+}
+
+static void put_filters(wr_t *w, const aigov_record_t *r)
+{
+    if (r->filters) {
+        put_json(w, r->filters, 0);
+        return;
+    }
+    PUT_LIT(w, "[");
+    for (size_t i = 0; i < r->nfilter_list; i++) {
+        const aigov_record_filter_t *e = &r->filter_list[i];
+        if (i)
+            PUT_LIT(w, ",");
+        PUT_LIT(w, "{\"plugin\":");
+        put_str(w, e->plugin);
+        PUT_LIT(w, ",\"stage\":");
+        put_str(w, e->stage);
+        PUT_LIT(w, ",\"verdict\":");
+        put_str(w, e->verdict);
+        PUT_LIT(w, ",\"count\":");
+        put_i64(w, e->count);
+        PUT_LIT(w, "}");
+    }
+    PUT_LIT(w, "]");
+}
+
+/* Keys in aigov_record_json's order; keep the two in step. */
+size_t aigov_record_write(char *out, size_t cap, const aigov_record_t *r)
+{
+    wr_t w = { out, cap, 0, 0 };
+    char ts[32];
+
+    fast_ts(r->ts_us, ts);
+    PUT_LIT(&w, "{\"ts\":\"");
+    put(&w, ts, strlen(ts));
+    PUT_LIT(&w, "\",\"id\":");
+    put_str(&w, r->id);
+    PUT_LIT(&w, ",\"sub\":");
+    put_str(&w, r->sub);
+    PUT_LIT(&w, ",\"groups\":");
+    put_json_or_null(&w, r->groups);
+    PUT_LIT(&w, ",\"iss\":");
+    put_str(&w, r->iss);
+    PUT_LIT(&w, ",\"claims\":");
+    put_json_or_null(&w, r->claims);
+    PUT_LIT(&w, ",\"method\":");
+    put_str(&w, r->method);
+    PUT_LIT(&w, ",\"path\":");
+    put_str(&w, r->path);
+    PUT_LIT(&w, ",\"endpoint\":");
+    put_str(&w, r->endpoint);
+    PUT_LIT(&w, ",\"model\":");
+    put_str(&w, r->model);
+    PUT_LIT(&w, ",\"max_tokens\":");
+    put_count(&w, r->max_tokens);
+    PUT_LIT(&w, ",\"prompt_chars\":");
+    put_count(&w, r->prompt_chars);
+    if (r->stream)
+        PUT_LIT(&w, ",\"stream\":true,\"decision\":");
+    else
+        PUT_LIT(&w, ",\"stream\":false,\"decision\":");
+    put_str(&w, r->decision);
+    PUT_LIT(&w, ",\"rule\":");
+    put_str(&w, r->rule);
+    if (r->reason) {
+        PUT_LIT(&w, ",\"reason\":");
+        put_str(&w, r->reason);
+    }
+    PUT_LIT(&w, ",\"policy_sha256\":");
+    put_str(&w, r->policy_sha256);
+    PUT_LIT(&w, ",\"status\":");
+    put_i64(&w, r->status);
+    PUT_LIT(&w, ",\"filters\":");
+    put_filters(&w, r);
+    if (r->prompt_tokens < 0 && r->completion_tokens < 0) {
+        PUT_LIT(&w, ",\"usage\":null");
+    } else {
+        PUT_LIT(&w, ",\"usage\":{\"prompt_tokens\":");
+        put_count(&w, r->prompt_tokens);
+        PUT_LIT(&w, ",\"completion_tokens\":");
+        put_count(&w, r->completion_tokens);
+        PUT_LIT(&w, "}");
+    }
+    PUT_LIT(&w, ",\"content\":");
+    put_str(&w, r->content ? r->content : "hash");
+    if (r->prompt_sha256) {
+        PUT_LIT(&w, ",\"prompt_sha256\":");
+        put_str(&w, r->prompt_sha256);
+    }
+    if (r->response_sha256) {
+        PUT_LIT(&w, ",\"response_sha256\":");
+        put_str(&w, r->response_sha256);
+    }
+    if (r->prompt) {
+        PUT_LIT(&w, ",\"prompt\":");
+        put_str(&w, r->prompt);
+    }
+    if (r->response) {
+        PUT_LIT(&w, ",\"response\":");
+        put_str(&w, r->response);
+    }
+    if (r->phase) {
+        PUT_LIT(&w, ",\"phase\":");
+        put_str(&w, r->phase);
+    }
+    PUT_LIT(&w, "}");
+    return w.bad ? 0 : w.len;
+}
+
+char *aigov_record_body_fast(const aigov_record_t *r, size_t *len)
+{
+    char first[4096], *s;
+    size_t n = aigov_record_write(first, sizeof(first), r);
+
+    if (n == 0 || (s = malloc(n + 1)) == NULL)
+        return NULL;
+    if (n <= sizeof(first))
+        memcpy(s, first, n);
+    else if (aigov_record_write(s, n, r) != n) {
+        free(s);
+        return NULL;
+    }
+    s[n] = '\0';
+    *len = n;
+    return s;
 }
 
 int aigov_record_seq(const char *line, size_t len, uint64_t *seq)

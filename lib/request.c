@@ -1,31 +1,36 @@
 /*
  * request: read what a model API request asks for from its JSON body.
  *
- * The body is hostile. It is parsed once with jansson, rejecting duplicate
- * keys (a second "model" or "max_tokens" must not reach the upstream behind
- * the policy's back) and NUL characters in strings (texts are handed to
- * plugins as C strings). Nesting is bounded before parsing so that no tree
- * is built for a body that only tries to exhaust the stack or memory.
+ * The body is hostile and every request pays for reading it, so it is read
+ * by a hand-written scanner in one pass rather than built into a tree:
+ *
+ *   1. scan: validate the whole body as strict RFC 8259 JSON (no trailing
+ *      commas, NaN, leading zeros, raw control characters, invalid UTF-8,
+ *      lone surrogates or \u0000; integers must fit 64 bits and reals a
+ *      double) and write a flat tape of nodes, one per value, each holding
+ *      its byte range and the index of its next sibling. Duplicate keys are
+ *      refused in every object, compared after unescaping, so that a second
+ *      "model" or "max_tokens" cannot reach the upstream behind the policy's
+ *      back. Nesting is bounded, so a body of a million '[' costs a scan.
+ *   2. shape: walk the few tape nodes the endpoint's fields live in, and
+ *      copy the strings read (model, roles, texts) unescaped and
+ *      NUL-terminated into one allocation that also holds a copy of the
+ *      body and the texts array.
+ *
+ * Edits are not written into a tree but spliced into the body copy when
+ * serialised: each text knows its string literal's bytes, the token-limit
+ * keys know their value's bytes, and a missing limit is appended before the
+ * root object's closing brace. An unedited body serialises byte for byte.
  */
 #include "request.h"
 
+#include <float.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct {
-    aigov_request_t *rq;
-    char            *err;
-    size_t           errlen;
-    size_t           cap;       /* allocated slots in rq->texts */
-} parse_ctx_t;
-
-/* Internal result of the shape walkers. */
-#define SHAPE_OK     0
-#define SHAPE_BAD   -1
-#define SHAPE_NOMEM -2
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -95,59 +100,907 @@ aigov_endpoint_name(aigov_endpoint_t ep)
     }
 }
 
-/* ---- helpers ------------------------------------------------------------ */
+/* ---- UTF-8 -------------------------------------------------------------- */
 
+#define ONES  0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+static uint64_t
+load8(const unsigned char *p)
+{
+    uint64_t v;
+
+    memcpy(&v, p, 8);
+    return v;
+}
+
+/* Characters in valid UTF-8: the bytes that are not continuation bytes
+ * (10xxxxxx), eight at a time. */
 static size_t
 utf8_chars(const char *s, size_t len)
 {
-    size_t i, n = 0;
+    const unsigned char *p = (const unsigned char *) s;
+    size_t i = 0, cont = 0;
 
-    /* jansson has already checked the UTF-8; count the non-continuation
-     * bytes. */
-    for (i = 0; i < len; i++) {
-        if (((unsigned char) s[i] & 0xC0) != 0x80)
-            n++;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t v = load8(p + i);
+
+        cont += (size_t) __builtin_popcountll(v & ~(v << 1) & HIGHS);
     }
-    return n;
+    for (; i < len; i++)
+        cont += (p[i] & 0xC0) == 0x80;
+    return len - cont;
 }
 
-/*
- * Depth of [ and { nesting, strings skipped. Run before parsing so that a
- * body of a million '[' costs a scan, not a tree. Malformed input is left
- * for jansson to report with its position.
- */
-static int
-nesting_too_deep(const char *s, size_t len, size_t *where)
+/* Length of the well-formed UTF-8 sequence at s (s[0] >= 0x80), or 0:
+ * no overlong forms, no encoded surrogates, nothing above U+10FFFF. */
+static size_t
+utf8_seq(const unsigned char *s, size_t avail)
 {
-    size_t i, depth = 0;
-    int    in_str = 0;
+    unsigned c = s[0];
 
-    for (i = 0; i < len; i++) {
-        char c = s[i];
-
-        if (in_str) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_str = 0;
-            continue;
+    if (c < 0xC2)
+        return 0;
+    if (c < 0xE0)
+        return avail >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (c < 0xF0) {
+        if (avail < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
+            return 0;
+        if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] > 0x9F))
+            return 0;
+        return 3;
+    }
+    if (c < 0xF5) {
+        if (avail < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80
+            || (s[3] & 0xC0) != 0x80)
+        {
+            return 0;
         }
-        if (c == '"') {
-            in_str = 1;
-        } else if (c == '[' || c == '{') {
-            if (++depth > AIGOV_REQ_MAX_DEPTH) {
-                *where = i;
-                return 1;
-            }
-        } else if ((c == ']' || c == '}') && depth > 0) {
-            depth--;
-        }
+        if ((c == 0xF0 && s[1] < 0x90) || (c == 0xF4 && s[1] > 0x8F))
+            return 0;
+        return 4;
     }
     return 0;
 }
 
 static int
-add_text(parse_ctx_t *cx, const char *role, json_t *node)
+utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *) s;
+    size_t i = 0, k;
+
+    while (i < len) {
+        if (i + 8 <= len && (load8(p + i) & HIGHS) == 0) {
+            i += 8;
+        } else if (p[i] < 0x80) {
+            i++;
+        } else {
+            if ((k = utf8_seq(p + i, len - i)) == 0)
+                return 0;
+            i += k;
+        }
+    }
+    return 1;
+}
+
+static size_t
+utf8_put(unsigned long cp, unsigned char *out)
+{
+    if (cp < 0x80) {
+        out[0] = (unsigned char) cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (unsigned char) (0xC0 | (cp >> 6));
+        out[1] = (unsigned char) (0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (unsigned char) (0xE0 | (cp >> 12));
+        out[1] = (unsigned char) (0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (unsigned char) (0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (unsigned char) (0xF0 | (cp >> 18));
+    out[1] = (unsigned char) (0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (unsigned char) (0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (unsigned char) (0x80 | (cp & 0x3F));
+    return 4;
+}
+
+static int
+hex4(const unsigned char *p)
+{
+    int i, v = 0;
+
+    for (i = 0; i < 4; i++) {
+        unsigned c = p[i];
+
+        if (c >= '0' && c <= '9')
+            v = v * 16 + (int) (c - '0');
+        else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+            v = v * 16 + (int) ((c | 0x20) - 'a' + 10);
+        else
+            return -1;
+    }
+    return v;
+}
+
+/* Unescapes the content of a string literal the scanner has validated into
+ * dst (at least n bytes: unescaping never lengthens). Returns the length. */
+static size_t
+unescape(const unsigned char *src, size_t n, char *dst)
+{
+    unsigned char *d = (unsigned char *) dst;
+    size_t i = 0, o = 0;
+
+    while (i < n) {
+        const unsigned char *bs = memchr(src + i, '\\', n - i);
+        size_t run = bs ? (size_t) (bs - src) - i : n - i;
+        unsigned long cp;
+
+        memcpy(d + o, src + i, run);
+        o += run;
+        i += run;
+        if (i >= n)
+            break;
+        switch (src[i + 1]) {
+        case 'b': d[o++] = '\b'; i += 2; break;
+        case 'f': d[o++] = '\f'; i += 2; break;
+        case 'n': d[o++] = '\n'; i += 2; break;
+        case 'r': d[o++] = '\r'; i += 2; break;
+        case 't': d[o++] = '\t'; i += 2; break;
+        case 'u':
+            cp = (unsigned long) hex4(src + i + 2);
+            i += 6;
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                cp = 0x10000 + ((cp - 0xD800) << 10)
+                     + ((unsigned long) hex4(src + i + 2) - 0xDC00);
+                i += 6;
+            }
+            o += utf8_put(cp, d + o);
+            break;
+        default:    /* '"', '\\', '/' stand for themselves */
+            d[o++] = src[i + 1];
+            i += 2;
+            break;
+        }
+    }
+    return o;
+}
+
+/* ---- scan: validation and the tape -------------------------------------- */
+
+enum { T_OBJ = 1, T_ARR, T_STR, T_INT, T_REAL, T_TRUE, T_FALSE, T_NULL };
+#define T_MASK 0xFFu
+#define F_ESC  0x100u       /* a string with escapes: unescape to read it */
+#define NONE   UINT32_MAX
+
+typedef struct {
+    uint32_t at;        /* first byte of the value (a string's '"') */
+    uint32_t end;       /* one past its last byte */
+    uint32_t next;      /* the node after this value and all it contains */
+    uint32_t type;      /* T_* | F_ESC */
+} node_t;
+
+/* One key of an object being scanned, for the duplicate check. */
+typedef struct {
+    uint64_t hash;
+    uint32_t at, end;   /* the key literal */
+    uint32_t esc;
+} keyent_t;
+
+#define NODES_INLINE 256    /* 4 KiB: a chat body rarely needs more */
+#define KEYS_INLINE  64
+#define DUP_LINEAR   32     /* objects with more keys are checked by sorting */
+
+typedef struct {
+    const unsigned char *b;
+    size_t      len, pos;
+    node_t     *nodes;
+    size_t      nn, ncap;
+    keyent_t   *keys;
+    size_t      nk, kcap;
+    size_t      nstr;       /* string values (not keys) */
+    size_t      str_bytes;  /* their content bytes plus a NUL each */
+    int         status;     /* AIGOV_REQ_*, set by the first failure */
+    size_t      epos;
+    const char *emsg;
+    char        ebuf[64];
+    node_t      node_buf[NODES_INLINE];
+    keyent_t    key_buf[KEYS_INLINE];
+} scan_t;
+
+static int
+fail_at(scan_t *s, size_t pos, const char *msg)
+{
+    if (s->status == AIGOV_REQ_OK) {
+        s->status = AIGOV_REQ_BAD_JSON;
+        s->epos = pos;
+        s->emsg = msg;
+    }
+    return -1;
+}
+
+static int
+fail_nomem(scan_t *s)
+{
+    if (s->status == AIGOV_REQ_OK)
+        s->status = AIGOV_REQ_NOMEM;
+    return -1;
+}
+
+static void
+scan_release(scan_t *s)
+{
+    if (s->nodes != s->node_buf)
+        free(s->nodes);
+    if (s->keys != s->key_buf)
+        free(s->keys);
+}
+
+/* Grows an array that starts in the scan_t itself; the inline one is
+ * never freed. */
+static void *
+grow(void *arr, void *inline_buf, size_t *cap, size_t size)
+{
+    size_t ncap = *cap * 2;
+    void  *n;
+
+    if (arr == inline_buf) {
+        n = malloc(ncap * size);
+        if (n != NULL)
+            memcpy(n, arr, *cap * size);
+    } else {
+        n = realloc(arr, ncap * size);
+    }
+    if (n != NULL)
+        *cap = ncap;
+    return n;
+}
+
+static uint32_t
+push_node(scan_t *s, uint32_t type, size_t at)
+{
+    node_t *n;
+
+    if (s->nn == s->ncap) {
+        n = grow(s->nodes, s->node_buf, &s->ncap, sizeof(*n));
+        if (n == NULL) {
+            fail_nomem(s);
+            return NONE;
+        }
+        s->nodes = n;
+    }
+    n = &s->nodes[s->nn];
+    n->at = (uint32_t) at;
+    n->type = type;
+    return (uint32_t) s->nn++;
+}
+
+static void
+skip_ws(scan_t *s)
+{
+    const unsigned char *b = s->b;
+    size_t i = s->pos, n = s->len;
+
+    while (i < n && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t'))
+        i++;
+    s->pos = i;
+}
+
+/*
+ * A string literal at s->pos (its '"'). Plain ASCII is skipped eight bytes
+ * at a time: a word is looked at byte by byte only when it holds a '"', a
+ * '\\', a control character or a byte of a multi-byte character.
+ */
+static int
+scan_string(scan_t *s, uint32_t *esc)
+{
+    const unsigned char *b = s->b;
+    size_t i = s->pos + 1, n = s->len;
+
+    *esc = 0;
+    for (;;) {
+        unsigned c;
+
+        while (i + 8 <= n) {
+            uint64_t v = load8(b + i);
+            uint64_t q = v ^ (ONES * '"'), e = v ^ (ONES * '\\');
+            uint64_t hit = ((q - ONES) & ~q) | ((e - ONES) & ~e)
+                           | ((v - ONES * 0x20) & ~v) | v;
+
+            hit &= HIGHS;
+            if (hit != 0) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+                /* The lowest flagged byte is exact: borrows only run
+                 * upwards from a true hit. */
+                i += (size_t) __builtin_ctzll(hit) / 8;
+#endif
+                break;
+            }
+            i += 8;
+        }
+        if (i >= n)
+            return fail_at(s, n, "premature end of input in a string");
+        c = b[i];
+        if (c == '"') {
+            s->pos = i + 1;
+            return 0;
+        }
+        if (c == '\\') {
+            int cp, lo;
+
+            *esc = F_ESC;
+            if (i + 1 >= n)
+                return fail_at(s, n, "premature end of input in a string");
+            switch (b[i + 1]) {
+            case '"': case '\\': case '/': case 'b': case 'f': case 'n':
+            case 'r': case 't':
+                i += 2;
+                continue;
+            case 'u':
+                break;
+            default:
+                return fail_at(s, i, "invalid escape in a string");
+            }
+            if (i + 6 > n || (cp = hex4(b + i + 2)) < 0)
+                return fail_at(s, i, "invalid \\u escape");
+            if (cp == 0)
+                return fail_at(s, i, "\\u0000 is not allowed in a string");
+            if (cp >= 0xDC00 && cp <= 0xDFFF)
+                return fail_at(s, i, "lone low surrogate in a \\u escape");
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                if (i + 12 > n || b[i + 6] != '\\' || b[i + 7] != 'u'
+                    || (lo = hex4(b + i + 8)) < 0xDC00 || lo > 0xDFFF)
+                {
+                    return fail_at(s, i, "lone high surrogate in a \\u escape");
+                }
+                i += 12;
+            } else {
+                i += 6;
+            }
+        } else if (c < 0x20) {
+            snprintf(s->ebuf, sizeof(s->ebuf),
+                     "control character 0x%02x in a string", c);
+            return fail_at(s, i, s->ebuf);
+        } else if (c >= 0x80) {
+            size_t k = utf8_seq(b + i, n - i);
+
+            if (k == 0)
+                return fail_at(s, i, "invalid UTF-8 in a string");
+            i += k;
+        } else {
+            i++;
+        }
+    }
+}
+
+static int
+is_digit(unsigned c)
+{
+    return c - '0' < 10;
+}
+
+/* A number: JSON's grammar, integers within 64 bits (as strtoll), reals
+ * within a double (as strtod: overflow is refused, underflow is not). */
+static int
+scan_number(scan_t *s)
+{
+    const unsigned char *b = s->b;
+    size_t   at = s->pos, i = at, n = s->len, d0, nd, sig = 0;
+    int      neg = 0, real = 0, have_sig = 0;
+    long     e10 = 0, ex = 0;
+    uint32_t idx;
+
+    if (b[i] == '-') {
+        neg = 1;
+        i++;
+    }
+    if (i >= n || !is_digit(b[i]))
+        return fail_at(s, at, "invalid number");
+    d0 = i;
+    if (b[i] == '0') {
+        i++;
+        if (i < n && is_digit(b[i]))
+            return fail_at(s, at, "leading zero in a number");
+    } else {
+        while (i < n && is_digit(b[i]))
+            i++;
+    }
+    nd = i - d0;
+    if (i < n && b[i] == '.') {
+        real = 1;
+        if (++i >= n || !is_digit(b[i]))
+            return fail_at(s, at, "invalid number");
+        while (i < n && is_digit(b[i]))
+            i++;
+    }
+    if (i < n && (b[i] == 'e' || b[i] == 'E')) {
+        int eneg = 0;
+
+        real = 1;
+        if (++i < n && (b[i] == '+' || b[i] == '-'))
+            eneg = b[i++] == '-';
+        if (i >= n || !is_digit(b[i]))
+            return fail_at(s, at, "invalid number");
+        for (; i < n && is_digit(b[i]); i++) {
+            if (ex < 100000)
+                ex = ex * 10 + (b[i] - '0');
+        }
+        if (eneg)
+            ex = -ex;
+    }
+
+    if (!real) {
+        static const char max[] = "9223372036854775807";
+
+        /* 19 digits compare as strings; LLONG_MIN's last digit is 8. */
+        if (nd > 19 || (nd == 19 && (memcmp(b + d0, max, 18) > 0
+                                     || (memcmp(b + d0, max, 18) == 0
+                                         && b[d0 + 18] > (neg ? '8' : '7')))))
+        {
+            return fail_at(s, at, neg ? "too big negative integer"
+                                      : "too big integer");
+        }
+    } else {
+        /* The decimal exponent of the first significant digit bounds the
+         * value: below 1e308 it cannot overflow, from 1e309 it must; only
+         * the decade in between asks strtod. */
+        size_t k, mend = d0;
+
+        while (mend < i && b[mend] != 'e' && b[mend] != 'E')
+            mend++;
+        for (k = d0; k < mend; k++) {
+            if (b[k] != '0' && b[k] != '.') {
+                have_sig = 1;
+                sig = k;
+                break;
+            }
+        }
+        if (have_sig) {
+            const unsigned char *dot = memchr(b + d0, '.', i - d0);
+
+            if (dot == NULL || (size_t) (dot - b) > sig)
+                e10 = (long) (nd - (sig - d0)) - 1;
+            else
+                e10 = -(long) (sig - (size_t) (dot - b));
+            e10 += ex;
+            if (e10 >= 309)
+                return fail_at(s, at, "real number overflow");
+            if (e10 == 308) {
+                char   buf[128], *tmp = buf, *endp;
+                double v;
+                size_t l = i - at;
+
+                if (l >= sizeof(buf) && (tmp = malloc(l + 1)) == NULL)
+                    return fail_nomem(s);
+                memcpy(tmp, b + at, l);
+                tmp[l] = '\0';
+                v = strtod(tmp, &endp);
+                if (tmp != buf)
+                    free(tmp);
+                if (v > DBL_MAX || v < -DBL_MAX)
+                    return fail_at(s, at, "real number overflow");
+            }
+        }
+    }
+
+    if ((idx = push_node(s, real ? T_REAL : T_INT, at)) == NONE)
+        return -1;
+    s->nodes[idx].end = (uint32_t) i;
+    s->nodes[idx].next = idx + 1;
+    s->pos = i;
+    return 0;
+}
+
+static uint64_t
+fnv1a(const unsigned char *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    size_t   i;
+
+    for (i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+/* A key's hash is of its unescaped bytes, so "\u006dodel" is "model". */
+static int
+key_hash(scan_t *s, keyent_t *k)
+{
+    const unsigned char *raw = s->b + k->at + 1;
+    size_t rl = k->end - k->at - 2;
+    char   buf[256], *tmp = buf;
+
+    if (!k->esc) {
+        k->hash = fnv1a(raw, rl);
+        return 0;
+    }
+    if (rl > sizeof(buf) && (tmp = malloc(rl)) == NULL)
+        return fail_nomem(s);
+    k->hash = fnv1a((unsigned char *) tmp, unescape(raw, rl, tmp));
+    if (tmp != buf)
+        free(tmp);
+    return 0;
+}
+
+/* 1 when two keys are equal unescaped, 0 when not, -1 out of memory. */
+static int
+key_same(scan_t *s, const keyent_t *a, const keyent_t *b)
+{
+    const unsigned char *ra = s->b + a->at + 1, *rb = s->b + b->at + 1;
+    size_t la = a->end - a->at - 2, lb = b->end - b->at - 2, ua, ub;
+    char  *ta, *tb;
+    int    same;
+
+    if (a->hash != b->hash)
+        return 0;
+    if (!a->esc && !b->esc)
+        return la == lb && memcmp(ra, rb, la) == 0;
+    ta = malloc(la + 1);
+    tb = malloc(lb + 1);
+    if (ta == NULL || tb == NULL) {
+        free(ta);
+        free(tb);
+        return -1;
+    }
+    ua = unescape(ra, la, ta);
+    ub = unescape(rb, lb, tb);
+    same = ua == ub && memcmp(ta, tb, ua) == 0;
+    free(ta);
+    free(tb);
+    return same;
+}
+
+static int
+cmp_key_hash(const void *x, const void *y)
+{
+    const keyent_t *a = x, *b = y;
+
+    if (a->hash != b->hash)
+        return a->hash < b->hash ? -1 : 1;
+    return a->at < b->at ? -1 : a->at > b->at;
+}
+
+/* Objects with many keys: sort by hash, compare neighbours. Reports the
+ * later key of the first equal pair. */
+static int
+dup_check_sorted(scan_t *s, size_t base)
+{
+    size_t i, j, cnt = s->nk - base;
+    keyent_t *k = s->keys + base;
+
+    qsort(k, cnt, sizeof(*k), cmp_key_hash);
+    for (i = 0; i < cnt; i = j) {
+        for (j = i + 1; j < cnt && k[j].hash == k[i].hash; j++) {
+            size_t m;
+
+            for (m = i; m < j; m++) {
+                int r = key_same(s, &k[m], &k[j]);
+
+                if (r < 0)
+                    return fail_nomem(s);
+                if (r)
+                    return fail_at(s, k[j].at, "duplicate object key");
+            }
+        }
+    }
+    return 0;
+}
+
+static int scan_value(scan_t *s, unsigned depth);
+
+static int
+too_deep(scan_t *s)
+{
+    if (s->status == AIGOV_REQ_OK) {
+        s->status = AIGOV_REQ_BAD_SHAPE;
+        s->epos = s->pos;
+    }
+    return -1;
+}
+
+static int
+scan_object(scan_t *s, unsigned depth)
+{
+    size_t   base = s->nk, cnt = 0;
+    uint32_t idx;
+
+    if (depth > AIGOV_REQ_MAX_DEPTH)
+        return too_deep(s);
+    if ((idx = push_node(s, T_OBJ, s->pos)) == NONE)
+        return -1;
+    s->pos++;
+    skip_ws(s);
+    if (s->pos < s->len && s->b[s->pos] == '}') {
+        s->pos++;
+    } else {
+        for (;;) {
+            keyent_t *k;
+            uint32_t  kidx, esc;
+            size_t    j;
+
+            if (s->pos >= s->len)
+                return fail_at(s, s->len, "premature end of input in an object");
+            if (s->b[s->pos] != '"') {
+                return fail_at(s, s->pos, cnt > 0 && s->b[s->pos] == '}'
+                                          ? "trailing comma before '}'"
+                                          : "string or '}' expected");
+            }
+            if ((kidx = push_node(s, T_STR, s->pos)) == NONE)
+                return -1;
+            if (scan_string(s, &esc) < 0)
+                return -1;
+            s->nodes[kidx].type |= esc;
+            s->nodes[kidx].end = (uint32_t) s->pos;
+            s->nodes[kidx].next = kidx + 1;
+
+            if (s->nk == s->kcap) {
+                keyent_t *nk = grow(s->keys, s->key_buf, &s->kcap, sizeof(*nk));
+
+                if (nk == NULL)
+                    return fail_nomem(s);
+                s->keys = nk;
+            }
+            k = &s->keys[s->nk];
+            k->at = s->nodes[kidx].at;
+            k->end = s->nodes[kidx].end;
+            k->esc = esc;
+            if (key_hash(s, k) < 0)
+                return -1;
+            if (cnt < DUP_LINEAR) {
+                for (j = base; j < s->nk; j++) {
+                    int r = key_same(s, &s->keys[j], k);
+
+                    if (r < 0)
+                        return fail_nomem(s);
+                    if (r)
+                        return fail_at(s, k->at, "duplicate object key");
+                }
+            }
+            s->nk++;
+            cnt++;
+
+            skip_ws(s);
+            if (s->pos >= s->len)
+                return fail_at(s, s->len, "premature end of input in an object");
+            if (s->b[s->pos] != ':')
+                return fail_at(s, s->pos, "':' expected");
+            s->pos++;
+            if (scan_value(s, depth) < 0)
+                return -1;
+            skip_ws(s);
+            if (s->pos >= s->len)
+                return fail_at(s, s->len, "premature end of input in an object");
+            if (s->b[s->pos] == ',') {
+                s->pos++;
+                skip_ws(s);
+                continue;
+            }
+            if (s->b[s->pos] == '}') {
+                s->pos++;
+                break;
+            }
+            return fail_at(s, s->pos, "',' or '}' expected");
+        }
+        if (cnt > DUP_LINEAR && dup_check_sorted(s, base) < 0)
+            return -1;
+        s->nk = base;
+    }
+    s->nodes[idx].end = (uint32_t) s->pos;
+    s->nodes[idx].next = (uint32_t) s->nn;
+    return 0;
+}
+
+static int
+scan_array(scan_t *s, unsigned depth)
+{
+    uint32_t idx;
+
+    if (depth > AIGOV_REQ_MAX_DEPTH)
+        return too_deep(s);
+    if ((idx = push_node(s, T_ARR, s->pos)) == NONE)
+        return -1;
+    s->pos++;
+    skip_ws(s);
+    if (s->pos < s->len && s->b[s->pos] == ']') {
+        s->pos++;
+    } else {
+        for (;;) {
+            if (scan_value(s, depth) < 0)
+                return -1;
+            skip_ws(s);
+            if (s->pos >= s->len)
+                return fail_at(s, s->len, "premature end of input in an array");
+            if (s->b[s->pos] == ',') {
+                s->pos++;
+                skip_ws(s);
+                if (s->pos < s->len && s->b[s->pos] == ']')
+                    return fail_at(s, s->pos, "trailing comma before ']'");
+                continue;
+            }
+            if (s->b[s->pos] == ']') {
+                s->pos++;
+                break;
+            }
+            return fail_at(s, s->pos, "',' or ']' expected");
+        }
+    }
+    s->nodes[idx].end = (uint32_t) s->pos;
+    s->nodes[idx].next = (uint32_t) s->nn;
+    return 0;
+}
+
+static int
+scan_literal(scan_t *s, const char *word, size_t wl, uint32_t type)
+{
+    uint32_t idx;
+
+    if (s->len - s->pos < wl || memcmp(s->b + s->pos, word, wl) != 0)
+        return fail_at(s, s->pos, "invalid token");
+    if ((idx = push_node(s, type, s->pos)) == NONE)
+        return -1;
+    s->pos += wl;
+    s->nodes[idx].end = (uint32_t) s->pos;
+    s->nodes[idx].next = idx + 1;
+    return 0;
+}
+
+/* A value at or after s->pos; depth is that of the enclosing container. */
+static int
+scan_value(scan_t *s, unsigned depth)
+{
+    uint32_t idx, esc;
+
+    skip_ws(s);
+    if (s->pos >= s->len)
+        return fail_at(s, s->len, "premature end of input, a value expected");
+    switch (s->b[s->pos]) {
+    case '{':
+        return scan_object(s, depth + 1);
+    case '[':
+        return scan_array(s, depth + 1);
+    case '"':
+        if ((idx = push_node(s, T_STR, s->pos)) == NONE)
+            return -1;
+        if (scan_string(s, &esc) < 0)
+            return -1;
+        s->nodes[idx].type |= esc;
+        s->nodes[idx].end = (uint32_t) s->pos;
+        s->nodes[idx].next = idx + 1;
+        s->nstr++;
+        s->str_bytes += s->nodes[idx].end - s->nodes[idx].at - 1;
+        return 0;
+    case '-': case '0': case '1': case '2': case '3': case '4':
+    case '5': case '6': case '7': case '8': case '9':
+        return scan_number(s);
+    case 't':
+        return scan_literal(s, "true", 4, T_TRUE);
+    case 'f':
+        return scan_literal(s, "false", 5, T_FALSE);
+    case 'n':
+        return scan_literal(s, "null", 4, T_NULL);
+    default:
+        return fail_at(s, s->pos, "invalid token, a value expected");
+    }
+}
+
+/* Line and column (in characters) of byte pos, both from 1. */
+static void
+line_col(const unsigned char *b, size_t pos, int *line, int *col)
+{
+    const unsigned char *p = b, *end = b + pos, *nl;
+    long l = 1;
+
+    while ((nl = memchr(p, '\n', (size_t) (end - p))) != NULL) {
+        l++;
+        p = nl + 1;
+    }
+    *line = l > INT_MAX ? INT_MAX : (int) l;
+    l = (long) utf8_chars((const char *) p, (size_t) (end - p)) + 1;
+    *col = l > INT_MAX ? INT_MAX : (int) l;
+}
+
+/* ---- shape: reading the tape ---------------------------------------------- */
+
+typedef struct {
+    aigov_request_t     *rq;
+    char                *err;
+    size_t               errlen;
+    const node_t        *n;
+    const unsigned char *b;     /* the body */
+    char                *sp;    /* next free byte of the strings area */
+    char                *send;
+    size_t               tcap;  /* slots in rq->texts */
+} parse_ctx_t;
+
+/* Internal result of the shape walkers. */
+#define SHAPE_OK     0
+#define SHAPE_BAD   -1
+#define SHAPE_NOMEM -2
+
+#define TYPE(cx, v)     ((cx)->n[v].type & T_MASK)
+#define IS(cx, v, t)    ((v) != NONE && TYPE(cx, v) == (t))
+#define IS_NULL(cx, v)  IS(cx, v, T_NULL)
+#define FIRST(cx, v)    ((v) + 1)                   /* first child */
+#define END(cx, v)      ((cx)->n[v].next)           /* past the last child */
+#define NEXT(cx, v)     ((cx)->n[v].next)           /* next sibling */
+
+static const char *
+type_name(const parse_ctx_t *cx, uint32_t v)
+{
+    switch (TYPE(cx, v)) {
+    case T_OBJ:   return "an object";
+    case T_ARR:   return "an array";
+    case T_STR:   return "a string";
+    case T_INT:   return "an integer";
+    case T_REAL:  return "a number";
+    case T_TRUE:
+    case T_FALSE: return "a boolean";
+    default:      return "null";
+    }
+}
+
+/* Whether string node v equals the C string lit. */
+static int
+str_is(const parse_ctx_t *cx, uint32_t v, const char *lit)
+{
+    const node_t *nd = &cx->n[v];
+    size_t rl = nd->end - nd->at - 2, ll = strlen(lit);
+    char   buf[192];
+
+    if (!(nd->type & F_ESC))
+        return rl == ll && memcmp(cx->b + nd->at + 1, lit, ll) == 0;
+    /* Escaped: an unescaped byte takes 1 to 6 raw ones ("\u0041"), so a
+     * fully escaped "max_tokens" is still found. Literals here are short. */
+    if (ll > rl || rl > 6 * ll || rl > sizeof(buf))
+        return 0;
+    return unescape(cx->b + nd->at + 1, rl, buf) == ll && memcmp(buf, lit, ll) == 0;
+}
+
+/* The value of key in object obj, or NONE. Keys are unique (the scan saw to
+ * it), so the first match is the only one. */
+static uint32_t
+obj_get(const parse_ctx_t *cx, uint32_t obj, const char *key)
+{
+    uint32_t k = FIRST(cx, obj), end = END(cx, obj);
+
+    while (k < end) {
+        if (str_is(cx, k, key))
+            return k + 1;
+        k = NEXT(cx, k + 1);
+    }
+    return NONE;
+}
+
+/* String node v unescaped and NUL-terminated in the strings area. */
+static const char *
+str_value(parse_ctx_t *cx, uint32_t v, size_t *len)
+{
+    const node_t *nd = &cx->n[v];
+    size_t rl = nd->end - nd->at - 2, l;
+    char  *d = cx->sp;
+
+    /* The area holds every string value once; a second copy of one would
+     * be a bug here, refused rather than overrun. */
+    if (rl + 1 > (size_t) (cx->send - cx->sp))
+        return NULL;
+    if (nd->type & F_ESC) {
+        l = unescape(cx->b + nd->at + 1, rl, d);
+    } else {
+        memcpy(d, cx->b + nd->at + 1, rl);
+        l = rl;
+    }
+    d[l] = '\0';
+    cx->sp += l + 1;
+    if (len != NULL)
+        *len = l;
+    return d;
+}
+
+static int
+add_text(parse_ctx_t *cx, const char *role, uint32_t v)
 {
     aigov_request_t *rq = cx->rq;
     aigov_text_t    *t;
@@ -157,37 +1010,18 @@ add_text(parse_ctx_t *cx, const char *role, json_t *node)
                 "the request has more than %d texts", AIGOV_REQ_MAX_TEXTS);
         return SHAPE_BAD;
     }
-    if (rq->ntexts == cx->cap) {
-        size_t ncap = cx->cap ? cx->cap * 2 : 8;
-        aigov_text_t *nt = realloc(rq->texts, ncap * sizeof(*nt));
-
-        if (nt == NULL)
-            return SHAPE_NOMEM;
-        rq->texts = nt;
-        cx->cap = ncap;
-    }
-    t = &rq->texts[rq->ntexts++];
+    if (rq->ntexts >= cx->tcap)
+        return SHAPE_NOMEM;
+    t = &rq->texts[rq->ntexts];
+    if ((t->text = str_value(cx, v, &t->len)) == NULL)
+        return SHAPE_NOMEM;
     t->role = role;
-    t->text = json_string_value(node);
-    t->len = json_string_length(node);
-    t->node = node;
+    t->at = cx->n[v].at;
+    t->end = cx->n[v].end;
+    t->repl = NULL;
+    rq->ntexts++;
     rq->prompt_chars += utf8_chars(t->text, t->len);
     return SHAPE_OK;
-}
-
-static const char *
-type_name(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:  return "an object";
-    case JSON_ARRAY:   return "an array";
-    case JSON_STRING:  return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL:    return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:   return "a boolean";
-    default:           return "null";
-    }
 }
 
 /* ---- common fields ------------------------------------------------------ */
@@ -195,57 +1029,73 @@ type_name(const json_t *v)
 static int
 read_model(parse_ctx_t *cx, int required)
 {
-    json_t *v = json_object_get(cx->rq->root, "model");
+    uint32_t v = obj_get(cx, 0, "model");
 
-    if (v == NULL) {
+    if (v == NONE) {
         if (!required)
             return SHAPE_OK;
         set_err(cx->err, cx->errlen, "'model' is required");
         return SHAPE_BAD;
     }
-    if (!json_is_string(v)) {
+    if (!IS(cx, v, T_STR)) {
         set_err(cx->err, cx->errlen, "'model' must be a string, not %s",
-                type_name(v));
+                type_name(cx, v));
         return SHAPE_BAD;
     }
-    cx->rq->model = json_string_value(v);
+    if ((cx->rq->model = str_value(cx, v, NULL)) == NULL)
+        return SHAPE_NOMEM;
     return SHAPE_OK;
 }
 
 static int
 read_stream(parse_ctx_t *cx)
 {
-    json_t *v = json_object_get(cx->rq->root, "stream");
+    uint32_t v = obj_get(cx, 0, "stream");
 
     /* null is what SDKs send for "not set". */
-    if (v == NULL || json_is_null(v))
+    if (v == NONE || IS_NULL(cx, v))
         return SHAPE_OK;
-    if (!json_is_boolean(v)) {
+    if (!IS(cx, v, T_TRUE) && !IS(cx, v, T_FALSE)) {
         set_err(cx->err, cx->errlen, "'stream' must be true or false, not %s",
-                type_name(v));
+                type_name(cx, v));
         return SHAPE_BAD;
     }
-    cx->rq->stream = json_is_true(v);
+    cx->rq->stream = IS(cx, v, T_TRUE);
     return SHAPE_OK;
+}
+
+/* The scan has checked that the integer fits 64 bits. */
+static long long
+int_value(const parse_ctx_t *cx, uint32_t v)
+{
+    const unsigned char *p = cx->b + cx->n[v].at, *e = cx->b + cx->n[v].end;
+    unsigned long long u = 0;
+    int neg = *p == '-';
+
+    for (p += neg; p < e; p++)
+        u = u * 10 + (unsigned) (*p - '0');
+    if (neg)
+        return u == 0 ? 0 : -(long long) (u - 1) - 1;
+    return (long long) u;
 }
 
 /* Reads one token-limit key; *present tells whether it carried a value. */
 static int
 read_limit(parse_ctx_t *cx, const char *key, int *present)
 {
-    json_t   *v = json_object_get(cx->rq->root, key);
-    json_int_t n;
+    uint32_t  v = obj_get(cx, 0, key);
+    long long n;
 
     *present = 0;
-    if (v == NULL || json_is_null(v))
+    if (v == NONE || IS_NULL(cx, v))
         return SHAPE_OK;
-    if (!json_is_integer(v) || (n = json_integer_value(v)) < 0) {
+    if (!IS(cx, v, T_INT) || (n = int_value(cx, v)) < 0) {
         set_err(cx->err, cx->errlen, "'%s' must be a non-negative integer", key);
         return SHAPE_BAD;
     }
     *present = 1;
-    if ((long long) n > cx->rq->max_tokens)
-        cx->rq->max_tokens = (long long) n;
+    if (n > cx->rq->max_tokens)
+        cx->rq->max_tokens = n;
     return SHAPE_OK;
 }
 
@@ -288,44 +1138,66 @@ read_limits(parse_ctx_t *cx)
     }
 }
 
+/* Where both token-limit keys' values lie, whatever the endpoint: every
+ * one the caller gave is overwritten by set_max_tokens. */
+static void
+note_limit_keys(parse_ctx_t *cx)
+{
+    static const char *const keys[] = { "max_tokens", "max_completion_tokens" };
+    aigov_request_t *rq = cx->rq;
+    int i;
+
+    for (i = 0; i < 2; i++) {
+        uint32_t v = obj_get(cx, 0, keys[i]);
+
+        if (v == NONE)
+            continue;
+        rq->lim_has_[i] = IS_NULL(cx, v) ? 1 : 2;
+        rq->lim_at_[i] = cx->n[v].at;
+        rq->lim_end_[i] = cx->n[v].end;
+    }
+}
+
 /* ---- OpenAI chat ---------------------------------------------------------- */
 
 /* content: string, null, or an array of parts of which "text" parts count. */
 static int
-read_openai_content(parse_ctx_t *cx, size_t mi, const char *role, json_t *c)
+read_openai_content(parse_ctx_t *cx, size_t mi, const char *role, uint32_t c)
 {
-    size_t  pi;
-    json_t *part;
+    size_t   pi;
+    uint32_t part;
 
-    if (json_is_null(c))
+    if (IS_NULL(cx, c))
         return SHAPE_OK;
-    if (json_is_string(c))
+    if (IS(cx, c, T_STR))
         return add_text(cx, role, c);
-    if (!json_is_array(c)) {
+    if (!IS(cx, c, T_ARR)) {
         set_err(cx->err, cx->errlen,
                 "'messages[%zu].content' must be a string or an array of "
-                "content parts, not %s", mi, type_name(c));
+                "content parts, not %s", mi, type_name(cx, c));
         return SHAPE_BAD;
     }
-    json_array_foreach(c, pi, part) {
-        json_t *type, *text;
-        int     rc;
+    for (pi = 0, part = FIRST(cx, c); part < END(cx, c);
+         pi++, part = NEXT(cx, part))
+    {
+        uint32_t type, text;
+        int      rc;
 
-        if (!json_is_object(part)) {
+        if (!IS(cx, part, T_OBJ)) {
             set_err(cx->err, cx->errlen,
                     "'messages[%zu].content[%zu]' must be an object", mi, pi);
             return SHAPE_BAD;
         }
-        type = json_object_get(part, "type");
-        if (!json_is_string(type)) {
+        type = obj_get(cx, part, "type");
+        if (!IS(cx, type, T_STR)) {
             set_err(cx->err, cx->errlen,
                     "'messages[%zu].content[%zu].type' must be a string", mi, pi);
             return SHAPE_BAD;
         }
-        if (strcmp(json_string_value(type), "text") != 0)
+        if (!str_is(cx, type, "text"))
             continue;
-        text = json_object_get(part, "text");
-        if (!json_is_string(text)) {
+        text = obj_get(cx, part, "text");
+        if (!IS(cx, text, T_STR)) {
             set_err(cx->err, cx->errlen,
                     "'messages[%zu].content[%zu].text' must be a string", mi, pi);
             return SHAPE_BAD;
@@ -340,19 +1212,19 @@ read_openai_content(parse_ctx_t *cx, size_t mi, const char *role, json_t *c)
  * them, or a blocked term could travel inside a fake earlier tool call. */
 static int
 read_openai_call(parse_ctx_t *cx, size_t mi, const char *what, const char *role,
-                 json_t *fn)
+                 uint32_t fn)
 {
-    json_t *args;
+    uint32_t args;
 
-    if (!json_is_object(fn)) {
+    if (!IS(cx, fn, T_OBJ)) {
         set_err(cx->err, cx->errlen, "'messages[%zu].%s' must be an object",
                 mi, what);
         return SHAPE_BAD;
     }
-    args = json_object_get(fn, "arguments");
-    if (args == NULL || json_is_null(args))
+    args = obj_get(cx, fn, "arguments");
+    if (args == NONE || IS_NULL(cx, args))
         return SHAPE_OK;
-    if (!json_is_string(args)) {
+    if (!IS(cx, args, T_STR)) {
         set_err(cx->err, cx->errlen,
                 "'messages[%zu].%s.arguments' must be a string", mi, what);
         return SHAPE_BAD;
@@ -363,70 +1235,77 @@ read_openai_call(parse_ctx_t *cx, size_t mi, const char *what, const char *role,
 static int
 read_chat(parse_ctx_t *cx)
 {
-    json_t *msgs = json_object_get(cx->rq->root, "messages"), *m;
-    size_t  mi;
-    int     rc;
+    uint32_t msgs = obj_get(cx, 0, "messages"), m;
+    size_t   mi;
+    int      rc;
 
-    if (msgs == NULL) {
+    if (msgs == NONE) {
         set_err(cx->err, cx->errlen, "'messages' is required");
         return SHAPE_BAD;
     }
-    if (!json_is_array(msgs)) {
+    if (!IS(cx, msgs, T_ARR)) {
         set_err(cx->err, cx->errlen, "'messages' must be an array, not %s",
-                type_name(msgs));
+                type_name(cx, msgs));
         return SHAPE_BAD;
     }
-    json_array_foreach(msgs, mi, m) {
-        json_t     *role, *content, *calls, *fc;
+    for (mi = 0, m = FIRST(cx, msgs); m < END(cx, msgs); mi++, m = NEXT(cx, m)) {
+        uint32_t    role, content, calls, fc;
         const char *r;
 
-        if (!json_is_object(m)) {
+        if (!IS(cx, m, T_OBJ)) {
             set_err(cx->err, cx->errlen, "'messages[%zu]' must be an object", mi);
             return SHAPE_BAD;
         }
-        role = json_object_get(m, "role");
-        if (!json_is_string(role)) {
+        role = obj_get(cx, m, "role");
+        if (!IS(cx, role, T_STR)) {
             set_err(cx->err, cx->errlen,
                     "'messages[%zu].role' must be a string", mi);
             return SHAPE_BAD;
         }
-        r = json_string_value(role);
-        content = json_object_get(m, "content");
-        if (content != NULL
+        content = obj_get(cx, m, "content");
+        calls = obj_get(cx, m, "tool_calls");
+        fc = obj_get(cx, m, "function_call");
+        /* The role is kept only when a text of this message needs it. */
+        r = "";
+        if (content != NONE || calls != NONE || fc != NONE) {
+            if ((r = str_value(cx, role, NULL)) == NULL)
+                return SHAPE_NOMEM;
+        }
+        if (content != NONE
             && (rc = read_openai_content(cx, mi, r, content)) != SHAPE_OK)
         {
             return rc;
         }
 
-        calls = json_object_get(m, "tool_calls");
-        if (calls != NULL && !json_is_null(calls)) {
-            size_t ci;
-            json_t *call;
+        if (calls != NONE && !IS_NULL(cx, calls)) {
+            size_t   ci;
+            uint32_t call;
 
-            if (!json_is_array(calls)) {
+            if (!IS(cx, calls, T_ARR)) {
                 set_err(cx->err, cx->errlen,
                         "'messages[%zu].tool_calls' must be an array", mi);
                 return SHAPE_BAD;
             }
-            json_array_foreach(calls, ci, call) {
-                json_t *fn;
+            for (ci = 0, call = FIRST(cx, calls); call < END(cx, calls);
+                 ci++, call = NEXT(cx, call))
+            {
+                uint32_t fn;
 
-                if (!json_is_object(call)) {
+                if (!IS(cx, call, T_OBJ)) {
                     set_err(cx->err, cx->errlen,
                             "'messages[%zu].tool_calls[%zu]' must be an object",
                             mi, ci);
                     return SHAPE_BAD;
                 }
-                fn = json_object_get(call, "function");
-                if (fn == NULL)
+                fn = obj_get(cx, call, "function");
+                if (fn == NONE)
                     continue;
                 rc = read_openai_call(cx, mi, "tool_calls[].function", r, fn);
                 if (rc != SHAPE_OK)
                     return rc;
             }
         }
-        fc = json_object_get(m, "function_call");
-        if (fc != NULL && !json_is_null(fc)) {
+        if (fc != NONE && !IS_NULL(cx, fc)) {
             rc = read_openai_call(cx, mi, "function_call", r, fc);
             if (rc != SHAPE_OK)
                 return rc;
@@ -442,36 +1321,38 @@ read_chat(parse_ctx_t *cx)
 static int
 read_prompt_like(parse_ctx_t *cx, const char *key, int required)
 {
-    json_t *v = json_object_get(cx->rq->root, key), *item;
-    size_t  i;
-    int     rc;
+    uint32_t v = obj_get(cx, 0, key), item;
+    size_t   i;
+    int      rc;
 
-    if (v == NULL) {
+    if (v == NONE) {
         if (!required)
             return SHAPE_OK;
         set_err(cx->err, cx->errlen, "'%s' is required", key);
         return SHAPE_BAD;
     }
-    if (json_is_string(v))
+    if (IS(cx, v, T_STR))
         return add_text(cx, key, v);
-    if (!json_is_array(v)) {
+    if (!IS(cx, v, T_ARR)) {
         set_err(cx->err, cx->errlen,
                 "'%s' must be a string or an array of strings or token ids, "
-                "not %s", key, type_name(v));
+                "not %s", key, type_name(cx, v));
         return SHAPE_BAD;
     }
-    json_array_foreach(v, i, item) {
-        if (json_is_string(item)) {
+    for (i = 0, item = FIRST(cx, v); item < END(cx, v); i++, item = NEXT(cx, item)) {
+        if (IS(cx, item, T_STR)) {
             if ((rc = add_text(cx, key, item)) != SHAPE_OK)
                 return rc;
-        } else if (json_is_integer(item)) {
+        } else if (IS(cx, item, T_INT)) {
             continue;
-        } else if (json_is_array(item)) {
-            size_t  j;
-            json_t *tok;
+        } else if (IS(cx, item, T_ARR)) {
+            size_t   j;
+            uint32_t tok;
 
-            json_array_foreach(item, j, tok) {
-                if (!json_is_integer(tok)) {
+            for (j = 0, tok = FIRST(cx, item); tok < END(cx, item);
+                 j++, tok = NEXT(cx, tok))
+            {
+                if (!IS(cx, tok, T_INT)) {
                     set_err(cx->err, cx->errlen,
                             "'%s[%zu][%zu]' must be a token id (an integer)",
                             key, i, j);
@@ -481,7 +1362,7 @@ read_prompt_like(parse_ctx_t *cx, const char *key, int required)
         } else {
             set_err(cx->err, cx->errlen,
                     "'%s[%zu]' must be a string or a token id, not %s",
-                    key, i, type_name(item));
+                    key, i, type_name(cx, item));
             return SHAPE_BAD;
         }
     }
@@ -497,49 +1378,47 @@ read_prompt_like(parse_ctx_t *cx, const char *key, int required)
  */
 static int
 read_anthropic_blocks(parse_ctx_t *cx, const char *where, const char *role,
-                      json_t *c, int nested)
+                      uint32_t c, int nested)
 {
-    size_t  bi;
-    json_t *b;
-    int     rc;
+    size_t   bi;
+    uint32_t b;
+    int      rc;
 
-    if (json_is_string(c))
+    if (IS(cx, c, T_STR))
         return add_text(cx, role, c);
-    if (!json_is_array(c)) {
+    if (!IS(cx, c, T_ARR)) {
         set_err(cx->err, cx->errlen,
                 "'%s' must be a string or an array of content blocks, not %s",
-                where, type_name(c));
+                where, type_name(cx, c));
         return SHAPE_BAD;
     }
-    json_array_foreach(c, bi, b) {
-        json_t     *type, *text;
-        const char *t;
+    for (bi = 0, b = FIRST(cx, c); b < END(cx, c); bi++, b = NEXT(cx, b)) {
+        uint32_t type, text;
 
-        if (!json_is_object(b)) {
+        if (!IS(cx, b, T_OBJ)) {
             set_err(cx->err, cx->errlen, "'%s[%zu]' must be an object", where, bi);
             return SHAPE_BAD;
         }
-        type = json_object_get(b, "type");
-        if (!json_is_string(type)) {
+        type = obj_get(cx, b, "type");
+        if (!IS(cx, type, T_STR)) {
             set_err(cx->err, cx->errlen, "'%s[%zu].type' must be a string",
                     where, bi);
             return SHAPE_BAD;
         }
-        t = json_string_value(type);
-        if (strcmp(t, "text") == 0) {
-            text = json_object_get(b, "text");
-            if (!json_is_string(text)) {
+        if (str_is(cx, type, "text")) {
+            text = obj_get(cx, b, "text");
+            if (!IS(cx, text, T_STR)) {
                 set_err(cx->err, cx->errlen, "'%s[%zu].text' must be a string",
                         where, bi);
                 return SHAPE_BAD;
             }
             if ((rc = add_text(cx, role, text)) != SHAPE_OK)
                 return rc;
-        } else if (strcmp(t, "tool_result") == 0 && !nested) {
-            json_t *inner = json_object_get(b, "content");
-            char    sub[96];
+        } else if (str_is(cx, type, "tool_result") && !nested) {
+            uint32_t inner = obj_get(cx, b, "content");
+            char     sub[96];
 
-            if (inner == NULL || json_is_null(inner))
+            if (inner == NONE || IS_NULL(cx, inner))
                 continue;
             snprintf(sub, sizeof(sub), "%s[%zu].content", where, bi);
             rc = read_anthropic_blocks(cx, sub, role, inner, 1);
@@ -553,48 +1432,50 @@ read_anthropic_blocks(parse_ctx_t *cx, const char *where, const char *role,
 static int
 read_messages(parse_ctx_t *cx)
 {
-    json_t *sys = json_object_get(cx->rq->root, "system");
-    json_t *msgs = json_object_get(cx->rq->root, "messages"), *m;
-    size_t  mi;
-    int     rc;
+    uint32_t sys = obj_get(cx, 0, "system");
+    uint32_t msgs = obj_get(cx, 0, "messages"), m;
+    size_t   mi;
+    int      rc;
 
-    if (sys != NULL && !json_is_null(sys)) {
+    if (sys != NONE && !IS_NULL(cx, sys)) {
         rc = read_anthropic_blocks(cx, "system", "system", sys, 1);
         if (rc != SHAPE_OK)
             return rc;
     }
-    if (msgs == NULL) {
+    if (msgs == NONE) {
         set_err(cx->err, cx->errlen, "'messages' is required");
         return SHAPE_BAD;
     }
-    if (!json_is_array(msgs)) {
+    if (!IS(cx, msgs, T_ARR)) {
         set_err(cx->err, cx->errlen, "'messages' must be an array, not %s",
-                type_name(msgs));
+                type_name(cx, msgs));
         return SHAPE_BAD;
     }
-    json_array_foreach(msgs, mi, m) {
-        json_t *role, *content;
-        char    where[48];
+    for (mi = 0, m = FIRST(cx, msgs); m < END(cx, msgs); mi++, m = NEXT(cx, m)) {
+        uint32_t    role, content;
+        const char *r;
+        char        where[48];
 
-        if (!json_is_object(m)) {
+        if (!IS(cx, m, T_OBJ)) {
             set_err(cx->err, cx->errlen, "'messages[%zu]' must be an object", mi);
             return SHAPE_BAD;
         }
-        role = json_object_get(m, "role");
-        if (!json_is_string(role)) {
+        role = obj_get(cx, m, "role");
+        if (!IS(cx, role, T_STR)) {
             set_err(cx->err, cx->errlen,
                     "'messages[%zu].role' must be a string", mi);
             return SHAPE_BAD;
         }
-        content = json_object_get(m, "content");
-        if (content == NULL) {
+        content = obj_get(cx, m, "content");
+        if (content == NONE) {
             set_err(cx->err, cx->errlen,
                     "'messages[%zu].content' is required", mi);
             return SHAPE_BAD;
         }
+        if ((r = str_value(cx, role, NULL)) == NULL)
+            return SHAPE_NOMEM;
         snprintf(where, sizeof(where), "messages[%zu].content", mi);
-        rc = read_anthropic_blocks(cx, where, json_string_value(role),
-                                   content, 0);
+        rc = read_anthropic_blocks(cx, where, r, content, 0);
         if (rc != SHAPE_OK)
             return rc;
     }
@@ -603,18 +1484,44 @@ read_messages(parse_ctx_t *cx)
 
 /* ---- parse / free ------------------------------------------------------- */
 
+/*
+ * The one allocation: the body copy the edits are spliced into, the texts
+ * array, and the strings area (room for every string value once, which
+ * bounds what the walkers can copy).
+ */
+static int
+alloc_mem(aigov_request_t *rq, parse_ctx_t *cx, const scan_t *s,
+          const char *body, size_t len)
+{
+    size_t body_sz = (len + 15) & ~(size_t) 15;
+    size_t tcap = s->nstr < AIGOV_REQ_MAX_TEXTS ? s->nstr : AIGOV_REQ_MAX_TEXTS;
+    size_t texts_sz = tcap * sizeof(aigov_text_t);
+
+    rq->mem_ = malloc(body_sz + texts_sz + s->str_bytes);
+    if (rq->mem_ == NULL)
+        return -1;
+    memcpy(rq->mem_, body, len);
+    rq->body_len_ = len;
+    rq->texts = tcap ? (aigov_text_t *) (void *) (rq->mem_ + body_sz) : NULL;
+    cx->tcap = tcap;
+    cx->sp = rq->mem_ + body_sz + texts_sz;
+    cx->send = cx->sp + s->str_bytes;
+    cx->b = (const unsigned char *) rq->mem_;
+    return 0;
+}
+
 aigov_req_status_t
 aigov_request_parse(aigov_request_t *rq, aigov_endpoint_t ep,
                     const char *body, size_t len, char *err, size_t errlen)
 {
-    parse_ctx_t  cx;
-    json_error_t je;
-    size_t       where;
-    int          rc;
+    parse_ctx_t cx;
+    scan_t      scan, *s = &scan;
+    int         rc, st;
 
     memset(rq, 0, sizeof(*rq));
     rq->endpoint = ep;
     rq->max_tokens = -1;
+    rq->lim_set_ = -1;
     set_err(err, errlen, "%s", "");
 
     /* GET /v1/models has no body to read. */
@@ -630,32 +1537,67 @@ aigov_request_parse(aigov_request_t *rq, aigov_endpoint_t ep,
                 AIGOV_REQ_MAX_BODY);
         return AIGOV_REQ_BAD_SHAPE;
     }
-    if (nesting_too_deep(body, len, &where)) {
-        set_err(err, errlen,
-                "JSON nested deeper than %d levels at byte %zu",
-                AIGOV_REQ_MAX_DEPTH, where + 1);
-        return AIGOV_REQ_BAD_SHAPE;
+
+    /* The tape and the key stack start inside the scan_t on the stack, so
+     * a usual body allocates nothing for them. */
+    s->b = (const unsigned char *) (body ? body : "");
+    s->len = len;
+    s->pos = 0;
+    s->nodes = s->node_buf;
+    s->ncap = NODES_INLINE;
+    s->nn = 0;
+    s->keys = s->key_buf;
+    s->kcap = KEYS_INLINE;
+    s->nk = 0;
+    s->nstr = 0;
+    s->str_bytes = 0;
+    s->status = AIGOV_REQ_OK;
+    s->epos = 0;
+    s->emsg = NULL;
+
+    if (scan_value(s, 0) == 0) {
+        skip_ws(s);
+        if (s->pos < s->len)
+            fail_at(s, s->pos, "end of input expected after the JSON value");
+    }
+    if (s->status != AIGOV_REQ_OK) {
+        st = s->status;
+        if (st == AIGOV_REQ_BAD_SHAPE) {
+            set_err(err, errlen, "JSON nested deeper than %d levels at byte %zu",
+                    AIGOV_REQ_MAX_DEPTH, s->epos + 1);
+        } else if (st == AIGOV_REQ_BAD_JSON) {
+            int line, col;
+
+            line_col(s->b, s->epos, &line, &col);
+            set_err(err, errlen, "invalid JSON at line %d, column %d: %s",
+                    line, col, s->emsg);
+        } else {
+            set_err(err, errlen, "out of memory");
+        }
+        scan_release(s);
+        return (aigov_req_status_t) st;
     }
 
-    rq->root = json_loadb(body ? body : "", len,
-                          JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
-    if (rq->root == NULL) {
-        if (json_error_code(&je) == json_error_out_of_memory)
-            return AIGOV_REQ_NOMEM;
-        set_err(err, errlen, "invalid JSON at line %d, column %d: %s",
-                je.line, je.column < 1 ? 1 : je.column, je.text);
-        return AIGOV_REQ_BAD_JSON;
-    }
-    if (!json_is_object(rq->root)) {
-        set_err(err, errlen, "the request body must be a JSON object, not %s",
-                type_name(rq->root));
-        return AIGOV_REQ_BAD_SHAPE;
-    }
-
+    memset(&cx, 0, sizeof(cx));
     cx.rq = rq;
     cx.err = err;
     cx.errlen = errlen;
-    cx.cap = 0;
+    cx.n = s->nodes;
+    if ((s->nodes[0].type & T_MASK) != T_OBJ) {
+        cx.b = s->b;
+        set_err(err, errlen, "the request body must be a JSON object, not %s",
+                type_name(&cx, 0));
+        scan_release(s);
+        return AIGOV_REQ_BAD_SHAPE;
+    }
+    if (alloc_mem(rq, &cx, s, body, len) != 0) {
+        scan_release(s);
+        set_err(err, errlen, "out of memory");
+        return AIGOV_REQ_NOMEM;
+    }
+    rq->close_at_ = s->nodes[0].end - 1;
+    rq->root_empty_ = s->nodes[0].next == 1;
+    note_limit_keys(&cx);
 
     rc = read_model(&cx, ep != AIGOV_EP_UNKNOWN && ep != AIGOV_EP_MODELS);
     if (rc == SHAPE_OK)
@@ -671,6 +1613,7 @@ aigov_request_parse(aigov_request_t *rq, aigov_endpoint_t ep,
         default:                   break;
         }
     }
+    scan_release(s);
     if (rc == SHAPE_NOMEM) {
         set_err(err, errlen, "out of memory");
         return AIGOV_REQ_NOMEM;
@@ -681,12 +1624,16 @@ aigov_request_parse(aigov_request_t *rq, aigov_endpoint_t ep,
 void
 aigov_request_free(aigov_request_t *rq)
 {
+    size_t i;
+
     if (rq == NULL)
         return;
-    json_decref(rq->root);
-    free(rq->texts);
+    for (i = 0; i < rq->ntexts; i++)
+        free(rq->texts[i].repl);
+    free(rq->mem_);
     memset(rq, 0, sizeof(*rq));
     rq->max_tokens = -1;
+    rq->lim_set_ = -1;
 }
 
 /* ---- edits -------------------------------------------------------------- */
@@ -695,6 +1642,7 @@ int
 aigov_request_set_text(aigov_request_t *rq, size_t i, const char *text, size_t len)
 {
     aigov_text_t *t;
+    char         *copy;
     size_t        old;
 
     if (rq == NULL || i >= rq->ntexts || (text == NULL && len > 0))
@@ -702,14 +1650,20 @@ aigov_request_set_text(aigov_request_t *rq, size_t i, const char *text, size_t l
     /* Texts are C strings for plugins; a NUL inside would hide the rest. */
     if (len > 0 && memchr(text, '\0', len) != NULL)
         return -1;
+    if (!utf8_valid(text, len))
+        return -1;
+    if ((copy = malloc(len + 1)) == NULL)
+        return -1;
+    if (len > 0)
+        memcpy(copy, text, len);
+    copy[len] = '\0';
     t = &rq->texts[i];
     old = utf8_chars(t->text, t->len);
-    /* json_string_setn checks the UTF-8 and refuses what is not. */
-    if (json_string_setn(t->node, len ? text : "", len) != 0)
-        return -1;
-    t->text = json_string_value(t->node);
-    t->len = json_string_length(t->node);
-    rq->prompt_chars = rq->prompt_chars - old + utf8_chars(t->text, t->len);
+    free(t->repl);
+    t->repl = copy;
+    t->text = copy;
+    t->len = len;
+    rq->prompt_chars = rq->prompt_chars - old + utf8_chars(copy, len);
     rq->modified = 1;
     return 0;
 }
@@ -717,85 +1671,182 @@ aigov_request_set_text(aigov_request_t *rq, size_t i, const char *text, size_t l
 int
 aigov_request_set_max_tokens(aigov_request_t *rq, long long v)
 {
-    static const char *const keys[] = { "max_tokens", "max_completion_tokens" };
-    size_t i;
-    int    done = 0;
-
-    if (rq == NULL || rq->root == NULL || v < 0)
+    if (rq == NULL || rq->body_len_ == 0 || v < 0)
         return -1;
     /* Embeddings produce no tokens to limit: a policy limit is moot there,
      * not an error. */
     if (rq->max_tokens_key == NULL)
         return 0;
-    /* Every key the caller gave is overwritten, so none escapes the limit. */
-    for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-        json_t *old = json_object_get(rq->root, keys[i]);
-
-        if (old == NULL || json_is_null(old))
-            continue;
-        if (json_object_set_new(rq->root, keys[i], json_integer(v)) != 0)
-            return -1;
-        done = 1;
-    }
-    if (!done) {
-        /* A null key is replaced in place, so key order is kept. */
-        if (json_object_set_new(rq->root, rq->max_tokens_key, json_integer(v)) != 0)
-            return -1;
-    }
+    rq->lim_set_ = v;
     rq->max_tokens = v;
     rq->modified = 1;
     return 0;
 }
 
-/* Smallest %g precision at which every real in the tree reads back the same,
- * so 0.7 stays "0.7" rather than becoming "0.69999999999999996". */
-static int
-real_precision_needed(json_t *v, int have, int depth)
+/* One splice: body bytes [at, end) give way to a text (JSON-escaped when
+ * esc) or to raw bytes. */
+typedef struct {
+    size_t      at, end;
+    const char *s;
+    size_t      len;
+    int         esc;
+} splice_t;
+
+static size_t
+json_escaped_len(const char *s, size_t n)
 {
-    if (have >= 17 || depth > AIGOV_REQ_MAX_DEPTH + 1)
-        return 17;
-    if (json_is_real(v)) {
-        double d = json_real_value(v);
-        char   buf[40];
-        int    p;
+    size_t i, out = 2;
 
-        for (p = have; p < 17; p++) {
-            snprintf(buf, sizeof(buf), "%.*g", p, d);
-            if (strtod(buf, NULL) == d)
-                break;
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char) s[i];
+
+        if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n'
+            || c == '\r' || c == '\t')
+            out += 2;
+        else if (c < 0x20)
+            out += 6;
+        else
+            out += 1;
+    }
+    return out;
+}
+
+static char *
+json_escape(char *o, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t i;
+
+    *o++ = '"';
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char) s[i];
+
+        switch (c) {
+        case '"':  *o++ = '\\'; *o++ = '"'; break;
+        case '\\': *o++ = '\\'; *o++ = '\\'; break;
+        case '\b': *o++ = '\\'; *o++ = 'b'; break;
+        case '\f': *o++ = '\\'; *o++ = 'f'; break;
+        case '\n': *o++ = '\\'; *o++ = 'n'; break;
+        case '\r': *o++ = '\\'; *o++ = 'r'; break;
+        case '\t': *o++ = '\\'; *o++ = 't'; break;
+        default:
+            if (c < 0x20) {
+                memcpy(o, "\\u00", 4);
+                o[4] = hex[c >> 4];
+                o[5] = hex[c & 15];
+                o += 6;
+            } else {
+                *o++ = (char) c;
+            }
         }
-        return p;
     }
-    if (json_is_object(v)) {
-        const char *k;
-        json_t     *c;
+    *o++ = '"';
+    return o;
+}
 
-        json_object_foreach(v, k, c)
-            have = real_precision_needed(c, have, depth + 1);
-    } else if (json_is_array(v)) {
-        size_t  i;
-        json_t *c;
+static int
+cmp_splice(const void *x, const void *y)
+{
+    const splice_t *a = x, *b = y;
 
-        json_array_foreach(v, i, c)
-            have = real_precision_needed(c, have, depth + 1);
+    return a->at < b->at ? -1 : a->at > b->at;
+}
+
+/* The token-limit splices: every key given a number is overwritten; with
+ * none, a null one of the request's key is, else that key is appended. */
+static size_t
+limit_splices(const aigov_request_t *rq, splice_t *sp, char *num, char *ins,
+              size_t inslen)
+{
+    static const char *const keys[] = { "max_tokens", "max_completion_tokens" };
+    size_t n = 0;
+    int    i, k;
+
+    if (rq->lim_set_ < 0 || rq->max_tokens_key == NULL)
+        return 0;
+    snprintf(num, 24, "%lld", rq->lim_set_);
+    for (i = 0; i < 2; i++) {
+        if (rq->lim_has_[i] == 2) {
+            sp[n++] = (splice_t) { rq->lim_at_[i], rq->lim_end_[i], num,
+                                   strlen(num), 0 };
+        }
     }
-    return have;
+    if (n > 0)
+        return n;
+    k = strcmp(rq->max_tokens_key, keys[0]) == 0 ? 0 : 1;
+    if (rq->lim_has_[k] == 1) {
+        sp[n++] = (splice_t) { rq->lim_at_[k], rq->lim_end_[k], num,
+                               strlen(num), 0 };
+    } else {
+        snprintf(ins, inslen, "%s\"%s\":%s", rq->root_empty_ ? "" : ",",
+                 keys[k], num);
+        sp[n++] = (splice_t) { rq->close_at_, rq->close_at_, ins,
+                               strlen(ins), 0 };
+    }
+    return n;
 }
 
 char *
 aigov_request_serialize(const aigov_request_t *rq, size_t *len)
 {
-    char  *out;
-    size_t flags;
+    splice_t *sp;
+    size_t    n = 0, i, total, from;
+    char      num[24], ins[64], *out, *o;
+    int       sorted = 1;
 
     if (len != NULL)
         *len = 0;
-    if (rq == NULL || rq->root == NULL)
+    if (rq == NULL || rq->body_len_ == 0)
         return NULL;
-    flags = JSON_COMPACT | JSON_REAL_PRECISION(real_precision_needed(rq->root, 1, 0));
-    out = json_dumps(rq->root, flags);
-    if (out != NULL && len != NULL)
-        *len = strlen(out);
+
+    for (i = 0; i < rq->ntexts; i++)
+        n += rq->texts[i].repl != NULL;
+    if ((sp = malloc((n + 2) * sizeof(*sp))) == NULL)
+        return NULL;
+    n = 0;
+    for (i = 0; i < rq->ntexts; i++) {
+        const aigov_text_t *t = &rq->texts[i];
+
+        if (t->repl == NULL)
+            continue;
+        sp[n++] = (splice_t) { t->at, t->end, t->text, t->len, 1 };
+    }
+    n += limit_splices(rq, sp + n, num, ins, sizeof(ins));
+    /* Texts come in reading order, not always body order (Anthropic's
+     * system first); the ranges never overlap. */
+    for (i = 1; i < n && sorted; i++)
+        sorted = sp[i].at >= sp[i - 1].at;
+    if (!sorted)
+        qsort(sp, n, sizeof(*sp), cmp_splice);
+
+    total = rq->body_len_;
+    for (i = 0; i < n; i++) {
+        total -= sp[i].end - sp[i].at;
+        total += sp[i].esc ? json_escaped_len(sp[i].s, sp[i].len) : sp[i].len;
+    }
+    if ((out = malloc(total + 1)) == NULL) {
+        free(sp);
+        return NULL;
+    }
+    o = out;
+    from = 0;
+    for (i = 0; i < n; i++) {
+        memcpy(o, rq->mem_ + from, sp[i].at - from);
+        o += sp[i].at - from;
+        if (sp[i].esc) {
+            o = json_escape(o, sp[i].s, sp[i].len);
+        } else {
+            memcpy(o, sp[i].s, sp[i].len);
+            o += sp[i].len;
+        }
+        from = sp[i].end;
+    }
+    memcpy(o, rq->mem_ + from, rq->body_len_ - from);
+    o += rq->body_len_ - from;
+    *o = '\0';
+    free(sp);
+    if (len != NULL)
+        *len = (size_t) (o - out);
     return out;
 }
 

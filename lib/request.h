@@ -1,15 +1,17 @@
 /*
  * request: what a model API request asks for, read from its JSON body.
  *
- * One parse per request. The texts point at the JSON string nodes they came
- * from, so a filter's redaction can be written back and the body
- * re-serialised for the upstream.
+ * One parse per request, by a strict single-pass JSON scanner (RFC 8259:
+ * no trailing commas, NaN, leading zeros, raw control characters or invalid
+ * UTF-8; duplicate keys refused in every object). Each text remembers where
+ * its JSON string literal lies in the body, so a filter's redaction and a
+ * token limit are spliced into the original bytes: serialize gives back the
+ * body unchanged except for the edited values.
  */
 #ifndef AIGOV_REQUEST_H
 #define AIGOV_REQUEST_H
 
 #include <stddef.h>
-#include <jansson.h>
 
 typedef enum {
     AIGOV_EP_UNKNOWN = 0,
@@ -30,14 +32,16 @@ const char *aigov_endpoint_name(aigov_endpoint_t ep);
 typedef struct {
     const char  *role;    /* "system", "user", "assistant", "tool", "developer",
                              "prompt" (completions), "input" (embeddings) */
-    const char  *text;    /* UTF-8, NUL-terminated, owned by the JSON tree */
+    const char  *text;    /* UTF-8, NUL-terminated, owned by the request */
     size_t       len;
-    json_t      *node;    /* the JSON string it came from */
+    /* Private to request.c: the string literal's bytes [at, end) in the
+     * body, quotes included, and the replacement set_text made (or NULL). */
+    size_t       at, end;
+    char        *repl;
 } aigov_text_t;
 
 typedef struct {
     aigov_endpoint_t  endpoint;
-    json_t           *root;
     const char       *model;        /* NULL when absent */
     long long         max_tokens;   /* -1 when absent */
     const char       *max_tokens_key; /* "max_tokens" or "max_completion_tokens";
@@ -47,6 +51,16 @@ typedef struct {
     size_t            ntexts;
     size_t            prompt_chars; /* sum of text lengths, in characters */
     int               modified;     /* set by set_text / set_max_tokens */
+
+    /* Private to request.c: what serialize splices. */
+    char             *mem_;         /* one allocation: body copy, texts, strings */
+    size_t            body_len_;    /* 0: no body was parsed */
+    size_t            close_at_;    /* the root object's closing '}' */
+    int               root_empty_;  /* the root object has no member */
+    size_t            lim_at_[2], lim_end_[2]; /* value bytes of max_tokens, */
+    int               lim_has_[2];  /* max_completion_tokens: 0 absent,
+                                       1 null, 2 a number */
+    long long         lim_set_;     /* set_max_tokens' value, -1 if none */
 } aigov_request_t;
 
 /* Bounds on a hostile body; beyond them parse answers BAD_SHAPE. The body
@@ -65,22 +79,27 @@ typedef enum {
 /* Parses body (not NUL-terminated) for endpoint ep. On error writes one
  * plain sentence into err, e.g. "invalid JSON at line 1, column 7: ...",
  * "'messages' must be an array". rq is always safe to free afterwards.
- * Duplicate keys, \u0000 in strings and integers beyond 64 bits are
- * BAD_JSON. "model" is required for CHAT, COMPLETIONS, EMBEDDINGS and
- * MESSAGES; MODELS with len 0 is OK with root NULL. null "stream" or
- * "max_tokens" count as absent. Chat with both token keys: the larger. */
+ * Duplicate keys (compared unescaped, in every object), \u0000 in strings,
+ * integers beyond 64 bits and reals beyond double are BAD_JSON. "model" is
+ * required for CHAT, COMPLETIONS, EMBEDDINGS and MESSAGES; MODELS with len 0
+ * is OK and has no body to serialize. The body need not outlive the call.
+ * null "stream" or "max_tokens" count as absent. Chat with both token keys:
+ * the larger. */
 aigov_req_status_t aigov_request_parse(aigov_request_t *rq, aigov_endpoint_t ep,
                                        const char *body, size_t len,
                                        char *err, size_t errlen);
 void aigov_request_free(aigov_request_t *rq);
 
-/* Replace text i (after redaction); updates the JSON tree. 0 or -1. */
+/* Replace text i (after redaction); the text must be valid UTF-8 without
+ * NUL. 0 or -1 (then nothing changed). */
 int aigov_request_set_text(aigov_request_t *rq, size_t i, const char *text, size_t len);
-/* Set the token limit in the body (the key the request used, else the
- * endpoint's usual one). 0 or -1. Chat bodies carrying both max_tokens and
- * max_completion_tokens get both set. Embeddings have no limit: 0, no change. */
+/* Set the token limit in the body (the key the request used, replaced in
+ * place, else the endpoint's usual one appended to the root object). 0 or
+ * -1. Chat bodies carrying both max_tokens and max_completion_tokens get
+ * both set. Embeddings have no limit: 0, no change. */
 int aigov_request_set_max_tokens(aigov_request_t *rq, long long v);
-/* Compact JSON of the (modified) tree; malloc'd, caller frees. */
+/* The body with every edit spliced in (byte-identical when unmodified);
+ * malloc'd, NUL-terminated, caller frees. NULL when there is no body. */
 char *aigov_request_serialize(const aigov_request_t *rq, size_t *len);
 
 /* Rough token count of the prompt for quota reservation (chars / 4, at

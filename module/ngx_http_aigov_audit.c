@@ -355,42 +355,47 @@ ngx_http_aigov_audit_answer_start(ngx_http_request_t *r,
 }
 
 
-static json_t *
-ngx_http_aigov_audit_filters(ngx_http_aigov_ctx_t *ctx)
-{
-    size_t                         i, k;
-    json_t                        *a, *o;
-    const aigov_filter_outcome_t  *oc[2];
+/* the verdicts of both stages, as a plain list: no JSON built per request */
 
-    a = json_array();
-    if (a == NULL) {
-        return NULL;
-    }
+static ngx_int_t
+ngx_http_aigov_audit_filters(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
+    aigov_record_t *ar)
+{
+    size_t                         i, k, n;
+    aigov_record_filter_t         *fl;
+    const aigov_filter_outcome_t  *oc[2];
 
     oc[0] = &ctx->prompt_outcome;
     oc[1] = ctx->answer ? aigov_answer_outcome(ctx->answer) : NULL;
+
+    n = oc[0]->nrecords + (oc[1] ? oc[1]->nrecords : 0);
+
+    fl = ngx_palloc(r->pool, (n ? n : 1) * sizeof(aigov_record_filter_t));
+    if (fl == NULL) {
+        return NGX_ERROR;
+    }
+
+    n = 0;
 
     for (k = 0; k < 2; k++) {
         if (oc[k] == NULL) {
             continue;
         }
 
-        for (i = 0; i < oc[k]->nrecords; i++) {
-            o = json_pack("{s:s, s:s, s:s, s:I}",
-                          "plugin", oc[k]->records[i].plugin,
-                          "stage", oc[k]->records[i].stage
-                                   == AIGOV_STAGE_REQUEST
-                                   ? "request" : "response",
-                          "verdict", oc[k]->records[i].verdict,
-                          "count", (json_int_t) oc[k]->records[i].count);
-            if (o == NULL || json_array_append_new(a, o) != 0) {
-                json_decref(a);
-                return NULL;
-            }
+        for (i = 0; i < oc[k]->nrecords; i++, n++) {
+            fl[n].plugin = oc[k]->records[i].plugin;
+            fl[n].stage = oc[k]->records[i].stage == AIGOV_STAGE_REQUEST
+                          ? "request" : "response";
+            fl[n].verdict = oc[k]->records[i].verdict;
+            fl[n].count = (long long) oc[k]->records[i].count;
         }
     }
 
-    return a;
+    ar->filters = NULL;
+    ar->filter_list = fl;
+    ar->nfilter_list = n;
+
+    return NGX_OK;
 }
 
 
@@ -453,10 +458,10 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
     const char *phase)
 {
     char                        *body, *path, *method, *id;
-    char                         psha[65], rsha[65];
+    char                         psha[65], rsha[65], stack[4096];
     u_char                       md[EVP_MAX_MD_SIZE];
     size_t                       len;
-    json_t                      *rec, *iss;
+    json_t                      *iss;
     ngx_int_t                    rc;
     unsigned int                 mdlen;
     long long                    pt, ct;
@@ -537,7 +542,10 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
         ar.status = ctx->err_code ? (int) ctx->status : 0;
     }
 
-    ar.filters = ngx_http_aigov_audit_filters(ctx);
+    if (ngx_http_aigov_audit_filters(r, ctx, &ar) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     ar.content = aigov_content_name(content);
 
     if (content != AIGOV_CONTENT_NONE) {
@@ -573,34 +581,37 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
         }
     }
 
-    rec = aigov_record_json(&ar);
+    ar.phase = phase;
 
-    if (ar.filters) {
-        json_decref(ar.filters);
+    /* written straight from the fields, no JSON tree: this runs twice
+     * per request */
+    body = stack;
+    len = aigov_record_write(stack, sizeof(stack), &ar);
+
+    if (len > sizeof(stack)) {
+        body = malloc(len);
+        if (body == NULL || aigov_record_write(body, len, &ar) != len) {
+            len = 0;
+        }
     }
 
     if (ar.groups) {
         json_decref(ar.groups);
     }
 
-    if (rec == NULL
-        || json_object_set_new(rec, "phase", json_string(phase)) != 0)
-    {
-        if (rec) {
-            json_decref(rec);
+    if (len == 0) {
+        if (body != stack) {
+            free(body);
         }
-        return NGX_ERROR;
-    }
 
-    body = aigov_record_body(rec, &len);
-    json_decref(rec);
-
-    if (body == NULL) {
         return NGX_ERROR;
     }
 
     rc = ngx_http_aigov_audit_append(amcf, body, len, r->connection->log);
-    free(body);
+
+    if (body != stack) {
+        free(body);
+    }
 
     return rc;
 }
@@ -644,7 +655,7 @@ static ngx_int_t
 ngx_http_aigov_audit_append(ngx_http_aigov_main_conf_t *amcf,
     const char *body, size_t len, ngx_log_t *log)
 {
-    char                       *line, *carry;
+    char                       *line, *carry, buf[4096 + 64];
     size_t                      n, clen;
     uint8_t                     leaf[32];
     ngx_fd_t                    fd;
@@ -656,7 +667,8 @@ ngx_http_aigov_audit_append(ngx_http_aigov_main_conf_t *amcf,
     a = amcf->audit;
     fd = amcf->audit_file->fd;
 
-    line = malloc(AIGOV_RECORD_LINE_MAX(len) + 1);
+    line = (AIGOV_RECORD_LINE_MAX(len) + 1 <= sizeof(buf))
+           ? buf : malloc(AIGOV_RECORD_LINE_MAX(len) + 1);
     if (line == NULL) {
         return NGX_ERROR;
     }
@@ -723,7 +735,10 @@ ngx_http_aigov_audit_append(ngx_http_aigov_main_conf_t *amcf,
 
     ngx_shmtx_unlock(amcf->audit_mutex);
 
-    free(line);
+    if (line != buf) {
+        free(line);
+    }
+
     free(carry);
 
     if (due) {
@@ -742,7 +757,10 @@ failed:
                   "aigov: cannot write to the audit log \"%V\"",
                   &amcf->audit_path);
 
-    free(line);
+    if (line != buf) {
+        free(line);
+    }
+
     free(carry);
 
     return rc;
