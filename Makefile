@@ -110,7 +110,7 @@ $(B)/nginx/Makefile: config
 	  --add-dynamic-module=$(CURDIR) --builddir=$(CURDIR)/$(B)/nginx >$(CURDIR)/$(B)/nginx/configure.log 2>&1 \
 	  || { tail -30 $(CURDIR)/$(B)/nginx/configure.log; exit 1; }
 
-$(MODULE): $(B)/nginx/Makefile $(MOD_SRC) $(B)/libaigov.a
+$(MODULE): $(B)/nginx/Makefile $(MOD_SRC) $(B)/libaigov.a $(LIB_HDR)
 	rm -f $@
 	$(MAKE) -s -f $(CURDIR)/$(B)/nginx/Makefile -C $(CURDIR)/$(B)/ngx-src modules >$(B)/nginx/make.log 2>&1 \
 	  || { cat $(B)/nginx/make.log; exit 1; }

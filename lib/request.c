@@ -465,11 +465,23 @@ scan_string(scan_t *s, uint32_t *esc)
                      "control character 0x%02x in a string", c);
             return fail_at(s, i, s->ebuf);
         } else if (c >= 0x80) {
-            size_t k = utf8_seq(b + i, n - i);
+            /* Stay here through a run of multi-byte characters (most text
+             * that is not English): no word test per character. */
+            do {
+                size_t k;
 
-            if (k == 0)
-                return fail_at(s, i, "invalid UTF-8 in a string");
-            i += k;
+                if (b[i] >= 0xE0 && b[i] < 0xF0 && i + 3 <= n
+                    && ((b[i + 1] ^ 0x80) | (b[i + 2] ^ 0x80)) < 0x40
+                    && (b[i] != 0xE0 || b[i + 1] >= 0xA0)
+                    && (b[i] != 0xED || b[i + 1] < 0xA0))
+                {
+                    i += 3;
+                    continue;
+                }
+                if ((k = utf8_seq(b + i, n - i)) == 0)
+                    return fail_at(s, i, "invalid UTF-8 in a string");
+                i += k;
+            } while (i < n && b[i] >= 0x80);
         } else {
             i++;
         }

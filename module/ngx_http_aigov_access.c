@@ -206,6 +206,10 @@ ngx_http_aigov_process(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
     ep = aigov_endpoint_from_path((const char *) r->uri.data, r->uri.len);
     ctx->req.endpoint = ep;
 
+    /* the records name this policy even when the request ends in another
+     * location (error_page, internal redirects) */
+    ctx->policy = alcf->policy;
+
     if (r->method == NGX_HTTP_POST) {
         if (ngx_http_aigov_read_body(r, &body) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -381,7 +385,7 @@ ngx_http_aigov_release(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_aigov_module);
 
-    ngx_shmtx_lock(amcf->quota_mutex);
+    ngx_http_aigov_lock(amcf->quota_mutex);
     aigov_quota_settle(amcf->quota, ctx->decision->subject, &ctx->ticket, 0,
                        ngx_time());
     ngx_shmtx_unlock(amcf->quota_mutex);
@@ -430,7 +434,7 @@ ngx_http_aigov_admit(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
     retry = 0;
     msg[0] = '\0';
 
-    ngx_shmtx_lock(amcf->quota_mutex);
+    ngx_http_aigov_lock(amcf->quota_mutex);
     rc = aigov_quota_admit(amcf->quota, ctx->decision->subject, &lim,
                            reserve, ngx_time(), &ctx->ticket, &retry,
                            msg, sizeof(msg));

@@ -35,11 +35,14 @@ static void ngx_http_aigov_audit_checkpoint_now(
 static void ngx_http_aigov_audit_timer(ngx_event_t *ev);
 static ngx_int_t ngx_http_aigov_audit_write(ngx_fd_t fd, const char *p,
     size_t len);
+static ngx_int_t ngx_http_aigov_audit_follow(ngx_http_aigov_main_conf_t *amcf,
+    char **carry);
 static void ngx_http_aigov_free_signer(void *data);
 
 
 /* what one worker remembers of the file it writes to */
 static ngx_fd_t                     ngx_http_aigov_audit_fd = NGX_INVALID_FILE;
+static ngx_uint_t                   ngx_http_aigov_audit_gen;
 static ngx_event_t                  ngx_http_aigov_audit_ev;
 static ngx_connection_t             ngx_http_aigov_audit_dummy;
 static ngx_http_aigov_main_conf_t  *ngx_http_aigov_audit_conf_cur;
@@ -469,15 +472,12 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
     struct timeval               tv;
     aigov_content_t              content;
     ngx_http_aigov_main_conf_t  *amcf;
-    ngx_http_aigov_loc_conf_t   *alcf;
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_aigov_module);
 
     if (amcf->audit == NULL) {
         return NGX_OK;
     }
-
-    alcf = ngx_http_get_module_loc_conf(r, ngx_http_aigov_module);
 
     ngx_memzero(&ar, sizeof(aigov_record_t));
 
@@ -515,11 +515,11 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
         ar.sub = ctx->decision->subject;
         ar.groups = aigov_decision_groups(ctx->decision);
         ar.rule = ctx->decision->rule;
-        ar.policy_sha256 = aigov_policy_sha256(alcf->policy);
+        ar.policy_sha256 = aigov_policy_sha256(ctx->policy);
         content = ctx->decision->content;
 
     } else {
-        ar.rule = alcf->policy ? NULL : "none";
+        ar.rule = ctx->policy ? NULL : "none";
         content = AIGOV_CONTENT_HASH;
     }
 
@@ -646,6 +646,116 @@ ngx_http_aigov_audit_write(ngx_fd_t fd, const char *p, size_t len)
 
 
 /*
+ * Log rotation: after `mv` and USR1, the master creates the new file and
+ * each worker reopens it when it gets to it. Records must not go to the
+ * old file once one has gone to the new one, or the files would
+ * interleave. So under the lock, when this worker's fd changed or another
+ * worker moved to a new file (file_gen), the file at the path decides: a
+ * worker still holding the old file opens the new one itself, and the
+ * first record in an empty file is preceded by a carry-over checkpoint.
+ * In between, nothing is checked: no system call per record.
+ */
+
+static ngx_int_t
+ngx_http_aigov_audit_follow(ngx_http_aigov_main_conf_t *amcf, char **carry)
+{
+    size_t                      clen;
+    ngx_fd_t                    fd, nfd;
+    ngx_file_info_t             fi, pi;
+    ngx_http_aigov_audit_sh_t  *a;
+
+    a = amcf->audit;
+    fd = amcf->audit_file->fd;
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_file_info(amcf->audit_path.data, &pi) != NGX_FILE_ERROR
+        && ngx_is_file(&pi)
+        && (pi.st_dev != fi.st_dev || pi.st_ino != fi.st_ino))
+    {
+        /* our fd is the rotated file: follow the path */
+        nfd = ngx_open_file(amcf->audit_path.data, NGX_FILE_APPEND,
+                            NGX_FILE_CREATE_OR_OPEN, NGX_FILE_DEFAULT_ACCESS);
+        if (nfd == NGX_INVALID_FILE) {
+            return NGX_ERROR;
+        }
+
+        if (dup2(nfd, fd) == -1) {
+            ngx_close_file(nfd);
+            return NGX_ERROR;
+        }
+
+        ngx_close_file(nfd);
+
+        if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (fi.st_dev != a->dev || fi.st_ino != a->ino) {
+        a->dev = fi.st_dev;
+        a->ino = fi.st_ino;
+        a->file_gen++;
+
+        if (ngx_file_size(&fi) == 0 && a->tree.size > 0) {
+            *carry = aigov_checkpoint_carry_line(amcf->signer, &a->tree,
+                                                 &clen);
+            if (*carry == NULL
+                || ngx_http_aigov_audit_write(fd, *carry, clen) != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            a->needs_newline = 0;
+        }
+    }
+
+    ngx_http_aigov_audit_fd = fd;
+    ngx_http_aigov_audit_gen = a->file_gen;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A worker killed while holding the lock must not stop the others: nginx
+ * frees its own slab locks after a crash but not ours, so a waiter that
+ * finds the holder gone takes the lock over.
+ */
+
+void
+ngx_http_aigov_lock(ngx_shmtx_t *mtx)
+{
+    ngx_pid_t   pid;
+    ngx_uint_t  i;
+
+    for (i = 1; /* void */; i++) {
+
+        if (ngx_shmtx_trylock(mtx)) {
+            return;
+        }
+
+        if ((i & 1023) == 0) {
+            pid = (ngx_pid_t) *mtx->lock;
+
+            if (pid > 0 && kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH) {
+                (void) ngx_shmtx_force_unlock(mtx, pid);
+            }
+        }
+
+        if (ngx_ncpu > 1 && (i & 63)) {
+            ngx_cpu_pause();
+
+        } else {
+            ngx_sched_yield();
+        }
+    }
+}
+
+
+/*
  * Under the lock: seq, one write(), the leaf. A file that nginx reopened
  * (log rotation) and that is still empty first gets a carry-over
  * checkpoint, so that it verifies on its own and continues the tree.
@@ -656,12 +766,11 @@ ngx_http_aigov_audit_append(ngx_http_aigov_main_conf_t *amcf,
     const char *body, size_t len, ngx_log_t *log)
 {
     char                       *line, *carry, buf[4096 + 64];
-    size_t                      n, clen;
+    size_t                      n;
     uint8_t                     leaf[32];
     ngx_fd_t                    fd;
     ngx_int_t                   rc;
     ngx_uint_t                  due;
-    ngx_file_info_t             fi;
     ngx_http_aigov_audit_sh_t  *a;
 
     a = amcf->audit;
@@ -676,30 +785,15 @@ ngx_http_aigov_audit_append(ngx_http_aigov_main_conf_t *amcf,
     carry = NULL;
     rc = NGX_OK;
 
-    ngx_shmtx_lock(amcf->audit_mutex);
+    ngx_http_aigov_lock(amcf->audit_mutex);
 
-    if (fd != ngx_http_aigov_audit_fd) {
-        ngx_http_aigov_audit_fd = fd;
-
-        if (ngx_fd_info(fd, &fi) != NGX_FILE_ERROR
-            && (fi.st_dev != a->dev || fi.st_ino != a->ino))
-        {
-            a->dev = fi.st_dev;
-            a->ino = fi.st_ino;
-
-            if (ngx_file_size(&fi) == 0 && a->tree.size > 0) {
-                carry = aigov_checkpoint_carry_line(amcf->signer, &a->tree,
-                                                    &clen);
-                if (carry == NULL
-                    || ngx_http_aigov_audit_write(fd, carry, clen) != NGX_OK)
-                {
-                    rc = NGX_ERROR;
-                    goto failed;
-                }
-
-                a->needs_newline = 0;
-            }
+    if (fd != ngx_http_aigov_audit_fd || a->file_gen != ngx_http_aigov_audit_gen) {
+        if (ngx_http_aigov_audit_follow(amcf, &carry) != NGX_OK) {
+            rc = NGX_ERROR;
+            goto failed;
         }
+
+        fd = amcf->audit_file->fd;
     }
 
     if (a->needs_newline) {
@@ -777,15 +871,16 @@ static void
 ngx_http_aigov_audit_checkpoint_now(ngx_http_aigov_main_conf_t *amcf,
     ngx_uint_t force, ngx_log_t *log)
 {
-    char                       *line;
+    char                       *line, *carry;
     size_t                      len;
     uint8_t                     root[32];
     uint64_t                    size;
+    ngx_int_t                   rc;
     ngx_http_aigov_audit_sh_t  *a;
 
     a = amcf->audit;
 
-    ngx_shmtx_lock(amcf->audit_mutex);
+    ngx_http_aigov_lock(amcf->audit_mutex);
 
     size = a->tree.size;
 
@@ -810,14 +905,30 @@ ngx_http_aigov_audit_checkpoint_now(ngx_http_aigov_main_conf_t *amcf,
         return;
     }
 
-    if (ngx_http_aigov_audit_write(amcf->audit_file->fd, line, len)
-        != NGX_OK)
+    /* written under the lock, into the file records go to now */
+    carry = NULL;
+
+    ngx_http_aigov_lock(amcf->audit_mutex);
+
+    if ((amcf->audit_file->fd != ngx_http_aigov_audit_fd
+         || a->file_gen != ngx_http_aigov_audit_gen)
+        && ngx_http_aigov_audit_follow(amcf, &carry) != NGX_OK)
     {
+        rc = NGX_ERROR;
+
+    } else {
+        rc = ngx_http_aigov_audit_write(amcf->audit_file->fd, line, len);
+    }
+
+    ngx_shmtx_unlock(amcf->audit_mutex);
+
+    if (rc != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
                       "aigov: cannot write a checkpoint to \"%V\"",
                       &amcf->audit_path);
     }
 
+    free(carry);
     free(line);
 }
 

@@ -90,7 +90,7 @@ ngx_http_aigov_settle(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
         actual = 0;
     }
 
-    ngx_shmtx_lock(amcf->quota_mutex);
+    ngx_http_aigov_lock(amcf->quota_mutex);
     aigov_quota_settle(amcf->quota, ctx->decision->subject, &ctx->ticket,
                        actual, ngx_time());
     ngx_shmtx_unlock(amcf->quota_mutex);

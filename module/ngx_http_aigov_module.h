@@ -61,6 +61,7 @@ typedef struct {
     dev_t                      dev;            /* the file appended to */
     ino_t                      ino;
     ngx_uint_t                 needs_newline;  /* a torn line precedes */
+    ngx_uint_t                 file_gen;       /* bumped on a new file */
     ngx_uint_t                 failing;        /* the last write failed */
 } ngx_http_aigov_audit_sh_t;
 
@@ -110,6 +111,7 @@ typedef struct {
     time_t                     retry_after;
 
     json_t                    *claims;
+    aigov_policy_t            *policy;
     aigov_decision_t          *decision;
     unsigned                   decided:1;
     unsigned                   quota_held:1;
@@ -171,6 +173,7 @@ const char *ngx_http_aigov_error_type(ngx_uint_t status);
 ngx_int_t ngx_http_aigov_log_handler(ngx_http_request_t *r);
 
 /* ngx_http_aigov_audit.c */
+void ngx_http_aigov_lock(ngx_shmtx_t *mtx);
 char *ngx_http_aigov_audit_conf(ngx_conf_t *cf,
     ngx_http_aigov_main_conf_t *amcf);
 ngx_int_t ngx_http_aigov_audit_init_zone(ngx_http_aigov_main_conf_t *amcf,

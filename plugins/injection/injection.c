@@ -4,13 +4,20 @@
  *     config:
  *       threshold: 1.0     # findings score at least this much (default 1.0)
  *
- * Each signal is a case-insensitive regular expression with a weight; all
- * are matched in one Vectorscan pass. A text's score is the sum of the
- * weights of the distinct signals it shows. Long base64 or hex runs are
- * decoded and scanned too: a payload that decodes to instruction-like text
- * is itself a strong signal. At or above the threshold the verdict is
- * BLOCK with the score and a span per match (so `action: redact` masks
- * the phrases); below it the text is allowed.
+ * Each signal is a case-insensitive regular expression with a weight. A
+ * text's score is the sum of the weights of the distinct signals it shows.
+ * Long base64 or hex runs are decoded and scanned too: a payload that
+ * decodes to instruction-like text is itself a strong signal. At or above
+ * the threshold the verdict is BLOCK with the score and a span per match
+ * (so `action: redact` masks the phrases); below it the text is allowed.
+ *
+ * Speed: almost every text is benign, so the common path is one Vectorscan
+ * pass without start-of-match tracking (SOM makes the phrase patterns about
+ * seven times slower), which also reports runs of 24 base64 characters.
+ * Start offsets are only needed for spans, so the SOM database runs only
+ * when the verdict blocks. A signal whose leading words are common in prose
+ * ("new", "real") is matched in a second pass, only when the rare word it
+ * needs ("instructions") was seen.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -31,6 +38,9 @@ typedef struct {
     const char *re;
     double      weight;
     const char *category;
+    /* a literal every match contains, for a signal too slow for the first
+     * pass; NULL for the others */
+    const char *trigger;
 } signal_t;
 
 /* words apart: blanks or light punctuation */
@@ -40,43 +50,65 @@ static const signal_t signals[] = {
     { "\\b(ignore|disregard|forget|override|bypass|skip)" S "(all" S "|any" S "|the" S
       "|your" S "|my" S "|of" S "|these" S "|those" S ")*(previous|prior|earlier|above|"
       "preceding|initial|original|system|safety)" S "(instructions?|prompts?|rules|"
-      "directions|guidelines|directives|messages|constraints)", 1.0, "instruction_override" },
+      "directions|guidelines|directives|messages|constraints)", 1.0, "instruction_override",
+      NULL },
     { "\\b(reveal|print|show|display|repeat|output|leak|dump|disclose|tell" S "me|"
       "what" S "(is|are|was|were))" S "(me" S ")?(your|the)" S "((full|entire|complete|"
       "original|hidden|secret|initial|exact)" S ")*(system" S "prompt|system" S "message|"
       "initial" S "instructions|hidden" S "instructions|instructions" S "above)",
-      0.8, "prompt_leak" },
+      0.8, "prompt_leak", NULL },
     { "\\byou" S "are" S "now" S "(dan|an?" S "(unrestricted|unfiltered|uncensored|"
-      "jailbroken)|in" S "(developer|god|jailbreak)" S "mode|free" S "from)", 1.0, "jailbreak" },
-    { "\\b(do" S "anything" S "now|dan" S "mode)\\b", 0.8, "jailbreak" },
+      "jailbroken)|in" S "(developer|god|jailbreak)" S "mode|free" S "from)", 1.0, "jailbreak",
+      NULL },
+    { "\\b(do" S "anything" S "now|dan" S "mode)\\b", 0.8, "jailbreak", NULL },
     { "\\b((developer|god|jailbreak|unrestricted|dan)" S "mode" S "(is" S ")?"
       "(enabled|on|activated)|(enable|activate|enter)" S "(developer|god|jailbreak|"
-      "unrestricted)" S "mode)", 0.7, "jailbreak" },
+      "unrestricted)" S "mode)", 0.7, "jailbreak", NULL },
     { "\\b(pretend|imagine|act" S "as" S "if|behave" S "as" S "if|assume)" S "(that" S ")?"
       "you" S "(have|had|are|were)" S "(no|without" S "any|without|free" S "of)" S
       "(restrictions|limits|limitations|rules|filters|guidelines|boundaries|"
-      "content" S "polic(y|ies)|ethical" S "guidelines)", 0.9, "jailbreak" },
+      "content" S "polic(y|ies)|ethical" S "guidelines)", 0.9, "jailbreak", NULL },
     { "\\b(stay" S "in" S "character|roleplay" S "as" S "an?" S "(unfiltered|uncensored|"
       "evil|unrestricted)|from" S "now" S "on" S "you" S "(are|will" S "be)" S "(an?" S ")?"
-      "(unfiltered|uncensored|evil|unrestricted|dan))", 0.6, "roleplay_escape" },
+      "(unfiltered|uncensored|evil|unrestricted|dan))", 0.6, "roleplay_escape", NULL },
     { "\\b(new|updated|real|actual)" S "(system" S ")?instructions" S "?:", 0.4,
-      "instruction_override" },
+      "instruction_override", "instructions" },
     { "\\bwithout" S "(any" S ")?(restrictions|censorship|filters|moral" S "constraints)",
-      0.3, "jailbreak" },
+      0.3, "jailbreak", NULL },
 };
 #define NSIGNALS (sizeof(signals) / sizeof(signals[0]))
 
+/* ids in the first-pass database besides the signals' own */
+#define ID_RUN      1000u               /* 24 base64 characters in a row */
+#define ID_TRIGGER  2000u               /* + k: signal k's trigger literal */
+
 typedef struct {
-    hs_database_t  *db;
+    hs_database_t  *detect;     /* first pass: no SOM, runs, triggers */
+    hs_database_t  *late;       /* the triggered signals, no SOM */
+    hs_database_t  *spans_db;   /* every signal with SOM, for spans */
     hs_scratch_t   *scratch;
+    hs_scratch_t   *inner;      /* for payloads scanned from a callback */
     double          threshold;
     /* per scan */
     int             seen[NSIGNALS];
     aigov_span_t    spans[MAX_SPANS];
     size_t          nspans;
-    int             in_decoded;     /* scanning a decoded payload: no spans */
+    aigov_span_t    encoded[MAX_SPANS];     /* payload spans, appended last */
+    size_t          nencoded;
+    int             found_encoded;
+    int             triggered;      /* a trigger literal was seen */
+    int             failed;
+    const unsigned char *text;
+    size_t          len;
+    size_t          run_end;    /* end of the last base64 run looked at */
     unsigned char   decoded[MAX_DECODE];
 } injection_t;
+
+/* Which signals a text shows, without positions. */
+typedef struct {
+    int   seen[NSIGNALS];
+    int   triggered;
+} detect_t;
 
 static void injection_destroy(void *inst)
 {
@@ -84,17 +116,58 @@ static void injection_destroy(void *inst)
 
     if (in == NULL)
         return;
+    hs_free_scratch(in->inner);
     hs_free_scratch(in->scratch);
-    hs_free_database(in->db);
+    hs_free_database(in->detect);
+    hs_free_database(in->late);
+    hs_free_database(in->spans_db);
     free(in);
+}
+
+/* Compiles the signals selected by `which` (0 first pass, 1 triggered,
+ * 2 all with SOM) into *db; *db stays NULL when none is selected. */
+static int compile_db(int which, hs_database_t **db, char *err, size_t errlen)
+{
+    const char *expr[2 * NSIGNALS + 1];
+    unsigned flags[2 * NSIGNALS + 1], ids[2 * NSIGNALS + 1];
+    hs_compile_error_t *cerr = NULL;
+    unsigned n = 0;
+    size_t i;
+
+    for (i = 0; i < NSIGNALS; i++) {
+        if (which == 2 || (which == 0) == (signals[i].trigger == NULL)) {
+            expr[n] = signals[i].re;
+            flags[n] = HS_FLAG_CASELESS | (which == 2 ? HS_FLAG_SOM_LEFTMOST : 0);
+            ids[n++] = (unsigned)i;
+        }
+        if (which == 0 && signals[i].trigger != NULL) {
+            /* triggers are plain words: no regex syntax to escape */
+            expr[n] = signals[i].trigger;
+            flags[n] = HS_FLAG_CASELESS | HS_FLAG_SINGLEMATCH;
+            ids[n++] = ID_TRIGGER + (unsigned)i;
+        }
+    }
+    if (which == 0) {
+        /* the characters b64val() accepts */
+        expr[n] = "[A-Za-z0-9+/_\\-]{24}";
+        flags[n] = 0;
+        ids[n++] = ID_RUN;
+    }
+    if (n == 0)
+        return 0;
+    if (hs_compile_multi(expr, flags, ids, n, HS_MODE_BLOCK, NULL, db, &cerr)
+        != HS_SUCCESS) {
+        snprintf(err, errlen, "built-in signal %d does not compile: %s",
+                 cerr ? cerr->expression : -1, cerr ? cerr->message : "unknown error");
+        hs_free_compile_error(cerr);
+        return -1;
+    }
+    return 0;
 }
 
 static void *injection_create(const aigov_config_api_t *api, const aigov_config_t *cfg,
                               aigov_action_t action, char *err, size_t errlen)
 {
-    const char *expr[NSIGNALS];
-    unsigned flags[NSIGNALS], ids[NSIGNALS];
-    hs_compile_error_t *cerr = NULL;
     injection_t *in;
     size_t i;
 
@@ -118,20 +191,17 @@ static void *injection_create(const aigov_config_api_t *api, const aigov_config_
         free(in);
         return NULL;
     }
-    for (i = 0; i < NSIGNALS; i++) {
-        expr[i] = signals[i].re;
-        flags[i] = HS_FLAG_CASELESS | HS_FLAG_SOM_LEFTMOST;
-        ids[i] = (unsigned)i;
-    }
-    if (hs_compile_multi(expr, flags, ids, NSIGNALS, HS_MODE_BLOCK, NULL, &in->db, &cerr)
-        != HS_SUCCESS) {
-        snprintf(err, errlen, "built-in signal %d does not compile: %s",
-                 cerr ? cerr->expression : -1, cerr ? cerr->message : "unknown error");
-        hs_free_compile_error(cerr);
-        free(in);
+    if (compile_db(0, &in->detect, err, errlen) != 0 ||
+        compile_db(1, &in->late, err, errlen) != 0 ||
+        compile_db(2, &in->spans_db, err, errlen) != 0) {
+        injection_destroy(in);
         return NULL;
     }
-    if (hs_alloc_scratch(in->db, &in->scratch) != HS_SUCCESS) {
+    if (hs_alloc_scratch(in->detect, &in->scratch) != HS_SUCCESS ||
+        (in->late && hs_alloc_scratch(in->late, &in->scratch) != HS_SUCCESS) ||
+        hs_alloc_scratch(in->spans_db, &in->scratch) != HS_SUCCESS ||
+        hs_alloc_scratch(in->detect, &in->inner) != HS_SUCCESS ||
+        (in->late && hs_alloc_scratch(in->late, &in->inner) != HS_SUCCESS)) {
         snprintf(err, errlen, "cannot allocate Vectorscan scratch space");
         injection_destroy(in);
         return NULL;
@@ -139,6 +209,7 @@ static void *injection_create(const aigov_config_api_t *api, const aigov_config_
     return in;
 }
 
+/* The SOM pass: a span per match, overlapping ones merged. */
 static int on_match(unsigned int id, unsigned long long from, unsigned long long to,
                     unsigned int flags, void *ctx)
 {
@@ -147,8 +218,6 @@ static int on_match(unsigned int id, unsigned long long from, unsigned long long
 
     (void)flags;
     in->seen[id] = 1;
-    if (in->in_decoded)
-        return 0;
     if (last != NULL && (from <= last->end || in->nspans == MAX_SPANS)) {
         if (from < last->start)
             last->start = (size_t)from;
@@ -210,56 +279,99 @@ static size_t decode(injection_t *in, const unsigned char *s, size_t n, int all_
     return (out > 0 && printable * 10 >= out * 9) ? out : 0;
 }
 
-/* Finds long base64/hex runs and scans what they decode to. 1 when one
- * decodes to something the signals recognise. */
-static int scan_encoded(injection_t *in, const char *text, size_t len, int *err)
+static int on_signal(unsigned int id, unsigned long long from, unsigned long long to,
+                     unsigned int flags, void *ctx)
 {
-    const unsigned char *t = (const unsigned char *)text;
-    size_t i = 0;
-    int found = 0;
+    detect_t *d = ctx;
 
-    while (i < len) {
-        size_t start = i, n;
-        int all_hex = 1;
-        int saved[NSIGNALS];
-        size_t k;
+    (void)from;
+    (void)to;
+    (void)flags;
+    if (id < NSIGNALS)
+        d->seen[id] = 1;
+    else if (id >= ID_TRIGGER)
+        d->triggered = 1;
+    return 0;
+}
 
-        while (i < len && b64val(t[i]) >= 0) {
-            all_hex &= hexval(t[i]) >= 0;
-            i++;
-        }
-        n = i - start;
-        while (i < len && t[i] == '=')
-            i++;
-        if (n >= (all_hex ? MIN_HEX : MIN_B64)) {
-            size_t d = decode(in, t + start, n, all_hex);
-            if (d > 0) {
-                memcpy(saved, in->seen, sizeof(saved));
-                memset(in->seen, 0, sizeof(in->seen));
-                in->in_decoded = 1;
-                if (hs_scan(in->db, (const char *)in->decoded, (unsigned)d, 0,
-                            in->scratch, on_match, in) != HS_SUCCESS)
-                    *err = 1;
-                in->in_decoded = 0;
-                for (k = 0; k < NSIGNALS; k++) {
-                    if (in->seen[k] && signals[k].weight >= 0.5) {
-                        found = 1;
-                        if (in->nspans < MAX_SPANS) {
-                            in->spans[in->nspans].start = start;
-                            in->spans[in->nspans].end = start + n;
-                            in->spans[in->nspans].label = "INJECTION";
-                            in->nspans++;
-                        }
-                        break;
-                    }
-                }
-                memcpy(in->seen, saved, sizeof(saved));
-            }
-        }
-        if (i == start)
-            i++;
+/* Which signals text shows: the first-pass signals, then the triggered
+ * ones if their trigger was there. Runs are not looked at. */
+static int detect_signals(injection_t *in, hs_scratch_t *scratch, const char *text,
+                          size_t len, detect_t *d)
+{
+    memset(d, 0, sizeof(*d));
+    if (hs_scan(in->detect, text, (unsigned)len, 0, scratch, on_signal, d) != HS_SUCCESS)
+        return -1;
+    if (d->triggered &&
+        hs_scan(in->late, text, (unsigned)len, 0, scratch, on_signal, d) != HS_SUCCESS)
+        return -1;
+    return 0;
+}
+
+/* A long base64 or hex run [start, start + n): decoded, and a strong
+ * signal if what it decodes to is recognised. */
+static void check_run(injection_t *in, size_t start, size_t n)
+{
+    const unsigned char *t = in->text;
+    int all_hex = 1;
+    size_t d, k;
+    detect_t inner;
+
+    for (k = start; k < start + n && all_hex; k++)
+        all_hex = hexval(t[k]) >= 0;
+    if (n < (all_hex ? MIN_HEX : MIN_B64))
+        return;
+    d = decode(in, t + start, n, all_hex);
+    if (d == 0)
+        return;
+    if (detect_signals(in, in->inner, (const char *)in->decoded, d, &inner) != 0) {
+        in->failed = 1;
+        return;
     }
-    return found;
+    for (k = 0; k < NSIGNALS; k++) {
+        if (inner.seen[k] && signals[k].weight >= 0.5) {
+            in->found_encoded = 1;
+            if (in->nencoded < MAX_SPANS) {
+                in->encoded[in->nencoded].start = start;
+                in->encoded[in->nencoded].end = start + n;
+                in->encoded[in->nencoded].label = "INJECTION";
+                in->nencoded++;
+            }
+            break;
+        }
+    }
+}
+
+/* The first pass over the text. A run report ends 24 base64 characters;
+ * the first report of a run stands for the whole run, which is checked at
+ * once (its payload scan uses the inner scratch). */
+static int on_first(unsigned int id, unsigned long long from, unsigned long long to,
+                    unsigned int flags, void *ctx)
+{
+    injection_t *in = ctx;
+    size_t s, e;
+
+    (void)from;
+    (void)flags;
+    if (id < NSIGNALS) {
+        in->seen[id] = 1;
+        return 0;
+    }
+    if (id >= ID_TRIGGER) {
+        in->triggered = 1;
+        return 0;
+    }
+    if (to <= in->run_end)
+        return 0;
+    s = (size_t)to - 24;
+    while (s > 0 && b64val(in->text[s - 1]) >= 0)
+        s--;
+    e = (size_t)to;
+    while (e < in->len && b64val(in->text[e]) >= 0)
+        e++;
+    in->run_end = e;
+    check_run(in, s, e - s);
+    return 0;
 }
 
 static int injection_inspect(void *inst, void *stream, const char *text, size_t len,
@@ -270,15 +382,30 @@ static int injection_inspect(void *inst, void *stream, const char *text, size_t 
     const char *category = NULL;
     double best = 0;
     size_t k;
-    int err = 0;
+    detect_t late;
 
     (void)stream;
     memset(in->seen, 0, sizeof(in->seen));
     in->nspans = 0;
+    in->nencoded = 0;
+    in->found_encoded = 0;
+    in->triggered = 0;
+    in->failed = 0;
+    in->text = (const unsigned char *)text;
+    in->len = len;
+    in->run_end = 0;
     if (len > UINT_MAX)
         return -1;
-    if (hs_scan(in->db, text, (unsigned)len, 0, in->scratch, on_match, in) != HS_SUCCESS)
+    if (hs_scan(in->detect, text, (unsigned)len, 0, in->scratch, on_first, in) != HS_SUCCESS)
         return -1;
+    if (in->triggered) {
+        memset(&late, 0, sizeof(late));
+        if (hs_scan(in->late, text, (unsigned)len, 0, in->scratch, on_signal, &late)
+            != HS_SUCCESS)
+            return -1;
+        for (k = 0; k < NSIGNALS; k++)
+            in->seen[k] |= late.seen[k];
+    }
     for (k = 0; k < NSIGNALS; k++) {
         if (!in->seen[k])
             continue;
@@ -288,16 +415,22 @@ static int injection_inspect(void *inst, void *stream, const char *text, size_t 
             category = signals[k].category;
         }
     }
-    if (scan_encoded(in, text, len, &err)) {
+    if (in->found_encoded) {
         score += ENCODED_WEIGHT;
         if (ENCODED_WEIGHT >= best)
             category = "encoded_instructions";
     }
-    if (err)
+    if (in->failed)
         return -1;
     out->score = score;
     if (score < in->threshold)
         return 0;
+    /* blocking: now find where the phrases are */
+    if (hs_scan(in->spans_db, text, (unsigned)len, 0, in->scratch, on_match, in)
+        != HS_SUCCESS)
+        return -1;
+    for (k = 0; k < in->nencoded && in->nspans < MAX_SPANS; k++)
+        in->spans[in->nspans++] = in->encoded[k];
     out->kind = AIGOV_BLOCK;
     out->spans = in->spans;
     out->nspans = in->nspans;

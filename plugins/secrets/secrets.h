@@ -48,11 +48,24 @@ typedef struct {
     int  in_private_key;
 } sec_stream_t;
 
+/* Finds the positions where a credential may start (secrets_prefix.c): a
+ * Vectorscan database and its scratch, one per plugin instance. */
+typedef struct sec_finder_s sec_finder_t;
+
+sec_finder_t *sec_finder_new(char *err, size_t errlen);
+void sec_finder_free(sec_finder_t *f);
+
+/* The candidate start positions in text, increasing, each once; valid
+ * until the next run. Returns 0, or -1 when memory ran out or the text is
+ * longer than Vectorscan takes (4 GiB). */
+int sec_finder_run(sec_finder_t *f, const char *text, size_t len,
+                   const size_t **at, size_t *n);
+
 /* Finds every enabled kind (mask of 1u << sec_kind_t). Appends
  * non-overlapping matches in increasing order. stream may be NULL.
- * Returns 0, or -1 when memory ran out. */
-int sec_scan(const char *text, size_t len, unsigned mask, sec_stream_t *stream,
-             sec_matches_t *out);
+ * Returns 0, or -1 when memory ran out (or sec_finder_run failed). */
+int sec_scan(sec_finder_t *f, const char *text, size_t len, unsigned mask,
+             sec_stream_t *stream, sec_matches_t *out);
 
 /* Exposed for the unit test. */
 int sec_is_placeholder(const char *s, size_t n);

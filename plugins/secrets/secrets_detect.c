@@ -2,10 +2,11 @@
  * secrets_detect.c: one left-to-right pass. Credentials almost always begin
  * with a fixed prefix (AKIA, sk-ant-, ghp_, eyJ, -----BEGIN ...) or follow
  * a fixed word (Bearer, aws_secret_access_key, AccountKey=, Password=), so
- * the pass looks only at word starts whose first byte can begin one, and a
- * small parser per kind checks the prefix, the token's alphabet and length,
- * and that it is not a documentation placeholder ("AKIA...EXAMPLE",
- * "sk-xxxx", "<your-token>", "user:password@").
+ * the pass looks only at word starts where one of those words is (found
+ * by secrets_prefix.c in one Vectorscan pass), and a small parser per kind
+ * checks the prefix, the token's alphabet and length, and that it is not
+ * a documentation placeholder ("AKIA...EXAMPLE", "sk-xxxx", "<your-token>",
+ * "user:password@").
  */
 
 #include "secrets.h"
@@ -778,30 +779,32 @@ static size_t continue_key(uchar *t, size_t len, sec_stream_t *st,
     return stop;
 }
 
-int sec_scan(const char *text, size_t len, unsigned mask, sec_stream_t *st,
-             sec_matches_t *out)
+int sec_scan(sec_finder_t *f, const char *text, size_t len, unsigned mask,
+             sec_stream_t *st, sec_matches_t *out)
 {
     uchar *t = (uchar *)text;
-    unsigned char start[256];
     end_cache_t cache = {0, 0, 0, 0};
-    size_t i = 0;
+    const size_t *at;
+    size_t i = 0, nat, c;
     int rc = 0;
 
     if (text == NULL || len == 0)
         return 0;
-    for (int c = 0; c < 256; c++)
-        start[c] = (unsigned char)can_start(c);
     if (st != NULL && st->in_private_key && ON(SEC_PRIVATE_KEY))
         i = continue_key(t, len, st, out, &rc);
+    if (rc != 0 || sec_finder_run(f, text, len, &at, &nat) != 0)
+        return -1;
 
-    while (i < len && rc == 0) {
+    /* every other position starts nothing: no parser accepts it */
+    for (c = 0; c < nat && rc == 0; c++) {
         hit_t h;
-        /* a credential starts a word: "task-list" holds no "sk-" */
-        if (!start[t[i]] || (i > 0 && (t[i] == '-' ? t[i - 1] == '-' :
-                                       is_word(t[i - 1]) || t[i - 1] == '-'))) {
-            i++;
+        if (at[c] < i)
             continue;
-        }
+        i = at[c];
+        /* a credential starts a word: "task-list" holds no "sk-" */
+        if (!can_start(t[i]) || (i > 0 && (t[i] == '-' ? t[i - 1] == '-' :
+                                       is_word(t[i - 1]) || t[i - 1] == '-')))
+            continue;
         if (try_at(t, len, i, mask, &h, &cache) && h.start >= i && h.end > h.start) {
             rc = push(out, h.start, h.end, h.kind);
             if (h.kind == SEC_PRIVATE_KEY && st != NULL &&
@@ -809,9 +812,7 @@ int sec_scan(const char *text, size_t len, unsigned mask, sec_stream_t *st,
                 find_mem(t + h.start, h.end - h.start, "-----END ") == NULL)
                 st->in_private_key = 1;
             i = h.end;
-            continue;
         }
-        i++;
     }
     return rc;
 }

@@ -53,6 +53,7 @@ static const struct {
 
 typedef struct {
     unsigned        mask;
+    sec_finder_t   *finder;
     sec_matches_t   found;
     aigov_span_t   *spans;
     size_t          spans_cap;
@@ -128,6 +129,11 @@ static void *sec_create(const aigov_config_api_t *api, const aigov_config_t *cfg
         return NULL;
     }
     si->mask = mask;
+    si->finder = sec_finder_new(err, errlen);
+    if (si->finder == NULL) {
+        free(si);
+        return NULL;
+    }
     return si;
 }
 
@@ -137,6 +143,7 @@ static void sec_destroy(void *inst)
 
     if (si == NULL)
         return;
+    sec_finder_free(si->finder);
     free(si->found.v);
     free(si->spans);
     free(si);
@@ -192,7 +199,7 @@ static int sec_inspect(void *inst, void *stream, const char *text, size_t len,
     out->reason = NULL;
     out->category = NULL;
     out->score = 0;
-    if (sec_scan(text, len, si->mask, stream, &si->found) < 0)
+    if (sec_scan(si->finder, text, len, si->mask, stream, &si->found) < 0)
         return -1;
     if (si->found.n == 0)
         return 0;

@@ -605,6 +605,216 @@ static void test_performance_1mb(void **st)
     free(text);
 }
 
+/* ---- old scanner vs new, on a generated corpus ---------------------- */
+
+/* The scanner as it was before it learnt to skip, which looked at every
+ * byte, compiled in under other names: both must find the same. */
+#define pii_scan ref_pii_scan
+#define pii_luhn_ok ref_pii_luhn_ok
+#define pii_card_prefix_ok ref_pii_card_prefix_ok
+#define pii_iban_ok ref_pii_iban_ok
+#define pii_cn_id_ok ref_pii_cn_id_ok
+#define pii_ssn_ok ref_pii_ssn_ok
+#include "ref/pii_detect_v1.c"
+#undef pii_scan
+#undef pii_luhn_ok
+#undef pii_card_prefix_ok
+#undef pii_iban_ok
+#undef pii_cn_id_ok
+#undef pii_ssn_ok
+
+static uint64_t rng_state;
+
+static unsigned rnd(unsigned n)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (unsigned)(rng_state % n);
+}
+
+#define PICK(list) (list[rnd(sizeof(list) / sizeof(list[0]))])
+
+static const char *const gen_hits[] = {
+    "+1 415 555 2671", "+44 20 7946 0958", "+8613800138000", "+49 (0)30 123456",
+    "+33 6 12 34 56 78", "(415) 555-2671", "415-555-2671", "415.555.2671", "020 7946 0958",
+    "06 12 34 56 78", "1-800-555-0199", "13800138000", "+1 (415) 555-2671", "(415)555-2671",
+    "4111 1111 1111 1111", "4111-1111-1111-1111", "5500000000000004", "3782 822463 10005",
+    "6011111111111117", "3530111333300000", "4111111111111111110",
+    "DE89 3704 0044 0532 0130 00", "DE89370400440532013000", "GB82 WEST 1234 5698 7654 32",
+    "FR14 2004 1010 0505 0001 3M02 606", "NL91ABNA0417164300", "CH9300762011623852957",
+    "NO9386011117947", "123-45-6789", "899-99-9999", "666-01-0001", "192.0.2.1", "10.0.0.1",
+    "255.255.255.255", "256.1.1.1", "1.2.3.4-beta", "2001:0db8:85a3:0000:0000:8a2e:0370:7334",
+    "2001:db8::8a2e:370:7334", "fe80::1", "::ffff:192.0.2.128", "[2001:DB8::1]:443",
+    "12:30:45", "std::vector", "dead::beef", "00:1a:2b:3c:4d:5e", "11010519491231002X",
+    "44030419900307123x", "310115200002294567", "510108198511120016", "a@example.com",
+    "jane.doe@northwind-mail.com", "x@example.org", "icon@2x.png", "user@localhost",
+    "zhang.san@example.cn", "a..b@example.com", "first.last+tag@sub.example.co.uk",
+};
+
+static const char *const gen_words[] = {
+    "the", "office", "Call", "IBAN", "card", "DE", "GB", "ABCD", "Face", "bead", "cafe",
+    "add", "a", "b", "f", "be", "dead", "beef", "x", "ok", "v6", "tel", "phone", "No",
+    "FR", "NL", "CH", "ext", "id", "AC", "DC",
+};
+
+static const char *const gen_seps[] = {
+    " ", " ", " ", "  ", "-", ".", ",", ", ", ":", "::", "(", ")", "+", "/", "\n", "_",
+    "@", "", "\xe7\x94\xb5", "\xef\xbc\x9a", "\t", ";", "x", "%",
+};
+
+static size_t gen_put(char *buf, size_t o, size_t cap, const char *s)
+{
+    size_t n = strlen(s);
+    if (n > cap - o)
+        n = cap - o;
+    memcpy(buf + o, s, n);
+    return o + n;
+}
+
+/* A Luhn-valid number of n digits that starts with prefix. */
+static void gen_card(char *d, size_t n, const char *prefix)
+{
+    size_t k = strlen(prefix);
+    unsigned sum = 0;
+    int dbl = 1;
+
+    memcpy(d, prefix, k);
+    for (; k < n - 1; k++)
+        d[k] = (char)('0' + rnd(10));
+    for (size_t j = n - 1; j-- > 0;) {
+        unsigned v = (unsigned)(d[j] - '0');
+        if (dbl && (v *= 2) > 9)
+            v -= 9;
+        sum += v;
+        dbl = !dbl;
+    }
+    d[n - 1] = (char)('0' + (10 - sum % 10) % 10);
+    d[n] = '\0';
+}
+
+static size_t gen_text(char *buf, size_t cap)
+{
+    static const char *const issuers[] = {"4", "51", "55", "2221", "34", "37", "6011",
+                                          "65", "3530", "36", "62", "2200", "6304", "9"};
+    static const char *const hex = "0123456789abcdefABCDEF";
+    size_t o = 0, pieces = 1 + rnd(rnd(8) == 0 ? 300 : 30);
+
+    for (size_t p = 0; p < pieces && o < cap; p++) {
+        unsigned r = rnd(100);
+        if (r < 12) {
+            o = gen_put(buf, o, cap, PICK(gen_hits));
+        } else if (r < 30) {
+            /* digit groups joined by one or several separators */
+            size_t groups = 1 + rnd(6);
+            const char *sep = rnd(2) ? PICK(gen_seps) : " ";
+            if (rnd(5) == 0)
+                o = gen_put(buf, o, cap, "+");
+            for (size_t g = 0; g < groups && o < cap; g++) {
+                size_t n = 1 + rnd(rnd(4) == 0 ? 19 : 5);
+                int paren = rnd(8) == 0;
+                if (g > 0)
+                    o = gen_put(buf, o, cap, rnd(6) ? sep : PICK(gen_seps));
+                if (paren)
+                    o = gen_put(buf, o, cap, "(");
+                for (size_t k = 0; k < n && o < cap; k++)
+                    buf[o++] = (char)('0' + rnd(10));
+                if (paren)
+                    o = gen_put(buf, o, cap, ")");
+            }
+        } else if (r < 38) {
+            /* a card that passes Luhn, together or in fours */
+            char d[24];
+            size_t n = 13 + rnd(7);
+            gen_card(d, n, PICK(issuers));
+            if (rnd(2)) {
+                o = gen_put(buf, o, cap, d);
+            } else {
+                const char *sep = rnd(3) ? " " : "-";
+                for (size_t k = 0; k < n && o < cap; k++) {
+                    if (k > 0 && k % 4 == 0)
+                        o = gen_put(buf, o, cap, sep);
+                    if (o < cap)
+                        buf[o++] = d[k];
+                }
+            }
+        } else if (r < 46) {
+            /* hex groups and colons */
+            size_t groups = 1 + rnd(9);
+            for (size_t g = 0; g < groups && o < cap; g++) {
+                size_t n = 1 + rnd(5);
+                if (g > 0)
+                    o = gen_put(buf, o, cap, rnd(6) ? ":" : rnd(2) ? "::" : ".");
+                for (size_t k = 0; k < n && o < cap; k++)
+                    buf[o++] = hex[rnd(22)];
+            }
+        } else if (r < 52) {
+            /* uppercase and digits, IBAN-like */
+            size_t n = 12 + rnd(24);
+            o = gen_put(buf, o, cap, PICK(gen_words));
+            for (size_t k = 0; k < n && o < cap; k++) {
+                if (k % 4 == 0 && rnd(2))
+                    o = gen_put(buf, o, cap, " ");
+                if (o < cap)
+                    buf[o++] = rnd(3) ? (char)('0' + rnd(10)) : (char)('A' + rnd(26));
+            }
+        } else if (r < 57) {
+            /* an address-like thing */
+            o = gen_put(buf, o, cap, PICK(gen_words));
+            o = gen_put(buf, o, cap, rnd(4) ? "@" : ".");
+            o = gen_put(buf, o, cap, PICK(gen_words));
+            o = gen_put(buf, o, cap, rnd(4) ? "." : "-");
+            o = gen_put(buf, o, cap, PICK(gen_words));
+        } else if (r < 60) {
+            if (o < cap)
+                buf[o++] = (char)rnd(256);
+        } else if (r < 72) {
+            o = gen_put(buf, o, cap, PICK(gen_seps));
+        } else {
+            o = gen_put(buf, o, cap, PICK(gen_words));
+        }
+        if (rnd(3))
+            o = gen_put(buf, o, cap, PICK(gen_seps));
+    }
+    return o;
+}
+
+static void test_same_as_reference(void **st)
+{
+    static char text[20000];
+    pii_matches_t nm = {0}, om = {0};
+    size_t found = 0;
+    unsigned kinds = 0;
+
+    (void)st;
+    rng_state = 0xd1b54a32d192ed03ull;
+    for (int n = 0; n < 20000; n++) {
+        size_t len = gen_text(text, sizeof(text) - 1);
+        unsigned mask = rnd(3) ? PII_ALL : (unsigned)rnd(PII_ALL + 1);
+
+        text[len] = '\0';
+        nm.n = om.n = 0;
+        assert_int_equal(pii_scan(text, len, mask, &nm), 0);
+        assert_int_equal(ref_pii_scan(text, len, mask, &om), 0);
+        if (nm.n != om.n)
+            fail_msg("text %d '%s': %zu matches, the old scanner %zu", n, text, nm.n, om.n);
+        for (size_t k = 0; k < nm.n; k++) {
+            if (nm.v[k].start != om.v[k].start || nm.v[k].end != om.v[k].end ||
+                nm.v[k].type != om.v[k].type)
+                fail_msg("text %d: match %zu is %d [%zu,%zu), the old one %d [%zu,%zu)",
+                         n, k, nm.v[k].type, nm.v[k].start, nm.v[k].end,
+                         om.v[k].type, om.v[k].start, om.v[k].end);
+            kinds |= 1u << nm.v[k].type;
+        }
+        found += nm.n;
+    }
+    free(nm.v);
+    free(om.v);
+    /* the corpus holds every kind */
+    assert_int_equal(kinds, PII_ALL);
+    assert_true(found > 20000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -632,6 +842,7 @@ int main(void)
         cmocka_unit_test(test_reason_and_reuse),
         cmocka_unit_test(test_benign_corpus),
         cmocka_unit_test(test_performance_1mb),
+        cmocka_unit_test(test_same_as_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

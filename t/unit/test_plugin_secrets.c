@@ -570,6 +570,198 @@ static void test_performance_1mb(void **st)
     free(text);
 }
 
+/* ---- old scanner vs new, on a generated corpus ---------------------- */
+
+/* The scanner as it was before the prefix pass, which looked at every
+ * byte, compiled in under other names: both must find the same. */
+#define sec_scan ref_sec_scan
+#define sec_is_placeholder ref_sec_is_placeholder
+#define sec_jwt_header_ok ref_sec_jwt_header_ok
+#include "ref/secrets_detect_v1.c"
+#undef sec_scan
+#undef sec_is_placeholder
+#undef sec_jwt_header_ok
+
+static uint64_t rng_state;
+
+static unsigned rnd(unsigned n)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (unsigned)(rng_state % n);
+}
+
+#define PICK(list) (list[rnd(sizeof(list) / sizeof(list[0]))])
+
+static const char *const gen_tokens[] = {
+    AWS_ID, AWS_ID2, GCP_KEY, AZURE_KEY, OPENAI_PROJ, OPENAI_OLD, ANTHROPIC, DEEPSEEK,
+    GH_PAT, GH_FINE, SLACK, STRIPE, STRIPE_RK, YA29, BEARER_TOK, JWT_TOK,
+    PEM("RSA PRIVATE KEY"), PEM("PRIVATE KEY"), PEM("OPENSSH PRIVATE KEY"),
+    "-----BEGIN PGP PRIVATE KEY BLOCK-----\n" KEY_BODY,
+    "-----BEGIN EC PRIVATE KEY-----\\n" KEY_BODY "\\n-----END EC PRIVATE KEY-----",
+    "-----BEGIN PRIVATE KEY-----", "-----END PRIVATE KEY-----", "-----BEGIN CERTIFICATE-----",
+    "postgres://app:Xk29vLq8pZ@db.internal:5432/main", "mysql://root:password@localhost",
+    "mongodb+srv://u:s3cr3tPw@cluster0.abc.mongodb.net/", "redis://:hunter22@cache:6379",
+    "amqps://guest:${PASS}@mq", "Server=db;Database=x;User Id=sa;Password=Tr0ub4dor&3;",
+    "Password=abc123xyz;", "pwd={se;cr3t}", "Pwd=hunter2", "AccountKey=" AZURE_KEY,
+    "SharedAccessKey=" AZURE_KEY ";", "aws_secret_access_key = " AWS_SECRET,
+    "\"SecretAccessKey\": \"" AWS_SECRET "\"", "AWS-Secret: " AWS_SECRET,
+    "Authorization: Bearer " BEARER_TOK, "bearer " GH_PAT, "Bearer\t" JWT_TOK,
+    "AKIAIOSFODNN7EXAMPLE", "sk-this-is-not-a-real-key-at-all", "sk-xxxxxxxxxxxxxxxxxxxxxxxx",
+    "ghp_<your-token-here>", "xoxb-your-token", "-----BEGIN RSA PRIVATE KEY-----\n...",
+};
+
+/* prefixes, near misses and the words credentials follow */
+static const char *const gen_heads[] = {
+    "AKIA", "ASIA", "ABIA", "ACCA", "AIza", "AKI", "akia", "sk-", "sk-ant-", "sk-proj-",
+    "sk-svcacct-", "sk-admin-", "sk_live_", "rk_live_", "sk_test_", "github_pat_", "ghp_",
+    "gho_", "ghu_", "ghs_", "ghr_", "ghx_", "xapp-", "xoxa-", "xoxb-", "xoxp-", "xoxr-",
+    "xoxs-", "xoxe-", "xoxz-", "ya29.", "ya29", "eyJ", "eyJhbGciOiJIUzI1NiJ9.eyJ",
+    "-----BEGIN ", "----BEGIN ", "-----BEGIN RSA PRIVATE KEY-----\n", "-----END ",
+    "aws", "AWS_", "aws-secret", "secret_access_key=", "SecretAccessKey", "accountkey=",
+    "SHAREDACCESSKEY=", "bearer ", "Bearer  ", "BEARER", "password=", "PASSWORD=", "pwd=",
+    "postgresql://", "Postgres://", "mysql://", "mariadb://", "mongodb+srv://",
+    "mongodb://", "rediss://", "REDIS://", "amqps://", "amqp://", "http://", "user:",
+};
+
+static const char *const gen_words[] = {
+    "the", "key", "token", "secret", "access", "was", "rotated", "see", "config",
+    "task-list", "desk", "ask", "shared", "account", "passwords", "mask", "risk",
+    "example", "your", "placeholder", "12345678", "abcdefgh", "host", "db", "user",
+    "eye", "awesome", "laws", "bearers", "mongo", "red", "amp", "git", "hub", "xo",
+};
+
+static const char *const gen_seps[] = {
+    " ", " ", " ", "\n", ", ", ". ", "-", "--", "_", ".", ":", "=", ";", "\"", "'", "@",
+    "/", "\\n", "\t", "", "(", ")", "{", "}", "<", ">", "\xc3\xa9",
+};
+
+static const char *const gen_alphabets[] = {
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=",
+    "0123456789abcdef", "abcdefghijklmnopqrstuvwxyz0123456789-",
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~+/:@;{}",
+};
+
+static size_t gen_put(char *buf, size_t o, size_t cap, const char *s)
+{
+    size_t n = strlen(s);
+    if (n > cap - o)
+        n = cap - o;
+    memcpy(buf + o, s, n);
+    return o + n;
+}
+
+static size_t gen_text(char *buf, size_t cap)
+{
+    static const unsigned lens[] = {8, 16, 19, 20, 21, 22, 32, 35, 36, 39, 40, 41, 64};
+    size_t o = 0, pieces = 1 + rnd(rnd(8) == 0 ? 300 : 30);
+
+    for (size_t p = 0; p < pieces && o < cap; p++) {
+        unsigned r = rnd(100);
+        if (r < 15) {
+            o = gen_put(buf, o, cap, PICK(gen_tokens));
+        } else if (r < 45) {
+            /* a head and a random body */
+            const char *abc = PICK(gen_alphabets);
+            size_t m = strlen(abc), n = rnd(3) ? lens[rnd(13)] - rnd(2) * 4 : rnd(120);
+            o = gen_put(buf, o, cap, PICK(gen_heads));
+            for (size_t k = 0; k < n && o < cap; k++)
+                buf[o++] = abc[rnd((unsigned)m)];
+        } else if (r < 50) {
+            /* a long base64 body, as inside a key block */
+            size_t lines = 1 + rnd(8);
+            for (size_t l = 0; l < lines && o < cap; l++) {
+                for (size_t k = 0; k < 64 && o < cap; k++)
+                    buf[o++] = gen_alphabets[3][rnd(65)];
+                o = gen_put(buf, o, cap, rnd(2) ? "\n" : "\\n");
+            }
+        } else if (r < 53) {
+            if (o < cap)
+                buf[o++] = (char)rnd(256);
+        } else if (r < 65) {
+            o = gen_put(buf, o, cap, PICK(gen_seps));
+        } else {
+            o = gen_put(buf, o, cap, PICK(gen_words));
+        }
+        if (rnd(3))
+            o = gen_put(buf, o, cap, PICK(gen_seps));
+    }
+    return o;
+}
+
+static void same_matches(const sec_matches_t *a, const sec_matches_t *b, const char *what,
+                         int n)
+{
+    if (a->n != b->n)
+        fail_msg("%s %d: %zu matches, the old scanner %zu", what, n, a->n, b->n);
+    for (size_t k = 0; k < a->n; k++)
+        if (a->v[k].start != b->v[k].start || a->v[k].end != b->v[k].end ||
+            a->v[k].kind != b->v[k].kind)
+            fail_msg("%s %d: match %zu is %d [%zu,%zu), the old one %d [%zu,%zu)",
+                     what, n, k, a->v[k].kind, a->v[k].start, a->v[k].end,
+                     b->v[k].kind, b->v[k].start, b->v[k].end);
+}
+
+static void test_same_as_reference(void **st)
+{
+    static char text[30000];
+    char err[256] = "";
+    sec_finder_t *f = sec_finder_new(err, sizeof(err));
+    sec_matches_t nm = {0}, om = {0};
+    size_t found = 0, kinds = 0, streamed_keys = 0;
+
+    (void)st;
+    assert_non_null(f);
+    rng_state = 0x2545f4914f6cdd1dull;
+    for (int n = 0; n < 6000; n++) {
+        size_t len = gen_text(text, sizeof(text) - 1);
+        unsigned mask = rnd(3) ? SEC_ALL : (unsigned)rnd(SEC_ALL + 1);
+
+        text[len] = '\0';
+        nm.n = om.n = 0;
+        if (n % 4 != 3) {
+            assert_int_equal(sec_scan(f, text, len, mask, NULL, &nm), 0);
+            assert_int_equal(ref_sec_scan(text, len, mask, NULL, &om), 0);
+            same_matches(&nm, &om, "text", n);
+        } else {
+            /* a stream: overlapping pieces, as the host sends them */
+            sec_stream_t ns = {0}, os = {0};
+            size_t from = 0;
+            while (from < len) {
+                size_t to = from + 1 + rnd(400), back = rnd(300);
+                if (to > len)
+                    to = len;
+                nm.n = om.n = 0;
+                assert_int_equal(sec_scan(f, text + from, to - from, mask, &ns, &nm), 0);
+                assert_int_equal(ref_sec_scan(text + from, to - from, mask, &os, &om), 0);
+                same_matches(&nm, &om, "stream piece of text", n);
+                if (ns.in_private_key != os.in_private_key)
+                    fail_msg("text %d: stream flag %d, old %d", n, ns.in_private_key,
+                             os.in_private_key);
+                streamed_keys += ns.in_private_key;
+                found += nm.n;
+                from = to - (back < to - from ? back : 0);
+                if (to == len)
+                    break;
+            }
+        }
+        found += nm.n;
+        for (size_t k = 0; k < nm.n; k++)
+            kinds |= 1u << nm.v[k].kind;
+    }
+    free(nm.v);
+    free(om.v);
+    sec_finder_free(f);
+    /* the corpus holds every kind, and key blocks cut across pieces */
+    assert_int_equal(kinds, SEC_ALL);
+    assert_true(found > 2000);
+    assert_true(streamed_keys > 10);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -590,6 +782,7 @@ int main(void)
         cmocka_unit_test(test_reason),
         cmocka_unit_test(test_benign_corpus),
         cmocka_unit_test(test_performance_1mb),
+        cmocka_unit_test(test_same_as_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

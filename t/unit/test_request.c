@@ -8,7 +8,10 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <jansson.h>
+
 #include "request.h"
+#include "request_ref.h"
 
 static char err[256];
 
@@ -384,7 +387,7 @@ test_bad_json_line_column(void **state)
     assert_int_equal(parse(&rq, AIGOV_EP_CHAT,
         "{\n  \"model\": \"m\",\n  \"messages\": tru\n}"), AIGOV_REQ_BAD_JSON);
     assert_non_null(strstr(err, "line 3, column"));
-    assert_null(rq.root);
+    assert_null(aigov_request_serialize(&rq, NULL));
     assert_int_equal(rq.ntexts, 0);
     aigov_request_free(&rq);
 }
@@ -733,7 +736,6 @@ test_models_no_body(void **state)
 
     assert_int_equal(aigov_request_parse(&rq, AIGOV_EP_MODELS, NULL, 0, err,
                                          sizeof(err)), AIGOV_REQ_OK);
-    assert_null(rq.root);
     assert_null(rq.model);
     assert_int_equal(rq.ntexts, 0);
     assert_null(aigov_request_serialize(&rq, &len));
@@ -829,19 +831,25 @@ test_serialize_real_precision(void **state)
 {
     aigov_request_t rq;
     char *out;
+    json_t *root;
 
-    /* A value that needs 17 digits keeps them all; short ones stay short. */
+    /* A value that needs 17 digits keeps them all; short ones stay short.
+     * (The body is spliced, not re-serialised: numbers keep their bytes.) */
     assert_int_equal(parse(&rq, AIGOV_EP_CHAT,
         "{\"model\":\"m\",\"messages\":[],\"a\":0.1,\"b\":0.30000000000000004,\"c\":-2.5e-300}"),
         AIGOV_REQ_OK);
+    assert_int_equal(aigov_request_set_max_tokens(&rq, 7), 0);
     out = aigov_request_serialize(&rq, NULL);
     assert_non_null(out);
     aigov_request_free(&rq);
     assert_int_equal(parse(&rq, AIGOV_EP_CHAT, out), AIGOV_REQ_OK);
-    assert_true(json_real_value(json_object_get(rq.root, "b")) == 0.30000000000000004);
-    assert_true(json_real_value(json_object_get(rq.root, "a")) == 0.1);
-    assert_true(json_real_value(json_object_get(rq.root, "c")) == -2.5e-300);
     aigov_request_free(&rq);
+    root = json_loads(out, 0, NULL);
+    assert_non_null(root);
+    assert_true(json_real_value(json_object_get(root, "b")) == 0.30000000000000004);
+    assert_true(json_real_value(json_object_get(root, "a")) == 0.1);
+    assert_true(json_real_value(json_object_get(root, "c")) == -2.5e-300);
+    json_decref(root);
     free(out);
 
     assert_int_equal(parse(&rq, AIGOV_EP_CHAT,
@@ -863,6 +871,618 @@ test_whitespace_and_escapes(void **state)
     assert_string_equal(rq.texts[0].text, "tab\there\nnew \"q\" \xc3\xa9");
     assert_int_equal(rq.prompt_chars, 18);
     aigov_request_free(&rq);
+}
+
+/* ---- the scanner: splicing, strict grammar, and jansson as reference ---- */
+
+static void
+test_serialize_unmodified_identical(void **state)
+{
+    static const char body[] =
+        "\r\n {\n  \"model\" : \"gpt-4o\",\n  \"temperature\": 1.50E+0,\n"
+        "  \"messages\": [ {\"role\":\"user\", \"content\": \"caf\\u00e9 \\ud83d\\ude00 \xe6\x97\xa5\\/\"} ],\n"
+        "  \"tools\": [{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{\"type\":\"object\",\"properties\":{}}}}]\n}\n";
+    aigov_request_t rq;
+    char  *out;
+    size_t len;
+
+    assert_int_equal(parse(&rq, AIGOV_EP_CHAT, body), AIGOV_REQ_OK);
+    assert_string_equal(rq.texts[0].text, "caf\xc3\xa9 \xf0\x9f\x98\x80 \xe6\x97\xa5/");
+    out = aigov_request_serialize(&rq, &len);
+    assert_int_equal(len, sizeof(body) - 1);
+    assert_memory_equal(out, body, len);
+    free(out);
+    aigov_request_free(&rq);
+}
+
+static void
+test_splice_escapes_and_order(void **state)
+{
+    aigov_request_t rq;
+    char *out;
+
+    /* "messages" before "system" in the body: texts come system first,
+     * and the splices still land in body order. */
+    assert_int_equal(parse(&rq, AIGOV_EP_MESSAGES,
+        "{ \"messages\": [{\"role\":\"user\",\"content\":\"a\\u00e9\\n\\ud83d\\ude00\"}],"
+        " \"system\" : \"s\\\"1\", \"model\":\"c\", \"max_tokens\" : 10 }"), AIGOV_REQ_OK);
+    assert_int_equal(rq.ntexts, 2);
+    assert_string_equal(rq.texts[0].role, "system");
+    assert_string_equal(rq.texts[0].text, "s\"1");
+    assert_string_equal(rq.texts[1].text, "a\xc3\xa9\n\xf0\x9f\x98\x80");
+    assert_int_equal(rq.prompt_chars, 3 + 4);
+    assert_int_equal(aigov_request_set_text(&rq, 1, "x\"\\\n\t\x01\x1f\xe6\x97\xa5", 10), 0);
+    assert_int_equal(aigov_request_set_text(&rq, 0, "SYS", 3), 0);
+    /* A second replacement of the same text wins. */
+    assert_int_equal(aigov_request_set_text(&rq, 0, "S", 1), 0);
+    assert_int_equal(rq.prompt_chars, 1 + 8);
+    assert_int_equal(aigov_request_set_max_tokens(&rq, 7), 0);
+    out = aigov_request_serialize(&rq, NULL);
+    assert_string_equal(out,
+        "{ \"messages\": [{\"role\":\"user\",\"content\":\"x\\\"\\\\\\n\\t\\u0001\\u001f\xe6\x97\xa5\"}],"
+        " \"system\" : \"S\", \"model\":\"c\", \"max_tokens\" : 7 }");
+    free(out);
+    aigov_request_free(&rq);
+}
+
+static void
+test_set_max_tokens_splices(void **state)
+{
+    /* Whitespace around the value is kept; null replaced where it stood. */
+    check_set_max(AIGOV_EP_CHAT,
+                  "{ \"model\":\"m\", \"max_tokens\" :  null , \"messages\":[] }", 5, 0,
+                  "{ \"model\":\"m\", \"max_tokens\" :  5 , \"messages\":[] }");
+    /* Absent: appended before the closing brace, after any whitespace. */
+    check_set_max(AIGOV_EP_COMPLETIONS, "{\"model\":\"m\",\"prompt\":\"p\"\n}\n", 9, 0,
+                  "{\"model\":\"m\",\"prompt\":\"p\"\n,\"max_tokens\":9}\n");
+    /* An empty object takes the key without a comma. */
+    check_set_max(AIGOV_EP_UNKNOWN, " { } ", 3, 0, " { \"max_tokens\":3} ");
+    /* max_completion_tokens only, max_tokens null: the former is set. */
+    check_set_max(AIGOV_EP_CHAT,
+                  "{\"model\":\"m\",\"max_tokens\":null,\"max_completion_tokens\":77,\"messages\":[]}",
+                  8, 0,
+                  "{\"model\":\"m\",\"max_tokens\":null,\"max_completion_tokens\":8,\"messages\":[]}");
+    /* Both keys, in either order, get the value. */
+    check_set_max(AIGOV_EP_CHAT,
+                  "{\"max_completion_tokens\":1,\"model\":\"m\",\"messages\":[],\"max_tokens\":2}",
+                  9223372036854775807LL, 0,
+                  "{\"max_completion_tokens\":9223372036854775807,\"model\":\"m\","
+                  "\"messages\":[],\"max_tokens\":9223372036854775807}");
+    /* A key written with escapes is the same key, and is replaced. */
+    check_set_max(AIGOV_EP_MESSAGES,
+                  "{\"model\":\"c\",\"\\u006dax_tokens\":4096,\"messages\":[]}", 16, 0,
+                  "{\"model\":\"c\",\"\\u006dax_tokens\":16,\"messages\":[]}");
+    /* Completions carrying the chat key: it is overwritten too (as before). */
+    check_set_max(AIGOV_EP_COMPLETIONS,
+                  "{\"model\":\"m\",\"prompt\":\"p\",\"max_completion_tokens\":\"x\"}", 4, 0,
+                  "{\"model\":\"m\",\"prompt\":\"p\",\"max_completion_tokens\":4}");
+    /* Set twice: the last value, still one key. */
+    {
+        aigov_request_t rq;
+        char *out;
+
+        assert_int_equal(parse(&rq, AIGOV_EP_CHAT, "{\"model\":\"m\",\"messages\":[]}"),
+                         AIGOV_REQ_OK);
+        assert_int_equal(aigov_request_set_max_tokens(&rq, 100), 0);
+        assert_int_equal(aigov_request_set_max_tokens(&rq, 50), 0);
+        out = aigov_request_serialize(&rq, NULL);
+        assert_string_equal(out, "{\"model\":\"m\",\"messages\":[],\"max_tokens\":50}");
+        free(out);
+        aigov_request_free(&rq);
+    }
+}
+
+static void
+test_strict_grammar(void **state)
+{
+    static const struct { const char *body, *want; } bad[] = {
+        { "{\"model\":\"m\",\"messages\":[1,],\"x\":1}", "trailing comma before ']'" },
+        { "{\"model\":\"m\",\"messages\":[],}", "trailing comma before '}'" },
+        { "{\"model\":\"m\",\"messages\":[],\"x\":[,1]}", "a value expected" },
+        { "{\"model\":\"m\",\"messages\":[],\"x\":01}", "leading zero" },
+        { "{\"model\":\"m\",\"messages\":[],\"x\":-01}", "leading zero" },
+        { "{\"model\":\"m\",\"messages\":[],\"x\":1.}", "invalid number" },
+        { "{\"model\":\"m\",\"messages\":[],\"x\":.5}", "a value expected" },
+        { "{\"model\":\"m\",\"messages\":[],\"x\":1e}", "invalid number" },
+        { "{\"model\":\"m\",\"messages\":[],\"x\":1e+}", "invalid number" },
+        { "{\"model\":\"m\",\"messages\":[],\"x\":+1}", "a value expected" },
+        { "{\"model\":\"m\",\"messages\":[],\"x\":-}", "invalid number" },
+        { "{\"model\":\"m\",\"messages\":[],\"x\":0x10}", "',' or '}' expected" },
+        { "{\"model\":\"m\",\"messages\":[],\"x\":NaN}", "a value expected" },
+        { "{\"model\":\"m\",\"messages\":[],\"x\":Infinity}", "a value expected" },
+        { "{\"model\":\"m\",\"messages\":[],\"x\":-Infinity}", "invalid number" },
+        { "{\"model\":\"m\",\"messages\":[],\"x\":nul}", "invalid token" },
+        { "{\"model\":\"m\",\"messages\":[],\"x\":True}", "a value expected" },
+        { "{\"model\":\"m\",\"messages\":[],\"x\":'s'}", "a value expected" },
+        { "{\"model\":\"m\",\"messages\":[] /* c */}", "',' or '}' expected" },
+        { "{model:\"m\"}", "string or '}' expected" },
+        { "{\"model\" \"m\"}", "':' expected" },
+        { "{\"model\":\"a\\x\"}", "invalid escape" },
+        { "{\"model\":\"a\\u12\"}", "invalid \\u escape" },
+        { "{\"model\":\"a\\u12g4\"}", "invalid \\u escape" },
+        { "{\"model\":\"\\udc00\"}", "lone low surrogate" },
+        { "{\"model\":\"\\ud800x\"}", "lone high surrogate" },
+        { "{\"model\":\"\\ud800\\u0041\"}", "lone high surrogate" },
+        { "{\"model\":\"\\ud800\\ud800\"}", "lone high surrogate" },
+        { "{\"model\":\"\\u0000\"}", "\\u0000 is not allowed" },
+        { "{\"model\":\"a\tb\"}", "control character 0x09" },
+        { "{\"model\":\"a\nb\"}", "control character 0x0a" },
+        { "{\"model\":\"a\x1f\"}", "control character 0x1f" },
+        { "{\"model\":\"\xc0\x80\"}", "invalid UTF-8" },        /* overlong NUL */
+        { "{\"model\":\"\xe0\x80\xaf\"}", "invalid UTF-8" },    /* overlong '/' */
+        { "{\"model\":\"\xed\xa0\x80\"}", "invalid UTF-8" },    /* a surrogate */
+        { "{\"model\":\"\xf4\x90\x80\x80\"}", "invalid UTF-8" },/* > U+10FFFF */
+        { "{\"model\":\"\xf5\x80\x80\x80\"}", "invalid UTF-8" },
+        { "{\"model\":\"\xe6\x97\"}", "invalid UTF-8" },        /* truncated */
+        /* A bad sequence after good ones, in the same run of characters. */
+        { "{\"model\":\"\xe6\x97\xa5\xc3\xa9\xed\xa0\x80\"}", "invalid UTF-8" },
+        { "{\"model\":\"\xe6\x97\xa5\xe0\x9f\xbf\"}", "invalid UTF-8" },
+        { "{\"model\":\"\x80\"}", "invalid UTF-8" },
+        { "{\"model\":\"\xff\"}", "invalid UTF-8" },
+        { "{\"model\":\"abc", "premature end of input" },
+        { "{\"model\":\"abc\\", "premature end of input" },
+        { "\xef\xbb\xbf{\"model\":\"m\",\"messages\":[]}", "a value expected" },
+        { "{\"model\":\"m\",\"messages\":[]}}", "end of input expected" },
+        { "{\"model\":\"m\",\"messages\":[],\"n\":99999999999999999999}", "too big integer" },
+        { "{\"model\":\"m\",\"messages\":[],\"n\":-9223372036854775809}", "too big negative integer" },
+        { "{\"model\":\"m\",\"messages\":[],\"n\":9223372036854775808}", "too big integer" },
+        { "{\"model\":\"m\",\"messages\":[],\"n\":1.8e308}", "real number overflow" },
+        { "{\"model\":\"m\",\"messages\":[],\"n\":-10e308}", "real number overflow" },
+        { "{\"model\":\"m\",\"messages\":[],\"n\":0.00001e314}", "real number overflow" },
+        { "{\"model\":\"m\",\"messages\":[],\"n\":1e99999999999999999999999}", "real number overflow" },
+        /* Duplicates anywhere, compared unescaped. */
+        { "{\"model\":\"m\",\"\\u006dodel\":\"x\",\"messages\":[]}", "duplicate object key" },
+        { "{\"model\":\"m\",\"messages\":[],\"tools\":[{\"function\":{\"parameters\":"
+          "{\"type\":\"object\",\"type\":\"string\"}}}]}", "duplicate object key" },
+        { "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\","
+          "\"text\":\"a\",\"t\\u0065xt\":\"b\"}]}]}", "duplicate object key" },
+    };
+    static const char *const good[] = {
+        "{\"model\":\"m\",\"messages\":[],\"n\":-9223372036854775808,\"z\":-0,\"r\":-0.0e-0}",
+        "{\"model\":\"m\",\"messages\":[],\"n\":1.7976931348623157e308,\"u\":1e-400}",
+        "{\"model\":\"m\",\"messages\":[],\"n\":0.0000001e314,\"z\":0e99999999,\"e\":5E-3}",
+        "{\"model\":\"\x7f \xc2\x80 \xef\xbf\xbf \xf4\x8f\xbf\xbf \\ud800\\udc00 \\uDBFF\\uDFFF \\/\"}",
+        "{\"model\":\"m\",\"messages\":[],\"x\":[true,false,null,{},[],\"\",0,-1.5]}",
+        " \t\r\n{\"model\":\"m\",\"messages\":[]} \t\r\n",
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        json_t *j = json_loads(bad[i].body, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, NULL);
+
+        /* jansson agrees that none of these is JSON. */
+        if (j != NULL)
+            fprintf(stderr, "jansson reads %s\n", bad[i].body);
+        assert_null(j);
+        expect_fail(AIGOV_EP_UNKNOWN, bad[i].body, AIGOV_REQ_BAD_JSON, bad[i].want);
+    }
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        aigov_request_t rq;
+        aigov_req_status_t st = parse(&rq, AIGOV_EP_UNKNOWN, good[i]);
+
+        if (st != AIGOV_REQ_OK)
+            fprintf(stderr, "%s: %s\n", good[i], err);
+        assert_int_equal(st, AIGOV_REQ_OK);
+        aigov_request_free(&rq);
+    }
+}
+
+static void
+test_error_places(void **state)
+{
+    /* Line and column (in characters) of the offending byte. */
+    expect_fail(AIGOV_EP_CHAT, "{\"model\":\"m\",\n \"messages\":[1,]}",
+                AIGOV_REQ_BAD_JSON, "line 2, column 16: trailing comma");
+    expect_fail(AIGOV_EP_CHAT, "{\"model\":\"\xc3\xa9\xc3\xa9\",\"x\":tru}",
+                AIGOV_REQ_BAD_JSON, "line 1, column 19: invalid token");
+    expect_fail(AIGOV_EP_CHAT, "{\"model\":\"m\"", AIGOV_REQ_BAD_JSON,
+                "line 1, column 13: premature end of input");
+}
+
+static void
+test_duplicates_in_large_objects(void **state)
+{
+    char   b[4096];
+    size_t off, i;
+    aigov_request_t rq;
+
+    /* 40 keys: past the linear check, found by sorting; unique is fine. */
+    for (i = 0; i < 2; i++) {
+        int k;
+
+        strcpy(b, "{\"model\":\"m\",\"messages\":[],\"tools\":[{\"parameters\":{");
+        off = strlen(b);
+        for (k = 0; k < 40; k++)
+            off += (size_t) sprintf(b + off, "%s\"k%d\":%d", k ? "," : "", k, k);
+        off += (size_t) sprintf(b + off, i ? ",\"k\\u0031\":1" : ",\"k40\":1");
+        strcpy(b + off, "}}]}");
+        assert_int_equal(parse(&rq, AIGOV_EP_CHAT, b),
+                         i ? AIGOV_REQ_BAD_JSON : AIGOV_REQ_OK);
+        if (i)
+            assert_non_null(strstr(err, "duplicate object key"));
+        aigov_request_free(&rq);
+    }
+}
+
+/* ---- differential: jansson's reading, on a corpus and generated bodies --- */
+
+typedef struct {
+    char  *b;
+    size_t len, cap;
+    uint64_t rnd;
+} gen_t;
+
+static uint64_t
+rnd(gen_t *g)
+{
+    g->rnd ^= g->rnd << 13;
+    g->rnd ^= g->rnd >> 7;
+    g->rnd ^= g->rnd << 17;
+    return g->rnd;
+}
+
+static unsigned
+pick(gen_t *g, unsigned n)
+{
+    return (unsigned) (rnd(g) % n);
+}
+
+static void
+put(gen_t *g, const char *s, size_t n)
+{
+    if (g->len + n + 1 > g->cap) {
+        g->cap = (g->len + n + 1) * 2;
+        g->b = realloc(g->b, g->cap);
+        assert_non_null(g->b);
+    }
+    memcpy(g->b + g->len, s, n);
+    g->len += n;
+    g->b[g->len] = '\0';
+}
+
+static void
+PUTS(gen_t *g, const char *s)
+{
+    put(g, s, strlen(s));
+}
+
+static void
+ws(gen_t *g)
+{
+    static const char *const w[] = { "", "", "", " ", "\n  ", "\t", "\r\n" };
+
+    PUTS(g, w[pick(g, 7)]);
+}
+
+static void
+gen_string(gen_t *g, const char *fixed)
+{
+    static const char *const pieces[] = {
+        "hello", " ", "world", "\\n", "\\\"", "\\\\", "\\/", "\\t", "\\u00e9",
+        "\\ud83d\\ude00", "\\u0041", "\xc3\xa9", "\xe6\x97\xa5\xe6\x9c\xac",
+        "\xf0\x9f\x98\x80", "bob@example.com", "[[{", "\\b\\f\\r", "0123456789",
+        "The quick brown fox jumps over the lazy dog. ",
+    };
+    unsigned i, n;
+
+    PUTS(g, "\"");
+    if (fixed != NULL) {
+        PUTS(g, fixed);
+    } else {
+        n = pick(g, 8);
+        for (i = 0; i < n; i++)
+            PUTS(g, pieces[pick(g, sizeof(pieces) / sizeof(pieces[0]))]);
+    }
+    PUTS(g, "\"");
+}
+
+static void gen_value(gen_t *g, int depth);
+
+static void
+gen_number(gen_t *g)
+{
+    static const char *const nums[] = {
+        "0", "-0", "1", "42", "-7", "3.25", "0.5e-3", "1E+20", "-2.5e-300",
+        "9223372036854775807", "-9223372036854775808", "1e308", "0.7", "123456789012",
+    };
+
+    PUTS(g, nums[pick(g, sizeof(nums) / sizeof(nums[0]))]);
+}
+
+static void
+gen_value(gen_t *g, int depth)
+{
+    unsigned k = pick(g, depth > 3 ? 5 : 7), i, n;
+    char key[16];
+
+    switch (k) {
+    case 0: gen_string(g, NULL); break;
+    case 1: gen_number(g); break;
+    case 2: PUTS(g, "true"); break;
+    case 3: PUTS(g, "false"); break;
+    case 4: PUTS(g, "null"); break;
+    case 5:
+        PUTS(g, "[");
+        n = pick(g, 4);
+        for (i = 0; i < n; i++) {
+            if (i)
+                PUTS(g, ",");
+            ws(g);
+            gen_value(g, depth + 1);
+            ws(g);
+        }
+        PUTS(g, "]");
+        break;
+    default:
+        PUTS(g, "{");
+        n = pick(g, 4);
+        for (i = 0; i < n; i++) {
+            if (i)
+                PUTS(g, ",");
+            ws(g);
+            snprintf(key, sizeof(key), "\"k%u\"", i);
+            PUTS(g, key);
+            ws(g);
+            PUTS(g, ":");
+            gen_value(g, depth + 1);
+        }
+        PUTS(g, "}");
+        break;
+    }
+}
+
+/* Mostly what the endpoint takes, sometimes not quite. */
+static void
+gen_text_holder(gen_t *g, aigov_endpoint_t ep, int depth)
+{
+    static const char *const roles[] = { "user", "system", "assistant", "tool",
+                                         "developer", "us\\u0065r" };
+    unsigned i, n, j, m;
+
+    switch (pick(g, 12)) {
+    case 0:
+        gen_value(g, depth);
+        return;
+    case 1:
+        PUTS(g, "null");
+        return;
+    default:
+        break;
+    }
+    if (ep == AIGOV_EP_COMPLETIONS || ep == AIGOV_EP_EMBEDDINGS) {
+        if (pick(g, 3) == 0) {
+            gen_string(g, NULL);
+            return;
+        }
+        PUTS(g, "[");
+        n = pick(g, 5);
+        for (i = 0; i < n; i++) {
+            PUTS(g, i ? "," : "");
+            switch (pick(g, 4)) {
+            case 0: PUTS(g, "17"); break;
+            case 1: PUTS(g, "[1,2,3]"); break;
+            default: gen_string(g, NULL); break;
+            }
+        }
+        PUTS(g, "]");
+        return;
+    }
+    PUTS(g, "[");
+    n = pick(g, 5);
+    for (i = 0; i < n; i++) {
+        PUTS(g, i ? "," : "");
+        ws(g);
+        PUTS(g, "{\"role\":");
+        gen_string(g, roles[pick(g, 6)]);
+        PUTS(g, ",");
+        ws(g);
+        if (pick(g, 8) == 0) {
+            PUTS(g, "\"name\":\"x\"}");
+            continue;
+        }
+        PUTS(g, pick(g, 5) ? "\"content\":" : "\"c\\u006fntent\":");
+        switch (pick(g, 4)) {
+        case 0:
+            PUTS(g, "null");
+            break;
+        case 1:
+            gen_string(g, NULL);
+            break;
+        default:
+            PUTS(g, "[");
+            m = pick(g, 4);
+            for (j = 0; j < m; j++) {
+                PUTS(g, j ? "," : "");
+                switch (pick(g, 5)) {
+                case 0:
+                    PUTS(g, "{\"type\":\"image_url\",\"image_url\":{\"url\":\"u\"}}");
+                    break;
+                case 1:
+                    PUTS(g, "{\"type\":\"tool_result\",\"content\":");
+                    if (pick(g, 2))
+                        gen_string(g, NULL);
+                    else
+                        PUTS(g, "[{\"type\":\"text\",\"text\":\"inner\"},{\"type\":\"tool_result\",\"content\":\"no\"}]");
+                    PUTS(g, "}");
+                    break;
+                default:
+                    PUTS(g, "{\"text\":");
+                    gen_string(g, NULL);
+                    PUTS(g, ",");
+                    ws(g);
+                    PUTS(g, "\"type\":\"text\"}");
+                    break;
+                }
+            }
+            PUTS(g, "]");
+        }
+        if (ep == AIGOV_EP_CHAT && pick(g, 3) == 0) {
+            PUTS(g, ",\"tool_calls\":[{\"id\":\"c\",\"function\":{\"name\":\"f\",\"arguments\":");
+            gen_string(g, NULL);
+            PUTS(g, "}}]");
+        }
+        if (ep == AIGOV_EP_CHAT && pick(g, 6) == 0) {
+            PUTS(g, ",\"function_call\":{\"arguments\":");
+            gen_string(g, NULL);
+            PUTS(g, "}");
+        }
+        PUTS(g, "}");
+    }
+    PUTS(g, "]");
+}
+
+static void
+gen_request(gen_t *g, aigov_endpoint_t ep)
+{
+    const char *keys[8];
+    unsigned nk = 0, i;
+
+    keys[nk++] = "model";
+    if (ep == AIGOV_EP_COMPLETIONS)
+        keys[nk++] = "prompt";
+    else if (ep == AIGOV_EP_EMBEDDINGS)
+        keys[nk++] = "input";
+    else
+        keys[nk++] = "messages";
+    if (ep == AIGOV_EP_MESSAGES && pick(g, 2))
+        keys[nk++] = "system";
+    if (pick(g, 3))
+        keys[nk++] = "max_tokens";
+    if (pick(g, 4) == 0)
+        keys[nk++] = "max_completion_tokens";
+    if (pick(g, 3) == 0)
+        keys[nk++] = "stream";
+    keys[nk++] = "extra";
+    for (i = nk - 1; i > 0; i--) {      /* any key order */
+        unsigned j = pick(g, i + 1);
+        const char *t = keys[i];
+
+        keys[i] = keys[j];
+        keys[j] = t;
+    }
+    g->len = 0;
+    ws(g);
+    PUTS(g, "{");
+    for (i = 0; i < nk; i++) {
+        const char *k = keys[i];
+
+        if (i)
+            PUTS(g, ",");
+        ws(g);
+        gen_string(g, k);
+        ws(g);
+        PUTS(g, ":");
+        ws(g);
+        if (strcmp(k, "model") == 0) {
+            if (pick(g, 20) == 0)
+                gen_value(g, 1);
+            else
+                gen_string(g, pick(g, 2) ? "gpt-4o" : "claude-\\u00e9");
+        } else if (strcmp(k, "max_tokens") == 0 || strcmp(k, "max_completion_tokens") == 0) {
+            static const char *const lim[] = { "256", "null", "0", "100000", "-1", "1.5", "\"9\"" };
+            PUTS(g, lim[pick(g, 20) < 17 ? pick(g, 4) : 4 + pick(g, 3)]);
+        } else if (strcmp(k, "stream") == 0) {
+            PUTS(g, pick(g, 10) == 0 ? "1" : pick(g, 2) ? "true" : "null");
+        } else if (strcmp(k, "extra") == 0) {
+            gen_value(g, 0);
+        } else if (strcmp(k, "system") == 0) {
+            if (pick(g, 2))
+                gen_string(g, NULL);
+            else
+                PUTS(g, "[{\"type\":\"text\",\"text\":\"rule\"},{\"type\":\"text\",\"text\":\"two\",\"cache_control\":{}}]");
+        } else {
+            gen_text_holder(g, ep, 1);
+        }
+        ws(g);
+    }
+    PUTS(g, "}");
+    ws(g);
+}
+
+static void
+check_ref(aigov_endpoint_t ep, const char *body, size_t len)
+{
+    char why[512];
+
+    if (ref_check(ep, body, len, why, sizeof(why)) != 0) {
+        fprintf(stderr, "endpoint %d, body (%zu bytes) %.*s\n  %s\n", ep, len,
+                (int) (len > 600 ? 600 : len), body, why);
+        fail();
+    }
+}
+
+static void
+test_differential_jansson(void **state)
+{
+    static const aigov_endpoint_t eps[] = {
+        AIGOV_EP_UNKNOWN, AIGOV_EP_CHAT, AIGOV_EP_COMPLETIONS,
+        AIGOV_EP_EMBEDDINGS, AIGOV_EP_MESSAGES, AIGOV_EP_MODELS
+    };
+    static const char *const corpus[] = {
+        "fuzz/corpus/request/chat.json", "fuzz/corpus/request/completions.json",
+        "fuzz/corpus/request/embeddings.json", "fuzz/corpus/request/messages.json",
+        "fuzz/corpus/request/unknown.json",
+    };
+    static const char muts[] = "\"\\,]}{[:0-e.\x01\xc3\x80\xff nu1";
+    gen_t  g = { NULL, 0, 0, 0x9E3779B97F4A7C15ULL };
+    size_t i, e, valid = 0;
+    int    round;
+
+    /* The fuzz corpus: the first byte picks the endpoint, as there. */
+    for (i = 0; i < sizeof(corpus) / sizeof(corpus[0]); i++) {
+        char   buf[8192];
+        FILE  *f = fopen(corpus[i], "rb");
+        size_t n;
+
+        assert_non_null(f);
+        n = fread(buf, 1, sizeof(buf), f);
+        fclose(f);
+        assert_true(n > 1);
+        check_ref(eps[(unsigned char) buf[0] % 6], buf + 1, n - 1);
+        for (e = 0; e < 6; e++)
+            check_ref(eps[e], buf + 1, n - 1);
+    }
+
+    /* Generated requests for each endpoint, and mutants of each. */
+    for (round = 0; round < 3000; round++) {
+        aigov_endpoint_t ep = eps[1 + round % 4];
+        aigov_request_t  rq;
+        int m;
+
+        if (round % 10 == 9)
+            ep = AIGOV_EP_UNKNOWN;
+        gen_request(&g, ep);
+        check_ref(ep, g.b, g.len);
+        if (aigov_request_parse(&rq, ep, g.b, g.len, err, sizeof(err)) == AIGOV_REQ_OK)
+            valid++;
+        aigov_request_free(&rq);
+        for (m = 0; m < 8; m++) {
+            char  *b = malloc(g.len + 2);
+            size_t at = pick(&g, (unsigned) g.len), n = g.len;
+
+            assert_non_null(b);
+            memcpy(b, g.b, g.len);
+            switch (pick(&g, 3)) {
+            case 0:
+                b[at] = muts[pick(&g, sizeof(muts) - 1)];
+                break;
+            case 1:
+                memmove(b + at, b + at + 1, n - at - 1);
+                n--;
+                break;
+            default:
+                memmove(b + at + 1, b + at, n - at);
+                b[at] = muts[pick(&g, sizeof(muts) - 1)];
+                n++;
+                break;
+            }
+            check_ref(ep, b, n);
+            free(b);
+        }
+    }
+    /* The generator is not vacuous: most requests are read, some not. */
+    assert_true(valid > 1000 && valid < 3000);
+    free(g.b);
 }
 
 int
@@ -906,6 +1526,13 @@ main(void)
         cmocka_unit_test(test_free_is_safe),
         cmocka_unit_test(test_serialize_real_precision),
         cmocka_unit_test(test_whitespace_and_escapes),
+        cmocka_unit_test(test_serialize_unmodified_identical),
+        cmocka_unit_test(test_splice_escapes_and_order),
+        cmocka_unit_test(test_set_max_tokens_splices),
+        cmocka_unit_test(test_strict_grammar),
+        cmocka_unit_test(test_error_places),
+        cmocka_unit_test(test_duplicates_in_large_objects),
+        cmocka_unit_test(test_differential_jansson),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

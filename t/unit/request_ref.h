@@ -1,0 +1,443 @@
+/*
+ * request_ref.h: the request reading of lib/request.c as it was written on
+ * jansson, kept as a reference to compare the scanner against (used by
+ * t/unit/test_request.c and fuzz/fuzz_request.c; header-only, static).
+ *
+ * ref_load parses like the old code (duplicates refused, any value); a
+ * body it refuses is BAD_JSON. ref_read then finds the same fields and
+ * texts, in the same order, or says the shape is bad (messages are not
+ * compared, only the verdict). ref_set_max_tokens edits the tree the way
+ * the old set_max_tokens did, so a spliced body can be compared with
+ * json_equal.
+ */
+#ifndef AIGOV_REQUEST_REF_H
+#define AIGOV_REQUEST_REF_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "request.h"
+
+typedef struct {
+    const char *role;
+    json_t     *node;
+} ref_text_t;
+
+typedef struct {
+    json_t     *root;
+    const char *model;
+    long long   max_tokens;
+    const char *max_tokens_key;
+    int         stream;
+    ref_text_t *texts;
+    size_t      ntexts, cap;
+} ref_req_t;
+
+static json_t *
+ref_load(const char *body, size_t len)
+{
+    return json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, NULL);
+}
+
+static void
+ref_free(ref_req_t *r)
+{
+    json_decref(r->root);
+    free(r->texts);
+    memset(r, 0, sizeof(*r));
+}
+
+static int
+ref_add(ref_req_t *r, const char *role, json_t *node)
+{
+    if (r->ntexts >= AIGOV_REQ_MAX_TEXTS)
+        return -1;
+    if (r->ntexts == r->cap) {
+        size_t nc = r->cap ? r->cap * 2 : 8;
+        ref_text_t *t = realloc(r->texts, nc * sizeof(*t));
+
+        if (t == NULL)
+            abort();
+        r->texts = t;
+        r->cap = nc;
+    }
+    r->texts[r->ntexts].role = role;
+    r->texts[r->ntexts].node = node;
+    r->ntexts++;
+    return 0;
+}
+
+static int
+ref_limit(ref_req_t *r, const char *key, int *present)
+{
+    json_t *v = json_object_get(r->root, key);
+
+    *present = 0;
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return -1;
+    *present = 1;
+    if (json_integer_value(v) > r->max_tokens)
+        r->max_tokens = json_integer_value(v);
+    return 0;
+}
+
+static int
+ref_call(ref_req_t *r, const char *role, json_t *fn)
+{
+    json_t *a;
+
+    if (!json_is_object(fn))
+        return -1;
+    a = json_object_get(fn, "arguments");
+    if (a == NULL || json_is_null(a))
+        return 0;
+    return json_is_string(a) ? ref_add(r, role, a) : -1;
+}
+
+static int
+ref_chat(ref_req_t *r)
+{
+    json_t *msgs = json_object_get(r->root, "messages"), *m;
+    size_t  i;
+
+    if (!json_is_array(msgs))
+        return -1;
+    json_array_foreach(msgs, i, m) {
+        json_t *role = json_object_get(m, "role"), *c, *calls, *fc, *x;
+        size_t  j;
+
+        if (!json_is_object(m) || !json_is_string(role))
+            return -1;
+        c = json_object_get(m, "content");
+        if (c != NULL && !json_is_null(c)) {
+            if (json_is_string(c)) {
+                if (ref_add(r, json_string_value(role), c))
+                    return -1;
+            } else if (!json_is_array(c)) {
+                return -1;
+            } else {
+                json_array_foreach(c, j, x) {
+                    json_t *t = json_object_get(x, "type"), *tx;
+
+                    if (!json_is_object(x) || !json_is_string(t))
+                        return -1;
+                    if (strcmp(json_string_value(t), "text") != 0)
+                        continue;
+                    tx = json_object_get(x, "text");
+                    if (!json_is_string(tx) || ref_add(r, json_string_value(role), tx))
+                        return -1;
+                }
+            }
+        }
+        calls = json_object_get(m, "tool_calls");
+        if (calls != NULL && !json_is_null(calls)) {
+            if (!json_is_array(calls))
+                return -1;
+            json_array_foreach(calls, j, x) {
+                json_t *fn;
+
+                if (!json_is_object(x))
+                    return -1;
+                fn = json_object_get(x, "function");
+                if (fn != NULL && ref_call(r, json_string_value(role), fn))
+                    return -1;
+            }
+        }
+        fc = json_object_get(m, "function_call");
+        if (fc != NULL && !json_is_null(fc) && ref_call(r, json_string_value(role), fc))
+            return -1;
+    }
+    return 0;
+}
+
+static int
+ref_prompt(ref_req_t *r, const char *key)
+{
+    json_t *v = json_object_get(r->root, key), *x, *t;
+    size_t  i, j;
+
+    if (json_is_string(v))
+        return ref_add(r, key, v);
+    if (!json_is_array(v))
+        return -1;
+    json_array_foreach(v, i, x) {
+        if (json_is_string(x)) {
+            if (ref_add(r, key, x))
+                return -1;
+        } else if (json_is_array(x)) {
+            json_array_foreach(x, j, t) {
+                if (!json_is_integer(t))
+                    return -1;
+            }
+        } else if (!json_is_integer(x)) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int
+ref_blocks(ref_req_t *r, const char *role, json_t *c, int nested)
+{
+    json_t *b;
+    size_t  i;
+
+    if (json_is_string(c))
+        return ref_add(r, role, c);
+    if (!json_is_array(c))
+        return -1;
+    json_array_foreach(c, i, b) {
+        json_t *t = json_object_get(b, "type"), *x;
+
+        if (!json_is_object(b) || !json_is_string(t))
+            return -1;
+        if (strcmp(json_string_value(t), "text") == 0) {
+            x = json_object_get(b, "text");
+            if (!json_is_string(x) || ref_add(r, role, x))
+                return -1;
+        } else if (strcmp(json_string_value(t), "tool_result") == 0 && !nested) {
+            x = json_object_get(b, "content");
+            if (x != NULL && !json_is_null(x) && ref_blocks(r, role, x, 1))
+                return -1;
+        }
+    }
+    return 0;
+}
+
+static int
+ref_messages(ref_req_t *r)
+{
+    json_t *sys = json_object_get(r->root, "system");
+    json_t *msgs = json_object_get(r->root, "messages"), *m;
+    size_t  i;
+
+    if (sys != NULL && !json_is_null(sys) && ref_blocks(r, "system", sys, 1))
+        return -1;
+    if (!json_is_array(msgs))
+        return -1;
+    json_array_foreach(msgs, i, m) {
+        json_t *role = json_object_get(m, "role"), *c;
+
+        if (!json_is_object(m) || !json_is_string(role))
+            return -1;
+        c = json_object_get(m, "content");
+        if (c == NULL || ref_blocks(r, json_string_value(role), c, 0))
+            return -1;
+    }
+    return 0;
+}
+
+/* Takes root (a reference). 0: read; -1: bad shape. */
+static int
+ref_read(ref_req_t *r, aigov_endpoint_t ep, json_t *root)
+{
+    json_t *v;
+    int     mt = 0, mct = 0;
+
+    memset(r, 0, sizeof(*r));
+    r->root = root;
+    r->max_tokens = -1;
+    if (!json_is_object(root))
+        return -1;
+    v = json_object_get(root, "model");
+    if (v == NULL) {
+        if (ep != AIGOV_EP_UNKNOWN && ep != AIGOV_EP_MODELS)
+            return -1;
+    } else if (!json_is_string(v)) {
+        return -1;
+    } else {
+        r->model = json_string_value(v);
+    }
+    v = json_object_get(root, "stream");
+    if (v != NULL && !json_is_null(v)) {
+        if (!json_is_boolean(v))
+            return -1;
+        r->stream = json_is_true(v);
+    }
+    switch (ep) {
+    case AIGOV_EP_CHAT:
+        if (ref_limit(r, "max_tokens", &mt) || ref_limit(r, "max_completion_tokens", &mct))
+            return -1;
+        r->max_tokens_key = mct && !mt ? "max_completion_tokens" : "max_tokens";
+        return ref_chat(r);
+    case AIGOV_EP_COMPLETIONS:
+        r->max_tokens_key = "max_tokens";
+        if (ref_limit(r, "max_tokens", &mt))
+            return -1;
+        return ref_prompt(r, "prompt");
+    case AIGOV_EP_EMBEDDINGS:
+        return ref_prompt(r, "input");
+    case AIGOV_EP_MESSAGES:
+        r->max_tokens_key = "max_tokens";
+        if (ref_limit(r, "max_tokens", &mt) || !mt)
+            return -1;
+        return ref_messages(r);
+    default:
+        r->max_tokens_key = "max_tokens";
+        return ref_limit(r, "max_tokens", &mt);
+    }
+}
+
+/* The old set_max_tokens: every non-null key overwritten, else the key. */
+static void
+ref_set_max_tokens(ref_req_t *r, long long v)
+{
+    static const char *const keys[] = { "max_tokens", "max_completion_tokens" };
+    int i, done = 0;
+
+    if (r->max_tokens_key == NULL)
+        return;
+    for (i = 0; i < 2; i++) {
+        json_t *old = json_object_get(r->root, keys[i]);
+
+        if (old == NULL || json_is_null(old))
+            continue;
+        json_object_set_new(r->root, keys[i], json_integer(v));
+        done = 1;
+    }
+    if (!done)
+        json_object_set_new(r->root, r->max_tokens_key, json_integer(v));
+}
+
+static size_t
+ref_chars(const char *s, size_t n)
+{
+    size_t i, c = 0;
+
+    for (i = 0; i < n; i++)
+        c += ((unsigned char) s[i] & 0xC0) != 0x80;
+    return c;
+}
+
+static int
+ref_streq(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+#define REF_FAIL(...) do { snprintf(why, whylen, __VA_ARGS__); goto out; } while (0)
+
+/*
+ * Parses body with lib/request.c and with the reference and compares:
+ * the verdict (JSON or not, shape or not), every field and text, the
+ * unmodified serialisation (the body itself), and the body after the same
+ * edits on both sides (every other text replaced, a token limit set).
+ * 0 when they agree; else -1 and why says what differed.
+ */
+static int
+ref_check(aigov_endpoint_t ep, const char *body, size_t len, char *why,
+          size_t whylen)
+{
+    static const char repl[] = "[R \"q\" \\ \n\t\x01 \xc3\xa9 \xf0\x9f\x98\x80]";
+    aigov_request_t    rq, again;
+    aigov_req_status_t st;
+    ref_req_t          ref;
+    json_t            *root, *back = NULL;
+    char               err[256], *out = NULL;
+    size_t             i, olen, chars = 0;
+    int                rc = -1, refrc;
+
+    memset(&ref, 0, sizeof(ref));
+    why[0] = '\0';
+    st = aigov_request_parse(&rq, ep, body, len, err, sizeof(err));
+    if (ep == AIGOV_EP_MODELS && len == 0) {
+        rc = st == AIGOV_REQ_OK ? 0 : -1;
+        aigov_request_free(&rq);
+        return rc;
+    }
+    root = ref_load(body, len);
+    if (st == AIGOV_REQ_BAD_SHAPE && strstr(err, "nested deeper") != NULL) {
+        json_decref(root);      /* the depth bound is ours, not jansson's */
+        aigov_request_free(&rq);
+        return 0;
+    }
+    if (root == NULL) {
+        if (st != AIGOV_REQ_BAD_JSON)
+            REF_FAIL("jansson refuses the JSON, the scanner says %d (%s)", st, err);
+        rc = 0;
+        goto out;
+    }
+    if (st == AIGOV_REQ_BAD_JSON) {
+        /* jansson skips a NUL byte right after a number or a literal
+         * ({"a":1\0} loads); the scanner is stricter there, on purpose. */
+        if (memchr(body, '\0', len) != NULL) {
+            rc = 0;
+            goto out;
+        }
+        REF_FAIL("jansson reads the JSON, the scanner refuses it: %s", err);
+    }
+    refrc = ref_read(&ref, ep, root);
+    if (refrc != 0) {
+        if (st != AIGOV_REQ_BAD_SHAPE)
+            REF_FAIL("the reference finds a bad shape, the scanner says %d", st);
+        rc = 0;
+        goto out;
+    }
+    if (st != AIGOV_REQ_OK)
+        REF_FAIL("the reference reads it, the scanner says %d: %s", st, err);
+    if (!ref_streq(ref.model, rq.model))
+        REF_FAIL("model differs");
+    if (ref.stream != rq.stream || ref.max_tokens != rq.max_tokens)
+        REF_FAIL("stream or max_tokens differ");
+    if (!ref_streq(ref.max_tokens_key, rq.max_tokens_key))
+        REF_FAIL("max_tokens_key differs");
+    if (ref.ntexts != rq.ntexts)
+        REF_FAIL("%zu texts, the reference has %zu", rq.ntexts, ref.ntexts);
+    for (i = 0; i < rq.ntexts; i++) {
+        json_t *n = ref.texts[i].node;
+
+        if (!ref_streq(ref.texts[i].role, rq.texts[i].role))
+            REF_FAIL("text %zu: role differs", i);
+        if (json_string_length(n) != rq.texts[i].len
+            || memcmp(json_string_value(n), rq.texts[i].text, rq.texts[i].len) != 0
+            || rq.texts[i].text[rq.texts[i].len] != '\0')
+            REF_FAIL("text %zu differs", i);
+        chars += ref_chars(rq.texts[i].text, rq.texts[i].len);
+    }
+    if (chars != rq.prompt_chars)
+        REF_FAIL("prompt_chars differs");
+
+    out = aigov_request_serialize(&rq, &olen);
+    if (out == NULL || olen != len || memcmp(out, body, len) != 0)
+        REF_FAIL("the unmodified body does not serialise to itself");
+    free(out);
+
+    for (i = 0; i < rq.ntexts; i += 2) {
+        if (aigov_request_set_text(&rq, i, repl, sizeof(repl) - 1) != 0)
+            REF_FAIL("set_text %zu refused", i);
+        json_string_setn(ref.texts[i].node, repl, sizeof(repl) - 1);
+    }
+    if (aigov_request_set_max_tokens(&rq, 42) != 0)
+        REF_FAIL("set_max_tokens refused");
+    ref_set_max_tokens(&ref, 42);
+    out = aigov_request_serialize(&rq, &olen);
+    if (out == NULL || strlen(out) != olen)
+        REF_FAIL("no serialisation after edits");
+    back = json_loadb(out, olen, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, NULL);
+    if (back == NULL || !json_equal(back, ref.root))
+        REF_FAIL("the edited body differs from the reference's edit: %s", out);
+    if (aigov_request_parse(&again, ep, out, olen, err, sizeof(err)) != AIGOV_REQ_OK
+        || again.ntexts != rq.ntexts)
+    {
+        aigov_request_free(&again);
+        REF_FAIL("the edited body does not read back: %s", err);
+    }
+    aigov_request_free(&again);
+    rc = 0;
+out:
+    free(out);
+    json_decref(back);
+    if (ref.root != NULL)
+        ref_free(&ref);
+    else
+        json_decref(root);
+    aigov_request_free(&rq);
+    return rc;
+}
+
+#endif
