@@ -283,6 +283,56 @@ static void take_usage(aigov_answer_t *a, const json_t *root)
     take_count(u, "completion_tokens", "output_tokens", &a->completion, &a->has_usage);
 }
 
+/* The token counts of an answer nobody filters: only the object after
+ * the last "usage" key is parsed, not the whole answer. A "usage" inside
+ * message text is escaped (\"usage\") and so never matches. */
+static void take_usage_fast(aigov_answer_t *a, const char *s, size_t len)
+{
+    const char *k = NULL, *p = s, *end = s + len, *q;
+    json_t *u, *root;
+    int depth = 0, in_str = 0;
+
+    while ((q = memmem(p, (size_t)(end - p), "\"usage\"", 7)) != NULL) {
+        k = q;
+        p = q + 7;
+    }
+    if (k == NULL)
+        return;
+    for (p = k + 7; p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'); p++)
+        ;
+    if (p == end || *p != ':')
+        return;
+    for (p++; p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'); p++)
+        ;
+    if (p == end || *p != '{')
+        return;
+    for (q = p; q < end; q++) {
+        if (in_str) {
+            if (*q == '\\')
+                q++;
+            else if (*q == '"')
+                in_str = 0;
+        } else if (*q == '"') {
+            in_str = 1;
+        } else if (*q == '{') {
+            depth++;
+        } else if (*q == '}' && --depth == 0) {
+            break;
+        }
+    }
+    if (q >= end)
+        return;
+    u = json_loadb(p, (size_t)(q - p + 1), 0, NULL);
+    if (u == NULL)
+        return;
+    root = json_object();
+    if (root != NULL && json_object_set_new(root, "usage", u) == 0)
+        take_usage(a, root);
+    else
+        json_decref(u);
+    json_decref(root);
+}
+
 static int add_piece(pieces_t *p, json_t *s)
 {
     if (!json_is_string(s))
@@ -465,10 +515,15 @@ static int filter_pieces(aigov_answer_t *a, pieces_t *p)
 
 int aigov_answer_json(aigov_answer_t *a, const char *body, size_t len)
 {
-    json_t *root = json_loadb(body, len, 0, NULL);
+    json_t *root;
     pieces_t p = { 0 };
     int rc;
 
+    if (a->nf == 0) {
+        take_usage_fast(a, body, len);
+        return 0;
+    }
+    root = json_loadb(body, len, 0, NULL);
     if (root == NULL)   /* an upstream error page, say: not ours to change */
         return a->nf ? emit(a, body, len) : 0;
     take_usage(a, root);
@@ -762,11 +817,8 @@ static int on_event(void *ud, const aigov_sse_event_t *ev)
         return 0;   /* swallow the rest */
     if (a->nf == 0) {
         /* pass-through: parse only what may carry usage */
-        if (ev->has_data && memmem(ev->data, ev->data_len, "\"usage\"", 7) != NULL
-            && (root = json_loadb(ev->data, ev->data_len, 0, NULL)) != NULL) {
-            take_usage(a, root);
-            json_decref(root);
-        }
+        if (ev->has_data)
+            take_usage_fast(a, ev->data, ev->data_len);
         return 0;
     }
     if (!ev->has_data)

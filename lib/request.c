@@ -125,7 +125,10 @@ utf8_chars(const char *s, size_t len)
     for (; i + 8 <= len; i += 8) {
         uint64_t v = load8(p + i);
 
-        cont += (size_t) __builtin_popcountll(v & ~(v << 1) & HIGHS);
+        /* ASCII words, the common case, need no count (and popcount may
+         * be a library call on baseline x86-64) */
+        if (v & HIGHS)
+            cont += (size_t) __builtin_popcountll(v & ~(v << 1) & HIGHS);
     }
     for (; i < len; i++)
         cont += (p[i] & 0xC0) == 0x80;

@@ -601,6 +601,15 @@ ngx_http_aigov_read_body(ngx_http_request_t *r, ngx_str_t *body)
         return NGX_OK;
     }
 
+    cl = r->request_body->bufs;
+
+    if (cl->next == NULL && !cl->buf->in_file) {
+        /* the usual case: one buffer in memory, used where it is */
+        body->data = cl->buf->pos;
+        body->len = len;
+        return NGX_OK;
+    }
+
     p = ngx_pnalloc(r->pool, len + 1);
     if (p == NULL) {
         return NGX_ERROR;
@@ -628,7 +637,6 @@ ngx_http_aigov_read_body(ngx_http_request_t *r, ngx_str_t *body)
     }
 
     body->len = p - body->data;
-    *p = '\0';
 
     return NGX_OK;
 }

@@ -19,6 +19,8 @@ static ngx_int_t ngx_http_aigov_nginx_error(ngx_http_request_t *r,
     ngx_http_aigov_ctx_t *ctx);
 static ngx_int_t ngx_http_aigov_answer_start(ngx_http_request_t *r,
     ngx_http_aigov_ctx_t *ctx);
+static ngx_uint_t ngx_http_aigov_answer_needed(ngx_http_aigov_ctx_t *ctx,
+    ngx_http_aigov_main_conf_t *amcf);
 static ngx_int_t ngx_http_aigov_answer_filter(ngx_http_request_t *r,
     ngx_http_aigov_ctx_t *ctx, ngx_chain_t *in);
 static ngx_int_t ngx_http_aigov_answer_take(ngx_http_request_t *r,
@@ -94,6 +96,40 @@ ngx_http_aigov_header_filter(ngx_http_request_t *r)
 }
 
 
+/* The answer is read only for a response filter, the audit record or a
+ * token quota to settle; otherwise it passes untouched. */
+
+static ngx_uint_t
+ngx_http_aigov_answer_needed(ngx_http_aigov_ctx_t *ctx,
+    ngx_http_aigov_main_conf_t *amcf)
+{
+    ngx_uint_t  i;
+
+    if (amcf->audit) {
+        return 1;
+    }
+
+    if (!ctx->decided) {
+        return 0;
+    }
+
+    if (ctx->quota_held
+        && (ctx->decision->limits.tokens_per_minute > 0
+            || ctx->decision->limits.tokens_per_day > 0))
+    {
+        return 1;
+    }
+
+    for (i = 0; i < ctx->nspecs; i++) {
+        if (ctx->specs[i].stages & AIGOV_STAGE_RESPONSE) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 /*
  * Answers of the model API: SSE streams are filtered event by event as
  * they arrive; JSON answers are filtered whole, and when a filter may
@@ -110,7 +146,7 @@ ngx_http_aigov_answer_start(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_aigov_module);
 
-    if (!(ctx->decided || amcf->audit) || ctx->err_code || ctx->answer
+    if (!ngx_http_aigov_answer_needed(ctx, amcf) || ctx->err_code || ctx->answer
         || r->header_only || r->headers_out.status != NGX_HTTP_OK)
     {
         return ngx_http_next_header_filter(r);

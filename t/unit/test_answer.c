@@ -478,6 +478,21 @@ static void json_case(fx_t *fx, aigov_endpoint_t ep, const char *in, const char 
     "{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":{\"text\":\"bob@example.org\"}}]," \
     "\"usage\":{\"input_tokens\":11,\"output_tokens\":4}}"
 
+/* Without filters only the usage object is read: the word "usage" in the
+ * text, spacing and nested objects do not confuse it. */
+static void test_json_usage_without_filters(void **state)
+{
+    json_case(NULL, AIGOV_EP_CHAT, CHAT_JSON, NULL, 5, 7);
+    json_case(NULL, AIGOV_EP_MESSAGES, ANTH_JSON, NULL, 11, 4);
+    json_case(NULL, AIGOV_EP_CHAT,
+              "{\"choices\":[{\"message\":{\"content\":\"the \\\"usage\\\": {} of it\"}}],"
+              "\"usage\" : {\"prompt_tokens\":3,\"prompt_tokens_details\":{\"cached_tokens\":1},"
+              "\"completion_tokens\":9}}", NULL, 3, 9);
+    json_case(NULL, AIGOV_EP_CHAT, "{\"choices\":[],\"note\":\"usage\"}", NULL, -1, -1);
+    json_case(NULL, AIGOV_EP_CHAT, "{\"usage\":{\"prompt_tokens\":4", NULL, -1, -1);
+    json_case(NULL, AIGOV_EP_CHAT, "<html>usage</html>", NULL, -1, -1);
+}
+
 static void test_json_answers(void **state)
 {
     fx_t fx;
@@ -543,6 +558,7 @@ int main(void)
         cmocka_unit_test(test_block_mid_stream),
         cmocka_unit_test(test_plugin_error_in_stream),
         cmocka_unit_test(test_oversized_event),
+        cmocka_unit_test(test_json_usage_without_filters),
         cmocka_unit_test(test_json_answers),
         cmocka_unit_test(test_json_too_large),
     };
