@@ -39,10 +39,21 @@ struct aigov_tcache_s {
 
 static uint64_t hash_bytes(uint64_t seed, const char *p, size_t len)
 {
-    /* FNV-1a, seeded, with a final mix so the low bits (the bucket) depend
-     * on every input byte. */
-    uint64_t h = 0xcbf29ce484222325ULL ^ seed;
-    for (size_t i = 0; i < len; i++) {
+    /* Eight bytes a step, each word mixed by a multiply and a rotation,
+     * then a final mix so the low bits (the bucket) depend on every input
+     * byte. Tokens are a few hundred bytes: a byte-wise hash was most of
+     * a cache hit's cost. */
+    uint64_t h = 0xcbf29ce484222325ULL ^ seed ^ ((uint64_t) len << 32);
+    size_t i = 0;
+
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+
+        memcpy(&w, p + i, 8);
+        h ^= w * 0x9e3779b97f4a7c15ULL;
+        h = (h << 27 | h >> 37) * 0x100000001b3ULL;
+    }
+    for (; i < len; i++) {
         h ^= (unsigned char) p[i];
         h *= 0x100000001b3ULL;
     }

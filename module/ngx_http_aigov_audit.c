@@ -506,7 +506,9 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
     ar.stream = ctx->req.stream;
     ar.prompt_tokens = -1;
     ar.completion_tokens = -1;
-    ar.claims = ctx->claims;
+    /* the claims are on the admission record; the completion record, which
+     * shares its id, need not repeat them */
+    ar.claims = ngx_strcmp(phase, "done") == 0 ? NULL : ctx->claims;
 
     iss = ctx->claims ? json_object_get(ctx->claims, "iss") : NULL;
     ar.iss = json_is_string(iss) ? json_string_value(iss) : NULL;
