@@ -1247,6 +1247,34 @@ read_openai_call(parse_ctx_t *cx, size_t mi, const char *what, const char *role,
     return add_text(cx, role, args);
 }
 
+/* Tool descriptions are text the model reads too: a secret or a blocked
+ * term must not travel in `tools[].function.description` (OpenAI) or
+ * `tools[].description` (Anthropic). Other shapes of `tools` are left to
+ * the upstream to judge. */
+static int
+read_tool_descriptions(parse_ctx_t *cx)
+{
+    uint32_t tools = obj_get(cx, 0, "tools"), t, d, fn;
+    int      rc;
+
+    if (tools == NONE || !IS(cx, tools, T_ARR))
+        return SHAPE_OK;
+    for (t = FIRST(cx, tools); t < END(cx, tools); t = NEXT(cx, t)) {
+        if (!IS(cx, t, T_OBJ))
+            continue;
+        d = obj_get(cx, t, "description");
+        fn = obj_get(cx, t, "function");
+        if (d == NONE && fn != NONE && IS(cx, fn, T_OBJ))
+            d = obj_get(cx, fn, "description");
+        if (d != NONE && IS(cx, d, T_STR)
+            && (rc = add_text(cx, "tool_definition", d)) != SHAPE_OK)
+        {
+            return rc;
+        }
+    }
+    return SHAPE_OK;
+}
+
 static int
 read_chat(parse_ctx_t *cx)
 {
@@ -1628,6 +1656,8 @@ aigov_request_parse(aigov_request_t *rq, aigov_endpoint_t ep,
         default:                   break;
         }
     }
+    if (rc == SHAPE_OK && (ep == AIGOV_EP_CHAT || ep == AIGOV_EP_MESSAGES))
+        rc = read_tool_descriptions(&cx);
     scan_release(s);
     if (rc == SHAPE_NOMEM) {
         set_err(err, errlen, "out of memory");

@@ -31,6 +31,7 @@ const char *aigov_endpoint_name(aigov_endpoint_t ep);
 /* One piece of text the caller sent. */
 typedef struct {
     const char  *role;    /* "system", "user", "assistant", "tool", "developer",
+                             "tool_definition" (a tool's description),
                              "prompt" (completions), "input" (embeddings) */
     const char  *text;    /* UTF-8, NUL-terminated, owned by the request */
     size_t       len;

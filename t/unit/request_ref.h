@@ -232,6 +232,27 @@ ref_messages(ref_req_t *r)
     return 0;
 }
 
+/* Tool descriptions, after the messages, in the same order. */
+static int
+ref_tools(ref_req_t *r)
+{
+    json_t *tools = json_object_get(r->root, "tools"), *t, *d;
+    size_t  i;
+
+    if (!json_is_array(tools))
+        return 0;
+    json_array_foreach(tools, i, t) {
+        if (!json_is_object(t))
+            continue;
+        d = json_object_get(t, "description");
+        if (d == NULL && json_is_object(json_object_get(t, "function")))
+            d = json_object_get(json_object_get(t, "function"), "description");
+        if (json_is_string(d) && ref_add(r, "tool_definition", d))
+            return -1;
+    }
+    return 0;
+}
+
 /* Takes root (a reference). 0: read; -1: bad shape. */
 static int
 ref_read(ref_req_t *r, aigov_endpoint_t ep, json_t *root)
@@ -264,7 +285,7 @@ ref_read(ref_req_t *r, aigov_endpoint_t ep, json_t *root)
         if (ref_limit(r, "max_tokens", &mt) || ref_limit(r, "max_completion_tokens", &mct))
             return -1;
         r->max_tokens_key = mct && !mt ? "max_completion_tokens" : "max_tokens";
-        return ref_chat(r);
+        return ref_chat(r) ? -1 : ref_tools(r);
     case AIGOV_EP_COMPLETIONS:
         r->max_tokens_key = "max_tokens";
         if (ref_limit(r, "max_tokens", &mt))
@@ -276,7 +297,7 @@ ref_read(ref_req_t *r, aigov_endpoint_t ep, json_t *root)
         r->max_tokens_key = "max_tokens";
         if (ref_limit(r, "max_tokens", &mt) || !mt)
             return -1;
-        return ref_messages(r);
+        return ref_messages(r) ? -1 : ref_tools(r);
     default:
         r->max_tokens_key = "max_tokens";
         return ref_limit(r, "max_tokens", &mt);

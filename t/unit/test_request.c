@@ -1485,10 +1485,47 @@ test_differential_jansson(void **state)
     free(g.b);
 }
 
+/* Tool descriptions reach the filters: a secret could ride there. */
+static void test_tool_descriptions(void **state)
+{
+    aigov_request_t rq;
+    char err[256], *out;
+    size_t n;
+    const char *chat =
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+        "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\","
+        "\"description\":\"uses key sk-abc\",\"parameters\":{}}},7,{\"type\":\"x\"}]}";
+    const char *anth =
+        "{\"model\":\"c\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+        "\"tools\":[{\"name\":\"g\",\"description\":\"find things\",\"input_schema\":{}}]}";
+
+    (void) state;
+    memset(&rq, 0, sizeof(rq));
+    assert_int_equal(aigov_request_parse(&rq, AIGOV_EP_CHAT, chat, strlen(chat), err, sizeof(err)),
+                     AIGOV_REQ_OK);
+    assert_int_equal(rq.ntexts, 2);
+    assert_string_equal(rq.texts[1].role, "tool_definition");
+    assert_string_equal(rq.texts[1].text, "uses key sk-abc");
+    assert_int_equal(aigov_request_set_text(&rq, 1, "uses key [REDACTED]", 19), 0);
+    out = aigov_request_serialize(&rq, &n);
+    assert_non_null(out);
+    assert_non_null(strstr(out, "\"description\":\"uses key [REDACTED]\""));
+    free(out);
+    aigov_request_free(&rq);
+
+    memset(&rq, 0, sizeof(rq));
+    assert_int_equal(aigov_request_parse(&rq, AIGOV_EP_MESSAGES, anth, strlen(anth), err, sizeof(err)),
+                     AIGOV_REQ_OK);
+    assert_int_equal(rq.ntexts, 2);
+    assert_string_equal(rq.texts[1].text, "find things");
+    aigov_request_free(&rq);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tool_descriptions),
         cmocka_unit_test(test_endpoint_from_path),
         cmocka_unit_test(test_chat_simple),
         cmocka_unit_test(test_chat_all_roles),
