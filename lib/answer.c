@@ -613,7 +613,10 @@ static int release(aigov_answer_t *a, int all)
     while (a->qhead < a->qn) {
         held_t *h = &a->q[a->qhead];
 
-        if (!all && h->root != NULL && h->tend + a->hold_back > total(a)
+        /* an event without text (the role chunk, say) has nothing a
+         * later mask could touch: it goes as soon as it is first */
+        if (!all && h->root != NULL && h->tend > h->tstart
+            && h->tend + a->hold_back > total(a)
             && a->held_bytes <= a->max_held)
             break;
         if (send_held(a, h) != 0)

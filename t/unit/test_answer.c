@@ -327,6 +327,35 @@ static void test_hold_back_releases_early(void **state)
     fx_free(&fx);
 }
 
+/* The first chunk (role only, empty text) is not held behind text that
+ * has not come yet: the client sees the stream start at once. */
+static void test_empty_text_event_not_held(void **state)
+{
+    const char *role = "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n";
+    char ev[512];
+    fx_t fx;
+    aigov_answer_t *a;
+    buf_t out = { 0 };
+
+    fx_init(&fx, "spy", "{\"match\":\"secret-word\"}", AIGOV_ACTION_REDACT);
+    a = aigov_answer_new(AIGOV_EP_CHAT, 1, &fx.f, 1, 256);
+    assert_int_equal(aigov_answer_feed(a, role, strlen(role)), 0);
+    drain(a, &out);
+    assert_int_equal(out.n, strlen(role));
+    assert_memory_equal(out.s, role, out.n);
+    /* text is still held back */
+    chunk(ev, "hello");
+    assert_int_equal(aigov_answer_feed(a, ev, strlen(ev)), 0);
+    drain(a, &out);
+    assert_int_equal(out.n, strlen(role));
+    assert_int_equal(aigov_answer_finish(a), 0);
+    drain(a, &out);
+    assert_int_equal(out.n, strlen(role) + strlen(ev));
+    free(out.s);
+    aigov_answer_free(a);
+    fx_free(&fx);
+}
+
 /* ---- blocks ---- */
 
 static void test_block_mid_stream(void **state)
@@ -558,6 +587,7 @@ int main(void)
         cmocka_unit_test(test_block_mid_stream),
         cmocka_unit_test(test_plugin_error_in_stream),
         cmocka_unit_test(test_oversized_event),
+        cmocka_unit_test(test_empty_text_event_not_held),
         cmocka_unit_test(test_json_usage_without_filters),
         cmocka_unit_test(test_json_answers),
         cmocka_unit_test(test_json_too_large),
