@@ -2,6 +2,7 @@
  * filter: plugin host, config accessors, request filtering, redaction.
  * See filter.h.
  */
+#include "errbuf.h"
 #include "filter.h"
 
 #include <dlfcn.h>
@@ -46,17 +47,6 @@ struct aigov_filter_inst_s {
     json_t                *config;
     arena_t                arena;
 };
-
-static void fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- host ---- */
 
@@ -113,34 +103,34 @@ int aigov_host_load(aigov_plugin_host_t *h, const char *name, const char *path,
     loaded_t *l;
 
     if (name == NULL || !valid_name(name)) {
-        fail(err, errlen, "plugin name \"%s\" must be 1 to %d letters, digits, '_' or '-'",
+        aigov_errorf(err, errlen, "plugin name \"%s\" must be 1 to %d letters, digits, '_' or '-'",
              name ? name : "", NAME_MAX_LEN);
         return -1;
     }
     if ((dup = find_loaded(h, name)) != NULL) {
-        fail(err, errlen, "plugin %s is already loaded (from %s)", name, dup->path);
+        aigov_errorf(err, errlen, "plugin %s is already loaded (from %s)", name, dup->path);
         return -1;
     }
     if (path == NULL || stat(path, &st) != 0) {
-        fail(err, errlen, "plugin %s: cannot open %s: %s", name, path ? path : "",
+        aigov_errorf(err, errlen, "plugin %s: cannot open %s: %s", name, path ? path : "",
              strerror(path ? errno : ENOENT));
         return -1;
     }
     if (!S_ISREG(st.st_mode)) {
-        fail(err, errlen, "plugin %s: %s is not a regular file", name, path);
+        aigov_errorf(err, errlen, "plugin %s: %s is not a regular file", name, path);
         return -1;
     }
     dlerror();
     handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (handle == NULL) {
         const char *e = dlerror();
-        fail(err, errlen, "plugin %s: %s is not a loadable shared object (%s)",
+        aigov_errorf(err, errlen, "plugin %s: %s is not a loadable shared object (%s)",
              name, path, e ? e : "unknown error");
         return -1;
     }
     sym = dlsym(handle, AIGOV_PLUGIN_ENTRY);
     if (sym == NULL) {
-        fail(err, errlen, "plugin %s: %s does not export %s",
+        aigov_errorf(err, errlen, "plugin %s: %s does not export %s",
              name, path, AIGOV_PLUGIN_ENTRY);
         dlclose(handle);
         return -1;
@@ -148,19 +138,19 @@ int aigov_host_load(aigov_plugin_host_t *h, const char *name, const char *path,
     entry = (aigov_plugin_entry_fn)sym;
     t = entry();
     if (t == NULL) {
-        fail(err, errlen, "plugin %s: %s returned no plugin table", name, AIGOV_PLUGIN_ENTRY);
+        aigov_errorf(err, errlen, "plugin %s: %s returned no plugin table", name, AIGOV_PLUGIN_ENTRY);
         dlclose(handle);
         return -1;
     }
     if (t->abi_version != AIGOV_PLUGIN_ABI_VERSION) {
-        fail(err, errlen, "plugin %s speaks ABI %u, aigov speaks %u",
+        aigov_errorf(err, errlen, "plugin %s speaks ABI %u, aigov speaks %u",
              name, (unsigned)t->abi_version, AIGOV_PLUGIN_ABI_VERSION);
         dlclose(handle);
         return -1;
     }
     if (t->create == NULL || t->destroy == NULL || t->inspect == NULL
         || (t->stream_start == NULL) != (t->stream_end == NULL)) {
-        fail(err, errlen, "plugin %s: its table lacks create, destroy or inspect, "
+        aigov_errorf(err, errlen, "plugin %s: its table lacks create, destroy or inspect, "
              "or has only one of stream_start and stream_end", name);
         dlclose(handle);
         return -1;
@@ -169,7 +159,7 @@ int aigov_host_load(aigov_plugin_host_t *h, const char *name, const char *path,
         size_t cap = h->cap ? 2 * h->cap : 8;
         loaded_t *v = realloc(h->v, cap * sizeof(*v));
         if (v == NULL) {
-            fail(err, errlen, "plugin %s: out of memory", name);
+            aigov_errorf(err, errlen, "plugin %s: out of memory", name);
             dlclose(handle);
             return -1;
         }
@@ -180,7 +170,7 @@ int aigov_host_load(aigov_plugin_host_t *h, const char *name, const char *path,
     memset(l, 0, sizeof(*l));
     l->path = strdup(path);
     if (l->path == NULL) {
-        fail(err, errlen, "plugin %s: out of memory", name);
+        aigov_errorf(err, errlen, "plugin %s: out of memory", name);
         dlclose(handle);
         return -1;
     }
@@ -383,21 +373,21 @@ void *aigov_host_instance(void *ctx, const char *plugin, const json_t *config,
         err[0] = '\0';
     t = aigov_host_plugin(h, plugin);
     if (t == NULL) {
-        fail(err, errlen, "no plugin named \"%s\" is loaded (aigov_plugin)",
+        aigov_errorf(err, errlen, "no plugin named \"%s\" is loaded (aigov_plugin)",
              plugin ? plugin : "");
         return NULL;
     }
     if (action < AIGOV_ACTION_FLAG || action > AIGOV_ACTION_BLOCK) {
-        fail(err, errlen, "plugin %s: action must be flag, redact or block", plugin);
+        aigov_errorf(err, errlen, "plugin %s: action must be flag, redact or block", plugin);
         return NULL;
     }
     if (config != NULL && !json_is_object(config) && !json_is_null(config)) {
-        fail(err, errlen, "plugin %s: config must be a mapping", plugin);
+        aigov_errorf(err, errlen, "plugin %s: config must be a mapping", plugin);
         return NULL;
     }
     fi = calloc(1, sizeof(*fi));
     if (fi == NULL) {
-        fail(err, errlen, "plugin %s: out of memory", plugin);
+        aigov_errorf(err, errlen, "plugin %s: out of memory", plugin);
         return NULL;
     }
     fi->plugin = t;
@@ -407,7 +397,7 @@ void *aigov_host_instance(void *ctx, const char *plugin, const json_t *config,
     fi->config = json_is_object(config) ? json_deep_copy(config) : json_object();
     cfg = arena_keep(&fi->arena, malloc(sizeof(*cfg)));
     if (fi->config == NULL || cfg == NULL) {
-        fail(err, errlen, "plugin %s: out of memory", plugin);
+        aigov_errorf(err, errlen, "plugin %s: out of memory", plugin);
         aigov_host_instance_free(fi);
         return NULL;
     }
@@ -418,7 +408,7 @@ void *aigov_host_instance(void *ctx, const char *plugin, const json_t *config,
         if (err && errlen) {
             err[errlen - 1] = '\0';
             if (err[0] == '\0')
-                fail(err, errlen, "plugin %s rejected its config", plugin);
+                aigov_errorf(err, errlen, "plugin %s rejected its config", plugin);
         }
         aigov_host_instance_free(fi);
         return NULL;

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "errbuf.h"
 #include "identity.h"
 #include "identity_int.h"
 
@@ -30,16 +31,6 @@ struct aigov_identity_s {
     size_t cache_entries, cache_bytes;
     uint64_t hits, misses, sig_checks;
 };
-
-static void setmsg(char *msg, size_t msglen, const char *fmt, ...)
-{
-    if (msg == NULL || msglen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, msglen, fmt, ap);
-    va_end(ap);
-}
 
 /* Token-supplied text for a message: printable ASCII only, bounded. */
 static const char *shown(const char *s, char *buf, size_t buflen)
@@ -84,7 +75,7 @@ int aigov_identity_add_key_mem(aigov_identity_t *id, const char *data, size_t le
                                const char *name, char *err, size_t errlen)
 {
     if (len > AIGOV_ID_MAX_KEY_FILE) {
-        setmsg(err, errlen, "%s: larger than %d bytes", name ? name : "key", AIGOV_ID_MAX_KEY_FILE);
+        aigov_errorf(err, errlen, "%s: larger than %d bytes", name ? name : "key", AIGOV_ID_MAX_KEY_FILE);
         return -1;
     }
     aigov_tcache_clear(id->cache);
@@ -96,13 +87,13 @@ int aigov_identity_add_key_file(aigov_identity_t *id, const char *path,
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
-        setmsg(err, errlen, "%s: %s", path, strerror(errno));
+        aigov_errorf(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
     char *buf = malloc(AIGOV_ID_MAX_KEY_FILE + 1);
     if (buf == NULL) {
         fclose(f);
-        setmsg(err, errlen, "%s: out of memory", path);
+        aigov_errorf(err, errlen, "%s: out of memory", path);
         return -1;
     }
     size_t n = fread(buf, 1, AIGOV_ID_MAX_KEY_FILE + 1, f);
@@ -110,10 +101,10 @@ int aigov_identity_add_key_file(aigov_identity_t *id, const char *path,
     fclose(f);
     int rc;
     if (rd_err) {
-        setmsg(err, errlen, "%s: read error", path);
+        aigov_errorf(err, errlen, "%s: read error", path);
         rc = -1;
     } else if (n > AIGOV_ID_MAX_KEY_FILE) {
-        setmsg(err, errlen, "%s: larger than %d bytes", path, AIGOV_ID_MAX_KEY_FILE);
+        aigov_errorf(err, errlen, "%s: larger than %d bytes", path, AIGOV_ID_MAX_KEY_FILE);
         rc = -1;
     } else {
         rc = aigov_identity_add_key_mem(id, buf, n, path, err, errlen);
@@ -220,19 +211,19 @@ static aigov_id_status_t decode_json(const char *p, size_t len, const char *what
     if (rc == -2)
         return AIGOV_ID_NOMEM;
     if (rc != 0) {
-        setmsg(msg, msglen, "token %s is not base64url", what);
+        aigov_errorf(msg, msglen, "token %s is not base64url", what);
         return AIGOV_ID_MALFORMED;
     }
     /* Duplicate members are how one parser sees "admin" and another does not. */
     json_t *j = json_loadb((const char *) raw, rawlen, JSON_REJECT_DUPLICATES, &jerr);
     free(raw);
     if (j == NULL) {
-        setmsg(msg, msglen, "token %s is not valid JSON", what);
+        aigov_errorf(msg, msglen, "token %s is not valid JSON", what);
         return AIGOV_ID_MALFORMED;
     }
     if (!json_is_object(j)) {
         json_decref(j);
-        setmsg(msg, msglen, "token %s is not a JSON object", what);
+        aigov_errorf(msg, msglen, "token %s is not a JSON object", what);
         return AIGOV_ID_MALFORMED;
     }
     *out = j;
@@ -271,30 +262,30 @@ static aigov_id_status_t check_signature(aigov_identity_t *id, json_t *hdr,
     json_t *jalg = json_object_get(hdr, "alg");
     json_t *jkid = json_object_get(hdr, "kid");
     if (!json_is_string(jalg)) {
-        setmsg(msg, msglen, "token header has no alg");
+        aigov_errorf(msg, msglen, "token header has no alg");
         return AIGOV_ID_MALFORMED;
     }
     const char *algname = json_string_value(jalg);
     if (strcasecmp(algname, "none") == 0) {
-        setmsg(msg, msglen, "unsigned tokens (alg none) are not accepted");
+        aigov_errorf(msg, msglen, "unsigned tokens (alg none) are not accepted");
         return AIGOV_ID_BAD_ALG;
     }
     const aigov_jwa_t *alg = aigov_jwa_find(algname);
     if (alg == NULL) {
-        setmsg(msg, msglen, "algorithm %s is not supported", shown(algname, buf, 24));
+        aigov_errorf(msg, msglen, "algorithm %s is not supported", shown(algname, buf, 24));
         return AIGOV_ID_BAD_ALG;
     }
     if (jkid != NULL && !json_is_string(jkid)) {
-        setmsg(msg, msglen, "token header kid is not a string");
+        aigov_errorf(msg, msglen, "token header kid is not a string");
         return AIGOV_ID_MALFORMED;
     }
     /* RFC 7515 4.1.11: extensions we do not understand must not be ignored. */
     if (json_object_get(hdr, "crit") != NULL) {
-        setmsg(msg, msglen, "token header has crit extensions, none of which are supported");
+        aigov_errorf(msg, msglen, "token header has crit extensions, none of which are supported");
         return AIGOV_ID_MALFORMED;
     }
     if (id->nkeys == 0) {
-        setmsg(msg, msglen, "no token verification keys are configured");
+        aigov_errorf(msg, msglen, "no token verification keys are configured");
         return AIGOV_ID_UNKNOWN_KID;
     }
     const char *kid = json_string_value(jkid);
@@ -313,17 +304,17 @@ static aigov_id_status_t check_signature(aigov_identity_t *id, json_t *hdr,
             return AIGOV_ID_OK;
     }
     if (kid != NULL && named == 0) {
-        setmsg(msg, msglen, "no key with kid '%s'", shown(kid, buf, 64));
+        aigov_errorf(msg, msglen, "no key with kid '%s'", shown(kid, buf, 64));
         return AIGOV_ID_UNKNOWN_KID;
     }
     if (fitting == 0) {
         if (named == 1)
-            setmsg(msg, msglen, "%s", why);
+            aigov_errorf(msg, msglen, "%s", why);
         else
-            setmsg(msg, msglen, "algorithm %s is not allowed by any configured key", alg->name);
+            aigov_errorf(msg, msglen, "algorithm %s is not allowed by any configured key", alg->name);
         return AIGOV_ID_BAD_ALG;
     }
-    setmsg(msg, msglen, "token signature does not verify");
+    aigov_errorf(msg, msglen, "token signature does not verify");
     return AIGOV_ID_BAD_SIGNATURE;
 }
 
@@ -337,35 +328,35 @@ static aigov_id_status_t check_claims(aigov_identity_t *id, json_t *c, time_t no
     int has_nbf = time_claim(c, "nbf", &nbf);
     int has_iat = time_claim(c, "iat", &iat);
     if (has_exp < 0 || has_nbf < 0 || has_iat < 0) {
-        setmsg(msg, msglen, "claim %s is not a number",
+        aigov_errorf(msg, msglen, "claim %s is not a number",
                has_exp < 0 ? "exp" : has_nbf < 0 ? "nbf" : "iat");
         return AIGOV_ID_MALFORMED;
     }
     if (!has_exp) {
-        setmsg(msg, msglen, "token has no exp");
+        aigov_errorf(msg, msglen, "token has no exp");
         return AIGOV_ID_MALFORMED;
     }
     if (now >= exp + L) {
-        setmsg(msg, msglen, "token expired %llds ago", now - exp);
+        aigov_errorf(msg, msglen, "token expired %llds ago", now - exp);
         return AIGOV_ID_EXPIRED;
     }
     if (has_nbf && now < nbf - L) {
-        setmsg(msg, msglen, "token is not valid for another %llds", nbf - now);
+        aigov_errorf(msg, msglen, "token is not valid for another %llds", nbf - now);
         return AIGOV_ID_NOT_YET_VALID;
     }
     if (has_iat && iat > now + L) {
-        setmsg(msg, msglen, "token was issued %llds in the future", iat - now);
+        aigov_errorf(msg, msglen, "token was issued %llds in the future", iat - now);
         return AIGOV_ID_NOT_YET_VALID;
     }
     if (id->issuer != NULL) {
         json_t *iss = json_object_get(c, "iss");
         if (!json_is_string(iss)) {
-            setmsg(msg, msglen, iss ? "token iss is not a string" : "token has no iss");
+            aigov_errorf(msg, msglen, iss ? "token iss is not a string" : "token has no iss");
             return AIGOV_ID_BAD_ISSUER;
         }
         if (strcmp(json_string_value(iss), id->issuer) != 0
             || json_string_length(iss) != strlen(id->issuer)) {
-            setmsg(msg, msglen, "token issuer '%s' is not the accepted one",
+            aigov_errorf(msg, msglen, "token issuer '%s' is not the accepted one",
                    shown(json_string_value(iss), buf, 64));
             return AIGOV_ID_BAD_ISSUER;
         }
@@ -374,7 +365,7 @@ static aigov_id_status_t check_claims(aigov_identity_t *id, json_t *c, time_t no
         json_t *aud = json_object_get(c, "aud");
         int found = 0;
         if (aud == NULL) {
-            setmsg(msg, msglen, "token has no aud");
+            aigov_errorf(msg, msglen, "token has no aud");
             return AIGOV_ID_BAD_AUDIENCE;
         }
         if (json_is_string(aud)) {
@@ -384,18 +375,18 @@ static aigov_id_status_t check_claims(aigov_identity_t *id, json_t *c, time_t no
             json_t *a;
             json_array_foreach(aud, i, a) {
                 if (!json_is_string(a)) {
-                    setmsg(msg, msglen, "claim aud is not a string or an array of strings");
+                    aigov_errorf(msg, msglen, "claim aud is not a string or an array of strings");
                     return AIGOV_ID_MALFORMED;
                 }
                 if (strcmp(json_string_value(a), id->audience) == 0)
                     found = 1;
             }
         } else {
-            setmsg(msg, msglen, "claim aud is not a string or an array of strings");
+            aigov_errorf(msg, msglen, "claim aud is not a string or an array of strings");
             return AIGOV_ID_MALFORMED;
         }
         if (!found) {
-            setmsg(msg, msglen, "token audience does not include '%s'", shown(id->audience, buf, 64));
+            aigov_errorf(msg, msglen, "token audience does not include '%s'", shown(id->audience, buf, 64));
             return AIGOV_ID_BAD_AUDIENCE;
         }
     }
@@ -421,19 +412,19 @@ static const char *bearer_token(const char *h, size_t len, size_t *toklen,
         len--;
     *st = AIGOV_ID_MISSING;
     if (i == len) {
-        setmsg(msg, msglen, "Authorization header is empty");
+        aigov_errorf(msg, msglen, "Authorization header is empty");
         return NULL;
     }
     if (len - i < 6 || strncasecmp(h + i, "Bearer", 6) != 0
         || (len - i > 6 && h[i + 6] != ' ' && h[i + 6] != '\t')) {
-        setmsg(msg, msglen, "Authorization header does not hold a Bearer token");
+        aigov_errorf(msg, msglen, "Authorization header does not hold a Bearer token");
         return NULL;
     }
     i += 6;
     while (i < len && (h[i] == ' ' || h[i] == '\t'))
         i++;
     if (i == len) {
-        setmsg(msg, msglen, "Bearer token is empty");
+        aigov_errorf(msg, msglen, "Bearer token is empty");
         return NULL;
     }
     *toklen = len - i;
@@ -456,14 +447,14 @@ aigov_id_status_t aigov_identity_verify(aigov_identity_t *id,
     if (msg != NULL && msglen > 0)
         msg[0] = '\0';
     if (header_value == NULL) {
-        setmsg(msg, msglen, "no Authorization header");
+        aigov_errorf(msg, msglen, "no Authorization header");
         return AIGOV_ID_MISSING;
     }
     const char *tok = bearer_token(header_value, len, &toklen, &st, msg, msglen);
     if (tok == NULL)
         return st;
     if (toklen > AIGOV_ID_MAX_TOKEN) {
-        setmsg(msg, msglen, "token is %zu bytes; at most %d are accepted", toklen, AIGOV_ID_MAX_TOKEN);
+        aigov_errorf(msg, msglen, "token is %zu bytes; at most %d are accepted", toklen, AIGOV_ID_MAX_TOKEN);
         return AIGOV_ID_TOO_LARGE;
     }
 
@@ -481,7 +472,7 @@ aigov_id_status_t aigov_identity_verify(aigov_identity_t *id,
     const char *dot1 = memchr(tok, '.', toklen);
     const char *dot2 = dot1 ? memchr(dot1 + 1, '.', toklen - (size_t) (dot1 + 1 - tok)) : NULL;
     if (dot2 == NULL || memchr(dot2 + 1, '.', toklen - (size_t) (dot2 + 1 - tok)) != NULL) {
-        setmsg(msg, msglen, "token does not have three dot-separated parts");
+        aigov_errorf(msg, msglen, "token does not have three dot-separated parts");
         return AIGOV_ID_MALFORMED;
     }
     size_t hlen = (size_t) (dot1 - tok);
@@ -497,7 +488,7 @@ aigov_id_status_t aigov_identity_verify(aigov_identity_t *id,
     int rc = aigov_id_b64url_decode(dot2 + 1, slen, &sig, &siglen);
     if (rc != 0) {
         st = rc == -2 ? AIGOV_ID_NOMEM : AIGOV_ID_MALFORMED;
-        setmsg(msg, msglen, rc == -2 ? "out of memory" : "token signature is not base64url");
+        aigov_errorf(msg, msglen, rc == -2 ? "out of memory" : "token signature is not base64url");
         goto done;
     }
     st = check_signature(id, hdr, tok, (size_t) (dot2 - tok), sig, siglen, msg, msglen);
@@ -515,7 +506,7 @@ aigov_id_status_t aigov_identity_verify(aigov_identity_t *id,
 
 done:
     if (st == AIGOV_ID_NOMEM)
-        setmsg(msg, msglen, "out of memory");
+        aigov_errorf(msg, msglen, "out of memory");
     free(sig);
     json_decref(hdr);
     json_decref(payload);

@@ -20,22 +20,13 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "errbuf.h"
 #include "identity_int.h"
 
 #define RSA_MIN_BITS   2048
 #define RSA_MAX_BITS   16384     /* bigger keys only make verification slow */
 #define OCT_MIN_BYTES  32
 #define MAX_KEYS_PER_FILE 256
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 void aigov_jwk_clear(aigov_jwk_t *k)
 {
@@ -55,21 +46,21 @@ int aigov_jwk_allows(const aigov_jwk_t *k, const aigov_jwa_t *alg, char *why, si
 {
     const char *kty = aigov_kty_name(k->kty);
     if (alg->kty != k->kty) {
-        seterr(why, whylen, "algorithm %s is not allowed for %s key '%s'", alg->name, kty, k->label);
+        aigov_errorf(why, whylen, "algorithm %s is not allowed for %s key '%s'", alg->name, kty, k->label);
         return 0;
     }
     if (k->alg != NULL && k->alg != alg) {
-        seterr(why, whylen, "algorithm %s is not allowed for %s key '%s' (its alg is %s)",
+        aigov_errorf(why, whylen, "algorithm %s is not allowed for %s key '%s' (its alg is %s)",
                alg->name, kty, k->label, k->alg->name);
         return 0;
     }
     if (k->kty == AIGOV_KTY_EC && k->curve_alg != alg) {
-        seterr(why, whylen, "algorithm %s is not allowed for EC key '%s' (its curve needs %s)",
+        aigov_errorf(why, whylen, "algorithm %s is not allowed for EC key '%s' (its curve needs %s)",
                alg->name, k->label, k->curve_alg->name);
         return 0;
     }
     if (k->kty == AIGOV_KTY_OCT && k->secret_len < alg->size) {
-        seterr(why, whylen, "algorithm %s needs a secret of at least %zu bytes; oct key '%s' has %zu",
+        aigov_errorf(why, whylen, "algorithm %s needs a secret of at least %zu bytes; oct key '%s' has %zu",
                alg->name, alg->size, k->label, k->secret_len);
         return 0;
     }
@@ -83,7 +74,7 @@ static int check_pkey(aigov_jwk_t *k, char *why, size_t whylen)
     if (EVP_PKEY_is_a(p, "RSA")) {
         int bits = EVP_PKEY_get_bits(p);
         if (bits < RSA_MIN_BITS || bits > RSA_MAX_BITS) {
-            seterr(why, whylen, "RSA key has %d bits; %d to %d are accepted", bits, RSA_MIN_BITS, RSA_MAX_BITS);
+            aigov_errorf(why, whylen, "RSA key has %d bits; %d to %d are accepted", bits, RSA_MIN_BITS, RSA_MAX_BITS);
             return -1;
         }
         k->kty = AIGOV_KTY_RSA;
@@ -101,7 +92,7 @@ static int check_pkey(aigov_jwk_t *k, char *why, size_t whylen)
         else if (strcmp(group, "secp521r1") == 0 || strcmp(group, "P-521") == 0)
             k->curve_alg = aigov_jwa_find("ES512");
         else {
-            seterr(why, whylen, "EC curve '%s' is not supported (P-256, P-384 and P-521 are)",
+            aigov_errorf(why, whylen, "EC curve '%s' is not supported (P-256, P-384 and P-521 are)",
                    group[0] ? group : "explicit parameters");
             return -1;
         }
@@ -109,7 +100,7 @@ static int check_pkey(aigov_jwk_t *k, char *why, size_t whylen)
         return 0;
     }
     const char *t = EVP_PKEY_get0_type_name(p);
-    seterr(why, whylen, "key type %s is not supported (RSA and EC are)", t ? t : "unknown");
+    aigov_errorf(why, whylen, "key type %s is not supported (RSA and EC are)", t ? t : "unknown");
     return -1;
 }
 
@@ -187,7 +178,7 @@ static int load_pem(const char *data, size_t len, const char *name, int want_pri
             /* why set */
         }
         if (why[0] != '\0') {
-            seterr(err, errlen, "%s: %s", name, why);
+            aigov_errorf(err, errlen, "%s: %s", name, why);
             aigov_jwk_clear(&k);
             rc = -1;
             break;
@@ -208,7 +199,7 @@ static int load_pem(const char *data, size_t len, const char *name, int want_pri
     }
     BIO_free(bio);
     if (rc == 0 && count == 0) {
-        seterr(err, errlen, "%s: no PEM key found", name);
+        aigov_errorf(err, errlen, "%s: no PEM key found", name);
         rc = -1;
     }
     ERR_clear_error();
@@ -242,7 +233,7 @@ static int push_bn(OSSL_PARAM_BLD *bld, const char *param, json_t *jwk, const ch
     unsigned char *b = jwk_bytes(jwk, member, &len, &bad);
     if (b == NULL) {
         if (bad || required) {
-            seterr(why, whylen, bad ? "member '%s' is not base64url" : "member '%s' is missing", member);
+            aigov_errorf(why, whylen, bad ? "member '%s' is not base64url" : "member '%s' is missing", member);
             return -1;
         }
         return 0;
@@ -252,7 +243,7 @@ static int push_bn(OSSL_PARAM_BLD *bld, const char *param, json_t *jwk, const ch
     free(b);
     if (bn == NULL || !OSSL_PARAM_BLD_push_BN(bld, param, bn)) {
         BN_clear_free(bn);
-        seterr(why, whylen, "out of memory");
+        aigov_errorf(why, whylen, "out of memory");
         return -1;
     }
     bns[(*nbn)++] = bn;
@@ -292,7 +283,7 @@ static int jwk_rsa(aigov_jwk_t *k, json_t *jwk, int want_private, char *why, siz
     int nbn = 0, rc = -1, has_d = 0;
     OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
     if (bld == NULL) {
-        seterr(why, whylen, "out of memory");
+        aigov_errorf(why, whylen, "out of memory");
         return -1;
     }
     if (push_bn(bld, OSSL_PKEY_PARAM_RSA_N, jwk, "n", bns, &nbn, why, whylen, 1) < 0
@@ -306,7 +297,7 @@ static int jwk_rsa(aigov_jwk_t *k, json_t *jwk, int want_private, char *why, siz
     }
     k->pkey = fromdata("RSA", bld, has_d ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY);
     if (k->pkey == NULL || !public_check(k->pkey)) {
-        seterr(why, whylen, "RSA numbers do not make a valid key");
+        aigov_errorf(why, whylen, "RSA numbers do not make a valid key");
         goto done;
     }
     k->is_private = has_d;
@@ -324,7 +315,7 @@ static int jwk_ec(aigov_jwk_t *k, json_t *jwk, int want_private, char *why, size
     const char *group;
     const aigov_jwa_t *alg;
     if (crv == NULL) {
-        seterr(why, whylen, "EC key has no 'crv'");
+        aigov_errorf(why, whylen, "EC key has no 'crv'");
         return -1;
     }
     if (strcmp(crv, "P-256") == 0) {
@@ -334,7 +325,7 @@ static int jwk_ec(aigov_jwk_t *k, json_t *jwk, int want_private, char *why, size
     } else if (strcmp(crv, "P-521") == 0) {
         group = "secp521r1"; alg = aigov_jwa_find("ES512");
     } else {
-        seterr(why, whylen, "EC curve '%.20s' is not supported (P-256, P-384 and P-521 are)", crv);
+        aigov_errorf(why, whylen, "EC curve '%.20s' is not supported (P-256, P-384 and P-521 are)", crv);
         return -1;
     }
     size_t xlen, ylen;
@@ -345,13 +336,13 @@ static int jwk_ec(aigov_jwk_t *k, json_t *jwk, int want_private, char *why, size
     BIGNUM *d = NULL;
     OSSL_PARAM_BLD *bld = NULL;
     if (x == NULL || y == NULL || xlen != alg->size || ylen != alg->size) {
-        seterr(why, whylen, "EC key needs 'x' and 'y' of %zu bytes each, base64url", alg->size);
+        aigov_errorf(why, whylen, "EC key needs 'x' and 'y' of %zu bytes each, base64url", alg->size);
         goto done;
     }
     pub = malloc(1 + 2 * alg->size);
     bld = OSSL_PARAM_BLD_new();
     if (pub == NULL || bld == NULL) {
-        seterr(why, whylen, "out of memory");
+        aigov_errorf(why, whylen, "out of memory");
         goto done;
     }
     pub[0] = 0x04;      /* uncompressed point */
@@ -359,14 +350,14 @@ static int jwk_ec(aigov_jwk_t *k, json_t *jwk, int want_private, char *why, size
     memcpy(pub + 1 + alg->size, y, alg->size);
     if (!OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0)
         || !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub, 1 + 2 * alg->size)) {
-        seterr(why, whylen, "out of memory");
+        aigov_errorf(why, whylen, "out of memory");
         goto done;
     }
     if (want_private && json_object_get(jwk, "d") != NULL) {
         size_t dlen;
         unsigned char *db = jwk_bytes(jwk, "d", &dlen, &bad);
         if (db == NULL || dlen != alg->size) {
-            seterr(why, whylen, "EC key member 'd' must be %zu bytes, base64url", alg->size);
+            aigov_errorf(why, whylen, "EC key member 'd' must be %zu bytes, base64url", alg->size);
             if (db) {
                 OPENSSL_cleanse(db, dlen);
                 free(db);
@@ -377,13 +368,13 @@ static int jwk_ec(aigov_jwk_t *k, json_t *jwk, int want_private, char *why, size
         OPENSSL_cleanse(db, dlen);
         free(db);
         if (d == NULL || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, d)) {
-            seterr(why, whylen, "out of memory");
+            aigov_errorf(why, whylen, "out of memory");
             goto done;
         }
     }
     k->pkey = fromdata("EC", bld, d ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY);
     if (k->pkey == NULL || !public_check(k->pkey)) {
-        seterr(why, whylen, "EC point is not on curve %s", crv);
+        aigov_errorf(why, whylen, "EC point is not on curve %s", crv);
         goto done;
     }
     k->is_private = d != NULL;
@@ -402,11 +393,11 @@ static int jwk_oct(aigov_jwk_t *k, json_t *jwk, char *why, size_t whylen)
     int bad = 0;
     k->secret = jwk_bytes(jwk, "k", &k->secret_len, &bad);
     if (k->secret == NULL) {
-        seterr(why, whylen, "oct key needs 'k', base64url");
+        aigov_errorf(why, whylen, "oct key needs 'k', base64url");
         return -1;
     }
     if (k->secret_len < OCT_MIN_BYTES) {
-        seterr(why, whylen, "oct key is %zu bytes; at least %d are needed", k->secret_len, OCT_MIN_BYTES);
+        aigov_errorf(why, whylen, "oct key is %zu bytes; at least %d are needed", k->secret_len, OCT_MIN_BYTES);
         return -1;
     }
     k->kty = AIGOV_KTY_OCT;
@@ -418,7 +409,7 @@ static int jwk_oct(aigov_jwk_t *k, json_t *jwk, char *why, size_t whylen)
 static int load_jwk(json_t *jwk, int want_private, aigov_jwk_t *k, char *why, size_t whylen)
 {
     if (!json_is_object(jwk)) {
-        seterr(why, whylen, "is not a JSON object");
+        aigov_errorf(why, whylen, "is not a JSON object");
         return -1;
     }
     json_t *use = json_object_get(jwk, "use");
@@ -426,23 +417,23 @@ static int load_jwk(json_t *jwk, int want_private, aigov_jwk_t *k, char *why, si
     json_t *alg = json_object_get(jwk, "alg");
     const char *kty = json_string_value(json_object_get(jwk, "kty"));
     if (use != NULL && !json_is_string(use)) {
-        seterr(why, whylen, "'use' is not a string");
+        aigov_errorf(why, whylen, "'use' is not a string");
         return -1;
     }
     if (use != NULL && strcmp(json_string_value(use), "sig") != 0)
         return 0;
     if (kid != NULL && !json_is_string(kid)) {
-        seterr(why, whylen, "'kid' is not a string");
+        aigov_errorf(why, whylen, "'kid' is not a string");
         return -1;
     }
     if (kty == NULL) {
-        seterr(why, whylen, "has no 'kty'");
+        aigov_errorf(why, whylen, "has no 'kty'");
         return -1;
     }
     if (alg != NULL) {
         k->alg = json_is_string(alg) ? aigov_jwa_find(json_string_value(alg)) : NULL;
         if (k->alg == NULL) {
-            seterr(why, whylen, "'alg' %.20s is not one of RS256/384/512, ES256/384/512, HS256/384/512",
+            aigov_errorf(why, whylen, "'alg' %.20s is not one of RS256/384/512, ES256/384/512, HS256/384/512",
                    json_is_string(alg) ? json_string_value(alg) : "(not a string)");
             return -1;
         }
@@ -455,13 +446,13 @@ static int load_jwk(json_t *jwk, int want_private, aigov_jwk_t *k, char *why, si
     else if (strcmp(kty, "oct") == 0)
         rc = jwk_oct(k, jwk, why, whylen);
     else {
-        seterr(why, whylen, "kty '%.20s' is not supported (RSA, EC and oct are)", kty);
+        aigov_errorf(why, whylen, "kty '%.20s' is not supported (RSA, EC and oct are)", kty);
         return -1;
     }
     if (rc != 0)
         return -1;
     if (k->alg != NULL && !aigov_jwk_allows(k, k->alg, NULL, 0)) {
-        seterr(why, whylen, "'alg' %s does not fit a %s key", k->alg->name, kty);
+        aigov_errorf(why, whylen, "'alg' %s does not fit a %s key", k->alg->name, kty);
         return -1;
     }
     if (kid != NULL && (k->kid = strdup(json_string_value(kid))) == NULL)
@@ -479,13 +470,13 @@ static int load_json(const char *data, size_t len, const char *name, int want_pr
     size_t added = 0;
     char why[256];
     if (root == NULL) {
-        seterr(err, errlen, "%s:%d:%d: %s", name, jerr.line, jerr.column, jerr.text);
+        aigov_errorf(err, errlen, "%s:%d:%d: %s", name, jerr.line, jerr.column, jerr.text);
         return -1;
     }
     if (json_is_object(root) && json_object_get(root, "keys") != NULL) {
         list = json_object_get(root, "keys");
         if (!json_is_array(list)) {
-            seterr(err, errlen, "%s: 'keys' is not an array", name);
+            aigov_errorf(err, errlen, "%s: 'keys' is not an array", name);
             json_decref(root);
             return -1;
         }
@@ -498,12 +489,12 @@ static int load_json(const char *data, size_t len, const char *name, int want_pr
             return -2;
         }
     } else {
-        seterr(err, errlen, "%s: neither a JWKS ({\"keys\": [...]}) nor a JWK", name);
+        aigov_errorf(err, errlen, "%s: neither a JWKS ({\"keys\": [...]}) nor a JWK", name);
         json_decref(root);
         return -1;
     }
     if (json_array_size(list) > MAX_KEYS_PER_FILE) {
-        seterr(err, errlen, "%s: more than %d keys", name, MAX_KEYS_PER_FILE);
+        aigov_errorf(err, errlen, "%s: more than %d keys", name, MAX_KEYS_PER_FILE);
         rc = -1;
     }
     for (size_t i = 0; rc == 0 && i < json_array_size(list); i++) {
@@ -528,17 +519,17 @@ static int load_json(const char *data, size_t len, const char *name, int want_pr
         if (r < 0) {
             const char *kid = json_string_value(json_object_get(jwk, "kid"));
             if (r == -2)
-                seterr(err, errlen, "%s: out of memory", name);
+                aigov_errorf(err, errlen, "%s: out of memory", name);
             else if (kid != NULL)
-                seterr(err, errlen, "%s: key %zu (kid '%.64s'): %s", name, i + 1, kid, why);
+                aigov_errorf(err, errlen, "%s: key %zu (kid '%.64s'): %s", name, i + 1, kid, why);
             else
-                seterr(err, errlen, "%s: key %zu: %s", name, i + 1, why);
+                aigov_errorf(err, errlen, "%s: key %zu: %s", name, i + 1, why);
             rc = r;
         }
         aigov_jwk_clear(&k);
     }
     if (rc == 0 && added == 0) {
-        seterr(err, errlen, "%s: has no signature keys", name);
+        aigov_errorf(err, errlen, "%s: has no signature keys", name);
         rc = -1;
     }
     json_decref(list);
@@ -561,7 +552,7 @@ int aigov_jwk_load(const char *data, size_t len, const char *name, int want_priv
     else if (memmem(data, len, "-----BEGIN ", 11) != NULL)
         rc = load_pem(data, len, name, want_private, keys, nkeys, &cap, err, errlen);
     else {
-        seterr(err, errlen, "%s: neither a PEM key nor a JWKS file", name);
+        aigov_errorf(err, errlen, "%s: neither a PEM key nor a JWKS file", name);
         rc = -1;
     }
     if (rc != 0) {
@@ -569,7 +560,7 @@ int aigov_jwk_load(const char *data, size_t len, const char *name, int want_priv
             aigov_jwk_clear(&(*keys)[j]);
         *nkeys = before;
         if (rc == -2)
-            seterr(err, errlen, "%s: out of memory", name);
+            aigov_errorf(err, errlen, "%s: out of memory", name);
     }
     return rc;
 }

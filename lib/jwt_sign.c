@@ -10,6 +10,7 @@
 
 #include <openssl/crypto.h>
 
+#include "errbuf.h"
 #include "identity.h"
 #include "identity_int.h"
 #include "jwt_sign.h"
@@ -18,16 +19,6 @@ struct aigov_jwt_signer_s {
     aigov_jwk_t key;
     char *kid;          /* for the header */
 };
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* 2: JSON (JWKS or JWK), 1: PEM, 0: anything else (a raw secret). */
 static int key_format(const char *data, size_t len)
@@ -48,7 +39,7 @@ aigov_jwt_signer_t *aigov_jwt_signer_from_mem(const char *data, size_t len,
     aigov_jwk_t *keys = NULL;
     size_t n = 0;
     if (s == NULL) {
-        seterr(err, errlen, "%s: out of memory", name);
+        aigov_errorf(err, errlen, "%s: out of memory", name);
         return NULL;
     }
     int format = key_format(data, len);
@@ -56,7 +47,7 @@ aigov_jwt_signer_t *aigov_jwt_signer_from_mem(const char *data, size_t len,
         /* A secret file: its bytes as they are, newline included, so that
          * the verifier's JWKS "k" is simply their base64url. */
         if (len < 32) {
-            seterr(err, errlen, "%s: an HMAC secret needs at least 32 bytes, this has %zu", name, len);
+            aigov_errorf(err, errlen, "%s: an HMAC secret needs at least 32 bytes, this has %zu", name, len);
             goto fail;
         }
         s->key.kty = AIGOV_KTY_OCT;
@@ -64,7 +55,7 @@ aigov_jwt_signer_t *aigov_jwt_signer_from_mem(const char *data, size_t len,
         s->key.secret = malloc(len);
         s->key.label = strdup(name);
         if (s->key.secret == NULL || s->key.label == NULL) {
-            seterr(err, errlen, "%s: out of memory", name);
+            aigov_errorf(err, errlen, "%s: out of memory", name);
             goto fail;
         }
         memcpy(s->key.secret, data, len);
@@ -83,9 +74,9 @@ aigov_jwt_signer_t *aigov_jwt_signer_from_mem(const char *data, size_t len,
         }
         if (pick == n) {
             if (kid != NULL && is_jwks)
-                seterr(err, errlen, "%s: no private key with kid '%s'", name, kid);
+                aigov_errorf(err, errlen, "%s: no private key with kid '%s'", name, kid);
             else
-                seterr(err, errlen, "%s: holds no private key", name);
+                aigov_errorf(err, errlen, "%s: holds no private key", name);
             goto fail;
         }
         s->key = keys[pick];
@@ -93,7 +84,7 @@ aigov_jwt_signer_t *aigov_jwt_signer_from_mem(const char *data, size_t len,
     }
     const char *hkid = kid != NULL ? kid : s->key.kid;
     if (hkid != NULL && (s->kid = strdup(hkid)) == NULL) {
-        seterr(err, errlen, "%s: out of memory", name);
+        aigov_errorf(err, errlen, "%s: out of memory", name);
         goto fail;
     }
     for (size_t i = 0; i < n; i++)
@@ -113,7 +104,7 @@ aigov_jwt_signer_t *aigov_jwt_signer_load(const char *path, const char *kid,
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
-        seterr(err, errlen, "%s: %s", path, strerror(errno));
+        aigov_errorf(err, errlen, "%s: %s", path, strerror(errno));
         return NULL;
     }
     char *buf = malloc(AIGOV_ID_MAX_KEY_FILE + 1);
@@ -122,7 +113,7 @@ aigov_jwt_signer_t *aigov_jwt_signer_load(const char *path, const char *kid,
     fclose(f);
     aigov_jwt_signer_t *s = NULL;
     if (bad)
-        seterr(err, errlen, "%s: cannot read it (or larger than %d bytes)", path, AIGOV_ID_MAX_KEY_FILE);
+        aigov_errorf(err, errlen, "%s: cannot read it (or larger than %d bytes)", path, AIGOV_ID_MAX_KEY_FILE);
     else
         s = aigov_jwt_signer_from_mem(buf, n, path, kid, err, errlen);
     if (buf != NULL) {
@@ -167,11 +158,11 @@ char *aigov_jwt_sign(const aigov_jwt_signer_t *s, const char *alg,
     size_t siglen = 0;
     json_t *hdr = NULL;
     if (jwa == NULL) {
-        seterr(err, errlen, "algorithm %s is not supported", alg);
+        aigov_errorf(err, errlen, "algorithm %s is not supported", alg);
         return NULL;
     }
     if (!json_is_object(claims)) {
-        seterr(err, errlen, "claims are not a JSON object");
+        aigov_errorf(err, errlen, "claims are not a JSON object");
         return NULL;
     }
     if (!aigov_jwk_allows(&s->key, jwa, err, errlen))
@@ -194,7 +185,7 @@ char *aigov_jwt_sign(const aigov_jwt_signer_t *s, const char *alg,
     snprintf(input, inlen + 1, "%s.%s", h64, c64);
     if (aigov_jws_sign(&s->key, jwa, (unsigned char *) input, inlen, &sig, &siglen) != 0) {
         free(input);
-        seterr(err, errlen, "signing with %s failed", jwa->name);
+        aigov_errorf(err, errlen, "signing with %s failed", jwa->name);
         goto done;
     }
     s64 = aigov_id_b64url_encode(sig, siglen);
@@ -207,7 +198,7 @@ char *aigov_jwt_sign(const aigov_jwt_signer_t *s, const char *alg,
     free(input);
     goto done;
 nomem:
-    seterr(err, errlen, "out of memory");
+    aigov_errorf(err, errlen, "out of memory");
 done:
     json_decref(hdr);
     free(hjson);

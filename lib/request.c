@@ -23,6 +23,7 @@
  * root object's closing brace. An unedited body serialises byte for byte.
  */
 #include "request.h"
+#include "errbuf.h"
 
 #include <float.h>
 #include <limits.h>
@@ -31,21 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- endpoints ---------------------------------------------------------- */
 
@@ -1021,7 +1007,7 @@ add_text(parse_ctx_t *cx, const char *role, uint32_t v)
     aigov_text_t    *t;
 
     if (rq->ntexts >= AIGOV_REQ_MAX_TEXTS) {
-        set_err(cx->err, cx->errlen,
+        aigov_errorf(cx->err, cx->errlen,
                 "the request has more than %d texts", AIGOV_REQ_MAX_TEXTS);
         return SHAPE_BAD;
     }
@@ -1049,11 +1035,11 @@ read_model(parse_ctx_t *cx, int required)
     if (v == NONE) {
         if (!required)
             return SHAPE_OK;
-        set_err(cx->err, cx->errlen, "'model' is required");
+        aigov_errorf(cx->err, cx->errlen, "'model' is required");
         return SHAPE_BAD;
     }
     if (!IS(cx, v, T_STR)) {
-        set_err(cx->err, cx->errlen, "'model' must be a string, not %s",
+        aigov_errorf(cx->err, cx->errlen, "'model' must be a string, not %s",
                 type_name(cx, v));
         return SHAPE_BAD;
     }
@@ -1071,7 +1057,7 @@ read_stream(parse_ctx_t *cx)
     if (v == NONE || IS_NULL(cx, v))
         return SHAPE_OK;
     if (!IS(cx, v, T_TRUE) && !IS(cx, v, T_FALSE)) {
-        set_err(cx->err, cx->errlen, "'stream' must be true or false, not %s",
+        aigov_errorf(cx->err, cx->errlen, "'stream' must be true or false, not %s",
                 type_name(cx, v));
         return SHAPE_BAD;
     }
@@ -1105,7 +1091,7 @@ read_limit(parse_ctx_t *cx, const char *key, int *present)
     if (v == NONE || IS_NULL(cx, v))
         return SHAPE_OK;
     if (!IS(cx, v, T_INT) || (n = int_value(cx, v)) < 0) {
-        set_err(cx->err, cx->errlen, "'%s' must be a non-negative integer", key);
+        aigov_errorf(cx->err, cx->errlen, "'%s' must be a non-negative integer", key);
         return SHAPE_BAD;
     }
     *present = 1;
@@ -1138,7 +1124,7 @@ read_limits(parse_ctx_t *cx)
         if ((rc = read_limit(cx, "max_tokens", &has_mt)) != SHAPE_OK)
             return rc;
         if (!has_mt) {
-            set_err(cx->err, cx->errlen,
+            aigov_errorf(cx->err, cx->errlen,
                     "'max_tokens' is required and must be an integer");
             return SHAPE_BAD;
         }
@@ -1187,7 +1173,7 @@ read_openai_content(parse_ctx_t *cx, size_t mi, const char *role, uint32_t c)
     if (IS(cx, c, T_STR))
         return add_text(cx, role, c);
     if (!IS(cx, c, T_ARR)) {
-        set_err(cx->err, cx->errlen,
+        aigov_errorf(cx->err, cx->errlen,
                 "'messages[%zu].content' must be a string or an array of "
                 "content parts, not %s", mi, type_name(cx, c));
         return SHAPE_BAD;
@@ -1199,13 +1185,13 @@ read_openai_content(parse_ctx_t *cx, size_t mi, const char *role, uint32_t c)
         int      rc;
 
         if (!IS(cx, part, T_OBJ)) {
-            set_err(cx->err, cx->errlen,
+            aigov_errorf(cx->err, cx->errlen,
                     "'messages[%zu].content[%zu]' must be an object", mi, pi);
             return SHAPE_BAD;
         }
         type = obj_get(cx, part, "type");
         if (!IS(cx, type, T_STR)) {
-            set_err(cx->err, cx->errlen,
+            aigov_errorf(cx->err, cx->errlen,
                     "'messages[%zu].content[%zu].type' must be a string", mi, pi);
             return SHAPE_BAD;
         }
@@ -1213,7 +1199,7 @@ read_openai_content(parse_ctx_t *cx, size_t mi, const char *role, uint32_t c)
             continue;
         text = obj_get(cx, part, "text");
         if (!IS(cx, text, T_STR)) {
-            set_err(cx->err, cx->errlen,
+            aigov_errorf(cx->err, cx->errlen,
                     "'messages[%zu].content[%zu].text' must be a string", mi, pi);
             return SHAPE_BAD;
         }
@@ -1232,7 +1218,7 @@ read_openai_call(parse_ctx_t *cx, size_t mi, const char *what, const char *role,
     uint32_t args;
 
     if (!IS(cx, fn, T_OBJ)) {
-        set_err(cx->err, cx->errlen, "'messages[%zu].%s' must be an object",
+        aigov_errorf(cx->err, cx->errlen, "'messages[%zu].%s' must be an object",
                 mi, what);
         return SHAPE_BAD;
     }
@@ -1240,7 +1226,7 @@ read_openai_call(parse_ctx_t *cx, size_t mi, const char *what, const char *role,
     if (args == NONE || IS_NULL(cx, args))
         return SHAPE_OK;
     if (!IS(cx, args, T_STR)) {
-        set_err(cx->err, cx->errlen,
+        aigov_errorf(cx->err, cx->errlen,
                 "'messages[%zu].%s.arguments' must be a string", mi, what);
         return SHAPE_BAD;
     }
@@ -1283,11 +1269,11 @@ read_chat(parse_ctx_t *cx)
     int      rc;
 
     if (msgs == NONE) {
-        set_err(cx->err, cx->errlen, "'messages' is required");
+        aigov_errorf(cx->err, cx->errlen, "'messages' is required");
         return SHAPE_BAD;
     }
     if (!IS(cx, msgs, T_ARR)) {
-        set_err(cx->err, cx->errlen, "'messages' must be an array, not %s",
+        aigov_errorf(cx->err, cx->errlen, "'messages' must be an array, not %s",
                 type_name(cx, msgs));
         return SHAPE_BAD;
     }
@@ -1296,12 +1282,12 @@ read_chat(parse_ctx_t *cx)
         const char *r;
 
         if (!IS(cx, m, T_OBJ)) {
-            set_err(cx->err, cx->errlen, "'messages[%zu]' must be an object", mi);
+            aigov_errorf(cx->err, cx->errlen, "'messages[%zu]' must be an object", mi);
             return SHAPE_BAD;
         }
         role = obj_get(cx, m, "role");
         if (!IS(cx, role, T_STR)) {
-            set_err(cx->err, cx->errlen,
+            aigov_errorf(cx->err, cx->errlen,
                     "'messages[%zu].role' must be a string", mi);
             return SHAPE_BAD;
         }
@@ -1325,7 +1311,7 @@ read_chat(parse_ctx_t *cx)
             uint32_t call;
 
             if (!IS(cx, calls, T_ARR)) {
-                set_err(cx->err, cx->errlen,
+                aigov_errorf(cx->err, cx->errlen,
                         "'messages[%zu].tool_calls' must be an array", mi);
                 return SHAPE_BAD;
             }
@@ -1335,7 +1321,7 @@ read_chat(parse_ctx_t *cx)
                 uint32_t fn;
 
                 if (!IS(cx, call, T_OBJ)) {
-                    set_err(cx->err, cx->errlen,
+                    aigov_errorf(cx->err, cx->errlen,
                             "'messages[%zu].tool_calls[%zu]' must be an object",
                             mi, ci);
                     return SHAPE_BAD;
@@ -1371,13 +1357,13 @@ read_prompt_like(parse_ctx_t *cx, const char *key, int required)
     if (v == NONE) {
         if (!required)
             return SHAPE_OK;
-        set_err(cx->err, cx->errlen, "'%s' is required", key);
+        aigov_errorf(cx->err, cx->errlen, "'%s' is required", key);
         return SHAPE_BAD;
     }
     if (IS(cx, v, T_STR))
         return add_text(cx, key, v);
     if (!IS(cx, v, T_ARR)) {
-        set_err(cx->err, cx->errlen,
+        aigov_errorf(cx->err, cx->errlen,
                 "'%s' must be a string or an array of strings or token ids, "
                 "not %s", key, type_name(cx, v));
         return SHAPE_BAD;
@@ -1396,14 +1382,14 @@ read_prompt_like(parse_ctx_t *cx, const char *key, int required)
                  j++, tok = NEXT(cx, tok))
             {
                 if (!IS(cx, tok, T_INT)) {
-                    set_err(cx->err, cx->errlen,
+                    aigov_errorf(cx->err, cx->errlen,
                             "'%s[%zu][%zu]' must be a token id (an integer)",
                             key, i, j);
                     return SHAPE_BAD;
                 }
             }
         } else {
-            set_err(cx->err, cx->errlen,
+            aigov_errorf(cx->err, cx->errlen,
                     "'%s[%zu]' must be a string or a token id, not %s",
                     key, i, type_name(cx, item));
             return SHAPE_BAD;
@@ -1430,7 +1416,7 @@ read_anthropic_blocks(parse_ctx_t *cx, const char *where, const char *role,
     if (IS(cx, c, T_STR))
         return add_text(cx, role, c);
     if (!IS(cx, c, T_ARR)) {
-        set_err(cx->err, cx->errlen,
+        aigov_errorf(cx->err, cx->errlen,
                 "'%s' must be a string or an array of content blocks, not %s",
                 where, type_name(cx, c));
         return SHAPE_BAD;
@@ -1439,19 +1425,19 @@ read_anthropic_blocks(parse_ctx_t *cx, const char *where, const char *role,
         uint32_t type, text;
 
         if (!IS(cx, b, T_OBJ)) {
-            set_err(cx->err, cx->errlen, "'%s[%zu]' must be an object", where, bi);
+            aigov_errorf(cx->err, cx->errlen, "'%s[%zu]' must be an object", where, bi);
             return SHAPE_BAD;
         }
         type = obj_get(cx, b, "type");
         if (!IS(cx, type, T_STR)) {
-            set_err(cx->err, cx->errlen, "'%s[%zu].type' must be a string",
+            aigov_errorf(cx->err, cx->errlen, "'%s[%zu].type' must be a string",
                     where, bi);
             return SHAPE_BAD;
         }
         if (str_is(cx, type, "text")) {
             text = obj_get(cx, b, "text");
             if (!IS(cx, text, T_STR)) {
-                set_err(cx->err, cx->errlen, "'%s[%zu].text' must be a string",
+                aigov_errorf(cx->err, cx->errlen, "'%s[%zu].text' must be a string",
                         where, bi);
                 return SHAPE_BAD;
             }
@@ -1486,11 +1472,11 @@ read_messages(parse_ctx_t *cx)
             return rc;
     }
     if (msgs == NONE) {
-        set_err(cx->err, cx->errlen, "'messages' is required");
+        aigov_errorf(cx->err, cx->errlen, "'messages' is required");
         return SHAPE_BAD;
     }
     if (!IS(cx, msgs, T_ARR)) {
-        set_err(cx->err, cx->errlen, "'messages' must be an array, not %s",
+        aigov_errorf(cx->err, cx->errlen, "'messages' must be an array, not %s",
                 type_name(cx, msgs));
         return SHAPE_BAD;
     }
@@ -1500,18 +1486,18 @@ read_messages(parse_ctx_t *cx)
         char        where[48];
 
         if (!IS(cx, m, T_OBJ)) {
-            set_err(cx->err, cx->errlen, "'messages[%zu]' must be an object", mi);
+            aigov_errorf(cx->err, cx->errlen, "'messages[%zu]' must be an object", mi);
             return SHAPE_BAD;
         }
         role = obj_get(cx, m, "role");
         if (!IS(cx, role, T_STR)) {
-            set_err(cx->err, cx->errlen,
+            aigov_errorf(cx->err, cx->errlen,
                     "'messages[%zu].role' must be a string", mi);
             return SHAPE_BAD;
         }
         content = obj_get(cx, m, "content");
         if (content == NONE) {
-            set_err(cx->err, cx->errlen,
+            aigov_errorf(cx->err, cx->errlen,
                     "'messages[%zu].content' is required", mi);
             return SHAPE_BAD;
         }
@@ -1565,18 +1551,18 @@ aigov_request_parse(aigov_request_t *rq, aigov_endpoint_t ep,
     rq->endpoint = ep;
     rq->max_tokens = -1;
     rq->lim_set_ = -1;
-    set_err(err, errlen, "%s", "");
+    aigov_errorf(err, errlen, "%s", "");
 
     /* GET /v1/models has no body to read. */
     if (ep == AIGOV_EP_MODELS && len == 0)
         return AIGOV_REQ_OK;
 
     if (body == NULL && len > 0) {
-        set_err(err, errlen, "no request body");
+        aigov_errorf(err, errlen, "no request body");
         return AIGOV_REQ_BAD_JSON;
     }
     if (len > AIGOV_REQ_MAX_BODY) {
-        set_err(err, errlen, "the request body is larger than %d bytes",
+        aigov_errorf(err, errlen, "the request body is larger than %d bytes",
                 AIGOV_REQ_MAX_BODY);
         return AIGOV_REQ_BAD_SHAPE;
     }
@@ -1606,16 +1592,16 @@ aigov_request_parse(aigov_request_t *rq, aigov_endpoint_t ep,
     if (s->status != AIGOV_REQ_OK) {
         st = s->status;
         if (st == AIGOV_REQ_BAD_SHAPE) {
-            set_err(err, errlen, "JSON nested deeper than %d levels at byte %zu",
+            aigov_errorf(err, errlen, "JSON nested deeper than %d levels at byte %zu",
                     AIGOV_REQ_MAX_DEPTH, s->epos + 1);
         } else if (st == AIGOV_REQ_BAD_JSON) {
             int line, col;
 
             line_col(s->b, s->epos, &line, &col);
-            set_err(err, errlen, "invalid JSON at line %d, column %d: %s",
+            aigov_errorf(err, errlen, "invalid JSON at line %d, column %d: %s",
                     line, col, s->emsg);
         } else {
-            set_err(err, errlen, "out of memory");
+            aigov_errorf(err, errlen, "out of memory");
         }
         scan_release(s);
         return (aigov_req_status_t) st;
@@ -1628,14 +1614,14 @@ aigov_request_parse(aigov_request_t *rq, aigov_endpoint_t ep,
     cx.n = s->nodes;
     if ((s->nodes[0].type & T_MASK) != T_OBJ) {
         cx.b = s->b;
-        set_err(err, errlen, "the request body must be a JSON object, not %s",
+        aigov_errorf(err, errlen, "the request body must be a JSON object, not %s",
                 type_name(&cx, 0));
         scan_release(s);
         return AIGOV_REQ_BAD_SHAPE;
     }
     if (alloc_mem(rq, &cx, s, body, len) != 0) {
         scan_release(s);
-        set_err(err, errlen, "out of memory");
+        aigov_errorf(err, errlen, "out of memory");
         return AIGOV_REQ_NOMEM;
     }
     rq->close_at_ = s->nodes[0].end - 1;
@@ -1660,7 +1646,7 @@ aigov_request_parse(aigov_request_t *rq, aigov_endpoint_t ep,
         rc = read_tool_descriptions(&cx);
     scan_release(s);
     if (rc == SHAPE_NOMEM) {
-        set_err(err, errlen, "out of memory");
+        aigov_errorf(err, errlen, "out of memory");
         return AIGOV_REQ_NOMEM;
     }
     return rc == SHAPE_OK ? AIGOV_REQ_OK : AIGOV_REQ_BAD_SHAPE;
