@@ -201,6 +201,9 @@ size_t aigov_record_line(char *out, size_t cap, uint64_t seq, const char *body, 
  * jansson then writes broken JSON without an error) and for nesting
  * deeper than 2048 levels (jansson's parser limit; bounds the stack). */
 size_t aigov_record_write(char *out, size_t cap, const aigov_record_t *r);
+/* The same for a completion record ("phase":"done"): ts, id, status,
+ * stream, filters, usage, content, response_sha256 / response only. */
+size_t aigov_record_write_done(char *out, size_t cap, const aigov_record_t *r);
 /* The same, malloc'd and NUL-terminated; NULL on failure. */
 char *aigov_record_body_fast(const aigov_record_t *r, size_t *len);
 /* Convenience: body + line in one call, malloc'd. */

@@ -358,20 +358,22 @@ ngx_http_aigov_audit_answer_start(ngx_http_request_t *r,
 }
 
 
-/* the verdicts of both stages, as a plain list: no JSON built per request */
+/* the verdicts of one stage, as a plain list: no JSON built per request */
 
 static ngx_int_t
 ngx_http_aigov_audit_filters(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
-    aigov_record_t *ar)
+    aigov_record_t *ar, ngx_uint_t done)
 {
     size_t                         i, k, n;
     aigov_record_filter_t         *fl;
     const aigov_filter_outcome_t  *oc[2];
 
-    oc[0] = &ctx->prompt_outcome;
-    oc[1] = ctx->answer ? aigov_answer_outcome(ctx->answer) : NULL;
+    /* the prompt's verdicts go on the admission record, the answer's on
+     * the completion record */
+    oc[0] = done ? NULL : &ctx->prompt_outcome;
+    oc[1] = done && ctx->answer ? aigov_answer_outcome(ctx->answer) : NULL;
 
-    n = oc[0]->nrecords + (oc[1] ? oc[1]->nrecords : 0);
+    n = (oc[0] ? oc[0]->nrecords : 0) + (oc[1] ? oc[1]->nrecords : 0);
 
     fl = ngx_palloc(r->pool, (n ? n : 1) * sizeof(aigov_record_filter_t));
     if (fl == NULL) {
@@ -462,6 +464,9 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
 {
     char                        *body, *path, *method, *id;
     char                         psha[65], rsha[65], stack[4096];
+    size_t                     (*write)(char *, size_t,
+                                        const aigov_record_t *);
+    ngx_uint_t                   done;
     u_char                       md[EVP_MAX_MD_SIZE];
     size_t                       len;
     json_t                      *iss;
@@ -478,6 +483,8 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
     if (amcf->audit == NULL) {
         return NGX_OK;
     }
+
+    done = (ngx_strcmp(phase, "done") == 0);
 
     ngx_memzero(&ar, sizeof(aigov_record_t));
 
@@ -508,7 +515,7 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
     ar.completion_tokens = -1;
     /* the claims are on the admission record; the completion record, which
      * shares its id, need not repeat them */
-    ar.claims = ngx_strcmp(phase, "done") == 0 ? NULL : ctx->claims;
+    ar.claims = done ? NULL : ctx->claims;
 
     iss = ctx->claims ? json_object_get(ctx->claims, "iss") : NULL;
     ar.iss = json_is_string(iss) ? json_string_value(iss) : NULL;
@@ -528,7 +535,7 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
     ar.decision = ctx->err_code ? "deny" : "allow";
     ar.reason = ctx->err_code ? ctx->err_message : NULL;
 
-    if (ngx_strcmp(phase, "done") == 0) {
+    if (done) {
         ar.status = r->headers_out.status;
 
         if (r->connection->error && ar.status < NGX_HTTP_BAD_REQUEST) {
@@ -544,7 +551,7 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
         ar.status = ctx->err_code ? (int) ctx->status : 0;
     }
 
-    if (ngx_http_aigov_audit_filters(r, ctx, &ar) != NGX_OK) {
+    if (ngx_http_aigov_audit_filters(r, ctx, &ar, done) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -556,7 +563,7 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
             ar.prompt_sha256 = psha;
         }
 
-        if (ctx->answer_sha && ngx_strcmp(phase, "done") == 0) {
+        if (ctx->answer_sha && done) {
             EVP_DigestFinal_ex(ctx->answer_sha, md, &mdlen);
             EVP_MD_CTX_free(ctx->answer_sha);
             ctx->answer_sha = NULL;
@@ -567,13 +574,13 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
     }
 
     if (content == AIGOV_CONTENT_REDACTED || content == AIGOV_CONTENT_FULL) {
-        if (ngx_strcmp(phase, "done") != 0 && ctx->parsed) {
+        if (!done && ctx->parsed) {
             ar.prompt = (content == AIGOV_CONTENT_FULL && ctx->original_texts)
                         ? ctx->original_texts
                         : ngx_http_aigov_audit_texts(r, ctx);
         }
 
-        if (ngx_strcmp(phase, "done") == 0 && ctx->answer_copy.data) {
+        if (done && ctx->answer_copy.data) {
             ar.response = ngx_pnalloc(r->pool, ctx->answer_copy.len + 1);
             if (ar.response) {
                 ngx_memcpy((u_char *) ar.response, ctx->answer_copy.data,
@@ -587,12 +594,14 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
 
     /* written straight from the fields, no JSON tree: this runs twice
      * per request */
+    write = done ? aigov_record_write_done : aigov_record_write;
+
     body = stack;
-    len = aigov_record_write(stack, sizeof(stack), &ar);
+    len = write(stack, sizeof(stack), &ar);
 
     if (len > sizeof(stack)) {
         body = malloc(len);
-        if (body == NULL || aigov_record_write(body, len, &ar) != len) {
+        if (body == NULL || write(body, len, &ar) != len) {
             len = 0;
         }
     }

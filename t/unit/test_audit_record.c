@@ -709,6 +709,50 @@ static void test_random_records(void **state)
 
 /* Fast bodies of random records make a log that verifies under a real
  * signed checkpoint; one changed byte is then found. */
+/* A completion record holds what the end of the request tells, and only
+ * that; it is one JSON object on one line, and the buffer rules hold. */
+static void test_done_record(void **state)
+{
+    aigov_record_filter_t fl[1] = { { "pii", "response", "redact", 3 } };
+    aigov_record_t r = { 0 };
+    static const char want[] =
+        "{\"ts\":\"2024-05-01T12:00:00.123456Z\",\"id\":\"req-2\",\"status\":499,"
+        "\"stream\":true,\"filters\":[{\"plugin\":\"pii\",\"stage\":\"response\","
+        "\"verdict\":\"redact\",\"count\":3}],\"usage\":{\"prompt_tokens\":7,"
+        "\"completion_tokens\":9},\"content\":\"full\",\"response_sha256\":\"ab\","
+        "\"response\":\"x\\ny\",\"phase\":\"done\"}";
+    char buf[1024], small[20];
+    size_t n;
+    json_t *j;
+
+    (void) state;
+    r.id = "req-2";
+    r.ts_us = 1714564800123456LL;
+    r.sub = "not written";
+    r.model = "not written";
+    r.status = 499;
+    r.stream = 1;
+    r.filter_list = fl;
+    r.nfilter_list = 1;
+    r.prompt_tokens = 7;
+    r.completion_tokens = 9;
+    r.content = "full";
+    r.prompt_sha256 = "not written";
+    r.response_sha256 = "ab";
+    r.response = "x\ny";
+    n = aigov_record_write_done(buf, sizeof(buf), &r);
+    assert_int_equal(n, strlen(want));
+    buf[n] = '\0';
+    assert_string_equal(buf, want);
+    j = json_loads(buf, JSON_REJECT_DUPLICATES, NULL);
+    assert_non_null(j);
+    json_decref(j);
+    /* too small a buffer: the length needed, nothing written past it */
+    memset(small, 'Z', sizeof(small));
+    assert_int_equal(aigov_record_write_done(small, 10, &r), n);
+    assert_int_equal(small[10], 'Z');
+}
+
 static void test_lines_verify(void **state)
 {
     aigov_record_filter_t fl[8];
@@ -789,6 +833,7 @@ int main(void)
         cmocka_unit_test(test_long_strings),
         cmocka_unit_test(test_depth),
         cmocka_unit_test(test_random_records),
+        cmocka_unit_test(test_done_record),
         cmocka_unit_test(test_lines_verify),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
