@@ -84,7 +84,11 @@ ngx_http_aigov_header_filter(ngx_http_request_t *r)
     h->value.data = ctx->id;
     h->value.len = NGX_HTTP_AIGOV_ID_LEN;
 
-    if (r->err_status >= NGX_HTTP_BAD_REQUEST && ctx->error_body.len == 0) {
+    /* nginx's own error pages become SPEC error JSON; an operator's
+     * error_page is theirs to keep */
+    if (r->err_status >= NGX_HTTP_BAD_REQUEST && ctx->error_body.len == 0
+        && !r->error_page)
+    {
         if (ngx_http_aigov_nginx_error(r, ctx) != NGX_OK) {
             return NGX_ERROR;
         }

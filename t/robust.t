@@ -664,6 +664,8 @@ for my $case ([ '/uri/v1/chat/completions', 'error_page 502 /oops' ],
     my $r = $u->request('POST', $path, body => $hello);
     ok($r->{status} == 200 || $r->{status} == 502, "$name: answered ($r->{status})");
     is(id_headers($r), 1, "$name: exactly one X-AIGov-Request-Id");
+    is($r->{body}, '{"fallback":"static"}', "$name: the operator's error page is kept")
+        if $path =~ m{^/uri/};
     sleep 0.3;
     my @now = split ' ', `pgrep -P $umaster`;
     is("@now", "@uw", "$name: the worker survives the log phase");
