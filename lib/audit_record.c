@@ -573,6 +573,39 @@ static void put_filters(wr_t *w, const aigov_record_t *r)
     PUT_LIT(w, "]");
 }
 
+/* usage, content and the kept prompt and answer (or their hashes); a
+ * completion record (prompt 0) leaves the prompt's to its admission */
+static void put_usage_content(wr_t *w, const aigov_record_t *r, int prompt)
+{
+    if (r->prompt_tokens < 0 && r->completion_tokens < 0) {
+        PUT_LIT(w, ",\"usage\":null");
+    } else {
+        PUT_LIT(w, ",\"usage\":{\"prompt_tokens\":");
+        put_count(w, r->prompt_tokens);
+        PUT_LIT(w, ",\"completion_tokens\":");
+        put_count(w, r->completion_tokens);
+        PUT_LIT(w, "}");
+    }
+    PUT_LIT(w, ",\"content\":");
+    put_str(w, r->content ? r->content : "hash");
+    if (prompt && r->prompt_sha256) {
+        PUT_LIT(w, ",\"prompt_sha256\":");
+        put_str(w, r->prompt_sha256);
+    }
+    if (r->response_sha256) {
+        PUT_LIT(w, ",\"response_sha256\":");
+        put_str(w, r->response_sha256);
+    }
+    if (prompt && r->prompt) {
+        PUT_LIT(w, ",\"prompt\":");
+        put_str(w, r->prompt);
+    }
+    if (r->response) {
+        PUT_LIT(w, ",\"response\":");
+        put_str(w, r->response);
+    }
+}
+
 /* Keys in aigov_record_json's order; keep the two in step. */
 size_t aigov_record_write(char *out, size_t cap, const aigov_record_t *r)
 {
@@ -621,33 +654,7 @@ size_t aigov_record_write(char *out, size_t cap, const aigov_record_t *r)
     put_i64(&w, r->status);
     PUT_LIT(&w, ",\"filters\":");
     put_filters(&w, r);
-    if (r->prompt_tokens < 0 && r->completion_tokens < 0) {
-        PUT_LIT(&w, ",\"usage\":null");
-    } else {
-        PUT_LIT(&w, ",\"usage\":{\"prompt_tokens\":");
-        put_count(&w, r->prompt_tokens);
-        PUT_LIT(&w, ",\"completion_tokens\":");
-        put_count(&w, r->completion_tokens);
-        PUT_LIT(&w, "}");
-    }
-    PUT_LIT(&w, ",\"content\":");
-    put_str(&w, r->content ? r->content : "hash");
-    if (r->prompt_sha256) {
-        PUT_LIT(&w, ",\"prompt_sha256\":");
-        put_str(&w, r->prompt_sha256);
-    }
-    if (r->response_sha256) {
-        PUT_LIT(&w, ",\"response_sha256\":");
-        put_str(&w, r->response_sha256);
-    }
-    if (r->prompt) {
-        PUT_LIT(&w, ",\"prompt\":");
-        put_str(&w, r->prompt);
-    }
-    if (r->response) {
-        PUT_LIT(&w, ",\"response\":");
-        put_str(&w, r->response);
-    }
+    put_usage_content(&w, r, 1);
     if (r->phase) {
         PUT_LIT(&w, ",\"phase\":");
         put_str(&w, r->phase);
@@ -677,25 +684,7 @@ size_t aigov_record_write_done(char *out, size_t cap, const aigov_record_t *r)
     else
         PUT_LIT(&w, ",\"stream\":false,\"filters\":");
     put_filters(&w, r);
-    if (r->prompt_tokens < 0 && r->completion_tokens < 0) {
-        PUT_LIT(&w, ",\"usage\":null");
-    } else {
-        PUT_LIT(&w, ",\"usage\":{\"prompt_tokens\":");
-        put_count(&w, r->prompt_tokens);
-        PUT_LIT(&w, ",\"completion_tokens\":");
-        put_count(&w, r->completion_tokens);
-        PUT_LIT(&w, "}");
-    }
-    PUT_LIT(&w, ",\"content\":");
-    put_str(&w, r->content ? r->content : "hash");
-    if (r->response_sha256) {
-        PUT_LIT(&w, ",\"response_sha256\":");
-        put_str(&w, r->response_sha256);
-    }
-    if (r->response) {
-        PUT_LIT(&w, ",\"response\":");
-        put_str(&w, r->response);
-    }
+    put_usage_content(&w, r, 0);
     PUT_LIT(&w, ",\"phase\":\"done\"}");
     return w.bad ? 0 : w.len;
 }
