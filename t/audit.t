@@ -123,6 +123,13 @@ ok($r[1] && $r[1]{stream}, 'stream flag recorded');
 is($r[0]{prompt}, 'audit me', 'content full keeps the prompt');
 like($r[1]{response} // '', qr/echo: audit me/, 'and the answer');
 
+# `aigov audit show` joins a completion record to its admission record
+my $show = `$aigov audit show $d/audit.log --sub auditee 2>&1`;
+my @shown = grep { /\b$rid\b|^\d+\s/ } split /\n/, $show;
+ok((grep { /^\d+\s+\S+\s+done\s+allow\s+200\s+auditee\s+gpt-4o-mini\b/ } @shown),
+   'show --sub lists the completion record with its caller and model') or diag($show);
+ok(!(grep { /\bkeeper\b/ } @shown), 'and no other caller');
+
 my @seqs = map { $_->{seq} } @recs;
 is_deeply(\@seqs, [ 0 .. $#recs ], 'seq counts from 0 in file order');
 ok(@cps >= 1, 'a checkpoint was written');

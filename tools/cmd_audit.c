@@ -332,6 +332,7 @@ static int cmd_show(int argc, char **argv)
     int64_t since = INT64_MIN, until = INT64_MAX;
     int json = 0, nlogs = 0;
     char **logs = calloc((size_t) argc, sizeof(char *));
+    json_t *pending;    /* id -> the admitted request, until its completion */
 
     if (logs == NULL)
         return AIGOV_EXIT_USAGE;
@@ -366,9 +367,14 @@ static int cmd_show(int argc, char **argv)
         free(logs);
         return AIGOV_EXIT_USAGE;
     }
+    pending = json_object();
+    if (pending == NULL) {
+        free(logs);
+        return AIGOV_EXIT_USAGE;
+    }
     if (!json)
-        printf("%-8s %-27s %-6s %-4s %-16s %-18s %-22s %s\n", "SEQ", "TS", "DECIDE", "CODE", "SUB", "MODEL",
-               "ENDPOINT", "RULE");
+        printf("%-8s %-27s %-5s %-6s %-4s %-16s %-18s %-22s %s\n", "SEQ", "TS", "PHASE", "DECIDE", "CODE",
+               "SUB", "MODEL", "ENDPOINT", "RULE");
     for (int i = 0; i < nlogs; i++) {
         FILE *f = fopen(logs[i], "r");
         char *line = NULL;
@@ -378,12 +384,14 @@ static int cmd_show(int argc, char **argv)
 
         if (f == NULL) {
             fprintf(stderr, "aigov audit show: %s: %s\n", logs[i], strerror(errno));
+            json_decref(pending);
             free(logs);
             return AIGOV_EXIT_USAGE;
         }
         while ((n = getline(&line, &cap, f)) > 0) {
             json_t *r;
             int64_t ts;
+            const char *phase;
             lineno++;
             if (line[n - 1] == '\n')
                 line[--n] = '\0';
@@ -396,6 +404,25 @@ static int cmd_show(int argc, char **argv)
                 json_decref(r);
                 continue;
             }
+            /* a completion record is shown with its request's caller, model
+             * and rule, taken from the admission record with the same id */
+            phase = jstr(r, "phase");
+            if (!strcmp(phase, "admit")) {
+                json_object_set_new(pending, jstr(r, "id"),
+                                    json_pack("{s:O?,s:O?,s:O?,s:O?,s:O?}",
+                                              "sub", json_object_get(r, "sub"),
+                                              "model", json_object_get(r, "model"),
+                                              "endpoint", json_object_get(r, "endpoint"),
+                                              "rule", json_object_get(r, "rule"),
+                                              "decision", json_object_get(r, "decision")));
+            } else if (!strcmp(phase, "done")) {
+                json_t *a = json_object_get(pending, jstr(r, "id"));
+
+                if (a != NULL) {
+                    json_object_update_missing(r, a);
+                    json_object_del(pending, jstr(r, "id"));
+                }
+            }
             if ((sub && strcmp(jstr(r, "sub"), sub)) || (model && strcmp(jstr(r, "model"), model))
                 || (decision && strcmp(jstr(r, "decision"), decision))
                 || ((since != INT64_MIN || until != INT64_MAX)
@@ -406,14 +433,16 @@ static int cmd_show(int argc, char **argv)
             if (json)
                 printf("%s\n", line);
             else
-                printf("%-8llu %-27s %-6s %-4lld %-16s %-18s %-22s %s\n", (unsigned long long) seq, jstr(r, "ts"),
-                       jstr(r, "decision"), (long long) json_integer_value(json_object_get(r, "status")),
+                printf("%-8llu %-27s %-5s %-6s %-4lld %-16s %-18s %-22s %s\n", (unsigned long long) seq,
+                       jstr(r, "ts"), phase, jstr(r, "decision"),
+                       (long long) json_integer_value(json_object_get(r, "status")),
                        jstr(r, "sub"), jstr(r, "model"), jstr(r, "endpoint"), jstr(r, "rule"));
             json_decref(r);
         }
         free(line);
         fclose(f);
     }
+    json_decref(pending);
     free(logs);
     return AIGOV_EXIT_OK;
 }
