@@ -98,8 +98,6 @@ ngx_http_aigov_body_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_aigov_module);
 
-    ctx->body_read = 1;
-
     rc = ngx_http_aigov_process(r, ctx);
 
     if (rc == NGX_DECLINED || rc == NGX_OK) {
@@ -488,7 +486,6 @@ ngx_http_aigov_filter_prompt(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
     }
 
     rc = aigov_filter_request(specs, n, &ctx->req, &ctx->prompt_outcome);
-    ctx->prompt_filtered = 1;
 
     if (rc == AIGOV_FILTER_PASS) {
         return NGX_DECLINED;

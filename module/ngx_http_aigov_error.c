@@ -11,7 +11,10 @@
 #include "ngx_http_aigov_module.h"
 
 
-const char *
+static const char *ngx_http_aigov_error_type(ngx_uint_t status);
+
+
+static const char *
 ngx_http_aigov_error_type(ngx_uint_t status)
 {
     switch (status) {

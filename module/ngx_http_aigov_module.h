@@ -103,7 +103,6 @@ typedef struct {
 
     aigov_request_t            req;
     unsigned                   parsed:1;
-    unsigned                   body_read:1;
     unsigned                   denied:1;      /* refusal prepared, not sent */
 
     const char                *err_code;
@@ -115,7 +114,6 @@ typedef struct {
     aigov_decision_t          *decision;
     unsigned                   decided:1;
     unsigned                   quota_held:1;
-    unsigned                   prompt_filtered:1;
     aigov_quota_ticket_t       ticket;
     long long                  asked_max_tokens;
 
@@ -167,7 +165,6 @@ ngx_str_t *ngx_http_aigov_error_json(ngx_pool_t *pool, ngx_uint_t status,
 ngx_int_t ngx_http_aigov_send_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *message,
     time_t retry_after);
-const char *ngx_http_aigov_error_type(ngx_uint_t status);
 
 /* ngx_http_aigov_log.c */
 ngx_int_t ngx_http_aigov_log_handler(ngx_http_request_t *r);
