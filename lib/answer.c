@@ -283,14 +283,45 @@ static void take_usage(aigov_answer_t *a, const json_t *root)
     take_count(u, "completion_tokens", "output_tokens", &a->completion, &a->has_usage);
 }
 
-/* The token counts of an answer nobody filters: only the object after
- * the last "usage" key is parsed, not the whole answer. A "usage" inside
- * message text is escaped (\"usage\") and so never matches. */
+/* A count in the usage object: an integer, as jansson's json_is_integer
+ * sees it (a fraction or an exponent makes it something else). */
+static const char *scan_count(const char *p, const char *end, long long *out, int *ok)
+{
+    const char *q = p;
+    int neg = 0, n = 0;
+    long long v = 0;
+
+    *ok = 0;
+    if (q < end && *q == '-') {
+        neg = 1;
+        q++;
+    }
+    while (q < end && *q >= '0' && *q <= '9') {
+        if (++n > 18)
+            return q;
+        v = v * 10 + (*q++ - '0');
+    }
+    if (n == 0 || (q < end && (*q == '.' || *q == 'e' || *q == 'E')))
+        return q;
+    *out = neg ? -v : v;
+    *ok = 1;
+    return q;
+}
+
+/* The token counts of an answer nobody filters: only the members of the
+ * object after the last "usage" key are read, without building JSON. A
+ * "usage" inside message text is escaped (\"usage\") and so never
+ * matches. The same counts as take_usage: the first name of each pair
+ * wins when it is an integer. */
 static void take_usage_fast(aigov_answer_t *a, const char *s, size_t len)
 {
-    const char *k = NULL, *p = s, *end = s + len, *q;
-    json_t *u, *root;
-    int depth = 0, in_str = 0;
+    static const char *const names[4] = {
+        "prompt_tokens", "input_tokens", "completion_tokens", "output_tokens"
+    };
+    const char *k = NULL, *p = s, *end = s + len, *q, *k0;
+    long long v[4];
+    int have[4] = { 0, 0, 0, 0 };
+    int depth = 0, want_key = 0, key = -1, i, ok;
 
     while ((q = memmem(p, (size_t)(end - p), "\"usage\"", 7)) != NULL) {
         k = q;
@@ -307,30 +338,66 @@ static void take_usage_fast(aigov_answer_t *a, const char *s, size_t len)
     if (p == end || *p != '{')
         return;
     for (q = p; q < end; q++) {
-        if (in_str) {
-            if (*q == '\\')
-                q++;
-            else if (*q == '"')
-                in_str = 0;
-        } else if (*q == '"') {
-            in_str = 1;
-        } else if (*q == '{') {
-            depth++;
-        } else if (*q == '}' && --depth == 0) {
+        switch (*q) {
+        case '"':
+            k0 = q + 1;
+            for (q++; q < end && *q != '"'; q++)
+                if (*q == '\\')
+                    q++;
+            if (q >= end)
+                return;
+            if (depth == 1 && want_key) {
+                key = -1;
+                for (i = 0; i < 4; i++)
+                    if (strlen(names[i]) == (size_t)(q - k0) && memcmp(names[i], k0, (size_t)(q - k0)) == 0)
+                        key = i;
+                want_key = 0;
+            } else {
+                key = -1;
+            }
+            break;
+        case '{':
+        case '[':
+            if (++depth == 1)
+                want_key = 1;
+            key = -1;
+            break;
+        case '}':
+        case ']':
+            if (--depth == 0)
+                goto done;
+            break;
+        case ',':
+            if (depth == 1)
+                want_key = 1;
+            key = -1;
+            break;
+        case ':':
+        case ' ':
+        case '\t':
+        case '\r':
+        case '\n':
+            break;
+        default:
+            if (depth == 1 && key >= 0) {
+                q = scan_count(q, end, &v[key], &ok) - 1;
+                have[key] = ok;
+            }
+            key = -1;
             break;
         }
     }
-    if (q >= end)
-        return;
-    u = json_loadb(p, (size_t)(q - p + 1), 0, NULL);
-    if (u == NULL)
-        return;
-    root = json_object();
-    if (root != NULL && json_object_set_new(root, "usage", u) == 0)
-        take_usage(a, root);
-    else
-        json_decref(u);
-    json_decref(root);
+    return;   /* the object never closed: a cut answer counts nothing */
+done:
+    for (i = 0; i < 4; i += 2) {
+        long long *dst = i == 0 ? &a->prompt : &a->completion;
+        int j = have[i] ? i : have[i + 1] ? i + 1 : -1;
+
+        if (j >= 0 && v[j] >= 0) {
+            *dst = v[j];
+            a->has_usage = 1;
+        }
+    }
 }
 
 static int add_piece(pieces_t *p, json_t *s)

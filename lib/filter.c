@@ -639,14 +639,20 @@ int aigov_outcome_note(aigov_filter_outcome_t *out, const char *plugin,
         }
     }
     if (r == NULL) {
-        aigov_filter_record_t *v = realloc(out->records,
-                                           (out->nrecords + 1) * sizeof(*v));
-        if (v == NULL)
-            return -1;
-        out->records = v;
-        r = &v[out->nrecords++];
+        size_t n;
+
+        /* room for eight more at a time: this runs per plugin per request */
+        if (out->nrecords % 8 == 0) {
+            aigov_filter_record_t *v = realloc(out->records,
+                                               (out->nrecords + 8) * sizeof(*v));
+            if (v == NULL)
+                return -1;
+            out->records = v;
+        }
+        r = &out->records[out->nrecords++];
         memset(r, 0, sizeof(*r));
-        snprintf(r->plugin, sizeof(r->plugin), "%s", plugin);
+        n = strnlen(plugin, sizeof(r->plugin) - 1);
+        memcpy(r->plugin, plugin, n);
         r->stage = stage;
         r->verdict = "allow";
     }

@@ -9,28 +9,14 @@
  */
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "audit.h"
+#include "sha256.h"
 
-static void sha256_2(const void *a, size_t alen, const void *b, size_t blen, uint8_t out[32])
-{
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    unsigned int n = 0;
-
-    /* Only an allocation failure can fail here; a zero hash then makes every
-     * check fail loudly rather than pass. */
-    if (c == NULL || !EVP_DigestInit_ex(c, EVP_sha256(), NULL)
-        || !EVP_DigestUpdate(c, a, alen) || (blen && !EVP_DigestUpdate(c, b, blen))
-        || !EVP_DigestFinal_ex(c, out, &n))
-        memset(out, 0, 32);
-    EVP_MD_CTX_free(c);
-}
 
 void aigov_leaf_hash(const void *data, size_t len, uint8_t out[32])
 {
     static const uint8_t zero = 0x00;
-    sha256_2(&zero, 1, data, len, out);
+    aigov_sha256_2(&zero, 1, data, len, out);
 }
 
 void aigov_node_hash(const uint8_t left[32], const uint8_t right[32], uint8_t out[32])
@@ -39,7 +25,7 @@ void aigov_node_hash(const uint8_t left[32], const uint8_t right[32], uint8_t ou
     buf[0] = 0x01;
     memcpy(buf + 1, left, 32);
     memcpy(buf + 33, right, 32);
-    sha256_2(buf, sizeof(buf), NULL, 0, out);
+    aigov_sha256_2(buf, sizeof(buf), NULL, 0, out);
 }
 
 void aigov_tree_init(aigov_tree_t *t)
@@ -69,7 +55,7 @@ void aigov_tree_root(const aigov_tree_t *t, uint8_t out[32])
     int have = 0;
 
     if (t->size == 0) {
-        sha256_2("", 0, NULL, 0, out);
+        aigov_sha256_2("", 0, NULL, 0, out);
         return;
     }
     /* Fold from the smallest subtree (rightmost) to the largest. */

@@ -138,7 +138,8 @@ int aigov_policy_rule_allows(const aigov_policy_t *p, size_t i);
 const char *aigov_policy_rule_check(const aigov_policy_t *p, size_t i,
                                     const aigov_policy_input_t *in);
 
-/* The caller's groups as a new JSON list of strings (for audit records). */
+/* The caller's groups as a JSON list of strings (for audit records); the
+ * caller drops its reference with json_decref. */
 json_t *aigov_decision_groups(const aigov_decision_t *d);
 const char *aigov_content_name(aigov_content_t c);
 

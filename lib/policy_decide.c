@@ -386,10 +386,27 @@ const char *aigov_policy_rule_check(const aigov_policy_t *p, size_t i,
     return rule_check(&p->rules[i], in, &c, &group);
 }
 
+/* An array of strings only, the usual claim, is the answer itself: the
+ * audit record asks for it on every request. */
+static int all_strings(const json_t *a)
+{
+    size_t i;
+    const json_t *v;
+
+    json_array_foreach(a, i, v) {
+        if (!json_is_string(v))
+            return 0;
+    }
+    return 1;
+}
+
 json_t *aigov_decision_groups(const aigov_decision_t *d)
 {
-    json_t *a = json_array();
+    json_t *a;
 
+    if (d->groups && json_is_array(d->groups) && all_strings(d->groups))
+        return json_incref((json_t *) d->groups);
+    a = json_array();
     if (!a || !d->groups)
         return a;
     if (json_is_array(d->groups)) {

@@ -341,7 +341,8 @@ ngx_http_aigov_audit_answer_start(ngx_http_request_t *r,
 
     ctx->answer_sha = EVP_MD_CTX_new();
     if (ctx->answer_sha == NULL
-        || EVP_DigestInit_ex(ctx->answer_sha, EVP_sha256(), NULL) != 1)
+        || aigov_sha256_md() == NULL
+        || EVP_DigestInit_ex2(ctx->answer_sha, aigov_sha256_md(), NULL) != 1)
     {
         return NGX_ERROR;
     }
@@ -407,10 +408,9 @@ ngx_http_aigov_audit_filters(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
 static void
 ngx_http_aigov_hex_sha256(const u_char *p, size_t len, char out[65])
 {
-    u_char        md[EVP_MAX_MD_SIZE];
-    unsigned int  n;
+    u_char  md[32];
 
-    EVP_Digest(p, len, md, &n, EVP_sha256(), NULL);
+    aigov_sha256_2(p, len, NULL, 0, md);
     ngx_hex_dump((u_char *) out, md, 32);
     out[64] = '\0';
 }
@@ -558,7 +558,8 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
     ar.content = aigov_content_name(content);
 
     if (content != AIGOV_CONTENT_NONE) {
-        if (ctx->body.len) {
+        /* the prompt's hash is on the admission record only */
+        if (ctx->body.len && !done) {
             ngx_http_aigov_hex_sha256(ctx->body.data, ctx->body.len, psha);
             ar.prompt_sha256 = psha;
         }

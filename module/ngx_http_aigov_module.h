@@ -19,6 +19,7 @@
 #include <answer.h>
 #include <quota.h>
 #include <audit.h>
+#include <sha256.h>
 
 #include <openssl/evp.h>
 

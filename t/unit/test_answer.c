@@ -520,6 +520,20 @@ static void test_json_usage_without_filters(void **state)
     json_case(NULL, AIGOV_EP_CHAT, "{\"choices\":[],\"note\":\"usage\"}", NULL, -1, -1);
     json_case(NULL, AIGOV_EP_CHAT, "{\"usage\":{\"prompt_tokens\":4", NULL, -1, -1);
     json_case(NULL, AIGOV_EP_CHAT, "<html>usage</html>", NULL, -1, -1);
+    /* what jansson calls an integer, and nothing nested */
+    json_case(NULL, AIGOV_EP_CHAT,
+              "{\"usage\":{\"prompt_tokens\":1.5,\"input_tokens\":4,\"completion_tokens\":2e1,"
+              "\"output_tokens\":6}}", NULL, 4, 6);
+    json_case(NULL, AIGOV_EP_CHAT,
+              "{\"usage\":{\"details\":{\"prompt_tokens\":8},\"list\":[{\"completion_tokens\":9}],"
+              "\"prompt_tokens\" : 3 ,\"completion_tokens\":\n5}}", NULL, 3, 5);
+    json_case(NULL, AIGOV_EP_CHAT,
+              "{\"usage\":{\"a\\\"prompt_tokens\":7,\"note\":\"prompt_tokens\",\"prompt_tokens\":2,"
+              "\"completion_tokens\":1}}", NULL, 2, 1);
+    json_case(NULL, AIGOV_EP_CHAT,
+              "{\"usage\":{\"prompt_tokens\":null,\"input_tokens\":true,"
+              "\"completion_tokens\":99999999999999999999}}", NULL, -1, -1);
+    json_case(NULL, AIGOV_EP_CHAT, "{\"usage\":{\"prompt_tokens\":-", NULL, -1, -1);
 }
 
 static void test_json_answers(void **state)
