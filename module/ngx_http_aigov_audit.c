@@ -33,8 +33,11 @@ static ngx_int_t ngx_http_aigov_audit_append(ngx_http_aigov_main_conf_t *amcf,
 static void ngx_http_aigov_audit_checkpoint_now(
     ngx_http_aigov_main_conf_t *amcf, ngx_uint_t force, ngx_log_t *log);
 static void ngx_http_aigov_audit_timer(ngx_event_t *ev);
+static ngx_int_t ngx_http_aigov_audit_defer(ngx_http_aigov_main_conf_t *amcf,
+    const char *body, size_t len, ngx_log_t *log);
+static void ngx_http_aigov_audit_flush(ngx_event_t *ev);
 static ngx_int_t ngx_http_aigov_audit_write(ngx_fd_t fd, const char *p,
-    size_t len);
+    size_t len, size_t *written);
 static ngx_int_t ngx_http_aigov_audit_follow(ngx_http_aigov_main_conf_t *amcf,
     char **carry);
 static void ngx_http_aigov_free_signer(void *data);
@@ -46,6 +49,21 @@ static ngx_uint_t                   ngx_http_aigov_audit_gen;
 static ngx_event_t                  ngx_http_aigov_audit_ev;
 static ngx_connection_t             ngx_http_aigov_audit_dummy;
 static ngx_http_aigov_main_conf_t  *ngx_http_aigov_audit_conf_cur;
+
+/*
+ * Completion records wait in the worker until the end of the event loop
+ * turn (a posted event) or the next admission record, whichever is first,
+ * and go to the file together with it: one lock and one write() for
+ * several records. Admission and refusal records are never held back.
+ */
+#define NGX_HTTP_AIGOV_PEND_MAX  (64 * 1024)
+
+static ngx_event_t                  ngx_http_aigov_audit_flush_ev;
+static u_char                      *ngx_http_aigov_audit_pend;
+static size_t                       ngx_http_aigov_audit_pend_len;
+static ngx_uint_t                   ngx_http_aigov_audit_pend_n;
+static u_char                      *ngx_http_aigov_audit_out;
+static size_t                       ngx_http_aigov_audit_out_cap;
 
 
 char *
@@ -261,6 +279,10 @@ ngx_http_aigov_audit_init_process(ngx_cycle_t *cycle)
     ngx_http_aigov_audit_ev.log = cycle->log;
     ngx_http_aigov_audit_ev.cancelable = 1;
 
+    ngx_http_aigov_audit_flush_ev.handler = ngx_http_aigov_audit_flush;
+    ngx_http_aigov_audit_flush_ev.data = &ngx_http_aigov_audit_dummy;
+    ngx_http_aigov_audit_flush_ev.log = cycle->log;
+
     ngx_add_timer(&ngx_http_aigov_audit_ev, amcf->cp_time * 1000);
 
     return NGX_OK;
@@ -280,7 +302,61 @@ ngx_http_aigov_audit_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
+    if (ngx_http_aigov_audit_pend_n) {
+        (void) ngx_http_aigov_audit_append(amcf, NULL, 0, cycle->log);
+    }
+
     ngx_http_aigov_audit_checkpoint_now(amcf, 1, cycle->log);
+}
+
+
+static void
+ngx_http_aigov_audit_flush(ngx_event_t *ev)
+{
+    if (ngx_http_aigov_audit_pend_n && ngx_http_aigov_audit_conf_cur) {
+        (void) ngx_http_aigov_audit_append(ngx_http_aigov_audit_conf_cur,
+                                           NULL, 0, ev->log);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_aigov_audit_defer(ngx_http_aigov_main_conf_t *amcf,
+    const char *body, size_t len, ngx_log_t *log)
+{
+    u_char  *p;
+
+    if (sizeof(size_t) + len > NGX_HTTP_AIGOV_PEND_MAX
+        || ngx_http_aigov_audit_flush_ev.handler == NULL)
+    {
+        return ngx_http_aigov_audit_append(amcf, body, len, log);
+    }
+
+    if (ngx_http_aigov_audit_pend_len + sizeof(size_t) + len
+        > NGX_HTTP_AIGOV_PEND_MAX)
+    {
+        (void) ngx_http_aigov_audit_append(amcf, NULL, 0, log);
+    }
+
+    if (ngx_http_aigov_audit_pend == NULL) {
+        ngx_http_aigov_audit_pend = malloc(NGX_HTTP_AIGOV_PEND_MAX);
+        if (ngx_http_aigov_audit_pend == NULL) {
+            return ngx_http_aigov_audit_append(amcf, body, len, log);
+        }
+    }
+
+    p = ngx_http_aigov_audit_pend + ngx_http_aigov_audit_pend_len;
+    ngx_memcpy(p, &len, sizeof(size_t));
+    ngx_memcpy(p + sizeof(size_t), body, len);
+
+    ngx_http_aigov_audit_pend_len += sizeof(size_t) + len;
+    ngx_http_aigov_audit_pend_n++;
+
+    if (!ngx_http_aigov_audit_flush_ev.posted) {
+        ngx_post_event(&ngx_http_aigov_audit_flush_ev, &ngx_posted_events);
+    }
+
+    return NGX_OK;
 }
 
 
@@ -619,7 +695,9 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    rc = ngx_http_aigov_audit_append(amcf, body, len, r->connection->log);
+    rc = done ? ngx_http_aigov_audit_defer(amcf, body, len, r->connection->log)
+              : ngx_http_aigov_audit_append(amcf, body, len,
+                                            r->connection->log);
 
     if (body != stack) {
         free(body);
@@ -630,9 +708,14 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
 
 
 static ngx_int_t
-ngx_http_aigov_audit_write(ngx_fd_t fd, const char *p, size_t len)
+ngx_http_aigov_audit_write(ngx_fd_t fd, const char *p, size_t len,
+    size_t *written)
 {
     ssize_t  n;
+
+    if (written) {
+        *written = 0;
+    }
 
     while (len) {
         n = write(fd, p, len);
@@ -651,6 +734,10 @@ ngx_http_aigov_audit_write(ngx_fd_t fd, const char *p, size_t len)
 
         p += n;
         len -= n;
+
+        if (written) {
+            *written += n;
+        }
     }
 
     return NGX_OK;
@@ -715,7 +802,7 @@ ngx_http_aigov_audit_follow(ngx_http_aigov_main_conf_t *amcf, char **carry)
             *carry = aigov_checkpoint_carry_line(amcf->signer, &a->tree,
                                                  &clen);
             if (*carry == NULL
-                || ngx_http_aigov_audit_write(fd, *carry, clen) != NGX_OK)
+                || ngx_http_aigov_audit_write(fd, *carry, clen, NULL) != NGX_OK)
             {
                 return NGX_ERROR;
             }
@@ -768,39 +855,61 @@ ngx_http_aigov_lock(ngx_shmtx_t *mtx)
 
 
 /*
- * Under the lock: seq, one write(), the leaf. A file that nginx reopened
- * (log rotation) and that is still empty first gets a carry-over
- * checkpoint, so that it verifies on its own and continues the tree.
+ * Under the lock: seqs, one write(), the leaves. The lines are the held
+ * completion records, then body (NULL: only the held records). A line the
+ * file got whole is a leaf, whatever happened to the rest; a line cut by
+ * a failed write is torn, and the next line starts on a new one. A file
+ * that nginx reopened (log rotation) and that is still empty first gets a
+ * carry-over checkpoint, so that it verifies on its own and continues the
+ * tree.
  */
 
 static ngx_int_t
 ngx_http_aigov_audit_append(ngx_http_aigov_main_conf_t *amcf,
     const char *body, size_t len, ngx_log_t *log)
 {
-    char                       *line, *carry, buf[4096 + 64];
-    size_t                      n;
+    char                       *line, *end, *carry, *nl;
+    u_char                     *p;
+    size_t                      b, n, need, blen, written;
     uint8_t                     leaf[32];
+    uint64_t                    seq;
     ngx_fd_t                    fd;
     ngx_int_t                   rc;
-    ngx_uint_t                  due;
+    ngx_uint_t                  i, due, held, lost;
     ngx_http_aigov_audit_sh_t  *a;
 
     a = amcf->audit;
     fd = amcf->audit_file->fd;
+    held = ngx_http_aigov_audit_pend_n;
 
-    line = (AIGOV_RECORD_LINE_MAX(len) + 1 <= sizeof(buf))
-           ? buf : malloc(AIGOV_RECORD_LINE_MAX(len) + 1);
-    if (line == NULL) {
-        return NGX_ERROR;
+    need = (body ? AIGOV_RECORD_LINE_MAX(len) : 0)
+           + ngx_http_aigov_audit_pend_len + held * 32 + 1;
+
+    if (need > ngx_http_aigov_audit_out_cap) {
+        p = malloc(need);
+        if (p == NULL) {
+            ngx_http_aigov_audit_pend_n = 0;
+            ngx_http_aigov_audit_pend_len = 0;
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "aigov: out of memory for the audit log, %ui "
+                          "completion records lost", held);
+            return NGX_ERROR;
+        }
+
+        free(ngx_http_aigov_audit_out);
+        ngx_http_aigov_audit_out = p;
+        ngx_http_aigov_audit_out_cap = need;
     }
 
     carry = NULL;
     rc = NGX_OK;
+    lost = 0;
 
     ngx_http_aigov_lock(amcf->audit_mutex);
 
     if (fd != ngx_http_aigov_audit_fd || a->file_gen != ngx_http_aigov_audit_gen) {
         if (ngx_http_aigov_audit_follow(amcf, &carry) != NGX_OK) {
+            lost = held;
             rc = NGX_ERROR;
             goto failed;
         }
@@ -809,7 +918,8 @@ ngx_http_aigov_audit_append(ngx_http_aigov_main_conf_t *amcf,
     }
 
     if (a->needs_newline) {
-        if (ngx_http_aigov_audit_write(fd, "\n", 1) != NGX_OK) {
+        if (ngx_http_aigov_audit_write(fd, "\n", 1, NULL) != NGX_OK) {
+            lost = held;
             rc = NGX_ERROR;
             goto failed;
         }
@@ -817,33 +927,67 @@ ngx_http_aigov_audit_append(ngx_http_aigov_main_conf_t *amcf,
         a->needs_newline = 0;
     }
 
-    n = aigov_record_line(line, AIGOV_RECORD_LINE_MAX(len) + 1, a->tree.size,
-                          body, len);
-    if (n == 0) {
-        rc = NGX_ERROR;
-        goto failed;
+    line = (char *) ngx_http_aigov_audit_out;
+    end = line + ngx_http_aigov_audit_out_cap;
+    seq = a->tree.size;
+    n = 0;
+
+    p = ngx_http_aigov_audit_pend;
+
+    for (i = 0; i < held; i++) {
+        ngx_memcpy(&blen, p, sizeof(size_t));
+        b = aigov_record_line(line + n, end - line - n, seq,
+                              (char *) p + sizeof(size_t), blen);
+        if (b) {
+            n += b;
+            seq++;
+        }
+
+        p += sizeof(size_t) + blen;
     }
 
-    if (ngx_http_aigov_audit_write(fd, line, n) != NGX_OK) {
-        /* a part may have reached the file: the next record starts on a
-         * new line and verify reports this one as torn */
-        a->needs_newline = 1;
-        rc = NGX_ERROR;
-        goto failed;
+    if (body) {
+        b = aigov_record_line(line + n, end - line - n, seq, body, len);
+        if (b == 0) {
+            lost = held;
+            rc = NGX_ERROR;
+            goto failed;
+        }
+
+        n += b;
     }
+
+    rc = ngx_http_aigov_audit_write(fd, line, n, &written);
 
     /* the leaf is the line without its newline */
-    aigov_leaf_hash(line, n - 1, leaf);
-    aigov_tree_append(&a->tree, leaf);
+    for (i = 0, p = (u_char *) line; (size_t) (p - (u_char *) line) < written;
+         i++)
+    {
+        nl = memchr(p, '\n', written - (p - (u_char *) line));
+        if (nl == NULL) {
+            /* cut by the failed write: verify reports it as torn */
+            a->needs_newline = 1;
+            break;
+        }
+
+        aigov_leaf_hash(p, (u_char *) nl - p, leaf);
+        aigov_tree_append(&a->tree, leaf);
+        p = (u_char *) nl + 1;
+    }
+
+    if (rc != NGX_OK) {
+        lost = held > i ? held - i : 0;
+        goto failed;
+    }
+
     a->failing = 0;
 
     due = a->tree.size - a->last_cp_size >= amcf->cp_records;
 
     ngx_shmtx_unlock(amcf->audit_mutex);
 
-    if (line != buf) {
-        free(line);
-    }
+    ngx_http_aigov_audit_pend_n = 0;
+    ngx_http_aigov_audit_pend_len = 0;
 
     free(carry);
 
@@ -859,17 +1003,23 @@ failed:
 
     ngx_shmtx_unlock(amcf->audit_mutex);
 
-    ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
-                  "aigov: cannot write to the audit log \"%V\"",
-                  &amcf->audit_path);
+    ngx_http_aigov_audit_pend_n = 0;
+    ngx_http_aigov_audit_pend_len = 0;
 
-    if (line != buf) {
-        free(line);
+    if (lost) {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                      "aigov: cannot write to the audit log \"%V\", %ui "
+                      "completion records lost", &amcf->audit_path, lost);
+
+    } else {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                      "aigov: cannot write to the audit log \"%V\"",
+                      &amcf->audit_path);
     }
 
     free(carry);
 
-    return rc;
+    return NGX_ERROR;
 }
 
 
@@ -929,7 +1079,8 @@ ngx_http_aigov_audit_checkpoint_now(ngx_http_aigov_main_conf_t *amcf,
         rc = NGX_ERROR;
 
     } else {
-        rc = ngx_http_aigov_audit_write(amcf->audit_file->fd, line, len);
+        rc = ngx_http_aigov_audit_write(amcf->audit_file->fd, line, len,
+                                        NULL);
     }
 
     ngx_shmtx_unlock(amcf->audit_mutex);
