@@ -91,6 +91,10 @@ aigov_endpoint_name(aigov_endpoint_t ep)
 #define ONES  0x0101010101010101ULL
 #define HIGHS 0x8080808080808080ULL
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 static uint64_t
 load8(const unsigned char *p)
 {
@@ -108,6 +112,16 @@ utf8_chars(const char *s, size_t len)
     const unsigned char *p = (const unsigned char *) s;
     size_t i = 0, cont = 0;
 
+#if defined(__SSE2__)
+    /* sixteen at a time: a continuation byte is below (signed) 0xC0 */
+    for (; i + 16 <= len; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *) (p + i));
+
+        if (_mm_movemask_epi8(v))
+            cont += (size_t) __builtin_popcount((unsigned) _mm_movemask_epi8(
+                        _mm_cmplt_epi8(v, _mm_set1_epi8((char) 0xC0))));
+    }
+#endif
     for (; i + 8 <= len; i += 8) {
         uint64_t v = load8(p + i);
 
@@ -393,6 +407,23 @@ scan_string(scan_t *s, uint32_t *esc)
     for (;;) {
         unsigned c;
 
+#if defined(__SSE2__)
+        /* sixteen bytes at a time; (signed) below 0x20 is a control
+         * character or a byte of a multi-byte character */
+        while (i + 16 <= n) {
+            __m128i v = _mm_loadu_si128((const __m128i *) (b + i));
+            unsigned m = (unsigned) _mm_movemask_epi8(_mm_or_si128(
+                _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                             _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+                _mm_cmplt_epi8(v, _mm_set1_epi8(0x20))));
+
+            if (m != 0) {
+                i += (size_t) __builtin_ctz(m);
+                goto special;
+            }
+            i += 16;
+        }
+#endif
         while (i + 8 <= n) {
             uint64_t v = load8(b + i);
             uint64_t q = v ^ (ONES * '"'), e = v ^ (ONES * '\\');
@@ -410,6 +441,9 @@ scan_string(scan_t *s, uint32_t *esc)
             }
             i += 8;
         }
+#if defined(__SSE2__)
+    special:
+#endif
         if (i >= n)
             return fail_at(s, n, "premature end of input in a string");
         c = b[i];
