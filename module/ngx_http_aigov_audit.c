@@ -1024,7 +1024,7 @@ failed:
 
 
 /*
- * A checkpoint is claimed under the lock (size and root copied) and signed
+ * A checkpoint is claimed under the lock (size and compact range copied) and signed
  * and written outside it. It may land after records it does not cover;
  * verify expects that.
  */
@@ -1035,9 +1035,9 @@ ngx_http_aigov_audit_checkpoint_now(ngx_http_aigov_main_conf_t *amcf,
 {
     char                       *line, *carry;
     size_t                      len;
-    uint8_t                     root[32];
     uint64_t                    size;
     ngx_int_t                   rc;
+    aigov_tree_t                tree;
     ngx_http_aigov_audit_sh_t  *a;
 
     a = amcf->audit;
@@ -1054,13 +1054,14 @@ ngx_http_aigov_audit_checkpoint_now(ngx_http_aigov_main_conf_t *amcf,
         return;
     }
 
-    aigov_tree_root(&a->tree, root);
+    tree = a->tree;
     a->last_cp_size = size;
     a->last_cp_time = ngx_time();
 
     ngx_shmtx_unlock(amcf->audit_mutex);
 
-    line = aigov_checkpoint_line(amcf->signer, size, root, &len);
+    /* with the compact range, so that a restart reads the log from here */
+    line = aigov_checkpoint_carry_line(amcf->signer, &tree, &len);
     if (line == NULL) {
         ngx_log_error(NGX_LOG_ALERT, log, 0,
                       "aigov: cannot sign the checkpoint of size %uL", size);

@@ -711,6 +711,132 @@ static void test_carry_over_and_recovery(void **state)
     free(b.buf);
 }
 
+/* As the module writes: records of about `pad` bytes, and a checkpoint with
+ * the compact range claimed after every `every` records but landing `late`
+ * records later (it is signed outside the writers' lock). */
+static void build_ranged(logb_t *l, int n, int every, int late, size_t pad)
+{
+    char *fill = malloc(pad + 1);
+    aigov_tree_t claimed;
+    int pending = -1;
+
+    assert_non_null(fill);
+    memset(fill, 'x', pad);
+    fill[pad] = '\0';
+    memset(l, 0, sizeof(*l));
+    for (int i = 0; i < n; i++) {
+        json_t *o = json_pack("{s:s, s:s}", "sub", "alice", "pad", fill);
+        size_t len;
+        char *line = aigov_record_line_alloc(o, l->tree.size, &len);
+        uint8_t h[32];
+
+        aigov_leaf_hash(line, len - 1, h);
+        aigov_tree_append(&l->tree, h);
+        put(l, line, len);
+        free(line);
+        json_decref(o);
+        if ((i + 1) % every == 0) {
+            claimed = l->tree;
+            pending = late;
+        }
+        if (pending == 0) {
+            line = aigov_checkpoint_carry_line(signer, &claimed, &len);
+            put(l, line, len);
+            free(line);
+        }
+        if (pending >= 0)
+            pending--;
+    }
+    free(fill);
+}
+
+static void write_file(const char *path, const char *buf, size_t len)
+{
+    FILE *f = fopen(path, "w");
+
+    assert_non_null(f);
+    assert_int_equal(fwrite(buf, 1, len, f), len);
+    fclose(f);
+}
+
+/* Recovery reads the end of the file only: from the newest checkpoint with
+ * a range (and the records it had not yet covered when it landed). */
+static void test_recover_from_tail(void **state)
+{
+    logb_t l;
+    char path[256], err[300];
+    aigov_tree_t t;
+    uint64_t lastcp;
+    int nl;
+    uint8_t want[32], got[32];
+    size_t off;
+
+    /* about 7 MB: more than the first window, so it widens once */
+    build_ranged(&l, 3500, 1000, 3, 2000);
+    aigov_tree_root(&l.tree, want);
+    snprintf(path, sizeof(path), "%s/tail.log", tmpdir);
+
+    /* a byte changed far before the newest checkpoint is not read: the
+     * quick way gives the writer's tree where a full reading would
+     * report it */
+    off = line_at(&l, 20) + 100;
+    assert_int_equal(l.buf[off], 'x');
+    l.buf[off] = 'y';
+    write_file(path, l.buf, l.len);
+    assert_int_equal(aigov_log_recover(path, &t, &lastcp, &nl, err, sizeof(err)), 0);
+    assert_int_equal(t.size, 3500);
+    assert_int_equal(lastcp, 3000);
+    assert_int_equal(nl, 0);
+    aigov_tree_root(&t, got);
+    assert_memory_equal(want, got, 32);
+    l.buf[off] = 'x';
+
+    /* a torn tail: the tree without it, and a newline owed */
+    write_file(path, l.buf, l.len);
+    {
+        FILE *f = fopen(path, "a");
+        fputs("{\"seq\":3500,\"sub\":\"al", f);
+        fclose(f);
+    }
+    assert_int_equal(aigov_log_recover(path, &t, &lastcp, &nl, err, sizeof(err)), 1);
+    assert_int_equal(t.size, 3500);
+    assert_int_equal(nl, 1);
+    assert_non_null(strstr(err, "torn"));
+    aigov_tree_root(&t, got);
+    assert_memory_equal(want, got, 32);
+
+    /* a foreign line after the newest checkpoint: the full reading, which
+     * names it, and the same tree */
+    {
+        logb_t m = l;
+
+        m.buf = malloc(l.len + 64);
+        memcpy(m.buf, l.buf, l.len);
+        off = line_at(&l, l.lines - 5);
+        memmove(m.buf + off + 12, m.buf + off, l.len - off);
+        memcpy(m.buf + off, "hello world\n", 12);
+        write_file(path, m.buf, l.len + 12);
+        free(m.buf);
+    }
+    assert_int_equal(aigov_log_recover(path, &t, &lastcp, &nl, err, sizeof(err)), 1);
+    assert_int_equal(t.size, 3500);
+    aigov_tree_root(&t, got);
+    assert_memory_equal(want, got, 32);
+    assert_non_null(strstr(err, "inserted"));
+
+    /* a log small enough to be read whole, checkpoint landing late */
+    free(l.buf);
+    build_ranged(&l, 25, 10, 4, 10);
+    aigov_tree_root(&l.tree, want);
+    write_file(path, l.buf, l.len);
+    assert_int_equal(aigov_log_recover(path, &t, &lastcp, &nl, err, sizeof(err)), 0);
+    assert_int_equal(t.size, 25);
+    assert_int_equal(lastcp, 20);
+    aigov_tree_root(&t, got);
+    assert_memory_equal(want, got, 32);
+    free(l.buf);
+}
+
 static void test_hostile_bytes(void **state)
 {
     /* nothing a log holds crashes the verifier or leaks */
@@ -745,6 +871,7 @@ int main(void)
         cmocka_unit_test(test_checkpoint_problems),
         cmocka_unit_test(test_kept_checkpoint),
         cmocka_unit_test(test_carry_over_and_recovery),
+        cmocka_unit_test(test_recover_from_tail),
         cmocka_unit_test(test_hostile_bytes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
