@@ -26,7 +26,10 @@ static ngx_int_t ngx_http_aigov_filter_prompt(ngx_http_request_t *r,
     ngx_http_aigov_ctx_t *ctx);
 static ngx_int_t ngx_http_aigov_replace_body(ngx_http_request_t *r,
     ngx_http_aigov_ctx_t *ctx);
-static void ngx_http_aigov_record_decision(ngx_http_request_t *r,
+static void ngx_http_aigov_admitted(ngx_http_request_t *r);
+static void ngx_http_aigov_recorded(ngx_http_request_t *r,
+    ngx_http_aigov_ctx_t *ctx, ngx_int_t rc);
+static ngx_int_t ngx_http_aigov_record_decision(ngx_http_request_t *r,
     ngx_http_aigov_ctx_t *ctx);
 static void ngx_http_aigov_release(ngx_http_request_t *r,
     ngx_http_aigov_ctx_t *ctx);
@@ -111,9 +114,35 @@ ngx_http_aigov_body_handler(ngx_http_request_t *r)
         ctx->status = rc;
     }
 
-    ngx_http_aigov_record_decision(r, ctx);
-
     r->preserve_body = 1;
+
+    if (ngx_http_aigov_record_decision(r, ctx) == NGX_AGAIN) {
+        /* held like a thread task until the admission record is written */
+        r->main->blocked++;
+        r->aio = 1;
+        r->write_event_handler = ngx_http_aigov_admitted;
+        return;
+    }
+
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
+}
+
+
+static void
+ngx_http_aigov_admitted(ngx_http_request_t *r)
+{
+    ngx_http_aigov_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_aigov_module);
+
+    if (ctx->audit_wait) {
+        /* a write event of the client's: not what we wait for */
+        return;
+    }
+
+    ctx->audited = !ctx->audit_failed;
+    ngx_http_aigov_recorded(r, ctx, ctx->audit_failed ? NGX_ERROR : NGX_OK);
 
     r->write_event_handler = ngx_http_core_run_phases;
     ngx_http_core_run_phases(r);
@@ -125,7 +154,7 @@ ngx_http_aigov_body_handler(ngx_http_request_t *r)
  * closed, a request whose record cannot be written is answered 503.
  */
 
-static void
+static ngx_int_t
 ngx_http_aigov_record_decision(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
 {
     ngx_int_t                    rc;
@@ -134,11 +163,15 @@ ngx_http_aigov_record_decision(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
     amcf = ngx_http_get_module_main_conf(r, ngx_http_aigov_module);
 
     if (amcf->audit == NULL) {
-        return;
+        return NGX_OK;
     }
 
     if (ctx->status == NGX_DECLINED) {
         rc = ngx_http_aigov_audit_record(r, ctx, "admit");
+        if (rc == NGX_AGAIN) {
+            return NGX_AGAIN;
+        }
+
         ctx->audited = (rc == NGX_OK);
 
     } else if (ctx->err_code) {
@@ -146,8 +179,24 @@ ngx_http_aigov_record_decision(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
         ctx->deny_recorded = 1;
 
     } else {
-        return;
+        return NGX_OK;
     }
+
+    ngx_http_aigov_recorded(r, ctx, rc);
+
+    return NGX_OK;
+}
+
+
+/* With audit_fail closed, no record means no service. */
+
+static void
+ngx_http_aigov_recorded(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
+    ngx_int_t rc)
+{
+    ngx_http_aigov_main_conf_t  *amcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_aigov_module);
 
     if (rc == NGX_OK || amcf->audit_fail_open) {
         return;

@@ -3,9 +3,10 @@
  * aigov: the signed audit log.
  *
  * Every worker appends to one file opened with O_APPEND. The Merkle tree
- * (a compact range) lives in shared memory; a record gets its seq, its
- * write() and its leaf under one lock, so file order, seq order and tree
- * order are the same. Checkpoints are signed outside the lock.
+ * (a compact range) lives in shared memory; the records of one event loop
+ * turn get their seqs, one write() and their leaves under one lock, so
+ * file order, seq order and tree order are the same. Checkpoints are
+ * signed outside the lock.
  *
  * A request that is served is never left without a record: the admission
  * record (phase "admit") is written before the request is proxied, and
@@ -35,7 +36,12 @@ static void ngx_http_aigov_audit_checkpoint_now(
 static void ngx_http_aigov_audit_timer(ngx_event_t *ev);
 static ngx_int_t ngx_http_aigov_audit_defer(ngx_http_aigov_main_conf_t *amcf,
     const char *body, size_t len, ngx_log_t *log);
+static ngx_int_t ngx_http_aigov_audit_queue(ngx_http_aigov_main_conf_t *amcf,
+    ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx, const char *body,
+    size_t len);
 static void ngx_http_aigov_audit_flush(ngx_event_t *ev);
+static void ngx_http_aigov_audit_wake(ngx_event_t *ev);
+static void ngx_http_aigov_audit_resolve(ngx_uint_t committed);
 static ngx_int_t ngx_http_aigov_audit_write(ngx_fd_t fd, const char *p,
     size_t len, size_t *written);
 static ngx_int_t ngx_http_aigov_audit_follow(ngx_http_aigov_main_conf_t *amcf,
@@ -64,6 +70,17 @@ static size_t                       ngx_http_aigov_audit_pend_len;
 static ngx_uint_t                   ngx_http_aigov_audit_pend_n;
 static u_char                      *ngx_http_aigov_audit_out;
 static size_t                       ngx_http_aigov_audit_out_cap;
+
+/*
+ * Admission records wait the same way, and so do their requests: they are
+ * proxied once the write that holds their record is done (or answered 503
+ * when it failed), a few microseconds later in the same loop turn.
+ */
+#define NGX_HTTP_AIGOV_WAIT_MAX  256
+
+static ngx_http_request_t          *ngx_http_aigov_audit_wait[NGX_HTTP_AIGOV_WAIT_MAX];
+static ngx_uint_t                   ngx_http_aigov_audit_wait_at[NGX_HTTP_AIGOV_WAIT_MAX];
+static ngx_uint_t                   ngx_http_aigov_audit_nwait;
 
 
 char *
@@ -356,7 +373,88 @@ ngx_http_aigov_audit_defer(ngx_http_aigov_main_conf_t *amcf,
         ngx_post_event(&ngx_http_aigov_audit_flush_ev, &ngx_posted_events);
     }
 
-    return NGX_OK;
+    return NGX_AGAIN;
+}
+
+
+/*
+ * Hands an admission record to the pending write; NGX_AGAIN: the request
+ * waits (ctx->audit_wait) until ctx->audit_ev wakes it.
+ */
+
+static ngx_int_t
+ngx_http_aigov_audit_queue(ngx_http_aigov_main_conf_t *amcf,
+    ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx, const char *body,
+    size_t len)
+{
+    ngx_int_t  rc;
+
+    if (ngx_http_aigov_audit_nwait == NGX_HTTP_AIGOV_WAIT_MAX) {
+        (void) ngx_http_aigov_audit_append(amcf, NULL, 0, r->connection->log);
+    }
+
+    rc = ngx_http_aigov_audit_defer(amcf, body, len, r->connection->log);
+    if (rc != NGX_AGAIN) {
+        return rc;
+    }
+
+    ngx_http_aigov_audit_wait[ngx_http_aigov_audit_nwait] = r;
+    ngx_http_aigov_audit_wait_at[ngx_http_aigov_audit_nwait] =
+                                             ngx_http_aigov_audit_pend_n - 1;
+    ngx_http_aigov_audit_nwait++;
+
+    ctx->audit_wait = 1;
+    ctx->audit_ev.handler = ngx_http_aigov_audit_wake;
+    ctx->audit_ev.data = r;
+    ctx->audit_ev.log = r->connection->log;
+
+    return NGX_AGAIN;
+}
+
+
+/* Each waiting request learns whether its line is in the file whole. */
+
+static void
+ngx_http_aigov_audit_resolve(ngx_uint_t committed)
+{
+    ngx_uint_t             i;
+    ngx_http_aigov_ctx_t  *ctx;
+
+    for (i = 0; i < ngx_http_aigov_audit_nwait; i++) {
+        ctx = ngx_http_get_module_ctx(ngx_http_aigov_audit_wait[i],
+                                      ngx_http_aigov_module);
+        ctx->audit_wait = 0;
+        ctx->audit_failed = (ngx_http_aigov_audit_wait_at[i] >= committed);
+        ngx_post_event(&ctx->audit_ev, &ngx_posted_events);
+    }
+
+    ngx_http_aigov_audit_nwait = 0;
+}
+
+
+/* As nginx wakes a request after a thread task. */
+
+static void
+ngx_http_aigov_audit_wake(ngx_event_t *ev)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = ev->data;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    r->main->blocked--;
+    r->aio = 0;
+
+    if (r->done) {
+        c->write->handler(c->write);
+
+    } else {
+        r->write_event_handler(r);
+        ngx_http_run_posted_requests(c);
+    }
 }
 
 
@@ -695,9 +793,20 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    rc = done ? ngx_http_aigov_audit_defer(amcf, body, len, r->connection->log)
-              : ngx_http_aigov_audit_append(amcf, body, len,
-                                            r->connection->log);
+    if (done) {
+        rc = ngx_http_aigov_audit_defer(amcf, body, len, r->connection->log);
+        if (rc == NGX_AGAIN) {
+            rc = NGX_OK;
+        }
+
+    } else if (ngx_strcmp(phase, "admit") == 0
+               && ngx_http_aigov_audit_flush_ev.handler)
+    {
+        rc = ngx_http_aigov_audit_queue(amcf, r, ctx, body, len);
+
+    } else {
+        rc = ngx_http_aigov_audit_append(amcf, body, len, r->connection->log);
+    }
 
     if (body != stack) {
         free(body);
@@ -875,12 +984,13 @@ ngx_http_aigov_audit_append(ngx_http_aigov_main_conf_t *amcf,
     uint64_t                    seq;
     ngx_fd_t                    fd;
     ngx_int_t                   rc;
-    ngx_uint_t                  i, due, held, lost;
+    ngx_uint_t                  i, due, held, lost, committed;
     ngx_http_aigov_audit_sh_t  *a;
 
     a = amcf->audit;
     fd = amcf->audit_file->fd;
     held = ngx_http_aigov_audit_pend_n;
+    committed = 0;
 
     need = (body ? AIGOV_RECORD_LINE_MAX(len) : 0)
            + ngx_http_aigov_audit_pend_len + held * 32 + 1;
@@ -890,9 +1000,10 @@ ngx_http_aigov_audit_append(ngx_http_aigov_main_conf_t *amcf,
         if (p == NULL) {
             ngx_http_aigov_audit_pend_n = 0;
             ngx_http_aigov_audit_pend_len = 0;
+            ngx_http_aigov_audit_resolve(0);
             ngx_log_error(NGX_LOG_ERR, log, 0,
                           "aigov: out of memory for the audit log, %ui "
-                          "completion records lost", held);
+                          "held records not written", held);
             return NGX_ERROR;
         }
 
@@ -938,11 +1049,16 @@ ngx_http_aigov_audit_append(ngx_http_aigov_main_conf_t *amcf,
         ngx_memcpy(&blen, p, sizeof(size_t));
         b = aigov_record_line(line + n, end - line - n, seq,
                               (char *) p + sizeof(size_t), blen);
-        if (b) {
-            n += b;
-            seq++;
+        if (b == 0) {
+            /* cannot happen with our own records; the waiting requests
+             * count lines, so the whole batch fails rather than shift */
+            lost = held;
+            rc = NGX_ERROR;
+            goto failed;
         }
 
+        n += b;
+        seq++;
         p += sizeof(size_t) + blen;
     }
 
@@ -975,6 +1091,8 @@ ngx_http_aigov_audit_append(ngx_http_aigov_main_conf_t *amcf,
         p = (u_char *) nl + 1;
     }
 
+    committed = i;
+
     if (rc != NGX_OK) {
         lost = held > i ? held - i : 0;
         goto failed;
@@ -988,6 +1106,7 @@ ngx_http_aigov_audit_append(ngx_http_aigov_main_conf_t *amcf,
 
     ngx_http_aigov_audit_pend_n = 0;
     ngx_http_aigov_audit_pend_len = 0;
+    ngx_http_aigov_audit_resolve(committed);
 
     free(carry);
 
@@ -1005,11 +1124,12 @@ failed:
 
     ngx_http_aigov_audit_pend_n = 0;
     ngx_http_aigov_audit_pend_len = 0;
+    ngx_http_aigov_audit_resolve(committed);
 
     if (lost) {
         ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
                       "aigov: cannot write to the audit log \"%V\", %ui "
-                      "completion records lost", &amcf->audit_path, lost);
+                      "held records not written", &amcf->audit_path, lost);
 
     } else {
         ngx_log_error(NGX_LOG_ERR, log, ngx_errno,

@@ -135,6 +135,9 @@ typedef struct {
     unsigned                   last_sent:1;
     unsigned                   logged:1;
     unsigned                   audited:1;      /* admission record written */
+    unsigned                   audit_wait:1;   /* its write is pending */
+    unsigned                   audit_failed:1; /* ... and did not land */
+    ngx_event_t                audit_ev;       /* wakes the request then */
 
     ngx_str_t                  body;           /* as received */
     EVP_MD_CTX                *answer_sha;     /* of the answer as sent */
