@@ -1585,7 +1585,8 @@ aigov_request_parse(aigov_request_t *rq, aigov_endpoint_t ep,
     rq->endpoint = ep;
     rq->max_tokens = -1;
     rq->lim_set_ = -1;
-    aigov_errorf(err, errlen, "%s", "");
+    if (errlen)
+        err[0] = '\0';
 
     /* GET /v1/models has no body to read. */
     if (ep == AIGOV_EP_MODELS && len == 0)

@@ -12,7 +12,10 @@
 #include <string.h>
 
 struct aigov_sse_s {
-    char    *buf;       /* current block, raw */
+    char    *buf;       /* current block, raw, from buf + off */
+    size_t   off;       /* start of the current block; the bytes before it
+                           were reported and are moved out only when the
+                           buffer is full, not after every event */
     size_t   len;
     size_t   max;
     size_t   pos;       /* next byte to scan */
@@ -84,7 +87,7 @@ static int report(aigov_sse_t *p, size_t n, int complete,
                   aigov_sse_cb cb, void *ud)
 {
     aigov_sse_event_t ev;
-    const char *b = p->buf;
+    const char *b = p->buf + p->off;
     size_t i = 0, dlen = 0, elen = 0, eoff;
     int has_data = 0;
 
@@ -106,10 +109,14 @@ static int report(aigov_sse_t *p, size_t n, int complete,
 
     while (i < n) {
         size_t start = i, end, name_end, vstart;
+        const char *nl = memchr(b + i, '\n', n - i), *cr;
 
-        while (i < n && b[i] != '\r' && b[i] != '\n')
-            i++;
-        end = i;
+        /* the line ends at the first '\n' or '\r' */
+        end = nl ? (size_t) (nl - b) : n;
+        cr = memchr(b + i, '\r', end - i);
+        if (cr)
+            end = (size_t) (cr - b);
+        i = end;
         if (i < n)
             i += eol_len(b, i, n);
 
@@ -170,26 +177,42 @@ static int report(aigov_sse_t *p, size_t n, int complete,
     return cb(ud, &ev);
 }
 
-/* Drops the first n bytes of the buffer (a block just reported). */
-static void consume(aigov_sse_t *p, size_t n)
+/* The block just reported, up to end (an index into buf), is done. */
+static void consume(aigov_sse_t *p, size_t end)
 {
-    memmove(p->buf, p->buf + n, p->len - n);
-    p->len -= n;
-    p->pos -= n;
-    p->line -= n;
+    p->off = end;
+    if (p->off == p->len)
+        p->off = p->len = p->pos = p->line = 0;
+}
+
+/* Room at the end of the buffer: the reported bytes go. */
+static void compact(aigov_sse_t *p)
+{
+    memmove(p->buf, p->buf + p->off, p->len - p->off);
+    p->len -= p->off;
+    p->pos -= p->off;
+    p->line -= p->off;
+    p->off = 0;
 }
 
 static int scan(aigov_sse_t *p, aigov_sse_cb cb, void *ud)
 {
     while (p->pos < p->len) {
-        char c = p->buf[p->pos];
+        const char *nl = memchr(p->buf + p->pos, '\n', p->len - p->pos), *cr;
+        size_t stop = nl ? (size_t) (nl - p->buf) : p->len;
+        char c;
         size_t el;
         int rc;
 
-        if (c != '\r' && c != '\n') {
-            p->pos++;
-            continue;
+        cr = memchr(p->buf + p->pos, '\r', stop - p->pos);
+        if (cr)
+            stop = (size_t) (cr - p->buf);
+        if (stop == p->len) {
+            p->pos = p->len;
+            return 0;
         }
+        p->pos = stop;
+        c = p->buf[p->pos];
         /* A '\r' at the end may be the first half of "\r\n": wait, so
          * that the "\n" stays with the block it belongs to. */
         if (c == '\r' && p->pos + 1 == p->len)
@@ -200,7 +223,7 @@ static int scan(aigov_sse_t *p, aigov_sse_cb cb, void *ud)
              * is a block of its own, kept so the bytes pass in order). */
             size_t end = p->pos + el;
             p->pos = p->line = end;
-            rc = report(p, end, 1, cb, ud);
+            rc = report(p, end - p->off, 1, cb, ud);
             if (rc != 0)
                 return rc;
             consume(p, end);
@@ -220,8 +243,11 @@ int aigov_sse_feed(aigov_sse_t *p, const char *buf, size_t len,
     if (p->failed)
         return p->failed;
     while (len > 0) {
-        size_t room = p->max - p->len, take;
+        size_t room, take;
 
+        if (p->len == p->max && p->off > 0)
+            compact(p);
+        room = p->max - p->len;
         if (room == 0) {
             p->failed = AIGOV_SSE_TOO_LONG;
             return p->failed;
@@ -248,11 +274,11 @@ int aigov_sse_finish(aigov_sse_t *p, aigov_sse_cb cb, void *ud)
     if (p->failed)
         return p->failed;
     /* A trailing '\r' is a line end after all. */
-    if (p->len > 0 && p->buf[p->len - 1] == '\r' && p->pos + 1 == p->len) {
+    if (p->len > p->off && p->buf[p->len - 1] == '\r' && p->pos + 1 == p->len) {
         if (p->pos == p->line) {
             size_t end = p->len;
             p->pos = p->line = end;
-            rc = report(p, end, 1, cb, ud);
+            rc = report(p, end - p->off, 1, cb, ud);
             if (rc != 0)
                 return rc;
             consume(p, end);
@@ -260,11 +286,11 @@ int aigov_sse_finish(aigov_sse_t *p, aigov_sse_cb cb, void *ud)
             p->pos = p->line = p->len;
         }
     }
-    if (p->len > 0) {
-        rc = report(p, p->len, 0, cb, ud);
+    if (p->len > p->off) {
+        rc = report(p, p->len - p->off, 0, cb, ud);
         if (rc != 0)
             return rc;
-        p->len = p->pos = p->line = 0;
+        p->off = p->len = p->pos = p->line = 0;
     }
     return 0;
 }

@@ -185,6 +185,28 @@ static void test_too_long(void **state)
     assert_int_equal(aigov_sse_feed(p, "data: 0123456789abcdef\n\n", 24, cb, &s),
                      AIGOV_SSE_TOO_LONG);
     aigov_sse_free(p);
+
+    /* many blocks through a small buffer, a block cut at its end each
+     * time: the reported bytes make room, in one feed or in pieces */
+    for (size_t piece = 7; piece <= 130; piece += 123) {
+        char in[131], want[200];
+        size_t off, wl = 0;
+
+        p = aigov_sse_new(40);
+        memset(&s, 0, sizeof(s));
+        for (int i = 0; i < 10; i++) {
+            snprintf(in + 13 * i, sizeof(in) - 13 * (size_t) i, "data: abc%02d\n\n", i);
+            wl += (size_t) snprintf(want + wl, sizeof(want) - wl, "Dabc%02d|E|I-|R-1|C1\n", i);
+        }
+        for (off = 0; off < 130; off += piece)
+            assert_int_equal(aigov_sse_feed(p, in + off, off + piece > 130 ? 130 - off : piece,
+                                            cb, &s), 0);
+        assert_int_equal(aigov_sse_finish(p, cb, &s), 0);
+        assert_int_equal(s.n, 10);
+        assert_string_equal(s.log, want);
+        assert_memory_equal(s.raw, in, 130);
+        aigov_sse_free(p);
+    }
 }
 
 static void test_callback_stops(void **state)
