@@ -826,18 +826,16 @@ static uint64_t bench_audit(void *vctx, uint64_t n)
         snprintf(id, sizeof(id), "%016llx%016llx", 0x5eed5eedULL, (unsigned long long)c->seq);
         c->rec.id = id;
         c->rec.ts_us += 137;
-        json_t *j = aigov_record_json(&c->rec);
-        size_t blen = 0;
-        char *body = j != NULL ? aigov_record_body(j, &blen) : NULL;
-        json_decref(j);
-        if (body == NULL) {
+        /* the module's writer: straight from the fields, no JSON tree */
+        char body[4096];
+        size_t blen = aigov_record_write(body, sizeof(body), &c->rec);
+        if (blen == 0 || blen > sizeof(body)) {
             c->failed = 1;
             break;
         }
         if (AIGOV_RECORD_LINE_MAX(blen) > c->cap) {
             char *nb = realloc(c->buf, AIGOV_RECORD_LINE_MAX(blen));
             if (nb == NULL) {
-                free(body);
                 c->failed = 1;
                 break;
             }
@@ -845,7 +843,6 @@ static uint64_t bench_audit(void *vctx, uint64_t n)
             c->cap = AIGOV_RECORD_LINE_MAX(blen);
         }
         size_t ll = aigov_record_line(c->buf, c->cap, c->seq, body, blen);
-        free(body);
         if (ll == 0) {
             c->failed = 1;
             break;
@@ -920,11 +917,10 @@ static void bench_audit_all(void)
     }
 
     json_t *groups = json_pack("[s]", "engineers");
-    json_t *filters = json_pack("[{s:s,s:s,s:s,s:i},{s:s,s:s,s:s,s:i},{s:s,s:s,s:s,s:i},{s:s,s:s,s:s,s:i}]",
-        "plugin", "pii", "stage", "request", "verdict", "allow", "count", 0,
-        "plugin", "secrets", "stage", "request", "verdict", "allow", "count", 0,
-        "plugin", "blocklist", "stage", "request", "verdict", "allow", "count", 0,
-        "plugin", "injection", "stage", "request", "verdict", "allow", "count", 0);
+    static const aigov_record_filter_t filters[] = {
+        { "pii", "request", "allow", 0 }, { "secrets", "request", "allow", 0 },
+        { "blocklist", "request", "allow", 0 }, { "injection", "request", "allow", 0 },
+    };
     json_t *claims = json_pack("{s:s}", "employment", "staff");
 
     for (int with_cp = 0; with_cp < 2; with_cp++) {
@@ -953,7 +949,8 @@ static void bench_audit_all(void)
             .method = "POST", .path = "/v1/chat/completions", .model = "gpt-4o-mini",
             .endpoint = "/v1/chat/completions", .decision = "allow", .rule = "engineers",
             .policy_sha256 = "9f2c1a7e5b3d4c6a8e0f1b2d3c4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f5a6",
-            .status = 200, .filters = filters, .max_tokens = 256, .prompt_chars = 912,
+            .status = 200, .filter_list = filters, .nfilter_list = 4,
+            .max_tokens = 256, .prompt_chars = 912, .phase = "admit",
             .stream = 0, .prompt_tokens = 230, .completion_tokens = 42, .content = "hash",
             .prompt_sha256 = "3b5d9a0c1e2f4a6b8c0d2e4f6a8b0c2d4e6f8a0b2c4d6e8f0a2b4c6d8e0f2a4b",
             .response_sha256 = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00",
@@ -968,7 +965,8 @@ static void bench_audit_all(void)
         } else {
             char notes[256];
             snprintf(notes, sizeof(notes),
-                     "json + body + line + leaf hash + tree append + write(O_APPEND); %zu B lines%s",
+                     "record writer + line + leaf hash + tree append + one write(O_APPEND) each "
+                     "(the module writes a loop turn's records at once); %zu B lines%s",
                      c.cap > 32 ? c.cap - 32 : c.cap,
                      with_cp ? "; Ed25519 signed note every 1000 records" : "");
             if (with_cp) {
@@ -983,7 +981,6 @@ static void bench_audit_all(void)
         free(c.buf);
     }
     json_decref(groups);
-    json_decref(filters);
     json_decref(claims);
     aigov_signer_free(signer);
 }
