@@ -49,6 +49,12 @@ void aigov_merkle_root(const uint8_t (*leaves)[32], uint64_t n, uint8_t out[32])
  * if index >= n. */
 int aigov_inclusion_proof(const uint8_t (*leaves)[32], uint64_t n, uint64_t index,
                           uint8_t (*proof)[32]);
+/* The same proof when only the leaves from start->size on are at hand
+ * (leaves[0] is leaf start->size) and the earlier ones are known by their
+ * compact range, as in a file that starts with a carry-over checkpoint.
+ * -1 if index < start->size or index >= n. */
+int aigov_inclusion_proof_from(const aigov_tree_t *start, const uint8_t (*leaves)[32],
+                               uint64_t n, uint64_t index, uint8_t (*proof)[32]);
 /* RFC 9162 2.1.3.2. 0 when the proof holds, -1 when it does not. */
 int aigov_inclusion_verify(uint64_t index, uint64_t size, const uint8_t leaf[32],
                            const uint8_t (*proof)[32], size_t proof_len,
@@ -274,6 +280,8 @@ void aigov_verify_buffer(aigov_verify_t *v, const char *data, size_t len);
 void aigov_verify_finish(aigov_verify_t *v);
 const aigov_verify_summary_t *aigov_verify_summary(const aigov_verify_t *v);
 const aigov_tree_t *aigov_verify_tree(const aigov_verify_t *v);
+/* The tree the first file carried over from before it (size start_size). */
+const aigov_tree_t *aigov_verify_start(const aigov_verify_t *v);
 const uint8_t (*aigov_verify_leaves(const aigov_verify_t *v, uint64_t *n))[32];
 /* The newest checkpoint that verified (signature and root): its note text. */
 const char *aigov_verify_last_note(const aigov_verify_t *v, size_t *len);

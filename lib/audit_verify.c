@@ -58,7 +58,7 @@ struct aigov_verify {
     uint64_t          line;
     int               any_line;      /* a line was seen in any file */
 
-    aigov_tree_t      tree, lag;
+    aigov_tree_t      tree, lag, start;
     ring_ent_t       *ring;
     uint64_t          e;             /* seq the next record should carry */
 
@@ -188,6 +188,7 @@ void aigov_verify_progress(aigov_verify_t *v, aigov_progress_fn fn) { v->progres
 void aigov_verify_keep_leaves(aigov_verify_t *v) { v->keep_leaves = 1; }
 const aigov_verify_summary_t *aigov_verify_summary(const aigov_verify_t *v) { return &v->sum; }
 const aigov_tree_t *aigov_verify_tree(const aigov_verify_t *v) { return &v->tree; }
+const aigov_tree_t *aigov_verify_start(const aigov_verify_t *v) { return &v->start; }
 
 const uint8_t (*aigov_verify_leaves(const aigov_verify_t *v, uint64_t *n))[32]
 {
@@ -476,6 +477,7 @@ static void on_checkpoint(aigov_verify_t *v, const char *line, size_t len, int f
     if (first_of_file && !v->any_line && cp->has_range && size > 0) {
         aigov_tree_from_range(&v->tree, size, (const uint8_t (*)[32]) cp->range, cp->range_len);
         v->lag = v->tree;
+        v->start = v->tree;
         v->e = size;
         v->sum.start_size = size;
         good_checkpoint(v, cp, note, note_len);

@@ -141,6 +141,75 @@ int aigov_inclusion_proof(const uint8_t (*leaves)[32], uint64_t n, uint64_t inde
     return path(leaves, n, index, proof, 0);
 }
 
+/* A tree whose first s leaves are known only by their compact range t (a
+ * file that starts with a carry-over checkpoint) and the rest by their
+ * hashes d[0..], from leaf s on. */
+typedef struct {
+    const aigov_tree_t *t;
+    uint64_t            s;
+    const uint8_t     (*d)[32];
+} known_t;
+
+/* MTH of leaves [a, b), or -1 when it lies inside the part known only by
+ * the range (never the case for the siblings of a leaf at or after s). */
+static int known_root(const known_t *k, uint64_t a, uint64_t b, uint8_t out[32])
+{
+    uint8_t l[32], r[32];
+    uint64_t size = b - a, m;
+
+    if (a >= k->s) {
+        aigov_merkle_root(k->d + (a - k->s), size, out);
+        return 0;
+    }
+    if (b <= k->s && (size & (size - 1)) == 0) {
+        unsigned level = (unsigned) __builtin_ctzll(size);
+
+        if (((k->s >> level) & 1) && (k->s & ~((2ULL << level) - 1)) == a) {
+            memcpy(out, k->t->hash[level], 32);
+            return 0;
+        }
+    }
+    if (size <= 1)
+        return -1;
+    m = a + split(size);
+    if (known_root(k, a, m, l) != 0 || known_root(k, m, b, r) != 0)
+        return -1;
+    aigov_node_hash(l, r, out);
+    return 0;
+}
+
+static int path_known(const known_t *k, uint64_t a, uint64_t b, uint64_t m,
+                      uint8_t (*proof)[32], int len)
+{
+    uint8_t sib[32];
+    uint64_t c;
+
+    if (b - a <= 1)
+        return len;
+    c = a + split(b - a);
+    if (m < c) {
+        len = path_known(k, a, c, m, proof, len);
+        if (len < 0 || known_root(k, c, b, sib) != 0)
+            return -1;
+    } else {
+        len = path_known(k, c, b, m, proof, len);
+        if (len < 0 || known_root(k, a, c, sib) != 0)
+            return -1;
+    }
+    memcpy(proof[len], sib, 32);
+    return len + 1;
+}
+
+int aigov_inclusion_proof_from(const aigov_tree_t *start, const uint8_t (*leaves)[32],
+                               uint64_t n, uint64_t index, uint8_t (*proof)[32])
+{
+    known_t k = { start, start->size, leaves };
+
+    if (index < start->size || index >= n)
+        return -1;
+    return path_known(&k, 0, n, index, proof, 0);
+}
+
 int aigov_inclusion_verify(uint64_t index, uint64_t size, const uint8_t leaf[32],
                            const uint8_t (*proof)[32], size_t proof_len,
                            const uint8_t root[32])

@@ -298,6 +298,28 @@ is($r->{problems}[0]{reason}, 'removed', '... as removed records');
 ($rc, $r) = verify(["$d/rot.1", "$d/rot.0", "$d/rot.2"]);
 is($rc, 1, 'files in the wrong order are found');
 
+# a record of a newer file is proven from that file on: the carry-over
+# checkpoint stands for the files before it
+{
+    my ($rc_all, $all) = run('audit', 'prove', "$d/rot.0", "$d/rot.1", "$d/rot.2", '--seq', 30);
+    my ($rc_new, $new) = run('audit', 'prove', "$d/rot.1", "$d/rot.2", '--seq', 30);
+    is($rc_new, 0, 'prove a record from the newer files alone') or diag($new);
+    my ($pa, $pn) = map { eval { decode_json($_) } // {} } $all, $new;
+    ok($rc_all == 0 && @{ $pn->{proof} // [] } > 0
+       && join(',', @{ $pn->{proof} }) eq join(',', @{ $pa->{proof} // [] })
+       && $pn->{tree_size} == $pa->{tree_size} && $pn->{root} eq $pa->{root},
+       '... the same proof as from all the files');
+    my ($line30) = grep { /^\{"seq":30,/ } split /\n/, slurp("$d/rot.1") . slurp("$d/rot.2");
+    spew("$d/rot-proof.json", $new);
+    spew("$d/rot-rec30", "$line30\n");
+    my ($rc_chk, $chk) = run('audit', 'check-proof', '--key', "$d/k.pub", "$d/rot-proof.json",
+                             '--line', "$d/rot-rec30");
+    is($rc_chk, 0, '... and check-proof accepts it') or diag($chk);
+    my ($rc_old, $old) = run('audit', 'prove', "$d/rot.1", "$d/rot.2", '--seq', 5);
+    ok($rc_old == 1 && $old =~ /before these files/, 'a record before the files asks for them')
+        or diag($old);
+}
+
 # ---- proofs ------------------------------------------------------------------------------
 
 ($rc, $out) = run('audit', 'prove', "$d/log", '--seq', 17);

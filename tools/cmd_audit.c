@@ -517,9 +517,10 @@ static int cmd_prove(int argc, char **argv)
         fprintf(stderr, "aigov audit prove: the log does not verify (see above); no proof from it\n");
         goto out;
     }
-    if (s->start_size > 0) {
-        fprintf(stderr, "aigov audit prove: the first file starts at seq %llu; give the earlier files too\n",
-                (unsigned long long) s->start_size);
+    if (seq < s->start_size) {
+        /* the files carry over only the compact range of what came before */
+        fprintf(stderr, "aigov audit prove: record %llu is before these files (the first starts at seq %llu); "
+                "give the earlier files too\n", (unsigned long long) seq, (unsigned long long) s->start_size);
         goto out;
     }
     note = aigov_verify_last_note(v, &note_len);
@@ -533,11 +534,17 @@ static int cmd_prove(int argc, char **argv)
         goto out;
     }
     leaves = aigov_verify_leaves(v, &nleaves);
-    if (nleaves < s->last_size) {
+    if (nleaves < s->last_size - s->start_size) {
         fprintf(stderr, "aigov audit prove: out of memory\n");
         goto out;
     }
-    plen = aigov_inclusion_proof(leaves, s->last_size, seq, proof);
+    plen = s->start_size > 0
+           ? aigov_inclusion_proof_from(aigov_verify_start(v), leaves, s->last_size, seq, proof)
+           : aigov_inclusion_proof(leaves, s->last_size, seq, proof);
+    if (plen < 0) {
+        fprintf(stderr, "aigov audit prove: no proof for record %llu\n", (unsigned long long) seq);
+        goto out;
+    }
     {
         json_t *o = json_object(), *arr = json_array();
         char h[65], r[65], *t;
@@ -545,7 +552,7 @@ static int cmd_prove(int argc, char **argv)
             hex(proof[i], 32, h);
             json_array_append_new(arr, json_string(h));
         }
-        hex(leaves[seq], 32, h);
+        hex(leaves[seq - s->start_size], 32, h);
         hex(s->last_root, 32, r);
         json_object_set_new(o, "leaf_index", json_integer((json_int_t) seq));
         json_object_set_new(o, "tree_size", json_integer((json_int_t) s->last_size));

@@ -209,6 +209,44 @@ static void test_compact_range_and_proofs(void **state)
     }
 }
 
+/* A file that starts at seq s knows the first s leaves only by their
+ * compact range: the proofs of the later records are still exactly the
+ * proofs over all leaves. */
+static void test_proofs_from_a_carried_range(void **state)
+{
+    enum { N = 70 };
+    static uint8_t lh[N][32];
+    uint8_t full[64][32], part[64][32], root[32];
+    aigov_tree_t start;
+
+    for (int i = 0; i < N; i++) {
+        char buf[32];
+        int n = snprintf(buf, sizeof(buf), "{\"seq\":%d,\"x\":1}", i);
+        aigov_leaf_hash(buf, (size_t) n, lh[i]);
+    }
+    for (uint64_t n = 1; n <= N; n++) {
+        aigov_merkle_root((const uint8_t (*)[32]) lh, n, root);
+        for (uint64_t s = 0; s <= n; s++) {
+            aigov_tree_init(&start);
+            for (uint64_t i = 0; i < s; i++)
+                aigov_tree_append(&start, lh[i]);
+            for (uint64_t m = 0; m < n; m++) {
+                int lp = aigov_inclusion_proof_from(&start, (const uint8_t (*)[32]) lh + s, n, m,
+                                                    part);
+                if (m < s) {
+                    assert_int_equal(lp, -1);
+                    continue;
+                }
+                int lf = aigov_inclusion_proof((const uint8_t (*)[32]) lh, n, m, full);
+                assert_int_equal(lp, lf);
+                assert_memory_equal(part, full, (size_t) lf * 32);
+                assert_int_equal(aigov_inclusion_verify(m, n, lh[m], (const uint8_t (*)[32]) part,
+                                                        (size_t) lp, root), 0);
+            }
+        }
+    }
+}
+
 static void test_leaf_and_node_prefixes(void **state)
 {
     uint8_t a[32], b[32], n1[32], n2[32];
@@ -230,6 +268,7 @@ int main(void)
         cmocka_unit_test(test_reference_inclusion),
         cmocka_unit_test(test_reference_consistency),
         cmocka_unit_test(test_compact_range_and_proofs),
+        cmocka_unit_test(test_proofs_from_a_carried_range),
         cmocka_unit_test(test_leaf_and_node_prefixes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
