@@ -982,11 +982,17 @@ static int
 str_is(const parse_ctx_t *cx, uint32_t v, const char *lit)
 {
     const node_t *nd = &cx->n[v];
-    size_t rl = nd->end - nd->at - 2, ll = strlen(lit);
+    size_t rl = nd->end - nd->at - 2, ll;
     char   buf[192];
 
-    if (!(nd->type & F_ESC))
+    /* most keys asked about are not there: the first byte settles it */
+    if (!(nd->type & F_ESC)) {
+        if (rl == 0 || cx->b[nd->at + 1] != lit[0])
+            return rl == 0 && lit[0] == '\0';
+        ll = strlen(lit);
         return rl == ll && memcmp(cx->b + nd->at + 1, lit, ll) == 0;
+    }
+    ll = strlen(lit);
     /* Escaped: an unescaped byte takes 1 to 6 raw ones ("\u0041"), so a
      * fully escaped "max_tokens" is still found. Literals here are short. */
     if (ll > rl || rl > 6 * ll || rl > sizeof(buf))
