@@ -984,6 +984,7 @@ ngx_http_aigov_audit_append(ngx_http_aigov_main_conf_t *amcf,
     uint64_t                    seq;
     ngx_fd_t                    fd;
     ngx_int_t                   rc;
+    ngx_err_t                   err;
     ngx_uint_t                  i, due, held, lost, committed;
     ngx_http_aigov_audit_sh_t  *a;
 
@@ -1118,6 +1119,8 @@ ngx_http_aigov_audit_append(ngx_http_aigov_main_conf_t *amcf,
 
 failed:
 
+    /* the write's error, before unlocking and waking can change errno */
+    err = ngx_errno;
     a->failing = 1;
 
     ngx_shmtx_unlock(amcf->audit_mutex);
@@ -1127,12 +1130,12 @@ failed:
     ngx_http_aigov_audit_resolve(committed);
 
     if (lost) {
-        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+        ngx_log_error(NGX_LOG_ERR, log, err,
                       "aigov: cannot write to the audit log \"%V\", %ui "
                       "held records not written", &amcf->audit_path, lost);
 
     } else {
-        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+        ngx_log_error(NGX_LOG_ERR, log, err,
                       "aigov: cannot write to the audit log \"%V\"",
                       &amcf->audit_path);
     }
