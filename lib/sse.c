@@ -11,6 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 struct aigov_sse_s {
     char    *buf;       /* current block, raw, from buf + off */
     size_t   off;       /* start of the current block; the bytes before it
@@ -52,6 +56,28 @@ void aigov_sse_free(aigov_sse_t *p)
     free(p->scratch);
     free(p->id);
     free(p);
+}
+
+/* Index of the first '\r' or '\n' in b[i..n), or n: one pass, sixteen
+ * bytes at a time, where two memchr calls cost more on lines this short. */
+static size_t eol_at(const char *b, size_t i, size_t n)
+{
+#if defined(__SSE2__)
+    const __m128i lf = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r');
+
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *) (b + i));
+        unsigned m = (unsigned) _mm_movemask_epi8(
+            _mm_or_si128(_mm_cmpeq_epi8(v, lf), _mm_cmpeq_epi8(v, cr)));
+
+        if (m != 0)
+            return i + (size_t) __builtin_ctz(m);
+    }
+#endif
+    for (; i < n; i++)
+        if (b[i] == '\n' || b[i] == '\r')
+            return i;
+    return n;
 }
 
 /* Length of the line ending at b[i] ('\r' or '\n'); 0 if b[i] is neither. */
@@ -109,13 +135,8 @@ static int report(aigov_sse_t *p, size_t n, int complete,
 
     while (i < n) {
         size_t start = i, end, name_end, vstart;
-        const char *nl = memchr(b + i, '\n', n - i), *cr;
 
-        /* the line ends at the first '\n' or '\r' */
-        end = nl ? (size_t) (nl - b) : n;
-        cr = memchr(b + i, '\r', end - i);
-        if (cr)
-            end = (size_t) (cr - b);
+        end = eol_at(b, i, n);
         i = end;
         if (i < n)
             i += eol_len(b, i, n);
@@ -198,15 +219,11 @@ static void compact(aigov_sse_t *p)
 static int scan(aigov_sse_t *p, aigov_sse_cb cb, void *ud)
 {
     while (p->pos < p->len) {
-        const char *nl = memchr(p->buf + p->pos, '\n', p->len - p->pos), *cr;
-        size_t stop = nl ? (size_t) (nl - p->buf) : p->len;
+        size_t stop = eol_at(p->buf, p->pos, p->len);
         char c;
         size_t el;
         int rc;
 
-        cr = memchr(p->buf + p->pos, '\r', stop - p->pos);
-        if (cr)
-            stop = (size_t) (cr - p->buf);
         if (stop == p->len) {
             p->pos = p->len;
             return 0;
