@@ -1,14 +1,17 @@
-// build: lib/merkle.c lib/checkpoint.c lib/audit_record.c lib/audit_verify.c lib/sha256.c lib/errbuf.c
+// build: lib/merkle.c lib/checkpoint.c lib/audit_record.c lib/audit_verify.c lib/audit_recover.c lib/sha256.c lib/errbuf.c
 /*
  * libFuzzer target for lib/audit: what an auditor feeds the verifier is
  * hostile by definition.
  *
  * First input byte picks the mode:
- *   0  the rest is a whole log, verified with a fixed key (and recovered)
+ *   0  the rest is a whole log, verified with a fixed key
  *   1  the rest is a signed note, opened as a checkpoint with that key
  *   2  the rest is one line: the fast JSON check must accept whatever
  *      jansson accepts, and a record's seq must read back as jansson reads it
  *   3  the rest is a vkey string
+ *   4  the rest is a log file picked up at start (aigov_log_recover): when
+ *      the verifier finds nothing wrong with it, the quick reading of its
+ *      end must give the verifier's tree
  *
  *   fuzz/build.sh builds it from the "// build:" line above
  *   (build/fuzz/fuzz_audit_line); fuzz/run.sh runs it on fuzz/corpus/audit_line.
@@ -17,6 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "audit.h"
 
@@ -52,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (size < 1)
         return 0;
-    mode = data[0] % 4;
+    mode = data[0] % 5;
     data++;
     size--;
     fixed_key(&key);
@@ -91,6 +97,39 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
         }
         json_decref(j);
+    } else if (mode == 4) {
+        char path[64], err[300];
+        unsigned long n = 0;
+        aigov_verify_t *v = aigov_verify_new(NULL, on_problem, &n);
+        aigov_tree_t t;
+        uint64_t cp;
+        int nl, rc, fd;
+        uint8_t r1[32], r2[32];
+
+        if (v == NULL)
+            return 0;
+        snprintf(path, sizeof(path), "/tmp/aigov-fuzz-recover-%d", (int) getpid());
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0 || write(fd, data, size) != (ssize_t) size) {
+            if (fd >= 0)
+                close(fd);
+            aigov_verify_free(v);
+            return 0;
+        }
+        close(fd);
+        rc = aigov_log_recover(path, &t, &cp, &nl, err, sizeof(err));
+        unlink(path);
+        if (rc < -1 || rc > 1)
+            abort();
+        aigov_verify_buffer(v, (const char *) data, size);
+        aigov_verify_finish(v);
+        if (rc >= 0 && n == 0 && !aigov_verify_summary(v)->torn_tail) {
+            aigov_tree_root(&t, r1);
+            aigov_tree_root(aigov_verify_tree(v), r2);
+            if (t.size != aigov_verify_tree(v)->size || memcmp(r1, r2, 32) != 0)
+                abort();
+        }
+        aigov_verify_free(v);
     } else {
         char *s = malloc(size + 1);
         char err[256];
