@@ -18,8 +18,8 @@
 struct aigov_sse_s {
     char    *buf;       /* current block, raw, from buf + off */
     size_t   off;       /* start of the current block; the bytes before it
-                           were reported and are moved out only when the
-                           buffer is full, not after every event */
+                           were reported and are moved out once per feed,
+                           not after every event */
     size_t   len;
     size_t   max;
     size_t   pos;       /* next byte to scan */
@@ -206,7 +206,7 @@ static void consume(aigov_sse_t *p, size_t end)
         p->off = p->len = p->pos = p->line = 0;
 }
 
-/* Room at the end of the buffer: the reported bytes go. */
+/* The reported bytes go, so the buffer starts with the current block. */
 static void compact(aigov_sse_t *p)
 {
     memmove(p->buf, p->buf + p->off, p->len - p->off);
@@ -262,7 +262,10 @@ int aigov_sse_feed(aigov_sse_t *p, const char *buf, size_t len,
     while (len > 0) {
         size_t room, take;
 
-        if (p->len == p->max && p->off > 0)
+        /* the blocks reported from the last piece go before this one is
+         * appended: what moves is only an unfinished block, and the
+         * buffer's pages beyond the largest piece are never touched */
+        if (p->off > 0)
             compact(p);
         room = p->max - p->len;
         if (room == 0) {
