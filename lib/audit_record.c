@@ -614,17 +614,24 @@ static void put_usage_content(wr_t *w, const aigov_record_t *r, int prompt)
     }
 }
 
+/* {"ts":"...","id":... : how both kinds of record begin */
+static void put_head(wr_t *w, const aigov_record_t *r)
+{
+    char ts[32];
+
+    fast_ts(r->ts_us, ts);
+    PUT_LIT(w, "{\"ts\":\"");
+    put(w, ts, strlen(ts));
+    PUT_LIT(w, "\",\"id\":");
+    put_str(w, r->id);
+}
+
 /* Keys in aigov_record_json's order; keep the two in step. */
 size_t aigov_record_write(char *out, size_t cap, const aigov_record_t *r)
 {
     wr_t w = { out, cap, 0, 0 };
-    char ts[32];
 
-    fast_ts(r->ts_us, ts);
-    PUT_LIT(&w, "{\"ts\":\"");
-    put(&w, ts, strlen(ts));
-    PUT_LIT(&w, "\",\"id\":");
-    put_str(&w, r->id);
+    put_head(&w, r);
     PUT_LIT(&w, ",\"sub\":");
     put_str(&w, r->sub);
     PUT_LIT(&w, ",\"groups\":");
@@ -678,13 +685,8 @@ size_t aigov_record_write(char *out, size_t cap, const aigov_record_t *r)
 size_t aigov_record_write_done(char *out, size_t cap, const aigov_record_t *r)
 {
     wr_t w = { out, cap, 0, 0 };
-    char ts[32];
 
-    fast_ts(r->ts_us, ts);
-    PUT_LIT(&w, "{\"ts\":\"");
-    put(&w, ts, strlen(ts));
-    PUT_LIT(&w, "\",\"id\":");
-    put_str(&w, r->id);
+    put_head(&w, r);
     PUT_LIT(&w, ",\"status\":");
     put_i64(&w, r->status);
     if (r->stream)
