@@ -12,26 +12,15 @@
 #include <cmocka.h>
 
 #include "aigov_plugin.h"
+#include "plugin_config.h"
 #include "filter.h"
 
-const aigov_plugin_t *aigov_plugin_entry(void);
 
 static char err[512];
 
 static void *create(const char *json)
 {
-    json_t *j = json_loads(json, 0, NULL);
-    aigov_config_t *cfg;
-    void *inst;
-
-    assert_non_null(j);
-    cfg = aigov_config_from_json(j);
-    json_decref(j);
-    err[0] = '\0';
-    inst = aigov_plugin_entry()->create(aigov_config_api(), cfg, AIGOV_ACTION_BLOCK,
-                                        err, sizeof(err));
-    aigov_config_free(cfg);
-    return inst;
+    return plugin_create(json, AIGOV_ACTION_BLOCK, err, sizeof(err));
 }
 
 static aigov_verdict_t inspect(void *inst, const char *text)

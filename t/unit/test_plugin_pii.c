@@ -16,105 +16,34 @@
 #include <cmocka.h>
 
 #include "aigov_plugin.h"
+#include "plugin_config.h"
 #include "pii/pii.h"
-
-/* the plugin's one export, linked in from plugins/pii/ */
-const aigov_plugin_t *aigov_plugin_entry(void);
-
-/* ---- a fake config: keys mapped to a scalar or a list of scalars ---- */
-
-typedef struct {
-    const char  *key;
-    const char  *scalar;        /* non-NULL: a scalar */
-    const char  *items[12];     /* else a list, NULL-terminated */
-} fake_entry_t;
-
-struct aigov_config_s {
-    const fake_entry_t  *e;
-    size_t               n;
-};
-
-static const fake_entry_t *fk_find(const aigov_config_t *c, const char *key)
-{
-    for (size_t i = 0; i < c->n; i++)
-        if (strcmp(c->e[i].key, key) == 0)
-            return &c->e[i];
-    return NULL;
-}
-static size_t fk_nkeys(const aigov_config_t *c) { return c->n; }
-static const char *fk_key(const aigov_config_t *c, size_t i)
-{
-    return i < c->n ? c->e[i].key : NULL;
-}
-static const char *fk_string(const aigov_config_t *c, const char *k)
-{
-    const fake_entry_t *e = fk_find(c, k);
-    return e ? e->scalar : NULL;
-}
-static int fk_number(const aigov_config_t *c, const char *k, double *out)
-{
-    const fake_entry_t *e = fk_find(c, k);
-    char *end;
-    if (e == NULL || e->scalar == NULL)
-        return 0;
-    *out = strtod(e->scalar, &end);
-    return *end == '\0';
-}
-static int fk_boolean(const aigov_config_t *c, const char *k, int *out)
-{
-    const fake_entry_t *e = fk_find(c, k);
-    if (e == NULL || e->scalar == NULL)
-        return 0;
-    if (strcmp(e->scalar, "true") == 0) { *out = 1; return 1; }
-    if (strcmp(e->scalar, "false") == 0) { *out = 0; return 1; }
-    return 0;
-}
-static size_t fk_list_len(const aigov_config_t *c, const char *k)
-{
-    const fake_entry_t *e = fk_find(c, k);
-    size_t n = 0;
-    if (e == NULL || e->scalar != NULL)
-        return 0;
-    while (n < 12 && e->items[n] != NULL)
-        n++;
-    return n;
-}
-static const char *fk_list_item(const aigov_config_t *c, const char *k, size_t i)
-{
-    return i < fk_list_len(c, k) ? fk_find(c, k)->items[i] : NULL;
-}
-static const aigov_config_t *fk_map(const aigov_config_t *c, const char *k)
-{
-    (void)c; (void)k;
-    return NULL;
-}
-
-static const aigov_config_api_t fake_api = {
-    fk_nkeys, fk_key, fk_string, fk_number, fk_boolean,
-    fk_list_len, fk_list_item, fk_map,
-};
 
 static const aigov_plugin_t *P(void) { return aigov_plugin_entry(); }
 
-static void *make(const fake_entry_t *e, size_t n, char *err, size_t errlen)
+static void *make(const char *json, char *err, size_t errlen)
 {
-    aigov_config_t cfg = {e, n};
-    return P()->create(&fake_api, &cfg, AIGOV_ACTION_REDACT, err, errlen);
+    return plugin_create(json, AIGOV_ACTION_REDACT, err, errlen);
 }
 
 static void *make_all(void)
 {
     char err[256];
-    void *inst = make(NULL, 0, err, sizeof(err));
+    void *inst = make("{}", err, sizeof(err));
     assert_non_null(inst);
     return inst;
 }
 
 static void *make_types(const char *a, const char *b)
 {
-    fake_entry_t e = {.key = "types", .items = {a, b, NULL}};
-    char err[256] = "";
-    void *inst = make(&e, 1, err, sizeof(err));
+    char json[128], err[256] = "";
+    void *inst;
+
+    if (b)
+        snprintf(json, sizeof(json), "{\"types\":[\"%s\",\"%s\"]}", a, b);
+    else
+        snprintf(json, sizeof(json), "{\"types\":[\"%s\"]}", a);
+    inst = make(json, err, sizeof(err));
     if (inst == NULL)
         fail_msg("create: %s", err);
     return inst;
@@ -195,8 +124,8 @@ static void test_config_default_and_null(void **st)
     char err[128];
     void *a, *b;
     (void)st;
-    a = make(NULL, 0, err, sizeof(err));
-    b = P()->create(&fake_api, NULL, AIGOV_ACTION_FLAG, err, sizeof(err));
+    a = make("{}", err, sizeof(err));
+    b = plugin_create(NULL, AIGOV_ACTION_FLAG, err, sizeof(err));
     assert_non_null(a);
     assert_non_null(b);
     expect(a, "mail a@example.com", 1, "EMAIL", "a@example.com");
@@ -208,31 +137,28 @@ static void test_config_default_and_null(void **st)
 
 static void test_config_unknown_type(void **st)
 {
-    fake_entry_t e = {.key = "types", .items = {"email", "passport", NULL}};
     char err[256] = "";
     (void)st;
-    assert_null(make(&e, 1, err, sizeof(err)));
+    assert_null(make("{\"types\":[\"email\",\"passport\"]}", err, sizeof(err)));
     assert_string_equal(err, "unknown type 'passport'; known: email, phone, "
                              "credit_card, iban, ssn, ip, cn_id");
 }
 
 static void test_config_bad_shapes(void **st)
 {
-    fake_entry_t scalar = {.key = "types", .scalar = "email"};
-    fake_entry_t empty = {.key = "types", .items = {NULL}};
-    fake_entry_t other = {.key = "kinds", .items = {"email", NULL}};
+    const char *other = "{\"kinds\":[\"email\"]}";
     char err[256] = "";
     (void)st;
-    assert_null(make(&scalar, 1, err, sizeof(err)));
+    assert_null(make("{\"types\":\"email\"}", err, sizeof(err)));
     assert_non_null(strstr(err, "types must be a list"));
     err[0] = '\0';
-    assert_null(make(&empty, 1, err, sizeof(err)));
+    assert_null(make("{\"types\":[]}", err, sizeof(err)));
     assert_non_null(strstr(err, "at least one"));
     err[0] = '\0';
-    assert_null(make(&other, 1, err, sizeof(err)));
+    assert_null(make(other, err, sizeof(err)));
     assert_string_equal(err, "unknown key 'kinds'; known: types");
     /* a tiny error buffer is never overrun */
-    assert_null(make(&other, 1, err, 5));
+    assert_null(make(other, err, 5));
     assert_string_equal(err, "unkn");
 }
 

@@ -15,84 +15,21 @@
 #include <cmocka.h>
 
 #include "aigov_plugin.h"
+#include "plugin_config.h"
 #include "secrets/secrets.h"
-
-/* the plugin's one export, linked in from plugins/secrets/ */
-const aigov_plugin_t *aigov_plugin_entry(void);
-
-/* ---- a fake config: keys mapped to a scalar or a list of scalars ---- */
-
-typedef struct {
-    const char  *key;
-    const char  *scalar;
-    const char  *items[16];
-} fake_entry_t;
-
-struct aigov_config_s {
-    const fake_entry_t  *e;
-    size_t               n;
-};
-
-static const fake_entry_t *fk_find(const aigov_config_t *c, const char *key)
-{
-    for (size_t i = 0; i < c->n; i++)
-        if (strcmp(c->e[i].key, key) == 0)
-            return &c->e[i];
-    return NULL;
-}
-static size_t fk_nkeys(const aigov_config_t *c) { return c->n; }
-static const char *fk_key(const aigov_config_t *c, size_t i)
-{
-    return i < c->n ? c->e[i].key : NULL;
-}
-static const char *fk_string(const aigov_config_t *c, const char *k)
-{
-    const fake_entry_t *e = fk_find(c, k);
-    return e ? e->scalar : NULL;
-}
-static int fk_number(const aigov_config_t *c, const char *k, double *out)
-{
-    (void)c; (void)k; (void)out;
-    return 0;
-}
-static int fk_boolean(const aigov_config_t *c, const char *k, int *out)
-{
-    (void)c; (void)k; (void)out;
-    return 0;
-}
-static size_t fk_list_len(const aigov_config_t *c, const char *k)
-{
-    const fake_entry_t *e = fk_find(c, k);
-    size_t n = 0;
-    if (e == NULL || e->scalar != NULL)
-        return 0;
-    while (n < 16 && e->items[n] != NULL)
-        n++;
-    return n;
-}
-static const char *fk_list_item(const aigov_config_t *c, const char *k, size_t i)
-{
-    return i < fk_list_len(c, k) ? fk_find(c, k)->items[i] : NULL;
-}
-static const aigov_config_t *fk_map(const aigov_config_t *c, const char *k)
-{
-    (void)c; (void)k;
-    return NULL;
-}
-
-static const aigov_config_api_t fake_api = {
-    fk_nkeys, fk_key, fk_string, fk_number, fk_boolean,
-    fk_list_len, fk_list_item, fk_map,
-};
 
 static const aigov_plugin_t *P(void) { return aigov_plugin_entry(); }
 
 static void *make_types(const char *a, const char *b)
 {
-    fake_entry_t e = {.key = "types", .items = {a, b, NULL}};
-    aigov_config_t cfg = {&e, 1};
-    char err[512] = "";
-    void *inst = P()->create(&fake_api, &cfg, AIGOV_ACTION_BLOCK, err, sizeof(err));
+    char json[128], err[512] = "";
+    void *inst;
+
+    if (b)
+        snprintf(json, sizeof(json), "{\"types\":[\"%s\",\"%s\"]}", a, b);
+    else
+        snprintf(json, sizeof(json), "{\"types\":[\"%s\"]}", a);
+    inst = plugin_create(json, AIGOV_ACTION_BLOCK, err, sizeof(err));
     if (inst == NULL)
         fail_msg("create: %s", err);
     return inst;
@@ -101,8 +38,7 @@ static void *make_types(const char *a, const char *b)
 static void *make_all(void)
 {
     char err[256] = "";
-    aigov_config_t cfg = {NULL, 0};
-    void *inst = P()->create(&fake_api, &cfg, AIGOV_ACTION_REDACT, err, sizeof(err));
+    void *inst = plugin_create("{}", AIGOV_ACTION_REDACT, err, sizeof(err));
     assert_non_null(inst);
     return inst;
 }
@@ -215,19 +151,16 @@ static void test_entry_table(void **st)
 
 static void test_config_errors(void **st)
 {
-    fake_entry_t bad = {.key = "types", .items = {"aws", "gitlab", NULL}};
-    fake_entry_t key = {.key = "min_entropy", .scalar = "3.5"};
-    fake_entry_t empty = {.key = "types", .items = {NULL}};
-    aigov_config_t c1 = {&bad, 1}, c2 = {&key, 1}, c3 = {&empty, 1};
     char err[512] = "";
     (void)st;
-    assert_null(P()->create(&fake_api, &c1, AIGOV_ACTION_BLOCK, err, sizeof(err)));
+    assert_null(plugin_create("{\"types\":[\"aws\",\"gitlab\"]}", AIGOV_ACTION_BLOCK, err,
+                              sizeof(err)));
     assert_string_equal(err, "unknown type 'gitlab'; known: aws, gcp, azure, openai, "
                              "anthropic, deepseek, github, slack, stripe, google_oauth, "
                              "private_key, jwt, bearer, connection_string");
-    assert_null(P()->create(&fake_api, &c2, AIGOV_ACTION_BLOCK, err, sizeof(err)));
+    assert_null(plugin_create("{\"min_entropy\":\"3.5\"}", AIGOV_ACTION_BLOCK, err, sizeof(err)));
     assert_string_equal(err, "unknown key 'min_entropy'; known: types");
-    assert_null(P()->create(&fake_api, &c3, AIGOV_ACTION_BLOCK, err, sizeof(err)));
+    assert_null(plugin_create("{\"types\":[]}", AIGOV_ACTION_BLOCK, err, sizeof(err)));
     assert_non_null(strstr(err, "at least one"));
 }
 
