@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "aigov_plugin.h"
-#include "plugin_config.h"
+#include "plugin_harness.h"
 #include "answer.h"
 #include "filter.h"
 

@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "aigov_plugin.h"
-#include "plugin_config.h"
+#include "plugin_harness.h"
 #include "filter.h"
 
 
@@ -160,16 +160,6 @@ static void test_benign_corpus(void **state)
 #define aigov_plugin_entry ref_injection_entry
 #include "ref/injection_v1.c"
 #undef aigov_plugin_entry
-
-static uint64_t rng_state;
-
-static unsigned rnd(unsigned n)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (unsigned)(rng_state % n);
-}
 
 static const char *pick(const char *const *list, size_t n)
 {

@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #include "aigov_plugin.h"
-#include "plugin_config.h"
+#include "plugin_harness.h"
 #include "secrets/secrets.h"
 
 static const aigov_plugin_t *P(void) { return aigov_plugin_entry(); }
@@ -413,28 +413,6 @@ static void test_reason(void **st)
     P()->destroy(inst);
 }
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long n;
-    if (f == NULL)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)n + 1);
-    if (buf == NULL || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        fclose(f);
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = (size_t)n;
-    fclose(f);
-    return buf;
-}
-
 static void check_corpus(void *inst, const char *path, int required)
 {
     size_t len = 0;
@@ -514,16 +492,6 @@ static void test_performance_1mb(void **st)
 #undef sec_scan
 #undef sec_is_placeholder
 #undef sec_jwt_header_ok
-
-static uint64_t rng_state;
-
-static unsigned rnd(unsigned n)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (unsigned)(rng_state % n);
-}
 
 #define PICK(list) (list[rnd(sizeof(list) / sizeof(list[0]))])
 
