@@ -113,37 +113,11 @@ void aigov_merkle_root(const uint8_t (*leaves)[32], uint64_t n, uint8_t out[32])
     aigov_tree_root(&t, out);
 }
 
-/* PATH(m, D[0:n]) with the audit path collected leaf side first. */
-static int path(const uint8_t (*d)[32], uint64_t n, uint64_t m, uint8_t (*proof)[32], int len)
-{
-    uint8_t sib[32];
-    uint64_t k;
 
-    if (n <= 1)
-        return len;
-    k = split(n);
-    if (m < k) {
-        len = path(d, k, m, proof, len);
-        aigov_merkle_root(d + k, n - k, sib);
-    } else {
-        len = path(d + k, n - k, m - k, proof, len);
-        aigov_merkle_root(d, k, sib);
-    }
-    memcpy(proof[len], sib, 32);
-    return len + 1;
-}
-
-int aigov_inclusion_proof(const uint8_t (*leaves)[32], uint64_t n, uint64_t index,
-                          uint8_t (*proof)[32])
-{
-    if (index >= n)
-        return -1;
-    return path(leaves, n, index, proof, 0);
-}
-
-/* A tree whose first s leaves are known only by their compact range t (a
- * file that starts with a carry-over checkpoint) and the rest by their
- * hashes d[0..], from leaf s on. */
+/* PATH(m, D[0:n]) of RFC 9162, the audit path collected leaf side first,
+ * over a tree whose first s leaves are known only by their compact range t
+ * (a file that starts with a carry-over checkpoint; s may be 0) and the
+ * rest by their hashes d[0..], from leaf s on. */
 typedef struct {
     const aigov_tree_t *t;
     uint64_t            s;
@@ -208,6 +182,16 @@ int aigov_inclusion_proof_from(const aigov_tree_t *start, const uint8_t (*leaves
     if (index < start->size || index >= n)
         return -1;
     return path_known(&k, 0, n, index, proof, 0);
+}
+
+/* All leaves at hand: nothing known only by a range. */
+int aigov_inclusion_proof(const uint8_t (*leaves)[32], uint64_t n, uint64_t index,
+                          uint8_t (*proof)[32])
+{
+    aigov_tree_t none;
+
+    aigov_tree_init(&none);
+    return aigov_inclusion_proof_from(&none, leaves, n, index, proof);
 }
 
 int aigov_inclusion_verify(uint64_t index, uint64_t size, const uint8_t leaf[32],

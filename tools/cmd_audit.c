@@ -538,9 +538,9 @@ static int cmd_prove(int argc, char **argv)
         fprintf(stderr, "aigov audit prove: out of memory\n");
         goto out;
     }
-    plen = s->start_size > 0
-           ? aigov_inclusion_proof_from(aigov_verify_start(v), leaves, s->last_size, seq, proof)
-           : aigov_inclusion_proof(leaves, s->last_size, seq, proof);
+    /* leaves start at the first file's start; what came before it is its
+     * carried-over range (empty for a log that starts at seq 0) */
+    plen = aigov_inclusion_proof_from(aigov_verify_start(v), leaves, s->last_size, seq, proof);
     if (plen < 0) {
         fprintf(stderr, "aigov audit prove: no proof for record %llu\n", (unsigned long long) seq);
         goto out;
