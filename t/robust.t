@@ -57,7 +57,12 @@ YAML
 
 my %port = (main => $t->port);
 $port{$_} = AigovTest::free_port() for qw(h2 file down errpage slow);
-my $dead = AigovTest::free_port();    # nothing listens there
+# Nothing listens there, and nothing can for as long as this test runs: the
+# port stays bound (not listening) by this socket, so a server of another
+# test started in parallel cannot take it and answer in its place.
+my $dead_sock = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp')
+    or die "cannot bind a port to keep dead: $!";
+my $dead = $dead_sock->sockport;
 
 sub loc {
     my ($upstream, $policy) = @_;
