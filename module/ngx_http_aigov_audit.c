@@ -930,26 +930,31 @@ ngx_http_aigov_audit_follow(ngx_http_aigov_main_conf_t *amcf, char **carry)
 /*
  * A worker killed while holding the lock must not stop the others: nginx
  * frees its own slab locks after a crash but not ours, so a waiter that
- * finds the holder gone takes the lock over.
+ * finds the holder gone takes the lock over, and says so (1): what the
+ * lock guarded may be half updated.
  */
 
-void
+ngx_uint_t
 ngx_http_aigov_lock(ngx_shmtx_t *mtx)
 {
     ngx_pid_t   pid;
-    ngx_uint_t  i;
+    ngx_uint_t  i, taken;
+
+    taken = 0;
 
     for (i = 1; /* void */; i++) {
 
         if (ngx_shmtx_trylock(mtx)) {
-            return;
+            return taken;
         }
 
         if ((i & 1023) == 0) {
             pid = (ngx_pid_t) *mtx->lock;
 
-            if (pid > 0 && kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH) {
-                (void) ngx_shmtx_force_unlock(mtx, pid);
+            if (pid > 0 && kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH
+                && ngx_shmtx_force_unlock(mtx, pid))
+            {
+                taken = 1;
             }
         }
 
@@ -960,6 +965,60 @@ ngx_http_aigov_lock(ngx_shmtx_t *mtx)
             ngx_sched_yield();
         }
     }
+}
+
+
+/*
+ * Takes the audit log's lock. A worker killed while holding it may have
+ * written lines whose leaves never reached the tree: then the file, not
+ * the shared tree, says where the log stands, and it is read again (its
+ * end, from the newest checkpoint) before anything else is written.
+ */
+
+static void
+ngx_http_aigov_audit_lock(ngx_http_aigov_main_conf_t *amcf, ngx_log_t *log)
+{
+    int                         rc, newline;
+    char                        err[512];
+    uint64_t                    cp;
+    aigov_tree_t                tree;
+    ngx_file_info_t             fi;
+    ngx_http_aigov_audit_sh_t  *a;
+
+    if (!ngx_http_aigov_lock(amcf->audit_mutex)) {
+        return;
+    }
+
+    a = amcf->audit;
+
+    if (ngx_file_info(amcf->audit_path.data, &fi) == NGX_FILE_ERROR
+        || !ngx_is_file(&fi))
+    {
+        return;
+    }
+
+    rc = aigov_log_recover((const char *) amcf->audit_path.data, &tree, &cp,
+                           &newline, err, sizeof(err));
+    if (rc < 0) {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "aigov: a worker died holding the audit log's lock "
+                      "and \"%V\" cannot be read again: %s",
+                      &amcf->audit_path, err);
+        return;
+    }
+
+    a->tree = tree;
+    a->needs_newline = newline;
+
+    if (cp > a->last_cp_size) {
+        a->last_cp_size = cp;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, log, 0,
+                  "aigov: a worker died holding the audit log's lock; its "
+                  "tree was read again from \"%V\": %uL records%s%s",
+                  &amcf->audit_path, tree.size, rc ? "; " : "",
+                  rc ? err : "");
 }
 
 
@@ -1017,7 +1076,7 @@ ngx_http_aigov_audit_append(ngx_http_aigov_main_conf_t *amcf,
     rc = NGX_OK;
     lost = 0;
 
-    ngx_http_aigov_lock(amcf->audit_mutex);
+    ngx_http_aigov_audit_lock(amcf, log);
 
     if (fd != ngx_http_aigov_audit_fd || a->file_gen != ngx_http_aigov_audit_gen) {
         if (ngx_http_aigov_audit_follow(amcf, &carry) != NGX_OK) {
@@ -1165,7 +1224,7 @@ ngx_http_aigov_audit_checkpoint_now(ngx_http_aigov_main_conf_t *amcf,
 
     a = amcf->audit;
 
-    ngx_http_aigov_lock(amcf->audit_mutex);
+    ngx_http_aigov_audit_lock(amcf, log);
 
     size = a->tree.size;
 
@@ -1194,7 +1253,7 @@ ngx_http_aigov_audit_checkpoint_now(ngx_http_aigov_main_conf_t *amcf,
     /* written under the lock, into the file records go to now */
     carry = NULL;
 
-    ngx_http_aigov_lock(amcf->audit_mutex);
+    ngx_http_aigov_audit_lock(amcf, log);
 
     if ((amcf->audit_file->fd != ngx_http_aigov_audit_fd
          || a->file_gen != ngx_http_aigov_audit_gen)

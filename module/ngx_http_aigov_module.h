@@ -174,7 +174,7 @@ ngx_int_t ngx_http_aigov_send_error(ngx_http_request_t *r,
 ngx_int_t ngx_http_aigov_log_handler(ngx_http_request_t *r);
 
 /* ngx_http_aigov_audit.c */
-void ngx_http_aigov_lock(ngx_shmtx_t *mtx);
+ngx_uint_t ngx_http_aigov_lock(ngx_shmtx_t *mtx);
 char *ngx_http_aigov_audit_conf(ngx_conf_t *cf,
     ngx_http_aigov_main_conf_t *amcf);
 ngx_int_t ngx_http_aigov_audit_init_zone(ngx_http_aigov_main_conf_t *amcf,
