@@ -777,6 +777,14 @@ static void bench_request(void)
             snprintf(notes, sizeof(notes), "%zu texts, action flag, parse excluded; %zu findings (benign prompt)",
                      rq.ntexts, found);
             row_ops(name, (double)ops, secs, "/s", notes);
+            /* each plugin alone, to show which one the row's time is */
+            for (int k = 0; k < NPLUGINS; k++) {
+                char one[64];
+                freq_ctx_t ck = {pl.spec + k, 1, &rq, 0};
+                snprintf(one, sizeof(one), "filter_request, %s alone, chat 1024 B", plugin_names[k]);
+                secs = measure(bench_filter_request, &ck, &ops);
+                row_ops(one, (double)ops, secs, "/s", "same request and spec as above");
+            }
         }
         aigov_request_free(&rq);
     }

@@ -13,7 +13,9 @@
  *
  * Speed: almost every text is benign, so the common path is one Vectorscan
  * pass without start-of-match tracking (SOM makes the phrase patterns about
- * seven times slower), which also reports runs of 24 base64 characters.
+ * seven times slower). Runs of 24 base64 characters are found by a loop of
+ * our own, 16 bytes at a time: as a Vectorscan pattern the run cost as much
+ * as all the phrases together.
  * Start offsets are only needed for spans, so the SOM database runs only
  * when the verdict blocks. A signal whose leading words are common in prose
  * ("new", "real") is matched in a second pass, only when the rare word it
@@ -25,6 +27,10 @@
 #include <string.h>
 
 #include <hs.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "aigov_plugin.h"
 
@@ -79,7 +85,6 @@ static const signal_t signals[] = {
 #define NSIGNALS (sizeof(signals) / sizeof(signals[0]))
 
 /* ids in the first-pass database besides the signals' own */
-#define ID_RUN      1000u               /* 24 base64 characters in a row */
 #define ID_TRIGGER  2000u               /* + k: signal k's trigger literal */
 
 typedef struct {
@@ -99,8 +104,6 @@ typedef struct {
     int             triggered;      /* a trigger literal was seen */
     int             failed;
     const unsigned char *text;
-    size_t          len;
-    size_t          run_end;    /* end of the last base64 run looked at */
     unsigned char   decoded[MAX_DECODE];
 } injection_t;
 
@@ -146,12 +149,6 @@ static int compile_db(int which, hs_database_t **db, char *err, size_t errlen)
             flags[n] = HS_FLAG_CASELESS | HS_FLAG_SINGLEMATCH;
             ids[n++] = ID_TRIGGER + (unsigned)i;
         }
-    }
-    if (which == 0) {
-        /* the characters b64val() accepts */
-        expr[n] = "[A-Za-z0-9+/_\\-]{24}";
-        flags[n] = 0;
-        ids[n++] = ID_RUN;
     }
     if (n == 0)
         return 0;
@@ -342,36 +339,74 @@ static void check_run(injection_t *in, size_t start, size_t n)
     }
 }
 
-/* The first pass over the text. A run report ends 24 base64 characters;
- * the first report of a run stands for the whole run, which is checked at
- * once (its payload scan uses the inner scratch). */
+/* The first pass's matches: signals and trigger literals. */
 static int on_first(unsigned int id, unsigned long long from, unsigned long long to,
                     unsigned int flags, void *ctx)
 {
     injection_t *in = ctx;
-    size_t s, e;
 
     (void)from;
+    (void)to;
     (void)flags;
-    if (id < NSIGNALS) {
+    if (id < NSIGNALS)
         in->seen[id] = 1;
-        return 0;
-    }
-    if (id >= ID_TRIGGER) {
+    else
         in->triggered = 1;
-        return 0;
-    }
-    if (to <= in->run_end)
-        return 0;
-    s = (size_t)to - 24;
-    while (s > 0 && b64val(in->text[s - 1]) >= 0)
-        s--;
-    e = (size_t)to;
-    while (e < in->len && b64val(in->text[e]) >= 0)
-        e++;
-    in->run_end = e;
-    check_run(in, s, e - s);
     return 0;
+}
+
+/* Checks every run of base64 characters in [from, to) at least MIN_B64
+ * long. */
+static void check_runs_in(injection_t *in, size_t from, size_t to)
+{
+    size_t i, run = 0;
+
+    for (i = from; i < to; i++) {
+        if (b64val(in->text[i]) >= 0) {
+            run++;
+            continue;
+        }
+        if (run >= MIN_B64)
+            check_run(in, i - run, run);
+        run = 0;
+    }
+    if (run >= MIN_B64)
+        check_run(in, to - run, run);
+}
+
+/* Every base64 character is above '*' (0x2a) and below 0x80, so a base64
+ * run lies in a run of such bytes. Prose breaks those every few bytes with
+ * a space, so the exact test only reads the rare runs of MIN_B64 or more,
+ * and the rest of the text costs a compare per 16 bytes. A run shorter
+ * than 16 lies inside one block or across two, so a block only adds its
+ * leading bytes to the run before it and starts the next run with its
+ * trailing bytes. */
+static void find_runs(injection_t *in, size_t len)
+{
+    const unsigned char *t = in->text;
+    size_t i = 0, run = 0;
+
+#if defined(__SSE2__)
+    const __m128i star = _mm_set1_epi8('*');
+
+    for (; i + 16 <= len; i += 16) {
+        /* signed: bytes from 0x80 up are negative, so not above '*' */
+        unsigned m = (unsigned)_mm_movemask_epi8(
+            _mm_cmpgt_epi8(_mm_loadu_si128((const __m128i *)(t + i)), star));
+        unsigned lead;
+
+        if (m == 0xffff) {
+            run += 16;
+            continue;
+        }
+        lead = (unsigned)__builtin_ctz(~m);
+        run += lead;
+        if (run >= MIN_B64)
+            check_runs_in(in, i + lead - run, i + lead);
+        run = 15 - (unsigned)(31 - __builtin_clz(~m & 0xffff));
+    }
+#endif
+    check_runs_in(in, i - run, len);
 }
 
 static int injection_inspect(void *inst, void *stream, const char *text, size_t len,
@@ -392,12 +427,11 @@ static int injection_inspect(void *inst, void *stream, const char *text, size_t 
     in->triggered = 0;
     in->failed = 0;
     in->text = (const unsigned char *)text;
-    in->len = len;
-    in->run_end = 0;
     if (len > UINT_MAX)
         return -1;
     if (hs_scan(in->detect, text, (unsigned)len, 0, in->scratch, on_first, in) != HS_SUCCESS)
         return -1;
+    find_runs(in, len);
     if (in->triggered) {
         memset(&late, 0, sizeof(late));
         if (hs_scan(in->late, text, (unsigned)len, 0, in->scratch, on_signal, &late)
