@@ -1,29 +1,38 @@
 /*
  * sha256: see sha256.h.
  */
-#include <string.h>
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
 
 #include "sha256.h"
 
-static __thread EVP_MD *sha256_md;
-static __thread EVP_MD_CTX *sha256_ctx;
+_Static_assert(sizeof(SHA256_CTX) <= sizeof(aigov_sha256_t), "aigov_sha256_t too small");
+_Static_assert(_Alignof(SHA256_CTX) <= _Alignof(aigov_sha256_t), "aigov_sha256_t misaligned");
 
-const EVP_MD *aigov_sha256_md(void)
+void aigov_sha256_init(aigov_sha256_t *s)
 {
-    if (sha256_md == NULL)
-        sha256_md = EVP_MD_fetch(NULL, "SHA2-256", NULL);
-    return sha256_md;
+    SHA256_Init((SHA256_CTX *) s);
+}
+
+void aigov_sha256_update(aigov_sha256_t *s, const void *p, size_t n)
+{
+    if (n)
+        SHA256_Update((SHA256_CTX *) s, p, n);
+}
+
+void aigov_sha256_final(aigov_sha256_t *s, uint8_t out[32])
+{
+    SHA256_Final(out, (SHA256_CTX *) s);
 }
 
 void aigov_sha256_2(const void *a, size_t alen, const void *b, size_t blen, uint8_t out[32])
 {
-    const EVP_MD *md = aigov_sha256_md();
-    unsigned int n = 0;
+    SHA256_CTX c;
 
-    if (sha256_ctx == NULL)
-        sha256_ctx = EVP_MD_CTX_new();
-    if (md == NULL || sha256_ctx == NULL || !EVP_DigestInit_ex2(sha256_ctx, md, NULL)
-        || !EVP_DigestUpdate(sha256_ctx, a, alen) || (blen && !EVP_DigestUpdate(sha256_ctx, b, blen))
-        || !EVP_DigestFinal_ex(sha256_ctx, out, &n))
-        memset(out, 0, 32);
+    SHA256_Init(&c);
+    if (alen)
+        SHA256_Update(&c, a, alen);
+    if (blen)
+        SHA256_Update(&c, b, blen);
+    SHA256_Final(out, &c);
 }

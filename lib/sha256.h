@@ -2,9 +2,12 @@
  * sha256: SHA-256 for the hot paths (the audit log's leaves and nodes, the
  * prompt and answer hashes).
  *
- * EVP_sha256() makes OpenSSL 3 look the algorithm up again on every
- * EVP_DigestInit (a locked hash table, a reference count); this fetches it
- * once per thread and reuses one context.
+ * OpenSSL 3's EVP digests cost a provider context allocated and freed on
+ * every init (seven mallocs per request in the gateway) and a few hundred
+ * instructions of dispatch per digest. The low-level SHA256_* functions
+ * run the same assembly (SHA-NI where the CPU has it) on a plain struct;
+ * they are deprecated in OpenSSL 3 but kept throughout 3.x, and only
+ * sha256.c names them.
  */
 #ifndef AIGOV_SHA256_H
 #define AIGOV_SHA256_H
@@ -12,14 +15,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <openssl/evp.h>
+/* A running SHA-256; room for OpenSSL's SHA256_CTX (checked in sha256.c),
+ * so it can live inside another struct or an nginx pool. */
+typedef struct {
+    uint64_t opaque[16];
+} aigov_sha256_t;
 
-/* SHA-256(a || b); b may be NULL with blen 0. An allocation failure gives
- * all zeros, which every later check rejects loudly. */
+void aigov_sha256_init(aigov_sha256_t *s);
+void aigov_sha256_update(aigov_sha256_t *s, const void *p, size_t n);
+void aigov_sha256_final(aigov_sha256_t *s, uint8_t out[32]);
+
+/* SHA-256(a || b); b may be NULL with blen 0. */
 void aigov_sha256_2(const void *a, size_t alen, const void *b, size_t blen, uint8_t out[32]);
-
-/* The fetched digest, for a streaming context of one's own
- * (EVP_DigestInit_ex2(ctx, aigov_sha256_md(), NULL)); NULL on failure. */
-const EVP_MD *aigov_sha256_md(void);
 
 #endif

@@ -484,7 +484,7 @@ ngx_http_aigov_audit_answer(ngx_http_aigov_ctx_t *ctx, u_char *p, size_t len)
         return;
     }
 
-    EVP_DigestUpdate(ctx->answer_sha, p, len);
+    aigov_sha256_update(ctx->answer_sha, p, len);
 
     if (ctx->answer_copy.data) {
         n = ngx_min(len, NGX_HTTP_AIGOV_CONTENT_MAX - ctx->answer_copy.len);
@@ -513,13 +513,12 @@ ngx_http_aigov_audit_answer_start(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    ctx->answer_sha = EVP_MD_CTX_new();
-    if (ctx->answer_sha == NULL
-        || aigov_sha256_md() == NULL
-        || EVP_DigestInit_ex2(ctx->answer_sha, aigov_sha256_md(), NULL) != 1)
-    {
+    ctx->answer_sha = ngx_palloc(r->pool, sizeof(aigov_sha256_t));
+    if (ctx->answer_sha == NULL) {
         return NGX_ERROR;
     }
+
+    aigov_sha256_init(ctx->answer_sha);
 
     if (content == AIGOV_CONTENT_REDACTED || content == AIGOV_CONTENT_FULL) {
         ctx->answer_copy.data = ngx_pnalloc(r->pool,
@@ -641,11 +640,10 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
     size_t                     (*write)(char *, size_t,
                                         const aigov_record_t *);
     ngx_uint_t                   done;
-    u_char                       md[EVP_MAX_MD_SIZE];
+    u_char                       md[32];
     size_t                       len;
     json_t                      *iss;
     ngx_int_t                    rc;
-    unsigned int                 mdlen;
     long long                    pt, ct;
     aigov_record_t               ar;
     struct timeval               tv;
@@ -739,8 +737,7 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
         }
 
         if (ctx->answer_sha && done) {
-            EVP_DigestFinal_ex(ctx->answer_sha, md, &mdlen);
-            EVP_MD_CTX_free(ctx->answer_sha);
+            aigov_sha256_final(ctx->answer_sha, md);
             ctx->answer_sha = NULL;
             ngx_hex_dump((u_char *) rsha, md, 32);
             rsha[64] = '\0';

@@ -776,10 +776,6 @@ ngx_http_aigov_ctx_cleanup(void *data)
         aigov_answer_free(ctx->answer);
     }
 
-    if (ctx->answer_sha) {
-        EVP_MD_CTX_free(ctx->answer_sha);
-    }
-
     if (ctx->claims) {
         json_decref(ctx->claims);
     }

@@ -140,7 +140,7 @@ typedef struct {
     ngx_event_t                audit_ev;       /* wakes the request then */
 
     ngx_str_t                  body;           /* as received */
-    EVP_MD_CTX                *answer_sha;     /* of the answer as sent */
+    aigov_sha256_t            *answer_sha;     /* of the answer as sent */
     ngx_str_t                  answer_copy;    /* content: redacted/full */
     char                      *original_texts; /* content: full */
     unsigned                   deny_recorded:1;
