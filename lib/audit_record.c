@@ -322,6 +322,23 @@ static size_t utf8_seq(const unsigned char *p, size_t avail)
     return 4;
 }
 
+/* How many bytes at the start of s need no escaping and no UTF-8 check. */
+static size_t plain_prefix(const unsigned char *s, size_t n)
+{
+    const unsigned char *p = s, *end = s + n;
+    uint64_t x;
+
+    while (end - p >= 8) {
+        memcpy(&x, p, 8);
+        if (swar_special(x))
+            break;
+        p += 8;
+    }
+    while (p < end && esc_class[*p] == 0)
+        p++;
+    return (size_t) (p - s);
+}
+
 static void put_strn(wr_t *w, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
@@ -330,7 +347,17 @@ static void put_strn(wr_t *w, const char *s, size_t n)
     size_t k;
     uint64_t x;
 
+    k = plain_prefix(p, n);
+    if (k == n && w->len <= w->cap && n + 2 <= w->cap - w->len) {
+        /* most strings here are short and plain: one copy, no pieces */
+        w->out[w->len] = '"';
+        memcpy(w->out + w->len + 1, s, n);
+        w->out[w->len + n + 1] = '"';
+        w->len += n + 2;
+        return;
+    }
     PUT_LIT(w, "\"");
+    p += k;
     while (p < end) {
         while (end - p >= 8) {
             memcpy(&x, p, 8);

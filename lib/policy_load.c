@@ -8,6 +8,7 @@
 
 #include <openssl/evp.h>
 
+#include "hex.h"
 #include "policy_internal.h"
 #include "policy_yaml.h"
 
@@ -842,8 +843,8 @@ static aigov_policy_t *finish(loader_t *L, EVP_MD_CTX *md, char **errors)
                        "missing 'version: 1' (the policy language version)");
     EVP_DigestFinal_ex(md, digest, &dlen);
     EVP_MD_CTX_free(md);
-    for (unsigned i = 0; i < dlen && i < 32; i++)
-        snprintf(p->sha256 + 2 * i, 3, "%02x", digest[i]);
+    if (dlen == 32)
+        *aigov_hex(p->sha256, digest, 32) = '\0';
 
     if (L->errs.count) {
         *errors = aigov_errs_take(&L->errs);

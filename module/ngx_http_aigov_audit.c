@@ -584,8 +584,7 @@ ngx_http_aigov_hex_sha256(const u_char *p, size_t len, char out[65])
     u_char  md[32];
 
     aigov_sha256_2(p, len, NULL, 0, md);
-    ngx_hex_dump((u_char *) out, md, 32);
-    out[64] = '\0';
+    *aigov_hex(out, md, 32) = '\0';
 }
 
 
@@ -739,8 +738,7 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
         if (ctx->answer_sha && done) {
             aigov_sha256_final(ctx->answer_sha, md);
             ctx->answer_sha = NULL;
-            ngx_hex_dump((u_char *) rsha, md, 32);
-            rsha[64] = '\0';
+            *aigov_hex(rsha, md, 32) = '\0';
             ar.response_sha256 = rsha;
         }
     }

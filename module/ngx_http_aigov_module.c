@@ -754,7 +754,7 @@ ngx_http_aigov_create_ctx(ngx_http_request_t *r)
         return NULL;
     }
 
-    ngx_hex_dump(ctx->id, rnd, sizeof(rnd));
+    aigov_hex((char *) ctx->id, rnd, sizeof(rnd));
 
     cln->handler = ngx_http_aigov_ctx_cleanup;
 

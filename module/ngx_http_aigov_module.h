@@ -20,6 +20,7 @@
 #include <quota.h>
 #include <audit.h>
 #include <sha256.h>
+#include <hex.h>
 
 #include <openssl/evp.h>
 

@@ -9,6 +9,8 @@
 #include <cmocka.h>
 
 #include "audit.h"
+#include "hex.h"
+#include "sha256.h"
 
 /* The eight leaves of the CT reference tests and the published roots. */
 static const char *ct_leaves[8] = {
@@ -261,9 +263,41 @@ static void test_leaf_and_node_prefixes(void **state)
     assert_hash(a, ct_roots[1]);
 }
 
+/* The running hash in pieces equals the one-shot one, both equal the
+ * FIPS 180-2 vector, and the hex is snprintf's for every byte. */
+static void test_sha256_and_hex(void **state)
+{
+    static const char msg[] = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    static const char want[] = "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1";
+    uint8_t one[32], run[32], all[256];
+    char hex[65], ref[513], got[513];
+    aigov_sha256_t s;
+    size_t cut, len = sizeof(msg) - 1;
+
+    (void)state;
+    aigov_sha256_2(msg, 20, msg + 20, len - 20, one);
+    *aigov_hex(hex, one, 32) = '\0';
+    assert_string_equal(hex, want);
+    for (cut = 0; cut <= len; cut++) {
+        aigov_sha256_init(&s);
+        aigov_sha256_update(&s, msg, cut);
+        aigov_sha256_update(&s, msg + cut, len - cut);
+        aigov_sha256_final(&s, run);
+        assert_memory_equal(run, one, 32);
+    }
+    for (int i = 0; i < 256; i++) {
+        all[i] = (uint8_t) i;
+        snprintf(ref + 2 * i, 3, "%02x", i);
+    }
+    got[512] = '\0';
+    assert_ptr_equal(aigov_hex(got, all, 256), got + 512);
+    assert_string_equal(got, ref);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sha256_and_hex),
         cmocka_unit_test(test_reference_roots),
         cmocka_unit_test(test_reference_inclusion),
         cmocka_unit_test(test_reference_consistency),
