@@ -634,7 +634,7 @@ ngx_int_t
 ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
     const char *phase)
 {
-    char                        *body, *path, *method, *id;
+    char                        *body, *path, *method;
     char                         psha[65], rsha[65], stack[4096];
     size_t                     (*write)(char *, size_t,
                                         const aigov_record_t *);
@@ -659,21 +659,19 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
 
     ngx_memzero(&ar, sizeof(aigov_record_t));
 
-    id = ngx_pnalloc(r->pool, NGX_HTTP_AIGOV_ID_LEN + 1);
     path = ngx_pnalloc(r->pool, r->uri.len + 1);
     method = ngx_pnalloc(r->pool, r->method_name.len + 1);
-    if (id == NULL || path == NULL || method == NULL) {
+    if (path == NULL || method == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_cpystrn((u_char *) id, ctx->id, NGX_HTTP_AIGOV_ID_LEN + 1);
-    ngx_cpystrn((u_char *) path, r->uri.data, r->uri.len + 1);
-    ngx_cpystrn((u_char *) method, r->method_name.data,
-                r->method_name.len + 1);
+    /* the record's strings end at a NUL, as these copies do */
+    *ngx_cpymem(path, r->uri.data, r->uri.len) = '\0';
+    *ngx_cpymem(method, r->method_name.data, r->method_name.len) = '\0';
 
     gettimeofday(&tv, NULL);
 
-    ar.id = id;
+    ar.id = (char *) ctx->id;
     ar.ts_us = (int64_t) tv.tv_sec * 1000000 + tv.tv_usec;
     ar.method = method;
     ar.path = path;

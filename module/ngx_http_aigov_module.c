@@ -754,7 +754,7 @@ ngx_http_aigov_create_ctx(ngx_http_request_t *r)
         return NULL;
     }
 
-    aigov_hex((char *) ctx->id, rnd, sizeof(rnd));
+    *aigov_hex((char *) ctx->id, rnd, sizeof(rnd)) = '\0';
 
     cln->handler = ngx_http_aigov_ctx_cleanup;
 

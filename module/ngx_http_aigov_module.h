@@ -100,7 +100,7 @@ typedef struct {
 
 
 typedef struct {
-    u_char                     id[NGX_HTTP_AIGOV_ID_LEN];
+    u_char                     id[NGX_HTTP_AIGOV_ID_LEN + 1];
     ngx_int_t                  status;        /* returned on phase re-entry */
 
     aigov_request_t            req;
