@@ -9,9 +9,11 @@
 # BENCH_WARMUP (seconds, default 1),
 # BENCH_THREADS / BENCH_CONNECTIONS (wrk -t / -c), BENCH_ONLY (a regex on row
 # ids, e.g. 'nginx|lua'), BENCH_TASKSET (a CPU list for wrk, e.g. 1),
-# BENCH_NO_INSTALL=1 (never apt-get or npm), NGINX (default /usr/sbin/nginx),
+# BENCH_CASES (a subset of: json1k json16k stream), BENCH_RESULTS (where the
+# table goes, default bench/results.md), BENCH_NO_INSTALL=1 (never apt-get or
+# npm), BENCH_MICRO=0 (no micro-benchmarks), NGINX (default /usr/sbin/nginx),
 # AIGOV_MODULE (default build/nginx/ngx_http_aigov_module.so).
-# Everything runs under build/bench/; results go to bench/results.md.
+# Everything runs under build/bench/; results go to $BENCH_RESULTS.
 
 set -euo pipefail
 
@@ -19,7 +21,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH=$ROOT/bench
 RUN=$ROOT/build/bench
 NGINX=${NGINX:-/usr/sbin/nginx}
-RESULTS=$BENCH/results.md
+RESULTS=${BENCH_RESULTS:-$BENCH/results.md}
 
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
     DURATION=${BENCH_DURATION:-2}; REPEAT=${BENCH_REPEAT:-1}
@@ -569,7 +571,7 @@ for r in "${ROWS[@]}"; do
     log "bench: $id: ${STATUS[$id]}"
 done
 
-CASES="json1k json16k stream"
+CASES=${BENCH_CASES:-json1k json16k stream}
 for c in $CASES; do
     for r in "${SELECTED[@]}"; do
         id=$(row_field "$r" 0)
@@ -635,7 +637,7 @@ cpu=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
          "Token: $JWT_SOURCE; audit key: $AUDIT_KEY_SOURCE."
     echo
     perl "$BENCH/table.pl" "$RUN/rows.tsv" "$RUN/measure.tsv"
-    if [ -x "$ROOT/build/bench-micro" ]; then
+    if [ "${BENCH_MICRO:-1}" = 1 ] && [ -x "$ROOT/build/bench-micro" ]; then
         echo
         echo "## Micro-benchmarks (build/bench-micro)"
         echo
@@ -646,4 +648,4 @@ mv "$RESULTS.tmp" "$RESULTS"
 
 cat "$RESULTS"
 log ""
-log "bench: wrote bench/results.md in $(( $(date +%s) - START ))s"
+log "bench: wrote ${RESULTS#$ROOT/} in $(( $(date +%s) - START ))s"
