@@ -26,6 +26,8 @@ typedef struct {
     size_t    tstart, tend;
     char     *event;      /* "event:" value for re-serialising, or NULL */
     char     *id;         /* "id:" value when the block had one, or NULL */
+    int       text;       /* a text event (root, or read by fast_event) */
+    size_t    lit_s, lit_e;   /* root NULL: its text's JSON string in raw */
 } held_t;
 
 typedef struct {
@@ -69,6 +71,7 @@ struct aigov_answer_s {
     aigov_filter_outcome_t outcome;
     int               modified;
     int               finished;
+    int               no_fast;        /* tests: jansson reads every event */
 };
 
 /* ---- small buffers ---- */
@@ -206,6 +209,11 @@ void aigov_answer_free(aigov_answer_t *a)
     aigov_masks_free(&a->masks);
     aigov_filter_outcome_free(&a->outcome);
     free(a);
+}
+
+void aigov_answer_set_fast(aigov_answer_t *a, int on)
+{
+    a->no_fast = !on;
 }
 
 int aigov_answer_passthrough(const aigov_answer_t *a)
@@ -621,6 +629,421 @@ int aigov_answer_json(aigov_answer_t *a, const char *body, size_t len)
     return rc < 0 ? -1 : 0;
 }
 
+/* ---- the usual stream events, read without building JSON ----
+ *
+ * jansson is about two thirds of the cost of a filtered event (parse,
+ * objects, frees), and most events are a chunk with one piece of text.
+ * fast_event() reads those in place: where the text's JSON string lies,
+ * and the text unescaped. It is strict, and leaves to jansson any event it
+ * is not sure to read as collect() does: another shape, more than one
+ * piece, an escaped key, a repeated key that matters, a \u escape in the
+ * text, a data field over several lines. Such an event is sent as received
+ * unless a mask touches it; then only its string is replaced. */
+
+#define FAST_DEPTH 32
+
+typedef struct {
+    const char *s, *e;          /* a string literal, quotes included */
+    int         esc;            /* it holds a backslash */
+} lit_t;
+
+typedef struct {
+    lit_t  type;                /* the event's "type" */
+    lit_t  sub_type, sub_text;  /* of its "delta" or "content_block" */
+    int    seen_sub;
+    int    sub_delta;           /* messages: it was "delta" */
+    lit_t  piece;
+    int    npieces;
+} fast_t;
+
+static const char *ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+        p++;
+    return p;
+}
+
+/* The string literal at p (its opening quote); NULL when not a valid one. */
+static const char *lit(const char *p, const char *end, lit_t *l)
+{
+    const char *q = p + 1;
+    int k;
+
+    l->s = p;
+    l->esc = 0;
+    while (q < end) {
+        unsigned char c = (unsigned char)*q++;
+
+        if (c == '"') {
+            l->e = q;
+            return q;
+        }
+        if (c < 0x20)
+            return NULL;
+        if (c != '\\')
+            continue;
+        l->esc = 1;
+        if (q >= end)
+            return NULL;
+        c = (unsigned char)*q++;
+        if (c == 'u') {
+            for (k = 0; k < 4; k++, q++)
+                if (q >= end || !((*q >= '0' && *q <= '9') || ((*q | 0x20) >= 'a' && (*q | 0x20) <= 'f')))
+                    return NULL;
+        } else if (c == '\0' || strchr("\"\\/bfnrt", c) == NULL) {
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
+static int lit_is(const lit_t *l, const char *w)
+{
+    size_t n = strlen(w);
+
+    return l->s != NULL && !l->esc && (size_t)(l->e - l->s) == n + 2
+           && memcmp(l->s + 1, w, n) == 0;
+}
+
+/* An object's members one at a time: *first set and *pp at its '{' to
+ * begin; 1 with *pp at a member's value, 0 past the closing '}', -1 when
+ * the object is not valid. */
+static int obj_next(const char **pp, const char *end, int *first, lit_t *key)
+{
+    const char *p = ws(*pp, end);
+
+    if (*first) {
+        *first = 0;
+        p = ws(p + 1, end);
+        if (p < end && *p == '}') {
+            *pp = p + 1;
+            return 0;
+        }
+    } else if (p < end && *p == ',') {
+        p = ws(p + 1, end);
+    } else {
+        if (p >= end || *p != '}')
+            return -1;
+        *pp = p + 1;
+        return 0;
+    }
+    if (p >= end || *p != '"' || (p = lit(p, end, key)) == NULL || key->esc)
+        return -1;
+    p = ws(p, end);
+    if (p >= end || *p != ':')
+        return -1;
+    *pp = ws(p + 1, end);
+    return *pp < end ? 1 : -1;
+}
+
+/* The same for an array's elements. */
+static int arr_next(const char **pp, const char *end, int *first)
+{
+    const char *p = ws(*pp, end);
+
+    if (*first) {
+        *first = 0;
+        p = ws(p + 1, end);
+        if (p < end && *p == ']') {
+            *pp = p + 1;
+            return 0;
+        }
+    } else if (p < end && *p == ',') {
+        p = ws(p + 1, end);
+    } else {
+        if (p >= end || *p != ']')
+            return -1;
+        *pp = p + 1;
+        return 0;
+    }
+    *pp = p;
+    return p < end ? 1 : -1;
+}
+
+/* Past the value at p; NULL when it is not valid. */
+static const char *skip_value(const char *p, const char *end, int depth)
+{
+    const char *q = p;
+    lit_t l;
+    int first = 1, r;
+
+    if (p >= end || depth > FAST_DEPTH)
+        return NULL;
+    switch (*p) {
+    case '{':
+        while ((r = obj_next(&q, end, &first, &l)) == 1)
+            if ((q = skip_value(q, end, depth + 1)) == NULL)
+                return NULL;
+        return r == 0 ? q : NULL;
+    case '[':
+        while ((r = arr_next(&q, end, &first)) == 1)
+            if ((q = skip_value(q, end, depth + 1)) == NULL)
+                return NULL;
+        return r == 0 ? q : NULL;
+    case '"':
+        return lit(p, end, &l);
+    case 't':
+        return end - p >= 4 && memcmp(p, "true", 4) == 0 ? p + 4 : NULL;
+    case 'f':
+        return end - p >= 5 && memcmp(p, "false", 5) == 0 ? p + 5 : NULL;
+    case 'n':
+        return end - p >= 4 && memcmp(p, "null", 4) == 0 ? p + 4 : NULL;
+    default:
+        /* a number's exact form matters only to jansson, which reads the
+         * event again before a string in it is replaced */
+        while (q < end && ((*q >= '0' && *q <= '9') || *q == '-' || *q == '+' || *q == '.'
+                           || *q == 'e' || *q == 'E'))
+            q++;
+        return q > p ? q : NULL;
+    }
+}
+
+/* A member read here: a string is kept, null is nothing, and a repeated
+ * key (jansson keeps the last) or any other value gives the event to
+ * jansson. */
+static const char *str_member(const char *p, const char *end, lit_t *l)
+{
+    if (l->s != NULL)
+        return NULL;
+    if (*p == 'n')
+        return skip_value(p, end, 0);
+    return *p == '"' ? lit(p, end, l) : NULL;
+}
+
+/* "delta" (chat, messages) or "content_block" (messages): *text is its
+ * "content" (chat) or "text" (messages) */
+static const char *sub_object(const char *p, const char *end, fast_t *f, const char *text_key)
+{
+    const char *q = p;
+    lit_t key;
+    int first = 1, r;
+
+    if (f->seen_sub++)
+        return NULL;
+    if (*p == 'n')
+        return skip_value(p, end, 0);
+    if (*p != '{')
+        return NULL;
+    while ((r = obj_next(&q, end, &first, &key)) == 1) {
+        if (lit_is(&key, text_key))
+            q = str_member(q, end, &f->sub_text);
+        else if (lit_is(&key, "type"))
+            q = str_member(q, end, &f->sub_type);
+        else
+            q = skip_value(q, end, 2);
+        if (q == NULL)
+            return NULL;
+    }
+    return r == 0 ? q : NULL;
+}
+
+/* Whether a string literal holds a \u escape, which fast_unescape leaves
+ * to jansson. */
+static int has_u_escape(const lit_t *l)
+{
+    const char *p;
+
+    if (!l->esc)
+        return 0;
+    for (p = l->s + 1; p < l->e - 1; p++)
+        if (*p == '\\' && *++p == 'u')
+            return 1;
+    return 0;
+}
+
+static void add_piece_lit(fast_t *f, const lit_t *l)
+{
+    if (l->s != NULL && f->npieces++ == 0)
+        f->piece = *l;
+}
+
+/* "choices": chat reads each choice's delta.content, completions its text */
+static const char *choices(const char *p, const char *end, aigov_endpoint_t ep, fast_t *f)
+{
+    const char *q = p;
+    lit_t key;
+    int first = 1, r, cfirst, cr;
+
+    if (*p != '[')
+        return NULL;
+    while ((r = arr_next(&q, end, &first)) == 1) {
+        lit_t text = { NULL, NULL, 0 };
+
+        if (*q != '{')
+            return NULL;
+        cfirst = 1;
+        f->seen_sub = 0;
+        f->sub_text.s = NULL;
+        f->sub_type.s = NULL;
+        while ((cr = obj_next(&q, end, &cfirst, &key)) == 1) {
+            if (ep == AIGOV_EP_CHAT && lit_is(&key, "delta"))
+                q = sub_object(q, end, f, "content");
+            else if (ep == AIGOV_EP_COMPLETIONS && lit_is(&key, "text"))
+                q = str_member(q, end, &text);
+            else
+                q = skip_value(q, end, 2);
+            if (q == NULL)
+                return NULL;
+        }
+        if (cr != 0)
+            return NULL;
+        add_piece_lit(f, ep == AIGOV_EP_CHAT ? &f->sub_text : &text);
+    }
+    return r == 0 ? q : NULL;
+}
+
+/* 1: f says what collect() would find in data; 0: jansson must read it. */
+static int fast_event(aigov_endpoint_t ep, const char *data, size_t len, fast_t *f)
+{
+    const char *p = ws(data, data + len), *end = data + len;
+    lit_t key;
+    int first = 1, r, seen_choices = 0;
+
+    memset(f, 0, sizeof(*f));
+    if (ep != AIGOV_EP_CHAT && ep != AIGOV_EP_COMPLETIONS && ep != AIGOV_EP_MESSAGES)
+        return 0;
+    if (p >= end || *p != '{')
+        return 0;
+    while ((r = obj_next(&p, end, &first, &key)) == 1) {
+        if (lit_is(&key, "type"))
+            p = str_member(p, end, &f->type);
+        else if (ep != AIGOV_EP_MESSAGES && lit_is(&key, "choices"))
+            p = seen_choices++ ? NULL : choices(p, end, ep, f);
+        else if (ep == AIGOV_EP_MESSAGES && (lit_is(&key, "delta") || lit_is(&key, "content_block"))) {
+            f->sub_delta = lit_is(&key, "delta");
+            p = sub_object(p, end, f, "text");
+        }
+        else
+            p = skip_value(p, end, 1);
+        if (p == NULL)
+            return 0;
+    }
+    if (r != 0 || ws(p, end) != end)
+        return 0;
+    if ((f->type.s && f->type.esc) || (f->sub_type.s && f->sub_type.esc))
+        return 0;
+    if (ep == AIGOV_EP_MESSAGES
+        && ((f->sub_delta && lit_is(&f->type, "content_block_delta")
+             && lit_is(&f->sub_type, "text_delta"))
+            || (!f->sub_delta && lit_is(&f->type, "content_block_start")
+                && lit_is(&f->sub_type, "text"))))
+        add_piece_lit(f, &f->sub_text);
+    if (f->npieces > 1 || (f->npieces == 1 && has_u_escape(&f->piece)))
+        return 0;
+    return 1;
+}
+
+/* The text of a string literal without \u escapes, at out; its length. */
+static size_t fast_unescape(const lit_t *l, char *out)
+{
+    const char *p = l->s + 1, *end = l->e - 1;
+    char *o = out;
+
+    while (p < end) {
+        const char *b = memchr(p, '\\', (size_t)(end - p));
+
+        if (b == NULL)
+            b = end;
+        memcpy(o, p, (size_t)(b - p));
+        o += b - p;
+        if (b == end)
+            break;
+        switch (b[1]) {
+        case 'b': *o++ = '\b'; break;
+        case 'f': *o++ = '\f'; break;
+        case 'n': *o++ = '\n'; break;
+        case 'r': *o++ = '\r'; break;
+        case 't': *o++ = '\t'; break;
+        default:  *o++ = b[1]; break;      /* " \\ / */
+        }
+        p = b + 2;
+    }
+    return (size_t)(o - out);
+}
+
+/* Where the data of a one-line "data:" field lies in the block's bytes;
+ * -1 when the data is not one line found there. */
+static long data_offset(const aigov_sse_event_t *ev)
+{
+    const char *p = ev->raw, *end = ev->raw + ev->raw_len, *eol, *d;
+
+    if (memchr(ev->data, '\n', ev->data_len) != NULL)
+        return -1;
+    while (p < end) {
+        eol = memchr(p, '\n', (size_t)(end - p));
+        if (end - p >= 5 && memcmp(p, "data:", 5) == 0) {
+            d = p + 5;
+            if (d < end && *d == ' ')
+                d++;
+            if ((size_t)(end - d) < ev->data_len || memcmp(d, ev->data, ev->data_len) != 0
+                || (d + ev->data_len < end && d[ev->data_len] != '\n' && d[ev->data_len] != '\r'))
+                return -1;
+            return (long)(d - ev->raw);
+        }
+        p = eol ? eol + 1 : end;
+    }
+    return -1;
+}
+
+/* JSON string of text, for a spliced event. */
+static int emit_json_string(aigov_answer_t *a, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";      /* as jansson writes it */
+    size_t i, run = 0;
+    char e[6] = { '\\', 'u', '0', '0', 0, 0 };
+    int rc = emit(a, "\"", 1);
+
+    for (i = 0; i < n && rc == 0; i++) {
+        unsigned char c = (unsigned char)s[i];
+        const char *x = NULL;
+
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        rc |= emit(a, s + run, i - run);
+        switch (c) {
+        case '"':  x = "\\\""; break;
+        case '\\': x = "\\\\"; break;
+        case '\n': x = "\\n"; break;
+        case '\r': x = "\\r"; break;
+        case '\t': x = "\\t"; break;
+        case '\b': x = "\\b"; break;
+        case '\f': x = "\\f"; break;
+        }
+        if (x != NULL) {
+            rc |= emits(a, x);
+        } else {
+            e[4] = hex[c >> 4];
+            e[5] = hex[c & 15];
+            rc |= emit(a, e, 6);
+        }
+        run = i + 1;
+    }
+    rc |= emit(a, s + run, n - run);
+    rc |= emit(a, "\"", 1);
+    return rc ? -1 : 0;
+}
+
+/* A held event read by fast_event whose text a mask touches: its bytes
+ * with the text's JSON string replaced by the masked text. */
+static int send_spliced(aigov_answer_t *a, held_t *h)
+{
+    size_t n;
+    char *red;
+    int rc;
+
+    if (h->tstart < a->wbase)
+        return -1;      /* cannot happen: held text stays in the window */
+    red = aigov_masks_apply(&a->masks, a->win + (h->tstart - a->wbase), h->tend - h->tstart,
+                            h->tstart, &n);
+    if (red == NULL)
+        return -1;
+    rc = emit(a, h->raw, h->lit_s) | emit_json_string(a, red, n)
+         | emit(a, h->raw + h->lit_e, h->raw_len - h->lit_e);
+    free(red);
+    a->modified = 1;
+    return rc ? -1 : 0;
+}
+
 /* ---- streams ---- */
 
 static size_t total(const aigov_answer_t *a)
@@ -646,8 +1069,10 @@ static int send_held(aigov_answer_t *a, held_t *h)
     char *s;
     int rc;
 
-    if (h->root == NULL || h->tend == h->tstart || !mask_touches(a, h->tstart, h->tend))
+    if (!h->text || h->tend == h->tstart || !mask_touches(a, h->tstart, h->tend))
         return emit(a, h->raw, h->raw_len);
+    if (h->root == NULL)
+        return send_spliced(a, h);
 
     for (i = 0; i < h->npieces; i++) {
         size_t n;
@@ -685,13 +1110,13 @@ static int release(aigov_answer_t *a, int all)
 
         /* an event without text (the role chunk, say) has nothing a
          * later mask could touch: it goes as soon as it is first */
-        if (!all && h->root != NULL && h->tend > h->tstart
+        if (!all && h->text && h->tend > h->tstart
             && h->tend + a->hold_back > total(a)
             && a->held_bytes <= a->max_held)
             break;
         if (send_held(a, h) != 0)
             return -1;
-        if (h->root != NULL)
+        if (h->text)
             a->rel = h->tend;
         a->held_bytes -= h->raw_len;
         held_free(h);
@@ -834,6 +1259,38 @@ static char *dup_n(const char *s, size_t n)
     return d;
 }
 
+/* After a held event's text went into the window (which was prev long):
+ * the window inspected, and whatever is old enough released. */
+static int text_taken(aigov_answer_t *a, held_t *h, size_t prev)
+{
+    int rc;
+
+    h->tend = total(a);
+    if (h->tend == h->tstart)       /* empty text: nothing new to look at */
+        return release(a, 0);
+    rc = inspect_window(a, prev);
+    if (rc != 0)
+        return rc < 0 ? -1 : 0;
+    return release(a, 0);
+}
+
+/* A text event read by fast_event, its data at off in its bytes. */
+static int take_text_fast(aigov_answer_t *a, const aigov_sse_event_t *ev, const fast_t *f,
+                          size_t off)
+{
+    size_t prev = total(a), n = (size_t)(f->piece.e - f->piece.s);
+    held_t *h = hold(a, ev);
+
+    if (h == NULL || grow(&a->win, &a->wcap, a->wlen + n + 1) != 0)
+        return -1;
+    h->text = 1;
+    h->lit_s = off + (size_t)(f->piece.s - ev->data);
+    h->lit_e = off + (size_t)(f->piece.e - ev->data);
+    h->tstart = prev;
+    a->wlen += fast_unescape(&f->piece, a->win + a->wlen);
+    return text_taken(a, h, prev);
+}
+
 /* A text event: held, its text appended to the window, the window
  * inspected, and whatever is old enough released. */
 static int take_text(aigov_answer_t *a, const aigov_sse_event_t *ev, json_t *root,
@@ -841,10 +1298,10 @@ static int take_text(aigov_answer_t *a, const aigov_sse_event_t *ev, json_t *roo
 {
     size_t prev = total(a), i;
     held_t *h = hold(a, ev);
-    int rc;
 
     if (h == NULL)
         goto nomem;
+    h->text = 1;
     h->root = root;
     h->pieces = p->v;
     h->npieces = p->n;
@@ -864,13 +1321,7 @@ static int take_text(aigov_answer_t *a, const aigov_sse_event_t *ev, json_t *roo
         memcpy(a->win + a->wlen, json_string_value(h->pieces[i]), n);
         a->wlen += n;
     }
-    h->tend = total(a);
-    if (h->tend == h->tstart)       /* empty text: nothing new to look at */
-        return release(a, 0);
-    rc = inspect_window(a, prev);
-    if (rc != 0)
-        return rc < 0 ? -1 : 0;
-    return release(a, 0);
+    return text_taken(a, h, prev);
 
 nomem:
     json_decref(root);
@@ -884,6 +1335,8 @@ static int on_event(void *ud, const aigov_sse_event_t *ev)
     aigov_answer_t *a = ud;
     pieces_t p = { 0 };
     json_t *root;
+    fast_t fx;
+    long off;
     int end;
 
     if (a->outcome.blocked)
@@ -898,6 +1351,16 @@ static int on_event(void *ud, const aigov_sse_event_t *ev)
         return pass_plain(a, ev);
     if (ev->data_len == 6 && memcmp(ev->data, "[DONE]", 6) == 0)
         return pass_plain(a, ev) != 0 ? -1 : release(a, 1);
+
+    off = a->no_fast ? -1 : data_offset(ev);
+    if (off >= 0 && fast_event(a->ep, ev->data, ev->data_len, &fx)) {
+        take_usage_fast(a, ev->data, ev->data_len);
+        if (fx.npieces == 1)
+            return take_text_fast(a, ev, &fx, (size_t)off);
+        if (pass_plain(a, ev) != 0)
+            return -1;
+        return lit_is(&fx.type, "message_stop") ? release(a, 1) : 0;
+    }
 
     root = json_loadb(ev->data, ev->data_len, 0, NULL);
     if (root == NULL)

@@ -49,6 +49,10 @@ void aigov_answer_free(aigov_answer_t *a);
  * Call before the first feed. */
 void aigov_answer_set_limits(aigov_answer_t *a, size_t max_event, size_t max_json);
 
+/* 1 (the default): the usual stream events are read without jansson. 0:
+ * every event goes through jansson; the tests compare the two. */
+void aigov_answer_set_fast(aigov_answer_t *a, int on);
+
 /* 1 when the answer produces no output: forward the input unchanged. */
 int aigov_answer_passthrough(const aigov_answer_t *a);
 

@@ -590,6 +590,154 @@ static void test_json_too_large(void **state)
     fx_free(&fx);
 }
 
+/* ---- the fast reading of stream events against jansson's ---- */
+
+static uint64_t rng = 0x2545f4914f6cdd1dull;
+
+static unsigned rnd(unsigned n)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (unsigned)(rng % n);
+}
+
+/* JSON string content made of words, the spied address cut anywhere by
+ * the caller, escapes fast_event reads itself and \u ones it leaves to
+ * jansson, raw UTF-8. */
+static size_t gen_text(char *o, size_t cap)
+{
+    static const char *const bits[] = {
+        "the ", "report ", "mail ", "alice@example.com", "alice@", "example.com ",
+        "\\n", "\\\"", "\\\\", "\\t", "\\/", "\\u00e9", "\\u0001", "caf\xc3\xa9 ", "x", "",
+    };
+    size_t n = 0, k = 1 + rnd(6);
+
+    while (k-- && n + 24 < cap) {
+        const char *b = bits[rnd(sizeof(bits) / sizeof(bits[0]))];
+        memcpy(o + n, b, strlen(b));
+        n += strlen(b);
+    }
+    o[n] = '\0';
+    return n;
+}
+
+/* One random stream of ep's shape in canonical form (compact JSON, fields
+ * in the order the re-serialiser writes them), so that both readings
+ * must give the same bytes. */
+static size_t gen_stream(aigov_endpoint_t ep, char *o, size_t cap)
+{
+    size_t n = 0, events = 1 + rnd(12);
+    char t[512];
+
+    while (events-- && n + 1200 < cap) {
+        unsigned kind = rnd(10);
+
+        gen_text(t, sizeof(t));
+        if (ep == AIGOV_EP_MESSAGES) {
+            if (kind < 6)
+                n += (size_t)sprintf(o + n, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+                                     "\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"%s\"}}\n\n", t);
+            else if (kind == 6)
+                n += (size_t)sprintf(o + n, "event: content_block_start\ndata: {\"type\":\"content_block_start\","
+                                     "\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"%s\"}}\n\n", t);
+            else if (kind == 7)
+                n += (size_t)sprintf(o + n, "event: ping\ndata: {\"type\": \"ping\"}\n\n");
+            else if (kind == 8)
+                n += (size_t)sprintf(o + n, "event: message_delta\ndata: {\"type\":\"message_delta\","
+                                     "\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":%u}}\n\n",
+                                     rnd(99));
+            else    /* two data lines: jansson reads it in both */
+                n += (size_t)sprintf(o + n, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+                                     "\"index\":0,\ndata: \"delta\":{\"type\":\"text_delta\",\"text\":\"%s\"}}\n\n", t);
+        } else if (ep == AIGOV_EP_COMPLETIONS) {
+            if (kind < 8)
+                n += (size_t)sprintf(o + n, "data: {\"id\":\"c\",\"choices\":[{\"text\":\"%s\",\"index\":0}]}\n\n", t);
+            else
+                n += (size_t)sprintf(o + n, "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":%u,"
+                                     "\"completion_tokens\":%u}}\n\n", rnd(99), rnd(99));
+        } else {
+            if (kind < 6)
+                n += (size_t)sprintf(o + n, "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":"
+                                     "{\"content\":\"%s\"},\"finish_reason\":null}]}\n\n", t);
+            else if (kind == 6)
+                n += (size_t)sprintf(o + n, "id: %u\ndata: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":"
+                                     "{\"role\":\"assistant\",\"content\":\"%s\"}}]}\n\n", rnd(9), t);
+            else if (kind == 7)     /* two choices: jansson's */
+                n += (size_t)sprintf(o + n, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"%s\"}},"
+                                     "{\"index\":1,\"delta\":{\"content\":\"alice@example.com\"}}]}\n\n", t);
+            else if (kind == 8)
+                n += (size_t)sprintf(o + n, "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":%u,"
+                                     "\"completion_tokens\":%u}}\n\n", rnd(99), rnd(99));
+            else
+                n += (size_t)sprintf(o + n, "data: {\"choices\":[{\"delta\":{\"content\":null}}]}\n\n");
+        }
+    }
+    if (ep != AIGOV_EP_MESSAGES && rnd(2))
+        n += (size_t)sprintf(o + n, "data: [DONE]\n\n");
+    else if (ep == AIGOV_EP_MESSAGES)
+        n += (size_t)sprintf(o + n, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+    return n;
+}
+
+static void run_stream(const char *in, size_t n, aigov_endpoint_t ep, int fast, int action,
+                       size_t step, buf_t *out, aigov_answer_t **ap, fx_t *fx)
+{
+    fx_init(fx, "spy", "{\"match\":\"alice@example.com\",\"label\":\"EMAIL\"}", action);
+    *ap = aigov_answer_new(ep, 1, &fx->f, 1, 0);
+    assert_non_null(*ap);
+    aigov_answer_set_fast(*ap, fast);
+    memset(out, 0, sizeof(*out));
+    feed_all(*ap, in, n, step, out);
+}
+
+static void test_fast_reading_same_as_jansson(void **state)
+{
+    static const aigov_endpoint_t eps[] = { AIGOV_EP_CHAT, AIGOV_EP_COMPLETIONS, AIGOV_EP_MESSAGES };
+    static const int actions[] = { AIGOV_ACTION_REDACT, AIGOV_ACTION_FLAG, AIGOV_ACTION_BLOCK };
+    static char in[40000];
+    size_t masked = 0, runs = 0;
+
+    (void)state;
+    for (int i = 0; i < 600; i++) {
+        aigov_endpoint_t ep = eps[rnd(3)];
+        int action = actions[rnd(4) == 0 ? 1 + rnd(2) : 0];
+        size_t n = gen_stream(ep, in, sizeof(in)), step = 1 + rnd(300);
+        aigov_answer_t *fa, *ja;
+        fx_t ff, jf;
+        buf_t fo, jo;
+        long long fp = -1, fc = -1, jp = -1, jc = -1;
+        const aigov_filter_outcome_t *fr, *jr;
+
+        run_stream(in, n, ep, 1, action, step, &fo, &fa, &ff);
+        run_stream(in, n, ep, 0, action, step, &jo, &ja, &jf);
+        if (fo.n != jo.n || memcmp(fo.s, jo.s, fo.n) != 0)
+            fail_msg("stream %d (ep %d, action %d): outputs differ\nin:\n%s\nfast:\n%s\njansson:\n%s",
+                     i, ep, action, in, fo.s ? fo.s : "", jo.s ? jo.s : "");
+        assert_int_equal(aigov_answer_modified(fa), aigov_answer_modified(ja));
+        assert_int_equal(aigov_answer_blocked(fa), aigov_answer_blocked(ja));
+        assert_int_equal(aigov_answer_usage(fa, &fp, &fc), aigov_answer_usage(ja, &jp, &jc));
+        assert_true(fp == jp && fc == jc);
+        fr = aigov_answer_outcome(fa);
+        jr = aigov_answer_outcome(ja);
+        assert_int_equal(fr->nrecords, jr->nrecords);
+        for (size_t k = 0; k < fr->nrecords; k++) {
+            assert_string_equal(fr->records[k].verdict, jr->records[k].verdict);
+            assert_int_equal(fr->records[k].count, jr->records[k].count);
+        }
+        masked += aigov_answer_modified(fa);
+        runs++;
+        free(fo.s);
+        free(jo.s);
+        aigov_answer_free(fa);
+        aigov_answer_free(ja);
+        fx_free(&ff);
+        fx_free(&jf);
+    }
+    /* the streams exercised what they are meant to */
+    assert_true(masked > runs / 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -605,6 +753,7 @@ int main(void)
         cmocka_unit_test(test_json_usage_without_filters),
         cmocka_unit_test(test_json_answers),
         cmocka_unit_test(test_json_too_large),
+        cmocka_unit_test(test_fast_reading_same_as_jansson),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
