@@ -705,29 +705,42 @@ static int lit_is(const lit_t *l, const char *w)
            && memcmp(l->s + 1, w, n) == 0;
 }
 
-/* An object's members one at a time: *first set and *pp at its '{' to
- * begin; 1 with *pp at a member's value, 0 past the closing '}', -1 when
- * the object is not valid. */
-static int obj_next(const char **pp, const char *end, int *first, lit_t *key)
+/* A container's items one at a time: *first set and *pp at its opening
+ * bracket to begin; 1 with *pp at the next item, 0 past the closing
+ * bracket, -1 when the container is not valid. */
+static int next_item(const char **pp, const char *end, int *first, char close)
 {
     const char *p = ws(*pp, end);
 
     if (*first) {
         *first = 0;
         p = ws(p + 1, end);
-        if (p < end && *p == '}') {
+        if (p < end && *p == close) {
             *pp = p + 1;
             return 0;
         }
     } else if (p < end && *p == ',') {
         p = ws(p + 1, end);
     } else {
-        if (p >= end || *p != '}')
+        if (p >= end || *p != close)
             return -1;
         *pp = p + 1;
         return 0;
     }
-    if (p >= end || *p != '"' || (p = lit(p, end, key)) == NULL || key->esc)
+    *pp = p;
+    return p < end ? 1 : -1;
+}
+
+/* An object's members: 1 with *key read and *pp at its value. */
+static int obj_next(const char **pp, const char *end, int *first, lit_t *key)
+{
+    const char *p;
+    int r = next_item(pp, end, first, '}');
+
+    if (r != 1)
+        return r;
+    p = *pp;
+    if (*p != '"' || (p = lit(p, end, key)) == NULL || key->esc)
         return -1;
     p = ws(p, end);
     if (p >= end || *p != ':')
@@ -736,28 +749,9 @@ static int obj_next(const char **pp, const char *end, int *first, lit_t *key)
     return *pp < end ? 1 : -1;
 }
 
-/* The same for an array's elements. */
 static int arr_next(const char **pp, const char *end, int *first)
 {
-    const char *p = ws(*pp, end);
-
-    if (*first) {
-        *first = 0;
-        p = ws(p + 1, end);
-        if (p < end && *p == ']') {
-            *pp = p + 1;
-            return 0;
-        }
-    } else if (p < end && *p == ',') {
-        p = ws(p + 1, end);
-    } else {
-        if (p >= end || *p != ']')
-            return -1;
-        *pp = p + 1;
-        return 0;
-    }
-    *pp = p;
-    return p < end ? 1 : -1;
+    return next_item(pp, end, first, ']');
 }
 
 /* Past the value at p; NULL when it is not valid. */

@@ -345,7 +345,6 @@ static void put_strn(wr_t *w, const char *s, size_t n)
     const unsigned char *p = (const unsigned char *) s, *end = p + n, *run = p;
     char e[6];
     size_t k;
-    uint64_t x;
 
     k = plain_prefix(p, n);
     if (k == n && w->len <= w->cap && n + 2 <= w->cap - w->len) {
@@ -359,14 +358,7 @@ static void put_strn(wr_t *w, const char *s, size_t n)
     PUT_LIT(w, "\"");
     p += k;
     while (p < end) {
-        while (end - p >= 8) {
-            memcpy(&x, p, 8);
-            if (swar_special(x))
-                break;
-            p += 8;
-        }
-        while (p < end && esc_class[*p] == 0)
-            p++;
+        p += plain_prefix(p, (size_t) (end - p));
         if (p >= end)
             break;
         if (esc_class[*p] == 2) {
