@@ -4,11 +4,14 @@
  */
 #include "answer.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sse.h"
+#include "utf8.h"
 
 /* Released text kept in front of the window, so that a plugin sees the
  * word a held piece of text continues. */
@@ -480,6 +483,16 @@ static int collect(aigov_endpoint_t ep, int stream, json_t *root, pieces_t *p)
     return 0;
 }
 
+/* Whether data begins as a JSON object or array does. */
+static int looks_like_json(const char *s, size_t n)
+{
+    while (n > 0 && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')) {
+        s++;
+        n--;
+    }
+    return n > 0 && (*s == '{' || *s == '[');
+}
+
 /* ---- blocking ---- */
 
 static int block(aigov_answer_t *a, const char *plugin, const char *reason,
@@ -601,9 +614,16 @@ int aigov_answer_json(aigov_answer_t *a, const char *body, size_t len)
         take_usage_fast(a, body, len);
         return 0;
     }
-    root = json_loadb(body, len, 0, NULL);
-    if (root == NULL)   /* an upstream error page, say: not ours to change */
-        return a->nf ? emit(a, body, len) : 0;
+    root = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
+    if (root == NULL) {
+        /* An upstream error page, say, is not ours to change. What looks
+         * like JSON but is not to jansson (a lone surrogate, a number too
+         * large) may still be read by the client: its text would pass
+         * uninspected, so it is refused. */
+        if (!looks_like_json(body, len))
+            return emit(a, body, len);
+        return block(a, "aigov", "the answer is JSON that cannot be inspected", "unreadable");
+    }
     take_usage(a, root);
     if (a->nf == 0) {
         json_decref(root);
@@ -663,11 +683,31 @@ static const char *ws(const char *p, const char *end)
     return p;
 }
 
-/* The string literal at p (its opening quote); NULL when not a valid one. */
+static int hex4(const char *p)
+{
+    int v = 0, k;
+
+    for (k = 0; k < 4; k++) {
+        char c = p[k];
+
+        if (c >= '0' && c <= '9')
+            v = v * 16 + (c - '0');
+        else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+            v = v * 16 + ((c | 0x20) - 'a' + 10);
+        else
+            return -1;
+    }
+    return v;
+}
+
+/* The string literal at p (its opening quote); NULL when jansson would not
+ * take it: a control character, a bad escape, a lone surrogate, bytes
+ * that are not UTF-8. */
 static const char *lit(const char *p, const char *end, lit_t *l)
 {
     const char *q = p + 1;
-    int k;
+    size_t k;
+    int cp;
 
     l->s = p;
     l->esc = 0;
@@ -680,21 +720,88 @@ static const char *lit(const char *p, const char *end, lit_t *l)
         }
         if (c < 0x20)
             return NULL;
+        if (c >= 0x80) {
+            if ((k = aigov_utf8_seq((const unsigned char *)q - 1, (size_t)(end - q + 1))) == 0)
+                return NULL;
+            q += k - 1;
+            continue;
+        }
         if (c != '\\')
             continue;
         l->esc = 1;
         if (q >= end)
             return NULL;
         c = (unsigned char)*q++;
-        if (c == 'u') {
-            for (k = 0; k < 4; k++, q++)
-                if (q >= end || !((*q >= '0' && *q <= '9') || ((*q | 0x20) >= 'a' && (*q | 0x20) <= 'f')))
-                    return NULL;
-        } else if (c == '\0' || strchr("\"\\/bfnrt", c) == NULL) {
+        if (c != 'u') {
+            if (c == '\0' || strchr("\"\\/bfnrt", c) == NULL)
+                return NULL;
+            continue;
+        }
+        if (end - q < 4 || (cp = hex4(q)) < 0 || (cp >= 0xDC00 && cp <= 0xDFFF))
             return NULL;
+        q += 4;
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+            if (end - q < 6 || q[0] != '\\' || q[1] != 'u' || (cp = hex4(q + 2)) < 0xDC00
+                || cp > 0xDFFF)
+                return NULL;
+            q += 6;
         }
     }
     return NULL;
+}
+
+/* Past the number at p, or NULL when jansson would not take it: its
+ * grammar, and an integer or a real that does not fit. */
+static const char *number(const char *p, const char *end)
+{
+    const char *q = p, *digits;
+    int real = 0;
+    char buf[64];
+    double d;
+
+    if (q < end && *q == '-')
+        q++;
+    digits = q;
+    if (q < end && *q == '0')
+        q++;
+    else
+        while (q < end && *q >= '0' && *q <= '9')
+            q++;
+    if (q == digits)
+        return NULL;
+    if (q < end && *q == '.') {
+        real = 1;
+        digits = ++q;
+        while (q < end && *q >= '0' && *q <= '9')
+            q++;
+        if (q == digits)
+            return NULL;
+    }
+    if (q < end && (*q == 'e' || *q == 'E')) {
+        real = 1;
+        if (++q < end && (*q == '+' || *q == '-'))
+            q++;
+        digits = q;
+        while (q < end && *q >= '0' && *q <= '9')
+            q++;
+        if (q == digits)
+            return NULL;
+    }
+    if ((size_t)(q - p) >= sizeof(buf))
+        return NULL;    /* long numbers: jansson decides */
+    memcpy(buf, p, (size_t)(q - p));
+    buf[q - p] = '\0';
+    errno = 0;
+    if (real) {
+        d = strtod(buf, NULL);
+        if ((d == HUGE_VAL || d == -HUGE_VAL) && errno == ERANGE)
+            return NULL;
+    } else {
+        (void)strtoll(buf, NULL, 10);
+        if (errno == ERANGE)
+            return NULL;
+    }
+    return q;
 }
 
 static int lit_is(const lit_t *l, const char *w)
@@ -783,12 +890,7 @@ static const char *skip_value(const char *p, const char *end, int depth)
     case 'n':
         return end - p >= 4 && memcmp(p, "null", 4) == 0 ? p + 4 : NULL;
     default:
-        /* a number's exact form matters only to jansson, which reads the
-         * event again before a string in it is replaced */
-        while (q < end && ((*q >= '0' && *q <= '9') || *q == '-' || *q == '+' || *q == '.'
-                           || *q == 'e' || *q == 'E'))
-            q++;
-        return q > p ? q : NULL;
+        return number(p, end);
     }
 }
 
@@ -1356,9 +1458,14 @@ static int on_event(void *ud, const aigov_sse_event_t *ev)
         return lit_is(&fx.type, "message_stop") ? release(a, 1) : 0;
     }
 
-    root = json_loadb(ev->data, ev->data_len, 0, NULL);
-    if (root == NULL)
-        return pass_plain(a, ev);
+    root = json_loadb(ev->data, ev->data_len, JSON_ALLOW_NUL, NULL);
+    if (root == NULL) {
+        /* as for whole answers: text a client may read must be inspected */
+        if (!looks_like_json(ev->data, ev->data_len))
+            return pass_plain(a, ev);
+        return block(a, "aigov", "an event of the answer is JSON that cannot be inspected",
+                     "unreadable") != 0 ? -1 : 0;
+    }
     take_usage(a, root);
     if (collect(a->ep, 1, root, &p) != 0) {
         free(p.v);

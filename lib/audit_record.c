@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "audit.h"
+#include "utf8.h"
 
 void aigov_format_ts(int64_t ts_us, char out[32])
 {
@@ -299,29 +300,6 @@ static inline int swar_special(uint64_t x)
     return (((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b) | x) & high ? 1 : 0;
 }
 
-/* Length of the valid UTF-8 sequence at p (lead byte >= 0x80), 0 if it is
- * not one: overlong forms, surrogates and values past U+10FFFF are
- * refused, as jansson refuses them. */
-static size_t utf8_seq(const unsigned char *p, size_t avail)
-{
-    unsigned c = p[0];
-
-    if (c < 0xC2 || c > 0xF4)
-        return 0;
-    if (c < 0xE0)
-        return avail >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (c < 0xF0) {
-        if (avail < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80
-            || (c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F))
-            return 0;
-        return 3;
-    }
-    if (avail < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80
-        || (c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] > 0x8F))
-        return 0;
-    return 4;
-}
-
 /* How many bytes at the start of s need no escaping and no UTF-8 check. */
 static size_t plain_prefix(const unsigned char *s, size_t n)
 {
@@ -362,7 +340,7 @@ static void put_strn(wr_t *w, const char *s, size_t n)
         if (p >= end)
             break;
         if (esc_class[*p] == 2) {
-            if ((k = utf8_seq(p, (size_t) (end - p))) == 0) {
+            if ((k = aigov_utf8_seq(p, (size_t) (end - p))) == 0) {
                 w->bad = 1;
                 return;
             }

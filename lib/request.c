@@ -23,6 +23,7 @@
  * root object's closing brace. An unedited body serialises byte for byte.
  */
 #include "request.h"
+#include "utf8.h"
 #include "errbuf.h"
 
 #include <float.h>
@@ -135,37 +136,6 @@ utf8_chars(const char *s, size_t len)
     return len - cont;
 }
 
-/* Length of the well-formed UTF-8 sequence at s (s[0] >= 0x80), or 0:
- * no overlong forms, no encoded surrogates, nothing above U+10FFFF. */
-static size_t
-utf8_seq(const unsigned char *s, size_t avail)
-{
-    unsigned c = s[0];
-
-    if (c < 0xC2)
-        return 0;
-    if (c < 0xE0)
-        return avail >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (c < 0xF0) {
-        if (avail < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
-            return 0;
-        if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] > 0x9F))
-            return 0;
-        return 3;
-    }
-    if (c < 0xF5) {
-        if (avail < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80
-            || (s[3] & 0xC0) != 0x80)
-        {
-            return 0;
-        }
-        if ((c == 0xF0 && s[1] < 0x90) || (c == 0xF4 && s[1] > 0x8F))
-            return 0;
-        return 4;
-    }
-    return 0;
-}
-
 static int
 utf8_valid(const char *s, size_t len)
 {
@@ -178,7 +148,7 @@ utf8_valid(const char *s, size_t len)
         } else if (p[i] < 0x80) {
             i++;
         } else {
-            if ((k = utf8_seq(p + i, len - i)) == 0)
+            if ((k = aigov_utf8_seq(p + i, len - i)) == 0)
                 return 0;
             i += k;
         }
@@ -501,7 +471,7 @@ scan_string(scan_t *s, uint32_t *esc)
                     i += 3;
                     continue;
                 }
-                if ((k = utf8_seq(b + i, n - i)) == 0)
+                if ((k = aigov_utf8_seq(b + i, n - i)) == 0)
                     return fail_at(s, i, "invalid UTF-8 in a string");
                 i += k;
             } while (i < n && b[i] >= 0x80);

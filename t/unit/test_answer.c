@@ -590,6 +590,73 @@ static void test_json_too_large(void **state)
     fx_free(&fx);
 }
 
+/* in through an answer of fx's filter (fx NULL: none): its output, and
+ * whether it was blocked. */
+static char *through(fx_t *fx, int stream, int fast, const char *in, size_t step, int *blocked)
+{
+    aigov_answer_t *a = aigov_answer_new(AIGOV_EP_CHAT, stream, fx ? &fx->f : NULL, fx ? 1 : 0, 0);
+    buf_t out = { 0 };
+
+    aigov_answer_set_fast(a, fast);
+    feed_all(a, in, strlen(in), step, &out);
+    *blocked = aigov_answer_blocked(a);
+    aigov_answer_free(a);
+    return out.s ? out.s : strdup("");
+}
+
+/* What jansson cannot read but a client might (a lone surrogate, a number
+ * too large) would pass uninspected: under a filter it is refused, whole
+ * or streamed. Data that is not JSON at all, and \u0000, are not. */
+static void test_unreadable_json_refused(void **state)
+{
+    static const char *const bad[] = {
+        "data: {\"choices\":[{\"delta\":{\"content\":\"mail bob@example.org \\ud800\"}}]}\n\n",
+        "data: {\"choices\":[{\"delta\":{\"content\":\"mail bob@example.org\"}}],\"n\":1e999}\n\n",
+        "data: {\"choices\":[{\"delta\":{\"content\":\"mail bob@example.org \xff\"}}]}\n\n",
+    };
+    const char *plain = "data: keep-alive\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"ok\"}}]}\n\n";
+    const char *nul = "data: {\"choices\":[{\"delta\":{\"content\":\"a\\u0000 bob@example.org\"}}]}\n\n";
+    const char *page = "<html>bad gateway bob@example.org</html>";
+    fx_t fx;
+    char *o;
+    int blocked;
+
+    (void)state;
+    fx_init(&fx, "example", "{\"word\":\"bob@example.org\"}", AIGOV_ACTION_REDACT);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        for (int fast = 0; fast < 2; fast++) {
+            o = through(&fx, 1, fast, bad[i], 7, &blocked);
+            assert_true(blocked);
+            assert_null(strstr(o, "bob@"));
+            assert_non_null(strstr(o, "\"code\":\"aigov\""));
+            free(o);
+        }
+        /* nobody filters: the bytes pass as they came */
+        free(through(NULL, 1, 1, bad[i], 7, &blocked));
+        assert_false(blocked);
+    }
+    o = through(&fx, 1, 1, plain, 5, &blocked);
+    assert_false(blocked);
+    assert_string_equal(o, plain);
+    free(o);
+    o = through(&fx, 1, 1, nul, 9, &blocked);
+    assert_false(blocked);
+    assert_non_null(strstr(o, "a\\u0000 [REDACTED:WORD]"));
+    free(o);
+
+    /* whole answers: the same rule; an error page passes */
+    o = through(&fx, 0, 1, "{\"choices\":[{\"message\":{\"content\":\"bob@example.org \\udc00\"}}]}", 8,
+                &blocked);
+    assert_true(blocked);
+    assert_null(strstr(o, "bob@"));
+    free(o);
+    o = through(&fx, 0, 1, page, 8, &blocked);
+    assert_false(blocked);
+    assert_string_equal(o, page);
+    free(o);
+    fx_free(&fx);
+}
+
 /* ---- the fast reading of stream events against jansson's ---- */
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
@@ -754,6 +821,7 @@ int main(void)
         cmocka_unit_test(test_json_answers),
         cmocka_unit_test(test_json_too_large),
         cmocka_unit_test(test_fast_reading_same_as_jansson),
+        cmocka_unit_test(test_unreadable_json_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
