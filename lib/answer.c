@@ -265,16 +265,23 @@ int aigov_answer_modified(const aigov_answer_t *a)
 
 /* ---- reading answers ---- */
 
-static void take_count(const json_t *u, const char *k1, const char *k2,
-                       long long *dst, int *has)
-{
-    const json_t *v = json_object_get(u, k1);
+/* The usage names: OpenAI's, then Anthropic's, of each count. */
+static const char *const usage_names[4] = {
+    "prompt_tokens", "input_tokens", "completion_tokens", "output_tokens"
+};
 
-    if (!json_is_integer(v))
-        v = json_object_get(u, k2);
-    if (json_is_integer(v) && json_integer_value(v) >= 0) {
-        *dst = json_integer_value(v);
-        *has = 1;
+/* The rule both readings of usage share: of each pair of names the first
+ * that is an integer counts, when it is not negative. */
+static void settle_usage(aigov_answer_t *a, const long long v[4], const int have[4])
+{
+    int i, j;
+
+    for (i = 0; i < 4; i += 2) {
+        j = have[i] ? i : have[i + 1] ? i + 1 : -1;
+        if (j >= 0 && v[j] >= 0) {
+            *(i == 0 ? &a->prompt : &a->completion) = v[j];
+            a->has_usage = 1;
+        }
     }
 }
 
@@ -284,14 +291,20 @@ static void take_count(const json_t *u, const char *k1, const char *k2,
  * total) or under "message" (message_start). */
 static void take_usage(aigov_answer_t *a, const json_t *root)
 {
-    const json_t *u = json_object_get(root, "usage");
+    const json_t *u = json_object_get(root, "usage"), *c;
+    long long v[4] = { 0, 0, 0, 0 };
+    int have[4] = { 0, 0, 0, 0 }, i;
 
     if (!json_is_object(u))
         u = json_object_get(json_object_get(root, "message"), "usage");
     if (!json_is_object(u))
         return;
-    take_count(u, "prompt_tokens", "input_tokens", &a->prompt, &a->has_usage);
-    take_count(u, "completion_tokens", "output_tokens", &a->completion, &a->has_usage);
+    for (i = 0; i < 4; i++) {
+        c = json_object_get(u, usage_names[i]);
+        if ((have[i] = json_is_integer(c)))
+            v[i] = json_integer_value(c);
+    }
+    settle_usage(a, v, have);
 }
 
 /* A count in the usage object: an integer, as jansson's json_is_integer
@@ -326,9 +339,6 @@ static const char *scan_count(const char *p, const char *end, long long *out, in
  * wins when it is an integer. */
 static void take_usage_fast(aigov_answer_t *a, const char *s, size_t len)
 {
-    static const char *const names[4] = {
-        "prompt_tokens", "input_tokens", "completion_tokens", "output_tokens"
-    };
     const char *k = NULL, *p = s, *end = s + len, *q, *k0;
     long long v[4];
     int have[4] = { 0, 0, 0, 0 };
@@ -363,7 +373,8 @@ static void take_usage_fast(aigov_answer_t *a, const char *s, size_t len)
             if (depth == 1 && want_key) {
                 key = -1;
                 for (i = 0; i < 4; i++)
-                    if (strlen(names[i]) == (size_t)(q - k0) && memcmp(names[i], k0, (size_t)(q - k0)) == 0)
+                    if (strlen(usage_names[i]) == (size_t)(q - k0)
+                        && memcmp(usage_names[i], k0, (size_t)(q - k0)) == 0)
                         key = i;
                 want_key = 0;
             } else {
@@ -403,15 +414,7 @@ static void take_usage_fast(aigov_answer_t *a, const char *s, size_t len)
     }
     return;   /* the object never closed: a cut answer counts nothing */
 done:
-    for (i = 0; i < 4; i += 2) {
-        long long *dst = i == 0 ? &a->prompt : &a->completion;
-        int j = have[i] ? i : have[i + 1] ? i + 1 : -1;
-
-        if (j >= 0 && v[j] >= 0) {
-            *dst = v[j];
-            a->has_usage = 1;
-        }
-    }
+    settle_usage(a, v, have);
 }
 
 static int add_piece(pieces_t *p, json_t *s)
