@@ -677,6 +677,10 @@ typedef struct {
     int    sub_delta;           /* messages: it was "delta" */
     lit_t  piece;
     int    npieces;
+    int    seen_usage, seen_message;
+    int    usage;               /* 1: "usage", 2: "message"."usage" read */
+    long long uv[4];            /* as take_usage reads them */
+    int    uhave[4];
 } fast_t;
 
 static const char *ws(const char *p, const char *end)
@@ -991,6 +995,65 @@ static const char *choices(const char *p, const char *end, aigov_endpoint_t ep, 
     return r == 0 ? q : NULL;
 }
 
+/* A usage object, as take_usage reads it: the last member of each name
+ * counts, if it is an integer. */
+static const char *usage_object(const char *p, const char *end, int depth, fast_t *f)
+{
+    const char *q = p, *v, *c;
+    lit_t key;
+    int first = 1, r, i;
+
+    while ((r = obj_next(&q, end, &first, &key)) == 1) {
+        for (i = 0; i < 4 && !lit_is(&key, usage_names[i]); i++)
+            ;
+        v = q;
+        if ((q = skip_value(q, end, depth + 1)) == NULL)
+            return NULL;
+        if (i < 4) {
+            /* a valid number (skip_value saw to it) without a fraction or
+             * an exponent: an integer to jansson */
+            for (c = v; c < q && *c != '.' && *c != 'e' && *c != 'E'; c++)
+                ;
+            f->uhave[i] = (*v == '-' || (*v >= '0' && *v <= '9')) && c == q;
+            if (f->uhave[i])
+                f->uv[i] = strtoll(v, NULL, 10);
+        }
+    }
+    return r == 0 ? q : NULL;
+}
+
+/* "usage" at the top, or else under "message" (take_usage's order). */
+static const char *usage_member(const char *p, const char *end, int depth, fast_t *f, int where)
+{
+    if (*p != '{')
+        return skip_value(p, end, depth);
+    if (f->usage == 1 || (where == 2 && f->usage))
+        return skip_value(p, end, depth);
+    memset(f->uv, 0, sizeof(f->uv));
+    memset(f->uhave, 0, sizeof(f->uhave));
+    f->usage = where;
+    return usage_object(p, end, depth, f);
+}
+
+static const char *message_member(const char *p, const char *end, fast_t *f)
+{
+    const char *q = p;
+    lit_t key;
+    int first = 1, r, seen = 0;
+
+    if (*p != '{')
+        return skip_value(p, end, 1);
+    while ((r = obj_next(&q, end, &first, &key)) == 1) {
+        if (lit_is(&key, "usage"))
+            q = seen++ ? NULL : usage_member(q, end, 2, f, 2);
+        else
+            q = skip_value(q, end, 2);
+        if (q == NULL)
+            return NULL;
+    }
+    return r == 0 ? q : NULL;
+}
+
 /* 1: f says what collect() would find in data; 0: jansson must read it. */
 static int fast_event(aigov_endpoint_t ep, const char *data, size_t len, fast_t *f)
 {
@@ -1006,6 +1069,10 @@ static int fast_event(aigov_endpoint_t ep, const char *data, size_t len, fast_t 
     while ((r = obj_next(&p, end, &first, &key)) == 1) {
         if (lit_is(&key, "type"))
             p = str_member(p, end, &f->type);
+        else if (lit_is(&key, "usage"))
+            p = f->seen_usage++ ? NULL : usage_member(p, end, 1, f, 1);
+        else if (lit_is(&key, "message"))
+            p = f->seen_message++ ? NULL : message_member(p, end, f);
         else if (ep != AIGOV_EP_MESSAGES && lit_is(&key, "choices"))
             p = seen_choices++ ? NULL : choices(p, end, ep, f);
         else if (ep == AIGOV_EP_MESSAGES && (lit_is(&key, "delta") || lit_is(&key, "content_block"))) {
@@ -1453,7 +1520,8 @@ static int on_event(void *ud, const aigov_sse_event_t *ev)
 
     off = a->no_fast ? -1 : data_offset(ev);
     if (off >= 0 && fast_event(a->ep, ev->data, ev->data_len, &fx)) {
-        take_usage_fast(a, ev->data, ev->data_len);
+        if (fx.usage)
+            settle_usage(a, fx.uv, fx.uhave);
         if (fx.npieces == 1)
             return take_text_fast(a, ev, &fx, (size_t)off);
         if (pass_plain(a, ev) != 0)

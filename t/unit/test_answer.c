@@ -689,6 +689,16 @@ static size_t gen_text(char *o, size_t cap)
     return n;
 }
 
+/* usage where take_usage looks and where it does not */
+static const char *const odd_usage[] = {
+    "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"u\"},\"usage\":{\"prompt_tokens\":7}}]}",
+    "{\"choices\":[],\"usage\":{\"prompt_tokens\":1.5,\"completion_tokens\":-3,\"input_tokens\":2}}",
+    "{\"choices\":[],\"usage\":{\"prompt_tokens\":4,\"prompt_tokens\":\"x\",\"completion_tokens\":2e1}}",
+    "{\"choices\":[],\"usage\":null,\"message\":{\"usage\":{\"input_tokens\":9,\"output_tokens\":8}}}",
+    "{\"message\":{\"usage\":{\"input_tokens\":5}},\"choices\":[],\"usage\":{\"output_tokens\":6}}",
+    "{\"choices\":[],\"usage\":{\"prompt\\u005ftokens\":6,\"output_tokens\":-0}}",
+};
+
 /* One random stream of ep's shape in canonical form (compact JSON, fields
  * in the order the re-serialiser writes them), so that both readings
  * must give the same bytes. */
@@ -708,8 +718,12 @@ static size_t gen_stream(aigov_endpoint_t ep, char *o, size_t cap)
             else if (kind == 6)
                 n += (size_t)sprintf(o + n, "event: content_block_start\ndata: {\"type\":\"content_block_start\","
                                      "\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"%s\"}}\n\n", t);
-            else if (kind == 7)
+            else if (kind == 7 && rnd(2))
                 n += (size_t)sprintf(o + n, "event: ping\ndata: {\"type\": \"ping\"}\n\n");
+            else if (kind == 7)
+                n += (size_t)sprintf(o + n, "event: message_start\ndata: {\"type\":\"message_start\","
+                                     "\"message\":{\"id\":\"m\",\"usage\":{\"input_tokens\":%u,"
+                                     "\"output_tokens\":1}}}\n\n", rnd(99));
             else if (kind == 8)
                 n += (size_t)sprintf(o + n, "event: message_delta\ndata: {\"type\":\"message_delta\","
                                      "\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":%u}}\n\n",
@@ -736,6 +750,8 @@ static size_t gen_stream(aigov_endpoint_t ep, char *o, size_t cap)
             else if (kind == 8)
                 n += (size_t)sprintf(o + n, "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":%u,"
                                      "\"completion_tokens\":%u}}\n\n", rnd(99), rnd(99));
+            else if (kind == 9 && rnd(2))
+                n += (size_t)sprintf(o + n, "data: %s\n\n", odd_usage[rnd(sizeof(odd_usage) / sizeof(odd_usage[0]))]);
             else
                 n += (size_t)sprintf(o + n, "data: {\"choices\":[{\"delta\":{\"content\":null}}]}\n\n");
         }
