@@ -796,6 +796,10 @@ static const char *number(const char *p, const char *end)
     }
     if ((size_t)(q - p) >= sizeof(buf))
         return NULL;    /* long numbers: jansson decides */
+    /* most numbers cannot be out of range: no need to convert them */
+    if (real ? memchr(p, 'e', (size_t)(q - p)) == NULL && memchr(p, 'E', (size_t)(q - p)) == NULL
+             : q - p - (*p == '-') <= 18)
+        return q;
     memcpy(buf, p, (size_t)(q - p));
     buf[q - p] = '\0';
     errno = 0;
