@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_plain.h"
 #include "sse.h"
 #include "utf8.h"
 
@@ -719,8 +720,12 @@ static const char *lit(const char *p, const char *end, lit_t *l)
     l->s = p;
     l->esc = 0;
     while (q < end) {
-        unsigned char c = (unsigned char)*q++;
+        unsigned char c;
 
+        q += aigov_json_plain((const unsigned char *)q, (size_t)(end - q));
+        if (q >= end)
+            break;
+        c = (unsigned char)*q++;
         if (c == '"') {
             l->e = q;
             return q;

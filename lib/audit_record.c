@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "audit.h"
+#include "json_plain.h"
 #include "utf8.h"
 
 void aigov_format_ts(int64_t ts_us, char out[32])
@@ -290,33 +291,6 @@ static const unsigned char esc_class[256] = {
     2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2, 2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,
 };
 
-/* Any byte in the 8 that is < 0x20, '"', '\\' or >= 0x80 (exact for
- * "any": a false carry only follows a true hit). */
-static inline int swar_special(uint64_t x)
-{
-    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
-    uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
-
-    return (((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b) | x) & high ? 1 : 0;
-}
-
-/* How many bytes at the start of s need no escaping and no UTF-8 check. */
-static size_t plain_prefix(const unsigned char *s, size_t n)
-{
-    const unsigned char *p = s, *end = s + n;
-    uint64_t x;
-
-    while (end - p >= 8) {
-        memcpy(&x, p, 8);
-        if (swar_special(x))
-            break;
-        p += 8;
-    }
-    while (p < end && esc_class[*p] == 0)
-        p++;
-    return (size_t) (p - s);
-}
-
 static void put_strn(wr_t *w, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
@@ -324,7 +298,7 @@ static void put_strn(wr_t *w, const char *s, size_t n)
     char e[6];
     size_t k;
 
-    k = plain_prefix(p, n);
+    k = aigov_json_plain(p, n);
     if (k == n && w->len <= w->cap && n + 2 <= w->cap - w->len) {
         /* most strings here are short and plain: one copy, no pieces */
         w->out[w->len] = '"';
@@ -336,7 +310,7 @@ static void put_strn(wr_t *w, const char *s, size_t n)
     PUT_LIT(w, "\"");
     p += k;
     while (p < end) {
-        p += plain_prefix(p, (size_t) (end - p));
+        p += aigov_json_plain(p, (size_t) (end - p));
         if (p >= end)
             break;
         if (esc_class[*p] == 2) {
