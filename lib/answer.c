@@ -1087,9 +1087,9 @@ static int fast_event(aigov_endpoint_t ep, const char *data, size_t len, fast_t 
         else if (ep == AIGOV_EP_MESSAGES && (lit_is(&key, "delta") || lit_is(&key, "content_block"))) {
             f->sub_delta = lit_is(&key, "delta");
             p = sub_object(p, end, f, "text");
-        }
-        else
+        } else {
             p = skip_value(p, end, 1);
+        }
         if (p == NULL)
             return 0;
     }
