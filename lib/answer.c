@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json_plain.h"
+#include "json_string.h"
 #include "sse.h"
 #include "utf8.h"
 
@@ -97,7 +97,8 @@ static int grow(char **buf, size_t *cap, size_t need)
     return 0;
 }
 
-static int emit(aigov_answer_t *a, const char *s, size_t n)
+/* Room for n more bytes at the end of the output; NULL out of memory. */
+static char *reserve(aigov_answer_t *a, size_t n)
 {
     if (a->out_off > 0) {
         memmove(a->out, a->out + a->out_off, a->out_len - a->out_off);
@@ -105,8 +106,17 @@ static int emit(aigov_answer_t *a, const char *s, size_t n)
         a->out_off = 0;
     }
     if (grow(&a->out, &a->out_cap, a->out_len + n) != 0)
+        return NULL;
+    return a->out + a->out_len;
+}
+
+static int emit(aigov_answer_t *a, const char *s, size_t n)
+{
+    char *o = reserve(a, n);
+
+    if (o == NULL)
         return -1;
-    memcpy(a->out + a->out_len, s, n);
+    memcpy(o, s, n);
     a->out_len += n;
     return 0;
 }
@@ -660,9 +670,9 @@ int aigov_answer_json(aigov_answer_t *a, const char *body, size_t len)
  * fast_event() reads those in place: where the text's JSON string lies,
  * and the text unescaped. It is strict, and leaves to jansson any event it
  * is not sure to read as collect() does: another shape, more than one
- * piece, an escaped key, a repeated key that matters, a \u escape in the
- * text, a data field over several lines. Such an event is sent as received
- * unless a mask touches it; then only its string is replaced. */
+ * piece, an escaped key, a repeated key that matters, a data field over
+ * several lines. Such an event is sent as received unless a mask touches
+ * it; then only its string is replaced. */
 
 #define FAST_DEPTH 32
 
@@ -689,23 +699,6 @@ static const char *ws(const char *p, const char *end)
     while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
         p++;
     return p;
-}
-
-static int hex4(const char *p)
-{
-    int v = 0, k;
-
-    for (k = 0; k < 4; k++) {
-        char c = p[k];
-
-        if (c >= '0' && c <= '9')
-            v = v * 16 + (c - '0');
-        else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
-            v = v * 16 + ((c | 0x20) - 'a' + 10);
-        else
-            return -1;
-    }
-    return v;
 }
 
 /* The string literal at p (its opening quote); NULL when jansson would not
@@ -743,21 +736,17 @@ static const char *lit(const char *p, const char *end, lit_t *l)
         l->esc = 1;
         if (q >= end)
             return NULL;
-        c = (unsigned char)*q++;
-        if (c != 'u') {
-            if (c == '\0' || strchr("\"\\/bfnrt", c) == NULL)
+        if (*q == 'u') {
+            /* as jansson, with JSON_ALLOW_NUL: \u0000 is a character */
+            if (aigov_json_u_escape((const unsigned char *)q - 1, (size_t)(end - q + 1), &k, &cp)
+                != AIGOV_U_OK)
                 return NULL;
+            q += k - 1;
             continue;
         }
-        if (end - q < 4 || (cp = hex4(q)) < 0 || (cp >= 0xDC00 && cp <= 0xDFFF))
+        c = (unsigned char)*q++;
+        if (c == '\0' || strchr("\"\\/bfnrt", c) == NULL)
             return NULL;
-        q += 4;
-        if (cp >= 0xD800 && cp <= 0xDBFF) {
-            if (end - q < 6 || q[0] != '\\' || q[1] != 'u' || (cp = hex4(q + 2)) < 0xDC00
-                || cp > 0xDFFF)
-                return NULL;
-            q += 6;
-        }
     }
     return NULL;
 }
@@ -949,20 +938,6 @@ static const char *sub_object(const char *p, const char *end, fast_t *f, const c
     return r == 0 ? q : NULL;
 }
 
-/* Whether a string literal holds a \u escape, which fast_unescape leaves
- * to jansson. */
-static int has_u_escape(const lit_t *l)
-{
-    const char *p;
-
-    if (!l->esc)
-        return 0;
-    for (p = l->s + 1; p < l->e - 1; p++)
-        if (*p == '\\' && *++p == 'u')
-            return 1;
-    return 0;
-}
-
 static void add_piece_lit(fast_t *f, const lit_t *l)
 {
     if (l->s != NULL && f->npieces++ == 0)
@@ -1103,37 +1078,9 @@ static int fast_event(aigov_endpoint_t ep, const char *data, size_t len, fast_t 
             || (!f->sub_delta && lit_is(&f->type, "content_block_start")
                 && lit_is(&f->sub_type, "text"))))
         add_piece_lit(f, &f->sub_text);
-    if (f->npieces > 1 || (f->npieces == 1 && has_u_escape(&f->piece)))
+    if (f->npieces > 1)
         return 0;
     return 1;
-}
-
-/* The text of a string literal without \u escapes, at out; its length. */
-static size_t fast_unescape(const lit_t *l, char *out)
-{
-    const char *p = l->s + 1, *end = l->e - 1;
-    char *o = out;
-
-    while (p < end) {
-        const char *b = memchr(p, '\\', (size_t)(end - p));
-
-        if (b == NULL)
-            b = end;
-        memcpy(o, p, (size_t)(b - p));
-        o += b - p;
-        if (b == end)
-            break;
-        switch (b[1]) {
-        case 'b': *o++ = '\b'; break;
-        case 'f': *o++ = '\f'; break;
-        case 'n': *o++ = '\n'; break;
-        case 'r': *o++ = '\r'; break;
-        case 't': *o++ = '\t'; break;
-        default:  *o++ = b[1]; break;      /* " \\ / */
-        }
-        p = b + 2;
-    }
-    return (size_t)(o - out);
 }
 
 /* Where the data of a one-line "data:" field lies in the block's bytes;
@@ -1160,42 +1107,15 @@ static long data_offset(const aigov_sse_event_t *ev)
     return -1;
 }
 
-/* JSON string of text, for a spliced event. */
+/* JSON string of text, for a spliced event, escaped as jansson would. */
 static int emit_json_string(aigov_answer_t *a, const char *s, size_t n)
 {
-    static const char hex[] = "0123456789ABCDEF";      /* as jansson writes it */
-    size_t i, run = 0;
-    char e[6] = { '\\', 'u', '0', '0', 0, 0 };
-    int rc = emit(a, "\"", 1);
+    char *o = reserve(a, aigov_json_escaped_len(s, n));
 
-    for (i = 0; i < n && rc == 0; i++) {
-        unsigned char c = (unsigned char)s[i];
-        const char *x = NULL;
-
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        rc |= emit(a, s + run, i - run);
-        switch (c) {
-        case '"':  x = "\\\""; break;
-        case '\\': x = "\\\\"; break;
-        case '\n': x = "\\n"; break;
-        case '\r': x = "\\r"; break;
-        case '\t': x = "\\t"; break;
-        case '\b': x = "\\b"; break;
-        case '\f': x = "\\f"; break;
-        }
-        if (x != NULL) {
-            rc |= emits(a, x);
-        } else {
-            e[4] = hex[c >> 4];
-            e[5] = hex[c & 15];
-            rc |= emit(a, e, 6);
-        }
-        run = i + 1;
-    }
-    rc |= emit(a, s + run, n - run);
-    rc |= emit(a, "\"", 1);
-    return rc ? -1 : 0;
+    if (o == NULL)
+        return -1;
+    a->out_len = (size_t)(aigov_json_escape(o, s, n, 1) - a->out);
+    return 0;
 }
 
 /* A held event read by fast_event whose text a mask touches: its bytes
@@ -1462,7 +1382,8 @@ static int take_text_fast(aigov_answer_t *a, const aigov_sse_event_t *ev, const 
     h->lit_s = off + (size_t)(f->piece.s - ev->data);
     h->lit_e = off + (size_t)(f->piece.e - ev->data);
     h->tstart = prev;
-    a->wlen += fast_unescape(&f->piece, a->win + a->wlen);
+    a->wlen += aigov_json_unescape((const unsigned char *)f->piece.s + 1, n - 2,
+                                   a->win + a->wlen);
     return text_taken(a, h, prev);
 }
 

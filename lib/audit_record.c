@@ -12,7 +12,7 @@
 #include <time.h>
 
 #include "audit.h"
-#include "json_plain.h"
+#include "json_string.h"
 #include "utf8.h"
 
 void aigov_format_ts(int64_t ts_us, char out[32])

@@ -23,6 +23,7 @@
  * root object's closing brace. An unedited body serialises byte for byte.
  */
 #include "request.h"
+#include "json_string.h"
 #include "utf8.h"
 #include "errbuf.h"
 
@@ -156,91 +157,6 @@ utf8_valid(const char *s, size_t len)
     return 1;
 }
 
-static size_t
-utf8_put(unsigned long cp, unsigned char *out)
-{
-    if (cp < 0x80) {
-        out[0] = (unsigned char) cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (unsigned char) (0xC0 | (cp >> 6));
-        out[1] = (unsigned char) (0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (unsigned char) (0xE0 | (cp >> 12));
-        out[1] = (unsigned char) (0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (unsigned char) (0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (unsigned char) (0xF0 | (cp >> 18));
-    out[1] = (unsigned char) (0x80 | ((cp >> 12) & 0x3F));
-    out[2] = (unsigned char) (0x80 | ((cp >> 6) & 0x3F));
-    out[3] = (unsigned char) (0x80 | (cp & 0x3F));
-    return 4;
-}
-
-static int
-hex4(const unsigned char *p)
-{
-    int i, v = 0;
-
-    for (i = 0; i < 4; i++) {
-        unsigned c = p[i];
-
-        if (c >= '0' && c <= '9')
-            v = v * 16 + (int) (c - '0');
-        else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
-            v = v * 16 + (int) ((c | 0x20) - 'a' + 10);
-        else
-            return -1;
-    }
-    return v;
-}
-
-/* Unescapes the content of a string literal the scanner has validated into
- * dst (at least n bytes: unescaping never lengthens). Returns the length. */
-static size_t
-unescape(const unsigned char *src, size_t n, char *dst)
-{
-    unsigned char *d = (unsigned char *) dst;
-    size_t i = 0, o = 0;
-
-    while (i < n) {
-        const unsigned char *bs = memchr(src + i, '\\', n - i);
-        size_t run = bs ? (size_t) (bs - src) - i : n - i;
-        unsigned long cp;
-
-        memcpy(d + o, src + i, run);
-        o += run;
-        i += run;
-        if (i >= n)
-            break;
-        switch (src[i + 1]) {
-        case 'b': d[o++] = '\b'; i += 2; break;
-        case 'f': d[o++] = '\f'; i += 2; break;
-        case 'n': d[o++] = '\n'; i += 2; break;
-        case 'r': d[o++] = '\r'; i += 2; break;
-        case 't': d[o++] = '\t'; i += 2; break;
-        case 'u':
-            cp = (unsigned long) hex4(src + i + 2);
-            i += 6;
-            if (cp >= 0xD800 && cp <= 0xDBFF) {
-                cp = 0x10000 + ((cp - 0xD800) << 10)
-                     + ((unsigned long) hex4(src + i + 2) - 0xDC00);
-                i += 6;
-            }
-            o += utf8_put(cp, d + o);
-            break;
-        default:    /* '"', '\\', '/' stand for themselves */
-            d[o++] = src[i + 1];
-            i += 2;
-            break;
-        }
-    }
-    return o;
-}
 
 /* ---- scan: validation and the tape -------------------------------------- */
 
@@ -395,12 +311,8 @@ scan_string(scan_t *s, uint32_t *esc)
         }
 #endif
         while (i + 8 <= n) {
-            uint64_t v = load8(b + i);
-            uint64_t q = v ^ (ONES * '"'), e = v ^ (ONES * '\\');
-            uint64_t hit = ((q - ONES) & ~q) | ((e - ONES) & ~e)
-                           | ((v - ONES * 0x20) & ~v) | v;
+            uint64_t hit = aigov_json_special8(load8(b + i));
 
-            hit &= HIGHS;
             if (hit != 0) {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
                 /* The lowest flagged byte is exact: borrows only run
@@ -422,7 +334,8 @@ scan_string(scan_t *s, uint32_t *esc)
             return 0;
         }
         if (c == '\\') {
-            int cp, lo;
+            size_t ulen;
+            int cp;
 
             *esc = F_ESC;
             if (i + 1 >= n)
@@ -437,22 +350,19 @@ scan_string(scan_t *s, uint32_t *esc)
             default:
                 return fail_at(s, i, "invalid escape in a string");
             }
-            if (i + 6 > n || (cp = hex4(b + i + 2)) < 0)
+            switch (aigov_json_u_escape(b + i, n - i, &ulen, &cp)) {
+            case AIGOV_U_BAD:
                 return fail_at(s, i, "invalid \\u escape");
+            case AIGOV_U_LONE_LOW:
+                return fail_at(s, i, "lone low surrogate in a \\u escape");
+            case AIGOV_U_LONE_HIGH:
+                return fail_at(s, i, "lone high surrogate in a \\u escape");
+            default:
+                break;
+            }
             if (cp == 0)
                 return fail_at(s, i, "\\u0000 is not allowed in a string");
-            if (cp >= 0xDC00 && cp <= 0xDFFF)
-                return fail_at(s, i, "lone low surrogate in a \\u escape");
-            if (cp >= 0xD800 && cp <= 0xDBFF) {
-                if (i + 12 > n || b[i + 6] != '\\' || b[i + 7] != 'u'
-                    || (lo = hex4(b + i + 8)) < 0xDC00 || lo > 0xDFFF)
-                {
-                    return fail_at(s, i, "lone high surrogate in a \\u escape");
-                }
-                i += 12;
-            } else {
-                i += 6;
-            }
+            i += ulen;
         } else if (c < 0x20) {
             snprintf(s->ebuf, sizeof(s->ebuf),
                      "control character 0x%02x in a string", c);
@@ -624,7 +534,7 @@ key_hash(scan_t *s, keyent_t *k)
     }
     if (rl > sizeof(buf) && (tmp = malloc(rl)) == NULL)
         return fail_nomem(s);
-    k->hash = fnv1a((unsigned char *) tmp, unescape(raw, rl, tmp));
+    k->hash = fnv1a((unsigned char *) tmp, aigov_json_unescape(raw, rl, tmp));
     if (tmp != buf)
         free(tmp);
     return 0;
@@ -650,8 +560,8 @@ key_same(scan_t *s, const keyent_t *a, const keyent_t *b)
         free(tb);
         return -1;
     }
-    ua = unescape(ra, la, ta);
-    ub = unescape(rb, lb, tb);
+    ua = aigov_json_unescape(ra, la, ta);
+    ub = aigov_json_unescape(rb, lb, tb);
     same = ua == ub && memcmp(ta, tb, ua) == 0;
     free(ta);
     free(tb);
@@ -967,7 +877,7 @@ str_is(const parse_ctx_t *cx, uint32_t v, const char *lit)
      * fully escaped "max_tokens" is still found. Literals here are short. */
     if (ll > rl || rl > 6 * ll || rl > sizeof(buf))
         return 0;
-    return unescape(cx->b + nd->at + 1, rl, buf) == ll && memcmp(buf, lit, ll) == 0;
+    return aigov_json_unescape(cx->b + nd->at + 1, rl, buf) == ll && memcmp(buf, lit, ll) == 0;
 }
 
 /* The value of key in object obj, or NONE. Keys are unique (the scan saw to
@@ -998,7 +908,7 @@ str_value(parse_ctx_t *cx, uint32_t v, size_t *len)
     if (rl + 1 > (size_t) (cx->send - cx->sp))
         return NULL;
     if (nd->type & F_ESC) {
-        l = unescape(cx->b + nd->at + 1, rl, d);
+        l = aigov_json_unescape(cx->b + nd->at + 1, rl, d);
     } else {
         memcpy(d, cx->b + nd->at + 1, rl);
         l = rl;
@@ -1734,58 +1644,6 @@ typedef struct {
     int         esc;
 } splice_t;
 
-static size_t
-json_escaped_len(const char *s, size_t n)
-{
-    size_t i, out = 2;
-
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char) s[i];
-
-        if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n'
-            || c == '\r' || c == '\t')
-            out += 2;
-        else if (c < 0x20)
-            out += 6;
-        else
-            out += 1;
-    }
-    return out;
-}
-
-static char *
-json_escape(char *o, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t i;
-
-    *o++ = '"';
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char) s[i];
-
-        switch (c) {
-        case '"':  *o++ = '\\'; *o++ = '"'; break;
-        case '\\': *o++ = '\\'; *o++ = '\\'; break;
-        case '\b': *o++ = '\\'; *o++ = 'b'; break;
-        case '\f': *o++ = '\\'; *o++ = 'f'; break;
-        case '\n': *o++ = '\\'; *o++ = 'n'; break;
-        case '\r': *o++ = '\\'; *o++ = 'r'; break;
-        case '\t': *o++ = '\\'; *o++ = 't'; break;
-        default:
-            if (c < 0x20) {
-                memcpy(o, "\\u00", 4);
-                o[4] = hex[c >> 4];
-                o[5] = hex[c & 15];
-                o += 6;
-            } else {
-                *o++ = (char) c;
-            }
-        }
-    }
-    *o++ = '"';
-    return o;
-}
-
 static int
 cmp_splice(const void *x, const void *y)
 {
@@ -1864,7 +1722,7 @@ aigov_request_serialize(const aigov_request_t *rq, size_t *len)
     total = rq->body_len_;
     for (i = 0; i < n; i++) {
         total -= sp[i].end - sp[i].at;
-        total += sp[i].esc ? json_escaped_len(sp[i].s, sp[i].len) : sp[i].len;
+        total += sp[i].esc ? aigov_json_escaped_len(sp[i].s, sp[i].len) : sp[i].len;
     }
     if ((out = malloc(total + 1)) == NULL) {
         free(sp);
@@ -1876,7 +1734,7 @@ aigov_request_serialize(const aigov_request_t *rq, size_t *len)
         memcpy(o, rq->mem_ + from, sp[i].at - from);
         o += sp[i].at - from;
         if (sp[i].esc) {
-            o = json_escape(o, sp[i].s, sp[i].len);
+            o = aigov_json_escape(o, sp[i].s, sp[i].len, 0);
         } else {
             memcpy(o, sp[i].s, sp[i].len);
             o += sp[i].len;
