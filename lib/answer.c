@@ -80,6 +80,14 @@ struct aigov_answer_s {
 
 /* ---- small buffers ---- */
 
+/* Past JSON white space. */
+static const char *ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+        p++;
+    return p;
+}
+
 static int grow(char **buf, size_t *cap, size_t need)
 {
     size_t c = *cap ? *cap : 256;
@@ -364,12 +372,10 @@ static void take_usage_fast(aigov_answer_t *a, const char *s, size_t len)
     }
     if (k == NULL)
         return;
-    for (p = k + 7; p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'); p++)
-        ;
+    p = ws(k + 7, end);
     if (p == end || *p != ':')
         return;
-    for (p++; p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'); p++)
-        ;
+    p = ws(p + 1, end);
     if (p == end || *p != '{')
         return;
     for (q = p; q < end; q++) {
@@ -500,11 +506,9 @@ static int collect(aigov_endpoint_t ep, int stream, json_t *root, pieces_t *p)
 /* Whether data begins as a JSON object or array does. */
 static int looks_like_json(const char *s, size_t n)
 {
-    while (n > 0 && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')) {
-        s++;
-        n--;
-    }
-    return n > 0 && (*s == '{' || *s == '[');
+    const char *p = ws(s, s + n);
+
+    return p < s + n && (*p == '{' || *p == '[');
 }
 
 /* ---- blocking ---- */
@@ -694,13 +698,6 @@ typedef struct {
     int    uhave[4];
 } fast_t;
 
-static const char *ws(const char *p, const char *end)
-{
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
-        p++;
-    return p;
-}
-
 /* The string literal at p (its opening quote); NULL when jansson would not
  * take it: a control character, a bad escape, a lone surrogate, bytes
  * that are not UTF-8. */
@@ -756,7 +753,7 @@ static const char *lit(const char *p, const char *end, lit_t *l)
 static const char *number(const char *p, const char *end)
 {
     const char *q = p, *digits;
-    int real = 0;
+    int frac = 0, exp = 0;
     char buf[64];
     double d;
 
@@ -771,7 +768,7 @@ static const char *number(const char *p, const char *end)
     if (q == digits)
         return NULL;
     if (q < end && *q == '.') {
-        real = 1;
+        frac = 1;
         digits = ++q;
         while (q < end && *q >= '0' && *q <= '9')
             q++;
@@ -779,7 +776,7 @@ static const char *number(const char *p, const char *end)
             return NULL;
     }
     if (q < end && (*q == 'e' || *q == 'E')) {
-        real = 1;
+        exp = 1;
         if (++q < end && (*q == '+' || *q == '-'))
             q++;
         digits = q;
@@ -790,14 +787,14 @@ static const char *number(const char *p, const char *end)
     }
     if ((size_t)(q - p) >= sizeof(buf))
         return NULL;    /* long numbers: jansson decides */
-    /* most numbers cannot be out of range: no need to convert them */
-    if (real ? memchr(p, 'e', (size_t)(q - p)) == NULL && memchr(p, 'E', (size_t)(q - p)) == NULL
-             : q - p - (*p == '-') <= 18)
+    /* only an exponent, or an integer of more than 18 digits, can be out
+     * of range: the rest need no converting */
+    if (!exp && (frac || q - p - (*p == '-') <= 18))
         return q;
     memcpy(buf, p, (size_t)(q - p));
     buf[q - p] = '\0';
     errno = 0;
-    if (real) {
+    if (exp) {
         d = strtod(buf, NULL);
         if ((d == HUGE_VAL || d == -HUGE_VAL) && errno == ERANGE)
             return NULL;
@@ -1426,6 +1423,15 @@ nomem:
     return -1;
 }
 
+/* An event without text, in order; the last one (message_stop) lets
+ * everything held go. */
+static int pass_textless(aigov_answer_t *a, const aigov_sse_event_t *ev, int last)
+{
+    if (pass_plain(a, ev) != 0)
+        return -1;
+    return last ? release(a, 1) : 0;
+}
+
 static int on_event(void *ud, const aigov_sse_event_t *ev)
 {
     aigov_answer_t *a = ud;
@@ -1446,7 +1452,7 @@ static int on_event(void *ud, const aigov_sse_event_t *ev)
     if (!ev->has_data)
         return pass_plain(a, ev);
     if (ev->data_len == 6 && memcmp(ev->data, "[DONE]", 6) == 0)
-        return pass_plain(a, ev) != 0 ? -1 : release(a, 1);
+        return pass_textless(a, ev, 1);
 
     off = a->no_fast ? -1 : data_offset(ev);
     if (off >= 0 && fast_event(a->ep, ev->data, ev->data_len, &fx)) {
@@ -1454,9 +1460,7 @@ static int on_event(void *ud, const aigov_sse_event_t *ev)
             settle_usage(a, fx.uv, fx.uhave);
         if (fx.npieces == 1)
             return take_text_fast(a, ev, &fx, (size_t)off);
-        if (pass_plain(a, ev) != 0)
-            return -1;
-        return lit_is(&fx.type, "message_stop") ? release(a, 1) : 0;
+        return pass_textless(a, ev, lit_is(&fx.type, "message_stop"));
     }
 
     root = json_loadb(ev->data, ev->data_len, JSON_ALLOW_NUL, NULL);
@@ -1478,9 +1482,7 @@ static int on_event(void *ud, const aigov_sse_event_t *ev)
     end = is_type(root, "message_stop");
     json_decref(root);
     free(p.v);
-    if (pass_plain(a, ev) != 0)
-        return -1;
-    return end ? release(a, 1) : 0;
+    return pass_textless(a, ev, end);
 }
 
 static int sse_failed(aigov_answer_t *a, int rc)
