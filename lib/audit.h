@@ -88,6 +88,13 @@ char *aigov_checkpoint_line(const aigov_signer_t *s, uint64_t size,
  * first in a new (empty) log file so the file continues the tree on its own. */
 char *aigov_checkpoint_carry_line(const aigov_signer_t *s, const aigov_tree_t *t,
                                   size_t *len);
+/* Reading such a line back: whether a log line is one (it begins
+ * {"checkpoint":, which no record does), and its note when the line is
+ * exactly {"checkpoint":"<note>"}: the parsed line, which holds *note
+ * (json_decref it after), or NULL. */
+int aigov_is_checkpoint_line(const char *line, size_t len);
+json_t *aigov_checkpoint_line_note(const char *line, size_t len, const char **note,
+                                   size_t *note_len);
 /* The signed note alone (what the line's string holds), malloc'd. */
 char *aigov_note_sign(const aigov_signer_t *s, const char *body, size_t body_len,
                       size_t *len);

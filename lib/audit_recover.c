@@ -22,29 +22,23 @@
 
 #include "audit.h"
 
-#define CP_PREFIX   "{\"checkpoint\":"
 #define TAIL_FIRST  ((size_t) 4 << 20)
 #define TAIL_MAX    ((size_t) 64 << 20)
 
 enum { TAIL_OK, TAIL_TORN, TAIL_WIDER, TAIL_NO };
 
-static int is_checkpoint(const char *p, size_t len)
-{
-    return len >= sizeof(CP_PREFIX) - 1 && memcmp(p, CP_PREFIX, sizeof(CP_PREFIX) - 1) == 0;
-}
-
 /* A checkpoint line whose note parses and carries a range that folds to
  * its root (aigov_checkpoint_open checks that). */
 static int ranged_checkpoint(const char *p, size_t len, aigov_checkpoint_t *cp)
 {
-    json_t *j = json_loadb(p, len, JSON_REJECT_DUPLICATES, NULL), *s;
+    const char *note;
+    size_t note_len;
+    json_t *j = aigov_checkpoint_line_note(p, len, &note, &note_len);
     char why[300];
     int ok;
 
-    s = json_is_object(j) && json_object_size(j) == 1 ? json_object_get(j, "checkpoint") : NULL;
-    ok = json_is_string(s)
-         && aigov_checkpoint_open(json_string_value(s), json_string_length(s), NULL, cp, why,
-                                  sizeof(why)) == AIGOV_NOTE_OK
+    ok = j != NULL
+         && aigov_checkpoint_open(note, note_len, NULL, cp, why, sizeof(why)) == AIGOV_NOTE_OK
          && cp->has_range;
     json_decref(j);
     return ok;
@@ -67,7 +61,7 @@ static int tail_scan(const char *buf, size_t n, int at_start, aigov_tree_t *out,
         p = nl + 1;
     }
     for (q = p; q < end && (nl = memchr(q, '\n', (size_t) (end - q))) != NULL; q = nl + 1) {
-        if (is_checkpoint(q, (size_t) (nl - q)) && ranged_checkpoint(q, (size_t) (nl - q), &c)) {
+        if (aigov_is_checkpoint_line(q, (size_t) (nl - q)) && ranged_checkpoint(q, (size_t) (nl - q), &c)) {
             cp = c;
             cp_at = q;
             if (c.size > max_cp)
@@ -91,7 +85,7 @@ static int tail_scan(const char *buf, size_t n, int at_start, aigov_tree_t *out,
         if (nl == NULL)
             return TAIL_TORN;
         len = (size_t) (nl - q);
-        if (is_checkpoint(q, len)) {
+        if (aigov_is_checkpoint_line(q, len)) {
             if (q > cp_at)
                 return TAIL_NO;   /* a checkpoint without a range after it */
             continue;

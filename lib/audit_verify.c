@@ -28,7 +28,6 @@
 #define GAPS_MAX    256
 #define LINE_MAX_LEN ((size_t) 64 << 20)
 #define READ_CHUNK  ((size_t) 1 << 20)
-#define CP_PREFIX   "{\"checkpoint\":"
 
 typedef struct {
     uint8_t  hash[32];
@@ -437,10 +436,10 @@ static void good_checkpoint(aigov_verify_t *v, const aigov_checkpoint_t *cp, con
 
 static void on_checkpoint(aigov_verify_t *v, const char *line, size_t len, int first_of_file)
 {
-    json_t *j = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL), *s;
     aigov_checkpoint_t *cp;
     const char *note;
     size_t note_len;
+    json_t *j;
     char why[300], where[300];
     aigov_note_status_t st;
     uint8_t root[32];
@@ -448,15 +447,12 @@ static void on_checkpoint(aigov_verify_t *v, const char *line, size_t len, int f
     uint64_t l = v->line, size;
 
     v->sum.checkpoints++;
-    s = json_object_get(j, "checkpoint");
-    if (!json_is_object(j) || json_object_size(j) != 1 || !json_is_string(s)) {
+    j = aigov_checkpoint_line_note(line, len, &note, &note_len);
+    if (j == NULL) {
         resolve(v, -1);
         REPORT1(v, "bad signature", f, l, -1, "this checkpoint line is not {\"checkpoint\":\"<signed note>\"}");
-        json_decref(j);
         return;
     }
-    note = json_string_value(s);
-    note_len = json_string_length(s);
     cp = malloc(sizeof(*cp));
     if (cp == NULL) {
         json_decref(j);
@@ -560,7 +556,7 @@ static void process_line(aigov_verify_t *v, const char *p, size_t len, int has_n
 
     v->line++;
     v->sum.lines++;
-    if (has_nl && len >= sizeof(CP_PREFIX) - 1 && memcmp(p, CP_PREFIX, sizeof(CP_PREFIX) - 1) == 0) {
+    if (has_nl && aigov_is_checkpoint_line(p, len)) {
         on_checkpoint(v, p, len, first_of_file);
         v->any_line = 1;
         return;

@@ -342,6 +342,29 @@ char *aigov_note_sign(const aigov_signer_t *s, const char *body, size_t body_len
     return out;
 }
 
+#define CP_PREFIX  "{\"checkpoint\":"
+
+int aigov_is_checkpoint_line(const char *line, size_t len)
+{
+    return len >= sizeof(CP_PREFIX) - 1 && memcmp(line, CP_PREFIX, sizeof(CP_PREFIX) - 1) == 0;
+}
+
+json_t *aigov_checkpoint_line_note(const char *line, size_t len, const char **note,
+                                   size_t *note_len)
+{
+    json_t *j = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);
+    json_t *s = json_is_object(j) && json_object_size(j) == 1
+                ? json_object_get(j, "checkpoint") : NULL;
+
+    if (!json_is_string(s)) {
+        json_decref(j);
+        return NULL;
+    }
+    *note = json_string_value(s);
+    *note_len = json_string_length(s);
+    return j;
+}
+
 static char *note_line(const char *note, size_t note_len, size_t *len)
 {
     json_t *o = json_object();
