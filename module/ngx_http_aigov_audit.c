@@ -58,9 +58,9 @@ static ngx_http_aigov_main_conf_t  *ngx_http_aigov_audit_conf_cur;
 
 /*
  * Completion records wait in the worker until the end of the event loop
- * turn (a posted event) or the next admission record, whichever is first,
- * and go to the file together with it: one lock and one write() for
- * several records. Admission and refusal records are never held back.
+ * turn (a posted event) and go to the file together with the others the
+ * turn held: one lock and one write() for several records. A refusal
+ * record is written at once, and takes the held ones with it.
  */
 #define NGX_HTTP_AIGOV_PEND_MAX  (64 * 1024)
 
