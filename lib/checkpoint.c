@@ -21,6 +21,7 @@
 #include <openssl/err.h>
 
 #include "audit.h"
+#include "sha256.h"
 
 #define NOTE_MAX       (1 << 20)
 #define NOTE_SIGS_MAX  100
@@ -112,15 +113,14 @@ long aigov_b64_decode(const char *in, size_t len, uint8_t *out, size_t cap)
 void aigov_key_id(const char *name, size_t name_len, const uint8_t pub[32], uint8_t id[4])
 {
     uint8_t md[32];
-    unsigned int n = 0;
     static const uint8_t sep[2] = { 0x0a, 0x01 };
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    aigov_sha256_t c;
 
-    if (c == NULL || !EVP_DigestInit_ex(c, EVP_sha256(), NULL) || !EVP_DigestUpdate(c, name, name_len)
-        || !EVP_DigestUpdate(c, sep, 2) || !EVP_DigestUpdate(c, pub, 32)
-        || !EVP_DigestFinal_ex(c, md, &n))
-        memset(md, 0, sizeof(md));
-    EVP_MD_CTX_free(c);
+    aigov_sha256_init(&c);
+    aigov_sha256_update(&c, name, name_len);
+    aigov_sha256_update(&c, sep, 2);
+    aigov_sha256_update(&c, pub, 32);
+    aigov_sha256_final(&c, md);
     memcpy(id, md, 4);
 }
 

@@ -6,9 +6,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <openssl/evp.h>
-
 #include "hex.h"
+#include "sha256.h"
 #include "policy_internal.h"
 #include "policy_yaml.h"
 
@@ -92,6 +91,7 @@ typedef struct {
     int                       unparsed;      /* a file could not be read or parsed */
     const char               *default_file;
     const char               *identity_file;
+    aigov_sha256_t            sha;           /* of every file, in order */
 } loader_t;
 
 #define ERR(L, node, ...)  aigov_yerr((L)->y, (node), __VA_ARGS__)
@@ -694,14 +694,13 @@ static void parse_top(loader_t *L, yaml_node_t *root)
     }
 }
 
-static void load_buffer(loader_t *L, const char *name, const char *buf, size_t len,
-                        EVP_MD_CTX *md)
+static void load_buffer(loader_t *L, const char *name, const char *buf, size_t len)
 {
     aigov_ydoc_t y;
     yaml_node_t *root;
 
     L->file = name;
-    EVP_DigestUpdate(md, buf, len);
+    aigov_sha256_update(&L->sha, buf, len);
     root = aigov_ydoc_parse(&y, name, buf, len, &L->errs);
     if (root) {
         L->y = &y;
@@ -713,7 +712,7 @@ static void load_buffer(loader_t *L, const char *name, const char *buf, size_t l
     aigov_ydoc_free(&y);
 }
 
-static void load_file(loader_t *L, const char *path, EVP_MD_CTX *md)
+static void load_file(loader_t *L, const char *path)
 {
     char *buf, err[256];
     size_t len;
@@ -723,7 +722,7 @@ static void load_file(loader_t *L, const char *path, EVP_MD_CTX *md)
         L->unparsed = 1;
         return;
     }
-    load_buffer(L, path, buf, len, md);
+    load_buffer(L, path, buf, len);
     free(buf);
 }
 
@@ -807,7 +806,7 @@ static int list_files(loader_t *L, const char *path)
     return L->errs.count ? -1 : 0;
 }
 
-static aigov_policy_t *start(loader_t *L, EVP_MD_CTX **md, aigov_filter_factory_fn factory,
+static aigov_policy_t *start(loader_t *L, aigov_filter_factory_fn factory,
                              aigov_filter_destroy_fn destroy, void *ctx, char **errors)
 {
     aigov_policy_t *p;
@@ -815,13 +814,11 @@ static aigov_policy_t *start(loader_t *L, EVP_MD_CTX **md, aigov_filter_factory_
     *errors = NULL;
     memset(L, 0, sizeof(*L));
     p = calloc(1, sizeof(*p));
-    *md = EVP_MD_CTX_new();
-    if (!p || !*md || !EVP_DigestInit_ex(*md, EVP_sha256(), NULL)) {
-        free(p);
-        EVP_MD_CTX_free(*md);
+    if (!p) {
         *errors = strdup("policy: out of memory\n");
         return NULL;
     }
+    aigov_sha256_init(&L->sha);
     p->destroy = destroy;
     p->ctx = ctx;
     p->subject_claim = "sub";
@@ -832,19 +829,16 @@ static aigov_policy_t *start(loader_t *L, EVP_MD_CTX **md, aigov_filter_factory_
     return p;
 }
 
-static aigov_policy_t *finish(loader_t *L, EVP_MD_CTX *md, char **errors)
+static aigov_policy_t *finish(loader_t *L, char **errors)
 {
     aigov_policy_t *p = L->p;
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned dlen = 0;
+    uint8_t digest[32];
 
     if (!L->version_seen && p->nfiles && !L->unparsed)
         aigov_errs_add(&L->errs, p->files[0], 1, 1,
                        "missing 'version: 1' (the policy language version)");
-    EVP_DigestFinal_ex(md, digest, &dlen);
-    EVP_MD_CTX_free(md);
-    if (dlen == 32)
-        *aigov_hex(p->sha256, digest, 32) = '\0';
+    aigov_sha256_final(&L->sha, digest);
+    *aigov_hex(p->sha256, digest, 32) = '\0';
 
     if (L->errs.count) {
         *errors = aigov_errs_take(&L->errs);
@@ -860,14 +854,13 @@ aigov_policy_t *aigov_policy_load(const char *path, aigov_filter_factory_fn fact
                                   char **errors)
 {
     loader_t L;
-    EVP_MD_CTX *md;
 
-    if (!start(&L, &md, factory, destroy, ctx, errors))
+    if (!start(&L, factory, destroy, ctx, errors))
         return NULL;
     if (list_files(&L, path) == 0)
         for (size_t i = 0; i < L.p->nfiles; i++)
-            load_file(&L, L.p->files[i], md);
-    return finish(&L, md, errors);
+            load_file(&L, L.p->files[i]);
+    return finish(&L, errors);
 }
 
 aigov_policy_t *aigov_policy_load_mem(const char *name, const char *buf, size_t len,
@@ -876,22 +869,21 @@ aigov_policy_t *aigov_policy_load_mem(const char *name, const char *buf, size_t 
                                       char **errors)
 {
     loader_t L;
-    EVP_MD_CTX *md;
-    aigov_policy_t *p = start(&L, &md, factory, destroy, ctx, errors);
+    aigov_policy_t *p = start(&L, factory, destroy, ctx, errors);
 
     if (!p)
         return NULL;
     if (len > AIGOV_POLICY_MAX_FILE) {
         aigov_errs_add(&L.errs, name, 0, 0, "the policy is larger than %u bytes",
                        AIGOV_POLICY_MAX_FILE);
-        return finish(&L, md, errors);
+        return finish(&L, errors);
     }
     p->files = L_alloc(&L, sizeof(char *));
     if (p->files && (p->files[0] = L_strdup(&L, name))) {
         p->nfiles = 1;
-        load_buffer(&L, p->files[0], buf, len, md);
+        load_buffer(&L, p->files[0], buf, len);
     }
-    return finish(&L, md, errors);
+    return finish(&L, errors);
 }
 
 void aigov_policy_free(aigov_policy_t *p)

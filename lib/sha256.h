@@ -1,6 +1,7 @@
 /*
- * sha256: SHA-256 for the hot paths (the audit log's leaves and nodes, the
- * prompt and answer hashes).
+ * sha256: every plain SHA-256 of lib/ and the module: the audit log's
+ * leaves and nodes, the prompt and answer hashes on the hot path, and the
+ * policy's digest and the signing key's id.
  *
  * OpenSSL 3's EVP digests cost a provider context allocated and freed on
  * every init (seven mallocs per request in the gateway) and a few hundred
