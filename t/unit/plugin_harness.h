@@ -41,6 +41,23 @@ static inline void *plugin_create(const char *json, aigov_action_t action, char 
     return inst;
 }
 
+/* An instance with config {"types":[a]} or {"types":[a,b]} (b NULL); the
+ * test fails when the plugin refuses it. */
+static inline void *plugin_create_types(const char *a, const char *b, aigov_action_t action)
+{
+    char json[128], err[512];
+    void *inst;
+
+    if (b)
+        snprintf(json, sizeof(json), "{\"types\":[\"%s\",\"%s\"]}", a, b);
+    else
+        snprintf(json, sizeof(json), "{\"types\":[\"%s\"]}", a);
+    inst = plugin_create(json, action, err, sizeof(err));
+    if (inst == NULL)
+        fail_msg("create %s: %s", json, err);
+    return inst;
+}
+
 /* A whole file, NUL-terminated; NULL when it cannot be read. */
 static inline char *read_file(const char *path, size_t *len)
 {

@@ -633,6 +633,25 @@ static void test_kept_checkpoint(void **state)
     free(l.buf);
 }
 
+/* A line torn after the log's size records, as a crash leaves it: the
+ * recovered tree is the records before it, and the writer owes a newline. */
+static void recover_torn(const char *path, uint64_t size, aigov_tree_t *t)
+{
+    char err[300];
+    uint64_t lastcp;
+    int nl;
+    FILE *f = fopen(path, "a");
+
+    assert_non_null(f);
+    fprintf(f, "{\"seq\":%llu,\"sub\":\"al", (unsigned long long) size);
+    fclose(f);
+    assert_int_equal(aigov_log_recover(path, t, &lastcp, &nl, err, sizeof(err)), 1);
+    assert_int_equal(t->size, size);
+    assert_int_equal(nl, 1);
+    assert_non_null(strstr(err, "torn"));
+    assert_non_null(strstr(err, path));
+}
+
 static void test_carry_over_and_recovery(void **state)
 {
     logb_t a, b;
@@ -692,14 +711,7 @@ static void test_carry_over_and_recovery(void **state)
     assert_memory_equal(r1, r2, 32);
 
     /* a torn tail: recovered without it, and the writer is told to end the line */
-    f = fopen(path, "a");
-    fputs("{\"seq\":37,\"sub\":\"al", f);
-    fclose(f);
-    assert_int_equal(aigov_log_recover(path, &t, &lastcp, &nl, err, sizeof(err)), 1);
-    assert_int_equal(t.size, 37);
-    assert_int_equal(nl, 1);
-    assert_non_null(strstr(err, "torn"));
-    assert_non_null(strstr(err, path));
+    recover_torn(path, 37, &t);
 
     /* missing and empty files are an empty tree */
     snprintf(path, sizeof(path), "%s/none.log", tmpdir);
@@ -793,15 +805,7 @@ static void test_recover_from_tail(void **state)
 
     /* a torn tail: the tree without it, and a newline owed */
     write_file(path, l.buf, l.len);
-    {
-        FILE *f = fopen(path, "a");
-        fputs("{\"seq\":3500,\"sub\":\"al", f);
-        fclose(f);
-    }
-    assert_int_equal(aigov_log_recover(path, &t, &lastcp, &nl, err, sizeof(err)), 1);
-    assert_int_equal(t.size, 3500);
-    assert_int_equal(nl, 1);
-    assert_non_null(strstr(err, "torn"));
+    recover_torn(path, 3500, &t);
     aigov_tree_root(&t, got);
     assert_memory_equal(want, got, 32);
 

@@ -1,8 +1,7 @@
 /*
  * Unit tests of the pii plugin, compiled together with the plugin's sources and
- * driven only through its ABI (plus its validators). The host is not
- * involved: a small in-test config table stands in for the policy's
- * `config:` mapping.
+ * driven only through its ABI (plus its validators), with instances built
+ * from JSON configs through the host's config API (plugin_harness.h).
  */
 
 #include <setjmp.h>
@@ -31,21 +30,6 @@ static void *make_all(void)
     char err[256];
     void *inst = make("{}", err, sizeof(err));
     assert_non_null(inst);
-    return inst;
-}
-
-static void *make_types(const char *a, const char *b)
-{
-    char json[128], err[256] = "";
-    void *inst;
-
-    if (b)
-        snprintf(json, sizeof(json), "{\"types\":[\"%s\",\"%s\"]}", a, b);
-    else
-        snprintf(json, sizeof(json), "{\"types\":[\"%s\"]}", a);
-    inst = make(json, err, sizeof(err));
-    if (inst == NULL)
-        fail_msg("create: %s", err);
     return inst;
 }
 
@@ -164,12 +148,12 @@ static void test_config_bad_shapes(void **st)
 
 static void test_config_subset(void **st)
 {
-    void *inst = make_types("email", "ssn");
+    void *inst = plugin_create_types("email", "ssn", AIGOV_ACTION_REDACT);
     (void)st;
     expect(inst, "a@example.com 415-555-2671 123-45-6789 10.0.0.1", 2,
            "EMAIL", "a@example.com", "SSN", "123-45-6789");
     P()->destroy(inst);
-    inst = make_types("phone", NULL);
+    inst = plugin_create_types("phone", NULL, AIGOV_ACTION_REDACT);
     expect(inst, "a@example.com 415-555-2671 4111 1111 1111 1111", 1,
            "PHONE", "415-555-2671");
     P()->destroy(inst);
@@ -228,7 +212,7 @@ static void test_phone_hits(void **st)
 
 static void test_phone_misses(void **st)
 {
-    void *inst = make_types("phone", NULL);
+    void *inst = plugin_create_types("phone", NULL, AIGOV_ACTION_REDACT);
     (void)st;
     none(inst, "on 2024-01-15 and 15.01.2024 at 10:30:00");
     none(inst, "version 1.2.3, 10.0.19041.1 and 2.4.10.1234");
@@ -260,7 +244,7 @@ static void test_card_hits(void **st)
 
 static void test_card_misses(void **st)
 {
-    void *inst = make_types("credit_card", NULL);
+    void *inst = plugin_create_types("credit_card", NULL, AIGOV_ACTION_REDACT);
     (void)st;
     none(inst, "4111 1111 1111 1112 fails Luhn");
     none(inst, "1234567812345670 passes Luhn but has no issuer");
@@ -287,7 +271,7 @@ static void test_iban_hits(void **st)
 
 static void test_iban_misses(void **st)
 {
-    void *inst = make_types("iban", NULL);
+    void *inst = plugin_create_types("iban", NULL, AIGOV_ACTION_REDACT);
     (void)st;
     none(inst, "DE89 3704 0044 0532 0130 01 has a bad check");
     none(inst, "DE8937040044053201300 is one short");
@@ -328,7 +312,7 @@ static void test_ip(void **st)
 
 static void test_ip_misses(void **st)
 {
-    void *inst = make_types("ip", NULL);
+    void *inst = plugin_create_types("ip", NULL, AIGOV_ACTION_REDACT);
     (void)st;
     none(inst, "999.1.1.1 256.1.1.1 1.2.3.4.5 01.02.03.04 1.2.3");
     none(inst, "v1.2.3.4 and build 4.1.2.3-beta");
@@ -345,7 +329,7 @@ static void test_cn_id(void **st)
     expect(inst, "id 44030419900307123x, 310115200002294567", 2,
            "CN_ID", "44030419900307123x", "CN_ID", "310115200002294567");
     P()->destroy(inst);
-    inst = make_types("cn_id", NULL);
+    inst = plugin_create_types("cn_id", NULL, AIGOV_ACTION_REDACT);
     none(inst, "110105194912310021 wrong check character");
     none(inst, "110105194902300020 February 30th");
     none(inst, "990105194912310023 no such province");

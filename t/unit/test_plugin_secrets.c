@@ -20,21 +20,6 @@
 
 static const aigov_plugin_t *P(void) { return aigov_plugin_entry(); }
 
-static void *make_types(const char *a, const char *b)
-{
-    char json[128], err[512] = "";
-    void *inst;
-
-    if (b)
-        snprintf(json, sizeof(json), "{\"types\":[\"%s\",\"%s\"]}", a, b);
-    else
-        snprintf(json, sizeof(json), "{\"types\":[\"%s\"]}", a);
-    inst = plugin_create(json, AIGOV_ACTION_BLOCK, err, sizeof(err));
-    if (inst == NULL)
-        fail_msg("create: %s", err);
-    return inst;
-}
-
 static void *make_all(void)
 {
     char err[256] = "";
@@ -166,16 +151,16 @@ static void test_config_errors(void **st)
 
 static void test_config_subset(void **st)
 {
-    void *inst = make_types("openai", "jwt");
+    void *inst = plugin_create_types("openai", "jwt", AIGOV_ACTION_BLOCK);
     const char *text = "k=" OPENAI_PROJ " id=" AWS_ID " t=" JWT_TOK " a=" ANTHROPIC;
     (void)st;
     expect(inst, text, 2, "OPENAI_KEY", OPENAI_PROJ, "JWT", JWT_TOK);
     P()->destroy(inst);
-    inst = make_types("aws", NULL);
+    inst = plugin_create_types("aws", NULL, AIGOV_ACTION_BLOCK);
     expect(inst, text, 1, "AWS_KEY", AWS_ID);
     P()->destroy(inst);
     /* with jwt off, a JWT after Bearer is still a bearer token */
-    inst = make_types("bearer", NULL);
+    inst = plugin_create_types("bearer", NULL, AIGOV_ACTION_BLOCK);
     expect(inst, "Authorization: Bearer " JWT_TOK, 1, "BEARER_TOKEN", JWT_TOK);
     P()->destroy(inst);
 }
@@ -338,7 +323,7 @@ static void test_connection_strings(void **st)
 
 static void test_connection_misses(void **st)
 {
-    void *inst = make_types("connection_string", NULL);
+    void *inst = plugin_create_types("connection_string", NULL, AIGOV_ACTION_BLOCK);
     (void)st;
     none(inst, "postgres://user:password@localhost/db and mysql://root:<password>@db/x");
     none(inst, "redis://:${REDIS_PASSWORD}@cache:6379 and amqp://guest:****@rabbit/");
