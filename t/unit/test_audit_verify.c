@@ -633,6 +633,33 @@ static void test_kept_checkpoint(void **state)
     free(l.buf);
 }
 
+static void write_file(const char *path, const char *buf, size_t len)
+{
+    FILE *f = fopen(path, "w");
+
+    assert_non_null(f);
+    assert_int_equal(fwrite(buf, 1, len, f), len);
+    fclose(f);
+}
+
+/* Recovery of a whole log: the tree of its size records, the newest
+ * checkpoint's size, no newline owed, and the root the writer had. */
+static void recover_clean(const char *path, uint64_t size, uint64_t lastcp, const uint8_t root[32])
+{
+    char err[300];
+    aigov_tree_t t;
+    uint64_t cp;
+    int nl;
+    uint8_t got[32];
+
+    assert_int_equal(aigov_log_recover(path, &t, &cp, &nl, err, sizeof(err)), 0);
+    assert_int_equal(t.size, size);
+    assert_int_equal(cp, lastcp);
+    assert_int_equal(nl, 0);
+    aigov_tree_root(&t, got);
+    assert_memory_equal(root, got, 32);
+}
+
 /* A line torn after the log's size records, as a crash leaves it: the
  * recovered tree is the records before it, and the writer owes a newline. */
 static void recover_torn(const char *path, uint64_t size, aigov_tree_t *t)
@@ -658,11 +685,10 @@ static void test_carry_over_and_recovery(void **state)
     got_t g;
     aigov_verify_summary_t s;
     char path[256], err[300];
-    FILE *f;
     aigov_tree_t t;
     uint64_t lastcp;
     int nl;
-    uint8_t r1[32], r2[32];
+    uint8_t r1[32];
     size_t n;
     char *line;
 
@@ -700,15 +726,8 @@ static void test_carry_over_and_recovery(void **state)
 
     /* recovery of b gives the same tree, so appending continues it */
     snprintf(path, sizeof(path), "%s/b.log", tmpdir);
-    f = fopen(path, "w");
-    fwrite(b.buf, 1, b.len, f);
-    fclose(f);
-    assert_int_equal(aigov_log_recover(path, &t, &lastcp, &nl, err, sizeof(err)), 0);
-    assert_int_equal(t.size, 37);
-    assert_int_equal(lastcp, 37);
-    assert_int_equal(nl, 0);
-    aigov_tree_root(&t, r2);
-    assert_memory_equal(r1, r2, 32);
+    write_file(path, b.buf, b.len);
+    recover_clean(path, 37, 37, r1);
 
     /* a torn tail: recovered without it, and the writer is told to end the line */
     recover_torn(path, 37, &t);
@@ -762,15 +781,6 @@ static void build_ranged(logb_t *l, int n, int every, int late, size_t pad)
     free(fill);
 }
 
-static void write_file(const char *path, const char *buf, size_t len)
-{
-    FILE *f = fopen(path, "w");
-
-    assert_non_null(f);
-    assert_int_equal(fwrite(buf, 1, len, f), len);
-    fclose(f);
-}
-
 /* Recovery reads the end of the file only: from the newest checkpoint with
  * a range (and the records it had not yet covered when it landed). */
 static void test_recover_from_tail(void **state)
@@ -795,12 +805,7 @@ static void test_recover_from_tail(void **state)
     assert_int_equal(l.buf[off], 'x');
     l.buf[off] = 'y';
     write_file(path, l.buf, l.len);
-    assert_int_equal(aigov_log_recover(path, &t, &lastcp, &nl, err, sizeof(err)), 0);
-    assert_int_equal(t.size, 3500);
-    assert_int_equal(lastcp, 3000);
-    assert_int_equal(nl, 0);
-    aigov_tree_root(&t, got);
-    assert_memory_equal(want, got, 32);
+    recover_clean(path, 3500, 3000, want);
     l.buf[off] = 'x';
 
     /* a torn tail: the tree without it, and a newline owed */
@@ -833,11 +838,7 @@ static void test_recover_from_tail(void **state)
     build_ranged(&l, 25, 10, 4, 10);
     aigov_tree_root(&l.tree, want);
     write_file(path, l.buf, l.len);
-    assert_int_equal(aigov_log_recover(path, &t, &lastcp, &nl, err, sizeof(err)), 0);
-    assert_int_equal(t.size, 25);
-    assert_int_equal(lastcp, 20);
-    aigov_tree_root(&t, got);
-    assert_memory_equal(want, got, 32);
+    recover_clean(path, 25, 20, want);
     free(l.buf);
 }
 
