@@ -1017,7 +1017,8 @@ ngx_http_aigov_audit_lock(ngx_http_aigov_main_conf_t *amcf, ngx_log_t *log)
 
 /*
  * Under the lock: seqs, one write(), the leaves. The lines are the held
- * completion records, then body (NULL: only the held records). A line the
+ * records (admissions and completions of this loop turn), then body (NULL:
+ * only the held records). A line the
  * file got whole is a leaf, whatever happened to the rest; a line cut by
  * a failed write is torn, and the next line starts on a new one. A file
  * that nginx reopened (log rotation) and that is still empty first gets a
