@@ -92,7 +92,6 @@ typedef struct {
     hs_database_t  *late;       /* the triggered signals, no SOM */
     hs_database_t  *spans_db;   /* every signal with SOM, for spans */
     hs_scratch_t   *scratch;
-    hs_scratch_t   *inner;      /* for payloads scanned from a callback */
     double          threshold;
     /* per scan */
     int             seen[NSIGNALS];
@@ -119,7 +118,6 @@ static void injection_destroy(void *inst)
 
     if (in == NULL)
         return;
-    hs_free_scratch(in->inner);
     hs_free_scratch(in->scratch);
     hs_free_database(in->detect);
     hs_free_database(in->late);
@@ -196,9 +194,7 @@ static void *injection_create(const aigov_config_api_t *api, const aigov_config_
     }
     if (hs_alloc_scratch(in->detect, &in->scratch) != HS_SUCCESS ||
         (in->late && hs_alloc_scratch(in->late, &in->scratch) != HS_SUCCESS) ||
-        hs_alloc_scratch(in->spans_db, &in->scratch) != HS_SUCCESS ||
-        hs_alloc_scratch(in->detect, &in->inner) != HS_SUCCESS ||
-        (in->late && hs_alloc_scratch(in->late, &in->inner) != HS_SUCCESS)) {
+        hs_alloc_scratch(in->spans_db, &in->scratch) != HS_SUCCESS) {
         snprintf(err, errlen, "cannot allocate Vectorscan scratch space");
         injection_destroy(in);
         return NULL;
@@ -321,7 +317,8 @@ static void check_run(injection_t *in, size_t start, size_t n)
     d = decode(in, t + start, n, all_hex);
     if (d == 0)
         return;
-    if (detect_signals(in, in->inner, (const char *)in->decoded, d, &inner) != 0) {
+    /* runs are checked after the first pass, so its scratch is free */
+    if (detect_signals(in, in->scratch, (const char *)in->decoded, d, &inner) != 0) {
         in->failed = 1;
         return;
     }
