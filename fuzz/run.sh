@@ -49,10 +49,10 @@ for n in "${names[@]}"; do
     mkdir -p "fuzz/corpus/$n" "$OUT/corpus/$n"
     log="$OUT/$n.log"
     # The first corpus folder receives new inputs; the seeds stay as they are.
-    # shellcheck disable=SC2086
     # FUZZ_SECONDS=0: only replay the corpus (make test does, so that the
     # targets keep building and the seeds keep passing)
     if [ "$SECONDS_EACH" = 0 ]; then limit=-runs=0; else limit=-max_total_time="$SECONDS_EACH"; fi
+    # shellcheck disable=SC2086
     "$bin" "$limit" -timeout=10 -rss_limit_mb=2048 \
         -artifact_prefix="$OUT/crashes/$n-" -print_final_stats=1 ${FUZZ_ARGS:-} \
         "$OUT/corpus/$n" "fuzz/corpus/$n" >"$log" 2>&1
