@@ -198,12 +198,19 @@ static int report(aigov_sse_t *p, size_t n, int complete,
     return cb(ud, &ev);
 }
 
-/* The block just reported, up to end (an index into buf), is done. */
-static void consume(aigov_sse_t *p, size_t end)
+/* A complete block ends at end (an index into buf): reported, then done. */
+static int end_block(aigov_sse_t *p, size_t end, aigov_sse_cb cb, void *ud)
 {
+    int rc;
+
+    p->pos = p->line = end;
+    rc = report(p, end - p->off, 1, cb, ud);
+    if (rc != 0)
+        return rc;
     p->off = end;
     if (p->off == p->len)
         p->off = p->len = p->pos = p->line = 0;
+    return 0;
 }
 
 /* The reported bytes go, so the buffer starts with the current block. */
@@ -238,12 +245,9 @@ static int scan(aigov_sse_t *p, aigov_sse_cb cb, void *ud)
         if (p->pos == p->line) {
             /* A blank line ends the block (or, with nothing before it,
              * is a block of its own, kept so the bytes pass in order). */
-            size_t end = p->pos + el;
-            p->pos = p->line = end;
-            rc = report(p, end - p->off, 1, cb, ud);
+            rc = end_block(p, p->pos + el, cb, ud);
             if (rc != 0)
                 return rc;
-            consume(p, end);
             continue;
         }
         p->pos += el;
@@ -296,12 +300,9 @@ int aigov_sse_finish(aigov_sse_t *p, aigov_sse_cb cb, void *ud)
     /* A trailing '\r' is a line end after all. */
     if (p->len > p->off && p->buf[p->len - 1] == '\r' && p->pos + 1 == p->len) {
         if (p->pos == p->line) {
-            size_t end = p->len;
-            p->pos = p->line = end;
-            rc = report(p, end - p->off, 1, cb, ud);
+            rc = end_block(p, p->len, cb, ud);
             if (rc != 0)
                 return rc;
-            consume(p, end);
         } else {
             p->pos = p->line = p->len;
         }
