@@ -15,7 +15,7 @@ use warnings;
 my ($rows_file, $measure_file) = @ARGV;
 die "usage: table.pl ROWS.tsv MEASURE.tsv\n" unless defined $measure_file;
 
-my (@order, %row, %note, %runs);
+my (@order, %row, %note, %runs, %round);
 
 open my $rf, '<', $rows_file or die "$rows_file: $!\n";
 while (my $line = <$rf>) {
@@ -44,6 +44,9 @@ while (my $line = <$mf>) {
     }
     my $r = $runs{"$id:$case"} //= {};
     push @{ $r->{rps} }, $v{requests} / ($v{duration_us} / 1e6);
+    # the n-th run of a row is round n: rows are interleaved, so the runs
+    # of one round were taken minutes apart at most
+    $round{$case}{$id}[ $r->{n}++ ] = $r->{rps}[-1];
     push @{ $r->{p50} }, $v{p50_us};
     push @{ $r->{p99} }, $v{p99_us};
     $r->{requests} += $v{requests};
@@ -123,5 +126,47 @@ for my $n (0 .. $#out) {
     print '| ', join(' | ', @c), " |\n";
     if ($n == 0) {
         print '|', join('|', map { '-' x ($width[$_] + 1) . ($numeric[$_] ? ':' : '-') } 0 .. $#head), "|\n";
+    }
+}
+
+# What each step costs, from runs of the same round: a step's throughput
+# over the step before it, round by round, then the median and the range.
+# Pairing runs this way takes out most of the machine's slow and fast
+# moments, which move all rows of a round together.
+my @steps = (
+    ['aigov pass-through', 'pass', 'nginx'],
+    ['+ identity and policy', 'policy', 'pass'],
+    ['+ 4 plugins on the prompt', 'plugins', 'policy'],
+    ['+ signed audit log', 'audit', 'plugins'],
+    ['full stack against nginx', 'audit', 'nginx'],
+    ['full stack against the Lua guard', 'audit', 'lua'],
+);
+my @cost = (['case', 'workers', 'step', 'rounds', 'cost (median)', 'range']);
+for my $case (qw(json1k json16k stream)) {
+    for my $w (1, 2) {
+        for my $s (@steps) {
+            my ($label, $this, $prev) = @$s;
+            my ($ra, $rb) = ($round{$case}{"$this-$w"}, $round{$case}{"$prev-$w"});
+            next unless $ra && $rb;
+            my @q;
+            for my $k (0 .. ($#$ra < $#$rb ? $#$ra : $#$rb)) {
+                push @q, $ra->[$k] / $rb->[$k] if $ra->[$k] && $rb->[$k];
+            }
+            next unless @q;
+            my @sorted = sort { $a <=> $b } @q;
+            my $pct = sub { sprintf '%+.0f%%', 100 * ($_[0] - 1) };
+            push @cost, [$case_title{$case}, $w, $label, scalar @q, $pct->(median(@q)),
+                         @q > 1 ? $pct->($sorted[0]) . " to " . $pct->($sorted[-1]) : ''];
+        }
+    }
+}
+if (@cost > 1) {
+    print "\n";
+    print "Cost of each step: its throughput against the step before it (or the row named), run by run within each round, as a change in requests/s.\n\n";
+    my @num = (0, 1, 0, 1, 1, 1);
+    my @wid = map { my $i = $_; my $m = 3; for (@cost) { my $l = length($_->[$i]); $m = $l if $l > $m } $m } 0 .. $#{ $cost[0] };
+    for my $n (0 .. $#cost) {
+        print '| ', join(' | ', map { $num[$_] && $n ? sprintf('%*s', $wid[$_], $cost[$n][$_]) : sprintf('%-*s', $wid[$_], $cost[$n][$_]) } 0 .. $#wid), " |\n";
+        print '|', join('|', map { '-' x ($wid[$_] + 1) . ($num[$_] ? ':' : '-') } 0 .. $#wid), "|\n" if $n == 0;
     }
 }
