@@ -64,19 +64,19 @@ static const signal_t signals[] = {
       "initial" S "instructions|hidden" S "instructions|instructions" S "above)",
       0.8, "prompt_leak", NULL },
     { "\\byou" S "are" S "now" S "(dan|an?" S "(unrestricted|unfiltered|uncensored|"
-      "jailbroken)|in" S "(developer|god|jailbreak)" S "mode|free" S "from)", 1.0, "jailbreak",
+      "jailbroken)|in" S "(developer|god|jailbreak)" S "mode|free" S "from)\\b", 1.0, "jailbreak",
       NULL },
     { "\\b(do" S "anything" S "now|dan" S "mode)\\b", 0.8, "jailbreak", NULL },
     { "\\b((developer|god|jailbreak|unrestricted|dan)" S "mode" S "(is" S ")?"
       "(enabled|on|activated)|(enable|activate|enter)" S "(developer|god|jailbreak|"
-      "unrestricted)" S "mode)", 0.7, "jailbreak", NULL },
+      "unrestricted)" S "mode)\\b", 0.7, "jailbreak", NULL },
     { "\\b(pretend|imagine|act" S "as" S "if|behave" S "as" S "if|assume)" S "(that" S ")?"
       "you" S "(have|had|are|were)" S "(no|without" S "any|without|free" S "of)" S
       "(restrictions|limits|limitations|rules|filters|guidelines|boundaries|"
       "content" S "polic(y|ies)|ethical" S "guidelines)", 0.9, "jailbreak", NULL },
     { "\\b(stay" S "in" S "character|roleplay" S "as" S "an?" S "(unfiltered|uncensored|"
       "evil|unrestricted)|from" S "now" S "on" S "you" S "(are|will" S "be)" S "(an?" S ")?"
-      "(unfiltered|uncensored|evil|unrestricted|dan))", 0.6, "roleplay_escape", NULL },
+      "(unfiltered|uncensored|evil|unrestricted|dan))\\b", 0.6, "roleplay_escape", NULL },
     { "\\b(new|updated|real|actual)" S "(system" S ")?instructions" S "?:", 0.4,
       "instruction_override", "instructions" },
     { "\\bwithout" S "(any" S ")?(restrictions|censorship|filters|moral" S "constraints)",

@@ -3,7 +3,11 @@
  * before the scanner was made fast, kept verbatim (below this comment) so
  * that the unit test can compare the old and new scanners on a generated
  * corpus. Compiled only into that test, which renames its exported
- * symbols before including it. Do not change it.
+ * symbols before including it. Do not change it, except where the
+ * plugin's signals change meaning on purpose: the comparison is about
+ * speed work keeping behaviour. (2026-11-28: the signals "you are now
+ * ...", "... mode enabled" and "from now on you are ..." end at a word
+ * boundary in both, so "you are now dancing" is not "you are now dan".)
  */
 /*
  * injection: prompt-injection and jailbreak heuristics with a score.
@@ -54,18 +58,18 @@ static const signal_t signals[] = {
       "initial" S "instructions|hidden" S "instructions|instructions" S "above)",
       0.8, "prompt_leak" },
     { "\\byou" S "are" S "now" S "(dan|an?" S "(unrestricted|unfiltered|uncensored|"
-      "jailbroken)|in" S "(developer|god|jailbreak)" S "mode|free" S "from)", 1.0, "jailbreak" },
+      "jailbroken)|in" S "(developer|god|jailbreak)" S "mode|free" S "from)\\b", 1.0, "jailbreak" },
     { "\\b(do" S "anything" S "now|dan" S "mode)\\b", 0.8, "jailbreak" },
     { "\\b((developer|god|jailbreak|unrestricted|dan)" S "mode" S "(is" S ")?"
       "(enabled|on|activated)|(enable|activate|enter)" S "(developer|god|jailbreak|"
-      "unrestricted)" S "mode)", 0.7, "jailbreak" },
+      "unrestricted)" S "mode)\\b", 0.7, "jailbreak" },
     { "\\b(pretend|imagine|act" S "as" S "if|behave" S "as" S "if|assume)" S "(that" S ")?"
       "you" S "(have|had|are|were)" S "(no|without" S "any|without|free" S "of)" S
       "(restrictions|limits|limitations|rules|filters|guidelines|boundaries|"
       "content" S "polic(y|ies)|ethical" S "guidelines)", 0.9, "jailbreak" },
     { "\\b(stay" S "in" S "character|roleplay" S "as" S "an?" S "(unfiltered|uncensored|"
       "evil|unrestricted)|from" S "now" S "on" S "you" S "(are|will" S "be)" S "(an?" S ")?"
-      "(unfiltered|uncensored|evil|unrestricted|dan))", 0.6, "roleplay_escape" },
+      "(unfiltered|uncensored|evil|unrestricted|dan))\\b", 0.6, "roleplay_escape" },
     { "\\b(new|updated|real|actual)" S "(system" S ")?instructions" S "?:", 0.4,
       "instruction_override" },
     { "\\bwithout" S "(any" S ")?(restrictions|censorship|filters|moral" S "constraints)",
