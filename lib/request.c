@@ -1434,34 +1434,59 @@ read_messages(parse_ctx_t *cx)
 /* ---- parse / free ------------------------------------------------------- */
 
 /*
- * The one allocation: the body copy the edits are spliced into, the texts
- * array, and the strings area (room for every string value once, which
- * bounds what the walkers can copy).
+ * The one allocation: the body copy the edits are spliced into (none when
+ * the caller lends the body), the texts array, and the strings area (room
+ * for every string value once, which bounds what the walkers can copy).
  */
 static int
 alloc_mem(aigov_request_t *rq, parse_ctx_t *cx, const scan_t *s,
-          const char *body, size_t len)
+          const char *body, size_t len, int lent)
 {
-    size_t body_sz = (len + 15) & ~(size_t) 15;
+    size_t body_sz = lent ? 0 : (len + 15) & ~(size_t) 15;
     size_t tcap = s->nstr < AIGOV_REQ_MAX_TEXTS ? s->nstr : AIGOV_REQ_MAX_TEXTS;
     size_t texts_sz = tcap * sizeof(aigov_text_t);
 
-    rq->mem_ = malloc(body_sz + texts_sz + s->str_bytes);
+    /* one byte more, so that a lent body with nothing to copy still gets
+     * an allocation of its own */
+    rq->mem_ = malloc(body_sz + texts_sz + s->str_bytes + 1);
     if (rq->mem_ == NULL)
         return -1;
-    memcpy(rq->mem_, body, len);
+    if (lent) {
+        rq->body_ = body;
+    } else {
+        memcpy(rq->mem_, body, len);
+        rq->body_ = rq->mem_;
+    }
     rq->body_len_ = len;
     rq->texts = tcap ? (aigov_text_t *) (void *) (rq->mem_ + body_sz) : NULL;
     cx->tcap = tcap;
     cx->sp = rq->mem_ + body_sz + texts_sz;
     cx->send = cx->sp + s->str_bytes;
-    cx->b = (const unsigned char *) rq->mem_;
+    cx->b = (const unsigned char *) rq->body_;
     return 0;
 }
+
+static aigov_req_status_t parse(aigov_request_t *rq, aigov_endpoint_t ep,
+                                const char *body, size_t len, int lent,
+                                char *err, size_t errlen);
 
 aigov_req_status_t
 aigov_request_parse(aigov_request_t *rq, aigov_endpoint_t ep,
                     const char *body, size_t len, char *err, size_t errlen)
+{
+    return parse(rq, ep, body, len, 0, err, errlen);
+}
+
+aigov_req_status_t
+aigov_request_parse_lent(aigov_request_t *rq, aigov_endpoint_t ep,
+                         const char *body, size_t len, char *err, size_t errlen)
+{
+    return parse(rq, ep, body, len, 1, err, errlen);
+}
+
+static aigov_req_status_t
+parse(aigov_request_t *rq, aigov_endpoint_t ep, const char *body, size_t len,
+      int lent, char *err, size_t errlen)
 {
     parse_ctx_t cx;
     scan_t      scan, *s = &scan;
@@ -1540,7 +1565,7 @@ aigov_request_parse(aigov_request_t *rq, aigov_endpoint_t ep,
         scan_release(s);
         return AIGOV_REQ_BAD_SHAPE;
     }
-    if (alloc_mem(rq, &cx, s, body, len) != 0) {
+    if (alloc_mem(rq, &cx, s, body, len, lent) != 0) {
         scan_release(s);
         aigov_errorf(err, errlen, "out of memory");
         return AIGOV_REQ_NOMEM;
@@ -1731,7 +1756,7 @@ aigov_request_serialize(const aigov_request_t *rq, size_t *len)
     o = out;
     from = 0;
     for (i = 0; i < n; i++) {
-        memcpy(o, rq->mem_ + from, sp[i].at - from);
+        memcpy(o, rq->body_ + from, sp[i].at - from);
         o += sp[i].at - from;
         if (sp[i].esc) {
             o = aigov_json_escape(o, sp[i].s, sp[i].len, 0);
@@ -1741,7 +1766,7 @@ aigov_request_serialize(const aigov_request_t *rq, size_t *len)
         }
         from = sp[i].end;
     }
-    memcpy(o, rq->mem_ + from, rq->body_len_ - from);
+    memcpy(o, rq->body_ + from, rq->body_len_ - from);
     o += rq->body_len_ - from;
     *o = '\0';
     free(sp);

@@ -55,6 +55,7 @@ typedef struct {
 
     /* Private to request.c: what serialize splices. */
     char             *mem_;         /* one allocation: body copy, texts, strings */
+    const char       *body_;        /* the body: in mem_, or the caller's */
     size_t            body_len_;    /* 0: no body was parsed */
     size_t            close_at_;    /* the root object's closing '}' */
     int               root_empty_;  /* the root object has no member */
@@ -89,6 +90,12 @@ typedef enum {
 aigov_req_status_t aigov_request_parse(aigov_request_t *rq, aigov_endpoint_t ep,
                                        const char *body, size_t len,
                                        char *err, size_t errlen);
+/* The same, with the body lent instead of copied: it must stay as it is
+ * until aigov_request_free, for the texts are read from it and the edits
+ * spliced into it. Saves a copy of the body (the gateway keeps it anyway). */
+aigov_req_status_t aigov_request_parse_lent(aigov_request_t *rq, aigov_endpoint_t ep,
+                                            const char *body, size_t len,
+                                            char *err, size_t errlen);
 void aigov_request_free(aigov_request_t *rq);
 
 /* Replace text i (after redaction); the text must be valid UTF-8 without

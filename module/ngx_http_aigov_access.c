@@ -271,9 +271,11 @@ ngx_http_aigov_process(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
                                        "a JSON object is required");
         }
 
+        /* the body stays in the request's pool, as it is, until the
+         * request ends: the parser reads it there instead of copying it */
         err[0] = '\0';
-        st = aigov_request_parse(&ctx->req, ep, (const char *) body.data,
-                                 body.len, err, sizeof(err));
+        st = aigov_request_parse_lent(&ctx->req, ep, (const char *) body.data,
+                                      body.len, err, sizeof(err));
 
         switch (st) {
         case AIGOV_REQ_OK:
