@@ -15,7 +15,7 @@ use warnings;
 my ($rows_file, $measure_file) = @ARGV;
 die "usage: table.pl ROWS.tsv MEASURE.tsv\n" unless defined $measure_file;
 
-my (@order, %row, %note, %runs, %round);
+my (@order, %row, %note, %runs, %round, %case_run);
 
 open my $rf, '<', $rows_file or die "$rows_file: $!\n";
 while (my $line = <$rf>) {
@@ -37,6 +37,7 @@ while (my $line = <$mf>) {
     chomp $line;
     my ($case, $id, $wrk) = split /\t/, $line, 3;
     next unless defined $wrk;
+    $case_run{$case} = 1;
     my %v = $wrk =~ /(\w+)=(\d+)/g;
     if (!%v || !$v{duration_us}) {
         push @{ $runs{"$id:$case"}{bad} }, 'wrk failed';
@@ -84,6 +85,7 @@ my @out = (\@head);
 my %case_title = (json1k => 'json 1 KiB', json16k => 'json 16 KiB', stream => 'SSE 200 events');
 
 for my $case (qw(json1k json16k stream)) {
+    next unless $case_run{$case};     # not among BENCH_CASES
     for my $id (@order) {
         my $row = $row{$id};
         next unless grep { $_ eq $case } @{ $row->{cases} };
