@@ -91,8 +91,8 @@ aigov_req_status_t aigov_request_parse(aigov_request_t *rq, aigov_endpoint_t ep,
                                        const char *body, size_t len,
                                        char *err, size_t errlen);
 /* The same, with the body lent instead of copied: it must stay as it is
- * until aigov_request_free, for the texts are read from it and the edits
- * spliced into it. Saves a copy of the body (the gateway keeps it anyway). */
+ * until aigov_request_free, for aigov_request_serialize splices the edits
+ * into it. Saves a copy of the body (the gateway keeps it anyway). */
 aigov_req_status_t aigov_request_parse_lent(aigov_request_t *rq, aigov_endpoint_t ep,
                                             const char *body, size_t len,
                                             char *err, size_t errlen);
