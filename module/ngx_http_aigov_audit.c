@@ -254,6 +254,7 @@ ngx_http_aigov_audit_init_zone(ngx_http_aigov_main_conf_t *amcf,
     }
 
     a->last_cp_size = cp;
+    a->cp_written = cp;
     a->last_cp_time = ngx_time();
     a->needs_newline = newline;
 
@@ -909,6 +910,7 @@ ngx_http_aigov_audit_follow(ngx_http_aigov_main_conf_t *amcf, char **carry)
                 return NGX_ERROR;
             }
 
+            a->cp_written = a->tree.size;
             a->needs_newline = 0;
         }
     }
@@ -1005,6 +1007,10 @@ ngx_http_aigov_audit_lock(ngx_http_aigov_main_conf_t *amcf, ngx_log_t *log)
 
     if (cp > a->last_cp_size) {
         a->last_cp_size = cp;
+    }
+
+    if (cp > a->cp_written) {
+        a->cp_written = cp;
     }
 
     ngx_log_error(NGX_LOG_WARN, log, 0,
@@ -1255,9 +1261,22 @@ ngx_http_aigov_audit_checkpoint_now(ngx_http_aigov_main_conf_t *amcf,
     {
         rc = NGX_ERROR;
 
+    } else if (size <= a->cp_written) {
+        /*
+         * Another worker claimed a larger size after this one and signed
+         * faster (two workers leaving at once on reload, say), or a
+         * rotation's carry-over checkpoint came first: written now, this
+         * one would follow a larger checkpoint, which verify rightly
+         * reports. The larger one covers these records.
+         */
+        rc = NGX_OK;
+
     } else {
         rc = ngx_http_aigov_audit_write(amcf->audit_file->fd, line, len,
                                         NULL);
+        if (rc == NGX_OK) {
+            a->cp_written = size;
+        }
     }
 
     ngx_shmtx_unlock(amcf->audit_mutex);

@@ -59,6 +59,7 @@ typedef struct {
     ngx_shmtx_t                mutex;      /* its semaphore must be shared */
     aigov_tree_t               tree;
     uint64_t                   last_cp_size;   /* newest checkpoint claimed */
+    uint64_t                   cp_written;     /* newest checkpoint in the file */
     time_t                     last_cp_time;
     dev_t                      dev;            /* the file appended to */
     ino_t                      ino;

@@ -45,9 +45,10 @@ sub conf {
     my $log = $o{log} // "$d/audit.log";
     my $fail = $o{fail} // 'closed';
     my $origin = exists $o{origin} ? '' : 'aigov_audit_origin test.example/aigov;';
+    my $every = $o{checkpoint} // '100 1s';
     return $t->gateway_conf(
         http => "aigov_audit_log $log; aigov_audit_key $d/audit.key; $origin"
-              . " aigov_audit_checkpoint 100 1s; aigov_audit_fail $fail;",
+              . " aigov_audit_checkpoint $every; aigov_audit_fail $fail;",
         location => "aigov_policy $d/policy.yaml; aigov_jwt_key $jpub;");
 }
 
@@ -214,6 +215,21 @@ ok($rc == 0 || ($rc == 1 && @torn <= 2 && $out !~ /modified|removed|reordered|in
    'rotated files verify together (at most the torn line of the killed worker)') or diag($out);
 my $first = (lines_of("$d/audit.log"))[0];
 like($first, qr/^\{"checkpoint"/, 'the new file starts with a carry-over checkpoint');
+
+# a checkpoint after every record, claimed by both workers: one can sign a
+# smaller checkpoint more slowly than the other signs a larger one, and the
+# smaller must then not follow the larger in the file
+$t->write_conf(conf(log => "$d/every.log", checkpoint => '1 1s'), workers => 2);
+$t->start_nginx;
+my $m = 3000;
+my $url_m = 'http://127.0.0.1:' . $t->port . '/v1/chat/completions?n=[1-' . $m . ']';
+@codes = `curl -s --parallel --parallel-max 16 -o /dev/null -w '%{http_code}\\n' -H 'Authorization: Bearer $tok' -H 'Content-Type: application/json' --data-binary \@$d/body.json '$url_m' 2>/dev/null`;
+is(scalar(grep { /^200$/ } @codes), $m, "$m requests answered 200 with a checkpoint after every record");
+$t->stop_nginx;
+my @every = grep { /^\{"checkpoint"/ } lines_of("$d/every.log");
+ok(@every > $m / 10, 'checkpoints were written all along (' . scalar(@every) . ')');
+$out = `$aigov audit verify --key $d/audit.key.pub $d/every.log 2>&1`;
+is($? >> 8, 0, 'and each one extends the one before it in the file') or diag($out);
 
 # fail closed: a log that cannot be written refuses the request with 503
 $t->write_conf(conf(log => '/dev/full'));
