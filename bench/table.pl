@@ -15,7 +15,7 @@ use warnings;
 my ($rows_file, $measure_file) = @ARGV;
 die "usage: table.pl ROWS.tsv MEASURE.tsv\n" unless defined $measure_file;
 
-my (@order, %row, %note, %runs, %round, %case_run);
+my (@order, %row, %note, %runs, %case_run);
 
 open my $rf, '<', $rows_file or die "$rows_file: $!\n";
 while (my $line = <$rf>) {
@@ -45,9 +45,6 @@ while (my $line = <$mf>) {
     }
     my $r = $runs{"$id:$case"} //= {};
     push @{ $r->{rps} }, $v{requests} / ($v{duration_us} / 1e6);
-    # the n-th run of a row is round n: rows are interleaved, so the runs
-    # of one round were taken minutes apart at most
-    $round{$case}{$id}[ $r->{n}++ ] = $r->{rps}[-1];
     push @{ $r->{p50} }, $v{p50_us};
     push @{ $r->{p99} }, $v{p99_us};
     $r->{requests} += $v{requests};
@@ -117,24 +114,31 @@ for my $case (qw(json1k json16k stream)) {
 }
 
 # A Markdown table that also reads well in a terminal: padded columns,
-# numbers right-aligned.
-my @numeric = (0, 0, 1, 1, 1, 1, 1, 1, 1, 0);
-my @width = map { my $i = $_; my $w = 3; for (@out) { my $l = length($_->[$i] // ''); $w = $l if $l > $w } $w } 0 .. $#head;
-for my $n (0 .. $#out) {
-    my @c = map {
-        my $v = $out[$n][$_] // '';
-        $numeric[$_] && $n ? sprintf('%*s', $width[$_], $v) : sprintf('%-*s', $width[$_], $v)
-    } 0 .. $#head;
-    print '| ', join(' | ', @c), " |\n";
-    if ($n == 0) {
-        print '|', join('|', map { '-' x ($width[$_] + 1) . ($numeric[$_] ? ':' : '-') } 0 .. $#head), "|\n";
+# numbers right-aligned. $rows->[0] is the head; $numeric flags columns.
+sub print_table {
+    my ($rows, $numeric) = @_;
+    my $last = $#{ $rows->[0] };
+    my @width = map { my $i = $_; my $w = 3; for (@$rows) { my $l = length($_->[$i] // ''); $w = $l if $l > $w } $w } 0 .. $last;
+    for my $n (0 .. $#$rows) {
+        my @c = map {
+            my $v = $rows->[$n][$_] // '';
+            $numeric->[$_] && $n ? sprintf('%*s', $width[$_], $v) : sprintf('%-*s', $width[$_], $v)
+        } 0 .. $last;
+        print '| ', join(' | ', @c), " |\n";
+        if ($n == 0) {
+            print '|', join('|', map { '-' x ($width[$_] + 1) . ($numeric->[$_] ? ':' : '-') } 0 .. $last), "|\n";
+        }
     }
 }
 
+print_table(\@out, [0, 0, 1, 1, 1, 1, 1, 1, 1, 0]);
+
 # What each step costs, from runs of the same round: a step's throughput
 # over the step before it, round by round, then the median and the range.
-# Pairing runs this way takes out most of the machine's slow and fast
-# moments, which move all rows of a round together.
+# The n-th run of a row is round n: rows are interleaved, so the runs of
+# one round were taken minutes apart at most. Pairing runs this way takes
+# out most of the machine's slow and fast moments, which move all rows of a
+# round together.
 my @steps = (
     ['aigov pass-through', 'pass', 'nginx'],
     ['+ identity and policy', 'policy', 'pass'],
@@ -148,7 +152,7 @@ for my $case (qw(json1k json16k stream)) {
     for my $w (1, 2) {
         for my $s (@steps) {
             my ($label, $this, $prev) = @$s;
-            my ($ra, $rb) = ($round{$case}{"$this-$w"}, $round{$case}{"$prev-$w"});
+            my ($ra, $rb) = map { $runs{"$_-$w:$case"} ? $runs{"$_-$w:$case"}{rps} : undef } $this, $prev;
             next unless $ra && $rb;
             my @q;
             for my $k (0 .. ($#$ra < $#$rb ? $#$ra : $#$rb)) {
@@ -165,10 +169,5 @@ for my $case (qw(json1k json16k stream)) {
 if (@cost > 1) {
     print "\n";
     print "Cost of each step: its throughput against the step before it (or the row named), run by run within each round, as a change in requests/s.\n\n";
-    my @num = (0, 1, 0, 1, 1, 1);
-    my @wid = map { my $i = $_; my $m = 3; for (@cost) { my $l = length($_->[$i]); $m = $l if $l > $m } $m } 0 .. $#{ $cost[0] };
-    for my $n (0 .. $#cost) {
-        print '| ', join(' | ', map { $num[$_] && $n ? sprintf('%*s', $wid[$_], $cost[$n][$_]) : sprintf('%-*s', $wid[$_], $cost[$n][$_]) } 0 .. $#wid), " |\n";
-        print '|', join('|', map { '-' x ($wid[$_] + 1) . ($num[$_] ? ':' : '-') } 0 .. $#wid), "|\n" if $n == 0;
-    }
+    print_table(\@cost, [0, 1, 0, 1, 1, 1]);
 }
