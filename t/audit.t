@@ -165,13 +165,20 @@ sub mth {
 my @leaves = map { Digest::SHA::sha256("\x00$_") } grep { /^\{"seq"/ } @lines;
 is(encode_base64(mth(@leaves), ''), $rootb64, 'root hash matches an independent RFC 9162 computation');
 
+# $count requests of $d/body.json over 16 parallel keep-alive connections:
+# how many were answered 200
+sub served {
+    my ($count) = @_;
+    my $url = 'http://127.0.0.1:' . $t->port . '/v1/chat/completions?n=[1-' . $count . ']';
+    my @codes = `curl -s --parallel --parallel-max 16 -o /dev/null -w '%{http_code}\\n' -H 'Authorization: Bearer $tok' -H 'Content-Type: application/json' --data-binary \@$d/body.json '$url' 2>/dev/null`;
+    return scalar grep { /^200$/ } @codes;
+}
+
 # load: two workers, thousands of requests over keep-alive connections
 $t->start_nginx;
 my $n = 6000;
-my $url = 'http://127.0.0.1:' . $t->port . '/v1/chat/completions?n=[1-' . $n . ']';
 open my $bfh, '>', "$d/body.json"; print $bfh $body; close $bfh;
-my @codes = `curl -s --parallel --parallel-max 16 -o /dev/null -w '%{http_code}\\n' -H 'Authorization: Bearer $tok' -H 'Content-Type: application/json' --data-binary \@$d/body.json '$url' 2>/dev/null`;
-is(scalar(grep { /^200$/ } @codes), $n, "$n requests answered 200");
+is(served($n), $n, "$n requests answered 200");
 $t->stop_nginx;
 @recs = map { decode_json($_) } grep { /^\{"seq"/ } lines_of("$d/audit.log");
 my (%admit, %done);
@@ -222,9 +229,7 @@ like($first, qr/^\{"checkpoint"/, 'the new file starts with a carry-over checkpo
 $t->write_conf(conf(log => "$d/every.log", checkpoint => '1 1s'), workers => 2);
 $t->start_nginx;
 my $m = 3000;
-my $url_m = 'http://127.0.0.1:' . $t->port . '/v1/chat/completions?n=[1-' . $m . ']';
-@codes = `curl -s --parallel --parallel-max 16 -o /dev/null -w '%{http_code}\\n' -H 'Authorization: Bearer $tok' -H 'Content-Type: application/json' --data-binary \@$d/body.json '$url_m' 2>/dev/null`;
-is(scalar(grep { /^200$/ } @codes), $m, "$m requests answered 200 with a checkpoint after every record");
+is(served($m), $m, "$m requests answered 200 with a checkpoint after every record");
 $t->stop_nginx;
 my @every = grep { /^\{"checkpoint"/ } lines_of("$d/every.log");
 ok(@every > $m / 10, 'checkpoints were written all along (' . scalar(@every) . ')');
