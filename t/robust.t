@@ -296,9 +296,9 @@ sub rss_kb {
 }
 
 {
-    # 24000 events of about 200 bytes: a 5 MB stream, far more than the
+    # 48000 events of about 200 bytes: a 10 MB stream, far more than the
     # worker may hold for one slow client; addresses all along the answer
-    my $events = 24000;
+    my $events = 48000;
     my $prompt = join ' ', map { $_ % 50 == 7 ? "user$_\@example.com" : "word$_" } 1 .. 3000;
     my $body = chat_json($prompt, stream => 1);
 
@@ -327,20 +327,29 @@ sub rss_kb {
         my $n = syswrite($sock, $req, 65536, $off) // die "write: $!";
         $off += $n;
     }
+    # The client reads at most 2 MB/s, far slower than the mock writes.
+    # Paced by bytes, not by reads: on a busy machine reads come back
+    # small and a sleep per read took over 40 s for a fraction of the
+    # stream (seen once in CI).
     my ($raw, $buf, $reads, $rss_max) = ('', '', 0, $rss0);
     my $t0 = time;
+    my $cut = 0;
     while (sysread($sock, $buf, 2048)) {
         $raw .= $buf;
         $reads++;
-        sleep 0.001;
+        my $ahead = length($raw) / 2e6 - (time - $t0);
+        sleep $ahead if $ahead > 0;
         $rss_max = (sort { $b <=> $a } $rss_max, rss_kb())[0] if $reads % 100 == 0;
-        last if time - $t0 > 40;
+        if (time - $t0 > 120) { $cut = 1; last }
     }
+    my $took = time - $t0;
     close $sock;
     my $res = AigovTest::parse_response($raw);
     my @got = $res->{body} =~ /^data: ?(.*)$/mg;
     is($res->{status}, 200, 'slow reader: 200');
-    is($got[-1], '[DONE]', sprintf('slow reader: the stream is complete (%d reads in %.1fs)', $reads, time - $t0));
+    is($got[-1], '[DONE]', sprintf('slow reader: the stream is complete (%d reads, %d bytes in %.1fs)', $reads, length $raw, $took))
+        or diag(join "\n", $cut ? 'the client gave up after 120 s' : 'the gateway ended the stream; its log:',
+                grep { /\[(error|crit|alert|emerg)\]/ } split /\n/, $t->error_log);
     ok(@got >= $events, 'slow reader: every event arrived (' . scalar(@got) . ')');
     my $text = stream_text(\@got);
     is(length $text, length $want, 'slow reader: answer length as expected');
