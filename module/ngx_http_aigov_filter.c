@@ -367,8 +367,12 @@ ngx_http_aigov_answer_filter(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
         flush = 0;
 
         while (ctx->in && ctx->unsent < 8 * NGX_HTTP_AIGOV_OUT_SIZE) {
-            b = ctx->in->buf;
-            ctx->in = ctx->in->next;
+            /* the link goes back to the pool: a long stream brings one
+             * per upstream read, and the request's pool lives as long */
+            cl = ctx->in;
+            b = cl->buf;
+            ctx->in = cl->next;
+            ngx_free_chain(r->pool, cl);
 
             if (b->flush) {
                 flush = 1;
@@ -419,20 +423,24 @@ ngx_http_aigov_answer_filter(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
         if (out == NULL && flush && !ctx->header_held && !ctx->last_sent) {
             /* the upstream asked for a flush (an event arrived, or it is
              * closing): pass it on even when all its text is held back, so
-             * the header and earlier events reach the client now */
-            b = ngx_calloc_buf(r->pool);
-            if (b == NULL) {
-                return NGX_ERROR;
-            }
+             * the header and earlier events reach the client now. The
+             * empty buf is never changed below us, so one serves the
+             * whole stream; its link comes back through update_chains */
+            if (ctx->flush == NULL) {
+                ctx->flush = ngx_calloc_buf(r->pool);
+                if (ctx->flush == NULL) {
+                    return NGX_ERROR;
+                }
 
-            b->flush = 1;
+                ctx->flush->flush = 1;
+            }
 
             cl = ngx_alloc_chain_link(r->pool);
             if (cl == NULL) {
                 return NGX_ERROR;
             }
 
-            cl->buf = b;
+            cl->buf = ctx->flush;
             cl->next = NULL;
             out = cl;
         }

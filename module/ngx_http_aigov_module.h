@@ -129,6 +129,7 @@ typedef struct {
     ngx_chain_t               *in;
     ngx_chain_t               *free;
     ngx_chain_t               *busy;
+    ngx_buf_t                 *flush;      /* one empty flush buf, reused */
     size_t                     unsent;
     off_t                      answer_bytes;
     unsigned                   stream:1;
