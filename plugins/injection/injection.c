@@ -56,15 +56,18 @@ static const signal_t signals[] = {
     { "\\b(ignore|disregard|forget|override|bypass|skip)" S "(all" S "|any" S "|the" S
       "|your" S "|my" S "|of" S "|these" S "|those" S ")*(previous|prior|earlier|above|"
       "preceding|initial|original|system|safety)" S "(instructions?|prompts?|rules|"
-      "directions|guidelines|directives|messages|constraints)", 1.0, "instruction_override",
+      "directions|guidelines|directives|messages|constraints)\\b", 1.0, "instruction_override",
       NULL },
     { "\\b(reveal|print|show|display|repeat|output|leak|dump|disclose|tell" S "me|"
       "what" S "(is|are|was|were))" S "(me" S ")?(your|the)" S "((full|entire|complete|"
       "original|hidden|secret|initial|exact)" S ")*(system" S "prompt|system" S "message|"
-      "initial" S "instructions|hidden" S "instructions|instructions" S "above)",
+      "initial" S "instructions|hidden" S "instructions|instructions" S "above)\\b",
       0.8, "prompt_leak", NULL },
     { "\\byou" S "are" S "now" S "(dan|an?" S "(unrestricted|unfiltered|uncensored|"
-      "jailbroken)|in" S "(developer|god|jailbreak)" S "mode|free" S "from)\\b", 1.0, "jailbreak",
+      "jailbroken)|in" S "(developer|god|jailbreak)" S "mode|free" S "from" S
+      "(all" S "|any" S "|your" S "|the" S ")*"
+      "(restrictions|rules|limits|limitations|filters|guidelines|constraints|"
+      "censorship|polic(y|ies)|programming))\\b", 1.0, "jailbreak",
       NULL },
     { "\\b(do" S "anything" S "now|dan" S "mode)\\b", 0.8, "jailbreak", NULL },
     { "\\b((developer|god|jailbreak|unrestricted|dan)" S "mode" S "(is" S ")?"
@@ -73,13 +76,13 @@ static const signal_t signals[] = {
     { "\\b(pretend|imagine|act" S "as" S "if|behave" S "as" S "if|assume)" S "(that" S ")?"
       "you" S "(have|had|are|were)" S "(no|without" S "any|without|free" S "of)" S
       "(restrictions|limits|limitations|rules|filters|guidelines|boundaries|"
-      "content" S "polic(y|ies)|ethical" S "guidelines)", 0.9, "jailbreak", NULL },
+      "content" S "polic(y|ies)|ethical" S "guidelines)\\b", 0.9, "jailbreak", NULL },
     { "\\b(stay" S "in" S "character|roleplay" S "as" S "an?" S "(unfiltered|uncensored|"
       "evil|unrestricted)|from" S "now" S "on" S "you" S "(are|will" S "be)" S "(an?" S ")?"
       "(unfiltered|uncensored|evil|unrestricted|dan))\\b", 0.6, "roleplay_escape", NULL },
-    { "\\b(new|updated|real|actual)" S "(system" S ")?instructions" S "?:", 0.4,
+    { "\\b(new|updated|real|actual)" S "(system" S ")?instructions\\s*:", 0.4,
       "instruction_override", "instructions" },
-    { "\\bwithout" S "(any" S ")?(restrictions|censorship|filters|moral" S "constraints)",
+    { "\\bwithout" S "(any" S ")?(restrictions|censorship|filters|moral" S "constraints)\\b",
       0.3, "jailbreak", NULL },
 };
 #define NSIGNALS (sizeof(signals) / sizeof(signals[0]))
