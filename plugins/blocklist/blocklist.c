@@ -153,6 +153,7 @@ static int read_file(exprs_t *e, const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
     char line[MAX_LINE + 2];
+    const char *p;
     unsigned lineno = 0;
 
     if (f == NULL) {
@@ -177,7 +178,12 @@ static int read_file(exprs_t *e, const char *path, char *err, size_t errlen)
             fclose(f);
             return -1;
         }
-        if (n == 0 || line[0] == '#')
+        /* an indented '#' starts a comment too: as a term it would be
+         * "# note", which nobody means */
+        p = line;
+        while (p < line + n && (*p == ' ' || *p == '\t'))
+            p++;
+        if (p == line + n || *p == '#')
             continue;
         if (add_term(e, line, n, err, errlen) != 0) {
             fclose(f);
@@ -220,6 +226,24 @@ static void *blocklist_create(const aigov_config_api_t *api, const aigov_config_
         const char *k = api->key(cfg, i);
         if (strcmp(k, "terms") != 0 && strcmp(k, "patterns") != 0 && strcmp(k, "file") != 0) {
             snprintf(err, errlen, "unknown key \"%s\" (blocklist takes: terms, patterns, file)", k);
+            return NULL;
+        }
+    }
+    /* a string where a list belongs (or a list for the file) would
+     * otherwise be read as nothing at all */
+    if (api->list_len(cfg, "terms") == 0 && api->string(cfg, "terms") != NULL) {
+        snprintf(err, errlen, "terms must be a list, e.g. terms: [\"%.60s\"]",
+                 api->string(cfg, "terms"));
+        return NULL;
+    }
+    if (api->list_len(cfg, "patterns") == 0 && api->string(cfg, "patterns") != NULL) {
+        snprintf(err, errlen, "patterns must be a list, e.g. patterns: [\"%.60s\"]",
+                 api->string(cfg, "patterns"));
+        return NULL;
+    }
+    for (i = 0; i < api->nkeys(cfg); i++) {
+        if (strcmp(api->key(cfg, i), "file") == 0 && api->string(cfg, "file") == NULL) {
+            snprintf(err, errlen, "file must be one path");
             return NULL;
         }
     }

@@ -199,7 +199,8 @@ static int date_ok(int y, int m, int d)
     return d <= lim;
 }
 
-/* GB 11643: 6-digit region (province 11..82), birth date YYYYMMDD,
+/* GB 11643: 6-digit region (province 11..82, and 83 of the residence
+ * permits Taiwan residents hold), birth date YYYYMMDD,
  * 3-digit sequence, ISO 7064 MOD 11-2 check character. */
 int pii_cn_id_ok(const char *s, size_t n)
 {

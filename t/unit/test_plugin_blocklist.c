@@ -111,7 +111,8 @@ static void test_file(void **state)
 
     assert_true(fd >= 0);
     f = fdopen(fd, "w");
-    fputs("# confidential names\n\n  Atlas Merger  \r\nblue heron\nlast line without newline", f);
+    fputs("# confidential names\n\n  Atlas Merger  \r\n  # indented note\n \t \nblue heron\n"
+          "last line without newline", f);
     fclose(f);
     snprintf(cfg, sizeof(cfg), "{\"file\":\"%s\",\"terms\":[\"zebra\"]}", path);
     b = create(cfg);
@@ -119,6 +120,8 @@ static void test_file(void **state)
     v = inspect(b, "the atlas merger and the Blue Heron, a zebra; LAST LINE WITHOUT NEWLINE");
     assert_string_equal(spans(&v), "4-16,25-35,39-44,46-71");
     assert_int_equal(inspect(b, "# confidential names").kind, AIGOV_ALLOW);
+    assert_int_equal(inspect(b, "an indented note").kind, AIGOV_ALLOW);
+    assert_int_equal(inspect(b, "# indented note").kind, AIGOV_ALLOW);
     destroy(b);
     unlink(path);
 
@@ -129,6 +132,8 @@ static void test_file(void **state)
 
 static void test_config_errors(void **state)
 {
+    void *b;
+
     assert_null(create("{\"patterns\":[\"ok\",\"foo(\"]}"));
     assert_non_null(strstr(err, "pattern \"foo(\" does not compile: "));
     assert_null(create("{\"terms\":[\"x\"],\"pattern\":[\"y\"]}"));
@@ -141,6 +146,16 @@ static void test_config_errors(void **state)
     assert_string_equal(err, "terms[0] must be a string");
     assert_null(create("{\"patterns\":[\"\"]}"));
     assert_string_equal(err, "patterns[0] must be a non-empty string");
+    /* a string where a list belongs is refused, not read as nothing */
+    assert_null(create("{\"terms\":\"project neptune\",\"patterns\":[\"x\"]}"));
+    assert_string_equal(err, "terms must be a list, e.g. terms: [\"project neptune\"]");
+    assert_null(create("{\"terms\":[\"x\"],\"patterns\":\"codename\\\\s+\\\\w+\"}"));
+    assert_string_equal(err, "patterns must be a list, e.g. patterns: [\"codename\\s+\\w+\"]");
+    assert_null(create("{\"terms\":[\"x\"],\"file\":[\"/etc/a\",\"/etc/b\"]}"));
+    assert_string_equal(err, "file must be one path");
+    b = create("{\"terms\":[\"x\"],\"patterns\":[]}");
+    assert_non_null(b);
+    destroy(b);
     assert_null(create("{\"patterns\":[\"x*\"]}"));    /* matches the empty string */
     assert_non_null(strstr(err, "pattern \"x*\" does not compile"));
 }
