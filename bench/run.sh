@@ -75,7 +75,7 @@ port_free() {
 }
 
 # Ports come from a random base, each checked with a bind; the result is in PORT.
-NEXT_PORT=$((20000 + RANDOM % 30000))
+NEXT_PORT=$((20000 + RANDOM % 11000))   # below the ephemeral ports (32768 up)
 alloc_port() {
     while ! port_free "$NEXT_PORT"; do NEXT_PORT=$((NEXT_PORT + 1)); done
     PORT=$NEXT_PORT
