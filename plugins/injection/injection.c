@@ -167,6 +167,7 @@ static void *injection_create(const aigov_config_api_t *api, const aigov_config_
                               aigov_action_t action, char *err, size_t errlen)
 {
     injection_t *in;
+    double max_score = ENCODED_WEIGHT;
     size_t i;
 
     (void)action;
@@ -182,10 +183,16 @@ static void *injection_create(const aigov_config_api_t *api, const aigov_config_
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    /* a threshold above what every signal together scores would never
+     * block: refused, not accepted as a silent "off" */
+    for (i = 0; i < NSIGNALS; i++)
+        max_score += signals[i].weight;
     in->threshold = 1.0;
     if (api->nkeys(cfg) > 0 && (!api->number(cfg, "threshold", &in->threshold)
-                                || !(in->threshold > 0) || in->threshold > 100)) {
-        snprintf(err, errlen, "threshold must be a number above 0 and at most 100");
+                                || !(in->threshold > 0)
+                                || in->threshold > max_score + 1e-9)) {
+        snprintf(err, errlen, "threshold must be a number above 0 and at most %g "
+                 "(the score of every signal together)", max_score);
         free(in);
         return NULL;
     }

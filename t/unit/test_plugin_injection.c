@@ -419,9 +419,16 @@ static void test_same_as_reference(void **state)
 static void test_config_errors(void **state)
 {
     assert_null(create("{\"threshold\":0}"));
-    assert_string_equal(err, "threshold must be a number above 0 and at most 100");
+    assert_string_equal(err, "threshold must be a number above 0 and at most 7.5 (the score of every signal together)");
     assert_null(create("{\"threshold\":\"high\"}"));
-    assert_string_equal(err, "threshold must be a number above 0 and at most 100");
+    assert_string_equal(err, "threshold must be a number above 0 and at most 7.5 (the score of every signal together)");
+    assert_null(create("{\"threshold\":7.6}"));
+    assert_string_equal(err, "threshold must be a number above 0 and at most 7.5 (the score of every signal together)");
+    {
+        void *top = create("{\"threshold\":7.5}");
+        assert_non_null(top);
+        aigov_plugin_entry()->destroy(top);
+    }
     assert_null(create("{\"threshold\":-1}"));
     assert_null(create("{\"treshold\":1}"));
     assert_string_equal(err, "unknown key \"treshold\" (injection takes: threshold)");
