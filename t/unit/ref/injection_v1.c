@@ -51,7 +51,11 @@ static const signal_t signals[] = {
     { "\\b(ignore|disregard|forget|override|bypass|skip)" S "(all" S "|any" S "|the" S
       "|your" S "|my" S "|of" S "|these" S "|those" S ")*(previous|prior|earlier|above|"
       "preceding|initial|original|system|safety)" S "(instructions?|prompts?|rules|"
-      "directions|guidelines|directives|messages|constraints)\\b", 1.0, "instruction_override" },
+      "guidelines|directives|constraints)\\b", 1.0, "instruction_override" },
+    { "\\b(ignore|disregard|forget|override|bypass|skip)" S "(all" S "|any" S "|the" S
+      "|your" S "|my" S "|of" S "|these" S "|those" S ")*(previous|prior|earlier|above|"
+      "preceding|initial|original|system|safety)" S "(messages?|directions)\\b", 0.5,
+      "instruction_override" },
     { "\\b(reveal|print|show|display|repeat|output|leak|dump|disclose|tell" S "me|"
       "what" S "(is|are|was|were))" S "(me" S ")?(your|the)" S "((full|entire|complete|"
       "original|hidden|secret|initial|exact)" S ")*(system" S "prompt|system" S "message|"
