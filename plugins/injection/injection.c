@@ -52,18 +52,19 @@ typedef struct {
 /* words apart: blanks or light punctuation */
 #define S "[\\s,.;:!\\-]+"
 
+/* "ignore all the previous", before what is to be ignored */
+#define OVERRIDE \
+    "\\b(ignore|disregard|forget|override|bypass|skip)" S "(all" S "|any" S "|the" S \
+    "|your" S "|my" S "|of" S "|these" S "|those" S ")*(previous|prior|earlier|above|" \
+    "preceding|initial|original|system|safety)" S
+
 static const signal_t signals[] = {
-    { "\\b(ignore|disregard|forget|override|bypass|skip)" S "(all" S "|any" S "|the" S
-      "|your" S "|my" S "|of" S "|these" S "|those" S ")*(previous|prior|earlier|above|"
-      "preceding|initial|original|system|safety)" S "(instructions?|prompts?|rules|"
-      "guidelines|directives|constraints)\\b", 1.0, "instruction_override", NULL },
-    /* the same with earlier messages or directions: "please ignore my
-     * previous message" is what people say after a wrong paste, so it
-     * blocks only with another signal */
-    { "\\b(ignore|disregard|forget|override|bypass|skip)" S "(all" S "|any" S "|the" S
-      "|your" S "|my" S "|of" S "|these" S "|those" S ")*(previous|prior|earlier|above|"
-      "preceding|initial|original|system|safety)" S "(messages?|directions)\\b", 0.5,
+    { OVERRIDE "(instructions?|prompts?|rules|guidelines|directives|constraints)\\b", 1.0,
       "instruction_override", NULL },
+    /* earlier messages or directions: "please ignore my previous message"
+     * is what people say after a wrong paste, so it blocks only with
+     * another signal */
+    { OVERRIDE "(messages?|directions)\\b", 0.5, "instruction_override", NULL },
     { "\\b(reveal|print|show|display|repeat|output|leak|dump|disclose|tell" S "me|"
       "what" S "(is|are|was|were))" S "(me" S ")?(your|the)" S "((full|entire|complete|"
       "original|hidden|secret|initial|exact)" S ")*(system" S "prompt|system" S "message|"
