@@ -125,14 +125,23 @@ static char *escape_term(const char *t, size_t n)
     return r;
 }
 
+/* Spaces and tabs at the start of t[0..n). */
+static size_t leading_blanks(const char *t, size_t n)
+{
+    size_t k = 0;
+
+    while (k < n && (t[k] == ' ' || t[k] == '\t'))
+        k++;
+    return k;
+}
+
 static int add_term(exprs_t *e, const char *t, size_t n, char *err, size_t errlen)
 {
     char shown[80];
+    size_t k = leading_blanks(t, n);
 
-    while (n > 0 && (t[0] == ' ' || t[0] == '\t')) {
-        t++;
-        n--;
-    }
+    t += k;
+    n -= k;
     while (n > 0 && (t[n - 1] == ' ' || t[n - 1] == '\t'))
         n--;
     if (n == 0)
@@ -153,7 +162,7 @@ static int read_file(exprs_t *e, const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
     char line[MAX_LINE + 2];
-    const char *p;
+    size_t k;
     unsigned lineno = 0;
 
     if (f == NULL) {
@@ -180,10 +189,8 @@ static int read_file(exprs_t *e, const char *path, char *err, size_t errlen)
         }
         /* an indented '#' starts a comment too: as a term it would be
          * "# note", which nobody means */
-        p = line;
-        while (p < line + n && (*p == ' ' || *p == '\t'))
-            p++;
-        if (p == line + n || *p == '#')
+        k = leading_blanks(line, n);
+        if (k == n || line[k] == '#')
             continue;
         if (add_term(e, line, n, err, errlen) != 0) {
             fclose(f);
@@ -211,6 +218,19 @@ static void blocklist_destroy(void *inst)
     free(b);
 }
 
+/* 0, with the message in err, when key holds one string instead of a list. */
+static int is_list_if_set(const aigov_config_api_t *api, const aigov_config_t *cfg,
+                          const char *key, char *err, size_t errlen)
+{
+    const char *one = api->string(cfg, key);
+
+    if (api->list_len(cfg, key) == 0 && one != NULL) {
+        snprintf(err, errlen, "%s must be a list, e.g. %s: [\"%.60s\"]", key, key, one);
+        return 0;
+    }
+    return 1;
+}
+
 static void *blocklist_create(const aigov_config_api_t *api, const aigov_config_t *cfg,
                               aigov_action_t action, char *err, size_t errlen)
 {
@@ -231,16 +251,9 @@ static void *blocklist_create(const aigov_config_api_t *api, const aigov_config_
     }
     /* a string where a list belongs (or a list for the file) would
      * otherwise be read as nothing at all */
-    if (api->list_len(cfg, "terms") == 0 && api->string(cfg, "terms") != NULL) {
-        snprintf(err, errlen, "terms must be a list, e.g. terms: [\"%.60s\"]",
-                 api->string(cfg, "terms"));
+    if (!is_list_if_set(api, cfg, "terms", err, errlen)
+        || !is_list_if_set(api, cfg, "patterns", err, errlen))
         return NULL;
-    }
-    if (api->list_len(cfg, "patterns") == 0 && api->string(cfg, "patterns") != NULL) {
-        snprintf(err, errlen, "patterns must be a list, e.g. patterns: [\"%.60s\"]",
-                 api->string(cfg, "patterns"));
-        return NULL;
-    }
     for (i = 0; i < api->nkeys(cfg); i++) {
         if (strcmp(api->key(cfg, i), "file") == 0 && api->string(cfg, "file") == NULL) {
             snprintf(err, errlen, "file must be one path");

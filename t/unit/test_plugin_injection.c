@@ -424,12 +424,14 @@ static void test_same_as_reference(void **state)
 
 static void test_config_errors(void **state)
 {
+    const char *range = "threshold must be a number above 0 and at most 8 (the score of every signal together)";
+
     assert_null(create("{\"threshold\":0}"));
-    assert_string_equal(err, "threshold must be a number above 0 and at most 8 (the score of every signal together)");
+    assert_string_equal(err, range);
     assert_null(create("{\"threshold\":\"high\"}"));
-    assert_string_equal(err, "threshold must be a number above 0 and at most 8 (the score of every signal together)");
+    assert_string_equal(err, range);
     assert_null(create("{\"threshold\":8.1}"));
-    assert_string_equal(err, "threshold must be a number above 0 and at most 8 (the score of every signal together)");
+    assert_string_equal(err, range);
     {
         void *top = create("{\"threshold\":8}");
         assert_non_null(top);
