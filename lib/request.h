@@ -19,7 +19,9 @@ typedef enum {
     AIGOV_EP_COMPLETIONS,   /* POST /v1/completions */
     AIGOV_EP_EMBEDDINGS,    /* POST /v1/embeddings */
     AIGOV_EP_MESSAGES,      /* POST /v1/messages (Anthropic) */
-    AIGOV_EP_MODELS         /* GET /v1/models: no body */
+    AIGOV_EP_MODELS,        /* GET /v1/models: no body */
+    AIGOV_EP_RESPONSES,     /* POST /v1/responses (OpenAI Responses API) */
+    AIGOV_EP_COUNT_TOKENS   /* POST /v1/messages/count_tokens (Anthropic) */
 } aigov_endpoint_t;
 
 /* Path (without query string) to endpoint kind. Matches on the suffix, so
@@ -48,6 +50,9 @@ typedef struct {
     const char       *max_tokens_key; /* "max_tokens" or "max_completion_tokens";
                                          the key set_max_tokens writes */
     int               stream;       /* "stream": true */
+    long long         n;            /* answers asked for ("n", "best_of"):
+                                       multiplies the reservation; 1 when
+                                       absent */
     aigov_text_t     *texts;
     size_t            ntexts;
     size_t            prompt_chars; /* sum of text lengths, in characters */

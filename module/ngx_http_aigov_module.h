@@ -119,6 +119,9 @@ typedef struct {
     unsigned                   quota_held:1;
     aigov_quota_ticket_t       ticket;
     long long                  asked_max_tokens;
+    unsigned                   usage_added:1;  /* the gateway asked the
+                                                  upstream for stream usage
+                                                  the client did not ask for */
 
     aigov_filter_spec_t       *specs;
     ngx_uint_t                 nspecs;
