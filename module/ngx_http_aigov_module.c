@@ -14,6 +14,7 @@
 
 static void *ngx_http_aigov_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_aigov_create_loc_conf(ngx_conf_t *cf);
+static ngx_uint_t ngx_http_aigov_str_eq(ngx_str_t *a, ngx_str_t *b);
 static char *ngx_http_aigov_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static ngx_int_t ngx_http_aigov_init(ngx_conf_t *cf);
@@ -358,6 +359,18 @@ ngx_http_aigov_create_loc_conf(ngx_conf_t *cf)
 }
 
 
+/*
+ * Two settings are the same only when their bytes are: issuers of two
+ * Azure AD tenants differ by a GUID of the same length.
+ */
+
+static ngx_uint_t
+ngx_http_aigov_str_eq(ngx_str_t *a, ngx_str_t *b)
+{
+    return a->len == b->len && ngx_memcmp(a->data, b->data, a->len) == 0;
+}
+
+
 static char *
 ngx_http_aigov_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 {
@@ -390,8 +403,8 @@ ngx_http_aigov_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->jwt_keys = (prev->jwt_keys == NGX_CONF_UNSET_PTR)
                          ? NULL : prev->jwt_keys;
 
-        if (conf->jwt_issuer.len == prev->jwt_issuer.len
-            && conf->jwt_audience.len == prev->jwt_audience.len
+        if (ngx_http_aigov_str_eq(&conf->jwt_issuer, &prev->jwt_issuer)
+            && ngx_http_aigov_str_eq(&conf->jwt_audience, &prev->jwt_audience)
             && conf->jwt_leeway == prev->jwt_leeway
             && conf->jwt_cache == prev->jwt_cache)
         {
