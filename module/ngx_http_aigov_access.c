@@ -59,14 +59,31 @@ ngx_http_aigov_access_handler(ngx_http_request_t *r)
     if (ctx) {
         if (ctx->denied) {
             /* the refusal was prepared in the body handler; send it here,
-             * where the phase engine expects an answer */
+             * where the phase engine expects an answer. ctx->status keeps
+             * the refusal: should its sending fail and error_page bring
+             * the request back, it is refused again, never served */
             ctx->denied = 0;
             rc = ngx_http_aigov_send_error(r, ctx->status, ctx->err_code,
                                            ctx->err_message,
                                            ctx->retry_after);
-            ctx->status = NGX_DONE;
             ngx_http_finalize_request(r, rc);
             return NGX_DONE;
+        }
+
+        if (ctx->status == NGX_DONE) {
+            /*
+             * The body was never read whole: nginx ended the request with
+             * its own error (413, 400, a client gone mid-body) and
+             * error_page brought it back here. Answering NGX_DONE again
+             * would leave it waiting for a body handler that never runs,
+             * its connection open. The request was not decided and its
+             * body is discarded; the operator's error page is its answer.
+             */
+            ctx->status = NGX_DECLINED;
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "aigov: the body could not be read, "
+                          "serving the error page \"%V\"", &r->uri);
+            return NGX_DECLINED;
         }
 
         return ctx->status;
