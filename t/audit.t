@@ -202,7 +202,7 @@ if (!$pid) {
          'http://127.0.0.1:' . $t->port . '/v1/chat/completions?n=[1-20000]';
 }
 sleep 1;
-my @workers = split ' ', `pgrep -P $t->{pids}{nginx}`;
+my @workers = $t->workers;
 kill 'KILL', $workers[0] if @workers;
 sleep 0.5;
 $t->reload;

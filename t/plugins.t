@@ -485,19 +485,9 @@ unlike($r->{body}, qr/forbidden|fruit/i, 'Anthropic stream block: nothing of the
 
 # ---- 5. a long stream, bounded memory ----------------------------------------
 
-sub worker_pids {
-    my $m = $t->{pids}{nginx};
-    return grep { /^\d+$/ } split /\s+/, `pgrep -P $m`;
-}
+sub mem_kb { AigovTest::mem_kb(@_) }
 
-sub mem_kb {
-    my ($pid, $field) = @_;
-    open my $f, '<', "/proc/$pid/status" or return 0;
-    while (<$f>) { return $1 if /^$field:\s+(\d+)\s+kB/ }
-    return 0;
-}
-
-my @workers = worker_pids();
+my @workers = $t->workers;
 is(scalar @workers, 1, 'one worker');
 my $w = $workers[0] // 0;
 

@@ -147,7 +147,11 @@ $t->start_nginx;
 AigovTest::wait_port($port{$_}) or die "nginx not listening on $_" for keys %port;
 
 my $master = $t->{pids}{nginx};
-sub workers { return sort { $a <=> $b } split ' ', `pgrep -P $master` }
+sub workers {
+    my @w = AigovTest::children($master);
+    die "no worker of nginx master $master in /proc\n" unless @w;
+    return @w;
+}
 my @workers_at_start = workers();
 is(scalar @workers_at_start, 1, 'one worker');
 
@@ -289,8 +293,7 @@ my %ids;    # request ids to look up in the audit log
 sub rss_kb {
     my $kb = 0;
     for my $pid (workers()) {
-        open my $f, '<', "/proc/$pid/status" or next;
-        while (<$f>) { $kb += $1 if /^VmRSS:\s+(\d+)/ }
+        $kb += AigovTest::mem_kb($pid, 'VmRSS');
     }
     return $kb;
 }
@@ -685,7 +688,7 @@ ${\ loc('dead')}
 EOF
 $u->start_nginx;
 my $umaster = $u->{pids}{nginx};
-my @uw = split ' ', `pgrep -P $umaster`;
+my @uw = AigovTest::children($umaster);
 my $ucrashes = 0;
 for my $case ([ '/uri/v1/chat/completions', 'error_page 502 /oops' ],
               [ '/named/v1/chat/completions', 'error_page 502 = @plain (no aigov there)' ]) {
@@ -696,7 +699,7 @@ for my $case ([ '/uri/v1/chat/completions', 'error_page 502 /oops' ],
     is($r->{body}, '{"fallback":"static"}', "$name: the operator's error page is kept")
         if $path =~ m{^/uri/};
     sleep 0.3;
-    my @now = split ' ', `pgrep -P $umaster`;
+    my @now = AigovTest::children($umaster);
     is("@now", "@uw", "$name: the worker survives the log phase");
     my $crashes = () = $u->error_log =~ /exited on signal/g;
     is($crashes, $ucrashes, "$name: no worker crash");

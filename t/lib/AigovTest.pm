@@ -353,6 +353,42 @@ sub stream {
     return $res;
 }
 
+# The worker processes of a master, read from /proc (no procps needed: a
+# minimal Debian has no pgrep). Dies when none is found, so that a test
+# never reports a count or a memory figure of 0 as a measurement.
+sub children {
+    my ($ppid) = @_;
+    opendir my $dh, '/proc' or die "children of $ppid: /proc cannot be read: $!\n";
+    my @kids;
+    for my $pid (grep { /^\d+$/ } readdir $dh) {
+        open my $f, '<', "/proc/$pid/stat" or next;   # gone meanwhile
+        my $stat = <$f> // '';
+        close $f;
+        # the name in parentheses may hold blanks and parentheses itself
+        my ($parent) = $stat =~ /\)\s+\S+\s+(\d+)/ or next;
+        push @kids, $pid if $parent == $ppid;
+    }
+    closedir $dh;
+    return sort { $a <=> $b } @kids;
+}
+
+sub workers {
+    my ($self) = @_;
+    my $m = $self->{pids}{nginx} or die "workers: nginx is not running\n";
+    my @w = children($m);
+    die "workers: no worker process of nginx master $m found in /proc\n" unless @w;
+    return @w;
+}
+
+# A field of /proc/PID/status in kB (VmRSS, VmHWM); dies when it cannot be
+# read, rather than answering 0.
+sub mem_kb {
+    my ($pid, $field) = @_;
+    open my $f, '<', "/proc/$pid/status" or die "mem_kb: /proc/$pid/status: $!\n";
+    while (<$f>) { return $1 if /^$field:\s+(\d+)\s+kB/ }
+    die "mem_kb: no $field in /proc/$pid/status\n";
+}
+
 # Fail on alerts, as nginx's suite does, then stop everything.
 sub done {
     my ($self) = @_;
