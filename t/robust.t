@@ -146,12 +146,7 @@ ok($conf_ok, 'nginx -t accepts the configuration') or diag($conf_out);
 $t->start_nginx;
 AigovTest::wait_port($port{$_}) or die "nginx not listening on $_" for keys %port;
 
-my $master = $t->{pids}{nginx};
-sub workers {
-    my @w = AigovTest::children($master);
-    die "no worker of nginx master $master in /proc\n" unless @w;
-    return @w;
-}
+sub workers { $t->workers }
 my @workers_at_start = workers();
 is(scalar @workers_at_start, 1, 'one worker');
 
@@ -688,7 +683,7 @@ ${\ loc('dead')}
 EOF
 $u->start_nginx;
 my $umaster = $u->{pids}{nginx};
-my @uw = AigovTest::children($umaster);
+my @uw = $u->workers;
 my $ucrashes = 0;
 for my $case ([ '/uri/v1/chat/completions', 'error_page 502 /oops' ],
               [ '/named/v1/chat/completions', 'error_page 502 = @plain (no aigov there)' ]) {

@@ -375,7 +375,14 @@ sub children {
 sub workers {
     my ($self) = @_;
     my $m = $self->{pids}{nginx} or die "workers: nginx is not running\n";
+    # The master listens before it forks its workers, so a test that
+    # waited for the port may look before the first worker exists.
     my @w = children($m);
+    for (1 .. 100) {
+        last if @w;
+        select(undef, undef, undef, 0.05);
+        @w = children($m);
+    }
     die "workers: no worker process of nginx master $m found in /proc\n" unless @w;
     return @w;
 }
