@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #define AIGOV_POLICY_MAX_FILE   (8u << 20)   /* bytes per policy file */
+#define AIGOV_POLICY_MAX_TOTAL  (32u << 20)  /* bytes of all files of a folder */
 #define AIGOV_POLICY_MAX_DEPTH  32           /* nesting of mappings and lists */
 #define AIGOV_POLICY_MAX_ERRORS 100
 
