@@ -43,9 +43,19 @@ test_endpoint_from_path(void **state)
 {
 #define EP(s) aigov_endpoint_from_path(s, strlen(s))
     assert_int_equal(EP("/v1/chat/completions"), AIGOV_EP_CHAT);
-    assert_int_equal(EP("/openai/v1/chat/completions"), AIGOV_EP_CHAT);
+    /* the whole path, exactly: a path that only ends like a kind's is
+     * not that kind */
+    assert_int_equal(EP("/openai/v1/chat/completions"), AIGOV_EP_UNKNOWN);
+    assert_int_equal(EP("/v1/responses/chat/completions"), AIGOV_EP_UNKNOWN);
+    assert_int_equal(EP("/v1/assistants/v1/messages"), AIGOV_EP_UNKNOWN);
+    assert_int_equal(EP("//v1/chat/completions"), AIGOV_EP_UNKNOWN);
+    assert_int_equal(EP("/V1/chat/completions"), AIGOV_EP_UNKNOWN);
     assert_int_equal(EP("/v1/chat/completions?x=1"), AIGOV_EP_CHAT);
-    assert_int_equal(EP("/v1/chat/completions/"), AIGOV_EP_CHAT);
+    assert_int_equal(EP("/v1/chat/completions/"), AIGOV_EP_UNKNOWN);
+    assert_int_equal(EP("/v1/responses"), AIGOV_EP_RESPONSES);
+    assert_int_equal(EP("/v1/responses/resp_1"), AIGOV_EP_UNKNOWN);
+    assert_int_equal(EP("/v1/messages/count_tokens"), AIGOV_EP_COUNT_TOKENS);
+    assert_int_equal(EP("/v1/messages/batches"), AIGOV_EP_UNKNOWN);
     assert_int_equal(EP("/v1/completions"), AIGOV_EP_COMPLETIONS);
     assert_int_equal(EP("/v1/embeddings"), AIGOV_EP_EMBEDDINGS);
     assert_int_equal(EP("/v1/messages"), AIGOV_EP_MESSAGES);
@@ -62,6 +72,9 @@ test_endpoint_from_path(void **state)
     assert_string_equal(aigov_endpoint_name(AIGOV_EP_CHAT), "/v1/chat/completions");
     assert_string_equal(aigov_endpoint_name(AIGOV_EP_MESSAGES), "/v1/messages");
     assert_string_equal(aigov_endpoint_name(AIGOV_EP_UNKNOWN), "");
+    assert_string_equal(aigov_endpoint_name(AIGOV_EP_RESPONSES), "/v1/responses");
+    assert_string_equal(aigov_endpoint_name(AIGOV_EP_COUNT_TOKENS),
+                        "/v1/messages/count_tokens");
 }
 
 static void
@@ -105,15 +118,19 @@ test_chat_all_roles(void **state)
         "\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"q\\\":1}\"}}]},"
         "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"t\"},"
         "{\"role\":\"assistant\",\"content\":\"a\"}]}"), AIGOV_REQ_OK);
-    assert_int_equal(rq.ntexts, 6);
+    /* the tool call's name and arguments are texts of their own */
+    assert_int_equal(rq.ntexts, 7);
     assert_string_equal(rq.texts[0].role, "developer");
     assert_string_equal(rq.texts[1].role, "system");
     assert_string_equal(rq.texts[2].role, "user");
-    assert_string_equal(rq.texts[3].role, "assistant");
-    assert_string_equal(rq.texts[3].text, "{\"q\":1}");
-    assert_string_equal(rq.texts[4].role, "tool");
-    assert_string_equal(rq.texts[4].text, "t");
-    assert_string_equal(rq.texts[5].text, "a");
+    assert_string_equal(rq.texts[3].role, "tool_call");
+    assert_string_equal(rq.texts[3].text, "f");
+    assert_string_equal(rq.texts[4].role, "tool_call");
+    assert_string_equal(rq.texts[4].text, "{\"q\":1}");
+    assert_string_equal(rq.texts[5].role, "tool");
+    assert_string_equal(rq.texts[5].text, "t");
+    assert_string_equal(rq.texts[6].text, "a");
+    assert_string_equal(rq.texts[6].role, "assistant");
     aigov_request_free(&rq);
 }
 
@@ -128,10 +145,13 @@ test_chat_content_parts(void **state)
         "{\"type\":\"image_url\",\"image_url\":{\"url\":\"https://x/y.png\"}},"
         "{\"type\":\"input_audio\",\"input_audio\":{\"data\":\"AAAA\",\"format\":\"wav\"}},"
         "{\"type\":\"text\",\"text\":\"this picture?\"}]}]}"), AIGOV_REQ_OK);
-    assert_int_equal(rq.ntexts, 2);
+    /* the image's URL is text (not a data: URL), the audio is media */
+    assert_int_equal(rq.ntexts, 3);
     assert_string_equal(rq.texts[0].text, "What is in");
-    assert_string_equal(rq.texts[1].text, "this picture?");
-    assert_string_equal(rq.texts[1].role, "user");
+    assert_string_equal(rq.texts[1].text, "https://x/y.png");
+    assert_string_equal(rq.texts[1].role, "url");
+    assert_string_equal(rq.texts[2].text, "this picture?");
+    assert_string_equal(rq.texts[2].role, "user");
     aigov_request_free(&rq);
 }
 
@@ -299,9 +319,13 @@ test_anthropic_tool_result(void **state)
         "{\"type\":\"tool_result\",\"tool_use_id\":\"t2\",\"content\":[{\"type\":\"text\",\"text\":\"sunny\"}]},"
         "{\"type\":\"tool_use\",\"id\":\"t3\",\"name\":\"f\",\"input\":{}}]}]}"),
         AIGOV_REQ_OK);
-    assert_int_equal(rq.ntexts, 2);
+    assert_int_equal(rq.ntexts, 3);
     assert_string_equal(rq.texts[0].text, "42 degrees");
+    assert_string_equal(rq.texts[0].role, "tool");
     assert_string_equal(rq.texts[1].text, "sunny");
+    assert_string_equal(rq.texts[1].role, "tool");
+    assert_string_equal(rq.texts[2].text, "f");
+    assert_string_equal(rq.texts[2].role, "tool_call");
     aigov_request_free(&rq);
 }
 
@@ -708,20 +732,32 @@ test_set_max_tokens_each_shape(void **state)
     /* messages */
     check_set_max(AIGOV_EP_MESSAGES, "{\"model\":\"c\",\"max_tokens\":4096,\"messages\":[]}",
                   1024, 0, "{\"model\":\"c\",\"max_tokens\":1024,\"messages\":[]}");
-    /* embeddings have no token limit: a no-op, body and flags unchanged */
+    /* kinds without a token limit (embeddings, count_tokens, unknown): a
+     * no-op, body and flags unchanged, never injected */
     {
-        aigov_request_t rq;
-        char *out;
+        static const struct { aigov_endpoint_t ep; const char *body; long long mt; } none[] = {
+            { AIGOV_EP_EMBEDDINGS, "{\"model\":\"e\",\"input\":\"x\"}", -1 },
+            { AIGOV_EP_COUNT_TOKENS, "{\"model\":\"c\",\"messages\":[]}", -1 },
+            { AIGOV_EP_UNKNOWN, " { } ", -1 },
+            { AIGOV_EP_UNKNOWN, "{\"max_tokens\":7,\"input\":\"x\"}", 7 },
+        };
+        size_t i;
 
-        assert_int_equal(parse(&rq, AIGOV_EP_EMBEDDINGS,
-                               "{\"model\":\"e\",\"input\":\"x\"}"), AIGOV_REQ_OK);
-        assert_int_equal(aigov_request_set_max_tokens(&rq, 10), 0);
-        assert_int_equal(rq.modified, 0);
-        assert_int_equal(rq.max_tokens, -1);
-        out = aigov_request_serialize(&rq, NULL);
-        assert_string_equal(out, "{\"model\":\"e\",\"input\":\"x\"}");
-        free(out);
-        aigov_request_free(&rq);
+        for (i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
+            aigov_request_t rq;
+            char *out;
+
+            assert_int_equal(parse(&rq, none[i].ep, none[i].body), AIGOV_REQ_OK);
+            assert_null(rq.max_tokens_key);
+            assert_int_equal(rq.max_tokens, none[i].mt);
+            assert_int_equal(aigov_request_set_max_tokens(&rq, 10), 0);
+            assert_int_equal(rq.modified, 0);
+            assert_int_equal(rq.max_tokens, none[i].mt);
+            out = aigov_request_serialize(&rq, NULL);
+            assert_string_equal(out, none[i].body);
+            free(out);
+            aigov_request_free(&rq);
+        }
     }
     /* negative refused */
     check_set_max(AIGOV_EP_CHAT, "{\"model\":\"m\",\"messages\":[]}", -3, -1,
@@ -901,20 +937,20 @@ test_splice_escapes_and_order(void **state)
     aigov_request_t rq;
     char *out;
 
-    /* "messages" before "system" in the body: texts come system first,
-     * and the splices still land in body order. */
+    /* "messages" before "system" in the body: texts come in body order,
+     * and the splices land there. */
     assert_int_equal(parse(&rq, AIGOV_EP_MESSAGES,
         "{ \"messages\": [{\"role\":\"user\",\"content\":\"a\\u00e9\\n\\ud83d\\ude00\"}],"
         " \"system\" : \"s\\\"1\", \"model\":\"c\", \"max_tokens\" : 10 }"), AIGOV_REQ_OK);
     assert_int_equal(rq.ntexts, 2);
-    assert_string_equal(rq.texts[0].role, "system");
-    assert_string_equal(rq.texts[0].text, "s\"1");
-    assert_string_equal(rq.texts[1].text, "a\xc3\xa9\n\xf0\x9f\x98\x80");
+    assert_string_equal(rq.texts[1].role, "system");
+    assert_string_equal(rq.texts[1].text, "s\"1");
+    assert_string_equal(rq.texts[0].text, "a\xc3\xa9\n\xf0\x9f\x98\x80");
     assert_int_equal(rq.prompt_chars, 3 + 4);
-    assert_int_equal(aigov_request_set_text(&rq, 1, "x\"\\\n\t\x01\x1f\xe6\x97\xa5", 10), 0);
-    assert_int_equal(aigov_request_set_text(&rq, 0, "SYS", 3), 0);
+    assert_int_equal(aigov_request_set_text(&rq, 0, "x\"\\\n\t\x01\x1f\xe6\x97\xa5", 10), 0);
+    assert_int_equal(aigov_request_set_text(&rq, 1, "SYS", 3), 0);
     /* A second replacement of the same text wins. */
-    assert_int_equal(aigov_request_set_text(&rq, 0, "S", 1), 0);
+    assert_int_equal(aigov_request_set_text(&rq, 1, "S", 1), 0);
     assert_int_equal(rq.prompt_chars, 1 + 8);
     assert_int_equal(aigov_request_set_max_tokens(&rq, 7), 0);
     out = aigov_request_serialize(&rq, NULL);
@@ -935,8 +971,11 @@ test_set_max_tokens_splices(void **state)
     /* Absent: appended before the closing brace, after any whitespace. */
     check_set_max(AIGOV_EP_COMPLETIONS, "{\"model\":\"m\",\"prompt\":\"p\"\n}\n", 9, 0,
                   "{\"model\":\"m\",\"prompt\":\"p\"\n,\"max_tokens\":9}\n");
-    /* An empty object takes the key without a comma. */
-    check_set_max(AIGOV_EP_UNKNOWN, " { } ", 3, 0, " { \"max_tokens\":3} ");
+    /* An empty object takes the key without a comma (Responses: its own
+     * key). */
+    check_set_max(AIGOV_EP_RESPONSES, " { } ", 3, 0, " { \"max_output_tokens\":3} ");
+    check_set_max(AIGOV_EP_RESPONSES, "{\"max_output_tokens\":null,\"max_tokens\":1}", 3, 0,
+                  "{\"max_output_tokens\":3,\"max_tokens\":1}");
     /* max_completion_tokens only, max_tokens null: the former is set. */
     check_set_max(AIGOV_EP_CHAT,
                   "{\"model\":\"m\",\"max_tokens\":null,\"max_completion_tokens\":77,\"messages\":[]}",
@@ -1503,10 +1542,13 @@ static void test_tool_descriptions(void **state)
     memset(&rq, 0, sizeof(rq));
     assert_int_equal(aigov_request_parse(&rq, AIGOV_EP_CHAT, chat, strlen(chat), err, sizeof(err)),
                      AIGOV_REQ_OK);
-    assert_int_equal(rq.ntexts, 2);
+    /* hi, the tool's name, its description */
+    assert_int_equal(rq.ntexts, 3);
     assert_string_equal(rq.texts[1].role, "tool_definition");
-    assert_string_equal(rq.texts[1].text, "uses key sk-abc");
-    assert_int_equal(aigov_request_set_text(&rq, 1, "uses key [REDACTED]", 19), 0);
+    assert_string_equal(rq.texts[1].text, "f");
+    assert_string_equal(rq.texts[2].role, "tool_definition");
+    assert_string_equal(rq.texts[2].text, "uses key sk-abc");
+    assert_int_equal(aigov_request_set_text(&rq, 2, "uses key [REDACTED]", 19), 0);
     out = aigov_request_serialize(&rq, &n);
     assert_non_null(out);
     assert_non_null(strstr(out, "\"description\":\"uses key [REDACTED]\""));
@@ -1516,8 +1558,9 @@ static void test_tool_descriptions(void **state)
     memset(&rq, 0, sizeof(rq));
     assert_int_equal(aigov_request_parse(&rq, AIGOV_EP_MESSAGES, anth, strlen(anth), err, sizeof(err)),
                      AIGOV_REQ_OK);
-    assert_int_equal(rq.ntexts, 2);
-    assert_string_equal(rq.texts[1].text, "find things");
+    assert_int_equal(rq.ntexts, 3);
+    assert_string_equal(rq.texts[1].text, "g");
+    assert_string_equal(rq.texts[2].text, "find things");
     aigov_request_free(&rq);
 }
 
