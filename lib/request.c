@@ -1877,7 +1877,7 @@ walk_object(parse_ctx_t *cx, uint32_t v, const char *label)
             break;
         case K_CALLS:
             /* the legacy root "function_call": "auto" is an enum */
-            if (IS(cx, val, T_STR))
+            if (IS(cx, val, T_STR) && str_is(cx, k, "function_call"))
                 mode = W_EXEMPT;
             else if (msg != NULL)
                 l = "tool_call";
