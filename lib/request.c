@@ -1552,78 +1552,81 @@ enum {
 };
 
 typedef struct {
-    const char *name;
+    const char   *name;
+    unsigned char len;
     unsigned char cls;
 } keycls_t;
+
+#define KEY(name, cls)  { name, sizeof(name) - 1, cls }
 
 /* Sorted by strcmp, for bsearch. Besides these, every key ending in "_id"
  * or "_ids" is control (tool_call_id, call_id, tool_use_id, file_id,
  * previous_response_id, vector_store_ids, ...). */
 static const keycls_t key_table[] = {
-    { "container",          K_CTL },
-    { "content",            K_CONTENT },
-    { "data",               K_DATA },
-    { "detail",             K_CTL },
-    { "effort",             K_CTL },
-    { "encoding_format",    K_CTL },
-    { "encrypted_content",  K_CTL },
-    { "file_data",          K_MEDIA },
-    { "file_url",           K_URL },
-    { "format",             K_CTL },
-    { "function_call",      K_CALLS },
-    { "functions",          K_TOOLS },
-    { "id",                 K_CTL },
-    { "image_url",          K_URL },
-    { "include",            K_CTL },
-    { "input",              K_INPUT },
-    { "input_schema",       K_SCHEMA },
-    { "instructions",       K_INSTRUCTIONS },
-    { "max_completion_tokens", K_CTL },
-    { "max_output_tokens",  K_CTL },
-    { "max_tokens",         K_CTL },
-    { "media_type",         K_CTL },
-    { "messages",           K_MESSAGES },
-    { "metadata",           K_FREE },
-    { "mime_type",          K_CTL },
-    { "modalities",         K_CTL },
-    { "model",              K_CTL },
-    { "name",               K_NAME },
-    { "object",             K_CTL },
-    { "parameters",         K_SCHEMA },
-    { "prediction",         K_PREDICTION },
-    { "prompt",             K_PROMPT },
-    { "prompt_cache_key",   K_META },
-    { "reasoning",          K_THINKING },
-    { "reasoning_content",  K_THINKING },
-    { "reasoning_effort",   K_CTL },
-    { "refusal",            K_REFUSAL },
-    { "response_format",    K_FORMAT },
-    { "role",               K_CTL },
-    { "safety_identifier",  K_META },
-    { "schema",             K_SCHEMA },
-    { "search_context_size", K_CTL },
-    { "service_tier",       K_CTL },
-    { "signature",          K_CTL },
-    { "status",             K_CTL },
-    { "stop",               K_STOP },
-    { "stop_sequences",     K_STOP },
-    { "suffix",             K_SUFFIX },
-    { "summary",            K_CTL },
-    { "system",             K_SYSTEM },
-    { "text",               K_FORMAT },
-    { "thinking",           K_THINKING },
-    { "tool_calls",         K_CALLS },
-    { "tool_choice",        K_CTL },
-    { "tools",              K_TOOLS },
-    { "truncation",         K_CTL },
-    { "ttl",                K_CTL },
-    { "type",               K_CTL },
-    { "url",                K_URL },
-    { "user",               K_META },
-    { "variables",          K_FREE },
-    { "verbosity",          K_CTL },
-    { "version",            K_CTL },
-    { "voice",              K_CTL },
+    KEY("container",          K_CTL),
+    KEY("content",            K_CONTENT),
+    KEY("data",               K_DATA),
+    KEY("detail",             K_CTL),
+    KEY("effort",             K_CTL),
+    KEY("encoding_format",    K_CTL),
+    KEY("encrypted_content",  K_CTL),
+    KEY("file_data",          K_MEDIA),
+    KEY("file_url",           K_URL),
+    KEY("format",             K_CTL),
+    KEY("function_call",      K_CALLS),
+    KEY("functions",          K_TOOLS),
+    KEY("id",                 K_CTL),
+    KEY("image_url",          K_URL),
+    KEY("include",            K_CTL),
+    KEY("input",              K_INPUT),
+    KEY("input_schema",       K_SCHEMA),
+    KEY("instructions",       K_INSTRUCTIONS),
+    KEY("max_completion_tokens", K_CTL),
+    KEY("max_output_tokens",  K_CTL),
+    KEY("max_tokens",         K_CTL),
+    KEY("media_type",         K_CTL),
+    KEY("messages",           K_MESSAGES),
+    KEY("metadata",           K_FREE),
+    KEY("mime_type",          K_CTL),
+    KEY("modalities",         K_CTL),
+    KEY("model",              K_CTL),
+    KEY("name",               K_NAME),
+    KEY("object",             K_CTL),
+    KEY("parameters",         K_SCHEMA),
+    KEY("prediction",         K_PREDICTION),
+    KEY("prompt",             K_PROMPT),
+    KEY("prompt_cache_key",   K_META),
+    KEY("reasoning",          K_THINKING),
+    KEY("reasoning_content",  K_THINKING),
+    KEY("reasoning_effort",   K_CTL),
+    KEY("refusal",            K_REFUSAL),
+    KEY("response_format",    K_FORMAT),
+    KEY("role",               K_CTL),
+    KEY("safety_identifier",  K_META),
+    KEY("schema",             K_SCHEMA),
+    KEY("search_context_size", K_CTL),
+    KEY("service_tier",       K_CTL),
+    KEY("signature",          K_CTL),
+    KEY("status",             K_CTL),
+    KEY("stop",               K_STOP),
+    KEY("stop_sequences",     K_STOP),
+    KEY("suffix",             K_SUFFIX),
+    KEY("summary",            K_CTL),
+    KEY("system",             K_SYSTEM),
+    KEY("text",               K_FORMAT),
+    KEY("thinking",           K_THINKING),
+    KEY("tool_calls",         K_CALLS),
+    KEY("tool_choice",        K_CTL),
+    KEY("tools",              K_TOOLS),
+    KEY("truncation",         K_CTL),
+    KEY("ttl",                K_CTL),
+    KEY("type",               K_CTL),
+    KEY("url",                K_URL),
+    KEY("user",               K_META),
+    KEY("variables",          K_FREE),
+    KEY("verbosity",          K_CTL),
+    KEY("version",            K_CTL),
+    KEY("voice",              K_CTL),
 };
 
 /* Inside a JSON Schema: keywords whose strings are names or types, maps
@@ -1633,43 +1636,60 @@ static const keycls_t key_table[] = {
 enum { S_SCHEMA = 0, S_CTL, S_MAP, S_DATA };
 
 static const keycls_t schema_table[] = {
-    { "$anchor",            S_CTL },
-    { "$defs",              S_MAP },
-    { "$dynamicAnchor",     S_CTL },
-    { "$dynamicRef",        S_CTL },
-    { "$id",                S_CTL },
-    { "$ref",               S_CTL },
-    { "$schema",            S_CTL },
-    { "const",              S_DATA },
-    { "contentEncoding",    S_CTL },
-    { "contentMediaType",   S_CTL },
-    { "default",            S_DATA },
-    { "definitions",        S_MAP },
-    { "dependentSchemas",   S_MAP },
-    { "enum",               S_DATA },
-    { "examples",           S_DATA },
-    { "format",             S_CTL },
-    { "id",                 S_CTL },
-    { "patternProperties",  S_MAP },
-    { "properties",         S_MAP },
-    { "required",           S_CTL },
-    { "type",               S_CTL },
+    KEY("$anchor",            S_CTL),
+    KEY("$defs",              S_MAP),
+    KEY("$dynamicAnchor",     S_CTL),
+    KEY("$dynamicRef",        S_CTL),
+    KEY("$id",                S_CTL),
+    KEY("$ref",               S_CTL),
+    KEY("$schema",            S_CTL),
+    KEY("const",              S_DATA),
+    KEY("contentEncoding",    S_CTL),
+    KEY("contentMediaType",   S_CTL),
+    KEY("default",            S_DATA),
+    KEY("definitions",        S_MAP),
+    KEY("dependentSchemas",   S_MAP),
+    KEY("enum",               S_DATA),
+    KEY("examples",           S_DATA),
+    KEY("format",             S_CTL),
+    KEY("id",                 S_CTL),
+    KEY("patternProperties",  S_MAP),
+    KEY("properties",         S_MAP),
+    KEY("required",           S_CTL),
+    KEY("type",               S_CTL),
 };
 
-typedef struct {
-    const char *s;
-    size_t      len;
-} keybuf_t;
-
+/* strcmp's order, inline: keys are short, and most steps of the search
+ * end at the first byte. */
 static int
-cmp_key(const void *k, const void *e)
+key_cmp(const char *a, size_t al, const keycls_t *e)
 {
-    const keybuf_t *a = k;
-    const char     *b = ((const keycls_t *) e)->name;
-    size_t          bl = strlen(b);
-    int             c = memcmp(a->s, b, a->len < bl ? a->len : bl);
+    size_t i, m = al < e->len ? al : e->len;
 
-    return c != 0 ? c : (a->len > bl) - (a->len < bl);
+    for (i = 0; i < m; i++) {
+        if (a[i] != e->name[i])
+            return (unsigned char) a[i] - (unsigned char) e->name[i];
+    }
+    return (al > e->len) - (al < e->len);
+}
+
+static const keycls_t *
+key_find(const char *a, size_t al, const keycls_t *table, size_t n)
+{
+    size_t lo = 0, hi = n;
+
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int    c = key_cmp(a, al, &table[mid]);
+
+        if (c == 0)
+            return &table[mid];
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return NULL;
 }
 
 /* String node v unescaped: its bytes in the body when it has no escape,
@@ -1710,18 +1730,18 @@ key_lookup(const parse_ctx_t *cx, uint32_t k, const keycls_t *table, size_t n,
            int def, int ids)
 {
     char            buf[64], *heap;
-    keybuf_t        key;
+    const char     *key;
+    size_t          len;
     const keycls_t *hit;
     int             cls = def;
 
-    if ((key.s = unescaped(cx, k, buf, sizeof(buf), &key.len, &heap)) == NULL)
+    if ((key = unescaped(cx, k, buf, sizeof(buf), &len, &heap)) == NULL)
         return -1;
-    hit = key.len > 24 ? NULL
-                       : bsearch(&key, table, n, sizeof(*table), cmp_key);
+    hit = len > 24 ? NULL : key_find(key, len, table, n);
     if (hit != NULL)
         cls = hit->cls;
-    else if (ids && (ends_with(key.s, key.len, "_id")
-                     || ends_with(key.s, key.len, "_ids")))
+    else if (ids && len > 3 && (key[len - 1] == 'd' || key[len - 1] == 's')
+             && (ends_with(key, len, "_id") || ends_with(key, len, "_ids")))
         cls = K_CTL;
     free(heap);
     return cls;
@@ -1816,9 +1836,19 @@ walk_object(parse_ctx_t *cx, uint32_t v, const char *label)
     const char *msg = NULL, *own = label;
     int         rc, cls, is_text_src = 0;
 
-    /* the root is no message and no block */
-    role = label == NULL ? NONE : obj_get(cx, v, "role");
-    type = label == NULL ? NONE : obj_get(cx, v, "type");
+    /* the root is no message and no block; one look at the keys finds
+     * both (a key's first byte rules out most) */
+    role = type = NONE;
+    if (label != NULL) {
+        for (k = FIRST(cx, v); k < END(cx, v); k = NEXT(cx, k + 1)) {
+            unsigned char c0 = cx->b[cx->n[k].at + 1];
+
+            if ((c0 == 'r' || c0 == '\\') && role == NONE && str_is(cx, k, "role"))
+                role = k + 1;
+            else if ((c0 == 't' || c0 == '\\') && type == NONE && str_is(cx, k, "type"))
+                type = k + 1;
+        }
+    }
     if (IS(cx, role, T_STR)) {
         if ((msg = str_value(cx, role, NULL)) == NULL)
             return SHAPE_NOMEM;
