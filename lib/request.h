@@ -68,6 +68,25 @@ const char *aigov_endpoint_name(aigov_endpoint_t ep);
  *   free-form     (metadata, prompt variables, tool_use "input" objects):
  *                 every string is text, control names included.
  *
+ * The control fields each kind meets in practice (all from the list above):
+ *   chat:          model, role, tool_call_id, tool_calls[].id/type,
+ *                  tool_choice, function_call "auto", reasoning_effort,
+ *                  service_tier, verbosity, modalities, audio.voice/format,
+ *                  response_format.type, image_url.detail, data: URLs,
+ *                  input_audio.data/format, file.file_data/file_id
+ *   completions:   model (prompt, suffix, stop, user are text)
+ *   embeddings:    model, encoding_format (input, user are text)
+ *   messages and count_tokens: model, role, block types, tool_use.id,
+ *                  tool_result.tool_use_id, source.type/media_type/data
+ *                  (not of a text source), thinking.signature,
+ *                  redacted_thinking.data, cache_control.type/ttl,
+ *                  tool_choice, service_tier, container
+ *   responses:     model, role, item types/ids/status, call_id,
+ *                  previous_response_id, encrypted_content, include,
+ *                  truncation, reasoning.effort/summary, text.verbosity,
+ *                  text.format.type, input_image data: URLs and detail,
+ *                  prompt.id/version, conversation ids
+ *
  * Binary media cannot be text-filtered: it is not text, not counted, and
  * a filter never sees it; a policy that must judge images needs a rule of
  * its own (models, endpoints).
