@@ -29,7 +29,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const aigov_endpoint_t eps[] = {
         AIGOV_EP_UNKNOWN, AIGOV_EP_CHAT, AIGOV_EP_COMPLETIONS,
-        AIGOV_EP_EMBEDDINGS, AIGOV_EP_MESSAGES, AIGOV_EP_MODELS
+        AIGOV_EP_EMBEDDINGS, AIGOV_EP_MESSAGES, AIGOV_EP_MODELS,
+        AIGOV_EP_RESPONSES, AIGOV_EP_COUNT_TOKENS
     };
     aigov_request_t    rq;
     aigov_endpoint_t   ep;

@@ -37,39 +37,40 @@
 
 /* ---- endpoints ---------------------------------------------------------- */
 
+/* Whole paths, matched exactly: a kind decides which fields are text, so a
+ * path that only ends like a known one ("/v1/responses/chat/completions")
+ * must not borrow its reading. Prefixes an operator adds in front are
+ * stripped by nginx (location / rewrite) before the module sees r->uri. */
 static const struct {
-    const char       *suffix;   /* matched at a path-segment boundary */
+    const char       *path;
     aigov_endpoint_t  ep;
-} ep_suffixes[] = {
-    /* "/chat/completions" before "/completions": the longer match wins. */
-    { "/chat/completions", AIGOV_EP_CHAT },
-    { "/completions",      AIGOV_EP_COMPLETIONS },
-    { "/embeddings",       AIGOV_EP_EMBEDDINGS },
-    { "/messages",         AIGOV_EP_MESSAGES },
-    { "/models",           AIGOV_EP_MODELS },
+} ep_paths[] = {
+    { "/v1/chat/completions",       AIGOV_EP_CHAT },
+    { "/v1/completions",            AIGOV_EP_COMPLETIONS },
+    { "/v1/embeddings",             AIGOV_EP_EMBEDDINGS },
+    { "/v1/messages",               AIGOV_EP_MESSAGES },
+    { "/v1/messages/count_tokens",  AIGOV_EP_COUNT_TOKENS },
+    { "/v1/models",                 AIGOV_EP_MODELS },
+    { "/v1/responses",              AIGOV_EP_RESPONSES },
 };
 
 aigov_endpoint_t
 aigov_endpoint_from_path(const char *path, size_t len)
 {
     const char *q;
-    size_t      i, slen;
+    size_t      i;
 
     if (path == NULL)
         return AIGOV_EP_UNKNOWN;
     q = memchr(path, '?', len);
     if (q != NULL)
         len = (size_t) (q - path);
-    /* One trailing slash is tolerated, as most API servers do. */
-    if (len > 1 && path[len - 1] == '/')
-        len--;
 
-    for (i = 0; i < sizeof(ep_suffixes) / sizeof(ep_suffixes[0]); i++) {
-        slen = strlen(ep_suffixes[i].suffix);
-        if (len >= slen
-            && memcmp(path + len - slen, ep_suffixes[i].suffix, slen) == 0)
+    for (i = 0; i < sizeof(ep_paths) / sizeof(ep_paths[0]); i++) {
+        if (strlen(ep_paths[i].path) == len
+            && memcmp(path, ep_paths[i].path, len) == 0)
         {
-            return ep_suffixes[i].ep;
+            return ep_paths[i].ep;
         }
     }
     return AIGOV_EP_UNKNOWN;
@@ -78,14 +79,13 @@ aigov_endpoint_from_path(const char *path, size_t len)
 const char *
 aigov_endpoint_name(aigov_endpoint_t ep)
 {
-    switch (ep) {
-    case AIGOV_EP_CHAT:        return "/v1/chat/completions";
-    case AIGOV_EP_COMPLETIONS: return "/v1/completions";
-    case AIGOV_EP_EMBEDDINGS:  return "/v1/embeddings";
-    case AIGOV_EP_MESSAGES:    return "/v1/messages";
-    case AIGOV_EP_MODELS:      return "/v1/models";
-    default:                   return "";
+    size_t i;
+
+    for (i = 0; i < sizeof(ep_paths) / sizeof(ep_paths[0]); i++) {
+        if (ep_paths[i].ep == ep)
+            return ep_paths[i].path;
     }
+    return "";
 }
 
 /* ---- UTF-8 -------------------------------------------------------------- */
@@ -1020,6 +1020,28 @@ read_limit(parse_ctx_t *cx, const char *key, int *present)
     return SHAPE_OK;
 }
 
+/* The token-limit keys of a kind, as set_max_tokens writes them: [0] the
+ * kind's own, [1] chat's second one; NULL where the kind has none. Kinds
+ * that do not take a limit (embeddings, count_tokens, unknown) get none,
+ * so a limit is never injected into a body that has no such field. */
+static const char *
+limit_key(aigov_endpoint_t ep, int i)
+{
+    switch (ep) {
+    case AIGOV_EP_CHAT:
+        return i == 0 ? "max_tokens" : "max_completion_tokens";
+    case AIGOV_EP_COMPLETIONS:
+    case AIGOV_EP_MESSAGES:
+        /* chat's key too: an upstream that honours it there must not get
+         * around the cap */
+        return i == 0 ? "max_tokens" : "max_completion_tokens";
+    case AIGOV_EP_RESPONSES:
+        return i == 0 ? "max_output_tokens" : NULL;
+    default:
+        return NULL;
+    }
+}
+
 static int
 read_limits(parse_ctx_t *cx)
 {
@@ -1039,6 +1061,9 @@ read_limits(parse_ctx_t *cx)
     case AIGOV_EP_COMPLETIONS:
         rq->max_tokens_key = "max_tokens";
         return read_limit(cx, "max_tokens", &has_mt);
+    case AIGOV_EP_RESPONSES:
+        rq->max_tokens_key = "max_output_tokens";
+        return read_limit(cx, "max_output_tokens", &has_mt);
     case AIGOV_EP_MESSAGES:
         rq->max_tokens_key = "max_tokens";
         if ((rc = read_limit(cx, "max_tokens", &has_mt)) != SHAPE_OK)
@@ -1049,29 +1074,30 @@ read_limits(parse_ctx_t *cx)
             return SHAPE_BAD;
         }
         return SHAPE_OK;
+    case AIGOV_EP_EMBEDDINGS:
+    case AIGOV_EP_COUNT_TOKENS:
+        /* no answer tokens to limit */
+        return SHAPE_OK;
     default:
-        /* Embeddings have no token limit; unknown bodies are read as far
-         * as they are recognisable. */
-        if (rq->endpoint == AIGOV_EP_EMBEDDINGS)
-            return SHAPE_OK;
-        rq->max_tokens_key = "max_tokens";
+        /* An unknown body's max_tokens is read (a cap can refuse it) but
+         * never written: its meaning there is unknown. */
         return read_limit(cx, "max_tokens", &has_mt);
     }
 }
 
-/* Where both token-limit keys' values lie, whatever the endpoint: every
- * one the caller gave is overwritten by set_max_tokens. */
+/* Where the kind's token-limit keys' values lie: every one the caller gave
+ * is overwritten by set_max_tokens. */
 static void
 note_limit_keys(parse_ctx_t *cx)
 {
-    static const char *const keys[] = { "max_tokens", "max_completion_tokens" };
     aigov_request_t *rq = cx->rq;
     int i;
 
     for (i = 0; i < 2; i++) {
-        uint32_t v = obj_get(cx, 0, keys[i]);
+        const char *key = limit_key(rq->endpoint, i);
+        uint32_t    v;
 
-        if (v == NONE)
+        if (key == NULL || (v = obj_get(cx, 0, key)) == NONE)
             continue;
         rq->lim_has_[i] = IS_NULL(cx, v) ? 1 : 2;
         rq->lim_at_[i] = cx->n[v].at;
@@ -1079,19 +1105,115 @@ note_limit_keys(parse_ctx_t *cx)
     }
 }
 
-/* ---- OpenAI chat ---------------------------------------------------------- */
-
-/* content: string, null, or an array of parts of which "text" parts count. */
+/* One count key ("n", "best_of"): an integer from 1 to AIGOV_REQ_MAX_N,
+ * or null/absent. */
 static int
-read_openai_content(parse_ctx_t *cx, size_t mi, const char *role, uint32_t c)
+read_count(parse_ctx_t *cx, const char *key)
+{
+    uint32_t  v = obj_get(cx, 0, key);
+    long long n;
+
+    if (v == NONE || IS_NULL(cx, v))
+        return SHAPE_OK;
+    if (!IS(cx, v, T_INT) || (n = int_value(cx, v)) < 1 || n > AIGOV_REQ_MAX_N) {
+        aigov_errorf(cx->err, cx->errlen,
+                "'%s' must be an integer from 1 to %d", key, AIGOV_REQ_MAX_N);
+        return SHAPE_BAD;
+    }
+    if (n > cx->rq->n)
+        cx->rq->n = n;
+    return SHAPE_OK;
+}
+
+/* How many answers the request asks for: chat's n, completions' larger of
+ * n and best_of (best_of answers are generated, n returned). Other kinds
+ * answer once. */
+static int
+read_n(parse_ctx_t *cx)
+{
+    int rc;
+
+    switch (cx->rq->endpoint) {
+    case AIGOV_EP_CHAT:
+        return read_count(cx, "n");
+    case AIGOV_EP_COMPLETIONS:
+        if ((rc = read_count(cx, "n")) != SHAPE_OK)
+            return rc;
+        return read_count(cx, "best_of");
+    default:
+        return SHAPE_OK;
+    }
+}
+
+/* stream_options of chat and completions: where ask_usage would splice
+ * "include_usage": true (see so_state_ in request.h). */
+static int
+read_stream_options(parse_ctx_t *cx)
+{
+    aigov_request_t *rq = cx->rq;
+    uint32_t so, iu;
+
+    if (rq->endpoint != AIGOV_EP_CHAT && rq->endpoint != AIGOV_EP_COMPLETIONS)
+        return SHAPE_OK;
+    so = obj_get(cx, 0, "stream_options");
+    if (so == NONE) {
+        rq->so_state_ = AIGOV_SO_ABSENT;
+        return SHAPE_OK;
+    }
+    if (IS_NULL(cx, so)) {
+        rq->so_state_ = AIGOV_SO_NULL;
+        rq->so_at_ = cx->n[so].at;
+        rq->so_end_ = cx->n[so].end;
+        return SHAPE_OK;
+    }
+    if (!IS(cx, so, T_OBJ)) {
+        aigov_errorf(cx->err, cx->errlen,
+                "'stream_options' must be an object, not %s", type_name(cx, so));
+        return SHAPE_BAD;
+    }
+    iu = obj_get(cx, so, "include_usage");
+    if (iu == NONE) {
+        rq->so_state_ = END(cx, so) == FIRST(cx, so) ? AIGOV_SO_EMPTY
+                                                      : AIGOV_SO_NO_KEY;
+        rq->so_at_ = cx->n[so].end - 1;         /* its '}' */
+        rq->so_end_ = rq->so_at_;
+        return SHAPE_OK;
+    }
+    if (IS(cx, iu, T_TRUE)) {
+        rq->so_state_ = AIGOV_SO_ASKED;
+        return SHAPE_OK;
+    }
+    if (!IS(cx, iu, T_FALSE) && !IS_NULL(cx, iu)) {
+        aigov_errorf(cx->err, cx->errlen,
+                "'stream_options.include_usage' must be true or false, not %s",
+                type_name(cx, iu));
+        return SHAPE_BAD;
+    }
+    rq->so_state_ = AIGOV_SO_FALSE;
+    rq->so_at_ = cx->n[iu].at;
+    rq->so_end_ = cx->n[iu].end;
+    return SHAPE_OK;
+}
+
+/*
+ * ---- shape checks -------------------------------------------------------
+ *
+ * These only check that the fields an endpoint is known by have the types
+ * it takes, so that a malformed request is refused here with a sentence
+ * naming the field. Which strings are text is decided afterwards, for the
+ * whole body at once, by the text walker below.
+ */
+
+/* content: string, null, or an array of parts, each an object with a
+ * string "type"; "text" parts need a string "text". */
+static int
+check_openai_content(parse_ctx_t *cx, size_t mi, uint32_t c)
 {
     size_t   pi;
     uint32_t part;
 
-    if (IS_NULL(cx, c))
+    if (IS_NULL(cx, c) || IS(cx, c, T_STR))
         return SHAPE_OK;
-    if (IS(cx, c, T_STR))
-        return add_text(cx, role, c);
     if (!IS(cx, c, T_ARR)) {
         aigov_errorf(cx->err, cx->errlen,
                 "'messages[%zu].content' must be a string or an array of "
@@ -1101,8 +1223,7 @@ read_openai_content(parse_ctx_t *cx, size_t mi, const char *role, uint32_t c)
     for (pi = 0, part = FIRST(cx, c); part < END(cx, c);
          pi++, part = NEXT(cx, part))
     {
-        uint32_t type, text;
-        int      rc;
+        uint32_t type;
 
         if (!IS(cx, part, T_OBJ)) {
             aigov_errorf(cx->err, cx->errlen,
@@ -1115,25 +1236,17 @@ read_openai_content(parse_ctx_t *cx, size_t mi, const char *role, uint32_t c)
                     "'messages[%zu].content[%zu].type' must be a string", mi, pi);
             return SHAPE_BAD;
         }
-        if (!str_is(cx, type, "text"))
-            continue;
-        text = obj_get(cx, part, "text");
-        if (!IS(cx, text, T_STR)) {
+        if (str_is(cx, type, "text") && !IS(cx, obj_get(cx, part, "text"), T_STR)) {
             aigov_errorf(cx->err, cx->errlen,
                     "'messages[%zu].content[%zu].text' must be a string", mi, pi);
             return SHAPE_BAD;
         }
-        if ((rc = add_text(cx, role, text)) != SHAPE_OK)
-            return rc;
     }
     return SHAPE_OK;
 }
 
-/* Function-call arguments are text the model reads back; a filter must see
- * them, or a blocked term could travel inside a fake earlier tool call. */
 static int
-read_openai_call(parse_ctx_t *cx, size_t mi, const char *what, const char *role,
-                 uint32_t fn)
+check_openai_call(parse_ctx_t *cx, size_t mi, const char *what, uint32_t fn)
 {
     uint32_t args;
 
@@ -1143,46 +1256,16 @@ read_openai_call(parse_ctx_t *cx, size_t mi, const char *what, const char *role,
         return SHAPE_BAD;
     }
     args = obj_get(cx, fn, "arguments");
-    if (args == NONE || IS_NULL(cx, args))
-        return SHAPE_OK;
-    if (!IS(cx, args, T_STR)) {
+    if (args != NONE && !IS_NULL(cx, args) && !IS(cx, args, T_STR)) {
         aigov_errorf(cx->err, cx->errlen,
                 "'messages[%zu].%s.arguments' must be a string", mi, what);
         return SHAPE_BAD;
-    }
-    return add_text(cx, role, args);
-}
-
-/* Tool descriptions are text the model reads too: a secret or a blocked
- * term must not travel in `tools[].function.description` (OpenAI) or
- * `tools[].description` (Anthropic). Other shapes of `tools` are left to
- * the upstream to judge. */
-static int
-read_tool_descriptions(parse_ctx_t *cx)
-{
-    uint32_t tools = obj_get(cx, 0, "tools"), t, d, fn;
-    int      rc;
-
-    if (tools == NONE || !IS(cx, tools, T_ARR))
-        return SHAPE_OK;
-    for (t = FIRST(cx, tools); t < END(cx, tools); t = NEXT(cx, t)) {
-        if (!IS(cx, t, T_OBJ))
-            continue;
-        d = obj_get(cx, t, "description");
-        fn = obj_get(cx, t, "function");
-        if (d == NONE && fn != NONE && IS(cx, fn, T_OBJ))
-            d = obj_get(cx, fn, "description");
-        if (d != NONE && IS(cx, d, T_STR)
-            && (rc = add_text(cx, "tool_definition", d)) != SHAPE_OK)
-        {
-            return rc;
-        }
     }
     return SHAPE_OK;
 }
 
 static int
-read_chat(parse_ctx_t *cx)
+check_chat(parse_ctx_t *cx)
 {
     uint32_t msgs = obj_get(cx, 0, "messages"), m;
     size_t   mi;
@@ -1198,15 +1281,13 @@ read_chat(parse_ctx_t *cx)
         return SHAPE_BAD;
     }
     for (mi = 0, m = FIRST(cx, msgs); m < END(cx, msgs); mi++, m = NEXT(cx, m)) {
-        uint32_t    role, content, calls, fc;
-        const char *r;
+        uint32_t content, calls, fc;
 
         if (!IS(cx, m, T_OBJ)) {
             aigov_errorf(cx->err, cx->errlen, "'messages[%zu]' must be an object", mi);
             return SHAPE_BAD;
         }
-        role = obj_get(cx, m, "role");
-        if (!IS(cx, role, T_STR)) {
+        if (!IS(cx, obj_get(cx, m, "role"), T_STR)) {
             aigov_errorf(cx->err, cx->errlen,
                     "'messages[%zu].role' must be a string", mi);
             return SHAPE_BAD;
@@ -1214,21 +1295,14 @@ read_chat(parse_ctx_t *cx)
         content = obj_get(cx, m, "content");
         calls = obj_get(cx, m, "tool_calls");
         fc = obj_get(cx, m, "function_call");
-        /* The role is kept only when a text of this message needs it. */
-        r = "";
-        if (content != NONE || calls != NONE || fc != NONE) {
-            if ((r = str_value(cx, role, NULL)) == NULL)
-                return SHAPE_NOMEM;
-        }
         if (content != NONE
-            && (rc = read_openai_content(cx, mi, r, content)) != SHAPE_OK)
+            && (rc = check_openai_content(cx, mi, content)) != SHAPE_OK)
         {
             return rc;
         }
-
         if (calls != NONE && !IS_NULL(cx, calls)) {
             size_t   ci;
-            uint32_t call;
+            uint32_t call, fn;
 
             if (!IS(cx, calls, T_ARR)) {
                 aigov_errorf(cx->err, cx->errlen,
@@ -1238,8 +1312,6 @@ read_chat(parse_ctx_t *cx)
             for (ci = 0, call = FIRST(cx, calls); call < END(cx, calls);
                  ci++, call = NEXT(cx, call))
             {
-                uint32_t fn;
-
                 if (!IS(cx, call, T_OBJ)) {
                     aigov_errorf(cx->err, cx->errlen,
                             "'messages[%zu].tool_calls[%zu]' must be an object",
@@ -1247,41 +1319,36 @@ read_chat(parse_ctx_t *cx)
                     return SHAPE_BAD;
                 }
                 fn = obj_get(cx, call, "function");
-                if (fn == NONE)
-                    continue;
-                rc = read_openai_call(cx, mi, "tool_calls[].function", r, fn);
-                if (rc != SHAPE_OK)
+                if (fn != NONE && (rc = check_openai_call(cx, mi,
+                                        "tool_calls[].function", fn)) != SHAPE_OK)
+                {
                     return rc;
+                }
             }
         }
-        if (fc != NONE && !IS_NULL(cx, fc)) {
-            rc = read_openai_call(cx, mi, "function_call", r, fc);
-            if (rc != SHAPE_OK)
-                return rc;
+        if (fc != NONE && !IS_NULL(cx, fc)
+            && (rc = check_openai_call(cx, mi, "function_call", fc)) != SHAPE_OK)
+        {
+            return rc;
         }
     }
     return SHAPE_OK;
 }
 
-/* ---- completions and embeddings ----------------------------------------- */
-
 /* A string, or an array of strings, or token ids (integers, or arrays of
  * integers) which carry no text. */
 static int
-read_prompt_like(parse_ctx_t *cx, const char *key, int required)
+check_prompt_like(parse_ctx_t *cx, const char *key)
 {
     uint32_t v = obj_get(cx, 0, key), item;
     size_t   i;
-    int      rc;
 
     if (v == NONE) {
-        if (!required)
-            return SHAPE_OK;
         aigov_errorf(cx->err, cx->errlen, "'%s' is required", key);
         return SHAPE_BAD;
     }
     if (IS(cx, v, T_STR))
-        return add_text(cx, key, v);
+        return SHAPE_OK;
     if (!IS(cx, v, T_ARR)) {
         aigov_errorf(cx->err, cx->errlen,
                 "'%s' must be a string or an array of strings or token ids, "
@@ -1289,10 +1356,7 @@ read_prompt_like(parse_ctx_t *cx, const char *key, int required)
         return SHAPE_BAD;
     }
     for (i = 0, item = FIRST(cx, v); item < END(cx, v); i++, item = NEXT(cx, item)) {
-        if (IS(cx, item, T_STR)) {
-            if ((rc = add_text(cx, key, item)) != SHAPE_OK)
-                return rc;
-        } else if (IS(cx, item, T_INT)) {
+        if (IS(cx, item, T_STR) || IS(cx, item, T_INT)) {
             continue;
         } else if (IS(cx, item, T_ARR)) {
             size_t   j;
@@ -1318,23 +1382,19 @@ read_prompt_like(parse_ctx_t *cx, const char *key, int required)
     return SHAPE_OK;
 }
 
-/* ---- Anthropic messages ------------------------------------------------- */
-
-/*
- * Blocks: only "text" blocks carry text, except "tool_result" whose content
- * (a string or text blocks) is what a tool returned and the model will read.
- * where is the field path for errors, e.g. "messages[2].content".
- */
+/* Anthropic content: a string or blocks, each an object with a string
+ * "type"; "text" blocks need a string "text"; a tool_result's content is
+ * checked the same way, one level down. where names the field for errors,
+ * e.g. "messages[2].content". */
 static int
-read_anthropic_blocks(parse_ctx_t *cx, const char *where, const char *role,
-                      uint32_t c, int nested)
+check_anthropic_blocks(parse_ctx_t *cx, const char *where, uint32_t c, int nested)
 {
     size_t   bi;
     uint32_t b;
     int      rc;
 
     if (IS(cx, c, T_STR))
-        return add_text(cx, role, c);
+        return SHAPE_OK;
     if (!IS(cx, c, T_ARR)) {
         aigov_errorf(cx->err, cx->errlen,
                 "'%s' must be a string or an array of content blocks, not %s",
@@ -1342,7 +1402,7 @@ read_anthropic_blocks(parse_ctx_t *cx, const char *where, const char *role,
         return SHAPE_BAD;
     }
     for (bi = 0, b = FIRST(cx, c); b < END(cx, c); bi++, b = NEXT(cx, b)) {
-        uint32_t type, text;
+        uint32_t type;
 
         if (!IS(cx, b, T_OBJ)) {
             aigov_errorf(cx->err, cx->errlen, "'%s[%zu]' must be an object", where, bi);
@@ -1355,14 +1415,11 @@ read_anthropic_blocks(parse_ctx_t *cx, const char *where, const char *role,
             return SHAPE_BAD;
         }
         if (str_is(cx, type, "text")) {
-            text = obj_get(cx, b, "text");
-            if (!IS(cx, text, T_STR)) {
+            if (!IS(cx, obj_get(cx, b, "text"), T_STR)) {
                 aigov_errorf(cx->err, cx->errlen, "'%s[%zu].text' must be a string",
                         where, bi);
                 return SHAPE_BAD;
             }
-            if ((rc = add_text(cx, role, text)) != SHAPE_OK)
-                return rc;
         } else if (str_is(cx, type, "tool_result") && !nested) {
             uint32_t inner = obj_get(cx, b, "content");
             char     sub[96];
@@ -1370,8 +1427,7 @@ read_anthropic_blocks(parse_ctx_t *cx, const char *where, const char *role,
             if (inner == NONE || IS_NULL(cx, inner))
                 continue;
             snprintf(sub, sizeof(sub), "%s[%zu].content", where, bi);
-            rc = read_anthropic_blocks(cx, sub, role, inner, 1);
-            if (rc != SHAPE_OK)
+            if ((rc = check_anthropic_blocks(cx, sub, inner, 1)) != SHAPE_OK)
                 return rc;
         }
     }
@@ -1379,17 +1435,17 @@ read_anthropic_blocks(parse_ctx_t *cx, const char *where, const char *role,
 }
 
 static int
-read_messages(parse_ctx_t *cx)
+check_messages(parse_ctx_t *cx)
 {
     uint32_t sys = obj_get(cx, 0, "system");
     uint32_t msgs = obj_get(cx, 0, "messages"), m;
     size_t   mi;
     int      rc;
 
-    if (sys != NONE && !IS_NULL(cx, sys)) {
-        rc = read_anthropic_blocks(cx, "system", "system", sys, 1);
-        if (rc != SHAPE_OK)
-            return rc;
+    if (sys != NONE && !IS_NULL(cx, sys)
+        && (rc = check_anthropic_blocks(cx, "system", sys, 1)) != SHAPE_OK)
+    {
+        return rc;
     }
     if (msgs == NONE) {
         aigov_errorf(cx->err, cx->errlen, "'messages' is required");
@@ -1401,16 +1457,14 @@ read_messages(parse_ctx_t *cx)
         return SHAPE_BAD;
     }
     for (mi = 0, m = FIRST(cx, msgs); m < END(cx, msgs); mi++, m = NEXT(cx, m)) {
-        uint32_t    role, content;
-        const char *r;
-        char        where[48];
+        uint32_t content;
+        char     where[48];
 
         if (!IS(cx, m, T_OBJ)) {
             aigov_errorf(cx->err, cx->errlen, "'messages[%zu]' must be an object", mi);
             return SHAPE_BAD;
         }
-        role = obj_get(cx, m, "role");
-        if (!IS(cx, role, T_STR)) {
+        if (!IS(cx, obj_get(cx, m, "role"), T_STR)) {
             aigov_errorf(cx->err, cx->errlen,
                     "'messages[%zu].role' must be a string", mi);
             return SHAPE_BAD;
@@ -1421,14 +1475,558 @@ read_messages(parse_ctx_t *cx)
                     "'messages[%zu].content' is required", mi);
             return SHAPE_BAD;
         }
-        if ((r = str_value(cx, role, NULL)) == NULL)
-            return SHAPE_NOMEM;
         snprintf(where, sizeof(where), "messages[%zu].content", mi);
-        rc = read_anthropic_blocks(cx, where, r, content, 0);
+        if ((rc = check_anthropic_blocks(cx, where, content, 0)) != SHAPE_OK)
+            return rc;
+    }
+    return SHAPE_OK;
+}
+
+/* Responses: "input" a string or an array of items (objects); both it and
+ * "instructions" may be absent (a stored prompt or previous_response_id
+ * supplies them). */
+static int
+check_responses(parse_ctx_t *cx)
+{
+    uint32_t in = obj_get(cx, 0, "input"), ins = obj_get(cx, 0, "instructions");
+    uint32_t it;
+    size_t   i;
+
+    if (ins != NONE && !IS_NULL(cx, ins) && !IS(cx, ins, T_STR)
+        && !IS(cx, ins, T_ARR))
+    {
+        aigov_errorf(cx->err, cx->errlen,
+                "'instructions' must be a string, not %s", type_name(cx, ins));
+        return SHAPE_BAD;
+    }
+    if (in == NONE || IS_NULL(cx, in) || IS(cx, in, T_STR))
+        return SHAPE_OK;
+    if (!IS(cx, in, T_ARR)) {
+        aigov_errorf(cx->err, cx->errlen,
+                "'input' must be a string or an array of items, not %s",
+                type_name(cx, in));
+        return SHAPE_BAD;
+    }
+    for (i = 0, it = FIRST(cx, in); it < END(cx, in); i++, it = NEXT(cx, it)) {
+        if (!IS(cx, it, T_OBJ)) {
+            aigov_errorf(cx->err, cx->errlen, "'input[%zu]' must be an object", i);
+            return SHAPE_BAD;
+        }
+    }
+    return SHAPE_OK;
+}
+
+/*
+ * ---- texts: inspect by default -------------------------------------------
+ *
+ * Every string value of a known kind's body is text (filtered, counted,
+ * redacted in place, kept by audit content) unless it is a control field:
+ * a value the API reads as a name of something of its own (model, role,
+ * type, ids, enum values, media types) or binary media. The list is kept
+ * short and written down in request.h; a field not in it, including one a
+ * provider adds next year, is inspected. A control key exempts only string
+ * values (and strings directly in an array under it): an object or array
+ * of objects under any key is walked, so nothing can hide under a control
+ * name. Keys are not text: they are the API's field names, except in
+ * free-form objects (metadata, tool inputs, schema properties), where the
+ * client chose them; those keys are left as they are (see request.h).
+ */
+
+enum {
+    K_TEXT = 0,     /* text, labelled by where it is */
+    K_CTL,          /* control: string values exempt */
+    K_DATA,         /* "data": base64 media, text in a {"type":"text"} source */
+    K_URL,          /* a URL: a "data:" URL is media, any other is text */
+    K_MEDIA,        /* always media (file_data) */
+    K_SCHEMA,       /* a JSON Schema: parameters, input_schema, schema */
+    K_FREE,         /* free-form: every string text (metadata, variables) */
+    K_INPUT,        /* "input": free-form when an object (tool_use.input) */
+    K_CONTENT,      /* a message's content */
+    K_NAME,         /* a message's name */
+    K_REFUSAL,
+    K_CALLS,        /* tool_calls, function_call */
+    K_THINKING,     /* reasoning_content, reasoning, thinking */
+    /* meaningful at the root only (elsewhere: K_TEXT) */
+    K_SYSTEM, K_INSTRUCTIONS, K_PROMPT, K_SUFFIX, K_TOOLS, K_FORMAT,
+    K_PREDICTION, K_STOP, K_META, K_MESSAGES
+};
+
+typedef struct {
+    const char   *name;
+    unsigned char len;
+    unsigned char cls;
+} keycls_t;
+
+#define KEY(name, cls)  { name, sizeof(name) - 1, cls }
+
+/* Sorted by strcmp, for bsearch. Besides these, every key ending in "_id"
+ * or "_ids" is control (tool_call_id, call_id, tool_use_id, file_id,
+ * previous_response_id, vector_store_ids, ...). */
+static const keycls_t key_table[] = {
+    KEY("container",          K_CTL),
+    KEY("content",            K_CONTENT),
+    KEY("data",               K_DATA),
+    KEY("detail",             K_CTL),
+    KEY("effort",             K_CTL),
+    KEY("encoding_format",    K_CTL),
+    KEY("encrypted_content",  K_CTL),
+    KEY("file_data",          K_MEDIA),
+    KEY("file_url",           K_URL),
+    KEY("format",             K_CTL),
+    KEY("function_call",      K_CALLS),
+    KEY("functions",          K_TOOLS),
+    KEY("id",                 K_CTL),
+    KEY("image_url",          K_URL),
+    KEY("include",            K_CTL),
+    KEY("input",              K_INPUT),
+    KEY("input_schema",       K_SCHEMA),
+    KEY("instructions",       K_INSTRUCTIONS),
+    KEY("max_completion_tokens", K_CTL),
+    KEY("max_output_tokens",  K_CTL),
+    KEY("max_tokens",         K_CTL),
+    KEY("media_type",         K_CTL),
+    KEY("messages",           K_MESSAGES),
+    KEY("metadata",           K_FREE),
+    KEY("mime_type",          K_CTL),
+    KEY("modalities",         K_CTL),
+    KEY("model",              K_CTL),
+    KEY("name",               K_NAME),
+    KEY("object",             K_CTL),
+    KEY("parameters",         K_SCHEMA),
+    KEY("prediction",         K_PREDICTION),
+    KEY("prompt",             K_PROMPT),
+    KEY("prompt_cache_key",   K_META),
+    KEY("reasoning",          K_THINKING),
+    KEY("reasoning_content",  K_THINKING),
+    KEY("reasoning_effort",   K_CTL),
+    KEY("refusal",            K_REFUSAL),
+    KEY("response_format",    K_FORMAT),
+    KEY("role",               K_CTL),
+    KEY("safety_identifier",  K_META),
+    KEY("schema",             K_SCHEMA),
+    KEY("search_context_size", K_CTL),
+    KEY("service_tier",       K_CTL),
+    KEY("signature",          K_CTL),
+    KEY("status",             K_CTL),
+    KEY("stop",               K_STOP),
+    KEY("stop_sequences",     K_STOP),
+    KEY("suffix",             K_SUFFIX),
+    KEY("summary",            K_CTL),
+    KEY("system",             K_SYSTEM),
+    KEY("text",               K_FORMAT),
+    KEY("thinking",           K_THINKING),
+    KEY("tool_calls",         K_CALLS),
+    KEY("tool_choice",        K_CTL),
+    KEY("tools",              K_TOOLS),
+    KEY("truncation",         K_CTL),
+    KEY("ttl",                K_CTL),
+    KEY("type",               K_CTL),
+    KEY("url",                K_URL),
+    KEY("user",               K_META),
+    KEY("variables",          K_FREE),
+    KEY("verbosity",          K_CTL),
+    KEY("version",            K_CTL),
+    KEY("voice",              K_CTL),
+};
+
+/* Inside a JSON Schema: keywords whose strings are names or types, maps
+ * whose keys are property names and values schemas, and keywords whose
+ * values are data (enum, const, default, examples: all text). Every other
+ * string (description, title, pattern, ...) is text. */
+enum { S_SCHEMA = 0, S_CTL, S_MAP, S_DATA };
+
+static const keycls_t schema_table[] = {
+    KEY("$anchor",            S_CTL),
+    KEY("$defs",              S_MAP),
+    KEY("$dynamicAnchor",     S_CTL),
+    KEY("$dynamicRef",        S_CTL),
+    KEY("$id",                S_CTL),
+    KEY("$ref",               S_CTL),
+    KEY("$schema",            S_CTL),
+    KEY("const",              S_DATA),
+    KEY("contentEncoding",    S_CTL),
+    KEY("contentMediaType",   S_CTL),
+    KEY("default",            S_DATA),
+    KEY("definitions",        S_MAP),
+    KEY("dependentSchemas",   S_MAP),
+    KEY("enum",               S_DATA),
+    KEY("examples",           S_DATA),
+    KEY("format",             S_CTL),
+    KEY("id",                 S_CTL),
+    KEY("patternProperties",  S_MAP),
+    KEY("properties",         S_MAP),
+    KEY("required",           S_CTL),
+    KEY("type",               S_CTL),
+};
+
+/* strcmp's order, inline: keys are short, and most steps of the search
+ * end at the first byte. */
+static int
+key_cmp(const char *a, size_t al, const keycls_t *e)
+{
+    size_t i, m = al < e->len ? al : e->len;
+
+    for (i = 0; i < m; i++) {
+        if (a[i] != e->name[i])
+            return (unsigned char) a[i] - (unsigned char) e->name[i];
+    }
+    return (al > e->len) - (al < e->len);
+}
+
+static const keycls_t *
+key_find(const char *a, size_t al, const keycls_t *table, size_t n)
+{
+    size_t lo = 0, hi = n;
+
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int    c = key_cmp(a, al, &table[mid]);
+
+        if (c == 0)
+            return &table[mid];
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return NULL;
+}
+
+/* String node v unescaped: its bytes in the body when it has no escape,
+ * else in buf, or in a malloc'd copy (*heap, for the caller to free) when
+ * it does not fit. NULL out of memory. */
+static const char *
+unescaped(const parse_ctx_t *cx, uint32_t v, char *buf, size_t bufsz,
+          size_t *len, char **heap)
+{
+    const node_t *nd = &cx->n[v];
+    size_t        rl = nd->end - nd->at - 2;
+    char         *d = buf;
+
+    *heap = NULL;
+    if (!(nd->type & F_ESC)) {
+        *len = rl;
+        return (const char *) cx->b + nd->at + 1;
+    }
+    if (rl > bufsz && (d = *heap = malloc(rl)) == NULL)
+        return NULL;
+    *len = aigov_json_unescape(cx->b + nd->at + 1, rl, d);
+    return d;
+}
+
+static int
+ends_with(const char *s, size_t len, const char *suffix)
+{
+    size_t sl = strlen(suffix);
+
+    return len > sl && memcmp(s + len - sl, suffix, sl) == 0;
+}
+
+/* A key's class in table (n entries), def when not there; with ids, a key
+ * ending in "_id" or "_ids" is K_CTL. Escaped keys are compared
+ * unescaped. -1 out of memory. */
+static int
+key_lookup(const parse_ctx_t *cx, uint32_t k, const keycls_t *table, size_t n,
+           int def, int ids)
+{
+    char            buf[64], *heap;
+    const char     *key;
+    size_t          len;
+    const keycls_t *hit;
+    int             cls = def;
+
+    if ((key = unescaped(cx, k, buf, sizeof(buf), &len, &heap)) == NULL)
+        return -1;
+    hit = len > 24 ? NULL : key_find(key, len, table, n);
+    if (hit != NULL)
+        cls = hit->cls;
+    else if (ids && len > 3 && (key[len - 1] == 'd' || key[len - 1] == 's')
+             && (ends_with(key, len, "_id") || ends_with(key, len, "_ids")))
+        cls = K_CTL;
+    free(heap);
+    return cls;
+}
+
+/* Whether string node v ends with the C string suffix; -1 out of memory. */
+static int
+str_ends(const parse_ctx_t *cx, uint32_t v, const char *suffix)
+{
+    char        buf[64], *heap;
+    size_t      len;
+    const char *s = unescaped(cx, v, buf, sizeof(buf), &len, &heap);
+    int         r;
+
+    if (s == NULL)
+        return -1;
+    r = ends_with(s, len, suffix);
+    free(heap);
+    return r;
+}
+
+/* The label a typed object (content block, input item) gives its texts,
+ * or NULL to keep the one it is in. */
+static const char *
+type_label(const parse_ctx_t *cx, uint32_t type)
+{
+    if (str_is(cx, type, "tool_use") || str_ends(cx, type, "_tool_use") == 1
+        || str_ends(cx, type, "_call") == 1)
+    {
+        return "tool_call";         /* tool_use, function_call, *_call */
+    }
+    if (str_is(cx, type, "tool_result") || str_ends(cx, type, "_tool_result") == 1
+        || str_ends(cx, type, "_output") == 1)
+    {
+        return "tool";              /* tool_result, function_call_output */
+    }
+    if (str_is(cx, type, "thinking") || str_is(cx, type, "reasoning"))
+        return "thinking";
+    if (str_is(cx, type, "document") || str_is(cx, type, "search_result"))
+        return "document";
+    if (str_is(cx, type, "refusal"))
+        return "refusal";
+    return NULL;
+}
+
+/* Whether string node v begins with "data:" (a data URL: inline media),
+ * its escapes decoded; only the first five characters are looked at, so
+ * a megabyte of base64 costs nothing. */
+static int
+is_data_url(const parse_ctx_t *cx, uint32_t v)
+{
+    static const char lit[] = "data:";
+    const unsigned char *p = cx->b + cx->n[v].at + 1, *e = cx->b + cx->n[v].end - 1;
+    size_t i;
+
+    for (i = 0; i < 5; i++) {
+        unsigned c;
+
+        if (p >= e)
+            return 0;
+        if (*p != '\\') {
+            c = *p++;
+        } else if (p[1] == 'u') {
+            size_t ul;
+            int    cp;
+
+            /* the scan validated every escape */
+            (void) aigov_json_u_escape(p, (size_t) (e - p), &ul, &cp);
+            c = (unsigned) cp;
+            p += ul;
+        } else {
+            c = p[1] == '/' ? '/' : 0;      /* \n, \" ... are never a letter */
+            p += 2;
+        }
+        if (c != (unsigned char) lit[i])
+            return 0;
+    }
+    return 1;
+}
+
+enum { W_NORMAL = 0, W_FREE, W_SCHEMA, W_EXEMPT };
+
+static int walk(parse_ctx_t *cx, uint32_t v, const char *label, int mode);
+
+/* An object in normal mode: a message (it has a string "role") labels its
+ * members by what they are; a typed block or item by its type; anything
+ * else passes the label on. */
+static int
+walk_object(parse_ctx_t *cx, uint32_t v, const char *label)
+{
+    uint32_t    k, val, role, type;
+    const char *msg = NULL, *own = label;
+    int         rc, cls, is_text_src = 0;
+
+    /* the root is no message and no block; one look at the keys finds
+     * both (a key's first byte rules out most) */
+    role = type = NONE;
+    if (label != NULL) {
+        for (k = FIRST(cx, v); k < END(cx, v); k = NEXT(cx, k + 1)) {
+            unsigned char c0 = cx->b[cx->n[k].at + 1];
+
+            if ((c0 == 'r' || c0 == '\\') && role == NONE && str_is(cx, k, "role"))
+                role = k + 1;
+            else if ((c0 == 't' || c0 == '\\') && type == NONE && str_is(cx, k, "type"))
+                type = k + 1;
+        }
+    }
+    if (IS(cx, role, T_STR)) {
+        if ((msg = str_value(cx, role, NULL)) == NULL)
+            return SHAPE_NOMEM;
+        own = msg;
+    } else if (IS(cx, type, T_STR)) {
+        const char *tl = type_label(cx, type);
+
+        if (tl != NULL)
+            own = tl;
+        is_text_src = str_is(cx, type, "text");
+    }
+    for (k = FIRST(cx, v); k < END(cx, v); k = NEXT(cx, val)) {
+        const char *l = own;
+        int         mode = W_NORMAL;
+
+        val = k + 1;
+        cls = key_lookup(cx, k, key_table,
+                         sizeof(key_table) / sizeof(key_table[0]), K_TEXT, 1);
+        if (cls < 0)
+            return SHAPE_NOMEM;
+        switch (cls) {
+        case K_CTL:
+            mode = W_EXEMPT;
+            break;
+        case K_DATA:
+            if (!is_text_src)
+                mode = W_EXEMPT;
+            break;
+        case K_URL:
+            if (IS(cx, val, T_STR)) {
+                if (is_data_url(cx, val))
+                    continue;
+                l = "url";
+            }
+            break;
+        case K_MEDIA:
+            mode = W_EXEMPT;
+            break;
+        case K_SCHEMA:
+            mode = W_SCHEMA;
+            break;
+        case K_FREE:
+            mode = W_FREE;
+            break;
+        case K_INPUT:
+            if (IS(cx, val, T_OBJ))
+                mode = W_FREE;
+            break;
+        case K_NAME:
+            if (msg != NULL)
+                l = "name";
+            break;
+        case K_REFUSAL:
+            if (msg != NULL)
+                l = "refusal";
+            break;
+        case K_CALLS:
+            /* the legacy root "function_call": "auto" is an enum */
+            if (IS(cx, val, T_STR) && str_is(cx, k, "function_call"))
+                mode = W_EXEMPT;
+            else if (msg != NULL)
+                l = "tool_call";
+            break;
+        case K_THINKING:
+            if (msg != NULL)
+                l = "thinking";
+            break;
+        default:
+            break;
+        }
+        if (label == NULL) {
+            /* the root: the top-level fields name their texts */
+            switch (cls) {
+            case K_SYSTEM:       l = "system"; break;
+            case K_INSTRUCTIONS: l = "instructions"; break;
+            case K_PROMPT:       l = "prompt"; break;
+            case K_SUFFIX:       l = "suffix"; break;
+            case K_TOOLS:        l = "tool_definition"; break;
+            case K_PREDICTION:   l = "prediction"; break;
+            case K_STOP:         l = "stop"; break;
+            case K_META:         l = "metadata"; break;
+            case K_FREE:         l = "metadata"; break;
+            case K_FORMAT:
+                /* response_format, and the Responses API's "text" */
+                l = cx->rq->endpoint == AIGOV_EP_RESPONSES || !str_is(cx, k, "text")
+                    ? "schema" : "other";
+                break;
+            case K_INPUT:
+                /* a Responses string input is the user's message; items
+                 * relabel by role or type */
+                l = cx->rq->endpoint == AIGOV_EP_EMBEDDINGS ? "input" : "user";
+                break;
+            default:             l = "other"; break;
+            }
+        }
+        if ((rc = walk(cx, val, l, mode)) != SHAPE_OK)
+            return rc;
+    }
+    return SHAPE_OK;
+}
+
+/* An object inside a JSON Schema. */
+static int
+walk_schema(parse_ctx_t *cx, uint32_t v, const char *label)
+{
+    uint32_t k, val, p;
+    int      rc;
+
+    for (k = FIRST(cx, v); k < END(cx, v); k = NEXT(cx, val)) {
+        val = k + 1;
+        switch (key_lookup(cx, k, schema_table,
+                           sizeof(schema_table) / sizeof(schema_table[0]),
+                           S_SCHEMA, 0))
+        {
+        case -1:
+            return SHAPE_NOMEM;
+        case S_CTL:
+            rc = walk(cx, val, label, W_EXEMPT);
+            break;
+        case S_DATA:
+            rc = walk(cx, val, label, W_FREE);
+            break;
+        case S_MAP:
+            /* property names are keys; each value is a schema */
+            rc = SHAPE_OK;
+            if (!IS(cx, val, T_OBJ)) {
+                rc = walk(cx, val, label, W_SCHEMA);
+                break;
+            }
+            for (p = FIRST(cx, val); p < END(cx, val) && rc == SHAPE_OK;
+                 p = NEXT(cx, p + 1))
+            {
+                rc = walk(cx, p + 1, label, W_SCHEMA);
+            }
+            break;
+        default:
+            rc = walk(cx, val, label, W_SCHEMA);
+            break;
+        }
         if (rc != SHAPE_OK)
             return rc;
     }
     return SHAPE_OK;
+}
+
+/* Any value: strings become texts unless exempt; containers are walked. */
+static int
+walk(parse_ctx_t *cx, uint32_t v, const char *label, int mode)
+{
+    uint32_t e, k;
+    int      rc;
+
+    switch (TYPE(cx, v)) {
+    case T_STR:
+        return mode == W_EXEMPT ? SHAPE_OK : add_text(cx, label, v);
+    case T_ARR:
+        for (e = FIRST(cx, v); e < END(cx, v); e = NEXT(cx, e)) {
+            /* an exempt key's array: its strings are exempt too, its
+             * objects are walked as any other */
+            if ((rc = walk(cx, e, label, mode == W_EXEMPT && !IS(cx, e, T_STR)
+                                         ? W_NORMAL : mode)) != SHAPE_OK)
+                return rc;
+        }
+        return SHAPE_OK;
+    case T_OBJ:
+        if (mode == W_SCHEMA)
+            return walk_schema(cx, v, label);
+        if (mode == W_FREE) {
+            for (k = FIRST(cx, v); k < END(cx, v); k = NEXT(cx, k + 1)) {
+                if ((rc = walk(cx, k + 1, label, W_FREE)) != SHAPE_OK)
+                    return rc;
+            }
+            return SHAPE_OK;
+        }
+        return walk_object(cx, v, label);
+    default:
+        return SHAPE_OK;
+    }
 }
 
 /* ---- parse / free ------------------------------------------------------- */
@@ -1496,6 +2094,7 @@ parse(aigov_request_t *rq, aigov_endpoint_t ep, const char *body, size_t len,
     rq->endpoint = ep;
     rq->max_tokens = -1;
     rq->lim_set_ = -1;
+    rq->n = 1;
     if (errlen)
         err[0] = '\0';
 
@@ -1574,22 +2173,32 @@ parse(aigov_request_t *rq, aigov_endpoint_t ep, const char *body, size_t len,
     rq->root_empty_ = s->nodes[0].next == 1;
     note_limit_keys(&cx);
 
-    rc = read_model(&cx, ep != AIGOV_EP_UNKNOWN && ep != AIGOV_EP_MODELS);
+    rc = read_model(&cx, ep != AIGOV_EP_UNKNOWN && ep != AIGOV_EP_MODELS
+                         && ep != AIGOV_EP_RESPONSES);
     if (rc == SHAPE_OK)
         rc = read_stream(&cx);
     if (rc == SHAPE_OK)
         rc = read_limits(&cx);
+    if (rc == SHAPE_OK)
+        rc = read_n(&cx);
+    if (rc == SHAPE_OK)
+        rc = read_stream_options(&cx);
     if (rc == SHAPE_OK) {
         switch (ep) {
-        case AIGOV_EP_CHAT:        rc = read_chat(&cx); break;
-        case AIGOV_EP_COMPLETIONS: rc = read_prompt_like(&cx, "prompt", 1); break;
-        case AIGOV_EP_EMBEDDINGS:  rc = read_prompt_like(&cx, "input", 1); break;
-        case AIGOV_EP_MESSAGES:    rc = read_messages(&cx); break;
-        default:                   break;
+        case AIGOV_EP_CHAT:         rc = check_chat(&cx); break;
+        case AIGOV_EP_COMPLETIONS:  rc = check_prompt_like(&cx, "prompt"); break;
+        case AIGOV_EP_EMBEDDINGS:   rc = check_prompt_like(&cx, "input"); break;
+        case AIGOV_EP_MESSAGES:
+        case AIGOV_EP_COUNT_TOKENS: rc = check_messages(&cx); break;
+        case AIGOV_EP_RESPONSES:    rc = check_responses(&cx); break;
+        default:                    break;
         }
     }
-    if (rc == SHAPE_OK && (ep == AIGOV_EP_CHAT || ep == AIGOV_EP_MESSAGES))
-        rc = read_tool_descriptions(&cx);
+    /* Unknown kinds (and a body sent to /v1/models) are not read for
+     * text: their fields' meaning is unknown, and the module refuses them
+     * where filters or limits apply. */
+    if (rc == SHAPE_OK && ep != AIGOV_EP_UNKNOWN && ep != AIGOV_EP_MODELS)
+        rc = walk_object(&cx, 0, NULL);
     scan_release(s);
     if (rc == SHAPE_NOMEM) {
         aigov_errorf(err, errlen, "out of memory");
@@ -1611,6 +2220,7 @@ aigov_request_free(aigov_request_t *rq)
     memset(rq, 0, sizeof(*rq));
     rq->max_tokens = -1;
     rq->lim_set_ = -1;
+    rq->n = 1;
 }
 
 /* ---- edits -------------------------------------------------------------- */
@@ -1678,13 +2288,13 @@ cmp_splice(const void *x, const void *y)
 }
 
 /* The token-limit splices: every key given a number is overwritten; with
- * none, a null one of the request's key is, else that key is appended. */
+ * none, a null one of the request's key is, else that key is appended to
+ * the root object (written into app, the root's appendix). */
 static size_t
-limit_splices(const aigov_request_t *rq, splice_t *sp, char *num, char *ins,
-              size_t inslen)
+limit_splices(const aigov_request_t *rq, splice_t *sp, char *num, char *app,
+              size_t applen)
 {
-    static const char *const keys[] = { "max_tokens", "max_completion_tokens" };
-    size_t n = 0;
+    size_t n = 0, l;
     int    i, k;
 
     if (rq->lim_set_ < 0 || rq->max_tokens_key == NULL)
@@ -1698,17 +2308,49 @@ limit_splices(const aigov_request_t *rq, splice_t *sp, char *num, char *ins,
     }
     if (n > 0)
         return n;
-    k = strcmp(rq->max_tokens_key, keys[0]) == 0 ? 0 : 1;
+    k = strcmp(rq->max_tokens_key, limit_key(rq->endpoint, 0)) == 0 ? 0 : 1;
     if (rq->lim_has_[k] == 1) {
         sp[n++] = (splice_t) { rq->lim_at_[k], rq->lim_end_[k], num,
                                strlen(num), 0 };
     } else {
-        snprintf(ins, inslen, "%s\"%s\":%s", rq->root_empty_ ? "" : ",",
-                 keys[k], num);
-        sp[n++] = (splice_t) { rq->close_at_, rq->close_at_, ins,
-                               strlen(ins), 0 };
+        l = strlen(app);
+        snprintf(app + l, applen - l, "%s\"%s\":%s",
+                 rq->root_empty_ && l == 0 ? "" : ",", rq->max_tokens_key, num);
     }
     return n;
+}
+
+/* ask_usage's splice: "include_usage": true where stream_options lacks it. */
+static size_t
+usage_splice(const aigov_request_t *rq, splice_t *sp, char *app, size_t applen)
+{
+    static const char obj[] = "{\"include_usage\":true}";
+    size_t l;
+
+    if (!rq->usage_set_)
+        return 0;
+    switch (rq->so_state_) {
+    case AIGOV_SO_ABSENT:
+        l = strlen(app);
+        snprintf(app + l, applen - l, "%s\"stream_options\":%s",
+                 rq->root_empty_ && l == 0 ? "" : ",", obj);
+        return 0;
+    case AIGOV_SO_NULL:
+        sp[0] = (splice_t) { rq->so_at_, rq->so_end_, obj, sizeof(obj) - 1, 0 };
+        return 1;
+    case AIGOV_SO_EMPTY:
+        sp[0] = (splice_t) { rq->so_at_, rq->so_at_, obj + 1, sizeof(obj) - 3, 0 };
+        return 1;
+    case AIGOV_SO_NO_KEY:
+        sp[0] = (splice_t) { rq->so_at_, rq->so_at_, ",\"include_usage\":true",
+                             sizeof(",\"include_usage\":true") - 1, 0 };
+        return 1;
+    case AIGOV_SO_FALSE:
+        sp[0] = (splice_t) { rq->so_at_, rq->so_end_, "true", 4, 0 };
+        return 1;
+    default:
+        return 0;
+    }
 }
 
 char *
@@ -1716,7 +2358,7 @@ aigov_request_serialize(const aigov_request_t *rq, size_t *len)
 {
     splice_t *sp;
     size_t    n = 0, i, total, from;
-    char      num[24], ins[64], *out, *o;
+    char      num[24], app[128], *out, *o;
     int       sorted = 1;
 
     if (len != NULL)
@@ -1726,7 +2368,7 @@ aigov_request_serialize(const aigov_request_t *rq, size_t *len)
 
     for (i = 0; i < rq->ntexts; i++)
         n += rq->texts[i].repl != NULL;
-    if ((sp = malloc((n + 2) * sizeof(*sp))) == NULL)
+    if ((sp = malloc((n + 4) * sizeof(*sp))) == NULL)
         return NULL;
     n = 0;
     for (i = 0; i < rq->ntexts; i++) {
@@ -1736,9 +2378,15 @@ aigov_request_serialize(const aigov_request_t *rq, size_t *len)
             continue;
         sp[n++] = (splice_t) { t->at, t->end, t->text, t->len, 1 };
     }
-    n += limit_splices(rq, sp + n, num, ins, sizeof(ins));
-    /* Texts come in reading order, not always body order (Anthropic's
-     * system first); the ranges never overlap. */
+    /* What is added to the root object goes in one splice before its
+     * closing brace, so that the commas come out right. */
+    app[0] = '\0';
+    n += limit_splices(rq, sp + n, num, app, sizeof(app));
+    n += usage_splice(rq, sp + n, app, sizeof(app));
+    if (app[0] != '\0')
+        sp[n++] = (splice_t) { rq->close_at_, rq->close_at_, app, strlen(app), 0 };
+    /* Texts come in body order, the edits of the limit and stream_options
+     * not; the ranges never overlap. */
     for (i = 1; i < n && sorted; i++)
         sorted = sp[i].at >= sp[i - 1].at;
     if (!sorted)
@@ -1773,6 +2421,21 @@ aigov_request_serialize(const aigov_request_t *rq, size_t *len)
     if (len != NULL)
         *len = (size_t) (o - out);
     return out;
+}
+
+int
+aigov_request_ask_usage(aigov_request_t *rq)
+{
+    if (rq == NULL || rq->body_len_ == 0)
+        return -1;
+    if ((rq->endpoint != AIGOV_EP_CHAT && rq->endpoint != AIGOV_EP_COMPLETIONS)
+        || !rq->stream || rq->so_state_ == AIGOV_SO_ASKED)
+    {
+        return 0;
+    }
+    rq->usage_set_ = 1;
+    rq->modified = 1;
+    return 1;
 }
 
 long long

@@ -24,17 +24,92 @@ typedef enum {
     AIGOV_EP_COUNT_TOKENS   /* POST /v1/messages/count_tokens (Anthropic) */
 } aigov_endpoint_t;
 
-/* Path (without query string) to endpoint kind. Matches on the suffix, so
- * "/openai/v1/chat/completions" and "/v1/chat/completions" are both CHAT. */
+/* Path (without query string) to endpoint kind. The whole path must be
+ * one of the kinds' paths exactly ("/v1/chat/completions", ...,
+ * "/v1/messages/count_tokens", "/v1/responses"): a kind decides which
+ * fields are text, so "/v1/responses/chat/completions" or
+ * "/openai/v1/chat/completions" is UNKNOWN, not chat. A trailing slash is
+ * not tolerated either. */
 aigov_endpoint_t aigov_endpoint_from_path(const char *path, size_t len);
 /* Canonical path of a kind, e.g. "/v1/chat/completions"; "" for UNKNOWN. */
 const char *aigov_endpoint_name(aigov_endpoint_t ep);
 
+/*
+ * What is text. For every known kind (chat, completions, embeddings,
+ * messages, count_tokens, responses) every string VALUE of the body is a
+ * text, except the control fields below; unknown fields are text, so a
+ * field a provider adds later is inspected. A control key exempts only
+ * string values and strings directly in an array under it: objects under
+ * any key are walked. Object keys are never text (they are field names;
+ * in free-form objects such as metadata or tool inputs the client chose
+ * them, and they are left unread: a term in a key is not found).
+ *
+ *   everywhere:   model, role, type, object, id, status, max_tokens,
+ *                 max_completion_tokens, max_output_tokens, any key ending in
+ *                 "_id" or "_ids" (tool_call_id, call_id, tool_use_id,
+ *                 file_id, previous_response_id, vector_store_ids, ...)
+ *   enum values:  tool_choice, function_call (as the string "auto"/"none"),
+ *                 reasoning_effort, effort, summary, verbosity,
+ *                 service_tier, truncation, include, modalities, voice,
+ *                 search_context_size, encoding_format, detail, format,
+ *                 ttl, version, container
+ *   media:        media_type, mime_type; "data" (base64 image/audio/PDF;
+ *                 but text in an object whose "type" is "text", Anthropic's
+ *                 plain-text document source); file_data; "url",
+ *                 "image_url", "file_url" when a "data:" URL (any other URL
+ *                 is text, labelled "url")
+ *   opaque:       signature (thinking), encrypted_content
+ *   JSON Schema   (under parameters, input_schema, schema): type, format,
+ *                 $ref, $schema, $id, id, $anchor, $dynamicRef,
+ *                 $dynamicAnchor, required, contentEncoding,
+ *                 contentMediaType; property names are keys. description,
+ *                 title, pattern, enum, const, default, examples and any
+ *                 other string are text.
+ *   free-form     (metadata, prompt variables, tool_use "input" objects):
+ *                 every string is text, control names included.
+ *
+ * The control fields each kind meets in practice (all from the list above):
+ *   chat:          model, role, tool_call_id, tool_calls[].id/type,
+ *                  tool_choice, function_call "auto", reasoning_effort,
+ *                  service_tier, verbosity, modalities, audio.voice/format,
+ *                  response_format.type, image_url.detail, data: URLs,
+ *                  input_audio.data/format, file.file_data/file_id
+ *   completions:   model (prompt, suffix, stop, user are text)
+ *   embeddings:    model, encoding_format (input, user are text)
+ *   messages and count_tokens: model, role, block types, tool_use.id,
+ *                  tool_result.tool_use_id, source.type/media_type/data
+ *                  (not of a text source), thinking.signature,
+ *                  redacted_thinking.data, cache_control.type/ttl,
+ *                  tool_choice, service_tier, container
+ *   responses:     model, role, item types/ids/status, call_id,
+ *                  previous_response_id, encrypted_content, include,
+ *                  truncation, reasoning.effort/summary, text.verbosity,
+ *                  text.format.type, input_image data: URLs and detail,
+ *                  prompt.id/version, conversation ids
+ *
+ * Binary media cannot be text-filtered: it is not text, not counted, and
+ * a filter never sees it; a policy that must judge images needs a rule of
+ * its own (models, endpoints).
+ *
+ * Labels (aigov_text_t.role): a message's content has the message's role
+ * as sent ("system", "user", "assistant", "tool", "developer", ...);
+ * otherwise where the text came from: "name" (a message's name),
+ * "refusal", "tool_call" (tool/function calls: names, arguments, Anthropic
+ * tool_use input, Responses function_call), "tool" (tool results:
+ * tool_result content, function_call_output), "tool_definition" (tools,
+ * functions, schemas and descriptions), "document" (Anthropic document
+ * and search_result blocks), "thinking" (thinking blocks, reasoning
+ * items, reasoning_content), "system" (Anthropic system), "instructions"
+ * (Responses), "prompt" (completions; a Responses stored prompt's
+ * variables), "suffix", "input" (embeddings), "user" (a Responses string
+ * input), "prediction", "schema" (response_format, Responses text.format),
+ * "stop", "metadata" (metadata, user, safety_identifier,
+ * prompt_cache_key), "url", and "other" (any other top-level field).
+ */
+
 /* One piece of text the caller sent. */
 typedef struct {
-    const char  *role;    /* "system", "user", "assistant", "tool", "developer",
-                             "tool_definition" (a tool's description),
-                             "prompt" (completions), "input" (embeddings) */
+    const char  *role;    /* where it came from: see "Labels" above */
     const char  *text;    /* UTF-8, NUL-terminated, owned by the request */
     size_t       len;
     /* Private to request.c: the string literal's bytes [at, end) in the
@@ -43,16 +118,32 @@ typedef struct {
     char        *repl;
 } aigov_text_t;
 
+/* Private to request.c: what stream_options holds, for ask_usage. */
+enum {
+    AIGOV_SO_ABSENT = 0,    /* no stream_options: append it to the root */
+    AIGOV_SO_NULL,          /* null at [so_at_, so_end_): replace it */
+    AIGOV_SO_EMPTY,         /* {}: insert the key before its '}' at so_at_ */
+    AIGOV_SO_NO_KEY,        /* an object without include_usage: the same,
+                               after a comma */
+    AIGOV_SO_FALSE,         /* include_usage false/null at [so_at_, so_end_) */
+    AIGOV_SO_ASKED          /* include_usage true: nothing to do */
+};
+
 typedef struct {
     aigov_endpoint_t  endpoint;
     const char       *model;        /* NULL when absent */
     long long         max_tokens;   /* -1 when absent */
-    const char       *max_tokens_key; /* "max_tokens" or "max_completion_tokens";
-                                         the key set_max_tokens writes */
+    const char       *max_tokens_key; /* the key set_max_tokens writes:
+                                         "max_tokens", "max_completion_tokens"
+                                         (chat), "max_output_tokens"
+                                         (responses); NULL where the kind
+                                         takes no limit (embeddings,
+                                         count_tokens, unknown) */
     int               stream;       /* "stream": true */
-    long long         n;            /* answers asked for ("n", "best_of"):
-                                       multiplies the reservation; 1 when
-                                       absent */
+    long long         n;            /* answers asked for: chat "n",
+                                       completions max("n", "best_of"); 1
+                                       when absent or another kind. From 1
+                                       to AIGOV_REQ_MAX_N, else BAD_SHAPE */
     aigov_text_t     *texts;
     size_t            ntexts;
     size_t            prompt_chars; /* sum of text lengths, in characters */
@@ -68,6 +159,9 @@ typedef struct {
     int               lim_has_[2];  /* max_completion_tokens: 0 absent,
                                        1 null, 2 a number */
     long long         lim_set_;     /* set_max_tokens' value, -1 if none */
+    int               so_state_;    /* AIGOV_SO_*, chat and completions */
+    size_t            so_at_, so_end_;
+    int               usage_set_;   /* ask_usage asked for usage */
 } aigov_request_t;
 
 /* Bounds on a hostile body; beyond them parse answers BAD_SHAPE. The body
@@ -75,6 +169,7 @@ typedef struct {
 #define AIGOV_REQ_MAX_DEPTH  128          /* nesting of [ and { */
 #define AIGOV_REQ_MAX_TEXTS  100000       /* texts in one request */
 #define AIGOV_REQ_MAX_BODY   (64 * 1024 * 1024)
+#define AIGOV_REQ_MAX_N      128          /* n, best_of (OpenAI's own bound) */
 
 typedef enum {
     AIGOV_REQ_OK = 0,
@@ -88,7 +183,8 @@ typedef enum {
  * "'messages' must be an array". rq is always safe to free afterwards.
  * Duplicate keys (compared unescaped, in every object), \u0000 in strings,
  * integers beyond 64 bits and reals beyond double are BAD_JSON. "model" is
- * required for CHAT, COMPLETIONS, EMBEDDINGS and MESSAGES; MODELS with len 0
+ * required for CHAT, COMPLETIONS, EMBEDDINGS, MESSAGES and COUNT_TOKENS (not
+ * for RESPONSES, where a stored prompt may name it); MODELS with len 0
  * is OK and has no body to serialize. The body need not outlive the call.
  * null "stream" or "max_tokens" count as absent. Chat with both token keys:
  * the larger. */
@@ -107,13 +203,23 @@ void aigov_request_free(aigov_request_t *rq);
  * NUL. 0 or -1 (then nothing changed). */
 int aigov_request_set_text(aigov_request_t *rq, size_t i, const char *text, size_t len);
 /* Set the token limit in the body (the key the request used, replaced in
- * place, else the endpoint's usual one appended to the root object). 0 or
- * -1. Chat bodies carrying both max_tokens and max_completion_tokens get
- * both set. Embeddings have no limit: 0, no change. */
+ * place, else the endpoint's usual one appended to the root object:
+ * max_output_tokens for RESPONSES). 0 or -1. Chat bodies carrying both
+ * max_tokens and max_completion_tokens get both set. Kinds without a
+ * limit (embeddings, count_tokens, unknown): 0, no change, never injected. */
 int aigov_request_set_max_tokens(aigov_request_t *rq, long long v);
 /* The body with every edit spliced in (byte-identical when unmodified);
  * malloc'd, NUL-terminated, caller frees. NULL when there is no body. */
 char *aigov_request_serialize(const aigov_request_t *rq, size_t *len);
+
+/* For a streamed chat or completions request whose body does not already
+ * set stream_options.include_usage to true: serialize splices it in (the
+ * key into an existing stream_options object, or the object appended to
+ * the root), the rest byte-identical. 1 when the body is changed (the
+ * client did not ask for usage: the gateway hides the usage chunk), 0 when
+ * nothing was needed (not streamed, another kind, or already asked), -1 on
+ * error (no parsed body). */
+int aigov_request_ask_usage(aigov_request_t *rq);
 
 /* Rough token count of the prompt for quota reservation (chars / 4, at
  * least 1 per text). */

@@ -32,8 +32,10 @@ typedef struct {
     long long   max_tokens;
     const char *max_tokens_key;
     int         stream;
+    long long   n;
     ref_text_t *texts;
     size_t      ntexts, cap;
+    int         quiet;      /* the shape checks run: add no text */
 } ref_req_t;
 
 static json_t *
@@ -53,6 +55,8 @@ ref_free(ref_req_t *r)
 static int
 ref_add(ref_req_t *r, const char *role, json_t *node)
 {
+    if (r->quiet)
+        return 0;
     if (r->ntexts >= AIGOV_REQ_MAX_TEXTS)
         return -1;
     if (r->ntexts == r->cap) {
@@ -232,25 +236,266 @@ ref_messages(ref_req_t *r)
     return 0;
 }
 
-/* Tool descriptions, after the messages, in the same order. */
-static int
-ref_tools(ref_req_t *r)
-{
-    json_t *tools = json_object_get(r->root, "tools"), *t, *d;
-    size_t  i;
+/*
+ * Which strings are text, written from request.h's list (not from
+ * request.c's tables): every string value except the control fields.
+ */
+static const char *const ref_ctl_keys[] = {
+    "model", "role", "type", "object", "id", "status",
+    "tool_choice", "reasoning_effort", "effort", "summary", "verbosity",
+    "service_tier", "truncation", "include", "modalities", "voice",
+    "search_context_size", "encoding_format", "detail", "format", "ttl",
+    "version", "container", "media_type", "mime_type", "signature",
+    "encrypted_content", "file_data", "max_tokens", "max_completion_tokens",
+    "max_output_tokens", NULL
+};
+static const char *const ref_schema_ctl[] = {
+    "type", "format", "$ref", "$schema", "$id", "id", "$anchor", "$dynamicRef",
+    "$dynamicAnchor", "required", "contentEncoding", "contentMediaType", NULL
+};
+static const char *const ref_schema_maps[] = {
+    "properties", "patternProperties", "$defs", "definitions",
+    "dependentSchemas", NULL
+};
 
-    if (!json_is_array(tools))
-        return 0;
-    json_array_foreach(tools, i, t) {
-        if (!json_is_object(t))
-            continue;
-        d = json_object_get(t, "description");
-        if (d == NULL && json_is_object(json_object_get(t, "function")))
-            d = json_object_get(json_object_get(t, "function"), "description");
-        if (json_is_string(d) && ref_add(r, "tool_definition", d))
+static int
+ref_in(const char *k, const char *const *list)
+{
+    for (; *list != NULL; list++) {
+        if (strcmp(k, *list) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int
+ref_ends(const char *s, const char *suf)
+{
+    size_t l = strlen(s), sl = strlen(suf);
+
+    return l > sl && strcmp(s + l - sl, suf) == 0;
+}
+
+enum { RW_NORMAL, RW_FREE, RW_SCHEMA, RW_EXEMPT };
+
+static int ref_walk(ref_req_t *r, aigov_endpoint_t ep, json_t *v,
+                    const char *label, int mode, int root);
+
+static const char *
+ref_type_label(const char *t)
+{
+    if (strcmp(t, "tool_use") == 0 || ref_ends(t, "_tool_use") || ref_ends(t, "_call"))
+        return "tool_call";
+    if (strcmp(t, "tool_result") == 0 || ref_ends(t, "_tool_result") || ref_ends(t, "_output"))
+        return "tool";
+    if (strcmp(t, "thinking") == 0 || strcmp(t, "reasoning") == 0)
+        return "thinking";
+    if (strcmp(t, "document") == 0 || strcmp(t, "search_result") == 0)
+        return "document";
+    if (strcmp(t, "refusal") == 0)
+        return "refusal";
+    return NULL;
+}
+
+static const char *
+ref_root_label(aigov_endpoint_t ep, const char *k)
+{
+    static const char *const map[][2] = {
+        { "system", "system" }, { "instructions", "instructions" },
+        { "prompt", "prompt" }, { "suffix", "suffix" },
+        { "tools", "tool_definition" }, { "functions", "tool_definition" },
+        { "prediction", "prediction" }, { "stop", "stop" },
+        { "stop_sequences", "stop" }, { "metadata", "metadata" },
+        { "user", "metadata" }, { "safety_identifier", "metadata" },
+        { "prompt_cache_key", "metadata" }, { "variables", "metadata" },
+        { "response_format", "schema" },
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+        if (strcmp(k, map[i][0]) == 0)
+            return map[i][1];
+    }
+    if (strcmp(k, "text") == 0)
+        return ep == AIGOV_EP_RESPONSES ? "schema" : "other";
+    if (strcmp(k, "input") == 0)
+        return ep == AIGOV_EP_EMBEDDINGS ? "input" : "user";
+    return "other";
+}
+
+static int
+ref_object(ref_req_t *r, aigov_endpoint_t ep, json_t *o, const char *label, int root)
+{
+    json_t     *role = root ? NULL : json_object_get(o, "role");
+    json_t     *type = root ? NULL : json_object_get(o, "type"), *v;
+    const char *k, *own = label, *msg = NULL;
+    int         text_src = 0;
+
+    if (json_is_string(role)) {
+        own = msg = json_string_value(role);
+    } else if (json_is_string(type)) {
+        const char *t = ref_type_label(json_string_value(type));
+
+        if (t != NULL)
+            own = t;
+        text_src = strcmp(json_string_value(type), "text") == 0;
+    }
+    json_object_foreach(o, k, v) {
+        const char *l = own;
+        int         mode = RW_NORMAL;
+
+        if (ref_in(k, ref_ctl_keys) || ref_ends(k, "_id") || ref_ends(k, "_ids")) {
+            mode = RW_EXEMPT;
+        } else if (strcmp(k, "data") == 0) {
+            if (!text_src)
+                mode = RW_EXEMPT;
+        } else if (strcmp(k, "url") == 0 || strcmp(k, "image_url") == 0
+                   || strcmp(k, "file_url") == 0) {
+            if (json_is_string(v)) {
+                if (strncmp(json_string_value(v), "data:", 5) == 0)
+                    continue;
+                l = "url";
+            }
+        } else if (strcmp(k, "parameters") == 0 || strcmp(k, "input_schema") == 0
+                   || strcmp(k, "schema") == 0) {
+            mode = RW_SCHEMA;
+        } else if (strcmp(k, "metadata") == 0 || strcmp(k, "variables") == 0) {
+            mode = RW_FREE;
+        } else if (strcmp(k, "input") == 0) {
+            if (json_is_object(v))
+                mode = RW_FREE;
+        } else if (msg != NULL) {
+            if (strcmp(k, "name") == 0)
+                l = "name";
+            else if (strcmp(k, "refusal") == 0)
+                l = "refusal";
+            else if (strcmp(k, "tool_calls") == 0 || strcmp(k, "function_call") == 0)
+                l = "tool_call";
+            else if (strcmp(k, "reasoning_content") == 0 || strcmp(k, "reasoning") == 0
+                     || strcmp(k, "thinking") == 0)
+                l = "thinking";
+        }
+        /* the string "auto"/"none" of a legacy function_call is control */
+        if (strcmp(k, "function_call") == 0 && json_is_string(v))
+            mode = RW_EXEMPT;
+        if (root)
+            l = ref_root_label(ep, k);
+        if (ref_walk(r, ep, v, l, mode, 0))
             return -1;
     }
     return 0;
+}
+
+static int
+ref_walk(ref_req_t *r, aigov_endpoint_t ep, json_t *v, const char *label,
+         int mode, int root)
+{
+    const char *k;
+    json_t     *x, *y;
+    size_t      i;
+
+    if (json_is_string(v))
+        return mode == RW_EXEMPT ? 0 : ref_add(r, label, v);
+    if (json_is_array(v)) {
+        json_array_foreach(v, i, x) {
+            if (ref_walk(r, ep, x, label,
+                         mode == RW_EXEMPT && !json_is_string(x) ? RW_NORMAL : mode, 0))
+                return -1;
+        }
+        return 0;
+    }
+    if (!json_is_object(v))
+        return 0;
+    if (mode == RW_FREE) {
+        json_object_foreach(v, k, x) {
+            if (ref_walk(r, ep, x, label, RW_FREE, 0))
+                return -1;
+        }
+        return 0;
+    }
+    if (mode == RW_SCHEMA) {
+        json_object_foreach(v, k, x) {
+            int m = RW_SCHEMA;
+
+            if (ref_in(k, ref_schema_ctl)) {
+                m = RW_EXEMPT;
+            } else if (strcmp(k, "enum") == 0 || strcmp(k, "const") == 0
+                       || strcmp(k, "default") == 0 || strcmp(k, "examples") == 0) {
+                m = RW_FREE;
+            } else if (ref_in(k, ref_schema_maps) && json_is_object(x)) {
+                const char *pk;
+
+                json_object_foreach(x, pk, y) {
+                    if (ref_walk(r, ep, y, label, RW_SCHEMA, 0))
+                        return -1;
+                }
+                continue;
+            }
+            if (ref_walk(r, ep, x, label, m, 0))
+                return -1;
+        }
+        return 0;
+    }
+    return ref_object(r, ep, v, label, root);
+}
+
+static int
+ref_count(ref_req_t *r, const char *key)
+{
+    json_t *v = json_object_get(r->root, key);
+
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 1
+        || json_integer_value(v) > AIGOV_REQ_MAX_N)
+        return -1;
+    if (json_integer_value(v) > r->n)
+        r->n = json_integer_value(v);
+    return 0;
+}
+
+static int
+ref_stream_options(ref_req_t *r)
+{
+    json_t *so = json_object_get(r->root, "stream_options"), *iu;
+
+    if (so == NULL || json_is_null(so))
+        return 0;
+    if (!json_is_object(so))
+        return -1;
+    iu = json_object_get(so, "include_usage");
+    return iu == NULL || json_is_null(iu) || json_is_boolean(iu) ? 0 : -1;
+}
+
+static int
+ref_responses(ref_req_t *r)
+{
+    json_t *in = json_object_get(r->root, "input");
+    json_t *ins = json_object_get(r->root, "instructions"), *x;
+    size_t  i;
+
+    if (ins != NULL && !json_is_null(ins) && !json_is_string(ins) && !json_is_array(ins))
+        return -1;
+    if (in == NULL || json_is_null(in) || json_is_string(in))
+        return 0;
+    if (!json_is_array(in))
+        return -1;
+    json_array_foreach(in, i, x) {
+        if (!json_is_object(x))
+            return -1;
+    }
+    return 0;
+}
+
+static int
+ref_texts(ref_req_t *r, aigov_endpoint_t ep, int shape_rc)
+{
+    if (shape_rc != 0)
+        return -1;
+    if (ep == AIGOV_EP_UNKNOWN || ep == AIGOV_EP_MODELS)
+        return 0;
+    r->quiet = 0;
+    return ref_walk(r, ep, r->root, NULL, RW_NORMAL, 1);
 }
 
 /* Takes root (a reference). 0: read; -1: bad shape. */
@@ -263,11 +508,13 @@ ref_read(ref_req_t *r, aigov_endpoint_t ep, json_t *root)
     memset(r, 0, sizeof(*r));
     r->root = root;
     r->max_tokens = -1;
+    r->n = 1;
+    r->quiet = 1;
     if (!json_is_object(root))
         return -1;
     v = json_object_get(root, "model");
     if (v == NULL) {
-        if (ep != AIGOV_EP_UNKNOWN && ep != AIGOV_EP_MODELS)
+        if (ep != AIGOV_EP_UNKNOWN && ep != AIGOV_EP_MODELS && ep != AIGOV_EP_RESPONSES)
             return -1;
     } else if (!json_is_string(v)) {
         return -1;
@@ -285,36 +532,53 @@ ref_read(ref_req_t *r, aigov_endpoint_t ep, json_t *root)
         if (ref_limit(r, "max_tokens", &mt) || ref_limit(r, "max_completion_tokens", &mct))
             return -1;
         r->max_tokens_key = mct && !mt ? "max_completion_tokens" : "max_tokens";
-        return ref_chat(r) ? -1 : ref_tools(r);
+        if (ref_count(r, "n") || ref_stream_options(r))
+            return -1;
+        return ref_texts(r, ep, ref_chat(r));
     case AIGOV_EP_COMPLETIONS:
         r->max_tokens_key = "max_tokens";
         if (ref_limit(r, "max_tokens", &mt))
             return -1;
-        return ref_prompt(r, "prompt");
+        if (ref_count(r, "n") || ref_count(r, "best_of") || ref_stream_options(r))
+            return -1;
+        return ref_texts(r, ep, ref_prompt(r, "prompt"));
     case AIGOV_EP_EMBEDDINGS:
-        return ref_prompt(r, "input");
+        return ref_texts(r, ep, ref_prompt(r, "input"));
     case AIGOV_EP_MESSAGES:
         r->max_tokens_key = "max_tokens";
         if (ref_limit(r, "max_tokens", &mt) || !mt)
             return -1;
-        return ref_messages(r) ? -1 : ref_tools(r);
+        return ref_texts(r, ep, ref_messages(r));
+    case AIGOV_EP_COUNT_TOKENS:
+        return ref_texts(r, ep, ref_messages(r));
+    case AIGOV_EP_RESPONSES:
+        r->max_tokens_key = "max_output_tokens";
+        if (ref_limit(r, "max_output_tokens", &mt))
+            return -1;
+        return ref_texts(r, ep, ref_responses(r));
     default:
-        r->max_tokens_key = "max_tokens";
         return ref_limit(r, "max_tokens", &mt);
     }
 }
 
-/* The old set_max_tokens: every non-null key overwritten, else the key. */
+/* set_max_tokens: every non-null limit key of the kind overwritten, else
+ * the request's key set. */
 static void
-ref_set_max_tokens(ref_req_t *r, long long v)
+ref_set_max_tokens(ref_req_t *r, aigov_endpoint_t ep, long long v)
 {
-    static const char *const keys[] = { "max_tokens", "max_completion_tokens" };
+    const char *keys[2] = { NULL, NULL };
     int i, done = 0;
 
     if (r->max_tokens_key == NULL)
         return;
+    if (ep == AIGOV_EP_RESPONSES) {
+        keys[0] = "max_output_tokens";
+    } else {
+        keys[0] = "max_tokens";
+        keys[1] = "max_completion_tokens";
+    }
     for (i = 0; i < 2; i++) {
-        json_t *old = json_object_get(r->root, keys[i]);
+        json_t *old = keys[i] ? json_object_get(r->root, keys[i]) : NULL;
 
         if (old == NULL || json_is_null(old))
             continue;
@@ -323,6 +587,22 @@ ref_set_max_tokens(ref_req_t *r, long long v)
     }
     if (!done)
         json_object_set_new(r->root, r->max_tokens_key, json_integer(v));
+}
+
+/* ask_usage: streamed chat and completions get include_usage true. */
+static void
+ref_ask_usage(ref_req_t *r, aigov_endpoint_t ep)
+{
+    json_t *so;
+
+    if ((ep != AIGOV_EP_CHAT && ep != AIGOV_EP_COMPLETIONS) || !r->stream)
+        return;
+    so = json_object_get(r->root, "stream_options");
+    if (!json_is_object(so)) {
+        so = json_object();
+        json_object_set_new(r->root, "stream_options", so);
+    }
+    json_object_set_new(so, "include_usage", json_true());
 }
 
 static size_t
@@ -418,6 +698,8 @@ ref_check(aigov_endpoint_t ep, const char *body, size_t len, char *why,
         REF_FAIL("model differs");
     if (ref.stream != rq.stream || ref.max_tokens != rq.max_tokens)
         REF_FAIL("stream or max_tokens differ");
+    if (ref.n != rq.n)
+        REF_FAIL("n differs: %lld, the reference %lld", rq.n, ref.n);
     if (!ref_streq(ref.max_tokens_key, rq.max_tokens_key))
         REF_FAIL("max_tokens_key differs");
     if (ref.ntexts != rq.ntexts)
@@ -448,7 +730,10 @@ ref_check(aigov_endpoint_t ep, const char *body, size_t len, char *why,
     }
     if (aigov_request_set_max_tokens(&rq, 42) != 0)
         REF_FAIL("set_max_tokens refused");
-    ref_set_max_tokens(&ref, 42);
+    ref_set_max_tokens(&ref, ep, 42);
+    if (aigov_request_ask_usage(&rq) < 0)
+        REF_FAIL("ask_usage refused");
+    ref_ask_usage(&ref, ep);
     out = aigov_request_serialize(&rq, &olen);
     if (out == NULL || strlen(out) != olen)
         REF_FAIL("no serialisation after edits");

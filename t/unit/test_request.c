@@ -43,9 +43,19 @@ test_endpoint_from_path(void **state)
 {
 #define EP(s) aigov_endpoint_from_path(s, strlen(s))
     assert_int_equal(EP("/v1/chat/completions"), AIGOV_EP_CHAT);
-    assert_int_equal(EP("/openai/v1/chat/completions"), AIGOV_EP_CHAT);
+    /* the whole path, exactly: a path that only ends like a kind's is
+     * not that kind */
+    assert_int_equal(EP("/openai/v1/chat/completions"), AIGOV_EP_UNKNOWN);
+    assert_int_equal(EP("/v1/responses/chat/completions"), AIGOV_EP_UNKNOWN);
+    assert_int_equal(EP("/v1/assistants/v1/messages"), AIGOV_EP_UNKNOWN);
+    assert_int_equal(EP("//v1/chat/completions"), AIGOV_EP_UNKNOWN);
+    assert_int_equal(EP("/V1/chat/completions"), AIGOV_EP_UNKNOWN);
     assert_int_equal(EP("/v1/chat/completions?x=1"), AIGOV_EP_CHAT);
-    assert_int_equal(EP("/v1/chat/completions/"), AIGOV_EP_CHAT);
+    assert_int_equal(EP("/v1/chat/completions/"), AIGOV_EP_UNKNOWN);
+    assert_int_equal(EP("/v1/responses"), AIGOV_EP_RESPONSES);
+    assert_int_equal(EP("/v1/responses/resp_1"), AIGOV_EP_UNKNOWN);
+    assert_int_equal(EP("/v1/messages/count_tokens"), AIGOV_EP_COUNT_TOKENS);
+    assert_int_equal(EP("/v1/messages/batches"), AIGOV_EP_UNKNOWN);
     assert_int_equal(EP("/v1/completions"), AIGOV_EP_COMPLETIONS);
     assert_int_equal(EP("/v1/embeddings"), AIGOV_EP_EMBEDDINGS);
     assert_int_equal(EP("/v1/messages"), AIGOV_EP_MESSAGES);
@@ -62,6 +72,9 @@ test_endpoint_from_path(void **state)
     assert_string_equal(aigov_endpoint_name(AIGOV_EP_CHAT), "/v1/chat/completions");
     assert_string_equal(aigov_endpoint_name(AIGOV_EP_MESSAGES), "/v1/messages");
     assert_string_equal(aigov_endpoint_name(AIGOV_EP_UNKNOWN), "");
+    assert_string_equal(aigov_endpoint_name(AIGOV_EP_RESPONSES), "/v1/responses");
+    assert_string_equal(aigov_endpoint_name(AIGOV_EP_COUNT_TOKENS),
+                        "/v1/messages/count_tokens");
 }
 
 static void
@@ -105,15 +118,19 @@ test_chat_all_roles(void **state)
         "\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"q\\\":1}\"}}]},"
         "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"t\"},"
         "{\"role\":\"assistant\",\"content\":\"a\"}]}"), AIGOV_REQ_OK);
-    assert_int_equal(rq.ntexts, 6);
+    /* the tool call's name and arguments are texts of their own */
+    assert_int_equal(rq.ntexts, 7);
     assert_string_equal(rq.texts[0].role, "developer");
     assert_string_equal(rq.texts[1].role, "system");
     assert_string_equal(rq.texts[2].role, "user");
-    assert_string_equal(rq.texts[3].role, "assistant");
-    assert_string_equal(rq.texts[3].text, "{\"q\":1}");
-    assert_string_equal(rq.texts[4].role, "tool");
-    assert_string_equal(rq.texts[4].text, "t");
-    assert_string_equal(rq.texts[5].text, "a");
+    assert_string_equal(rq.texts[3].role, "tool_call");
+    assert_string_equal(rq.texts[3].text, "f");
+    assert_string_equal(rq.texts[4].role, "tool_call");
+    assert_string_equal(rq.texts[4].text, "{\"q\":1}");
+    assert_string_equal(rq.texts[5].role, "tool");
+    assert_string_equal(rq.texts[5].text, "t");
+    assert_string_equal(rq.texts[6].text, "a");
+    assert_string_equal(rq.texts[6].role, "assistant");
     aigov_request_free(&rq);
 }
 
@@ -128,10 +145,13 @@ test_chat_content_parts(void **state)
         "{\"type\":\"image_url\",\"image_url\":{\"url\":\"https://x/y.png\"}},"
         "{\"type\":\"input_audio\",\"input_audio\":{\"data\":\"AAAA\",\"format\":\"wav\"}},"
         "{\"type\":\"text\",\"text\":\"this picture?\"}]}]}"), AIGOV_REQ_OK);
-    assert_int_equal(rq.ntexts, 2);
+    /* the image's URL is text (not a data: URL), the audio is media */
+    assert_int_equal(rq.ntexts, 3);
     assert_string_equal(rq.texts[0].text, "What is in");
-    assert_string_equal(rq.texts[1].text, "this picture?");
-    assert_string_equal(rq.texts[1].role, "user");
+    assert_string_equal(rq.texts[1].text, "https://x/y.png");
+    assert_string_equal(rq.texts[1].role, "url");
+    assert_string_equal(rq.texts[2].text, "this picture?");
+    assert_string_equal(rq.texts[2].role, "user");
     aigov_request_free(&rq);
 }
 
@@ -299,9 +319,13 @@ test_anthropic_tool_result(void **state)
         "{\"type\":\"tool_result\",\"tool_use_id\":\"t2\",\"content\":[{\"type\":\"text\",\"text\":\"sunny\"}]},"
         "{\"type\":\"tool_use\",\"id\":\"t3\",\"name\":\"f\",\"input\":{}}]}]}"),
         AIGOV_REQ_OK);
-    assert_int_equal(rq.ntexts, 2);
+    assert_int_equal(rq.ntexts, 3);
     assert_string_equal(rq.texts[0].text, "42 degrees");
+    assert_string_equal(rq.texts[0].role, "tool");
     assert_string_equal(rq.texts[1].text, "sunny");
+    assert_string_equal(rq.texts[1].role, "tool");
+    assert_string_equal(rq.texts[2].text, "f");
+    assert_string_equal(rq.texts[2].role, "tool_call");
     aigov_request_free(&rq);
 }
 
@@ -708,20 +732,32 @@ test_set_max_tokens_each_shape(void **state)
     /* messages */
     check_set_max(AIGOV_EP_MESSAGES, "{\"model\":\"c\",\"max_tokens\":4096,\"messages\":[]}",
                   1024, 0, "{\"model\":\"c\",\"max_tokens\":1024,\"messages\":[]}");
-    /* embeddings have no token limit: a no-op, body and flags unchanged */
+    /* kinds without a token limit (embeddings, count_tokens, unknown): a
+     * no-op, body and flags unchanged, never injected */
     {
-        aigov_request_t rq;
-        char *out;
+        static const struct { aigov_endpoint_t ep; const char *body; long long mt; } none[] = {
+            { AIGOV_EP_EMBEDDINGS, "{\"model\":\"e\",\"input\":\"x\"}", -1 },
+            { AIGOV_EP_COUNT_TOKENS, "{\"model\":\"c\",\"messages\":[]}", -1 },
+            { AIGOV_EP_UNKNOWN, " { } ", -1 },
+            { AIGOV_EP_UNKNOWN, "{\"max_tokens\":7,\"input\":\"x\"}", 7 },
+        };
+        size_t i;
 
-        assert_int_equal(parse(&rq, AIGOV_EP_EMBEDDINGS,
-                               "{\"model\":\"e\",\"input\":\"x\"}"), AIGOV_REQ_OK);
-        assert_int_equal(aigov_request_set_max_tokens(&rq, 10), 0);
-        assert_int_equal(rq.modified, 0);
-        assert_int_equal(rq.max_tokens, -1);
-        out = aigov_request_serialize(&rq, NULL);
-        assert_string_equal(out, "{\"model\":\"e\",\"input\":\"x\"}");
-        free(out);
-        aigov_request_free(&rq);
+        for (i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
+            aigov_request_t rq;
+            char *out;
+
+            assert_int_equal(parse(&rq, none[i].ep, none[i].body), AIGOV_REQ_OK);
+            assert_null(rq.max_tokens_key);
+            assert_int_equal(rq.max_tokens, none[i].mt);
+            assert_int_equal(aigov_request_set_max_tokens(&rq, 10), 0);
+            assert_int_equal(rq.modified, 0);
+            assert_int_equal(rq.max_tokens, none[i].mt);
+            out = aigov_request_serialize(&rq, NULL);
+            assert_string_equal(out, none[i].body);
+            free(out);
+            aigov_request_free(&rq);
+        }
     }
     /* negative refused */
     check_set_max(AIGOV_EP_CHAT, "{\"model\":\"m\",\"messages\":[]}", -3, -1,
@@ -901,20 +937,20 @@ test_splice_escapes_and_order(void **state)
     aigov_request_t rq;
     char *out;
 
-    /* "messages" before "system" in the body: texts come system first,
-     * and the splices still land in body order. */
+    /* "messages" before "system" in the body: texts come in body order,
+     * and the splices land there. */
     assert_int_equal(parse(&rq, AIGOV_EP_MESSAGES,
         "{ \"messages\": [{\"role\":\"user\",\"content\":\"a\\u00e9\\n\\ud83d\\ude00\"}],"
         " \"system\" : \"s\\\"1\", \"model\":\"c\", \"max_tokens\" : 10 }"), AIGOV_REQ_OK);
     assert_int_equal(rq.ntexts, 2);
-    assert_string_equal(rq.texts[0].role, "system");
-    assert_string_equal(rq.texts[0].text, "s\"1");
-    assert_string_equal(rq.texts[1].text, "a\xc3\xa9\n\xf0\x9f\x98\x80");
+    assert_string_equal(rq.texts[1].role, "system");
+    assert_string_equal(rq.texts[1].text, "s\"1");
+    assert_string_equal(rq.texts[0].text, "a\xc3\xa9\n\xf0\x9f\x98\x80");
     assert_int_equal(rq.prompt_chars, 3 + 4);
-    assert_int_equal(aigov_request_set_text(&rq, 1, "x\"\\\n\t\x01\x1f\xe6\x97\xa5", 10), 0);
-    assert_int_equal(aigov_request_set_text(&rq, 0, "SYS", 3), 0);
+    assert_int_equal(aigov_request_set_text(&rq, 0, "x\"\\\n\t\x01\x1f\xe6\x97\xa5", 10), 0);
+    assert_int_equal(aigov_request_set_text(&rq, 1, "SYS", 3), 0);
     /* A second replacement of the same text wins. */
-    assert_int_equal(aigov_request_set_text(&rq, 0, "S", 1), 0);
+    assert_int_equal(aigov_request_set_text(&rq, 1, "S", 1), 0);
     assert_int_equal(rq.prompt_chars, 1 + 8);
     assert_int_equal(aigov_request_set_max_tokens(&rq, 7), 0);
     out = aigov_request_serialize(&rq, NULL);
@@ -935,8 +971,11 @@ test_set_max_tokens_splices(void **state)
     /* Absent: appended before the closing brace, after any whitespace. */
     check_set_max(AIGOV_EP_COMPLETIONS, "{\"model\":\"m\",\"prompt\":\"p\"\n}\n", 9, 0,
                   "{\"model\":\"m\",\"prompt\":\"p\"\n,\"max_tokens\":9}\n");
-    /* An empty object takes the key without a comma. */
-    check_set_max(AIGOV_EP_UNKNOWN, " { } ", 3, 0, " { \"max_tokens\":3} ");
+    /* An empty object takes the key without a comma (Responses: its own
+     * key). */
+    check_set_max(AIGOV_EP_RESPONSES, " { } ", 3, 0, " { \"max_output_tokens\":3} ");
+    check_set_max(AIGOV_EP_RESPONSES, "{\"max_output_tokens\":null,\"max_tokens\":1}", 3, 0,
+                  "{\"max_output_tokens\":3,\"max_tokens\":1}");
     /* max_completion_tokens only, max_tokens null: the former is set. */
     check_set_max(AIGOV_EP_CHAT,
                   "{\"model\":\"m\",\"max_tokens\":null,\"max_completion_tokens\":77,\"messages\":[]}",
@@ -1216,18 +1255,46 @@ gen_value(gen_t *g, int depth)
     default:
         PUTS(g, "{");
         n = pick(g, 4);
-        for (i = 0; i < n; i++) {
-            if (i)
-                PUTS(g, ",");
-            ws(g);
-            snprintf(key, sizeof(key), "\"k%u\"", i);
-            PUTS(g, key);
-            ws(g);
-            PUTS(g, ":");
-            gen_value(g, depth + 1);
+        {
+            /* names the text walker knows, each at most once per object */
+            static const char *const names[] = {
+                "type", "role", "data", "url", "id", "x_id", "metadata",
+                "input", "parameters", "properties", "text", "name",
+                "content", "required", "enum", "refusal", "tool_calls",
+                "function_call", "image_url", "t\\u0079pe",
+            };
+            unsigned base = pick(g, sizeof(names) / sizeof(names[0]));
+            int named = pick(g, 2);
+
+            for (i = 0; i < n; i++) {
+                const char *nm = names[(base + i) % (sizeof(names) / sizeof(names[0]))];
+
+                if (i)
+                    PUTS(g, ",");
+                ws(g);
+                if (named) {
+                    gen_string(g, nm);
+                } else {
+                    snprintf(key, sizeof(key), "\"k%u\"", i);
+                    PUTS(g, key);
+                }
+                ws(g);
+                PUTS(g, ":");
+                if (named && strcmp(nm, "type") == 0 && pick(g, 2)) {
+                    static const char *const types[] = {
+                        "text", "tool_use", "function_call_output", "thinking",
+                        "document", "x_call", "refusal", "message",
+                    };
+                    gen_string(g, types[pick(g, 8)]);
+                } else if (named && strcmp(nm, "url") == 0 && pick(g, 2)) {
+                    gen_string(g, pick(g, 2) ? "data:x" : "\\u0064ata:y");
+                } else {
+                    gen_value(g, depth + 1);
+                }
+            }
+            PUTS(g, "}");
+            break;
         }
-        PUTS(g, "}");
-        break;
     }
 }
 
@@ -1249,7 +1316,8 @@ gen_text_holder(gen_t *g, aigov_endpoint_t ep, int depth)
     default:
         break;
     }
-    if (ep == AIGOV_EP_COMPLETIONS || ep == AIGOV_EP_EMBEDDINGS) {
+    if (ep == AIGOV_EP_COMPLETIONS || ep == AIGOV_EP_EMBEDDINGS
+        || (ep == AIGOV_EP_RESPONSES && pick(g, 3) == 0)) {
         if (pick(g, 3) == 0) {
             gen_string(g, NULL);
             return;
@@ -1334,18 +1402,28 @@ gen_text_holder(gen_t *g, aigov_endpoint_t ep, int depth)
 static void
 gen_request(gen_t *g, aigov_endpoint_t ep)
 {
-    const char *keys[8];
+    const char *keys[16];
     unsigned nk = 0, i;
 
     keys[nk++] = "model";
     if (ep == AIGOV_EP_COMPLETIONS)
         keys[nk++] = "prompt";
-    else if (ep == AIGOV_EP_EMBEDDINGS)
+    else if (ep == AIGOV_EP_EMBEDDINGS || ep == AIGOV_EP_RESPONSES)
         keys[nk++] = "input";
     else
         keys[nk++] = "messages";
-    if (ep == AIGOV_EP_MESSAGES && pick(g, 2))
+    if ((ep == AIGOV_EP_MESSAGES || ep == AIGOV_EP_COUNT_TOKENS) && pick(g, 2))
         keys[nk++] = "system";
+    if (ep == AIGOV_EP_RESPONSES && pick(g, 2))
+        keys[nk++] = "instructions";
+    if (pick(g, 4) == 0)
+        keys[nk++] = pick(g, 2) ? "n" : "best_of";
+    if (pick(g, 4) == 0)
+        keys[nk++] = "stream_options";
+    if (pick(g, 3) == 0)
+        keys[nk++] = "tools";
+    if (pick(g, 5) == 0)
+        keys[nk++] = ep == AIGOV_EP_RESPONSES ? "max_output_tokens" : "metadata";
     if (pick(g, 3))
         keys[nk++] = "max_tokens";
     if (pick(g, 4) == 0)
@@ -1378,7 +1456,34 @@ gen_request(gen_t *g, aigov_endpoint_t ep)
                 gen_value(g, 1);
             else
                 gen_string(g, pick(g, 2) ? "gpt-4o" : "claude-\\u00e9");
-        } else if (strcmp(k, "max_tokens") == 0 || strcmp(k, "max_completion_tokens") == 0) {
+        } else if (strcmp(k, "n") == 0 || strcmp(k, "best_of") == 0) {
+            static const char *const cnt[] = { "1", "3", "128", "129", "0", "null", "2.0", "\"2\"" };
+            PUTS(g, cnt[pick(g, 8)]);
+        } else if (strcmp(k, "stream_options") == 0) {
+            static const char *const so[] = {
+                "null", "{}", "{ }", "{\"include_usage\":true}", "{\"include_usage\":false}",
+                "{\"x\":1}", "{\"include_usage\":null,\"y\":\"z\"}", "7",
+                "{\"include_usage\":\"yes\"}",
+            };
+            PUTS(g, so[pick(g, 9)]);
+        } else if (strcmp(k, "tools") == 0) {
+            PUTS(g, "[{\"type\":\"function\",\"function\":{\"name\":");
+            gen_string(g, NULL);
+            PUTS(g, ",\"parameters\":{\"type\":\"object\",\"properties\":{\"type\":");
+            gen_value(g, 2);
+            PUTS(g, ",\"q\":{\"description\":");
+            gen_string(g, NULL);
+            PUTS(g, ",\"enum\":[");
+            gen_string(g, NULL);
+            PUTS(g, "]}},\"required\":[\"q\"]}}},{\"name\":\"g\",\"input_schema\":");
+            gen_value(g, 1);
+            PUTS(g, "}]");
+        } else if (strcmp(k, "metadata") == 0) {
+            gen_value(g, 1);
+        } else if (strcmp(k, "instructions") == 0) {
+            gen_string(g, NULL);
+        } else if (strcmp(k, "max_tokens") == 0 || strcmp(k, "max_completion_tokens") == 0
+                   || strcmp(k, "max_output_tokens") == 0) {
             static const char *const lim[] = { "256", "null", "0", "100000", "-1", "1.5", "\"9\"" };
             PUTS(g, lim[pick(g, 20) < 17 ? pick(g, 4) : 4 + pick(g, 3)]);
         } else if (strcmp(k, "stream") == 0) {
@@ -1416,12 +1521,19 @@ test_differential_jansson(void **state)
 {
     static const aigov_endpoint_t eps[] = {
         AIGOV_EP_UNKNOWN, AIGOV_EP_CHAT, AIGOV_EP_COMPLETIONS,
-        AIGOV_EP_EMBEDDINGS, AIGOV_EP_MESSAGES, AIGOV_EP_MODELS
+        AIGOV_EP_EMBEDDINGS, AIGOV_EP_MESSAGES, AIGOV_EP_MODELS,
+        AIGOV_EP_RESPONSES, AIGOV_EP_COUNT_TOKENS
+    };
+    static const aigov_endpoint_t gen_eps[] = {
+        AIGOV_EP_CHAT, AIGOV_EP_COMPLETIONS, AIGOV_EP_EMBEDDINGS,
+        AIGOV_EP_MESSAGES, AIGOV_EP_RESPONSES, AIGOV_EP_COUNT_TOKENS
     };
     static const char *const corpus[] = {
         "fuzz/corpus/request/chat.json", "fuzz/corpus/request/completions.json",
         "fuzz/corpus/request/embeddings.json", "fuzz/corpus/request/messages.json",
-        "fuzz/corpus/request/unknown.json",
+        "fuzz/corpus/request/unknown.json", "fuzz/corpus/request/responses.json",
+        "fuzz/corpus/request/count_tokens.json", "fuzz/corpus/request/chat-fields.json",
+        "fuzz/corpus/request/messages-fields.json",
     };
     static const char muts[] = "\"\\,]}{[:0-e.\x01\xc3\x80\xff nu1";
     gen_t  g = { NULL, 0, 0, 0x9E3779B97F4A7C15ULL };
@@ -1438,14 +1550,14 @@ test_differential_jansson(void **state)
         n = fread(buf, 1, sizeof(buf), f);
         fclose(f);
         assert_true(n > 1);
-        check_ref(eps[(unsigned char) buf[0] % 6], buf + 1, n - 1);
-        for (e = 0; e < 6; e++)
+        check_ref(eps[(unsigned char) buf[0] % 8], buf + 1, n - 1);
+        for (e = 0; e < 8; e++)
             check_ref(eps[e], buf + 1, n - 1);
     }
 
     /* Generated requests for each endpoint, and mutants of each. */
     for (round = 0; round < 3000; round++) {
-        aigov_endpoint_t ep = eps[1 + round % 4];
+        aigov_endpoint_t ep = gen_eps[round % 6];
         aigov_request_t  rq;
         int m;
 
@@ -1503,10 +1615,13 @@ static void test_tool_descriptions(void **state)
     memset(&rq, 0, sizeof(rq));
     assert_int_equal(aigov_request_parse(&rq, AIGOV_EP_CHAT, chat, strlen(chat), err, sizeof(err)),
                      AIGOV_REQ_OK);
-    assert_int_equal(rq.ntexts, 2);
+    /* hi, the tool's name, its description */
+    assert_int_equal(rq.ntexts, 3);
     assert_string_equal(rq.texts[1].role, "tool_definition");
-    assert_string_equal(rq.texts[1].text, "uses key sk-abc");
-    assert_int_equal(aigov_request_set_text(&rq, 1, "uses key [REDACTED]", 19), 0);
+    assert_string_equal(rq.texts[1].text, "f");
+    assert_string_equal(rq.texts[2].role, "tool_definition");
+    assert_string_equal(rq.texts[2].text, "uses key sk-abc");
+    assert_int_equal(aigov_request_set_text(&rq, 2, "uses key [REDACTED]", 19), 0);
     out = aigov_request_serialize(&rq, &n);
     assert_non_null(out);
     assert_non_null(strstr(out, "\"description\":\"uses key [REDACTED]\""));
@@ -1516,8 +1631,458 @@ static void test_tool_descriptions(void **state)
     memset(&rq, 0, sizeof(rq));
     assert_int_equal(aigov_request_parse(&rq, AIGOV_EP_MESSAGES, anth, strlen(anth), err, sizeof(err)),
                      AIGOV_REQ_OK);
-    assert_int_equal(rq.ntexts, 2);
-    assert_string_equal(rq.texts[1].text, "find things");
+    assert_int_equal(rq.ntexts, 3);
+    assert_string_equal(rq.texts[1].text, "g");
+    assert_string_equal(rq.texts[2].text, "find things");
+    aigov_request_free(&rq);
+}
+
+/* ---- inspect by default: one case per field ------------------------------ */
+
+/* Bodies are written with ' for " (none of them needs a '), and the one
+ * place the case is about holds the marker SECRET. */
+static char *
+q(const char *s)
+{
+    char *d = strdup(s), *p;
+
+    assert_non_null(d);
+    for (p = d; *p; p++) {
+        if (*p == '\'')
+            *p = '"';
+    }
+    return d;
+}
+
+typedef struct {
+    aigov_endpoint_t ep;
+    const char      *label;     /* the text's role; NULL: SECRET is no text */
+    const char      *body;
+} field_case_t;
+
+static const field_case_t field_cases[] = {
+    /* OpenAI chat */
+    { AIGOV_EP_CHAT, "user", "{'model':'m','messages':[{'role':'user','content':'a SECRET'}]}" },
+    { AIGOV_EP_CHAT, "user", "{'model':'m','messages':[{'role':'user','content':[{'type':'text','text':'SECRET'}]}]}" },
+    { AIGOV_EP_CHAT, "name", "{'model':'m','messages':[{'role':'user','name':'SECRET','content':'hi'}]}" },
+    { AIGOV_EP_CHAT, "refusal", "{'model':'m','messages':[{'role':'assistant','content':[{'type':'refusal','refusal':'SECRET'}]}]}" },
+    { AIGOV_EP_CHAT, "refusal", "{'model':'m','messages':[{'role':'assistant','content':null,'refusal':'SECRET'}]}" },
+    { AIGOV_EP_CHAT, "tool_call", "{'model':'m','messages':[{'role':'assistant','tool_calls':[{'id':'c','type':'function','function':{'name':'SECRET','arguments':'{}'}}]}]}" },
+    { AIGOV_EP_CHAT, "tool_call", "{'model':'m','messages':[{'role':'assistant','tool_calls':[{'id':'c','type':'function','function':{'name':'f','arguments':'{\\'q\\':\\'SECRET\\'}'}}]}]}" },
+    { AIGOV_EP_CHAT, "tool_call", "{'model':'m','messages':[{'role':'assistant','function_call':{'name':'f','arguments':'SECRET'}}]}" },
+    { AIGOV_EP_CHAT, "tool", "{'model':'m','messages':[{'role':'tool','tool_call_id':'c','content':'SECRET'}]}" },
+    { AIGOV_EP_CHAT, "thinking", "{'model':'m','messages':[{'role':'assistant','content':'a','reasoning_content':'SECRET'}]}" },
+    { AIGOV_EP_CHAT, "user", "{'model':'m','messages':[{'role':'user','content':'a','new_message_field':'SECRET'}]}" },
+    { AIGOV_EP_CHAT, "user", "{'model':'m','messages':[{'role':'user','content':[{'type':'text','text':'a','new_part_field':{'deep':['SECRET']}}]}]}" },
+    { AIGOV_EP_CHAT, "url", "{'model':'m','messages':[{'role':'user','content':[{'type':'image_url','image_url':{'url':'https://x/SECRET.png','detail':'low'}}]}]}" },
+    { AIGOV_EP_CHAT, "user", "{'model':'m','messages':[{'role':'user','content':[{'type':'file','file':{'file_id':'f','filename':'SECRET.pdf'}}]}]}" },
+    { AIGOV_EP_CHAT, "prediction", "{'model':'m','messages':[],'prediction':{'type':'content','content':'SECRET'}}" },
+    { AIGOV_EP_CHAT, "prediction", "{'model':'m','messages':[],'prediction':{'type':'content','content':[{'type':'text','text':'SECRET'}]}}" },
+    { AIGOV_EP_CHAT, "tool_definition", "{'model':'m','messages':[],'tools':[{'type':'function','function':{'name':'SECRET','parameters':{}}}]}" },
+    { AIGOV_EP_CHAT, "tool_definition", "{'model':'m','messages':[],'tools':[{'type':'function','function':{'name':'f','description':'SECRET'}}]}" },
+    { AIGOV_EP_CHAT, "tool_definition", "{'model':'m','messages':[],'tools':[{'type':'function','function':{'name':'f','parameters':{'type':'object','properties':{'a':{'type':'string','description':'SECRET'}}}}}]}" },
+    { AIGOV_EP_CHAT, "tool_definition", "{'model':'m','messages':[],'tools':[{'type':'function','function':{'name':'f','parameters':{'type':'object','properties':{'a':{'type':'string','enum':['x','SECRET']}}}}}]}" },
+    /* a property named like a keyword is still a property */
+    { AIGOV_EP_CHAT, "tool_definition", "{'model':'m','messages':[],'tools':[{'type':'function','function':{'name':'f','parameters':{'type':'object','properties':{'type':{'type':'string','description':'SECRET'},'required':{'title':'t'}}}}}]}" },
+    { AIGOV_EP_CHAT, "tool_definition", "{'model':'m','messages':[],'tools':[{'type':'function','function':{'name':'f','parameters':{'$defs':{'d':{'items':{'pattern':'SECRET'}}},'anyOf':[{'default':'x'}]}}}]}" },
+    { AIGOV_EP_CHAT, "tool_definition", "{'model':'m','messages':[],'tools':[{'type':'function','function':{'name':'f','parameters':{'properties':{'a':{'const':'SECRET'}}}}}]}" },
+    { AIGOV_EP_CHAT, "tool_definition", "{'model':'m','messages':[],'functions':[{'name':'f','description':'SECRET'}]}" },
+    { AIGOV_EP_CHAT, "schema", "{'model':'m','messages':[],'response_format':{'type':'json_schema','json_schema':{'name':'n','description':'SECRET','schema':{}}}}" },
+    { AIGOV_EP_CHAT, "schema", "{'model':'m','messages':[],'response_format':{'type':'json_schema','json_schema':{'name':'n','schema':{'properties':{'x':{'description':'SECRET'}}}}}}" },
+    { AIGOV_EP_CHAT, "metadata", "{'model':'m','messages':[],'user':'SECRET'}" },
+    { AIGOV_EP_CHAT, "metadata", "{'model':'m','messages':[],'metadata':{'type':'SECRET'}}" },
+    { AIGOV_EP_CHAT, "stop", "{'model':'m','messages':[],'stop':['x','SECRET']}" },
+    { AIGOV_EP_CHAT, "other", "{'model':'m','messages':[],'a_field_added_next_year':'SECRET'}" },
+    { AIGOV_EP_CHAT, "other", "{'model':'m','messages':[],'web_search_options':{'user_location':{'type':'approximate','approximate':{'city':'SECRET'}}}}" },
+    /* nothing hides under a control name: objects under it are walked */
+    { AIGOV_EP_CHAT, "other", "{'model':'m','messages':[],'tool_choice':{'type':'function','function':{'name':'SECRET'}}}" },
+    { AIGOV_EP_CHAT, "user", "{'model':'m','messages':[{'role':'user','content':'a','id':[{'note':'SECRET'}]}]}" },
+    /* an escaped key that is no control name is text */
+    { AIGOV_EP_CHAT, "user", "{'model':'m','messages':[{'role':'user','content':'a','\\u0074ypes':'SECRET'}]}" },
+    /* a data: URL is media, but only when it starts with data: */
+    { AIGOV_EP_CHAT, "url", "{'model':'m','messages':[{'role':'user','content':[{'type':'image_url','image_url':{'url':'datA:SECRET'}}]}]}" },
+    /* OpenAI completions and embeddings */
+    { AIGOV_EP_COMPLETIONS, "prompt", "{'model':'m','prompt':'SECRET'}" },
+    { AIGOV_EP_COMPLETIONS, "prompt", "{'model':'m','prompt':['a',[1,2],'SECRET']}" },
+    { AIGOV_EP_COMPLETIONS, "suffix", "{'model':'m','prompt':'a','suffix':'SECRET'}" },
+    { AIGOV_EP_COMPLETIONS, "metadata", "{'model':'m','prompt':'a','user':'SECRET'}" },
+    { AIGOV_EP_EMBEDDINGS, "input", "{'model':'m','input':'SECRET'}" },
+    { AIGOV_EP_EMBEDDINGS, "input", "{'model':'m','input':['a','SECRET']}" },
+    { AIGOV_EP_EMBEDDINGS, "metadata", "{'model':'m','input':'a','user':'SECRET'}" },
+    /* Anthropic messages */
+    { AIGOV_EP_MESSAGES, "system", "{'model':'c','max_tokens':5,'system':'SECRET','messages':[]}" },
+    { AIGOV_EP_MESSAGES, "system", "{'model':'c','max_tokens':5,'system':[{'type':'text','text':'SECRET','cache_control':{'type':'ephemeral'}}],'messages':[]}" },
+    { AIGOV_EP_MESSAGES, "document", "{'model':'c','max_tokens':5,'messages':[{'role':'user','content':[{'type':'document','source':{'type':'text','media_type':'text/plain','data':'SECRET'}}]}]}" },
+    { AIGOV_EP_MESSAGES, "document", "{'model':'c','max_tokens':5,'messages':[{'role':'user','content':[{'type':'document','source':{'type':'content','content':[{'type':'text','text':'SECRET'}]}}]}]}" },
+    { AIGOV_EP_MESSAGES, "document", "{'model':'c','max_tokens':5,'messages':[{'role':'user','content':[{'type':'document','source':{'type':'url','url':'https://x/y.pdf'},'title':'SECRET','context':'c'}]}]}" },
+    { AIGOV_EP_MESSAGES, "document", "{'model':'c','max_tokens':5,'messages':[{'role':'user','content':[{'type':'search_result','source':'s','title':'t','content':[{'type':'text','text':'SECRET'}]}]}]}" },
+    { AIGOV_EP_MESSAGES, "tool_call", "{'model':'c','max_tokens':5,'messages':[{'role':'assistant','content':[{'type':'tool_use','id':'t','name':'f','input':{'q':'SECRET'}}]}]}" },
+    /* a tool's input is free-form: control names inside it are data */
+    { AIGOV_EP_MESSAGES, "tool_call", "{'model':'c','max_tokens':5,'messages':[{'role':'assistant','content':[{'type':'tool_use','id':'t','name':'f','input':{'a':[{'type':'SECRET'}]}}]}]}" },
+    { AIGOV_EP_MESSAGES, "tool_call", "{'model':'c','max_tokens':5,'messages':[{'role':'assistant','content':[{'type':'tool_use','id':'t','name':'SECRET','input':{}}]}]}" },
+    { AIGOV_EP_MESSAGES, "thinking", "{'model':'c','max_tokens':5,'messages':[{'role':'assistant','content':[{'type':'thinking','thinking':'SECRET','signature':'s'}]}]}" },
+    { AIGOV_EP_MESSAGES, "tool", "{'model':'c','max_tokens':5,'messages':[{'role':'user','content':[{'type':'tool_result','tool_use_id':'t','content':'SECRET'}]}]}" },
+    { AIGOV_EP_MESSAGES, "document", "{'model':'c','max_tokens':5,'messages':[{'role':'user','content':[{'type':'tool_result','tool_use_id':'t','content':[{'type':'document','source':{'type':'text','media_type':'text/plain','data':'SECRET'}}]}]}]}" },
+    { AIGOV_EP_MESSAGES, "tool_definition", "{'model':'c','max_tokens':5,'messages':[],'tools':[{'name':'f','description':'d','input_schema':{'type':'object','properties':{'q':{'description':'SECRET'}}}}]}" },
+    { AIGOV_EP_MESSAGES, "tool_definition", "{'model':'c','max_tokens':5,'messages':[],'tools':[{'name':'f','description':'SECRET','input_schema':{}}]}" },
+    { AIGOV_EP_MESSAGES, "metadata", "{'model':'c','max_tokens':5,'messages':[],'metadata':{'user_id':'SECRET'}}" },
+    { AIGOV_EP_MESSAGES, "stop", "{'model':'c','max_tokens':5,'messages':[],'stop_sequences':['SECRET']}" },
+    { AIGOV_EP_MESSAGES, "user", "{'model':'c','max_tokens':5,'messages':[{'role':'user','content':[{'type':'text','text':'a','citations':[{'type':'char_location','cited_text':'SECRET'}]}]}]}" },
+    { AIGOV_EP_MESSAGES, "url", "{'model':'c','max_tokens':5,'messages':[{'role':'user','content':[{'type':'image','source':{'type':'url','url':'https://SECRET/x.png'}}]}]}" },
+    { AIGOV_EP_COUNT_TOKENS, "user", "{'model':'c','messages':[{'role':'user','content':'SECRET'}]}" },
+    { AIGOV_EP_COUNT_TOKENS, "system", "{'model':'c','system':'SECRET','messages':[]}" },
+    { AIGOV_EP_COUNT_TOKENS, "tool_definition", "{'model':'c','messages':[],'tools':[{'name':'f','input_schema':{'properties':{'a':{'description':'SECRET'}}}}]}" },
+    /* OpenAI Responses */
+    { AIGOV_EP_RESPONSES, "instructions", "{'model':'m','instructions':'SECRET','input':'hi'}" },
+    { AIGOV_EP_RESPONSES, "user", "{'model':'m','input':'SECRET'}" },
+    { AIGOV_EP_RESPONSES, "user", "{'model':'m','input':[{'role':'user','content':'SECRET'}]}" },
+    { AIGOV_EP_RESPONSES, "developer", "{'model':'m','input':[{'type':'message','role':'developer','content':[{'type':'input_text','text':'SECRET'}]}]}" },
+    { AIGOV_EP_RESPONSES, "assistant", "{'model':'m','input':[{'type':'message','role':'assistant','id':'msg_1','status':'completed','content':[{'type':'output_text','text':'SECRET','annotations':[]}]}]}" },
+    { AIGOV_EP_RESPONSES, "tool_call", "{'model':'m','input':[{'type':'function_call','call_id':'c','name':'f','arguments':'{\\'a\\':\\'SECRET\\'}'}]}" },
+    { AIGOV_EP_RESPONSES, "tool", "{'model':'m','input':[{'type':'function_call_output','call_id':'c','output':'SECRET'}]}" },
+    { AIGOV_EP_RESPONSES, "thinking", "{'model':'m','input':[{'type':'reasoning','id':'rs','summary':[{'type':'summary_text','text':'SECRET'}],'encrypted_content':'e'}]}" },
+    { AIGOV_EP_RESPONSES, "user", "{'model':'m','input':[{'role':'user','content':[{'type':'input_file','file_id':'f','filename':'SECRET.txt'}]}]}" },
+    { AIGOV_EP_RESPONSES, "tool_definition", "{'model':'m','input':'a','tools':[{'type':'function','name':'f','description':'SECRET','parameters':{}}]}" },
+    { AIGOV_EP_RESPONSES, "tool_definition", "{'model':'m','input':'a','tools':[{'type':'function','name':'f','parameters':{'properties':{'a':{'enum':['SECRET']}}}}]}" },
+    { AIGOV_EP_RESPONSES, "schema", "{'model':'m','input':'a','text':{'format':{'type':'json_schema','name':'n','schema':{'properties':{'a':{'description':'SECRET'}}}},'verbosity':'low'}}" },
+    { AIGOV_EP_RESPONSES, "prompt", "{'input':'a','prompt':{'id':'pmpt_1','version':'2','variables':{'city':'SECRET'}}}" },
+    { AIGOV_EP_RESPONSES, "metadata", "{'model':'m','input':'a','safety_identifier':'SECRET'}" },
+
+    /* control fields: SECRET is never a text */
+    { AIGOV_EP_CHAT, NULL, "{'model':'SECRET','messages':[]}" },
+    { AIGOV_EP_CHAT, NULL, "{'model':'m','messages':[{'role':'SECRET','content':null}]}" },
+    { AIGOV_EP_CHAT, NULL, "{'model':'m','messages':[{'role':'tool','tool_call_id':'SECRET','content':'a'}]}" },
+    { AIGOV_EP_CHAT, NULL, "{'model':'m','messages':[{'role':'assistant','tool_calls':[{'id':'SECRET','type':'function','function':{'name':'f','arguments':'{}'}}]}]}" },
+    { AIGOV_EP_CHAT, NULL, "{'model':'m','messages':[{'role':'assistant','audio':{'id':'SECRET'}}]}" },
+    { AIGOV_EP_CHAT, NULL, "{'model':'m','messages':[],'tool_choice':'SECRET'}" },
+    { AIGOV_EP_CHAT, NULL, "{'model':'m','messages':[],'function_call':'SECRET'}" },
+    { AIGOV_EP_CHAT, NULL, "{'model':'m','messages':[],'reasoning_effort':'SECRET','service_tier':'SECRET','verbosity':'SECRET'}" },
+    { AIGOV_EP_CHAT, NULL, "{'model':'m','messages':[],'modalities':['text','SECRET'],'audio':{'voice':'SECRET','format':'SECRET'}}" },
+    { AIGOV_EP_CHAT, NULL, "{'model':'m','messages':[{'role':'user','content':[{'type':'image_url','image_url':{'url':'data:image/png;base64,SECRET','detail':'SECRET'}}]}]}" },
+    { AIGOV_EP_CHAT, NULL, "{'model':'m','messages':[{'role':'user','content':[{'type':'image_url','image_url':{'url':'\\u0064ata:image/png;base64,SECRET'}}]}]}" },
+    { AIGOV_EP_CHAT, NULL, "{'model':'m','messages':[{'role':'user','content':[{'type':'input_audio','input_audio':{'data':'SECRET','format':'SECRET'}}]}]}" },
+    { AIGOV_EP_CHAT, NULL, "{'model':'m','messages':[{'role':'user','content':[{'type':'file','file':{'file_data':'SECRET','file_id':'SECRET'}}]}]}" },
+    { AIGOV_EP_CHAT, NULL, "{'model':'m','messages':[],'tools':[{'type':'function','function':{'name':'f','parameters':{'type':'SECRET','format':'SECRET','$ref':'SECRET','required':['SECRET'],'properties':{'SECRET':{}}}}}]}" },
+    { AIGOV_EP_CHAT, NULL, "{'model':'m','messages':[],'response_format':{'type':'SECRET'}}" },
+    { AIGOV_EP_CHAT, NULL, "{'model':'m','messages':[],'\\u0074ool_choice':'SECRET'}" },
+    { AIGOV_EP_CHAT, NULL, "{'model':'m','messages':[],'new_thing_id':'SECRET','vector_store_ids':['SECRET']}" },
+    { AIGOV_EP_EMBEDDINGS, NULL, "{'model':'m','input':'a','encoding_format':'SECRET'}" },
+    { AIGOV_EP_MESSAGES, NULL, "{'model':'c','max_tokens':5,'messages':[{'role':'user','content':[{'type':'image','source':{'type':'base64','media_type':'SECRET','data':'SECRET'}}]}]}" },
+    { AIGOV_EP_MESSAGES, NULL, "{'model':'c','max_tokens':5,'messages':[{'role':'user','content':[{'type':'document','source':{'type':'base64','media_type':'application/pdf','data':'SECRET'}}]}]}" },
+    { AIGOV_EP_MESSAGES, NULL, "{'model':'c','max_tokens':5,'messages':[{'role':'assistant','content':[{'type':'thinking','thinking':'t','signature':'SECRET'},{'type':'redacted_thinking','data':'SECRET'}]}]}" },
+    { AIGOV_EP_MESSAGES, NULL, "{'model':'c','max_tokens':5,'messages':[{'role':'assistant','content':[{'type':'tool_use','id':'SECRET','name':'f','input':{}}]},{'role':'user','content':[{'type':'tool_result','tool_use_id':'SECRET','content':'r'}]}]}" },
+    { AIGOV_EP_MESSAGES, NULL, "{'model':'c','max_tokens':5,'system':[{'type':'text','text':'s','cache_control':{'type':'ephemeral','ttl':'SECRET'}}],'messages':[],'service_tier':'SECRET','container':'SECRET'}" },
+    { AIGOV_EP_MESSAGES, NULL, "{'model':'c','max_tokens':5,'messages':[{'role':'user','content':[{'type':'image','source':{'type':'file','file_id':'SECRET'}}]}]}" },
+    { AIGOV_EP_RESPONSES, NULL, "{'model':'m','input':'a','previous_response_id':'SECRET','include':['SECRET'],'truncation':'SECRET','reasoning':{'effort':'SECRET','summary':'SECRET'}}" },
+    { AIGOV_EP_RESPONSES, NULL, "{'model':'m','input':[{'type':'function_call','call_id':'SECRET','id':'SECRET','status':'SECRET','name':'f','arguments':'{}'},{'type':'reasoning','id':'r','summary':[],'encrypted_content':'SECRET'}]}" },
+    { AIGOV_EP_RESPONSES, NULL, "{'model':'m','input':[{'role':'user','content':[{'type':'input_image','image_url':'data:image/png;base64,SECRET','detail':'SECRET'}]}]}" },
+    { AIGOV_EP_RESPONSES, NULL, "{'model':'m','input':'a','text':{'format':{'type':'SECRET'},'verbosity':'SECRET'},'conversation':{'id':'SECRET'},'prompt':{'id':'SECRET','version':'SECRET'}}" },
+    /* unknown kinds are not read for text (the module refuses them where
+     * filters apply) */
+    { AIGOV_EP_UNKNOWN, NULL, "{'model':'m','input':'SECRET'}" },
+};
+
+static void
+test_inspect_by_default(void **state)
+{
+    static const char repl[] = "[GONE]";
+    size_t c;
+
+    for (c = 0; c < sizeof(field_cases) / sizeof(field_cases[0]); c++) {
+        const field_case_t *fc = &field_cases[c];
+        char *body = q(fc->body), *out, *want, *at;
+        aigov_request_t rq;
+        size_t i, hit = SIZE_MAX, hits = 0, chars = 0, blen = strlen(body);
+        aigov_req_status_t st = parse(&rq, fc->ep, body);
+
+        if (st != AIGOV_REQ_OK)
+            fprintf(stderr, "case %zu %s: %s\n", c, body, err);
+        assert_int_equal(st, AIGOV_REQ_OK);
+        for (i = 0; i < rq.ntexts; i++) {
+            chars += strlen(rq.texts[i].text);      /* ASCII bodies */
+            if (strstr(rq.texts[i].text, "SECRET") != NULL) {
+                hit = i;
+                hits++;
+            }
+        }
+        assert_int_equal(chars, rq.prompt_chars);
+        if (fc->label == NULL) {
+            if (hits != 0)
+                fprintf(stderr, "case %zu %s: a control field is text [%s] %s\n",
+                        c, body, rq.texts[hit].role, rq.texts[hit].text);
+            assert_int_equal(hits, 0);
+            /* redacting every text leaves every control field as it was */
+            for (i = 0; i < rq.ntexts; i++)
+                assert_int_equal(aigov_request_set_text(&rq, i, "R", 1), 0);
+            out = aigov_request_serialize(&rq, NULL);
+            for (at = body; (at = strstr(at, "SECRET")) != NULL; at++) {
+                /* each SECRET of the body is in the output, in place */
+                assert_non_null(strstr(out, "SECRET"));
+            }
+            {
+                json_t *j = json_loads(out, JSON_REJECT_DUPLICATES, NULL);
+
+                assert_non_null(j);
+                json_decref(j);
+            }
+            free(out);
+            aigov_request_free(&rq);
+            free(body);
+            continue;
+        }
+        if (hits != 1 || strcmp(rq.texts[hit].role, fc->label) != 0)
+            fprintf(stderr, "case %zu %s: %zu texts hold SECRET, label %s (wanted %s)\n",
+                    c, body, hits, hits ? rq.texts[hit].role : "-", fc->label);
+        assert_int_equal(hits, 1);
+        assert_string_equal(rq.texts[hit].role, fc->label);
+        assert_true(rq.prompt_chars >= 6);
+        /* redacted in place: the body byte-identical but for that value */
+        {
+            const char *t = rq.texts[hit].text;
+            const char *s = strstr(t, "SECRET");
+            char *nt = malloc(strlen(t) + sizeof(repl));
+            size_t pre = (size_t) (s - t);
+
+            memcpy(nt, t, pre);
+            strcpy(nt + pre, repl);
+            strcat(nt, s + 6);
+            assert_int_equal(aigov_request_set_text(&rq, hit, nt, strlen(nt)), 0);
+            free(nt);
+        }
+        out = aigov_request_serialize(&rq, NULL);
+        want = malloc(blen + sizeof(repl));
+        at = strstr(body, "SECRET");
+        memcpy(want, body, (size_t) (at - body));
+        strcpy(want + (at - body), repl);
+        strcat(want, at + 6);
+        if (strcmp(out, want) != 0)
+            fprintf(stderr, "case %zu:\n  got  %s\n  want %s\n", c, out, want);
+        assert_string_equal(out, want);
+        free(want);
+        free(out);
+        aigov_request_free(&rq);
+        free(body);
+    }
+}
+
+/* Shapes the new fields must have, and hostile bodies in new places. */
+static void
+test_inspect_hostile(void **state)
+{
+    aigov_request_t rq;
+    char *b, big[8192];
+    size_t i, o;
+
+    /* duplicate keys are refused in free-form objects, schemas and tool
+     * inputs too */
+    b = q("{'model':'m','messages':[],'metadata':{'a':'1','a':'2'}}");
+    expect_fail(AIGOV_EP_CHAT, b, AIGOV_REQ_BAD_JSON, "duplicate object key");
+    free(b);
+    b = q("{'model':'c','max_tokens':5,'messages':[{'role':'assistant','content':[{'type':'tool_use','id':'t','name':'f','input':{'q':'x','\\u0071':'y'}}]}]}");
+    expect_fail(AIGOV_EP_MESSAGES, b, AIGOV_REQ_BAD_JSON, "duplicate object key");
+    free(b);
+    b = q("{'model':'m','messages':[],'tools':[{'type':'function','function':{'name':'f','parameters':{'properties':{'a':{},'a':{}}}}}]}");
+    expect_fail(AIGOV_EP_CHAT, b, AIGOV_REQ_BAD_JSON, "duplicate object key");
+    free(b);
+    b = q("{'model':'m','input':'a','stream_options':{'include_usage':true,'include_usage':false}}");
+    expect_fail(AIGOV_EP_RESPONSES, b, AIGOV_REQ_BAD_JSON, "duplicate object key");
+    free(b);
+
+    /* deep nesting in an unknown field: read to the bottom up to the
+     * bound, refused beyond it */
+    o = (size_t) snprintf(big, sizeof(big), "{\"model\":\"m\",\"messages\":[],\"x\":");
+    for (i = 0; i < AIGOV_REQ_MAX_DEPTH - 1; i++)
+        o += (size_t) snprintf(big + o, sizeof(big) - o, i % 2 ? "[" : "{\"k\":");
+    o += (size_t) snprintf(big + o, sizeof(big) - o, "\"SECRET\"");
+    for (i = AIGOV_REQ_MAX_DEPTH - 1; i-- > 0;)
+        o += (size_t) snprintf(big + o, sizeof(big) - o, i % 2 ? "]" : "}");
+    snprintf(big + o, sizeof(big) - o, "}");
+    assert_int_equal(parse(&rq, AIGOV_EP_CHAT, big), AIGOV_REQ_OK);
+    assert_int_equal(rq.ntexts, 1);
+    assert_string_equal(rq.texts[0].text, "SECRET");
+    assert_string_equal(rq.texts[0].role, "other");
+    aigov_request_free(&rq);
+
+    /* a long escaped key ending in _id is still an id */
+    b = q("{'model':'m','messages':[],'a_very_long_name_of_a_field_that_providers_add\\u005fid':'SECRET'}");
+    assert_int_equal(parse(&rq, AIGOV_EP_CHAT, b), AIGOV_REQ_OK);
+    assert_int_equal(rq.ntexts, 0);
+    aigov_request_free(&rq);
+    free(b);
+
+    /* every string a text: a body of many tiny strings stays bounded */
+    b = q("{'model':'m','messages':[],'x':['','','']}");
+    assert_int_equal(parse(&rq, AIGOV_EP_CHAT, b), AIGOV_REQ_OK);
+    assert_int_equal(rq.ntexts, 3);
+    assert_int_equal(aigov_request_prompt_tokens(&rq), 3);
+    aigov_request_free(&rq);
+    free(b);
+
+    /* Responses shapes */
+    b = q("{'model':'m','input':7}");
+    expect_fail(AIGOV_EP_RESPONSES, b, AIGOV_REQ_BAD_SHAPE, "'input' must be a string or an array");
+    free(b);
+    b = q("{'model':'m','input':['a']}");
+    expect_fail(AIGOV_EP_RESPONSES, b, AIGOV_REQ_BAD_SHAPE, "'input[0]' must be an object");
+    free(b);
+    b = q("{'model':'m','instructions':{}}");
+    expect_fail(AIGOV_EP_RESPONSES, b, AIGOV_REQ_BAD_SHAPE, "'instructions' must be a string");
+    free(b);
+    b = q("{'model':'m','input':'a','max_output_tokens':-1}");
+    expect_fail(AIGOV_EP_RESPONSES, b, AIGOV_REQ_BAD_SHAPE, "'max_output_tokens' must be");
+    free(b);
+    b = q("{'model':'m','input':'a','max_output_tokens':64}");
+    assert_int_equal(parse(&rq, AIGOV_EP_RESPONSES, b), AIGOV_REQ_OK);
+    assert_int_equal(rq.max_tokens, 64);
+    assert_string_equal(rq.max_tokens_key, "max_output_tokens");
+    assert_int_equal(rq.n, 1);
+    aigov_request_free(&rq);
+    free(b);
+    /* count_tokens: like messages, without max_tokens */
+    b = q("{'messages':[]}");
+    expect_fail(AIGOV_EP_COUNT_TOKENS, b, AIGOV_REQ_BAD_SHAPE, "'model' is required");
+    free(b);
+    b = q("{'model':'c','messages':[{'role':'user'}]}");
+    expect_fail(AIGOV_EP_COUNT_TOKENS, b, AIGOV_REQ_BAD_SHAPE, "'messages[0].content' is required");
+    free(b);
+}
+
+static void
+test_n_and_best_of(void **state)
+{
+    static const struct {
+        aigov_endpoint_t ep;
+        const char *body;
+        long long n;        /* 0: BAD_SHAPE */
+    } cases[] = {
+        { AIGOV_EP_CHAT, "{'model':'m','messages':[]}", 1 },
+        { AIGOV_EP_CHAT, "{'model':'m','messages':[],'n':null}", 1 },
+        { AIGOV_EP_CHAT, "{'model':'m','messages':[],'n':1}", 1 },
+        { AIGOV_EP_CHAT, "{'model':'m','messages':[],'n':128}", 128 },
+        { AIGOV_EP_CHAT, "{'model':'m','messages':[],'n':129}", 0 },
+        { AIGOV_EP_CHAT, "{'model':'m','messages':[],'n':9223372036854775807}", 0 },
+        { AIGOV_EP_CHAT, "{'model':'m','messages':[],'n':0}", 0 },
+        { AIGOV_EP_CHAT, "{'model':'m','messages':[],'n':-3}", 0 },
+        { AIGOV_EP_CHAT, "{'model':'m','messages':[],'n':2.0}", 0 },
+        { AIGOV_EP_CHAT, "{'model':'m','messages':[],'n':1e2}", 0 },
+        { AIGOV_EP_CHAT, "{'model':'m','messages':[],'n':'4'}", 0 },
+        { AIGOV_EP_CHAT, "{'model':'m','messages':[],'n':true}", 0 },
+        { AIGOV_EP_CHAT, "{'model':'m','messages':[],'\\u006e':7}", 7 },
+        /* chat has no best_of: another field, not a multiplier */
+        { AIGOV_EP_CHAT, "{'model':'m','messages':[],'best_of':7}", 1 },
+        { AIGOV_EP_COMPLETIONS, "{'model':'m','prompt':'p','n':3}", 3 },
+        { AIGOV_EP_COMPLETIONS, "{'model':'m','prompt':'p','n':2,'best_of':5}", 5 },
+        { AIGOV_EP_COMPLETIONS, "{'model':'m','prompt':'p','best_of':5,'n':6}", 6 },
+        { AIGOV_EP_COMPLETIONS, "{'model':'m','prompt':'p','best_of':0}", 0 },
+        { AIGOV_EP_COMPLETIONS, "{'model':'m','prompt':'p','best_of':1000}", 0 },
+        /* other kinds answer once */
+        { AIGOV_EP_MESSAGES, "{'model':'c','max_tokens':1,'messages':[],'n':5}", 1 },
+        { AIGOV_EP_RESPONSES, "{'model':'m','input':'a','n':5}", 1 },
+        { AIGOV_EP_EMBEDDINGS, "{'model':'m','input':'a','n':5}", 1 },
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        aigov_request_t rq;
+        char *b = q(cases[i].body);
+        aigov_req_status_t st = parse(&rq, cases[i].ep, b);
+
+        if (cases[i].n == 0) {
+            if (st != AIGOV_REQ_BAD_SHAPE)
+                fprintf(stderr, "%s: %d\n", b, st);
+            assert_int_equal(st, AIGOV_REQ_BAD_SHAPE);
+            assert_non_null(strstr(err, "must be an integer from 1 to 128"));
+        } else {
+            if (st != AIGOV_REQ_OK || rq.n != cases[i].n)
+                fprintf(stderr, "%s: %d n %lld (%s)\n", b, st, rq.n, err);
+            assert_int_equal(st, AIGOV_REQ_OK);
+            assert_int_equal(rq.n, cases[i].n);
+        }
+        aigov_request_free(&rq);
+        free(b);
+    }
+}
+
+static void
+test_ask_usage(void **state)
+{
+    static const struct {
+        aigov_endpoint_t ep;
+        const char *body;
+        int rc;
+        const char *want;       /* the body after ask_usage (and max 9) */
+        int max;
+    } cases[] = {
+        { AIGOV_EP_CHAT, "{'model':'m','messages':[],'stream':true}", 1,
+          "{'model':'m','messages':[],'stream':true,'stream_options':{'include_usage':true}}", 0 },
+        { AIGOV_EP_CHAT, "{'model':'m','messages':[],'stream':true}", 1,
+          "{'model':'m','messages':[],'stream':true,'max_tokens':9,'stream_options':{'include_usage':true}}", 1 },
+        { AIGOV_EP_CHAT, "{ 'stream' : true , 'stream_options' : null , 'model':'m','messages':[] }", 1,
+          "{ 'stream' : true , 'stream_options' : {'include_usage':true} , 'model':'m','messages':[] }", 0 },
+        { AIGOV_EP_CHAT, "{'model':'m','messages':[],'stream':true,'stream_options':{ }}", 1,
+          "{'model':'m','messages':[],'stream':true,'stream_options':{ 'include_usage':true}}", 0 },
+        { AIGOV_EP_CHAT, "{'model':'m','messages':[],'stream':true,'stream_options':{'include_obfuscation':false}}", 1,
+          "{'model':'m','messages':[],'stream':true,'stream_options':{'include_obfuscation':false,'include_usage':true}}", 0 },
+        { AIGOV_EP_CHAT, "{'model':'m','messages':[],'stream':true,'stream_options':{'include_usage': false}}", 1,
+          "{'model':'m','messages':[],'stream':true,'stream_options':{'include_usage': true}}", 0 },
+        { AIGOV_EP_CHAT, "{'model':'m','messages':[],'stream':true,'stream_options':{'\\u0069nclude_usage':null}}", 1,
+          "{'model':'m','messages':[],'stream':true,'stream_options':{'\\u0069nclude_usage':true}}", 0 },
+        { AIGOV_EP_COMPLETIONS, "{'model':'m','prompt':'p','stream':true,'max_tokens':null}", 1,
+          "{'model':'m','prompt':'p','stream':true,'max_tokens':9,'stream_options':{'include_usage':true}}", 1 },
+        /* nothing needed */
+        { AIGOV_EP_CHAT, "{'model':'m','messages':[],'stream':true,'stream_options':{'include_usage':true}}", 0,
+          "{'model':'m','messages':[],'stream':true,'stream_options':{'include_usage':true}}", 0 },
+        { AIGOV_EP_CHAT, "{'model':'m','messages':[]}", 0, "{'model':'m','messages':[]}", 0 },
+        { AIGOV_EP_CHAT, "{'model':'m','messages':[],'stream':false}", 0,
+          "{'model':'m','messages':[],'stream':false}", 0 },
+        { AIGOV_EP_MESSAGES, "{'model':'c','max_tokens':1,'messages':[],'stream':true}", 0,
+          "{'model':'c','max_tokens':1,'messages':[],'stream':true}", 0 },
+        { AIGOV_EP_RESPONSES, "{'model':'m','input':'a','stream':true}", 0,
+          "{'model':'m','input':'a','stream':true}", 0 },
+        { AIGOV_EP_EMBEDDINGS, "{'model':'m','input':'a','stream':true}", 0,
+          "{'model':'m','input':'a','stream':true}", 0 },
+    };
+    size_t i;
+    aigov_request_t rq;
+    char *b;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *want = q(cases[i].want), *out;
+        size_t olen;
+
+        b = q(cases[i].body);
+        assert_int_equal(parse(&rq, cases[i].ep, b), AIGOV_REQ_OK);
+        if (cases[i].max)
+            assert_int_equal(aigov_request_set_max_tokens(&rq, 9), 0);
+        assert_int_equal(aigov_request_ask_usage(&rq), cases[i].rc);
+        /* asking twice changes nothing more */
+        assert_int_equal(aigov_request_ask_usage(&rq), cases[i].rc);
+        out = aigov_request_serialize(&rq, &olen);
+        if (strcmp(out, want) != 0)
+            fprintf(stderr, "case %zu:\n  got  %s\n  want %s\n", i, out, want);
+        assert_string_equal(out, want);
+        aigov_request_free(&rq);
+        /* the result reads back as a request that asked */
+        assert_int_equal(aigov_request_parse(&rq, cases[i].ep, out, olen, err, sizeof(err)),
+                         AIGOV_REQ_OK);
+        assert_int_equal(aigov_request_ask_usage(&rq), 0 + (cases[i].rc == 1 ? 0 : cases[i].rc));
+        aigov_request_free(&rq);
+        free(out);
+        free(want);
+        free(b);
+    }
+    /* stream_options of the wrong type */
+    b = q("{'model':'m','messages':[],'stream':true,'stream_options':'yes'}");
+    expect_fail(AIGOV_EP_CHAT, b, AIGOV_REQ_BAD_SHAPE, "'stream_options' must be an object");
+    free(b);
+    b = q("{'model':'m','prompt':'p','stream':true,'stream_options':{'include_usage':1}}");
+    expect_fail(AIGOV_EP_COMPLETIONS, b, AIGOV_REQ_BAD_SHAPE,
+                "'stream_options.include_usage' must be true or false");
+    free(b);
+    /* no body: an error */
+    assert_int_equal(aigov_request_ask_usage(NULL), -1);
+    assert_int_equal(parse(&rq, AIGOV_EP_MODELS, ""), AIGOV_REQ_OK);
+    assert_int_equal(aigov_request_ask_usage(&rq), -1);
     aigov_request_free(&rq);
 }
 
@@ -1526,6 +2091,10 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tool_descriptions),
+        cmocka_unit_test(test_inspect_by_default),
+        cmocka_unit_test(test_inspect_hostile),
+        cmocka_unit_test(test_n_and_best_of),
+        cmocka_unit_test(test_ask_usage),
         cmocka_unit_test(test_endpoint_from_path),
         cmocka_unit_test(test_chat_simple),
         cmocka_unit_test(test_chat_all_roles),
