@@ -756,8 +756,9 @@ ngx_http_aigov_admit(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
     lim.tpm = pl->tokens_per_minute;
     lim.tpd = pl->tokens_per_day;
 
+    /* a body not read is given no max_tokens: nothing to reserve for */
     cap = ctx->req.max_tokens >= 0 ? ctx->req.max_tokens
-                                   : ctx->decision->set_max_tokens;
+          : ctx->parsed ? ctx->decision->set_max_tokens : 0;
     cap = cap > 0 ? cap : 0;
 
     /* each of the n answers may write up to the cap (saturated: a body
