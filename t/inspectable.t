@@ -8,7 +8,8 @@
 #   `uninspectable: allow` admits it, unread and intact, and the record says
 #   "inspected":false.
 # - Bodies the gateway does not read are nginx's: dav_methods PUT writes its
-#   file (201); a refusal without reading leaves the connection usable.
+#   file (201), over HTTP/2 too; a refusal without reading leaves the
+#   connection usable.
 # - client_body_in_file_only on keeps its file under aigov too.
 # - A path with two readings (percent-escapes, dot segments, double
 #   slashes) is refused 400 before anything is sent upstream.
@@ -89,7 +90,7 @@ rules:
 YAML
 
 my %port = (main => $t->port);
-$port{$_} = AigovTest::free_port() for qw(rec file warn);
+$port{$_} = AigovTest::free_port() for qw(rec file warn h2);
 
 sub gw_loc {
     return <<"EOF";
@@ -120,6 +121,7 @@ my $http = <<"EOF";
     }
     server {
         listen 127.0.0.1:$port{main};
+        listen 127.0.0.1:$port{h2} http2;
         client_max_body_size 1m;
         location / {
 ${\ gw_loc()}
@@ -189,7 +191,7 @@ $t->write_conf($http);
 ($ok, $out) = $t->nginx_t;
 ok($ok, 'nginx -t accepts the configuration') or diag($out);
 $t->start_nginx;
-AigovTest::wait_port($port{$_}) or die "nginx not listening on $_" for qw(rec file);
+AigovTest::wait_port($port{$_}) or die "nginx not listening on $_" for qw(rec file h2);
 
 my %tok = map { $_ => AigovJWT::mint(alg => 'ES256', key => $key,
                                      claims => { sub => "insp-$_", groups => [$_] }) }
@@ -334,6 +336,34 @@ is($recs[0]{inspected}, JSON::PP::false, 'dav PUT: recorded as not inspected');
 $r = $t->request('PUT', '/dav/other.txt', body => $file);
 is($r->{status}, 401, 'dav PUT without a token: 401');
 ok(!-e "$d/www/dav/other.txt", 'dav PUT without a token: nothing written');
+
+# over HTTP/2, a body from stdin has no Content-Length: nginx counts it as
+# chunked, and it is still left to nginx (dav) or refused unread
+sub h2 {
+    my ($method, $path, $body, @headers) = @_;
+    open my $f, '>', "$d/h2.body" or die $!;
+    print $f $body;
+    close $f;
+    my @args = ('curl', '-s', '--http2-prior-knowledge', '--max-time', '20', '-X', $method,
+                '-o', "$d/h2.out", '-w', '%{http_code} %{http_version}',
+                (map { ('-H', $_) } @headers), '-T', '-',
+                "http://127.0.0.1:$port{h2}$path");
+    my $pid = open my $out, '-|' // die "fork: $!";
+    if (!$pid) {
+        open STDIN, '<', "$d/h2.body" or die $!;
+        exec @args or die "curl: $!";
+    }
+    my $res = <$out> // '';
+    close $out;
+    my ($code, $ver) = split ' ', $res;
+    return ($code // 0, $ver // '', slurp("$d/h2.out") // '');
+}
+my ($h2code, $h2ver, $h2body) = h2('PUT', '/dav/h2.txt', $file, "Authorization: Bearer $tok{staff}");
+is("$h2code $h2ver", '201 2', 'HTTP/2 dav PUT without Content-Length: 201');
+is(slurp("$d/www/dav/h2.txt"), $file, 'HTTP/2 dav PUT: the file holds the body');
+($h2code, $h2ver, $h2body) = h2('PUT', '/v1/chat/completions', $chat, "Authorization: Bearer $tok{staff}");
+is($h2code, 403, 'HTTP/2 PUT to the chat endpoint under filters: 403');
+like($h2body, qr/"code":"uninspectable"/, 'HTTP/2: uninspectable');
 
 sub kept_files { opendir my $dh, "$d/tmp/keep" or return (); return grep { !/^\./ } readdir $dh }
 $r = $t->request('POST', '/v1/chat/completions', body => $chat, port => $port{file}, headers => auth('staff'));
