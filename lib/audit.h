@@ -189,6 +189,10 @@ typedef struct {
     const aigov_record_filter_t *filter_list;
     size_t      nfilter_list;
     const char *phase;            /* "admit" | "done" | "deny": the last key; NULL left out */
+    int         max_tokens_injected; /* 1: max_tokens was set by the gateway (the policy's
+                                        limit), not asked: "max_tokens_injected":true */
+    int         not_inspected;    /* 1: the gateway did not read the request's content
+                                     (uninspectable: allow): "inspected":false */
 } aigov_record_t;
 
 /* A new JSON object for the record, without seq (keys in a fixed order). */

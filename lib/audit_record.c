@@ -154,7 +154,11 @@ json_t *aigov_record_json(const aigov_record_t *r)
     bad |= set_str(o, "endpoint", r->endpoint);
     bad |= set_str(o, "model", r->model);
     bad |= set_int(o, "max_tokens", r->max_tokens);
+    if (r->max_tokens_injected)
+        bad |= json_object_set_new(o, "max_tokens_injected", json_true());
     bad |= set_int(o, "prompt_chars", r->prompt_chars);
+    if (r->not_inspected)
+        bad |= json_object_set_new(o, "inspected", json_false());
     bad |= json_object_set_new(o, "stream", json_boolean(r->stream));
     bad |= set_str(o, "decision", r->decision);
     bad |= set_str(o, "rule", r->rule);
@@ -621,8 +625,12 @@ size_t aigov_record_write(char *out, size_t cap, const aigov_record_t *r)
     put_str(&w, r->model);
     PUT_LIT(&w, ",\"max_tokens\":");
     put_count(&w, r->max_tokens);
+    if (r->max_tokens_injected)
+        PUT_LIT(&w, ",\"max_tokens_injected\":true");
     PUT_LIT(&w, ",\"prompt_chars\":");
     put_count(&w, r->prompt_chars);
+    if (r->not_inspected)
+        PUT_LIT(&w, ",\"inspected\":false");
     if (r->stream)
         PUT_LIT(&w, ",\"stream\":true,\"decision\":");
     else

@@ -63,6 +63,7 @@ typedef struct {
     long long  requests_per_minute;
     long long  tokens_per_minute;
     long long  tokens_per_day;
+    long long  max_n;          /* answers one request may ask for (n, best_of) */
 } aigov_policy_limits_t;
 
 #define AIGOV_POLICY_MAX_LIMIT  1000000000000LL   /* 10^12 */
@@ -77,6 +78,11 @@ typedef struct {
     const char    *model;         /* NULL when the request names none */
     long long      max_tokens;    /* -1 when absent */
     long long      prompt_chars;  /* characters of prompt text */
+    long long      n;             /* answers asked for (n, best_of); below 1 counts as 1.
+                                     max_tokens is per answer: n multiplies it against
+                                     the limit */
+    const char    *uninspectable; /* NULL when the gateway reads the request; else what
+                                     it cannot read, for the message ("a PUT body") */
 } aigov_policy_input_t;
 
 typedef struct {
@@ -86,9 +92,11 @@ typedef struct {
     const char                   *rule;         /* rule name, or "default" */
     const char                   *code;         /* NULL on allow; model_not_allowed,
                                                    endpoint_not_allowed, max_tokens_exceeded,
-                                                   prompt_too_long, denied, no_rule_matched */
+                                                   n_exceeded, prompt_too_long, uninspectable,
+                                                   denied, no_rule_matched */
     char                          message[512]; /* "" on allow; for the caller on deny */
-    long long                     set_max_tokens; /* > 0: the request has no max_tokens, set it */
+    long long                     set_max_tokens; /* > 0: the request has no max_tokens, set it
+                                                     (the limit shared by its n answers) */
     aigov_policy_limits_t         limits;       /* of the matched rule; quotas for lib/quota */
     const aigov_policy_filter_t  *filters;      /* of the matched rule (allow only) */
     size_t                        nfilters;
@@ -144,7 +152,7 @@ json_t *aigov_decision_groups(const aigov_decision_t *d);
 const char *aigov_content_name(aigov_content_t c);
 
 /* Test cases for `aigov policy test` and `diff`: a YAML (or JSON) list of
- *   {name, claims: {...}, request: {model, endpoint, max_tokens, prompt_chars},
+ *   {name, claims: {...}, request: {model, endpoint, max_tokens, prompt_chars, n, inspected},
  *    expect: allow|deny, rule: NAME (optional), code: CODE (optional)} */
 typedef struct {
     char      *name;
@@ -154,6 +162,8 @@ typedef struct {
     char      *endpoint;      /* default "/v1/chat/completions" */
     long long  max_tokens;    /* -1 when absent */
     long long  prompt_chars;
+    long long  n;             /* answers asked for; 0 when absent (one) */
+    int        uninspected;   /* inspected: false, a body the gateway does not read */
     int        expect_allow;
     char      *rule;          /* NULL when not checked */
     char      *code;          /* NULL when not checked */

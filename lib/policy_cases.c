@@ -9,7 +9,8 @@
 
 static const char *const case_keys[] = { "name", "description", "claims", "request", "expect",
                                          "rule", "code", NULL };
-static const char *const request_keys[] = { "model", "endpoint", "max_tokens", "prompt_chars", NULL };
+static const char *const request_keys[] = { "model", "endpoint", "max_tokens", "prompt_chars",
+                                            "n", "inspected", NULL };
 
 static char *text_of(aigov_ydoc_t *y, yaml_node_t *n, const char *what, int *ok)
 {
@@ -52,6 +53,19 @@ static void parse_request(aigov_ydoc_t *y, aigov_policy_case_t *c, yaml_node_t *
         (!aigov_yint(v, &c->prompt_chars) || c->prompt_chars < 0)) {
         aigov_yerr(y, v, "prompt_chars must be a whole number, not %s", aigov_ytype(v));
         *ok = 0;
+    }
+    if ((v = aigov_ymap_get(y, n, "n", NULL)) && (!aigov_yint(v, &c->n) || c->n < 1)) {
+        aigov_yerr(y, v, "n must be a whole number from 1, not %s", aigov_ytype(v));
+        *ok = 0;
+    }
+    if ((v = aigov_ymap_get(y, n, "inspected", NULL))) {
+        int b;
+        if (!aigov_ybool(v, &b)) {
+            aigov_yerr(y, v, "inspected must be true or false, not %s", aigov_ytype(v));
+            *ok = 0;
+        } else {
+            c->uninspected = !b;
+        }
     }
 }
 
@@ -192,4 +206,7 @@ void aigov_policy_case_input(const aigov_policy_case_t *c, aigov_policy_input_t 
     in->model = c->model;
     in->max_tokens = c->max_tokens;
     in->prompt_chars = c->prompt_chars;
+    in->n = c->n;
+    if (c->uninspected)
+        in->uninspectable = "a request the gateway does not read";
 }

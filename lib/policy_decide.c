@@ -311,10 +311,21 @@ static void decide_default(const aigov_policy_t *p, const aigov_policy_input_t *
                  "no rule allows this request; the policy denies by default");
 }
 
+/* Whether a rule needs the request's content: its filters read the text,
+ * its token limits count it. */
+static int inspects(const aigov_rule_t *r)
+{
+    const aigov_policy_limits_t *lim = &r->limits;
+
+    return r->nfilters || lim->max_tokens || lim->max_prompt_chars ||
+           lim->tokens_per_minute || lim->tokens_per_day || lim->max_n;
+}
+
 static void decide_rule(const aigov_rule_t *r, int index, const aigov_policy_input_t *in,
                         aigov_decision_t *out)
 {
     const aigov_policy_limits_t *lim = &r->limits;
+    long long n = in->n > 1 ? in->n : 1;
 
     out->rule = r->name;
     out->rule_index = index;
@@ -327,11 +338,42 @@ static void decide_rule(const aigov_rule_t *r, int index, const aigov_policy_inp
             snprintf(out->message, sizeof(out->message), "request denied by rule %s", r->name);
         return;
     }
-    if (lim->max_tokens && in->max_tokens > lim->max_tokens) {
-        deny(out, r->name, index, "max_tokens_exceeded");
+    if (in->uninspectable && inspects(r) && !r->uninspectable_allow) {
+        deny(out, r->name, index, "uninspectable");
         snprintf(out->message, sizeof(out->message),
-                 "max_tokens %lld is above the limit of %lld (rule %s)",
-                 in->max_tokens, lim->max_tokens, r->name);
+                 "the gateway cannot inspect this request (%s), and rule %s applies "
+                 "content filters or token limits to it",
+                 in->uninspectable, r->name);
+        return;
+    }
+    if (lim->max_n && n > lim->max_n) {
+        deny(out, r->name, index, "n_exceeded");
+        snprintf(out->message, sizeof(out->message),
+                 "the request asks for %lld answers (n), more than the limit of %lld (rule %s)",
+                 n, lim->max_n, r->name);
+        return;
+    }
+    /* max_tokens caps each of the n answers: together they may write
+     * max_tokens * n, which is what the limit bounds. Compared by division,
+     * which cannot overflow. */
+    if (lim->max_tokens && in->max_tokens >= 0 && in->max_tokens > lim->max_tokens / n) {
+        deny(out, r->name, index, "max_tokens_exceeded");
+        if (n > 1)
+            snprintf(out->message, sizeof(out->message),
+                     "max_tokens %lld for each of %lld answers (n) is above the limit of "
+                     "%lld in all (rule %s)",
+                     in->max_tokens, n, lim->max_tokens, r->name);
+        else
+            snprintf(out->message, sizeof(out->message),
+                     "max_tokens %lld is above the limit of %lld (rule %s)",
+                     in->max_tokens, lim->max_tokens, r->name);
+        return;
+    }
+    if (lim->max_tokens && in->max_tokens < 0 && lim->max_tokens / n == 0) {
+        deny(out, r->name, index, "n_exceeded");
+        snprintf(out->message, sizeof(out->message),
+                 "%lld answers (n) cannot share the max_tokens limit of %lld (rule %s)",
+                 n, lim->max_tokens, r->name);
         return;
     }
     if (lim->max_prompt_chars && in->prompt_chars > lim->max_prompt_chars) {
@@ -345,7 +387,7 @@ static void decide_rule(const aigov_rule_t *r, int index, const aigov_policy_inp
     out->filters = r->filters;
     out->nfilters = r->nfilters;
     if (lim->max_tokens && in->max_tokens < 0)
-        out->set_max_tokens = lim->max_tokens;
+        out->set_max_tokens = lim->max_tokens / n;
 }
 
 void aigov_policy_decide(const aigov_policy_t *p, const aigov_policy_input_t *in,

@@ -63,6 +63,7 @@ typedef struct {
     aigov_policy_filter_t  *filters;
     size_t                  nfilters;
     aigov_content_t         content;
+    int                     uninspectable_allow; /* uninspectable: allow */
 } aigov_rule_t;
 
 struct aigov_policy_s {

@@ -126,10 +126,10 @@ static char *L_strdup(loader_t *L, const char *s)
 static const char *const top_keys[] = { "version", "default", "identity", "rules", "description", NULL };
 static const char *const identity_keys[] = { "subject_claim", "groups_claim", NULL };
 static const char *const rule_keys[] = { "name", "description", "when", "limits", "filters",
-                                          "audit", "decision", "reason", NULL };
+                                          "audit", "decision", "reason", "uninspectable", NULL };
 static const char *const when_keys[] = { "groups", "subjects", "claims", "models", "endpoints", NULL };
 static const char *const limit_keys[] = { "max_tokens", "max_prompt_chars", "requests_per_minute",
-                                           "tokens_per_minute", "tokens_per_day", NULL };
+                                           "tokens_per_minute", "tokens_per_day", "max_n", NULL };
 static const char *const filter_keys[] = { "plugin", "stages", "action", "config", "on_error", NULL };
 static const char *const audit_keys[] = { "content", NULL };
 
@@ -350,7 +350,7 @@ static void parse_limits(loader_t *L, aigov_rule_t *r, yaml_node_t *n)
 {
     long long *slot[] = { &r->limits.max_tokens, &r->limits.max_prompt_chars,
                           &r->limits.requests_per_minute, &r->limits.tokens_per_minute,
-                          &r->limits.tokens_per_day };
+                          &r->limits.tokens_per_day, &r->limits.max_n };
 
     if (n->type != YAML_MAPPING_NODE) {
         ERR(L, n, "limits must be a mapping, e.g. {max_tokens: 2048}");
@@ -647,6 +647,16 @@ static void parse_rule(loader_t *L, yaml_node_t *n)
 
     if ((v = aigov_ymap_get(L->y, n, "reason", NULL)))
         r->reason = get_text(L, v, "reason", MAX_REASON);
+    /* Requests whose body the gateway cannot read (an unknown endpoint, a
+     * multipart body, a PUT): refused where the rule inspects, unless the
+     * rule says so here. */
+    if ((v = aigov_ymap_get(L->y, n, "uninspectable", NULL))) {
+        s = aigov_yscalar(v);
+        if (s && !strcmp(s, "allow"))
+            r->uninspectable_allow = 1;
+        else if (!(s && !strcmp(s, "deny")))
+            ERR(L, v, "uninspectable must be allow or deny, not '%s'", shown(v));
+    }
     if ((v = aigov_ymap_get(L->y, n, "description", NULL)))
         get_text(L, v, "description", MAX_TEXT);
     if ((v = aigov_ymap_get(L->y, n, "when", NULL)))

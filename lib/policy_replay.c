@@ -163,8 +163,12 @@ static int replay_record(aigov_replay_t *r, const json_t *rec)
     in.path = f.path ? f.path : "";
     in.endpoint = f.endpoint;
     in.model = f.model;
-    in.max_tokens = f.max_tokens;
+    /* a max_tokens the gateway set was not asked: the request had none */
+    in.max_tokens = json_is_true(json_object_get(rec, "max_tokens_injected"))
+                    ? -1 : f.max_tokens;
     in.prompt_chars = f.prompt_chars > 0 ? f.prompt_chars : 0;
+    if (json_is_false(json_object_get(rec, "inspected")))
+        in.uninspectable = "a request the gateway did not inspect";
     aigov_policy_decide(r->policy, &in, &d);
 
     changed = d.allow != allow || strcmp(d.rule, f.rule) != 0;

@@ -1,7 +1,10 @@
 
 /*
- * aigov: the access phase. Reads the whole request body, hands it to
- * lib/request and decides whether the request goes on to proxy_pass.
+ * aigov: the access phase. Checks the path and the caller, reads the whole
+ * request body where its shape is one the gateway inspects, hands it to
+ * lib/request and decides whether the request goes on to proxy_pass. A body
+ * the gateway does not inspect is not read here at all: it stays nginx's,
+ * as if aigov were off.
  */
 
 #include <ngx_config.h>
@@ -12,6 +15,14 @@
 
 
 static void ngx_http_aigov_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_aigov_start(ngx_http_request_t *r,
+    ngx_http_aigov_ctx_t *ctx, ngx_http_aigov_loc_conf_t *alcf);
+static ngx_uint_t ngx_http_aigov_ambiguous_path(ngx_http_request_t *r);
+static const char *ngx_http_aigov_shape(ngx_http_request_t *r,
+    aigov_endpoint_t ep, ngx_uint_t *read);
+static ngx_uint_t ngx_http_aigov_json_label(ngx_http_request_t *r);
+static ngx_int_t ngx_http_aigov_ask_usage(ngx_http_request_t *r,
+    ngx_http_aigov_ctx_t *ctx);
 static ngx_int_t ngx_http_aigov_process(ngx_http_request_t *r,
     ngx_http_aigov_ctx_t *ctx);
 static ngx_int_t ngx_http_aigov_read_body(ngx_http_request_t *r,
@@ -96,9 +107,19 @@ ngx_http_aigov_access_handler(ngx_http_request_t *r)
 
     ctx->status = NGX_DONE;
 
-    r->request_body_in_single_buf = 1;
-    r->request_body_in_persistent_file = 1;
-    r->request_body_in_clean_file = 1;
+    ctx->start_rc = ngx_http_aigov_start(r, ctx, alcf);
+
+    if (ctx->start_rc != NGX_DECLINED || !ctx->read_body) {
+        /* decided without the body, which (if any) stays nginx's: taken
+         * and handed back like a body read at once */
+        r->main->count++;
+        ngx_http_aigov_body_handler(r);
+        ngx_http_finalize_request(r, NGX_DONE);
+        return NGX_DONE;
+    }
+
+    /* the operator's client_body_* directives (buffer, file only) stand:
+     * read_body takes the body in whatever form nginx keeps it */
 
     rc = ngx_http_read_client_request_body(r, ngx_http_aigov_body_handler);
     if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
@@ -131,7 +152,14 @@ ngx_http_aigov_body_handler(ngx_http_request_t *r)
         ctx->status = rc;
     }
 
-    r->preserve_body = 1;
+    if (ctx->read_body) {
+        r->preserve_body = 1;
+
+    } else if (ctx->err_code) {
+        /* refused without reading: the unread body must not be taken for
+         * the next request on the connection */
+        (void) ngx_http_discard_request_body(r);
+    }
 
     if (ngx_http_aigov_record_decision(r, ctx) == NGX_AGAIN) {
         /* held like a thread task until the admission record is written */
@@ -255,17 +283,17 @@ ngx_http_aigov_deny(ngx_http_aigov_ctx_t *ctx, ngx_uint_t status,
 }
 
 
-static ngx_int_t
-ngx_http_aigov_process(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
-{
-    char                        err[512];
-    ngx_int_t                   rc;
-    ngx_str_t                   body;
-    aigov_endpoint_t            ep;
-    aigov_req_status_t          st;
-    ngx_http_aigov_loc_conf_t  *alcf;
+/*
+ * Before the body: a path with two readings is refused, the caller is
+ * identified, and the request's shape says whether the body is read.
+ */
 
-    alcf = ngx_http_get_module_loc_conf(r, ngx_http_aigov_module);
+static ngx_int_t
+ngx_http_aigov_start(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
+    ngx_http_aigov_loc_conf_t *alcf)
+{
+    ngx_uint_t        read;
+    aigov_endpoint_t  ep;
 
     ep = aigov_endpoint_from_path((const char *) r->uri.data, r->uri.len);
     ctx->req.endpoint = ep;
@@ -274,7 +302,207 @@ ngx_http_aigov_process(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
      * location (error_page, internal redirects) */
     ctx->policy = alcf->policy;
 
-    if (r->method == NGX_HTTP_POST) {
+    if (ngx_http_aigov_ambiguous_path(r)) {
+        return ngx_http_aigov_deny(ctx, NGX_HTTP_BAD_REQUEST,
+                                   "ambiguous_path",
+                                   "the path is not in its plain form "
+                                   "(percent-escapes, dot segments, double "
+                                   "slashes or a fragment): the gateway and "
+                                   "the model API could read it differently; "
+                                   "send the plain path");
+    }
+
+    read = 0;
+    ctx->uninspectable = ngx_http_aigov_shape(r, ep, &read);
+    ctx->read_body = read;
+
+    return ngx_http_aigov_identify(r, ctx, alcf);
+}
+
+
+/*
+ * The policy and the audit see r->uri, nginx's normalized path; proxy_pass
+ * forwards the path as received while it is still valid. Where the two
+ * differ, "/v1/chat%2Fcompletions" or "/v1/x/../chat/completions", the
+ * request would be decided as one endpoint and served as another.
+ */
+
+static ngx_uint_t
+ngx_http_aigov_ambiguous_path(ngx_http_request_t *r)
+{
+    u_char  *q;
+    size_t   len;
+
+    if (!r->valid_unparsed_uri) {
+        /* rewritten or redirected: the upstream gets r->uri escaped, the
+         * same path the policy sees */
+        return 0;
+    }
+
+    len = r->unparsed_uri.len;
+    q = ngx_strlchr(r->unparsed_uri.data, r->unparsed_uri.data + len, '?');
+    if (q) {
+        len = q - r->unparsed_uri.data;
+    }
+
+    return len != r->uri.len
+           || ngx_strncmp(r->unparsed_uri.data, r->uri.data, len) != 0;
+}
+
+
+/*
+ * Which requests the gateway can read: a POST of JSON to an endpoint kind
+ * whose body it parses, and GET (or HEAD) /v1/models without a body. For
+ * anything else the reason it cannot, for the caller's message; NULL when
+ * it can. *read says whether the body is to be read.
+ */
+
+static const char *
+ngx_http_aigov_shape(ngx_http_request_t *r, aigov_endpoint_t ep,
+    ngx_uint_t *read)
+{
+    u_char      *p, *last, c;
+    ngx_uint_t   i, body;
+    ngx_str_t   *ct;
+
+    body = r->headers_in.content_length_n > 0 || r->headers_in.chunked;
+
+    switch (ep) {
+
+    case AIGOV_EP_CHAT:
+    case AIGOV_EP_COMPLETIONS:
+    case AIGOV_EP_EMBEDDINGS:
+    case AIGOV_EP_MESSAGES:
+    case AIGOV_EP_RESPONSES:
+    case AIGOV_EP_COUNT_TOKENS:
+        if (r->method != NGX_HTTP_POST) {
+            p = ngx_pnalloc(r->pool, r->method_name.len + 48);
+            if (p == NULL) {
+                return "a request of another method than POST";
+            }
+
+            *ngx_sprintf(p, "a %V request; this endpoint takes POST",
+                         &r->method_name) = '\0';
+            return (const char *) p;
+        }
+
+        if (body && !ngx_http_aigov_json_label(r)) {
+            /* the media type as the caller labelled it, cut and made
+             * plain for the message */
+            ct = &r->headers_in.content_type->value;
+
+            p = ngx_pnalloc(r->pool, 64 + sizeof("a  body"));
+            if (p == NULL) {
+                return "a body that is not JSON";
+            }
+
+            last = ngx_cpymem(p, "a ", 2);
+
+            for (i = 0; i < ct->len && i < 64; i++) {
+                c = ct->data[i];
+                if (c == ';' || c == ' ' || c == '\t') {
+                    break;
+                }
+
+                *last++ = (c > 0x20 && c < 0x7f && c != '"' && c != '\\')
+                          ? c : '?';
+            }
+
+            *ngx_cpymem(last, " body", 5) = '\0';
+            return (const char *) p;
+        }
+
+        *read = 1;
+        return NULL;
+
+    case AIGOV_EP_MODELS:
+        if (body) {
+            return "a body sent to the models endpoint";
+        }
+
+        if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_HEAD) {
+            return "a request to the models endpoint other than GET";
+        }
+
+        return NULL;
+
+    default:
+        return "an endpoint the gateway does not know";
+    }
+}
+
+
+/*
+ * A body labelled JSON, or not labelled, is read as JSON; so are the
+ * labels clients put on JSON by mistake (curl -d sends form-urlencoded,
+ * fetch with a string body text/plain): if it is not JSON the request is
+ * refused 400 as before. Multipart, octet-stream, audio and the like
+ * are not JSON by their own account.
+ */
+
+static ngx_uint_t
+ngx_http_aigov_json_label(ngx_http_request_t *r)
+{
+    u_char     *p, *end;
+    size_t      len;
+    ngx_str_t  *v;
+
+    if (r->headers_in.content_type == NULL) {
+        return 1;
+    }
+
+    v = &r->headers_in.content_type->value;
+    p = v->data;
+    end = v->data + v->len;
+
+    while (p < end && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+
+    len = 0;
+    while (p + len < end && p[len] != ';' && p[len] != ' '
+           && p[len] != '\t')
+    {
+        len++;
+    }
+
+    if (len == 0) {
+        return 1;
+    }
+
+    if ((len == sizeof("application/json") - 1
+         && ngx_strncasecmp(p, (u_char *) "application/json", len) == 0)
+        || (len == sizeof("text/plain") - 1
+            && ngx_strncasecmp(p, (u_char *) "text/plain", len) == 0)
+        || (len == sizeof("application/x-www-form-urlencoded") - 1
+            && ngx_strncasecmp(p,
+                               (u_char *) "application/x-www-form-urlencoded",
+                               len) == 0))
+    {
+        return 1;
+    }
+
+    return len > 5 && ngx_strncasecmp(p + len - 5, (u_char *) "+json", 5) == 0;
+}
+
+
+static ngx_int_t
+ngx_http_aigov_process(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
+{
+    char                        err[512];
+    ngx_int_t                   rc;
+    ngx_str_t                   body;
+    aigov_req_status_t          st;
+    ngx_http_aigov_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_aigov_module);
+
+    if (ctx->start_rc != NGX_DECLINED) {
+        /* refused before the body: a path, a token */
+        return ctx->start_rc;
+    }
+
+    if (ctx->read_body) {
         if (ngx_http_aigov_read_body(r, &body) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -291,8 +519,9 @@ ngx_http_aigov_process(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
         /* the body stays in the request's pool, as it is, until the
          * request ends: the parser reads it there instead of copying it */
         err[0] = '\0';
-        st = aigov_request_parse_lent(&ctx->req, ep, (const char *) body.data,
-                                      body.len, err, sizeof(err));
+        st = aigov_request_parse_lent(&ctx->req, ctx->req.endpoint,
+                                      (const char *) body.data, body.len,
+                                      err, sizeof(err));
 
         switch (st) {
         case AIGOV_REQ_OK:
@@ -312,11 +541,6 @@ ngx_http_aigov_process(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
     }
 
     /* GET /v1/models and friends carry no body, but are still governed */
-
-    rc = ngx_http_aigov_identify(r, ctx, alcf);
-    if (rc != NGX_DECLINED) {
-        return rc;
-    }
 
     if (alcf->policy == NULL) {
         return NGX_DECLINED;
@@ -344,6 +568,17 @@ ngx_http_aigov_process(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
+
+        /* the record says what the upstream was sent, and that the
+         * gateway set it (embeddings take no limit: nothing was set) */
+        if (ctx->req.max_tokens >= 0) {
+            ctx->asked_max_tokens = ctx->req.max_tokens;
+            ctx->max_tokens_injected = 1;
+        }
+    }
+
+    if (ngx_http_aigov_ask_usage(r, ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (ctx->req.modified) {
@@ -351,6 +586,43 @@ ngx_http_aigov_process(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
     }
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * A streamed answer carries usage only when asked (OpenAI's
+ * stream_options.include_usage). Where quotas settle from it or the audit
+ * records it, the gateway asks; the answer filter hides the usage chunk
+ * from a client that did not ask (ctx->usage_added).
+ */
+
+static ngx_int_t
+ngx_http_aigov_ask_usage(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
+{
+    aigov_policy_limits_t       *pl;
+    ngx_http_aigov_main_conf_t  *amcf;
+
+    if (!ctx->parsed || !ctx->req.stream
+        || (ctx->req.endpoint != AIGOV_EP_CHAT
+            && ctx->req.endpoint != AIGOV_EP_COMPLETIONS))
+    {
+        return NGX_OK;
+    }
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_aigov_module);
+    pl = &ctx->decision->limits;
+
+    if (amcf->audit == NULL && pl->tokens_per_minute <= 0
+        && pl->tokens_per_day <= 0)
+    {
+        return NGX_OK;
+    }
+
+    if (aigov_request_ask_usage(&ctx->req) == 1) {
+        ctx->usage_added = 1;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -420,6 +692,8 @@ ngx_http_aigov_decide(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
     in.model = ctx->req.model;
     in.max_tokens = ctx->req.max_tokens;
     in.prompt_chars = ctx->req.prompt_chars;
+    in.n = ctx->req.n;
+    in.uninspectable = ctx->uninspectable;
 
     ctx->decision = ngx_pcalloc(r->pool, sizeof(aigov_decision_t));
     if (ctx->decision == NULL) {
@@ -472,7 +746,9 @@ ngx_http_aigov_admit(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
     int                          rc;
     char                         msg[256];
     long                         retry;
-    long long                    reserve, cap;
+    u_char                      *p;
+    long long                    reserve, cap, n, answers, limit;
+    const char                  *what;
     aigov_quota_limits_t         lim;
     aigov_policy_limits_t       *pl;
     ngx_http_aigov_main_conf_t  *amcf;
@@ -492,10 +768,46 @@ ngx_http_aigov_admit(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
     lim.tpm = pl->tokens_per_minute;
     lim.tpd = pl->tokens_per_day;
 
+    /* a body not read is given no max_tokens: nothing to reserve for */
     cap = ctx->req.max_tokens >= 0 ? ctx->req.max_tokens
-                                   : ctx->decision->set_max_tokens;
+          : ctx->parsed ? ctx->decision->set_max_tokens : 0;
+    cap = cap > 0 ? cap : 0;
+
+    /* each of the n answers may write up to the cap (saturated: a body
+     * may ask for absurd numbers) */
+    n = ctx->req.n > 1 ? ctx->req.n : 1;
+    answers = (cap && n > AIGOV_POLICY_MAX_LIMIT / cap)
+              ? AIGOV_POLICY_MAX_LIMIT : cap * n;
+
+    if ((lim.tpm && answers > lim.tpm) || (lim.tpd && answers > lim.tpd)) {
+        /* the answers alone need more than a whole window: no wait makes
+         * room for them, unlike a long prompt, which quota admits into an
+         * empty window so that it can run at all */
+        ctx->retry_after = 60;
+        what = (lim.tpm && answers > lim.tpm) ? "tokens_per_minute"
+                                                : "tokens_per_day";
+        limit = (lim.tpm && answers > lim.tpm) ? lim.tpm : lim.tpd;
+
+        if (n > 1) {
+            p = ngx_snprintf((u_char *) msg, sizeof(msg) - 1,
+                         "the request may write %L tokens (max_tokens %L "
+                         "for each of %L answers), more than the whole %s "
+                         "limit of %L; ask for fewer tokens or answers",
+                         answers, cap, n, what, limit);
+        } else {
+            p = ngx_snprintf((u_char *) msg, sizeof(msg) - 1,
+                         "the request may write %L tokens (max_tokens), "
+                         "more than the whole %s limit of %L; ask for "
+                         "fewer tokens", answers, what, limit);
+        }
+
+        *p = '\0';
+
+        return ngx_http_aigov_deny(ctx, 429, "quota_exceeded", msg);
+    }
+
     reserve = (ctx->parsed ? aigov_request_prompt_tokens(&ctx->req) : 0)
-              + (cap > 0 ? cap : 0);
+              + answers;
 
     retry = 0;
     msg[0] = '\0';

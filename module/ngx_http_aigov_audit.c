@@ -678,7 +678,14 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
     ar.path = path;
     ar.model = ctx->req.model;
     ar.endpoint = aigov_endpoint_name(ctx->req.endpoint);
+    if (ar.endpoint[0] == '\0') {
+        /* an endpoint of no known kind is named by its path */
+        ar.endpoint = path;
+    }
+    /* as sent upstream: asked, or set by the policy (and then marked) */
     ar.max_tokens = ctx->asked_max_tokens;
+    ar.max_tokens_injected = ctx->max_tokens_injected;
+    ar.not_inspected = (ctx->uninspectable != NULL);
     ar.prompt_chars = ctx->parsed ? (int64_t) ctx->req.prompt_chars : -1;
     ar.stream = ctx->req.stream;
     ar.prompt_tokens = -1;

@@ -18,6 +18,7 @@ static ngx_uint_t ngx_http_aigov_str_eq(ngx_str_t *a, ngx_str_t *b);
 static char *ngx_http_aigov_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static ngx_int_t ngx_http_aigov_init(ngx_conf_t *cf);
+static void ngx_http_aigov_warn_unbuffered(ngx_conf_t *cf);
 static void ngx_http_aigov_ctx_cleanup(void *data);
 static char *ngx_http_aigov_plugin(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -426,7 +427,82 @@ ngx_http_aigov_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         }
     }
 
+    if (conf->enable) {
+        ngx_http_aigov_warn_unbuffered(cf);
+    }
+
     return NGX_CONF_OK;
+}
+
+
+/*
+ * aigov reads the whole body before the upstream sees a byte of it, so
+ * unbuffered request bodies do not work with it, and gRPC's framed bodies
+ * are not a shape it reads. Said at nginx -t, not refused: the location
+ * still works, just not as its directives promise. The upstream modules'
+ * location confs all begin with ngx_http_upstream_conf_t; they are merged
+ * before this module's (dynamic modules come last), and cf->ctx holds the
+ * location being merged.
+ */
+
+static void
+ngx_http_aigov_warn_unbuffered(ngx_conf_t *cf)
+{
+    ngx_uint_t                 i;
+    ngx_module_t              *m;
+    ngx_http_conf_ctx_t       *ctx;
+    ngx_http_upstream_conf_t  *ucf;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    ctx = cf->ctx;
+    clcf = ctx->loc_conf[ngx_http_core_module.ctx_index];
+
+    if (clcf->handler == NULL) {
+        /* nothing is passed on from here */
+        return;
+    }
+
+    for (i = 0; cf->cycle->modules[i]; i++) {
+        m = cf->cycle->modules[i];
+
+        if (m->type != NGX_HTTP_MODULE) {
+            continue;
+        }
+
+        ucf = ctx->loc_conf[m->ctx_index];
+
+        if (ngx_strcmp(m->name, "ngx_http_proxy_module") == 0
+            && ucf->request_buffering == 0)
+        {
+            ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                          "aigov: in location \"%V\", "
+                          "\"proxy_request_buffering off\" has no effect "
+                          "with \"aigov on\": the whole body is read and "
+                          "inspected before the upstream gets it",
+                          &clcf->name);
+
+        } else if (ngx_strcmp(m->name, "ngx_http_fastcgi_module") == 0
+                   && ucf->request_buffering == 0)
+        {
+            ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                          "aigov: in location \"%V\", "
+                          "\"fastcgi_request_buffering off\" has no effect "
+                          "with \"aigov on\": the whole body is read and "
+                          "inspected before the upstream gets it",
+                          &clcf->name);
+
+        } else if (ngx_strcmp(m->name, "ngx_http_grpc_module") == 0
+                   && ucf->upstream != NULL)
+        {
+            ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                          "aigov: in location \"%V\", \"grpc_pass\" with "
+                          "\"aigov on\": gRPC bodies are not a shape the "
+                          "gateway reads, so a policy that inspects refuses "
+                          "them (uninspectable), and streamed gRPC calls "
+                          "wait for the whole body",
+                          &clcf->name);
+        }
+    }
 }
 
 

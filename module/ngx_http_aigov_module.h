@@ -122,6 +122,10 @@ typedef struct {
     unsigned                   usage_added:1;  /* the gateway asked the
                                                   upstream for stream usage
                                                   the client did not ask for */
+    unsigned                   read_body:1;    /* a shape the gateway reads */
+    unsigned                   max_tokens_injected:1;
+    const char                *uninspectable;  /* what cannot be read, or NULL */
+    ngx_int_t                  start_rc;       /* of the checks before the body */
 
     aigov_filter_spec_t       *specs;
     ngx_uint_t                 nspecs;

@@ -436,6 +436,11 @@ static int read_request(json_t *r, aigov_policy_input_t *in)
     if (json_is_integer(v = json_object_get(r, "max_tokens")) ||
         json_is_integer(v = json_object_get(r, "max_completion_tokens")))
         in->max_tokens = json_integer_value(v);
+    /* n answers (completions: best_of of them are generated) */
+    if (json_is_integer(v = json_object_get(r, "n")))
+        in->n = json_integer_value(v);
+    if (json_is_integer(v = json_object_get(r, "best_of")) && json_integer_value(v) > in->n)
+        in->n = json_integer_value(v);
     if (json_is_integer(v = json_object_get(r, "prompt_chars"))) {
         in->prompt_chars = json_integer_value(v);
     } else {

@@ -251,7 +251,7 @@ static void test_err_rule_shape(void **state)
     (void) state;
     expect_errors(HEAD "  - name: a\n    decision: perhaps\n    colour: red\n  - when: {}\n  - just text\n",
                   "p.yaml:5:15: decision must be allow or deny, not 'perhaps'\n"
-                  "p.yaml:6:5: unknown key 'colour' in rule (expected one of: name, description, when, limits, filters, audit, decision, reason)\n"
+                  "p.yaml:6:5: unknown key 'colour' in rule (expected one of: name, description, when, limits, filters, audit, decision, reason, uninspectable)\n"
                   "p.yaml:7:5: rule has no name\n"
                   "p.yaml:7:5: rule has no decision (allow or deny)\n"
                   "p.yaml:8:5: each rule is a mapping with a name, conditions under when, and a decision\n");
@@ -309,7 +309,7 @@ static void test_err_limits(void **state)
                   "p.yaml:9:28: requests_per_minute must be a positive whole number, not '1.5'\n"
                   "p.yaml:10:26: tokens_per_minute must be a number without quotes\n"
                   "p.yaml:11:23: tokens_per_day must be at most 1000000000000\n"
-                  "p.yaml:12:7: unknown key 'burst' in limits (expected one of: max_tokens, max_prompt_chars, requests_per_minute, tokens_per_minute, tokens_per_day)\n");
+                  "p.yaml:12:7: unknown key 'burst' in limits (expected one of: max_tokens, max_prompt_chars, requests_per_minute, tokens_per_minute, tokens_per_day, max_n)\n");
     expect_errors(HEAD "  - name: a\n    decision: allow\n    limits:\n      max_tokens: [1]\n",
                   "p.yaml:7:19: max_tokens must be a positive whole number, not a list\n");
 }
@@ -370,7 +370,7 @@ static void test_filters_built_and_destroyed(void **state)
     char *errors = NULL;
     aigov_policy_t *p;
     json_t *claims = json_pack("{s:s}", "sub", "x");
-    aigov_policy_input_t in = { claims, "/v1/chat/completions", NULL, "m", -1, 0 };
+    aigov_policy_input_t in = { claims, "/v1/chat/completions", NULL, "m", -1, 0, 1, NULL };
     aigov_decision_t d;
     (void) state;
 
@@ -537,7 +537,7 @@ static void test_cases_load(void **state)
     snprintf(path, sizeof(path), "%s/bad.cases.yaml", tmpdir);
     assert_null(aigov_policy_cases_load(path, &n, &errors));
     assert_non_null(strstr(errors, ":2:11: expect must be allow or deny, not 'perhaps'\n"));
-    assert_non_null(strstr(errors, ":5:23: unknown key 'tokens' in a case's request (expected one of: model, endpoint, max_tokens, prompt_chars)\n"));
+    assert_non_null(strstr(errors, ":5:23: unknown key 'tokens' in a case's request (expected one of: model, endpoint, max_tokens, prompt_chars, n, inspected)\n"));
     assert_non_null(strstr(errors, ":5:46: max_tokens must be a whole number, not text\n"));
     assert_non_null(strstr(errors, ":6:1: case name 'a' is used twice (first at line 1)\n"));
     free(errors);

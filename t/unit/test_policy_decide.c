@@ -393,6 +393,139 @@ static void test_limits(void **state)
     aigov_policy_free(p);
 }
 
+/* n answers share max_tokens; max_n caps n; values below 1 count as one. */
+static void test_n_multiplies_max_tokens(void **state)
+{
+    aigov_policy_t *p = must_load("version: 1\nrules:\n"
+        "  - {name: r, decision: allow, limits: {max_tokens: 256, max_n: 4}}\n");
+    const char *who = "{\"sub\":\"a\"}";
+    aigov_decision_t d;
+    aigov_policy_input_t in;
+    json_t *claims = json_loads(who, 0, NULL);
+    static const struct { long long n, max_tokens; int allow; const char *code; long long set; } c[] = {
+        { 0, 256, 1, NULL, 0 },          /* absent n: one answer */
+        { -5, 256, 1, NULL, 0 },
+        { 1, 257, 0, "max_tokens_exceeded", 0 },
+        { 2, 128, 1, NULL, 0 },
+        { 2, 129, 0, "max_tokens_exceeded", 0 },
+        { 4, 64, 1, NULL, 0 },
+        { 5, 1, 0, "n_exceeded", 0 },
+        { 3, -1, 1, NULL, 85 },          /* injected: 256 shared by 3 */
+        { 1, -1, 1, NULL, 256 },
+        { 4, 9223372036854775807LL, 0, "max_tokens_exceeded", 0 },  /* no overflow */
+    };
+
+    (void) state;
+    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        memset(&in, 0, sizeof(in));
+        in.claims = claims;
+        in.path = in.endpoint = CHAT;
+        in.model = "m";
+        in.max_tokens = c[i].max_tokens;
+        in.n = c[i].n;
+        aigov_policy_decide(p, &in, &d);
+        assert_int_equal(d.allow, c[i].allow);
+        if (c[i].code)
+            assert_string_equal(d.code, c[i].code);
+        assert_int_equal(d.set_max_tokens, c[i].set);
+    }
+    json_decref(claims);
+    aigov_policy_free(p);
+
+    /* more answers than max_tokens has tokens: none could write one */
+    p = must_load("version: 1\nrules:\n  - {name: r, decision: allow, limits: {max_tokens: 2}}\n");
+    claims = json_loads(who, 0, NULL);
+    memset(&in, 0, sizeof(in));
+    in.claims = claims;
+    in.path = in.endpoint = CHAT;
+    in.max_tokens = -1;
+    in.n = 3;
+    aigov_policy_decide(p, &in, &d);
+    assert_false(d.allow);
+    assert_string_equal(d.code, "n_exceeded");
+    json_decref(claims);
+    aigov_policy_free(p);
+}
+
+/* A request the gateway cannot read: refused by a rule that inspects,
+ * unless the rule opts out; admitted by one that inspects nothing. */
+static void test_uninspectable(void **state)
+{
+    aigov_policy_t *p = must_load("version: 1\nrules:\n"
+        "  - {name: filtered, decision: allow, when: {groups: [f]},\n"
+        "     filters: [{plugin: pii, action: redact}]}\n"
+        "  - {name: capped, decision: allow, when: {groups: [c]}, limits: {tokens_per_day: 9}}\n"
+        "  - {name: rate, decision: allow, when: {groups: [r]}, limits: {requests_per_minute: 9}}\n"
+        "  - {name: optout, decision: allow, when: {groups: [o]}, uninspectable: allow,\n"
+        "     filters: [{plugin: pii, action: redact}]}\n"
+        "  - {name: strict, decision: allow, when: {groups: [s]}, uninspectable: deny,\n"
+        "     limits: {max_n: 1}}\n"
+        "  - {name: closed, decision: deny, when: {groups: [d]}, uninspectable: allow}\n");
+    static const struct { const char *group; const char *want; } c[] = {
+        { "f", "deny:filtered:uninspectable" },
+        { "c", "deny:capped:uninspectable" },
+        { "r", "rate" },
+        { "o", "optout" },
+        { "s", "deny:strict:uninspectable" },
+        { "d", "deny:closed:denied" },
+    };
+
+    (void) state;
+    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        char claims_json[64], got[160];
+        aigov_decision_t d;
+        aigov_policy_input_t in;
+        json_t *claims;
+
+        snprintf(claims_json, sizeof(claims_json), "{\"sub\":\"a\",\"groups\":[\"%s\"]}", c[i].group);
+        claims = json_loads(claims_json, 0, NULL);
+        memset(&in, 0, sizeof(in));
+        in.claims = claims;
+        in.path = "/v1/assistants";
+        in.endpoint = "";
+        in.max_tokens = -1;
+        in.uninspectable = "an endpoint the gateway does not know";
+        aigov_policy_decide(p, &in, &d);
+        if (d.allow)
+            snprintf(got, sizeof(got), "%s", d.rule);
+        else
+            snprintf(got, sizeof(got), "deny:%s:%s", d.rule, d.code);
+        assert_string_equal(got, c[i].want);
+        if (!d.allow && !strcmp(d.code, "uninspectable"))
+            assert_non_null(strstr(d.message, "cannot inspect this request (an endpoint the gateway does not know)"));
+        /* the same request, read: every allowing rule admits it */
+        in.uninspectable = NULL;
+        aigov_policy_decide(p, &in, &d);
+        assert_int_equal(d.allow, strcmp(c[i].group, "d") != 0);
+        json_decref(claims);
+    }
+    aigov_policy_free(p);
+}
+
+static void test_uninspectable_and_max_n_errors(void **state)
+{
+    char *errors = NULL;
+    const char *text = "version: 1\nrules:\n"
+        "  - name: a\n"
+        "    uninspectable: maybe\n"
+        "    limits: {max_n: 0}\n"
+        "    decision: allow\n"
+        "  - name: b\n"
+        "    uninspectable: {x: 1}\n"
+        "    limits: {max_n: 1000000000001}\n"
+        "    decision: allow\n";
+    aigov_policy_t *p = aigov_policy_load_mem("p.yaml", text, strlen(text), NULL, NULL, NULL, &errors);
+
+    (void) state;
+    assert_null(p);
+    assert_non_null(errors);
+    assert_non_null(strstr(errors, "p.yaml:4:20: uninspectable must be allow or deny, not 'maybe'"));
+    assert_non_null(strstr(errors, "p.yaml:5:21: max_n must be a positive whole number"));
+    assert_non_null(strstr(errors, "p.yaml:8:20: uninspectable must be allow or deny"));
+    assert_non_null(strstr(errors, "p.yaml:9:21: max_n must be at most"));
+    free(errors);
+}
+
 static void test_groups_for_audit(void **state)
 {
     aigov_policy_t *p = must_load("version: 1\ndefault: allow\n");
@@ -423,7 +556,7 @@ static void test_rule_check_reports_condition(void **state)
 {
     aigov_policy_t *p = must_load(tiers);
     json_t *c = json_pack("{s:s,s:[s]}", "sub", "ian", "groups", "interns");
-    aigov_policy_input_t in = { c, CHAT, CHAT, "gpt-4o", -1, 0 };
+    aigov_policy_input_t in = { c, CHAT, CHAT, "gpt-4o", -1, 0, 1, NULL };
     unsigned line = 0;
     (void) state;
 
@@ -591,6 +724,9 @@ int main(void)
         cmocka_unit_test(test_default_deny_explains_endpoint),
         cmocka_unit_test(test_hostile_strings_in_messages),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_n_multiplies_max_tokens),
+        cmocka_unit_test(test_uninspectable),
+        cmocka_unit_test(test_uninspectable_and_max_n_errors),
         cmocka_unit_test(test_groups_for_audit),
         cmocka_unit_test(test_rule_check_reports_condition),
         cmocka_unit_test(test_example_policy_decisions),
