@@ -1,4 +1,4 @@
-// build: lib/merkle.c lib/checkpoint.c lib/audit_record.c lib/audit_verify.c lib/audit_recover.c lib/sha256.c lib/errbuf.c
+// build: lib/merkle.c lib/checkpoint.c lib/audit_record.c lib/json_string.c lib/audit_verify.c lib/audit_recover.c lib/sha256.c lib/errbuf.c
 /*
  * libFuzzer target for lib/audit: what an auditor feeds the verifier is
  * hostile by definition.
@@ -12,6 +12,11 @@
  *   4  the rest is a log file picked up at start (aigov_log_recover): when
  *      the verifier finds nothing wrong with it, the quick reading of its
  *      end must give the verifier's tree
+ *   5  the rest is what a caller sends: as claims when jansson reads it
+ *      (nulls and any nesting allowed), and as raw bytes in the path, model
+ *      and reason. The writer must write the record, and the line must be
+ *      one the verifier and jansson read, with no line break of any kind
+ *      inside
  *
  *   fuzz/build.sh builds it from the "// build:" line above
  *   (build/fuzz/fuzz_audit_line); fuzz/run.sh runs it on fuzz/corpus/audit_line.
@@ -58,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (size < 1)
         return 0;
-    mode = data[0] % 5;
+    mode = data[0] % 6;
     data++;
     size--;
     fixed_key(&key);
@@ -97,6 +102,44 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
         }
         json_decref(j);
+    } else if (mode == 5) {
+        aigov_record_t r;
+        json_t *claims = json_loadb((const char *) data, size, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+        char *raw = malloc(size + 1), *body, *line;
+        size_t len = 0, n;
+        json_t *j;
+
+        if (raw == NULL) {
+            json_decref(claims);
+            return 0;
+        }
+        memcpy(raw, data, size);
+        raw[size] = '\0';
+        memset(&r, 0, sizeof(r));
+        r.prompt_tokens = r.completion_tokens = r.max_tokens = r.prompt_chars = -1;
+        r.claims = claims;
+        r.path = r.model = r.reason = r.response = raw;
+        body = aigov_record_body_fast(&r, &len);
+        if (body == NULL || (line = malloc(AIGOV_RECORD_LINE_MAX(len))) == NULL)
+            abort();
+        n = aigov_record_line(line, AIGOV_RECORD_LINE_MAX(len), 7, body, len);
+        if (n == 0 || aigov_json_check(line, n - 1) != 0)
+            abort();
+        j = json_loadb(line, n - 1, JSON_ALLOW_NUL, NULL);
+        if (j == NULL)
+            abort();
+        for (size_t i = 0; i + 1 < n; i++) {
+            unsigned char c = (unsigned char) line[i], d = (unsigned char) line[i + 1];
+            if (c < 0x20 || (c == 0xC2 && d >= 0x80 && d <= 0x9F)
+                || (c == 0xE2 && d == 0x80 && i + 2 < n
+                    && ((unsigned char) line[i + 2] == 0xA8 || (unsigned char) line[i + 2] == 0xA9)))
+                abort();
+        }
+        json_decref(j);
+        free(line);
+        free(body);
+        free(raw);
+        json_decref(claims);
     } else if (mode == 4) {
         char path[64], err[300];
         unsigned long n = 0;

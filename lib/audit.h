@@ -195,6 +195,17 @@ typedef struct {
                                      (uninspectable: allow): "inspected":false */
 } aigov_record_t;
 
+/* Nesting of a record line (the record object is level 1) that the
+ * verifier's reader (aigov_json_check) accepts, and so the deepest the
+ * writers write: a claims, groups or filters container deeper than this is
+ * written as the string AIGOV_RECORD_TOO_DEEP instead (docs/audit.md). */
+#define AIGOV_RECORD_MAX_DEPTH 64
+#define AIGOV_RECORD_TOO_DEEP  "[nested too deep]"
+
+/* Every string a record holds is written as well-formed UTF-8 (a byte that
+ * is not becomes U+FFFD) with the C1 controls, U+2028 and U+2029 escaped
+ * as \uXXXX besides the C0 controls, so no tool splits a record line. */
+
 /* A new JSON object for the record, without seq (keys in a fixed order). */
 json_t *aigov_record_json(const aigov_record_t *r);
 /* Serialises a record object (without "seq") once, outside any lock:
@@ -212,11 +223,9 @@ size_t aigov_record_line(char *out, size_t cap, uint64_t seq, const char *body, 
  * when given as json_t, are walked, not copied). No allocation. Like
  * snprintf it writes at most cap bytes (no NUL) and returns the whole
  * body's length: a return > cap means out was too small, call again with
- * that much room. Returns 0 (nothing usable in out) where the jansson path
- * fails (a string that is not valid UTF-8), and also for an object key
- * that is not valid UTF-8 (only jansson's *_nocheck setters make one;
- * jansson then writes broken JSON without an error) and for nesting
- * deeper than 2048 levels (jansson's parser limit; bounds the stack). */
+ * that much room. Returns 0 (nothing usable in out) only for a json_t it
+ * cannot read (NULL inside, an unknown type). Nesting is bounded by
+ * AIGOV_RECORD_MAX_DEPTH, so is the stack. */
 size_t aigov_record_write(char *out, size_t cap, const aigov_record_t *r);
 /* The same for a completion record ("phase":"done"): ts, id, status,
  * stream, filters, usage, content, response_sha256 / response only. */

@@ -90,9 +90,73 @@ int aigov_parse_ts(const char *s, int64_t *ts_us)
     return 0;
 }
 
+/* A string as the record holds it: well-formed UTF-8 (aigov_utf8_repair). */
+static json_t *record_string(const char *v, size_t n)
+{
+    char *fixed;
+    size_t m;
+    json_t *j;
+
+    if ((fixed = malloc(3 * n + 1)) == NULL)
+        return NULL;
+    m = aigov_utf8_repair(v, n, fixed);
+    j = m ? json_stringn(fixed, m) : json_stringn(v, n);
+    free(fixed);
+    return j;
+}
+
 static int set_str(json_t *o, const char *k, const char *v)
 {
-    return json_object_set_new(o, k, v ? json_string(v) : json_null());
+    return json_object_set_new(o, k, v ? record_string(v, strlen(v)) : json_null());
+}
+
+/* What the writer writes for a json_t at nesting level `level` of the
+ * line (the record object is level 1): strings and keys well-formed, a
+ * container deeper than AIGOV_RECORD_MAX_DEPTH replaced by
+ * AIGOV_RECORD_TOO_DEEP. */
+static json_t *record_copy(const json_t *j, int level)
+{
+    json_t *c, *v;
+    void *it;
+    size_t i, n;
+
+    if ((json_is_object(j) || json_is_array(j)) && level > AIGOV_RECORD_MAX_DEPTH)
+        return json_string(AIGOV_RECORD_TOO_DEEP);
+    switch (json_typeof(j)) {
+    case JSON_OBJECT:
+        if ((c = json_object()) == NULL)
+            return NULL;
+        for (it = json_object_iter((json_t *) j); it;
+             it = json_object_iter_next((json_t *) j, it)) {
+            const char *k = json_object_iter_key(it);
+            json_t *kj = record_string(k, strlen(k));
+
+            v = record_copy(json_object_iter_value(it), level + 1);
+            if (kj == NULL || v == NULL
+                || json_object_set_new(c, json_string_value(kj), v) != 0) {
+                json_decref(kj);
+                json_decref(c);
+                return NULL;
+            }
+            json_decref(kj);
+        }
+        return c;
+    case JSON_ARRAY:
+        if ((c = json_array()) == NULL)
+            return NULL;
+        n = json_array_size(j);
+        for (i = 0; i < n; i++) {
+            if (json_array_append_new(c, record_copy(json_array_get(j, i), level + 1)) != 0) {
+                json_decref(c);
+                return NULL;
+            }
+        }
+        return c;
+    case JSON_STRING:
+        return record_string(json_string_value(j), json_string_length(j));
+    default:
+        return json_deep_copy(j);
+    }
 }
 
 static int set_int(json_t *o, const char *k, int64_t v)
@@ -102,7 +166,7 @@ static int set_int(json_t *o, const char *k, int64_t v)
 
 static int set_json(json_t *o, const char *k, json_t *v)
 {
-    return json_object_set_new(o, k, v ? json_deep_copy(v) : json_null());
+    return json_object_set_new(o, k, v ? record_copy(v, 2) : json_null());
 }
 
 static int set_filters(json_t *o, const aigov_record_t *r)
@@ -111,7 +175,7 @@ static int set_filters(json_t *o, const aigov_record_t *r)
     int bad = 0;
 
     if (r->filters)
-        return json_object_set_new(o, "filters", json_deep_copy(r->filters));
+        return json_object_set_new(o, "filters", record_copy(r->filters, 2));
     a = json_array();
     if (a == NULL)
         return -1;
@@ -202,11 +266,25 @@ char *aigov_record_body(const json_t *rec, size_t *len)
 
     if (!json_is_object(rec) || json_object_get(rec, "seq") != NULL)
         return NULL;
-    /* COMPACT keeps it on one line: jansson escapes every control
-     * character inside strings, so a newline can only end the line. */
+    /* COMPACT keeps it on one line: jansson escapes every C0 control
+     * inside strings, so a newline can only end the line; the other
+     * characters that tools take for line breaks are escaped after it. */
     s = json_dumps(rec, JSON_COMPACT);
-    if (s)
-        *len = strlen(s);
+    if (s) {
+        size_t n = strlen(s), m = aigov_json_escape_breakers(s, n, NULL);
+        char *e;
+
+        if (m != n) {
+            if ((e = malloc(m + 1)) != NULL) {
+                aigov_json_escape_breakers(s, n, e);
+                e[m] = '\0';
+            }
+            free(s);
+            s = e;
+        }
+        if (s)
+            *len = m;
+    }
     return s;
 }
 
@@ -271,7 +349,6 @@ typedef struct {
     int    bad;       /* not representable: invalid UTF-8, too deep */
 } wr_t;
 
-#define WR_MAX_DEPTH 2048   /* jansson's parser limit: claims cannot be deeper */
 
 static inline void put(wr_t *w, const void *s, size_t n)
 {
@@ -318,9 +395,28 @@ static void put_strn(wr_t *w, const char *s, size_t n)
         if (p >= end)
             break;
         if (esc_class[*p] == 2) {
+            unsigned cp;
+
             if ((k = aigov_utf8_seq(p, (size_t) (end - p))) == 0) {
-                w->bad = 1;
-                return;
+                /* not UTF-8 (a path with %FF, a cut answer): U+FFFD, so
+                 * the request still has its record */
+                put(w, run, (size_t) (p - run));
+                PUT_LIT(w, "\xEF\xBF\xBD");
+                run = ++p;
+                continue;
+            }
+            if ((cp = aigov_json_breaker(p, k)) != 0) {
+                put(w, run, (size_t) (p - run));
+                e[0] = '\\';
+                e[1] = 'u';
+                e[2] = hex[cp >> 12];
+                e[3] = hex[(cp >> 8) & 15];
+                e[4] = hex[(cp >> 4) & 15];
+                e[5] = hex[cp & 15];
+                put(w, e, 6);
+                p += k;
+                run = p;
+                continue;
             }
             p += k;
             continue;
@@ -416,13 +512,19 @@ static void put_real(wr_t *w, double v)
     put(w, b, (size_t) n);
 }
 
-static void put_json(wr_t *w, const json_t *j, int depth)
+/* j at nesting level `level` of the line (the record object is 1) */
+static void put_json(wr_t *w, const json_t *j, int level)
 {
     void *it;
     size_t i, n;
 
-    if (j == NULL || depth > WR_MAX_DEPTH) {
+    if (j == NULL) {
         w->bad = 1;
+        return;
+    }
+    if ((json_is_object(j) || json_is_array(j)) && level > AIGOV_RECORD_MAX_DEPTH) {
+        /* the verifier reads no deeper: summarised, not refused */
+        put_str(w, AIGOV_RECORD_TOO_DEEP);
         return;
     }
     switch (json_typeof(j)) {
@@ -437,7 +539,7 @@ static void put_json(wr_t *w, const json_t *j, int depth)
              * jansson path) copies keys as C strings */
             put_str(w, json_object_iter_key(it));
             PUT_LIT(w, ":");
-            put_json(w, json_object_iter_value(it), depth + 1);
+            put_json(w, json_object_iter_value(it), level + 1);
         }
         PUT_LIT(w, "}");
         break;
@@ -447,7 +549,7 @@ static void put_json(wr_t *w, const json_t *j, int depth)
         for (i = 0; i < n && !w->bad; i++) {
             if (i)
                 PUT_LIT(w, ",");
-            put_json(w, json_array_get(j, i), depth + 1);
+            put_json(w, json_array_get(j, i), level + 1);
         }
         PUT_LIT(w, "]");
         break;
@@ -477,7 +579,7 @@ static void put_json(wr_t *w, const json_t *j, int depth)
 static void put_json_or_null(wr_t *w, const json_t *j)
 {
     if (j)
-        put_json(w, j, 0);
+        put_json(w, j, 2);
     else
         PUT_LIT(w, "null");
 }
@@ -535,7 +637,7 @@ static void fast_ts(int64_t ts_us, char out[32])
 static void put_filters(wr_t *w, const aigov_record_t *r)
 {
     if (r->filters) {
-        put_json(w, r->filters, 0);
+        put_json(w, r->filters, 2);
         return;
     }
     PUT_LIT(w, "[");
@@ -816,7 +918,7 @@ static int jc_container(jc_t *j, char close)
 {
     int r, first = 1;
 
-    if (++j->depth > 64)
+    if (++j->depth > AIGOV_RECORD_MAX_DEPTH)
         return JC_BAD;
     j->i++;
     for (;;) {

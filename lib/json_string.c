@@ -2,6 +2,7 @@
  * json_string: see json_string.h.
  */
 #include "json_string.h"
+#include "utf8.h"
 
 int aigov_hex4(const unsigned char *p)
 {
@@ -151,4 +152,63 @@ char *aigov_json_escape(char *o, const char *s, size_t n, int upper)
     }
     *o++ = '"';
     return o;
+}
+
+size_t aigov_json_escape_breakers(const char *s, size_t n, char *out)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *p = (const unsigned char *) s;
+    size_t i = 0, o = 0;
+
+    while (i < n) {
+        size_t k = p[i] == 0xC2 ? 2 : p[i] == 0xE2 ? 3 : 0;
+        unsigned cp = k && i + k <= n ? aigov_json_breaker(p + i, k) : 0;
+
+        if (cp == 0) {
+            if (out)
+                out[o] = s[i];
+            o++;
+            i++;
+            continue;
+        }
+        if (out) {
+            out[o] = '\\';
+            out[o + 1] = 'u';
+            out[o + 2] = hex[cp >> 12];
+            out[o + 3] = hex[(cp >> 8) & 15];
+            out[o + 4] = hex[(cp >> 4) & 15];
+            out[o + 5] = hex[cp & 15];
+        }
+        o += 6;
+        i += k;
+    }
+    return o;
+}
+
+size_t aigov_utf8_repair(const char *s, size_t n, char *out)
+{
+    const unsigned char *p = (const unsigned char *) s;
+    size_t i = 0, o = 0, k;
+    int bad = 0;
+
+    while (i < n) {
+        if (p[i] < 0x80) {
+            k = 1;
+        } else if ((k = aigov_utf8_seq(p + i, n - i)) == 0) {
+            if (!bad) {
+                memcpy(out, s, i);
+                o = i;
+                bad = 1;
+            }
+            memcpy(out + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i++;
+            continue;
+        }
+        if (bad)
+            memcpy(out + o, s + i, k);
+        o += k;
+        i += k;
+    }
+    return bad ? o : 0;
 }

@@ -59,6 +59,33 @@ aigov_u_status_t aigov_json_u_escape(const unsigned char *p, size_t avail, size_
  * into dst (at least n bytes: unescaping never lengthens); its length. */
 size_t aigov_json_unescape(const unsigned char *src, size_t n, char *dst);
 
+/* Characters JSON allows raw in a string that line-oriented tools take
+ * for line breaks or controls: the C1 controls U+0080..U+009F (NEL,
+ * U+0085, among them) and U+2028, U+2029 (Python's splitlines, JavaScript,
+ * Unicode's mandatory breaks; the C0 controls, \r, VT and FF among them,
+ * are escaped anyway). s is a well-formed sequence of k bytes: its code
+ * point when it is one of these, else 0. Written where a line must stay
+ * one line (the audit log) as \uXXXX. */
+static inline unsigned aigov_json_breaker(const unsigned char *s, size_t k)
+{
+    if (k == 2 && s[0] == 0xC2 && s[1] < 0xA0)
+        return s[1];
+    if (k == 3 && s[0] == 0xE2 && s[1] == 0x80 && (s[2] == 0xA8 || s[2] == 0xA9))
+        return 0x2000u | (s[2] - 0x80u);
+    return 0;
+}
+
+/* The same, escaped in a whole JSON text that is well-formed UTF-8 (as
+ * jansson writes it): they can only be inside strings, and only there as
+ * lead bytes, so a byte scan finds them. Returns the new length, written
+ * to out (room: 3 * n); out == NULL counts only. */
+size_t aigov_json_escape_breakers(const char *s, size_t n, char *out);
+
+/* s[0..n) made well-formed UTF-8: each byte that does not begin a
+ * well-formed sequence becomes U+FFFD. Returns 0 when s is well-formed
+ * already (out untouched), else the length written to out (room: 3 * n). */
+size_t aigov_utf8_repair(const char *s, size_t n, char *out);
+
 /* s as a JSON string literal, quotes included: its length, and the bytes
  * at o (returns the end). Control characters without a short escape are
  * \u00xx, in upper-case hex when upper (as jansson writes them). */

@@ -29,6 +29,8 @@ static ngx_int_t ngx_http_aigov_read_body(ngx_http_request_t *r,
     ngx_str_t *body);
 static ngx_int_t ngx_http_aigov_identify(ngx_http_request_t *r,
     ngx_http_aigov_ctx_t *ctx, ngx_http_aigov_loc_conf_t *alcf);
+static ngx_int_t ngx_http_aigov_credential(ngx_http_request_t *r,
+    ngx_str_t *value);
 static ngx_int_t ngx_http_aigov_decide(ngx_http_request_t *r,
     ngx_http_aigov_ctx_t *ctx, ngx_http_aigov_loc_conf_t *alcf);
 static ngx_int_t ngx_http_aigov_admit(ngx_http_request_t *r,
@@ -631,20 +633,38 @@ ngx_http_aigov_identify(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
     ngx_http_aigov_loc_conf_t *alcf)
 {
     char                msg[256];
-    ngx_table_elt_t    *h;
+    ngx_int_t           rc;
+    ngx_str_t           cred;
     aigov_id_status_t   st;
 
     if (alcf->identity == NULL) {
         return NGX_DECLINED;
     }
 
-    h = r->headers_in.authorization;
+    rc = ngx_http_aigov_credential(r, &cred);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_aigov_deny(ctx, NGX_HTTP_UNAUTHORIZED,
+                                   "ambiguous_credentials",
+                                   "more than one x-api-key header");
+    }
+
     msg[0] = '\0';
 
     st = aigov_identity_verify(alcf->identity,
-                               h ? (const char *) h->value.data : NULL,
-                               h ? h->value.len : 0,
+                               cred.data ? (const char *) cred.data : NULL,
+                               cred.len,
                                ngx_time(), &ctx->claims, msg, sizeof(msg));
+
+    if (st == AIGOV_ID_MISSING && cred.data == NULL) {
+        ngx_cpystrn((u_char *) msg,
+                    (u_char *) "no Authorization or x-api-key header",
+                    sizeof(msg));
+    }
 
     if (st == AIGOV_ID_OK) {
         return NGX_DECLINED;
@@ -659,6 +679,79 @@ ngx_http_aigov_identify(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
 
     return ngx_http_aigov_deny(ctx, NGX_HTTP_UNAUTHORIZED,
                                aigov_id_status_code(st), msg);
+}
+
+
+/*
+ * The token: "Authorization: Bearer" as OpenAI's SDKs send it, or
+ * Anthropic's "x-api-key" (the bare token). When both come, Authorization
+ * is the credential and x-api-key is not read: it is the header every
+ * endpoint and SPEC.md name, and nginx already refuses a duplicated one;
+ * one credential decides, so the identity the policy judged is the one the
+ * record names. Several x-api-key headers are refused (NGX_DECLINED): which
+ * one a later hop reads is anyone's guess. value->data is NULL when
+ * neither header came.
+ */
+
+static ngx_int_t
+ngx_http_aigov_credential(ngx_http_request_t *r, ngx_str_t *value)
+{
+    u_char           *p;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *key;
+
+    ngx_str_null(value);
+
+    if (r->headers_in.authorization) {
+        *value = r->headers_in.authorization->value;
+        return NGX_OK;
+    }
+
+    key = NULL;
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("x-api-key") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "x-api-key",
+                               sizeof("x-api-key") - 1) == 0)
+        {
+            if (key) {
+                return NGX_DECLINED;
+            }
+
+            key = &h[i];
+        }
+    }
+
+    if (key == NULL) {
+        return NGX_OK;
+    }
+
+    /* lib/identity reads an Authorization value */
+    p = ngx_pnalloc(r->pool, sizeof("Bearer ") - 1 + key->value.len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    value->data = p;
+    value->len = ngx_cpymem(ngx_cpymem(p, "Bearer ", sizeof("Bearer ") - 1),
+                            key->value.data, key->value.len)
+                 - p;
+
+    return NGX_OK;
 }
 
 

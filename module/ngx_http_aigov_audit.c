@@ -24,6 +24,7 @@
 #include <sys/time.h>
 
 #include "ngx_http_aigov_module.h"
+#include <utf8.h>
 
 
 #define NGX_HTTP_AIGOV_CONTENT_MAX  (64 * 1024)
@@ -42,6 +43,7 @@ static ngx_int_t ngx_http_aigov_audit_queue(ngx_http_aigov_main_conf_t *amcf,
 static void ngx_http_aigov_audit_flush(ngx_event_t *ev);
 static void ngx_http_aigov_audit_wake(ngx_event_t *ev);
 static void ngx_http_aigov_audit_resolve(ngx_uint_t committed);
+static char *ngx_http_aigov_audit_path(ngx_http_request_t *r);
 static ngx_int_t ngx_http_aigov_audit_write(ngx_fd_t fd, const char *p,
     size_t len, size_t *written);
 static ngx_int_t ngx_http_aigov_audit_follow(ngx_http_aigov_main_conf_t *amcf,
@@ -631,6 +633,56 @@ ngx_http_aigov_audit_texts(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
 }
 
 
+/*
+ * The path as the record holds it: the decoded path, except that a byte
+ * that is not UTF-8, and NUL, which would end the string early, are
+ * written %XX as a URL carries them (a path with %FF still has a record
+ * that says so).
+ */
+
+static char *
+ngx_http_aigov_audit_path(ngx_http_request_t *r)
+{
+    size_t         k, n;
+    u_char        *p, *s, *end, *out;
+    static u_char  hex[] = "0123456789ABCDEF";
+
+    n = 0;
+    end = r->uri.data + r->uri.len;
+
+    for (p = r->uri.data; p < end; p += k) {
+        k = *p == '\0' ? 0 : *p < 0x80 ? 1 : aigov_utf8_seq(p, end - p);
+        n += k ? k : 3;
+        k = k ? k : 1;
+    }
+
+    out = ngx_pnalloc(r->pool, n + 1);
+    if (out == NULL) {
+        return NULL;
+    }
+
+    s = out;
+
+    for (p = r->uri.data; p < end; p += k) {
+        k = *p == '\0' ? 0 : *p < 0x80 ? 1 : aigov_utf8_seq(p, end - p);
+
+        if (k) {
+            s = ngx_cpymem(s, p, k);
+            continue;
+        }
+
+        *s++ = '%';
+        *s++ = hex[*p >> 4];
+        *s++ = hex[*p & 0xf];
+        k = 1;
+    }
+
+    *s = '\0';
+
+    return (char *) out;
+}
+
+
 ngx_int_t
 ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
     const char *phase)
@@ -660,14 +712,13 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
 
     ngx_memzero(&ar, sizeof(aigov_record_t));
 
-    path = ngx_pnalloc(r->pool, r->uri.len + 1);
+    path = ngx_http_aigov_audit_path(r);
     method = ngx_pnalloc(r->pool, r->method_name.len + 1);
     if (path == NULL || method == NULL) {
         return NGX_ERROR;
     }
 
     /* the record's strings end at a NUL, as these copies do */
-    *ngx_cpymem(path, r->uri.data, r->uri.len) = '\0';
     *ngx_cpymem(method, r->method_name.data, r->method_name.len) = '\0';
 
     gettimeofday(&tv, NULL);
@@ -790,6 +841,11 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
         if (body != stack) {
             free(body);
         }
+
+        /* fail open serves it: the gap must at least be in the error log */
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "aigov: the %s record of request %s could not be "
+                      "built, so it is not in the audit log", phase, ctx->id);
 
         return NGX_ERROR;
     }

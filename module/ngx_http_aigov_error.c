@@ -1,7 +1,9 @@
 
 /*
- * aigov: error answers in the shape OpenAI SDKs parse (SPEC.md), both for
- * our own refusals and for the error pages nginx itself would send.
+ * aigov: error answers in the shape the caller's SDK parses (SPEC.md), both
+ * for our own refusals and for the error pages nginx itself would send:
+ * OpenAI's {"error":{...}} in general, Anthropic's {"type":"error",...} on
+ * Anthropic's endpoints, so that each SDK raises its own exception.
  */
 
 #include <ngx_config.h>
@@ -12,6 +14,11 @@
 
 
 static const char *ngx_http_aigov_error_type(ngx_uint_t status);
+static const char *ngx_http_aigov_error_anthropic_type(ngx_uint_t status);
+static ngx_uint_t ngx_http_aigov_error_anthropic(ngx_http_request_t *r,
+    ngx_http_aigov_ctx_t *ctx);
+static ngx_str_t *ngx_http_aigov_error_anthropic_json(ngx_pool_t *pool,
+    ngx_uint_t status, const char *code, const char *message, u_char *id);
 
 
 static const char *
@@ -29,6 +36,142 @@ ngx_http_aigov_error_type(ngx_uint_t status)
     default:
         return status >= 500 ? "server_error" : "invalid_request_error";
     }
+}
+
+
+/*
+ * Anthropic's error types (its API reference and the SDK's ErrorType):
+ * the SDK picks its exception class by status, the type says the rest.
+ * 503 (the audit log cannot record) is an internal failure, not load, so
+ * api_error rather than overloaded_error, which means "retry later".
+ */
+
+static const char *
+ngx_http_aigov_error_anthropic_type(ngx_uint_t status)
+{
+    switch (status) {
+    case NGX_HTTP_UNAUTHORIZED:
+        return "authentication_error";
+    case NGX_HTTP_FORBIDDEN:
+        return "permission_error";
+    case NGX_HTTP_NOT_FOUND:
+        return "not_found_error";
+    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+        return "request_too_large";
+    case 429:
+        return "rate_limit_error";
+    case NGX_HTTP_GATEWAY_TIME_OUT:
+        return "timeout_error";
+    case 529:
+        return "overloaded_error";
+    default:
+        return status >= 500 ? "api_error" : "invalid_request_error";
+    }
+}
+
+
+/* Anthropic's endpoints: known from the request when it was read, else
+ * (refused before the access phase, e.g. 413) from its path. */
+
+static ngx_uint_t
+ngx_http_aigov_error_anthropic(ngx_http_request_t *r,
+    ngx_http_aigov_ctx_t *ctx)
+{
+    aigov_endpoint_t  ep;
+
+    ep = ctx ? ctx->req.endpoint : AIGOV_EP_UNKNOWN;
+
+    if (ep == AIGOV_EP_UNKNOWN) {
+        ep = aigov_endpoint_from_path((const char *) r->uri.data, r->uri.len);
+    }
+
+    return ep == AIGOV_EP_MESSAGES || ep == AIGOV_EP_COUNT_TOKENS;
+}
+
+
+/*
+ * {"type":"error","error":{"type":..,"message":..,"details":{"error_code":
+ * <our code>}},"request_id":<X-AIGov-Request-Id>}: the SDK shows
+ * details.error_code and request_id in its message and keeps them as
+ * errorCode and requestID.
+ */
+
+static ngx_str_t *
+ngx_http_aigov_error_anthropic_json(ngx_pool_t *pool, ngx_uint_t status,
+    const char *code, const char *message, u_char *id)
+{
+    size_t      mlen, clen, ilen;
+    u_char     *p;
+    ngx_str_t  *out;
+    const char *type;
+
+    type = ngx_http_aigov_error_anthropic_type(status);
+    mlen = ngx_strlen(message);
+    clen = ngx_strlen(code);
+    ilen = id ? ngx_strlen(id) : 0;
+
+    out = ngx_palloc(pool, sizeof(ngx_str_t));
+    if (out == NULL) {
+        return NULL;
+    }
+
+    out->len = sizeof("{\"type\":\"error\",\"error\":{\"type\":\"\","
+                      "\"message\":\"\",\"details\":{\"error_code\":"
+                      "\"\"}},\"request_id\":\"\"}\n") - 1
+               + ngx_strlen(type)
+               + mlen + ngx_escape_json(NULL, (u_char *) message, mlen)
+               + clen + ngx_escape_json(NULL, (u_char *) code, clen)
+               + ilen + ngx_escape_json(NULL, id, ilen);
+
+    out->data = ngx_pnalloc(pool, out->len);
+    if (out->data == NULL) {
+        return NULL;
+    }
+
+    p = ngx_sprintf(out->data,
+                    "{\"type\":\"error\",\"error\":{\"type\":\"%s\","
+                    "\"message\":\"", type);
+    p = (u_char *) ngx_escape_json(p, (u_char *) message, mlen);
+    p = ngx_cpymem(p, "\",\"details\":{\"error_code\":\"",
+                   sizeof("\",\"details\":{\"error_code\":\"") - 1);
+    p = (u_char *) ngx_escape_json(p, (u_char *) code, clen);
+    p = ngx_cpymem(p, "\"}},\"request_id\":",
+                   sizeof("\"}},\"request_id\":") - 1);
+
+    if (id) {
+        *p++ = '"';
+        p = (u_char *) ngx_escape_json(p, id, ilen);
+        *p++ = '"';
+
+    } else {
+        p = ngx_cpymem(p, "null", 4);
+    }
+
+    p = ngx_cpymem(p, "}\n", 2);
+
+    out->len = p - out->data;
+
+    return out;
+}
+
+
+/* The refusal in the caller's API's own shape. */
+
+ngx_str_t *
+ngx_http_aigov_error_body(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *message)
+{
+    ngx_http_aigov_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_aigov_module);
+
+    if (ngx_http_aigov_error_anthropic(r, ctx)) {
+        return ngx_http_aigov_error_anthropic_json(r->pool, status, code,
+                                                   message,
+                                                   ctx ? ctx->id : NULL);
+    }
+
+    return ngx_http_aigov_error_json(r->pool, status, code, message);
 }
 
 
@@ -85,7 +228,7 @@ ngx_http_aigov_send_error(ngx_http_request_t *r, ngx_uint_t status,
     ngx_chain_t       out;
     ngx_table_elt_t  *h;
 
-    body = ngx_http_aigov_error_json(r->pool, status, code, message);
+    body = ngx_http_aigov_error_body(r, status, code, message);
     if (body == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -256,7 +256,7 @@ ngx_http_aigov_nginx_error(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
         break;
     }
 
-    body = ngx_http_aigov_error_json(r->pool, r->err_status, code,
+    body = ngx_http_aigov_error_body(r, r->err_status, code,
                                      (const char *) msg);
     if (body == NULL) {
         return NGX_ERROR;

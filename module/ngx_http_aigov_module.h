@@ -176,6 +176,8 @@ ngx_int_t ngx_http_aigov_access_handler(ngx_http_request_t *r);
 /* ngx_http_aigov_error.c */
 ngx_str_t *ngx_http_aigov_error_json(ngx_pool_t *pool, ngx_uint_t status,
     const char *code, const char *message);
+ngx_str_t *ngx_http_aigov_error_body(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, const char *message);
 ngx_int_t ngx_http_aigov_send_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *message,
     time_t retry_after);

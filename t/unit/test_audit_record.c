@@ -98,6 +98,11 @@ static char *rand_str(char *buf, size_t cap, size_t *len, int bad, int nul_ok)
             const char *b = bad_utf8[below(sizeof(bad_utf8) / sizeof(bad_utf8[0]))];
             memcpy(buf + n, b, strlen(b));
             n += strlen(b);
+        } else if (k < 98) {
+            /* what line-oriented tools split on */
+            static const uint32_t br[] = { 0x85, 0x2028, 0x2029, 0x80, 0x9F, 0x0B, 0x0C, 0x0D,
+                                           0x1C, 0x1D, 0x1E };
+            n += utf8_put(buf + n, br[below(sizeof(br) / sizeof(br[0]))]);
         } else {
             buf[n++] = 'x';
         }
@@ -539,11 +544,12 @@ static void test_module_sequence(void **state)
 }
 
 /* Every single byte and every bad UTF-8 form, in a string field and in a
- * json_t string (where NUL is possible). */
+ * json_t string (where NUL is possible): always written, a byte that is
+ * not UTF-8 as U+FFFD, so a request with such a path still has a record. */
 static void test_strings(void **state)
 {
     aigov_record_t r = { 0 };
-    char s[8], *body;
+    char s[8], want[16], *body;
     size_t len;
     json_t *claims;
 
@@ -552,7 +558,9 @@ static void test_strings(void **state)
         snprintf(s, sizeof(s), "a%cb", c);
         r.sub = s;
         body = same_body(&r, &len);
-        assert_true((body != NULL) == (c < 0x80));
+        assert_non_null(body);
+        if (c >= 0x80)
+            assert_non_null(strstr(body, "\"sub\":\"a\xef\xbf\xbd" "b\""));
         free(body);
     }
     for (int c = 0; c < 256; c++) {
@@ -563,21 +571,33 @@ static void test_strings(void **state)
         r.sub = "x";
         r.claims = claims;
         body = same_body(&r, &len);
-        assert_true((body != NULL) == (c < 0x80));
+        assert_non_null(body);
+        assert_int_equal(aigov_json_check(body, len), 0);
         if (c == 0)
             assert_non_null(strstr(body, "\"a\\u0000b\""));
+        if (c >= 0x80) {
+            assert_non_null(strstr(body, "\"s\":\"a\xef\xbf\xbd" "b\""));
+            assert_non_null(strstr(body, "\"a\xef\xbf\xbd" "b\":true"));
+        }
         free(body);
         json_decref(claims);
     }
     r.claims = NULL;
     for (size_t i = 0; i < sizeof(bad_utf8) / sizeof(bad_utf8[0]); i++) {
         char b[32];
+        json_t *j;
+
         snprintf(b, sizeof(b), "ok %s end", bad_utf8[i]);
         r.response = b;
-        assert_null(same_body(&r, &len));
-        assert_int_equal(aigov_record_write(NULL, 0, &r), 0);
+        body = same_body(&r, &len);
+        assert_non_null(body);
+        j = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);   /* strict UTF-8 */
+        assert_non_null(j);
+        json_decref(j);
+        free(body);
     }
-    /* the edges of valid UTF-8 */
+    /* the edges of valid UTF-8 pass as they are, but for the C1 controls
+     * (U+0080 here), which are escaped */
     {
         static const char *good[] = { "\xc2\x80", "\xdf\xbf", "\xe0\xa0\x80", "\xed\x9f\xbf",
                                       "\xee\x80\x80", "\xef\xbf\xbf", "\xf0\x90\x80\x80",
@@ -586,18 +606,23 @@ static void test_strings(void **state)
             r.response = good[i];
             body = same_body(&r, &len);
             assert_non_null(body);
+            if (i == 0)
+                snprintf(want, sizeof(want), "\"\\u0080\"");
+            else
+                snprintf(want, sizeof(want), "\"%s\"", good[i]);
+            assert_non_null(strstr(body, want));
             free(body);
         }
     }
 }
 
 /* Keys jansson cannot parse but a json_t may hold (the nocheck setters):
- * a NUL cuts the key, as json_deep_copy does; invalid UTF-8 makes jansson
- * write broken JSON without an error, where the fast writer refuses. */
+ * a NUL cuts the key, as json_deep_copy does; invalid UTF-8 is written as
+ * U+FFFD like any other string (jansson itself would write broken JSON). */
 static void test_bad_keys(void **state)
 {
     aigov_record_t r = { 0 };
-    json_t *claims = json_object(), *o;
+    json_t *claims = json_object();
     size_t len;
     char *body;
 
@@ -612,14 +637,11 @@ static void test_bad_keys(void **state)
     claims = json_object();
     json_object_setn_new_nocheck(claims, "k\xff", 2, json_integer(9));
     r.claims = claims;
-    o = aigov_record_json(&r);
-    body = aigov_record_body(o, &len);
-    assert_non_null(body);                              /* jansson: no error... */
-    assert_int_not_equal(aigov_json_check(body, len), 0);   /* ...and not JSON */
+    body = same_body(&r, &len);
+    assert_non_null(body);
+    assert_int_equal(aigov_json_check(body, len), 0);
+    assert_non_null(strstr(body, "\"claims\":{\"k\xef\xbf\xbd\":9}"));
     free(body);
-    json_decref(o);
-    assert_int_equal(aigov_record_write(NULL, 0, &r), 0);
-    assert_null(aigov_record_body_fast(&r, &len));
     json_decref(claims);
 }
 
@@ -650,31 +672,57 @@ static void test_long_strings(void **state)
     free(s);
 }
 
-/* Nesting: as deep as jansson's parser allows is written; deeper is refused. */
+/* Nesting: a record line is never deeper than the verifier reads
+ * (AIGOV_RECORD_MAX_DEPTH, the record object counting 1). Claims that fit
+ * are written whole; a container below that is written as the summary
+ * string, at any depth up to jansson's parser limit and beyond. */
 static void test_depth(void **state)
 {
     aigov_record_t r = { 0 };
-    json_t *root = json_array(), *a = root, *b;
     size_t len;
     char *body;
 
     r.prompt_tokens = r.completion_tokens = -1;
-    for (int i = 0; i < 2048; i++) {
-        b = i % 2 ? json_array() : json_object();
-        if (json_is_array(a))
-            json_array_append_new(a, b);
-        else
-            json_object_set_new(a, "k", b);
-        a = b;
+    for (int depth = 1; depth <= 2100; depth += depth < 80 ? 1 : 101) {
+        json_t *root = json_object(), *a = root, *b, *j;
+        int opens = 0, max = 0;
+
+        for (int i = 1; i < depth; i++) {
+            b = i % 2 ? json_array() : json_object();
+            if (json_is_array(a))
+                json_array_append_new(a, b);
+            else
+                json_object_set_new(a, "k", b);
+            a = b;
+        }
+        r.claims = root;
+        body = same_body(&r, &len);
+        assert_non_null(body);
+        /* the verifier's reader takes the line, jansson too */
+        assert_int_equal(aigov_json_check(body, len), 0);
+        j = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+        assert_non_null(j);
+        json_decref(j);
+        /* counted by hand, strings skipped */
+        for (size_t i = 0; i < len; i++) {
+            if (body[i] == '"')
+                for (i++; body[i] != '"'; i++)
+                    i += body[i] == '\\';
+            else if (body[i] == '{' || body[i] == '[')
+                max = ++opens > max ? opens : max;
+            else if (body[i] == '}' || body[i] == ']')
+                opens--;
+        }
+        if (depth + 1 <= AIGOV_RECORD_MAX_DEPTH) {
+            assert_int_equal(max, depth + 1);   /* whole */
+            assert_null(strstr(body, AIGOV_RECORD_TOO_DEEP));
+        } else {
+            assert_int_equal(max, AIGOV_RECORD_MAX_DEPTH);
+            assert_non_null(strstr(body, "\"" AIGOV_RECORD_TOO_DEEP "\""));
+        }
+        free(body);
+        json_decref(root);
     }
-    r.claims = root;
-    body = same_body(&r, &len);
-    assert_non_null(body);
-    free(body);
-    json_array_append_new(a, json_array());   /* 2050 levels */
-    assert_int_equal(aigov_record_write(NULL, 0, &r), 0);
-    assert_null(aigov_record_body_fast(&r, &len));
-    json_decref(root);
 }
 
 static void test_random_records(void **state)
@@ -702,9 +750,9 @@ static void test_random_records(void **state)
             json_decref(owned[k]);
         pool_free(&p);
     }
-    /* both outcomes were exercised */
-    assert_true(ok > 3000);
-    assert_true(failed > 100);
+    /* every record is written, invalid UTF-8 included */
+    assert_int_equal(ok, 6000);
+    assert_int_equal(failed, 0);
 }
 
 /* Fast bodies of random records make a log that verifies under a real
@@ -823,6 +871,134 @@ static void test_lines_verify(void **state)
     aigov_signer_free(s);
 }
 
+/* Each code point from U+0080 on (a sample above U+3000), written in a
+ * string: raw, except the C1 controls, U+2028 and U+2029 as \uXXXX. The
+ * set is spelled out here, independently of lib/json_string.h. */
+static void test_breakers(void **state)
+{
+    aigov_record_t r = { 0 };
+    char s[8], want[16], *body;
+    size_t len, n;
+
+    r.prompt_tokens = r.completion_tokens = -1;
+    for (uint32_t cp = 0x80; cp <= 0x10FFFF; cp += cp < 0x3000 ? 1 : 97) {
+        int breaker = (cp >= 0x80 && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029;
+
+        if (cp >= 0xD800 && cp <= 0xDFFF)
+            continue;
+        n = utf8_put(s, cp);
+        s[n] = '\0';
+        r.model = s;
+        body = same_body(&r, &len);
+        assert_non_null(body);
+        if (breaker)
+            snprintf(want, sizeof(want), "\"\\u%04X\"", (unsigned) cp);
+        else
+            snprintf(want, sizeof(want), "\"%s\"", s);
+        if (strstr(body, want) == NULL)
+            fail_msg("U+%04X: %s", (unsigned) cp, body);
+        free(body);
+    }
+}
+
+/* Hostile records (random strings with invalid UTF-8, controls and line
+ * breaks, claims nested up to 200 deep) through the real writer make a log
+ * that the verifier passes whole, whose every line jansson reads, and that
+ * no line-oriented tool splits: the only line break bytes are the newlines
+ * that end records. */
+static void test_hostile_log(void **state)
+{
+    aigov_record_filter_t fl[8];
+    aigov_record_t r;
+    json_t *owned[3];
+    pool_t p = { .n = 0 };
+    logb_t l;
+    aigov_vkey_t vk;
+    aigov_signer_t *s = make_signer(&vk);
+    aigov_verify_t *v;
+    const aigov_verify_summary_t *sum;
+    uint8_t root[32];
+    size_t len, n, lines = 0;
+    char *cp, *line;
+    int records = 0;
+    json_error_t jerr;
+
+    assert_non_null(s);
+    memset(&l, 0, sizeof(l));
+    aigov_tree_init(&l.tree);
+    while (records < 1000) {
+        char *body;
+        json_t *deep, *a;
+
+        owned[0] = owned[1] = owned[2] = NULL;
+        rand_record(&r, &p, owned, fl, 1);
+        if (below(2)) {   /* a deep chain in the claims */
+            deep = a = json_object();
+            for (unsigned i = 0, d = below(200); i < d; i++) {
+                json_t *b = below(2) ? json_array() : json_object();
+                if (json_is_array(a))
+                    json_array_append_new(a, b);
+                else
+                    json_object_set_new(a, "\xe2\x80\xa8k", b);
+                a = b;
+            }
+            if (!json_is_object(owned[1])) {
+                json_decref(owned[1]);
+                r.claims = owned[1] = json_object();
+            }
+            json_object_set_new(owned[1], "deep", deep);
+        }
+        body = aigov_record_body_fast(&r, &len);
+        assert_non_null(body);
+        log_record(&l, body, len);
+        records++;
+        free(body);
+        for (int k = 0; k < 3; k++)
+            json_decref(owned[k]);
+        pool_free(&p);
+        if (records % 100 == 0) {
+            aigov_tree_root(&l.tree, root);
+            cp = aigov_checkpoint_line(s, l.tree.size, root, &n);
+            assert_non_null(cp);
+            log_put(&l, cp, n);
+            free(cp);
+        }
+    }
+
+    problems = 0;
+    v = aigov_verify_new(&vk, on_problem, NULL);
+    aigov_verify_buffer(v, l.buf, l.len);
+    aigov_verify_finish(v);
+    sum = aigov_verify_summary(v);
+    assert_int_equal(problems, 0);
+    assert_int_equal(sum->records, 1000);
+    assert_int_equal(sum->checkpoints_ok, 10);
+    aigov_verify_free(v);
+
+    for (line = l.buf; line < l.buf + l.len; line += n + 1) {
+        const unsigned char *u = (const unsigned char *) line;
+        json_t *j;
+
+        n = (size_t) ((char *) memchr(line, '\n', l.len - (size_t) (line - l.buf)) - line);
+        for (size_t i = 0; i < n; i++) {
+            assert_false(u[i] == '\r' || u[i] == 0x0B || u[i] == 0x0C
+                         || (u[i] >= 0x1C && u[i] <= 0x1E));
+            assert_false(u[i] == 0xC2 && i + 1 < n && u[i + 1] >= 0x80 && u[i + 1] <= 0x9F);
+            assert_false(u[i] == 0xE2 && i + 2 < n && u[i + 1] == 0x80
+                         && (u[i + 2] == 0xA8 || u[i + 2] == 0xA9));
+        }
+        j = json_loadb(line, n, JSON_ALLOW_NUL, &jerr);
+        if (j == NULL)
+            fail_msg("line %zu: %s", lines + 1, jerr.text);
+        json_decref(j);
+        lines++;
+    }
+    assert_int_equal(lines, 1010);
+
+    free(l.buf);
+    aigov_signer_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -835,6 +1011,8 @@ int main(void)
         cmocka_unit_test(test_random_records),
         cmocka_unit_test(test_done_record),
         cmocka_unit_test(test_lines_verify),
+        cmocka_unit_test(test_breakers),
+        cmocka_unit_test(test_hostile_log),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
