@@ -358,7 +358,16 @@ ngx_http_aigov_identify(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
                                ngx_time(), &ctx->claims, msg, sizeof(msg));
 
     if (st == AIGOV_ID_OK) {
-        return NGX_DECLINED;
+        /* callers without a subject would share one quota and one name */
+        st = aigov_identity_check_subject(ctx->claims,
+                                          alcf->policy
+                                          ? aigov_policy_subject_claim(
+                                                alcf->policy)
+                                          : NULL,
+                                          msg, sizeof(msg));
+        if (st == AIGOV_ID_OK) {
+            return NGX_DECLINED;
+        }
     }
 
     if (st == AIGOV_ID_NOMEM) {

@@ -39,8 +39,10 @@ typedef struct {
     aigov_policy_t            *policy;
 
     ngx_array_t               *jwt_keys;       /* ngx_str_t, full paths */
-    ngx_str_t                  jwt_issuer;
-    ngx_str_t                  jwt_audience;
+    ngx_str_t                  jwt_issuer;     /* values joined by NUL */
+    ngx_str_t                  jwt_audience;   /* values joined by NUL */
+    ngx_str_t                  jwt_typ;        /* values joined by NUL */
+    time_t                     jwt_max_lifetime;
     time_t                     jwt_leeway;
     ngx_uint_t                 jwt_cache;
     aigov_identity_t          *identity;
