@@ -349,6 +349,10 @@ ngx_http_aigov_identify(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
         return NGX_DECLINED;
     }
 
+    if (alcf->jwks) {
+        ngx_http_aigov_jwks_refresh(r, alcf->jwks, 0);
+    }
+
     h = r->headers_in.authorization;
     msg[0] = '\0';
 
@@ -372,6 +376,11 @@ ngx_http_aigov_identify(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
 
     if (st == AIGOV_ID_NOMEM) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (st == AIGOV_ID_UNKNOWN_KID && alcf->jwks) {
+        /* the IdP may have rotated its keys: fetch, for the next token */
+        ngx_http_aigov_jwks_refresh(r, alcf->jwks, 1);
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,

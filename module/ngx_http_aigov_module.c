@@ -24,6 +24,8 @@ static char *ngx_http_aigov_jwt_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_aigov_jwt_list(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_aigov_jwt_jwks(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_http_aigov_jwt_same(ngx_http_aigov_loc_conf_t *conf,
     ngx_http_aigov_loc_conf_t *prev);
 static void ngx_http_aigov_key_notice(void *data, const char *msg);
@@ -102,6 +104,13 @@ static ngx_command_t  ngx_http_aigov_commands[] = {
       ngx_http_aigov_jwt_list,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_aigov_loc_conf_t, jwt_typ),
+      NULL },
+
+    { ngx_string("aigov_jwt_jwks"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_aigov_jwt_jwks,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("aigov_jwt_max_lifetime"),
@@ -372,6 +381,7 @@ ngx_http_aigov_create_loc_conf(ngx_conf_t *cf)
     alcf->jwt_keys = NGX_CONF_UNSET_PTR;
     alcf->jwt_leeway = NGX_CONF_UNSET;
     alcf->jwt_max_lifetime = NGX_CONF_UNSET;
+    alcf->jwt_jwks_refresh = NGX_CONF_UNSET;
     alcf->jwt_cache = NGX_CONF_UNSET_UINT;
 
     return alcf;
@@ -396,6 +406,9 @@ ngx_http_aigov_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->jwt_typ, prev->jwt_typ, "");
     ngx_conf_merge_sec_value(conf->jwt_max_lifetime, prev->jwt_max_lifetime,
                              AIGOV_ID_DEFAULT_MAX_LIFETIME);
+    ngx_conf_merge_str_value(conf->jwt_jwks, prev->jwt_jwks, "");
+    ngx_conf_merge_sec_value(conf->jwt_jwks_refresh, prev->jwt_jwks_refresh,
+                             300);
 
     /* the identity and policy are built once per distinct setting; a
      * location that only inherits shares its parent's */
@@ -429,7 +442,11 @@ ngx_http_aigov_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->identity = NULL;
     }
 
-    if (conf->jwt_keys && conf->identity == NULL) {
+    if (conf->identity != NULL && conf->identity == prev->identity) {
+        conf->jwks = prev->jwks;
+    }
+
+    if ((conf->jwt_keys || conf->jwt_jwks.len) && conf->identity == NULL) {
         conf->identity = ngx_http_aigov_build_identity(cf, conf);
         if (conf->identity == NULL) {
             return NGX_CONF_ERROR;
@@ -547,11 +564,50 @@ ngx_http_aigov_jwt_list(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* aigov_jwt_jwks /internal/location [refresh]; */
+
+static char *
+ngx_http_aigov_jwt_jwks(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_aigov_loc_conf_t  *alcf = conf;
+
+    time_t      t;
+    ngx_str_t  *value;
+
+    if (alcf->jwt_jwks.data != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0 || value[1].data[0] != '/') {
+        return "needs the URI of a location, e.g. /_jwks";
+    }
+
+    alcf->jwt_jwks = value[1];
+
+    if (cf->args->nelts == 3) {
+        t = ngx_parse_time(&value[2], 1);
+        if (t == (time_t) NGX_ERROR || t < 1) {
+            return "has an invalid refresh time";
+        }
+
+        alcf->jwt_jwks_refresh = t;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 static ngx_int_t
 ngx_http_aigov_jwt_same(ngx_http_aigov_loc_conf_t *conf,
     ngx_http_aigov_loc_conf_t *prev)
 {
     return conf->jwt_max_lifetime == prev->jwt_max_lifetime
+           && conf->jwt_jwks_refresh == prev->jwt_jwks_refresh
+           && conf->jwt_jwks.len == prev->jwt_jwks.len
+           && ngx_memcmp(conf->jwt_jwks.data, prev->jwt_jwks.data,
+                         conf->jwt_jwks.len) == 0
            && conf->jwt_typ.len == prev->jwt_typ.len
            && ngx_memcmp(conf->jwt_typ.data, prev->jwt_typ.data,
                          conf->jwt_typ.len) == 0
@@ -625,9 +681,9 @@ ngx_http_aigov_build_identity(ngx_conf_t *cf, ngx_http_aigov_loc_conf_t *alcf)
     /* nginx -t shows which keys of a JWKS are skipped, and why */
     aigov_identity_set_notice(id, ngx_http_aigov_key_notice, cf);
 
-    key = alcf->jwt_keys->elts;
+    key = alcf->jwt_keys ? alcf->jwt_keys->elts : NULL;
 
-    for (i = 0; i < alcf->jwt_keys->nelts; i++) {
+    for (i = 0; alcf->jwt_keys && i < alcf->jwt_keys->nelts; i++) {
         err[0] = '\0';
         if (aigov_identity_add_key_file(id, (const char *) key[i].data,
                                         err, sizeof(err))
@@ -640,6 +696,19 @@ ngx_http_aigov_build_identity(ngx_conf_t *cf, ngx_http_aigov_loc_conf_t *alcf)
     }
 
     aigov_identity_set_notice(id, NULL, NULL);
+
+    alcf->jwks = NULL;
+
+    if (alcf->jwt_jwks.len) {
+        alcf->jwks = ngx_pcalloc(cf->pool, sizeof(ngx_http_aigov_jwks_t));
+        if (alcf->jwks == NULL) {
+            return NULL;
+        }
+
+        alcf->jwks->uri = alcf->jwt_jwks;
+        alcf->jwks->refresh = alcf->jwt_jwks_refresh;
+        alcf->jwks->identity = id;
+    }
 
     if (ngx_http_aigov_add_each(id, &alcf->jwt_issuer,
                                 aigov_identity_add_issuer)
