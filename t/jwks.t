@@ -68,20 +68,30 @@ $t->write_file('allow.yaml', "version: 1\ndefault: allow\nrules: []\n");
 $t->start_mock;
 $t->write_conf(<<"EOF2");
     upstream mock { server 127.0.0.1:%%MOCK%%; }
+    aigov_jwt_jwks /_jwks 2s;
     server {
         listen 127.0.0.1:%%PORT%%;
         large_client_header_buffers 4 32k;
+        aigov_jwt_issuer https://idp.test;
         location = /_jwks {
             internal;
             proxy_pass http://127.0.0.1:$idp_port/keys;
             subrequest_output_buffer_size 64k;
         }
+        location = /_other {
+            internal;
+            return 404;
+        }
         location / {
             aigov on;
             aigov_policy %%DIR%%/allow.yaml;
-            aigov_jwt_jwks /_jwks 2s;
-            aigov_jwt_issuer https://idp.test;
             proxy_pass http://mock;
+        }
+        location /other/ {
+            aigov on;
+            aigov_policy %%DIR%%/allow.yaml;
+            aigov_jwt_jwks /_other 2s;
+            proxy_pass http://mock/;
         }
     }
 EOF2
@@ -146,6 +156,12 @@ idp_answer(200, '{"keys":[{"kty":"RSA","use":"enc","kid":"x","n":"AQAB","e":"AQA
 $hits = idp_hits();
 for (1 .. 100) { last if idp_hits() > $hits; status($tok{k2}); sleep 0.1 }
 is(status($tok{k2}), 200, 'k2 is kept when the fetched JWKS has no usable key');
+
+# a location with its own aigov_jwt_jwks does not take the inherited one
+is($t->request('POST', '/other/v1/chat/completions', body => $body,
+               headers => { Authorization => "Bearer $tok{k2}" })->{status}, 401,
+   'a location naming another JWKS location does not use the inherited keys');
+like($t->error_log, qr{JWKS fetch from "/_other" failed \(status 404\)}, '... it fetched its own');
 
 # a flood of made-up kids does not become a flood of fetches
 unlink "$d/idp/override";
