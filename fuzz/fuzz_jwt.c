@@ -1,4 +1,4 @@
-// build: lib/identity.c lib/jwk.c lib/jws.c lib/token_cache.c lib/jwt_sign.c lib/errbuf.c
+// build: lib/identity.c lib/jwk.c lib/jws.c lib/token_cache.c lib/jwt_sign.c lib/errbuf.c lib/claim_path.c
 /*
  * libFuzzer target for lib/identity: Authorization headers, key files
  * (PEM, JWKS), signing keys and, with a signature the harness makes itself,
@@ -11,6 +11,9 @@
  *   2  the rest is a signing key file for aigov_jwt_signer_from_mem
  *   3  the rest is a token payload: signed HS256 here, then verified, so
  *      claim parsing and time checks are reached
+ *   4  the rest is a fetched JWKS for aigov_identity_replace_fetched (the
+ *      shared handle, so a good set is later replaced by bad ones)
+ *   5  the rest is a claim path, a NUL, and claims JSON: the subject check
  *
  *   fuzz/build.sh builds it from the "// build:" line above
  *   (build/fuzz/fuzz_jwt); fuzz/run.sh runs it on fuzz/corpus/jwt.
@@ -105,7 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err[256], msg[256];
     const char *rest = (const char *) data + 1;
     size_t n = size - 1;
-    switch (data[0] % 4) {
+    switch (data[0] % 6) {
     case 0: {
         json_t *c = NULL;
         aigov_identity_verify(id, rest, n, 1700000000, &c, msg, sizeof(msg));
@@ -126,6 +129,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 3:
         verify_signed_payload(data + 1, n);
         break;
+    case 4: {
+        char change[256];
+        aigov_identity_replace_fetched(id, rest, n, "fetched", change, sizeof(change), err, sizeof(err));
+        break;
+    }
+    case 5: {
+        const char *nul = memchr(rest, '\0', n);
+        if (nul == NULL)
+            break;
+        json_t *c = json_loadb(nul + 1, n - (size_t) (nul + 1 - rest), 0, NULL);
+        aigov_identity_check_subject(c, rest, msg, sizeof(msg));
+        json_decref(c);
+        break;
+    }
     }
     return 0;
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "claim_path.h"
 #include "errbuf.h"
 #include "identity.h"
 #include "identity_int.h"
@@ -21,12 +22,24 @@
 #define MAX_LEEWAY 86400
 #define TIME_CLAMP (1LL << 53)   /* beyond any real date; keeps sums from overflowing */
 
+/* A list of accepted values (issuers, audiences, typ); empty: not checked. */
+typedef struct {
+    char **v;
+    size_t n;
+} strlist_t;
+
 struct aigov_identity_s {
-    aigov_jwk_t *keys;
+    aigov_jwk_t *keys;          /* from key files */
     size_t nkeys;
-    char *issuer;
-    char *audience;
+    aigov_jwk_t *fetched;       /* the last good JWKS fetched, replaced whole */
+    size_t nfetched;
+    strlist_t issuers;
+    strlist_t audiences;
+    strlist_t typs;             /* normalized: no "application/", lower case */
     long leeway;
+    long max_lifetime;          /* 0: no limit */
+    aigov_id_notice_fn notice;
+    void *notice_data;
     aigov_tcache_t *cache;
     size_t cache_entries, cache_bytes;
     uint64_t hits, misses, sig_checks;
@@ -45,12 +58,42 @@ static const char *shown(const char *s, char *buf, size_t buflen)
     return buf;
 }
 
+static void strlist_clear(strlist_t *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+static int strlist_add(strlist_t *l, const char *s)
+{
+    char **nv = realloc(l->v, (l->n + 1) * sizeof(*nv));
+    if (nv == NULL)
+        return -1;
+    l->v = nv;
+    if ((l->v[l->n] = strdup(s)) == NULL)
+        return -1;
+    l->n++;
+    return 0;
+}
+
+static int strlist_has(const strlist_t *l, const char *s, size_t len)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strlen(l->v[i]) == len && memcmp(l->v[i], s, len) == 0)
+            return 1;
+    return 0;
+}
+
 aigov_identity_t *aigov_identity_new(void)
 {
     aigov_identity_t *id = calloc(1, sizeof(*id));
     if (id == NULL)
         return NULL;
     id->leeway = AIGOV_ID_DEFAULT_LEEWAY;
+    id->max_lifetime = AIGOV_ID_DEFAULT_MAX_LIFETIME;
     if (aigov_identity_set_cache_limits(id, AIGOV_ID_DEFAULT_CACHE, AIGOV_ID_DEFAULT_CACHE_BYTES) != 0) {
         aigov_identity_free(id);
         return NULL;
@@ -65,8 +108,12 @@ void aigov_identity_free(aigov_identity_t *id)
     for (size_t i = 0; i < id->nkeys; i++)
         aigov_jwk_clear(&id->keys[i]);
     free(id->keys);
-    free(id->issuer);
-    free(id->audience);
+    for (size_t i = 0; i < id->nfetched; i++)
+        aigov_jwk_clear(&id->fetched[i]);
+    free(id->fetched);
+    strlist_clear(&id->issuers);
+    strlist_clear(&id->audiences);
+    strlist_clear(&id->typs);
     aigov_tcache_free(id->cache);
     free(id);
 }
@@ -79,7 +126,83 @@ int aigov_identity_add_key_mem(aigov_identity_t *id, const char *data, size_t le
         return -1;
     }
     aigov_tcache_clear(id->cache);
-    return aigov_jwk_load(data, len, name, 0, &id->keys, &id->nkeys, err, errlen) == 0 ? 0 : -1;
+    return aigov_jwk_load(data, len, name, 0, &id->keys, &id->nkeys, id->notice, id->notice_data,
+                          err, errlen) == 0 ? 0 : -1;
+}
+
+void aigov_identity_set_notice(aigov_identity_t *id, aigov_id_notice_fn fn, void *data)
+{
+    id->notice = fn;
+    id->notice_data = data;
+}
+
+/* Two keys are the same when their kid, type, pinned alg and material are. */
+static int same_key(const aigov_jwk_t *a, const aigov_jwk_t *b)
+{
+    if (a->kty != b->kty || a->alg != b->alg || (a->kid == NULL) != (b->kid == NULL)
+        || (a->kid != NULL && strcmp(a->kid, b->kid) != 0))
+        return 0;
+    if (a->kty == AIGOV_KTY_OCT)
+        return a->secret_len == b->secret_len && memcmp(a->secret, b->secret, a->secret_len) == 0;
+    return EVP_PKEY_eq(a->pkey, b->pkey) == 1;
+}
+
+static int key_in(const aigov_jwk_t *k, const aigov_jwk_t *set, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (same_key(k, &set[i]))
+            return 1;
+    return 0;
+}
+
+/* Append "label" to a change summary, bounded. */
+static void note_key(char *buf, size_t len, size_t *used, const char *what, const aigov_jwk_t *k, int *first)
+{
+    if (buf == NULL || *used + 1 >= len)
+        return;
+    int n = snprintf(buf + *used, len - *used, "%s%s '%.64s'", *first ? "" : ", ", what, k->label);
+    *first = 0;
+    if (n > 0)
+        *used = *used + (size_t) n < len ? *used + (size_t) n : len - 1;
+}
+
+int aigov_identity_replace_fetched(aigov_identity_t *id, const char *data, size_t len,
+                                   const char *name, char *change, size_t changelen,
+                                   char *err, size_t errlen)
+{
+    aigov_jwk_t *keys = NULL;
+    size_t n = 0, used = 0;
+    int first = 1;
+    if (change != NULL && changelen > 0)
+        change[0] = '\0';
+    if (len > AIGOV_ID_MAX_KEY_FILE) {
+        aigov_errorf(err, errlen, "%s: larger than %d bytes", name ? name : "JWKS", AIGOV_ID_MAX_KEY_FILE);
+        return -1;
+    }
+    if (aigov_jwk_load(data, len, name, 0, &keys, &n, id->notice, id->notice_data, err, errlen) != 0) {
+        free(keys);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!key_in(&keys[i], id->fetched, id->nfetched))
+            note_key(change, changelen, &used, "added", &keys[i], &first);
+    for (size_t i = 0; i < id->nfetched; i++)
+        if (!key_in(&id->fetched[i], keys, n))
+            note_key(change, changelen, &used, "removed", &id->fetched[i], &first);
+    for (size_t i = 0; i < id->nfetched; i++)
+        aigov_jwk_clear(&id->fetched[i]);
+    free(id->fetched);
+    id->fetched = keys;
+    id->nfetched = n;
+    /* a token verified by a key that is gone must be checked again */
+    if (!first)
+        aigov_tcache_clear(id->cache);
+    return 0;
+}
+
+size_t aigov_identity_fetched_count(const aigov_identity_t *id)
+{
+    return id->nfetched;
 }
 
 int aigov_identity_add_key_file(aigov_identity_t *id, const char *path,
@@ -118,26 +241,74 @@ size_t aigov_identity_key_count(const aigov_identity_t *id)
     return id->nkeys;
 }
 
-static int set_string(char **dst, const char *s)
-{
-    char *copy = NULL;
-    if (s != NULL && (copy = strdup(s)) == NULL)
-        return -1;
-    free(*dst);
-    *dst = copy;
-    return 0;
-}
-
 int aigov_identity_set_issuer(aigov_identity_t *id, const char *iss)
 {
     aigov_tcache_clear(id->cache);
-    return set_string(&id->issuer, iss);
+    strlist_clear(&id->issuers);
+    return iss == NULL ? 0 : strlist_add(&id->issuers, iss);
+}
+
+int aigov_identity_add_issuer(aigov_identity_t *id, const char *iss)
+{
+    aigov_tcache_clear(id->cache);
+    return strlist_add(&id->issuers, iss);
 }
 
 int aigov_identity_set_audience(aigov_identity_t *id, const char *aud)
 {
     aigov_tcache_clear(id->cache);
-    return set_string(&id->audience, aud);
+    strlist_clear(&id->audiences);
+    return aud == NULL ? 0 : strlist_add(&id->audiences, aud);
+}
+
+int aigov_identity_add_audience(aigov_identity_t *id, const char *aud)
+{
+    aigov_tcache_clear(id->cache);
+    return strlist_add(&id->audiences, aud);
+}
+
+/*
+ * RFC 7515 4.1.9: "application/" may be left out of a media type, and media
+ * types compare case-insensitively (RFC 2045). Both the configured and the
+ * token's typ are brought to the short lower-case form, "at+jwt"; a type
+ * that names another slash keeps its prefix.
+ */
+static size_t typ_norm(const char *t, size_t len, char *out, size_t outlen)
+{
+    size_t n = 0;
+    if (len > 12 && strncasecmp(t, "application/", 12) == 0 && memchr(t + 12, '/', len - 12) == NULL) {
+        t += 12;
+        len -= 12;
+    }
+    if (len >= outlen)
+        return (size_t) -1;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char) t[i];
+        if (c == '\0')
+            return (size_t) -1;
+        out[n++] = (char) (c >= 'A' && c <= 'Z' ? c + 32 : c);
+    }
+    out[n] = '\0';
+    return n;
+}
+
+int aigov_identity_add_typ(aigov_identity_t *id, const char *typ)
+{
+    char buf[128];
+    aigov_tcache_clear(id->cache);
+    if (typ == NULL) {
+        strlist_clear(&id->typs);
+        return 0;
+    }
+    if (typ_norm(typ, strlen(typ), buf, sizeof(buf)) == (size_t) -1 || buf[0] == '\0')
+        return -2;
+    return strlist_add(&id->typs, buf);
+}
+
+void aigov_identity_set_max_lifetime(aigov_identity_t *id, long seconds)
+{
+    aigov_tcache_clear(id->cache);
+    id->max_lifetime = seconds < 0 ? 0 : seconds;
 }
 
 void aigov_identity_set_leeway(aigov_identity_t *id, long seconds)
@@ -180,6 +351,27 @@ size_t aigov_identity_cache_count(const aigov_identity_t *id)
     return aigov_tcache_count(id->cache);
 }
 
+aigov_id_status_t aigov_identity_check_subject(const json_t *claims, const char *path,
+                                               char *msg, size_t msglen)
+{
+    const json_t *s = aigov_claim_get(claims, path != NULL ? path : "sub");
+    char buf[80];
+    shown(path != NULL ? path : "sub", buf, 64);
+    if (s == NULL) {
+        aigov_errorf(msg, msglen, "token has no subject claim '%s'", buf);
+        return AIGOV_ID_BAD_SUBJECT;
+    }
+    if (!json_is_string(s)) {
+        aigov_errorf(msg, msglen, "token subject claim '%s' is not a string", buf);
+        return AIGOV_ID_BAD_SUBJECT;
+    }
+    if (json_string_length(s) == 0) {
+        aigov_errorf(msg, msglen, "token subject claim '%s' is empty", buf);
+        return AIGOV_ID_BAD_SUBJECT;
+    }
+    return AIGOV_ID_OK;
+}
+
 const char *aigov_id_status_code(aigov_id_status_t s)
 {
     switch (s) {
@@ -195,6 +387,9 @@ const char *aigov_id_status_code(aigov_id_status_t s)
     case AIGOV_ID_BAD_ISSUER:    return "invalid_issuer";
     case AIGOV_ID_BAD_AUDIENCE:  return "invalid_audience";
     case AIGOV_ID_NOMEM:         return "internal_error";
+    case AIGOV_ID_BAD_SUBJECT:   return "invalid_subject";
+    case AIGOV_ID_TOO_LONG_LIVED: return "token_lifetime_too_long";
+    case AIGOV_ID_BAD_TYPE:      return "invalid_token_type";
     }
     return "internal_error";
 }
@@ -284,17 +479,22 @@ static aigov_id_status_t check_signature(aigov_identity_t *id, json_t *hdr,
         aigov_errorf(msg, msglen, "token header has crit extensions, none of which are supported");
         return AIGOV_ID_MALFORMED;
     }
-    if (id->nkeys == 0) {
+    if (id->nkeys + id->nfetched == 0) {
         aigov_errorf(msg, msglen, "no token verification keys are configured");
         return AIGOV_ID_UNKNOWN_KID;
     }
     const char *kid = json_string_value(jkid);
-    size_t named = 0, fitting = 0;
+    size_t named = 0, exact = 0, fitting = 0;
     char why[256] = "";
-    for (size_t i = 0; i < id->nkeys; i++) {
-        const aigov_jwk_t *k = &id->keys[i];
-        if (kid != NULL && (k->kid == NULL || strcmp(k->kid, kid) != 0))
+    /* A key without a kid (a PEM key, a JWK without one) is tried for any
+     * token: IdPs put a kid in every token, and the operator who configured
+     * one key means that key. A key with a kid answers only to its kid. */
+    for (size_t i = 0; i < id->nkeys + id->nfetched; i++) {
+        const aigov_jwk_t *k = i < id->nkeys ? &id->keys[i] : &id->fetched[i - id->nkeys];
+        if (kid != NULL && k->kid != NULL && strcmp(k->kid, kid) != 0)
             continue;
+        if (kid != NULL && k->kid != NULL)
+            exact++;
         named++;
         if (!aigov_jwk_allows(k, alg, fitting == 0 && why[0] == '\0' ? why : NULL, sizeof(why)))
             continue;
@@ -303,7 +503,8 @@ static aigov_id_status_t check_signature(aigov_identity_t *id, json_t *hdr,
         if (aigov_jws_verify(k, alg, (const unsigned char *) tok, signed_len, sig, siglen))
             return AIGOV_ID_OK;
     }
-    if (kid != NULL && named == 0) {
+    /* a kid nobody has: the keys may have rotated (the caller may fetch) */
+    if (kid != NULL && exact == 0) {
         aigov_errorf(msg, msglen, "no key with kid '%s'", shown(kid, buf, 64));
         return AIGOV_ID_UNKNOWN_KID;
     }
@@ -348,20 +549,34 @@ static aigov_id_status_t check_claims(aigov_identity_t *id, json_t *c, time_t no
         aigov_errorf(msg, msglen, "token was issued %llds in the future", iat - now);
         return AIGOV_ID_NOT_YET_VALID;
     }
-    if (id->issuer != NULL) {
+    /* a token that never expires cannot be revoked: exp far in the future
+     * is as bad as no exp */
+    if (id->max_lifetime > 0) {
+        if (has_iat && exp - iat > id->max_lifetime) {
+            aigov_errorf(msg, msglen, "token lifetime (exp - iat) is %llds; at most %lds are accepted",
+                         exp - iat, id->max_lifetime);
+            return AIGOV_ID_TOO_LONG_LIVED;
+        }
+        if (exp - now > id->max_lifetime + L) {
+            aigov_errorf(msg, msglen, "token expires in %llds; at most %lds are accepted",
+                         exp - now, id->max_lifetime);
+            return AIGOV_ID_TOO_LONG_LIVED;
+        }
+    }
+    if (id->issuers.n > 0) {
         json_t *iss = json_object_get(c, "iss");
         if (!json_is_string(iss)) {
             aigov_errorf(msg, msglen, iss ? "token iss is not a string" : "token has no iss");
             return AIGOV_ID_BAD_ISSUER;
         }
-        if (strcmp(json_string_value(iss), id->issuer) != 0
-            || json_string_length(iss) != strlen(id->issuer)) {
-            aigov_errorf(msg, msglen, "token issuer '%s' is not the accepted one",
-                   shown(json_string_value(iss), buf, 64));
+        if (!strlist_has(&id->issuers, json_string_value(iss), json_string_length(iss))) {
+            aigov_errorf(msg, msglen, "token issuer '%s' is not %s",
+                   shown(json_string_value(iss), buf, 64),
+                   id->issuers.n == 1 ? "the accepted one" : "one of the accepted ones");
             return AIGOV_ID_BAD_ISSUER;
         }
     }
-    if (id->audience != NULL) {
+    if (id->audiences.n > 0) {
         json_t *aud = json_object_get(c, "aud");
         int found = 0;
         if (aud == NULL) {
@@ -369,7 +584,7 @@ static aigov_id_status_t check_claims(aigov_identity_t *id, json_t *c, time_t no
             return AIGOV_ID_BAD_AUDIENCE;
         }
         if (json_is_string(aud)) {
-            found = strcmp(json_string_value(aud), id->audience) == 0;
+            found = strlist_has(&id->audiences, json_string_value(aud), json_string_length(aud));
         } else if (json_is_array(aud)) {
             size_t i;
             json_t *a;
@@ -378,7 +593,7 @@ static aigov_id_status_t check_claims(aigov_identity_t *id, json_t *c, time_t no
                     aigov_errorf(msg, msglen, "claim aud is not a string or an array of strings");
                     return AIGOV_ID_MALFORMED;
                 }
-                if (strcmp(json_string_value(a), id->audience) == 0)
+                if (strlist_has(&id->audiences, json_string_value(a), json_string_length(a)))
                     found = 1;
             }
         } else {
@@ -386,7 +601,12 @@ static aigov_id_status_t check_claims(aigov_identity_t *id, json_t *c, time_t no
             return AIGOV_ID_MALFORMED;
         }
         if (!found) {
-            aigov_errorf(msg, msglen, "token audience does not include '%s'", shown(id->audience, buf, 64));
+            if (id->audiences.n == 1)
+                aigov_errorf(msg, msglen, "token audience does not include '%s'",
+                             shown(id->audiences.v[0], buf, 64));
+            else
+                aigov_errorf(msg, msglen, "token audience includes none of the %zu accepted ones",
+                             id->audiences.n);
             return AIGOV_ID_BAD_AUDIENCE;
         }
     }
@@ -398,6 +618,31 @@ static aigov_id_status_t check_claims(aigov_identity_t *id, json_t *c, time_t no
     if (has_iat && iat - L > *valid_from)
         *valid_from = iat - L;
     *valid_until = exp;
+    return AIGOV_ID_OK;
+}
+
+/* RFC 9068: an access token says so in typ, so that an ID token of the same
+ * issuer and audience is not taken for one. */
+static aigov_id_status_t check_typ(aigov_identity_t *id, json_t *hdr, char *msg, size_t msglen)
+{
+    char norm[128], buf[80];
+    if (id->typs.n == 0)
+        return AIGOV_ID_OK;
+    json_t *t = json_object_get(hdr, "typ");
+    if (t == NULL) {
+        aigov_errorf(msg, msglen, "token header has no typ; %s is required", id->typs.v[0]);
+        return AIGOV_ID_BAD_TYPE;
+    }
+    if (!json_is_string(t)) {
+        aigov_errorf(msg, msglen, "token header typ is not a string");
+        return AIGOV_ID_BAD_TYPE;
+    }
+    size_t n = typ_norm(json_string_value(t), json_string_length(t), norm, sizeof(norm));
+    if (n == (size_t) -1 || !strlist_has(&id->typs, norm, n)) {
+        aigov_errorf(msg, msglen, "token type '%s' is not accepted (%s is required)",
+                     shown(json_string_value(t), buf, 40), id->typs.v[0]);
+        return AIGOV_ID_BAD_TYPE;
+    }
     return AIGOV_ID_OK;
 }
 
@@ -492,6 +737,9 @@ aigov_id_status_t aigov_identity_verify(aigov_identity_t *id,
         goto done;
     }
     st = check_signature(id, hdr, tok, (size_t) (dot2 - tok), sig, siglen, msg, msglen);
+    if (st != AIGOV_ID_OK)
+        goto done;
+    st = check_typ(id, hdr, msg, msglen);
     if (st != AIGOV_ID_OK)
         goto done;
 

@@ -11,15 +11,20 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
-typedef enum { AIGOV_KTY_RSA = 1, AIGOV_KTY_EC, AIGOV_KTY_OCT } aigov_kty_t;
+typedef enum { AIGOV_KTY_RSA = 1, AIGOV_KTY_EC, AIGOV_KTY_OCT, AIGOV_KTY_OKP } aigov_kty_t;
 
-/* One JWS algorithm (RFC 7518). size: HS minimum secret (= hash) length,
- * ES coordinate length in bytes, RS unused. */
+/* One JWS algorithm (RFC 7518, RFC 8037, RFC 9864). size: HS minimum secret
+ * (= hash) length, ES coordinate length in bytes, EdDSA signature length
+ * (0: by the key's curve), RS/PS unused. pss: RSASSA-PSS rather than
+ * PKCS#1 v1.5. curve: OKP, the one curve of a fully-specified name
+ * ("Ed25519"); NULL for "EdDSA", which takes either. */
 typedef struct {
     const char *name;
     aigov_kty_t kty;
     const char *md;
     size_t size;
+    int pss;
+    const char *curve;
 } aigov_jwa_t;
 
 const aigov_jwa_t *aigov_jwa_find(const char *name);
@@ -31,6 +36,8 @@ typedef struct {
     char *label;                /* kid, or where the key came from */
     const aigov_jwa_t *alg;     /* JWK "alg": only this one; NULL: any of kty */
     const aigov_jwa_t *curve_alg;   /* EC: the one algorithm of its curve */
+    const char *curve;          /* OKP: "Ed25519" or "Ed448" */
+    int pss_only;               /* RSA: an RSASSA-PSS key (PEM), PS* only */
     EVP_PKEY *pkey;             /* RSA, EC */
     unsigned char *secret;      /* oct */
     size_t secret_len;
@@ -41,11 +48,14 @@ typedef struct {
  * Parse every key in data (PEM or JWKS/JWK JSON) and append them to
  * *keys / *nkeys. want_private: also read private material (for signing);
  * otherwise a PEM private key is an error and JWK private members are
- * ignored. On error nothing is appended and err says why, prefixed by name.
- * Returns 0, -1 bad input, -2 out of memory.
+ * ignored. A JWK that cannot be used is skipped, and notice (if not NULL)
+ * gets a line naming it and why. On error nothing is appended and err says
+ * why, prefixed by name. Returns 0, -1 bad input, -2 out of memory.
  */
+typedef void (*aigov_jwk_notice_fn)(void *data, const char *msg);
 int aigov_jwk_load(const char *data, size_t len, const char *name, int want_private,
-                   aigov_jwk_t **keys, size_t *nkeys, char *err, size_t errlen);
+                   aigov_jwk_t **keys, size_t *nkeys, aigov_jwk_notice_fn notice, void *ndata,
+                   char *err, size_t errlen);
 void aigov_jwk_clear(aigov_jwk_t *k);
 
 /* 1 when key k may be used with alg; else 0 and why ("algorithm HS256 is not

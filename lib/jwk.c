@@ -1,10 +1,14 @@
 /*
- * jwk: keys from PEM text or JWKS / JWK JSON (RFC 7517, 7518 section 6),
- * turned into OpenSSL EVP_PKEYs (RSA, EC) or raw secrets (oct).
+ * jwk: keys from PEM text or JWKS / JWK JSON (RFC 7517, 7518 section 6,
+ * RFC 8037), turned into OpenSSL EVP_PKEYs (RSA, EC, Ed25519/Ed448) or raw
+ * secrets (oct).
  *
  * libjwt 1.10 knows neither JWKS nor key checks, so keys are built here with
  * OpenSSL 3's EVP_PKEY_fromdata and checked once at load time: RSA at least
- * 2048 bits, EC only on P-256/384/521, oct at least 32 bytes.
+ * 2048 bits, EC only on P-256/384/521, OKP only Ed25519/Ed448, oct at least
+ * 32 bytes. In a JWKS a key that fails these checks, or that is not meant
+ * for signatures (use, key_ops, an encryption alg), is skipped with a
+ * notice; the file fails only when no key is left.
  */
 #include <ctype.h>
 #include <stdarg.h>
@@ -42,6 +46,18 @@ void aigov_jwk_clear(aigov_jwk_t *k)
     memset(k, 0, sizeof(*k));
 }
 
+/* "EdDSA" names the scheme and the key's curve picks the variant, so a key
+ * whose JWK says "EdDSA" also takes the fully-specified name of its curve
+ * (RFC 9864), and the other way round. */
+static int same_alg(const aigov_jwk_t *k, const aigov_jwa_t *a, const aigov_jwa_t *b)
+{
+    if (a == b)
+        return 1;
+    return k->kty == AIGOV_KTY_OKP && a->kty == AIGOV_KTY_OKP && b->kty == AIGOV_KTY_OKP
+        && (a->curve == NULL || strcmp(a->curve, k->curve) == 0)
+        && (b->curve == NULL || strcmp(b->curve, k->curve) == 0);
+}
+
 int aigov_jwk_allows(const aigov_jwk_t *k, const aigov_jwa_t *alg, char *why, size_t whylen)
 {
     const char *kty = aigov_kty_name(k->kty);
@@ -49,14 +65,24 @@ int aigov_jwk_allows(const aigov_jwk_t *k, const aigov_jwa_t *alg, char *why, si
         aigov_errorf(why, whylen, "algorithm %s is not allowed for %s key '%s'", alg->name, kty, k->label);
         return 0;
     }
-    if (k->alg != NULL && k->alg != alg) {
+    if (k->alg != NULL && !same_alg(k, k->alg, alg)) {
         aigov_errorf(why, whylen, "algorithm %s is not allowed for %s key '%s' (its alg is %s)",
                alg->name, kty, k->label, k->alg->name);
+        return 0;
+    }
+    if (k->pss_only && !alg->pss) {
+        aigov_errorf(why, whylen, "algorithm %s is not allowed for RSA-PSS key '%s' (PS256, PS384 "
+                     "and PS512 are)", alg->name, k->label);
         return 0;
     }
     if (k->kty == AIGOV_KTY_EC && k->curve_alg != alg) {
         aigov_errorf(why, whylen, "algorithm %s is not allowed for EC key '%s' (its curve needs %s)",
                alg->name, k->label, k->curve_alg->name);
+        return 0;
+    }
+    if (k->kty == AIGOV_KTY_OKP && alg->curve != NULL && strcmp(alg->curve, k->curve) != 0) {
+        aigov_errorf(why, whylen, "algorithm %s is not allowed for OKP key '%s' (its curve is %s)",
+               alg->name, k->label, k->curve);
         return 0;
     }
     if (k->kty == AIGOV_KTY_OCT && k->secret_len < alg->size) {
@@ -67,18 +93,31 @@ int aigov_jwk_allows(const aigov_jwk_t *k, const aigov_jwa_t *alg, char *why, si
     return 1;
 }
 
-/* Check an RSA or EC key and fill kty / curve_alg. */
+/* Check an RSA, EC or Edwards-curve key and fill kty / curve_alg / curve. */
 static int check_pkey(aigov_jwk_t *k, char *why, size_t whylen)
 {
     EVP_PKEY *p = k->pkey;
-    if (EVP_PKEY_is_a(p, "RSA")) {
+    int pss = EVP_PKEY_is_a(p, "RSA-PSS");
+    if (EVP_PKEY_is_a(p, "RSA") || pss) {
         int bits = EVP_PKEY_get_bits(p);
         if (bits < RSA_MIN_BITS || bits > RSA_MAX_BITS) {
             aigov_errorf(why, whylen, "RSA key has %d bits; %d to %d are accepted", bits, RSA_MIN_BITS, RSA_MAX_BITS);
             return -1;
         }
         k->kty = AIGOV_KTY_RSA;
+        /* a key certified for PSS only (id-RSASSA-PSS) must not sign PKCS#1 v1.5 */
+        k->pss_only = pss;
         return 0;
+    }
+    if (EVP_PKEY_is_a(p, "ED25519") || EVP_PKEY_is_a(p, "ED448")) {
+        k->kty = AIGOV_KTY_OKP;
+        k->curve = EVP_PKEY_is_a(p, "ED25519") ? "Ed25519" : "Ed448";
+        return 0;
+    }
+    if (EVP_PKEY_is_a(p, "X25519") || EVP_PKEY_is_a(p, "X448")) {
+        aigov_errorf(why, whylen, "key type %s is for key agreement, not signatures",
+                     EVP_PKEY_is_a(p, "X25519") ? "X25519" : "X448");
+        return -1;
     }
     if (EVP_PKEY_is_a(p, "EC")) {
         char group[64] = "";
@@ -100,7 +139,8 @@ static int check_pkey(aigov_jwk_t *k, char *why, size_t whylen)
         return 0;
     }
     const char *t = EVP_PKEY_get0_type_name(p);
-    aigov_errorf(why, whylen, "key type %s is not supported (RSA and EC are)", t ? t : "unknown");
+    aigov_errorf(why, whylen, "key type %s is not supported (RSA, EC, Ed25519 and Ed448 are)",
+                 t ? t : "unknown");
     return -1;
 }
 
@@ -405,37 +445,152 @@ static int jwk_oct(aigov_jwk_t *k, json_t *jwk, char *why, size_t whylen)
     return 0;
 }
 
-/* One JWK: 1 added, 0 skipped (not a signature key), -1 bad, -2 no memory. */
+static int jwk_okp(aigov_jwk_t *k, json_t *jwk, int want_private, char *why, size_t whylen)
+{
+    const char *crv = json_string_value(json_object_get(jwk, "crv"));
+    const char *type;
+    size_t want, xlen, dlen = 0;
+    int bad = 0, rc = -1;
+    if (crv == NULL) {
+        aigov_errorf(why, whylen, "OKP key has no 'crv'");
+        return -1;
+    }
+    if (strcmp(crv, "Ed25519") == 0) {
+        type = "ED25519"; want = 32;
+    } else if (strcmp(crv, "Ed448") == 0) {
+        type = "ED448"; want = 57;
+    } else if (strcmp(crv, "X25519") == 0 || strcmp(crv, "X448") == 0) {
+        aigov_errorf(why, whylen, "OKP curve %s is for key agreement, not signatures", crv);
+        return -1;
+    } else {
+        aigov_errorf(why, whylen, "OKP curve '%.20s' is not supported (Ed25519 and Ed448 are)", crv);
+        return -1;
+    }
+    unsigned char *x = jwk_bytes(jwk, "x", &xlen, &bad);
+    unsigned char *d = NULL;
+    if (x == NULL || xlen != want) {
+        aigov_errorf(why, whylen, "OKP key needs 'x' of %zu bytes, base64url", want);
+        goto done;
+    }
+    if (want_private && json_object_get(jwk, "d") != NULL) {
+        d = jwk_bytes(jwk, "d", &dlen, &bad);
+        if (d == NULL || dlen != want) {
+            aigov_errorf(why, whylen, "OKP key member 'd' must be %zu bytes, base64url", want);
+            goto done;
+        }
+        k->pkey = EVP_PKEY_new_raw_private_key_ex(NULL, type, NULL, d, dlen);
+        /* the public half must be the one the JWK names */
+        unsigned char pub[57];
+        size_t publen = sizeof(pub);
+        if (k->pkey != NULL && (!EVP_PKEY_get_raw_public_key(k->pkey, pub, &publen)
+                                || publen != xlen || memcmp(pub, x, xlen) != 0)) {
+            aigov_errorf(why, whylen, "OKP key's 'x' is not the public key of its 'd'");
+            goto done;
+        }
+    } else {
+        k->pkey = EVP_PKEY_new_raw_public_key_ex(NULL, type, NULL, x, xlen);
+    }
+    if (k->pkey == NULL) {
+        aigov_errorf(why, whylen, "OKP key %s cannot be decoded", crv);
+        goto done;
+    }
+    k->is_private = d != NULL;
+    rc = check_pkey(k, why, whylen);
+done:
+    free(x);
+    if (d != NULL) {
+        OPENSSL_cleanse(d, dlen);
+        free(d);
+    }
+    return rc;
+}
+
+/* JWE key management algorithms (RFC 7518 section 4): such a key decrypts,
+ * it never signs. */
+static int is_encryption_alg(const char *a)
+{
+    size_t n = strlen(a);
+    return strncmp(a, "RSA-OAEP", 8) == 0 || strcmp(a, "RSA1_5") == 0
+        || strncmp(a, "ECDH-ES", 7) == 0 || strncmp(a, "PBES2", 5) == 0
+        || strcmp(a, "dir") == 0
+        || (a[0] == 'A' && n >= 6 && strcmp(a + n - 2, "KW") == 0);
+}
+
+/* key_ops (RFC 7517 4.3): 1 when it lists op, 0 when it does not, -1 when
+ * it is not an array of strings. Absent: every operation. */
+static int key_ops_has(json_t *ops, const char *op)
+{
+    size_t i;
+    json_t *v;
+    int found = 0;
+    if (!json_is_array(ops))
+        return -1;
+    json_array_foreach(ops, i, v) {
+        if (!json_is_string(v))
+            return -1;
+        if (strcmp(json_string_value(v), op) == 0)
+            found = 1;
+    }
+    return found;
+}
+
+/*
+ * One JWK: 1 added, 0 skipped (why says why), -2 no memory. A key that
+ * cannot verify signatures is skipped rather than failing its file: an
+ * IdP's JWKS, copied as published, holds encryption keys and key types
+ * beside the signing keys.
+ */
 static int load_jwk(json_t *jwk, int want_private, aigov_jwk_t *k, char *why, size_t whylen)
 {
     if (!json_is_object(jwk)) {
         aigov_errorf(why, whylen, "is not a JSON object");
-        return -1;
+        return 0;
     }
     json_t *use = json_object_get(jwk, "use");
+    json_t *ops = json_object_get(jwk, "key_ops");
     json_t *kid = json_object_get(jwk, "kid");
     json_t *alg = json_object_get(jwk, "alg");
     const char *kty = json_string_value(json_object_get(jwk, "kty"));
+    const char *op = want_private ? "sign" : "verify";
     if (use != NULL && !json_is_string(use)) {
         aigov_errorf(why, whylen, "'use' is not a string");
-        return -1;
-    }
-    if (use != NULL && strcmp(json_string_value(use), "sig") != 0)
         return 0;
+    }
+    if (use != NULL && strcmp(json_string_value(use), "sig") != 0) {
+        aigov_errorf(why, whylen, "its use is '%.20s', not 'sig'", json_string_value(use));
+        return 0;
+    }
+    if (ops != NULL) {
+        int has = key_ops_has(ops, op);
+        if (has < 0) {
+            aigov_errorf(why, whylen, "'key_ops' is not an array of strings");
+            return 0;
+        }
+        if (has == 0) {
+            aigov_errorf(why, whylen, "its key_ops do not include '%s'", op);
+            return 0;
+        }
+    }
     if (kid != NULL && !json_is_string(kid)) {
         aigov_errorf(why, whylen, "'kid' is not a string");
-        return -1;
+        return 0;
     }
     if (kty == NULL) {
         aigov_errorf(why, whylen, "has no 'kty'");
-        return -1;
+        return 0;
     }
     if (alg != NULL) {
-        k->alg = json_is_string(alg) ? aigov_jwa_find(json_string_value(alg)) : NULL;
+        const char *an = json_string_value(alg);
+        k->alg = aigov_jwa_find(an);
+        if (an != NULL && k->alg == NULL && is_encryption_alg(an)) {
+            aigov_errorf(why, whylen, "its alg %.20s is an encryption algorithm", an);
+            return 0;
+        }
         if (k->alg == NULL) {
-            aigov_errorf(why, whylen, "'alg' %.20s is not one of RS256/384/512, ES256/384/512, HS256/384/512",
-                   json_is_string(alg) ? json_string_value(alg) : "(not a string)");
-            return -1;
+            aigov_errorf(why, whylen, "'alg' %.20s is not one of RS256/384/512, PS256/384/512, "
+                         "ES256/384/512, EdDSA, Ed25519, Ed448, HS256/384/512",
+                         an != NULL ? an : "(not a string)");
+            return 0;
         }
     }
     int rc;
@@ -443,17 +598,19 @@ static int load_jwk(json_t *jwk, int want_private, aigov_jwk_t *k, char *why, si
         rc = jwk_rsa(k, jwk, want_private, why, whylen);
     else if (strcmp(kty, "EC") == 0)
         rc = jwk_ec(k, jwk, want_private, why, whylen);
+    else if (strcmp(kty, "OKP") == 0)
+        rc = jwk_okp(k, jwk, want_private, why, whylen);
     else if (strcmp(kty, "oct") == 0)
         rc = jwk_oct(k, jwk, why, whylen);
     else {
-        aigov_errorf(why, whylen, "kty '%.20s' is not supported (RSA, EC and oct are)", kty);
-        return -1;
+        aigov_errorf(why, whylen, "kty '%.20s' is not supported (RSA, EC, OKP and oct are)", kty);
+        return 0;
     }
     if (rc != 0)
-        return -1;
+        return 0;
     if (k->alg != NULL && !aigov_jwk_allows(k, k->alg, NULL, 0)) {
         aigov_errorf(why, whylen, "'alg' %s does not fit a %s key", k->alg->name, kty);
-        return -1;
+        return 0;
     }
     if (kid != NULL && (k->kid = strdup(json_string_value(kid))) == NULL)
         return -2;
@@ -461,14 +618,15 @@ static int load_jwk(json_t *jwk, int want_private, aigov_jwk_t *k, char *why, si
 }
 
 static int load_json(const char *data, size_t len, const char *name, int want_private,
-                     aigov_jwk_t **keys, size_t *n, size_t *cap, char *err, size_t errlen)
+                     aigov_jwk_t **keys, size_t *n, size_t *cap,
+                     aigov_jwk_notice_fn notice, void *ndata, char *err, size_t errlen)
 {
     json_error_t jerr;
     json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
     json_t *list = NULL;
     int rc = 0;
-    size_t added = 0;
-    char why[256];
+    size_t added = 0, skipped = 0;
+    char why[256], first[320] = "", line[400];
     if (root == NULL) {
         aigov_errorf(err, errlen, "%s:%d:%d: %s", name, jerr.line, jerr.column, jerr.text);
         return -1;
@@ -516,20 +674,34 @@ static int load_json(const char *data, size_t len, const char *name, int want_pr
             else
                 added++;
         }
-        if (r < 0) {
+        if (r == 0) {
             const char *kid = json_string_value(json_object_get(jwk, "kid"));
-            if (r == -2)
-                aigov_errorf(err, errlen, "%s: out of memory", name);
-            else if (kid != NULL)
-                aigov_errorf(err, errlen, "%s: key %zu (kid '%.64s'): %s", name, i + 1, kid, why);
+            char place[120];
+            if (kid != NULL)
+                snprintf(place, sizeof(place), "key %zu (kid '%.64s')", i + 1, kid);
             else
-                aigov_errorf(err, errlen, "%s: key %zu: %s", name, i + 1, why);
+                snprintf(place, sizeof(place), "key %zu", i + 1);
+            if (skipped++ == 0)
+                aigov_errorf(first, sizeof(first), "%s: %s", place, why);
+            if (notice != NULL) {
+                aigov_errorf(line, sizeof(line), "%s: %s skipped: %s", name, place, why);
+                notice(ndata, line);
+            }
+        }
+        if (r < 0) {
+            aigov_errorf(err, errlen, "%s: out of memory", name);
             rc = r;
         }
         aigov_jwk_clear(&k);
     }
     if (rc == 0 && added == 0) {
-        aigov_errorf(err, errlen, "%s: has no signature keys", name);
+        if (skipped == 0)
+            aigov_errorf(err, errlen, "%s: has no signature keys", name);
+        else if (skipped == 1)
+            aigov_errorf(err, errlen, "%s: has no usable signature keys; %s", name, first);
+        else
+            aigov_errorf(err, errlen, "%s: has no usable signature keys; %s (and %zu more skipped)",
+                         name, first, skipped - 1);
         rc = -1;
     }
     json_decref(list);
@@ -539,7 +711,8 @@ static int load_json(const char *data, size_t len, const char *name, int want_pr
 }
 
 int aigov_jwk_load(const char *data, size_t len, const char *name, int want_private,
-                   aigov_jwk_t **keys, size_t *nkeys, char *err, size_t errlen)
+                   aigov_jwk_t **keys, size_t *nkeys, aigov_jwk_notice_fn notice, void *ndata,
+                   char *err, size_t errlen)
 {
     size_t before = *nkeys, cap = *nkeys, i = 0;
     int rc;
@@ -548,7 +721,7 @@ int aigov_jwk_load(const char *data, size_t len, const char *name, int want_priv
     while (i < len && isspace((unsigned char) data[i]))
         i++;
     if (i < len && data[i] == '{')
-        rc = load_json(data, len, name, want_private, keys, nkeys, &cap, err, errlen);
+        rc = load_json(data, len, name, want_private, keys, nkeys, &cap, notice, ndata, err, errlen);
     else if (memmem(data, len, "-----BEGIN ", 11) != NULL)
         rc = load_pem(data, len, name, want_private, keys, nkeys, &cap, err, errlen);
     else {

@@ -10,19 +10,27 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/rsa.h>
 
 #include "identity_int.h"
 
 static const aigov_jwa_t jwa_table[] = {
-    { "RS256", AIGOV_KTY_RSA, "SHA256", 0 },
-    { "RS384", AIGOV_KTY_RSA, "SHA384", 0 },
-    { "RS512", AIGOV_KTY_RSA, "SHA512", 0 },
-    { "ES256", AIGOV_KTY_EC,  "SHA256", 32 },
-    { "ES384", AIGOV_KTY_EC,  "SHA384", 48 },
-    { "ES512", AIGOV_KTY_EC,  "SHA512", 66 },
-    { "HS256", AIGOV_KTY_OCT, "SHA256", 32 },
-    { "HS384", AIGOV_KTY_OCT, "SHA384", 48 },
-    { "HS512", AIGOV_KTY_OCT, "SHA512", 64 },
+    { "RS256", AIGOV_KTY_RSA, "SHA256", 0, 0, NULL },
+    { "RS384", AIGOV_KTY_RSA, "SHA384", 0, 0, NULL },
+    { "RS512", AIGOV_KTY_RSA, "SHA512", 0, 0, NULL },
+    { "PS256", AIGOV_KTY_RSA, "SHA256", 0, 1, NULL },
+    { "PS384", AIGOV_KTY_RSA, "SHA384", 0, 1, NULL },
+    { "PS512", AIGOV_KTY_RSA, "SHA512", 0, 1, NULL },
+    { "ES256", AIGOV_KTY_EC,  "SHA256", 32, 0, NULL },
+    { "ES384", AIGOV_KTY_EC,  "SHA384", 48, 0, NULL },
+    { "ES512", AIGOV_KTY_EC,  "SHA512", 66, 0, NULL },
+    { "HS256", AIGOV_KTY_OCT, "SHA256", 32, 0, NULL },
+    { "HS384", AIGOV_KTY_OCT, "SHA384", 48, 0, NULL },
+    { "HS512", AIGOV_KTY_OCT, "SHA512", 64, 0, NULL },
+    /* EdDSA hashes inside the signature: no digest is named */
+    { "EdDSA",   AIGOV_KTY_OKP, NULL, 0, 0, NULL },
+    { "Ed25519", AIGOV_KTY_OKP, NULL, 64, 0, "Ed25519" },
+    { "Ed448",   AIGOV_KTY_OKP, NULL, 114, 0, "Ed448" },
 };
 
 const aigov_jwa_t *aigov_jwa_find(const char *name)
@@ -41,6 +49,7 @@ const char *aigov_kty_name(aigov_kty_t kty)
     case AIGOV_KTY_RSA: return "RSA";
     case AIGOV_KTY_EC:  return "EC";
     case AIGOV_KTY_OCT: return "oct";
+    case AIGOV_KTY_OKP: return "OKP";
     }
     return "?";
 }
@@ -156,18 +165,36 @@ static unsigned char *ecdsa_raw_to_der(const unsigned char *sig, size_t size, in
     return der;
 }
 
+/* RFC 7518 3.5: MGF1 with the same hash, and a salt as long as the hash.
+ * The salt length is fixed for verifying too, so that a signature made with
+ * another salt length (which OpenSSL would accept by default) is refused. */
+static int pss_params(EVP_PKEY_CTX *pctx, const aigov_jwa_t *alg)
+{
+    return EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1
+        && EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) == 1
+        && EVP_PKEY_CTX_set_rsa_mgf1_md_name(pctx, alg->md, NULL) == 1;
+}
+
 static int evp_verify(const aigov_jwk_t *k, const aigov_jwa_t *alg,
                       const unsigned char *input, size_t inlen,
                       const unsigned char *sig, size_t siglen)
 {
     int ok = 0;
+    EVP_PKEY_CTX *pctx = NULL;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     if (ctx == NULL)
         return 0;
-    if (EVP_DigestVerifyInit_ex(ctx, NULL, alg->md, NULL, NULL, k->pkey, NULL) == 1)
+    if (EVP_DigestVerifyInit_ex(ctx, &pctx, alg->md, NULL, NULL, k->pkey, NULL) == 1
+        && (!alg->pss || pss_params(pctx, alg)))
         ok = EVP_DigestVerify(ctx, sig, siglen, input, inlen) == 1;
     EVP_MD_CTX_free(ctx);
     return ok;
+}
+
+/* The signature length of an OKP key's curve. */
+static size_t eddsa_size(const aigov_jwk_t *k)
+{
+    return k->curve != NULL && strcmp(k->curve, "Ed448") == 0 ? 114 : 64;
 }
 
 int aigov_jws_verify(const aigov_jwk_t *k, const aigov_jwa_t *alg,
@@ -199,6 +226,10 @@ int aigov_jws_verify(const aigov_jwk_t *k, const aigov_jwa_t *alg,
             OPENSSL_free(der);
         }
         break;
+    case AIGOV_KTY_OKP:
+        if (k->pkey != NULL && siglen == eddsa_size(k))
+            ok = evp_verify(k, alg, input, inlen, sig, siglen);
+        break;
     }
     /* nginx reads the same thread's error queue for its own TLS work. */
     ERR_clear_error();
@@ -212,10 +243,12 @@ static int evp_sign(const aigov_jwk_t *k, const aigov_jwa_t *alg,
     int rc = -1;
     size_t len = 0;
     unsigned char *buf = NULL;
+    EVP_PKEY_CTX *pctx = NULL;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     if (ctx == NULL)
         return -1;
-    if (EVP_DigestSignInit_ex(ctx, NULL, alg->md, NULL, NULL, k->pkey, NULL) == 1
+    if (EVP_DigestSignInit_ex(ctx, &pctx, alg->md, NULL, NULL, k->pkey, NULL) == 1
+        && (!alg->pss || pss_params(pctx, alg))
         && EVP_DigestSign(ctx, NULL, &len, input, inlen) == 1
         && (buf = malloc(len ? len : 1)) != NULL
         && EVP_DigestSign(ctx, buf, &len, input, inlen) == 1) {
@@ -252,6 +285,7 @@ int aigov_jws_sign(const aigov_jwk_t *k, const aigov_jwa_t *alg,
         break;
     }
     case AIGOV_KTY_RSA:
+    case AIGOV_KTY_OKP:
         rc = evp_sign(k, alg, input, inlen, sig, siglen);
         break;
     case AIGOV_KTY_EC: {

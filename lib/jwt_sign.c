@@ -61,7 +61,7 @@ aigov_jwt_signer_t *aigov_jwt_signer_from_mem(const char *data, size_t len,
         memcpy(s->key.secret, data, len);
         s->key.secret_len = len;
     } else {
-        if (aigov_jwk_load(data, len, name, 1, &keys, &n, err, errlen) != 0)
+        if (aigov_jwk_load(data, len, name, 1, &keys, &n, NULL, NULL, err, errlen) != 0)
             goto fail;
         size_t pick = n;
         int is_jwks = format == 2;
@@ -128,9 +128,10 @@ const char *aigov_jwt_signer_alg(const aigov_jwt_signer_t *s)
     if (s->key.alg != NULL)
         return s->key.alg->name;
     switch (s->key.kty) {
-    case AIGOV_KTY_RSA: return "RS256";
+    case AIGOV_KTY_RSA: return s->key.pss_only ? "PS256" : "RS256";
     case AIGOV_KTY_EC:  return s->key.curve_alg->name;
     case AIGOV_KTY_OCT: return "HS256";
+    case AIGOV_KTY_OKP: return "EdDSA";
     }
     return "RS256";
 }

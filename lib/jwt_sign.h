@@ -1,5 +1,5 @@
 /*
- * jwt_sign: mint a JWT (RS*, ES*, HS*) for development and tests; the
+ * jwt_sign: mint a JWT (RS*, PS*, ES*, EdDSA, HS*) for development and tests; the
  * `aigov token` command is built on it. The gateway itself never signs.
  */
 #ifndef AIGOV_JWT_SIGN_H

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "claim_path.h"
 #include "policy_internal.h"
 
 /* Who is asking, read once per decision from the claims. */
@@ -12,27 +13,11 @@ typedef struct {
     const json_t  *groups;
 } caller_t;
 
-/* A claim by name, or by dotted path into nested objects ("org.tenant")
- * when no top-level claim has the whole name. */
+/* A claim by name, by dotted path, or by a path with quoted names
+ * (claim_path.h). */
 static const json_t *claim_lookup(const json_t *claims, const char *key)
 {
-    const json_t *cur = claims;
-    const char *s = key;
-
-    if (!claims || !json_is_object(claims))
-        return NULL;
-    if ((cur = json_object_get(claims, key)) || !strchr(key, '.'))
-        return cur;
-    cur = claims;
-    while (cur && json_is_object(cur)) {
-        const char *dot = strchr(s, '.');
-        size_t n = dot ? (size_t) (dot - s) : strlen(s);
-        cur = json_object_getn(cur, s, n);
-        if (!dot)
-            return cur;
-        s = dot + 1;
-    }
-    return NULL;
+    return aigov_claim_get(claims, key);
 }
 
 static void read_caller(const aigov_policy_t *p, const json_t *claims, caller_t *c,

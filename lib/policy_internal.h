@@ -35,7 +35,7 @@ typedef struct {
 } aigov_pval_t;
 
 typedef struct {
-    const char    *key;        /* top-level claim, or a dotted path "org.tenant" */
+    const char    *key;        /* a claim path (claim_path.h): "tenant", "org.tenant", a."b.c" */
     aigov_pval_t  *vals;       /* any of */
     size_t         nvals;
 } aigov_claim_cond_t;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "claim_path.h"
 #include "hex.h"
 #include "sha256.h"
 #include "policy_internal.h"
@@ -258,6 +259,28 @@ static int pval_from(loader_t *L, yaml_node_t *n, const char *claim, aigov_pval_
     return 0;
 }
 
+/* A claim path's fault is reported where it is: the node's line, and the
+ * column of the bad character when the scalar sits on one line. */
+static int check_claim_path(loader_t *L, yaml_node_t *n, const char *path)
+{
+    char why[160];
+    size_t at = 0;
+    unsigned line, col;
+
+    if (aigov_claim_path_check(path, &at, why, sizeof(why)) == 0)
+        return 0;
+    line = (unsigned) n->start_mark.line + 1;
+    col = (unsigned) n->start_mark.column + 1;
+    if (n->type == YAML_SCALAR_NODE && n->start_mark.line == n->end_mark.line) {
+        if (n->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE
+            || n->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE)
+            col++;
+        col += (unsigned) at;
+    }
+    aigov_errs_add(&L->errs, L->file, line, col, "claim path '%s': %s", path, why);
+    return -1;
+}
+
 static void parse_claims(loader_t *L, aigov_rule_t *r, yaml_node_t *n)
 {
     yaml_node_pair_t *pr;
@@ -280,7 +303,7 @@ static void parse_claims(loader_t *L, aigov_rule_t *r, yaml_node_t *n)
         const char *key = get_text(L, kn, "a claim name", MAX_NAME);
         aigov_claim_cond_t *c = &r->claims[k];
 
-        if (!key)
+        if (!key || check_claim_path(L, kn, key) != 0)
             continue;
         for (size_t j = 0; j < k; j++) {
             if (!strcmp(r->claims[j].key, key)) {
@@ -682,10 +705,10 @@ static void parse_identity(loader_t *L, yaml_node_t *n)
     if (aigov_ymap_check(L->y, n, identity_keys, "identity"))
         return;
     if ((v = aigov_ymap_get(L->y, n, "subject_claim", NULL)) &&
-        !(sub = get_text(L, v, "subject_claim", MAX_NAME)))
+        (!(sub = get_text(L, v, "subject_claim", MAX_NAME)) || check_claim_path(L, v, sub) != 0))
         return;
     if ((v = aigov_ymap_get(L->y, n, "groups_claim", NULL)) &&
-        !(grp = get_text(L, v, "groups_claim", MAX_NAME)))
+        (!(grp = get_text(L, v, "groups_claim", MAX_NAME)) || check_claim_path(L, v, grp) != 0))
         return;
     if (L->identity_file) {
         if (strcmp(sub, p->subject_claim) || strcmp(grp, p->groups_claim))

@@ -653,6 +653,10 @@ ngx_http_aigov_identify(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
                                    "more than one x-api-key header");
     }
 
+    if (alcf->jwks) {
+        ngx_http_aigov_jwks_refresh(r, alcf->jwks, 0);
+    }
+
     msg[0] = '\0';
 
     st = aigov_identity_verify(alcf->identity,
@@ -667,11 +671,25 @@ ngx_http_aigov_identify(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
     }
 
     if (st == AIGOV_ID_OK) {
-        return NGX_DECLINED;
+        /* callers without a subject would share one quota and one name */
+        st = aigov_identity_check_subject(ctx->claims,
+                                          alcf->policy
+                                          ? aigov_policy_subject_claim(
+                                                alcf->policy)
+                                          : NULL,
+                                          msg, sizeof(msg));
+        if (st == AIGOV_ID_OK) {
+            return NGX_DECLINED;
+        }
     }
 
     if (st == AIGOV_ID_NOMEM) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (st == AIGOV_ID_UNKNOWN_KID && alcf->jwks) {
+        /* the IdP may have rotated its keys: fetch, for the next token */
+        ngx_http_aigov_jwks_refresh(r, alcf->jwks, 1);
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,

@@ -24,6 +24,13 @@ static char *ngx_http_aigov_plugin(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_aigov_jwt_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_aigov_jwt_list(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_aigov_jwt_jwks(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_aigov_jwt_same(ngx_http_aigov_loc_conf_t *conf,
+    ngx_http_aigov_loc_conf_t *prev);
+static void ngx_http_aigov_key_notice(void *data, const char *msg);
 static char *ngx_http_aigov_init_main_conf(ngx_conf_t *cf, void *conf);
 static ngx_int_t ngx_http_aigov_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
@@ -81,17 +88,38 @@ static ngx_command_t  ngx_http_aigov_commands[] = {
       NULL },
 
     { ngx_string("aigov_jwt_issuer"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_aigov_jwt_list,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_aigov_loc_conf_t, jwt_issuer),
       NULL },
 
     { ngx_string("aigov_jwt_audience"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_aigov_jwt_list,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_aigov_loc_conf_t, jwt_audience),
+      NULL },
+
+    { ngx_string("aigov_jwt_typ"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_aigov_jwt_list,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_aigov_loc_conf_t, jwt_typ),
+      NULL },
+
+    { ngx_string("aigov_jwt_jwks"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_aigov_jwt_jwks,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("aigov_jwt_max_lifetime"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_aigov_loc_conf_t, jwt_max_lifetime),
       NULL },
 
     { ngx_string("aigov_jwt_leeway"),
@@ -354,6 +382,8 @@ ngx_http_aigov_create_loc_conf(ngx_conf_t *cf)
     alcf->hold_back = NGX_CONF_UNSET_SIZE;
     alcf->jwt_keys = NGX_CONF_UNSET_PTR;
     alcf->jwt_leeway = NGX_CONF_UNSET;
+    alcf->jwt_max_lifetime = NGX_CONF_UNSET;
+    alcf->jwt_jwks_refresh = NGX_CONF_UNSET;
     alcf->jwt_cache = NGX_CONF_UNSET_UINT;
 
     return alcf;
@@ -387,6 +417,12 @@ ngx_http_aigov_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->jwt_audience, prev->jwt_audience, "");
     ngx_conf_merge_sec_value(conf->jwt_leeway, prev->jwt_leeway, 60);
     ngx_conf_merge_uint_value(conf->jwt_cache, prev->jwt_cache, 1024);
+    ngx_conf_merge_str_value(conf->jwt_typ, prev->jwt_typ, "");
+    ngx_conf_merge_sec_value(conf->jwt_max_lifetime, prev->jwt_max_lifetime,
+                             AIGOV_ID_DEFAULT_MAX_LIFETIME);
+    ngx_conf_merge_str_value(conf->jwt_jwks, prev->jwt_jwks, "");
+    ngx_conf_merge_sec_value(conf->jwt_jwks_refresh, prev->jwt_jwks_refresh,
+                             300);
 
     /* the identity and policy are built once per distinct setting; a
      * location that only inherits shares its parent's */
@@ -413,7 +449,18 @@ ngx_http_aigov_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         }
     }
 
-    if (conf->jwt_keys && conf->identity == NULL) {
+    /* the settings added for #21 decide sharing by value too */
+    if (conf->identity != NULL && conf->identity == prev->identity
+        && !ngx_http_aigov_jwt_same(conf, prev))
+    {
+        conf->identity = NULL;
+    }
+
+    if (conf->identity != NULL && conf->identity == prev->identity) {
+        conf->jwks = prev->jwks;
+    }
+
+    if ((conf->jwt_keys || conf->jwt_jwks.len) && conf->identity == NULL) {
         conf->identity = ngx_http_aigov_build_identity(cf, conf);
         if (conf->identity == NULL) {
             return NGX_CONF_ERROR;
@@ -537,6 +584,167 @@ ngx_http_aigov_jwt_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/*
+ * aigov_jwt_issuer, aigov_jwt_audience, aigov_jwt_typ: one or more values,
+ * the directive repeatable; kept as one string of NUL-separated values, so
+ * that two settings compare (and inherit) as one value. A single "" means
+ * "not checked" and is only allowed alone.
+ */
+
+static char *
+ngx_http_aigov_jwt_list(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    u_char      *d;
+    size_t       len;
+    ngx_str_t   *field, *value;
+    ngx_uint_t   i;
+
+    field = (ngx_str_t *) (p + cmd->offset);
+    value = cf->args->elts;
+
+    len = field->len;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        if (value[i].len == 0) {
+            if (cf->args->nelts == 2 && field->data == NULL) {
+                field->data = (u_char *) "";
+                return NGX_CONF_OK;
+            }
+
+            return "has an empty value among others";
+        }
+
+        if (ngx_strlen(value[i].data) != value[i].len) {
+            return "has a value with a NUL byte";
+        }
+
+        len += value[i].len + 1;
+    }
+
+    if (field->data != NULL && field->len == 0) {
+        return "is \"\" (not checked) here already";
+    }
+
+    d = ngx_pnalloc(cf->pool, len + 1);
+    if (d == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    len = 0;
+
+    if (field->len) {
+        d = ngx_cpymem(d, field->data, field->len);
+        *d++ = '\0';
+        len = field->len + 1;
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        d = ngx_cpymem(d, value[i].data, value[i].len);
+        *d++ = '\0';
+        len += value[i].len + 1;
+    }
+
+    field->data = d - len;
+    field->len = len - 1;
+
+    return NGX_CONF_OK;
+}
+
+
+/* aigov_jwt_jwks /internal/location [refresh]; */
+
+static char *
+ngx_http_aigov_jwt_jwks(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_aigov_loc_conf_t  *alcf = conf;
+
+    time_t      t;
+    ngx_str_t  *value;
+
+    if (alcf->jwt_jwks.data != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0 || value[1].data[0] != '/') {
+        return "needs the URI of a location, e.g. /_jwks";
+    }
+
+    alcf->jwt_jwks = value[1];
+
+    if (cf->args->nelts == 3) {
+        t = ngx_parse_time(&value[2], 1);
+        if (t == (time_t) NGX_ERROR || t < 1) {
+            return "has an invalid refresh time";
+        }
+
+        alcf->jwt_jwks_refresh = t;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_aigov_jwt_same(ngx_http_aigov_loc_conf_t *conf,
+    ngx_http_aigov_loc_conf_t *prev)
+{
+    return conf->jwt_max_lifetime == prev->jwt_max_lifetime
+           && conf->jwt_jwks_refresh == prev->jwt_jwks_refresh
+           && conf->jwt_jwks.len == prev->jwt_jwks.len
+           && ngx_memcmp(conf->jwt_jwks.data, prev->jwt_jwks.data,
+                         conf->jwt_jwks.len) == 0
+           && conf->jwt_typ.len == prev->jwt_typ.len
+           && ngx_memcmp(conf->jwt_typ.data, prev->jwt_typ.data,
+                         conf->jwt_typ.len) == 0
+           && conf->jwt_issuer.len == prev->jwt_issuer.len
+           && ngx_memcmp(conf->jwt_issuer.data, prev->jwt_issuer.data,
+                         conf->jwt_issuer.len) == 0
+           && conf->jwt_audience.len == prev->jwt_audience.len
+           && ngx_memcmp(conf->jwt_audience.data, prev->jwt_audience.data,
+                         conf->jwt_audience.len) == 0;
+}
+
+
+static void
+ngx_http_aigov_key_notice(void *data, const char *msg)
+{
+    ngx_conf_t  *cf = data;
+
+    ngx_conf_log_error(NGX_LOG_NOTICE, cf, 0, "aigov_jwt_key: %s", msg);
+}
+
+
+/* each NUL-separated value of a list directive, given to add() */
+
+static ngx_int_t
+ngx_http_aigov_add_each(aigov_identity_t *id, ngx_str_t *list,
+    int (*add)(aigov_identity_t *, const char *))
+{
+    u_char  *p, *end;
+
+    if (list->len == 0) {
+        return NGX_OK;
+    }
+
+    p = list->data;
+    end = list->data + list->len;
+
+    while (p <= end) {
+        if (add(id, (const char *) p) != 0) {
+            return NGX_ERROR;
+        }
+
+        p += ngx_strlen(p) + 1;
+    }
+
+    return NGX_OK;
+}
+
+
 static aigov_identity_t *
 ngx_http_aigov_build_identity(ngx_conf_t *cf, ngx_http_aigov_loc_conf_t *alcf)
 {
@@ -559,9 +767,12 @@ ngx_http_aigov_build_identity(ngx_conf_t *cf, ngx_http_aigov_loc_conf_t *alcf)
     cln->handler = ngx_http_aigov_free_identity;
     cln->data = id;
 
-    key = alcf->jwt_keys->elts;
+    /* nginx -t shows which keys of a JWKS are skipped, and why */
+    aigov_identity_set_notice(id, ngx_http_aigov_key_notice, cf);
 
-    for (i = 0; i < alcf->jwt_keys->nelts; i++) {
+    key = alcf->jwt_keys ? alcf->jwt_keys->elts : NULL;
+
+    for (i = 0; alcf->jwt_keys && i < alcf->jwt_keys->nelts; i++) {
         err[0] = '\0';
         if (aigov_identity_add_key_file(id, (const char *) key[i].data,
                                         err, sizeof(err))
@@ -573,20 +784,42 @@ ngx_http_aigov_build_identity(ngx_conf_t *cf, ngx_http_aigov_loc_conf_t *alcf)
         }
     }
 
-    if ((alcf->jwt_issuer.len
-         && aigov_identity_set_issuer(id,
-                                      (const char *) alcf->jwt_issuer.data)
-            != 0)
-        || (alcf->jwt_audience.len
-            && aigov_identity_set_audience(id,
-                                   (const char *) alcf->jwt_audience.data)
-               != 0)
+    aigov_identity_set_notice(id, NULL, NULL);
+
+    alcf->jwks = NULL;
+
+    if (alcf->jwt_jwks.len) {
+        alcf->jwks = ngx_pcalloc(cf->pool, sizeof(ngx_http_aigov_jwks_t));
+        if (alcf->jwks == NULL) {
+            return NULL;
+        }
+
+        alcf->jwks->uri = alcf->jwt_jwks;
+        alcf->jwks->refresh = alcf->jwt_jwks_refresh;
+        alcf->jwks->identity = id;
+    }
+
+    if (ngx_http_aigov_add_each(id, &alcf->jwt_issuer,
+                                aigov_identity_add_issuer)
+        != NGX_OK
+        || ngx_http_aigov_add_each(id, &alcf->jwt_audience,
+                                   aigov_identity_add_audience)
+           != NGX_OK
         || aigov_identity_set_cache(id, alcf->jwt_cache) != 0)
     {
         return NULL;
     }
 
+    if (ngx_http_aigov_add_each(id, &alcf->jwt_typ, aigov_identity_add_typ)
+        != NGX_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "aigov_jwt_typ: a value is longer than 100 bytes");
+        return NULL;
+    }
+
     aigov_identity_set_leeway(id, (long) alcf->jwt_leeway);
+    aigov_identity_set_max_lifetime(id, (long) alcf->jwt_max_lifetime);
 
     return id;
 }

@@ -30,6 +30,17 @@
 #define NGX_HTTP_AIGOV_OUT_SIZE   8192
 
 
+/* the IdP's JWKS, fetched through an internal location (one per worker) */
+typedef struct {
+    ngx_str_t                  uri;
+    time_t                     refresh;
+    time_t                     last_try;
+    time_t                     fetched;
+    ngx_uint_t                 busy;
+    aigov_identity_t          *identity;
+} ngx_http_aigov_jwks_t;
+
+
 typedef struct {
     ngx_flag_t                 enable;
     size_t                     max_answer_size;
@@ -39,8 +50,13 @@ typedef struct {
     aigov_policy_t            *policy;
 
     ngx_array_t               *jwt_keys;       /* ngx_str_t, full paths */
-    ngx_str_t                  jwt_issuer;
-    ngx_str_t                  jwt_audience;
+    ngx_str_t                  jwt_issuer;     /* values joined by NUL */
+    ngx_str_t                  jwt_audience;   /* values joined by NUL */
+    ngx_str_t                  jwt_typ;        /* values joined by NUL */
+    time_t                     jwt_max_lifetime;
+    ngx_str_t                  jwt_jwks;       /* internal location */
+    time_t                     jwt_jwks_refresh;
+    ngx_http_aigov_jwks_t     *jwks;
     time_t                     jwt_leeway;
     ngx_uint_t                 jwt_cache;
     aigov_identity_t          *identity;
@@ -172,6 +188,10 @@ ngx_http_aigov_ctx_t *ngx_http_aigov_create_ctx(ngx_http_request_t *r);
 
 /* ngx_http_aigov_access.c */
 ngx_int_t ngx_http_aigov_access_handler(ngx_http_request_t *r);
+
+/* ngx_http_aigov_jwks.c */
+void ngx_http_aigov_jwks_refresh(ngx_http_request_t *r,
+    ngx_http_aigov_jwks_t *jw, ngx_uint_t unknown_kid);
 
 /* ngx_http_aigov_error.c */
 ngx_str_t *ngx_http_aigov_error_json(ngx_pool_t *pool, ngx_uint_t status,

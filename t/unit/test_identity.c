@@ -122,6 +122,9 @@ static const char *md_of(const char *alg)
     return strstr(alg, "256") ? "SHA256" : strstr(alg, "384") ? "SHA384" : "SHA512";
 }
 
+/* PS salt length for the next signatures (RFC 7518: the hash length). */
+static int pss_salt = RSA_PSS_SALTLEN_DIGEST;
+
 /* Sign input with alg; ES as raw r||s unless der is set. */
 static unsigned char *sign(const char *alg, EVP_PKEY *k, const unsigned char *sec, size_t seclen,
                            const char *input, size_t *siglen, int der)
@@ -135,11 +138,18 @@ static unsigned char *sign(const char *alg, EVP_PKEY *k, const unsigned char *se
         return sig;
     }
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    EVP_PKEY_CTX *pctx = NULL;
     size_t l = 1024;
-    assert_int_equal(EVP_DigestSignInit_ex(ctx, NULL, md_of(alg), NULL, NULL, k, NULL), 1);
+    int eddsa = alg[0] == 'E' && alg[1] == 'd';
+    assert_int_equal(EVP_DigestSignInit_ex(ctx, &pctx, eddsa ? NULL : md_of(alg), NULL, NULL, k, NULL), 1);
+    if (alg[0] == 'P') {
+        /* RFC 7518 3.5: salt as long as the hash */
+        assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING), 1);
+        assert_int_equal(EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, pss_salt), 1);
+    }
     assert_int_equal(EVP_DigestSign(ctx, sig, &l, (const unsigned char *) input, strlen(input)), 1);
     EVP_MD_CTX_free(ctx);
-    if (alg[0] == 'E' && !der) {
+    if (alg[0] == 'E' && !eddsa && !der) {
         size_t n = strstr(alg, "256") ? 32 : strstr(alg, "384") ? 48 : 66;
         const unsigned char *p = sig;
         ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long) l);
@@ -442,10 +452,17 @@ static void test_unknown_kid(void **s)
     assert_string_equal(msg, "no key with kid 'nope'");
     assert_string_equal(aigov_id_status_code(AIGOV_ID_UNKNOWN_KID), "unknown_key");
     free(tok);
-    /* a PEM key has no kid: a token naming one finds nothing */
+    /* a PEM key has no kid: it is tried for a token naming any kid, as
+     * every IdP's tokens name one (#21.2) */
     aigov_identity_t *pem = with_keys(rsa1_pub, NULL);
     tok = mint("RS256", rsa1, "k1", claims_exp(T0 + 3600));
+    assert_int_equal(verify(pem, tok), AIGOV_ID_OK);
+    free(tok);
+    /* ... but it verifies only its own signatures; the kid nobody has is
+     * still what the answer names */
+    tok = mint("RS256", rsa2, "k1", claims_exp(T0 + 3600));
     assert_int_equal(verify(pem, tok), AIGOV_ID_UNKNOWN_KID);
+    assert_string_equal(msg, "no key with kid 'k1'");
     free(tok);
     free(a);
     aigov_identity_free(id);
@@ -540,11 +557,15 @@ static void test_jwk_alg_restricts(void **s)
 static void test_unsupported_alg(void **s)
 {
     aigov_identity_t *id = with_keys(rsa1_pub, NULL);
-    /* PS256 is a real algorithm, but RSA keys here take only RS* */
+    /* ES256K is a real algorithm that no key here can take */
     const char *payload = claims_exp(T0 + 3600);
-    char *tok = mint_raw("RS256", rsa1, NULL, 0, "{\"alg\":\"PS256\"}", payload, 0);
+    char *tok = mint_raw("RS256", rsa1, NULL, 0, "{\"alg\":\"ES256K\"}", payload, 0);
     assert_int_equal(verify(id, tok), AIGOV_ID_BAD_ALG);
-    assert_string_equal(msg, "algorithm PS256 is not supported");
+    assert_string_equal(msg, "algorithm ES256K is not supported");
+    free(tok);
+    /* a PKCS#1 v1.5 signature relabelled PS256 does not pass as PSS */
+    tok = mint_raw("RS256", rsa1, NULL, 0, "{\"alg\":\"PS256\"}", payload, 0);
+    assert_int_equal(verify(id, tok), AIGOV_ID_BAD_SIGNATURE);
     free(tok);
     tok = mint_raw("RS256", rsa1, NULL, 0, "{\"typ\":\"JWT\"}", payload, 0);
     assert_int_equal(verify(id, tok), AIGOV_ID_MALFORMED);
@@ -829,6 +850,9 @@ static void test_iat_in_future(void **s)
 static void test_exp_required_and_typed(void **s)
 {
     aigov_identity_t *id = with_keys(rsa1_pub, NULL);
+    /* far-away exps are judged here as numbers; the lifetime limit has its
+     * own test */
+    aigov_identity_set_max_lifetime(id, 0);
     struct { const char *p, *want; aigov_id_status_t st; } cases[] = {
         { "{\"sub\":\"a\"}", "token has no exp", AIGOV_ID_MALFORMED },
         { "{\"sub\":\"a\",\"exp\":\"1800000000\"}", "claim exp is not a number", AIGOV_ID_MALFORMED },
@@ -1089,11 +1113,15 @@ static void test_key_errors(void **s)
     expect_key_error("{\"foo\": 1}", "neither a JWKS");
     expect_key_error("{\"keys\": []}", "has no signature keys");
     expect_key_error("{\"keys\": [{\"kty\":\"RSA\",\"use\":\"enc\",\"n\":\"AQAB\",\"e\":\"AQAB\"}]}",
-                     "has no signature keys");
+                     "keys.json: has no usable signature keys; key 1: its use is 'enc', not 'sig'");
     expect_key_error("{\"keys\": [{\"kty\":\"RSA\",\"kid\":\"a\",\"e\":\"AQAB\"}]}",
-                     "keys.json: key 1 (kid 'a'): member 'n' is missing");
+                     "keys.json: has no usable signature keys; key 1 (kid 'a'): member 'n' is missing");
     expect_key_error("{\"keys\": [{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"AAAA\"}]}",
-                     "kty 'OKP' is not supported");
+                     "OKP key needs 'x' of 32 bytes");
+    expect_key_error("{\"keys\": [{\"kty\":\"OKP\",\"crv\":\"X25519\",\"x\":\"AAAA\"}]}",
+                     "OKP curve X25519 is for key agreement, not signatures");
+    expect_key_error("{\"keys\": [{\"kty\":\"RSA\",\"kid\":\"a\",\"e\":\"AQAB\"},{\"kty\":\"EC\"}]}",
+                     "key 1 (kid 'a'): member 'n' is missing (and 1 more skipped)");
     expect_key_error("{\"keys\": [{\"kid\":\"x\"}]}", "has no 'kty'");
     expect_key_error("{\"keys\": [{\"kty\":\"oct\",\"k\":\"c2hvcnQ\"}]}", "oct key is 5 bytes");
     expect_key_error("{\"keys\": [{\"kty\":\"oct\",\"k\":\"c2hvcnQ=\"}]}", "needs 'k', base64url");
@@ -1111,13 +1139,14 @@ static void test_key_errors(void **s)
     free(ra);
     ra = jwk_rsa(rsa1, "a", "RSA-OAEP");
     snprintf(buf, sizeof(buf), "{\"keys\":[%s]}", ra);
-    expect_key_error(buf, "'alg' RSA-OAEP is not one of");
+    expect_key_error(buf, "key 1 (kid 'a'): its alg RSA-OAEP is an encryption algorithm");
     free(ra);
-    /* one bad key spoils the file, and the good one is not half-added */
-    char *good = jwk_rsa(rsa1, "good", NULL);
-    snprintf(buf, sizeof(buf), "{\"keys\":[%s,{\"kty\":\"RSA\",\"kid\":\"b\",\"n\":\"!!\",\"e\":\"AQAB\"}]}", good);
-    expect_key_error(buf, "key 2 (kid 'b'): member 'n' is not base64url");
-    free(good);
+    ra = jwk_rsa(rsa1, "a", "XS999");
+    snprintf(buf, sizeof(buf), "{\"keys\":[%s]}", ra);
+    expect_key_error(buf, "'alg' XS999 is not one of");
+    free(ra);
+    /* a file that is not a JWKS at all still fails whole */
+    expect_key_error("{\"keys\":[{\"kty\":\"oct\",\"k\":\"c2hvcnQ\"}], \"keys\": []}", "keys.json:1:");
     /* duplicate members */
     expect_key_error("{\"kty\":\"oct\",\"kty\":\"RSA\"}", "keys.json:1:");
 }
@@ -1134,12 +1163,12 @@ static void test_key_pem_errors(void **s)
     expect_key_error(sp, "RSA key has 1024 bits");
     free(sp);
     EVP_PKEY_free(small);
-    /* Ed25519 is not a JWS algorithm we take */
-    EVP_PKEY *ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-    char *ep = pub_pem(ed);
-    expect_key_error(ep, "key type ED25519 is not supported");
-    free(ep);
-    EVP_PKEY_free(ed);
+    /* X25519 agrees on keys; it never signs */
+    EVP_PKEY *xk = EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
+    char *xp = pub_pem(xk);
+    expect_key_error(xp, "key type X25519 is for key agreement, not signatures");
+    free(xp);
+    EVP_PKEY_free(xk);
     /* a corrupted PEM body */
     char *bad = strdup(rsa1_pub);
     bad[40] = bad[40] == 'A' ? 'B' : 'A';
@@ -1168,7 +1197,8 @@ static void test_key_files(void **s)
     char *t3 = mint("ES256", ec256, "dev-rs256", claims_exp(T0 + 3600));
     assert_int_equal(verify(id, t1), AIGOV_ID_OK);
     assert_int_equal(verify(id, t2), AIGOV_ID_OK);
-    assert_int_equal(verify(id, t3), AIGOV_ID_BAD_ALG);
+    /* the ES256 PEM key has no kid, so it is tried too, and it made t3 */
+    assert_int_equal(verify(id, t3), AIGOV_ID_OK);
     free(t1); free(t2); free(t3);
     /* a certificate file works as a public key too */
     X509 *x = X509_new();
@@ -1260,7 +1290,7 @@ static void test_signer_roundtrip(void **s)
     for (int i = 0; i < 3; i++) {
         char *tok = aigov_jwt_sign(sg, algs[i], claims, err, sizeof(err));
         assert_non_null(tok);
-        assert_int_equal(verify(id, tok), AIGOV_ID_UNKNOWN_KID);   /* PEM keys have no kid */
+        assert_int_equal(verify(id, tok), AIGOV_ID_OK);   /* PEM keys without kid take any */
         free(tok);
     }
     assert_null(aigov_jwt_sign(sg, "HS256", claims, err, sizeof(err)));
@@ -1322,6 +1352,435 @@ static void test_status_codes_distinct(void **s)
         for (int b = a + 1; b <= AIGOV_ID_NOMEM; b++)
             assert_string_not_equal(aigov_id_status_code((aigov_id_status_t) a),
                                     aigov_id_status_code((aigov_id_status_t) b));
+}
+
+/* ---------- #21: keys as IdPs publish them ---------- */
+
+static char notes[4096];
+static int nnotes;
+static void collect(void *data, const char *line)
+{
+    (void) data;
+    size_t n = strlen(notes);
+    snprintf(notes + n, sizeof(notes) - n, "%s\n", line);
+    nnotes++;
+}
+
+static char *jwk_okp(EVP_PKEY *k, const char *kid, const char *extra)
+{
+    unsigned char raw[64];
+    size_t len = sizeof(raw);
+    EVP_PKEY_get_raw_public_key(k, raw, &len);
+    char *x = b64url(raw, len);
+    char *out = malloc(512);
+    snprintf(out, 512, "{\"kty\":\"OKP\",\"crv\":\"%s\",\"kid\":\"%s\",\"x\":\"%s\"%s}",
+             len == 32 ? "Ed25519" : "Ed448", kid, x, extra ? extra : "");
+    free(x);
+    return out;
+}
+
+static void test_jwks_skips_unusable_keys(void **s)
+{
+    char buf[16384], err[512];
+    EVP_PKEY *xk = EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
+    unsigned char raw[32];
+    size_t rl = sizeof(raw);
+    EVP_PKEY_get_raw_public_key(xk, raw, &rl);
+    char *x = b64url(raw, rl);
+    char *good = jwk_rsa(rsa1, "sig1", "RS256");
+    char *enc = jwk_rsa(rsa2, "enc1", NULL);
+    char *oaep = jwk_rsa(rsa2, "oaep1", "RSA-OAEP");
+    char *ops = jwk_rsa(rsa2, "ops1", NULL);
+    /* "use":"enc"; alg RSA-OAEP without use (Azure AD, Keycloak); key_ops
+     * without verify; X25519; an unknown kty; an RSA key too small */
+    enc[strlen(enc) - 1] = '\0';
+    ops[strlen(ops) - 1] = '\0';
+    snprintf(buf, sizeof(buf), "{\"keys\":[%s,%s,\"use\":\"enc\"},%s,%s,\"key_ops\":[\"encrypt\",\"wrapKey\"]},"
+             "{\"kty\":\"OKP\",\"crv\":\"X25519\",\"kid\":\"ecdh1\",\"x\":\"%s\"},"
+             "{\"kty\":\"PQC\",\"kid\":\"future\"}]}", good, enc, oaep, ops, x);
+    notes[0] = '\0';
+    nnotes = 0;
+    aigov_identity_t *id = aigov_identity_new();
+    aigov_identity_set_notice(id, collect, NULL);
+    assert_int_equal(aigov_identity_add_key_mem(id, buf, strlen(buf), "idp.json", err, sizeof(err)), 0);
+    assert_int_equal(aigov_identity_key_count(id), 1);
+    assert_int_equal(nnotes, 5);
+    assert_non_null(strstr(notes, "idp.json: key 2 (kid 'enc1') skipped: its use is 'enc', not 'sig'\n"));
+    assert_non_null(strstr(notes, "key 3 (kid 'oaep1') skipped: its alg RSA-OAEP is an encryption algorithm"));
+    assert_non_null(strstr(notes, "key 4 (kid 'ops1') skipped: its key_ops do not include 'verify'"));
+    assert_non_null(strstr(notes, "key 5 (kid 'ecdh1') skipped: OKP curve X25519 is for key agreement"));
+    assert_non_null(strstr(notes, "key 6 (kid 'future') skipped: kty 'PQC' is not supported"));
+    char *tok = mint("RS256", rsa1, "sig1", claims_exp(T0 + 3600));
+    assert_int_equal(verify(id, tok), AIGOV_ID_OK);
+    free(tok);
+    /* security: a key whose key_ops exclude verify never verifies, not even
+     * a token signed by its own private key and naming its kid */
+    tok = mint("RS256", rsa2, "ops1", claims_exp(T0 + 3600));
+    assert_int_equal(verify(id, tok), AIGOV_ID_UNKNOWN_KID);
+    free(tok);
+    tok = mint("RS256", rsa2, "enc1", claims_exp(T0 + 3600));
+    assert_int_equal(verify(id, tok), AIGOV_ID_UNKNOWN_KID);
+    free(tok);
+    /* key_ops with verify is fine; key_ops of the wrong type is skipped */
+    aigov_identity_free(id);
+    char *k2 = jwk_rsa(rsa2, "v", NULL);
+    k2[strlen(k2) - 1] = '\0';
+    snprintf(buf, sizeof(buf), "{\"keys\":[%s,\"key_ops\":[\"verify\"]}]}", k2);
+    id = aigov_identity_new();
+    assert_int_equal(aigov_identity_add_key_mem(id, buf, strlen(buf), "v.json", err, sizeof(err)), 0);
+    tok = mint("RS256", rsa2, "v", claims_exp(T0 + 3600));
+    assert_int_equal(verify(id, tok), AIGOV_ID_OK);
+    free(tok);
+    aigov_identity_free(id);
+    snprintf(buf, sizeof(buf), "{\"keys\":[%s,\"key_ops\":\"verify\"}]}", k2);
+    expect_key_error(buf, "'key_ops' is not an array of strings");
+    free(k2);
+    free(x); free(good); free(enc); free(oaep); free(ops);
+    EVP_PKEY_free(xk);
+}
+
+static void test_pss(void **s)
+{
+    const char *payload = claims_exp(T0 + 3600);
+    /* an RSA key without alg (PEM, or a JWK without alg) takes PS* too */
+    aigov_identity_t *id = with_keys(rsa1_pub, NULL);
+    const char *algs[] = { "PS256", "PS384", "PS512" };
+    for (int i = 0; i < 3; i++) {
+        char *tok = mint(algs[i], rsa1, NULL, payload);
+        assert_int_equal(verify(id, tok), AIGOV_ID_OK);
+        free(tok);
+    }
+    /* a PS256 signature labelled RS256, or PS384 */
+    char *tok = mint_raw("PS256", rsa1, NULL, 0, "{\"alg\":\"RS256\"}", payload, 0);
+    assert_int_equal(verify(id, tok), AIGOV_ID_BAD_SIGNATURE);
+    free(tok);
+    tok = mint_raw("PS256", rsa1, NULL, 0, "{\"alg\":\"PS384\"}", payload, 0);
+    assert_int_equal(verify(id, tok), AIGOV_ID_BAD_SIGNATURE);
+    free(tok);
+    /* RFC 7518 fixes the salt at the hash length: another salt is refused */
+    pss_salt = 20;
+    tok = mint("PS256", rsa1, NULL, payload);
+    assert_int_equal(verify(id, tok), AIGOV_ID_BAD_SIGNATURE);
+    free(tok);
+    pss_salt = RSA_PSS_SALTLEN_DIGEST;
+    /* another key's PS256 */
+    tok = mint("PS256", rsa2, NULL, payload);
+    assert_int_equal(verify(id, tok), AIGOV_ID_BAD_SIGNATURE);
+    free(tok);
+    aigov_identity_free(id);
+
+    /* a JWK with alg PS256 pins PS256 */
+    char *j = jwk_rsa(rsa1, "p", "PS256");
+    id = with_jwks(j, NULL, NULL);
+    tok = mint("PS256", rsa1, "p", payload);
+    assert_int_equal(verify(id, tok), AIGOV_ID_OK);
+    free(tok);
+    tok = mint("RS256", rsa1, "p", payload);
+    assert_int_equal(verify(id, tok), AIGOV_ID_BAD_ALG);
+    assert_string_equal(msg, "algorithm RS256 is not allowed for RSA key 'p' (its alg is PS256)");
+    free(tok);
+    tok = mint("PS512", rsa1, "p", payload);
+    assert_int_equal(verify(id, tok), AIGOV_ID_BAD_ALG);
+    free(tok);
+    free(j);
+    aigov_identity_free(id);
+
+    /* an RSASSA-PSS key (its own OID) takes PS* only */
+    EVP_PKEY *pk = NULL;
+    EVP_PKEY_CTX *kc = EVP_PKEY_CTX_new_from_name(NULL, "RSA-PSS", NULL);
+    assert_int_equal(EVP_PKEY_keygen_init(kc), 1);
+    assert_int_equal(EVP_PKEY_CTX_set_rsa_keygen_bits(kc, 2048), 1);
+    assert_int_equal(EVP_PKEY_generate(kc, &pk), 1);
+    EVP_PKEY_CTX_free(kc);
+    char *pp = pub_pem(pk);
+    id = with_keys(pp, NULL);
+    tok = mint("PS256", pk, NULL, payload);
+    assert_int_equal(verify(id, tok), AIGOV_ID_OK);
+    free(tok);
+    tok = mint_raw("PS256", pk, NULL, 0, "{\"alg\":\"RS256\"}", payload, 0);
+    assert_int_equal(verify(id, tok), AIGOV_ID_BAD_ALG);
+    assert_non_null(strstr(msg, "RSA-PSS key"));
+    free(tok);
+    free(pp);
+    EVP_PKEY_free(pk);
+    aigov_identity_free(id);
+}
+
+static void test_eddsa(void **s)
+{
+    const char *payload = claims_exp(T0 + 3600);
+    EVP_PKEY *ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    EVP_PKEY *ed448 = EVP_PKEY_Q_keygen(NULL, NULL, "ED448");
+    EVP_PKEY *other = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    char *j1 = jwk_okp(ed, "ed1", NULL);
+    char *j2 = jwk_okp(ed448, "ed2", NULL);
+    char *j3 = jwk_okp(ed, "ed3", ",\"alg\":\"EdDSA\"");
+    aigov_identity_t *id = with_jwks(j1, j2, j3);
+    struct { const char *alg, *kid; EVP_PKEY *k; aigov_id_status_t st; } cases[] = {
+        { "EdDSA", "ed1", ed, AIGOV_ID_OK },
+        { "Ed25519", "ed1", ed, AIGOV_ID_OK },      /* RFC 9864's fully-specified name */
+        { "EdDSA", "ed2", ed448, AIGOV_ID_OK },
+        { "Ed448", "ed2", ed448, AIGOV_ID_OK },
+        { "Ed25519", "ed3", ed, AIGOV_ID_OK },      /* alg EdDSA on an Ed25519 key */
+        { "Ed448", "ed1", ed, AIGOV_ID_BAD_ALG },   /* the curve decides */
+        { "EdDSA", "ed1", other, AIGOV_ID_BAD_SIGNATURE },
+        { "EdDSA", "ed2", ed, AIGOV_ID_BAD_SIGNATURE },   /* 64-byte signature, Ed448 key */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char h[128];
+        snprintf(h, sizeof(h), "{\"alg\":\"%s\",\"kid\":\"%s\"}", cases[i].alg, cases[i].kid);
+        char *tok = mint_raw("EdDSA", cases[i].k, NULL, 0, h, payload, 0);
+        if (verify(id, tok) != cases[i].st)
+            fail_msg("case %zu (%s, %s): %s", i, cases[i].alg, cases[i].kid, msg);
+        free(tok);
+    }
+    /* an ES256 token naming an OKP key: the key decides the family */
+    char *tok = mint_raw("ES256", ec256, NULL, 0, "{\"alg\":\"ES256\",\"kid\":\"ed1\"}", payload, 0);
+    assert_int_equal(verify(id, tok), AIGOV_ID_BAD_ALG);
+    free(tok);
+    /* HS256 made with the public x as secret */
+    aigov_identity_free(id);
+    /* a PEM Ed25519 key, without kid, verifies tokens naming any kid */
+    char *pp = pub_pem(ed);
+    id = with_keys(pp, NULL);
+    tok = mint_raw("EdDSA", ed, NULL, 0, "{\"alg\":\"EdDSA\",\"kid\":\"whatever\"}", payload, 0);
+    assert_int_equal(verify(id, tok), AIGOV_ID_OK);
+    free(tok);
+    tok = mint_raw("EdDSA", ed, NULL, 0, "{\"alg\":\"RS256\"}", payload, 0);
+    assert_int_equal(verify(id, tok), AIGOV_ID_BAD_ALG);
+    free(tok);
+    aigov_identity_free(id);
+    /* the signer makes EdDSA tokens that the verifier takes */
+    char *priv = priv_pem(ed), err[512];
+    aigov_jwt_signer_t *sg = aigov_jwt_signer_from_mem(priv, strlen(priv), "ed.pem", NULL, err, sizeof(err));
+    assert_non_null(sg);
+    assert_string_equal(aigov_jwt_signer_alg(sg), "EdDSA");
+    json_t *claims = json_pack("{s:s, s:I}", "sub", "carol", "exp", (json_int_t) (T0 + 3600));
+    char *st = aigov_jwt_sign(sg, NULL, claims, err, sizeof(err));
+    assert_non_null(st);
+    id = with_keys(pp, NULL);
+    assert_int_equal(verify(id, st), AIGOV_ID_OK);
+    free(st);
+    aigov_identity_free(id);
+    json_decref(claims);
+    aigov_jwt_signer_free(sg);
+    free(priv);
+    free(pp);
+    free(j1); free(j2); free(j3);
+    EVP_PKEY_free(ed); EVP_PKEY_free(ed448); EVP_PKEY_free(other);
+}
+
+static void test_max_lifetime(void **s)
+{
+    char p[256];
+    aigov_identity_t *id = with_keys(rsa1_pub, NULL);
+    struct { const char *claims; aigov_id_status_t st; } cases[] = {
+        /* verify() runs at T0 + 10; default limit 24 h */
+        { "{\"sub\":\"a\",\"iat\":%lld,\"exp\":%lld}", AIGOV_ID_OK },
+        { "{\"sub\":\"a\",\"exp\":1e308}", AIGOV_ID_TOO_LONG_LIVED },
+        { "{\"sub\":\"a\",\"exp\":9223372036854775807}", AIGOV_ID_TOO_LONG_LIVED },
+    };
+    snprintf(p, sizeof(p), cases[0].claims, T0, T0 + 86400);
+    char *tok = mint("RS256", rsa1, NULL, p);
+    assert_int_equal(verify(id, tok), AIGOV_ID_OK);
+    free(tok);
+    snprintf(p, sizeof(p), cases[0].claims, T0, T0 + 86401);
+    tok = mint("RS256", rsa1, NULL, p);
+    assert_int_equal(verify(id, tok), AIGOV_ID_TOO_LONG_LIVED);
+    assert_string_equal(msg, "token lifetime (exp - iat) is 86401s; at most 86400s are accepted");
+    assert_string_equal(aigov_id_status_code(AIGOV_ID_TOO_LONG_LIVED), "token_lifetime_too_long");
+    free(tok);
+    /* issued long ago with a long life: exp - iat decides */
+    snprintf(p, sizeof(p), cases[0].claims, T0 - 2 * 86400, T0 + 3600);
+    tok = mint("RS256", rsa1, NULL, p);
+    assert_int_equal(verify(id, tok), AIGOV_ID_TOO_LONG_LIVED);
+    free(tok);
+    for (int i = 1; i < 3; i++) {
+        tok = mint("RS256", rsa1, NULL, cases[i].claims);
+        assert_int_equal(verify(id, tok), cases[i].st);
+        free(tok);
+    }
+    /* without iat, exp from now (plus the leeway) */
+    snprintf(p, sizeof(p), "{\"sub\":\"a\",\"exp\":%lld}", T0 + 10 + 86400 + 60);
+    tok = mint("RS256", rsa1, NULL, p);
+    assert_int_equal(verify(id, tok), AIGOV_ID_OK);
+    free(tok);
+    snprintf(p, sizeof(p), "{\"sub\":\"a\",\"exp\":%lld}", T0 + 10 + 86400 + 61);
+    tok = mint("RS256", rsa1, NULL, p);
+    assert_int_equal(verify(id, tok), AIGOV_ID_TOO_LONG_LIVED);
+    assert_non_null(strstr(msg, "token expires in 86461s"));
+    /* a longer limit, and none */
+    aigov_identity_set_max_lifetime(id, 7 * 86400);
+    assert_int_equal(verify(id, tok), AIGOV_ID_OK);
+    free(tok);
+    tok = mint("RS256", rsa1, NULL, "{\"sub\":\"a\",\"exp\":1e308}");
+    assert_int_equal(verify(id, tok), AIGOV_ID_TOO_LONG_LIVED);
+    aigov_identity_set_max_lifetime(id, 0);
+    assert_int_equal(verify(id, tok), AIGOV_ID_OK);
+    free(tok);
+    aigov_identity_free(id);
+}
+
+static void test_several_issuers_audiences(void **s)
+{
+    char p[512];
+    aigov_identity_t *id = with_keys(rsa1_pub, NULL);
+    /* Azure AD v1 and v2 issuers of one tenant */
+    assert_int_equal(aigov_identity_add_issuer(id, "https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/"), 0);
+    assert_int_equal(aigov_identity_add_issuer(id, "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0"), 0);
+    assert_int_equal(aigov_identity_add_audience(id, "api://aigov"), 0);
+    assert_int_equal(aigov_identity_add_audience(id, "aigov-gateway"), 0);
+    struct { const char *iss, *aud; aigov_id_status_t st; } cases[] = {
+        { "https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/", "\"api://aigov\"", AIGOV_ID_OK },
+        { "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0", "\"aigov-gateway\"", AIGOV_ID_OK },
+        { "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0", "[\"x\",\"aigov-gateway\"]", AIGOV_ID_OK },
+        /* another tenant: same length, one character apart */
+        { "https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db48/", "\"api://aigov\"", AIGOV_ID_BAD_ISSUER },
+        { "https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47", "\"api://aigov\"", AIGOV_ID_BAD_ISSUER },
+        { "https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/", "\"api://aigov2\"", AIGOV_ID_BAD_AUDIENCE },
+        { "https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/", "[\"api://aigo\"]", AIGOV_ID_BAD_AUDIENCE },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(p, sizeof(p), "{\"sub\":\"a\",\"iss\":\"%s\",\"aud\":%s,\"exp\":%lld}",
+                 cases[i].iss, cases[i].aud, T0 + 3600);
+        char *tok = mint("RS256", rsa1, NULL, p);
+        if (verify(id, tok) != cases[i].st)
+            fail_msg("case %zu: %s", i, msg);
+        if (cases[i].st == AIGOV_ID_BAD_ISSUER)
+            assert_string_equal(msg + strlen(msg) - strlen("is not one of the accepted ones"),
+                                "is not one of the accepted ones");
+        if (cases[i].st == AIGOV_ID_BAD_AUDIENCE)
+            assert_string_equal(msg, "token audience includes none of the 2 accepted ones");
+        free(tok);
+    }
+    /* set_* brings it back to one */
+    assert_int_equal(aigov_identity_set_issuer(id, "https://idp"), 0);
+    snprintf(p, sizeof(p), "{\"sub\":\"a\",\"iss\":\"%s\",\"aud\":\"api://aigov\",\"exp\":%lld}",
+             cases[0].iss, T0 + 3600);
+    char *tok = mint("RS256", rsa1, NULL, p);
+    assert_int_equal(verify(id, tok), AIGOV_ID_BAD_ISSUER);
+    free(tok);
+    aigov_identity_free(id);
+}
+
+static void test_typ(void **s)
+{
+    const char *payload = claims_exp(T0 + 3600);
+    aigov_identity_t *id = with_keys(rsa1_pub, NULL);
+    /* not required: any typ, or none */
+    char *tok = mint_raw("RS256", rsa1, NULL, 0, "{\"alg\":\"RS256\",\"typ\":\"JWT\"}", payload, 0);
+    assert_int_equal(verify(id, tok), AIGOV_ID_OK);
+    free(tok);
+    assert_int_equal(aigov_identity_add_typ(id, "at+jwt"), 0);
+    assert_int_equal(aigov_identity_add_typ(id, ""), -2);
+    struct { const char *typ; aigov_id_status_t st; } cases[] = {
+        { "\"at+jwt\"", AIGOV_ID_OK },
+        { "\"AT+JWT\"", AIGOV_ID_OK },
+        { "\"application/at+jwt\"", AIGOV_ID_OK },
+        { "\"Application/At+JWT\"", AIGOV_ID_OK },
+        { "\"JWT\"", AIGOV_ID_BAD_TYPE },           /* an ID token */
+        { "\"application/jwt\"", AIGOV_ID_BAD_TYPE },
+        { "\"text/at+jwt\"", AIGOV_ID_BAD_TYPE },
+        { "\"application/x/at+jwt\"", AIGOV_ID_BAD_TYPE },
+        { "\"at+jwt \"", AIGOV_ID_BAD_TYPE },
+        { "1", AIGOV_ID_BAD_TYPE },
+        { NULL, AIGOV_ID_BAD_TYPE },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char h[128];
+        if (cases[i].typ)
+            snprintf(h, sizeof(h), "{\"alg\":\"RS256\",\"typ\":%s}", cases[i].typ);
+        else
+            snprintf(h, sizeof(h), "{\"alg\":\"RS256\"}");
+        tok = mint_raw("RS256", rsa1, NULL, 0, h, payload, 0);
+        if (verify(id, tok) != cases[i].st)
+            fail_msg("case %zu (%s): %s", i, cases[i].typ ? cases[i].typ : "none", msg);
+        free(tok);
+    }
+    assert_string_equal(aigov_id_status_code(AIGOV_ID_BAD_TYPE), "invalid_token_type");
+    /* the configured value may carry the prefix too; several are allowed */
+    assert_int_equal(aigov_identity_add_typ(id, NULL), 0);
+    assert_int_equal(aigov_identity_add_typ(id, "application/AT+JWT"), 0);
+    assert_int_equal(aigov_identity_add_typ(id, "secevent+jwt"), 0);
+    tok = mint_raw("RS256", rsa1, NULL, 0, "{\"alg\":\"RS256\",\"typ\":\"at+jwt\"}", payload, 0);
+    assert_int_equal(verify(id, tok), AIGOV_ID_OK);
+    free(tok);
+    tok = mint_raw("RS256", rsa1, NULL, 0, "{\"alg\":\"RS256\",\"typ\":\"application/secevent+jwt\"}", payload, 0);
+    assert_int_equal(verify(id, tok), AIGOV_ID_OK);
+    free(tok);
+    /* a forged token learns nothing: the signature is judged first */
+    tok = mint_raw("RS256", rsa2, NULL, 0, "{\"alg\":\"RS256\",\"typ\":\"JWT\"}", payload, 0);
+    assert_int_equal(verify(id, tok), AIGOV_ID_BAD_SIGNATURE);
+    free(tok);
+    aigov_identity_free(id);
+}
+
+static void test_subject(void **s)
+{
+    struct { const char *claims, *path; aigov_id_status_t st; const char *m; } cases[] = {
+        { "{\"sub\":\"alice\"}", NULL, AIGOV_ID_OK, "" },
+        { "{}", NULL, AIGOV_ID_BAD_SUBJECT, "token has no subject claim 'sub'" },
+        { "{\"sub\":\"\"}", NULL, AIGOV_ID_BAD_SUBJECT, "token subject claim 'sub' is empty" },
+        { "{\"sub\":42}", "sub", AIGOV_ID_BAD_SUBJECT, "token subject claim 'sub' is not a string" },
+        { "{\"sub\":null}", "sub", AIGOV_ID_BAD_SUBJECT, "token subject claim 'sub' is not a string" },
+        { "{\"sub\":[\"a\"]}", "sub", AIGOV_ID_BAD_SUBJECT, "token subject claim 'sub' is not a string" },
+        { "{\"sub\":\"a\",\"oid\":\"\"}", "oid", AIGOV_ID_BAD_SUBJECT, "token subject claim 'oid' is empty" },
+        { "{\"user\":{\"id\":\"u1\"}}", "user.id", AIGOV_ID_OK, "" },
+        { "{\"a.b\":{\"c\":\"x\"}}", "\"a.b\".c", AIGOV_ID_OK, "" },
+    };
+    char m[256];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *c = json_loads(cases[i].claims, 0, NULL);
+        m[0] = '\0';
+        assert_int_equal(aigov_identity_check_subject(c, cases[i].path, m, sizeof(m)), cases[i].st);
+        assert_string_equal(m, cases[i].m);
+        json_decref(c);
+    }
+    assert_string_equal(aigov_id_status_code(AIGOV_ID_BAD_SUBJECT), "invalid_subject");
+}
+
+static void test_replace_fetched(void **s)
+{
+    char err[512], change[512];
+    char *a = jwk_rsa(rsa1, "a", NULL), *b = jwk_rsa(rsa2, "b", NULL);
+    char s1[8192], s2[8192];
+    snprintf(s1, sizeof(s1), "{\"keys\":[%s]}", a);
+    snprintf(s2, sizeof(s2), "{\"keys\":[%s,%s]}", a, b);
+    aigov_identity_t *id = aigov_identity_new();
+    char *ta = mint("RS256", rsa1, "a", claims_exp(T0 + 3600));
+    char *tb = mint("RS256", rsa2, "b", claims_exp(T0 + 3600));
+    assert_int_equal(verify(id, ta), AIGOV_ID_UNKNOWN_KID);
+    assert_int_equal(aigov_identity_replace_fetched(id, s1, strlen(s1), "jwks", change, sizeof(change), err, sizeof(err)), 0);
+    assert_string_equal(change, "added 'a'");
+    assert_int_equal(aigov_identity_fetched_count(id), 1);
+    assert_int_equal(verify(id, ta), AIGOV_ID_OK);
+    assert_int_equal(verify(id, tb), AIGOV_ID_UNKNOWN_KID);
+    /* the same set again: nothing changed */
+    assert_int_equal(aigov_identity_replace_fetched(id, s1, strlen(s1), "jwks", change, sizeof(change), err, sizeof(err)), 0);
+    assert_string_equal(change, "");
+    assert_int_equal(aigov_identity_replace_fetched(id, s2, strlen(s2), "jwks", change, sizeof(change), err, sizeof(err)), 0);
+    assert_string_equal(change, "added 'b'");
+    assert_int_equal(verify(id, tb), AIGOV_ID_OK);
+    /* a bad document keeps the last good set */
+    assert_int_equal(aigov_identity_replace_fetched(id, "<html>", 6, "jwks", change, sizeof(change), err, sizeof(err)), -1);
+    assert_string_equal(err, "jwks: neither a PEM key nor a JWKS file");
+    assert_int_equal(aigov_identity_replace_fetched(id, "{\"keys\":[]}", 11, "jwks", change, sizeof(change), err, sizeof(err)), -1);
+    assert_int_equal(verify(id, ta), AIGOV_ID_OK);
+    assert_int_equal(verify(id, tb), AIGOV_ID_OK);
+    /* a rotated-out key stops verifying at once, cached tokens included */
+    snprintf(s1, sizeof(s1), "{\"keys\":[%s]}", b);
+    assert_int_equal(aigov_identity_replace_fetched(id, s1, strlen(s1), "jwks", change, sizeof(change), err, sizeof(err)), 0);
+    assert_string_equal(change, "removed 'a'");
+    assert_int_equal(verify(id, ta), AIGOV_ID_UNKNOWN_KID);
+    assert_int_equal(verify(id, tb), AIGOV_ID_OK);
+    /* a key under a kid that was re-used for new material counts as changed */
+    char *b2 = jwk_rsa(rsa1, "b", NULL);
+    snprintf(s1, sizeof(s1), "{\"keys\":[%s]}", b2);
+    assert_int_equal(aigov_identity_replace_fetched(id, s1, strlen(s1), "jwks", change, sizeof(change), err, sizeof(err)), 0);
+    assert_string_equal(change, "added 'b', removed 'b'");
+    assert_int_equal(verify(id, tb), AIGOV_ID_BAD_SIGNATURE);
+    free(ta); free(tb); free(a); free(b); free(b2);
+    aigov_identity_free(id);
 }
 
 static void test_leeway_clamped(void **s)
@@ -1389,6 +1848,14 @@ int main(void)
         cmocka_unit_test(test_signer_roundtrip),
         cmocka_unit_test(test_status_codes_distinct),
         cmocka_unit_test(test_leeway_clamped),
+        cmocka_unit_test(test_jwks_skips_unusable_keys),
+        cmocka_unit_test(test_pss),
+        cmocka_unit_test(test_eddsa),
+        cmocka_unit_test(test_max_lifetime),
+        cmocka_unit_test(test_several_issuers_audiences),
+        cmocka_unit_test(test_typ),
+        cmocka_unit_test(test_subject),
+        cmocka_unit_test(test_replace_fetched),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

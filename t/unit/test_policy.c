@@ -246,6 +246,28 @@ static void test_err_identity(void **state)
                   "p.yaml:2:27: subject_claim must be text, not a list\n");
 }
 
+static void test_err_claim_path_quotes(void **state)
+{
+    (void) state;
+    /* each fault at its own column: the bad character, inside the scalar */
+    expect_errors("version: 1\nidentity:\n  groups_claim: 'a.\"b.c'\n",
+                  "p.yaml:3:20: claim path 'a.\"b.c': a quote opened here is never closed\n");
+    expect_errors("version: 1\nidentity:\n  subject_claim: x\"y\n",
+                  "p.yaml:3:19: claim path 'x\"y': a quote may only open a name, right after a dot or at the start\n");
+    expect_errors(HEAD "  - name: a\n    decision: allow\n    when:\n      claims:\n"
+                  "        a.\"b\"c: 1\n"
+                  "        a..\"b\": 1\n"
+                  "        '\"a\\x\"': 1\n"
+                  "        '\"a\".': 1\n",
+                  "p.yaml:8:14: claim path 'a.\"b\"c': a closing quote must end the name: a dot or the end of the path follows it\n"
+                  "p.yaml:9:11: claim path 'a..\"b\"': empty name: two dots in a row, or a dot at the start or end\n"
+                  "p.yaml:10:12: claim path '\"a\\x\"': inside quotes a backslash may only escape \" or \\\n"
+                  "p.yaml:11:13: claim path '\"a\".': empty name: two dots in a row, or a dot at the start or end\n");
+    /* without quotes, paths stay as they were: any name, dots split it */
+    aigov_policy_t *p = must_load(HEAD "  - {name: a, decision: allow, when: {claims: {a..b: 1, .x: 2}}}\n");
+    aigov_policy_free(p);
+}
+
 static void test_err_rule_shape(void **state)
 {
     (void) state;
@@ -555,6 +577,7 @@ int main(void)
         cmocka_unit_test(test_err_deep_nesting),
         cmocka_unit_test(test_err_duplicate_key),
         cmocka_unit_test(test_err_identity),
+        cmocka_unit_test(test_err_claim_path_quotes),
         cmocka_unit_test(test_err_rule_shape),
         cmocka_unit_test(test_err_duplicate_rule_name),
         cmocka_unit_test(test_err_conditions),

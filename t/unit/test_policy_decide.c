@@ -156,6 +156,34 @@ static void test_claims_values(void **state)
     aigov_policy_free(p);
 }
 
+static void test_quoted_claim_paths(void **state)
+{
+    /* Keycloak's client roles under a client id with dots */
+    aigov_policy_t *p = must_load("version: 1\n"
+        "identity: {groups_claim: 'resource_access.\"aigov.gw\".roles'}\n"
+        "rules:\n"
+        "  - {name: admin, decision: allow, when: {groups: [admin]}}\n"
+        "  - name: quoted\n    decision: allow\n    when:\n"
+        "      claims:\n        a.\"b.c\".\"d\\\"e\\\\f\": x\n"
+        "  - {name: whole, decision: allow, when: {claims: {'\"tenant.id\"': acme}}}\n");
+    (void) state;
+    assert_string_equal(verdict(p, "{\"sub\":\"s\",\"resource_access\":{\"aigov.gw\":{\"roles\":[\"admin\"]}}}",
+                                "m", CHAT), "admin");
+    /* the same words elsewhere do not count */
+    assert_string_equal(verdict(p, "{\"sub\":\"s\",\"resource_access\":{\"aigov\":{\"gw\":{\"roles\":[\"admin\"]}}}}",
+                                "m", CHAT), "deny:default:no_rule_matched");
+    assert_string_equal(verdict(p, "{\"sub\":\"s\",\"resource_access.\\\"aigov.gw\\\".roles\":[\"admin\"]}",
+                                "m", CHAT), "deny:default:no_rule_matched");
+    assert_string_equal(verdict(p, "{\"sub\":\"s\",\"a\":{\"b.c\":{\"d\\\"e\\\\f\":\"x\"}}}", "m", CHAT), "quoted");
+    assert_string_equal(verdict(p, "{\"sub\":\"s\",\"a\":{\"b\":{\"c\":{\"d\\\"e\\\\f\":\"x\"}}}}", "m", CHAT),
+                        "deny:default:no_rule_matched");
+    /* a quoted whole name is that top-level claim, never split */
+    assert_string_equal(verdict(p, "{\"sub\":\"s\",\"tenant.id\":\"acme\"}", "m", CHAT), "whole");
+    assert_string_equal(verdict(p, "{\"sub\":\"s\",\"tenant\":{\"id\":\"acme\"}}", "m", CHAT),
+                        "deny:default:no_rule_matched");
+    aigov_policy_free(p);
+}
+
 static void test_models_and_endpoints(void **state)
 {
     aigov_policy_t *p = must_load("version: 1\nrules:\n"
@@ -717,6 +745,7 @@ int main(void)
         cmocka_unit_test(test_custom_identity_claims),
         cmocka_unit_test(test_subjects_globs),
         cmocka_unit_test(test_claims_values),
+        cmocka_unit_test(test_quoted_claim_paths),
         cmocka_unit_test(test_models_and_endpoints),
         cmocka_unit_test(test_first_match_wins),
         cmocka_unit_test(test_deny_rule_without_reason),
