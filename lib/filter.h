@@ -121,8 +121,12 @@ typedef struct {
     const char  *category;
 } aigov_inspection_t;
 
-/* Calls the instance's inspect() and checks its spans (each start <= end
- * <= len; an out-of-range or reversed span is a plugin error). */
+/* Calls the instance's inspect() on the normalized view of text
+ * (lib/normalize.h) and checks its spans (each start <= end <= the view's
+ * length; an out-of-range or reversed span is a plugin error). The spans
+ * handed back are mapped to text: the smallest range of whole characters
+ * covering what the plugin matched. They stay valid until the next call on
+ * the same instance. */
 void aigov_filter_inspect(const aigov_filter_spec_t *f, void *stream,
                           const char *text, size_t len, aigov_inspection_t *ins);
 
