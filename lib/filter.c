@@ -704,6 +704,26 @@ int aigov_outcome_note(aigov_filter_outcome_t *out, const char *plugin,
     return 0;
 }
 
+int aigov_outcome_inspected(aigov_filter_outcome_t *out, const char *plugin,
+                            unsigned stage)
+{
+    size_t i;
+
+    if (aigov_outcome_note(out, plugin, stage, "allow", 0) != 0)
+        return -1;
+    for (i = 0; i < out->nrecords; i++)
+        if (out->records[i].stage == stage && strcmp(out->records[i].plugin, plugin) == 0)
+            out->records[i].inspected = 1;
+    return 0;
+}
+
+const char *aigov_filter_record_verdict(const aigov_filter_record_t *r)
+{
+    if (!r->inspected && strcmp(r->verdict, "allow") == 0)
+        return "none";
+    return r->verdict;
+}
+
 /* A plugin's sentence, bounded, without control characters, cut on a
  * character boundary. */
 static char *clean_text(const char *s, const char *fallback)
@@ -1005,6 +1025,8 @@ int aigov_filter_request(const aigov_filter_spec_t *filters, size_t nfilters,
             const char *verdict = "flag";
             size_t count;
 
+            if (i == 0 && aigov_outcome_inspected(out, name, AIGOV_STAGE_REQUEST) != 0)
+                return AIGOV_FILTER_NOMEM;
             aigov_filter_inspect(fs, NULL, rq->texts[i].text, rq->texts[i].len, &ins);
             if (ins.status != 0) {
                 if (fs->on_error == AIGOV_ON_ERROR_ALLOW) {

@@ -79,6 +79,7 @@ typedef struct {
     unsigned     stage;      /* AIGOV_STAGE_REQUEST or _RESPONSE */
     const char  *verdict;    /* "allow" "flag" "redact" "block" "error" (static) */
     size_t       count;      /* findings: masked spans, or texts flagged */
+    int          inspected;  /* the plugin was given some text */
 } aigov_filter_record_t;
 
 typedef struct {
@@ -158,6 +159,12 @@ char *aigov_masks_apply(const aigov_masks_t *m, const char *text, size_t len,
 /* Records: find or append the record of (plugin, stage) and raise it. */
 int aigov_outcome_note(aigov_filter_outcome_t *out, const char *plugin,
                        unsigned stage, const char *verdict, size_t count);
+/* Notes that the filter was given some text at this stage. */
+int aigov_outcome_inspected(aigov_filter_outcome_t *out, const char *plugin,
+                            unsigned stage);
+/* The verdict a record reports: "none" for a filter that inspected
+ * nothing (no text at its stage), never "allow". */
+const char *aigov_filter_record_verdict(const aigov_filter_record_t *r);
 int aigov_outcome_block(aigov_filter_outcome_t *out, const char *plugin,
                         const char *reason, const char *category);
 

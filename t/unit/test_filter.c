@@ -550,6 +550,37 @@ static void test_across_texts(void **state)
                     "\"[REDACTED:EMAIL]\"},{\"role\":\"user\",\"content\":\"b\"");
 }
 
+static void test_inspected_or_not(void **state)
+{
+    aigov_plugin_host_t *h = host_with("ex", EXAMPLE_SO);
+    void *a = inst(h, "ex", "{\"word\":\"neptune\"}", 2);
+    aigov_filter_spec_t f = spec(a, "ex", 2);
+    aigov_filter_outcome_t out;
+    aigov_request_t rq;
+
+    (void)state;
+    /* a body without text: the filter ran over nothing, and says so */
+    memset(&rq, 0, sizeof(rq));
+    assert_int_equal(aigov_request_parse(&rq, AIGOV_EP_MODELS, "", 0, err, sizeof(err)),
+                     AIGOV_REQ_OK);
+    assert_int_equal(aigov_filter_request(&f, 1, &rq, &out), AIGOV_FILTER_PASS);
+    assert_int_equal(out.nrecords, 1);
+    assert_false(out.records[0].inspected);
+    assert_string_equal(aigov_filter_record_verdict(&out.records[0]), "none");
+    aigov_filter_outcome_free(&out);
+    aigov_request_free(&rq);
+
+    /* text without findings: inspected, allow */
+    parse_chat(&rq, chat_of("hello", NULL));
+    assert_int_equal(aigov_filter_request(&f, 1, &rq, &out), AIGOV_FILTER_PASS);
+    assert_true(out.records[0].inspected);
+    assert_string_equal(aigov_filter_record_verdict(&out.records[0]), "allow");
+    aigov_filter_outcome_free(&out);
+    aigov_request_free(&rq);
+    aigov_host_instance_free(a);
+    aigov_host_free(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -568,6 +599,7 @@ int main(void)
         cmocka_unit_test(test_specs_from_policy),
         cmocka_unit_test(test_normalized_view),
         cmocka_unit_test(test_across_texts),
+        cmocka_unit_test(test_inspected_or_not),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
