@@ -839,7 +839,7 @@ static int redact_text(aigov_request_t *rq, size_t i, const aigov_inspection_t *
  * and only findings that cross a boundary count: what lies inside one text
  * was judged there, and two unrelated messages can only produce a joined
  * match where one ends and the next begins mid-word. */
-#define JOIN_REACH  256
+#define JOIN_REACH  128
 
 typedef struct {
     const aigov_request_t *rq;
