@@ -892,13 +892,16 @@ static int filter_joined(const aigov_filter_spec_t *fs, const char *name,
     joined_t j;
     aigov_masks_t m = { 0 };
     size_t i, k, b, total, flagged = 0;
+    /* the usual request (a few texts, one range) needs no allocation */
+    size_t off_small[17];
+    char buf_small[2 * JOIN_REACH + 16];
     char *buf = NULL;
     int rc = AIGOV_FILTER_NOMEM;
 
     if (rq->ntexts < 2)
         return AIGOV_FILTER_PASS;
     j.rq = rq;
-    j.off = malloc((rq->ntexts + 1) * sizeof(size_t));
+    j.off = rq->ntexts < 17 ? off_small : malloc((rq->ntexts + 1) * sizeof(size_t));
     if (j.off == NULL)
         return AIGOV_FILTER_NOMEM;
     j.off[0] = 0;
@@ -921,8 +924,9 @@ static int filter_joined(const aigov_filter_spec_t *fs, const char *name,
         while (re < total && (joined_byte(&j, re) & 0xC0) == 0x80)
             re++;
         n = re - rs;
-        free(buf);
-        buf = malloc(n + 1);
+        if (buf != buf_small)
+            free(buf);
+        buf = n < sizeof(buf_small) ? buf_small : malloc(n + 1);
         if (buf == NULL)
             goto done;
         joined_copy(&j, rs, re, buf);
@@ -995,8 +999,10 @@ static int filter_joined(const aigov_filter_spec_t *fs, const char *name,
         goto done;
     rc = AIGOV_FILTER_PASS;
 done:
-    free(buf);
-    free(j.off);
+    if (buf != buf_small)
+        free(buf);
+    if (j.off != off_small)
+        free(j.off);
     aigov_masks_free(&m);
     return rc;
 }

@@ -581,6 +581,43 @@ static void test_inspected_or_not(void **state)
     aigov_host_free(h);
 }
 
+/* Many texts and long ones: the joined ranges outgrow the small buffers. */
+static void test_across_many_texts(void **state)
+{
+    char body[16384], *p = body, *out;
+    aigov_plugin_host_t *h = host_with("pii", "build/plugins/pii.so");
+    void *i = inst(h, "pii", NULL, AIGOV_ACTION_REDACT);
+    aigov_filter_spec_t f = spec(i, "pii", AIGOV_ACTION_REDACT);
+    aigov_filter_outcome_t o;
+    aigov_request_t rq;
+    size_t n, k;
+
+    (void)state;
+    p += sprintf(p, "{\"model\":\"m\",\"messages\":[");
+    for (k = 0; k < 20; k++)
+        p += sprintf(p, "{\"role\":\"user\",\"content\":\"%s\"},",
+                     k == 9 ? "bob@exa" : k == 10 ? "mple.org" : " short note. ");
+    p += sprintf(p, "{\"role\":\"user\",\"content\":\"");
+    for (k = 0; k < 600; k++)
+        *p++ = 'x';
+    p += sprintf(p, " carol@exa\"},{\"role\":\"user\",\"content\":\"mple.net ");
+    for (k = 0; k < 600; k++)
+        *p++ = 'y';
+    p += sprintf(p, "\"}]}");
+    parse_chat(&rq, body);
+    assert_int_equal(aigov_filter_request(&f, 1, &rq, &o), AIGOV_FILTER_PASS);
+    out = aigov_request_serialize(&rq, &n);
+    assert_non_null(strstr(out, "\"content\":\"[REDACTED:EMAIL]\"},{\"role\":\"user\",\"content\":\"\"},{\"role\":\"user\",\"content\":\" short note. \"}"));
+    assert_non_null(strstr(out, "x [REDACTED:EMAIL]\"},{\"role\":\"user\",\"content\":\" yyy"));
+    assert_null(strstr(out, "exa"));
+    assert_int_equal(o.records[0].count, 2);
+    free(out);
+    aigov_filter_outcome_free(&o);
+    aigov_request_free(&rq);
+    aigov_host_instance_free(i);
+    aigov_host_free(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -600,6 +637,7 @@ int main(void)
         cmocka_unit_test(test_normalized_view),
         cmocka_unit_test(test_across_texts),
         cmocka_unit_test(test_inspected_or_not),
+        cmocka_unit_test(test_across_many_texts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
