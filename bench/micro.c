@@ -992,8 +992,8 @@ static void bench_audit_all(void)
 
     json_t *groups = json_pack("[s]", "engineers");
     static const aigov_record_filter_t filters[] = {
-        { "pii", "request", "allow", 0 }, { "secrets", "request", "allow", 0 },
-        { "blocklist", "request", "allow", 0 }, { "injection", "request", "allow", 0 },
+        { "pii", "request", "allow", 0, 0 }, { "secrets", "request", "allow", 0, 0 },
+        { "blocklist", "request", "allow", 0, 0 }, { "injection", "request", "allow", 0, 0 },
     };
     json_t *claims = json_pack("{s:s}", "employment", "staff");
 

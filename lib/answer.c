@@ -574,6 +574,8 @@ static int filter_pieces(aigov_answer_t *a, pieces_t *p)
             char *red;
             int rc;
 
+            if (aigov_outcome_inspected(&a->outcome, r->name, AIGOV_STAGE_RESPONSE) != 0)
+                return -1;
             aigov_filter_inspect(&r->spec, NULL, text, len, &ins);
             if (ins.status != 0) {
                 if ((rc = filter_error(a, r)) != 0)
@@ -1294,6 +1296,8 @@ static int inspect_window(aigov_answer_t *a, size_t prev_total)
         if (r->broken) {
             ins.status = -1;
         } else {
+            if (aigov_outcome_inspected(&a->outcome, r->name, AIGOV_STAGE_RESPONSE) != 0)
+                return -1;
             aigov_filter_inspect(&r->spec, r->stream, a->win, a->wlen, &ins);
         }
         if (ins.status != 0) {

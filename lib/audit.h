@@ -152,6 +152,7 @@ typedef struct {
     const char *stage;            /* "request" | "response" */
     const char *verdict;
     long long   count;
+    int         not_inspected;    /* 1: written "inspected":false */
 } aigov_record_filter_t;
 
 /* What the module knows about a request when it logs it. NULL strings and

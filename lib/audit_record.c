@@ -190,6 +190,8 @@ static int set_filters(json_t *o, const aigov_record_t *r)
         bad |= set_str(f, "stage", e->stage);
         bad |= set_str(f, "verdict", e->verdict);
         bad |= json_object_set_new(f, "count", json_integer(e->count));
+        if (e->not_inspected)
+            bad |= json_object_set_new(f, "inspected", json_false());
     }
     if (bad) {
         json_decref(a);
@@ -653,6 +655,8 @@ static void put_filters(wr_t *w, const aigov_record_t *r)
         put_str(w, e->verdict);
         PUT_LIT(w, ",\"count\":");
         put_i64(w, e->count);
+        if (e->not_inspected)
+            PUT_LIT(w, ",\"inspected\":false");
         PUT_LIT(w, "}");
     }
     PUT_LIT(w, "]");

@@ -4,6 +4,7 @@
  */
 #include "errbuf.h"
 #include "filter.h"
+#include "normalize.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -46,7 +47,14 @@ struct aigov_filter_inst_s {
     char                   name[NAME_MAX_LEN + 1];
     json_t                *config;
     arena_t                arena;
+    aigov_norm_t           norm;    /* the view of the text being inspected */
+    aigov_span_t          *spans;   /* the plugin's spans, mapped back */
+    size_t                 nspans_cap;
 };
+
+/* Normalization buffers above this are freed after each inspection, so
+ * one huge text does not pin memory in every filter of a worker. */
+#define NORM_KEEP  (64 * 1024)
 
 /* ---- host ---- */
 
@@ -426,6 +434,8 @@ void aigov_host_instance_free(void *inst)
         fi->plugin->destroy(fi->state);
     json_decref(fi->config);
     arena_free(&fi->arena);
+    aigov_norm_free(&fi->norm);
+    free(fi->spans);
     free(fi);
 }
 
@@ -467,28 +477,39 @@ size_t aigov_filter_specs(const aigov_policy_filter_t *pf, size_t n,
 
 /* ---- inspection ---- */
 
+/* Plugins read the normalized view of the text (lib/normalize.h), so that
+ * look-alikes, invisible characters and compatibility forms cannot hide
+ * what they look for; their spans are mapped back to the smallest range of
+ * whole characters of the original, which is what gets masked. */
 void aigov_filter_inspect(const aigov_filter_spec_t *f, void *stream,
                           const char *text, size_t len, aigov_inspection_t *ins)
 {
-    const aigov_filter_inst_t *fi = f->inst;
+    aigov_filter_inst_t *fi = f->inst;
     aigov_verdict_t v;
-    size_t i;
+    const char *view;
+    size_t vlen, i;
 
     memset(ins, 0, sizeof(*ins));
     memset(&v, 0, sizeof(v));
-    if (fi == NULL || fi->plugin->inspect(fi->state, stream, text, len, &v) != 0) {
+    if (fi == NULL || aigov_normalize(&fi->norm, text, len) != 0) {
         ins->status = -1;
         return;
+    }
+    view = fi->norm.text;
+    vlen = fi->norm.len;
+    if (fi->plugin->inspect(fi->state, stream, view, vlen, &v) != 0) {
+        ins->status = -1;
+        goto done;
     }
     if ((int)v.kind < AIGOV_ALLOW || (int)v.kind > AIGOV_BLOCK
         || (v.nspans > 0 && v.spans == NULL)) {
         ins->status = -1;
-        return;
+        goto done;
     }
     for (i = 0; i < v.nspans; i++) {
-        if (v.spans[i].start > v.spans[i].end || v.spans[i].end > len) {
+        if (v.spans[i].start > v.spans[i].end || v.spans[i].end > vlen) {
             ins->status = -1;
-            return;
+            goto done;
         }
     }
     ins->found = v.kind != AIGOV_ALLOW;
@@ -497,7 +518,28 @@ void aigov_filter_inspect(const aigov_filter_spec_t *f, void *stream,
         ins->nspans = v.nspans;
         ins->reason = v.reason;
         ins->category = v.category;
+        if (!fi->norm.identity && v.nspans > 0) {
+            if (v.nspans > fi->nspans_cap) {
+                aigov_span_t *m = realloc(fi->spans, v.nspans * sizeof(*m));
+                if (m == NULL) {
+                    memset(ins, 0, sizeof(*ins));
+                    ins->status = -1;
+                    goto done;
+                }
+                fi->spans = m;
+                fi->nspans_cap = v.nspans;
+            }
+            for (i = 0; i < v.nspans; i++) {
+                fi->spans[i].label = v.spans[i].label;
+                aigov_norm_map(&fi->norm, v.spans[i].start, v.spans[i].end,
+                               &fi->spans[i].start, &fi->spans[i].end);
+            }
+            ins->spans = fi->spans;
+        }
     }
+done:
+    if (!fi->norm.identity)
+        aigov_norm_trim(&fi->norm, NORM_KEEP);
 }
 
 /* ---- masks ---- */
@@ -662,6 +704,26 @@ int aigov_outcome_note(aigov_filter_outcome_t *out, const char *plugin,
     return 0;
 }
 
+int aigov_outcome_inspected(aigov_filter_outcome_t *out, const char *plugin,
+                            unsigned stage)
+{
+    size_t i;
+
+    if (aigov_outcome_note(out, plugin, stage, "allow", 0) != 0)
+        return -1;
+    for (i = 0; i < out->nrecords; i++)
+        if (out->records[i].stage == stage && strcmp(out->records[i].plugin, plugin) == 0)
+            out->records[i].inspected = 1;
+    return 0;
+}
+
+const char *aigov_filter_record_verdict(const aigov_filter_record_t *r)
+{
+    if (!r->inspected && strcmp(r->verdict, "allow") == 0)
+        return "none";
+    return r->verdict;
+}
+
 /* A plugin's sentence, bounded, without control characters, cut on a
  * character boundary. */
 static char *clean_text(const char *s, const char *fallback)
@@ -767,11 +829,190 @@ static int redact_text(aigov_request_t *rq, size_t i, const aigov_inspection_t *
     return rc;
 }
 
+/* ---- across texts ---- */
+
+/* A term or address cut in two across content parts or messages is read
+ * whole: the texts are also inspected as one sequence, joined with nothing
+ * between them (any visible separator would let "alice@exa" + "mple.com"
+ * or "mer" + "ger" through; an invisible one is removed by normalization
+ * anyway). Only the bytes within JOIN_REACH of a boundary are read again,
+ * and only findings that cross a boundary count: what lies inside one text
+ * was judged there, and two unrelated messages can only produce a joined
+ * match where one ends and the next begins mid-word. */
+#define JOIN_REACH  128
+
+typedef struct {
+    const aigov_request_t *rq;
+    size_t                *off;      /* off[i]: where text i starts; off[n]: total */
+} joined_t;
+
+static void joined_copy(const joined_t *j, size_t from, size_t to, char *dst)
+{
+    size_t i;
+
+    for (i = 0; i < j->rq->ntexts && from < to; i++) {
+        size_t s = j->off[i], e = j->off[i + 1], a, b;
+
+        if (e <= from)
+            continue;
+        a = from - s;
+        b = (to < e ? to : e) - s;
+        memcpy(dst, j->rq->texts[i].text + a, b - a);
+        dst += b - a;
+        from = s + b;
+    }
+}
+
+static unsigned char joined_byte(const joined_t *j, size_t at)
+{
+    size_t i;
+
+    for (i = 0; i < j->rq->ntexts; i++)
+        if (at < j->off[i + 1])
+            return (unsigned char)j->rq->texts[i].text[at - j->off[i]];
+    return 0;
+}
+
+/* 1 when [s, e) holds a boundary between two texts strictly inside. */
+static int crosses(const joined_t *j, size_t s, size_t e)
+{
+    size_t i;
+
+    for (i = 1; i < j->rq->ntexts; i++)
+        if (j->off[i] > s && j->off[i] < e)
+            return 1;
+    return 0;
+}
+
+/* Runs one filter over the joined texts near their boundaries. Returns
+ * AIGOV_FILTER_PASS, _BLOCKED or _NOMEM. */
+static int filter_joined(const aigov_filter_spec_t *fs, const char *name,
+                         aigov_request_t *rq, aigov_filter_outcome_t *out)
+{
+    joined_t j;
+    aigov_masks_t m = { 0 };
+    size_t i, k, b, total, flagged = 0;
+    /* the usual request (a few texts, one range) needs no allocation */
+    size_t off_small[17];
+    char buf_small[2 * JOIN_REACH + 16];
+    char *buf = NULL;
+    int rc = AIGOV_FILTER_NOMEM;
+
+    if (rq->ntexts < 2)
+        return AIGOV_FILTER_PASS;
+    j.rq = rq;
+    j.off = rq->ntexts < 17 ? off_small : malloc((rq->ntexts + 1) * sizeof(size_t));
+    if (j.off == NULL)
+        return AIGOV_FILTER_NOMEM;
+    j.off[0] = 0;
+    for (i = 0; i < rq->ntexts; i++)
+        j.off[i + 1] = j.off[i] + rq->texts[i].len;
+    total = j.off[rq->ntexts];
+
+    for (b = 1; b < rq->ntexts; ) {
+        size_t rs, re, n;
+        aigov_inspection_t ins;
+        int found = 0;
+
+        /* one range: the reach around boundary b and the ones it meets */
+        rs = j.off[b] > JOIN_REACH ? j.off[b] - JOIN_REACH : 0;
+        re = j.off[b] + JOIN_REACH < total ? j.off[b] + JOIN_REACH : total;
+        for (b++; b < rq->ntexts && j.off[b] < re + JOIN_REACH; b++)
+            re = j.off[b] + JOIN_REACH < total ? j.off[b] + JOIN_REACH : total;
+        while (rs > 0 && (joined_byte(&j, rs) & 0xC0) == 0x80)
+            rs--;
+        while (re < total && (joined_byte(&j, re) & 0xC0) == 0x80)
+            re++;
+        n = re - rs;
+        if (buf != buf_small)
+            free(buf);
+        buf = n < sizeof(buf_small) ? buf_small : malloc(n + 1);
+        if (buf == NULL)
+            goto done;
+        joined_copy(&j, rs, re, buf);
+        buf[n] = '\0';
+
+        aigov_filter_inspect(fs, NULL, buf, n, &ins);
+        if (ins.status != 0) {
+            char why[160];
+
+            if (aigov_outcome_note(out, name, AIGOV_STAGE_REQUEST, "error", 0) != 0)
+                goto done;
+            if (fs->on_error == AIGOV_ON_ERROR_ALLOW)
+                continue;
+            snprintf(why, sizeof(why), "filter %s failed to inspect the request", name);
+            if (aigov_outcome_block(out, name, why, "filter_error") != 0)
+                goto done;
+            rc = AIGOV_FILTER_BLOCKED;
+            goto done;
+        }
+        if (!ins.found)
+            continue;
+        for (k = 0; k < ins.nspans; k++)
+            found += crosses(&j, rs + ins.spans[k].start, rs + ins.spans[k].end);
+        if (found == 0)
+            continue;
+        if (fs->action == AIGOV_ACTION_BLOCK) {
+            if (aigov_outcome_note(out, name, AIGOV_STAGE_REQUEST, "block", (size_t)found) != 0
+                || aigov_outcome_block(out, name, ins.reason, ins.category) != 0)
+                goto done;
+            rc = AIGOV_FILTER_BLOCKED;
+            goto done;
+        }
+        if (fs->action != AIGOV_ACTION_REDACT) {
+            flagged += (size_t)found;
+            continue;
+        }
+        for (k = 0; k < ins.nspans; k++) {
+            if (!crosses(&j, rs + ins.spans[k].start, rs + ins.spans[k].end))
+                continue;
+            if (aigov_masks_add(&m, buf, n, rs, ins.spans[k].start, ins.spans[k].end,
+                                ins.spans[k].label) < 0)
+                goto done;
+        }
+    }
+
+    /* a mask over a boundary: its label where it starts, the rest removed */
+    for (i = 0; i < rq->ntexts && m.n > 0; i++) {
+        char *red;
+        size_t rl;
+
+        for (k = 0; k < m.n; k++)
+            if (m.v[k].start < j.off[i + 1] && m.v[k].end > j.off[i])
+                break;
+        if (k == m.n)
+            continue;
+        red = aigov_masks_apply(&m, rq->texts[i].text, rq->texts[i].len, j.off[i], &rl);
+        if (red == NULL || aigov_request_set_text(rq, i, red, rl) != 0) {
+            free(red);
+            goto done;
+        }
+        free(red);
+    }
+    if (m.n > 0) {
+        out->modified = 1;
+        if (aigov_outcome_note(out, name, AIGOV_STAGE_REQUEST, "redact", m.n) != 0)
+            goto done;
+    }
+    if (flagged > 0
+        && aigov_outcome_note(out, name, AIGOV_STAGE_REQUEST, "flag", flagged) != 0)
+        goto done;
+    rc = AIGOV_FILTER_PASS;
+done:
+    if (buf != buf_small)
+        free(buf);
+    if (j.off != off_small)
+        free(j.off);
+    aigov_masks_free(&m);
+    return rc;
+}
+
 int aigov_filter_request(const aigov_filter_spec_t *filters, size_t nfilters,
                          aigov_request_t *rq, aigov_filter_outcome_t *out)
 {
     size_t f, i;
     char why[160];
+    int rc;
 
     memset(out, 0, sizeof(*out));
     for (f = 0; f < nfilters; f++) {
@@ -790,6 +1031,8 @@ int aigov_filter_request(const aigov_filter_spec_t *filters, size_t nfilters,
             const char *verdict = "flag";
             size_t count;
 
+            if (i == 0 && aigov_outcome_inspected(out, name, AIGOV_STAGE_REQUEST) != 0)
+                return AIGOV_FILTER_NOMEM;
             aigov_filter_inspect(fs, NULL, rq->texts[i].text, rq->texts[i].len, &ins);
             if (ins.status != 0) {
                 if (fs->on_error == AIGOV_ON_ERROR_ALLOW) {
@@ -825,6 +1068,9 @@ int aigov_filter_request(const aigov_filter_spec_t *filters, size_t nfilters,
             if (aigov_outcome_note(out, name, AIGOV_STAGE_REQUEST, verdict, count) != 0)
                 return AIGOV_FILTER_NOMEM;
         }
+        rc = filter_joined(fs, name, rq, out);
+        if (rc != AIGOV_FILTER_PASS)
+            return rc;
     }
     return AIGOV_FILTER_PASS;
 }

@@ -79,6 +79,7 @@ typedef struct {
     unsigned     stage;      /* AIGOV_STAGE_REQUEST or _RESPONSE */
     const char  *verdict;    /* "allow" "flag" "redact" "block" "error" (static) */
     size_t       count;      /* findings: masked spans, or texts flagged */
+    int          inspected;  /* the plugin was given some text */
 } aigov_filter_record_t;
 
 typedef struct {
@@ -121,8 +122,12 @@ typedef struct {
     const char  *category;
 } aigov_inspection_t;
 
-/* Calls the instance's inspect() and checks its spans (each start <= end
- * <= len; an out-of-range or reversed span is a plugin error). */
+/* Calls the instance's inspect() on the normalized view of text
+ * (lib/normalize.h) and checks its spans (each start <= end <= the view's
+ * length; an out-of-range or reversed span is a plugin error). The spans
+ * handed back are mapped to text: the smallest range of whole characters
+ * covering what the plugin matched. They stay valid until the next call on
+ * the same instance. */
 void aigov_filter_inspect(const aigov_filter_spec_t *f, void *stream,
                           const char *text, size_t len, aigov_inspection_t *ins);
 
@@ -154,6 +159,12 @@ char *aigov_masks_apply(const aigov_masks_t *m, const char *text, size_t len,
 /* Records: find or append the record of (plugin, stage) and raise it. */
 int aigov_outcome_note(aigov_filter_outcome_t *out, const char *plugin,
                        unsigned stage, const char *verdict, size_t count);
+/* Notes that the filter was given some text at this stage. */
+int aigov_outcome_inspected(aigov_filter_outcome_t *out, const char *plugin,
+                            unsigned stage);
+/* The verdict a record reports: "none" for a filter that inspected
+ * nothing (no text at its stage), never "allow". */
+const char *aigov_filter_record_verdict(const aigov_filter_record_t *r);
 int aigov_outcome_block(aigov_filter_outcome_t *out, const char *plugin,
                         const char *reason, const char *category);
 

@@ -568,8 +568,9 @@ ngx_http_aigov_audit_filters(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
             fl[n].plugin = oc[k]->records[i].plugin;
             fl[n].stage = oc[k]->records[i].stage == AIGOV_STAGE_REQUEST
                           ? "request" : "response";
-            fl[n].verdict = oc[k]->records[i].verdict;
+            fl[n].verdict = aigov_filter_record_verdict(&oc[k]->records[i]);
             fl[n].count = (long long) oc[k]->records[i].count;
+            fl[n].not_inspected = !oc[k]->records[i].inspected;
         }
     }
 

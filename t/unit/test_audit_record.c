@@ -437,8 +437,8 @@ static void test_known_record(void **state)
     json_t *groups = json_pack("[s,s]", "eng", "ops");
     json_t *claims = json_pack("{s:s,s:[i,f,b,n],s:{s:s}}", "iss", "https://idp", "x", 1, 2.5, 1,
                                "o", "k", "v\"\\\n\x01\x1f\x7f\xc3\xa9");
-    aigov_record_filter_t fl[2] = { { "pii", "request", "redact", 2 },
-                                    { "secrets", "response", "allow", 0 } };
+    aigov_record_filter_t fl[2] = { { "pii", "request", "redact", 2, 0 },
+                                    { "secrets", "response", "allow", 0, 0 } };
     aigov_record_t r = { 0 };
     static const char want[] =
         "{\"ts\":\"2024-05-01T12:00:00.123456Z\",\"id\":\"req-1\",\"sub\":\"alice\","
@@ -501,9 +501,9 @@ static void test_known_record(void **state)
  * object afterwards) gives the same bytes as the plain-C inputs. */
 static void test_module_sequence(void **state)
 {
-    aigov_record_filter_t fl[3] = { { "pii", "request", "allow", 0 },
-                                    { "blocklist", "request", "flag", 3 },
-                                    { "secrets", "response", "redact", 1 } };
+    aigov_record_filter_t fl[3] = { { "pii", "request", "allow", 0, 0 },
+                                    { "blocklist", "request", "flag", 3, 0 },
+                                    { "secrets", "response", "redact", 1, 0 } };
     json_t *filters = json_array(), *o;
     aigov_record_t r = { 0 };
     size_t jlen, flen;
@@ -761,7 +761,7 @@ static void test_random_records(void **state)
  * that; it is one JSON object on one line, and the buffer rules hold. */
 static void test_done_record(void **state)
 {
-    aigov_record_filter_t fl[1] = { { "pii", "response", "redact", 3 } };
+    aigov_record_filter_t fl[1] = { { "pii", "response", "redact", 3, 0 } };
     aigov_record_t r = { 0 };
     static const char want[] =
         "{\"ts\":\"2024-05-01T12:00:00.123456Z\",\"id\":\"req-2\",\"status\":499,"
