@@ -551,13 +551,16 @@ static void test_json_answers(void **state)
               "\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":3}}", 2, 3);
     json_case(&fx, AIGOV_EP_MESSAGES, ANTH_JSON,
               "{\"type\":\"message\",\"content\":[{\"type\":\"text\",\"text\":\"hi [REDACTED:WORD]\"},"
-              "{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":{\"text\":\"bob@example.org\"}}],"
+              "{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":{\"text\":\"[REDACTED:WORD]\"}}],"
               "\"usage\":{\"input_tokens\":11,\"output_tokens\":4}}", 11, 4);
     /* unchanged answers keep their exact bytes, spacing included */
     json_case(&fx, AIGOV_EP_CHAT, "{ \"choices\" : [ {\"message\":{\"content\":\"fine\"}} ] }",
               "{ \"choices\" : [ {\"message\":{\"content\":\"fine\"}} ] }", -1, -1);
+    /* a body that is not JSON cannot be inspected: refused */
     json_case(&fx, AIGOV_EP_CHAT, "<html>bad gateway bob@example.org</html>",
-              "<html>bad gateway bob@example.org</html>", -1, -1);
+              "{\"error\":{\"message\":\"the answer is neither JSON nor an event stream and "
+              "cannot be inspected\",\"type\":\"policy_violation\",\"code\":\"aigov\",\"param\":null}}",
+              -1, -1);
     fx_free(&fx);
 
     /* without filters: no output, usage all the same */
@@ -644,15 +647,15 @@ static void test_unreadable_json_refused(void **state)
     assert_non_null(strstr(o, "a\\u0000 [REDACTED:WORD]"));
     free(o);
 
-    /* whole answers: the same rule; an error page passes */
+    /* whole answers: the same rule; a page that is not JSON is refused too */
     o = through(&fx, 0, 1, "{\"choices\":[{\"message\":{\"content\":\"bob@example.org \\udc00\"}}]}", 8,
                 &blocked);
     assert_true(blocked);
     assert_null(strstr(o, "bob@"));
     free(o);
     o = through(&fx, 0, 1, page, 8, &blocked);
-    assert_false(blocked);
-    assert_string_equal(o, page);
+    assert_true(blocked);
+    assert_null(strstr(o, "bob@"));
     free(o);
     fx_free(&fx);
 }
