@@ -103,6 +103,7 @@ struct aigov_answer_s {
     int               has_usage, usage_final;
     long long         text_chars;
     long long         seq;            /* Responses: the last sequence_number */
+    int               responses;      /* its events are the Responses API's */
     char              resp_id[64];    /* Responses: the response's id */
     aigov_filter_outcome_t outcome;
     int               modified;
@@ -524,7 +525,7 @@ static void take_usage_fast(aigov_answer_t *a, const char *s, size_t len)
     }
     if (k == NULL)
         return;
-    final = memmem(s, (size_t)(k - s), "\"message_start\"", 15) == NULL;
+    final = memmem(s, len, "\"message_start\"", 15) == NULL;
     p = ws(k + 7, end);
     if (p == end || *p != ':')
         return;
@@ -776,7 +777,7 @@ static int emit_block(aigov_answer_t *a, const char *plugin, const char *reason)
         free(s);
         return rc ? -1 : 0;
     }
-    if (a->ep == AIGOV_EP_RESPONSES && a->kind == AIGOV_ANSWER_SSE) {
+    if ((a->ep == AIGOV_EP_RESPONSES || a->responses) && a->kind == AIGOV_ANSWER_SSE) {
         s = dump_free(json_pack("{s:s, s:I, s:s, s:s, s:n, s:{s:s, s:s, s:s, s:n}}",
                                 "type", "error", "sequence_number", (json_int_t)(a->seq + 1),
                                 "code", plugin, "message", reason, "param",
@@ -2091,6 +2092,7 @@ static void responses_note(aigov_answer_t *a, const json_t *root)
     long long s = int_member(root, "sequence_number");
     const char *id = json_string_value(json_object_get(json_object_get(root, "response"), "id"));
 
+    a->responses = 1;
     if (s > a->seq)
         a->seq = s;
     if (id != NULL && strlen(id) < sizeof(a->resp_id))

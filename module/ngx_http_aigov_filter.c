@@ -410,7 +410,11 @@ ngx_http_aigov_answer_filter(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
         out = NULL;
         ll = &out;
 
-        if (ngx_http_aigov_answer_output(r, ctx, &ll) != NGX_OK) {
+        /* while the header waits (an answer whose end decides it), its
+         * output waits in the answer too */
+        if (!(ctx->header_held && !ctx->answer_done)
+            && ngx_http_aigov_answer_output(r, ctx, &ll) != NGX_OK)
+        {
             return NGX_ERROR;
         }
 
