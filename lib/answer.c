@@ -202,6 +202,14 @@ static const char *const control_keys[] = {
     "tool_use_id", "tools", "truncation", "type", "usage", "user",
 };
 
+/* The lengths of control_keys, in order. */
+static const unsigned char control_len[] = {
+    7, 12, 13, 7, 10, 4, 17, 10, 13, 2, 5, 12, 7, 10, 8, 5, 11, 6, 12, 20, 16, 4, 17,
+    15, 12, 9, 6, 11, 13, 13, 18, 12, 11, 11, 5, 10, 4, 5, 4,
+};
+_Static_assert(sizeof(control_len) == sizeof(control_keys) / sizeof(control_keys[0]),
+               "one length per control key");
+
 static int key_cmp(const char *k, size_t n, const char *w)
 {
     int c = strncmp(k, w, n);
@@ -213,21 +221,12 @@ static int key_cmp(const char *k, size_t n, const char *w)
 
 static int is_control(const char *k, size_t n)
 {
-    size_t lo = 0, hi = sizeof(control_keys) / sizeof(control_keys[0]);
+    size_t i;
 
-    if (memchr(k, '\0', n) != NULL)
-        return 0;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = key_cmp(k, n, control_keys[mid]);
-
-        if (c == 0)
+    /* called per key of every event: a length test first rejects most */
+    for (i = 0; i < sizeof(control_keys) / sizeof(control_keys[0]); i++)
+        if (control_len[i] == n && memcmp(k, control_keys[i], n) == 0)
             return 1;
-        if (c < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
     return 0;
 }
 
@@ -595,25 +594,21 @@ done:
  * no JSON is built. */
 static void count_text_fast(aigov_answer_t *a, const char *s, size_t len, int deltas_only)
 {
-    const char *p = s, *end = s + len, *q, *ks = NULL, *v;
+    const char *p = s, *end = s + len, *q, *ks = NULL, *v, *b;
     size_t kn = 0;
-    long long n;
 
     while ((p = memchr(p, '"', (size_t)(end - p))) != NULL) {
         v = ++p;
-        n = 0;
-        for (q = p; q < end && *q != '"'; q++) {
-            if (*q == '\\') {
-                q++;
-                if (q < end && *q == 'u')
-                    q += 4;
-                n++;
-            } else {
-                n += ((unsigned char)*q & 0xC0) != 0x80;
-            }
+        /* the closing quote: one not escaped by an odd run of backslashes */
+        for (q = v;; q++) {
+            q = memchr(q, '"', (size_t)(end - q));
+            if (q == NULL)
+                return;
+            for (b = q; b > v && b[-1] == '\\'; b--)
+                ;
+            if ((q - b) % 2 == 0)
+                break;
         }
-        if (q >= end)
-            return;
         p = ws(q + 1, end);
         if (p < end && *p == ':') {
             ks = v;
@@ -622,7 +617,15 @@ static void count_text_fast(aigov_answer_t *a, const char *s, size_t len, int de
         }
         if (ks == NULL || (deltas_only ? key_cmp(ks, kn, "delta") != 0 : is_control(ks, kn)))
             continue;
-        a->text_chars += n;
+        /* characters, an escape counted as one */
+        for (b = v; b < q; b++) {
+            if (*b == '\\') {
+                b += b + 1 < q && b[1] == 'u' ? 5 : 1;
+                a->text_chars++;
+            } else {
+                a->text_chars += ((unsigned char)*b & 0xC0) != 0x80;
+            }
+        }
     }
 }
 
@@ -911,7 +914,9 @@ int aigov_answer_json(aigov_answer_t *a, const char *body, size_t len)
 
     if (a->nf == 0) {
         take_usage_fast(a, body, len);
-        count_text_fast(a, body, len, 0);
+        /* the text is counted only for an estimate, needed without usage */
+        if (!a->usage_final)
+            count_text_fast(a, body, len, 0);
         return 0;
     }
     if (!looks_like_json(body, len)) {

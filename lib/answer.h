@@ -165,7 +165,8 @@ int aigov_answer_usage(const aigov_answer_t *a, long long *prompt, long long *co
 int aigov_answer_tokens(const aigov_answer_t *a, long long prompt_estimate,
                         long long *prompt, long long *completion);
 
-/* Characters of model text that came through (before redaction). */
+/* Characters of model text that came through (before redaction); without
+ * filters a JSON answer that reports its usage is not counted. */
 long long aigov_answer_text_chars(const aigov_answer_t *a);
 
 /* Verdicts for the audit record (stage AIGOV_STAGE_RESPONSE) and the block,
