@@ -594,38 +594,36 @@ done:
  * no JSON is built. */
 static void count_text_fast(aigov_answer_t *a, const char *s, size_t len, int deltas_only)
 {
-    const char *p = s, *end = s + len, *q, *ks = NULL, *v, *b;
+    const char *p = s, *end = s + len, *q, *ks = NULL, *v;
     size_t kn = 0;
+    long long n;
 
-    while ((p = memchr(p, '"', (size_t)(end - p))) != NULL) {
-        v = ++p;
-        /* the closing quote: one not escaped by an odd run of backslashes */
-        for (q = v;; q++) {
-            q = memchr(q, '"', (size_t)(end - q));
-            if (q == NULL)
-                return;
-            for (b = q; b > v && b[-1] == '\\'; b--)
-                ;
-            if ((q - b) % 2 == 0)
-                break;
+    /* one pass, byte by byte: the data of one event is short */
+    while (p < end) {
+        if (*p++ != '"')
+            continue;
+        v = p;
+        n = 0;
+        while (p < end && *p != '"') {
+            if (*p == '\\') {
+                p += p + 1 < end && p[1] == 'u' ? 6 : 2;
+                n++;
+                continue;
+            }
+            n += ((unsigned char)*p++ & 0xC0) != 0x80;
         }
-        p = ws(q + 1, end);
+        if (p >= end)
+            return;
+        q = p++;
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+            p++;
         if (p < end && *p == ':') {
             ks = v;
             kn = (size_t)(q - v);
             continue;
         }
-        if (ks == NULL || (deltas_only ? key_cmp(ks, kn, "delta") != 0 : is_control(ks, kn)))
-            continue;
-        /* characters, an escape counted as one */
-        for (b = v; b < q; b++) {
-            if (*b == '\\') {
-                b += b + 1 < q && b[1] == 'u' ? 5 : 1;
-                a->text_chars++;
-            } else {
-                a->text_chars += ((unsigned char)*b & 0xC0) != 0x80;
-            }
-        }
+        if (ks != NULL && (deltas_only ? key_cmp(ks, kn, "delta") == 0 : !is_control(ks, kn)))
+            a->text_chars += n;
     }
 }
 
