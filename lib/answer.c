@@ -18,60 +18,93 @@
  * word a held piece of text continues. */
 #define CONTEXT_MAX  64
 
-/* An event held back: its bytes, and for a text event the parsed data and
- * the JSON strings that carry its text. */
+/* A channel's name: the JSON path of its strings, or a block's index. */
+#define CHAN_KEY     96
+
+/* One piece of text of a held event: its JSON string (NULL when read by
+ * fast_event), its channel and where it lies in the channel's text. */
 typedef struct {
-    char     *raw;
-    size_t    raw_len;
-    json_t   *root;
-    json_t  **pieces;
-    size_t   *pstart;     /* global offset of each piece in the text stream */
-    size_t    npieces;
-    size_t    tstart, tend;
-    char     *event;      /* "event:" value for re-serialising, or NULL */
-    char     *id;         /* "id:" value when the block had one, or NULL */
-    int       text;       /* a text event (root, or read by fast_event) */
-    size_t    lit_s, lit_e;   /* root NULL: its text's JSON string in raw */
+    json_t   *v;
+    unsigned  chan;
+    size_t    start, end;
+} hpiece_t;
+
+/* An event held back: its bytes, and for a text event the parsed data and
+ * its pieces. */
+typedef struct {
+    char      *raw;
+    size_t     raw_len;
+    json_t    *root;
+    hpiece_t  *p;         /* NULL: the one piece is in one */
+    size_t     np;
+    hpiece_t   one;       /* the piece of an event read by fast_event */
+    char      *event;     /* "event:" value for re-serialising, or NULL */
+    char      *id;        /* "id:" value when the block had one, or NULL */
+    size_t     lit_s, lit_e;   /* root NULL: its text's JSON string in raw */
 } held_t;
 
 typedef struct {
     aigov_filter_spec_t  spec;
     const char          *name;
-    void                *stream;
-    int                  broken;    /* stream_start failed: acts as an error */
     int                  flagged;   /* a finding without spans was counted */
 } rfilter_t;
 
+/* One separate text of a stream (see answer.h): its window, what of it
+ * was sent, its masks and each filter's stream state. */
 typedef struct {
-    json_t  **v;
+    char            key[CHAN_KEY];
+    char            group[CHAN_KEY];
+    char           *win;            /* its text from offset wbase */
+    size_t          wbase, wlen, wcap;
+    size_t          rel;            /* text before rel has been sent */
+    aigov_masks_t   masks;
+    void          **fs;             /* per filter: stream_start's state */
+    unsigned char  *fbroken;        /* per filter: stream_start failed */
+    int             closed;         /* its text is complete for now */
+} chan_t;
+
+/* A string of the answer that is text, and the channel it belongs to. */
+typedef struct {
+    json_t  *v;
+    char     key[CHAN_KEY];
+    char     group[CHAN_KEY];
+} cpiece_t;
+
+typedef struct {
+    cpiece_t *v;
     size_t    n, cap;
 } pieces_t;
 
 struct aigov_answer_s {
     aigov_endpoint_t  ep;
-    int               is_stream;
+    int               label;          /* what Content-Type said */
+    aigov_answer_kind_t kind;         /* what the bytes say */
     rfilter_t        *f;
     size_t            nf;
     size_t            hold_back, max_event, max_json, max_held;
     aigov_sse_t      *sse;
     int               sse_dead;
+    int               hide_usage;
 
     char             *out;
     size_t            out_len, out_off, out_cap;
 
-    char             *body;
+    char             *body;           /* JSON answer, or the bytes sniffed */
     size_t            body_len, body_cap;
     int               body_over;
 
     held_t           *q;
     size_t            qhead, qn, qcap, held_bytes;
-    char             *win;            /* text stream from offset wbase */
-    size_t            wbase, wlen, wcap;
-    size_t            rel;            /* text before rel has been sent */
-    aigov_masks_t     masks;
+    chan_t           *ch;
+    size_t            nch;
+    size_t            last_ch;
 
     long long         prompt, completion;
-    int               has_usage;
+    int               has_usage, usage_final;
+    long long         text_chars;
+    long long         seq;            /* Responses: the last sequence_number */
+    int               responses;      /* its events are the Responses API's */
+    char              resp_id[64];    /* Responses: the response's id */
     aigov_filter_outcome_t outcome;
     int               modified;
     int               finished;
@@ -134,6 +167,75 @@ static int emits(aigov_answer_t *a, const char *s)
     return emit(a, s, strlen(s));
 }
 
+/* Where the next output byte will be, with what was consumed dropped, so
+ * that the offset stays valid while more is emitted. */
+static size_t out_mark(aigov_answer_t *a)
+{
+    if (a->out_off > 0) {
+        memmove(a->out, a->out + a->out_off, a->out_len - a->out_off);
+        a->out_len -= a->out_off;
+        a->out_off = 0;
+    }
+    return a->out_len;
+}
+
+/* Characters (UTF-8 sequences) in s. */
+static long long chars_of(const char *s, size_t n)
+{
+    long long c = 0;
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        c += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return c;
+}
+
+/* ---- the control fields (answer.h): values that are not text ---- */
+
+static const char *const control_keys[] = {
+    "call_id", "completed_at", "content_index", "created", "created_at", "data",
+    "encrypted_content", "expires_at", "finish_reason", "id", "index", "instructions",
+    "item_id", "media_type", "metadata", "model", "obfuscation", "object", "output_index",
+    "previous_response_id", "prompt_cache_key", "role", "safety_identifier",
+    "sequence_number", "service_tier", "signature", "status", "stop_reason",
+    "stop_sequence", "summary_index", "system_fingerprint", "tool_call_id", "tool_choice",
+    "tool_use_id", "tools", "truncation", "type", "usage", "user",
+};
+
+/* The lengths of control_keys, in order. */
+static const unsigned char control_len[] = {
+    7, 12, 13, 7, 10, 4, 17, 10, 13, 2, 5, 12, 7, 10, 8, 5, 11, 6, 12, 20, 16, 4, 17,
+    15, 12, 9, 6, 11, 13, 13, 18, 12, 11, 11, 5, 10, 4, 5, 4,
+};
+_Static_assert(sizeof(control_len) == sizeof(control_keys) / sizeof(control_keys[0]),
+               "one length per control key");
+
+static int key_cmp(const char *k, size_t n, const char *w)
+{
+    int c = strncmp(k, w, n);
+
+    if (c != 0)
+        return c;
+    return w[n] == '\0' ? 0 : -1;
+}
+
+static int is_control(const char *k, size_t n)
+{
+    size_t i;
+
+    /* called per key of every event: a length test first rejects most */
+    for (i = 0; i < sizeof(control_keys) / sizeof(control_keys[0]); i++)
+        if (control_len[i] == n && memcmp(k, control_keys[i], n) == 0)
+            return 1;
+    return 0;
+}
+
+/* Keys under which the model wrote everything (tool input, arguments). */
+static int is_opaque(const char *k, size_t n)
+{
+    return key_cmp(k, n, "input") == 0 || key_cmp(k, n, "arguments") == 0;
+}
+
 /* ---- construction ---- */
 
 aigov_answer_t *aigov_answer_new(aigov_endpoint_t ep, int is_stream,
@@ -146,11 +248,13 @@ aigov_answer_t *aigov_answer_new(aigov_endpoint_t ep, int is_stream,
     if (a == NULL)
         return NULL;
     a->ep = ep;
-    a->is_stream = is_stream;
+    a->label = is_stream;
+    a->kind = AIGOV_ANSWER_UNKNOWN;
     a->hold_back = hold_back ? hold_back : AIGOV_ANSWER_DEFAULT_HOLD_BACK;
     a->max_event = AIGOV_ANSWER_DEFAULT_MAX_EVENT;
     a->max_json = AIGOV_ANSWER_DEFAULT_MAX_JSON;
     a->prompt = a->completion = -1;
+    a->seq = -1;
     if (nfilters > 0) {
         a->f = calloc(nfilters, sizeof(*a->f));
         if (a->f == NULL) {
@@ -160,7 +264,6 @@ aigov_answer_t *aigov_answer_new(aigov_endpoint_t ep, int is_stream,
     }
     for (i = 0; i < nfilters; i++) {
         rfilter_t *r;
-        const aigov_plugin_t *t;
 
         if (!(filters[i].stages & AIGOV_STAGE_RESPONSE) || filters[i].inst == NULL)
             continue;
@@ -168,11 +271,6 @@ aigov_answer_t *aigov_answer_new(aigov_endpoint_t ep, int is_stream,
         r->spec = filters[i];
         r->name = filters[i].plugin ? filters[i].plugin
                                     : aigov_inst_plugin_name(filters[i].inst);
-        t = aigov_inst_plugin(filters[i].inst);
-        if (is_stream && t->stream_start != NULL) {
-            r->stream = t->stream_start(aigov_inst_state(filters[i].inst));
-            r->broken = r->stream == NULL;
-        }
         if (aigov_outcome_note(&a->outcome, r->name, AIGOV_STAGE_RESPONSE, "allow", 0) != 0) {
             aigov_answer_free(a);
             return NULL;
@@ -193,8 +291,7 @@ static void held_free(held_t *h)
 {
     free(h->raw);
     json_decref(h->root);
-    free(h->pieces);
-    free(h->pstart);
+    free(h->p);
     free(h->event);
     free(h->id);
     memset(h, 0, sizeof(*h));
@@ -210,25 +307,37 @@ static void drop_held(aigov_answer_t *a)
     a->held_bytes = 0;
 }
 
+static void chan_clear(aigov_answer_t *a, chan_t *c)
+{
+    size_t i;
+
+    for (i = 0; c->fs != NULL && i < a->nf; i++) {
+        const aigov_plugin_t *t = aigov_inst_plugin(a->f[i].spec.inst);
+        if (c->fs[i] != NULL)
+            t->stream_end(aigov_inst_state(a->f[i].spec.inst), c->fs[i]);
+    }
+    free(c->fs);
+    free(c->fbroken);
+    free(c->win);
+    aigov_masks_free(&c->masks);
+    memset(c, 0, sizeof(*c));
+}
+
 void aigov_answer_free(aigov_answer_t *a)
 {
     size_t i;
 
     if (a == NULL)
         return;
-    for (i = 0; i < a->nf; i++) {
-        const aigov_plugin_t *t = aigov_inst_plugin(a->f[i].spec.inst);
-        if (a->f[i].stream != NULL)
-            t->stream_end(aigov_inst_state(a->f[i].spec.inst), a->f[i].stream);
-    }
+    for (i = 0; i < a->nch; i++)
+        chan_clear(a, &a->ch[i]);
+    free(a->ch);
     drop_held(a);
     free(a->q);
     free(a->f);
     aigov_sse_free(a->sse);
     free(a->out);
     free(a->body);
-    free(a->win);
-    aigov_masks_free(&a->masks);
     aigov_filter_outcome_free(&a->outcome);
     free(a);
 }
@@ -238,9 +347,19 @@ void aigov_answer_set_fast(aigov_answer_t *a, int on)
     a->no_fast = !on;
 }
 
+void aigov_answer_hide_usage(aigov_answer_t *a, int on)
+{
+    a->hide_usage = on != 0;
+}
+
 int aigov_answer_passthrough(const aigov_answer_t *a)
 {
-    return a->nf == 0;
+    return a->nf == 0 && !a->hide_usage;
+}
+
+aigov_answer_kind_t aigov_answer_kind(const aigov_answer_t *a)
+{
+    return a->kind;
 }
 
 const char *aigov_answer_output(const aigov_answer_t *a, size_t *len)
@@ -267,6 +386,26 @@ int aigov_answer_usage(const aigov_answer_t *a, long long *prompt, long long *co
     return a->has_usage;
 }
 
+int aigov_answer_tokens(const aigov_answer_t *a, long long prompt_estimate,
+                        long long *prompt, long long *completion)
+{
+    if (a->usage_final) {
+        *prompt = a->prompt;
+        *completion = a->completion;
+        return 0;
+    }
+    *prompt = a->prompt >= 0 ? a->prompt : prompt_estimate > 0 ? prompt_estimate : 0;
+    *completion = (a->text_chars + 3) / 4;
+    if (a->completion > *completion)
+        *completion = a->completion;
+    return 1;
+}
+
+long long aigov_answer_text_chars(const aigov_answer_t *a)
+{
+    return a->text_chars;
+}
+
 const aigov_filter_outcome_t *aigov_answer_outcome(const aigov_answer_t *a)
 {
     return &a->outcome;
@@ -284,38 +423,50 @@ int aigov_answer_modified(const aigov_answer_t *a)
 
 /* ---- reading answers ---- */
 
-/* The usage names: OpenAI's, then Anthropic's, of each count. */
+/* The usage names: OpenAI's, then Anthropic's (and Responses'), of each
+ * count. */
 static const char *const usage_names[4] = {
     "prompt_tokens", "input_tokens", "completion_tokens", "output_tokens"
 };
 
 /* The rule both readings of usage share: of each pair of names the first
- * that is an integer counts, when it is not negative. */
-static void settle_usage(aigov_answer_t *a, const long long v[4], const int have[4])
+ * that is an integer counts, when it is not negative. final: the count is
+ * the answer's last word (not message_start's provisional one). */
+static void settle_usage(aigov_answer_t *a, const long long v[4], const int have[4], int final)
 {
-    int i, j;
+    int i, j, any = 0;
 
     for (i = 0; i < 4; i += 2) {
         j = have[i] ? i : have[i + 1] ? i + 1 : -1;
         if (j >= 0 && v[j] >= 0) {
             *(i == 0 ? &a->prompt : &a->completion) = v[j];
             a->has_usage = 1;
+            any = 1;
         }
     }
+    if (any && final)
+        a->usage_final = 1;
 }
 
 /* OpenAI "usage" {prompt_tokens, completion_tokens} (whole answers and the
  * last stream chunk); Anthropic "usage" {input_tokens, output_tokens} at
  * the top (whole answers, message_delta, where output_tokens is a running
- * total) or under "message" (message_start). */
+ * total) or under "message" (message_start: provisional); Responses under
+ * "response" (response.completed). */
 static void take_usage(aigov_answer_t *a, const json_t *root)
 {
     const json_t *u = json_object_get(root, "usage"), *c;
     long long v[4] = { 0, 0, 0, 0 };
-    int have[4] = { 0, 0, 0, 0 }, i;
+    int have[4] = { 0, 0, 0, 0 }, i, final = 1;
 
-    if (!json_is_object(u))
+    if (!json_is_object(u)) {
         u = json_object_get(json_object_get(root, "message"), "usage");
+        final = 0;
+    }
+    if (!json_is_object(u)) {
+        u = json_object_get(json_object_get(root, "response"), "usage");
+        final = 1;
+    }
     if (!json_is_object(u))
         return;
     for (i = 0; i < 4; i++) {
@@ -323,7 +474,7 @@ static void take_usage(aigov_answer_t *a, const json_t *root)
         if ((have[i] = json_is_integer(c)))
             v[i] = json_integer_value(c);
     }
-    settle_usage(a, v, have);
+    settle_usage(a, v, have, final);
 }
 
 /* A count in the usage object: an integer, as jansson's json_is_integer
@@ -355,13 +506,14 @@ static const char *scan_count(const char *p, const char *end, long long *out, in
  * object after the last "usage" key are read, without building JSON. A
  * "usage" inside message text is escaped (\"usage\") and so never
  * matches. The same counts as take_usage: the first name of each pair
- * wins when it is an integer. */
+ * wins when it is an integer. Usage under "message"
+ * (message_start) is provisional. */
 static void take_usage_fast(aigov_answer_t *a, const char *s, size_t len)
 {
     const char *k = NULL, *p = s, *end = s + len, *q, *k0;
     long long v[4];
     int have[4] = { 0, 0, 0, 0 };
-    int depth = 0, want_key = 0, key = -1, i, ok;
+    int depth = 0, want_key = 0, key = -1, i, ok, final;
 
     /* the last "usage" key, found by its 'g': memmem's setup costs more
      * than the search on the short data of one SSE event */
@@ -372,6 +524,7 @@ static void take_usage_fast(aigov_answer_t *a, const char *s, size_t len)
     }
     if (k == NULL)
         return;
+    final = memmem(s, len, "\"message_start\"", 15) == NULL;
     p = ws(k + 7, end);
     if (p == end || *p != ':')
         return;
@@ -431,76 +584,162 @@ static void take_usage_fast(aigov_answer_t *a, const char *s, size_t len)
     }
     return;   /* the object never closed: a cut answer counts nothing */
 done:
-    settle_usage(a, v, have);
+    settle_usage(a, v, have, final);
 }
 
-static int add_piece(pieces_t *p, json_t *s)
+/* Characters of text in JSON an answer nobody filters, for the estimate
+ * when no usage comes: the string values whose key is not a control
+ * field (only "delta" values with deltas_only: Responses streams repeat
+ * their texts in other events). Escapes count as one character each;
+ * no JSON is built. */
+static void count_text_fast(aigov_answer_t *a, const char *s, size_t len, int deltas_only)
 {
+    const char *p = s, *end = s + len, *q, *ks = NULL, *v;
+    size_t kn = 0;
+    long long n;
+
+    /* one pass, byte by byte: the data of one event is short */
+    while (p < end) {
+        if (*p++ != '"')
+            continue;
+        v = p;
+        n = 0;
+        while (p < end && *p != '"') {
+            if (*p == '\\') {
+                p += p + 1 < end && p[1] == 'u' ? 6 : 2;
+                n++;
+                continue;
+            }
+            n += ((unsigned char)*p++ & 0xC0) != 0x80;
+        }
+        if (p >= end)
+            return;
+        q = p++;
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+            p++;
+        if (p < end && *p == ':') {
+            ks = v;
+            kn = (size_t)(q - v);
+            continue;
+        }
+        if (ks != NULL && (deltas_only ? key_cmp(ks, kn, "delta") == 0 : !is_control(ks, kn)))
+            a->text_chars += n;
+    }
+}
+
+static int add_piece(pieces_t *p, json_t *s, const char *key, const char *group)
+{
+    cpiece_t *c;
+
     if (!json_is_string(s))
         return 0;
     if (p->n == p->cap) {
         size_t cap = p->cap ? 2 * p->cap : 4;
-        json_t **v = realloc(p->v, cap * sizeof(*v));
+        cpiece_t *v = realloc(p->v, cap * sizeof(*v));
         if (v == NULL)
             return -1;
         p->v = v;
         p->cap = cap;
     }
-    p->v[p->n++] = s;
+    c = &p->v[p->n++];
+    c->v = s;
+    snprintf(c->key, sizeof(c->key), "%s", key);
+    snprintf(c->group, sizeof(c->group), "%s", group);
     return 0;
 }
 
-static int is_type(const json_t *o, const char *type)
+/* Walking a JSON value for its texts. path is the JSON path of the value
+ * (members by key, array items by their "index" member or position),
+ * which names its channel unless fixed does. */
+typedef struct {
+    pieces_t    *p;
+    const char  *fixed, *fixed_group;
+    char         path[CHAN_KEY];
+} walk_t;
+
+/* The path with one more step; a path too long stays as it is (its
+ * strings share the channel of the prefix). */
+static size_t path_add(walk_t *w, size_t plen, const char *step, size_t n)
 {
-    const char *t = json_string_value(json_object_get(o, "type"));
-    return t != NULL && strcmp(t, type) == 0;
+    if (plen + 1 + n >= sizeof(w->path))
+        return plen;
+    if (plen > 0)
+        w->path[plen++] = '.';
+    memcpy(w->path + plen, step, n);
+    w->path[plen + n] = '\0';
+    return plen + n;
 }
 
-/* The JSON strings that carry model text, in answer order. */
-static int collect(aigov_endpoint_t ep, int stream, json_t *root, pieces_t *p)
+/* The channel group of a path: chat's texts are grouped by choice (its
+ * logprobs each apart), everything else is one group. */
+static void path_group(const char *path, char *group, size_t cap)
 {
-    int any = ep == AIGOV_EP_UNKNOWN;
-    json_t *choices = json_object_get(root, "choices"), *c, *v;
-    size_t i, k;
+    const char *dot;
 
-    if (any || ep == AIGOV_EP_CHAT || ep == AIGOV_EP_COMPLETIONS) {
-        json_array_foreach(choices, i, c) {
-            if (any || ep == AIGOV_EP_CHAT) {
-                v = json_object_get(json_object_get(c, stream ? "delta" : "message"),
-                                    "content");
-                if (json_is_array(v)) {     /* content parts */
-                    json_t *part;
-                    json_array_foreach(v, k, part) {
-                        if ((json_object_get(part, "type") == NULL || is_type(part, "text"))
-                            && add_piece(p, json_object_get(part, "text")) != 0)
-                            return -1;
-                    }
-                } else if (add_piece(p, v) != 0) {
-                    return -1;
-                }
-            }
-            if ((any || ep == AIGOV_EP_COMPLETIONS)
-                && add_piece(p, json_object_get(c, "text")) != 0)
-                return -1;
-        }
+    group[0] = '\0';
+    if (strncmp(path, "choices.", 8) != 0)
+        return;
+    if (strstr(path, ".logprobs") != NULL) {
+        snprintf(group, cap, "%s", path);
+        return;
     }
-    if (any || ep == AIGOV_EP_MESSAGES) {
-        if (!stream) {
-            json_array_foreach(json_object_get(root, "content"), i, c) {
-                if (is_type(c, "text") && add_piece(p, json_object_get(c, "text")) != 0)
-                    return -1;
-            }
-        } else if (is_type(root, "content_block_delta")) {
-            v = json_object_get(root, "delta");
-            if (is_type(v, "text_delta") && add_piece(p, json_object_get(v, "text")) != 0)
+    dot = strchr(path + 8, '.');
+    snprintf(group, cap, "%.*s", (int)(dot ? (size_t)(dot - path) : strlen(path)), path);
+}
+
+static int walk(walk_t *w, json_t *v, size_t plen, int opaque)
+{
+    const char *k;
+    json_t *c;
+    size_t i, n;
+    char step[24], group[CHAN_KEY];
+
+    w->path[plen] = '\0';
+    if (json_is_string(v)) {
+        if (w->fixed)
+            return add_piece(w->p, v, w->fixed, w->fixed_group);
+        path_group(w->path, group, sizeof(group));
+        return add_piece(w->p, v, w->path, group);
+    }
+    if (json_is_object(v)) {
+        json_object_foreach(v, k, c) {
+            size_t kl = strlen(k);
+
+            if (!opaque && is_control(k, kl))
+                continue;
+            n = path_add(w, plen, k, kl);
+            if (walk(w, c, n, opaque || is_opaque(k, kl)) != 0)
                 return -1;
-        } else if (is_type(root, "content_block_start")) {
-            v = json_object_get(root, "content_block");
-            if (is_type(v, "text") && add_piece(p, json_object_get(v, "text")) != 0)
+            w->path[plen] = '\0';
+        }
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, c) {
+            json_t *ix = json_object_get(c, "index");
+
+            if (json_is_integer(ix))
+                snprintf(step, sizeof(step), "%lld", (long long)json_integer_value(ix));
+            else
+                snprintf(step, sizeof(step), "%zu", i);
+            n = path_add(w, plen, step, strlen(step));
+            if (walk(w, c, n, opaque) != 0)
                 return -1;
+            w->path[plen] = '\0';
         }
     }
     return 0;
+}
+
+/* The JSON strings that carry model text, in answer order, each with its
+ * channel: fixed when given, else its path. */
+static int collect(json_t *root, pieces_t *p, const char *fixed, const char *fixed_group)
+{
+    walk_t w;
+
+    memset(&w, 0, sizeof(w));
+    w.p = p;
+    w.fixed = fixed;
+    w.fixed_group = fixed_group;
+    return walk(&w, root, 0, 0);
 }
 
 /* Whether data begins as a JSON object or array does. */
@@ -513,31 +752,70 @@ static int looks_like_json(const char *s, size_t n)
 
 /* ---- blocking ---- */
 
+static char *dump_free(json_t *j)
+{
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+    json_decref(j);
+    return s;
+}
+
+/* The end of a blocked answer, in the shape the caller's SDK raises on. */
+static int emit_block(aigov_answer_t *a, const char *plugin, const char *reason)
+{
+    char *s = NULL, *t = NULL;
+    size_t n;
+    int rc;
+
+    if (a->ep == AIGOV_EP_MESSAGES || a->ep == AIGOV_EP_COUNT_TOKENS) {
+        s = dump_free(json_pack("{s:s, s:{s:s, s:s}}", "type", "error", "error",
+                                "type", "permission_error", "message", reason));
+        if (s == NULL)
+            return -1;
+        rc = a->kind == AIGOV_ANSWER_SSE
+             ? emits(a, "event: error\ndata: ") | emits(a, s) | emits(a, "\n\n")
+             : emits(a, s);
+        free(s);
+        return rc ? -1 : 0;
+    }
+    if ((a->ep == AIGOV_EP_RESPONSES || a->responses) && a->kind == AIGOV_ANSWER_SSE) {
+        s = dump_free(json_pack("{s:s, s:I, s:s, s:s, s:n, s:{s:s, s:s, s:s, s:n}}",
+                                "type", "error", "sequence_number", (json_int_t)(a->seq + 1),
+                                "code", plugin, "message", reason, "param",
+                                "error", "type", "policy_violation", "code", plugin,
+                                "message", reason, "param"));
+        t = dump_free(json_pack("{s:s, s:I, s:{s:s, s:s, s:s, s:{s:s, s:s}, s:n, s:[], s:n}}",
+                                "type", "response.failed", "sequence_number",
+                                (json_int_t)(a->seq + 2), "response",
+                                "id", a->resp_id[0] ? a->resp_id : "resp_blocked",
+                                "object", "response", "status", "failed",
+                                "error", "code", plugin, "message", reason,
+                                "incomplete_details", "output", "usage"));
+        rc = (s == NULL || t == NULL) ? -1
+             : emits(a, "event: error\ndata: ") | emits(a, s)
+               | emits(a, "\n\nevent: response.failed\ndata: ") | emits(a, t) | emits(a, "\n\n");
+        free(s);
+        free(t);
+        return rc ? -1 : 0;
+    }
+    s = aigov_filter_error_json(plugin, reason, &n);
+    if (s == NULL)
+        return -1;
+    rc = a->kind == AIGOV_ANSWER_SSE
+         ? emits(a, "data: ") | emit(a, s, n) | emits(a, "\n\ndata: [DONE]\n\n")
+         : emit(a, s, n);
+    free(s);
+    return rc ? -1 : 0;
+}
+
 static int block(aigov_answer_t *a, const char *plugin, const char *reason,
                  const char *category)
 {
-    char *body;
-    size_t n;
-
     if (aigov_outcome_block(&a->outcome, plugin, reason, category) != 0)
         return -1;
     drop_held(a);
-    body = aigov_filter_error_json(a->outcome.block_plugin, a->outcome.block_reason, &n);
-    if (body == NULL)
-        return -1;
     a->modified = 1;
-    if (a->is_stream) {
-        if (emits(a, "data: ") != 0 || emit(a, body, n) != 0
-            || emits(a, "\n\ndata: [DONE]\n\n") != 0) {
-            free(body);
-            return -1;
-        }
-    } else if (emit(a, body, n) != 0) {
-        free(body);
-        return -1;
-    }
-    free(body);
-    return 0;
+    return emit_block(a, a->outcome.block_plugin, a->outcome.block_reason);
 }
 
 /* A filter failed: a block unless its policy says on_error: allow.
@@ -554,11 +832,13 @@ static int filter_error(aigov_answer_t *a, rfilter_t *r)
     return block(a, r->name, why, "filter_error") != 0 ? -1 : 1;
 }
 
-/* ---- whole JSON answers ---- */
+/* ---- whole texts ---- */
 
-/* Runs every filter over every piece; the next filter sees the redacted
- * text. 1 when blocked, 0, -1. */
-static int filter_pieces(aigov_answer_t *a, pieces_t *p)
+/* Runs every filter over every piece, each a whole text; the next filter
+ * sees the redacted text. counted 0: the texts repeat what was counted
+ * already (verdicts are noted, counts not raised). *changed is set when
+ * a piece was redacted. 1 when blocked, 0, -1. */
+static int filter_pieces(aigov_answer_t *a, pieces_t *p, int counted, int *changed)
 {
     size_t fi, i, k;
 
@@ -566,8 +846,8 @@ static int filter_pieces(aigov_answer_t *a, pieces_t *p)
         rfilter_t *r = &a->f[fi];
 
         for (i = 0; i < p->n; i++) {
-            const char *text = json_string_value(p->v[i]);
-            size_t len = json_string_length(p->v[i]), count, n;
+            const char *text = json_string_value(p->v[i].v);
+            size_t len = json_string_length(p->v[i].v), count, n;
             aigov_inspection_t ins;
             aigov_masks_t m = { 0 };
             const char *verdict = "flag";
@@ -605,19 +885,20 @@ static int filter_pieces(aigov_answer_t *a, pieces_t *p)
                 }
                 if (m.n > 0) {
                     red = aigov_masks_apply(&m, text, len, 0, &n);
-                    rc = red ? json_string_setn(p->v[i], red, n) : -1;
+                    rc = red ? json_string_setn(p->v[i].v, red, n) : -1;
                     free(red);
                     aigov_masks_free(&m);
                     if (rc != 0)
                         return -1;
                     verdict = "redact";
                     a->modified = 1;
+                    *changed = 1;
                 } else {
                     count = 1;
                 }
             }
             if (aigov_outcome_note(&a->outcome, r->name, AIGOV_STAGE_RESPONSE,
-                                   verdict, count) != 0)
+                                   verdict, counted ? count : 0) != 0)
                 return -1;
         }
     }
@@ -628,36 +909,43 @@ int aigov_answer_json(aigov_answer_t *a, const char *body, size_t len)
 {
     json_t *root;
     pieces_t p = { 0 };
-    int rc;
+    int rc, changed = 0;
+    size_t i;
 
     if (a->nf == 0) {
         take_usage_fast(a, body, len);
+        /* the text is counted only for an estimate, needed without usage */
+        if (!a->usage_final)
+            count_text_fast(a, body, len, 0);
         return 0;
+    }
+    if (!looks_like_json(body, len)) {
+        /* nothing but white space has nothing to inspect; anything else
+         * a client might read, unread, is refused */
+        if (ws(body, body + len) == body + len)
+            return emit(a, body, len);
+        return block(a, "aigov", "the answer is neither JSON nor an event stream and "
+                     "cannot be inspected", "unreadable");
     }
     root = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
     if (root == NULL) {
-        /* An upstream error page, say, is not ours to change. What looks
-         * like JSON but is not to jansson (a lone surrogate, a number too
-         * large) may still be read by the client: its text would pass
-         * uninspected, so it is refused. */
-        if (!looks_like_json(body, len))
-            return emit(a, body, len);
+        /* What looks like JSON but is not to jansson (a lone surrogate, a
+         * number too large) may still be read by the client: its text
+         * would pass uninspected, so it is refused. */
         return block(a, "aigov", "the answer is JSON that cannot be inspected", "unreadable");
     }
     take_usage(a, root);
-    if (a->nf == 0) {
-        json_decref(root);
-        return 0;
-    }
-    if (collect(a->ep, 0, root, &p) != 0) {
+    if (collect(root, &p, NULL, NULL) != 0) {
         free(p.v);
         json_decref(root);
         return -1;
     }
-    rc = filter_pieces(a, &p);
+    for (i = 0; i < p.n; i++)
+        a->text_chars += chars_of(json_string_value(p.v[i].v), json_string_length(p.v[i].v));
+    rc = filter_pieces(a, &p, 1, &changed);
     free(p.v);
     if (rc == 0) {
-        if (a->modified) {
+        if (changed) {
             char *s = json_dumps(root, JSON_COMPACT);
             rc = s ? emits(a, s) : -1;
             free(s);
@@ -675,10 +963,11 @@ int aigov_answer_json(aigov_answer_t *a, const char *body, size_t len)
  * objects, frees), and most events are a chunk with one piece of text.
  * fast_event() reads those in place: where the text's JSON string lies,
  * and the text unescaped. It is strict, and leaves to jansson any event it
- * is not sure to read as collect() does: another shape, more than one
- * piece, an escaped key, a repeated key that matters, a data field over
- * several lines. Such an event is sent as received unless a mask touches
- * it; then only its string is replaced. */
+ * is not sure to read as collect() does: another shape, any other string
+ * that is text (a tool call, reasoning, a refusal, a field it does not
+ * know), more than one choice, an escaped key, a repeated key that
+ * matters, a data field over several lines. Such an event is sent as
+ * received unless a mask touches it; then only its string is replaced. */
 
 #define FAST_DEPTH 32
 
@@ -696,8 +985,13 @@ typedef struct {
     int    npieces;
     int    seen_usage, seen_message;
     int    usage;               /* 1: "usage", 2: "message"."usage" read */
+    int    usage_obj;           /* the top "usage" is an object */
     long long uv[4];            /* as take_usage reads them */
     int    uhave[4];
+    long   index;               /* messages: the top "index", -1 absent */
+    long   choice;              /* chat, completions: the choice's index */
+    int    nchoices, seen_choices;
+    int    finished;            /* the choice has a finish_reason */
 } fast_t;
 
 /* The string literal at p (its opening quote); NULL when jansson would not
@@ -865,8 +1159,10 @@ static int arr_next(const char **pp, const char *end, int *first)
     return next_item(pp, end, first, ']');
 }
 
-/* Past the value at p; NULL when it is not valid. */
-static const char *skip_value(const char *p, const char *end, int depth)
+
+/* Past the value at p; NULL when it is not valid. strict: NULL also when
+ * it holds a string that is text (one not under a control field). */
+static const char *skip_any(const char *p, const char *end, int depth, int strict, int opaque)
 {
     const char *q = p;
     lit_t l;
@@ -876,17 +1172,22 @@ static const char *skip_value(const char *p, const char *end, int depth)
         return NULL;
     switch (*p) {
     case '{':
-        while ((r = obj_next(&q, end, &first, &l)) == 1)
-            if ((q = skip_value(q, end, depth + 1)) == NULL)
+        while ((r = obj_next(&q, end, &first, &l)) == 1) {
+            const char *k = l.s + 1;
+            size_t kn = (size_t)(l.e - l.s - 2);
+            int sub = strict && (opaque || !is_control(k, kn));
+
+            if ((q = skip_any(q, end, depth + 1, sub, opaque || is_opaque(k, kn))) == NULL)
                 return NULL;
+        }
         return r == 0 ? q : NULL;
     case '[':
         while ((r = arr_next(&q, end, &first)) == 1)
-            if ((q = skip_value(q, end, depth + 1)) == NULL)
+            if ((q = skip_any(q, end, depth + 1, strict, opaque)) == NULL)
                 return NULL;
         return r == 0 ? q : NULL;
     case '"':
-        return lit(p, end, &l);
+        return strict ? NULL : lit(p, end, &l);
     case 't':
         return end - p >= 4 && memcmp(p, "true", 4) == 0 ? p + 4 : NULL;
     case 'f':
@@ -896,6 +1197,23 @@ static const char *skip_value(const char *p, const char *end, int depth)
     default:
         return number(p, end);
     }
+}
+
+static const char *skip_value(const char *p, const char *end, int depth)
+{
+    return skip_any(p, end, depth, 0, 0);
+}
+
+/* A member that collect() does not read as text when it is a control
+ * field, and reads whole otherwise: then it must hold no string. */
+static const char *skip_member(const lit_t *key, const char *p, const char *end, int depth)
+{
+    const char *k = key->s + 1;
+    size_t kn = (size_t)(key->e - key->s - 2);
+
+    if (is_control(k, kn))
+        return skip_value(p, end, depth);
+    return skip_any(p, end, depth, 1, is_opaque(k, kn));
 }
 
 /* A member read here: a string is kept, null is nothing, and a repeated
@@ -908,6 +1226,20 @@ static const char *str_member(const char *p, const char *end, lit_t *l)
     if (*p == 'n')
         return skip_value(p, end, 0);
     return *p == '"' ? lit(p, end, l) : NULL;
+}
+
+/* A small non-negative integer (what json_is_integer and "%lld" agree
+ * on); NULL for anything else. */
+static const char *small_int(const char *p, const char *end, long *v)
+{
+    const char *q = p;
+
+    *v = 0;
+    while (q < end && *q >= '0' && *q <= '9' && q - p < 9)
+        *v = *v * 10 + (*q++ - '0');
+    if (q == p || (q - p > 1 && *p == '0') || (q < end && strchr("0123456789.eE", *q)))
+        return NULL;
+    return q;
 }
 
 /* "delta" (chat, messages) or "content_block" (messages): *text is its
@@ -930,7 +1262,7 @@ static const char *sub_object(const char *p, const char *end, fast_t *f, const c
         else if (lit_is(&key, "type"))
             q = str_member(q, end, &f->sub_type);
         else
-            q = skip_value(q, end, 2);
+            q = skip_member(&key, q, end, 2);
         if (q == NULL)
             return NULL;
     }
@@ -943,7 +1275,8 @@ static void add_piece_lit(fast_t *f, const lit_t *l)
         f->piece = *l;
 }
 
-/* "choices": chat reads each choice's delta.content, completions its text */
+/* "choices": chat reads the choice's delta.content, completions its text;
+ * one choice at most */
 static const char *choices(const char *p, const char *end, aigov_endpoint_t ep, fast_t *f)
 {
     const char *q = p;
@@ -954,20 +1287,27 @@ static const char *choices(const char *p, const char *end, aigov_endpoint_t ep, 
         return NULL;
     while ((r = arr_next(&q, end, &first)) == 1) {
         lit_t text = { NULL, NULL, 0 };
+        int seen_index = 0, seen_fin = 0;
 
-        if (*q != '{')
+        if (*q != '{' || f->nchoices++ > 0)
             return NULL;
         cfirst = 1;
         f->seen_sub = 0;
         f->sub_text.s = NULL;
         f->sub_type.s = NULL;
+        f->choice = 0;
         while ((cr = obj_next(&q, end, &cfirst, &key)) == 1) {
             if (ep == AIGOV_EP_CHAT && lit_is(&key, "delta"))
                 q = sub_object(q, end, f, "content");
             else if (ep == AIGOV_EP_COMPLETIONS && lit_is(&key, "text"))
                 q = str_member(q, end, &text);
-            else
-                q = skip_value(q, end, 2);
+            else if (lit_is(&key, "index"))
+                q = seen_index++ ? NULL : small_int(q, end, &f->choice);
+            else if (lit_is(&key, "finish_reason")) {
+                f->finished = *q == '"';
+                q = seen_fin++ ? NULL : skip_value(q, end, 2);
+            } else
+                q = skip_member(&key, q, end, 2);
             if (q == NULL)
                 return NULL;
         }
@@ -1010,6 +1350,8 @@ static const char *usage_member(const char *p, const char *end, int depth, fast_
 {
     if (*p != '{')
         return skip_value(p, end, depth);
+    if (where == 1)
+        f->usage_obj = 1;
     if (f->usage == 1 || (where == 2 && f->usage))
         return skip_value(p, end, depth);
     memset(f->uv, 0, sizeof(f->uv));
@@ -1025,16 +1367,51 @@ static const char *message_member(const char *p, const char *end, fast_t *f)
     int first = 1, r, seen = 0;
 
     if (*p != '{')
-        return skip_value(p, end, 1);
+        return skip_any(p, end, 1, 1, 0);
     while ((r = obj_next(&q, end, &first, &key)) == 1) {
         if (lit_is(&key, "usage"))
             q = seen++ ? NULL : usage_member(q, end, 2, f, 2);
         else
-            q = skip_value(q, end, 2);
+            q = skip_member(&key, q, end, 2);
         if (q == NULL)
             return NULL;
     }
     return r == 0 ? q : NULL;
+}
+
+/* pre, v in decimal, post into out (CHAN_KEY bytes): snprintf costs a
+ * tenth of a filtered event here. */
+static void key_fmt(char *out, const char *pre, long v, const char *post)
+{
+    char d[24];
+    size_t n = 0, pl = strlen(pre), ql = strlen(post);
+
+    do {
+        d[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0 && n < sizeof(d));
+    memcpy(out, pre, pl);
+    for (size_t i = 0; i < n; i++)
+        out[pl + i] = d[n - 1 - i];
+    memcpy(out + pl + n, post, ql + 1);
+}
+
+/* The channel a fast-read piece goes to, as collect() names it. */
+static void fast_key(aigov_endpoint_t ep, const fast_t *f, char *key, char *group)
+{
+    if (ep == AIGOV_EP_MESSAGES) {
+        if (f->index >= 0 && f->type.s != NULL && (size_t)(f->type.e - f->type.s) >= 15
+            && memcmp(f->type.s + 1, "content_block", 13) == 0) {
+            key_fmt(key, "b", f->index, "");
+            strcpy(group, "b");
+        } else {
+            strcpy(key, f->sub_delta ? "delta.text" : "content_block.text");
+            group[0] = '\0';
+        }
+        return;
+    }
+    key_fmt(key, "choices.", f->choice, ep == AIGOV_EP_CHAT ? ".delta.content" : ".text");
+    key_fmt(group, "choices.", f->choice, "");
 }
 
 /* 1: f says what collect() would find in data; 0: jansson must read it. */
@@ -1042,9 +1419,10 @@ static int fast_event(aigov_endpoint_t ep, const char *data, size_t len, fast_t 
 {
     const char *p = ws(data, data + len), *end = data + len;
     lit_t key;
-    int first = 1, r, seen_choices = 0;
+    int first = 1, r, seen_index = 0;
 
     memset(f, 0, sizeof(*f));
+    f->index = -1;
     if (ep != AIGOV_EP_CHAT && ep != AIGOV_EP_COMPLETIONS && ep != AIGOV_EP_MESSAGES)
         return 0;
     if (p >= end || *p != '{')
@@ -1056,13 +1434,17 @@ static int fast_event(aigov_endpoint_t ep, const char *data, size_t len, fast_t 
             p = f->seen_usage++ ? NULL : usage_member(p, end, 1, f, 1);
         else if (lit_is(&key, "message"))
             p = f->seen_message++ ? NULL : message_member(p, end, f);
-        else if (ep != AIGOV_EP_MESSAGES && lit_is(&key, "choices"))
-            p = seen_choices++ ? NULL : choices(p, end, ep, f);
-        else if (ep == AIGOV_EP_MESSAGES && (lit_is(&key, "delta") || lit_is(&key, "content_block"))) {
+        else if (lit_is(&key, "response"))
+            p = NULL;       /* usage may hide there: jansson's */
+        else if (ep != AIGOV_EP_MESSAGES && lit_is(&key, "choices")) {
+            p = f->seen_choices++ ? NULL : choices(p, end, ep, f);
+        } else if (ep == AIGOV_EP_MESSAGES && (lit_is(&key, "delta") || lit_is(&key, "content_block"))) {
             f->sub_delta = lit_is(&key, "delta");
             p = sub_object(p, end, f, "text");
+        } else if (ep == AIGOV_EP_MESSAGES && lit_is(&key, "index")) {
+            p = seen_index++ ? NULL : small_int(p, end, &f->index);
         } else {
-            p = skip_value(p, end, 1);
+            p = skip_member(&key, p, end, 1);
         }
         if (p == NULL)
             return 0;
@@ -1071,11 +1453,9 @@ static int fast_event(aigov_endpoint_t ep, const char *data, size_t len, fast_t 
         return 0;
     if ((f->type.s && f->type.esc) || (f->sub_type.s && f->sub_type.esc))
         return 0;
-    if (ep == AIGOV_EP_MESSAGES
-        && ((f->sub_delta && lit_is(&f->type, "content_block_delta")
-             && lit_is(&f->sub_type, "text_delta"))
-            || (!f->sub_delta && lit_is(&f->type, "content_block_start")
-                && lit_is(&f->sub_type, "text"))))
+    if (ep != AIGOV_EP_MESSAGES && f->type.s != NULL)
+        return 0;
+    if (ep == AIGOV_EP_MESSAGES)
         add_piece_lit(f, &f->sub_text);
     if (f->npieces > 1)
         return 0;
@@ -1117,18 +1497,137 @@ static int emit_json_string(aigov_answer_t *a, const char *s, size_t n)
     return 0;
 }
 
+/* ---- channels ---- */
+
+static size_t chan_total(const chan_t *c)
+{
+    return c->wbase + c->wlen;
+}
+
+/* A channel's filter states, each stream_start'ed. */
+static int chan_start(aigov_answer_t *a, chan_t *c)
+{
+    size_t i;
+
+    if (a->nf == 0)
+        return 0;
+    c->fs = calloc(a->nf, sizeof(*c->fs));
+    c->fbroken = calloc(a->nf, 1);
+    if (c->fs == NULL || c->fbroken == NULL)
+        return -1;
+    for (i = 0; i < a->nf; i++) {
+        const aigov_plugin_t *t = aigov_inst_plugin(a->f[i].spec.inst);
+
+        if (t->stream_start != NULL) {
+            c->fs[i] = t->stream_start(aigov_inst_state(a->f[i].spec.inst));
+            c->fbroken[i] = c->fs[i] == NULL;
+        }
+    }
+    return 0;
+}
+
+/* The channel named key: found, new, a reused one whose text is complete
+ * and sent, or (all in use) the last one, shared. Other open channels of
+ * its group close: their texts come one after the other. -1 out of
+ * memory. */
+static long chan_get(aigov_answer_t *a, const char *key, const char *group)
+{
+    size_t i, k = a->nch;
+    chan_t *c;
+
+    if (a->last_ch < a->nch && strcmp(a->ch[a->last_ch].key, key) == 0) {
+        k = a->last_ch;
+    } else {
+        for (i = 0; i < a->nch; i++)
+            if (strcmp(a->ch[i].key, key) == 0)
+                break;
+        k = i;
+    }
+    if (k == a->nch) {
+        if (a->ch == NULL) {
+            a->ch = calloc(AIGOV_ANSWER_MAX_CHANNELS, sizeof(*a->ch));
+            if (a->ch == NULL)
+                return -1;
+        }
+        if (a->nch < AIGOV_ANSWER_MAX_CHANNELS) {
+            k = a->nch++;
+        } else {
+            for (k = 0; k < a->nch; k++)
+                if (a->ch[k].closed && a->ch[k].rel == chan_total(&a->ch[k]))
+                    break;
+            if (k == a->nch) {
+                k = a->nch - 1;
+                goto found;
+            }
+            chan_clear(a, &a->ch[k]);
+        }
+        c = &a->ch[k];
+        snprintf(c->key, sizeof(c->key), "%s", key);
+        snprintf(c->group, sizeof(c->group), "%s", group);
+        if (chan_start(a, c) != 0)
+            return -1;
+    }
+found:
+    for (i = 0; i < a->nch; i++)
+        if (i != k && !a->ch[i].closed && strcmp(a->ch[i].group, a->ch[k].group) == 0)
+            a->ch[i].closed = 1;
+    a->ch[k].closed = 0;
+    a->last_ch = k;
+    return (long)k;
+}
+
+/* Closes the channels whose key begins with prefix: their texts are
+ * complete. */
+static void chan_close(aigov_answer_t *a, const char *prefix)
+{
+    size_t i, n = strlen(prefix);
+
+    for (i = 0; i < a->nch; i++)
+        if (strncmp(a->ch[i].key, prefix, n) == 0)
+            a->ch[i].closed = 1;
+}
+
+static int mask_touches(const chan_t *c, size_t s, size_t e)
+{
+    size_t i;
+
+    for (i = 0; i < c->masks.n; i++)
+        if (c->masks.v[i].start < e && c->masks.v[i].end > s)
+            return 1;
+    return 0;
+}
+
+/* ---- streams ---- */
+
+/* Whether a piece of held text must stay held: it lies in the last
+ * hold_back bytes of its channel's text, which is still open, so text yet
+ * to come may complete a match that begins in it. */
+static int piece_held(const aigov_answer_t *a, const chan_t *c, size_t end)
+{
+    return !c->closed && end + a->hold_back > chan_total(c);
+}
+
+/* A held event's pieces (held_t moves with the queue: no pointer into it
+ * is kept). */
+static hpiece_t *pieces_of(held_t *h)
+{
+    return h->p ? h->p : &h->one;
+}
+
 /* A held event read by fast_event whose text a mask touches: its bytes
  * with the text's JSON string replaced by the masked text. */
 static int send_spliced(aigov_answer_t *a, held_t *h)
 {
+    const hpiece_t *p = pieces_of(h);
+    chan_t *c = &a->ch[p->chan];
     size_t n;
     char *red;
     int rc;
 
-    if (h->tstart < a->wbase)
+    if (p->start < c->wbase)
         return -1;      /* cannot happen: held text stays in the window */
-    red = aigov_masks_apply(&a->masks, a->win + (h->tstart - a->wbase), h->tend - h->tstart,
-                            h->tstart, &n);
+    red = aigov_masks_apply(&c->masks, c->win + (p->start - c->wbase), p->end - p->start,
+                            p->start, &n);
     if (red == NULL)
         return -1;
     rc = emit(a, h->raw, h->lit_s) | emit_json_string(a, red, n)
@@ -1138,106 +1637,138 @@ static int send_spliced(aigov_answer_t *a, held_t *h)
     return rc ? -1 : 0;
 }
 
-/* ---- streams ---- */
-
-static size_t total(const aigov_answer_t *a)
+/* An event re-serialised from its (changed) JSON, keeping its event: and
+ * id: lines. */
+static int send_json(aigov_answer_t *a, const char *event, const char *id, json_t *root)
 {
-    return a->wbase + a->wlen;
-}
+    char *s = json_dumps(root, JSON_COMPACT);
+    int rc = 0;
 
-static int mask_touches(const aigov_answer_t *a, size_t s, size_t e)
-{
-    size_t i;
-
-    for (i = 0; i < a->masks.n; i++)
-        if (a->masks.v[i].start < e && a->masks.v[i].end > s)
-            return 1;
-    return 0;
-}
-
-/* Sends one held event: its raw bytes, or, when a mask touches its text,
- * the event re-serialised with the masks applied. */
-static int send_held(aigov_answer_t *a, held_t *h)
-{
-    size_t i;
-    char *s;
-    int rc;
-
-    if (!h->text || h->tend == h->tstart || !mask_touches(a, h->tstart, h->tend))
-        return emit(a, h->raw, h->raw_len);
-    if (h->root == NULL)
-        return send_spliced(a, h);
-
-    for (i = 0; i < h->npieces; i++) {
-        size_t n;
-        char *red = aigov_masks_apply(&a->masks, json_string_value(h->pieces[i]),
-                                      json_string_length(h->pieces[i]), h->pstart[i], &n);
-        rc = red ? json_string_setn(h->pieces[i], red, n) : -1;
-        free(red);
-        if (rc != 0)
-            return -1;
-    }
-    s = json_dumps(h->root, JSON_COMPACT);
     if (s == NULL)
         return -1;
-    rc = 0;
-    if (h->event)
-        rc |= emits(a, "event: ") | emits(a, h->event) | emits(a, "\n");
-    if (h->id)
-        rc |= emits(a, "id: ") | emits(a, h->id) | emits(a, "\n");
+    if (event)
+        rc |= emits(a, "event: ") | emits(a, event) | emits(a, "\n");
+    if (id)
+        rc |= emits(a, "id: ") | emits(a, id) | emits(a, "\n");
     rc |= emits(a, "data: ") | emits(a, s) | emits(a, "\n\n");
     free(s);
     a->modified = 1;
     return rc ? -1 : 0;
 }
 
-/* Sends held events from the front: every event when all is set, else
- * those whose text lies before the last hold_back bytes (or any, when the
- * held bytes exceed their bound). Then drops text and masks no longer
- * needed. */
-static int release(aigov_answer_t *a, int all)
+/* Sends one held event: its raw bytes, or, when a mask touches its text,
+ * the event with the masks applied. */
+static int send_held(aigov_answer_t *a, held_t *h)
+{
+    size_t i;
+    int touched = 0, rc;
+    const hpiece_t *hp = pieces_of(h);
+
+    for (i = 0; i < h->np; i++)
+        if (hp[i].end > hp[i].start && mask_touches(&a->ch[hp[i].chan], hp[i].start, hp[i].end))
+            touched = 1;
+    if (!touched)
+        return emit(a, h->raw, h->raw_len);
+    if (h->root == NULL)
+        return send_spliced(a, h);
+
+    for (i = 0; i < h->np; i++) {
+        hpiece_t *p = &h->p[i];
+        chan_t *c = &a->ch[p->chan];
+        size_t n;
+        char *red;
+
+        if (p->end == p->start || !mask_touches(c, p->start, p->end))
+            continue;
+        red = aigov_masks_apply(&c->masks, json_string_value(p->v), json_string_length(p->v),
+                                p->start, &n);
+        rc = red ? json_string_setn(p->v, red, n) : -1;
+        free(red);
+        if (rc != 0)
+            return -1;
+    }
+    return send_json(a, h->event, h->id, h->root);
+}
+
+/* Whether an event must stay held for one of its pieces. */
+static int event_held(const aigov_answer_t *a, held_t *h)
+{
+    size_t i;
+    const hpiece_t *hp = pieces_of(h);
+
+    for (i = 0; i < h->np; i++)
+        if (hp[i].end > hp[i].start && piece_held(a, &a->ch[hp[i].chan], hp[i].end))
+            return 1;
+    return 0;
+}
+
+/* Drops what a channel no longer needs: released text beyond the
+ * context, masks wholly sent. */
+static void chan_trim(chan_t *c)
 {
     size_t keep, i;
+
+    /* keep a little released text as context, from a character start */
+    keep = c->rel > c->wbase + CONTEXT_MAX ? c->rel - CONTEXT_MAX : c->wbase;
+    while (keep < chan_total(c) && ((unsigned char)c->win[keep - c->wbase] & 0xC0) == 0x80)
+        keep++;
+    if (keep > c->wbase) {
+        memmove(c->win, c->win + (keep - c->wbase), chan_total(c) - keep);
+        c->wlen = chan_total(c) - keep;
+        c->wbase = keep;
+    }
+    for (i = 0; i < c->masks.n && c->masks.v[i].end <= c->rel; i++)
+        ;
+    if (i > 0) {
+        memmove(c->masks.v, c->masks.v + i, (c->masks.n - i) * sizeof(*c->masks.v));
+        c->masks.n -= i;
+    }
+}
+
+/* Sends held events from the front: every event when all is set, else
+ * those no piece of which must stay held (or any, when the held bytes
+ * exceed their bound). */
+static int release(aigov_answer_t *a, int all)
+{
+    size_t i;
 
     while (a->qhead < a->qn) {
         held_t *h = &a->q[a->qhead];
 
-        /* an event without text (the role chunk, say) has nothing a
-         * later mask could touch: it goes as soon as it is first */
-        if (!all && h->text && h->tend > h->tstart
-            && h->tend + a->hold_back > total(a)
-            && a->held_bytes <= a->max_held)
+        if (!all && a->held_bytes <= a->max_held && event_held(a, h))
             break;
         if (send_held(a, h) != 0)
             return -1;
-        if (h->text)
-            a->rel = h->tend;
+        for (i = 0; i < h->np; i++) {
+            const hpiece_t *hp = pieces_of(h);
+            chan_t *c = &a->ch[hp[i].chan];
+            if (hp[i].end > hp[i].start && hp[i].end > c->rel)
+                c->rel = hp[i].end;
+        }
         a->held_bytes -= h->raw_len;
         held_free(h);
         a->qhead++;
     }
     if (a->qhead == a->qn)
         a->qhead = a->qn = 0;
-
-    /* keep a little released text as context, from a character start */
-    keep = a->rel > a->wbase + CONTEXT_MAX ? a->rel - CONTEXT_MAX : a->wbase;
-    while (keep < total(a) && ((unsigned char)a->win[keep - a->wbase] & 0xC0) == 0x80)
-        keep++;
-    if (keep > a->wbase) {
-        memmove(a->win, a->win + (keep - a->wbase), total(a) - keep);
-        a->wlen = total(a) - keep;
-        a->wbase = keep;
-    }
-    for (i = 0; i < a->masks.n && a->masks.v[i].end <= a->rel; i++)
-        ;
-    if (i > 0) {
-        memmove(a->masks.v, a->masks.v + i, (a->masks.n - i) * sizeof(*a->masks.v));
-        a->masks.n -= i;
-    }
+    for (i = 0; i < a->nch; i++)
+        chan_trim(&a->ch[i]);
     return 0;
 }
 
-static held_t *hold(aigov_answer_t *a, const aigov_sse_event_t *ev)
+static char *dup_n(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+
+    if (d != NULL) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+/* Holds a copy of an event's bytes (raw, or len bytes of other). */
+static held_t *hold_bytes(aigov_answer_t *a, const char *raw, size_t len)
 {
     held_t *h;
 
@@ -1261,28 +1792,38 @@ static held_t *hold(aigov_answer_t *a, const aigov_sse_event_t *ev)
     }
     h = &a->q[a->qn];
     memset(h, 0, sizeof(*h));
-    h->raw = malloc(ev->raw_len ? ev->raw_len : 1);
+    h->raw = malloc(len ? len : 1);
     if (h->raw == NULL)
         return NULL;
-    memcpy(h->raw, ev->raw, ev->raw_len);
-    h->raw_len = ev->raw_len;
+    memcpy(h->raw, raw, len);
+    h->raw_len = len;
     a->qn++;
-    a->held_bytes += ev->raw_len;
+    a->held_bytes += len;
     return h;
 }
 
-/* An event without text: straight out when nothing is held, else queued
- * behind the held ones to keep the order. */
-static int pass_plain(aigov_answer_t *a, const aigov_sse_event_t *ev)
+static held_t *hold(aigov_answer_t *a, const aigov_sse_event_t *ev)
 {
-    if (a->qhead == a->qn)
-        return emit(a, ev->raw, ev->raw_len);
-    return hold(a, ev) ? 0 : -1;
+    return hold_bytes(a, ev->raw, ev->raw_len);
 }
 
-/* Runs every filter over the window after new text arrived (the window
+/* Bytes without text: straight out when nothing is held, else queued
+ * behind the held ones to keep the order. */
+static int pass_bytes(aigov_answer_t *a, const char *s, size_t n)
+{
+    if (a->qhead == a->qn)
+        return emit(a, s, n);
+    return hold_bytes(a, s, n) ? 0 : -1;
+}
+
+static int pass_plain(aigov_answer_t *a, const aigov_sse_event_t *ev)
+{
+    return pass_bytes(a, ev->raw, ev->raw_len);
+}
+
+/* Runs every filter over a channel's window after new text arrived (it
  * grew from prev_total). 1 when blocked, 0, -1. */
-static int inspect_window(aigov_answer_t *a, size_t prev_total)
+static int inspect_window(aigov_answer_t *a, chan_t *c, size_t prev_total)
 {
     size_t fi, k;
 
@@ -1293,12 +1834,12 @@ static int inspect_window(aigov_answer_t *a, size_t prev_total)
         size_t count = 0;
         int rc;
 
-        if (r->broken) {
+        if (c->fbroken[fi]) {
             ins.status = -1;
         } else {
             if (aigov_outcome_inspected(&a->outcome, r->name, AIGOV_STAGE_RESPONSE) != 0)
                 return -1;
-            aigov_filter_inspect(&r->spec, r->stream, a->win, a->wlen, &ins);
+            aigov_filter_inspect(&r->spec, c->fs[fi], c->win, c->wlen, &ins);
         }
         if (ins.status != 0) {
             if ((rc = filter_error(a, r)) != 0)
@@ -1320,9 +1861,9 @@ static int inspect_window(aigov_answer_t *a, size_t prev_total)
                 long added;
 
                 /* text already sent cannot be masked any more */
-                if (a->wbase + ins.spans[k].end <= a->rel)
+                if (c->wbase + ins.spans[k].end <= c->rel)
                     continue;
-                added = aigov_masks_add(&a->masks, a->win, a->wlen, a->wbase,
+                added = aigov_masks_add(&c->masks, c->win, c->wlen, c->wbase,
                                         ins.spans[k].start, ins.spans[k].end,
                                         ins.spans[k].label);
                 if (added < 0)
@@ -1332,7 +1873,7 @@ static int inspect_window(aigov_answer_t *a, size_t prev_total)
         } else if (ins.nspans > 0) {
             /* the window is inspected again and again: count what is new */
             for (k = 0; k < ins.nspans; k++)
-                count += a->wbase + ins.spans[k].end > prev_total;
+                count += c->wbase + ins.spans[k].end > prev_total;
         } else {
             count = r->flagged ? 0 : 1;
             r->flagged = 1;
@@ -1344,155 +1885,422 @@ static int inspect_window(aigov_answer_t *a, size_t prev_total)
     return 0;
 }
 
-static char *dup_n(const char *s, size_t n)
+/* Appends text to channel k; its place in *start, *end. */
+static int chan_append(aigov_answer_t *a, size_t k, const char *s, size_t n,
+                       size_t *start, size_t *end)
 {
-    char *d = malloc(n + 1);
+    chan_t *c = &a->ch[k];
 
-    if (d != NULL) {
-        memcpy(d, s, n);
-        d[n] = '\0';
-    }
-    return d;
+    if (grow(&c->win, &c->wcap, c->wlen + n + 1) != 0)
+        return -1;
+    *start = chan_total(c);
+    memcpy(c->win + c->wlen, s, n);
+    c->wlen += n;
+    *end = chan_total(c);
+    a->text_chars += chars_of(s, n);
+    return 0;
 }
 
-/* After a held event's text went into the window (which was prev long):
- * the window inspected, and whatever is old enough released. */
-static int text_taken(aigov_answer_t *a, held_t *h, size_t prev)
+/* After a held event's pieces went into their channels: each channel that
+ * grew inspected (once, from where the event's text began in it). 1 when
+ * blocked, 0, -1. */
+static int inspect_pieces(aigov_answer_t *a, const hpiece_t *p, size_t np)
 {
+    size_t i, j;
     int rc;
 
-    h->tend = total(a);
-    if (h->tend == h->tstart)       /* empty text: nothing new to look at */
-        return release(a, 0);
-    rc = inspect_window(a, prev);
-    if (rc != 0)
-        return rc < 0 ? -1 : 0;
-    return release(a, 0);
+    for (i = 0; i < np; i++) {
+        for (j = 0; j < i && p[j].chan != p[i].chan; j++)
+            ;
+        if (j < i)
+            continue;       /* that channel was inspected already */
+        for (j = i; j < np; j++)
+            if (p[j].chan == p[i].chan && p[j].end > p[j].start)
+                break;
+        if (j == np)
+            continue;       /* no new text there */
+        if ((rc = inspect_window(a, &a->ch[p[i].chan], p[i].start)) != 0)
+            return rc;
+    }
+    return 0;
 }
 
 /* A text event read by fast_event, its data at off in its bytes. */
 static int take_text_fast(aigov_answer_t *a, const aigov_sse_event_t *ev, const fast_t *f,
-                          size_t off)
+                          size_t off, int *blocked)
 {
-    size_t prev = total(a), n = (size_t)(f->piece.e - f->piece.s);
-    held_t *h = hold(a, ev);
+    size_t n = (size_t)(f->piece.e - f->piece.s);
+    char key[CHAN_KEY], group[CHAN_KEY];
+    long k;
+    held_t *h;
+    chan_t *c;
+    int rc;
 
-    if (h == NULL || grow(&a->win, &a->wcap, a->wlen + n + 1) != 0)
+    fast_key(a->ep, f, key, group);
+    if ((k = chan_get(a, key, group)) < 0 || (h = hold(a, ev)) == NULL)
         return -1;
-    h->text = 1;
+    c = &a->ch[k];
+    if (grow(&c->win, &c->wcap, c->wlen + n + 1) != 0)
+        return -1;
+    h->np = 1;
+    h->one.chan = (unsigned)k;
     h->lit_s = off + (size_t)(f->piece.s - ev->data);
     h->lit_e = off + (size_t)(f->piece.e - ev->data);
-    h->tstart = prev;
-    a->wlen += aigov_json_unescape((const unsigned char *)f->piece.s + 1, n - 2,
-                                   a->win + a->wlen);
-    return text_taken(a, h, prev);
+    h->one.start = chan_total(c);
+    n = aigov_json_unescape((const unsigned char *)f->piece.s + 1, n - 2, c->win + c->wlen);
+    a->text_chars += chars_of(c->win + c->wlen, n);
+    c->wlen += n;
+    h->one.end = chan_total(c);
+    if (h->one.end == h->one.start)
+        return 0;
+    rc = inspect_window(a, c, h->one.start);
+    *blocked = rc > 0;
+    return rc < 0 ? -1 : 0;
 }
 
-/* A text event: held, its text appended to the window, the window
- * inspected, and whatever is old enough released. */
+/* A text event: held, its pieces appended to their channels, the channels
+ * inspected. Takes root and p->v. */
 static int take_text(aigov_answer_t *a, const aigov_sse_event_t *ev, json_t *root,
-                     pieces_t *p)
+                     pieces_t *p, int *blocked)
 {
-    size_t prev = total(a), i;
+    size_t i;
     held_t *h = hold(a, ev);
+    int rc;
 
-    if (h == NULL)
-        goto nomem;
-    h->text = 1;
+    if (h == NULL) {
+        json_decref(root);
+        return -1;
+    }
     h->root = root;
-    h->pieces = p->v;
-    h->npieces = p->n;
-    p->v = NULL;
-    h->pstart = malloc(h->npieces * sizeof(size_t));
-    if (h->pstart == NULL
+    h->np = p->n;
+    h->p = calloc(p->n, sizeof(*h->p));
+    if (h->p == NULL
         || (ev->event_len && (h->event = dup_n(ev->event, ev->event_len)) == NULL)
         || (ev->has_id && (h->id = dup_n(ev->id, ev->id_len)) == NULL))
         return -1;
-    h->tstart = prev;
-    for (i = 0; i < h->npieces; i++) {
-        size_t n = json_string_length(h->pieces[i]);
+    for (i = 0; i < p->n; i++) {
+        long k = chan_get(a, p->v[i].key, p->v[i].group);
 
-        h->pstart[i] = total(a);
-        if (grow(&a->win, &a->wcap, a->wlen + n + 1) != 0)
+        if (k < 0)
             return -1;
-        memcpy(a->win + a->wlen, json_string_value(h->pieces[i]), n);
-        a->wlen += n;
+        h->p[i].v = p->v[i].v;
+        h->p[i].chan = (unsigned)k;
+        if (chan_append(a, (size_t)k, json_string_value(p->v[i].v),
+                        json_string_length(p->v[i].v), &h->p[i].start, &h->p[i].end) != 0)
+            return -1;
     }
-    return text_taken(a, h, prev);
-
-nomem:
-    json_decref(root);
-    free(p->v);
-    p->v = NULL;
-    return -1;
+    rc = inspect_pieces(a, h->p, h->np);
+    *blocked = rc > 0;
+    return rc < 0 ? -1 : 0;
 }
 
-/* An event without text, in order; the last one (message_stop) lets
- * everything held go. */
-static int pass_textless(aigov_answer_t *a, const aigov_sse_event_t *ev, int last)
+/* ---- events ---- */
+
+/* An event re-serialised from root, in its place in the order. */
+static int pass_json(aigov_answer_t *a, const aigov_sse_event_t *ev, json_t *root)
 {
-    if (pass_plain(a, ev) != 0)
+    size_t start;
+    char *ename = NULL, *id = NULL;
+    int rc;
+
+    if ((ev->event_len && (ename = dup_n(ev->event, ev->event_len)) == NULL)
+        || (ev->has_id && (id = dup_n(ev->id, ev->id_len)) == NULL)) {
+        free(ename);
         return -1;
-    return last ? release(a, 1) : 0;
+    }
+    start = out_mark(a);
+    rc = send_json(a, ename, id, root);
+    free(ename);
+    free(id);
+    if (rc != 0 || a->qhead == a->qn)
+        return rc;
+    /* events are held: this one goes behind them */
+    {
+        size_t n = a->out_len - start;
+        held_t *h = hold_bytes(a, a->out + start, n);
+
+        a->out_len = start;
+        return h ? 0 : -1;
+    }
+}
+
+/* Data that is not JSON: one text, inspected whole; a redaction rewrites
+ * its data lines. */
+static int take_plain_data(aigov_answer_t *a, const aigov_sse_event_t *ev)
+{
+    json_t *s = json_stringn(ev->data, ev->data_len);
+    pieces_t p = { 0 };
+    int rc, changed = 0;
+    const char *t, *nl;
+    size_t start, left;
+
+    if (s == NULL)
+        return block(a, "aigov", "an event of the answer is not UTF-8 text and cannot be "
+                     "inspected", "unreadable") != 0 ? -1 : 0;
+    if (add_piece(&p, s, "", "") != 0) {
+        json_decref(s);
+        return -1;
+    }
+    a->text_chars += chars_of(ev->data, ev->data_len);
+    rc = filter_pieces(a, &p, 1, &changed);
+    free(p.v);
+    if (rc != 0 || !changed) {
+        json_decref(s);
+        return rc < 0 ? -1 : rc > 0 ? 0 : pass_plain(a, ev);
+    }
+    start = out_mark(a);
+    rc = 0;
+    if (ev->event_len)
+        rc |= emits(a, "event: ") | emit(a, ev->event, ev->event_len) | emits(a, "\n");
+    if (ev->has_id)
+        rc |= emits(a, "id: ") | emit(a, ev->id, ev->id_len) | emits(a, "\n");
+    t = json_string_value(s);
+    left = json_string_length(s);
+    for (;;) {
+        nl = memchr(t, '\n', left);
+        rc |= emits(a, "data: ") | emit(a, t, nl ? (size_t)(nl - t) : left) | emits(a, "\n");
+        if (nl == NULL)
+            break;
+        left -= (size_t)(nl + 1 - t);
+        t = nl + 1;
+    }
+    rc |= emits(a, "\n");
+    json_decref(s);
+    if (rc != 0)
+        return -1;
+    if (a->qhead != a->qn) {
+        held_t *h = hold_bytes(a, a->out + start, a->out_len - start);
+
+        a->out_len = start;
+        return h ? 0 : -1;
+    }
+    return 0;
+}
+
+/* Chat and completions: the chunk with "choices": [] and "usage" that the
+ * gateway asked for itself. */
+static int usage_only(const aigov_answer_t *a, const json_t *root)
+{
+    const json_t *c = json_object_get(root, "choices");
+
+    return a->ep != AIGOV_EP_MESSAGES && a->ep != AIGOV_EP_RESPONSES
+           && json_is_array(c) && json_array_size(c) == 0
+           && json_is_object(json_object_get(root, "usage"));
+}
+
+static int hidden_raw(const aigov_answer_t *a, const aigov_sse_event_t *ev)
+{
+    json_t *root;
+    int r;
+
+    if (memmem(ev->data, ev->data_len, "usage", 5) == NULL)
+        return 0;
+    root = json_loadb(ev->data, ev->data_len, JSON_ALLOW_NUL, NULL);
+    r = root != NULL && usage_only(a, root);
+    json_decref(root);
+    return r;
+}
+
+static long long int_member(const json_t *o, const char *k)
+{
+    const json_t *v = json_object_get(o, k);
+
+    return json_is_integer(v) ? (long long)json_integer_value(v) : -1;
+}
+
+/* Responses: an event's number and the response's id, for the events a
+ * block adds. */
+static void responses_note(aigov_answer_t *a, const json_t *root)
+{
+    long long s = int_member(root, "sequence_number");
+    const char *id = json_string_value(json_object_get(json_object_get(root, "response"), "id"));
+
+    a->responses = 1;
+    if (s > a->seq)
+        a->seq = s;
+    if (id != NULL && strlen(id) < sizeof(a->resp_id))
+        strcpy(a->resp_id, id);
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* A Responses event that is not a delta: its texts repeat what the deltas
+ * sent (or are whole, as an output item's name), each inspected whole. */
+static int take_whole(aigov_answer_t *a, const aigov_sse_event_t *ev, json_t *root,
+                      const char *type)
+{
+    pieces_t p = { 0 };
+    int rc, changed = 0, last;
+
+    if (collect(root, &p, NULL, NULL) != 0) {
+        free(p.v);
+        return -1;
+    }
+    rc = filter_pieces(a, &p, 0, &changed);
+    free(p.v);
+    if (rc != 0)
+        return rc < 0 ? -1 : 0;
+    rc = changed ? pass_json(a, ev, root) : pass_plain(a, ev);
+    if (rc != 0)
+        return -1;
+    if (json_object_get(root, "output_index") != NULL || ends_with(type, ".done"))
+        chan_close(a, "o");
+    last = strcmp(type, "response.completed") == 0 || strcmp(type, "response.incomplete") == 0
+           || strcmp(type, "response.failed") == 0;
+    return release(a, last);
+}
+
+/* After an event of chat or completions: the choices it finishes. */
+static void close_choices(aigov_answer_t *a, const json_t *root)
+{
+    const json_t *c;
+    size_t i;
+    char prefix[48];
+
+    json_array_foreach(json_object_get(root, "choices"), i, c) {
+        long long ix = int_member(c, "index");
+
+        if (!json_is_string(json_object_get(c, "finish_reason")))
+            continue;
+        snprintf(prefix, sizeof(prefix), "choices.%lld.", ix >= 0 ? ix : (long long)i);
+        chan_close(a, prefix);
+    }
+}
+
+/* An event read by jansson. */
+static int take_json(aigov_answer_t *a, const aigov_sse_event_t *ev, json_t *root)
+{
+    pieces_t p = { 0 };
+    const char *type = json_string_value(json_object_get(root, "type"));
+    char key[CHAN_KEY];
+    const char *fixed = NULL, *fgroup = NULL;
+    long long ix;
+    int rc, blocked = 0, last;
+
+    take_usage(a, root);
+    if (a->hide_usage && usage_only(a, root)) {
+        json_decref(root);
+        return 0;
+    }
+    if (type == NULL)
+        type = "";
+    if (a->ep == AIGOV_EP_RESPONSES || strncmp(type, "response.", 9) == 0) {
+        responses_note(a, root);
+        if (!ends_with(type, ".delta")) {
+            rc = take_whole(a, ev, root, type);
+            json_decref(root);
+            return rc;
+        }
+        snprintf(key, sizeof(key), "o%lld.%lld.%lld", int_member(root, "output_index"),
+                 int_member(root, "content_index"), int_member(root, "summary_index"));
+        fixed = key;
+        fgroup = "o";
+    } else if ((ix = int_member(root, "index")) >= 0 && json_is_integer(json_object_get(root, "index"))
+               && strncmp(type, "content_block", 13) == 0) {
+        snprintf(key, sizeof(key), "b%lld", ix);
+        fixed = key;
+        fgroup = "b";
+    }
+    if (collect(root, &p, fixed, fgroup) != 0) {
+        free(p.v);
+        json_decref(root);
+        return -1;
+    }
+    json_incref(root);      /* kept for the closing below */
+    if (p.n > 0) {
+        rc = take_text(a, ev, root, &p, &blocked);
+    } else {
+        json_decref(root);
+        rc = pass_plain(a, ev);
+    }
+    free(p.v);
+    if (rc != 0 || blocked) {
+        json_decref(root);
+        return rc;
+    }
+    close_choices(a, root);
+    if (strcmp(type, "content_block_stop") == 0)
+        chan_close(a, "b");
+    last = strcmp(type, "message_stop") == 0;
+    json_decref(root);
+    return release(a, last);
 }
 
 static int on_event(void *ud, const aigov_sse_event_t *ev)
 {
     aigov_answer_t *a = ud;
-    pieces_t p = { 0 };
     json_t *root;
     fast_t fx;
     long off;
-    int end;
+    int blocked = 0, rc;
 
-    if (a->outcome.blocked)
-        return 0;   /* swallow the rest */
-    if (a->nf == 0) {
-        /* pass-through: parse only what may carry usage */
-        if (ev->has_data)
+    if (a->outcome.blocked) {
+        /* swallowed; what the upstream still counts is read */
+        if (ev->has_data) {
             take_usage_fast(a, ev->data, ev->data_len);
+            count_text_fast(a, ev->data, ev->data_len, a->ep == AIGOV_EP_RESPONSES);
+        }
         return 0;
+    }
+    if (a->nf == 0) {
+        /* nobody filters: parse only what may carry usage, count text */
+        if (ev->has_data) {
+            take_usage_fast(a, ev->data, ev->data_len);
+            count_text_fast(a, ev->data, ev->data_len, a->ep == AIGOV_EP_RESPONSES);
+            if (a->hide_usage && hidden_raw(a, ev))
+                return 0;
+        }
+        return a->hide_usage ? emit(a, ev->raw, ev->raw_len) : 0;
     }
     if (!ev->has_data)
         return pass_plain(a, ev);
     if (ev->data_len == 6 && memcmp(ev->data, "[DONE]", 6) == 0)
-        return pass_textless(a, ev, 1);
+        return pass_plain(a, ev) != 0 ? -1 : release(a, 1);
 
     off = a->no_fast ? -1 : data_offset(ev);
     if (off >= 0 && fast_event(a->ep, ev->data, ev->data_len, &fx)) {
         if (fx.usage)
-            settle_usage(a, fx.uv, fx.uhave);
+            settle_usage(a, fx.uv, fx.uhave, fx.usage == 1);
+        if (a->hide_usage && a->ep != AIGOV_EP_MESSAGES && fx.seen_choices && fx.nchoices == 0
+            && fx.usage_obj)
+            return 0;
         if (fx.npieces == 1)
-            return take_text_fast(a, ev, &fx, (size_t)off);
-        return pass_textless(a, ev, lit_is(&fx.type, "message_stop"));
+            rc = take_text_fast(a, ev, &fx, (size_t)off, &blocked);
+        else
+            rc = pass_plain(a, ev);
+        if (rc != 0 || blocked)
+            return rc;
+        if (a->ep != AIGOV_EP_MESSAGES && fx.finished) {
+            char prefix[48];
+
+            snprintf(prefix, sizeof(prefix), "choices.%ld.", fx.choice);
+            chan_close(a, prefix);
+        }
+        if (lit_is(&fx.type, "content_block_stop"))
+            chan_close(a, "b");
+        return release(a, lit_is(&fx.type, "message_stop"));
     }
 
     root = json_loadb(ev->data, ev->data_len, JSON_ALLOW_NUL, NULL);
     if (root == NULL) {
         /* as for whole answers: text a client may read must be inspected */
         if (!looks_like_json(ev->data, ev->data_len))
-            return pass_plain(a, ev);
+            return take_plain_data(a, ev);
         return block(a, "aigov", "an event of the answer is JSON that cannot be inspected",
                      "unreadable") != 0 ? -1 : 0;
     }
-    take_usage(a, root);
-    if (collect(a->ep, 1, root, &p) != 0) {
-        free(p.v);
-        json_decref(root);
-        return -1;
-    }
-    if (p.n > 0)
-        return take_text(a, ev, root, &p);
-    end = is_type(root, "message_stop");
-    json_decref(root);
-    free(p.v);
-    return pass_textless(a, ev, end);
+    return take_json(a, ev, root);
 }
 
 static int sse_failed(aigov_answer_t *a, int rc)
 {
     if (rc == AIGOV_SSE_TOO_LONG) {
-        if (a->nf == 0) {
+        if (aigov_answer_passthrough(a)) {
             a->sse_dead = 1;    /* usage is lost, the bytes still pass */
             return 0;
         }
@@ -1502,28 +2310,45 @@ static int sse_failed(aigov_answer_t *a, int rc)
     return -1;
 }
 
-int aigov_answer_feed(aigov_answer_t *a, const char *in, size_t len)
+/* ---- the kind of the answer, by its bytes ---- */
+
+/* Decides a->kind from the bytes buffered in a->body; stays UNKNOWN while
+ * they are white space or could still begin an SSE field. */
+static void sniff(aigov_answer_t *a)
+{
+    static const char *const fields[] = { "data:", "event:", "id:", "retry:", ":" };
+    const char *p = a->body, *end = a->body + a->body_len;
+    size_t i, n, m;
+    int partial = 0;
+
+    if (end - p >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
+        p += 3;
+    p = ws(p, end);
+    if (p == end)
+        return;
+    if (*p == '{' || *p == '[') {
+        a->kind = AIGOV_ANSWER_JSON;
+        return;
+    }
+    for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        n = strlen(fields[i]);
+        m = (size_t)(end - p) < n ? (size_t)(end - p) : n;
+        if (memcmp(p, fields[i], m) == 0) {
+            if (m == n) {
+                a->kind = AIGOV_ANSWER_SSE;
+                return;
+            }
+            partial = 1;
+        }
+    }
+    if (!partial)
+        a->kind = AIGOV_ANSWER_OTHER;
+}
+
+static int feed_sse(aigov_answer_t *a, const char *in, size_t len)
 {
     int rc;
 
-    if (a->finished)
-        return 0;
-    if (!a->is_stream) {
-        if (a->body_over)
-            return 0;
-        if (a->body_len + len > a->max_json) {
-            a->body_over = 1;
-            free(a->body);
-            a->body = NULL;
-            a->body_len = a->body_cap = 0;
-            return 0;
-        }
-        if (grow(&a->body, &a->body_cap, a->body_len + len) != 0)
-            return -1;
-        memcpy(a->body + a->body_len, in, len);
-        a->body_len += len;
-        return 0;
-    }
     if (a->sse_dead || a->outcome.blocked)
         return 0;
     if (a->sse == NULL) {
@@ -1536,14 +2361,93 @@ int aigov_answer_feed(aigov_answer_t *a, const char *in, size_t len)
     return rc == 0 ? 0 : sse_failed(a, rc);
 }
 
+static int feed_json(aigov_answer_t *a, const char *in, size_t len)
+{
+    if (a->body_over)
+        return 0;
+    if (a->body_len + len > a->max_json) {
+        a->body_over = 1;
+        free(a->body);
+        a->body = NULL;
+        a->body_len = a->body_cap = 0;
+        return 0;
+    }
+    if (grow(&a->body, &a->body_cap, a->body_len + len) != 0)
+        return -1;
+    memcpy(a->body + a->body_len, in, len);
+    a->body_len += len;
+    return 0;
+}
+
+/* Bytes that are neither JSON nor SSE: a block when filters apply, else
+ * they pass (as the output when the answer makes one). */
+static int feed_other(aigov_answer_t *a, const char *in, size_t len)
+{
+    if (a->outcome.blocked)
+        return 0;
+    if (a->nf > 0)
+        return block(a, "aigov", "the answer is neither JSON nor an event stream and "
+                     "cannot be inspected", "unreadable") != 0 ? -1 : 0;
+    return aigov_answer_passthrough(a) ? 0 : emit(a, in, len);
+}
+
+/* The kind was just decided: the bytes sniffed go where it says. */
+static int sniffed(aigov_answer_t *a)
+{
+    char *b = a->body;
+    size_t n = a->body_len;
+    int rc;
+
+    if (a->kind == AIGOV_ANSWER_JSON)
+        return 0;       /* they are the start of the JSON */
+    a->body = NULL;
+    a->body_len = a->body_cap = 0;
+    rc = a->kind == AIGOV_ANSWER_SSE ? feed_sse(a, b, n) : feed_other(a, b, n);
+    free(b);
+    return rc;
+}
+
+int aigov_answer_feed(aigov_answer_t *a, const char *in, size_t len)
+{
+    if (a->finished)
+        return 0;
+    switch (a->kind) {
+    case AIGOV_ANSWER_JSON:
+        return feed_json(a, in, len);
+    case AIGOV_ANSWER_SSE:
+        return feed_sse(a, in, len);
+    case AIGOV_ANSWER_OTHER:
+        return feed_other(a, in, len);
+    default:
+        if (feed_json(a, in, len) != 0)
+            return -1;
+        if (a->body_over) {
+            /* a body of white space beyond max_json */
+            a->kind = AIGOV_ANSWER_JSON;
+            return 0;
+        }
+        sniff(a);
+        return a->kind == AIGOV_ANSWER_UNKNOWN ? 0 : sniffed(a);
+    }
+}
+
 int aigov_answer_finish(aigov_answer_t *a)
 {
     int rc = 0;
 
     if (a->finished)
         return 0;
+    if (a->kind == AIGOV_ANSWER_UNKNOWN) {
+        /* white space (or nothing) is JSON with nothing in it; a cut SSE
+         * field name is not readable */
+        a->kind = ws(a->body ? a->body : "", a->body ? a->body + a->body_len : "")
+                  == (a->body ? a->body + a->body_len : "")
+                  ? AIGOV_ANSWER_JSON : AIGOV_ANSWER_OTHER;
+        if (sniffed(a) != 0)
+            return -1;
+    }
     a->finished = 1;
-    if (!a->is_stream) {
+    if (a->kind == AIGOV_ANSWER_JSON) {
         if (a->body_over) {
             if (a->nf == 0)
                 return 0;
@@ -1551,6 +2455,8 @@ int aigov_answer_finish(aigov_answer_t *a)
         }
         return aigov_answer_json(a, a->body ? a->body : "", a->body_len);
     }
+    if (a->kind != AIGOV_ANSWER_SSE)
+        return 0;
     if (a->sse != NULL && !a->sse_dead && !a->outcome.blocked) {
         rc = aigov_sse_finish(a->sse, on_event, a);
         if (rc != 0)

@@ -7,21 +7,80 @@
  * at the end. Output is byte-identical to input unless a filter changed
  * something: only modified events are re-serialised.
  *
- * Streams: each SSE event's text (OpenAI choices[].delta.content,
- * completions choices[].text, Anthropic content_block_delta delta.text) is
- * appended to one text stream. Every response filter inspects a window of
- * that stream (the text of events not yet released plus a little context),
- * so a match split across events is seen whole. An event is held while any
- * of its text lies in the last hold_back bytes of the stream; earlier
- * events are released with their redactions applied (a mask that crosses
- * events is written as "[REDACTED:LABEL]" in the earlier event and removes
- * the rest from the later ones). Events without text pass in order. A
- * block ends the stream with one error event and "data: [DONE]", and the
- * rest of the upstream answer is swallowed.
+ * What is text. Every string value in the answer is model text that the
+ * response filters read, except the values of the control fields below
+ * (and everything under them). So a field a provider adds later is
+ * inspected without a release. The control fields, by key, at any depth:
+ *
+ *   id object type role model created created_at completed_at
+ *   system_fingerprint service_tier obfuscation finish_reason stop_reason
+ *   stop_sequence status index output_index content_index summary_index
+ *   sequence_number item_id call_id tool_call_id tool_use_id usage
+ *   signature encrypted_content media_type data expires_at
+ *
+ * (identifiers, enums, counts, opaque signatures and base64 payloads), and
+ * the request parameters the Responses API echoes in its answer (the
+ * caller's, inspected on the way in): instructions tools tool_choice
+ * metadata user prompt_cache_key safety_identifier previous_response_id
+ * truncation. Under "input" (Anthropic tool_use) and "arguments" the
+ * model wrote everything: every string there is text, whatever its key.
+ * Object keys and numbers are never text.
+ *
+ * Whole JSON answers: every text is inspected on its own, redactions are
+ * written back into the JSON (which stays valid), a block replaces the
+ * whole answer by an error (Anthropic's shape on /v1/messages).
+ *
+ * Streams: the texts of an SSE stream are sorted into channels, one per
+ * separate text the client assembles, and each channel is one text stream
+ * that the filters inspect as a window (its text not yet released plus a
+ * little context), so a match split across events is seen whole:
+ *   - chat and completions: one channel per JSON path of the string, with
+ *     array items named by their "index" member (choices.0.delta.content,
+ *     choices.0.delta.reasoning_content, choices.1.delta.tool_calls.0.
+ *     function.arguments, ...): each choice, each tool call, content,
+ *     refusal and reasoning apart;
+ *   - Anthropic: one channel per content block ("index"): text, thinking,
+ *     a tool's name and its input_json_delta fragments;
+ *   - Responses: one channel per output_index/content_index/summary_index
+ *     of the *.delta events. Its other events (*.done, output_item.*,
+ *     content_part.*, response.completed ...) repeat texts whole: each of
+ *     their texts is inspected whole, so a repeat is redacted with the same
+ *     spans as its deltas were (or blocked), and counted once.
+ * An event is held while any of its text lies in the last hold_back bytes
+ * of its channel and the channel is open; a channel closes when its text
+ * is complete (content_block_stop, a Responses *.done event, a choice's
+ * finish_reason, or the next text of the same choice or stream going to
+ * another channel: providers send these texts one after the other).
+ * Earlier events are released with their redactions applied (a mask that
+ * crosses events is written as "[REDACTED:LABEL]" in the earlier event and
+ * removes the rest from the later ones). Events without text pass in order.
+ * Data that is not JSON (other than [DONE]) is inspected as one text.
+ *
+ * A block ends the stream the way the caller's SDK raises: chat and
+ * completions one data: {"error":...} event and data: [DONE]; Responses an
+ * "error" event (with an "error" object, which the openai SDK raises on)
+ * and "response.failed"; Anthropic event: error with {"type":"error",
+ * "error":{"type":"permission_error","message":...}}. The rest of the
+ * upstream answer is swallowed (its usage is still read).
+ *
+ * The kind of an answer is decided by its bytes, whatever its label: a
+ * body that begins with { or [ is JSON, one that begins with an SSE field
+ * (data:, event:, id:, retry:, a : comment) is a stream. A body that is
+ * neither is blocked when response filters apply (it cannot be inspected),
+ * and passes otherwise.
  *
  * With no response filter the answer is a pass-through: it produces no
- * output (forward the bytes you fed unchanged) and only looks at events
- * that may carry usage.
+ * output (forward the bytes you fed unchanged) and only reads usage and
+ * counts the text, unless the usage chunk is to be hidden.
+ *
+ * Usage. The answer's own count when it gives the final one (a JSON
+ * answer's usage, a stream's usage chunk, Anthropic's message_delta,
+ * Responses' response.completed). Otherwise (a stream cut short, a
+ * provider that ignores stream_options, an Anthropic stream without
+ * message_delta) aigov_answer_tokens estimates: the prompt as the answer
+ * reported it (Anthropic's message_start) or as the caller estimated it,
+ * the completion as ceil(characters of model text that came through / 4),
+ * the same rule as the prompt estimate.
  */
 #ifndef AIGOV_ANSWER_H
 #define AIGOV_ANSWER_H
@@ -35,11 +94,25 @@
 #define AIGOV_ANSWER_DEFAULT_MAX_EVENT  (1024 * 1024)
 #define AIGOV_ANSWER_DEFAULT_MAX_JSON   (16 * 1024 * 1024)
 
+/* Separate texts of one stream tracked at a time; beyond, a channel whose
+ * text is all released is reused, else the last one is shared. */
+#define AIGOV_ANSWER_MAX_CHANNELS       64
+
 typedef struct aigov_answer_s aigov_answer_t;
+
+/* What the bytes turned out to be (aigov_answer_kind). */
+typedef enum {
+    AIGOV_ANSWER_UNKNOWN = -1,  /* nothing but white space yet */
+    AIGOV_ANSWER_JSON = 0,
+    AIGOV_ANSWER_SSE = 1,
+    AIGOV_ANSWER_OTHER = 2      /* neither: not readable */
+} aigov_answer_kind_t;
 
 /* filters: the matched rule's filters (those without the response stage are
  * skipped); the array is copied, the instances must outlive the answer.
- * hold_back 0 means the default. NULL when out of memory. */
+ * is_stream: what the Content-Type says, 1 SSE, 0 JSON, -1 neither; the
+ * bytes decide (see above). hold_back 0 means the default. NULL when out
+ * of memory. */
 aigov_answer_t *aigov_answer_new(aigov_endpoint_t ep, int is_stream,
                                  const aigov_filter_spec_t *filters, size_t nfilters,
                                  size_t hold_back);
@@ -53,8 +126,17 @@ void aigov_answer_set_limits(aigov_answer_t *a, size_t max_event, size_t max_jso
  * every event goes through jansson; the tests compare the two. */
 void aigov_answer_set_fast(aigov_answer_t *a, int on);
 
+/* on: the gateway asked the upstream for stream usage the client did not
+ * ask for; the usage-only chunk (chat and completions: "choices": [] with
+ * "usage") is read and not sent on, so the client gets the stream it
+ * asked for. Call before the first feed. */
+void aigov_answer_hide_usage(aigov_answer_t *a, int on);
+
 /* 1 when the answer produces no output: forward the input unchanged. */
 int aigov_answer_passthrough(const aigov_answer_t *a);
+
+/* The kind the bytes fed so far show. */
+aigov_answer_kind_t aigov_answer_kind(const aigov_answer_t *a);
 
 /* Feeds body bytes. 0, or -1 when out of memory (abort the response).
  * A JSON answer is buffered until finish. An SSE event larger than
@@ -69,13 +151,23 @@ const char *aigov_answer_output(const aigov_answer_t *a, size_t *len);
 void aigov_answer_consume(aigov_answer_t *a, size_t n);
 
 /* Filters and reads usage of a whole JSON answer in one call (what finish
- * does for a non-stream answer); the result goes to the output. A body
- * that is not JSON passes unchanged. 0 or -1. */
+ * does for a non-stream answer); the result goes to the output. 0 or -1. */
 int aigov_answer_json(aigov_answer_t *a, const char *body, size_t len);
 
 /* Token usage seen so far: 1 when the answer reported any; a count the
  * answer did not give is -1. */
 int aigov_answer_usage(const aigov_answer_t *a, long long *prompt, long long *completion);
+
+/* The tokens to settle and record: 0 with the answer's own final counts
+ * (-1 where it gave none), or 1 when they are estimated (see above);
+ * prompt_estimate is the caller's estimate of the prompt (<0: unknown,
+ * counted 0). */
+int aigov_answer_tokens(const aigov_answer_t *a, long long prompt_estimate,
+                        long long *prompt, long long *completion);
+
+/* Characters of model text that came through (before redaction); without
+ * filters a JSON answer that reports its usage is not counted. */
+long long aigov_answer_text_chars(const aigov_answer_t *a);
 
 /* Verdicts for the audit record (stage AIGOV_STAGE_RESPONSE) and the block,
  * if any: blocked, block_plugin, block_reason. */

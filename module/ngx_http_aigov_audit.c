@@ -25,6 +25,7 @@
 
 #include "ngx_http_aigov_module.h"
 #include <utf8.h>
+#include <json_string.h>
 
 
 #define NGX_HTTP_AIGOV_CONTENT_MAX  (64 * 1024)
@@ -684,6 +685,74 @@ ngx_http_aigov_audit_path(ngx_http_request_t *r)
 }
 
 
+/*
+ * What a completion record adds to the writer's fields, before its last
+ * key ("phase"): "usage_estimated":true when the usage is aigov's estimate
+ * (lib/answer.h), and for an answer a filter blocked "decision":"block",
+ * the filter as "plugin" and its "reason". Returns the body (malloc'd
+ * when it grew; body when nothing was added), *len 0 on failure.
+ */
+
+static char *
+ngx_http_aigov_audit_done_extra(ngx_http_aigov_ctx_t *ctx,
+    ngx_uint_t estimated, char *body, char *stack, size_t *len)
+{
+    char                          *n, *o;
+    size_t                         tail, need, pl, rl;
+    const aigov_filter_outcome_t  *oc;
+    static const char              last[] = ",\"phase\":\"done\"}";
+
+    oc = ctx->answer ? aigov_answer_outcome(ctx->answer) : NULL;
+
+    if (!estimated && (oc == NULL || !oc->blocked)) {
+        return body;
+    }
+
+    tail = sizeof(last) - 1;
+    if (*len < tail || ngx_memcmp(body + *len - tail, last, tail) != 0) {
+        return body;
+    }
+
+    pl = (oc && oc->blocked) ? aigov_json_escaped_len(oc->block_plugin,
+                                   ngx_strlen(oc->block_plugin)) : 0;
+    rl = (oc && oc->blocked) ? aigov_json_escaped_len(oc->block_reason,
+                                   ngx_strlen(oc->block_reason)) : 0;
+    need = *len + 64 + pl + rl;
+
+    n = malloc(need);
+    if (n == NULL) {
+        *len = 0;
+        return body;
+    }
+
+    o = (char *) ngx_cpymem(n, body, *len - tail);
+
+    if (estimated) {
+        o = (char *) ngx_cpymem(o, ",\"usage_estimated\":true",
+                                sizeof(",\"usage_estimated\":true") - 1);
+    }
+
+    if (oc && oc->blocked) {
+        o = (char *) ngx_cpymem(o, ",\"decision\":\"block\",\"plugin\":",
+                                sizeof(",\"decision\":\"block\",\"plugin\":") - 1);
+        o = aigov_json_escape(o, oc->block_plugin,
+                              ngx_strlen(oc->block_plugin), 0);
+        o = (char *) ngx_cpymem(o, ",\"reason\":", sizeof(",\"reason\":") - 1);
+        o = aigov_json_escape(o, oc->block_reason,
+                              ngx_strlen(oc->block_reason), 0);
+    }
+
+    o = (char *) ngx_cpymem(o, last, tail);
+    *len = o - n;
+
+    if (body != stack) {
+        free(body);
+    }
+
+    return n;
+}
+
+
 ngx_int_t
 ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
     const char *phase)
@@ -692,7 +761,7 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
     char                         psha[65], rsha[65], stack[4096];
     size_t                     (*write)(char *, size_t,
                                         const aigov_record_t *);
-    ngx_uint_t                   done;
+    ngx_uint_t                   done, estimated;
     u_char                       md[32];
     size_t                       len;
     json_t                      *iss;
@@ -710,6 +779,7 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
     }
 
     done = (ngx_strcmp(phase, "done") == 0);
+    estimated = 0;
 
     ngx_memzero(&ar, sizeof(aigov_record_t));
 
@@ -771,7 +841,8 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
             ar.status = 499;
         }
 
-        if (ctx->answer && aigov_answer_usage(ctx->answer, &pt, &ct)) {
+        if (ctx->answer) {
+            estimated = ngx_http_aigov_answer_tokens(ctx, &pt, &ct);
             ar.prompt_tokens = pt;
             ar.completion_tokens = ct;
         }
@@ -836,6 +907,11 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
 
     if (ar.groups) {
         json_decref(ar.groups);
+    }
+
+    if (len && done) {
+        body = ngx_http_aigov_audit_done_extra(ctx, estimated, body, stack,
+                                               &len);
     }
 
     if (len == 0) {

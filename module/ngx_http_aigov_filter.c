@@ -144,6 +144,7 @@ ngx_http_aigov_answer_needed(ngx_http_aigov_ctx_t *ctx,
 static ngx_int_t
 ngx_http_aigov_answer_start(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
 {
+    ngx_int_t                    label;
     ngx_str_t                   *ct;
     ngx_http_aigov_loc_conf_t   *alcf;
     ngx_http_aigov_main_conf_t  *amcf;
@@ -156,19 +157,23 @@ ngx_http_aigov_answer_start(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
         return ngx_http_next_header_filter(r);
     }
 
+    /* the label is a hint: the answer's kind is decided by its bytes
+     * (lib/answer.h), so JSON or SSE labelled otherwise is read too */
     ct = &r->headers_out.content_type;
+    label = -1;
 
     if (ct->len >= sizeof("text/event-stream") - 1
         && ngx_strncasecmp(ct->data, (u_char *) "text/event-stream",
                            sizeof("text/event-stream") - 1) == 0)
     {
         ctx->stream = 1;
+        label = 1;
 
-    } else if (!(ct->len >= sizeof("application/json") - 1
-                 && ngx_strncasecmp(ct->data, (u_char *) "application/json",
-                                    sizeof("application/json") - 1) == 0))
+    } else if (ct->len >= sizeof("application/json") - 1
+               && ngx_strncasecmp(ct->data, (u_char *) "application/json",
+                                  sizeof("application/json") - 1) == 0)
     {
-        return ngx_http_next_header_filter(r);
+        label = 0;
     }
 
     if (r->headers_out.content_encoding
@@ -184,13 +189,17 @@ ngx_http_aigov_answer_start(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_aigov_module);
 
-    ctx->answer = aigov_answer_new(ctx->req.endpoint, ctx->stream,
+    ctx->answer = aigov_answer_new(ctx->req.endpoint, (int) label,
                                    ctx->specs, ctx->nspecs, alcf->hold_back);
     if (ctx->answer == NULL) {
         return NGX_ERROR;
     }
 
     aigov_answer_set_limits(ctx->answer, 0, alcf->max_answer_size);
+
+    /* the client gets the stream it asked for: without the usage chunk
+     * the gateway asked for itself */
+    aigov_answer_hide_usage(ctx->answer, ctx->usage_added);
 
     if (ngx_http_aigov_audit_answer_start(r, ctx) != NGX_OK) {
         return NGX_ERROR;
@@ -381,12 +390,31 @@ ngx_http_aigov_answer_filter(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
             if (ngx_http_aigov_answer_take(r, ctx, b) != NGX_OK) {
                 return NGX_ERROR;
             }
+
+            if (ctx->header_held && !ctx->answer_done
+                && aigov_answer_kind(ctx->answer) == AIGOV_ANSWER_SSE)
+            {
+                /* a stream under another label: its header goes now, its
+                 * events as they are filtered */
+                ctx->header_held = 0;
+                ctx->stream = 1;
+                r->filter_need_in_memory = 0;
+
+                rc = ngx_http_next_header_filter(r);
+                if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+                    return rc;
+                }
+            }
         }
 
         out = NULL;
         ll = &out;
 
-        if (ngx_http_aigov_answer_output(r, ctx, &ll) != NGX_OK) {
+        /* while the header waits (an answer whose end decides it), its
+         * output waits in the answer too */
+        if (!(ctx->header_held && !ctx->answer_done)
+            && ngx_http_aigov_answer_output(r, ctx, &ll) != NGX_OK)
+        {
             return NGX_ERROR;
         }
 

@@ -58,9 +58,12 @@ ngx_http_aigov_log_handler(ngx_http_request_t *r)
 
 
 /*
- * The reservation is replaced by the tokens the answer reports. An answer
- * that reports none (an upstream error, a stream cut short) keeps the
- * reservation when it was served, and costs nothing when it failed.
+ * The reservation is replaced by the tokens the answer reports, or, when
+ * it did not report its final usage (a stream cut short, by the upstream
+ * or by the client; a provider that ignores stream_options; a block), by
+ * the estimate lib/answer makes from the prompt and the text that went
+ * through. An answer that was never read costs its reservation when it
+ * was served, and nothing when it failed.
  */
 
 static void
@@ -73,14 +76,9 @@ ngx_http_aigov_settle(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
     amcf = ngx_http_get_module_main_conf(r, ngx_http_aigov_module);
 
     status = r->headers_out.status;
-    prompt = -1;
-    completion = -1;
 
     if (ctx->answer) {
-        aigov_answer_usage(ctx->answer, &prompt, &completion);
-    }
-
-    if (prompt >= 0 || completion >= 0) {
+        (void) ngx_http_aigov_answer_tokens(ctx, &prompt, &completion);
         actual = (prompt > 0 ? prompt : 0) + (completion > 0 ? completion : 0);
 
     } else if (status >= NGX_HTTP_OK && status < NGX_HTTP_SPECIAL_RESPONSE) {
@@ -96,4 +94,18 @@ ngx_http_aigov_settle(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
     ngx_shmtx_unlock(amcf->quota_mutex);
 
     ctx->quota_held = 0;
+}
+
+
+/* The answer's tokens for the quota and the record: 1 when estimated. */
+
+ngx_uint_t
+ngx_http_aigov_answer_tokens(ngx_http_aigov_ctx_t *ctx, long long *prompt,
+    long long *completion)
+{
+    long long  est;
+
+    est = ctx->parsed ? aigov_request_prompt_tokens(&ctx->req) : 0;
+
+    return aigov_answer_tokens(ctx->answer, est, prompt, completion) == 1;
 }

@@ -204,6 +204,8 @@ ngx_int_t ngx_http_aigov_send_error(ngx_http_request_t *r,
 
 /* ngx_http_aigov_log.c */
 ngx_int_t ngx_http_aigov_log_handler(ngx_http_request_t *r);
+ngx_uint_t ngx_http_aigov_answer_tokens(ngx_http_aigov_ctx_t *ctx,
+    long long *prompt, long long *completion);
 
 /* ngx_http_aigov_audit.c */
 ngx_uint_t ngx_http_aigov_lock(ngx_shmtx_t *mtx);

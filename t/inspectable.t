@@ -355,6 +355,7 @@ sub h2 {
     }
     my $res = <$out> // '';
     close $out;
+    diag("curl exit " . ($? >> 8) . " for $method $path over HTTP/2") if $?;
     my ($code, $ver) = split ' ', $res;
     return ($code // 0, $ver // '', slurp("$d/h2.out") // '');
 }

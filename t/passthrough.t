@@ -102,6 +102,7 @@ like($r->{body}, qr/"error"/, 'upstream error body passes through');
 # streaming: the first event arrives long before the upstream finishes
 my $s = $t->stream('/v1/chat/completions',
     body => { model => 'gpt-4o-mini', stream => JSON::PP::true,
+              stream_options => { include_usage => JSON::PP::true },
               messages => [ { role => 'user', content => 'stream please' } ] },
     headers => { 'X-Mock-Stream-Delay-Ms' => 300, 'X-Mock-Events' => 6 });
 is($s->{status}, 200, 'stream: 200');
@@ -109,7 +110,7 @@ like($s->{headers}{'content-type'} // '', qr{text/event-stream}, 'stream: SSE co
 ok(defined $s->{first_data_at} && $s->{first_data_at} < $s->{total_time} - 0.8,
    sprintf('stream: first event after %.2fs, whole stream %.2fs', $s->{first_data_at} // -1, $s->{total_time}));
 is($s->{events}[-1], '[DONE]', 'stream ends with [DONE]');
-ok((grep { /"usage"/ } @{ $s->{events} }), 'stream: final chunk carries usage');
+ok((grep { /"usage"/ } @{ $s->{events} }), 'stream: final chunk carries the usage the client asked for');
 
 $s = $t->stream('/v1/messages',
     body => { model => 'claude-3-5-sonnet', max_tokens => 50, stream => JSON::PP::true,

@@ -480,7 +480,9 @@ $r = timed_stream('/v1/messages', $ab,
 @ev = @{ $r->{events} };
 @errs = grep { /"error"/ } @ev;
 is(scalar @errs, 1, 'Anthropic stream block: one error event');
-like($errs[0] // '', qr/"code":"blocklist"/, 'Anthropic stream block: names the plugin');
+like($errs[0] // '', qr/^\{"type":"error","error":\{"type":"permission_error","message":"[^"]+"\}\}$/,
+     'Anthropic stream block: Anthropic\'s error event, which its SDK raises on');
+like($r->{body}, qr/event: error\ndata: \{"type":"error"/, 'Anthropic stream block: sent as event: error');
 unlike($r->{body}, qr/forbidden|fruit/i, 'Anthropic stream block: nothing of the term reaches the client');
 
 # ---- 5. a long stream, bounded memory ----------------------------------------

@@ -76,6 +76,7 @@ sub chat {
                  messages => [ { role => 'user', content => $o{text} // 'hi' } ] };
     $body->{max_tokens} = $o{max_tokens} if defined $o{max_tokens};
     $body->{stream} = JSON::PP::true if $o{stream};
+    $body->{stream_options} = { include_usage => JSON::PP::true } if $o{usage};
     my $path = $o{path} // '/v1/chat/completions';
     my %h = (Authorization => "Bearer $token", %{ $o{headers} // {} });
     return $o{stream} ? $t->stream($path, body => $body, headers => \%h)
@@ -171,7 +172,7 @@ is($c->{429} // 0, 11, 'the rest refused while reserved');
 # settled from the streamed answer's usage: 400 tokens used, not the 51 reserved
 away_from_minute_edge();
 my $st = tok(sub => 'stream-1');
-my $s = chat($st, stream => 1, max_tokens => 50, headers => { 'X-Mock-Usage' => '100,300' });
+my $s = chat($st, stream => 1, usage => 1, max_tokens => 50, headers => { 'X-Mock-Usage' => '100,300' });
 is($s->{status}, 200, 'stream admitted');
 ok((grep { /"usage"/ } @{ $s->{events} }), 'stream carried usage');
 is(chat($st, max_tokens => 50, headers => { 'X-Mock-Usage' => '0,0' })->{status}, 200,

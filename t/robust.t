@@ -554,9 +554,10 @@ is($r->{status}, 200, 'after an upstream cut a stream: served');
 
 $r = req('main', 'POST', '/v1/chat/completions', body => $hello,
          headers => { 'X-Mock-Html' => 1, 'X-Mock-Answer' => 'write to frank@example.com' });
-is($r->{status}, 200, 'HTML answer: 200');
-like($r->{headers}{'content-type'} // '', qr{^text/html}, 'HTML answer: text/html');
-like($r->{body}, qr{<p>write to frank\@example\.com</p>}, 'HTML answer: passes unfiltered');
+# an answer the filters cannot read is refused (fail closed), not passed
+is($r->{status}, 403, 'HTML answer under answer filters: 403');
+unlike($r->{body}, qr/frank/, 'HTML answer: nothing of it reaches the client');
+like($r->{body}, qr/cannot be inspected/, 'HTML answer: says why');
 $r = req('main', 'POST', '/v1/chat/completions', body => $hello,
          headers => { 'X-Mock-Answer' => 'write to frank@example.com' });
 like($r->{body}, qr/write to \[REDACTED:EMAIL\]/, 'the same answer as JSON is filtered');

@@ -433,10 +433,13 @@ static int cmd_show(int argc, char **argv)
             if (json)
                 printf("%s\n", line);
             else
-                printf("%-8llu %-27s %-5s %-6s %-4lld %-16s %-18s %-22s %s\n", (unsigned long long) seq,
+                /* an answer a filter blocked says so, with the filter */
+                printf("%-8llu %-27s %-5s %-6s %-4lld %-16s %-18s %-22s %s%s%s\n", (unsigned long long) seq,
                        jstr(r, "ts"), phase, jstr(r, "decision"),
                        (long long) json_integer_value(json_object_get(r, "status")),
-                       jstr(r, "sub"), jstr(r, "model"), jstr(r, "endpoint"), jstr(r, "rule"));
+                       jstr(r, "sub"), jstr(r, "model"), jstr(r, "endpoint"), jstr(r, "rule"),
+                       json_is_string(json_object_get(r, "plugin")) ? " blocked by " : "",
+                       json_is_string(json_object_get(r, "plugin")) ? jstr(r, "plugin") : "");
             json_decref(r);
         }
         free(line);

@@ -551,13 +551,16 @@ static void test_json_answers(void **state)
               "\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":3}}", 2, 3);
     json_case(&fx, AIGOV_EP_MESSAGES, ANTH_JSON,
               "{\"type\":\"message\",\"content\":[{\"type\":\"text\",\"text\":\"hi [REDACTED:WORD]\"},"
-              "{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":{\"text\":\"bob@example.org\"}}],"
+              "{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":{\"text\":\"[REDACTED:WORD]\"}}],"
               "\"usage\":{\"input_tokens\":11,\"output_tokens\":4}}", 11, 4);
     /* unchanged answers keep their exact bytes, spacing included */
     json_case(&fx, AIGOV_EP_CHAT, "{ \"choices\" : [ {\"message\":{\"content\":\"fine\"}} ] }",
               "{ \"choices\" : [ {\"message\":{\"content\":\"fine\"}} ] }", -1, -1);
+    /* a body that is not JSON cannot be inspected: refused */
     json_case(&fx, AIGOV_EP_CHAT, "<html>bad gateway bob@example.org</html>",
-              "<html>bad gateway bob@example.org</html>", -1, -1);
+              "{\"error\":{\"message\":\"the answer is neither JSON nor an event stream and "
+              "cannot be inspected\",\"type\":\"policy_violation\",\"code\":\"aigov\",\"param\":null}}",
+              -1, -1);
     fx_free(&fx);
 
     /* without filters: no output, usage all the same */
@@ -644,15 +647,15 @@ static void test_unreadable_json_refused(void **state)
     assert_non_null(strstr(o, "a\\u0000 [REDACTED:WORD]"));
     free(o);
 
-    /* whole answers: the same rule; an error page passes */
+    /* whole answers: the same rule; a page that is not JSON is refused too */
     o = through(&fx, 0, 1, "{\"choices\":[{\"message\":{\"content\":\"bob@example.org \\udc00\"}}]}", 8,
                 &blocked);
     assert_true(blocked);
     assert_null(strstr(o, "bob@"));
     free(o);
     o = through(&fx, 0, 1, page, 8, &blocked);
-    assert_false(blocked);
-    assert_string_equal(o, page);
+    assert_true(blocked);
+    assert_null(strstr(o, "bob@"));
     free(o);
     fx_free(&fx);
 }
@@ -821,6 +824,380 @@ static void test_fast_reading_same_as_jansson(void **state)
     assert_true(masked > runs / 4);
 }
 
+/* ---- every field the model writes (answer.h: what is text) ---- */
+
+/* One answer with the word in one field: redacted, the answer is the same
+ * bytes with the word replaced (its JSON written compact, in order, as the
+ * re-serialiser writes it); blocked, nothing of it is in the output. */
+typedef struct {
+    const char       *name;
+    aigov_endpoint_t  ep;
+    int               stream;
+    const char       *in;      /* W stands for the word */
+} field_case_t;
+
+#define W "bob@example.org"
+static const field_case_t field_cases[] = {
+    { "chat content", AIGOV_EP_CHAT, 0,
+      "{\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"to " W "\"}}]}" },
+    { "chat refusal", AIGOV_EP_CHAT, 0,
+      "{\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":null,\"refusal\":\"no " W "\"}}]}" },
+    { "chat tool_calls arguments", AIGOV_EP_CHAT, 0,
+      "{\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"call_1\","
+      "\"type\":\"function\",\"function\":{\"name\":\"send\",\"arguments\":\"{\\\"to\\\":\\\"" W "\\\"}\"}}]}}]}" },
+    { "chat tool_calls name", AIGOV_EP_CHAT, 0,
+      "{\"choices\":[{\"index\":0,\"message\":{\"tool_calls\":[{\"id\":\"c\",\"type\":\"function\","
+      "\"function\":{\"name\":\"" W "\",\"arguments\":\"{}\"}}]}}]}" },
+    { "chat function_call", AIGOV_EP_CHAT, 0,
+      "{\"choices\":[{\"message\":{\"function_call\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\":\\\"" W "\\\"}\"}}}]}" },
+    { "chat reasoning_content", AIGOV_EP_CHAT, 0,
+      "{\"choices\":[{\"message\":{\"reasoning_content\":\"user is " W "\",\"content\":\"ok\"}}]}" },
+    { "chat audio transcript", AIGOV_EP_CHAT, 0,
+      "{\"choices\":[{\"message\":{\"audio\":{\"id\":\"a\",\"data\":\"AAAA\",\"transcript\":\"say " W "\"}}}]}" },
+    { "chat field added later", AIGOV_EP_CHAT, 0,
+      "{\"choices\":[{\"message\":{\"future\":{\"notes\":[\"" W "\"]}}}]}" },
+    { "completions text", AIGOV_EP_COMPLETIONS, 0, "{\"choices\":[{\"text\":\"" W "\",\"index\":0}]}" },
+    { "Anthropic text", AIGOV_EP_MESSAGES, 0,
+      "{\"type\":\"message\",\"content\":[{\"type\":\"text\",\"text\":\"to " W "\"}]}" },
+    { "Anthropic tool_use input", AIGOV_EP_MESSAGES, 0,
+      "{\"type\":\"message\",\"content\":[{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\","
+      "\"input\":{\"type\":\"" W "\",\"deep\":[{\"id\":\"" W "\"}]}}]}" },
+    { "Anthropic thinking", AIGOV_EP_MESSAGES, 0,
+      "{\"type\":\"message\",\"content\":[{\"type\":\"thinking\",\"thinking\":\"user " W "\",\"signature\":\"c2ln\"}]}" },
+    { "Responses output_text", AIGOV_EP_RESPONSES, 0,
+      "{\"id\":\"resp_1\",\"object\":\"response\",\"output\":[{\"type\":\"message\",\"id\":\"m\",\"content\":"
+      "[{\"type\":\"output_text\",\"text\":\"to " W "\",\"annotations\":[]}]}],"
+      "\"usage\":{\"input_tokens\":3,\"output_tokens\":4}}" },
+    { "Responses refusal", AIGOV_EP_RESPONSES, 0,
+      "{\"output\":[{\"type\":\"message\",\"content\":[{\"type\":\"refusal\",\"refusal\":\"no " W "\"}]}]}" },
+    { "Responses function_call", AIGOV_EP_RESPONSES, 0,
+      "{\"output\":[{\"type\":\"function_call\",\"call_id\":\"c\",\"name\":\"f\",\"arguments\":\"{\\\"to\\\":\\\"" W "\\\"}\"}]}" },
+    { "Responses reasoning summary", AIGOV_EP_RESPONSES, 0,
+      "{\"output\":[{\"type\":\"reasoning\",\"id\":\"r\",\"summary\":[{\"type\":\"summary_text\",\"text\":\"" W "\"}]}]}" },
+    /* streamed */
+    { "chat delta.content", AIGOV_EP_CHAT, 1,
+      "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"to " W "\"},\"finish_reason\":null}]}\n\n"
+      "data: [DONE]\n\n" },
+    { "chat delta.tool_calls arguments", AIGOV_EP_CHAT, 1,
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c\",\"type\":\"function\","
+      "\"function\":{\"name\":\"send\",\"arguments\":\"\"}}]}}]}\n\n"
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":"
+      "\"{\\\"to\\\":\\\"" W "\\\"}\"}}]}}]}\n\n"
+      "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n" },
+    { "chat delta.reasoning_content", AIGOV_EP_CHAT, 1,
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"reasoning_content\":\"user " W "\"}}]}\n\n" },
+    { "chat delta.refusal", AIGOV_EP_CHAT, 1,
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"refusal\":\"no " W "\"}}]}\n\n" },
+    { "chat delta.function_call", AIGOV_EP_CHAT, 1,
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"function_call\":{\"arguments\":\"" W "\"}}}]}\n\n" },
+    { "completions stream text", AIGOV_EP_COMPLETIONS, 1,
+      "data: {\"choices\":[{\"text\":\"" W "\",\"index\":0}]}\n\ndata: [DONE]\n\n" },
+    { "Anthropic text_delta", AIGOV_EP_MESSAGES, 1,
+      "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
+      "{\"type\":\"text_delta\",\"text\":\"to " W "\"}}\n\n" },
+    { "Anthropic input_json_delta", AIGOV_EP_MESSAGES, 1,
+      "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":"
+      "{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":{}}}\n\n"
+      "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":"
+      "{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"to\\\":\\\"" W "\\\"}\"}}\n\n"
+      "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":1}\n\n" },
+    { "Anthropic thinking_delta", AIGOV_EP_MESSAGES, 1,
+      "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
+      "{\"type\":\"thinking_delta\",\"thinking\":\"user " W "\"}}\n\n" },
+    { "Anthropic tool_use name", AIGOV_EP_MESSAGES, 1,
+      "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
+      "{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"" W "\",\"input\":{}}}\n\n" },
+    { "Responses output_text.delta and its repeats", AIGOV_EP_RESPONSES, 1,
+      "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"item_id\":\"m\","
+      "\"output_index\":0,\"content_index\":0,\"delta\":\"to " W "\",\"sequence_number\":1}\n\n"
+      "event: response.output_text.done\ndata: {\"type\":\"response.output_text.done\",\"item_id\":\"m\","
+      "\"output_index\":0,\"content_index\":0,\"text\":\"to " W "\",\"sequence_number\":2}\n\n"
+      "event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":3,\"response\":"
+      "{\"id\":\"r\",\"output\":[{\"type\":\"message\",\"content\":[{\"type\":\"output_text\",\"text\":\"to " W "\"}]}],"
+      "\"usage\":{\"input_tokens\":1,\"output_tokens\":2}}}\n\n" },
+    { "Responses function_call_arguments.delta", AIGOV_EP_RESPONSES, 1,
+      "event: response.function_call_arguments.delta\ndata: {\"type\":\"response.function_call_arguments.delta\","
+      "\"item_id\":\"f\",\"output_index\":1,\"delta\":\"" W "\",\"sequence_number\":4}\n\n"
+      "event: response.function_call_arguments.done\ndata: {\"type\":\"response.function_call_arguments.done\","
+      "\"item_id\":\"f\",\"output_index\":1,\"arguments\":\"" W "\",\"sequence_number\":5}\n\n" },
+    { "Responses refusal.delta", AIGOV_EP_RESPONSES, 1,
+      "event: response.refusal.delta\ndata: {\"type\":\"response.refusal.delta\",\"item_id\":\"m\","
+      "\"output_index\":0,\"content_index\":0,\"delta\":\"no " W "\",\"sequence_number\":1}\n\n" },
+    { "Responses reasoning_summary_text.delta", AIGOV_EP_RESPONSES, 1,
+      "event: response.reasoning_summary_text.delta\ndata: {\"type\":\"response.reasoning_summary_text.delta\","
+      "\"item_id\":\"r\",\"output_index\":0,\"summary_index\":0,\"delta\":\"" W "\",\"sequence_number\":1}\n\n" },
+};
+
+/* s with every W replaced by rep. */
+static char *replace_word(const char *s, const char *rep)
+{
+    size_t n = 0, wl = strlen(W), rl = strlen(rep);
+    char *o = malloc(strlen(s) * 2 + 64), *d = o;
+    const char *p = s, *q;
+
+    assert_non_null(o);
+    while ((q = strstr(p, W)) != NULL) {
+        memcpy(d, p, (size_t)(q - p));
+        d += q - p;
+        memcpy(d, rep, rl);
+        d += rl;
+        p = q + wl;
+        n++;
+    }
+    strcpy(d, p);
+    assert_true(n > 0);
+    return o;
+}
+
+static void test_every_field(void **state)
+{
+    fx_t rf, bf;
+    size_t i;
+    int fast, step;
+
+    (void)state;
+    fx_init(&rf, "example", "{\"word\":\"" W "\"}", AIGOV_ACTION_REDACT);
+    fx_init(&bf, "example", "{\"word\":\"" W "\"}", AIGOV_ACTION_BLOCK);
+    for (i = 0; i < sizeof(field_cases) / sizeof(field_cases[0]); i++) {
+        const field_case_t *c = &field_cases[i];
+        char *want = replace_word(c->in, "[REDACTED:WORD]");
+
+        for (fast = 0; fast < 2; fast++) {
+            for (step = 1; step <= 4096; step *= 64) {
+                aigov_answer_t *a = aigov_answer_new(c->ep, c->stream, &rf.f, 1, 0);
+                buf_t out = { 0 };
+
+                aigov_answer_set_fast(a, fast);
+                feed_all(a, c->in, strlen(c->in), (size_t)step, &out);
+                if (out.s == NULL || strcmp(out.s, want) != 0)
+                    fail_msg("%s (fast %d, step %d): redacted\n%s\nwant\n%s", c->name, fast, step,
+                             out.s ? out.s : "", want);
+                assert_false(aigov_answer_blocked(a));
+                free(out.s);
+                aigov_answer_free(a);
+
+                a = aigov_answer_new(c->ep, c->stream, &bf.f, 1, 0);
+                memset(&out, 0, sizeof(out));
+                aigov_answer_set_fast(a, fast);
+                feed_all(a, c->in, strlen(c->in), (size_t)step, &out);
+                if (!aigov_answer_blocked(a) || strstr(out.s ? out.s : "", W) != NULL)
+                    fail_msg("%s (fast %d): not blocked\n%s", c->name, fast, out.s ? out.s : "");
+                free(out.s);
+                aigov_answer_free(a);
+            }
+        }
+        free(want);
+    }
+    fx_free(&rf);
+    fx_free(&bf);
+}
+
+/* The control fields are not text: an id, a type, a model that hold the
+ * word stay as they are. */
+static void test_control_fields_not_text(void **state)
+{
+    static const char *const in =
+        "{\"id\":\"" W "\",\"object\":\"" W "\",\"model\":\"" W "\",\"choices\":[{\"index\":0,"
+        "\"finish_reason\":\"" W "\",\"message\":{\"role\":\"" W "\",\"content\":\"fine\"}}]}";
+    fx_t fx;
+
+    (void)state;
+    fx_init(&fx, "example", "{\"word\":\"" W "\"}", AIGOV_ACTION_BLOCK);
+    json_case(&fx, AIGOV_EP_CHAT, in, in, -1, -1);
+    fx_free(&fx);
+}
+
+/* Each separate text of a stream is its own window: a word split across
+ * two tool-call fragments is found though content of another choice and
+ * reasoning come between them, and the texts are not run together. */
+static void test_channels(void **state)
+{
+    static const char *const in =
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"to\\\":\\\"bob@exa\"}}]}}]}\n\n"
+        "data: {\"choices\":[{\"index\":1,\"delta\":{\"content\":\"hello \"}}]}\n\n"
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"mple.org\\\"}\"}}]}}]}\n\n"
+        "data: {\"choices\":[{\"index\":1,\"delta\":{\"content\":\"bob@example\"}}]}\n\n"
+        "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n"
+        "data: {\"choices\":[{\"index\":1,\"delta\":{\"content\":\".org\"},\"finish_reason\":\"stop\"}]}\n\n"
+        "data: [DONE]\n\n";
+    fx_t fx;
+    aigov_answer_t *a;
+    buf_t out = { 0 };
+
+    (void)state;
+    fx_init(&fx, "example", "{\"word\":\"" W "\"}", AIGOV_ACTION_REDACT);
+    a = aigov_answer_new(AIGOV_EP_CHAT, 1, &fx.f, 1, 0);
+    feed_all(a, in, strlen(in), 17, &out);
+    assert_null(strstr(out.s, "bob@"));
+    assert_null(strstr(out.s, "mple.org"));
+    assert_non_null(strstr(out.s, "\"arguments\":\"{\\\"to\\\":\\\"[REDACTED:WORD]\"}"));
+    assert_non_null(strstr(out.s, "\"content\":\"[REDACTED:WORD]\"}"));
+    assert_int_equal(aigov_answer_outcome(a)->records[0].count, 2);
+    free(out.s);
+    aigov_answer_free(a);
+    fx_free(&fx);
+}
+
+/* hide_usage drops the usage-only chunk, filtered or not, and nothing else. */
+static void test_hide_usage(void **state)
+{
+    fx_t fx;
+    int k;
+
+    (void)state;
+    fx_init(&fx, "spy", "{\"match\":\"zzz\"}", AIGOV_ACTION_REDACT);
+    for (k = 0; k < 2; k++) {
+        aigov_answer_t *a = aigov_answer_new(AIGOV_EP_CHAT, 1, k ? &fx.f : NULL, k ? 1 : 0, 0);
+        buf_t out = { 0 };
+        long long p, c;
+        const char *u = strstr(openai_stream_crlf, "data: {\"id\":\"c1\",\"choices\":[],");
+        size_t ul = (size_t)(strstr(u, "\r\n\r\n") + 4 - u);
+
+        aigov_answer_hide_usage(a, 1);
+        assert_false(aigov_answer_passthrough(a));
+        feed_all(a, openai_stream_crlf, strlen(openai_stream_crlf), 5, &out);
+        assert_int_equal(out.n, strlen(openai_stream_crlf) - ul);
+        assert_null(strstr(out.s, "usage"));
+        assert_non_null(strstr(out.s, "data: [DONE]"));
+        assert_int_equal(aigov_answer_usage(a, &p, &c), 1);
+        assert_int_equal(c, 12);
+        assert_int_equal(aigov_answer_tokens(a, 99, &p, &c), 0);
+        assert_int_equal(p, 9);
+        free(out.s);
+        aigov_answer_free(a);
+    }
+    fx_free(&fx);
+}
+
+/* Without final usage the tokens are estimated: the prompt as the answer
+ * gave it (message_start) or as the caller estimated, the completion from
+ * the text. */
+static void test_estimate(void **state)
+{
+    const char *cut = strstr(anthropic_stream, "event: message_delta");
+    char in[4096];
+    aigov_answer_t *a;
+    buf_t out = { 0 };
+    long long p, c;
+    int k;
+    fx_t fx;
+
+    (void)state;
+    memcpy(in, anthropic_stream, (size_t)(cut - anthropic_stream));
+    in[cut - anthropic_stream] = '\0';
+    fx_init(&fx, "spy", "{\"match\":\"zzz\"}", AIGOV_ACTION_REDACT);
+    for (k = 0; k < 2; k++) {
+        a = aigov_answer_new(AIGOV_EP_MESSAGES, 1, k ? &fx.f : NULL, k ? 1 : 0, 0);
+        memset(&out, 0, sizeof(out));
+        feed_all(a, in, strlen(in), 7, &out);
+        assert_int_equal(aigov_answer_tokens(a, 1000, &p, &c), 1);
+        assert_int_equal(p, 25);            /* message_start's input_tokens */
+        /* "Hello, write to bob@example.org today": 37 characters */
+        assert_int_equal(c, 10);
+        free(out.s);
+        aigov_answer_free(a);
+    }
+    /* a chat stream without a usage chunk: the caller's prompt estimate */
+    a = aigov_answer_new(AIGOV_EP_CHAT, 1, NULL, 0, 0);
+    memset(&out, 0, sizeof(out));
+    {
+        const char *ab = "data: {\"choices\":[{\"delta\":{\"content\":\"abcdefgh\"}}]}\n\n";
+        feed_all(a, ab, strlen(ab), 3, &out);
+    }
+    assert_int_equal(aigov_answer_tokens(a, 7, &p, &c), 1);
+    assert_int_equal(p, 7);
+    assert_int_equal(c, 2);
+    free(out.s);
+    aigov_answer_free(a);
+    fx_free(&fx);
+}
+
+/* Blocks end each API's stream in its SDK's shape. */
+static void test_block_shapes(void **state)
+{
+    static const char *const resp =
+        "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_9\"}}\n\n"
+        "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"output_index\":0,"
+        "\"content_index\":0,\"delta\":\"" W "\",\"sequence_number\":1}\n\n";
+    fx_t fx;
+    aigov_answer_t *a;
+    buf_t out = { 0 };
+
+    (void)state;
+    fx_init(&fx, "example", "{\"word\":\"" W "\"}", AIGOV_ACTION_BLOCK);
+    a = aigov_answer_new(AIGOV_EP_RESPONSES, 1, &fx.f, 1, 0);
+    feed_all(a, resp, strlen(resp), 9, &out);
+    assert_non_null(strstr(out.s, "event: error\ndata: {\"type\":\"error\",\"sequence_number\":2,"
+                                  "\"code\":\"example\",\"message\":\"the text contains the configured word\","
+                                  "\"param\":null,\"error\":{\"type\":\"policy_violation\",\"code\":\"example\""));
+    assert_non_null(strstr(out.s, "event: response.failed\ndata: {\"type\":\"response.failed\",\"sequence_number\":3,"
+                                  "\"response\":{\"id\":\"resp_9\""));
+    free(out.s);
+    aigov_answer_free(a);
+
+    a = aigov_answer_new(AIGOV_EP_MESSAGES, 1, &fx.f, 1, 0);
+    memset(&out, 0, sizeof(out));
+    feed_all(a, anthropic_stream, strlen(anthropic_stream), 9, &out);
+    assert_non_null(strstr(out.s, "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":"
+                                  "\"permission_error\",\"message\":\"the text contains the configured word\"}}\n\n"));
+    assert_null(strstr(out.s, "message_stop"));
+    free(out.s);
+    aigov_answer_free(a);
+    fx_free(&fx);
+}
+
+/* The kind by the bytes: JSON and SSE whatever the label; anything else
+ * refused when filters apply. */
+static void test_kind_by_bytes(void **state)
+{
+    fx_t fx;
+    aigov_answer_t *a;
+    buf_t out = { 0 };
+    char ev[512];
+
+    (void)state;
+    fx_init(&fx, "example", "{\"word\":\"" W "\"}", AIGOV_ACTION_REDACT);
+    a = aigov_answer_new(AIGOV_EP_CHAT, -1, &fx.f, 1, 0);
+    {
+        const char *j = "\n {\"choices\":[{\"message\":{\"content\":\"" W "\"}}]}";
+        feed_all(a, j, strlen(j), 1, &out);
+    }
+    assert_int_equal(aigov_answer_kind(a), AIGOV_ANSWER_JSON);
+    assert_string_equal(out.s, "{\"choices\":[{\"message\":{\"content\":\"[REDACTED:WORD]\"}}]}");
+    free(out.s);
+    aigov_answer_free(a);
+
+    a = aigov_answer_new(AIGOV_EP_CHAT, 0, &fx.f, 1, 0);
+    memset(&out, 0, sizeof(out));
+    chunk(ev, W);
+    feed_all(a, ev, strlen(ev), 2, &out);
+    assert_int_equal(aigov_answer_kind(a), AIGOV_ANSWER_SSE);
+    assert_non_null(strstr(out.s, "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":"
+                                  "[{\"index\":0,\"delta\":{\"content\":\"[REDACTED:WORD]\"}"));
+    free(out.s);
+    aigov_answer_free(a);
+
+    a = aigov_answer_new(AIGOV_EP_CHAT, 1, &fx.f, 1, 0);
+    memset(&out, 0, sizeof(out));
+    feed_all(a, "mail " W, strlen("mail " W), 3, &out);
+    assert_int_equal(aigov_answer_kind(a), AIGOV_ANSWER_OTHER);
+    assert_true(aigov_answer_blocked(a));
+    assert_null(strstr(out.s, "bob@"));
+    free(out.s);
+    aigov_answer_free(a);
+
+    /* plain data lines of a stream are text too */
+    a = aigov_answer_new(AIGOV_EP_CHAT, 1, &fx.f, 1, 0);
+    memset(&out, 0, sizeof(out));
+    feed_all(a, "event: note\ndata: mail " W "\ndata: now\n\n",
+             strlen("event: note\ndata: mail " W "\ndata: now\n\n"), 4, &out);
+    assert_string_equal(out.s, "event: note\ndata: mail [REDACTED:WORD]\ndata: now\n\n");
+    free(out.s);
+    aigov_answer_free(a);
+    fx_free(&fx);
+}
+#undef W
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -838,6 +1215,13 @@ int main(void)
         cmocka_unit_test(test_json_too_large),
         cmocka_unit_test(test_fast_reading_same_as_jansson),
         cmocka_unit_test(test_unreadable_json_refused),
+        cmocka_unit_test(test_every_field),
+        cmocka_unit_test(test_control_fields_not_text),
+        cmocka_unit_test(test_channels),
+        cmocka_unit_test(test_hide_usage),
+        cmocka_unit_test(test_estimate),
+        cmocka_unit_test(test_block_shapes),
+        cmocka_unit_test(test_kind_by_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

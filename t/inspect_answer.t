@@ -1,0 +1,292 @@
+#!/usr/bin/perl
+# Every string the model wrote is inspected, through real nginx, the
+# bundled pii plugin and the mock's scripted answers: each answer field of
+# chat, Anthropic messages and the Responses API, whole and streamed, is
+# redacted (the answer stays valid JSON, the email gone) or blocked (in the
+# error shape the caller's SDK raises on). An answer is read by its bytes,
+# whatever its label. Streams without final usage are settled from an
+# estimate: a quota is not spent by streams whose reservations were never
+# settled, whether the upstream sent no usage or the client hung up. The
+# completion record says when the usage is estimated and when a filter
+# blocked the answer; `aigov audit show` shows it.
+
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use JSON::PP;
+use IO::Socket::INET;
+use Time::HiRes qw(sleep);
+use AigovTest;
+use AigovJWT;
+
+my $root = AigovTest::root();
+my $P = "$root/build/plugins";
+my $aigov = "$root/build/aigov";
+die "$P/pii.so is missing: run make build first\n" unless -f "$P/pii.so";
+
+my $t = AigovTest->new;
+my $d = $t->dir;
+my ($key, $pub) = AigovJWT::keypair($d, 'k', 'p256');
+system("$aigov keygen --out $d/audit.key --name test.example/aigov >/dev/null 2>&1") == 0 or die 'keygen';
+
+$t->write_file('policy.yaml', <<'YAML');
+version: 1
+default: deny
+rules:
+  - name: redact-answers
+    when:
+      groups: [redact]
+    filters:
+      - plugin: pii
+        stages: [response]
+        action: redact
+        config: {types: [email]}
+    decision: allow
+  - name: block-answers
+    when:
+      groups: [block]
+    filters:
+      - plugin: pii
+        stages: [response]
+        action: block
+        config: {types: [email]}
+    decision: allow
+  - name: analysts
+    when:
+      groups: [analysts]
+    limits:
+      tokens_per_minute: 40000
+    decision: allow
+YAML
+
+my $log = "$d/audit.log";
+$t->start_mock;
+$t->write_conf($t->gateway_conf(
+    http => "aigov_plugin pii $P/pii.so; aigov_audit_log $log; aigov_audit_key $d/audit.key;"
+          . " aigov_audit_origin test.example/aigov; aigov_audit_checkpoint 100 1s;",
+    location => "aigov_policy $d/policy.yaml; aigov_jwt_key $pub;"));
+$t->start_nginx;
+
+my %tok = map { $_ => AigovJWT::mint(alg => 'ES256', key => $key,
+                                     claims => { sub => "ans-$_", groups => [$_] }) }
+          qw(redact block analysts);
+
+my $EMAIL = 'alice.smith@example.com';
+my $js = JSON::PP->new->canonical;
+
+sub body_for {
+    my ($path, $stream) = @_;
+    my $b = $path eq '/v1/responses'
+        ? { model => 'gpt-4o', input => 'hi' }
+        : { model => 'gpt-4o', max_tokens => 100, messages => [ { role => 'user', content => 'hi' } ] };
+    $b->{stream} = JSON::PP::true if $stream;
+    return $b;
+}
+
+sub ask {
+    my ($group, $path, $stream, $script, %h) = @_;
+    my %hd = (Authorization => "Bearer $tok{$group}", %h);
+    $hd{'X-Mock-Script'} = $js->encode($script) if $script;
+    return $stream ? $t->stream($path, body => body_for($path, $stream), headers => \%hd)
+                   : $t->request('POST', $path, body => body_for($path, 0), headers => \%hd);
+}
+
+# Every string value of every JSON the client got (whole, or each event).
+sub strings {
+    my ($v) = @_;
+    return ($v) if defined $v && !ref $v;
+    return map { strings($_) } @$v if ref $v eq 'ARRAY';
+    return map { strings($v->{$_}) } sort keys %$v if ref $v eq 'HASH';
+    return ();
+}
+
+sub all_json {
+    my ($r, $stream) = @_;
+    my @docs = $stream ? grep { $_ ne '[DONE]' } @{ $r->{events} } : ($r->{body});
+    my @out;
+    for (@docs) {
+        my $j = eval { decode_json($_) };
+        return undef unless $j;
+        push @out, $j;
+    }
+    return \@out;
+}
+
+# ---- every field, whole and streamed ---------------------------------------------
+
+my $args = { to => $EMAIL, subject => 'hello' };
+my @cases = (
+    [ 'chat content',               '/v1/chat/completions', { content => "write to $EMAIL today" } ],
+    [ 'chat refusal',               '/v1/chat/completions', { refusal => "I will not mail $EMAIL" } ],
+    [ 'chat tool call arguments',   '/v1/chat/completions', { tool_calls => [ { name => 'send', arguments => $args } ] } ],
+    [ 'chat tool call name',        '/v1/chat/completions', { tool_calls => [ { name => "to_$EMAIL", arguments => '{}' } ] } ],
+    [ 'chat function_call',         '/v1/chat/completions', { function_call => { name => 'send', arguments => $args } } ],
+    [ 'chat reasoning_content',     '/v1/chat/completions', { reasoning => "the user is $EMAIL", content => 'ok' } ],
+    [ 'chat audio transcript',      '/v1/chat/completions', { audio_transcript => "mail $EMAIL" }, 'whole' ],
+    [ 'Anthropic text',             '/v1/messages',         { content => "write to $EMAIL today" } ],
+    [ 'Anthropic tool_use input',   '/v1/messages',         { tool_use => [ { name => 'send', input => { deep => [ { to => $EMAIL } ] } } ] } ],
+    [ 'Anthropic thinking',         '/v1/messages',         { thinking => "the user is $EMAIL", content => 'ok' } ],
+    [ 'Responses output_text',      '/v1/responses',        { content => "write to $EMAIL today" } ],
+    [ 'Responses refusal',          '/v1/responses',        { refusal => "I will not mail $EMAIL" } ],
+    [ 'Responses function_call',    '/v1/responses',        { tool_calls => [ { name => 'send', arguments => $js->encode($args) } ] } ],
+    [ 'Responses reasoning summary','/v1/responses',        { reasoning => "the user is $EMAIL", content => 'ok' } ],
+);
+
+for my $c (@cases) {
+    my ($name, $path, $script, $only) = @$c;
+    for my $stream (0, 1) {
+        next if $only && $only eq 'whole' && $stream;
+        my $how = $stream ? 'streamed' : 'whole';
+        # the answer carries the address when nobody filters
+        my $r = ask('analysts', $path, $stream, $script);
+        like($r->{body}, qr/\Q$EMAIL\E|alice/, "$name, $how: the mock answers with the address");
+
+        $r = ask('redact', $path, $stream, $script);
+        is($r->{status}, 200, "$name, $how, redact: 200");
+        my $docs = all_json($r, $stream);
+        ok($docs, "$name, $how, redact: every JSON the client got is valid") or diag($r->{body});
+        my $text = join "\x00", map { strings($_) } @{ $docs // [] };
+        unlike($r->{body}, qr/alice|smith|example\.com/, "$name, $how, redact: no part of the address reaches the client");
+        # streamed fragments: the label may sit in any one of them
+        like($stream ? join('', map { strings($_) } @{ $docs // [] }) : $text, qr/\[REDACTED:EMAIL\]/,
+             "$name, $how, redact: masked in place");
+
+        $r = ask('block', $path, $stream, $script);
+        unlike($r->{body}, qr/alice|smith|example\.com/, "$name, $how, block: no part of the address reaches the client");
+        if (!$stream) {
+            is($r->{status}, 403, "$name, whole, block: 403");
+            my $j = AigovTest::json($r) // {};
+            if ($path eq '/v1/messages') {
+                is_deeply([ $j->{type}, $j->{error}{type} ], [ 'error', 'permission_error' ],
+                          "$name, whole, block: Anthropic's error shape");
+            } else {
+                is($j->{error}{code}, 'pii', "$name, whole, block: OpenAI's error shape, the plugin as code");
+            }
+        } elsif ($path eq '/v1/messages') {
+            like($r->{body}, qr/event: error\ndata: \{"type":"error","error":\{"type":"permission_error"/,
+                 "$name, streamed, block: event: error, Anthropic's shape");
+        } elsif ($path eq '/v1/responses') {
+            like($r->{body}, qr/event: error\ndata: \{[^\n]*"error":\{[^\n]*"code":"pii"/,
+                 "$name, streamed, block: an error event with an error object");
+            like($r->{body}, qr/event: response\.failed\n/, "$name, streamed, block: then response.failed");
+            unlike($r->{body}, qr/response\.completed/, "$name, streamed, block: no response.completed");
+        } else {
+            like($r->{events}[-2] // '', qr/^\{"error":\{.*"code":"pii"/, "$name, streamed, block: an error event");
+            is($r->{events}[-1], '[DONE]', "$name, streamed, block: then [DONE]");
+        }
+    }
+}
+
+# a control field is not text: an id that looks like an address stays
+my $r = ask('redact', '/v1/messages', 0, { content => 'hello' }, 'X-Mock-Answer' => 'x');
+is($r->{status}, 200, 'a clean answer: 200');
+unlike($r->{body}, qr/REDACTED/, 'a clean answer: nothing masked (ids, types, models are not text)');
+
+# Anthropic count_tokens carries no model text
+$r = $t->request('POST', '/v1/messages/count_tokens',
+                 body => { model => 'claude-sonnet-4', messages => [ { role => 'user', content => 'hi' } ] },
+                 headers => { Authorization => "Bearer $tok{redact}" });
+is($r->{status}, 200, 'count_tokens: 200');
+like($r->{body}, qr/^\{"input_tokens":\d+\}$/, 'count_tokens: the answer passes as it is');
+
+# ---- the answer's kind by its bytes ------------------------------------------------
+
+$r = ask('redact', '/v1/chat/completions', 0, undef, 'X-Mock-Answer' => "write to $EMAIL",
+         'X-Mock-Content-Type' => 'text/plain');
+is($r->{status}, 200, 'JSON labelled text/plain: 200');
+unlike($r->{body}, qr/alice/, 'JSON labelled text/plain: read, the address masked');
+like($r->{body}, qr/\[REDACTED:EMAIL\]/, 'JSON labelled text/plain: masked in place');
+
+$r = ask('redact', '/v1/chat/completions', 1, undef, 'X-Mock-Answer' => "write to $EMAIL",
+         'X-Mock-Content-Type' => 'application/octet-stream');
+is($r->{status}, 200, 'SSE labelled octet-stream: 200');
+unlike($r->{body}, qr/alice/, 'SSE labelled octet-stream: read, the address masked');
+is($r->{events}[-1], '[DONE]', 'SSE labelled octet-stream: the stream is whole');
+
+$r = ask('redact', '/v1/chat/completions', 0, undef, 'X-Mock-Answer' => "write to $EMAIL", 'X-Mock-Html' => 1);
+is($r->{status}, 403, 'an HTML answer under answer filters: refused');
+unlike($r->{body}, qr/alice/, 'an HTML answer: nothing of it passes');
+$r = ask('analysts', '/v1/chat/completions', 0, undef, 'X-Mock-Answer' => "write to $EMAIL", 'X-Mock-Html' => 1);
+is($r->{status}, 200, 'an HTML answer without answer filters: passes');
+
+# ---- usage always settled -----------------------------------------------------------
+
+# 12 streams of max_tokens 4000 without usage: reservations of ~4001 each
+# would refuse the tenth within the minute; settled from the estimate they
+# cost a few tokens each
+my @st;
+for (1 .. 12) {
+    my $s = $t->stream('/v1/chat/completions',
+        body => { model => 'gpt-4o', stream => JSON::PP::true, max_tokens => 4000,
+                  messages => [ { role => 'user', content => 'hi' } ] },
+        headers => { Authorization => "Bearer $tok{analysts}" });
+    push @st, $s->{status};
+}
+is_deeply(\@st, [ (200) x 12 ], 'streams without usage: twelve admitted, each settled from the estimate');
+ok(!grep({ /"usage"/ } @{ $t->stream('/v1/chat/completions',
+        body => { model => 'gpt-4o', stream => JSON::PP::true, messages => [ { role => 'user', content => 'hi' } ] },
+        headers => { Authorization => "Bearer $tok{analysts}" })->{events} }),
+   'the mock sends no usage unless asked');
+
+# clients that hang up mid-stream
+for (1 .. 12) {
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port, Proto => 'tcp', Timeout => 10)
+        or die "connect: $!";
+    my $b = encode_json({ model => 'gpt-4o', stream => JSON::PP::true, max_tokens => 4000,
+                          messages => [ { role => 'user', content => 'hi' } ] });
+    print $s "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+           . "Authorization: Bearer $tok{analysts}\r\nContent-Type: application/json\r\n"
+           . "X-Mock-Events: 40\r\nX-Mock-Stream-Delay-Ms: 50\r\nContent-Length: " . length($b) . "\r\n\r\n$b";
+    my $got = '';
+    while ($got !~ /data:/) {
+        my $n = sysread($s, $got, 4096, length $got);
+        last unless $n;
+    }
+    close $s;
+}
+sleep 0.5;
+$r = $t->request('POST', '/v1/chat/completions',
+                 body => { model => 'gpt-4o', max_tokens => 4000, messages => [ { role => 'user', content => 'hi' } ] },
+                 headers => { Authorization => "Bearer $tok{analysts}" });
+is($r->{status}, 200, 'twelve hang-ups later the quota still admits: their reservations were settled');
+
+# ---- the completion records -------------------------------------------------------
+
+sub records {
+    open my $fh, '<', $log or return ();
+    my @r = map { decode_json($_) } grep { /^\{"seq"/ } <$fh>;
+    return @r;
+}
+
+sleep 1.2;
+my $id;
+my @done = grep { ($_->{phase} // '') eq 'done' } records();
+ok((grep { $_->{usage_estimated} } @done) >= 12, 'streams without usage: their records say usage_estimated');
+$r = ask('analysts', '/v1/chat/completions', 0, undef);
+$id = $r->{headers}{'x-aigov-request-id'};
+sleep 1.2;
+my ($whole) = grep { ($_->{id} // '') eq ($id // '-') && $_->{phase} eq 'done' } records();
+ok($whole && $whole->{usage} && !exists $whole->{usage_estimated}, 'a whole answer with usage: not estimated');
+
+$r = ask('block', '/v1/chat/completions', 1, { content => "write to $EMAIL" });
+$id = $r->{headers}{'x-aigov-request-id'};
+sleep 1.2;
+my ($rec) = grep { ($_->{id} // '') eq ($id // '-') && $_->{phase} eq 'done' } records();
+is($rec->{decision}, 'block', 'a stream blocked mid-way: its record says block');
+is($rec->{plugin}, 'pii', 'a stream blocked mid-way: with the plugin');
+my $show = `$aigov audit show $log 2>&1`;
+like($show, qr/done\s+block\s+200 .* blocked by pii/, 'aigov audit show shows the block and the plugin');
+
+# an Anthropic stream without message_delta: estimated, not 1 token
+$r = ask('analysts', '/v1/messages', 1, undef, 'X-Mock-No-Message-Delta' => 1,
+         'X-Mock-Answer' => join(' ', ('word') x 100));
+$id = $r->{headers}{'x-aigov-request-id'};
+sleep 1.2;
+($rec) = grep { ($_->{id} // '') eq ($id // '-') && $_->{phase} eq 'done' } records();
+ok($rec->{usage_estimated}, 'Anthropic stream without message_delta: usage estimated');
+ok(($rec->{usage}{completion_tokens} // 0) >= 100, 'Anthropic stream without message_delta: from its text, not message_start\'s 1 ('
+   . ($rec->{usage}{completion_tokens} // 'none') . ')');
+
+$t->done;
+done_testing;

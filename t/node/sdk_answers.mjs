@@ -1,0 +1,134 @@
+// Answers through aigov as the official SDKs read them: the openai SDK's
+// Responses API (plain and streamed, redacted; a streamed tool call whose
+// arguments carry a secret raises), the Vercel AI SDK's default OpenAI
+// provider (generateText, streamText: the Responses API), and the
+// Anthropic SDK (a mid-stream block raises from the stream). Prints TAP
+// lines; t/sdk_answers.t starts the gateway and reads them.
+import OpenAI from 'openai';
+import Anthropic from '@anthropic-ai/sdk';
+import { generateText, streamText } from 'ai';
+import { createOpenAI } from '@ai-sdk/openai';
+
+const base = process.env.AIGOV_URL;
+const redact = process.env.AIGOV_TOKEN_REDACT;
+const block = process.env.AIGOV_TOKEN_BLOCK;
+const oa = (token) => new OpenAI({ baseURL: `${base}/v1`, apiKey: token, maxRetries: 0 });
+const EMAIL = 'jane.roe@example.com';
+const SECRET = 'ghp_qdlm7tOtHWnsCGRlrwZbqcabUGJmGEp7CgQ0';
+
+let n = 0;
+function ok(cond, name, diag) {
+  n++;
+  console.log(`${cond ? 'ok' : 'not ok'} ${n} - ${name}`);
+  if (!cond && diag !== undefined) console.log(`# ${String(diag?.stack ?? diag).replace(/\n/g, '\n# ')}`);
+}
+const clean = (s) => s.includes('[REDACTED:EMAIL]') && !s.includes('jane.roe') && !s.includes('example.com');
+
+// ---- openai: responses.create ----
+
+try {
+  const r = await oa(redact).responses.create({ model: 'gpt-4o', input: 'hi' },
+    { headers: { 'X-Mock-Answer': `write to ${EMAIL} today` } });
+  ok(clean(r.output_text), 'responses.create: the email in output_text redacted', r.output_text);
+  ok(r.output_text.startsWith('write to [REDACTED:EMAIL] today'), 'responses.create: the rest intact', r.output_text);
+  ok(r.usage && r.usage.output_tokens > 0, 'responses.create: usage');
+} catch (e) { ok(false, 'responses.create', e); }
+
+try {
+  const stream = await oa(redact).responses.create({ model: 'gpt-4o', input: 'hi', stream: true },
+    { headers: { 'X-Mock-Answer': `write to ${EMAIL} today`, 'X-Mock-Split': EMAIL } });
+  let deltas = '';
+  let done = '';
+  let completed = null;
+  for await (const ev of stream) {
+    if (ev.type === 'response.output_text.delta') deltas += ev.delta;
+    if (ev.type === 'response.output_text.done') done = ev.text;
+    if (ev.type === 'response.completed') completed = ev.response;
+  }
+  ok(clean(deltas), 'responses stream: the email split across deltas redacted', deltas);
+  ok(done === deltas, 'responses stream: output_text.done repeats the deltas as redacted', `${done} | ${deltas}`);
+  const final = completed?.output?.[0]?.content?.[0]?.text ?? '';
+  ok(final === deltas, 'responses stream: response.completed repeats them too', final);
+} catch (e) { ok(false, 'responses stream', e); }
+
+try {
+  const stream = await oa(block).responses.create({ model: 'gpt-4o', input: 'hi', stream: true },
+    { headers: { 'X-Mock-Answer': `the key is ${SECRET} ok`, 'X-Mock-Events': '8' } });
+  let text = '';
+  try {
+    for await (const ev of stream) if (ev.type === 'response.output_text.delta') text += ev.delta;
+    ok(false, 'responses stream block: raises', text);
+  } catch (e) {
+    ok(e instanceof OpenAI.APIError, 'responses stream block: the SDK raises an APIError', e);
+    ok(!text.includes('ghp_'), 'responses stream block: nothing of the secret arrived', text);
+  }
+} catch (e) { ok(false, 'responses stream block', e); }
+
+// ---- openai: a streamed tool call whose arguments carry a secret ----
+
+try {
+  const script = JSON.stringify({ tool_calls: [{ name: 'deploy', arguments: { token: SECRET } }] });
+  const stream = await oa(block).chat.completions.create(
+    { model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'deploy' }],
+      tools: [{ type: 'function', function: { name: 'deploy', parameters: { type: 'object' } } }] },
+    { headers: { 'X-Mock-Script': script } });
+  let args = '';
+  try {
+    for await (const c of stream) args += c.choices?.[0]?.delta?.tool_calls?.[0]?.function?.arguments ?? '';
+    ok(false, 'streamed tool call with a secret: raises', args);
+  } catch (e) {
+    ok(e instanceof OpenAI.APIError && /secret|credential|key|token/i.test(e.message),
+       'streamed tool call with a secret: the SDK raises, saying why', e);
+    ok(!args.includes('ghp_'), 'streamed tool call with a secret: no part of it arrived', args);
+  }
+} catch (e) { ok(false, 'streamed tool call with a secret', e); }
+
+// ---- the Vercel AI SDK's default provider (the Responses API) ----
+
+const provider = createOpenAI({ baseURL: `${base}/v1`, apiKey: redact });
+
+try {
+  const r = await generateText({ model: provider('gpt-4o'), prompt: 'hi', maxRetries: 0,
+                                 headers: { 'X-Mock-Answer': `write to ${EMAIL} today` } });
+  ok(clean(r.text), 'ai generateText: the email redacted', r.text);
+} catch (e) { ok(false, 'ai generateText', e); }
+
+try {
+  const r = streamText({ model: provider('gpt-4o'), prompt: 'hi', maxRetries: 0,
+                         headers: { 'X-Mock-Answer': `write to ${EMAIL} today`, 'X-Mock-Split': EMAIL },
+                         onError: () => {} });
+  let text = '';
+  for await (const t of r.textStream) text += t;
+  ok(clean(text), 'ai streamText: the email split across deltas redacted', text);
+} catch (e) { ok(false, 'ai streamText', e); }
+
+// ---- Anthropic: a mid-stream block raises ----
+
+const an = new Anthropic({ baseURL: base, apiKey: null, authToken: block, maxRetries: 0 });
+
+try {
+  const stream = await an.messages.create(
+    { model: 'claude-sonnet-4', max_tokens: 100, stream: true, messages: [{ role: 'user', content: 'hi' }] },
+    { headers: { 'X-Mock-Answer': `the key is ${SECRET} ok`, 'X-Mock-Events': '8' } });
+  let text = '';
+  try {
+    for await (const ev of stream) if (ev.type === 'content_block_delta') text += ev.delta.text ?? '';
+    ok(false, 'anthropic stream block: raises', text);
+  } catch (e) {
+    ok(e instanceof Anthropic.APIError, 'anthropic stream block: raw iteration raises an APIError', e);
+    ok(!text.includes('ghp_'), 'anthropic stream block: nothing of the secret arrived', text);
+  }
+} catch (e) { ok(false, 'anthropic stream block', e); }
+
+try {
+  const s = an.messages.stream({ model: 'claude-sonnet-4', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] },
+    { headers: { 'X-Mock-Answer': `the key is ${SECRET} ok`, 'X-Mock-Events': '8' } });
+  try {
+    await s.finalMessage();
+    ok(false, 'anthropic stream helper block: raises');
+  } catch (e) {
+    ok(e instanceof Anthropic.APIError, 'anthropic stream helper block: finalMessage raises an APIError', e);
+  }
+} catch (e) { ok(false, 'anthropic stream helper block', e); }
+
+console.log(`1..${n}`);
