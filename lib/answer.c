@@ -14,10 +14,6 @@
 #include "sse.h"
 #include "utf8.h"
 
-/* Released text kept in front of the window, so that a plugin sees the
- * word a held piece of text continues. */
-#define CONTEXT_MAX  64
-
 /* An event held back: its bytes, and for a text event the parsed data and
  * the JSON strings that carry its text. */
 typedef struct {
@@ -53,6 +49,7 @@ struct aigov_answer_s {
     rfilter_t        *f;
     size_t            nf;
     size_t            hold_back, max_event, max_json, max_held;
+    size_t            hold;           /* text the filters still need, <= hold_back */
     aigov_sse_t      *sse;
     int               sse_dead;
 
@@ -148,6 +145,7 @@ aigov_answer_t *aigov_answer_new(aigov_endpoint_t ep, int is_stream,
     a->ep = ep;
     a->is_stream = is_stream;
     a->hold_back = hold_back ? hold_back : AIGOV_ANSWER_DEFAULT_HOLD_BACK;
+    a->hold = a->hold_back;
     a->max_event = AIGOV_ANSWER_DEFAULT_MAX_EVENT;
     a->max_json = AIGOV_ANSWER_DEFAULT_MAX_JSON;
     a->prompt = a->completion = -1;
@@ -1203,7 +1201,7 @@ static int release(aigov_answer_t *a, int all)
         /* an event without text (the role chunk, say) has nothing a
          * later mask could touch: it goes as soon as it is first */
         if (!all && h->text && h->tend > h->tstart
-            && h->tend + a->hold_back > total(a)
+            && h->tend + a->hold > total(a)
             && a->held_bytes <= a->max_held)
             break;
         if (send_held(a, h) != 0)
@@ -1218,7 +1216,7 @@ static int release(aigov_answer_t *a, int all)
         a->qhead = a->qn = 0;
 
     /* keep a little released text as context, from a character start */
-    keep = a->rel > a->wbase + CONTEXT_MAX ? a->rel - CONTEXT_MAX : a->wbase;
+    keep = a->rel > a->wbase + a->hold_back ? a->rel - a->hold_back : a->wbase;
     while (keep < total(a) && ((unsigned char)a->win[keep - a->wbase] & 0xC0) == 0x80)
         keep++;
     if (keep > a->wbase) {
@@ -1282,7 +1280,7 @@ static int pass_plain(aigov_answer_t *a, const aigov_sse_event_t *ev)
  * grew from prev_total). 1 when blocked, 0, -1. */
 static int inspect_window(aigov_answer_t *a, size_t prev_total)
 {
-    size_t fi, k;
+    size_t fi, k, tail;
 
     for (fi = 0; fi < a->nf; fi++) {
         rfilter_t *r = &a->f[fi];
@@ -1296,6 +1294,14 @@ static int inspect_window(aigov_answer_t *a, size_t prev_total)
         } else {
             aigov_filter_inspect(&r->spec, r->stream, a->win, a->wlen, &ins);
         }
+        /* hold back what this filter may still need; a failed one gets
+         * the whole bound */
+        if (fi == 0)
+            a->hold = 0;
+        tail = ins.status != 0 ? a->hold_back
+               : aigov_filter_tail(&r->spec, r->stream, a->win, a->wlen, a->hold_back);
+        if (tail > a->hold)
+            a->hold = tail;
         if (ins.status != 0) {
             if ((rc = filter_error(a, r)) != 0)
                 return rc;

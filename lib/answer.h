@@ -12,7 +12,10 @@
  * appended to one text stream. Every response filter inspects a window of
  * that stream (the text of events not yet released plus a little context),
  * so a match split across events is seen whole. An event is held while any
- * of its text lies in the last hold_back bytes of the stream; earlier
+ * of its text lies in the tail of the stream that a filter may still need
+ * (the plugin's tail() answer; hold_back bytes for a plugin without one;
+ * never more than hold_back), and each window starts hold_back bytes of
+ * released text before the held text; earlier
  * events are released with their redactions applied (a mask that crosses
  * events is written as "[REDACTED:LABEL]" in the earlier event and removes
  * the rest from the later ones). Events without text pass in order. A

@@ -142,9 +142,9 @@ int aigov_host_load(aigov_plugin_host_t *h, const char *name, const char *path,
         dlclose(handle);
         return -1;
     }
-    if (t->abi_version != AIGOV_PLUGIN_ABI_VERSION) {
-        aigov_errorf(err, errlen, "plugin %s speaks ABI %u, aigov speaks %u",
-             name, (unsigned)t->abi_version, AIGOV_PLUGIN_ABI_VERSION);
+    if (t->abi_version < AIGOV_PLUGIN_ABI_MIN || t->abi_version > AIGOV_PLUGIN_ABI_VERSION) {
+        aigov_errorf(err, errlen, "plugin %s speaks ABI %u, aigov speaks %u to %u",
+             name, (unsigned)t->abi_version, AIGOV_PLUGIN_ABI_MIN, AIGOV_PLUGIN_ABI_VERSION);
         dlclose(handle);
         return -1;
     }
@@ -498,6 +498,19 @@ void aigov_filter_inspect(const aigov_filter_spec_t *f, void *stream,
         ins->reason = v.reason;
         ins->category = v.category;
     }
+}
+
+/* An ABI 1 table ends at stream_end: its tail member is never read. */
+size_t aigov_filter_tail(const aigov_filter_spec_t *f, void *stream,
+                         const char *text, size_t len, size_t cap)
+{
+    const aigov_filter_inst_t *fi = f->inst;
+    size_t n;
+
+    if (fi == NULL || fi->plugin->abi_version < 2 || fi->plugin->tail == NULL)
+        return cap;
+    n = fi->plugin->tail(fi->state, stream, text, len);
+    return n < cap ? n : cap;
 }
 
 /* ---- masks ---- */
