@@ -1215,7 +1215,8 @@ static int release(aigov_answer_t *a, int all)
     if (a->qhead == a->qn)
         a->qhead = a->qn = 0;
 
-    /* keep a little released text as context, from a character start */
+    /* keep hold_back bytes of released text as context (what a held
+     * match continues, a name before a value), from a character start */
     keep = a->rel > a->wbase + a->hold_back ? a->rel - a->hold_back : a->wbase;
     while (keep < total(a) && ((unsigned char)a->win[keep - a->wbase] & 0xC0) == 0x80)
         keep++;
