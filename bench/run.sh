@@ -9,7 +9,9 @@
 # BENCH_WARMUP (seconds, default 1),
 # BENCH_THREADS / BENCH_CONNECTIONS (wrk -t / -c), BENCH_ONLY (a regex on row
 # ids, e.g. 'nginx|lua'), BENCH_TASKSET (a CPU list for wrk, e.g. 1),
-# BENCH_CASES (a subset of: json1k json16k stream), BENCH_RESULTS (where the
+# BENCH_CASES (a subset of: json1k json16k stream latency; latency is
+# bench/stream_latency.pl, BENCH_LATENCY_REPEAT times, default 3, 1 quick),
+# BENCH_RESULTS (where the
 # table goes, default bench/results.md), BENCH_NO_INSTALL=1 (never apt-get or
 # npm), BENCH_MICRO=0 (no micro-benchmarks), NGINX (default /usr/sbin/nginx),
 # AIGOV_MODULE (default build/nginx/ngx_http_aigov_module.so).
@@ -571,7 +573,7 @@ for r in "${ROWS[@]}"; do
     log "bench: $id: ${STATUS[$id]}"
 done
 
-CASES=${BENCH_CASES:-json1k json16k stream}
+CASES=${BENCH_CASES:-json1k json16k stream latency}
 for c in $CASES; do
     for r in "${SELECTED[@]}"; do
         id=$(row_field "$r" 0)
@@ -598,6 +600,15 @@ for rep in $(seq 1 "$REPEAT"); do
         done
     done
 done
+
+# Stream latency is not a wrk case: its own script starts its own servers.
+: >"$RUN/latency.md"
+if [[ " $CASES " == *" latency "* ]]; then
+    log "bench: stream latency (bench/stream_latency.pl)"
+    BENCH_LATENCY_REPEAT=${BENCH_LATENCY_REPEAT:-$([ "${BENCH_QUICK:-0}" = 1 ] && echo 1 || echo 3)} \
+        perl "$BENCH/stream_latency.pl" >"$RUN/latency.md" \
+        || echo "(bench/stream_latency.pl failed; see the log above)" >"$RUN/latency.md"
+fi
 
 # Everything the table needs, for bench/table.pl.
 {
@@ -637,6 +648,10 @@ cpu=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
          "Token: $JWT_SOURCE; audit key: $AUDIT_KEY_SOURCE."
     echo
     perl "$BENCH/table.pl" "$RUN/rows.tsv" "$RUN/measure.tsv"
+    if [ -s "$RUN/latency.md" ]; then
+        echo
+        cat "$RUN/latency.md"
+    fi
     if [ "${BENCH_MICRO:-1}" = 1 ] && [ -x "$ROOT/build/bench-micro" ]; then
         echo
         echo "## Micro-benchmarks (build/bench-micro)"

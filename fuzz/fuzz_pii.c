@@ -86,6 +86,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (v.nspans > 0 && (v.reason == NULL || v.category == NULL))
         abort();
+    if (p->tail(inst, NULL, text, size - 1) > size - 1)
+        abort();
     free(text);
     p->destroy(inst);
     return 0;

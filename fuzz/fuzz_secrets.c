@@ -47,6 +47,9 @@ static int inspect(const aigov_plugin_t *p, void *inst, void *stream,
     if (rc != 0)
         abort();
     check(&v, len);
+    /* the stream's tail reads the same bytes, and never claims more */
+    if (p->tail(inst, stream, text, len) > len)
+        abort();
     free(text);
     return rc;
 }

@@ -14,10 +14,6 @@
 #include "sse.h"
 #include "utf8.h"
 
-/* Released text kept in front of the window, so that a plugin sees the
- * word a held piece of text continues. */
-#define CONTEXT_MAX  64
-
 /* A channel's name: the JSON path of its strings, or a block's index. */
 #define CHAN_KEY     96
 
@@ -61,6 +57,8 @@ typedef struct {
     void          **fs;             /* per filter: stream_start's state */
     unsigned char  *fbroken;        /* per filter: stream_start failed */
     int             closed;         /* its text is complete for now */
+    size_t          hold;           /* its end the filters may still need,
+                                       at most hold_back */
 } chan_t;
 
 /* A string of the answer that is text, and the channel it belongs to. */
@@ -1509,6 +1507,7 @@ static int chan_start(aigov_answer_t *a, chan_t *c)
 {
     size_t i;
 
+    c->hold = a->hold_back;     /* until the filters have said */
     if (a->nf == 0)
         return 0;
     c->fs = calloc(a->nf, sizeof(*c->fs));
@@ -1599,12 +1598,13 @@ static int mask_touches(const chan_t *c, size_t s, size_t e)
 
 /* ---- streams ---- */
 
-/* Whether a piece of held text must stay held: it lies in the last
- * hold_back bytes of its channel's text, which is still open, so text yet
- * to come may complete a match that begins in it. */
-static int piece_held(const aigov_answer_t *a, const chan_t *c, size_t end)
+/* Whether a piece of held text must stay held: it lies in the end of its
+ * channel's text that a filter may still need (its tail(), see
+ * plugins/README.md), and the channel is still open, so text yet to come
+ * may complete a match that begins in it. */
+static int piece_held(const chan_t *c, size_t end)
 {
-    return !c->closed && end + a->hold_back > chan_total(c);
+    return !c->closed && end + c->hold > chan_total(c);
 }
 
 /* A held event's pieces (held_t moves with the queue: no pointer into it
@@ -1697,19 +1697,20 @@ static int event_held(const aigov_answer_t *a, held_t *h)
     const hpiece_t *hp = pieces_of(h);
 
     for (i = 0; i < h->np; i++)
-        if (hp[i].end > hp[i].start && piece_held(a, &a->ch[hp[i].chan], hp[i].end))
+        if (hp[i].end > hp[i].start && piece_held(&a->ch[hp[i].chan], hp[i].end))
             return 1;
     return 0;
 }
 
 /* Drops what a channel no longer needs: released text beyond the
  * context, masks wholly sent. */
-static void chan_trim(chan_t *c)
+static void chan_trim(const aigov_answer_t *a, chan_t *c)
 {
     size_t keep, i;
 
-    /* keep a little released text as context, from a character start */
-    keep = c->rel > c->wbase + CONTEXT_MAX ? c->rel - CONTEXT_MAX : c->wbase;
+    /* keep hold_back bytes of released text as context (what a held match
+     * continues, a name before a value), from a character start */
+    keep = c->rel > c->wbase + a->hold_back ? c->rel - a->hold_back : c->wbase;
     while (keep < chan_total(c) && ((unsigned char)c->win[keep - c->wbase] & 0xC0) == 0x80)
         keep++;
     if (keep > c->wbase) {
@@ -1752,7 +1753,7 @@ static int release(aigov_answer_t *a, int all)
     if (a->qhead == a->qn)
         a->qhead = a->qn = 0;
     for (i = 0; i < a->nch; i++)
-        chan_trim(&a->ch[i]);
+        chan_trim(a, &a->ch[i]);
     return 0;
 }
 
@@ -1825,7 +1826,7 @@ static int pass_plain(aigov_answer_t *a, const aigov_sse_event_t *ev)
  * grew from prev_total). 1 when blocked, 0, -1. */
 static int inspect_window(aigov_answer_t *a, chan_t *c, size_t prev_total)
 {
-    size_t fi, k;
+    size_t fi, k, tail;
 
     for (fi = 0; fi < a->nf; fi++) {
         rfilter_t *r = &a->f[fi];
@@ -1841,6 +1842,14 @@ static int inspect_window(aigov_answer_t *a, chan_t *c, size_t prev_total)
                 return -1;
             aigov_filter_inspect(&r->spec, c->fs[fi], c->win, c->wlen, &ins);
         }
+        /* hold back what this filter may still need; a failed one gets
+         * the whole bound */
+        if (fi == 0)
+            c->hold = 0;
+        tail = ins.status != 0 ? a->hold_back
+               : aigov_filter_tail(&r->spec, c->fs[fi], c->win, c->wlen, a->hold_back);
+        if (tail > c->hold)
+            c->hold = tail;
         if (ins.status != 0) {
             if ((rc = filter_error(a, r)) != 0)
                 return rc;

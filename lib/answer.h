@@ -32,8 +32,8 @@
  *
  * Streams: the texts of an SSE stream are sorted into channels, one per
  * separate text the client assembles, and each channel is one text stream
- * that the filters inspect as a window (its text not yet released plus a
- * little context), so a match split across events is seen whole:
+ * that the filters inspect as a window (its text not yet released plus
+ * hold_back bytes of context), so a match split across events is seen whole:
  *   - chat and completions: one channel per JSON path of the string, with
  *     array items named by their "index" member (choices.0.delta.content,
  *     choices.0.delta.reasoning_content, choices.1.delta.tool_calls.0.
@@ -46,8 +46,11 @@
  *     content_part.*, response.completed ...) repeat texts whole: each of
  *     their texts is inspected whole, so a repeat is redacted with the same
  *     spans as its deltas were (or blocked), and counted once.
- * An event is held while any of its text lies in the last hold_back bytes
- * of its channel and the channel is open; a channel closes when its text
+ * An event is held while any of its text lies in the end of its channel
+ * that a filter may still need (the plugin's tail() answer; hold_back
+ * bytes for a plugin without one; never more than hold_back) and the
+ * channel is open; each window starts hold_back bytes of released text
+ * before the held text; a channel closes when its text
  * is complete (content_block_stop, a Responses *.done event, a choice's
  * finish_reason, or the next text of the same choice or stream going to
  * another channel: providers send these texts one after the other).

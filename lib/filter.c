@@ -150,9 +150,9 @@ int aigov_host_load(aigov_plugin_host_t *h, const char *name, const char *path,
         dlclose(handle);
         return -1;
     }
-    if (t->abi_version != AIGOV_PLUGIN_ABI_VERSION) {
-        aigov_errorf(err, errlen, "plugin %s speaks ABI %u, aigov speaks %u",
-             name, (unsigned)t->abi_version, AIGOV_PLUGIN_ABI_VERSION);
+    if (t->abi_version < AIGOV_PLUGIN_ABI_MIN || t->abi_version > AIGOV_PLUGIN_ABI_VERSION) {
+        aigov_errorf(err, errlen, "plugin %s speaks ABI %u, aigov speaks %u to %u",
+             name, (unsigned)t->abi_version, AIGOV_PLUGIN_ABI_MIN, AIGOV_PLUGIN_ABI_VERSION);
         dlclose(handle);
         return -1;
     }
@@ -540,6 +540,30 @@ void aigov_filter_inspect(const aigov_filter_spec_t *f, void *stream,
 done:
     if (!fi->norm.identity)
         aigov_norm_trim(&fi->norm, NORM_KEEP);
+}
+
+/* An ABI 1 table ends at stream_end: its tail member is never read. */
+size_t aigov_filter_tail(const aigov_filter_spec_t *f, void *stream,
+                         const char *text, size_t len, size_t cap)
+{
+    aigov_filter_inst_t *fi = f->inst;
+    size_t n, os, oe;
+
+    if (fi == NULL || fi->plugin->abi_version < 2 || fi->plugin->tail == NULL)
+        return cap;
+    /* The plugin measures its tail in the view it inspected: a match in
+     * progress written in look-alikes (an address with a fullwidth @) is
+     * a tail there and must be held in the original too. */
+    if (aigov_normalize(&fi->norm, text, len) != 0)
+        return cap;
+    n = fi->plugin->tail(fi->state, stream, fi->norm.text, fi->norm.len);
+    if (n < fi->norm.len && !fi->norm.identity) {
+        aigov_norm_map(&fi->norm, fi->norm.len - n, fi->norm.len, &os, &oe);
+        n = len - os;
+    }
+    if (!fi->norm.identity)
+        aigov_norm_trim(&fi->norm, NORM_KEEP);
+    return n < cap ? n : cap;
 }
 
 /* ---- masks ---- */

@@ -131,6 +131,13 @@ typedef struct {
 void aigov_filter_inspect(const aigov_filter_spec_t *f, void *stream,
                           const char *text, size_t len, aigov_inspection_t *ins);
 
+/* How much of the end of a stream window (text, len: what inspect just
+ * saw) the filter needs to see again with the next piece: the plugin's
+ * tail() answer, at most cap; cap itself for a plugin without one (ABI 1,
+ * or a NULL entry). lib/answer holds the largest over its filters. */
+size_t aigov_filter_tail(const aigov_filter_spec_t *f, void *stream,
+                         const char *text, size_t len, size_t cap);
+
 /* Redaction: a sorted list of disjoint masked ranges. */
 typedef struct {
     size_t       start, end;

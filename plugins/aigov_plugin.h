@@ -26,7 +26,11 @@
 extern "C" {
 #endif
 
-#define AIGOV_PLUGIN_ABI_VERSION  1u
+/* ABI 2 added the optional entry `tail` at the end of the table. The host
+ * still loads ABI 1 plugins (whose tables end at stream_end) and holds a
+ * fixed window of their streams' text for them. */
+#define AIGOV_PLUGIN_ABI_VERSION  2u
+#define AIGOV_PLUGIN_ABI_MIN      1u
 #define AIGOV_PLUGIN_ENTRY        "aigov_plugin_entry"
 
 #if defined(__GNUC__)
@@ -110,11 +114,12 @@ typedef struct {
 
     /* Inspect one piece of text. stream is NULL for a complete text (a
      * prompt message, a whole JSON answer); otherwise the value from
-     * stream_start, and text is the stream's next piece. The host overlaps
-     * consecutive pieces of a stream by a hold-back window, so a plugin
-     * that matches patterns shorter than that window needs no stream state
-     * to find a match split across chunks; stream state is for what spans
-     * the whole answer (a running score, for example).
+     * stream_start, and text is a window of the stream: the text not yet
+     * sent to the client, after at least aigov_stream_hold_back bytes
+     * (256 by default) of text already sent, as context. Windows overlap,
+     * so a plugin that matches patterns shorter than that needs no stream
+     * state to find a match split across chunks; stream state is for what
+     * spans the whole answer (a running score, for example).
      * Returns 0, or -1 on an internal error (the host then fails closed
      * unless the policy says on_error: allow). */
     int    (*inspect)(void *inst, void *stream, const char *text, size_t len,
@@ -123,6 +128,26 @@ typedef struct {
     /* Optional (may be NULL): per-stream state for a streamed answer. */
     void  *(*stream_start)(void *inst);
     void   (*stream_end)(void *inst, void *stream);
+
+    /* ---- ABI 2 ---- */
+
+    /* Optional (may be NULL): how many bytes at the end of a stream window
+     * a match could still cover once more text follows. The host calls it
+     * right after inspect() returned 0, with the same stream, text and
+     * len, and sends the client the window's text up to the last tail
+     * bytes (whole events only): those wait for the next piece, and are in
+     * the next window again. Answer with the start of anything that later
+     * text could turn into a finding: an e-mail detector the trailing run
+     * of address characters, a term list the longest tail that begins a
+     * term; 0 when no match can be in progress, len (or more) when any of
+     * the window may still be needed. Context a match merely looks at
+     * (a word boundary, the key name before a secret) need not be counted:
+     * the next window starts at least aigov_stream_hold_back bytes before
+     * the held text. The host never holds more than that bound, so a
+     * pattern that can grow longer may be cut as with ABI 1. NULL, or an
+     * ABI 1 plugin: the host holds the last aigov_stream_hold_back bytes,
+     * which delays the answer by that much text. */
+    size_t (*tail)(void *inst, void *stream, const char *text, size_t len);
 } aigov_plugin_t;
 
 typedef const aigov_plugin_t *(*aigov_plugin_entry_fn)(void);

@@ -20,6 +20,7 @@
 #include <hs.h>
 
 #include "aigov_plugin.h"
+#include "term_prefix.h"
 
 #define MAX_EXPR      100000     /* terms + patterns */
 #define MAX_LINE      4096       /* bytes of one term in the file */
@@ -30,12 +31,14 @@ typedef struct {
     hs_scratch_t   *scratch;
     aigov_span_t   *spans;
     size_t          nspans, cap;
+    term_prefix_t  *prefix;     /* for tail(): what may begin a term */
 } blocklist_t;
 
 typedef struct {
     char          **expr;       /* what Vectorscan compiles */
     char          **shown;      /* what an error message names */
     size_t          n, cap;
+    term_prefix_t  *prefix;     /* the terms again, for tail() */
 } exprs_t;
 
 static int is_word(unsigned char c)
@@ -54,6 +57,7 @@ static void exprs_free(exprs_t *e)
     }
     free(e->expr);
     free(e->shown);
+    term_prefix_free(e->prefix);
 }
 
 static int exprs_push(exprs_t *e, char *expr, const char *shown)
@@ -151,7 +155,8 @@ static int add_term(exprs_t *e, const char *t, size_t n, char *err, size_t errle
         return -1;
     }
     snprintf(shown, sizeof(shown), "term \"%.*s\"", (int)(n > 60 ? 60 : n), t);
-    if (exprs_push(e, escape_term(t, n), shown) != 0) {
+    if (exprs_push(e, escape_term(t, n), shown) != 0
+        || term_prefix_add(e->prefix, t, n) != 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -215,6 +220,7 @@ static void blocklist_destroy(void *inst)
     hs_free_scratch(b->scratch);
     hs_free_database(b->db);
     free(b->spans);
+    term_prefix_free(b->prefix);
     free(b);
 }
 
@@ -254,10 +260,14 @@ static void *blocklist_create(const aigov_config_api_t *api, const aigov_config_
     if (!is_list_if_set(api, cfg, "terms", err, errlen)
         || !is_list_if_set(api, cfg, "patterns", err, errlen))
         return NULL;
+    if ((e.prefix = term_prefix_new()) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
     for (i = 0; i < api->nkeys(cfg); i++) {
         if (strcmp(api->key(cfg, i), "file") == 0 && api->string(cfg, "file") == NULL) {
             snprintf(err, errlen, "file must be one path");
-            return NULL;
+            goto fail;
         }
     }
     n = api->list_len(cfg, "terms");
@@ -287,6 +297,7 @@ static void *blocklist_create(const aigov_config_api_t *api, const aigov_config_
             goto fail;
         }
         snprintf(shown, sizeof(shown), "pattern \"%.80s\"", p);
+        term_prefix_off(e.prefix);
         if (exprs_push(&e, strdup(p), shown) != 0) {
             snprintf(err, errlen, "out of memory");
             goto fail;
@@ -323,6 +334,12 @@ static void *blocklist_create(const aigov_config_api_t *api, const aigov_config_
         snprintf(err, errlen, "cannot allocate Vectorscan scratch space");
         goto fail;
     }
+    if (term_prefix_build(e.prefix) != 0) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    b->prefix = e.prefix;
+    e.prefix = NULL;
     free(flags);
     free(ids);
     exprs_free(&e);
@@ -391,6 +408,16 @@ static int blocklist_inspect(void *inst, void *stream, const char *text, size_t 
     return 0;
 }
 
+/* In a stream: the longest end of the text that begins a term (a term in
+ * progress, split across pieces), or all of it when patterns are set. */
+static size_t blocklist_tail(void *inst, void *stream, const char *text, size_t len)
+{
+    blocklist_t *b = inst;
+
+    (void)stream;
+    return term_prefix_tail(b->prefix, text, len);
+}
+
 static const aigov_plugin_t blocklist_plugin = {
     .abi_version = AIGOV_PLUGIN_ABI_VERSION,
     .name = "blocklist",
@@ -398,6 +425,7 @@ static const aigov_plugin_t blocklist_plugin = {
     .create = blocklist_create,
     .destroy = blocklist_destroy,
     .inspect = blocklist_inspect,
+    .tail = blocklist_tail,
 };
 
 AIGOV_PLUGIN_EXPORT const aigov_plugin_t *aigov_plugin_entry(void)

@@ -78,8 +78,8 @@ static void example_destroy(void *inst)
 
 /* inspect: look at one text (not NUL-terminated; use len) and fill the
  * verdict the host zeroed. stream is NULL for a complete text; this plugin
- * keeps no stream state, because the host overlaps streamed pieces so a
- * word split across chunks is seen whole. Return -1 only on an internal
+ * keeps no stream state, because the host overlaps streamed pieces (as
+ * tail below asks) so a word split across chunks is seen whole. Return -1 only on an internal
  * failure; the host then fails closed unless the policy says otherwise. */
 static int example_inspect(void *inst, void *stream, const char *text, size_t len,
                            aigov_verdict_t *out)
@@ -109,7 +109,26 @@ static int example_inspect(void *inst, void *stream, const char *text, size_t le
     return 0;
 }
 
-/* The table the host reads. stream_start/stream_end may be NULL. */
+/* tail: in a stream, how much of the end of the text a match could still
+ * cover once more text comes. The host sends everything before it to the
+ * client at once, and holds the rest for the next call. Here: the longest
+ * end of the text that begins the word ("nept" of "neptune"). Answering
+ * len would be safe but slow (the host then holds its whole bound); 0 for
+ * text that begins nothing lets the answer flow as the model writes it. */
+static size_t example_tail(void *inst, void *stream, const char *text, size_t len)
+{
+    example_t *ex = inst;
+    size_t n = ex->len - 1 < len ? ex->len - 1 : len;
+
+    (void)stream;
+    /* a whole word at the end is masked already; only a prefix can grow */
+    for (; n > 0; n--)
+        if (strncasecmp(text + len - n, ex->word, n) == 0)
+            return n;
+    return 0;
+}
+
+/* The table the host reads. stream_start/stream_end/tail may be NULL. */
 static const aigov_plugin_t example_plugin = {
     .abi_version  = AIGOV_PLUGIN_ABI_VERSION,
     .name         = "example",
@@ -119,6 +138,7 @@ static const aigov_plugin_t example_plugin = {
     .inspect      = example_inspect,
     .stream_start = NULL,
     .stream_end   = NULL,
+    .tail         = example_tail,
 };
 
 /* The one exported symbol. Build with -fvisibility=hidden so that nothing

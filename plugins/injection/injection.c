@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <hs.h>
 
@@ -487,6 +488,117 @@ static int injection_inspect(void *inst, void *stream, const char *text, size_t 
     return 0;
 }
 
+/* ---- streams: what later text could still extend ---------------------
+ *
+ * A signal in progress at the end of the text is a row of the signals'
+ * words, separated as S allows, that begins with a word a signal begins
+ * with; its last word may be cut short. Matching every signal's grammar
+ * would be tighter; the vocabulary is simple and never too short. */
+
+/* the words signals begin with */
+static const char *const first_words[] = {
+    "ignore", "disregard", "forget", "override", "bypass", "skip", "reveal", "print",
+    "show", "display", "repeat", "output", "leak", "dump", "disclose", "tell", "what",
+    "you", "do", "dan", "developer", "god", "jailbreak", "unrestricted", "enable",
+    "activate", "enter", "pretend", "imagine", "act", "behave", "assume", "stay",
+    "roleplay", "from", "new", "updated", "real", "actual", "without",
+};
+
+/* every other word in the signals */
+static const char *const other_words[] = {
+    "all", "any", "the", "your", "my", "of", "these", "those", "previous", "prior",
+    "earlier", "above", "preceding", "initial", "original", "system", "safety",
+    "instruction", "instructions", "prompt", "prompts", "rules", "guidelines",
+    "directives", "constraints", "message", "messages", "directions", "me", "is", "are",
+    "was", "were", "full", "entire", "complete", "hidden", "secret", "exact", "now", "a",
+    "an", "unfiltered", "uncensored", "jailbroken", "in", "mode", "free", "restrictions",
+    "limits", "limitations", "filters", "censorship", "policy", "policies", "programming",
+    "anything", "on", "activated", "enabled", "as", "if", "that", "have", "had", "no",
+    "boundaries", "content", "ethical", "character", "evil", "will", "be", "moral",
+};
+
+#define NWORDS(a) (sizeof(a) / sizeof((a)[0]))
+
+static int word_byte(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_';
+}
+
+/* what S lets stand between words */
+static int sep_byte(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' ||
+           c == ',' || c == '.' || c == ';' || c == ':' || c == '!' || c == '-';
+}
+
+/* 0: not a signal word; 1: one; 2: a word signals begin with. With
+ * cut, w[0..n) need only begin such a word. */
+static int signal_word(const char *w, size_t n, int cut)
+{
+    size_t k;
+    int r = 0;
+
+    for (k = 0; k < NWORDS(first_words); k++) {
+        size_t m = strlen(first_words[k]);
+        if ((cut ? m >= n : m == n) && strncasecmp(first_words[k], w, n) == 0)
+            return 2;
+    }
+    for (k = 0; k < NWORDS(other_words) && r == 0; k++) {
+        size_t m = strlen(other_words[k]);
+        if ((cut ? m >= n : m == n) && strncasecmp(other_words[k], w, n) == 0)
+            r = 1;
+    }
+    return r;
+}
+
+/* Beyond this many bytes of signal words, all of the text is kept. */
+#define TAIL_SCAN  1024
+
+static size_t injection_tail(void *inst, void *stream, const char *text, size_t len)
+{
+    const unsigned char *t = (const unsigned char *)text;
+    size_t from = len, p = len, w;
+    int k;
+
+    (void)inst;
+    (void)stream;
+    /* a base64 or hex run may still grow into a payload */
+    while (from > 0 && b64val(t[from - 1]) >= 0)
+        from--;
+
+    /* the last word, which may be cut short */
+    w = p;
+    while (w > 0 && word_byte(t[w - 1]))
+        w--;
+    if (w < p) {
+        if ((k = signal_word(text + w, p - w, 1)) == 0)
+            return len - from;
+        if (k == 2 && w < from)
+            from = w;
+        p = w;
+    }
+    /* then whole words back, as long as they are signal words */
+    for (;;) {
+        size_t s = p;
+        while (s > 0 && sep_byte(t[s - 1]))
+            s--;
+        if (s == p || s == 0 || !word_byte(t[s - 1]))
+            break;
+        w = s;
+        while (w > 0 && word_byte(t[w - 1]))
+            w--;
+        if ((k = signal_word(text + w, s - w, 0)) == 0)
+            break;
+        if (len - w > TAIL_SCAN)
+            return len;
+        if (k == 2 && w < from)
+            from = w;
+        p = w;
+    }
+    return len - from;
+}
+
 static const aigov_plugin_t injection_plugin = {
     .abi_version = AIGOV_PLUGIN_ABI_VERSION,
     .name = "injection",
@@ -494,6 +606,7 @@ static const aigov_plugin_t injection_plugin = {
     .create = injection_create,
     .destroy = injection_destroy,
     .inspect = injection_inspect,
+    .tail = injection_tail,
 };
 
 AIGOV_PLUGIN_EXPORT const aigov_plugin_t *aigov_plugin_entry(void)

@@ -41,6 +41,14 @@ typedef struct {
  * when memory ran out (out then holds what was found so far). */
 int pii_scan(const char *text, size_t len, unsigned mask, pii_matches_t *out);
 
+/* In a stream: how many bytes at the end of text an item of an enabled
+ * type could still cover once more text follows (see tail() in
+ * aigov_plugin.h). The trailing run of the characters such an item is
+ * written with: address characters, digits with their separators, an
+ * IBAN's capitals, IPv6 hex and colons. Not bounded here: the host caps
+ * it. */
+size_t pii_tail(const char *text, size_t len, unsigned mask);
+
 /* Validators, exposed for the unit test. */
 int pii_luhn_ok(const char *digits, size_t n);
 int pii_card_prefix_ok(const char *digits, size_t n);

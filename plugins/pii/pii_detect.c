@@ -871,3 +871,60 @@ int pii_scan(const char *text, size_t len, unsigned mask, pii_matches_t *out)
     free(emails.v);
     return rc;
 }
+
+/* ---- streams: what later text could still extend ------------------- */
+
+static int in_email(int c)
+{
+    return is_local(c) || c == '@';
+}
+
+/* digits written in groups (cards, phones, IBANs, SSNs, IDs, IPv4) */
+static int in_number(int c)
+{
+    return is_digit(c) || is_upper(c) || c == ' ' || c == '-' || c == '.' ||
+           c == '(' || c == ')' || c == '+' || c == 'x';
+}
+
+static int in_ipv6(int c)
+{
+    return is_hex(c) || c == ':' || c == '.';
+}
+
+/* Start of the run of class cls that ends the text. */
+static size_t run_start(uchar *t, size_t len, int (*cls)(int))
+{
+    while (len > 0 && cls(t[len - 1]))
+        len--;
+    return len;
+}
+
+size_t pii_tail(const char *text, size_t len, unsigned mask)
+{
+    uchar *t = (uchar *)text;
+    size_t from = len, s;
+
+    if (text == NULL || len == 0)
+        return 0;
+    /* an address, and every type written without separators, is a run of
+     * address characters: "alice", "alice@exa", "4111111111" */
+    s = run_start(t, len, in_email);
+    if (s < from)
+        from = s;
+    if (mask & ((1u << PII_PHONE) | (1u << PII_CARD) | (1u << PII_IBAN) |
+                (1u << PII_SSN) | (1u << PII_CN_ID) | (1u << PII_IP))) {
+        /* groups split by blanks: from the first byte that can start one,
+         * so "see 415 555" keeps "415 555", not the blank before it */
+        s = run_start(t, len, in_number);
+        while (s < len && !(is_digit(t[s]) || is_upper(t[s]) || t[s] == '+' || t[s] == '('))
+            s++;
+        if (s < from)
+            from = s;
+    }
+    if (mask & (1u << PII_IP)) {
+        s = run_start(t, len, in_ipv6);
+        if (s < from)
+            from = s;
+    }
+    return len - from;
+}

@@ -187,6 +187,14 @@ static int pii_inspect(void *inst, void *stream, const char *text, size_t len,
     return 0;
 }
 
+static size_t pii_tail_entry(void *inst, void *stream, const char *text, size_t len)
+{
+    pii_inst_t *pi = inst;
+
+    (void)stream;
+    return pii_tail(text, len, pi->mask);
+}
+
 static const aigov_plugin_t pii_plugin = {
     .abi_version  = AIGOV_PLUGIN_ABI_VERSION,
     .name         = "pii",
@@ -196,6 +204,7 @@ static const aigov_plugin_t pii_plugin = {
     .inspect      = pii_inspect,
     .stream_start = NULL,
     .stream_end   = NULL,
+    .tail         = pii_tail_entry,
 };
 
 AIGOV_PLUGIN_EXPORT const aigov_plugin_t *aigov_plugin_entry(void)

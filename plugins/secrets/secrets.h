@@ -67,6 +67,15 @@ int sec_finder_run(sec_finder_t *f, const char *text, size_t len,
 int sec_scan(sec_finder_t *f, const char *text, size_t len, unsigned mask,
              sec_stream_t *stream, sec_matches_t *out);
 
+/* 1 when one of the words a credential starts with begins at i, or the
+ * text from i to its end begins such a word ("sk", "AKI", "-----BEG"). */
+int sec_prefix_at(const char *text, size_t len, size_t i);
+
+/* In a stream: how many bytes at the end of text a credential could still
+ * cover once more text follows (see tail() in aigov_plugin.h). stream may
+ * be NULL. Not bounded here: the host caps it. */
+size_t sec_tail(const char *text, size_t len, unsigned mask, const sec_stream_t *st);
+
 /* Exposed for the unit test. */
 int sec_is_placeholder(const char *s, size_t n);
 int sec_jwt_header_ok(const char *b64, size_t n);

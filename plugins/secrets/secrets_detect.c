@@ -816,3 +816,97 @@ int sec_scan(sec_finder_t *f, const char *text, size_t len, unsigned mask,
     }
     return rc;
 }
+
+/* ---- streams: what later text could still extend ------------------- */
+
+static int c_token(int c)  { return c > 0x20 && c < 0x7f; }
+
+/* The last "-----BEGIN " whose block is not closed yet by a whole END
+ * line, or len. A BEGIN line that is complete and names no private key
+ * (a certificate) opens nothing. */
+static size_t open_key_block(uchar *t, size_t len)
+{
+    size_t b = len, p, stop;
+    const uchar *e;
+
+    for (p = len; p >= 11; p--) {
+        if (t[p - 11] == '-' && memcmp(t + p - 11, "-----BEGIN ", 11) == 0) {
+            b = p - 11;
+            break;
+        }
+    }
+    if (b == len)
+        return len;
+    stop = end_line(t, len, b + 2);     /* the header's closing dashes */
+    if (stop != 0 && find_mem(t + b, stop - b, "PRIVATE KEY") == NULL)
+        return len;
+    e = find_mem(t + b, len - b, "-----END ");
+    if (e == NULL || end_line(t, len, (size_t)(e - t)) == 0)
+        return b;
+    return len;
+}
+
+size_t sec_tail(const char *text, size_t len, unsigned mask, const sec_stream_t *st)
+{
+    uchar *t = (uchar *)text;
+    size_t from = len, r, v, q, w, i, k;
+
+    if (text == NULL || len == 0)
+        return 0;
+    /* inside a key block longer than a window: all of it, as in ABI 1 */
+    if (ON(SEC_PRIVATE_KEY)) {
+        if (st != NULL && st->in_private_key)
+            return len;
+        from = open_key_block(t, len);
+    }
+
+    /* a credential is one run without blanks that starts with a known
+     * word at a word start: "sk-pro", "AKIA12", "postgres://u:p@h", or a
+     * word cut short, "sk", "-----BEG" */
+    r = len;
+    while (r > 0 && c_token(t[r - 1]))
+        r--;
+    for (i = r; i < len && i < from; i++) {
+        if (i > r && (t[i] == '-' ? t[i - 1] == '-' : (is_word(t[i - 1]) || t[i - 1] == '-')))
+            continue;
+        if (sec_prefix_at(text, len, i)) {
+            from = i;
+            break;
+        }
+    }
+
+    /* a value after its name and blanks: "Bearer <token>",
+     * "aws_secret_access_key = <value>" (the name itself is context) */
+    v = len;
+    while (v > 0 && c_bearer(t[v - 1]))
+        v--;
+    if (v < len && v < from) {
+        q = v;
+        for (k = 0; k < 12 && q > 0; k++, q--) {
+            int c = t[q - 1];
+            if (c != ' ' && c != '\t' && c != '"' && c != '\'' && c != ':' && c != '=' &&
+                c != '>')
+                break;
+        }
+        w = q;
+        while (w > 0 && (is_word(t[w - 1]) || t[w - 1] == '-'))
+            w--;
+        if (q > w && (contains_ci(t + w, q - w, "secret") ||
+                      (q - w >= 6 && has_prefix_ci(t, q, q - 6, "bearer"))))
+            from = v;
+    }
+
+    /* "Pwd={a value with blanks": from its brace */
+    for (i = len, k = 0; i > 0 && k < 257; i--, k++) {
+        if (t[i - 1] == '}' || t[i - 1] == '\n')
+            break;
+        if (t[i - 1] == '{') {
+            size_t o = i - 1;
+            if (o < from && ((o >= 4 && has_prefix_ci(t, o, o - 4, "pwd=")) ||
+                             (o >= 9 && has_prefix_ci(t, o, o - 9, "password="))))
+                from = o;
+            break;
+        }
+    }
+    return len - from;
+}

@@ -226,6 +226,13 @@ static int sec_inspect(void *inst, void *stream, const char *text, size_t len,
     return 0;
 }
 
+static size_t sec_tail_entry(void *inst, void *stream, const char *text, size_t len)
+{
+    sec_inst_t *si = inst;
+
+    return sec_tail(text, len, si->mask, stream);
+}
+
 static const aigov_plugin_t secrets_plugin = {
     .abi_version  = AIGOV_PLUGIN_ABI_VERSION,
     .name         = "secrets",
@@ -235,6 +242,7 @@ static const aigov_plugin_t secrets_plugin = {
     .inspect      = sec_inspect,
     .stream_start = sec_stream_start,
     .stream_end   = sec_stream_end,
+    .tail         = sec_tail_entry,
 };
 
 AIGOV_PLUGIN_EXPORT const aigov_plugin_t *aigov_plugin_entry(void)

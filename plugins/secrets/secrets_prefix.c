@@ -148,3 +148,24 @@ int sec_finder_run(sec_finder_t *f, const char *text, size_t len,
     *n = f->n;
     return 0;
 }
+
+int sec_prefix_at(const char *text, size_t len, size_t i)
+{
+    for (size_t k = 0; k < NPREFIXES; k++) {
+        const char *w = prefixes[k].word;
+        size_t n = strlen(w), j;
+
+        if (len - i < n)
+            n = len - i;
+        for (j = 0; j < n; j++) {
+            int a = (unsigned char)text[i + j], b = (unsigned char)w[j];
+            if (prefixes[k].caseless && a >= 'A' && a <= 'Z')
+                a += 32;
+            if (a != b)
+                break;
+        }
+        if (j == n && n > 0)
+            return 1;
+    }
+    return 0;
+}

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -90,6 +91,26 @@ static inline unsigned rnd(unsigned n)
     rng_state ^= rng_state >> 7;
     rng_state ^= rng_state << 17;
     return (unsigned)(rng_state % n);
+}
+
+/* The plugin's tail() over a NUL-terminated text (ABI 2). */
+static inline size_t plugin_tail(void *inst, void *stream, const char *text)
+{
+    assert_non_null(aigov_plugin_entry()->tail);
+    return aigov_plugin_entry()->tail(inst, stream, text, strlen(text));
+}
+
+/* n bytes of unit repeated, NUL-terminated; malloc'd. */
+static inline char *repeat(const char *unit, size_t n)
+{
+    char *s = malloc(n + 1);
+    size_t k = strlen(unit);
+
+    assert_non_null(s);
+    for (size_t i = 0; i < n; i++)
+        s[i] = unit[i % k];
+    s[n] = '\0';
+    return s;
 }
 
 #endif

@@ -78,7 +78,7 @@ static void test_load_errors(void **state)
     expect_load_error("x", "t/unit/corpus/benign.txt", "is not a loadable shared object");
     expect_load_error("x", "t/unit", "is not a regular file");
     expect_load_error("x", "build/test-plugins/noentry.so", "does not export aigov_plugin_entry");
-    expect_load_error("bad", "build/test-plugins/abi7.so", "plugin bad speaks ABI 7, aigov speaks 1");
+    expect_load_error("bad", "build/test-plugins/abi7.so", "plugin bad speaks ABI 7, aigov speaks 1 to 2");
     expect_load_error("", EXAMPLE_SO, "plugin name");
     expect_load_error("a b", EXAMPLE_SO, "plugin name");
 }

@@ -244,9 +244,43 @@ static void test_split_across_chunks(void **state)
     aigov_host_free(h);
 }
 
+/* tail(): the longest end that begins a term, in any case and with any
+ * run of blanks between its words; all of it with patterns. */
+static void test_tail(void **state)
+{
+    void *b = create("{\"terms\":[\"project neptune\",\"acme merger\",\"aaab\"]}");
+    void *p = create("{\"terms\":[\"x\"],\"patterns\":[\"code\\\\s+\\\\w+\"]}");
+    char *run;
+
+    (void)state;
+    assert_non_null(b);
+    assert_non_null(p);
+    assert_int_equal(plugin_tail(b, NULL, "nothing here"), 0);
+    assert_int_equal(plugin_tail(b, NULL, "about the proj"), 4);
+    assert_int_equal(plugin_tail(b, NULL, "about the PROJECT"), 7);
+    assert_int_equal(plugin_tail(b, NULL, "about the Project  \n Nep"),
+                     strlen("Project  \n Nep"));
+    assert_int_equal(plugin_tail(b, NULL, "about the project "), strlen("project "));
+    assert_int_equal(plugin_tail(b, NULL, "the project neptune"), strlen("project neptune"));
+    assert_int_equal(plugin_tail(b, NULL, "the projects"), 0);
+    assert_int_equal(plugin_tail(b, NULL, "an acme m"), strlen("acme m"));
+    assert_int_equal(plugin_tail(b, NULL, ""), 0);
+    /* adversarial: a long run of a term's first letter keeps three */
+    run = repeat("a", 5000);
+    assert_int_equal(plugin_tail(b, NULL, run), 3);
+    free(run);
+    run = repeat("project ", 4000);
+    assert_int_equal(plugin_tail(b, NULL, run), strlen("project "));
+    free(run);
+    assert_int_equal(plugin_tail(p, NULL, "hello"), 5);
+    destroy(b);
+    destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tail),
         cmocka_unit_test(test_terms),
         cmocka_unit_test(test_patterns),
         cmocka_unit_test(test_file),

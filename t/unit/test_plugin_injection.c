@@ -442,9 +442,36 @@ static void test_config_errors(void **state)
     assert_string_equal(err, "unknown key \"treshold\" (injection takes: threshold)");
 }
 
+/* tail(): a signal's words in progress from a word signals begin with, the
+ * last word (a base64 run may grow), nothing after a sentence of other
+ * words. */
+static void test_tail(void **state)
+{
+    void *in = create("{}");
+    char *run;
+
+    (void)state;
+    assert_non_null(in);
+    assert_int_equal(plugin_tail(in, NULL, "Hello there."), 0);
+    assert_int_equal(plugin_tail(in, NULL, "Hello there"), 5);
+    assert_int_equal(plugin_tail(in, NULL, "ok, please ign"), 3);
+    assert_int_equal(plugin_tail(in, NULL, "ok, ignore all previous "),
+                     strlen("ignore all previous "));
+    assert_int_equal(plugin_tail(in, NULL, "so, you are now"), strlen("you are now"));
+    assert_int_equal(plugin_tail(in, NULL, "I think you can see"), 3);
+    assert_int_equal(plugin_tail(in, NULL, "New instructions "), strlen("New instructions "));
+    assert_int_equal(plugin_tail(in, NULL, "x aGVsbG8gd29y"), 12);
+    /* adversarial: signal words without end are answered whole */
+    run = repeat("ignore all ", 11 * 200);
+    assert_int_equal(plugin_tail(in, NULL, run), 11 * 200);
+    free(run);
+    aigov_plugin_entry()->destroy(in);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tail),
         cmocka_unit_test(test_hits),
         cmocka_unit_test(test_scores_and_threshold),
         cmocka_unit_test(test_encoded_payloads),

@@ -693,9 +693,43 @@ static void test_same_as_reference(void **st)
     assert_true(found > 20000);
 }
 
+/* tail(): the run an item could still grow from, nothing for prose that
+ * ends a sentence; long runs are answered whole (the host caps them). */
+static void test_tail(void **state)
+{
+    void *all = make_all(), *ip = plugin_create_types("ip", NULL, AIGOV_ACTION_REDACT);
+    char *run;
+
+    (void)state;
+    assert_int_equal(plugin_tail(all, NULL, "Hello there. "), 0);
+    assert_int_equal(plugin_tail(all, NULL, "Hello there."), 6);   /* "there.bob@..." */
+    assert_int_equal(plugin_tail(all, NULL, "Mail me at alice@exa"), strlen("alice@exa"));
+    assert_int_equal(plugin_tail(all, NULL, "Mail me at alice"), 5);
+    assert_int_equal(plugin_tail(all, NULL, "card 4111 1111 11"), strlen("4111 1111 11"));
+    assert_int_equal(plugin_tail(all, NULL, "card 4111-1111-"), strlen("4111-1111-"));
+    assert_int_equal(plugin_tail(all, NULL, "call +1 (415) 555-"), strlen("+1 (415) 555-"));
+    assert_int_equal(plugin_tail(all, NULL, "IBAN DE89 3704 "), strlen("IBAN DE89 3704 "));
+    assert_int_equal(plugin_tail(all, NULL, "at 2001:db8::"), strlen("2001:db8::"));
+    assert_int_equal(plugin_tail(ip, NULL, "host fe80::1"), strlen("fe80::1"));
+    assert_int_equal(plugin_tail(all, NULL, ""), 0);
+    /* adversarial: runs with no end in sight are answered whole */
+    run = repeat("a", 5000);
+    assert_int_equal(plugin_tail(all, NULL, run), 5000);
+    free(run);
+    run = repeat("1234 ", 5000);
+    assert_int_equal(plugin_tail(all, NULL, run), 5000);
+    free(run);
+    run = repeat("a.b-c_d%e+f@", 3000);
+    assert_int_equal(plugin_tail(all, NULL, run), 3000);
+    free(run);
+    P()->destroy(all);
+    P()->destroy(ip);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tail),
         cmocka_unit_test(test_entry_table),
         cmocka_unit_test(test_config_default_and_null),
         cmocka_unit_test(test_config_unknown_type),

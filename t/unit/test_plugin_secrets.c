@@ -648,9 +648,51 @@ static void test_same_as_reference(void **st)
     assert_true(streamed_keys > 10);
 }
 
+/* tail(): a credential in progress (a known start, a value after its
+ * name), nothing for prose; inside a key block all of it. */
+static void test_tail(void **st)
+{
+    void *inst = make_all();
+    sec_stream_t *s;
+    char *run;
+
+    (void)st;
+    assert_int_equal(plugin_tail(inst, NULL, "hello there"), 0);
+    assert_int_equal(plugin_tail(inst, NULL, "hello there "), 0);
+    assert_int_equal(plugin_tail(inst, NULL, "use sk-pro"), 6);
+    assert_int_equal(plugin_tail(inst, NULL, "use s"), 1);
+    assert_int_equal(plugin_tail(inst, NULL, "id: AKI"), 3);
+    assert_int_equal(plugin_tail(inst, NULL, "id=AKIAZ3Q7"), strlen("AKIAZ3Q7"));
+    assert_int_equal(plugin_tail(inst, NULL, "see -----BEG"), strlen("-----BEG"));
+    assert_int_equal(plugin_tail(inst, NULL, "the task-sk"), 0);
+    assert_int_equal(plugin_tail(inst, NULL, "Authorization: Bearer "), 0);
+    assert_int_equal(plugin_tail(inst, NULL, "Authorization: Bearer aB3xK9"), 6);
+    assert_int_equal(plugin_tail(inst, NULL, "aws_secret_access_key = wJal"), 4);
+    assert_int_equal(plugin_tail(inst, NULL, "x postgres://app:S3cr"),
+                     strlen("postgres://app:S3cr"));
+    assert_int_equal(plugin_tail(inst, NULL, "Server=db;Pwd={my pass"), strlen("{my pass"));
+    assert_int_equal(plugin_tail(inst, NULL, "Server=db;Pwd={my} done"), 0);
+    assert_int_equal(plugin_tail(inst, NULL, "x -----BEGIN RSA PRIVATE KEY-----\nMIIE"),
+                     strlen("-----BEGIN RSA PRIVATE KEY-----\nMIIE"));
+    assert_int_equal(plugin_tail(inst, NULL, "x -----BEGIN CERTIFICATE-----\nMIIE"), 0);
+    assert_int_equal(plugin_tail(inst, NULL, "-----BEGIN EC PRIVATE KEY-----\nAAAA\n"
+                                             "-----END EC PRIVATE KEY-----\nok then"), 0);
+    /* a block that outlived its BEGIN line: every byte may still be key */
+    s = P()->stream_start(inst);
+    s->in_private_key = 1;
+    assert_int_equal(plugin_tail(inst, s, "QUJDRA\nRUZH"), strlen("QUJDRA\nRUZH"));
+    P()->stream_end(inst, s);
+    /* adversarial: a run that starts a key never ends */
+    run = repeat("sk-proj-", 4096);
+    assert_int_equal(plugin_tail(inst, NULL, run), 4096);
+    free(run);
+    P()->destroy(inst);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tail),
         cmocka_unit_test(test_entry_table),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_config_subset),

@@ -9,7 +9,11 @@
  *   label: "L"        span label (default SPY)
  *   fail: true        inspect returns -1
  *   describe: true    create fails, writing what the accessors returned
+ *   tail: N           tail() answers N (default: SIZE_MAX, "all of it")
+ *   tail: "prefix"    tail() answers the longest end of the text that
+ *                     begins `match`, the answer a pattern plugin gives
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +26,8 @@ typedef struct {
     char          match[128];
     char          label[32];
     aigov_verdict_kind_t kind;
-    int           always, fail;
+    int           always, fail, tail_prefix;
+    size_t        tail;
     size_t        fixed[MAXS * 2];
     size_t        nfixed;
     aigov_span_t  spans[MAXS];
@@ -92,6 +97,13 @@ static void *spy_create(const aigov_config_api_t *api, const aigov_config_t *cfg
         else if (strncmp(v, "bogus", 5) == 0) s->kind = (aigov_verdict_kind_t)9;
     }
     api->boolean(cfg, "fail", &s->fail);
+    s->tail = SIZE_MAX;
+    if ((v = api->string(cfg, "tail")) != NULL) {
+        if (strcmp(v, "prefix") == 0)
+            s->tail_prefix = 1;
+        else
+            s->tail = (size_t)strtoull(v, NULL, 10);
+    }
     for (i = 0; i < api->list_len(cfg, "spans") && i < 2 * MAXS; i++)
         s->fixed[s->nfixed++] = (size_t)strtoull(api->list_item(cfg, "spans", i), NULL, 10);
     return s;
@@ -146,9 +158,24 @@ static void spy_stream_end(void *inst, void *stream)
     free(stream);
 }
 
+static size_t spy_tail(void *inst, void *stream, const char *text, size_t len)
+{
+    spy_t *s = inst;
+    size_t ml = strlen(s->match), n;
+
+    (void)stream;
+    if (!s->tail_prefix)
+        return s->tail;
+    /* a whole match at the end may still grow: keep it too */
+    for (n = ml < len ? ml : len; n > 0; n--)
+        if (memcmp(text + len - n, s->match, n) == 0)
+            return n;
+    return 0;
+}
+
 static const aigov_plugin_t spy = {
     AIGOV_PLUGIN_ABI_VERSION, "spy", "0", spy_create, spy_destroy, spy_inspect,
-    spy_stream_start, spy_stream_end
+    spy_stream_start, spy_stream_end, spy_tail
 };
 
 AIGOV_PLUGIN_EXPORT const aigov_plugin_t *aigov_plugin_entry(void)
