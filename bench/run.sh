@@ -384,6 +384,7 @@ ROWS=(
     "plugins-2|aigov + 4 plugins on the prompt|2|nginx-2|json1k json16k"
     "audit-1|aigov + signed audit log|1|nginx-1|json1k json16k"
     "audit-2|aigov + signed audit log|2|nginx-2|json1k json16k stream"
+    "metrics-2|aigov + signed audit log + metrics|2|nginx-2|json1k json16k"
     "lua-2|nginx + Lua guard (cjson, ngx.re)|2|nginx-2|json1k json16k stream"
     "portkey|Portkey gateway (Node.js)|1|nginx-2|json1k json16k stream"
     "portkey-guard|Portkey + regexMatch guardrail|1|nginx-2|json1k json16k stream"
@@ -396,7 +397,7 @@ row_field() { local IFS='|'; read -r -a f <<<"$1"; echo "${f[$2]}"; }
 aigov_conf() {  # step workers dir json-port sse-port
     local main="load_module $MODULE;" http="" loc="            aigov on;" p
     case $1 in
-        policy|plugins|audit)
+        policy|plugins|audit|metrics)
             loc="$loc
             aigov_jwt_key $RUN/jwt-rs256.pub.pem;"
             ;;
@@ -404,18 +405,23 @@ aigov_conf() {  # step workers dir json-port sse-port
     case $1 in
         policy) loc="$loc
             aigov_policy $BENCH/policy-identity.yaml;" ;;
-        plugins|audit) loc="$loc
+        plugins|audit|metrics) loc="$loc
             aigov_policy $BENCH/policy-plugins.yaml;"
             for p in $PLUGINS; do
                 http="$http
     aigov_plugin $p $ROOT/build/plugins/$p.so;"
             done ;;
     esac
-    if [ "$1" = audit ]; then
+    if [ "$1" = audit ] || [ "$1" = metrics ]; then
         http="$http
     aigov_audit_log $3/audit.jsonl;
     aigov_audit_key $RUN/audit.key;
     aigov_audit_checkpoint 1000 1s;"
+    fi
+    if [ "$1" = metrics ]; then
+        # counting is on where a location exposes the metrics
+        http="$http
+    server { listen unix:$3/metrics.sock; location = /metrics { aigov_metrics; } }"
     fi
     proxy_conf "$3" "$2" "$main" "$http" "$loc" "$4" "$5"
 }
@@ -443,10 +449,10 @@ start_row() {  # row-line
             [ -z "$LUA_WHY" ] || { STATUS[$id]="not available: $LUA_WHY"; return; }
             lua_conf "$workers" "$RUN/$id" "${PJSON[$id]}" "${PSSE[$id]}" >"$RUN/$id/nginx.conf"
             start_nginx "$id" "${PJSON[$id]}" || { STATUS[$id]=$START_ERR; return; } ;;
-        pass-*|policy-*|plugins-*|audit-*)
+        pass-*|policy-*|plugins-*|audit-*|metrics-*)
             step=${id%-*}
             [ -f "$MODULE" ] || { STATUS[$id]="not available: ${MODULE#"$ROOT"/} not built"; return; }
-            if [ "$step" = plugins ] || [ "$step" = audit ]; then
+            if [ "$step" = plugins ] || [ "$step" = audit ] || [ "$step" = metrics ]; then
                 missing=""
                 for p in $PLUGINS; do [ -f "$ROOT/build/plugins/$p.so" ] || missing="$missing $p.so"; done
                 [ -z "$missing" ] || { STATUS[$id]="not available: build/plugins/ lacks$missing"; return; }

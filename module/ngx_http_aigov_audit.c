@@ -85,6 +85,10 @@ static ngx_http_request_t          *ngx_http_aigov_audit_wait[NGX_HTTP_AIGOV_WAI
 static ngx_uint_t                   ngx_http_aigov_audit_wait_at[NGX_HTTP_AIGOV_WAIT_MAX];
 static ngx_uint_t                   ngx_http_aigov_audit_nwait;
 
+/* the seq of the first line of the last write, for $aigov_audit_seq */
+static uint64_t                     ngx_http_aigov_audit_seq0;
+static uint64_t                     ngx_http_aigov_audit_body_seq; /* + 1 */
+
 
 char *
 ngx_http_aigov_audit_checkpoint(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -429,6 +433,8 @@ ngx_http_aigov_audit_resolve(ngx_uint_t committed)
                                       ngx_http_aigov_module);
         ctx->audit_wait = 0;
         ctx->audit_failed = (ngx_http_aigov_audit_wait_at[i] >= committed);
+        ctx->audit_seq = ctx->audit_failed ? 0 : ngx_http_aigov_audit_seq0
+                                      + ngx_http_aigov_audit_wait_at[i] + 1;
         ngx_post_event(&ctx->audit_ev, &ngx_posted_events);
     }
 
@@ -940,6 +946,7 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
 
     } else {
         rc = ngx_http_aigov_audit_append(amcf, body, len, r->connection->log);
+        ctx->audit_seq = (rc == NGX_OK) ? ngx_http_aigov_audit_body_seq : 0;
     }
 
     if (body != stack) {
@@ -1242,6 +1249,8 @@ ngx_http_aigov_audit_append(ngx_http_aigov_main_conf_t *amcf,
     end = line + ngx_http_aigov_audit_out_cap;
     seq = a->tree.size;
     n = 0;
+    ngx_http_aigov_audit_seq0 = seq;
+    ngx_http_aigov_audit_body_seq = body ? seq + held + 1 : 0;
 
     p = ngx_http_aigov_audit_pend;
 
@@ -1292,6 +1301,7 @@ ngx_http_aigov_audit_append(ngx_http_aigov_main_conf_t *amcf,
     }
 
     committed = i;
+    ngx_http_aigov_metrics_audit(committed, written, 0);
 
     if (rc != NGX_OK) {
         lost = held > i ? held - i : 0;
@@ -1321,6 +1331,7 @@ failed:
     /* the write's error, before unlocking and waking can change errno */
     err = ngx_errno;
     a->failing = 1;
+    ngx_http_aigov_metrics_audit(0, 0, 1);
 
     ngx_shmtx_unlock(amcf->audit_mutex);
 
@@ -1416,12 +1427,14 @@ ngx_http_aigov_audit_checkpoint_now(ngx_http_aigov_main_conf_t *amcf,
                                         NULL);
         if (rc == NGX_OK) {
             a->cp_written = size;
+            ngx_http_aigov_metrics_checkpoint();
         }
     }
 
     ngx_shmtx_unlock(amcf->audit_mutex);
 
     if (rc != NGX_OK) {
+        ngx_http_aigov_metrics_audit(0, 0, 1);
         ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
                       "aigov: cannot write a checkpoint to \"%V\"",
                       &amcf->audit_path);

@@ -32,6 +32,8 @@ ngx_http_aigov_log_handler(ngx_http_request_t *r)
 
     ctx->logged = 1;
 
+    ngx_http_aigov_metrics_request(r, ctx);
+
     if (ctx->quota_held) {
         ngx_http_aigov_settle(r, ctx);
     }

@@ -1080,6 +1080,8 @@ ngx_http_aigov_create_ctx(ngx_http_request_t *r)
 
     cln->handler = ngx_http_aigov_ctx_cleanup;
 
+    ngx_http_aigov_metrics_start(r, ctx);
+
     ngx_http_set_ctx(r, ctx, ngx_http_aigov_module);
 
     return ctx;

@@ -176,6 +176,17 @@ typedef struct {
     unsigned                   error_sent:1;
 
     ngx_http_request_t        *request;
+
+    /* metrics (ngx_http_aigov_metrics.c): monotonic microseconds of
+     * arrival, proxying, the answer's first and last byte from upstream */
+    uint64_t                   m_start;
+    uint64_t                   m_proxy;
+    uint64_t                   m_first;
+    uint64_t                   m_last;
+    unsigned                   m_open:1;      /* counted as an open
+                                                 reservation */
+    uint64_t                   audit_seq;     /* seq + 1 of the admission
+                                                 or refusal record; 0 none */
 } ngx_http_aigov_ctx_t;
 
 
@@ -225,6 +236,16 @@ ngx_int_t ngx_http_aigov_audit_init_process(ngx_cycle_t *cycle);
 void ngx_http_aigov_audit_exit_process(ngx_cycle_t *cycle);
 char *ngx_http_aigov_audit_checkpoint(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+/* ngx_http_aigov_metrics.c */
+extern ngx_module_t  ngx_http_aigov_metrics_module;
+void ngx_http_aigov_metrics_start(ngx_http_request_t *r,
+    ngx_http_aigov_ctx_t *ctx);
+void ngx_http_aigov_metrics_request(ngx_http_request_t *r,
+    ngx_http_aigov_ctx_t *ctx);
+void ngx_http_aigov_metrics_audit(ngx_uint_t records, size_t bytes,
+    ngx_uint_t failed);
+void ngx_http_aigov_metrics_checkpoint(void);
 
 /* ngx_http_aigov_filter.c */
 ngx_int_t ngx_http_aigov_filter_init(ngx_conf_t *cf);

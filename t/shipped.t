@@ -24,6 +24,7 @@ $conf =~ s/\@ROOT\@/$root/g;
 $conf =~ s/\@RUN\@/$d/g;
 $conf =~ s/\@PORT\@/$t->port/ge;
 $conf =~ s/\@MOCK_PORT\@/$t->mock_port/ge;
+$conf =~ s/\@METRICS_PORT\@/AigovTest::free_port()/ge;
 $conf = "user root;\n$conf" if $> == 0;
 $t->write_file('nginx.conf', $conf);
 system("$aigov keygen --out $d/audit.key --name aigov.dev/aigov >/dev/null 2>&1") == 0 or die 'keygen';

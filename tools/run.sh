@@ -6,6 +6,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RUN=$ROOT/run
 PORT=${AIGOV_PORT:-8080}
 MOCK_PORT=${AIGOV_MOCK_PORT:-8081}
+METRICS_PORT=${AIGOV_METRICS_PORT:-9145}
 NGINX=${NGINX:-/usr/sbin/nginx}
 
 stop() {
@@ -41,6 +42,7 @@ user=""
 [ "$(id -u)" = 0 ] && user="user root;"
 { echo "$user"; sed -e "s|@ROOT@|$ROOT|g" -e "s|@RUN@|$RUN|g" \
       -e "s|@PORT@|$PORT|g" -e "s|@MOCK_PORT@|$MOCK_PORT|g" \
+      -e "s|@METRICS_PORT@|$METRICS_PORT|g" \
       "$ROOT/conf/aigov.conf.in"; } >"$RUN/nginx.conf"
 
 "$NGINX" -t -q -p "$RUN" -c "$RUN/nginx.conf"
@@ -61,6 +63,8 @@ cat <<MSG
 
 aigov is running on http://127.0.0.1:$PORT in front of the mock model API on port $MOCK_PORT.
 Config: $RUN/nginx.conf   Logs: $RUN/error.log
+Metrics (Prometheus): curl -s http://127.0.0.1:$METRICS_PORT/metrics   (docs/metrics.md)
+Access log with the decision of each request: $RUN/aigov-access.log
 
 Policy: $ROOT/policies/example.yaml   Audit log: $RUN/audit.log
 
