@@ -59,7 +59,7 @@ for rc in /etc/npmrc /root/.npmrc; do
     if [ -n "$ca" ] && [ -f "$ca" ]; then mkdir -p "$dir$(dirname "$ca")"; cp "$ca" "$dir$ca"; fi
 done
 
-bind /proc /proc -t proc
+mkdir -p "$dir/proc"; mount -t proc proc "$dir/proc"; mounts+=("$dir/proc")
 bind /sys /sys
 bind /dev /dev
 bind /dev/pts /dev/pts
