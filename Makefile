@@ -34,7 +34,7 @@ NODE_SDK  := t/node/node_modules/openai/package.json
 MOD_SRC   := $(wildcard module/*.c module/*.h)
 MODULE    := $(B)/nginx/ngx_http_aigov_module.so
 
-.PHONY: all deps build run stop test unit integration bench fuzz clean
+.PHONY: all deps build run stop test unit integration bench fuzz nginx-tests clean
 .DEFAULT_GOAL := all
 
 all: build
@@ -143,6 +143,14 @@ bench: deps build $(B)/bench-micro
 # libFuzzer targets for every parser and plugin (FUZZ_SECONDS each).
 fuzz: deps
 	@fuzz/build.sh && fuzz/run.sh
+
+# nginx's own test suite with the module (developers; not in make test):
+#   git clone https://github.com/nginx/nginx-tests && git -C nginx-tests checkout fa3d3c6
+#   make nginx-tests NGINX_TESTS=nginx-tests [NGINX_TESTS_MODE=plain|loaded|on] [NGINX_TESTS_FILES="dav*.t"]
+nginx-tests: build
+	@test -n "$(NGINX_TESTS)" || { \
+	    echo "make nginx-tests NGINX_TESTS=DIR: DIR is a checkout of https://github.com/nginx/nginx-tests (see tools/nginx-tests.sh)"; exit 2; }
+	tools/nginx-tests.sh $(NGINX_TESTS) $(or $(NGINX_TESTS_MODE),on) $(NGINX_TESTS_FILES)
 
 clean:
 	rm -rf $(B)

@@ -325,15 +325,18 @@ ngx_http_aigov_start(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
 /*
  * The policy and the audit see r->uri, nginx's normalized path; proxy_pass
  * forwards the path as received while it is still valid. Where the two
- * differ, "/v1/chat%2Fcompletions" or "/v1/x/../chat/completions", the
- * request would be decided as one endpoint and served as another.
+ * can be read apart, "/v1/chat%2Fcompletions", "/v1/%63hat/completions" or
+ * "/v1/x/../chat/completions", the request would be decided as one
+ * endpoint and served as another. An escape of a byte that cannot stand
+ * as it is in a path (a space, a non-ASCII byte, "%") has one spelling
+ * only: a WebDAV file name "/my%20file" or "/%C3%A9t%C3%A9" is plain.
  */
 
 static ngx_uint_t
 ngx_http_aigov_ambiguous_path(ngx_http_request_t *r)
 {
-    u_char  *q;
-    size_t   len;
+    u_char     *p, *end, *u, *uend, c;
+    ngx_int_t   hi, lo;
 
     if (!r->valid_unparsed_uri) {
         /* rewritten or redirected: the upstream gets r->uri escaped, the
@@ -341,14 +344,49 @@ ngx_http_aigov_ambiguous_path(ngx_http_request_t *r)
         return 0;
     }
 
-    len = r->unparsed_uri.len;
-    q = ngx_strlchr(r->unparsed_uri.data, r->unparsed_uri.data + len, '?');
-    if (q) {
-        len = q - r->unparsed_uri.data;
+    p = r->unparsed_uri.data;
+    end = ngx_strlchr(p, p + r->unparsed_uri.len, '?');
+    if (end == NULL) {
+        end = p + r->unparsed_uri.len;
     }
 
-    return len != r->uri.len
-           || ngx_strncmp(r->unparsed_uri.data, r->uri.data, len) != 0;
+    u = r->uri.data;
+    uend = u + r->uri.len;
+
+    while (p < end) {
+        c = *p++;
+
+        if (c == '%') {
+            if (end - p < 2) {
+                return 1;
+            }
+
+            hi = ngx_hextoi(p, 1);
+            lo = ngx_hextoi(p + 1, 1);
+            if (hi == NGX_ERROR || lo == NGX_ERROR) {
+                return 1;
+            }
+
+            p += 2;
+            c = (u_char) (hi * 16 + lo);
+
+            /* a character that may stand as it is, or "/": two spellings
+             * that upstreams read differently */
+            if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+                || (c >= '0' && c <= '9') || c == '-' || c == '.'
+                || c == '_' || c == '~' || c == '/')
+            {
+                return 1;
+            }
+        }
+
+        /* dot segments, merged slashes and a fragment show here */
+        if (u == uend || *u++ != c) {
+            return 1;
+        }
+    }
+
+    return u != uend;
 }
 
 
