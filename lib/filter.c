@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define NAME_MAX_LEN  63
 #define REASON_MAX    240
@@ -50,6 +51,11 @@ struct aigov_filter_inst_s {
     aigov_norm_t           norm;    /* the view of the text being inspected */
     aigov_span_t          *spans;   /* the plugin's spans, mapped back */
     size_t                 nspans_cap;
+    uint64_t               seq;     /* inspections ever: which to time */
+    uint64_t               calls;   /* inspections since the last take */
+    uint64_t               timed;   /* of them timed */
+    uint64_t               timed_ns;
+    double                 avg_ns;  /* per call, from the last timed ones */
 };
 
 /* Normalization buffers above this are freed after each inspection, so
@@ -481,8 +487,47 @@ size_t aigov_filter_specs(const aigov_policy_filter_t *pf, size_t n,
  * look-alikes, invisible characters and compatibility forms cannot hide
  * what they look for; their spans are mapped back to the smallest range of
  * whole characters of the original, which is what gets masked. */
+static void inspect(const aigov_filter_spec_t *f, void *stream,
+                    const char *text, size_t len, aigov_inspection_t *ins);
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 void aigov_filter_inspect(const aigov_filter_spec_t *f, void *stream,
                           const char *text, size_t len, aigov_inspection_t *ins)
+{
+    aigov_filter_inst_t *fi = f->inst;
+    uint64_t t0;
+
+    if (fi != NULL)
+        fi->calls++;
+    if (fi == NULL || fi->seq++ % AIGOV_FILTER_TIME_EVERY != 0) {
+        inspect(f, stream, text, len, ins);
+        return;
+    }
+    t0 = now_ns();
+    inspect(f, stream, text, len, ins);
+    fi->timed_ns += now_ns() - t0;
+    fi->timed++;
+}
+
+void aigov_filter_stats_take(aigov_filter_inst_t *fi, uint64_t *calls, uint64_t *ns)
+{
+    /* the untimed calls cost what the last timed ones did on average */
+    if (fi->timed > 0)
+        fi->avg_ns = (double)fi->timed_ns / (double)fi->timed;
+    *calls = fi->calls;
+    *ns = (uint64_t)(fi->avg_ns * (double)fi->calls);
+    fi->calls = fi->timed = fi->timed_ns = 0;
+}
+
+static void inspect(const aigov_filter_spec_t *f, void *stream,
+                    const char *text, size_t len, aigov_inspection_t *ins)
 {
     aigov_filter_inst_t *fi = f->inst;
     aigov_verdict_t v;

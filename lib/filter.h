@@ -8,6 +8,7 @@
 #define AIGOV_FILTER_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <jansson.h>
 
 #include "aigov_plugin.h"
@@ -130,6 +131,14 @@ typedef struct {
  * the same instance. */
 void aigov_filter_inspect(const aigov_filter_spec_t *f, void *stream,
                           const char *text, size_t len, aigov_inspection_t *ins);
+
+/* What an instance's inspections cost since the last call (one process;
+ * for metrics): *calls, and *ns, the time spent in aigov_filter_inspect
+ * (normalizing, the plugin, mapping its spans). One call in
+ * AIGOV_FILTER_TIME_EVERY is timed and the rest estimated from those, so
+ * that the clock costs little on the hot path. Resets both. */
+#define AIGOV_FILTER_TIME_EVERY  8
+void aigov_filter_stats_take(aigov_filter_inst_t *fi, uint64_t *calls, uint64_t *ns);
 
 /* How much of the end of a stream window (text, len: what inspect just
  * saw) the filter needs to see again with the next piece: the plugin's

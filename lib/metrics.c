@@ -107,7 +107,7 @@ static const family_t families[AIGOV_M_COUNT_] = {
         "Calls of a content filter plugin's inspect function.",
         T_COUNTER, 1, { "plugin" }, { K_NAME }, NULL, 0, 1 },
     [AIGOV_M_PLUGIN_SECONDS] = { "aigov_plugin_seconds_total",
-        "Time spent in a content filter plugin's inspect function.",
+        "Time spent in a content filter plugin's inspect function, normalizing the text included (one call in 8 timed, the rest estimated from them).",
         T_COUNTER, 1, { "plugin" }, { K_NAME }, NULL, 0, 1e9 },
     [AIGOV_M_TOKEN_USAGE] = { "gen_ai_client_token_usage",
         "Tokens per request as the model's answer reports them, by operation, model and token type.",

@@ -523,6 +523,36 @@ ngx_http_aigov_metrics_filters(void *mem, const aigov_filter_outcome_t *oc)
 
 
 /*
+ * What the request's filter instances cost since they were last counted
+ * (by this or an earlier request of this worker: instances are shared).
+ */
+
+static void
+ngx_http_aigov_metrics_plugins(void *mem, ngx_http_aigov_ctx_t *ctx)
+{
+    uint64_t    calls, ns;
+    unsigned    lv[1];
+    ngx_uint_t  i;
+
+    for (i = 0; i < ctx->nspecs; i++) {
+        if (ctx->specs[i].inst == NULL) {
+            continue;
+        }
+
+        aigov_filter_stats_take(ctx->specs[i].inst, &calls, &ns);
+
+        if (calls == 0) {
+            continue;
+        }
+
+        lv[0] = aigov_metrics_name(mem, ctx->specs[i].plugin);
+        aigov_metrics_add(mem, AIGOV_M_PLUGIN_CALLS, lv, (int64_t) calls);
+        aigov_metrics_add(mem, AIGOV_M_PLUGIN_SECONDS, lv, (int64_t) ns);
+    }
+}
+
+
+/*
  * From the log handler, once per governed request, before the quota is
  * settled: everything the request did, counted.
  */
@@ -593,6 +623,7 @@ ngx_http_aigov_metrics_request(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
     }
 
     ngx_http_aigov_metrics_filters(mem, &ctx->prompt_outcome);
+    ngx_http_aigov_metrics_plugins(mem, ctx);
 
     if (ctx->answer) {
         ngx_http_aigov_metrics_filters(mem, aigov_answer_outcome(ctx->answer));

@@ -137,6 +137,12 @@ is($m->{'aigov_filter_verdicts_total{plugin="pii",stage="request",verdict="redac
 is($m->{'aigov_filter_verdicts_total{plugin="blocklist",stage="request",verdict="block"}'}, 1, 'blocklist blocked');
 is($m->{'aigov_filter_verdicts_total{plugin="blocklist",stage="request",verdict="allow"}'}, 6, 'blocklist allowed');
 is($m->{'aigov_filter_verdicts_total{plugin="pii",stage="response",verdict="allow"}'}, 6, 'pii on every answer');
+# one call per prompt (one text each); pii also reads the six answers, the
+# streamed ones window by window
+is($m->{'aigov_plugin_calls_total{plugin="blocklist"}'}, 7, 'blocklist: one inspect call per prompt');
+cmp_ok($m->{'aigov_plugin_calls_total{plugin="pii"}'} // 0, '>=', 13, 'pii: the prompts and the answers');
+cmp_ok($m->{'aigov_plugin_seconds_total{plugin="pii"}'} // 0, '>', 0, 'pii: time spent');
+cmp_ok($m->{'aigov_plugin_seconds_total{plugin="blocklist"}'} // 0, '>', 0, 'blocklist: time spent');
 
 is($m->{'aigov_quota_admissions_total{limit="requests_per_minute"}'}, 2, 'quota admissions');
 is($m->{'aigov_quota_refusals_total{limit="requests_per_minute"}'}, 1, 'quota refusal names its limit');

@@ -147,6 +147,40 @@ static void test_instance_lifecycle(void **state)
     aigov_host_free(h);
 }
 
+/* Every inspection is counted; its time is measured on one call in
+ * AIGOV_FILTER_TIME_EVERY and estimated for the rest; a take resets. */
+static void test_stats_take(void **state)
+{
+    aigov_plugin_host_t *h = host_with("ex", EXAMPLE_SO);
+    aigov_filter_spec_t f = { 0 };
+    aigov_inspection_t ins;
+    uint64_t calls, ns;
+    int i;
+
+    (void)state;
+    f.inst = inst(h, "ex", "{\"word\":\"neptune\"}", 1);
+    f.plugin = "ex";
+    assert_non_null(f.inst);
+    aigov_filter_stats_take(f.inst, &calls, &ns);
+    assert_int_equal(calls, 0);
+    assert_int_equal(ns, 0);
+    for (i = 0; i < 3 * AIGOV_FILTER_TIME_EVERY + 1; i++)
+        aigov_filter_inspect(&f, NULL, "to neptune and back", 19, &ins);
+    aigov_filter_stats_take(f.inst, &calls, &ns);
+    assert_int_equal(calls, 3 * AIGOV_FILTER_TIME_EVERY + 1);
+    assert_true(ns > 0);
+    aigov_filter_stats_take(f.inst, &calls, &ns);
+    assert_int_equal(calls, 0);
+    assert_int_equal(ns, 0);
+    /* an untimed call costs what the last timed ones did */
+    aigov_filter_inspect(&f, NULL, "to neptune and back", 19, &ins);
+    aigov_filter_stats_take(f.inst, &calls, &ns);
+    assert_int_equal(calls, 1);
+    assert_true(ns > 0);
+    aigov_host_instance_free(f.inst);
+    aigov_host_free(h);
+}
+
 /* ---- masks ---- */
 
 static char *masked(aigov_masks_t *m, const char *text, size_t base)
@@ -627,6 +661,7 @@ int main(void)
         cmocka_unit_test(test_instance_errors),
         cmocka_unit_test(test_config_accessors),
         cmocka_unit_test(test_instance_lifecycle),
+        cmocka_unit_test(test_stats_take),
         cmocka_unit_test(test_masks_merge),
         cmocka_unit_test(test_masks_utf8_and_base),
         cmocka_unit_test(test_request_redact_overlapping),
