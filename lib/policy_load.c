@@ -79,6 +79,7 @@ void aigov_arena_free(aigov_arena_t *a)
 typedef struct {
     aigov_policy_t           *p;
     aigov_errs_t              errs;
+    aigov_errs_t              warns;
     aigov_ydoc_t             *y;
     const char               *file;
     aigov_filter_factory_fn   factory;
@@ -660,6 +661,8 @@ static void parse_rule(loader_t *L, yaml_node_t *n)
         parse_filters(L, r, v);
     if ((v = aigov_ymap_get(L->y, n, "audit", NULL)))
         parse_audit(L, r, v);
+    if (!L->errs.count)
+        aigov_lint_rule(&L->warns, L->y, r, n);
 }
 
 static void parse_identity(loader_t *L, yaml_node_t *n)
@@ -884,6 +887,7 @@ static aigov_policy_t *start(loader_t *L, aigov_filter_factory_fn factory,
         return NULL;
     }
     aigov_sha256_init(&L->sha);
+    L->warns.noun = "warnings";
     p->destroy = destroy;
     p->ctx = ctx;
     p->subject_claim = "sub";
@@ -909,10 +913,14 @@ static aigov_policy_t *finish(loader_t *L, char **errors)
     L->names = NULL;
     if (L->errs.count) {
         *errors = aigov_errs_take(&L->errs);
+        aigov_errs_free(&L->warns);
         aigov_policy_free(p);
         return NULL;
     }
     aigov_errs_free(&L->errs);
+    aigov_lint_rules(&L->warns, p);
+    p->nwarnings = L->warns.count;
+    p->warnings = aigov_errs_take(&L->warns);
     return p;
 }
 
@@ -964,8 +972,19 @@ void aigov_policy_free(aigov_policy_t *p)
                 p->destroy(p->ctx, r->filters[j].inst);
     }
     free(p->rules);
+    free(p->warnings);
     aigov_arena_free(&p->arena);
     free(p);
+}
+
+const char *aigov_policy_warnings(const aigov_policy_t *p)
+{
+    return p->warnings;
+}
+
+size_t aigov_policy_warning_count(const aigov_policy_t *p)
+{
+    return p->nwarnings;
 }
 
 const char *aigov_policy_sha256(const aigov_policy_t *p)
