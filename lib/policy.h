@@ -86,8 +86,7 @@ typedef struct {
     const char                   *rule;         /* rule name, or "default" */
     const char                   *code;         /* NULL on allow; model_not_allowed,
                                                    endpoint_not_allowed, max_tokens_exceeded,
-                                                   prompt_too_long, denied, no_rule_matched,
-                                                   invalid_model (status 400) */
+                                                   prompt_too_long, denied, no_rule_matched */
     char                          message[512]; /* "" on allow; for the caller on deny */
     long long                     set_max_tokens; /* > 0: the request has no max_tokens, set it */
     aigov_policy_limits_t         limits;       /* of the matched rule; quotas for lib/quota */
