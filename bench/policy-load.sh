@@ -64,18 +64,20 @@ http {
 EOF
 }
 
-measure() {  # prints "seconds | MiB" of the command
+measure() {  # prints "CPU seconds (wall) | MiB" of the command
     local t
-    /usr/bin/time -o "$RUN/time" -f '%e %M' "$@" >/dev/null 2>&1 || true
+    /usr/bin/time -o "$RUN/time" -f '%e %U %S %M' "$@" >/dev/null 2>&1 || true
     t=$(tail -1 "$RUN/time")
-    awk -v t="$t" 'BEGIN { split(t, a, " "); printf "%.2f s | %.0f MiB", a[1], a[2] / 1024 }'
+    awk -v t="$t" 'BEGIN { split(t, a, " ");
+                           printf "%.2f s (%.2f s) | %.0f MiB", a[2] + a[3], a[1], a[4] / 1024 }'
 }
 
 {
     echo "# Policy load times"
     echo
     echo "Written by bench/policy-load.sh on $(date -u +%Y-%m-%d); $(nproc) CPUs;"
-    echo "wall time and peak memory (RSS) of one run each."
+    echo "CPU time (user + system; wall time in brackets, which a busy machine"
+    echo "stretches) and peak memory (RSS) of one run each."
     echo
     echo "| policy | bytes | aigov policy check | | nginx -t | |"
     echo "| --- | ---: | ---: | ---: | ---: | ---: |"
