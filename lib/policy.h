@@ -123,6 +123,28 @@ aigov_policy_t *aigov_policy_load_mem(const char *name, const char *buf, size_t 
                                       char **errors);
 void aigov_policy_free(aigov_policy_t *p);
 
+/* What loading accepted but a policy's author most likely did not mean:
+ * "file:line:col: warning: message" lines (malloc'd with the policy), or
+ * NULL when there are none. A rule no request can reach, a listed group,
+ * subject, model or endpoint an earlier rule always takes first, a filter
+ * that sees no text on its rule's endpoints, a limit without effect, a
+ * model pattern no valid model name matches. `aigov policy check --strict`
+ * fails on them; nginx -t logs them. */
+const char *aigov_policy_warnings(const aigov_policy_t *p);
+size_t aigov_policy_warning_count(const aigov_policy_t *p);
+
+/* A model name as a request may give it: 1 to AIGOV_MODEL_NAME_MAX bytes of
+ * ASCII letters, digits and . _ - : / @ (gpt-4o-mini, claude-3-5-sonnet-
+ * 20241022, meta-llama/Llama-3.1-8B-Instruct, ft:gpt-4o-mini:acme::x1,
+ * anthropic.claude-v2:1, @cf/meta/llama-3-8b). len is the whole value, so a
+ * name with a NUL byte inside is refused. aigov_policy_decide refuses a
+ * request whose model is not valid (400, code invalid_model) before any
+ * rule sees it, so that no pattern such as "gpt-4o*" ever matches a name
+ * with a line break, a space or a look-alike character. */
+#define AIGOV_MODEL_NAME_MAX  256
+int aigov_model_name_valid(const char *name, size_t len);
+int aigov_model_name_char(unsigned char c);
+
 /* Hex SHA-256 of the policy bytes, files concatenated in load order. */
 const char *aigov_policy_sha256(const aigov_policy_t *p);
 int aigov_policy_default_allow(const aigov_policy_t *p);

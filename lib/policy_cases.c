@@ -133,6 +133,7 @@ aigov_policy_case_t *aigov_policy_cases_load(const char *path, size_t *ncases,
     char *buf, err[256];
     size_t len, n = 0;
     int ok = 1;
+    json_t *seen = NULL;
 
     *ncases = 0;
     *errors = NULL;
@@ -159,14 +160,23 @@ aigov_policy_case_t *aigov_policy_cases_load(const char *path, size_t *ncases,
         }
         for (size_t i = 0; i < n; i++)
             parse_case(&y, &cases[i], aigov_ynode(&y, root->data.sequence.items.start[i]), &ok);
-        for (size_t i = 0; i < n; i++)
-            for (size_t j = 0; cases[i].name && j < i; j++)
-                if (cases[j].name && !strcmp(cases[i].name, cases[j].name)) {
-                    aigov_errs_add(&errs, path, cases[i].line, 1,
-                                   "case name '%s' is used twice (first at line %u)",
-                                   cases[i].name, cases[j].line);
-                    break;
-                }
+        /* names so far, with the index of their case: comparing each
+         * name with every earlier one was quadratic */
+        if (n && !(seen = json_object()))
+            ok = 0;
+        for (size_t i = 0; seen && i < n; i++) {
+            json_t *first;
+            if (!cases[i].name)
+                continue;
+            if ((first = json_object_get(seen, cases[i].name))) {
+                aigov_errs_add(&errs, path, cases[i].line, 1,
+                               "case name '%s' is used twice (first at line %u)",
+                               cases[i].name, cases[json_integer_value(first)].line);
+                continue;
+            }
+            json_object_set_new(seen, cases[i].name, json_integer((json_int_t) i));
+        }
+        json_decref(seen);
     }
     aigov_ydoc_free(&y);
     free(buf);

@@ -390,6 +390,17 @@ void aigov_policy_decide(const aigov_policy_t *p, const aigov_policy_input_t *in
     out->rule_index = -1;
     out->content = AIGOV_CONTENT_HASH;
 
+    if (in->model && !aigov_model_name_valid(in->model, strlen(in->model))) {
+        char tmp[96];
+        deny(out, "default", -1, "invalid_model");
+        out->status = 400;
+        snprintf(out->message, sizeof(out->message),
+                 "model name '%s' is not valid: a model name holds 1 to %d ASCII letters, "
+                 "digits and . _ - : / @", clean(tmp, sizeof(tmp), in->model, 64),
+                 AIGOV_MODEL_NAME_MAX);
+        return;
+    }
+
     for (size_t i = 0; i < p->nrules; i++) {
         const char *group;
         if (!rule_check(&p->rules[i], in, &c, &group)) {

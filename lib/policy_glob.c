@@ -215,3 +215,76 @@ int aigov_glob_match(const aigov_glob_t *g, const char *str, size_t len)
         ti++;
     return ti == g->ntoks;
 }
+
+static int same_tok(const aigov_glob_t *a, const aigov_glob_tok_t *x,
+                    const aigov_glob_t *b, const aigov_glob_tok_t *y)
+{
+    if (x->op != y->op)
+        return 0;
+    if (x->op == G_LIT)
+        return x->ch == y->ch;
+    if (x->op == G_CLASS)
+        return memcmp(a->classes[x->cls], b->classes[y->cls], 32) == 0;
+    return 1;
+}
+
+/* Only the shapes a policy writes: a literal, the same pattern, "P*" and
+ * "*S" with P and S literal. Anything else answers 0 (not known to cover). */
+int aigov_glob_covers(const aigov_glob_t *a, const aigov_glob_t *b)
+{
+    size_t n;
+
+    if (a->literal)
+        return b->literal && a->litlen == b->litlen && memcmp(a->lit, b->lit, a->litlen) == 0;
+    if (b->literal)
+        return aigov_glob_match(a, b->lit, b->litlen);
+    if (a->ntoks == b->ntoks) {
+        for (n = 0; n < a->ntoks && same_tok(a, &a->toks[n], b, &b->toks[n]); n++)
+            ;
+        if (n == a->ntoks)
+            return 1;
+    }
+    /* "P*": every text of b starts with P when b starts with P's letters */
+    if (a->toks[a->ntoks - 1].op == G_STAR) {
+        for (n = 0; n + 1 < a->ntoks && a->toks[n].op == G_LIT; n++)
+            ;
+        if (n + 1 == a->ntoks && b->ntoks >= n) {
+            size_t i;
+            for (i = 0; i < n && b->toks[i].op == G_LIT && b->toks[i].ch == a->toks[i].ch; i++)
+                ;
+            if (i == n)
+                return 1;
+        }
+    }
+    /* "*S": likewise at the end */
+    if (a->toks[0].op == G_STAR) {
+        for (n = 1; n < a->ntoks && a->toks[n].op == G_LIT; n++)
+            ;
+        if (n == a->ntoks && b->ntoks >= n - 1) {
+            size_t k = n - 1, i;
+            for (i = 0; i < k; i++) {
+                const aigov_glob_tok_t *x = &a->toks[a->ntoks - 1 - i];
+                const aigov_glob_tok_t *y = &b->toks[b->ntoks - 1 - i];
+                if (y->op != G_LIT || y->ch != x->ch)
+                    break;
+            }
+            if (i == k)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+int aigov_glob_bad_literal(const aigov_glob_t *g, int (*ok)(unsigned char c))
+{
+    if (g->literal) {
+        for (size_t i = 0; i < g->litlen; i++)
+            if (!ok((unsigned char) g->lit[i]))
+                return (unsigned char) g->lit[i];
+        return -1;
+    }
+    for (size_t i = 0; i < g->ntoks; i++)
+        if (g->toks[i].op == G_LIT && !ok(g->toks[i].ch))
+            return g->toks[i].ch;
+    return -1;
+}

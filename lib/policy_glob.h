@@ -48,4 +48,12 @@ int aigov_glob_compile(aigov_glob_t *g, const char *pat,
 /* 1 when the whole of s (len bytes) matches. */
 int aigov_glob_match(const aigov_glob_t *g, const char *s, size_t len);
 
+/* 1 when every text b matches is known to match a too (a covers b); 0 when
+ * it does not or cannot be told cheaply. Never 1 wrongly. */
+int aigov_glob_covers(const aigov_glob_t *a, const aigov_glob_t *b);
+
+/* The first literal byte of g (not a wildcard or class) for which ok says
+ * 0, or -1 when there is none. */
+int aigov_glob_bad_literal(const aigov_glob_t *g, int (*ok)(unsigned char c));
+
 #endif

@@ -78,6 +78,19 @@ struct aigov_policy_s {
     size_t                    nfiles;
     aigov_filter_destroy_fn   destroy;
     void                     *ctx;
+    char                     *warnings;     /* malloc'd lines, NULL when none */
+    size_t                    nwarnings;
 };
+
+/* policy_lint.c: the warnings of aigov_policy_warnings. */
+struct aigov_errs_s;
+struct aigov_ydoc_s;
+struct yaml_node_s;
+/* Checks of one rule that need its YAML (places of keys and patterns):
+ * called by the loader once the rule is compiled. */
+void aigov_lint_rule(struct aigov_errs_s *w, struct aigov_ydoc_s *y,
+                     const aigov_rule_t *r, struct yaml_node_s *n);
+/* Checks between rules (unreachable, partly shadowed), after loading. */
+void aigov_lint_rules(struct aigov_errs_s *w, const aigov_policy_t *p);
 
 #endif

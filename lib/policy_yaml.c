@@ -93,7 +93,8 @@ char *aigov_errs_take(aigov_errs_t *e)
     memcpy(sorted, e->v, e->n * sizeof(*sorted));
     qsort(sorted, e->n, sizeof(*sorted), cmp_err);
     if (e->count > e->n)
-        snprintf(more, sizeof(more), "... and %u more errors\n", e->count - (unsigned) e->n);
+        snprintf(more, sizeof(more), "... and %u more %s\n", e->count - (unsigned) e->n,
+                 e->noun ? e->noun : "errors");
     for (size_t i = 0; i < e->n; i++)
         len += strlen(sorted[i].text) + 1;
     len += strlen(more) + 1;

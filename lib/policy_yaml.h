@@ -31,12 +31,13 @@ typedef struct {
     size_t     rank;     /* set when sorting: the index of its file's first error */
 } aigov_err_t;
 
-typedef struct {
+typedef struct aigov_errs_s {
     aigov_err_t  *v;
     size_t        n;
     size_t        cap;
     unsigned      count;    /* including those beyond the cap */
     int           nomem;
+    const char   *noun;     /* "errors" when NULL, for "... and 3 more errors" */
 } aigov_errs_t;
 
 /* line 0 means "no place in the file": the line reads "file: message". */
@@ -52,7 +53,7 @@ void aigov_errs_free(aigov_errs_t *e);
 int aigov_read_file(const char *path, size_t max, char **buf, size_t *len,
                     char *err, size_t errlen);
 
-typedef struct {
+typedef struct aigov_ydoc_s {
     const char      *file;     /* for messages; not owned */
     aigov_errs_t    *errs;
     yaml_document_t  doc;

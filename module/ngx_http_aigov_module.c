@@ -835,6 +835,7 @@ static aigov_policy_t *
 ngx_http_aigov_load_policy(ngx_conf_t *cf, ngx_str_t *path)
 {
     char                         *errors, *line, *next;
+    const char                   *wline, *wnext;
     ngx_str_t                     full;
     ngx_uint_t                    i;
     aigov_policy_t               *policy;
@@ -892,6 +893,18 @@ ngx_http_aigov_load_policy(ngx_conf_t *cf, ngx_str_t *path)
     }
 
     free(errors);
+
+    /* warnings (unreachable rules, limits without effect...) are logged,
+     * and nginx -t still passes; aigov policy check --strict fails */
+    for (wline = aigov_policy_warnings(policy); wline && *wline; wline = wnext) {
+        wnext = strchr(wline, '\n');
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0, "aigov_policy: %*s",
+                           (size_t) (wnext ? wnext - wline : (long) strlen(wline)),
+                           wline);
+        if (wnext) {
+            wnext++;
+        }
+    }
 
     cln->handler = ngx_http_aigov_free_policy;
     cln->data = policy;

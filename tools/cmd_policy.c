@@ -16,6 +16,7 @@
 
 typedef struct {
     int          json;
+    int          strict;
     const char  *cases;
     const char  *claims;
     const char  *request;
@@ -26,7 +27,7 @@ typedef struct {
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: aigov policy check FILE... [--json]\n"
+        "usage: aigov policy check FILE... [--strict] [--json]\n"
         "       aigov policy test FILE --cases CASES [--json]\n"
         "       aigov policy explain FILE --claims JSON|@FILE --request FILE [--json]\n"
         "       aigov policy diff OLD NEW --cases CASES [--json]\n"
@@ -67,6 +68,10 @@ static int parse_opts(int argc, char **argv, opts_t *o)
         const char **dst = NULL;
         if (!strcmp(argv[i], "--json")) {
             o->json = 1;
+            continue;
+        }
+        if (!strcmp(argv[i], "--strict")) {
+            o->strict = 1;
             continue;
         }
         if (!strcmp(argv[i], "--cases"))
@@ -116,17 +121,22 @@ static void print_json(json_t *j)
     json_decref(j);
 }
 
-/* "file:line:col: message" (or "file: message") as JSON. */
+/* "file:line:col: message" (or "file: message") as JSON; a warning's
+ * "warning: " is not part of its message. */
 static json_t *error_json(const char *line)
 {
-    const char *p = line;
+    const char *p = line, *m;
     unsigned l, c;
     int n;
 
     while ((p = strchr(p, ':'))) {
-        if (sscanf(p, ":%u:%u: %n", &l, &c, &n) == 2 && n > 0)
+        if (sscanf(p, ":%u:%u: %n", &l, &c, &n) == 2 && n > 0) {
+            m = p + n;
+            if (!strncmp(m, "warning: ", 9))
+                m += 9;
             return json_pack("{s:s%,s:I,s:I,s:s}", "file", line, (size_t) (p - line),
-                             "line", (json_int_t) l, "col", (json_int_t) c, "message", p + n);
+                             "line", (json_int_t) l, "col", (json_int_t) c, "message", m);
+        }
         p++;
     }
     p = strstr(line, ": ");
@@ -208,20 +218,39 @@ static int cmd_check(const opts_t *o)
         aigov_policy_t *p = aigov_policy_load(o->pos[i], NULL, NULL, NULL, &errors);
 
         if (p) {
-            if (o->json)
-                json_array_append_new(list, json_pack("{s:s,s:b,s:s,s:I,s:o}", "policy", o->pos[i],
-                                      "ok", 1, "sha256", aigov_policy_sha256(p),
+            size_t nw = aigov_policy_warning_count(p);
+            const char *w = aigov_policy_warnings(p);
+            /* --strict: a warning fails the check as an error would */
+            int ok = !(o->strict && nw);
+
+            if (!ok)
+                bad = 1;
+            if (o->json) {
+                json_array_append_new(list, json_pack("{s:s,s:b,s:s,s:I,s:o,s:o}", "policy", o->pos[i],
+                                      "ok", ok, "sha256", aigov_policy_sha256(p),
                                       "rules", (json_int_t) aigov_policy_rule_count(p),
-                                      "errors", json_array()));
-            else
-                printf("%s: ok, %zu rules, sha256 %s\n", o->pos[i], aigov_policy_rule_count(p),
-                       aigov_policy_sha256(p));
+                                      "errors", json_array(),
+                                      "warnings", errors_json(w)));
+            } else {
+                fputs(w ? w : "", stdout);
+                if (!nw)
+                    printf("%s: ok, %zu rules, sha256 %s\n", o->pos[i],
+                           aigov_policy_rule_count(p), aigov_policy_sha256(p));
+                else if (ok)
+                    printf("%s: ok, %zu rules, sha256 %s, %zu warning%s\n", o->pos[i],
+                           aigov_policy_rule_count(p), aigov_policy_sha256(p), nw,
+                           nw == 1 ? "" : "s");
+                else
+                    printf("%s: %zu warning%s, which --strict makes errors\n", o->pos[i], nw,
+                           nw == 1 ? "" : "s");
+            }
             aigov_policy_free(p);
         } else {
             bad = 1;
             if (o->json)
-                json_array_append_new(list, json_pack("{s:s,s:b,s:o}", "policy", o->pos[i],
-                                      "ok", 0, "errors", errors_json(errors)));
+                json_array_append_new(list, json_pack("{s:s,s:b,s:o,s:o}", "policy", o->pos[i],
+                                      "ok", 0, "errors", errors_json(errors),
+                                      "warnings", json_array()));
             else
                 fputs(errors ? errors : "", stdout);
         }

@@ -293,6 +293,52 @@ static void test_err_duplicate_rule_name(void **state)
                   "p.yaml:8:11: duplicate rule name 'a' (first used at p.yaml:4:5)\n");
 }
 
+/* Many rules, so that the name table grows several times between a name's
+ * first use and its repeats; each repeat names the first place. Claims
+ * and case names repeated far apart likewise. */
+static void test_err_duplicate_names_many(void **state)
+{
+    size_t cap = 6000 * 64 + 256, off = 0;
+    char *text = malloc(cap), *errors = NULL, want[512], path[128];
+    aigov_policy_case_t *c;
+    size_t n;
+    FILE *f;
+    (void) state;
+
+    assert_non_null(text);
+    off += (size_t) snprintf(text + off, cap - off, HEAD);
+    for (int i = 0; i < 5000; i++)
+        off += (size_t) snprintf(text + off, cap - off, "  - {name: r%d, decision: allow}\n", i);
+    off += (size_t) snprintf(text + off, cap - off, "  - {name: r0, decision: deny}\n");
+    off += (size_t) snprintf(text + off, cap - off, "  - {name: r4999, decision: deny}\n");
+    off += (size_t) snprintf(text + off, cap - off, "  - {name: r0, decision: deny}\n");
+    expect_errors(text,
+                  "p.yaml:5004:12: duplicate rule name 'r0' (first used at p.yaml:4:5)\n"
+                  "p.yaml:5005:12: duplicate rule name 'r4999' (first used at p.yaml:5003:5)\n"
+                  "p.yaml:5006:12: duplicate rule name 'r0' (first used at p.yaml:4:5)\n");
+
+    off = (size_t) snprintf(text, cap, HEAD "  - name: a\n    decision: allow\n"
+                            "    when:\n      claims:\n");
+    for (int i = 0; i < 3000; i++)
+        off += (size_t) snprintf(text + off, cap - off, "        c%d: v\n", i);
+    off += (size_t) snprintf(text + off, cap - off, "        c7: w\n");
+    expect_errors(text, "p.yaml:3008:9: claim 'c7' is given twice\n");
+
+    snprintf(path, sizeof(path), "%s/many.cases.yaml", tmpdir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 3000; i++)
+        fprintf(f, "- {name: c%d, expect: deny}\n", i);
+    fprintf(f, "- {name: c2999, expect: deny}\n");
+    fclose(f);
+    assert_null(c = aigov_policy_cases_load(path, &n, &errors));
+    snprintf(want, sizeof(want), "%s:3001:1: case name 'c2999' is used twice (first at line 3000)\n",
+             path);
+    assert_string_equal(errors, want);
+    free(errors);
+    free(text);
+}
+
 static void test_err_conditions(void **state)
 {
     (void) state;
@@ -535,6 +581,62 @@ static void test_folder_empty_and_version(void **state)
     aigov_policy_free(p);
 }
 
+/* Each file may hold 8 MiB and a folder 32 MiB in all: the file that
+ * crosses the bound is named once, and the files after it are not read. */
+static void write_big(const char *name, const char *head, size_t size)
+{
+    char path[256], line[1024];
+    FILE *f;
+    size_t off;
+
+    snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(head, f);
+    off = strlen(head);
+    memset(line, 'x', sizeof(line));
+    line[0] = '#';
+    line[sizeof(line) - 1] = '\n';
+    while (off + sizeof(line) <= size) {
+        fwrite(line, 1, sizeof(line), f);
+        off += sizeof(line);
+    }
+    for (; off < size - 1; off++)
+        fputc('#', f);
+    fputc('\n', f);
+    fclose(f);
+}
+
+static void test_folder_total_size(void **state)
+{
+    char *errors = NULL, path[128], want[512];
+    aigov_policy_t *p;
+    const size_t big = (8u << 20) - 1024;
+    (void) state;
+
+    snprintf(path, sizeof(path), "%s/folder4", tmpdir);
+    mkdir(path, 0700);
+    write_big("folder4/a.yaml", "version: 1\ndefault: deny\nrules: [{name: a, decision: allow}]\n", big);
+    write_big("folder4/b.yaml", "rules: [{name: b, decision: allow}]\n", big);
+    write_big("folder4/c.yaml", "rules: [{name: c, decision: allow}]\n", big);
+    write_big("folder4/d.yaml", "rules: [{name: d, decision: allow}]\n", big);
+    /* four files just under 8 MiB each: under 32 MiB together */
+    p = aigov_policy_load(path, NULL, NULL, NULL, &errors);
+    if (!p)
+        print_error("%s", errors);
+    assert_non_null(p);
+    assert_int_equal(aigov_policy_rule_count(p), 4);
+    aigov_policy_free(p);
+
+    write_big("folder4/e.yaml", "rules: [{name: e, decision: allow}]\n", 8192);
+    write_big("folder4/f.yaml", "rules: [{name: f, decision: allow}]\n", 100);
+    assert_null(aigov_policy_load(path, NULL, NULL, NULL, &errors));
+    snprintf(want, sizeof(want), "%s/e.yaml: the policy's files together are larger than %u bytes\n",
+             path, 32u << 20);
+    assert_string_equal(errors, want);
+    free(errors);
+}
+
 /* ---- test-case files ---------------------------------------------------------- */
 
 static void test_cases_load(void **state)
@@ -580,6 +682,7 @@ int main(void)
         cmocka_unit_test(test_err_claim_path_quotes),
         cmocka_unit_test(test_err_rule_shape),
         cmocka_unit_test(test_err_duplicate_rule_name),
+        cmocka_unit_test(test_err_duplicate_names_many),
         cmocka_unit_test(test_err_conditions),
         cmocka_unit_test(test_err_limits),
         cmocka_unit_test(test_err_filters_shape),
@@ -590,6 +693,7 @@ int main(void)
         cmocka_unit_test(test_folder_order_and_hash),
         cmocka_unit_test(test_folder_conflicts),
         cmocka_unit_test(test_folder_empty_and_version),
+        cmocka_unit_test(test_folder_total_size),
         cmocka_unit_test(test_cases_load),
     };
     return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);

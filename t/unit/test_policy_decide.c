@@ -361,9 +361,12 @@ static void test_hostile_strings_in_messages(void **state)
     }
     model[149] = '\n';
     model[150] = '\0';
+    /* such a name is refused before any rule (aigov_model_name_valid);
+     * the refusal quotes it cut and cleaned all the same */
     decide(p, "{\"sub\":\"ian\",\"groups\":[\"interns\"]}", model, CHAT, -1, 0, &d, &c);
-    assert_string_equal(d.code, "model_not_allowed");
-    assert_non_null(strstr(d.message, "\xc3\xa9... is not allowed for group interns"));
+    assert_string_equal(d.code, "invalid_model");
+    assert_int_equal(d.status, 400);
+    assert_non_null(strstr(d.message, "\xc3\xa9...' is not valid"));
     assert_null(strchr(d.message, '\n'));
     m = json_string(d.message);       /* still valid UTF-8 */
     assert_non_null(m);
@@ -371,7 +374,8 @@ static void test_hostile_strings_in_messages(void **state)
     json_decref(c);
 
     decide(p, "{\"sub\":\"ian\",\"groups\":[\"interns\"]}", "gpt\n4\x7f", CHAT, -1, 0, &d, &c);
-    assert_string_equal(d.message, "model gpt?4? is not allowed for group interns (rule interns-small-models)");
+    assert_string_equal(d.message, "model name 'gpt?4?' is not valid: a model name holds 1 to 256 "
+                        "ASCII letters, digits and . _ - : / @");
     json_decref(c);
     aigov_policy_free(p);
 }
