@@ -4,8 +4,12 @@
 //   node t/node/idp.mjs DIR     (DIR holds azure.key.pem and azure.crt.pem,
 //                                made by openssl, and receives the JWKS files)
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate, webcrypto } from 'node:crypto';
 import { generateKeyPair, exportJWK, importJWK, importPKCS8, SignJWT } from 'jose';
+
+// jose's web build reads the global crypto, which Node.js 18 (Debian
+// bookworm's) has only under a flag; it looks it up at call time
+if (!globalThis.crypto) globalThis.crypto = webcrypto;
 
 const dir = process.argv[2];
 const now = Math.floor(Date.now() / 1000);
