@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "audit_files.h"
 
 #define RING_SIZE   (1u << 16)
 #define GAPS_MAX    256
@@ -90,6 +91,8 @@ struct aigov_verify {
 
     char             *note;
     size_t            note_len;
+
+    struct { uint64_t n, first, last; } *franges;   /* per file, see aigov_verify_file_range */
 
     aigov_verify_summary_t sum;
 };
@@ -180,7 +183,17 @@ void aigov_verify_free(aigov_verify_t *v)
     free(v->ring);
     free(v->leaves);
     free(v->note);
+    free(v->franges);
     free(v);
+}
+
+uint64_t aigov_verify_file_range(const aigov_verify_t *v, unsigned file, uint64_t *first, uint64_t *last)
+{
+    if (v->franges == NULL || file >= v->nfiles || v->franges[file].n == 0)
+        return 0;
+    *first = v->franges[file].first;
+    *last = v->franges[file].last;
+    return v->franges[file].n;
 }
 
 void aigov_verify_progress(aigov_verify_t *v, aigov_progress_fn fn) { v->progress = fn; }
@@ -253,6 +266,11 @@ static void commit(aigov_verify_t *v, const uint8_t hash[32], unsigned file, uin
     memcpy(r->hash, hash, 32);
     r->file = file;
     r->line = line;
+    if (v->franges && file < v->nfiles) {
+        if (v->franges[file].n++ == 0)
+            v->franges[file].first = v->tree.size;
+        v->franges[file].last = v->tree.size;
+    }
     aigov_tree_append(&v->tree, hash);
 
     if (v->keep_leaves && !v->leaves_failed) {
@@ -576,6 +594,12 @@ static void process_line(aigov_verify_t *v, const char *p, size_t len, int has_n
 static void begin_file(aigov_verify_t *v, const char *name)
 {
     char **n = realloc(v->names, (v->nfiles + 1) * sizeof(char *));
+    void *fr = realloc(v->franges, (v->nfiles + 1) * sizeof(v->franges[0]));
+
+    if (fr) {
+        v->franges = fr;
+        memset(&v->franges[v->nfiles], 0, sizeof(v->franges[0]));
+    }
     if (n) {
         v->names = n;
         v->names[v->nfiles] = strdup(name);
@@ -609,19 +633,18 @@ void aigov_verify_buffer(aigov_verify_t *v, const char *data, size_t len)
 
 int aigov_verify_file(aigov_verify_t *v, const char *path, char *err, size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* plain or gzip (logrotate's compress), see audit_files.h */
+    aigov_reader_t *fd = aigov_reader_open(path, err, errlen);
     size_t cap = READ_CHUNK * 2, have = 0;
     char *buf;
     int first = 1, skipping = 0;
     uint64_t bytes = 0, next_progress = 0;
 
-    if (fd < 0) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    if (fd == NULL)
         return -1;
-    }
     buf = malloc(cap);
     if (buf == NULL) {
-        close(fd);
+        aigov_reader_close(fd);
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -643,7 +666,7 @@ int aigov_verify_file(aigov_verify_t *v, const char *path, char *err, size_t err
                 char *nb = realloc(buf, cap * 2);
                 if (nb == NULL) {
                     free(buf);
-                    close(fd);
+                    aigov_reader_close(fd);
                     snprintf(err, errlen, "out of memory");
                     return -1;
                 }
@@ -651,13 +674,11 @@ int aigov_verify_file(aigov_verify_t *v, const char *path, char *err, size_t err
                 cap *= 2;
             }
         }
-        n = read(fd, buf + have, cap - have < READ_CHUNK * 4 ? cap - have : READ_CHUNK * 4);
+        n = aigov_reader_read(fd, buf + have, cap - have < READ_CHUNK * 4 ? cap - have : READ_CHUNK * 4,
+                              err, errlen);
         if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            snprintf(err, errlen, "%s: read error: %s", path, strerror(errno));
             free(buf);
-            close(fd);
+            aigov_reader_close(fd);
             return -1;
         }
         if (n == 0)
@@ -692,7 +713,7 @@ int aigov_verify_file(aigov_verify_t *v, const char *path, char *err, size_t err
         v->sum.torn_tail = 1;
     }
     free(buf);
-    close(fd);
+    aigov_reader_close(fd);
     return 0;
 }
 
