@@ -24,6 +24,7 @@
 
 #include "audit.h"
 #include "audit_files.h"
+#include "audit_policy.h"
 
 #define RING_SIZE   (1u << 16)
 #define GAPS_MAX    256
@@ -93,6 +94,11 @@ struct aigov_verify {
     size_t            note_len;
 
     struct { uint64_t n, first, last; } *franges;   /* per file, see aigov_verify_file_range */
+
+    int               check_policies;                 /* see audit_policy.h */
+    struct { uint8_t d[32]; int logged, missing; unsigned file; uint64_t line, seq; } *pols;
+    size_t            npols, cappols;
+    uint64_t          policy_records;
 
     aigov_verify_summary_t sum;
 };
@@ -184,7 +190,83 @@ void aigov_verify_free(aigov_verify_t *v)
     free(v->leaves);
     free(v->note);
     free(v->franges);
+    free(v->pols);
     free(v);
+}
+
+void aigov_verify_check_policies(aigov_verify_t *v) { v->check_policies = 1; }
+uint64_t aigov_verify_policy_records(const aigov_verify_t *v) { return v->policy_records; }
+
+uint64_t aigov_verify_policies_missing(const aigov_verify_t *v)
+{
+    uint64_t n = 0;
+
+    for (size_t i = 0; i < v->npols; i++)
+        n += (uint64_t) v->pols[i].missing;
+    return n;
+}
+
+static void policy_finish(aigov_verify_t *v)
+{
+    char hexd[65];
+
+    if (!v->check_policies || v->policy_records == 0)
+        return;
+    for (size_t i = 0; i < v->npols; i++) {
+        if (!v->pols[i].missing)
+            continue;
+        for (int k = 0; k < 32; k++)
+            snprintf(hexd + 2 * k, 3, "%02x", v->pols[i].d[k]);
+        REPORT1(v, "no policy", v->pols[i].file, v->pols[i].line, (int64_t) v->pols[i].seq,
+                "this record names policy %s, but no policy record with that digest comes before it", hexd);
+    }
+}
+
+/* Each digest a record uses must have its policy record before it; each
+ * missing one is reported once, where it is first used. */
+static void policy_check(aigov_verify_t *v, const char *p, size_t len, uint64_t seq)
+{
+    aigov_record_policy_t rp;
+    aigov_policy_record_t pr;
+    char why[200];
+    size_t i;
+
+    if (aigov_record_policy_scan(p, len, &rp) < 0 || (!rp.is_policy && !rp.has_digest))
+        return;
+    if (rp.is_policy) {
+        if (aigov_policy_record_read(p, len, &pr, why, sizeof(why)) < 0) {
+            REPORT1(v, "bad policy", v->file, v->line, (int64_t) seq, "policy record: %s", why);
+            return;
+        }
+        aigov_policy_record_free(&pr);
+        v->policy_records++;
+    }
+    if (!rp.has_digest)
+        return;
+    for (i = 0; i < v->npols; i++)
+        if (memcmp(v->pols[i].d, rp.digest, 32) == 0)
+            break;
+    if (i == v->npols) {
+        if (v->npols == v->cappols) {
+            size_t cap = v->cappols ? v->cappols * 2 : 16;
+            void *np = realloc(v->pols, cap * sizeof(v->pols[0]));
+            if (np == NULL)
+                return;
+            v->pols = np;
+            v->cappols = cap;
+        }
+        memcpy(v->pols[i].d, rp.digest, 32);
+        v->pols[i].logged = 0;
+        /* reported at the end, and only when the log holds policy records
+         * at all: logs from before aigov wrote them hold none */
+        v->pols[i].missing = !rp.is_policy;
+        v->pols[i].file = v->file;
+        v->pols[i].line = v->line;
+        v->pols[i].seq = seq;
+        v->npols++;
+    }
+    if (rp.is_policy)
+        v->pols[i].logged = 1;
 }
 
 uint64_t aigov_verify_file_range(const aigov_verify_t *v, unsigned file, uint64_t *first, uint64_t *last)
@@ -585,8 +667,11 @@ static void process_line(aigov_verify_t *v, const char *p, size_t len, int has_n
     r = aigov_json_check(p, len);
     if (!has_nl)
         on_other(v, h, 1, 0, has_seq, seq);
-    else if (has_seq && r == 0)
+    else if (has_seq && r == 0) {
+        if (v->check_policies)
+            policy_check(v, p, len, seq);
         on_record(v, seq, h);
+    }
     else
         on_other(v, h, r == 2, r == 0, has_seq, seq);
 }
@@ -720,6 +805,7 @@ int aigov_verify_file(aigov_verify_t *v, const char *path, char *err, size_t err
 void aigov_verify_finish(aigov_verify_t *v)
 {
     resolve(v, -1);
+    policy_finish(v);
     for (size_t i = 0; i < v->ngaps; i++) {
         gap_t *g = &v->gaps[i];
         if (g->found >= 0 && g->lo == g->hi)

@@ -77,6 +77,10 @@ struct aigov_policy_s {
     size_t                    nfiles;
     aigov_filter_destroy_fn   destroy;
     void                     *ctx;
+    /* the bytes of each file as loaded, for the audit log's policy record */
+    const char              **texts;
+    size_t                   *text_lens;
+    size_t                    ntexts;
 };
 
 #endif

@@ -221,6 +221,7 @@ ngx_http_aigov_audit_init_zone(ngx_http_aigov_main_conf_t *amcf,
 
     if (!fresh && sh->audit) {
         a = sh->audit;
+        a->npolicies = 0;       /* policies are logged again after reload */
         goto done;
     }
 
@@ -697,6 +698,9 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
         ar.policy_sha256 = aigov_policy_sha256(ctx->policy);
         content = ctx->decision->content;
 
+        /* its policy record goes into the log before this record */
+        ngx_http_aigov_audit_policy_use(ctx->policy, r->connection->log);
+
     } else {
         ar.rule = ctx->policy ? NULL : "none";
         content = AIGOV_CONTENT_HASH;
@@ -900,6 +904,7 @@ ngx_http_aigov_audit_follow(ngx_http_aigov_main_conf_t *amcf, char **carry)
         a->dev = fi.st_dev;
         a->ino = fi.st_ino;
         a->file_gen++;
+        a->npolicies = 0;       /* each file holds the policies it uses */
 
         if (ngx_file_size(&fi) == 0 && a->tree.size > 0) {
             *carry = aigov_checkpoint_carry_line(amcf->signer, &a->tree,
@@ -1044,16 +1049,18 @@ ngx_http_aigov_audit_append(ngx_http_aigov_main_conf_t *amcf,
     ngx_fd_t                    fd;
     ngx_int_t                   rc;
     ngx_err_t                   err;
-    ngx_uint_t                  i, due, held, lost, committed;
+    ngx_uint_t                  i, due, held, lost, committed, np;
     ngx_http_aigov_audit_sh_t  *a;
 
     a = amcf->audit;
     fd = amcf->audit_file->fd;
     held = ngx_http_aigov_audit_pend_n;
     committed = 0;
+    np = 0;
 
     need = (body ? AIGOV_RECORD_LINE_MAX(len) : 0)
-           + ngx_http_aigov_audit_pend_len + held * 32 + 1;
+           + ngx_http_aigov_audit_pend_len + held * 32 + 1
+           + ngx_http_aigov_audit_policy_room();
 
     if (need > ngx_http_aigov_audit_out_cap) {
         p = malloc(need);
@@ -1103,6 +1110,10 @@ ngx_http_aigov_audit_append(ngx_http_aigov_main_conf_t *amcf,
     seq = a->tree.size;
     n = 0;
 
+    /* policy records first: the records after them may use the policies */
+    np = ngx_http_aigov_audit_policy_lines(a, line, end - line, seq, &n);
+    seq += np;
+
     p = ngx_http_aigov_audit_pend;
 
     for (i = 0; i < held; i++) {
@@ -1151,10 +1162,11 @@ ngx_http_aigov_audit_append(ngx_http_aigov_main_conf_t *amcf,
         p = (u_char *) nl + 1;
     }
 
-    committed = i;
+    ngx_http_aigov_audit_policy_logged(a, ngx_min(i, np));
+    committed = i > np ? i - np : 0;
 
     if (rc != NGX_OK) {
-        lost = held > i ? held - i : 0;
+        lost = held > committed ? held - committed : 0;
         goto failed;
     }
 

@@ -53,6 +53,8 @@ typedef struct {
 } ngx_http_aigov_policy_ref_t;
 
 
+#define NGX_HTTP_AIGOV_POLICIES_MAX  64
+
 /* the audit log's state, shared by all workers, behind audit_lock */
 typedef struct {
     ngx_shmtx_sh_t             lock;
@@ -66,6 +68,10 @@ typedef struct {
     ngx_uint_t                 needs_newline;  /* a torn line precedes */
     ngx_uint_t                 file_gen;       /* bumped on a new file */
     ngx_uint_t                 failing;        /* the last write failed */
+    /* policies whose policy record is in the current file since the last
+     * start or reload (ngx_http_aigov_audit_policy.c) */
+    ngx_uint_t                 npolicies;
+    u_char                     policies[NGX_HTTP_AIGOV_POLICIES_MAX][64];
 } ngx_http_aigov_audit_sh_t;
 
 
@@ -197,6 +203,14 @@ ngx_int_t ngx_http_aigov_audit_init_process(ngx_cycle_t *cycle);
 void ngx_http_aigov_audit_exit_process(ngx_cycle_t *cycle);
 char *ngx_http_aigov_audit_checkpoint(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+/* ngx_http_aigov_audit_policy.c */
+void ngx_http_aigov_audit_policy_use(aigov_policy_t *policy, ngx_log_t *log);
+size_t ngx_http_aigov_audit_policy_room(void);
+ngx_uint_t ngx_http_aigov_audit_policy_lines(ngx_http_aigov_audit_sh_t *a,
+    char *out, size_t cap, uint64_t seq, size_t *n);
+void ngx_http_aigov_audit_policy_logged(ngx_http_aigov_audit_sh_t *a,
+    ngx_uint_t committed);
 
 /* ngx_http_aigov_filter.c */
 ngx_int_t ngx_http_aigov_filter_init(ngx_conf_t *cf);

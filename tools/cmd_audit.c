@@ -17,6 +17,7 @@
 #include "aigov.h"
 #include "audit.h"
 #include "audit_files.h"
+#include "audit_policy.h"
 
 static void usage(FILE *f)
 {
@@ -24,6 +25,7 @@ static void usage(FILE *f)
         "usage: aigov audit verify --key PUB [--checkpoint NOTE] [--json] LOG...\n"
         "       aigov audit show LOG... [--sub S] [--model M] [--decision allow|deny]\n"
         "                               [--since RFC3339] [--until RFC3339] [--json]\n"
+        "       aigov audit show LOG... --policy DIGEST [--json]   (the policy as loaded)\n"
         "       aigov audit prove LOG... --seq N [--key PUB]\n"
         "       aigov audit check-proof --key PUB PROOF [--line RECORD_FILE] [--json]\n"
         "PUB is KEY.pub (PEM) or a vkey (NAME+KEYID+BASE64, or a file holding one).\n"
@@ -287,6 +289,7 @@ static int cmd_verify(int argc, char **argv)
         free_logs(logs, nlogs);
         return AIGOV_EXIT_USAGE;
     }
+    aigov_verify_check_policies(v);
     if (c.tty && !json)
         aigov_verify_progress(v, on_progress);
     if (kept) {
@@ -347,6 +350,7 @@ static int cmd_verify(int argc, char **argv)
             : json_null());
         json_object_set_new(o, "unsigned_records", json_integer((json_int_t) s->uncovered));
         json_object_set_new(o, "ranges", ranges_json(v, logs, nlogs));
+        json_object_set_new(o, "policy_records", json_integer((json_int_t) aigov_verify_policy_records(v)));
         json_object_set_new(o, "problems", arr);
         t = json_dumps(o, JSON_COMPACT);
         printf("%s\n", t ? t : "{}");
@@ -402,9 +406,45 @@ static const char *jstr(json_t *o, const char *k)
     return json_is_string(v) ? json_string_value(v) : "-";
 }
 
+/* show --policy DIGEST: the policy as it was loaded, from its policy record. */
+static int show_policy(char **logs, int nlogs, const char *digest, int json)
+{
+    aigov_policy_record_t pr;
+    char err[512];
+    int r = aigov_policy_record_find(logs, (size_t) nlogs, digest, &pr, err, sizeof(err));
+
+    if (r <= 0) {
+        fprintf(stderr, "aigov audit show: %s\n", err);
+        return r == 0 ? AIGOV_EXIT_FOUND : AIGOV_EXIT_USAGE;
+    }
+    if (json) {
+        json_t *o = json_object(), *files = json_array();
+        char *t;
+        for (size_t i = 0; i < pr.nfiles; i++)
+            json_array_append_new(files, json_pack("{s:s, s:s%}", "name", pr.names[i], "text",
+                                                   pr.texts[i], pr.lens[i]));
+        json_object_set_new(o, "policy_sha256", json_string(pr.sha256));
+        json_object_set_new(o, "ts", json_string(pr.ts));
+        json_object_set_new(o, "files", files);
+        t = json_dumps(o, JSON_COMPACT);
+        printf("%s\n", t ? t : "{}");
+        free(t);
+        json_decref(o);
+    } else if (pr.nfiles == 1) {
+        fwrite(pr.texts[0], 1, pr.lens[0], stdout);
+    } else {
+        for (size_t i = 0; i < pr.nfiles; i++) {
+            printf("%s==> %s <==\n", i ? "\n" : "", pr.names[i]);
+            fwrite(pr.texts[i], 1, pr.lens[i], stdout);
+        }
+    }
+    aigov_policy_record_free(&pr);
+    return AIGOV_EXIT_OK;
+}
+
 static int cmd_show(int argc, char **argv)
 {
-    const char *sub = NULL, *model = NULL, *decision = NULL;
+    const char *sub = NULL, *model = NULL, *decision = NULL, *policy = NULL;
     int64_t since = INT64_MIN, until = INT64_MAX;
     int json = 0, nlogs = 0;
     char **logs = calloc((size_t) argc, sizeof(char *));
@@ -420,6 +460,8 @@ static int cmd_show(int argc, char **argv)
             model = argv[++i];
         else if (!strcmp(argv[i], "--decision") && i + 1 < argc)
             decision = argv[++i];
+        else if (!strcmp(argv[i], "--policy") && i + 1 < argc)
+            policy = argv[++i];
         else if (!strcmp(argv[i], "--since") && i + 1 < argc)
             t = &since;
         else if (!strcmp(argv[i], "--until") && i + 1 < argc)
@@ -446,6 +488,11 @@ static int cmd_show(int argc, char **argv)
     if (order_logs("show", &logs, &nlogs) < 0) {
         free(logs);
         return AIGOV_EXIT_USAGE;
+    }
+    if (policy) {
+        int rc = show_policy(logs, nlogs, policy, json);
+        free_logs(logs, nlogs);
+        return rc;
     }
     pending = json_object();
     if (pending == NULL) {
