@@ -520,7 +520,12 @@ ngx_http_aigov_audit_answer_start(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    aigov_sha256_init(ctx->answer_sha);
+    if (amcf->hash_key && content == AIGOV_CONTENT_HASH) {
+        aigov_hmac_begin(ctx->answer_sha, amcf->hash_key);
+
+    } else {
+        aigov_sha256_init(ctx->answer_sha);
+    }
 
     if (content == AIGOV_CONTENT_REDACTED || content == AIGOV_CONTENT_FULL) {
         ctx->answer_copy.data = ngx_pnalloc(r->pool,
@@ -649,6 +654,7 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
     aigov_record_t               ar;
     struct timeval               tv;
     aigov_content_t              content;
+    aigov_hmac_key_t            *hkey;
     ngx_http_aigov_main_conf_t  *amcf;
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_aigov_module);
@@ -731,19 +737,40 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
 
     ar.content = aigov_content_name(content);
 
+    /* keyed hashes: nobody without the key can test a guessed prompt */
+    hkey = (content == AIGOV_CONTENT_HASH) ? amcf->hash_key : NULL;
+
     if (content != AIGOV_CONTENT_NONE) {
         /* the prompt's hash is on the admission record only */
         if (ctx->body.len && !done) {
-            ngx_http_aigov_hex_sha256(ctx->body.data, ctx->body.len, psha);
+            if (hkey) {
+                aigov_hmac(hkey, ctx->body.data, ctx->body.len, md);
+                *aigov_hex(psha, md, 32) = '\0';
+
+            } else {
+                ngx_http_aigov_hex_sha256(ctx->body.data, ctx->body.len,
+                                          psha);
+            }
+
             ar.prompt_sha256 = psha;
         }
 
         if (ctx->answer_sha && done) {
-            aigov_sha256_final(ctx->answer_sha, md);
+            if (hkey) {
+                aigov_hmac_end(ctx->answer_sha, hkey, md);
+
+            } else {
+                aigov_sha256_final(ctx->answer_sha, md);
+            }
+
             ctx->answer_sha = NULL;
             *aigov_hex(rsha, md, 32) = '\0';
             ar.response_sha256 = rsha;
         }
+    }
+
+    if (hkey && (ar.prompt_sha256 || ar.response_sha256)) {
+        ar.hash_key = hkey->id;
     }
 
     if (content == AIGOV_CONTENT_REDACTED || content == AIGOV_CONTENT_FULL) {

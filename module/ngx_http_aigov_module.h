@@ -21,6 +21,7 @@
 #include <audit.h>
 #include <sha256.h>
 #include <hex.h>
+#include <hmac.h>
 
 #include <openssl/evp.h>
 
@@ -95,6 +96,7 @@ typedef struct {
     aigov_signer_t            *signer;
     ngx_shmtx_t               *audit_mutex;    /* in shm */
     ngx_http_aigov_audit_sh_t *audit;          /* in shm */
+    aigov_hmac_key_t          *hash_key;       /* aigov_audit_hash_key */
 } ngx_http_aigov_main_conf_t;
 
 
@@ -211,6 +213,10 @@ ngx_uint_t ngx_http_aigov_audit_policy_lines(ngx_http_aigov_audit_sh_t *a,
     char *out, size_t cap, uint64_t seq, size_t *n);
 void ngx_http_aigov_audit_policy_logged(ngx_http_aigov_audit_sh_t *a,
     ngx_uint_t committed);
+
+/* ngx_http_aigov_audit_key.c */
+char *ngx_http_aigov_audit_hash_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 /* ngx_http_aigov_filter.c */
 ngx_int_t ngx_http_aigov_filter_init(ngx_conf_t *cf);
