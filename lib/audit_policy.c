@@ -141,33 +141,37 @@ static int unhex(const char *s, uint8_t out[32])
     return 0;
 }
 
-int aigov_record_policy_scan(const char *line, size_t len, aigov_record_policy_t *out)
+int aigov_json_each(const char *v, size_t len, aigov_json_each_fn fn, void *ud)
 {
-    const char *p = line, *e = line + len;
+    const char *p = v, *e = v + len;
+    int obj;
 
-    memset(out, 0, sizeof(*out));
     p = ws(p, e);
-    if (p >= e || *p != '{')
+    if (p >= e || (*p != '{' && *p != '['))
         return -1;
+    obj = *p == '{';
     p = ws(p + 1, e);
-    while (p < e && *p == '"') {
-        const char *k = p + 1, *ke = skip_string(p, e), *v, *ve;
-        size_t klen;
+    while (p < e && *p != '}' && *p != ']') {
+        const char *k = NULL, *val, *ve;
+        size_t klen = 0;
 
-        if (ke == NULL)
-            return -1;
-        klen = (size_t) (ke - 1 - k);
-        p = ws(ke, e);
-        if (p >= e || *p != ':')
-            return -1;
-        v = ws(p + 1, e);
-        ve = skip_value(v, e);
+        if (obj) {
+            const char *ke;
+            if (*p != '"' || (ke = skip_string(p, e)) == NULL)
+                return -1;
+            k = p + 1;
+            klen = (size_t) (ke - 1 - k);
+            p = ws(ke, e);
+            if (p >= e || *p != ':')
+                return -1;
+            p = ws(p + 1, e);
+        }
+        val = p;
+        ve = skip_value(val, e);
         if (ve == NULL)
             return -1;
-        if (klen == 5 && !memcmp(k, "phase", 5))
-            out->is_policy = ve - v == 8 && !memcmp(v, "\"policy\"", 8);
-        else if (klen == 13 && !memcmp(k, "policy_sha256", 13))
-            out->has_digest = ve - v == 66 && *v == '"' && unhex(v + 1, out->digest) == 0;
+        if (fn(ud, k, klen, val, (size_t) (ve - val)) != 0)
+            return 0;
         p = ws(ve, e);
         if (p < e && *p == ',')
             p = ws(p + 1, e);
@@ -175,6 +179,25 @@ int aigov_record_policy_scan(const char *line, size_t len, aigov_record_policy_t
             break;
     }
     return 0;
+}
+
+static int scan_one(void *ud, const char *k, size_t klen, const char *v, size_t vlen)
+{
+    aigov_record_policy_t *out = ud;
+
+    if (klen == 5 && !memcmp(k, "phase", 5))
+        out->is_policy = vlen == 8 && !memcmp(v, "\"policy\"", 8);
+    else if (klen == 13 && !memcmp(k, "policy_sha256", 13))
+        out->has_digest = vlen == 66 && *v == '"' && unhex(v + 1, out->digest) == 0;
+    return 0;
+}
+
+int aigov_record_policy_scan(const char *line, size_t len, aigov_record_policy_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (len == 0 || line[0] != '{')
+        return -1;
+    return aigov_json_each(line, len, scan_one, out);
 }
 
 /* ---- reading a policy record back ----------------------------------------- */

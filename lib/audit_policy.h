@@ -43,6 +43,13 @@ typedef struct {
 
 int aigov_record_policy_scan(const char *line, size_t len, aigov_record_policy_t *out);
 
+/* The members of one JSON object (key, value) or array (key NULL), as raw
+ * bytes (a string value with its quotes and escapes), without building
+ * anything: fast enough for every record of months of logs. fn returns
+ * non-zero to stop. -1 when v is not an object or array (or is cut). */
+typedef int (*aigov_json_each_fn)(void *ud, const char *key, size_t klen, const char *val, size_t vlen);
+int aigov_json_each(const char *v, size_t len, aigov_json_each_fn fn, void *ud);
+
 /* A policy record read back: names and texts, checked against the digest. */
 typedef struct {
     char     sha256[65];

@@ -28,6 +28,7 @@ static void usage(FILE *f)
         "       aigov audit show LOG... --policy DIGEST [--json]   (the policy as loaded)\n"
         "       aigov audit prove LOG... --seq N [--key PUB]\n"
         "       aigov audit check-proof --key PUB PROOF [--line RECORD_FILE] [--json]\n"
+        "       aigov audit report LOG... [--key PUB] [--since T] [--until T] [--top N] (--html FILE | --json)\n"
         "       aigov audit hash-keygen --out FILE [--id ID]   (key for aigov_audit_hash_key)\n"
         "       aigov audit match --hash-key FILE --seq N (--text T | --file F) [--response] LOG...\n"
         "PUB is KEY.pub (PEM) or a vkey (NAME+KEYID+BASE64, or a file holding one).\n"
@@ -1007,6 +1008,8 @@ int aigov_cmd_audit(int argc, char **argv)
         return cmd_check_proof(argc - 1, argv + 1);
     if (!strcmp(argv[1], "_generate"))
         return cmd_generate(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "report"))
+        return aigov_cmd_audit_report(argc - 1, argv + 1);
     if (!strcmp(argv[1], "match") || !strcmp(argv[1], "hash-keygen"))
         return aigov_cmd_audit_match(argc - 1, argv + 1);
     fprintf(stderr, "aigov audit: unknown command '%s'\n", argv[1]);
