@@ -75,4 +75,9 @@ struct aigov_verify;
 uint64_t aigov_verify_file_range(const struct aigov_verify *v, unsigned file,
                                  uint64_t *first, uint64_t *last);
 
+/* n >= 2: hash and check the lines of each chunk read on two threads (the
+ * tree itself is still built in order on the caller's). For the tool; the
+ * module's recovery stays on one thread. */
+void aigov_verify_threads(struct aigov_verify *v, unsigned n);
+
 #endif

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "audit.h"
@@ -99,6 +100,10 @@ struct aigov_verify {
     struct { uint8_t d[32]; int logged, missing; unsigned file; uint64_t line, seq; } *pols;
     size_t            npols, cappols;
     uint64_t          policy_records;
+
+    unsigned          threads;                        /* aigov_verify_threads */
+    size_t           *poff, *plen, pcap;
+    void             *pre;            /* pre_t[pcap] */
 
     aigov_verify_summary_t sum;
 };
@@ -191,6 +196,9 @@ void aigov_verify_free(aigov_verify_t *v)
     free(v->note);
     free(v->franges);
     free(v->pols);
+    free(v->poff);
+    free(v->plen);
+    free(v->pre);
     free(v);
 }
 
@@ -224,14 +232,15 @@ static void policy_finish(aigov_verify_t *v)
 
 /* Each digest a record uses must have its policy record before it; each
  * missing one is reported once, where it is first used. */
-static void policy_check(aigov_verify_t *v, const char *p, size_t len, uint64_t seq)
+static void policy_check(aigov_verify_t *v, const char *p, size_t len, uint64_t seq,
+                         const aigov_record_policy_t *scanned)
 {
-    aigov_record_policy_t rp;
+    aigov_record_policy_t rp = *scanned;
     aigov_policy_record_t pr;
     char why[200];
     size_t i;
 
-    if (aigov_record_policy_scan(p, len, &rp) < 0 || (!rp.is_policy && !rp.has_digest))
+    if (!rp.is_policy && !rp.has_digest)
         return;
     if (rp.is_policy) {
         if (aigov_policy_record_read(p, len, &pr, why, sizeof(why)) < 0) {
@@ -648,33 +657,137 @@ done:
     json_decref(j);
 }
 
-static void process_line(aigov_verify_t *v, const char *p, size_t len, int has_nl, int first_of_file)
-{
-    uint8_t h[32];
-    uint64_t seq = 0;
-    int has_seq, r;
+/* What a line is, worked out without the verifier's state: this is most
+ * of the work (hashing and checking every byte), so it can run on several
+ * cores ahead of the sequential part (see verify_lines). */
+typedef struct {
+    uint8_t  h[32];
+    uint64_t seq;
+    int      cp, has_seq, json;
+    aigov_record_policy_t pol;
+    int      pol_ok;
+} pre_t;
 
+static void pre_line(const char *p, size_t len, int has_nl, int policies, pre_t *o)
+{
+    o->cp = has_nl && aigov_is_checkpoint_line(p, len);
+    if (o->cp)
+        return;
+    aigov_leaf_hash(p, len, o->h);
+    o->seq = 0;
+    o->has_seq = aigov_record_seq(p, len, &o->seq) == 0;
+    o->json = aigov_json_check(p, len);
+    o->pol_ok = policies && has_nl && o->has_seq && o->json == 0
+                && aigov_record_policy_scan(p, len, &o->pol) == 0;
+}
+
+static void process_pre(aigov_verify_t *v, const char *p, size_t len, int has_nl, int first_of_file,
+                        const pre_t *x)
+{
     v->line++;
     v->sum.lines++;
-    if (has_nl && aigov_is_checkpoint_line(p, len)) {
+    if (x->cp) {
         on_checkpoint(v, p, len, first_of_file);
         v->any_line = 1;
         return;
     }
     v->any_line = 1;
-    aigov_leaf_hash(p, len, h);
-    has_seq = aigov_record_seq(p, len, &seq) == 0;
-    r = aigov_json_check(p, len);
     if (!has_nl)
-        on_other(v, h, 1, 0, has_seq, seq);
-    else if (has_seq && r == 0) {
-        if (v->check_policies)
-            policy_check(v, p, len, seq);
-        on_record(v, seq, h);
+        on_other(v, x->h, 1, 0, x->has_seq, x->seq);
+    else if (x->has_seq && x->json == 0) {
+        if (v->check_policies && x->pol_ok)
+            policy_check(v, p, len, x->seq, &x->pol);
+        on_record(v, x->seq, x->h);
     }
     else
-        on_other(v, h, r == 2, r == 0, has_seq, seq);
+        on_other(v, x->h, x->json == 2, x->json == 0, x->has_seq, x->seq);
 }
+
+static void process_line(aigov_verify_t *v, const char *p, size_t len, int has_nl, int first_of_file)
+{
+    pre_t x;
+
+    pre_line(p, len, has_nl, v->check_policies, &x);
+    process_pre(v, p, len, has_nl, first_of_file, &x);
+}
+
+/* ---- the complete lines of a chunk, on two cores ------------------------- */
+
+typedef struct {
+    const char *base;
+    const size_t *off, *len;
+    pre_t *pre;
+    size_t from, to;
+    int policies;
+} pre_job_t;
+
+static void *pre_run(void *arg)
+{
+    pre_job_t *j = arg;
+
+    for (size_t i = j->from; i < j->to; i++)
+        pre_line(j->base + j->off[i], j->len[i], 1, j->policies, &j->pre[i]);
+    return NULL;
+}
+
+/* Feeds the complete lines of buf[0..n) (each ends in a newline); returns
+ * the bytes used. With threads, the lines are split between this thread
+ * and one more for pre_line, then fed in order. */
+static size_t verify_lines(aigov_verify_t *v, const char *buf, size_t n, int *first)
+{
+    const char *p = buf, *end = buf + n, *nl;
+    size_t k = 0;
+
+    if (v->threads < 2) {
+        while (p < end && (nl = memchr(p, '\n', (size_t) (end - p))) != NULL) {
+            process_line(v, p, (size_t) (nl - p), 1, *first);
+            *first = 0;
+            p = nl + 1;
+        }
+        return (size_t) (p - buf);
+    }
+    while (p < end && (nl = memchr(p, '\n', (size_t) (end - p))) != NULL) {
+        if (k == v->pcap) {
+            size_t cap = v->pcap ? v->pcap * 2 : 4096;
+            size_t *no = realloc(v->poff, cap * sizeof(size_t)), *nlen;
+            pre_t *np;
+            if (no)
+                v->poff = no;
+            nlen = no ? realloc(v->plen, cap * sizeof(size_t)) : NULL;
+            if (nlen)
+                v->plen = nlen;
+            np = nlen ? realloc(v->pre, cap * sizeof(pre_t)) : NULL;
+            if (np == NULL)
+                break;      /* the rest go one by one below */
+            v->pre = np;
+            v->pcap = cap;
+        }
+        v->poff[k] = (size_t) (p - buf);
+        v->plen[k++] = (size_t) (nl - p);
+        p = nl + 1;
+    }
+    {
+        pre_job_t a = { buf, v->poff, v->plen, v->pre, 0, k / 2, v->check_policies }, b = a;
+        pthread_t th;
+        int threaded;
+
+        b.from = k / 2;
+        b.to = k;
+        threaded = k >= 64 && pthread_create(&th, NULL, pre_run, &b) == 0;
+        pre_run(&a);
+        if (threaded)
+            pthread_join(th, NULL);
+        else
+            pre_run(&b);
+    }
+    for (size_t i = 0; i < k; i++) {
+        process_pre(v, buf + v->poff[i], v->plen[i], 1, *first, &((pre_t *) v->pre)[i]);
+        *first = 0;
+    }
+    return (size_t) (p - buf);
+}
+
+void aigov_verify_threads(aigov_verify_t *v, unsigned n) { v->threads = n; }
 
 static void begin_file(aigov_verify_t *v, const char *name)
 {
@@ -781,11 +894,7 @@ int aigov_verify_file(aigov_verify_t *v, const char *path, char *err, size_t err
             p = nl + 1;
             first = 0;
         }
-        while (p < end && (nl = memchr(p, '\n', (size_t) (end - p))) != NULL) {
-            process_line(v, p, (size_t) (nl - p), 1, first);
-            first = 0;
-            p = nl + 1;
-        }
+        p += verify_lines(v, p, (size_t) (end - p), &first);
         have = (size_t) (end - p);
         memmove(buf, p, have);
         if (v->progress && v->sum.lines >= next_progress) {

@@ -280,6 +280,30 @@ sub mth {
     unlike($v, qr/Signature Verified Successfully/, '... and refuses a changed body');
 }
 
+# ---- the same answers on two threads as on one ------------------------------------
+
+{
+    ($rc, $out) = run('audit', '_generate', '--key', "$d/k", '--origin', 'test/aigov', '--records', 3000,
+                      '--checkpoint-every', 100, '--lag', 5, "$d/par");
+    is($rc, 0, 'a log of 3000 records') or diag($out);
+    open my $f, '<', "$d/par" or die;
+    my @l = <$f>;
+    close $f;
+    $l[500] =~ s/"sub":"[a-z-]+"/"sub":"mallory"/;     # modified
+    splice(@l, 1200, 1);                               # removed
+    @l[2000, 2001] = @l[2001, 2000];                   # reordered
+    splice(@l, 2500, 0, $l[2400]);                     # inserted (a copy)
+    open my $o, '>', "$d/par.bad" or die;
+    print $o @l;
+    close $o;
+    for my $log ("$d/par", "$d/par.bad") {
+        my @res = map { scalar `$AIGOV audit verify --key $d/k.pub --json --threads $_ $log 2>&1` } 1, 2;
+        ok(length($res[0]) > 100 && $res[0] eq $res[1], "$log: one thread and two give the same report");
+    }
+    like(scalar `$AIGOV audit verify --key $d/k.pub --threads 2 $d/par.bad 2>&1`,
+         qr/modified.*\n.*removed|removed.*\n.*modified/s, 'and two threads find the changes');
+}
+
 # ---- rotation: files continue one tree -----------------------------------------------
 
 ($rc, $out) = run('audit', '_generate', '--key', "$d/k", '--origin', 'test/aigov', '--records', 50,

@@ -22,7 +22,7 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: aigov audit verify --key PUB [--checkpoint NOTE] [--json] LOG...\n"
+        "usage: aigov audit verify --key PUB [--checkpoint NOTE] [--threads 1|2] [--json] LOG...\n"
         "       aigov audit show LOG... [--sub S] [--model M] [--decision allow|deny]\n"
         "                               [--since RFC3339] [--until RFC3339] [--json]\n"
         "       aigov audit show LOG... --policy DIGEST [--json]   (the policy as loaded)\n"
@@ -245,7 +245,7 @@ static int cmd_verify(int argc, char **argv)
 {
     const char *keyarg = NULL, *kept = NULL;
     char **logs = calloc((size_t) argc, sizeof(char *));
-    int nlogs = 0, json = 0, rc = AIGOV_EXIT_OK;
+    int nlogs = 0, json = 0, rc = AIGOV_EXIT_OK, threads = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 2 : 1;
     aigov_vkey_t key;
     char err[512];
     collect_t c;
@@ -260,6 +260,8 @@ static int cmd_verify(int argc, char **argv)
             keyarg = argv[++i];
         else if (!strcmp(argv[i], "--checkpoint") && i + 1 < argc)
             kept = argv[++i];
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--json"))
             json = 1;
         else if (argv[i][0] == '-' && argv[i][1] != '\0') {
@@ -293,6 +295,7 @@ static int cmd_verify(int argc, char **argv)
         return AIGOV_EXIT_USAGE;
     }
     aigov_verify_check_policies(v);
+    aigov_verify_threads(v, threads > 1 ? 2 : 1);
     if (c.tty && !json)
         aigov_verify_progress(v, on_progress);
     if (kept) {
@@ -637,6 +640,8 @@ static int cmd_prove(int argc, char **argv)
     if (v == NULL)
         goto out;
     aigov_verify_keep_leaves(v);
+    if (sysconf(_SC_NPROCESSORS_ONLN) > 1)
+        aigov_verify_threads(v, 2);
     for (int i = 0; i < nlogs; i++)
         if (aigov_verify_file(v, logs[i], err, sizeof(err)) < 0) {
             fprintf(stderr, "aigov audit prove: %s\n", err);
