@@ -87,7 +87,7 @@ my @lines = lines_of("$d/audit.log");
 my @recs = map { decode_json($_) } grep { /^\{"seq"/ } @lines;
 my @cps = grep { /^\{"checkpoint"/ } @lines;
 my %by;
-push @{ $by{ $_->{id} } }, $_ for @recs;
+push @{ $by{ $_->{id} } }, $_ for grep { defined $_->{id} } @recs;   # policy records have no id
 
 my $rid = $ok->{headers}{'x-aigov-request-id'};
 my @r = @{ $by{$rid} // [] };
