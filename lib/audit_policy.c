@@ -105,9 +105,11 @@ static const char *skip_value(const char *p, const char *e)
     if (*p == '"')
         return skip_string(p, e);
     if (*p != '{' && *p != '[') {
-        while (p < e && *p != ',' && *p != '}' && *p != ']' && *p != ' ')
+        const char *s = p;
+        while (p < e && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\t' && *p != '\r'
+               && *p != '\n')
             p++;
-        return p;
+        return p > s ? p : NULL;    /* "key":, is no value */
     }
     while (p < e) {
         if (*p == '"') {

@@ -198,8 +198,11 @@ static long long num(const fv_t *f)
         neg = 1;
         i = 1;
     }
-    for (; i < f->n && f->v[i] >= '0' && f->v[i] <= '9'; i++)
+    for (; i < f->n && f->v[i] >= '0' && f->v[i] <= '9'; i++) {
+        if (n > 100000000000000000LL)
+            return -1;      /* not a count anyone wrote: ignored */
         n = n * 10 + (f->v[i] - '0');
+    }
     return neg ? -n : n;
 }
 
