@@ -677,7 +677,10 @@ static void pre_line(const char *p, size_t len, int has_nl, int policies, pre_t 
     o->seq = 0;
     o->has_seq = aigov_record_seq(p, len, &o->seq) == 0;
     o->json = aigov_json_check(p, len);
+    /* the scan reads keys as raw bytes; a line without either byte string
+     * (a completion record, say) has nothing for it */
     o->pol_ok = policies && has_nl && o->has_seq && o->json == 0
+                && (memmem(p, len, "\"policy_sha256\"", 15) || memmem(p, len, "\"policy\"", 8))
                 && aigov_record_policy_scan(p, len, &o->pol) == 0;
 }
 
