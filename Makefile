@@ -10,7 +10,7 @@ CC        ?= cc
 DEB_PKGS  := nginx nginx-dev libjwt-dev libyaml-dev libssl-dev libjansson-dev \
              libcmocka-dev libpcre2-dev libvectorscan-dev zlib1g-dev \
              pkg-config wrk clang perl openssl curl ca-certificates procps iproute2 \
-             prometheus
+             prometheus logrotate
 # Node.js runs the OpenAI SDK test; a machine may have it from elsewhere.
 NODE_PKGS := nodejs npm
 
@@ -18,7 +18,7 @@ WARN      := -Wall -Wextra -Werror
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g -fPIC -Ilib -Iplugins -I/usr/include/hs $(WARN)
 CFLAGS    ?= -O2
 SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-EXT_LIBS  := -ljwt -lyaml -ljansson -lssl -lcrypto -lpcre2-8 -lhs -ldl -lm -lpthread
+EXT_LIBS  := -ljwt -lyaml -ljansson -lssl -lcrypto -lpcre2-8 -lhs -lz -ldl -lm -lpthread
 
 LIB_SRC   := $(wildcard lib/*.c)
 LIB_HDR   := $(wildcard lib/*.h) plugins/aigov_plugin.h

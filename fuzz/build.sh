@@ -21,7 +21,7 @@ OUT=build/fuzz
 CFLAGS=(-std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
         -fno-omit-frame-pointer -Ilib -Iplugins -I/usr/include/hs)
-LIBS=(-ljansson -lyaml -lssl -lcrypto -lpcre2-8 -lhs -ljwt -lm -ldl)
+LIBS=(-ljansson -lyaml -lssl -lcrypto -lpcre2-8 -lhs -ljwt -lz -lm -ldl)
 
 if ! command -v "$CC" >/dev/null; then
     echo "fuzz/build.sh: $CC not found (apt-get install clang)" >&2

@@ -185,6 +185,9 @@ typedef struct {
     const char *response_sha256;
     const char *prompt;
     const char *response;
+    /* set: the two hashes above are HMAC-SHA256 under this key id (lib/hmac.h)
+     * and are written "hash_key":ID, "prompt_hmac", "response_hmac" */
+    const char *hash_key;
     /* Used only when `filters` is NULL: n plain entries instead (NULL/0
      * writes "filters":[] as before). */
     const aigov_record_filter_t *filter_list;

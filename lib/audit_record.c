@@ -245,10 +245,12 @@ json_t *aigov_record_json(const aigov_record_t *r)
         }
     }
     bad |= set_str(o, "content", r->content ? r->content : "hash");
+    if (r->hash_key)
+        bad |= set_str(o, "hash_key", r->hash_key);
     if (r->prompt_sha256)
-        bad |= set_str(o, "prompt_sha256", r->prompt_sha256);
+        bad |= set_str(o, r->hash_key ? "prompt_hmac" : "prompt_sha256", r->prompt_sha256);
     if (r->response_sha256)
-        bad |= set_str(o, "response_sha256", r->response_sha256);
+        bad |= set_str(o, r->hash_key ? "response_hmac" : "response_sha256", r->response_sha256);
     if (r->prompt)
         bad |= set_str(o, "prompt", r->prompt);
     if (r->response)
@@ -677,12 +679,22 @@ static void put_usage_content(wr_t *w, const aigov_record_t *r, int prompt)
     }
     PUT_LIT(w, ",\"content\":");
     put_str(w, r->content ? r->content : "hash");
+    if (r->hash_key) {
+        PUT_LIT(w, ",\"hash_key\":");
+        put_str(w, r->hash_key);
+    }
     if (prompt && r->prompt_sha256) {
-        PUT_LIT(w, ",\"prompt_sha256\":");
+        if (r->hash_key)
+            PUT_LIT(w, ",\"prompt_hmac\":");
+        else
+            PUT_LIT(w, ",\"prompt_sha256\":");
         put_str(w, r->prompt_sha256);
     }
     if (r->response_sha256) {
-        PUT_LIT(w, ",\"response_sha256\":");
+        if (r->hash_key)
+            PUT_LIT(w, ",\"response_hmac\":");
+        else
+            PUT_LIT(w, ",\"response_sha256\":");
         put_str(w, r->response_sha256);
     }
     if (prompt && r->prompt) {

@@ -20,9 +20,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "audit.h"
+#include "audit_files.h"
+#include "audit_policy.h"
 
 #define RING_SIZE   (1u << 16)
 #define GAPS_MAX    256
@@ -90,6 +93,17 @@ struct aigov_verify {
 
     char             *note;
     size_t            note_len;
+
+    struct { uint64_t n, first, last; } *franges;   /* per file, see aigov_verify_file_range */
+
+    int               check_policies;                 /* see audit_policy.h */
+    struct { uint8_t d[32]; int logged, missing; unsigned file; uint64_t line, seq; } *pols;
+    size_t            npols, cappols;
+    uint64_t          policy_records;
+
+    unsigned          threads;                        /* aigov_verify_threads */
+    size_t           *poff, *plen, pcap;
+    void             *pre;            /* pre_t[pcap] */
 
     aigov_verify_summary_t sum;
 };
@@ -180,7 +194,97 @@ void aigov_verify_free(aigov_verify_t *v)
     free(v->ring);
     free(v->leaves);
     free(v->note);
+    free(v->franges);
+    free(v->pols);
+    free(v->poff);
+    free(v->plen);
+    free(v->pre);
     free(v);
+}
+
+void aigov_verify_check_policies(aigov_verify_t *v) { v->check_policies = 1; }
+uint64_t aigov_verify_policy_records(const aigov_verify_t *v) { return v->policy_records; }
+
+uint64_t aigov_verify_policies_missing(const aigov_verify_t *v)
+{
+    uint64_t n = 0;
+
+    for (size_t i = 0; i < v->npols; i++)
+        n += (uint64_t) v->pols[i].missing;
+    return n;
+}
+
+static void policy_finish(aigov_verify_t *v)
+{
+    char hexd[65];
+
+    if (!v->check_policies || v->policy_records == 0)
+        return;
+    for (size_t i = 0; i < v->npols; i++) {
+        if (!v->pols[i].missing)
+            continue;
+        for (int k = 0; k < 32; k++)
+            snprintf(hexd + 2 * k, 3, "%02x", v->pols[i].d[k]);
+        REPORT1(v, "no policy", v->pols[i].file, v->pols[i].line, (int64_t) v->pols[i].seq,
+                "this record names policy %s, but no policy record with that digest comes before it", hexd);
+    }
+}
+
+/* Each digest a record uses must have its policy record before it; each
+ * missing one is reported once, where it is first used. */
+static void policy_check(aigov_verify_t *v, const char *p, size_t len, uint64_t seq,
+                         const aigov_record_policy_t *scanned)
+{
+    aigov_record_policy_t rp = *scanned;
+    aigov_policy_record_t pr;
+    char why[200];
+    size_t i;
+
+    if (!rp.is_policy && !rp.has_digest)
+        return;
+    if (rp.is_policy) {
+        if (aigov_policy_record_read(p, len, &pr, why, sizeof(why)) < 0) {
+            REPORT1(v, "bad policy", v->file, v->line, (int64_t) seq, "policy record: %s", why);
+            return;
+        }
+        aigov_policy_record_free(&pr);
+        v->policy_records++;
+    }
+    if (!rp.has_digest)
+        return;
+    for (i = 0; i < v->npols; i++)
+        if (memcmp(v->pols[i].d, rp.digest, 32) == 0)
+            break;
+    if (i == v->npols) {
+        if (v->npols == v->cappols) {
+            size_t cap = v->cappols ? v->cappols * 2 : 16;
+            void *np = realloc(v->pols, cap * sizeof(v->pols[0]));
+            if (np == NULL)
+                return;
+            v->pols = np;
+            v->cappols = cap;
+        }
+        memcpy(v->pols[i].d, rp.digest, 32);
+        v->pols[i].logged = 0;
+        /* reported at the end, and only when the log holds policy records
+         * at all: logs from before aigov wrote them hold none */
+        v->pols[i].missing = !rp.is_policy;
+        v->pols[i].file = v->file;
+        v->pols[i].line = v->line;
+        v->pols[i].seq = seq;
+        v->npols++;
+    }
+    if (rp.is_policy)
+        v->pols[i].logged = 1;
+}
+
+uint64_t aigov_verify_file_range(const aigov_verify_t *v, unsigned file, uint64_t *first, uint64_t *last)
+{
+    if (v->franges == NULL || file >= v->nfiles || v->franges[file].n == 0)
+        return 0;
+    *first = v->franges[file].first;
+    *last = v->franges[file].last;
+    return v->franges[file].n;
 }
 
 void aigov_verify_progress(aigov_verify_t *v, aigov_progress_fn fn) { v->progress = fn; }
@@ -253,6 +357,11 @@ static void commit(aigov_verify_t *v, const uint8_t hash[32], unsigned file, uin
     memcpy(r->hash, hash, 32);
     r->file = file;
     r->line = line;
+    if (v->franges && file < v->nfiles) {
+        if (v->franges[file].n++ == 0)
+            v->franges[file].first = v->tree.size;
+        v->franges[file].last = v->tree.size;
+    }
     aigov_tree_append(&v->tree, hash);
 
     if (v->keep_leaves && !v->leaves_failed) {
@@ -548,34 +657,150 @@ done:
     json_decref(j);
 }
 
-static void process_line(aigov_verify_t *v, const char *p, size_t len, int has_nl, int first_of_file)
-{
-    uint8_t h[32];
-    uint64_t seq = 0;
-    int has_seq, r;
+/* What a line is, worked out without the verifier's state: this is most
+ * of the work (hashing and checking every byte), so it can run on several
+ * cores ahead of the sequential part (see verify_lines). */
+typedef struct {
+    uint8_t  h[32];
+    uint64_t seq;
+    int      cp, has_seq, json;
+    aigov_record_policy_t pol;
+    int      pol_ok;
+} pre_t;
 
+static void pre_line(const char *p, size_t len, int has_nl, int policies, pre_t *o)
+{
+    o->cp = has_nl && aigov_is_checkpoint_line(p, len);
+    if (o->cp)
+        return;
+    aigov_leaf_hash(p, len, o->h);
+    o->seq = 0;
+    o->has_seq = aigov_record_seq(p, len, &o->seq) == 0;
+    o->json = aigov_json_check(p, len);
+    /* the scan reads keys as raw bytes; a line without either byte string
+     * (a completion record, say) has nothing for it */
+    o->pol_ok = policies && has_nl && o->has_seq && o->json == 0
+                && (memmem(p, len, "\"policy_sha256\"", 15) || memmem(p, len, "\"policy\"", 8))
+                && aigov_record_policy_scan(p, len, &o->pol) == 0;
+}
+
+static void process_pre(aigov_verify_t *v, const char *p, size_t len, int has_nl, int first_of_file,
+                        const pre_t *x)
+{
     v->line++;
     v->sum.lines++;
-    if (has_nl && aigov_is_checkpoint_line(p, len)) {
+    if (x->cp) {
         on_checkpoint(v, p, len, first_of_file);
         v->any_line = 1;
         return;
     }
     v->any_line = 1;
-    aigov_leaf_hash(p, len, h);
-    has_seq = aigov_record_seq(p, len, &seq) == 0;
-    r = aigov_json_check(p, len);
     if (!has_nl)
-        on_other(v, h, 1, 0, has_seq, seq);
-    else if (has_seq && r == 0)
-        on_record(v, seq, h);
+        on_other(v, x->h, 1, 0, x->has_seq, x->seq);
+    else if (x->has_seq && x->json == 0) {
+        if (v->check_policies && x->pol_ok)
+            policy_check(v, p, len, x->seq, &x->pol);
+        on_record(v, x->seq, x->h);
+    }
     else
-        on_other(v, h, r == 2, r == 0, has_seq, seq);
+        on_other(v, x->h, x->json == 2, x->json == 0, x->has_seq, x->seq);
 }
+
+static void process_line(aigov_verify_t *v, const char *p, size_t len, int has_nl, int first_of_file)
+{
+    pre_t x;
+
+    pre_line(p, len, has_nl, v->check_policies, &x);
+    process_pre(v, p, len, has_nl, first_of_file, &x);
+}
+
+/* ---- the complete lines of a chunk, on two cores ------------------------- */
+
+typedef struct {
+    const char *base;
+    const size_t *off, *len;
+    pre_t *pre;
+    size_t from, to;
+    int policies;
+} pre_job_t;
+
+static void *pre_run(void *arg)
+{
+    pre_job_t *j = arg;
+
+    for (size_t i = j->from; i < j->to; i++)
+        pre_line(j->base + j->off[i], j->len[i], 1, j->policies, &j->pre[i]);
+    return NULL;
+}
+
+/* Feeds the complete lines of buf[0..n) (each ends in a newline); returns
+ * the bytes used. With threads, the lines are split between this thread
+ * and one more for pre_line, then fed in order. */
+static size_t verify_lines(aigov_verify_t *v, const char *buf, size_t n, int *first)
+{
+    const char *p = buf, *end = buf + n, *nl;
+    size_t k = 0;
+
+    if (v->threads < 2) {
+        while (p < end && (nl = memchr(p, '\n', (size_t) (end - p))) != NULL) {
+            process_line(v, p, (size_t) (nl - p), 1, *first);
+            *first = 0;
+            p = nl + 1;
+        }
+        return (size_t) (p - buf);
+    }
+    while (p < end && (nl = memchr(p, '\n', (size_t) (end - p))) != NULL) {
+        if (k == v->pcap) {
+            size_t cap = v->pcap ? v->pcap * 2 : 4096;
+            size_t *no = realloc(v->poff, cap * sizeof(size_t)), *nlen;
+            pre_t *np;
+            if (no)
+                v->poff = no;
+            nlen = no ? realloc(v->plen, cap * sizeof(size_t)) : NULL;
+            if (nlen)
+                v->plen = nlen;
+            np = nlen ? realloc(v->pre, cap * sizeof(pre_t)) : NULL;
+            if (np == NULL)
+                break;      /* the rest go one by one below */
+            v->pre = np;
+            v->pcap = cap;
+        }
+        v->poff[k] = (size_t) (p - buf);
+        v->plen[k++] = (size_t) (nl - p);
+        p = nl + 1;
+    }
+    {
+        pre_job_t a = { buf, v->poff, v->plen, v->pre, 0, k / 2, v->check_policies }, b = a;
+        pthread_t th;
+        int threaded;
+
+        b.from = k / 2;
+        b.to = k;
+        threaded = k >= 64 && pthread_create(&th, NULL, pre_run, &b) == 0;
+        pre_run(&a);
+        if (threaded)
+            pthread_join(th, NULL);
+        else
+            pre_run(&b);
+    }
+    for (size_t i = 0; i < k; i++) {
+        process_pre(v, buf + v->poff[i], v->plen[i], 1, *first, &((pre_t *) v->pre)[i]);
+        *first = 0;
+    }
+    return (size_t) (p - buf);
+}
+
+void aigov_verify_threads(aigov_verify_t *v, unsigned n) { v->threads = n; }
 
 static void begin_file(aigov_verify_t *v, const char *name)
 {
     char **n = realloc(v->names, (v->nfiles + 1) * sizeof(char *));
+    void *fr = realloc(v->franges, (v->nfiles + 1) * sizeof(v->franges[0]));
+
+    if (fr) {
+        v->franges = fr;
+        memset(&v->franges[v->nfiles], 0, sizeof(v->franges[0]));
+    }
     if (n) {
         v->names = n;
         v->names[v->nfiles] = strdup(name);
@@ -609,19 +834,18 @@ void aigov_verify_buffer(aigov_verify_t *v, const char *data, size_t len)
 
 int aigov_verify_file(aigov_verify_t *v, const char *path, char *err, size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    size_t cap = READ_CHUNK * 2, have = 0;
+    /* plain or gzip (logrotate's compress), see audit_files.h */
+    aigov_reader_t *fd = aigov_reader_open(path, err, errlen);
+    size_t cap = READ_CHUNK * (v->threads > 1 ? 16 : 2), have = 0;   /* bigger chunks: fewer thread hand-overs */
     char *buf;
     int first = 1, skipping = 0;
     uint64_t bytes = 0, next_progress = 0;
 
-    if (fd < 0) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    if (fd == NULL)
         return -1;
-    }
     buf = malloc(cap);
     if (buf == NULL) {
-        close(fd);
+        aigov_reader_close(fd);
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -643,7 +867,7 @@ int aigov_verify_file(aigov_verify_t *v, const char *path, char *err, size_t err
                 char *nb = realloc(buf, cap * 2);
                 if (nb == NULL) {
                     free(buf);
-                    close(fd);
+                    aigov_reader_close(fd);
                     snprintf(err, errlen, "out of memory");
                     return -1;
                 }
@@ -651,13 +875,11 @@ int aigov_verify_file(aigov_verify_t *v, const char *path, char *err, size_t err
                 cap *= 2;
             }
         }
-        n = read(fd, buf + have, cap - have < READ_CHUNK * 4 ? cap - have : READ_CHUNK * 4);
+        n = aigov_reader_read(fd, buf + have, cap - have < READ_CHUNK * 16 ? cap - have : READ_CHUNK * 16,
+                              err, errlen);
         if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            snprintf(err, errlen, "%s: read error: %s", path, strerror(errno));
             free(buf);
-            close(fd);
+            aigov_reader_close(fd);
             return -1;
         }
         if (n == 0)
@@ -675,11 +897,7 @@ int aigov_verify_file(aigov_verify_t *v, const char *path, char *err, size_t err
             p = nl + 1;
             first = 0;
         }
-        while (p < end && (nl = memchr(p, '\n', (size_t) (end - p))) != NULL) {
-            process_line(v, p, (size_t) (nl - p), 1, first);
-            first = 0;
-            p = nl + 1;
-        }
+        p += verify_lines(v, p, (size_t) (end - p), &first);
         have = (size_t) (end - p);
         memmove(buf, p, have);
         if (v->progress && v->sum.lines >= next_progress) {
@@ -692,13 +910,14 @@ int aigov_verify_file(aigov_verify_t *v, const char *path, char *err, size_t err
         v->sum.torn_tail = 1;
     }
     free(buf);
-    close(fd);
+    aigov_reader_close(fd);
     return 0;
 }
 
 void aigov_verify_finish(aigov_verify_t *v)
 {
     resolve(v, -1);
+    policy_finish(v);
     for (size_t i = 0; i < v->ngaps; i++) {
         gap_t *g = &v->gaps[i];
         if (g->found >= 0 && g->lo == g->hi)

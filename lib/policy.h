@@ -152,6 +152,16 @@ const char *aigov_policy_subject_claim(const aigov_policy_t *p);
 const char *aigov_policy_groups_claim(const aigov_policy_t *p);
 size_t aigov_policy_file_count(const aigov_policy_t *p);
 const char *aigov_policy_file(const aigov_policy_t *p, size_t i);
+/* File i's bytes as loaded (NUL-terminated, *len without the NUL), or NULL:
+ * what the audit log's policy record holds. */
+const char *aigov_policy_text(const aigov_policy_t *p, size_t i, size_t *len);
+/* Loads n files given as bytes, in that order (as a folder's files), e.g.
+ * from a policy record of the audit log; names stand for the files. */
+aigov_policy_t *aigov_policy_load_texts(const char *const *names, const char *const *bufs,
+                                        const size_t *lens, size_t n,
+                                        aigov_filter_factory_fn factory,
+                                        aigov_filter_destroy_fn destroy, void *ctx,
+                                        char **errors);
 
 /* Decides in and fills out. Allocates nothing; out points into p and into
  * in->claims, so both must outlive it. */

@@ -80,6 +80,10 @@ struct aigov_policy_s {
     void                     *ctx;
     char                     *warnings;     /* malloc'd lines, NULL when none */
     size_t                    nwarnings;
+    /* the bytes of each file as loaded, for the audit log's policy record */
+    const char              **texts;
+    size_t                   *text_lens;
+    size_t                    ntexts;
 };
 
 /* policy_lint.c: the warnings of aigov_policy_warnings. */

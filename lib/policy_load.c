@@ -799,6 +799,28 @@ static void load_buffer(loader_t *L, const char *name, const char *buf, size_t l
     aigov_ydoc_free(&y);
 }
 
+/* The policy as loaded, byte for byte: the audit log records it (policy
+ * records, lib/audit_policy.c), so the log alone shows which rules were in
+ * force. Called once per file, in load order, next to load_buffer. */
+static void keep_text(loader_t *L, const char *buf, size_t len)
+{
+    aigov_policy_t *p = L->p;
+    char *t;
+
+    if (p->texts == NULL) {
+        size_t n = p->nfiles ? p->nfiles : 1;
+        p->texts = L_alloc(L, n * sizeof(char *));
+        p->text_lens = L_alloc(L, n * sizeof(size_t));
+    }
+    if (p->texts == NULL || p->text_lens == NULL || p->ntexts >= (p->nfiles ? p->nfiles : 1)
+        || (t = L_alloc(L, len + 1)) == NULL)
+        return;
+    memcpy(t, buf, len);
+    t[len] = '\0';
+    p->texts[p->ntexts] = t;
+    p->text_lens[p->ntexts++] = len;
+}
+
 static void load_file(loader_t *L, const char *path)
 {
     char *buf, err[256];
@@ -823,6 +845,7 @@ static void load_file(loader_t *L, const char *path)
         free(buf);
         return;
     }
+    keep_text(L, buf, len);
     load_buffer(L, path, buf, len);
     free(buf);
 }
@@ -989,9 +1012,47 @@ aigov_policy_t *aigov_policy_load_mem(const char *name, const char *buf, size_t 
     p->files = L_alloc(&L, sizeof(char *));
     if (p->files && (p->files[0] = L_strdup(&L, name))) {
         p->nfiles = 1;
+        keep_text(&L, buf, len);
         load_buffer(&L, p->files[0], buf, len);
     }
     return finish(&L, errors);
+}
+
+aigov_policy_t *aigov_policy_load_texts(const char *const *names, const char *const *bufs,
+                                        const size_t *lens, size_t n,
+                                        aigov_filter_factory_fn factory,
+                                        aigov_filter_destroy_fn destroy, void *ctx,
+                                        char **errors)
+{
+    loader_t L;
+    aigov_policy_t *p = start(&L, factory, destroy, ctx, errors);
+
+    if (!p)
+        return NULL;
+    p->files = L_alloc(&L, (n ? n : 1) * sizeof(char *));
+    for (size_t i = 0; p->files && i < n; i++) {
+        if (!(p->files[i] = L_strdup(&L, names[i])))
+            break;
+        p->nfiles = i + 1;
+    }
+    for (size_t i = 0; i < p->nfiles; i++) {
+        L.total += lens[i];
+        if (lens[i] > AIGOV_POLICY_MAX_FILE || L.total > AIGOV_POLICY_MAX_TOTAL) {
+            aigov_errs_add(&L.errs, names[i], 0, 0, "the policy is larger than allowed");
+            break;
+        }
+        keep_text(&L, bufs[i], lens[i]);
+        load_buffer(&L, p->files[i], bufs[i], lens[i]);
+    }
+    return finish(&L, errors);
+}
+
+const char *aigov_policy_text(const aigov_policy_t *p, size_t i, size_t *len)
+{
+    if (i >= p->ntexts)
+        return NULL;
+    *len = p->text_lens[i];
+    return p->texts[i];
 }
 
 void aigov_policy_free(aigov_policy_t *p)

@@ -136,13 +136,17 @@ static int replay_record(aigov_replay_t *r, const json_t *rec)
     aigov_policy_input_t in;
     aigov_decision_t d;
     int allow, changed;
+    const char *phase = json_string_value(json_object_get(rec, "phase"));
 
+    if (phase && !strcmp(phase, "policy"))
+        return 0;   /* the policy itself (lib/audit_policy.h), not a request */
     if (why)
         return bad(r, why);
     if (f.phase && !strcmp(f.phase, "done")) {
         r->sum.completions++;
         return 0;
     }
+
     if (f.phase && strcmp(f.phase, "admit") && strcmp(f.phase, "deny"))
         return bad(r, "\"phase\" is none of admit, deny, done");
     if (!f.decision || (strcmp(f.decision, "allow") && strcmp(f.decision, "deny")))

@@ -228,6 +228,7 @@ ngx_http_aigov_audit_init_zone(ngx_http_aigov_main_conf_t *amcf,
 
     if (!fresh && sh->audit) {
         a = sh->audit;
+        a->npolicies = 0;       /* policies are logged again after reload */
         goto done;
     }
 
@@ -528,7 +529,12 @@ ngx_http_aigov_audit_answer_start(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    aigov_sha256_init(ctx->answer_sha);
+    if (amcf->hash_key && content == AIGOV_CONTENT_HASH) {
+        aigov_hmac_begin(ctx->answer_sha, amcf->hash_key);
+
+    } else {
+        aigov_sha256_init(ctx->answer_sha);
+    }
 
     if (content == AIGOV_CONTENT_REDACTED || content == AIGOV_CONTENT_FULL) {
         ctx->answer_copy.data = ngx_pnalloc(r->pool,
@@ -776,6 +782,7 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
     aigov_record_t               ar;
     struct timeval               tv;
     aigov_content_t              content;
+    aigov_hmac_key_t            *hkey;
     ngx_http_aigov_main_conf_t  *amcf;
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_aigov_module);
@@ -832,6 +839,9 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
         ar.policy_sha256 = aigov_policy_sha256(ctx->policy);
         content = ctx->decision->content;
 
+        /* its policy record goes into the log before this record */
+        ngx_http_aigov_audit_policy_use(ctx->policy, r->connection->log);
+
     } else {
         ar.rule = ctx->policy ? NULL : "none";
         content = AIGOV_CONTENT_HASH;
@@ -863,19 +873,40 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
 
     ar.content = aigov_content_name(content);
 
+    /* keyed hashes: nobody without the key can test a guessed prompt */
+    hkey = (content == AIGOV_CONTENT_HASH) ? amcf->hash_key : NULL;
+
     if (content != AIGOV_CONTENT_NONE) {
         /* the prompt's hash is on the admission record only */
         if (ctx->body.len && !done) {
-            ngx_http_aigov_hex_sha256(ctx->body.data, ctx->body.len, psha);
+            if (hkey) {
+                aigov_hmac(hkey, ctx->body.data, ctx->body.len, md);
+                *aigov_hex(psha, md, 32) = '\0';
+
+            } else {
+                ngx_http_aigov_hex_sha256(ctx->body.data, ctx->body.len,
+                                          psha);
+            }
+
             ar.prompt_sha256 = psha;
         }
 
         if (ctx->answer_sha && done) {
-            aigov_sha256_final(ctx->answer_sha, md);
+            if (hkey) {
+                aigov_hmac_end(ctx->answer_sha, hkey, md);
+
+            } else {
+                aigov_sha256_final(ctx->answer_sha, md);
+            }
+
             ctx->answer_sha = NULL;
             *aigov_hex(rsha, md, 32) = '\0';
             ar.response_sha256 = rsha;
         }
+    }
+
+    if (hkey && (ar.prompt_sha256 || ar.response_sha256)) {
+        ar.hash_key = hkey->id;
     }
 
     if (content == AIGOV_CONTENT_REDACTED || content == AIGOV_CONTENT_FULL) {
@@ -1047,6 +1078,7 @@ ngx_http_aigov_audit_follow(ngx_http_aigov_main_conf_t *amcf, char **carry)
         a->dev = fi.st_dev;
         a->ino = fi.st_ino;
         a->file_gen++;
+        a->npolicies = 0;       /* each file holds the policies it uses */
 
         if (ngx_file_size(&fi) == 0 && a->tree.size > 0) {
             *carry = aigov_checkpoint_carry_line(amcf->signer, &a->tree,
@@ -1191,16 +1223,18 @@ ngx_http_aigov_audit_append(ngx_http_aigov_main_conf_t *amcf,
     ngx_fd_t                    fd;
     ngx_int_t                   rc;
     ngx_err_t                   err;
-    ngx_uint_t                  i, due, held, lost, committed;
+    ngx_uint_t                  i, due, held, lost, committed, np;
     ngx_http_aigov_audit_sh_t  *a;
 
     a = amcf->audit;
     fd = amcf->audit_file->fd;
     held = ngx_http_aigov_audit_pend_n;
     committed = 0;
+    np = 0;
 
     need = (body ? AIGOV_RECORD_LINE_MAX(len) : 0)
-           + ngx_http_aigov_audit_pend_len + held * 32 + 1;
+           + ngx_http_aigov_audit_pend_len + held * 32 + 1
+           + ngx_http_aigov_audit_policy_room();
 
     if (need > ngx_http_aigov_audit_out_cap) {
         p = malloc(need);
@@ -1249,6 +1283,10 @@ ngx_http_aigov_audit_append(ngx_http_aigov_main_conf_t *amcf,
     end = line + ngx_http_aigov_audit_out_cap;
     seq = a->tree.size;
     n = 0;
+
+    /* policy records first: the records after them may use the policies */
+    np = ngx_http_aigov_audit_policy_lines(a, line, end - line, seq, &n);
+    seq += np;
     ngx_http_aigov_audit_seq0 = seq;
     ngx_http_aigov_audit_body_seq = body ? seq + held + 1 : 0;
 
@@ -1300,11 +1338,13 @@ ngx_http_aigov_audit_append(ngx_http_aigov_main_conf_t *amcf,
         p = (u_char *) nl + 1;
     }
 
-    committed = i;
-    ngx_http_aigov_metrics_audit(committed, written, 0);
+    /* every line written counts, policy records too */
+    ngx_http_aigov_metrics_audit(i, written, 0);
+    ngx_http_aigov_audit_policy_logged(a, ngx_min(i, np));
+    committed = i > np ? i - np : 0;
 
     if (rc != NGX_OK) {
-        lost = held > i ? held - i : 0;
+        lost = held > committed ? held - committed : 0;
         goto failed;
     }
 

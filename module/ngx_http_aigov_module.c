@@ -171,6 +171,13 @@ static ngx_command_t  ngx_http_aigov_commands[] = {
       0,
       NULL },
 
+    { ngx_string("aigov_audit_hash_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_aigov_audit_hash_key,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("aigov_audit_fail"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_enum_slot,

@@ -21,6 +21,7 @@
 #include <audit.h>
 #include <sha256.h>
 #include <hex.h>
+#include <hmac.h>
 
 #include <openssl/evp.h>
 
@@ -69,6 +70,8 @@ typedef struct {
 } ngx_http_aigov_policy_ref_t;
 
 
+#define NGX_HTTP_AIGOV_POLICIES_MAX  64
+
 /* the audit log's state, shared by all workers, behind audit_lock */
 typedef struct {
     ngx_shmtx_sh_t             lock;
@@ -82,6 +85,10 @@ typedef struct {
     ngx_uint_t                 needs_newline;  /* a torn line precedes */
     ngx_uint_t                 file_gen;       /* bumped on a new file */
     ngx_uint_t                 failing;        /* the last write failed */
+    /* policies whose policy record is in the current file since the last
+     * start or reload (ngx_http_aigov_audit_policy.c) */
+    ngx_uint_t                 npolicies;
+    u_char                     policies[NGX_HTTP_AIGOV_POLICIES_MAX][64];
 } ngx_http_aigov_audit_sh_t;
 
 
@@ -105,6 +112,7 @@ typedef struct {
     aigov_signer_t            *signer;
     ngx_shmtx_t               *audit_mutex;    /* in shm */
     ngx_http_aigov_audit_sh_t *audit;          /* in shm */
+    aigov_hmac_key_t          *hash_key;       /* aigov_audit_hash_key */
 } ngx_http_aigov_main_conf_t;
 
 
@@ -246,6 +254,18 @@ void ngx_http_aigov_metrics_request(ngx_http_request_t *r,
 void ngx_http_aigov_metrics_audit(ngx_uint_t records, size_t bytes,
     ngx_uint_t failed);
 void ngx_http_aigov_metrics_checkpoint(void);
+
+/* ngx_http_aigov_audit_policy.c */
+void ngx_http_aigov_audit_policy_use(aigov_policy_t *policy, ngx_log_t *log);
+size_t ngx_http_aigov_audit_policy_room(void);
+ngx_uint_t ngx_http_aigov_audit_policy_lines(ngx_http_aigov_audit_sh_t *a,
+    char *out, size_t cap, uint64_t seq, size_t *n);
+void ngx_http_aigov_audit_policy_logged(ngx_http_aigov_audit_sh_t *a,
+    ngx_uint_t committed);
+
+/* ngx_http_aigov_audit_key.c */
+char *ngx_http_aigov_audit_hash_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 /* ngx_http_aigov_filter.c */
 ngx_int_t ngx_http_aigov_filter_init(ngx_conf_t *cf);

@@ -161,14 +161,16 @@ is($m->{'aigov_gateway_duration_seconds_count{endpoint="/v1/chat/completions"}'}
 # signed a checkpoint over the records
 sleep 1.5;
 open my $fh, '<', "$d/audit.log" or die $!;
-my ($records, $bytes, $cps) = (0, 0, 0);
+my ($records, $bytes, $cps, $policies) = (0, 0, 0, 0);
 while (my $l = <$fh>) {
     if ($l =~ /^\{"checkpoint"/) { $cps++; next }
     $records++;
+    $policies++ if $l =~ /"phase":"policy"/;
     $bytes += length $l;
 }
 close $fh;
-is($records, 8 * 2 + 5, 'audit log: two records per served request, one per refusal');
+is($policies, 1, 'audit log: the policy in force, once');
+is($records - $policies, 8 * 2 + 5, 'audit log: two records per served request, one per refusal');
 is($m->{aigov_audit_records_total}, $records, 'records counted as written');
 is($m->{aigov_audit_bytes_total}, $bytes, 'bytes counted as written');
 is($m->{aigov_audit_write_failures_total}, 0, 'no write failed');

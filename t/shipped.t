@@ -28,6 +28,7 @@ $conf =~ s/\@METRICS_PORT\@/AigovTest::free_port()/ge;
 $conf = "user root;\n$conf" if $> == 0;
 $t->write_file('nginx.conf', $conf);
 system("$aigov keygen --out $d/audit.key --name aigov.dev/aigov >/dev/null 2>&1") == 0 or die 'keygen';
+system("$aigov audit hash-keygen --out $d/audit-hash.key --id dev >/dev/null 2>&1") == 0 or die 'hash-keygen';
 
 my ($ok, $out) = $t->nginx_t;
 ok($ok, 'nginx -t passes on conf/aigov.conf.in with the module loaded') or diag($out);

@@ -9,6 +9,8 @@
 
 int aigov_cmd_keygen(int argc, char **argv);   /* cmd_keygen.c */
 int aigov_cmd_audit(int argc, char **argv);    /* cmd_audit.c */
+int aigov_cmd_audit_match(int argc, char **argv);   /* cmd_audit_match.c: hash-keygen, match */
+int aigov_cmd_audit_report(int argc, char **argv);  /* cmd_audit_report.c */
 int aigov_cmd_policy(int argc, char **argv);   /* cmd_policy.c */
 int aigov_cmd_token(int argc, char **argv);    /* cmd_token.c */
 

@@ -16,17 +16,62 @@
 
 #include "aigov.h"
 #include "audit.h"
+#include "audit_files.h"
+#include "audit_policy.h"
 
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: aigov audit verify --key PUB [--checkpoint NOTE] [--json] LOG...\n"
+        "usage: aigov audit verify --key PUB [--checkpoint NOTE] [--threads 1|2] [--json] LOG...\n"
         "       aigov audit show LOG... [--sub S] [--model M] [--decision allow|deny]\n"
         "                               [--since RFC3339] [--until RFC3339] [--json]\n"
+        "       aigov audit show LOG... --policy DIGEST [--json]   (the policy as loaded)\n"
         "       aigov audit prove LOG... --seq N [--key PUB]\n"
         "       aigov audit check-proof --key PUB PROOF [--line RECORD_FILE] [--json]\n"
+        "       aigov audit report LOG... [--key PUB] [--since T] [--until T] [--top N] (--html FILE | --json)\n"
+        "       aigov audit hash-keygen --out FILE [--id ID]   (key for aigov_audit_hash_key)\n"
+        "       aigov audit match --hash-key FILE --seq N (--text T | --file F) [--response] LOG...\n"
         "PUB is KEY.pub (PEM) or a vkey (NAME+KEYID+BASE64, or a file holding one).\n"
-        "LOG... are the log files oldest first (rotated files, then the current one).\n");
+        "LOG... are log files, plain or gzip'd (logrotate's .gz), and folders of them, in any order:\n"
+        "they are read in the order of the tree, which their carry-over checkpoints give.\n");
+}
+
+/* The files given (folders expanded), in tree order; replaces logs[0..*n)
+ * by malloc'd paths (free with free_logs). -1 after a message. */
+static int order_logs(const char *cmd, char ***logs, int *n)
+{
+    aigov_log_file_t *f;
+    size_t nf;
+    char *notes = NULL, err[512], **out;
+
+    if (aigov_log_files(*logs, (size_t) *n, &f, &nf, &notes, err, sizeof(err)) < 0) {
+        fprintf(stderr, "aigov audit %s: %s\n", cmd, err);
+        return -1;
+    }
+    if (notes)
+        fprintf(stderr, "%s", notes);
+    free(notes);
+    out = calloc(nf + 1, sizeof(char *));
+    if (out == NULL) {
+        aigov_log_files_free(f, nf);
+        return -1;
+    }
+    for (size_t i = 0; i < nf; i++) {
+        out[i] = f[i].path;
+        f[i].path = NULL;
+    }
+    aigov_log_files_free(f, nf);
+    free(*logs);
+    *logs = out;
+    *n = (int) nf;
+    return 0;
+}
+
+static void free_logs(char **logs, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(logs[i]);
+    free(logs);
 }
 
 static void hex(const uint8_t *h, size_t n, char *out)
@@ -169,11 +214,38 @@ static json_t *problem_json(const aigov_problem_t *p, char **files)
                      "message", p->message);
 }
 
+/* Which file holds which records, in the order they were read. */
+static void print_ranges(FILE *o, const aigov_verify_t *v, char **logs, int nlogs)
+{
+    fprintf(o, "files, in tree order:\n");
+    for (int i = 0; i < nlogs; i++) {
+        uint64_t first = 0, last = 0, n = aigov_verify_file_range(v, (unsigned) i, &first, &last);
+        if (n)
+            fprintf(o, "  %s: seq %llu..%llu (%llu records)\n", logs[i], (unsigned long long) first,
+                    (unsigned long long) last, (unsigned long long) n);
+        else
+            fprintf(o, "  %s: no records\n", logs[i]);
+    }
+}
+
+static json_t *ranges_json(const aigov_verify_t *v, char **logs, int nlogs)
+{
+    json_t *a = json_array();
+
+    for (int i = 0; i < nlogs; i++) {
+        uint64_t first = 0, last = 0, n = aigov_verify_file_range(v, (unsigned) i, &first, &last);
+        json_array_append_new(a, json_pack("{s:s, s:I, s:o, s:o}", "file", logs[i], "records", (json_int_t) n,
+                                           "first_seq", n ? json_integer((json_int_t) first) : json_null(),
+                                           "last_seq", n ? json_integer((json_int_t) last) : json_null()));
+    }
+    return a;
+}
+
 static int cmd_verify(int argc, char **argv)
 {
     const char *keyarg = NULL, *kept = NULL;
     char **logs = calloc((size_t) argc, sizeof(char *));
-    int nlogs = 0, json = 0, rc = AIGOV_EXIT_OK;
+    int nlogs = 0, json = 0, rc = AIGOV_EXIT_OK, threads = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 2 : 1;
     aigov_vkey_t key;
     char err[512];
     collect_t c;
@@ -188,6 +260,8 @@ static int cmd_verify(int argc, char **argv)
             keyarg = argv[++i];
         else if (!strcmp(argv[i], "--checkpoint") && i + 1 < argc)
             kept = argv[++i];
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--json"))
             json = 1;
         else if (argv[i][0] == '-' && argv[i][1] != '\0') {
@@ -209,13 +283,19 @@ static int cmd_verify(int argc, char **argv)
         free(logs);
         return AIGOV_EXIT_USAGE;
     }
+    if (order_logs("verify", &logs, &nlogs) < 0) {
+        free(logs);
+        return AIGOV_EXIT_USAGE;
+    }
     c.files = logs;
     c.tty = isatty(2);
     v = aigov_verify_new(&key, on_problem, &c);
     if (v == NULL) {
-        free(logs);
+        free_logs(logs, nlogs);
         return AIGOV_EXIT_USAGE;
     }
+    aigov_verify_check_policies(v);
+    aigov_verify_threads(v, threads > 1 ? 2 : 1);
     if (c.tty && !json)
         aigov_verify_progress(v, on_progress);
     if (kept) {
@@ -223,7 +303,7 @@ static int cmd_verify(int argc, char **argv)
         char *note = read_note(kept, &len);
         if (note == NULL) {
             aigov_verify_free(v);
-            free(logs);
+            free_logs(logs, nlogs);
             return AIGOV_EXIT_USAGE;
         }
         if (aigov_verify_expect(v, note, len, err, sizeof(err)) < 0) {
@@ -240,7 +320,7 @@ static int cmd_verify(int argc, char **argv)
             fprintf(stderr, "aigov audit verify: %s\n", err);
             aigov_verify_free(v);
             free(c.p);
-            free(logs);
+            free_logs(logs, nlogs);
             return AIGOV_EXIT_USAGE;
         }
     }
@@ -275,6 +355,8 @@ static int cmd_verify(int argc, char **argv)
                         "line", (json_int_t) s->last_line, "root", lroot)
             : json_null());
         json_object_set_new(o, "unsigned_records", json_integer((json_int_t) s->uncovered));
+        json_object_set_new(o, "ranges", ranges_json(v, logs, nlogs));
+        json_object_set_new(o, "policy_records", json_integer((json_int_t) aigov_verify_policy_records(v)));
         json_object_set_new(o, "problems", arr);
         t = json_dumps(o, JSON_COMPACT);
         printf("%s\n", t ? t : "{}");
@@ -303,6 +385,8 @@ static int cmd_verify(int argc, char **argv)
             if (s->start_size)
                 printf("note: the first file continues a log from seq %llu (carry-over checkpoint); "
                        "earlier records are in earlier files\n", (unsigned long long) s->start_size);
+            if (nlogs > 1)
+                print_ranges(stdout, v, logs, nlogs);
             if (s->checkpoints_ok == 0 && s->records > 0)
                 printf("WARNING: no checkpoint: none of these records is signed\n");
             else if (s->uncovered)
@@ -310,11 +394,13 @@ static int cmd_verify(int argc, char **argv)
                        (unsigned long long) s->uncovered);
         } else {
             printf("FAILED: %zu problem(s) in %llu records\n", c.n, (unsigned long long) s->records);
+            if (nlogs > 1)
+                print_ranges(stdout, v, logs, nlogs);
         }
     }
     aigov_verify_free(v);
     free(c.p);
-    free(logs);
+    free_logs(logs, nlogs);
     return rc;
 }
 
@@ -326,9 +412,45 @@ static const char *jstr(json_t *o, const char *k)
     return json_is_string(v) ? json_string_value(v) : "-";
 }
 
+/* show --policy DIGEST: the policy as it was loaded, from its policy record. */
+static int show_policy(char **logs, int nlogs, const char *digest, int json)
+{
+    aigov_policy_record_t pr;
+    char err[512];
+    int r = aigov_policy_record_find(logs, (size_t) nlogs, digest, &pr, err, sizeof(err));
+
+    if (r <= 0) {
+        fprintf(stderr, "aigov audit show: %s\n", err);
+        return r == 0 ? AIGOV_EXIT_FOUND : AIGOV_EXIT_USAGE;
+    }
+    if (json) {
+        json_t *o = json_object(), *files = json_array();
+        char *t;
+        for (size_t i = 0; i < pr.nfiles; i++)
+            json_array_append_new(files, json_pack("{s:s, s:s%}", "name", pr.names[i], "text",
+                                                   pr.texts[i], pr.lens[i]));
+        json_object_set_new(o, "policy_sha256", json_string(pr.sha256));
+        json_object_set_new(o, "ts", json_string(pr.ts));
+        json_object_set_new(o, "files", files);
+        t = json_dumps(o, JSON_COMPACT);
+        printf("%s\n", t ? t : "{}");
+        free(t);
+        json_decref(o);
+    } else if (pr.nfiles == 1) {
+        fwrite(pr.texts[0], 1, pr.lens[0], stdout);
+    } else {
+        for (size_t i = 0; i < pr.nfiles; i++) {
+            printf("%s==> %s <==\n", i ? "\n" : "", pr.names[i]);
+            fwrite(pr.texts[i], 1, pr.lens[i], stdout);
+        }
+    }
+    aigov_policy_record_free(&pr);
+    return AIGOV_EXIT_OK;
+}
+
 static int cmd_show(int argc, char **argv)
 {
-    const char *sub = NULL, *model = NULL, *decision = NULL;
+    const char *sub = NULL, *model = NULL, *decision = NULL, *policy = NULL;
     int64_t since = INT64_MIN, until = INT64_MAX;
     int json = 0, nlogs = 0;
     char **logs = calloc((size_t) argc, sizeof(char *));
@@ -344,6 +466,8 @@ static int cmd_show(int argc, char **argv)
             model = argv[++i];
         else if (!strcmp(argv[i], "--decision") && i + 1 < argc)
             decision = argv[++i];
+        else if (!strcmp(argv[i], "--policy") && i + 1 < argc)
+            policy = argv[++i];
         else if (!strcmp(argv[i], "--since") && i + 1 < argc)
             t = &since;
         else if (!strcmp(argv[i], "--until") && i + 1 < argc)
@@ -367,34 +491,42 @@ static int cmd_show(int argc, char **argv)
         free(logs);
         return AIGOV_EXIT_USAGE;
     }
+    if (order_logs("show", &logs, &nlogs) < 0) {
+        free(logs);
+        return AIGOV_EXIT_USAGE;
+    }
+    if (policy) {
+        int rc = show_policy(logs, nlogs, policy, json);
+        free_logs(logs, nlogs);
+        return rc;
+    }
     pending = json_object();
     if (pending == NULL) {
-        free(logs);
+        free_logs(logs, nlogs);
         return AIGOV_EXIT_USAGE;
     }
     if (!json)
         printf("%-8s %-27s %-5s %-6s %-4s %-16s %-18s %-22s %s\n", "SEQ", "TS", "PHASE", "DECIDE", "CODE",
                "SUB", "MODEL", "ENDPOINT", "RULE");
     for (int i = 0; i < nlogs; i++) {
-        FILE *f = fopen(logs[i], "r");
-        char *line = NULL;
-        size_t cap = 0;
-        ssize_t n;
+        char err[512];
+        aigov_lines_t *f = aigov_lines_open(logs[i], err, sizeof(err));
+        const char *line;
+        size_t n;
+        int has_nl, lr;
         uint64_t lineno = 0, seq;
 
         if (f == NULL) {
-            fprintf(stderr, "aigov audit show: %s: %s\n", logs[i], strerror(errno));
+            fprintf(stderr, "aigov audit show: %s\n", err);
             json_decref(pending);
-            free(logs);
+            free_logs(logs, nlogs);
             return AIGOV_EXIT_USAGE;
         }
-        while ((n = getline(&line, &cap, f)) > 0) {
+        while ((lr = aigov_lines_next(f, &line, &n, &has_nl, err, sizeof(err))) == 1) {
             json_t *r;
             int64_t ts;
             const char *phase;
             lineno++;
-            if (line[n - 1] == '\n')
-                line[--n] = '\0';
             if (aigov_record_seq(line, (size_t) n, &seq) < 0)
                 continue;   /* checkpoints and anything else */
             r = json_loadb(line, (size_t) n, 0, NULL);
@@ -431,7 +563,7 @@ static int cmd_show(int argc, char **argv)
                 continue;
             }
             if (json)
-                printf("%s\n", line);
+                printf("%.*s\n", (int) n, line);
             else
                 /* an answer a filter blocked says so, with the filter */
                 printf("%-8llu %-27s %-5s %-6s %-4lld %-16s %-18s %-22s %s%s%s\n", (unsigned long long) seq,
@@ -442,11 +574,16 @@ static int cmd_show(int argc, char **argv)
                        json_is_string(json_object_get(r, "plugin")) ? jstr(r, "plugin") : "");
             json_decref(r);
         }
-        free(line);
-        fclose(f);
+        aigov_lines_close(f);
+        if (lr < 0) {
+            fprintf(stderr, "aigov audit show: %s\n", err);
+            json_decref(pending);
+            free_logs(logs, nlogs);
+            return AIGOV_EXIT_USAGE;
+        }
     }
     json_decref(pending);
-    free(logs);
+    free_logs(logs, nlogs);
     return AIGOV_EXIT_OK;
 }
 
@@ -466,7 +603,7 @@ static int cmd_prove(int argc, char **argv)
     uint8_t proof[64][32];
     const char *note;
     size_t note_len;
-    int plen;
+    int plen, ordered = 0;
 
     memset(&c, 0, sizeof(c));
     if (logs == NULL)
@@ -498,11 +635,16 @@ static int cmd_prove(int argc, char **argv)
         fprintf(stderr, "aigov audit prove: %s\n", err);
         goto out;
     }
+    if (order_logs("prove", &logs, &nlogs) < 0)
+        goto out;
+    ordered = 1;
     c.files = logs;
     v = aigov_verify_new(keyarg ? &key : NULL, on_problem, &c);
     if (v == NULL)
         goto out;
     aigov_verify_keep_leaves(v);
+    if (sysconf(_SC_NPROCESSORS_ONLN) > 1)
+        aigov_verify_threads(v, 2);
     for (int i = 0; i < nlogs; i++)
         if (aigov_verify_file(v, logs[i], err, sizeof(err)) < 0) {
             fprintf(stderr, "aigov audit prove: %s\n", err);
@@ -572,7 +714,10 @@ static int cmd_prove(int argc, char **argv)
 out:
     aigov_verify_free(v);
     free(c.p);
-    free(logs);
+    if (ordered)
+        free_logs(logs, nlogs);
+    else
+        free(logs);
     return rc;
 }
 
@@ -871,6 +1016,10 @@ int aigov_cmd_audit(int argc, char **argv)
         return cmd_check_proof(argc - 1, argv + 1);
     if (!strcmp(argv[1], "_generate"))
         return cmd_generate(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "report"))
+        return aigov_cmd_audit_report(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "match") || !strcmp(argv[1], "hash-keygen"))
+        return aigov_cmd_audit_match(argc - 1, argv + 1);
     fprintf(stderr, "aigov audit: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return AIGOV_EXIT_USAGE;

@@ -13,6 +13,7 @@
 #include "aigov.h"
 #include "policy.h"
 #include "policy_replay.h"
+#include "audit_policy.h"
 
 typedef struct {
     int          json;
@@ -20,6 +21,7 @@ typedef struct {
     const char  *cases;
     const char  *claims;
     const char  *request;
+    const char  *from_log;      /* replay: the policy of this digest, from the log */
     const char  *pos[64];
     int          npos;
 } opts_t;
@@ -32,6 +34,7 @@ static void usage(FILE *f)
         "       aigov policy explain FILE --claims JSON|@FILE --request FILE [--json]\n"
         "       aigov policy diff OLD NEW --cases CASES [--json]\n"
         "       aigov policy replay FILE LOG... [--json]   (--help for details)\n"
+        "       aigov policy replay --from-log DIGEST LOG... [--json]\n"
         "FILE is a policy file or a folder of *.yaml policy files.\n");
 }
 
@@ -39,6 +42,12 @@ static void replay_help(FILE *f)
 {
     fprintf(f,
         "usage: aigov policy replay FILE LOG... [--json]\n"
+        "       aigov policy replay --from-log DIGEST LOG... [--json]\n"
+        "\n"
+        "With --from-log the policy is the one the log itself recorded (its policy\n"
+        "record with that policy_sha256, or a prefix of it; see aigov audit show\n"
+        "--policy): how would last quarter's requests fare under the rules in force\n"
+        "back then, or those in force now.\n"
         "\n"
         "Decides every recorded request of the audit logs again under the policy FILE\n"
         "and prints those that would be decided differently: allowed now denied, denied\n"
@@ -80,6 +89,8 @@ static int parse_opts(int argc, char **argv, opts_t *o)
             dst = &o->claims;
         else if (!strcmp(argv[i], "--request"))
             dst = &o->request;
+        else if (!strcmp(argv[i], "--from-log"))
+            dst = &o->from_log;
         if (dst) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "aigov policy: %s needs a value\n", argv[i]);
@@ -685,7 +696,7 @@ static const char *printable(char *buf, size_t len, const char *s)
 static void replay_change(void *ud, const aigov_replay_change_t *c)
 {
     replay_out_t *out = ud;
-    const char *log = out->o->pos[1 + c->file];
+    const char *log = out->o->pos[(out->o->from_log ? 0 : 1) + c->file];
     const aigov_decision_t *d = c->now;
     char id[80], sub[160], model[160], ep[160], rule[160], now[700];
 
@@ -717,7 +728,7 @@ static void replay_change(void *ud, const aigov_replay_change_t *c)
 static void replay_bad(void *ud, unsigned file, uint64_t line, const char *why)
 {
     replay_out_t *out = ud;
-    const char *log = out->o->pos[1 + file];
+    const char *log = out->o->pos[(out->o->from_log ? 0 : 1) + file];
 
     if (out->nbad++ >= REPLAY_BAD_SHOWN)
         return;
@@ -737,14 +748,34 @@ static int cmd_replay(const opts_t *o)
     char err[512];
     json_t *logs;
 
-    if (o->npos < 2 || o->cases || o->claims || o->request) {
+    int first = o->from_log ? 0 : 1;
+    const char *pname = o->from_log ? o->from_log : o->pos[0];
+
+    if (o->npos < first + 1 || o->cases || o->claims || o->request) {
         usage(stderr);
         return AIGOV_EXIT_USAGE;
     }
     for (int i = 0; i < o->npos; i++)
         if (!exists(o->pos[i]))
             return AIGOV_EXIT_USAGE;
-    if (!(p = load(o->pos[0], o->json)))
+    if (o->from_log) {
+        aigov_policy_record_t pr;
+        char *errors = NULL;
+        int fr = aigov_policy_record_find((char *const *) o->pos, (size_t) o->npos, o->from_log, &pr,
+                                          err, sizeof(err));
+        if (fr <= 0) {
+            fprintf(stderr, "aigov policy replay: %s\n", err);
+            return AIGOV_EXIT_USAGE;
+        }
+        p = aigov_policy_load_texts((const char *const *) pr.names, (const char *const *) pr.texts, pr.lens,
+                                    pr.nfiles, NULL, NULL, NULL, &errors);
+        aigov_policy_record_free(&pr);
+        if (p == NULL) {
+            fprintf(stderr, "aigov policy replay: the logged policy does not load:\n%s", errors ? errors : "");
+            free(errors);
+            return AIGOV_EXIT_USAGE;
+        }
+    } else if (!(p = load(o->pos[0], o->json)))
         return AIGOV_EXIT_USAGE;
     memset(&out, 0, sizeof(out));
     out.o = o;
@@ -753,8 +784,8 @@ static int cmd_replay(const opts_t *o)
         out.bad = json_array();
     }
     aigov_replay_init(&r, p, replay_change, replay_bad, &out);
-    for (int i = 1; i < o->npos; i++) {
-        if (aigov_replay_file(&r, (unsigned) (i - 1), o->pos[i], err, sizeof(err)) != 0) {
+    for (int i = first; i < o->npos; i++) {
+        if (aigov_replay_file(&r, (unsigned) (i - first), o->pos[i], err, sizeof(err)) != 0) {
             fprintf(stderr, "aigov policy replay: %s\n", err);
             json_decref(out.changes);
             json_decref(out.bad);
@@ -767,10 +798,10 @@ static int cmd_replay(const opts_t *o)
                 (unsigned long long) (out.nbad - REPLAY_BAD_SHOWN));
     if (o->json) {
         logs = json_array();
-        for (int i = 1; i < o->npos; i++)
+        for (int i = first; i < o->npos; i++)
             json_array_append_new(logs, json_string(o->pos[i]));
         print_json(json_pack("{s:s,s:s,s:o,s:I,s:I,s:I,s:{s:I,s:I,s:I,s:I},s:o,s:o}",
-                             "policy", o->pos[0], "policy_sha256", aigov_policy_sha256(p),
+                             "policy", pname, "policy_sha256", aigov_policy_sha256(p),
                              "logs", logs, "records", (json_int_t) s->records,
                              "compared", (json_int_t) s->compared,
                              "changed", (json_int_t) s->changed,

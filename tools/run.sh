@@ -35,6 +35,10 @@ chmod 755 "$RUN" "$RUN/tmp"
 if [ ! -f "$RUN/audit.key" ]; then
     "$ROOT/build/aigov" keygen --out "$RUN/audit.key" --name aigov.dev/aigov >/dev/null 2>&1
 fi
+# the key of keyed content hashes (content: hash), made once
+if [ ! -f "$RUN/audit-hash.key" ]; then
+    "$ROOT/build/aigov" audit hash-keygen --out "$RUN/audit-hash.key" --id dev >/dev/null 2>&1
+fi
 
 "$ROOT/mock/aigov-mock" --port "$MOCK_PORT" --pidfile "$RUN/mock.pid" >"$RUN/mock.log" 2>&1 &
 

@@ -14,6 +14,8 @@
 #include <openssl/pem.h>
 
 #include "audit.h"
+#include "audit_files.h"
+#include "audit_policy.h"
 
 static char tmpdir[] = "/tmp/aigov-av-XXXXXX";
 static aigov_signer_t *signer, *other;
@@ -466,6 +468,56 @@ static void test_removed_reordered_inserted(void **state)
     free(l.buf);
 }
 
+/* Two threads hash and check the lines of each chunk: the same problems,
+ * in the same order, and the same summary as one thread. */
+static aigov_verify_summary_t run_file(const char *path, unsigned threads, got_t *g)
+{
+    aigov_verify_t *v = aigov_verify_new(&vkey, on_problem, g);
+    aigov_verify_summary_t s;
+    char err[300];
+
+    memset(g, 0, sizeof(*g));
+    assert_non_null(v);
+    aigov_verify_check_policies(v);
+    aigov_verify_threads(v, threads);
+    assert_int_equal(aigov_verify_file(v, path, err, sizeof(err)), 0);
+    aigov_verify_finish(v);
+    s = *aigov_verify_summary(v);
+    aigov_verify_free(v);
+    return s;
+}
+
+static void test_two_threads(void **state)
+{
+    logb_t l;
+    got_t g1, g2;
+    char path[300];
+    aigov_verify_summary_t s1, s2;
+    FILE *f;
+
+    build(&l, 5000, 100);
+    del_line(&l, 1500);
+    ins_line(&l, 3000, "{\"seq\":12,\"forged\":1}\n");
+    l.buf[line_at(&l, 4000) + 3] = 'X';
+    snprintf(path, sizeof(path), "%s/two-threads.log", tmpdir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(l.buf, 1, l.len, f), l.len);
+    fclose(f);
+    s1 = run_file(path, 1, &g1);
+    s2 = run_file(path, 2, &g2);
+    assert_true(g1.n >= 3);
+    assert_int_equal(g1.n, g2.n);
+    for (int i = 0; i < g1.n && i < 32; i++) {
+        assert_string_equal(g1.p[i].reason, g2.p[i].reason);
+        assert_int_equal(g1.p[i].line, g2.p[i].line);
+        assert_int_equal(g1.p[i].seq, g2.p[i].seq);
+        assert_string_equal(g1.p[i].message, g2.p[i].message);
+    }
+    assert_memory_equal(&s1, &s2, sizeof(s1));
+    free(l.buf);
+}
+
 static void test_torn_lines(void **state)
 {
     logb_t l;
@@ -866,6 +918,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_record_lines),
+        cmocka_unit_test(test_two_threads),
         cmocka_unit_test(test_seq_and_json_scanning),
         cmocka_unit_test(test_timestamps),
         cmocka_unit_test(test_clean_log_with_lagging_checkpoints),
