@@ -9,7 +9,8 @@ CC        ?= cc
 
 DEB_PKGS  := nginx nginx-dev libjwt-dev libyaml-dev libssl-dev libjansson-dev \
              libcmocka-dev libpcre2-dev libvectorscan-dev zlib1g-dev \
-             pkg-config wrk clang perl openssl curl ca-certificates procps iproute2
+             pkg-config wrk clang perl openssl curl ca-certificates procps iproute2 \
+             redis-server
 # Node.js runs the OpenAI SDK test; a machine may have it from elsewhere.
 NODE_PKGS := nodejs npm
 
