@@ -888,9 +888,28 @@ ngx_http_aigov_redis_arm(ngx_http_aigov_redis_conn_t *cn)
 static void
 ngx_http_aigov_redis_timer_handler(ngx_event_t *ev)
 {
+    ngx_msec_int_t                left;
+    ngx_http_aigov_redis_op_t    *op;
     ngx_http_aigov_redis_conn_t  *cn;
 
     cn = ev->data;
+
+    if (ngx_queue_empty(&cn->ops)) {
+        return;
+    }
+
+    /* ngx_add_timer keeps an earlier timer that is close to the new one:
+     * the oldest operation may not be late yet */
+
+    op = ngx_queue_data(ngx_queue_head(&cn->ops), ngx_http_aigov_redis_op_t,
+                        queue);
+
+    left = (ngx_msec_int_t) (op->deadline - ngx_current_msec);
+
+    if (left > 0) {
+        ngx_add_timer(&cn->timer, (ngx_msec_t) left);
+        return;
+    }
 
     ngx_http_aigov_redis_fail(cn, cn->connected ? "no answer in time"
                                                 : "no connection in time");
@@ -1399,7 +1418,7 @@ ngx_http_aigov_quota_verdict(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
     switch (st->srv->fail) {
 
     case NGX_HTTP_AIGOV_REDIS_OPEN:
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "aigov: quota store redis \"%V\" did not answer; "
                       "served without counting (fail=open)", &st->srv->name);
         ctx->quota_store = "none";

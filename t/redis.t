@@ -92,6 +92,12 @@ rules:
     limits:
       requests_per_minute: 3
     decision: allow
+  - name: daily
+    when:
+      subjects: ["day-*"]
+    limits:
+      tokens_per_day: 300
+    decision: allow
   - name: no-quota
     when:
       subjects: ["free-*"]
@@ -295,6 +301,51 @@ sleep 0.5;   # the last settlements are sent when the requests end
 is(rcli('-n 3', 'HGET', "fleet:tok-stream:m:$minute", 't'), $used,
    'settled exactly: Redis counts the usage the answers reported');
 
+# the client goes away while the answer is awaited: the reservation is
+# settled all the same (refunded, or replaced by the answer's usage)
+{
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port, Proto => 'tcp')
+        or die "connect: $!";
+    my $body = encode_json({ model => 'gpt-4o-mini', max_tokens => 100,
+                             messages => [ { role => 'user', content => 'hi' } ] });
+    my $gone = tok(sub => 'tok-gone');
+    $s->print("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer $gone\r\n"
+            . "X-Mock-Delay-Ms: 1500\r\nX-Mock-Usage: 10,20\r\nContent-Type: application/json\r\n"
+            . "Content-Length: " . length($body) . "\r\n\r\n$body");
+    $minute = int(rcli('TIME') =~ /^(\d+)/ ? $1 / 60 : 0);
+    sleep 0.5;
+    my $held = rcli('-n 3', 'HGET', "fleet:tok-gone:m:$minute", 't');
+    ok($held > 100, "admitted: $held tokens reserved while the answer is awaited");
+    close $s;
+    sleep 2;
+    my $after = rcli('-n 3', 'HGET', "fleet:tok-gone:m:$minute", 't');
+    ok($after eq '0' || $after eq '30', "client gone: settled ($after tokens remain, not $held)");
+}
+
+# tokens_per_day: the day's key, settled, expires after the UTC day
+my $r = chat(tok(sub => 'day-1'), max_tokens => 100, headers => { 'X-Mock-Usage' => '10,20' });
+is($r->{status}, 200, 'tokens_per_day: admitted');
+sleep 0.3;
+my $now = rcli('TIME') =~ /^(\d+)/ ? $1 : 0;
+my $day = int($now / 86400);
+is(rcli('-n 3', 'GET', "fleet:day-1:d:$day"), '30', "the day's key holds the settled usage");
+$ttl = rcli('-n 3', 'TTL', "fleet:day-1:d:$day");
+my $to_day = 86400 - $now % 86400 + 60;
+ok($ttl > 60 && $ttl <= $to_day + 2, "it expires a minute after the UTC day ends ($ttl s)");
+is(chat(tok(sub => 'day-1'), max_tokens => 100, headers => { 'X-Mock-Usage' => '10,20' })->{status}, 200,
+   '30 used + about 100 reserved fit in 300');
+sleep 0.3;
+is(chat(tok(sub => 'day-1'), max_tokens => 250)->{status}, 429, '60 used + 250 do not');
+
+# a reload starts new workers and connections; the counts are in Redis
+my ($rok, $rout) = $t2->reload;
+ok($rok, 'instance 2 reloads') or diag($rout);
+sleep 1;
+away_from_minute_edge();
+my $rl = tok(sub => 'rpm-reload');
+my @st = map { chat($rl, inst => $_ % 2 ? $t : $t2)->{status} } 1 .. 12;
+is(scalar(grep { $_ eq '200' } @st), 10, 'after a reload the fleet still admits exactly 10');
+
 # the scripts flushed: EVALSHA is refused with NOSCRIPT, EVAL takes over once
 rcli('SCRIPT FLUSH');
 $before = commandstat('eval');
@@ -302,7 +353,7 @@ is(chat(tok(sub => 'rpm-noscript'))->{status}, 200, 'after SCRIPT FLUSH a reques
 ok(commandstat('eval') > $before, '... by EVAL after NOSCRIPT');
 
 # a wrong password: the server is refused its setup, and fails closed
-my $r = chat(tok(sub => 'rpm-badauth'), port => $port1{badauth});
+$r = chat(tok(sub => 'rpm-badauth'), port => $port1{badauth});
 is($r->{status}, 429, 'wrong password: 429');
 is(code($r), 'quota_unavailable', '... quota_unavailable');
 like($t->error_log, qr/refused the connection's setup: WRONGPASS/, 'the refusal is logged');
