@@ -382,6 +382,8 @@ ROWS=(
     "plugins-2|aigov + 4 plugins on the prompt|2|nginx-2|json1k json16k"
     "audit-1|aigov + signed audit log|1|nginx-1|json1k json16k"
     "audit-2|aigov + signed audit log|2|nginx-2|json1k json16k stream"
+    "quota-2|aigov + policy + quotas in shared memory|2|nginx-2|json1k"
+    "redis-2|aigov + policy + quotas in Redis|2|nginx-2|json1k"
     "lua-2|nginx + Lua guard (cjson, ngx.re)|2|nginx-2|json1k json16k stream"
     "portkey|Portkey gateway (Node.js)|1|nginx-2|json1k json16k stream"
     "portkey-guard|Portkey + regexMatch guardrail|1|nginx-2|json1k json16k stream"
@@ -394,7 +396,7 @@ row_field() { local IFS='|'; read -r -a f <<<"$1"; echo "${f[$2]}"; }
 aigov_conf() {  # step workers dir json-port sse-port
     local main="load_module $MODULE;" http="" loc="            aigov on;" p
     case $1 in
-        policy|plugins|audit)
+        policy|plugins|audit|quota|redis)
             loc="$loc
             aigov_jwt_key $RUN/jwt-rs256.pub.pem;"
             ;;
@@ -402,6 +404,11 @@ aigov_conf() {  # step workers dir json-port sse-port
     case $1 in
         policy) loc="$loc
             aigov_policy $BENCH/policy-identity.yaml;" ;;
+        quota) loc="$loc
+            aigov_policy $BENCH/policy-quota.yaml;" ;;
+        redis) loc="$loc
+            aigov_policy $BENCH/policy-quota.yaml;
+            aigov_quota_redis 127.0.0.1:$REDIS_PORT;" ;;
         plugins|audit) loc="$loc
             aigov_policy $BENCH/policy-plugins.yaml;"
             for p in $PLUGINS; do
@@ -441,9 +448,12 @@ start_row() {  # row-line
             [ -z "$LUA_WHY" ] || { STATUS[$id]="not available: $LUA_WHY"; return; }
             lua_conf "$workers" "$RUN/$id" "${PJSON[$id]}" "${PSSE[$id]}" >"$RUN/$id/nginx.conf"
             start_nginx "$id" "${PJSON[$id]}" || { STATUS[$id]=$START_ERR; return; } ;;
-        pass-*|policy-*|plugins-*|audit-*)
+        pass-*|policy-*|plugins-*|audit-*|quota-*|redis-*)
             step=${id%-*}
             [ -f "$MODULE" ] || { STATUS[$id]="not available: ${MODULE#"$ROOT"/} not built"; return; }
+            if [ "$step" = redis ]; then
+                start_redis || { STATUS[$id]="not available: $REDIS_WHY"; return; }
+            fi
             if [ "$step" = plugins ] || [ "$step" = audit ]; then
                 missing=""
                 for p in $PLUGINS; do [ -f "$ROOT/build/plugins/$p.so" ] || missing="$missing $p.so"; done
@@ -475,6 +485,35 @@ start_row() {  # row-line
     STATUS[$id]=ok
     sleep 0.3
     RSS[$id]=$(rss_kb "$NGX_PID")
+}
+
+# Debian's redis-server for the redis-* rows, on a free loopback port, no
+# persistence; sets REDIS_PORT, or REDIS_WHY when it cannot run.
+REDIS_PORT=""
+REDIS_WHY=""
+start_redis() {
+    [ -z "$REDIS_PORT" ] || return 0
+    command -v redis-server >/dev/null || { REDIS_WHY="redis-server is not installed (make deps)"; return 1; }
+    alloc_port
+    mkdir -p "$RUN/redis"
+    redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no \
+        --dir "$RUN/redis" --daemonize no >"$RUN/redis/redis.log" 2>&1 &
+    PIDS+=("$!")
+    wait_port "$PORT" "$!" 10 || { REDIS_WHY="redis-server did not start"; return 1; }
+    REDIS_PORT=$PORT
+}
+
+# Redis commands per request of the redis-2 row: wrk for a few seconds
+# after the measurement, INFO commandstats before and after.
+redis_round_trips() {
+    local line req calls
+    redis-cli -p "$REDIS_PORT" CONFIG RESETSTAT >/dev/null
+    line=$(run_wrk redis-2 json1k 3)
+    req=$(sed -n 's/.*requests=\([0-9]*\).*/\1/p' <<<"$line")
+    calls=$(redis-cli -p "$REDIS_PORT" INFO commandstats | tr -d '\r' |
+        sed -n 's/^cmdstat_\(evalsha\|eval\):calls=\([0-9]*\).*/\2/p' | awk '{s += $1} END {print s + 0}')
+    [ -n "$req" ] && [ "$req" -gt 0 ] || { echo "could not be counted (wrk: $line)"; return; }
+    awk -v c="$calls" -v r="$req" 'BEGIN { printf "%d scripts for %d requests: %.2f per request", c, r, c / r }'
 }
 
 # Headers and body of one (row, case); sets HDRS, BODY, PORT_OF.
@@ -599,6 +638,12 @@ for rep in $(seq 1 "$REPEAT"); do
     done
 done
 
+REDIS_TRIPS=""
+if [ "${STATUS[redis-2]:-}" = ok ] && [ -z "${CASE_NOTE[redis-2:json1k]:-}" ]; then
+    REDIS_TRIPS=$(redis_round_trips)
+    log "bench: redis-2: $REDIS_TRIPS"
+fi
+
 # Everything the table needs, for bench/table.pl.
 {
     for r in "${SELECTED[@]}"; do
@@ -637,6 +682,14 @@ cpu=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
          "Token: $JWT_SOURCE; audit key: $AUDIT_KEY_SOURCE."
     echo
     perl "$BENCH/table.pl" "$RUN/rows.tsv" "$RUN/measure.tsv"
+    if [ -n "$REDIS_TRIPS" ]; then
+        echo
+        echo "Quotas in Redis (redis-2 against quota-2): Redis on this machine, one subject (one hot key)," \
+             "requests_per_minute and tokens_per_minute counted for every request." \
+             "Redis round trips, from INFO commandstats over 3 s of wrk: $REDIS_TRIPS" \
+             "(the admission, which the request waits for, and the settlement from the answer's usage," \
+             "sent after the answer without waiting; under requests_per_minute alone there is no settlement)."
+    fi
     if [ "${BENCH_MICRO:-1}" = 1 ] && [ -x "$ROOT/build/bench-micro" ]; then
         echo
         echo "## Micro-benchmarks (build/bench-micro)"

@@ -106,6 +106,8 @@ typedef struct {
     ngx_queue_t                   ops;
     ngx_uint_t                    nops;
     ngx_event_t                   timer;     /* the oldest op's deadline */
+    ngx_event_t                   flush_ev;  /* posted: one write for all
+                                                commands of a loop turn */
     ngx_msec_t                    retry_at;  /* no new connection before */
     ngx_uint_t                    down;      /* failed, not answered since */
 
@@ -158,6 +160,7 @@ static ngx_int_t ngx_http_aigov_redis_append(ngx_http_aigov_redis_conn_t *cn,
 static ngx_int_t ngx_http_aigov_redis_append_op(
     ngx_http_aigov_redis_conn_t *cn, ngx_http_aigov_redis_op_t *op);
 static void ngx_http_aigov_redis_flush(ngx_http_aigov_redis_conn_t *cn);
+static void ngx_http_aigov_redis_flush_handler(ngx_event_t *ev);
 static void ngx_http_aigov_redis_arm(ngx_http_aigov_redis_conn_t *cn);
 static void ngx_http_aigov_redis_read_handler(ngx_event_t *rev);
 static void ngx_http_aigov_redis_write_handler(ngx_event_t *wev);
@@ -481,6 +484,9 @@ ngx_http_aigov_redis_init_process(ngx_cycle_t *cycle)
         cn[i].timer.handler = ngx_http_aigov_redis_timer_handler;
         cn[i].timer.data = &cn[i];
         cn[i].timer.log = cycle->log;
+        cn[i].flush_ev.handler = ngx_http_aigov_redis_flush_handler;
+        cn[i].flush_ev.data = &cn[i];
+        cn[i].flush_ev.log = cycle->log;
     }
 
     ngx_http_aigov_redis_conns = cn;
@@ -506,6 +512,10 @@ ngx_http_aigov_redis_exit_process(ngx_cycle_t *cycle)
 
         if (cn->timer.timer_set) {
             ngx_del_timer(&cn->timer);
+        }
+
+        if (cn->flush_ev.posted) {
+            ngx_delete_posted_event(&cn->flush_ev);
         }
 
         ngx_free(cn->out);
@@ -722,11 +732,26 @@ ngx_http_aigov_redis_queue(ngx_http_aigov_redis_conn_t *cn,
 
     ngx_http_aigov_redis_arm(cn);
 
-    if (cn->connected) {
-        ngx_http_aigov_redis_flush(cn);
+    if (cn->connected && !cn->flush_ev.posted) {
+        /* the commands of all requests decided in this turn of the event
+         * loop go out together, in one write, when the turn ends */
+        ngx_post_event(&cn->flush_ev, &ngx_posted_events);
     }
 
     return NGX_OK;
+}
+
+
+static void
+ngx_http_aigov_redis_flush_handler(ngx_event_t *ev)
+{
+    ngx_http_aigov_redis_conn_t  *cn;
+
+    cn = ev->data;
+
+    if (cn->c && cn->connected && cn->out_len) {
+        ngx_http_aigov_redis_flush(cn);
+    }
 }
 
 
