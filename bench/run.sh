@@ -505,15 +505,23 @@ start_redis() {
 
 # Redis commands per request of the redis-2 row: wrk for a few seconds
 # after the measurement, INFO commandstats before and after.
+redis_cpu() {  # seconds of CPU redis-server has used
+    redis-cli -p "$REDIS_PORT" INFO cpu | tr -d '\r' |
+        awk -F: '/^used_cpu_(sys|user):/ {s += $2} END {printf "%.6f", s}'
+}
+
 redis_round_trips() {
-    local line req calls
+    local line req calls cpu0 cpu1
     redis-cli -p "$REDIS_PORT" CONFIG RESETSTAT >/dev/null
+    cpu0=$(redis_cpu)
     line=$(run_wrk redis-2 json1k 3)
+    cpu1=$(redis_cpu)
     req=$(sed -n 's/.*requests=\([0-9]*\).*/\1/p' <<<"$line")
     calls=$(redis-cli -p "$REDIS_PORT" INFO commandstats | tr -d '\r' |
         sed -n 's/^cmdstat_\(evalsha\|eval\):calls=\([0-9]*\).*/\2/p' | awk '{s += $1} END {print s + 0}')
     [ -n "$req" ] && [ "$req" -gt 0 ] || { echo "could not be counted (wrk: $line)"; return; }
-    awk -v c="$calls" -v r="$req" 'BEGIN { printf "%d scripts for %d requests: %.2f per request", c, r, c / r }'
+    awk -v c="$calls" -v r="$req" -v a="$cpu0" -v b="$cpu1" \
+        'BEGIN { printf "%d scripts for %d requests: %.2f per request; redis-server used %.1f µs of CPU per request", c, r, c / r, (b - a) * 1e6 / r }'
 }
 
 # Headers and body of one (row, case); sets HDRS, BODY, PORT_OF.

@@ -92,6 +92,9 @@ typedef struct {
     size_t                        lens[AIGOV_QUOTA_REDIS_ARGS];
     aigov_quota_limits_t          lim;       /* for a retry with EVAL */
     long long                     reserve;
+    aigov_quota_ticket_t          ticket;    /* a settlement's, summed */
+    long long                     actual;
+    const char                   *base;      /* its key base, in buf */
     unsigned                      eval:1;    /* sent as EVAL already */
     char                          buf[1];    /* holds the arguments */
 } ngx_http_aigov_redis_op_t;
@@ -105,6 +108,7 @@ typedef struct {
     ngx_uint_t                    connected;
     ngx_queue_t                   ops;
     ngx_uint_t                    nops;
+    ngx_queue_t                   settles;   /* held until the turn ends */
     ngx_event_t                   timer;     /* the oldest op's deadline */
     ngx_event_t                   flush_ev;  /* posted: one write for all
                                                 commands of a loop turn */
@@ -481,6 +485,7 @@ ngx_http_aigov_redis_init_process(ngx_cycle_t *cycle)
     for (i = 0; i < rmcf->servers.nelts; i++) {
         cn[i].srv = srv[i];
         ngx_queue_init(&cn[i].ops);
+        ngx_queue_init(&cn[i].settles);
         cn[i].timer.handler = ngx_http_aigov_redis_timer_handler;
         cn[i].timer.data = &cn[i];
         cn[i].timer.log = cycle->log;
@@ -694,6 +699,12 @@ ngx_http_aigov_redis_fail(ngx_http_aigov_redis_conn_t *cn, const char *why)
     }
 
     cn->nops = 0;
+
+    while (!ngx_queue_empty(&cn->settles)) {
+        q = ngx_queue_head(&cn->settles);
+        ngx_queue_remove(q);
+        ngx_free(ngx_queue_data(q, ngx_http_aigov_redis_op_t, queue));
+    }
 }
 
 
@@ -745,11 +756,58 @@ ngx_http_aigov_redis_queue(ngx_http_aigov_redis_conn_t *cn,
 static void
 ngx_http_aigov_redis_flush_handler(ngx_event_t *ev)
 {
+    size_t                        room;
+    ngx_queue_t                  *q;
+    ngx_http_aigov_redis_op_t    *op;
     ngx_http_aigov_redis_conn_t  *cn;
 
     cn = ev->data;
 
-    if (cn->c && cn->connected && cn->out_len) {
+    if (cn->c == NULL && !ngx_queue_empty(&cn->settles)
+        && !(cn->down
+             && (ngx_msec_int_t) (cn->retry_at - ngx_current_msec) > 0))
+    {
+        /* closed while idle in this turn (Redis's own idle timeout) */
+        (void) ngx_http_aigov_redis_connect(cn);
+    }
+
+    while (!ngx_queue_empty(&cn->settles)) {
+        q = ngx_queue_head(&cn->settles);
+        ngx_queue_remove(q);
+
+        op = ngx_queue_data(q, ngx_http_aigov_redis_op_t, queue);
+
+        if (cn->c == NULL) {
+            /* lost with the connection: fail() logged it */
+            ngx_free(op);
+            continue;
+        }
+
+        room = op->base - op->buf;
+        op->argc = aigov_quota_redis_settle_args(op->buf, room, "", op->base,
+                                                 &op->ticket, op->actual,
+                                                 op->args, op->lens);
+
+        if (op->argc < 0 || ngx_http_aigov_redis_append_op(cn, op) != NGX_OK)
+        {
+            ngx_free(op);
+            continue;
+        }
+
+        op->deadline = ngx_current_msec + cn->srv->timeout
+                       + (cn->connected ? 0 : cn->srv->connect_timeout);
+
+        ngx_queue_insert_tail(&cn->ops, &op->queue);
+        cn->nops++;
+    }
+
+    if (cn->c == NULL) {
+        return;
+    }
+
+    ngx_http_aigov_redis_arm(cn);
+
+    if (cn->connected && cn->out_len) {
         ngx_http_aigov_redis_flush(cn);
     }
 }
@@ -1211,14 +1269,22 @@ ngx_http_aigov_redis_answer(ngx_http_aigov_redis_op_t *op, ngx_int_t verdict)
 }
 
 
-/* A settlement is sent and not waited for. */
+/*
+ * A settlement is not waited for. It is held until the end of the event
+ * loop turn, where the settlements of one subject for the same windows
+ * and of the same sign (a busy caller's) are summed into one script: Redis
+ * runs one instead of many, and the sums are what each would have made.
+ */
 
 static void
 ngx_http_aigov_redis_settle(ngx_http_aigov_redis_srv_t *srv,
     const char *base, aigov_quota_ticket_t *t, long long actual,
     ngx_log_t *log)
 {
-    size_t                        len;
+    size_t                        len, room;
+    long long                     delta;
+    ngx_uint_t                    n;
+    ngx_queue_t                  *q;
     ngx_http_aigov_redis_op_t    *op;
     ngx_http_aigov_redis_conn_t  *cn;
 
@@ -1228,26 +1294,68 @@ ngx_http_aigov_redis_settle(ngx_http_aigov_redis_srv_t *srv,
 
     cn = &ngx_http_aigov_redis_conns[srv->index];
 
-    len = ngx_strlen(base) + 5 * NGX_INT64_LEN + 16;
+    if (cn->c == NULL) {
+        if ((cn->down
+             && (ngx_msec_int_t) (cn->retry_at - ngx_current_msec) > 0)
+            || ngx_http_aigov_redis_connect(cn) != NGX_OK)
+        {
+            goto lost;
+        }
+    }
 
-    op = ngx_alloc(sizeof(ngx_http_aigov_redis_op_t) + len, log);
+    if (actual < 0) {
+        actual = 0;
+    }
+
+    delta = actual - t->reserved;
+    n = 0;
+
+    for (q = ngx_queue_last(&cn->settles);
+         q != ngx_queue_sentinel(&cn->settles) && n < 64;
+         q = ngx_queue_prev(q), n++)
+    {
+        op = ngx_queue_data(q, ngx_http_aigov_redis_op_t, queue);
+
+        if (op->ticket.minute == t->minute && op->ticket.day == t->day
+            && op->ticket.charged == t->charged
+            && (op->actual - op->ticket.reserved < 0) == (delta < 0)
+            && ngx_strcmp(op->base, base) == 0)
+        {
+            op->ticket.reserved += t->reserved;
+            op->actual += actual;
+            return;
+        }
+    }
+
+    len = ngx_strlen(base) + 1;
+    room = len + 5 * NGX_INT64_LEN + 16;
+
+    op = ngx_alloc(sizeof(ngx_http_aigov_redis_op_t) + room + len, log);
     if (op == NULL) {
-        return;
+        goto lost;
     }
 
     ngx_memzero(op, sizeof(ngx_http_aigov_redis_op_t));
     op->kind = NGX_HTTP_AIGOV_OP_SETTLE;
+    op->ticket = *t;
+    op->actual = actual;
+    op->base = op->buf + room;
+    ngx_memcpy(op->buf + room, base, len);
 
-    op->argc = aigov_quota_redis_settle_args(op->buf, len, "", base, t, actual,
-                                             op->args, op->lens);
+    ngx_queue_insert_tail(&cn->settles, &op->queue);
 
-    if (op->argc < 0 || ngx_http_aigov_redis_queue(cn, op) != NGX_OK) {
-        ngx_log_error(NGX_LOG_WARN, log, 0,
-                      "aigov: quota store redis \"%V\" cannot take a "
-                      "settlement; the reservation counts until its window "
-                      "ends", &srv->name);
-        ngx_free(op);
+    if (!cn->flush_ev.posted) {
+        ngx_post_event(&cn->flush_ev, &ngx_posted_events);
     }
+
+    return;
+
+lost:
+
+    ngx_log_error(NGX_LOG_WARN, log, 0,
+                  "aigov: quota store redis \"%V\" cannot take a "
+                  "settlement; the reservation counts until its window "
+                  "ends", &srv->name);
 }
 
 

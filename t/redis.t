@@ -283,10 +283,12 @@ my @waves;
 for my $wave (1 .. 2) {
     push @waves, burst(24, 24, sub {
         my ($p) = @_;
+        # the mock reports 20 + 40 (or 5 + 10) tokens in the stream's last
+        # event; settlements of one subject ending together are summed
+        my $u = $p % 3 ? '20,40' : '5,10';
         my $r = chat($tk, inst => $p % 2 ? $t : $t2, stream => 1, max_tokens => 100,
-                     headers => { 'X-Mock-Usage' => '20,40', 'X-Mock-Stream-Delay-Ms' => 100 });
-        # the mock reports 20 + 40 tokens in the stream's last event
-        $r->{usage} = 60 if $r->{status} eq '200';
+                     headers => { 'X-Mock-Usage' => $u, 'X-Mock-Stream-Delay-Ms' => 100 });
+        $r->{usage} = $p % 3 ? 60 : 15 if $r->{status} eq '200';
         return $r;
     });
 }
@@ -294,6 +296,7 @@ my $admitted = count(200, @waves);
 my $used = 0;
 $used += $_->[2] for @waves;
 ok($admitted > 0, "streamed requests admitted: $admitted of 48");
+ok($admitted * 60 >= $used && $admitted * 15 <= $used, 'usage adds up');
 ok($used <= 1000, "the sum of admitted usage ($used) stays within tokens_per_minute 1000");
 ok(!grep({ $_->[0] ne '200' && $_->[0] ne '429' } @waves), 'every stream admitted or refused, none failed');
 $minute = int(rcli('TIME') =~ /^(\d+)/ ? $1 / 60 : 0);
