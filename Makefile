@@ -9,10 +9,11 @@ CC        ?= cc
 
 DEB_PKGS  := nginx nginx-dev libjwt-dev libyaml-dev libssl-dev libjansson-dev \
              libcmocka-dev libpcre2-dev libvectorscan-dev zlib1g-dev \
-             pkg-config wrk clang perl openssl curl ca-certificates procps iproute2 \
-             redis-server
+             pkg-config wrk clang perl openssl curl ca-certificates procps iproute2
 # Node.js runs the OpenAI SDK test; a machine may have it from elsewhere.
 NODE_PKGS := nodejs npm
+# t/redis.t and make bench start Debian's Redis on a loopback port
+DEB_PKGS  += redis-server
 
 WARN      := -Wall -Wextra -Werror
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g -fPIC -Ilib -Iplugins -I/usr/include/hs $(WARN)

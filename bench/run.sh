@@ -382,9 +382,9 @@ ROWS=(
     "plugins-2|aigov + 4 plugins on the prompt|2|nginx-2|json1k json16k"
     "audit-1|aigov + signed audit log|1|nginx-1|json1k json16k"
     "audit-2|aigov + signed audit log|2|nginx-2|json1k json16k stream"
+    "lua-2|nginx + Lua guard (cjson, ngx.re)|2|nginx-2|json1k json16k stream"
     "quota-2|aigov + policy + quotas in shared memory|2|nginx-2|json1k"
     "redis-2|aigov + policy + quotas in Redis|2|nginx-2|json1k"
-    "lua-2|nginx + Lua guard (cjson, ngx.re)|2|nginx-2|json1k json16k stream"
     "portkey|Portkey gateway (Node.js)|1|nginx-2|json1k json16k stream"
     "portkey-guard|Portkey + regexMatch guardrail|1|nginx-2|json1k json16k stream"
 )
@@ -396,7 +396,14 @@ row_field() { local IFS='|'; read -r -a f <<<"$1"; echo "${f[$2]}"; }
 aigov_conf() {  # step workers dir json-port sse-port
     local main="load_module $MODULE;" http="" loc="            aigov on;" p
     case $1 in
-        policy|plugins|audit|quota|redis)
+        quota|redis) loc="$loc
+            aigov_jwt_key $RUN/jwt-rs256.pub.pem;
+            aigov_policy $BENCH/policy-quota.yaml;" ;;
+    esac
+    [ "$1" != redis ] || loc="$loc
+            aigov_quota_redis 127.0.0.1:$REDIS_PORT;"
+    case $1 in
+        policy|plugins|audit)
             loc="$loc
             aigov_jwt_key $RUN/jwt-rs256.pub.pem;"
             ;;
@@ -404,11 +411,6 @@ aigov_conf() {  # step workers dir json-port sse-port
     case $1 in
         policy) loc="$loc
             aigov_policy $BENCH/policy-identity.yaml;" ;;
-        quota) loc="$loc
-            aigov_policy $BENCH/policy-quota.yaml;" ;;
-        redis) loc="$loc
-            aigov_policy $BENCH/policy-quota.yaml;
-            aigov_quota_redis 127.0.0.1:$REDIS_PORT;" ;;
         plugins|audit) loc="$loc
             aigov_policy $BENCH/policy-plugins.yaml;"
             for p in $PLUGINS; do
@@ -448,16 +450,21 @@ start_row() {  # row-line
             [ -z "$LUA_WHY" ] || { STATUS[$id]="not available: $LUA_WHY"; return; }
             lua_conf "$workers" "$RUN/$id" "${PJSON[$id]}" "${PSSE[$id]}" >"$RUN/$id/nginx.conf"
             start_nginx "$id" "${PJSON[$id]}" || { STATUS[$id]=$START_ERR; return; } ;;
-        pass-*|policy-*|plugins-*|audit-*|quota-*|redis-*)
+        pass-*|policy-*|plugins-*|audit-*)
             step=${id%-*}
             [ -f "$MODULE" ] || { STATUS[$id]="not available: ${MODULE#"$ROOT"/} not built"; return; }
-            if [ "$step" = redis ]; then
-                start_redis || { STATUS[$id]="not available: $REDIS_WHY"; return; }
-            fi
             if [ "$step" = plugins ] || [ "$step" = audit ]; then
                 missing=""
                 for p in $PLUGINS; do [ -f "$ROOT/build/plugins/$p.so" ] || missing="$missing $p.so"; done
                 [ -z "$missing" ] || { STATUS[$id]="not available: build/plugins/ lacks$missing"; return; }
+            fi
+            aigov_conf "$step" "$workers" "$RUN/$id" "${PJSON[$id]}" "${PSSE[$id]}" >"$RUN/$id/nginx.conf"
+            start_nginx "$id" "${PJSON[$id]}" || { STATUS[$id]=$START_ERR; return; } ;;
+        quota-*|redis-*)
+            step=${id%-*}
+            [ -f "$MODULE" ] || { STATUS[$id]="not available: ${MODULE#"$ROOT"/} not built"; return; }
+            if [ "$step" = redis ]; then
+                start_redis || { STATUS[$id]="not available: $REDIS_WHY"; return; }
             fi
             aigov_conf "$step" "$workers" "$RUN/$id" "${PJSON[$id]}" "${PSSE[$id]}" >"$RUN/$id/nginx.conf"
             start_nginx "$id" "${PJSON[$id]}" || { STATUS[$id]=$START_ERR; return; } ;;
@@ -503,8 +510,8 @@ start_redis() {
     REDIS_PORT=$PORT
 }
 
-# Redis commands per request of the redis-2 row: wrk for a few seconds
-# after the measurement, INFO commandstats before and after.
+# Redis scripts and CPU per request of the redis-2 row: wrk for a few
+# seconds on its own, INFO commandstats and INFO cpu before and after.
 redis_cpu() {  # seconds of CPU redis-server has used
     redis-cli -p "$REDIS_PORT" INFO cpu | tr -d '\r' |
         awk -F: '/^used_cpu_(sys|user):/ {s += $2} END {printf "%.6f", s}'
@@ -629,6 +636,13 @@ for c in $CASES; do
     done
 done
 
+# Redis scripts and CPU per request of the redis-2 row, measured apart.
+REDIS_TRIPS=""
+if [ "${STATUS[redis-2]:-}" = ok ] && [ -z "${CASE_NOTE[redis-2:json1k]:-}" ]; then
+    REDIS_TRIPS=$(redis_round_trips)
+    log "bench: redis-2: $REDIS_TRIPS"
+fi
+
 # Runs are interleaved (every row once, then again) so that a slow moment of
 # the machine does not fall on one row only. Warm-up runs are not recorded.
 : >"$RUN/measure.tsv"
@@ -645,12 +659,6 @@ for rep in $(seq 1 "$REPEAT"); do
         done
     done
 done
-
-REDIS_TRIPS=""
-if [ "${STATUS[redis-2]:-}" = ok ] && [ -z "${CASE_NOTE[redis-2:json1k]:-}" ]; then
-    REDIS_TRIPS=$(redis_round_trips)
-    log "bench: redis-2: $REDIS_TRIPS"
-fi
 
 # Everything the table needs, for bench/table.pl.
 {
@@ -690,19 +698,22 @@ cpu=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
          "Token: $JWT_SOURCE; audit key: $AUDIT_KEY_SOURCE."
     echo
     perl "$BENCH/table.pl" "$RUN/rows.tsv" "$RUN/measure.tsv"
-    if [ -n "$REDIS_TRIPS" ]; then
-        echo
-        echo "Quotas in Redis (redis-2 against quota-2): Redis on this machine, one subject (one hot key)," \
-             "requests_per_minute and tokens_per_minute counted for every request." \
-             "Redis round trips, from INFO commandstats over 3 s of wrk: $REDIS_TRIPS" \
-             "(the admission, which the request waits for, and the settlement from the answer's usage," \
-             "sent after the answer without waiting; under requests_per_minute alone there is no settlement)."
-    fi
     if [ "${BENCH_MICRO:-1}" = 1 ] && [ -x "$ROOT/build/bench-micro" ]; then
         echo
         echo "## Micro-benchmarks (build/bench-micro)"
         echo
         "$ROOT/build/bench-micro" 2>&1 || echo "(build/bench-micro exited with $?)"
+    fi
+    if [ -n "$REDIS_TRIPS" ]; then
+        echo
+        echo "## Quotas in Redis"
+        echo
+        echo "Quotas in Redis (redis-2 against quota-2): Redis on this machine, one subject (one hot key)," \
+             "requests_per_minute and tokens_per_minute counted for every request." \
+             "Redis round trips, from INFO commandstats over 3 s of wrk: $REDIS_TRIPS" \
+             "(the admission, which the request waits for, and the settlements from the answers' usage," \
+             "sent without waiting, those of the subject ending in one event loop turn summed into one script;" \
+             "under requests_per_minute alone there is no settlement)."
     fi
 } >"$RESULTS.tmp"
 mv "$RESULTS.tmp" "$RESULTS"

@@ -118,14 +118,14 @@ typedef struct {
     unsigned                   decided:1;
     unsigned                   quota_held:1;
     aigov_quota_ticket_t       ticket;
-    long long                  asked_max_tokens;
-    unsigned                   usage_added:1;  /* the gateway asked the
-                                                  upstream for stream usage
-                                                  the client did not ask for */
     void                      *redis;          /* a reservation in Redis:
                                                   ngx_http_aigov_redis.c */
     const char                *quota_store;    /* "redis" | "local" | "none":
                                                   which store decided */
+    long long                  asked_max_tokens;
+    unsigned                   usage_added:1;  /* the gateway asked the
+                                                  upstream for stream usage
+                                                  the client did not ask for */
 
     aigov_filter_spec_t       *specs;
     ngx_uint_t                 nspecs;
