@@ -395,11 +395,11 @@ row_field() { local IFS='|'; read -r -a f <<<"$1"; echo "${f[$2]}"; }
 
 aigov_conf() {  # step workers dir json-port sse-port
     local main="load_module $MODULE;" http="" loc="            aigov on;" p
-    case $1 in
-        quota|redis) loc="$loc
+    if [ "$1" = quota ] || [ "$1" = redis ]; then
+        loc="$loc
             aigov_jwt_key $RUN/jwt-rs256.pub.pem;
-            aigov_policy $BENCH/policy-quota.yaml;" ;;
-    esac
+            aigov_policy $BENCH/policy-quota.yaml;"
+    fi
     [ "$1" != redis ] || loc="$loc
             aigov_quota_redis 127.0.0.1:$REDIS_PORT;"
     case $1 in
