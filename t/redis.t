@@ -41,7 +41,8 @@ sub start_redis {
         open STDERR, '>&', \*STDOUT;
         exec $redis_bin, '--port', $rport, '--bind', '127.0.0.1', '--save', '',
              '--appendonly', 'no', '--dir', $d, '--daemonize', 'no',
-             '--protected-mode', 'no' or exit 127;
+             '--protected-mode', 'no', '--unixsocket', "$d/redis.sock",
+             '--unixsocketperm', '777' or exit 127;
     }
     $redis_pid = $pid;
     AigovTest::wait_port($rport) or die "redis-server did not start on $rport";
@@ -105,7 +106,7 @@ rules:
 EOF
 
 my $redis = "127.0.0.1:$rport db=3 prefix=fleet:";
-my %port1 = map { $_ => AigovTest::free_port() } qw(open local plain badauth);
+my %port1 = map { $_ => AigovTest::free_port() } qw(open local plain badauth unix);
 my %port2;
 
 sub server {
@@ -148,7 +149,8 @@ $t->write_conf(conf($t, "aigov_quota_redis $redis connect_timeout=1s timeout=3s;
                     server($port1{open}, "aigov_quota_redis $redis timeout=3s fail=open;")
                   . server($port1{local}, "aigov_quota_redis $redis timeout=3s fail=local;")
                   . server($port1{plain}, '')
-                  . server($port1{badauth}, "aigov_quota_redis $redis user=gw password=wrong;")),
+                  . server($port1{badauth}, "aigov_quota_redis $redis user=gw password=wrong;")
+                  . server($port1{unix}, "aigov_quota_redis unix:$d/redis.sock db=3 prefix=fleet:;")),
                workers => 2);
 # instance 2: an ACL user, the same database and prefix
 $t2->write_conf(conf($t2, "aigov_quota_redis $redis user=gw password=gw-secret timeout=3s;", ''),
@@ -267,6 +269,13 @@ is(scalar @adm, 10, 'ten admission records over both audit logs');
 ok(!grep({ ($_->{quota_store} // '') ne 'redis' } @adm), 'each says quota_store "redis"');
 my @den = grep { ($_->{phase} // '') eq 'deny' } @rec;
 is(scalar(grep { ($_->{quota_store} // '') eq 'redis' } @den), 50, 'each refusal too');
+
+# the same Redis over its unix socket shares the count
+my $ux = tok(sub => 'rpm-unix');
+my @ux = map { chat($ux, port => $_ % 2 ? $port1{unix} : undef)->{status} } 1 .. 12;
+is(scalar(grep { $_ eq '200' } @ux), 10, 'unix:PATH and host:port count together: 10 of 12');
+is(rcli('-n 3', 'HGET', "fleet:rpm-unix:m:" . int(rcli('TIME') =~ /^(\d+)/ ? $1 / 60 : 0), 'r'), '10',
+   '... in the same key');
 
 # one Redis round trip per request on the hot path: a requests_per_minute
 # limit needs no settlement
