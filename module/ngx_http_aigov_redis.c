@@ -1426,7 +1426,9 @@ ngx_http_aigov_quota_reserve(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
     op = ngx_alloc(sizeof(ngx_http_aigov_redis_op_t) + len,
                    r->connection->log);
     if (op == NULL) {
-        return -1;
+        /* never left waiting: the fail mode decides */
+        st->verdict = NGX_HTTP_AIGOV_VERDICT_DOWN;
+        return NGX_AGAIN;
     }
 
     ngx_memzero(op, sizeof(ngx_http_aigov_redis_op_t));
