@@ -13,6 +13,8 @@ DEB_PKGS  := nginx nginx-dev libjwt-dev libyaml-dev libssl-dev libjansson-dev \
              prometheus logrotate
 # Node.js runs the OpenAI SDK test; a machine may have it from elsewhere.
 NODE_PKGS := nodejs npm
+# t/redis.t and make bench start Debian's Redis on a loopback port
+DEB_PKGS  += redis-server
 
 WARN      := -Wall -Wextra -Werror
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g -fPIC -Ilib -Iplugins -I/usr/include/hs $(WARN)

@@ -386,6 +386,8 @@ ROWS=(
     "audit-2|aigov + signed audit log|2|nginx-2|json1k json16k stream"
     "metrics-2|aigov + signed audit log + metrics|2|nginx-2|json1k json16k"
     "lua-2|nginx + Lua guard (cjson, ngx.re)|2|nginx-2|json1k json16k stream"
+    "quota-2|aigov + policy + quotas in shared memory|2|nginx-2|json1k"
+    "redis-2|aigov + policy + quotas in Redis|2|nginx-2|json1k"
     "portkey|Portkey gateway (Node.js)|1|nginx-2|json1k json16k stream"
     "portkey-guard|Portkey + regexMatch guardrail|1|nginx-2|json1k json16k stream"
 )
@@ -396,6 +398,13 @@ row_field() { local IFS='|'; read -r -a f <<<"$1"; echo "${f[$2]}"; }
 
 aigov_conf() {  # step workers dir json-port sse-port
     local main="load_module $MODULE;" http="" loc="            aigov on;" p
+    if [ "$1" = quota ] || [ "$1" = redis ]; then
+        loc="$loc
+            aigov_jwt_key $RUN/jwt-rs256.pub.pem;
+            aigov_policy $BENCH/policy-quota.yaml;"
+    fi
+    [ "$1" != redis ] || loc="$loc
+            aigov_quota_redis 127.0.0.1:$REDIS_PORT;"
     case $1 in
         policy|plugins|audit|metrics)
             loc="$loc
@@ -459,6 +468,14 @@ start_row() {  # row-line
             fi
             aigov_conf "$step" "$workers" "$RUN/$id" "${PJSON[$id]}" "${PSSE[$id]}" >"$RUN/$id/nginx.conf"
             start_nginx "$id" "${PJSON[$id]}" || { STATUS[$id]=$START_ERR; return; } ;;
+        quota-*|redis-*)
+            step=${id%-*}
+            [ -f "$MODULE" ] || { STATUS[$id]="not available: ${MODULE#"$ROOT"/} not built"; return; }
+            if [ "$step" = redis ]; then
+                start_redis || { STATUS[$id]="not available: $REDIS_WHY"; return; }
+            fi
+            aigov_conf "$step" "$workers" "$RUN/$id" "${PJSON[$id]}" "${PSSE[$id]}" >"$RUN/$id/nginx.conf"
+            start_nginx "$id" "${PJSON[$id]}" || { STATUS[$id]=$START_ERR; return; } ;;
         portkey|portkey-guard)
             [ -z "$PORTKEY_WHY" ] || { STATUS[$id]="not available: $PORTKEY_WHY"; return; }
             if [ "$id" = portkey-guard ]; then   # same process as "portkey"
@@ -483,6 +500,43 @@ start_row() {  # row-line
     STATUS[$id]=ok
     sleep 0.3
     RSS[$id]=$(rss_kb "$NGX_PID")
+}
+
+# Debian's redis-server for the redis-* rows, on a free loopback port, no
+# persistence; sets REDIS_PORT, or REDIS_WHY when it cannot run.
+REDIS_PORT=""
+REDIS_WHY=""
+start_redis() {
+    [ -z "$REDIS_PORT" ] || return 0
+    command -v redis-server >/dev/null || { REDIS_WHY="redis-server is not installed (make deps)"; return 1; }
+    alloc_port
+    mkdir -p "$RUN/redis"
+    redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no \
+        --dir "$RUN/redis" --daemonize no >"$RUN/redis/redis.log" 2>&1 &
+    PIDS+=("$!")
+    wait_port "$PORT" "$!" 10 || { REDIS_WHY="redis-server did not start"; return 1; }
+    REDIS_PORT=$PORT
+}
+
+# Redis scripts and CPU per request of the redis-2 row: wrk for a few
+# seconds on its own, INFO commandstats and INFO cpu before and after.
+redis_cpu() {  # seconds of CPU redis-server has used
+    redis-cli -p "$REDIS_PORT" INFO cpu | tr -d '\r' |
+        awk -F: '/^used_cpu_(sys|user):/ {s += $2} END {printf "%.6f", s}'
+}
+
+redis_round_trips() {
+    local line req calls cpu0 cpu1
+    redis-cli -p "$REDIS_PORT" CONFIG RESETSTAT >/dev/null
+    cpu0=$(redis_cpu)
+    line=$(run_wrk redis-2 json1k 3)
+    cpu1=$(redis_cpu)
+    req=$(sed -n 's/.*requests=\([0-9]*\).*/\1/p' <<<"$line")
+    calls=$(redis-cli -p "$REDIS_PORT" INFO commandstats | tr -d '\r' |
+        sed -n 's/^cmdstat_\(evalsha\|eval\):calls=\([0-9]*\).*/\2/p' | awk '{s += $1} END {print s + 0}')
+    [ -n "$req" ] && [ "$req" -gt 0 ] || { echo "could not be counted (wrk: $line)"; return; }
+    awk -v c="$calls" -v r="$req" -v a="$cpu0" -v b="$cpu1" \
+        'BEGIN { printf "%d scripts for %d requests: %.2f per request; redis-server used %.1f µs of CPU per request", c, r, c / r, (b - a) * 1e6 / r }'
 }
 
 # Headers and body of one (row, case); sets HDRS, BODY, PORT_OF.
@@ -590,6 +644,13 @@ for c in $CASES; do
     done
 done
 
+# Redis scripts and CPU per request of the redis-2 row, measured apart.
+REDIS_TRIPS=""
+if [ "${STATUS[redis-2]:-}" = ok ] && [ -z "${CASE_NOTE[redis-2:json1k]:-}" ]; then
+    REDIS_TRIPS=$(redis_round_trips)
+    log "bench: redis-2: $REDIS_TRIPS"
+fi
+
 # Runs are interleaved (every row once, then again) so that a slow moment of
 # the machine does not fall on one row only. Warm-up runs are not recorded.
 : >"$RUN/measure.tsv"
@@ -663,6 +724,17 @@ cpu=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
         echo "## Micro-benchmarks (build/bench-micro)"
         echo
         "$ROOT/build/bench-micro" 2>&1 || echo "(build/bench-micro exited with $?)"
+    fi
+    if [ -n "$REDIS_TRIPS" ]; then
+        echo
+        echo "## Quotas in Redis"
+        echo
+        echo "Quotas in Redis (redis-2 against quota-2): Redis on this machine, one subject (one hot key)," \
+             "requests_per_minute and tokens_per_minute counted for every request." \
+             "Redis round trips, from INFO commandstats over 3 s of wrk: $REDIS_TRIPS" \
+             "(the admission, which the request waits for, and the settlements from the answers' usage," \
+             "sent without waiting, those of the subject ending in one event loop turn summed into one script;" \
+             "under requests_per_minute alone there is no settlement)."
     fi
 } >"$RESULTS.tmp"
 mv "$RESULTS.tmp" "$RESULTS"

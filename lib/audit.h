@@ -192,6 +192,8 @@ typedef struct {
      * writes "filters":[] as before). */
     const aigov_record_filter_t *filter_list;
     size_t      nfilter_list;
+    const char *quota_store;      /* "redis" | "local" | "none": which store
+                                     admitted or refused; NULL left out */
     const char *phase;            /* "admit" | "done" | "deny": the last key; NULL left out */
     int         max_tokens_injected; /* 1: max_tokens was set by the gateway (the policy's
                                         limit), not asked: "max_tokens_injected":true */

@@ -255,6 +255,8 @@ json_t *aigov_record_json(const aigov_record_t *r)
         bad |= set_str(o, "prompt", r->prompt);
     if (r->response)
         bad |= set_str(o, "response", r->response);
+    if (r->quota_store)
+        bad |= set_str(o, "quota_store", r->quota_store);
     if (r->phase)
         bad |= set_str(o, "phase", r->phase);
     if (bad) {
@@ -767,6 +769,10 @@ size_t aigov_record_write(char *out, size_t cap, const aigov_record_t *r)
     PUT_LIT(&w, ",\"filters\":");
     put_filters(&w, r);
     put_usage_content(&w, r, 1);
+    if (r->quota_store) {
+        PUT_LIT(&w, ",\"quota_store\":");
+        put_str(&w, r->quota_store);
+    }
     if (r->phase) {
         PUT_LIT(&w, ",\"phase\":");
         put_str(&w, r->phase);

@@ -143,6 +143,23 @@ ngx_http_aigov_body_handler(ngx_http_request_t *r)
 
     rc = ngx_http_aigov_process(r, ctx);
 
+    if (ngx_http_aigov_quota_wait(r, ctx, &rc) == NGX_AGAIN) {
+        /* Redis has not answered the admission yet: its answer resumes
+         * the request in ngx_http_aigov_processed */
+        return;
+    }
+
+    ngx_http_aigov_processed(r, rc);
+}
+
+
+void
+ngx_http_aigov_processed(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_http_aigov_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_aigov_module);
+
     if (rc == NGX_DECLINED || rc == NGX_OK) {
         ctx->status = NGX_DECLINED;
 
@@ -870,14 +887,7 @@ ngx_http_aigov_decide(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
 static void
 ngx_http_aigov_release(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
 {
-    ngx_http_aigov_main_conf_t  *amcf;
-
-    amcf = ngx_http_get_module_main_conf(r, ngx_http_aigov_module);
-
-    ngx_http_aigov_lock(amcf->quota_mutex);
-    aigov_quota_settle(amcf->quota, ctx->decision->subject, &ctx->ticket, 0,
-                       ngx_time());
-    ngx_shmtx_unlock(amcf->quota_mutex);
+    ngx_http_aigov_quota_settle(r, ctx, 0);
 
     ctx->quota_held = 0;
 }
@@ -900,7 +910,6 @@ ngx_http_aigov_admit(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
     const char                  *what;
     aigov_quota_limits_t         lim;
     aigov_policy_limits_t       *pl;
-    ngx_http_aigov_main_conf_t  *amcf;
 
     pl = &ctx->decision->limits;
 
@@ -909,8 +918,6 @@ ngx_http_aigov_admit(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
     {
         return NGX_DECLINED;
     }
-
-    amcf = ngx_http_get_module_main_conf(r, ngx_http_aigov_module);
 
     ngx_memzero(&lim, sizeof(aigov_quota_limits_t));
     lim.rpm = pl->requests_per_minute;
@@ -961,11 +968,13 @@ ngx_http_aigov_admit(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
     retry = 0;
     msg[0] = '\0';
 
-    ngx_http_aigov_lock(amcf->quota_mutex);
-    rc = aigov_quota_admit(amcf->quota, ctx->decision->subject, &lim,
-                           reserve, ngx_time(), &ctx->ticket, &retry,
-                           msg, sizeof(msg));
-    ngx_shmtx_unlock(amcf->quota_mutex);
+    rc = ngx_http_aigov_quota_reserve(r, ctx, &lim, reserve, &retry,
+                                      msg, sizeof(msg));
+
+    if (rc == NGX_AGAIN) {
+        /* Redis decides: ngx_http_aigov_quota_wait, after the filters */
+        return NGX_DECLINED;
+    }
 
     if (rc == 0) {
         ctx->quota_held = 1;

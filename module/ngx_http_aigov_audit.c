@@ -927,6 +927,7 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
     }
 
     ar.phase = phase;
+    ar.quota_store = done ? NULL : ctx->quota_store;
 
     /* written straight from the fields, no JSON tree: this runs twice
      * per request */

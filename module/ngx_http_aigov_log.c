@@ -73,9 +73,6 @@ ngx_http_aigov_settle(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
 {
     long long                    prompt, completion, actual;
     ngx_uint_t                   status;
-    ngx_http_aigov_main_conf_t  *amcf;
-
-    amcf = ngx_http_get_module_main_conf(r, ngx_http_aigov_module);
 
     status = r->headers_out.status;
 
@@ -90,10 +87,7 @@ ngx_http_aigov_settle(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
         actual = 0;
     }
 
-    ngx_http_aigov_lock(amcf->quota_mutex);
-    aigov_quota_settle(amcf->quota, ctx->decision->subject, &ctx->ticket,
-                       actual, ngx_time());
-    ngx_shmtx_unlock(amcf->quota_mutex);
+    ngx_http_aigov_quota_settle(r, ctx, actual);
 
     ctx->quota_held = 0;
 }

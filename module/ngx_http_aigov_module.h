@@ -142,6 +142,10 @@ typedef struct {
     unsigned                   decided:1;
     unsigned                   quota_held:1;
     aigov_quota_ticket_t       ticket;
+    void                      *redis;          /* a reservation in Redis:
+                                                  ngx_http_aigov_redis.c */
+    const char                *quota_store;    /* "redis" | "local" | "none":
+                                                  which store decided */
     long long                  asked_max_tokens;
     unsigned                   usage_added:1;  /* the gateway asked the
                                                   upstream for stream usage
@@ -207,6 +211,18 @@ ngx_http_aigov_ctx_t *ngx_http_aigov_create_ctx(ngx_http_request_t *r);
 
 /* ngx_http_aigov_access.c */
 ngx_int_t ngx_http_aigov_access_handler(ngx_http_request_t *r);
+void ngx_http_aigov_processed(ngx_http_request_t *r, ngx_int_t rc);
+
+/* ngx_http_aigov_redis.c: where quotas are counted (shared memory or
+ * Redis), behind one interface */
+extern ngx_module_t  ngx_http_aigov_redis_module;
+ngx_int_t ngx_http_aigov_quota_reserve(ngx_http_request_t *r,
+    ngx_http_aigov_ctx_t *ctx, aigov_quota_limits_t *lim, long long reserve,
+    long *retry, char *msg, size_t msglen);
+ngx_int_t ngx_http_aigov_quota_wait(ngx_http_request_t *r,
+    ngx_http_aigov_ctx_t *ctx, ngx_int_t *rc);
+void ngx_http_aigov_quota_settle(ngx_http_request_t *r,
+    ngx_http_aigov_ctx_t *ctx, long long actual);
 
 /* ngx_http_aigov_jwks.c */
 void ngx_http_aigov_jwks_refresh(ngx_http_request_t *r,

@@ -26,7 +26,8 @@ my @instances;
 
 sub new {
     my ($class, %opt) = @_;
-    my $name = basename($0, '.t');
+    # a second instance in one test file takes another name (its folder)
+    my $name = $opt{name} // basename($0, '.t');
     my $dir = "$ROOT/build/t/$name.$$";
     remove_tree($dir);
     make_path("$dir/logs", "$dir/tmp");

@@ -1,0 +1,185 @@
+/* quota_redis: lib/quota's windows as Lua scripts run inside Redis. */
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/sha.h>
+
+#include "quota_redis.h"
+
+/* Mirrors aigov_quota_admit: the same order of checks, the same rule that
+ * a request bigger than a whole window is admitted into an empty one. */
+static const char reserve_lua[] =
+    "if redis.replicate_commands then redis.replicate_commands() end\n"
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1])\n"
+    "local minute, day = math.floor(now / 60), math.floor(now / 86400)\n"
+    "local mk = KEYS[1] .. ':m:' .. minute\n"
+    "local dk = KEYS[1] .. ':d:' .. day\n"
+    "local rpm, tpm, tpd = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    "local res = tonumber(ARGV[4])\n"
+    "local to_minute, to_day = 60 - now % 60, 86400 - now % 86400\n"
+    "local m = redis.call('HMGET', mk, 'r', 't')\n"
+    "local req, mt = tonumber(m[1]) or 0, tonumber(m[2]) or 0\n"
+    "local dt = 0\n"
+    "if tpd > 0 then dt = tonumber(redis.call('GET', dk)) or 0 end\n"
+    "if tpd > 0 and dt > 0 and dt + res > tpd then return {1, to_day, dt, 3, minute, day} end\n"
+    "if rpm > 0 and req + 1 > rpm then return {1, to_minute, req, 1, minute, day} end\n"
+    "if tpm > 0 and mt > 0 and mt + res > tpm then return {1, to_minute, mt, 2, minute, day} end\n"
+    "if redis.call('HINCRBY', mk, 'r', 1) == 1 then redis.call('EXPIRE', mk, to_minute + 60) end\n"
+    "if res ~= 0 then redis.call('HINCRBY', mk, 't', res) end\n"
+    "local charged = 1\n"
+    "if tpd > 0 then\n"
+    "  charged = 3\n"
+    "  if redis.call('INCRBY', dk, res) == res then redis.call('EXPIRE', dk, to_day + 60) end\n"
+    "end\n"
+    "return {0, 0, 0, charged, minute, day}\n";
+
+/* Mirrors aigov_quota_settle: a refund goes only into the window that was
+ * charged; usage above the reservation is charged to the current one. */
+static const char settle_lua[] =
+    "if redis.replicate_commands then redis.replicate_commands() end\n"
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1])\n"
+    "local cm, cd = math.floor(now / 60), math.floor(now / 86400)\n"
+    "local tm, td = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
+    "local charged = tonumber(ARGV[3])\n"
+    "local delta = tonumber(ARGV[5]) - tonumber(ARGV[4])\n"
+    "if delta == 0 then return 0 end\n"
+    "local function adjust(key, field, ttl)\n"
+    "  local v\n"
+    "  if field then v = redis.call('HINCRBY', key, field, delta)\n"
+    "  else v = redis.call('INCRBY', key, delta) end\n"
+    "  if v < 0 then\n"
+    "    if field then redis.call('HINCRBY', key, field, -v)\n"
+    "    else redis.call('INCRBY', key, -v) end\n"
+    "  end\n"
+    "  if v == delta then redis.call('EXPIRE', key, ttl) end\n"
+    "end\n"
+    "if charged % 2 == 1 and (tm == cm or delta > 0) then\n"
+    "  adjust(KEYS[1] .. ':m:' .. cm, 't', 60 - now % 60 + 60)\n"
+    "end\n"
+    "if charged >= 2 and (td == cd or delta > 0) then\n"
+    "  adjust(KEYS[1] .. ':d:' .. cd, nil, 86400 - now % 86400 + 60)\n"
+    "end\n"
+    "return 1\n";
+
+const char *aigov_quota_redis_reserve_script(void)
+{
+    return reserve_lua;
+}
+
+const char *aigov_quota_redis_settle_script(void)
+{
+    return settle_lua;
+}
+
+void aigov_quota_redis_sha1(const char *script, char hex[41])
+{
+    unsigned char md[SHA_DIGEST_LENGTH];
+    static const char digits[] = "0123456789abcdef";
+
+    SHA1((const unsigned char *) script, strlen(script), md);
+    for (int i = 0; i < SHA_DIGEST_LENGTH; i++) {
+        hex[2 * i] = digits[md[i] >> 4];
+        hex[2 * i + 1] = digits[md[i] & 15];
+    }
+    hex[40] = '\0';
+}
+
+/* "1", the key base, then the numbers, each written into buf. */
+static int build(char *buf, size_t buflen, const char *prefix, const char *subject,
+                 const long long *nums, int n, const char **args, size_t *lens)
+{
+    size_t at = 0, pl = strlen(prefix), sl = strlen(subject);
+    int k = 0, w;
+
+    if (pl + sl + 1 + (size_t) n * 21 > buflen)
+        return -1;
+    /* the key base ends in a NUL of its own, so that it can be read back
+     * as a string (a release sent for a request that is gone) */
+    args[k] = "1";
+    lens[k++] = 1;
+    args[k] = buf;
+    memcpy(buf, prefix, pl);
+    memcpy(buf + pl, subject, sl);
+    lens[k++] = pl + sl;
+    buf[pl + sl] = '\0';
+    at = pl + sl + 1;
+    for (int i = 0; i < n; i++) {
+        w = snprintf(buf + at, buflen - at, "%lld", nums[i]);
+        if (w < 0 || (size_t) w >= buflen - at)
+            return -1;
+        args[k] = buf + at;
+        lens[k++] = (size_t) w;
+        at += (size_t) w + 1;
+    }
+    return k;
+}
+
+int aigov_quota_redis_reserve_args(char *buf, size_t buflen, const char *prefix,
+                                   const char *subject, const aigov_quota_limits_t *lim,
+                                   long long reserve, const char **args, size_t *lens)
+{
+    long long nums[4] = { lim->rpm, lim->tpm, lim->tpd, reserve < 0 ? 0 : reserve };
+
+    return build(buf, buflen, prefix, subject, nums, 4, args, lens);
+}
+
+int aigov_quota_redis_settle_args(char *buf, size_t buflen, const char *prefix,
+                                  const char *subject, const aigov_quota_ticket_t *t,
+                                  long long actual, const char **args, size_t *lens)
+{
+    long long nums[5] = { t->minute, t->day, (long long) t->charged, t->reserved,
+                          actual < 0 ? 0 : actual };
+
+    return build(buf, buflen, prefix, subject, nums, 5, args, lens);
+}
+
+int aigov_quota_redis_verdict(const aigov_resp_reply_t *rep, const aigov_quota_limits_t *lim,
+                              long long reserve, aigov_quota_ticket_t *ticket,
+                              long *retry_after, char *msg, size_t msglen)
+{
+    long long v[6];
+
+    memset(ticket, 0, sizeof(*ticket));
+    *retry_after = 0;
+    if (msglen)
+        msg[0] = '\0';
+    if (rep->v.type == AIGOV_RESP_ERROR) {
+        snprintf(msg, msglen, "%.*s", (int) (rep->v.len > 200 ? 200 : rep->v.len),
+                 rep->v.str);
+        return -1;
+    }
+    if (rep->v.type != AIGOV_RESP_ARRAY || rep->nelems != 6) {
+        snprintf(msg, msglen, "the quota script gave an answer of another shape");
+        return -1;
+    }
+    for (int i = 0; i < 6; i++)
+        if (aigov_resp_int(&rep->elem[i], &v[i]) < 0) {
+            snprintf(msg, msglen, "the quota script gave an answer of another shape");
+            return -1;
+        }
+    if (v[0] == 0) {
+        ticket->reserved = reserve < 0 ? 0 : reserve;
+        ticket->charged = (unsigned) v[3];
+        ticket->minute = v[4];
+        ticket->day = v[5];
+        return 0;
+    }
+    *retry_after = v[1] > 0 ? (long) v[1] : 1;
+    switch (v[3]) {
+    case 3:
+        snprintf(msg, msglen, "tokens_per_day limit of %lld reached (%lld used today); "
+                 "retry in %ld seconds", lim->tpd, v[2], *retry_after);
+        break;
+    case 1:
+        snprintf(msg, msglen, "requests_per_minute limit of %lld reached; retry in %ld seconds",
+                 lim->rpm, *retry_after);
+        break;
+    default:
+        snprintf(msg, msglen, "tokens_per_minute limit of %lld reached (%lld used, %lld more "
+                 "asked); retry in %ld seconds", lim->tpm, v[2], reserve, *retry_after);
+        break;
+    }
+    return 1;
+}

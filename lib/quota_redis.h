@@ -1,0 +1,53 @@
+/*
+ * quota_redis: the quota windows of lib/quota, kept in Redis so that a
+ * fleet of gateways counts each subject once. Nothing here talks to the
+ * network: this file holds the two Lua scripts, builds their arguments and
+ * reads their answers; the module carries them.
+ *
+ * Atomicity: each admission and each settlement is one script, which
+ * Redis runs alone, so N gateways together admit exactly what one would.
+ *
+ * Clock: both scripts read Redis's TIME, so every gateway counts in the
+ * windows of one clock (the calendar minute, the UTC day of the Redis
+ * server), whatever the gateways' clocks say. Needs Redis 5 or later
+ * (scripts that read TIME and then write).
+ *
+ * Keys: <prefix><subject>:m:<minute> is a hash {r: requests, t: tokens},
+ * <prefix><subject>:d:<day> the day's tokens; each expires a minute after
+ * its window ends. The subject is the key's middle as it is (keys are
+ * binary-safe); the suffix, always ":m:" or ":d:" and digits, keeps two
+ * subjects' keys apart. Not for Redis Cluster: the scripts name keys
+ * derived from KEYS[1].
+ */
+#ifndef AIGOV_QUOTA_REDIS_H
+#define AIGOV_QUOTA_REDIS_H
+
+#include <stddef.h>
+
+#include "quota.h"
+#include "resp.h"
+
+/* The scripts and their SHA-1 in hex (what EVALSHA names). */
+const char *aigov_quota_redis_reserve_script(void);
+const char *aigov_quota_redis_settle_script(void);
+void aigov_quota_redis_sha1(const char *script, char hex[41]);
+
+/* The arguments of either script after "EVALSHA sha 1": the key base
+ * (prefix + subject) and the numbers. Returns the argument count; args and
+ * lens get pointers into buf (keep it while the command is written). */
+#define AIGOV_QUOTA_REDIS_ARGS  8
+int aigov_quota_redis_reserve_args(char *buf, size_t buflen, const char *prefix,
+                                   const char *subject, const aigov_quota_limits_t *lim,
+                                   long long reserve, const char **args, size_t *lens);
+int aigov_quota_redis_settle_args(char *buf, size_t buflen, const char *prefix,
+                                  const char *subject, const aigov_quota_ticket_t *t,
+                                  long long actual, const char **args, size_t *lens);
+
+/* Reads the reserve script's answer: 0 admitted (ticket filled), 1 refused
+ * (retry_after, and msg in lib/quota's words), -1 when the reply is not
+ * the script's (an error reply: msg holds it). */
+int aigov_quota_redis_verdict(const aigov_resp_reply_t *rep, const aigov_quota_limits_t *lim,
+                              long long reserve, aigov_quota_ticket_t *ticket,
+                              long *retry_after, char *msg, size_t msglen);
+
+#endif
