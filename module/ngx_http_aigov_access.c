@@ -1112,12 +1112,17 @@ ngx_http_aigov_read_body(ngx_http_request_t *r, ngx_str_t *body)
     if (ngx_http_aigov_body_in_place(r, len) == NGX_OK) {
         body->data = r->request_body->bufs->buf->pos;
         body->len = len;
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "aigov: request body of %O bytes read in place", len);
         return NGX_OK;
     }
 
     if (cl->next == NULL && cl->buf->in_file) {
         switch (ngx_http_aigov_body_map(r, cl->buf, body)) {
         case NGX_OK:
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "aigov: request body of %O bytes mapped from "
+                           "its file", len);
             return NGX_OK;
         case NGX_ERROR:
             return NGX_ERROR;
@@ -1153,6 +1158,9 @@ ngx_http_aigov_read_body(ngx_http_request_t *r, ngx_str_t *body)
     }
 
     body->len = p - body->data;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "aigov: request body of %O bytes copied", len);
 
     return NGX_OK;
 }
