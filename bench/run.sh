@@ -10,7 +10,8 @@
 # BENCH_THREADS / BENCH_CONNECTIONS (wrk -t / -c), BENCH_ONLY (a regex on row
 # ids, e.g. 'nginx|lua'), BENCH_TASKSET (a CPU list for wrk, e.g. 1),
 # BENCH_CASES (a subset of: json1k json16k stream prompt128k prompt1m
-# prompt4m prompt1m-file latency; latency is bench/stream_latency.pl,
+# prompt4m prompt1m-file streams latency; latency is bench/stream_latency.pl,
+# streams opens BENCH_STREAMS (default "1000 10000") slow streams at once,
 # BENCH_LATENCY_REPEAT times, default 3, 1 quick),
 # BENCH_RESULTS (where the
 # table goes, default bench/results.md), BENCH_NO_INSTALL=1 (never apt-get or
@@ -580,6 +581,132 @@ run_wrk() {  # id case seconds -> the WRK line, with cpu_ticks= and hz=
 }
 HZ=$(getconf CLK_TCK)
 
+# ---------------------------------------------------------------- open streams
+
+# The "streams" case: BENCH_STREAMS (default "1000 10000") slow chat streams
+# open at once (bench/slow_sse.mjs: one event every 100 ms, 50 events a
+# stream) through plain nginx and through the full stack with the four
+# plugins on the answer, both with 2 workers. Measured in the steady
+# state: the workers' resident memory above their idle size per open
+# stream, their CPU time per event, and the latency of short requests
+# (a 1 KiB JSON request every 50 ms) sent to the same workers alongside.
+# Limits are raised for this case only: worker_connections, nofile.
+streams_case() {
+    local counts=${BENCH_STREAMS:-1000 10000} secs=${BENCH_STREAMS_SECONDS:-12}
+    local slow slow_pid n id dir sp jp master idle rss c0 c1 e0 e1 t0 t1 lat nofile
+    # as many files as this machine lets a process have (each stream is two
+    # sockets in nginx: 10,000 streams on 2 workers need 10,000 each)
+    nofile=$(ulimit -Hn)
+    [ "$nofile" = unlimited ] && nofile=100000
+    [ "$nofile" -le 100000 ] || nofile=100000
+    ulimit -n "$nofile" 2>/dev/null || true
+    command -v node >/dev/null || { echo "(streams: node is not installed)"; return; }
+    alloc_port; slow=$PORT
+    node "$BENCH/slow_sse.mjs" "$slow" 50 100 >"$RUN/slow_sse.log" 2>&1 &
+    slow_pid=$!
+    PIDS+=("$slow_pid")
+    wait_port "$slow" "$slow_pid" 10 || { echo "(streams: bench/slow_sse.mjs did not start)"; return; }
+    echo "## Open streams"
+    echo
+    echo "$(date -u '+%Y-%m-%d %H:%M UTC'); each stream: bench/slow_sse.mjs, one event every 100 ms, 50 events (5 s), then a new one on the same connection (wrk -t2 -c N, 1 KiB request with \"stream\":true)." \
+         "Both servers 2 workers, worker_connections 40000, worker_rlimit_nofile $nofile (the machine's limit)." \
+         "Memory: the workers' VmRSS summed, ${secs} s after the streams opened, minus their idle sum, per open stream." \
+         "CPU per event: the workers' CPU time over a window of the steady state (about 5 s) over the events the mock wrote in it; events/s is that count over the window." \
+         "Short request: a 1 KiB JSON request to the same workers every 50 ms during that window (curl; p50 / p99 / max of its total time)."
+    echo
+    echo "| streams | configuration | events/s delivered | memory per stream | CPU per event | short request p50 / p99 / max ms | note |"
+    echo "| ---: | --- | ---: | ---: | ---: | ---: | --- |"
+    for n in $counts; do
+        for id in nginx aigov; do
+            dir=$RUN/streams-$id
+            mkdir -p "$dir"
+            alloc_port; sp=$PORT
+            alloc_port; jp=$PORT
+            local loc="" http=""
+            if [ "$id" = aigov ]; then
+                loc="            aigov on;
+            aigov_jwt_key $RUN/jwt-rs256.pub.pem;
+            aigov_policy $BENCH/policy-answer.yaml;"
+                for p in $PLUGINS; do http="$http
+    aigov_plugin $p $ROOT/build/plugins/$p.so;"; done
+                http="$http
+    aigov_audit_log $dir/audit.jsonl;
+    aigov_audit_key $RUN/audit.key;
+    aigov_audit_checkpoint 1000 1s;"
+            fi
+            local main="worker_rlimit_nofile $nofile;"
+            [ "$id" = nginx ] || main="load_module $MODULE;
+$main"
+            nginx_frame "$dir" 2 "$main" "$http
+    proxy_http_version 1.1;
+    proxy_set_header Connection \"\";
+    upstream slow { server 127.0.0.1:$slow; keepalive 64; }
+    upstream mock_json { server 127.0.0.1:$MOCK_JSON; keepalive 64; }" "$(cat <<EOF
+    server {
+        listen 127.0.0.1:$sp backlog=65535;
+        location /v1/ {
+$loc
+            proxy_buffering off;
+            proxy_pass http://slow;
+        }
+    }
+    server {
+        listen 127.0.0.1:$jp;
+        location /v1/ {
+$loc
+            proxy_pass http://mock_json;
+        }
+    }
+EOF
+)" | sed 's/worker_connections 4096;/worker_connections 40000;/' >"$dir/nginx.conf"
+            if ! start_nginx "streams-$id" "$sp"; then
+                echo "| $n | $id | - | | | | $START_ERR |"
+                continue
+            fi
+            master=$NGX_PID
+            sleep 0.5
+            idle=$(rss_sum "$master")
+            local hdrs=$RUN/headers-streams.txt
+            echo "Authorization: Bearer $JWT" >"$hdrs"
+            ( ulimit -n "$nofile"; BENCH_BODY_FILE=$RUN/body-stream.json BENCH_HEADERS_FILE=$hdrs \
+                wrk -t2 -c"$n" -d$((secs + 8))s --timeout 60s -s "$BENCH/wrk/chat.lua" \
+                "http://127.0.0.1:$sp/v1/chat/completions" >"$dir/wrk-$n.log" 2>&1 ) &
+            local wrk_pid=$!
+            sleep "$secs"
+            rss=$(rss_sum "$master")
+            c0=$(cpu_ticks "$master"); e0=$(curl -s "http://127.0.0.1:$slow/__count"); t0=$(date +%s%N)
+            lat=$(for _ in $(seq 1 80); do
+                      curl -s -o /dev/null -w '%{time_total}\n' --max-time 10 -X POST \
+                          -H 'Content-Type: application/json' -H "@$hdrs" \
+                          --data-binary "@$RUN/body-1k.json" "http://127.0.0.1:$jp/v1/chat/completions"
+                      sleep 0.05
+                  done | sort -n | awk '{v[NR]=$1} END {if (NR) printf "%.1f / %.1f / %.1f", v[int((NR+1)/2)]*1000, v[int(NR*0.99+0.5)]*1000, v[NR]*1000}')
+            c1=$(cpu_ticks "$master"); e1=$(curl -s "http://127.0.0.1:$slow/__count"); t1=$(date +%s%N)
+            wait "$wrk_pid" 2>/dev/null || true
+            kill -TERM "$master" 2>/dev/null || true
+            for _ in $(seq 1 50); do kill -0 "$master" 2>/dev/null || break; sleep 0.1; done
+            awk -v n="$n" -v id="$id" -v idle="$idle" -v rss="$rss" -v c="$((c1 - c0))" -v hz="$HZ" \
+                -v e="$((e1 - e0))" -v secs="$(( (t1 - t0) / 1000000 ))" -v w="$(grep -m1 -o 'Socket errors:.*' "$dir/wrk-$n.log" || true)" -v lat="$lat" '
+                BEGIN {
+                    label = id == "nginx" ? "nginx reverse proxy" : "aigov full stack, 4 plugins on the answer";
+                    printf "| %d | %s | %.0f | %.1f KiB | %s | %s | %s |\n", n, label, e / (secs / 1000),
+                        (rss - idle) / n, (e > 0 ? sprintf("%.1f us", c / hz * 1e6 / e) : "-"), lat, w
+                }'
+        done
+    done
+    echo
+}
+
+# Resident memory of an nginx master's workers, summed, in KiB.
+rss_sum() {
+    local pid sum=0 v
+    for pid in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+        v=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
+        sum=$((sum + ${v:-0}))
+    done
+    echo "$sum"
+}
+
 # ---------------------------------------------------------------- main
 
 command -v wrk >/dev/null || die "wrk is not installed (apt-get install wrk, or make deps)"
@@ -618,7 +745,7 @@ for r in "${ROWS[@]}"; do
     log "bench: $id: ${STATUS[$id]}"
 done
 
-CASES=${BENCH_CASES:-json1k json16k stream prompt128k prompt1m prompt4m prompt1m-file latency}
+CASES=${BENCH_CASES:-json1k json16k stream prompt128k prompt1m prompt4m prompt1m-file streams latency}
 for c in $CASES; do
     for r in "${SELECTED[@]}"; do
         id=$(row_field "$r" 0)
@@ -645,6 +772,13 @@ for rep in $(seq 1 "$REPEAT"); do
         done
     done
 done
+
+# Open streams: its own servers, after the wrk cases.
+: >"$RUN/streams.md"
+if [[ " $CASES " == *" streams "* ]]; then
+    log "bench: open streams (${BENCH_STREAMS:-1000 10000})"
+    streams_case >"$RUN/streams.md"
+fi
 
 # Stream latency is not a wrk case: its own script starts its own servers.
 : >"$RUN/latency.md"
@@ -706,6 +840,10 @@ cpu=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
          "Token: $JWT_SOURCE; audit key: $AUDIT_KEY_SOURCE."
     echo
     perl "$BENCH/table.pl" "$RUN/rows.tsv" "$RUN/measure.tsv" "$RUN/floors.tsv"
+    if [ -s "$RUN/streams.md" ]; then
+        echo
+        cat "$RUN/streams.md"
+    fi
     if [ -s "$RUN/latency.md" ]; then
         echo
         cat "$RUN/latency.md"
