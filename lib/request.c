@@ -2039,16 +2039,19 @@ walk(parse_ctx_t *cx, uint32_t v, const char *label, int mode)
 /* ---- parse / free ------------------------------------------------------- */
 
 /*
- * Blocks of freed requests kept for the next parse, per thread. A long
- * prompt's strings are as long as the prompt, and copying them into fresh
- * memory costs a page fault per 4 KiB: on virtual machines that is more
- * than all the reading of the prompt (a 1 MiB block of fresh pages took
- * 6 to 12 ms on the benchmark's machine, the parse 0.5 ms). malloc gives
- * such blocks back to the system when freed, so each request would pay
- * again. Small blocks are left to malloc, which keeps those itself.
+ * Blocks of freed requests kept for the next parse, per thread. A prompt's
+ * strings are as long as the prompt, and copying them into fresh memory
+ * costs a page fault per 4 KiB: on virtual machines that is more than all
+ * the reading of the prompt (a 1 MiB block of fresh pages took 6 to 12 ms
+ * on the benchmark's machine, the parse 0.5 ms). malloc gives such blocks
+ * back to the system when freed, and a block of 16 KiB, freed at the top
+ * of the heap, makes glibc trim the heap and grow it again request after
+ * request (brk, a TLB flush, the faults): that made a 16 KiB pass-through
+ * cost twice plain nginx. Sixteen blocks cover the requests one worker has
+ * in flight under load; blocks below 8 KiB are left to malloc's bins.
  */
-#define MEM_KEEP_N      4
-#define MEM_KEEP_MIN    ((size_t) 64 * 1024)
+#define MEM_KEEP_N      16
+#define MEM_KEEP_MIN    ((size_t) 8 * 1024)
 #define MEM_KEEP_BYTES  ((size_t) 32 * 1024 * 1024)
 
 static _Thread_local struct {

@@ -203,9 +203,9 @@ aigov_req_status_t aigov_request_parse_lent(aigov_request_t *rq, aigov_endpoint_
                                             const char *body, size_t len,
                                             char *err, size_t errlen);
 void aigov_request_free(aigov_request_t *rq);
-/* A thread keeps the memory of up to four freed requests of 64 KiB or
- * more (32 MiB in all) for its next parses, so that a long prompt is not
- * copied into fresh pages each time. This frees it (at exit, in tests). */
+/* A thread keeps the memory of up to sixteen freed requests of 8 KiB or
+ * more (32 MiB in all) for its next parses, so that a prompt is not copied
+ * into fresh pages each time. This frees it (at exit, in tests). */
 void aigov_request_release_memory(void);
 
 /* Replace text i (after redaction); the text must be valid UTF-8 without
