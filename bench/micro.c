@@ -795,6 +795,68 @@ static void bench_request(void)
     plugins_free(&pl);
 }
 
+/* ------------------------------------------------------------ 4b. long prompts */
+
+/* The per-MiB floors of a long prompt's steps: the 1 MiB chat body of
+ * bench/run.sh's prompt1m case parsed (lent, as the gateway does), the
+ * four plugins over its text (filter_request, action flag), one SHA-256
+ * of the body. The load rows' added time per MiB is compared with their
+ * sum (bench/README.md). */
+static uint64_t bench_sha256_body(void *vctx, uint64_t n)
+{
+    const parse_ctx_t *c = vctx;
+    uint64_t s = 0;
+    uint8_t md[32];
+
+    for (uint64_t i = 0; i < n; i++) {
+        aigov_sha256_2(c->body, c->len, NULL, 0, md);
+        s += md[0];
+    }
+    return s;
+}
+
+static void bench_long(void)
+{
+    const size_t size = 1024 * 1024;
+    char err[256], notes[200];
+    char *body = make_body(size, 0);
+    aigov_request_t rq;
+    uint64_t ops;
+    double secs;
+
+    if (body == NULL || aigov_request_parse_lent(&rq, AIGOV_EP_CHAT, body, size, err,
+                                                 sizeof(err)) != AIGOV_REQ_OK) {
+        row_fail("request parse, chat 1 MiB", "body does not parse");
+        free(body);
+        return;
+    }
+    parse_ctx_t pc = {body, size};
+    secs = measure(bench_parse, &pc, &ops);
+    snprintf(notes, sizeof(notes), "floor per MiB: parse (lent) + free, %zu texts", rq.ntexts);
+    row_mib("request parse, chat 1 MiB", (double)ops, secs, size, notes);
+
+    plugins_t pl;
+    plugins_load(&pl, AIGOV_ACTION_FLAG, AIGOV_STAGE_REQUEST);
+    int all = 1;
+    for (int i = 0; i < NPLUGINS; i++)
+        all &= pl.ok[i];
+    if (!all) {
+        row_fail("filter_request, 4 plugins, chat 1 MiB", "plugins not built");
+    } else {
+        freq_ctx_t c = {pl.spec, NPLUGINS, &rq, 0};
+        secs = measure(bench_filter_request, &c, &ops);
+        row_mib("filter_request, 4 plugins, chat 1 MiB", (double)ops, secs, size,
+                "floor per MiB: pii, secrets, blocklist, injection over the parsed texts, action flag");
+    }
+    plugins_free(&pl);
+    aigov_request_free(&rq);
+
+    secs = measure(bench_sha256_body, &pc, &ops);
+    row_mib("SHA-256, 1 MiB body", (double)ops, secs, size,
+            "floor per MiB: the admission record's prompt_sha256");
+    free(body);
+}
+
 /* ------------------------------------------------------------ 5. audit */
 
 typedef struct {
@@ -1288,7 +1350,8 @@ int main(void)
     const char *only = getenv("MICRO_ONLY");
     static const struct { const char *name; void (*fn)(void); } sections[] = {
         {"jwt", bench_jwt}, {"policy", bench_policy}, {"scan", bench_scan_all},
-        {"request", bench_request}, {"audit", bench_audit_all}, {"sse", bench_sse_all},
+        {"request", bench_request}, {"long", bench_long}, {"audit", bench_audit_all},
+        {"sse", bench_sse_all},
     };
     for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
         if (only == NULL || *only == '\0' || in_list(only, sections[i].name))

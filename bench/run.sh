@@ -9,8 +9,10 @@
 # BENCH_WARMUP (seconds, default 1),
 # BENCH_THREADS / BENCH_CONNECTIONS (wrk -t / -c), BENCH_ONLY (a regex on row
 # ids, e.g. 'nginx|lua'), BENCH_TASKSET (a CPU list for wrk, e.g. 1),
-# BENCH_CASES (a subset of: json1k json16k stream latency; latency is
-# bench/stream_latency.pl, BENCH_LATENCY_REPEAT times, default 3, 1 quick),
+# BENCH_CASES (a subset of: json1k json16k stream prompt128k prompt1m
+# prompt4m prompt1m-file streams latency; latency is bench/stream_latency.pl,
+# streams opens BENCH_STREAMS (default "1000 10000") slow streams at once,
+# BENCH_LATENCY_REPEAT times, default 3, 1 quick),
 # BENCH_RESULTS (where the
 # table goes, default bench/results.md), BENCH_NO_INSTALL=1 (never apt-get or
 # npm), BENCH_MICRO=0 (no micro-benchmarks), NGINX (default /usr/sbin/nginx),
@@ -282,7 +284,7 @@ EOF
 }
 
 mock_conf() {  # dir
-    nginx_frame "$1" 1 "" "" "$(cat <<EOF
+    nginx_frame "$1" 1 "" "    client_max_body_size 8m;" "$(cat <<EOF
     server {
         listen 127.0.0.1:$MOCK_JSON;
         location = /v1/chat/completions {
@@ -312,10 +314,10 @@ EOF
 
 # A reverse proxy to the mock: JSON on one port, SSE (unbuffered) on another.
 # $4 goes into both locations, $3 into http.
-proxy_conf() {  # dir workers main-extra http-extra location-extra json-port sse-port
+proxy_conf() {  # dir workers main-extra http-extra location-extra json-port sse-port long-port
     nginx_frame "$1" "$2" "$3" "$(cat <<EOF
     client_body_buffer_size 64k;
-    client_max_body_size 1m;
+    client_max_body_size 8m;
     proxy_http_version 1.1;
     proxy_set_header Connection "";
     upstream mock_json { server 127.0.0.1:$MOCK_JSON; keepalive 64; keepalive_requests 1000000; }
@@ -336,6 +338,15 @@ $5
 $5
             proxy_buffering off;
             proxy_pass http://mock_sse;
+        }
+    }
+    server {
+        # long prompts kept in memory: the buffer holds the largest body
+        listen 127.0.0.1:$8;
+        client_body_buffer_size 8m;
+        location /v1/ {
+$5
+            proxy_pass http://mock_json;
         }
     }
 EOF
@@ -375,15 +386,15 @@ start_nginx() {  # name port-to-wait
 # cases. Peers are compared with the 2-worker baseline: the machine's limit.
 ROWS=(
     "nginx-1|nginx reverse proxy (baseline)|1|nginx-1|json1k json16k"
-    "nginx-2|nginx reverse proxy (baseline)|2|nginx-2|json1k json16k stream"
+    "nginx-2|nginx reverse proxy (baseline)|2|nginx-2|json1k json16k stream prompt128k prompt1m prompt4m prompt1m-file"
     "pass-1|aigov pass-through|1|nginx-1|json1k json16k"
-    "pass-2|aigov pass-through|2|nginx-2|json1k json16k stream"
+    "pass-2|aigov pass-through|2|nginx-2|json1k json16k stream prompt128k prompt1m prompt4m prompt1m-file"
     "policy-1|aigov + identity + policy|1|nginx-1|json1k json16k"
     "policy-2|aigov + identity + policy|2|nginx-2|json1k json16k"
     "plugins-1|aigov + 4 plugins on the prompt|1|nginx-1|json1k json16k"
     "plugins-2|aigov + 4 plugins on the prompt|2|nginx-2|json1k json16k"
     "audit-1|aigov + signed audit log|1|nginx-1|json1k json16k"
-    "audit-2|aigov + signed audit log|2|nginx-2|json1k json16k stream"
+    "audit-2|aigov + signed audit log|2|nginx-2|json1k json16k stream prompt128k prompt1m prompt4m prompt1m-file"
     "metrics-2|aigov + signed audit log + metrics|2|nginx-2|json1k json16k"
     "lua-2|nginx + Lua guard (cjson, ngx.re)|2|nginx-2|json1k json16k stream"
     "quota-2|aigov + policy + quotas in shared memory|2|nginx-2|json1k"
@@ -392,11 +403,11 @@ ROWS=(
     "portkey-guard|Portkey + regexMatch guardrail|1|nginx-2|json1k json16k stream"
 )
 
-declare -A STATUS RSS PJSON PSSE CASE_NOTE
+declare -A STATUS RSS PJSON PSSE PLONG CASE_NOTE MASTER
 
 row_field() { local IFS='|'; read -r -a f <<<"$1"; echo "${f[$2]}"; }
 
-aigov_conf() {  # step workers dir json-port sse-port
+aigov_conf() {  # step workers dir json-port sse-port long-port
     local main="load_module $MODULE;" http="" loc="            aigov on;" p
     if [ "$1" = quota ] || [ "$1" = redis ]; then
         loc="$loc
@@ -432,16 +443,16 @@ aigov_conf() {  # step workers dir json-port sse-port
         http="$http
     server { listen unix:$3/metrics.sock; location = /metrics { aigov_metrics; } }"
     fi
-    proxy_conf "$3" "$2" "$main" "$http" "$loc" "$4" "$5"
+    proxy_conf "$3" "$2" "$main" "$http" "$loc" "$4" "$5" "$6"
 }
 
-lua_conf() {  # workers dir json-port sse-port
+lua_conf() {  # workers dir json-port sse-port long-port
     proxy_conf "$2" "$1" \
         "load_module $NGX_MODULES/ndk_http_module.so;
 load_module $NGX_MODULES/ngx_http_lua_module.so;" \
         "    lua_package_path \"$BENCH/lua/?.lua;/usr/share/lua/5.1/?.lua;;\";
     lua_package_cpath \"$LUA_CPATH/?.so;;\";" \
-        "            access_by_lua_block { require(\"guard\").check() }" "$3" "$4"
+        "            access_by_lua_block { require(\"guard\").check() }" "$3" "$4" "$5"
 }
 
 start_row() {  # row-line
@@ -450,13 +461,14 @@ start_row() {  # row-line
     mkdir -p "$RUN/$id"
     alloc_port; PJSON[$id]=$PORT
     alloc_port; PSSE[$id]=$PORT
+    alloc_port; PLONG[$id]=$PORT
     case $id in
         nginx-*)
-            proxy_conf "$RUN/$id" "$workers" "" "" "" "${PJSON[$id]}" "${PSSE[$id]}" >"$RUN/$id/nginx.conf"
+            proxy_conf "$RUN/$id" "$workers" "" "" "" "${PJSON[$id]}" "${PSSE[$id]}" "${PLONG[$id]}" >"$RUN/$id/nginx.conf"
             start_nginx "$id" "${PJSON[$id]}" || { STATUS[$id]=$START_ERR; return; } ;;
         lua-*)
             [ -z "$LUA_WHY" ] || { STATUS[$id]="not available: $LUA_WHY"; return; }
-            lua_conf "$workers" "$RUN/$id" "${PJSON[$id]}" "${PSSE[$id]}" >"$RUN/$id/nginx.conf"
+            lua_conf "$workers" "$RUN/$id" "${PJSON[$id]}" "${PSSE[$id]}" "${PLONG[$id]}" >"$RUN/$id/nginx.conf"
             start_nginx "$id" "${PJSON[$id]}" || { STATUS[$id]=$START_ERR; return; } ;;
         pass-*|policy-*|plugins-*|audit-*|metrics-*)
             step=${id%-*}
@@ -466,7 +478,7 @@ start_row() {  # row-line
                 for p in $PLUGINS; do [ -f "$ROOT/build/plugins/$p.so" ] || missing="$missing $p.so"; done
                 [ -z "$missing" ] || { STATUS[$id]="not available: build/plugins/ lacks$missing"; return; }
             fi
-            aigov_conf "$step" "$workers" "$RUN/$id" "${PJSON[$id]}" "${PSSE[$id]}" >"$RUN/$id/nginx.conf"
+            aigov_conf "$step" "$workers" "$RUN/$id" "${PJSON[$id]}" "${PSSE[$id]}" "${PLONG[$id]}" >"$RUN/$id/nginx.conf"
             start_nginx "$id" "${PJSON[$id]}" || { STATUS[$id]=$START_ERR; return; } ;;
         quota-*|redis-*)
             step=${id%-*}
@@ -480,6 +492,7 @@ start_row() {  # row-line
             [ -z "$PORTKEY_WHY" ] || { STATUS[$id]="not available: $PORTKEY_WHY"; return; }
             if [ "$id" = portkey-guard ]; then   # same process as "portkey"
                 STATUS[$id]=${STATUS[portkey]}; PJSON[$id]=${PJSON[portkey]}; PSSE[$id]=${PSSE[portkey]}
+                MASTER[$id]=${MASTER[portkey]:-}
                 RSS[$id]=${RSS[portkey]:-}; return
             fi
             PSSE[$id]=${PJSON[$id]}   # one port; the mock is chosen by header
@@ -498,6 +511,7 @@ start_row() {  # row-line
             fi ;;
     esac
     STATUS[$id]=ok
+    MASTER[$id]=$NGX_PID
     sleep 0.3
     RSS[$id]=$(rss_kb "$NGX_PID")
 }
@@ -546,6 +560,12 @@ case_inputs() {  # id case
         json1k)  BODY=$RUN/body-1k.json;     mock=$MOCK_JSON; PORT_OF=${PJSON[$1]} ;;
         json16k) BODY=$RUN/body-16k.json;    mock=$MOCK_JSON; PORT_OF=${PJSON[$1]} ;;
         stream)  BODY=$RUN/body-stream.json; mock=$MOCK_SSE;  PORT_OF=${PSSE[$1]} ;;
+        # long prompts: in memory (client_body_buffer_size 8m), and one
+        # through the 64k buffer, spilled to a temporary file
+        prompt128k) BODY=$RUN/body-128k.json; mock=$MOCK_JSON; PORT_OF=${PLONG[$1]} ;;
+        prompt1m)   BODY=$RUN/body-1m.json;   mock=$MOCK_JSON; PORT_OF=${PLONG[$1]} ;;
+        prompt4m)   BODY=$RUN/body-4m.json;   mock=$MOCK_JSON; PORT_OF=${PLONG[$1]} ;;
+        prompt1m-file) BODY=$RUN/body-1m.json; mock=$MOCK_JSON; PORT_OF=${PJSON[$1]} ;;
     esac
     HDRS=$RUN/headers-$1-$2.txt
     case $1 in
@@ -589,13 +609,156 @@ precheck() {  # id case
     fi
 }
 
-run_wrk() {  # id case seconds -> the WRK line
-    local pin=()
+# CPU time (clock ticks, user + system) of a row's server: its nginx
+# workers, or the process itself (node). Per request, it is what the row
+# costs the machine whatever else runs on it; the throughput is not.
+cpu_ticks() {  # master-pid
+    local kids pid sum=0 f
+    kids=$(ps -o pid= --ppid "$1" 2>/dev/null || true)
+    [ -n "$kids" ] || kids=$1
+    for pid in $kids; do
+        f=$(cut -d' ' -f14,15 "/proc/$pid/stat" 2>/dev/null) || continue
+        sum=$((sum + ${f% *} + ${f#* }))
+    done
+    echo "$sum"
+}
+
+run_wrk() {  # id case seconds -> the WRK line, with cpu_ticks= and hz=
+    local pin=() t0 line
     case_inputs "$1" "$2"
     [ -z "$TASKSET" ] || pin=(taskset -c "$TASKSET")
-    BENCH_BODY_FILE=$BODY BENCH_HEADERS_FILE=$HDRS \
+    t0=$(cpu_ticks "${MASTER[$1]}")
+    line=$(BENCH_BODY_FILE=$BODY BENCH_HEADERS_FILE=$HDRS \
         "${pin[@]}" wrk -t"$THREADS" -c"$CONNS" -d"$3"s --timeout 10s -s "$BENCH/wrk/chat.lua" \
-        "http://127.0.0.1:$PORT_OF/v1/chat/completions" 2>&1 | grep '^WRK ' || echo "WRK error"
+        "http://127.0.0.1:$PORT_OF/v1/chat/completions" 2>&1 | grep '^WRK ' || echo "WRK error")
+    echo "$line cpu_ticks=$(( $(cpu_ticks "${MASTER[$1]}") - t0 )) hz=$HZ"
+}
+HZ=$(getconf CLK_TCK)
+
+# ---------------------------------------------------------------- open streams
+
+# The "streams" case: BENCH_STREAMS (default "1000 10000") slow chat streams
+# open at once (bench/slow_sse.mjs: one event every 100 ms, 50 events a
+# stream) through plain nginx and through the full stack with the four
+# plugins on the answer, both with 2 workers. Measured in the steady
+# state: the workers' resident memory above their idle size per open
+# stream, their CPU time per event, and the latency of short requests
+# (a 1 KiB JSON request every 50 ms) sent to the same workers alongside.
+# Limits are raised for this case only: worker_connections, nofile.
+streams_case() {
+    local counts=${BENCH_STREAMS:-1000 10000} secs=${BENCH_STREAMS_SECONDS:-12}
+    local slow slow_pid n id dir sp jp master idle rss c0 c1 e0 e1 t0 t1 lat nofile
+    # as many files as this machine lets a process have (each stream is two
+    # sockets in nginx: 10,000 streams on 2 workers need 10,000 each)
+    nofile=$(ulimit -Hn)
+    [ "$nofile" = unlimited ] && nofile=100000
+    [ "$nofile" -le 100000 ] || nofile=100000
+    ulimit -n "$nofile" 2>/dev/null || true
+    command -v node >/dev/null || { echo "(streams: node is not installed)"; return; }
+    alloc_port; slow=$PORT
+    node "$BENCH/slow_sse.mjs" "$slow" 50 100 >"$RUN/slow_sse.log" 2>&1 &
+    slow_pid=$!
+    PIDS+=("$slow_pid")
+    wait_port "$slow" "$slow_pid" 10 || { echo "(streams: bench/slow_sse.mjs did not start)"; return; }
+    echo "## Open streams"
+    echo
+    echo "$(date -u '+%Y-%m-%d %H:%M UTC'); each stream: bench/slow_sse.mjs, one event every 100 ms, 50 events (5 s), then a new one on the same connection (wrk -t2 -c N, 1 KiB request with \"stream\":true)." \
+         "Both servers 2 workers, worker_connections 40000, worker_rlimit_nofile $nofile (the machine's limit)." \
+         "Memory: the workers' VmRSS summed, ${secs} s after the streams opened, minus their idle sum, per open stream." \
+         "CPU per event: the workers' CPU time over a window of the steady state (about 5 s) over the events the mock wrote in it; events/s is that count over the window." \
+         "Short request: a 1 KiB JSON request to the same workers every 50 ms during that window (curl; p50 / p99 / max of its total time)."
+    echo
+    echo "| streams | configuration | events/s delivered | memory per stream | CPU per event | short request p50 / p99 / max ms | note |"
+    echo "| ---: | --- | ---: | ---: | ---: | ---: | --- |"
+    for n in $counts; do
+        for id in nginx aigov; do
+            dir=$RUN/streams-$id
+            mkdir -p "$dir"
+            alloc_port; sp=$PORT
+            alloc_port; jp=$PORT
+            local loc="" http=""
+            if [ "$id" = aigov ]; then
+                loc="            aigov on;
+            aigov_jwt_key $RUN/jwt-rs256.pub.pem;
+            aigov_policy $BENCH/policy-answer.yaml;"
+                for p in $PLUGINS; do http="$http
+    aigov_plugin $p $ROOT/build/plugins/$p.so;"; done
+                http="$http
+    aigov_audit_log $dir/audit.jsonl;
+    aigov_audit_key $RUN/audit.key;
+    aigov_audit_checkpoint 1000 1s;"
+            fi
+            local main="worker_rlimit_nofile $nofile;"
+            [ "$id" = nginx ] || main="load_module $MODULE;
+$main"
+            nginx_frame "$dir" 2 "$main" "$http
+    proxy_http_version 1.1;
+    proxy_set_header Connection \"\";
+    upstream slow { server 127.0.0.1:$slow; keepalive 64; }
+    upstream mock_json { server 127.0.0.1:$MOCK_JSON; keepalive 64; }" "$(cat <<EOF
+    server {
+        listen 127.0.0.1:$sp backlog=65535;
+        location /v1/ {
+$loc
+            proxy_buffering off;
+            proxy_pass http://slow;
+        }
+    }
+    server {
+        listen 127.0.0.1:$jp;
+        location /v1/ {
+$loc
+            proxy_pass http://mock_json;
+        }
+    }
+EOF
+)" | sed 's/worker_connections 4096;/worker_connections 40000;/' >"$dir/nginx.conf"
+            if ! start_nginx "streams-$id" "$sp"; then
+                echo "| $n | $id | - | | | | $START_ERR |"
+                continue
+            fi
+            master=$NGX_PID
+            sleep 0.5
+            idle=$(rss_sum "$master")
+            local hdrs=$RUN/headers-streams.txt
+            echo "Authorization: Bearer $JWT" >"$hdrs"
+            ( ulimit -n "$nofile"; BENCH_BODY_FILE=$RUN/body-stream.json BENCH_HEADERS_FILE=$hdrs \
+                wrk -t2 -c"$n" -d$((secs + 8))s --timeout 60s -s "$BENCH/wrk/chat.lua" \
+                "http://127.0.0.1:$sp/v1/chat/completions" >"$dir/wrk-$n.log" 2>&1 ) &
+            local wrk_pid=$!
+            sleep "$secs"
+            rss=$(rss_sum "$master")
+            c0=$(cpu_ticks "$master"); e0=$(curl -s "http://127.0.0.1:$slow/__count"); t0=$(date +%s%N)
+            lat=$(for _ in $(seq 1 80); do
+                      curl -s -o /dev/null -w '%{time_total}\n' --max-time 10 -X POST \
+                          -H 'Content-Type: application/json' -H "@$hdrs" \
+                          --data-binary "@$RUN/body-1k.json" "http://127.0.0.1:$jp/v1/chat/completions"
+                      sleep 0.05
+                  done | sort -n | awk '{v[NR]=$1} END {if (NR) printf "%.1f / %.1f / %.1f", v[int((NR+1)/2)]*1000, v[int(NR*0.99+0.5)]*1000, v[NR]*1000}')
+            c1=$(cpu_ticks "$master"); e1=$(curl -s "http://127.0.0.1:$slow/__count"); t1=$(date +%s%N)
+            wait "$wrk_pid" 2>/dev/null || true
+            kill -TERM "$master" 2>/dev/null || true
+            for _ in $(seq 1 50); do kill -0 "$master" 2>/dev/null || break; sleep 0.1; done
+            awk -v n="$n" -v id="$id" -v idle="$idle" -v rss="$rss" -v c="$((c1 - c0))" -v hz="$HZ" \
+                -v e="$((e1 - e0))" -v secs="$(( (t1 - t0) / 1000000 ))" -v w="$(grep -m1 -o 'Socket errors:.*' "$dir/wrk-$n.log" || true)" -v lat="$lat" '
+                BEGIN {
+                    label = id == "nginx" ? "nginx reverse proxy" : "aigov full stack, 4 plugins on the answer";
+                    printf "| %d | %s | %.0f | %.1f KiB | %s | %s | %s |\n", n, label, e / (secs / 1000),
+                        (rss - idle) / n, (e > 0 ? sprintf("%.1f us", c / hz * 1e6 / e) : "-"), lat, w
+                }'
+        done
+    done
+    echo
+}
+
+# Resident memory of an nginx master's workers, summed, in KiB.
+rss_sum() {
+    local pid sum=0 v
+    for pid in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+        v=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
+        sum=$((sum + ${v:-0}))
+    done
+    echo "$sum"
 }
 
 # ---------------------------------------------------------------- main
@@ -613,6 +776,9 @@ install_portkey
 make_body 1024 0 "$RUN/body-1k.json"
 make_body 16384 0 "$RUN/body-16k.json"
 make_body 1024 1 "$RUN/body-stream.json"
+make_body $((128 * 1024)) 0 "$RUN/body-128k.json"
+make_body $((1024 * 1024)) 0 "$RUN/body-1m.json"
+make_body $((4 * 1024 * 1024)) 0 "$RUN/body-4m.json"
 make_mock_files
 make_identity
 make_audit_key
@@ -633,7 +799,7 @@ for r in "${ROWS[@]}"; do
     log "bench: $id: ${STATUS[$id]}"
 done
 
-CASES=${BENCH_CASES:-json1k json16k stream latency}
+CASES=${BENCH_CASES:-json1k json16k stream prompt128k prompt1m prompt4m prompt1m-file streams latency}
 for c in $CASES; do
     for r in "${SELECTED[@]}"; do
         id=$(row_field "$r" 0)
@@ -668,6 +834,13 @@ for rep in $(seq 1 "$REPEAT"); do
     done
 done
 
+# Open streams: its own servers, after the wrk cases.
+: >"$RUN/streams.md"
+if [[ " $CASES " == *" streams "* ]]; then
+    log "bench: open streams (${BENCH_STREAMS:-1000 10000})"
+    streams_case >"$RUN/streams.md"
+fi
+
 # Stream latency is not a wrk case: its own script starts its own servers.
 : >"$RUN/latency.md"
 if [[ " $CASES " == *" latency "* ]]; then
@@ -689,6 +862,16 @@ fi
     done
 } >"$RUN/rows.tsv"
 
+# The per-MiB floors of a long prompt's steps (ns per MiB), for the table.
+: >"$RUN/floors.tsv"
+if [[ " $CASES " == *" prompt"* ]] && [ -x "$ROOT/build/bench-micro" ]; then
+    MICRO_ONLY=long MICRO_SECONDS=${MICRO_SECONDS:-0.3} "$ROOT/build/bench-micro" 2>/dev/null | awk -F'|' '
+        /request parse, chat 1 MiB/             { gsub(/ /, "", $4); print "parse\t" $4 }
+        /filter_request, 4 plugins, chat 1 MiB/ { gsub(/ /, "", $4); print "plugins\t" $4 }
+        /SHA-256, 1 MiB body/                   { gsub(/ /, "", $4); print "sha256\t" $4 }' \
+        >"$RUN/floors.tsv" || true
+fi
+
 mem_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)
 cpu=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 {
@@ -709,12 +892,19 @@ cpu=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
          "each figure the median of $REPEAT run(s) of ${DURATION}s" \
          "(runs interleaved across rows$([ "$WARMUP" = 0 ] || echo ", after a ${WARMUP}s warm-up"))." \
          "Cases: json1k and json16k post chat requests of 1 KiB and 16 KiB to a JSON answer;" \
-         "stream posts 1 KiB with \"stream\":true and gets 200 SSE events (~$(($(wc -c <"$RUN/mock/sse.txt") / 1024)) KiB)." \
+         "stream posts 1 KiB with \"stream\":true and gets 200 SSE events (~$(($(wc -c <"$RUN/mock/sse.txt") / 1024)) KiB);" \
+         "prompt128k, prompt1m and prompt4m post chat requests of that size to a server with client_body_buffer_size 8m (the body stays in memory)," \
+         "prompt1m-file the 1 MiB one through client_body_buffer_size 64k (the body goes to a temporary file)." \
+         "CPU us/req is the server's CPU time (user + system, its workers) per request: unlike req/s, it does not depend on what else the machine runs." \
          "x nginx is the ratio against the baseline row named in the table, measured in this run." \
          "Idle RSS is per worker (the Node.js process for Portkey), before any load." \
          "Token: $JWT_SOURCE; audit key: $AUDIT_KEY_SOURCE."
     echo
-    perl "$BENCH/table.pl" "$RUN/rows.tsv" "$RUN/measure.tsv"
+    perl "$BENCH/table.pl" "$RUN/rows.tsv" "$RUN/measure.tsv" "$RUN/floors.tsv"
+    if [ -s "$RUN/streams.md" ]; then
+        echo
+        cat "$RUN/streams.md"
+    fi
     if [ -s "$RUN/latency.md" ]; then
         echo
         cat "$RUN/latency.md"

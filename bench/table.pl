@@ -1,19 +1,22 @@
 #!/usr/bin/perl
 # Turns bench/run.sh's raw files into one Markdown table.
 #
-#   table.pl ROWS.tsv MEASURE.tsv
+#   table.pl ROWS.tsv MEASURE.tsv [FLOORS.tsv]
 #
 # ROWS.tsv:    row <id> <label> <workers> <baseline id> <cases> <idle rss KiB> <status>
 #              note <id> <case> <text>          (a case that failed its pre-check)
 # MEASURE.tsv: <case> <id> WRK requests=.. duration_us=.. p50_us=.. p99_us=.. non2xx=.. sockerr=..
+#              cpu_ticks=.. hz=..   (the row's server CPU time over the run)
+# FLOORS.tsv:  <step> <ns per MiB>   (build/bench-micro's long-prompt rows:
+#              parse, plugins, sha256)
 #
 # Each figure is the median over the repeated runs; ratios are against the
 # row's baseline in the same case, from the same run.
 use strict;
 use warnings;
 
-my ($rows_file, $measure_file) = @ARGV;
-die "usage: table.pl ROWS.tsv MEASURE.tsv\n" unless defined $measure_file;
+my ($rows_file, $measure_file, $floors_file) = @ARGV;
+die "usage: table.pl ROWS.tsv MEASURE.tsv [FLOORS.tsv]\n" unless defined $measure_file;
 
 my (@order, %row, %note, %runs, %case_run);
 
@@ -47,6 +50,9 @@ while (my $line = <$mf>) {
     push @{ $r->{rps} }, $v{requests} / ($v{duration_us} / 1e6);
     push @{ $r->{p50} }, $v{p50_us};
     push @{ $r->{p99} }, $v{p99_us};
+    # CPU time of the server per request, in us; undef when not measured
+    push @{ $r->{cpu} }, ($v{hz} && $v{requests} && defined $v{cpu_ticks})
+        ? $v{cpu_ticks} / $v{hz} * 1e6 / $v{requests} : undef;
     $r->{requests} += $v{requests};
     $r->{non2xx}   += $v{non2xx};
     $r->{sockerr}  += $v{sockerr};
@@ -64,7 +70,8 @@ sub result {
     my $r = $runs{"$id:$case"} or return undef;
     return undef unless $r->{rps};
     return { rps => median(@{ $r->{rps} }), p50 => median(@{ $r->{p50} }),
-             p99 => median(@{ $r->{p99} }), r => $r };
+             p99 => median(@{ $r->{p99} }), cpu => median(grep { defined } @{ $r->{cpu} }),
+             r => $r };
 }
 
 sub ms { my $us = shift; return sprintf($us < 10_000 ? '%.2f' : '%.1f', $us / 1000) }
@@ -77,11 +84,15 @@ sub ratio {
 }
 
 my @head = ('case', 'configuration', 'workers', 'req/s', 'x nginx', 'p50 ms', 'p99 ms',
-            'p99 x nginx', 'idle RSS MiB', 'note');
+            'p99 x nginx', 'CPU us/req', 'idle RSS MiB', 'note');
 my @out = (\@head);
-my %case_title = (json1k => 'json 1 KiB', json16k => 'json 16 KiB', stream => 'SSE 200 events');
+my %case_title = (json1k => 'json 1 KiB', json16k => 'json 16 KiB', stream => 'SSE 200 events',
+                  prompt128k => 'prompt 128 KiB', prompt1m => 'prompt 1 MiB',
+                  prompt4m => 'prompt 4 MiB', 'prompt1m-file' => 'prompt 1 MiB, file');
+my @cases = qw(json1k json16k stream prompt128k prompt1m prompt4m prompt1m-file);
+my %case_mib = (prompt128k => 0.125, prompt1m => 1, prompt4m => 4, 'prompt1m-file' => 1);
 
-for my $case (qw(json1k json16k stream)) {
+for my $case (@cases) {
     next unless $case_run{$case};     # not among BENCH_CASES
     for my $id (@order) {
         my $row = $row{$id};
@@ -93,7 +104,7 @@ for my $case (qw(json1k json16k stream)) {
         my $why = $row->{status} ne 'ok' ? $row->{status} : $note{"$id:$case"};
         if (!$res) {
             $why //= $runs{"$id:$case"}{bad} ? 'failed: wrk gave no result' : 'not measured';
-            push @out, [@cells, '-', '', '', '', '', $rss, $why];
+            push @out, [@cells, '-', '', '', '', '', '', $rss, $why];
             next;
         }
         my $base = $id eq $row->{base} ? undef : result($row->{base}, $case);
@@ -109,6 +120,7 @@ for my $case (qw(json1k json16k stream)) {
                     $id eq $row->{base} ? '1.00' : ($base ? ratio($res->{rps}, $base->{rps}) : 'n/a'),
                     ms($res->{p50}), ms($res->{p99}),
                     $id eq $row->{base} ? '1.00' : ($base ? ratio($res->{p99}, $base->{p99}) : 'n/a'),
+                    defined $res->{cpu} ? sprintf('%.0f', $res->{cpu}) : '',
                     $rss, join('; ', @notes)];
     }
 }
@@ -131,7 +143,7 @@ sub print_table {
     }
 }
 
-print_table(\@out, [0, 0, 1, 1, 1, 1, 1, 1, 1, 0]);
+print_table(\@out, [0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0]);
 
 # What each step costs, from runs of the same round: a step's throughput
 # over the step before it, round by round, then the median and the range.
@@ -170,4 +182,52 @@ if (@cost > 1) {
     print "\n";
     print "Cost of each step: its throughput against the step before it (or the row named), run by run within each round, as a change in requests/s.\n\n";
     print_table(\@cost, [0, 1, 0, 1, 1, 1]);
+}
+
+# Long prompts: the CPU time the gateway adds per request (the row's server
+# CPU per request minus plain nginx's in the same round), per MiB of
+# prompt, against the sum of the per-MiB floors of its steps.
+my %floor;
+if (defined $floors_file && open my $ff, '<', $floors_file) {
+    while (my $line = <$ff>) {
+        chomp $line;
+        my ($k, $v) = split /\t/, $line;
+        $floor{$k} = $v / 1000 if defined $v && $v =~ /^[\d.]+$/;   # us per MiB
+    }
+    close $ff;
+}
+my %row_floor = (
+    'pass-2'  => defined $floor{parse} ? $floor{parse} : undef,
+    'audit-2' => (grep { !defined $floor{$_} } qw(parse plugins sha256)) ? undef
+                 : $floor{parse} + $floor{plugins} + $floor{sha256},
+);
+my @long = (['case', 'configuration', 'rounds', 'x nginx', 'added CPU per request', 'added per MiB',
+             'range per MiB', 'floors per MiB', 'x floors']);
+for my $case (grep { $case_mib{$_} } @cases) {
+    my $base = $runs{"nginx-2:$case"} or next;
+    for my $id (qw(pass-2 audit-2)) {
+        my $r = $runs{"$id:$case"} or next;
+        my (@add, @q);
+        for my $k (0 .. ($#{ $r->{cpu} } < $#{ $base->{cpu} } ? $#{ $r->{cpu} } : $#{ $base->{cpu} })) {
+            push @add, $r->{cpu}[$k] - $base->{cpu}[$k]
+                if defined $r->{cpu}[$k] && defined $base->{cpu}[$k];
+            push @q, $r->{rps}[$k] / $base->{rps}[$k] if $r->{rps}[$k] && $base->{rps}[$k];
+        }
+        next unless @add;
+        my @sorted = sort { $a <=> $b } @add;
+        my $mib = $case_mib{$case};
+        my $med = median(@add) / $mib;
+        my $fl = $row_floor{$id};
+        push @long, [$case_title{$case}, $row{$id}{label}, scalar @add,
+                     @q ? sprintf('%.2f', median(@q)) : '',
+                     sprintf('%.0f us', median(@add)), sprintf('%.0f us', $med),
+                     @add > 1 ? sprintf('%.0f to %.0f', $sorted[0] / $mib, $sorted[-1] / $mib) : '',
+                     defined $fl ? sprintf('%.0f us', $fl) : 'n/a',
+                     defined $fl && $fl > 0 ? sprintf('%.2f', $med / $fl) : ''];
+    }
+}
+if (@long > 1) {
+    print "\n";
+    print "Long prompts: the server CPU time aigov adds per request (its CPU per request minus plain nginx's, 2 workers, round by round), per MiB of prompt, against the sum of the per-MiB floors of its steps (build/bench-micro: parse for pass-through; parse, the four plugins and one SHA-256 for the full stack).\n\n";
+    print_table(\@long, [0, 0, 1, 1, 1, 1, 1, 1, 1]);
 }

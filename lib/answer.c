@@ -94,7 +94,7 @@ struct aigov_answer_s {
     held_t           *q;
     size_t            qhead, qn, qcap, held_bytes;
     chan_t           *ch;
-    size_t            nch;
+    size_t            nch, chcap;
     size_t            last_ch;
 
     long long         prompt, completion;
@@ -1543,10 +1543,20 @@ static long chan_get(aigov_answer_t *a, const char *key, const char *group)
         k = i;
     }
     if (k == a->nch) {
-        if (a->ch == NULL) {
-            a->ch = calloc(AIGOV_ANSWER_MAX_CHANNELS, sizeof(*a->ch));
-            if (a->ch == NULL)
+        if (a->nch == a->chcap && a->chcap < AIGOV_ANSWER_MAX_CHANNELS) {
+            /* grown as channels come: most answers have one or two, and
+             * a gateway holds thousands of streams open */
+            size_t cap = a->chcap ? 2 * a->chcap : 2;
+            chan_t *v;
+
+            if (cap > AIGOV_ANSWER_MAX_CHANNELS)
+                cap = AIGOV_ANSWER_MAX_CHANNELS;
+            v = realloc(a->ch, cap * sizeof(*v));
+            if (v == NULL)
                 return -1;
+            memset(v + a->chcap, 0, (cap - a->chcap) * sizeof(*v));
+            a->ch = v;
+            a->chcap = cap;
         }
         if (a->nch < AIGOV_ANSWER_MAX_CHANNELS) {
             k = a->nch++;

@@ -487,8 +487,9 @@ size_t aigov_filter_specs(const aigov_policy_filter_t *pf, size_t n,
  * look-alikes, invisible characters and compatibility forms cannot hide
  * what they look for; their spans are mapped back to the smallest range of
  * whole characters of the original, which is what gets masked. */
-static void inspect(const aigov_filter_spec_t *f, void *stream,
-                    const char *text, size_t len, aigov_inspection_t *ins);
+static void inspect_body(const aigov_filter_spec_t *f, void *stream,
+                         const char *text, size_t len, int ascii,
+                         aigov_inspection_t *ins);
 
 static uint64_t now_ns(void)
 {
@@ -498,8 +499,9 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void aigov_filter_inspect(const aigov_filter_spec_t *f, void *stream,
-                          const char *text, size_t len, aigov_inspection_t *ins)
+static void inspect_text(const aigov_filter_spec_t *f, void *stream,
+                         const char *text, size_t len, int ascii,
+                         aigov_inspection_t *ins)
 {
     aigov_filter_inst_t *fi = f->inst;
     uint64_t t0;
@@ -507,11 +509,11 @@ void aigov_filter_inspect(const aigov_filter_spec_t *f, void *stream,
     if (fi != NULL)
         fi->calls++;
     if (fi == NULL || fi->seq++ % AIGOV_FILTER_TIME_EVERY != 0) {
-        inspect(f, stream, text, len, ins);
+        inspect_body(f, stream, text, len, ascii, ins);
         return;
     }
     t0 = now_ns();
-    inspect(f, stream, text, len, ins);
+    inspect_body(f, stream, text, len, ascii, ins);
     fi->timed_ns += now_ns() - t0;
     fi->timed++;
 }
@@ -526,22 +528,37 @@ void aigov_filter_stats_take(aigov_filter_inst_t *fi, uint64_t *calls, uint64_t 
     fi->calls = fi->timed = fi->timed_ns = 0;
 }
 
-static void inspect(const aigov_filter_spec_t *f, void *stream,
-                    const char *text, size_t len, aigov_inspection_t *ins)
+static void inspect_body(const aigov_filter_spec_t *f, void *stream,
+                         const char *text, size_t len, int ascii,
+                         aigov_inspection_t *ins)
 {
     aigov_filter_inst_t *fi = f->inst;
     aigov_verdict_t v;
     const char *view;
     size_t vlen, i;
+    int identity;
 
     memset(ins, 0, sizeof(*ins));
     memset(&v, 0, sizeof(v));
-    if (fi == NULL || aigov_normalize(&fi->norm, text, len) != 0) {
+    if (fi == NULL) {
         ins->status = -1;
         return;
     }
-    view = fi->norm.text;
-    vlen = fi->norm.len;
+    if (ascii) {
+        /* known ASCII (request texts, from the parser's scan): its own
+         * view, without reading it again for each filter */
+        view = text;
+        vlen = len;
+        identity = 1;
+    } else {
+        if (aigov_normalize(&fi->norm, text, len) != 0) {
+            ins->status = -1;
+            return;
+        }
+        view = fi->norm.text;
+        vlen = fi->norm.len;
+        identity = fi->norm.identity;
+    }
     if (fi->plugin->inspect(fi->state, stream, view, vlen, &v) != 0) {
         ins->status = -1;
         goto done;
@@ -563,7 +580,7 @@ static void inspect(const aigov_filter_spec_t *f, void *stream,
         ins->nspans = v.nspans;
         ins->reason = v.reason;
         ins->category = v.category;
-        if (!fi->norm.identity && v.nspans > 0) {
+        if (!identity && v.nspans > 0) {
             if (v.nspans > fi->nspans_cap) {
                 aigov_span_t *m = realloc(fi->spans, v.nspans * sizeof(*m));
                 if (m == NULL) {
@@ -583,8 +600,14 @@ static void inspect(const aigov_filter_spec_t *f, void *stream,
         }
     }
 done:
-    if (!fi->norm.identity)
+    if (!identity)
         aigov_norm_trim(&fi->norm, NORM_KEEP);
+}
+
+void aigov_filter_inspect(const aigov_filter_spec_t *f, void *stream,
+                          const char *text, size_t len, aigov_inspection_t *ins)
+{
+    inspect_text(f, stream, text, len, 0, ins);
 }
 
 /* An ABI 1 table ends at stream_end: its tail member is never read. */
@@ -1102,7 +1125,8 @@ int aigov_filter_request(const aigov_filter_spec_t *filters, size_t nfilters,
 
             if (i == 0 && aigov_outcome_inspected(out, name, AIGOV_STAGE_REQUEST) != 0)
                 return AIGOV_FILTER_NOMEM;
-            aigov_filter_inspect(fs, NULL, rq->texts[i].text, rq->texts[i].len, &ins);
+            inspect_text(fs, NULL, rq->texts[i].text, rq->texts[i].len,
+                         rq->texts[i].ascii, &ins);
             if (ins.status != 0) {
                 if (fs->on_error == AIGOV_ON_ERROR_ALLOW) {
                     if (aigov_outcome_note(out, name, AIGOV_STAGE_REQUEST, "error", 0) != 0)

@@ -116,6 +116,10 @@ typedef struct {
      * body, quotes included, and the replacement set_text made (or NULL). */
     size_t       at, end;
     char        *repl;
+    /* 1: the text is ASCII (the scan saw no byte above 0x7F and no escape
+     * of one), so it is its own normalized view and its characters are its
+     * bytes; 0: not known (lib/filter normalizes it) */
+    int          ascii;
 } aigov_text_t;
 
 /* Private to request.c: what stream_options holds, for ask_usage. */
@@ -151,6 +155,7 @@ typedef struct {
 
     /* Private to request.c: what serialize splices. */
     char             *mem_;         /* one allocation: body copy, texts, strings */
+    size_t            mem_cap_;     /* its size */
     const char       *body_;        /* the body: in mem_, or the caller's */
     size_t            body_len_;    /* 0: no body was parsed */
     size_t            close_at_;    /* the root object's closing '}' */
@@ -198,6 +203,10 @@ aigov_req_status_t aigov_request_parse_lent(aigov_request_t *rq, aigov_endpoint_
                                             const char *body, size_t len,
                                             char *err, size_t errlen);
 void aigov_request_free(aigov_request_t *rq);
+/* A thread keeps the memory of up to sixteen freed requests of 8 KiB or
+ * more (32 MiB in all) for its next parses, so that a prompt is not copied
+ * into fresh pages each time. This frees it (at exit, in tests). */
+void aigov_request_release_memory(void);
 
 /* Replace text i (after redaction); the text must be valid UTF-8 without
  * NUL. 0 or -1 (then nothing changed). */

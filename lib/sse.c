@@ -15,12 +15,15 @@
 #include <emmintrin.h>
 #endif
 
+#define SSE_FIRST_CAP  4096
+
 struct aigov_sse_s {
     char    *buf;       /* current block, raw, from buf + off */
     size_t   off;       /* start of the current block; the bytes before it
                            were reported and are moved out once per feed,
                            not after every event */
     size_t   len;
+    size_t   cap;       /* of buf: grows to max as events need */
     size_t   max;
     size_t   pos;       /* next byte to scan */
     size_t   line;      /* start of the line being scanned */
@@ -38,7 +41,10 @@ aigov_sse_t *aigov_sse_new(size_t max_event)
     if (p == NULL)
         return NULL;
     p->max = max_event ? max_event : AIGOV_SSE_DEFAULT_MAX_EVENT;
-    p->buf = malloc(p->max);
+    /* small at first: a gateway holds thousands of streams open, and their
+     * events are a few hundred bytes */
+    p->cap = p->max < SSE_FIRST_CAP ? p->max : SSE_FIRST_CAP;
+    p->buf = malloc(p->cap);
     p->id = malloc(1);
     if (p->buf == NULL || p->id == NULL) {
         aigov_sse_free(p);
@@ -271,7 +277,19 @@ int aigov_sse_feed(aigov_sse_t *p, const char *buf, size_t len,
          * buffer's pages beyond the largest piece are never touched */
         if (p->off > 0)
             compact(p);
-        room = p->max - p->len;
+        room = p->cap - p->len;
+        if (room == 0 && p->cap < p->max) {
+            size_t cap = p->cap * 2 < p->max ? p->cap * 2 : p->max;
+            char *b = realloc(p->buf, cap);
+
+            if (b == NULL) {
+                p->failed = AIGOV_SSE_NOMEM;
+                return p->failed;
+            }
+            p->buf = b;
+            p->cap = cap;
+            room = cap - p->len;
+        }
         if (room == 0) {
             p->failed = AIGOV_SSE_TOO_LONG;
             return p->failed;

@@ -13,6 +13,13 @@
 
 #include "ngx_http_aigov_module.h"
 
+#include <sys/mman.h>
+
+
+typedef struct {
+    u_char  *addr;
+    size_t   size;
+} ngx_http_aigov_map_t;
 
 static void ngx_http_aigov_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_aigov_start(ngx_http_request_t *r,
@@ -27,6 +34,11 @@ static ngx_int_t ngx_http_aigov_process(ngx_http_request_t *r,
     ngx_http_aigov_ctx_t *ctx);
 static ngx_int_t ngx_http_aigov_read_body(ngx_http_request_t *r,
     ngx_str_t *body);
+static ngx_int_t ngx_http_aigov_body_in_place(ngx_http_request_t *r,
+    off_t len);
+static ngx_int_t ngx_http_aigov_body_map(ngx_http_request_t *r,
+    ngx_buf_t *b, ngx_str_t *body);
+static void ngx_http_aigov_body_unmap(void *data);
 static ngx_int_t ngx_http_aigov_identify(ngx_http_request_t *r,
     ngx_http_aigov_ctx_t *ctx, ngx_http_aigov_loc_conf_t *alcf);
 static ngx_int_t ngx_http_aigov_credential(ngx_http_request_t *r,
@@ -121,7 +133,11 @@ ngx_http_aigov_access_handler(ngx_http_request_t *r)
     }
 
     /* the operator's client_body_* directives (buffer, file only) stand:
-     * read_body takes the body in whatever form nginx keeps it */
+     * read_body takes the body in whatever form nginx keeps it. A body
+     * that fits the buffer gets room for the part read with the headers,
+     * so that read_body can make it one buffer without a copy */
+
+    r->request_body_in_single_buf = 1;
 
     rc = ngx_http_read_client_request_body(r, ngx_http_aigov_body_handler);
     if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
@@ -1106,7 +1122,9 @@ ngx_http_aigov_replace_body(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
 
 /*
  * The body is one buffer in memory, several buffers, or (spilled) one file
- * buffer; lib/ wants it contiguous.
+ * buffer; lib/ wants it contiguous. It is read where nginx put it: a copy
+ * of a long prompt into fresh memory costs a page fault per 4 KiB, more
+ * than all the parsing and scanning of it (bench/README.md, long prompts).
  */
 
 static ngx_int_t
@@ -1138,11 +1156,26 @@ ngx_http_aigov_read_body(ngx_http_request_t *r, ngx_str_t *body)
 
     cl = r->request_body->bufs;
 
-    if (cl->next == NULL && !cl->buf->in_file) {
-        /* the usual case: one buffer in memory, used where it is */
-        body->data = cl->buf->pos;
+    if (ngx_http_aigov_body_in_place(r, len) == NGX_OK) {
+        body->data = r->request_body->bufs->buf->pos;
         body->len = len;
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "aigov: request body of %O bytes read in place", len);
         return NGX_OK;
+    }
+
+    if (cl->next == NULL && cl->buf->in_file) {
+        switch (ngx_http_aigov_body_map(r, cl->buf, body)) {
+        case NGX_OK:
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "aigov: request body of %O bytes mapped from "
+                           "its file", len);
+            return NGX_OK;
+        case NGX_ERROR:
+            return NGX_ERROR;
+        default:
+            break;
+        }
     }
 
     p = ngx_pnalloc(r->pool, len + 1);
@@ -1173,5 +1206,154 @@ ngx_http_aigov_read_body(ngx_http_request_t *r, ngx_str_t *body)
 
     body->len = p - body->data;
 
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "aigov: request body of %O bytes copied", len);
+
     return NGX_OK;
+}
+
+
+/*
+ * A body in memory comes as the part read with the headers (in the header
+ * buffer) and the rest, read into one buffer in as many pieces as reads.
+ * The pieces of the rest lie one after another; with
+ * request_body_in_single_buf the buffer also has room for the first part
+ * after them. The rest is moved up by the first part's length and the
+ * first part put before it: one buffer, in memory nginx already touched,
+ * which proxy_pass then sends (start == pos: a retry rewinds to it).
+ * NGX_DECLINED when the pieces lie otherwise (chunked bodies, a file).
+ */
+
+static ngx_int_t
+ngx_http_aigov_body_in_place(ngx_http_request_t *r, off_t len)
+{
+    u_char       *dst;
+    size_t        head, rest;
+    ngx_buf_t    *first, *b, *last;
+    ngx_chain_t  *cl, *second;
+
+    cl = r->request_body->bufs;
+    first = cl->buf;
+
+    for ( /* void */ ; cl; cl = cl->next) {
+        if (cl->buf->in_file) {
+            return NGX_DECLINED;
+        }
+
+        if (cl->next && cl->next->buf->pos != cl->buf->last) {
+            break;
+        }
+    }
+
+    if (cl == NULL) {
+        /* contiguous already: one buffer, or pieces of one read after
+         * another into the same buffer */
+        return NGX_OK;
+    }
+
+    if (cl != r->request_body->bufs) {
+        return NGX_DECLINED;
+    }
+
+    second = cl->next;
+    last = second->buf;
+    rest = 0;
+
+    for (cl = second; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file || (cl != second && b->pos != last->last)) {
+            return NGX_DECLINED;
+        }
+
+        rest += b->last - b->pos;
+        last = b;
+    }
+
+    head = first->last - first->pos;
+    dst = second->buf->pos;
+
+    if (head + rest != (size_t) len
+        || (size_t) (last->end - last->last) < head
+        || (first->pos < last->end && first->last > dst))
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_memmove(dst + head, dst, rest);
+    ngx_memcpy(dst, first->pos, head);
+
+    b = second->buf;
+    b->start = dst;
+    b->pos = dst;
+    b->last = dst + len;
+    b->last_buf = last->last_buf;
+    b->last_in_chain = 1;
+
+    second->next = NULL;
+    r->request_body->bufs = second;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A body spilled to a temporary file (larger than client_body_buffer_size)
+ * is mapped rather than read: the file's pages are in the page cache
+ * already, and read() would copy them into fresh memory. The mapping lasts
+ * as long as the request. NGX_DECLINED: read it instead.
+ */
+
+static ngx_int_t
+ngx_http_aigov_body_map(ngx_http_request_t *r, ngx_buf_t *b, ngx_str_t *body)
+{
+    off_t                 at;
+    size_t                size;
+    u_char               *p;
+    ngx_pool_cleanup_t   *cln;
+    ngx_http_aigov_map_t *m;
+
+    if (b->file == NULL || b->file->fd == NGX_INVALID_FILE
+        || b->file_last <= b->file_pos)
+    {
+        return NGX_DECLINED;
+    }
+
+    at = b->file_pos & ~((off_t) ngx_pagesize - 1);
+    size = (size_t) (b->file_last - at);
+
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_aigov_map_t));
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, b->file->fd, at);
+    if (p == MAP_FAILED) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, ngx_errno,
+                      "aigov: mmap() of the request body file failed, "
+                      "reading it");
+        return NGX_DECLINED;
+    }
+
+    m = cln->data;
+    m->addr = p;
+    m->size = size;
+    cln->handler = ngx_http_aigov_body_unmap;
+
+    body->data = p + (b->file_pos - at);
+    body->len = b->file_last - b->file_pos;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_aigov_body_unmap(void *data)
+{
+    ngx_http_aigov_map_t  *m = data;
+
+    if (m->addr) {
+        (void) munmap(m->addr, m->size);
+        m->addr = NULL;
+    }
 }

@@ -2086,6 +2086,106 @@ test_ask_usage(void **state)
     aigov_request_free(&rq);
 }
 
+/* The scan tells which texts are ASCII (their own normalized view, their
+ * characters their bytes), escapes included: an escaped é is not ASCII,
+ * an escaped newline is. */
+static void
+test_ascii_texts(void **state)
+{
+    aigov_request_t rq;
+    static const struct { const char *content; int ascii; size_t chars; } cases[] = {
+        { "plain words", 1, 11 },
+        { "line\\nbreak\\t\\\"q\\\"", 1, 14 },
+        { "\\u0041\\u002f", 1, 2 },
+        { "caf\xc3\xa9", 0, 4 },
+        { "caf\\u00e9", 0, 4 },
+        { "m\\u0435rger", 0, 6 },
+        { "\\ud83d\\ude00!", 0, 2 },
+    };
+    char body[256];
+    size_t i;
+
+    (void) state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(body, sizeof(body), "{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
+                 "\"content\":\"%s\"}]}", cases[i].content);
+        assert_int_equal(parse(&rq, AIGOV_EP_CHAT, body), AIGOV_REQ_OK);
+        assert_int_equal(rq.ntexts, 1);
+        if (rq.texts[0].ascii != cases[i].ascii)
+            fprintf(stderr, "case %zu %s: ascii %d\n", i, cases[i].content, rq.texts[0].ascii);
+        assert_int_equal(rq.texts[0].ascii, cases[i].ascii);
+        assert_int_equal(rq.prompt_chars, cases[i].chars);
+        assert_int_equal(aigov_request_prompt_tokens(&rq), (long long) ((cases[i].chars + 3) / 4));
+        /* a replacement is not known to be ASCII, and is counted anew */
+        assert_int_equal(aigov_request_set_text(&rq, 0, "\xc3\xa9t\xc3\xa9", 5), 0);
+        assert_int_equal(rq.texts[0].ascii, 0);
+        assert_int_equal(rq.prompt_chars, 3);
+        aigov_request_free(&rq);
+    }
+}
+
+/* A chat body of about size bytes whose user text is fill repeated. */
+static char *
+long_body(size_t size, char fill)
+{
+    static const char head[] = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"";
+    static const char tail[] = "\"}]}";
+    char *b = malloc(size + 1);
+    size_t n = size - (sizeof(head) - 1) - (sizeof(tail) - 1);
+
+    assert_non_null(b);
+    memcpy(b, head, sizeof(head) - 1);
+    memset(b + sizeof(head) - 1, fill, n);
+    memcpy(b + sizeof(head) - 1 + n, tail, sizeof(tail));
+    return b;
+}
+
+/* Long prompts one after another: the second is copied into the memory
+ * the first left, not into fresh pages, and reads as itself. */
+static void
+test_long_prompts_reuse_memory(void **state)
+{
+    aigov_request_t rq;
+    char *a = long_body(300 * 1024, 'a'), *b = long_body(200 * 1024, 'b');
+    char *c = long_body(2 * 1024 * 1024, 'c');
+    const char *first;
+    size_t i;
+
+    (void) state;
+    aigov_request_release_memory();
+    assert_int_equal(aigov_request_parse_lent(&rq, AIGOV_EP_CHAT, a, strlen(a), err,
+                                              sizeof(err)), AIGOV_REQ_OK);
+    first = rq.texts[0].text;
+    assert_int_equal(rq.prompt_chars, rq.texts[0].len);
+    aigov_request_free(&rq);
+
+    assert_int_equal(aigov_request_parse_lent(&rq, AIGOV_EP_CHAT, b, strlen(b), err,
+                                              sizeof(err)), AIGOV_REQ_OK);
+    assert_ptr_equal(rq.texts[0].text, first);
+    assert_int_equal(rq.texts[0].len, 200 * 1024 - 55);
+    for (i = 0; i < rq.texts[0].len; i++)
+        if (rq.texts[0].text[i] != 'b')
+            fail_msg("byte %zu is %c", i, rq.texts[0].text[i]);
+    assert_int_equal(rq.texts[0].text[rq.texts[0].len], '\0');
+
+    /* a larger one while the block is in use: memory of its own */
+    {
+        aigov_request_t big;
+
+        assert_int_equal(aigov_request_parse(&big, AIGOV_EP_CHAT, c, strlen(c), err,
+                                             sizeof(err)), AIGOV_REQ_OK);
+        assert_ptr_not_equal(big.texts[0].text, first);
+        assert_int_equal(big.prompt_chars, 2 * 1024 * 1024 - 55);
+        assert_int_equal(big.texts[0].text[0], 'c');
+        aigov_request_free(&big);
+    }
+    aigov_request_free(&rq);
+    aigov_request_release_memory();
+    free(a);
+    free(b);
+    free(c);
+}
+
 int
 main(void)
 {
@@ -2139,6 +2239,8 @@ main(void)
         cmocka_unit_test(test_error_places),
         cmocka_unit_test(test_duplicates_in_large_objects),
         cmocka_unit_test(test_differential_jansson),
+        cmocka_unit_test(test_ascii_texts),
+        cmocka_unit_test(test_long_prompts_reuse_memory),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

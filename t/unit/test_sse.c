@@ -209,6 +209,58 @@ static void test_too_long(void **state)
     }
 }
 
+/* Counts complete blocks whose data is the 'x' run of test_large_block. */
+static int count_cb(void *ud, const aigov_sse_event_t *ev)
+{
+    int *got = ud;
+
+    assert_true(ev->complete);
+    assert_int_equal(ev->data_len, 200 * 1024 - 8);
+    for (size_t i = 0; i < ev->data_len; i++)
+        if (ev->data[i] != 'x')
+            fail_msg("byte %zu of the data is %c", i, ev->data[i]);
+    (*got)++;
+    return 0;
+}
+
+/* The buffer starts small and grows as a block needs, up to the bound:
+ * a 200 KB event passes whole, fed at once or in pieces; one byte more
+ * than the bound does not. */
+static void test_large_block(void **state)
+{
+    size_t n = 200 * 1024, off;
+    char *in = malloc(n + 16);
+    size_t cuts[] = { 1000, 5000 };
+
+    (void)state;
+    assert_non_null(in);
+    memcpy(in, "data: ", 6);
+    memset(in + 6, 'x', n - 8);
+    memcpy(in + n - 2, "\n\n", 2);
+    for (int k = 0; k < 3; k++) {
+        aigov_sse_t *p = aigov_sse_new(n);
+        int got = 0;
+        size_t piece = k == 0 ? n : cuts[k - 1];
+
+        assert_non_null(p);
+        for (off = 0; off < n; off += piece)
+            assert_int_equal(aigov_sse_feed(p, in + off, off + piece > n ? n - off : piece,
+                                            count_cb, &got), 0);
+        assert_int_equal(aigov_sse_finish(p, count_cb, &got), 0);
+        assert_int_equal(got, 1);
+        aigov_sse_free(p);
+    }
+    {
+        aigov_sse_t *p = aigov_sse_new(n - 1);
+        int got = 0;
+
+        assert_int_equal(aigov_sse_feed(p, in, n, count_cb, &got), AIGOV_SSE_TOO_LONG);
+        assert_int_equal(got, 0);
+        aigov_sse_free(p);
+    }
+    free(in);
+}
+
 static void test_callback_stops(void **state)
 {
     aigov_sse_t *p = aigov_sse_new(0);
@@ -233,6 +285,7 @@ int main(void)
         cmocka_unit_test(test_blank_lines_and_bom),
         cmocka_unit_test(test_tail_without_blank_line),
         cmocka_unit_test(test_too_long),
+        cmocka_unit_test(test_large_block),
         cmocka_unit_test(test_callback_stops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,159 @@
+#!/usr/bin/perl
+# Long prompts are read where nginx keeps them: in its own buffer (the part
+# read with the headers moved in front of the rest, one buffer sent
+# upstream), mapped from the temporary file when spilled, copied only when
+# the pieces do not lie in one buffer (chunked). Whatever the path, the
+# filters see the whole prompt, its first and last bytes included, and the
+# upstream gets exactly the body the gateway judged.
+
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use JSON::PP;
+use Digest::SHA qw(sha256_hex);
+use AigovTest;
+use IO::Socket::INET;
+
+my $t = AigovTest->new;
+$t->start_mock;
+$t->write_file('policy.yaml', <<'YAML');
+version: 1
+default: deny
+rules:
+  - name: everyone
+    filters:
+      - plugin: blocklist
+        stages: [request]
+        action: redact
+        config: {terms: ["merger"]}
+    decision: allow
+YAML
+
+my $file_port = AigovTest::free_port();
+my $loc = "aigov_policy %%DIR%%/policy.yaml; error_log %%DIR%%/logs/body.log debug;";
+my $conf = $t->gateway_conf(
+    http => 'aigov_plugin blocklist %%ROOT%%/build/plugins/blocklist.so;',
+    max_body => '8m',
+    server => 'client_body_buffer_size 8m;',
+    location => $loc);
+# a second server whose bodies above 16 KiB go to a temporary file
+$conf .= <<"EOF";
+    server {
+        listen 127.0.0.1:$file_port;
+        client_max_body_size 8m;
+        client_body_buffer_size 16k;
+        location / {
+            aigov on;
+            $loc
+            proxy_pass http://mock;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+EOF
+$t->write_conf($conf);
+$t->start_nginx;
+
+my $log = $t->dir . '/logs/body.log';
+
+# What the gateway said about the last request's body.
+sub body_path {
+    open my $f, '<', $log or return '';
+    my $last = '';
+    while (<$f>) {
+        $last = $1 if /aigov: request body of \d+ bytes (read in place|mapped from its file|copied)/;
+    }
+    close $f;
+    return $last;
+}
+
+# A chat body of about $size bytes: "merger" as the first and the last word
+# of the user's text, so that the filter must see both ends.
+sub prompt {
+    my ($size, $fill) = @_;
+    $fill //= 'lorem ipsum dolor sit amet ';
+    my $mid = $fill x int($size / length($fill) + 1);
+    return encode_json({ model => 'gpt-4o-mini',
+                         messages => [ { role => 'user', content => "merger $mid merger" } ] });
+}
+
+sub redacted {
+    my ($body) = @_;
+    (my $r = $body) =~ s/merger/[REDACTED:BLOCKLIST]/g;
+    return $r;
+}
+
+sub check {
+    my ($name, $body, $path, %o) = @_;
+    truncate $log, 0;
+    my $r = $t->request('POST', '/v1/chat/completions', body => $body, %o);
+    is($r->{status}, 200, "$name: 200");
+    is($r->{headers}{'x-mock-body-sha256'}, sha256_hex(redacted($body)),
+       "$name: both ends redacted, the rest byte for byte");
+    is($r->{headers}{'x-mock-body-length'}, length(redacted($body)), "$name: length");
+    is(body_path(), $path, "$name: body $path");
+}
+
+# in memory, Content-Length: the headers' buffer holds the start
+check('1 MiB in memory', prompt(1 << 20), 'read in place');
+check('4 MiB in memory', prompt(4 << 20), 'read in place');
+check('16 KiB in memory', prompt(16 << 10), 'read in place');
+# a body that came whole with the headers
+check('small body', prompt(100), 'read in place');
+# non-ASCII text, escaped and raw, on the same path
+check('1 MiB, other scripts', prompt(1 << 20, "\x{43f}\x{440}\x{438}\x{432}\x{435}\x{442} caf\x{e9} \x{1f600} "),
+      'read in place');
+# a long header in front: less of the body arrives with the headers
+check('1 MiB after a long header', prompt(1 << 20), 'read in place',
+      headers => { 'X-Pad' => 'p' x 900 });
+# chunked: the pieces lie between chunk headers, so the body is copied
+check('1 MiB chunked', prompt(1 << 20), 'copied', chunked => 1, chunk_size => 65536);
+
+# spilled to a temporary file: mapped
+{
+    my $body = prompt(1 << 20);
+    truncate $log, 0;
+    my $r = $t->request('POST', '/v1/chat/completions', body => $body, port => $file_port);
+    is($r->{status}, 200, 'spilled: 200');
+    is($r->{headers}{'x-mock-body-sha256'}, sha256_hex(redacted($body)), 'spilled: both ends redacted');
+    is(body_path(), 'mapped from its file', 'spilled: body mapped from its file');
+}
+
+# a body cut short is not read at all, wherever it would have gone
+{
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port, Proto => 'tcp')
+        or die $!;
+    my $body = prompt(1 << 20);
+    $s->print("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              . "Content-Length: " . length($body) . "\r\n\r\n" . substr($body, 0, 300000));
+    close $s;
+    # the gateway still answers the next request, and right
+    check('after a cut body', prompt(1 << 20), 'read in place');
+}
+
+# many requests on one connection: each body read in place and whole
+{
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port, Proto => 'tcp')
+        or die $!;
+    my @bodies = map { prompt($_) } (200_000, 3_000, 1_500_000);
+    my $req = '';
+    for my $b (@bodies) {
+        $req .= "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              . "Content-Length: " . length($b) . "\r\n\r\n$b";
+    }
+    $s->print($req);
+    my $got = '';
+    my @sha;
+    while (@sha < @bodies) {
+        my $n = sysread($s, my $buf, 65536);
+        last unless $n;
+        $got .= $buf;
+        @sha = $got =~ /X-Mock-Body-Sha256: ([0-9a-f]+)/gi;
+    }
+    close $s;
+    is_deeply(\@sha, [ map { sha256_hex(redacted($_)) } @bodies ], 'pipelined: each body whole');
+}
+
+$t->done;
+done_testing;
