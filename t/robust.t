@@ -632,11 +632,11 @@ if (open my $f, '<', "$d/audit.log") {
     for (<$f>) { push @recs, decode_json($_) if /^\{"seq"/ }
 }
 ok(@recs > 40, 'audit records written (' . scalar(@recs) . ')');
-my @left = grep { $_->{id} eq ($ids{left} // '') } @recs;
+my @left = grep { ($_->{id} // '') eq ($ids{left} // '') } @recs;
 my ($done) = grep { $_->{phase} eq 'done' } @left;
 ok($done, 'mid-stream leaver: a completion record') or diag(encode_json(\@left));
 ok($done && $done->{status}, 'mid-stream leaver: the completion has a status (' . ($done->{status} // 'none') . ')');
-my @fb = grep { $_->{id} eq ($ids{fallback} // '') } @recs;
+my @fb = grep { ($_->{id} // '') eq ($ids{fallback} // '') } @recs;
 is(scalar(grep { $_->{phase} eq 'admit' } @fb), 1, 'error_page @fallback: one admission record');
 is(scalar(grep { $_->{phase} eq 'done' } @fb), 1, 'error_page @fallback: one completion record');
 my $out = `$aigov audit verify --key $d/audit.key.pub $d/audit.log 2>&1`;
