@@ -1850,14 +1850,14 @@ static int inspect_window(aigov_answer_t *a, chan_t *c, size_t prev_total)
         } else {
             if (aigov_outcome_inspected(&a->outcome, r->name, AIGOV_STAGE_RESPONSE) != 0)
                 return -1;
-            aigov_filter_inspect(&r->spec, c->fs[fi], c->win, c->wlen, &ins);
+            aigov_filter_inspect_tail(&r->spec, c->fs[fi], c->win, c->wlen,
+                                      a->hold_back, &ins);
         }
         /* hold back what this filter may still need; a failed one gets
          * the whole bound */
         if (fi == 0)
             c->hold = 0;
-        tail = ins.status != 0 ? a->hold_back
-               : aigov_filter_tail(&r->spec, c->fs[fi], c->win, c->wlen, a->hold_back);
+        tail = ins.status != 0 ? a->hold_back : ins.tail;
         if (tail > c->hold)
             c->hold = tail;
         if (ins.status != 0) {
@@ -2448,6 +2448,17 @@ int aigov_answer_feed(aigov_answer_t *a, const char *in, size_t len)
         sniff(a);
         return a->kind == AIGOV_ANSWER_UNKNOWN ? 0 : sniffed(a);
     }
+}
+
+int aigov_answer_refuse(aigov_answer_t *a, const char *reason)
+{
+    if (a->nf == 0)
+        return 1;
+    if (a->finished || a->outcome.blocked)
+        return 0;
+    a->kind = a->label == 1 ? AIGOV_ANSWER_SSE : AIGOV_ANSWER_JSON;
+    a->finished = 1;
+    return block(a, "aigov", reason, "unreadable") != 0 ? -1 : 0;
 }
 
 int aigov_answer_finish(aigov_answer_t *a)

@@ -148,6 +148,12 @@ int aigov_answer_feed(aigov_answer_t *a, const char *in, size_t len);
 /* End of the body: releases everything held. 0 or -1. */
 int aigov_answer_finish(aigov_answer_t *a);
 
+/* Refuses an answer whose bytes cannot be read at all (compressed), as a
+ * block by "aigov" (category "unreadable") in the shape of the answer's
+ * label; what is fed after it is dropped. Only when filters apply: without
+ * them it does nothing and returns 1 (pass the answer as it is). 0 or -1. */
+int aigov_answer_refuse(aigov_answer_t *a, const char *reason);
+
 /* Output ready to send; consume what was sent. The pointer is valid until
  * the next call on a. */
 const char *aigov_answer_output(const aigov_answer_t *a, size_t *len);

@@ -489,7 +489,9 @@ size_t aigov_filter_specs(const aigov_policy_filter_t *pf, size_t n,
  * whole characters of the original, which is what gets masked. */
 static void inspect_body(const aigov_filter_spec_t *f, void *stream,
                          const char *text, size_t len, int ascii,
-                         aigov_inspection_t *ins);
+                         size_t tail_cap, aigov_inspection_t *ins);
+static size_t view_tail(const aigov_filter_inst_t *fi, void *stream, size_t len,
+                        const char *view, size_t vlen, int identity, size_t cap);
 
 static uint64_t now_ns(void)
 {
@@ -501,7 +503,7 @@ static uint64_t now_ns(void)
 
 static void inspect_text(const aigov_filter_spec_t *f, void *stream,
                          const char *text, size_t len, int ascii,
-                         aigov_inspection_t *ins)
+                         size_t tail_cap, aigov_inspection_t *ins)
 {
     aigov_filter_inst_t *fi = f->inst;
     uint64_t t0;
@@ -509,11 +511,11 @@ static void inspect_text(const aigov_filter_spec_t *f, void *stream,
     if (fi != NULL)
         fi->calls++;
     if (fi == NULL || fi->seq++ % AIGOV_FILTER_TIME_EVERY != 0) {
-        inspect_body(f, stream, text, len, ascii, ins);
+        inspect_body(f, stream, text, len, ascii, tail_cap, ins);
         return;
     }
     t0 = now_ns();
-    inspect_body(f, stream, text, len, ascii, ins);
+    inspect_body(f, stream, text, len, ascii, tail_cap, ins);
     fi->timed_ns += now_ns() - t0;
     fi->timed++;
 }
@@ -530,7 +532,7 @@ void aigov_filter_stats_take(aigov_filter_inst_t *fi, uint64_t *calls, uint64_t 
 
 static void inspect_body(const aigov_filter_spec_t *f, void *stream,
                          const char *text, size_t len, int ascii,
-                         aigov_inspection_t *ins)
+                         size_t tail_cap, aigov_inspection_t *ins)
 {
     aigov_filter_inst_t *fi = f->inst;
     aigov_verdict_t v;
@@ -600,6 +602,9 @@ static void inspect_body(const aigov_filter_spec_t *f, void *stream,
         }
     }
 done:
+    /* the tail is measured in the view just inspected, before it goes */
+    if (tail_cap && ins->status == 0)
+        ins->tail = view_tail(fi, stream, len, view, vlen, identity, tail_cap);
     if (!identity)
         aigov_norm_trim(&fi->norm, NORM_KEEP);
 }
@@ -607,31 +612,49 @@ done:
 void aigov_filter_inspect(const aigov_filter_spec_t *f, void *stream,
                           const char *text, size_t len, aigov_inspection_t *ins)
 {
-    inspect_text(f, stream, text, len, 0, ins);
+    inspect_text(f, stream, text, len, 0, 0, ins);
+}
+
+void aigov_filter_inspect_tail(const aigov_filter_spec_t *f, void *stream,
+                               const char *text, size_t len, size_t cap,
+                               aigov_inspection_t *ins)
+{
+    inspect_text(f, stream, text, len, 0, cap, ins);
 }
 
 /* An ABI 1 table ends at stream_end: its tail member is never read. */
+/* The plugin measures its tail in the view it inspected: a match in
+ * progress written in look-alikes (an address with a fullwidth @) is a tail
+ * there and must be held in the original (len bytes) too. */
+static size_t view_tail(const aigov_filter_inst_t *fi, void *stream, size_t len,
+                        const char *view, size_t vlen, int identity, size_t cap)
+{
+    size_t n, os, oe;
+
+    if (fi->plugin->abi_version < 2 || fi->plugin->tail == NULL)
+        return cap;
+    n = fi->plugin->tail(fi->state, stream, view, vlen);
+    if (n < vlen && !identity) {
+        aigov_norm_map(&fi->norm, vlen - n, vlen, &os, &oe);
+        n = len - os;
+    }
+    return n < cap ? n : cap;
+}
+
 size_t aigov_filter_tail(const aigov_filter_spec_t *f, void *stream,
                          const char *text, size_t len, size_t cap)
 {
     aigov_filter_inst_t *fi = f->inst;
-    size_t n, os, oe;
+    size_t n;
 
     if (fi == NULL || fi->plugin->abi_version < 2 || fi->plugin->tail == NULL)
         return cap;
-    /* The plugin measures its tail in the view it inspected: a match in
-     * progress written in look-alikes (an address with a fullwidth @) is
-     * a tail there and must be held in the original too. */
     if (aigov_normalize(&fi->norm, text, len) != 0)
         return cap;
-    n = fi->plugin->tail(fi->state, stream, fi->norm.text, fi->norm.len);
-    if (n < fi->norm.len && !fi->norm.identity) {
-        aigov_norm_map(&fi->norm, fi->norm.len - n, fi->norm.len, &os, &oe);
-        n = len - os;
-    }
+    n = view_tail(fi, stream, len, fi->norm.text, fi->norm.len, fi->norm.identity, cap);
     if (!fi->norm.identity)
         aigov_norm_trim(&fi->norm, NORM_KEEP);
-    return n < cap ? n : cap;
+    return n;
 }
 
 /* ---- masks ---- */
@@ -1126,7 +1149,7 @@ int aigov_filter_request(const aigov_filter_spec_t *filters, size_t nfilters,
             if (i == 0 && aigov_outcome_inspected(out, name, AIGOV_STAGE_REQUEST) != 0)
                 return AIGOV_FILTER_NOMEM;
             inspect_text(fs, NULL, rq->texts[i].text, rq->texts[i].len,
-                         rq->texts[i].ascii, &ins);
+                         rq->texts[i].ascii, 0, &ins);
             if (ins.status != 0) {
                 if (fs->on_error == AIGOV_ON_ERROR_ALLOW) {
                     if (aigov_outcome_note(out, name, AIGOV_STAGE_REQUEST, "error", 0) != 0)

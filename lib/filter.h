@@ -121,6 +121,7 @@ typedef struct {
     size_t       nspans;
     const char  *reason;
     const char  *category;
+    size_t       tail;       /* aigov_filter_inspect_tail's answer */
 } aigov_inspection_t;
 
 /* Calls the instance's inspect() on the normalized view of text
@@ -146,6 +147,12 @@ void aigov_filter_stats_take(aigov_filter_inst_t *fi, uint64_t *calls, uint64_t 
  * or a NULL entry). lib/answer holds the largest over its filters. */
 size_t aigov_filter_tail(const aigov_filter_spec_t *f, void *stream,
                          const char *text, size_t len, size_t cap);
+
+/* aigov_filter_inspect, then aigov_filter_tail of the same window into
+ * ins->tail (when ins->status is 0), on the one normalized view. */
+void aigov_filter_inspect_tail(const aigov_filter_spec_t *f, void *stream,
+                               const char *text, size_t len, size_t cap,
+                               aigov_inspection_t *ins);
 
 /* Redaction: a sorted list of disjoint masked ranges. */
 typedef struct {

@@ -141,6 +141,56 @@ ngx_http_aigov_answer_needed(ngx_http_aigov_ctx_t *ctx,
  * block can still answer 403 and Content-Length is right.
  */
 
+/*
+ * A compressed answer cannot be read: under a response filter it is
+ * refused (its text would reach the client uninspected), without one it
+ * passes, its usage unread. The shipped configs ask the upstream for
+ * identity encoding, so this is an upstream that ignored them.
+ */
+
+static ngx_int_t
+ngx_http_aigov_compressed(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
+{
+    int         rc;
+    u_char      reason[128];
+    ngx_str_t  *enc;
+
+    enc = &r->headers_out.content_encoding->value;
+
+    ngx_snprintf(reason, sizeof(reason),
+                 "the answer is compressed (Content-Encoding: %*s) "
+                 "and cannot be inspected%Z",
+                 ngx_min(enc->len, (size_t) 32), enc->data);
+
+    rc = aigov_answer_refuse(ctx->answer, (char *) reason);
+
+    if (rc == -1) {
+        return NGX_ERROR;
+    }
+
+    if (rc == 1) {
+        /* nothing to filter: it passes untouched, not parsed */
+        aigov_answer_free(ctx->answer);
+        ctx->answer = NULL;
+
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "aigov: answer is compressed, its usage not read; "
+                      "set proxy_set_header Accept-Encoding \"\"");
+        return NGX_DECLINED;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "aigov: answer is compressed, refused; "
+                  "set proxy_set_header Accept-Encoding \"\"");
+
+    /* what goes out is our own plain refusal */
+    r->headers_out.content_encoding->hash = 0;
+    r->headers_out.content_encoding = NULL;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_aigov_answer_start(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
 {
@@ -151,8 +201,12 @@ ngx_http_aigov_answer_start(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_aigov_module);
 
+    /* every successful answer with a body is the model's, whatever its
+     * 2xx; error statuses pass as they came (SPEC) */
     if (!ngx_http_aigov_answer_needed(ctx, amcf) || ctx->err_code || ctx->answer
-        || r->header_only || r->headers_out.status != NGX_HTTP_OK)
+        || r->header_only || r->headers_out.status < NGX_HTTP_OK
+        || r->headers_out.status >= NGX_HTTP_SPECIAL_RESPONSE
+        || r->headers_out.status == NGX_HTTP_NO_CONTENT)
     {
         return ngx_http_next_header_filter(r);
     }
@@ -176,17 +230,6 @@ ngx_http_aigov_answer_start(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
         label = 0;
     }
 
-    if (r->headers_out.content_encoding
-        && r->headers_out.content_encoding->value.len)
-    {
-        /* compressed answers cannot be read; the shipped configs ask the
-         * upstream for identity encoding */
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "aigov: answer is compressed, not filtered; "
-                      "set proxy_set_header Accept-Encoding \"\"");
-        return ngx_http_next_header_filter(r);
-    }
-
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_aigov_module);
 
     ctx->answer = aigov_answer_new(ctx->req.endpoint, (int) label,
@@ -196,6 +239,20 @@ ngx_http_aigov_answer_start(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
     }
 
     aigov_answer_set_limits(ctx->answer, 0, alcf->max_answer_size);
+
+    if (r->headers_out.content_encoding
+        && r->headers_out.content_encoding->value.len
+        && !(r->headers_out.content_encoding->value.len == 8
+             && ngx_strncasecmp(r->headers_out.content_encoding->value.data,
+                                (u_char *) "identity", 8) == 0))
+    {
+        switch (ngx_http_aigov_compressed(r, ctx)) {
+        case NGX_ERROR:
+            return NGX_ERROR;
+        case NGX_DECLINED:
+            return ngx_http_next_header_filter(r);
+        }
+    }
 
     /* the client gets the stream it asked for: without the usage chunk
      * the gateway asked for itself */

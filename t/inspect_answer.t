@@ -15,6 +15,7 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use JSON::PP;
+use IO::Uncompress::Gunzip ();
 use IO::Socket::INET;
 use Time::HiRes qw(sleep);
 use AigovTest;
@@ -209,6 +210,44 @@ is($r->{status}, 403, 'an HTML answer under answer filters: refused');
 unlike($r->{body}, qr/alice/, 'an HTML answer: nothing of it passes');
 $r = ask('analysts', '/v1/chat/completions', 0, undef, 'X-Mock-Answer' => "write to $EMAIL", 'X-Mock-Html' => 1);
 is($r->{status}, 200, 'an HTML answer without answer filters: passes');
+
+# ---- compressed answers and other 2xx statuses ---------------------------------------
+
+# an upstream that ignores Accept-Encoding: under answer filters nothing
+# compressed reaches the client unread
+$r = ask('redact', '/v1/chat/completions', 0, undef, 'X-Mock-Answer' => "write to $EMAIL", 'X-Mock-Gzip' => 1);
+is($r->{status}, 403, 'a gzip answer under answer filters: refused');
+ok(!defined $r->{headers}{'content-encoding'}, 'a gzip answer refused: the refusal is not labelled gzip');
+my $gj = eval { decode_json($r->{body}) } // {};
+like($gj->{error}{message} // '', qr/compressed \(Content-Encoding: gzip\)/, 'a gzip answer refused: the reason names the encoding');
+is($gj->{error}{code}, 'aigov', 'a gzip answer refused: by aigov');
+
+$r = ask('redact', '/v1/chat/completions', 1, undef, 'X-Mock-Answer' => "write to $EMAIL", 'X-Mock-Gzip' => 1);
+is($r->{status}, 200, 'a gzip stream under answer filters: the stream had begun');
+ok(!defined $r->{headers}{'content-encoding'}, 'a gzip stream refused: not labelled gzip');
+like($r->{events}[0] // '', qr/"error".*compressed/, 'a gzip stream refused: one error event');
+is($r->{events}[-1], '[DONE]', 'a gzip stream refused: then [DONE]');
+is(scalar @{ $r->{events} }, 2, 'a gzip stream refused: nothing else');
+
+$r = ask('redact', '/v1/messages', 1, undef, 'X-Mock-Answer' => "write to $EMAIL", 'X-Mock-Gzip' => 1);
+like($r->{body}, qr/permission_error.*compressed/s,
+     'a gzip Anthropic stream refused: Anthropic\'s error event');
+
+$r = ask('analysts', '/v1/chat/completions', 0, undef, 'X-Mock-Answer' => "write to $EMAIL", 'X-Mock-Gzip' => 1);
+is($r->{status}, 200, 'a gzip answer without answer filters: passes');
+is($r->{headers}{'content-encoding'}, 'gzip', 'a gzip answer without answer filters: as it came');
+my $plain;
+IO::Uncompress::Gunzip::gunzip(\$r->{body} => \$plain);
+like($plain // '', qr/alice/, 'a gzip answer without answer filters: the bytes untouched');
+
+for my $st (201, 203) {
+    $r = ask('redact', '/v1/chat/completions', 0, undef, 'X-Mock-Answer' => "write to $EMAIL", 'X-Mock-Ok-Status' => $st);
+    is($r->{status}, $st, "a $st answer: its status kept");
+    unlike($r->{body}, qr/alice/, "a $st answer: read, the address masked");
+    $r = ask('redact', '/v1/chat/completions', 1, undef, 'X-Mock-Answer' => "write to $EMAIL", 'X-Mock-Ok-Status' => $st);
+    unlike(join('', @{ $r->{events} }), qr/alice/, "a $st stream: read, the address masked");
+    like(join('', @{ $r->{events} }), qr/\[REDACTED:EMAIL\]/, "a $st stream: masked in place");
+}
 
 # ---- usage always settled -----------------------------------------------------------
 

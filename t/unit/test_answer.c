@@ -660,6 +660,46 @@ static void test_unreadable_json_refused(void **state)
     fx_free(&fx);
 }
 
+/* A compressed answer is refused in the shape its label promises and what
+ * follows is dropped; without filters refuse declines. */
+static void test_refuse_compressed(void **state)
+{
+    const char *gz = "\x1f\x8b\x08\x00bob@example.org";
+    fx_t fx;
+    buf_t out = { 0 };
+    aigov_answer_t *a;
+
+    (void)state;
+    fx_init(&fx, "example", "{\"word\":\"bob@example.org\"}", AIGOV_ACTION_REDACT);
+
+    a = aigov_answer_new(AIGOV_EP_CHAT, 0, NULL, 0, 0);
+    assert_int_equal(aigov_answer_refuse(a, "compressed"), 1);
+    assert_false(aigov_answer_blocked(a));
+    aigov_answer_free(a);
+
+    a = aigov_answer_new(AIGOV_EP_CHAT, 1, &fx.f, 1, 0);
+    assert_int_equal(aigov_answer_refuse(a, "the answer is compressed"), 0);
+    feed_all(a, gz, strlen(gz), 3, &out);
+    assert_true(aigov_answer_blocked(a));
+    assert_string_equal(aigov_answer_outcome(a)->block_plugin, "aigov");
+    assert_null(strstr(out.s, "bob@"));
+    assert_non_null(strstr(out.s, "data: {\"error\""));
+    assert_non_null(strstr(out.s, "data: [DONE]"));
+    aigov_answer_free(a);
+    free(out.s);
+    out.s = NULL;
+    out.n = 0;
+
+    a = aigov_answer_new(AIGOV_EP_MESSAGES, -1, &fx.f, 1, 0);
+    assert_int_equal(aigov_answer_refuse(a, "the answer is compressed"), 0);
+    feed_all(a, gz, strlen(gz), 64, &out);
+    assert_non_null(strstr(out.s, "{\"type\":\"error\",\"error\":{\"type\":\"permission_error\""));
+    assert_null(strstr(out.s, "event:"));
+    aigov_answer_free(a);
+    free(out.s);
+    fx_free(&fx);
+}
+
 /* ---- the fast reading of stream events against jansson's ---- */
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
@@ -1215,6 +1255,7 @@ int main(void)
         cmocka_unit_test(test_json_too_large),
         cmocka_unit_test(test_fast_reading_same_as_jansson),
         cmocka_unit_test(test_unreadable_json_refused),
+        cmocka_unit_test(test_refuse_compressed),
         cmocka_unit_test(test_every_field),
         cmocka_unit_test(test_control_fields_not_text),
         cmocka_unit_test(test_channels),
