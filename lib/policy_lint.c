@@ -8,6 +8,7 @@
 
 #include "policy_internal.h"
 #include "policy_yaml.h"
+#include "request.h"
 
 /* Pairs of rules compared for shadowing, at most: a policy whose rules
  * share no group compares few, one where thousands of rules name no group
@@ -95,6 +96,50 @@ static const char *char_name(int c, char *buf, size_t len)
     return buf;
 }
 
+/* Same test as the decision's: filters or a token limit make a rule one
+ * that must read what it admits. */
+static int rule_inspects(const aigov_rule_t *r)
+{
+    const aigov_policy_limits_t *lim = &r->limits;
+
+    return r->nfilters || lim->max_tokens || lim->max_prompt_chars ||
+           lim->tokens_per_minute || lim->tokens_per_day || lim->max_n;
+}
+
+/* Requests the gateway cannot read (SPEC "Endpoints and inspection"): an
+ * opted-out rule admits them unread, and an endpoint of no known kind in
+ * a rule that inspects is one whose every request is refused. */
+static void lint_uninspectable(aigov_errs_t *w, aigov_ydoc_t *y, const aigov_rule_t *r,
+                               yaml_node_t *n)
+{
+    yaml_node_t *key = NULL, *when, *eps;
+    const char *name = r->name ? r->name : "";
+
+    if (!rule_inspects(r))
+        return;
+    if (r->uninspectable_allow) {
+        if (aigov_ymap_get(y, n, "uninspectable", &key) && key)
+            warn_at(w, y, key, "rule '%s' admits requests the gateway cannot read (unknown "
+                    "endpoints, bodies that are not JSON, methods other than POST): their text "
+                    "passes its filters and limits unread, recorded as inspected: false", name);
+        return;
+    }
+    when = aigov_ymap_get(y, n, "when", NULL);
+    eps = aigov_ymap_get(y, when, "endpoints", NULL);
+    if (eps == NULL || eps->type != YAML_SEQUENCE_NODE)
+        return;
+    yaml_node_item_t *it = eps->data.sequence.items.start;
+    for (size_t i = 0; i < r->nendpoints && it + i < eps->data.sequence.items.top; i++) {
+        const aigov_glob_t *g = &r->endpoints[i];
+        if (!g->literal || aigov_endpoint_from_path(g->lit, g->litlen) != AIGOV_EP_UNKNOWN)
+            continue;
+        warn_at(w, y, aigov_ynode(y, it[i]),
+                "endpoint '%s' is of no kind the gateway reads, so rule '%s', which has filters "
+                "or token limits, refuses every request to it (403 uninspectable); add "
+                "'uninspectable: allow' to admit them unread", g->text ? g->text : "", name);
+    }
+}
+
 void aigov_lint_rule(aigov_errs_t *w, aigov_ydoc_t *y, const aigov_rule_t *r, yaml_node_t *n)
 {
     static const char *const lim_names[] = { "max_tokens", "max_prompt_chars",
@@ -130,6 +175,9 @@ void aigov_lint_rule(aigov_errs_t *w, aigov_ydoc_t *y, const aigov_rule_t *r, ya
                         r->models[i].text, char_name(bad, cb, sizeof(cb)));
         }
     }
+
+    if (r->allow)
+        lint_uninspectable(w, y, r, n);
 
     if (!r->allow || !r->endpoints)
         return;

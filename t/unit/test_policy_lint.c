@@ -149,6 +149,9 @@ static void test_no_effect(void **state)
         "  - name: any\n    when: {endpoints: [\"/v1/*\"], groups: [d]}\n"
         "    limits: {max_prompt_chars: 10}\n    filters: [{plugin: pii, action: flag}]\n"
         "    decision: allow\n",
+        "p.yaml:5:36: warning: endpoint '/openai/v1/models/' is of no kind the gateway reads, so "
+        "rule 'list', which has filters or token limits, refuses every request to it (403 "
+        "uninspectable); add 'uninspectable: allow' to admit them unread\n"
         "p.yaml:7:7: warning: max_prompt_chars has no effect in rule 'list': its endpoints "
         "(/v1/models, /openai/v1/models/) carry no prompt\n"
         "p.yaml:8:7: warning: max_tokens has no effect in rule 'list': its endpoints "
@@ -227,6 +230,34 @@ static void test_pair_budget(void **state)
                            "were not checked for shadowing: more than 4000000 pairs"));
     aigov_policy_free(p);
     free(text);
+}
+
+/* Rules that could admit requests the gateway cannot read, or that refuse
+ * every request to an endpoint they list. */
+static void test_uninspectable(void **state)
+{
+    (void) state;
+    expect_warnings(HEAD
+        "  - name: tools\n    when: {groups: [t]}\n"
+        "    filters: [{plugin: pii, action: redact}]\n"
+        "    uninspectable: allow\n    decision: allow\n",
+        "p.yaml:7:5: warning: rule 'tools' admits requests the gateway cannot read (unknown "
+        "endpoints, bodies that are not JSON, methods other than POST): their text passes its "
+        "filters and limits unread, recorded as inspected: false\n");
+    expect_warnings(HEAD
+        "  - name: speech\n    when: {endpoints: [/v1/chat/completions, /v1/audio/speech,"
+        " \"/v1/*\", /v1/responses]}\n"
+        "    limits: {tokens_per_day: 1000}\n    decision: allow\n",
+        "p.yaml:5:46: warning: endpoint '/v1/audio/speech' is of no kind the gateway reads, so "
+        "rule 'speech', which has filters or token limits, refuses every request to it (403 "
+        "uninspectable); add 'uninspectable: allow' to admit them unread\n");
+    /* nothing to inspect, or the rule denies: nothing to say */
+    expect_warnings(HEAD
+        "  - {name: a, decision: allow, uninspectable: allow, when: {endpoints: [/v1/files]}}\n"
+        "  - {name: b, decision: allow, when: {groups: [x], endpoints: [/v1/models, /v1/messages,"
+        " /v1/messages/count_tokens, /v1/embeddings, /v1/completions]},"
+        " limits: {max_prompt_chars: 10}}\n",
+        "");
 }
 
 static void test_model_name_valid(void **state)
@@ -347,6 +378,7 @@ int main(void)
         cmocka_unit_test(test_model_patterns),
         cmocka_unit_test(test_warning_cap),
         cmocka_unit_test(test_pair_budget),
+        cmocka_unit_test(test_uninspectable),
         cmocka_unit_test(test_model_name_valid),
         cmocka_unit_test(test_decide_refuses_bad_model),
         cmocka_unit_test(test_glob_covers),
