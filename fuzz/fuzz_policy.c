@@ -1,4 +1,4 @@
-// build: lib/policy_*.c lib/hex.c lib/sha256.c lib/errbuf.c lib/claim_path.c
+// build: lib/policy_*.c lib/hex.c lib/sha256.c lib/errbuf.c lib/claim_path.c lib/endpoint.c
 /*
  * libFuzzer target for lib/policy: policy YAML, glob patterns, decisions.
  *
