@@ -622,10 +622,10 @@ void aigov_filter_inspect_tail(const aigov_filter_spec_t *f, void *stream,
     inspect_text(f, stream, text, len, 0, cap, ins);
 }
 
-/* An ABI 1 table ends at stream_end: its tail member is never read. */
 /* The plugin measures its tail in the view it inspected: a match in
  * progress written in look-alikes (an address with a fullwidth @) is a tail
- * there and must be held in the original (len bytes) too. */
+ * there and must be held in the original (len bytes) too. An ABI 1 table
+ * ends at stream_end: its tail member is never read. */
 static size_t view_tail(const aigov_filter_inst_t *fi, void *stream, size_t len,
                         const char *view, size_t vlen, int identity, size_t cap)
 {
@@ -639,22 +639,6 @@ static size_t view_tail(const aigov_filter_inst_t *fi, void *stream, size_t len,
         n = len - os;
     }
     return n < cap ? n : cap;
-}
-
-size_t aigov_filter_tail(const aigov_filter_spec_t *f, void *stream,
-                         const char *text, size_t len, size_t cap)
-{
-    aigov_filter_inst_t *fi = f->inst;
-    size_t n;
-
-    if (fi == NULL || fi->plugin->abi_version < 2 || fi->plugin->tail == NULL)
-        return cap;
-    if (aigov_normalize(&fi->norm, text, len) != 0)
-        return cap;
-    n = view_tail(fi, stream, len, fi->norm.text, fi->norm.len, fi->norm.identity, cap);
-    if (!fi->norm.identity)
-        aigov_norm_trim(&fi->norm, NORM_KEEP);
-    return n;
 }
 
 /* ---- masks ---- */

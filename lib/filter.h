@@ -141,15 +141,12 @@ void aigov_filter_inspect(const aigov_filter_spec_t *f, void *stream,
 #define AIGOV_FILTER_TIME_EVERY  8
 void aigov_filter_stats_take(aigov_filter_inst_t *fi, uint64_t *calls, uint64_t *ns);
 
-/* How much of the end of a stream window (text, len: what inspect just
- * saw) the filter needs to see again with the next piece: the plugin's
- * tail() answer, at most cap; cap itself for a plugin without one (ABI 1,
- * or a NULL entry). lib/answer holds the largest over its filters. */
-size_t aigov_filter_tail(const aigov_filter_spec_t *f, void *stream,
-                         const char *text, size_t len, size_t cap);
-
-/* aigov_filter_inspect, then aigov_filter_tail of the same window into
- * ins->tail (when ins->status is 0), on the one normalized view. */
+/* aigov_filter_inspect of a stream window, and then, when ins->status is
+ * 0, how much of its end the filter needs to see again with the next
+ * piece, into ins->tail: the plugin's tail() answer on the view it just
+ * inspected, mapped onto the original bytes, at most cap; cap itself for a
+ * plugin without one (ABI 1, or a NULL entry). lib/answer holds the
+ * largest over its filters. */
 void aigov_filter_inspect_tail(const aigov_filter_spec_t *f, void *stream,
                                const char *text, size_t len, size_t cap,
                                aigov_inspection_t *ins);

@@ -296,9 +296,7 @@ static void decide_default(const aigov_policy_t *p, const aigov_policy_input_t *
                  "no rule allows this request; the policy denies by default");
 }
 
-/* Whether a rule needs the request's content: its filters read the text,
- * its token limits count it. */
-static int inspects(const aigov_rule_t *r)
+int aigov_rule_inspects(const aigov_rule_t *r)
 {
     const aigov_policy_limits_t *lim = &r->limits;
 
@@ -323,7 +321,7 @@ static void decide_rule(const aigov_rule_t *r, int index, const aigov_policy_inp
             snprintf(out->message, sizeof(out->message), "request denied by rule %s", r->name);
         return;
     }
-    if (in->uninspectable && inspects(r) && !r->uninspectable_allow) {
+    if (in->uninspectable && aigov_rule_inspects(r) && !r->uninspectable_allow) {
         deny(out, r->name, index, "uninspectable");
         snprintf(out->message, sizeof(out->message),
                  "the gateway cannot inspect this request (%s), and rule %s applies "

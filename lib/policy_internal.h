@@ -97,4 +97,8 @@ void aigov_lint_rule(struct aigov_errs_s *w, struct aigov_ydoc_s *y,
 /* Checks between rules (unreachable, partly shadowed), after loading. */
 void aigov_lint_rules(struct aigov_errs_s *w, const aigov_policy_t *p);
 
+/* Whether a rule needs the request's content: its filters read the text,
+ * its token limits count it (policy_decide.c). */
+int aigov_rule_inspects(const aigov_rule_t *r);
+
 #endif

@@ -96,16 +96,6 @@ static const char *char_name(int c, char *buf, size_t len)
     return buf;
 }
 
-/* Same test as the decision's: filters or a token limit make a rule one
- * that must read what it admits. */
-static int rule_inspects(const aigov_rule_t *r)
-{
-    const aigov_policy_limits_t *lim = &r->limits;
-
-    return r->nfilters || lim->max_tokens || lim->max_prompt_chars ||
-           lim->tokens_per_minute || lim->tokens_per_day || lim->max_n;
-}
-
 /* Requests the gateway cannot read (SPEC "Endpoints and inspection"): an
  * opted-out rule admits them unread, and an endpoint of no known kind in
  * a rule that inspects is one whose every request is refused. */
@@ -115,7 +105,7 @@ static void lint_uninspectable(aigov_errs_t *w, aigov_ydoc_t *y, const aigov_rul
     yaml_node_t *key = NULL, *when, *eps;
     const char *name = r->name ? r->name : "";
 
-    if (!rule_inspects(r))
+    if (!aigov_rule_inspects(r))
         return;
     if (r->uninspectable_allow) {
         if (aigov_ymap_get(y, n, "uninspectable", &key) && key)
