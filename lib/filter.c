@@ -991,6 +991,7 @@ static int filter_joined(const aigov_filter_spec_t *fs, const char *name,
     joined_t j;
     aigov_masks_t m = { 0 };
     size_t i, k, b, total, flagged = 0;
+    int ascii = 1;
     /* the usual request (a few texts, one range) needs no allocation */
     size_t off_small[17];
     char buf_small[2 * JOIN_REACH + 16];
@@ -1004,8 +1005,10 @@ static int filter_joined(const aigov_filter_spec_t *fs, const char *name,
     if (j.off == NULL)
         return AIGOV_FILTER_NOMEM;
     j.off[0] = 0;
-    for (i = 0; i < rq->ntexts; i++)
+    for (i = 0; i < rq->ntexts; i++) {
         j.off[i + 1] = j.off[i] + rq->texts[i].len;
+        ascii &= rq->texts[i].ascii;
+    }
     total = j.off[rq->ntexts];
 
     for (b = 1; b < rq->ntexts; ) {
@@ -1031,7 +1034,8 @@ static int filter_joined(const aigov_filter_spec_t *fs, const char *name,
         joined_copy(&j, rs, re, buf);
         buf[n] = '\0';
 
-        aigov_filter_inspect(fs, NULL, buf, n, &ins);
+        /* texts the parser found ASCII join into ASCII: no view to make */
+        inspect_text(fs, NULL, buf, n, ascii, 0, &ins);
         if (ins.status != 0) {
             char why[160];
 

@@ -231,5 +231,43 @@ SKIP: {
     like(`cat $d/logs/prometheus.log`, qr/Server is ready/, 'prometheus ran');
 }
 
+# a reload keeps the counts: the counters live in the shared zone, which
+# the new workers find again; a rule the new policy adds gets its label
+my $new = AigovJWT::mint(alg => 'ES256', key => $jkey, claims => { sub => 'carol', groups => ['newcomers'] });
+my ($before) = (scrape())[1];
+my $policy = do { open my $f, '<', "$d/policy.yaml" or die $!; local $/; <$f> };
+$t->write_file('policy.yaml', $policy . <<'YAML');
+  - name: newcomers
+    when:
+      groups: [newcomers]
+    decision: allow
+YAML
+my ($ok, $rout) = $t->reload;
+ok($ok, 'reload with a policy that adds a rule') or diag($rout);
+my ($st, $tries) = (0, 0);
+while ($tries++ < 100) {
+    $st = $t->request('POST', '/v1/chat/completions', body => body('gpt-4o-mini', 'hi'),
+                      headers => { Authorization => "Bearer $new", 'X-Mock-Usage' => '10,20' })->{status};
+    last if $st == 200;
+    sleep 0.1;
+}
+is($st, 200, 'the new policy is in force');
+is($t->request('POST', '/v1/chat/completions', body => body('gpt-4o-mini', 'hello'), headers => \%auth)->{status},
+   200, 'an old rule still admits');
+sleep 0.3;
+my ($rtext, $after) = scrape();
+my $key = sub { qq(aigov_requests_total{endpoint="/v1/chat/completions",model="gpt-4o-mini",rule="$_[0]",decision="$_[1]",status="$_[2]"}) };
+is($after->{ $key->('chatters', 'allow', 200) }, $before->{ $key->('chatters', 'allow', 200) } + 1,
+   'after the reload: the old rule\'s count went on from where it was');
+is($after->{ $key->('newcomers', 'allow', 200) }, 1, 'after the reload: the new rule has its label and count');
+my $sum = sub { my ($m) = @_; my $n = 0; $n += $m->{$_} for grep { /^aigov_requests_total\{/ } keys %$m; $n };
+is($sum->($after) - $sum->($before), $tries + 1, 'after the reload: every request counted once');
+cmp_ok($after->{aigov_audit_records_total}, '>', $before->{aigov_audit_records_total}, 'audit records counted on');
+open my $rt, '>', "$d/metrics-reload.txt" or die $!;
+print $rt $rtext;
+close $rt;
+$lint = `promtool check metrics < $d/metrics-reload.txt 2>&1`;
+is($?, 0, 'promtool accepts the exposition after the reload') or diag($lint);
+
 $t->done;
 done_testing;
