@@ -21,6 +21,7 @@
  * Build: bench/build-micro.sh (after `make build`).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -42,6 +43,7 @@
 #include "hex.h"
 #include "identity.h"
 #include "jwt_sign.h"
+#include "metrics.h"
 #include "policy.h"
 #include "request.h"
 #include "sha256.h"
@@ -1338,6 +1340,126 @@ static int in_list(const char *list, const char *name)
     return 0;
 }
 
+/* ---- metrics ---- */
+
+/* What the log phase counts for one proxied, filtered request: a request
+ * series, four filter verdicts at each stage, plugin calls and time, and
+ * four histograms (ngx_http_aigov_metrics_request). */
+typedef struct {
+    void                   *mem;
+    aigov_metrics_batch_t  *batch;     /* NULL: atomics on every count */
+    unsigned                plugin[4], model, rule;
+    pthread_barrier_t      *start;
+    uint64_t                n;
+} metrics_ctx_t;
+
+static void metrics_one(metrics_ctx_t *c, uint64_t i)
+{
+    unsigned lv[5] = { 1, c->model, c->rule, 0, 200 }, ml[3] = { 0, c->model, 0 };
+
+    aigov_metrics_batch_add(c->batch, c->mem, AIGOV_M_REQUESTS, lv, 1);
+    for (int st = 0; st < 2; st++) {
+        for (int p = 0; p < 4; p++) {
+            unsigned fv[3] = { c->plugin[p], (unsigned) st, 0 };
+            aigov_metrics_batch_add(c->batch, c->mem, AIGOV_M_FILTER_VERDICTS, fv, 1);
+        }
+    }
+    for (int p = 0; p < 4; p++) {
+        aigov_metrics_batch_add(c->batch, c->mem, AIGOV_M_PLUGIN_CALLS, &c->plugin[p], 3);
+        aigov_metrics_batch_add(c->batch, c->mem, AIGOV_M_PLUGIN_SECONDS, &c->plugin[p], 900);
+    }
+    aigov_metrics_batch_observe(c->batch, c->mem, AIGOV_M_GATEWAY_DURATION, lv, 40 + i % 64);
+    aigov_metrics_batch_observe(c->batch, c->mem, AIGOV_M_SERVER_DURATION, ml, 900 + i % 512);
+    ml[2] = 0;
+    aigov_metrics_batch_observe(c->batch, c->mem, AIGOV_M_TOKEN_USAGE, ml, 230);
+    ml[2] = 1;
+    aigov_metrics_batch_observe(c->batch, c->mem, AIGOV_M_TOKEN_USAGE, ml, 42);
+}
+
+static uint64_t bench_metrics_requests(void *vctx, uint64_t n)
+{
+    metrics_ctx_t *c = vctx;
+
+    for (uint64_t i = 0; i < n; i++) {
+        metrics_one(c, i);
+        /* the module flushes at most every 50 ms: a few thousand requests */
+        if (c->batch && (i & 1023) == 1023)
+            aigov_metrics_batch_flush(c->batch, c->mem);
+    }
+    return n;
+}
+
+static void *metrics_thread(void *p)
+{
+    metrics_ctx_t *c = p;
+
+    pthread_barrier_wait(c->start);
+    for (uint64_t i = 0; i < c->n; i++) {
+        metrics_one(c, i);
+        if (c->batch && (i & 1023) == 1023)
+            aigov_metrics_batch_flush(c->batch, c->mem);
+    }
+    aigov_metrics_batch_flush(c->batch, c->mem);
+    return NULL;
+}
+
+static void bench_metrics_all(void)
+{
+    size_t size = 1024 * 1024;
+    void *mem = aligned_alloc(64, size);
+
+    if (mem == NULL || aigov_metrics_init(mem, size) < 0) {
+        row_fail("metrics", "no block");
+        free(mem);
+        return;
+    }
+    const char *pn[4] = { "pii", "secrets", "blocklist", "injection" };
+    for (int batched = 0; batched < 2; batched++) {
+        metrics_ctx_t c = { .mem = mem, .batch = batched ? aigov_metrics_batch_new() : NULL };
+        for (int p = 0; p < 4; p++)
+            c.plugin[p] = aigov_metrics_name(mem, pn[p]);
+        c.model = aigov_metrics_name(mem, "gpt-4o-mini");
+        c.rule = aigov_metrics_name(mem, "engineers");
+        uint64_t ops;
+        double secs = measure(bench_metrics_requests, &c, &ops);
+        row_ops(batched ? "metrics of one request, batched" : "metrics of one request, atomics",
+                (double)ops, secs, "requests/s",
+                batched ? "17 counts and 4 histogram observations into the worker's batch, "
+                          "flushed every 1024 requests; one thread"
+                        : "the same counts, each an atomic add in the shared block; one thread");
+
+        /* two threads (the two workers) counting the same series at once */
+        enum { N = 2000000 };
+        pthread_barrier_t bar;
+        pthread_t th[2];
+        metrics_ctx_t tc[2];
+        pthread_barrier_init(&bar, NULL, 2);
+        for (int t = 0; t < 2; t++) {
+            tc[t] = c;
+            tc[t].batch = batched ? aigov_metrics_batch_new() : NULL;
+            tc[t].start = &bar;
+            tc[t].n = N;
+        }
+        double t0 = now_s();
+        for (int t = 0; t < 2; t++)
+            pthread_create(&th[t], NULL, metrics_thread, &tc[t]);
+        for (int t = 0; t < 2; t++)
+            pthread_join(th[t], NULL);
+        double dt = now_s() - t0;
+        pthread_barrier_destroy(&bar);
+        for (int t = 0; t < 2; t++)
+            aigov_metrics_batch_free(tc[t].batch);
+        char notes[200];
+        snprintf(notes, sizeof(notes), "two threads counting the same series at once, %d requests "
+                 "each; ns/op is wall time per request of one thread", N);
+        row_ops(batched ? "metrics of one request, batched, 2 threads"
+                        : "metrics of one request, atomics, 2 threads",
+                (double)N / dt, 1.0, "requests/s", notes);
+        aigov_metrics_batch_free(c.batch);
+    }
+    free(mem);
+}
+
 int main(void)
 {
     const char *sec = getenv("MICRO_SECONDS");
@@ -1355,7 +1477,7 @@ int main(void)
     static const struct { const char *name; void (*fn)(void); } sections[] = {
         {"jwt", bench_jwt}, {"policy", bench_policy}, {"scan", bench_scan_all},
         {"request", bench_request}, {"long", bench_long}, {"audit", bench_audit_all},
-        {"sse", bench_sse_all},
+        {"sse", bench_sse_all}, {"metrics", bench_metrics_all},
     };
     for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
         if (only == NULL || *only == '\0' || in_list(only, sections[i].name))

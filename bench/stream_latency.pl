@@ -27,6 +27,7 @@ use AigovJWT;
 
 my $REPEAT = $ENV{BENCH_LATENCY_REPEAT} // 3;
 my @RATES = split ' ', ($ENV{BENCH_LATENCY_RATES} // '10 30 100');
+my $BOUND = $ENV{BENCH_LATENCY_BOUND_MS} // 50;   # aigov_stream_hold_time of the bound row
 
 my $root = AigovTest::root();
 my $P = "$root/build/plugins";
@@ -72,7 +73,7 @@ YAML
 $t->write_file('none.yaml', "version: 1\ndefault: allow\nrules: []\n");
 
 my %port = (nginx => AigovTest::free_port(), none => AigovTest::free_port(),
-            four => $t->port);
+            four => $t->port, bound => AigovTest::free_port());
 my $plugins = join ' ', map { "aigov_plugin $_ $P/$_.so;" } qw(pii secrets blocklist injection);
 my $proxy = 'proxy_pass http://mock; proxy_http_version 1.1; proxy_set_header Connection ""; '
           . 'proxy_set_header Accept-Encoding ""; proxy_buffering off;';
@@ -84,6 +85,9 @@ $t->write_conf(<<"EOF");
              location / { aigov on; aigov_policy $d/none.yaml; aigov_jwt_key $pub; $proxy } }
     server { listen 127.0.0.1:$port{four};
              location / { aigov on; aigov_policy $d/four.yaml; aigov_jwt_key $pub; $proxy } }
+    server { listen 127.0.0.1:$port{bound};
+             location / { aigov on; aigov_policy $d/four.yaml; aigov_jwt_key $pub;
+                          aigov_stream_hold_time ${BOUND}ms; $proxy } }
 EOF
 $t->start_mock;
 my ($ok, $out) = $t->nginx_t;
@@ -135,12 +139,12 @@ for my $rate (@RATES) {
         my ($name, $pieces) = @$a;
         my %runs;
         for (1 .. $REPEAT) {
-            push @{ $runs{$_} }, arrivals($_, $pieces, $rate) for qw(nginx none four);
+            push @{ $runs{$_} }, arrivals($_, $pieces, $rate) for qw(nginx none four bound);
         }
         # each event's usual arrival through nginx alone
         my @base = map { my $i = $_; median(map { $_->[$i] } @{ $runs{nginx} }) } 0 .. $#$pieces;
         my %r;
-        for my $cfg (qw(nginx none four)) {
+        for my $cfg (qw(nginx none four bound)) {
             my @extra;
             for my $run (@{ $runs{$cfg} }) {
                 push @extra, $run->[$_] - $base[$_] for 0 .. $#$pieces;
@@ -148,11 +152,12 @@ for my $rate (@RATES) {
             $r{$cfg} = { first => median(map { $_->[0] } @{ $runs{$cfg} }),
                          p50 => pct(50, @extra), p99 => pct(99, @extra) };
         }
-        push @rows, sprintf "| %s, %d events, %d B | %d/s | %s | %s | %s | %s | %s / %s | %s / %s |",
+        push @rows, sprintf "| %s, %d events, %d B | %d/s | %s | %s | %s | %s | %s / %s | %s / %s | %s | %s / %s |",
             $name, scalar @$pieces, length(join '', @$pieces), $rate,
             ms($r{nginx}{first}), ms($r{none}{first}), ms($r{four}{first}),
             ms($r{four}{first} - $r{none}{first}),
-            ms($r{none}{p50}), ms($r{none}{p99}), ms($r{four}{p50}), ms($r{four}{p99});
+            ms($r{none}{p50}), ms($r{none}{p99}), ms($r{four}{p50}), ms($r{four}{p99}),
+            ms($r{bound}{first} - $r{none}{first}), ms($r{bound}{p50}), ms($r{bound}{p99});
         print STDERR "bench: latency $name $rate/s done\n";
     }
 }
@@ -166,10 +171,12 @@ filters, and through aigov with pii, secrets, blocklist and injection on
 the answer (1 worker each, loopback). First content: median time from the
 request to the first text byte, in ms. Added: what the four plugins add to
 it. Extra delay: each text event's arrival minus its median arrival through
-nginx alone, p50 / p99 over all events and runs, in ms.
+nginx alone, p50 / p99 over all events and runs, in ms. Bound: the four
+plugins with `aigov_stream_hold_time ${BOUND}ms` (text released after that
+long without the filters' all-clear; the record says so).
 
-| answer | rate | first content, nginx | aigov, no answer filter | aigov, four plugins | added by the plugins | extra delay, no filter | extra delay, four plugins |
-| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+| answer | rate | first content, nginx | aigov, no answer filter | aigov, four plugins | added by the plugins | extra delay, no filter | extra delay, four plugins | added, bound ${BOUND} ms | extra delay, bound |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
 EOF
 print "$_\n" for @rows;
 

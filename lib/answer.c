@@ -59,6 +59,9 @@ typedef struct {
     int             closed;         /* its text is complete for now */
     size_t          hold;           /* its end the filters may still need,
                                        at most hold_back */
+    int             exposed;        /* release_held sent text of it early */
+    size_t          exp_s, exp_e;   /* from where, to where */
+    size_t          late_end;       /* end of the last match counted late */
 } chan_t;
 
 /* A string of the answer that is text, and the channel it belongs to. */
@@ -107,6 +110,7 @@ struct aigov_answer_s {
     int               modified;
     int               finished;
     int               no_fast;        /* tests: jansson reads every event */
+    size_t            early_events, early_bytes, late;    /* release_held */
 };
 
 /* ---- small buffers ---- */
@@ -402,6 +406,18 @@ int aigov_answer_tokens(const aigov_answer_t *a, long long prompt_estimate,
 long long aigov_answer_text_chars(const aigov_answer_t *a)
 {
     return a->text_chars;
+}
+
+int aigov_answer_holding(const aigov_answer_t *a)
+{
+    return a->qhead < a->qn;
+}
+
+void aigov_answer_early(const aigov_answer_t *a, size_t *events, size_t *bytes, size_t *late)
+{
+    *events = a->early_events;
+    *bytes = a->early_bytes;
+    *late = a->late;
 }
 
 const aigov_filter_outcome_t *aigov_answer_outcome(const aigov_answer_t *a)
@@ -1879,6 +1895,14 @@ static int inspect_window(aigov_answer_t *a, chan_t *c, size_t prev_total)
             for (k = 0; k < ins.nspans; k++) {
                 long added;
 
+                /* a match that reaches into text release_held sent
+                 * before the filters were done with it: counted once */
+                if (c->exposed && c->wbase + ins.spans[k].start < c->exp_e
+                    && c->wbase + ins.spans[k].end > c->exp_s
+                    && c->wbase + ins.spans[k].end > c->late_end) {
+                    a->late++;
+                    c->late_end = c->wbase + ins.spans[k].end;
+                }
                 /* text already sent cannot be masked any more */
                 if (c->wbase + ins.spans[k].end <= c->rel)
                     continue;
@@ -2459,6 +2483,33 @@ int aigov_answer_refuse(aigov_answer_t *a, const char *reason)
     a->kind = a->label == 1 ? AIGOV_ANSWER_SSE : AIGOV_ANSWER_JSON;
     a->finished = 1;
     return block(a, "aigov", reason, "unreadable") != 0 ? -1 : 0;
+}
+
+int aigov_answer_release_held(aigov_answer_t *a)
+{
+    size_t i, k;
+
+    if (a->qhead == a->qn || a->finished || a->outcome.blocked)
+        return 0;
+    a->early_events += a->qn - a->qhead;
+    a->early_bytes += a->held_bytes;
+    for (i = 0; i < a->nch; i++) {
+        chan_t *c = &a->ch[i];
+
+        if (c->rel == chan_total(c))
+            continue;
+        if (!c->exposed) {
+            c->exposed = 1;
+            c->exp_s = c->rel;
+        }
+        /* matches found so far are masked as the events go: only one
+         * that ends further on was missed */
+        for (k = 0; k < c->masks.n; k++)
+            if (c->masks.v[k].end > c->late_end)
+                c->late_end = c->masks.v[k].end;
+        c->exp_e = chan_total(c);
+    }
+    return release(a, 1);
 }
 
 int aigov_answer_finish(aigov_answer_t *a)

@@ -178,6 +178,21 @@ int aigov_answer_tokens(const aigov_answer_t *a, long long prompt_estimate,
  * filters a JSON answer that reports its usage is not counted. */
 long long aigov_answer_text_chars(const aigov_answer_t *a);
 
+/* Streams: 1 when events wait because a filter may still need their
+ * text (a match that text could begin). */
+int aigov_answer_holding(const aigov_answer_t *a);
+/* Streams: sends every waiting event now, with the masks found so far
+ * (the module's time bound, aigov_stream_hold_time). The filters go on
+ * reading and can still block the stream, but a match that the text sent
+ * this way begins and later text completes can no longer be masked in
+ * what was sent. 0 or -1. */
+int aigov_answer_release_held(aigov_answer_t *a);
+/* What release_held sent: events, their bytes, and the matches found
+ * afterwards that reach into that text (each one text the client may have
+ * got unmasked). */
+void aigov_answer_early(const aigov_answer_t *a, size_t *events, size_t *bytes,
+                        size_t *late);
+
 /* Verdicts for the audit record (stage AIGOV_STAGE_RESPONSE) and the block,
  * if any: blocked, block_plugin, block_reason. */
 const aigov_filter_outcome_t *aigov_answer_outcome(const aigov_answer_t *a);

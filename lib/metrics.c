@@ -407,6 +407,135 @@ void aigov_metrics_observe(void *mem, aigov_metric_t m, const unsigned *lv, uint
     __atomic_fetch_add(&h->sum, value, __ATOMIC_RELAXED);
 }
 
+/* ---- a worker's batch ---- */
+
+/* Counts of one process gathered without atomics and added to the block
+ * now and then: workers adding to the same series at once made the cache
+ * line of each counter travel between cores on every request. */
+
+#define BATCH_COUNTERS  128
+#define BATCH_HISTS     32
+
+struct aigov_metrics_batch_s {
+    cslot_t   c[BATCH_COUNTERS];
+    hslot_t   h[BATCH_HISTS];
+    size_t    used;
+};
+
+aigov_metrics_batch_t *aigov_metrics_batch_new(void)
+{
+    return calloc(1, sizeof(aigov_metrics_batch_t));
+}
+
+void aigov_metrics_batch_free(aigov_metrics_batch_t *b)
+{
+    free(b);
+}
+
+int aigov_metrics_batch_pending(const aigov_metrics_batch_t *b)
+{
+    return b != NULL && b->used > 0;
+}
+
+/* The batch's slot of key in a table of n (a power of two) slots of stride
+ * words, claimed when free; NULL when the probes find no room. */
+static uint64_t *batch_slot(uint64_t *base, size_t stride, size_t n, uint64_t key,
+                            size_t *used)
+{
+    size_t i, at = mix(key) & (n - 1);
+
+    for (i = 0; i < 8; i++) {
+        uint64_t *s = base + ((at + i) & (n - 1)) * stride;
+
+        if (s[0] == key)
+            return s;
+        if (s[0] == 0) {
+            s[0] = key;
+            (*used)++;
+            return s;
+        }
+    }
+    return NULL;
+}
+
+void aigov_metrics_batch_add(aigov_metrics_batch_t *b, void *mem, aigov_metric_t m,
+                             const unsigned *lv, int64_t delta)
+{
+    uint64_t *s;
+
+    if ((unsigned) m >= AIGOV_M_COUNT_ || families[m].type == T_HISTOGRAM || delta == 0)
+        return;
+    s = b ? batch_slot((uint64_t *) b->c, 2, BATCH_COUNTERS, make_key(m, lv), &b->used) : NULL;
+    if (s == NULL) {
+        aigov_metrics_add(mem, m, lv, delta);
+        return;
+    }
+    s[1] += (uint64_t) delta;
+}
+
+void aigov_metrics_batch_observe(aigov_metrics_batch_t *b, void *mem, aigov_metric_t m,
+                                 const unsigned *lv, uint64_t value)
+{
+    const family_t *f;
+    hslot_t *h;
+    size_t i;
+
+    if ((unsigned) m >= AIGOV_M_COUNT_ || families[m].type != T_HISTOGRAM)
+        return;
+    h = b ? (hslot_t *) batch_slot((uint64_t *) b->h, sizeof(hslot_t) / 8, BATCH_HISTS,
+                                   make_key(m, lv), &b->used)
+          : NULL;
+    if (h == NULL) {
+        aigov_metrics_observe(mem, m, lv, value);
+        return;
+    }
+    f = &families[m];
+    for (i = 0; i < f->nbounds && value > f->bounds[i]; i++)
+        ;
+    h->b[i]++;
+    h->sum += value;
+}
+
+void aigov_metrics_batch_flush(aigov_metrics_batch_t *b, void *mem)
+{
+    size_t i, k;
+
+    if (b == NULL || b->used == 0)
+        return;
+    for (i = 0; i < BATCH_COUNTERS; i++) {
+        uint64_t *s;
+
+        if (b->c[i].key == 0)
+            continue;
+        if (b->c[i].v != 0) {
+            s = find((uint64_t *) counters(mem), 2, head(mem)->ncounters, b->c[i].key, 1);
+            if (s)
+                __atomic_fetch_add(&s[1], b->c[i].v, __ATOMIC_RELAXED);
+            else
+                dropped(mem);
+        }
+        b->c[i].key = b->c[i].v = 0;
+    }
+    for (i = 0; i < BATCH_HISTS; i++) {
+        hslot_t *h;
+
+        if (b->h[i].key == 0)
+            continue;
+        h = (hslot_t *) find((uint64_t *) hists(mem), sizeof(hslot_t) / 8, head(mem)->nhists,
+                             b->h[i].key, 1);
+        if (h == NULL) {
+            dropped(mem);
+        } else {
+            for (k = 0; k < HBUCKETS; k++)
+                if (b->h[i].b[k])
+                    __atomic_fetch_add(&h->b[k], b->h[i].b[k], __ATOMIC_RELAXED);
+            __atomic_fetch_add(&h->sum, b->h[i].sum, __ATOMIC_RELAXED);
+        }
+        memset(&b->h[i], 0, sizeof(b->h[i]));
+    }
+    b->used = 0;
+}
+
 /* ---- fixed label values ---- */
 
 unsigned aigov_metrics_endpoint(aigov_endpoint_t ep)

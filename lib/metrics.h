@@ -116,6 +116,21 @@ void aigov_metrics_observe(void *mem, aigov_metric_t m, const unsigned *lv, uint
 /* The current value of a counter or gauge series (0 when never counted). */
 int64_t aigov_metrics_get(const void *mem, aigov_metric_t m, const unsigned *lv);
 
+/* A process's batch: add and observe into it without atomics, then flush
+ * it into the block (what did not fit in the batch went to the block at
+ * once). A scrape sees what was flushed. Process-local memory. */
+typedef struct aigov_metrics_batch_s aigov_metrics_batch_t;
+
+aigov_metrics_batch_t *aigov_metrics_batch_new(void);
+void aigov_metrics_batch_free(aigov_metrics_batch_t *b);
+void aigov_metrics_batch_add(aigov_metrics_batch_t *b, void *mem, aigov_metric_t m,
+                             const unsigned *lv, int64_t delta);
+void aigov_metrics_batch_observe(aigov_metrics_batch_t *b, void *mem, aigov_metric_t m,
+                                 const unsigned *lv, uint64_t value);
+/* 1 when something waits to be flushed. */
+int aigov_metrics_batch_pending(const aigov_metrics_batch_t *b);
+void aigov_metrics_batch_flush(aigov_metrics_batch_t *b, void *mem);
+
 /* Label values of the fixed kinds. */
 unsigned aigov_metrics_endpoint(aigov_endpoint_t ep);     /* unknown kinds: 0 */
 unsigned aigov_metrics_operation(aigov_endpoint_t ep);    /* chat, text_completion, ... */

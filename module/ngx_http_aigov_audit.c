@@ -700,7 +700,8 @@ ngx_http_aigov_audit_path(ngx_http_request_t *r)
 /*
  * What a completion record adds to the writer's fields, before its last
  * key ("phase"): "usage_estimated":true when the usage is aigov's estimate
- * (lib/answer.h), and for an answer a filter blocked "decision":"block",
+ * (lib/answer.h), "released_early" when aigov_stream_hold_time sent text
+ * before the filters were done with it, and for an answer a filter blocked "decision":"block",
  * the filter as "plugin" and its "reason". Returns the body (malloc'd
  * when it grew; body when nothing was added), *len 0 on failure.
  */
@@ -710,13 +711,18 @@ ngx_http_aigov_audit_done_extra(ngx_http_aigov_ctx_t *ctx,
     ngx_uint_t estimated, char *body, char *stack, size_t *len)
 {
     char                          *n, *o;
-    size_t                         tail, need, pl, rl;
+    size_t                         tail, need, pl, rl, ev, eb, late;
     const aigov_filter_outcome_t  *oc;
     static const char              last[] = ",\"phase\":\"done\"}";
 
     oc = ctx->answer ? aigov_answer_outcome(ctx->answer) : NULL;
 
-    if (!estimated && (oc == NULL || !oc->blocked)) {
+    ev = eb = late = 0;
+    if (ctx->answer) {
+        aigov_answer_early(ctx->answer, &ev, &eb, &late);
+    }
+
+    if (!estimated && (oc == NULL || !oc->blocked) && ev == 0) {
         return body;
     }
 
@@ -729,7 +735,7 @@ ngx_http_aigov_audit_done_extra(ngx_http_aigov_ctx_t *ctx,
                                    ngx_strlen(oc->block_plugin)) : 0;
     rl = (oc && oc->blocked) ? aigov_json_escaped_len(oc->block_reason,
                                    ngx_strlen(oc->block_reason)) : 0;
-    need = *len + 64 + pl + rl;
+    need = *len + 64 + pl + rl + 96;
 
     n = malloc(need);
     if (n == NULL) {
@@ -742,6 +748,14 @@ ngx_http_aigov_audit_done_extra(ngx_http_aigov_ctx_t *ctx,
     if (estimated) {
         o = (char *) ngx_cpymem(o, ",\"usage_estimated\":true",
                                 sizeof(",\"usage_estimated\":true") - 1);
+    }
+
+    if (ev) {
+        /* aigov_stream_hold_time sent text before the filters were done */
+        o = (char *) ngx_sprintf((u_char *) o,
+                                 ",\"released_early\":{\"events\":%uz,"
+                                 "\"bytes\":%uz,\"late_matches\":%uz}",
+                                 ev, eb, late);
     }
 
     if (oc && oc->blocked) {

@@ -27,6 +27,10 @@ static ngx_int_t ngx_http_aigov_answer_take(ngx_http_request_t *r,
     ngx_http_aigov_ctx_t *ctx, ngx_buf_t *b);
 static ngx_int_t ngx_http_aigov_answer_output(ngx_http_request_t *r,
     ngx_http_aigov_ctx_t *ctx, ngx_chain_t ***ll);
+static ngx_int_t ngx_http_aigov_hold_timer(ngx_http_request_t *r,
+    ngx_http_aigov_ctx_t *ctx);
+static void ngx_http_aigov_hold_expired(ngx_event_t *ev);
+static void ngx_http_aigov_hold_cleanup(void *data);
 static ngx_int_t ngx_http_aigov_answer_header(ngx_http_request_t *r,
     ngx_http_aigov_ctx_t *ctx);
 
@@ -562,7 +566,104 @@ ngx_http_aigov_answer_filter(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
         r->buffered &= ~NGX_HTTP_AIGOV_BUFFERED;
     }
 
+    if (rc != NGX_ERROR && ngx_http_aigov_hold_timer(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return rc;
+}
+
+
+/*
+ * aigov_stream_hold_time: text that has waited that long for the filters
+ * goes to the client without them; the filters keep reading and may still
+ * block, and the completion record says what left early.
+ */
+
+static ngx_int_t
+ngx_http_aigov_hold_timer(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
+{
+    ngx_event_t                *ev;
+    ngx_pool_cleanup_t         *cln;
+    ngx_http_aigov_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_aigov_module);
+
+    if (alcf->hold_time == 0 || !ctx->stream || ctx->answer_done
+        || !aigov_answer_holding(ctx->answer))
+    {
+        if (ctx->hold_ev && ctx->hold_ev->timer_set) {
+            ngx_del_timer(ctx->hold_ev);
+        }
+
+        return NGX_OK;
+    }
+
+    if (ctx->hold_ev == NULL) {
+        ev = ngx_pcalloc(r->pool, sizeof(ngx_event_t));
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (ev == NULL || cln == NULL) {
+            return NGX_ERROR;
+        }
+
+        ev->handler = ngx_http_aigov_hold_expired;
+        ev->data = r;
+        ev->log = r->connection->log;
+        cln->handler = ngx_http_aigov_hold_cleanup;
+        cln->data = ev;
+        ctx->hold_ev = ev;
+    }
+
+    /* timed from when text began to wait, not from the newest event */
+    if (!ctx->hold_ev->timer_set) {
+        ngx_add_timer(ctx->hold_ev, alcf->hold_time);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_aigov_hold_expired(ngx_event_t *ev)
+{
+    ngx_int_t                  rc;
+    ngx_connection_t          *c;
+    ngx_http_request_t        *r;
+    ngx_http_aigov_ctx_t      *ctx;
+
+    r = ev->data;
+    c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_aigov_module);
+
+    if (ctx == NULL || ctx->answer == NULL || ctx->answer_done) {
+        return;
+    }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "aigov: held text released by aigov_stream_hold_time");
+
+    rc = NGX_ERROR;
+
+    if (aigov_answer_release_held(ctx->answer) == 0) {
+        rc = ngx_http_aigov_answer_filter(r, ctx, NULL);
+    }
+
+    if (rc == NGX_ERROR || ngx_handle_write_event(c->write, 0) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_ERROR);
+    }
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_aigov_hold_cleanup(void *data)
+{
+    ngx_event_t  *ev = data;
+
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
 }
 
 

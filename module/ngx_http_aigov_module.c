@@ -73,6 +73,13 @@ static ngx_command_t  ngx_http_aigov_commands[] = {
       offsetof(ngx_http_aigov_loc_conf_t, hold_back),
       NULL },
 
+    { ngx_string("aigov_stream_hold_time"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_aigov_loc_conf_t, hold_time),
+      NULL },
+
     { ngx_string("aigov_policy"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -387,6 +394,7 @@ ngx_http_aigov_create_loc_conf(ngx_conf_t *cf)
     alcf->enable = NGX_CONF_UNSET;
     alcf->max_answer_size = NGX_CONF_UNSET_SIZE;
     alcf->hold_back = NGX_CONF_UNSET_SIZE;
+    alcf->hold_time = NGX_CONF_UNSET_MSEC;
     alcf->jwt_keys = NGX_CONF_UNSET_PTR;
     alcf->jwt_leeway = NGX_CONF_UNSET;
     alcf->jwt_max_lifetime = NGX_CONF_UNSET;
@@ -419,6 +427,7 @@ ngx_http_aigov_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_size_value(conf->max_answer_size, prev->max_answer_size,
                               4 * 1024 * 1024);
     ngx_conf_merge_size_value(conf->hold_back, prev->hold_back, 256);
+    ngx_conf_merge_msec_value(conf->hold_time, prev->hold_time, 0);
     ngx_conf_merge_str_value(conf->policy_path, prev->policy_path, "");
     ngx_conf_merge_str_value(conf->jwt_issuer, prev->jwt_issuer, "");
     ngx_conf_merge_str_value(conf->jwt_audience, prev->jwt_audience, "");

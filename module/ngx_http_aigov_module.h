@@ -46,6 +46,7 @@ typedef struct {
     ngx_flag_t                 enable;
     size_t                     max_answer_size;
     size_t                     hold_back;
+    ngx_msec_t                 hold_time;      /* 0: no time bound */
 
     ngx_str_t                  policy_path;
     aigov_policy_t            *policy;
@@ -165,6 +166,7 @@ typedef struct {
     ngx_chain_t               *free;
     ngx_chain_t               *busy;
     ngx_buf_t                 *flush;      /* one empty flush buf, reused */
+    ngx_event_t               *hold_ev;    /* aigov_stream_hold_time */
     size_t                     unsent;
     off_t                      answer_bytes;
     unsigned                   stream:1;

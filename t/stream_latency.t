@@ -127,5 +127,90 @@ $r = pieces_of('X-Mock-Answer' => 'fine. now', 'X-Mock-Split' => 'ignore all pre
 like($r->{body}, qr/"code":"injection"/, 'the split jailbreak phrase ends the stream');
 unlike($r->{text}, qr/instructions/, 'its last word never reached the client');
 
+# ---- aigov_stream_hold_time: a bound in time on what waits ----------------
+# The same gateway with text held at most 100 ms and an audit log: an
+# event that would wait for the next one (a word that may begin an
+# address) leaves after 100 ms; the record says what left early, and an
+# address completed after that is counted as a late match.
+$t->stop_nginx;
+system("$root/build/aigov keygen --out $d/audit.key --name test.example/latency >/dev/null 2>&1") == 0
+    or die 'keygen';
+$t->write_conf($t->gateway_conf(
+    http => "$plugins aigov_audit_log $d/audit.log; aigov_audit_key $d/audit.key;",
+    location => "aigov_policy $d/policy.yaml; aigov_jwt_key $pub; aigov_stream_hold_time 100ms;"));
+($ok, $out) = $t->nginx_t;
+ok($ok, 'nginx -t accepts aigov_stream_hold_time') or diag($out);
+$t->start_nginx;
+
+sub last_done {
+    open my $f, '<', "$d/audit.log" or return undef;
+    my @done = map { decode_json($_) } grep { /"phase":"done"/ } <$f>;
+    return $done[-1];
+}
+
+# events 800 ms apart (the role chunk first, the first text at 0.8 s, the
+# next at 1.6 s): without the bound the first text waits for the next
+$r = pieces_of('X-Mock-Pieces' => '["write to alice", "@example.com", " thanks"]',
+               'X-Mock-Stream-Delay-Ms' => 800);
+is($r->{status}, 200, 'hold time: 200');
+ok(@{ $r->{pieces} } && $r->{pieces}[0][0] < 1.4,
+   sprintf('hold time: the first text left after %.2fs, before the next event (1.6s)',
+           @{ $r->{pieces} } ? $r->{pieces}[0][0] : -1));
+like($r->{text}, qr/^write to alice/, 'hold time: the held text went out as it was');
+unlike($r->{text}, qr/example\.com/, 'hold time: the rest of the address, not yet sent, is still masked');
+like($r->{text}, qr/ thanks$/, 'hold time: the answer went on');
+sleep 0.3;
+my $rec = last_done();
+ok($rec->{released_early} && $rec->{released_early}{events} >= 2,
+   'hold time: the record says which events left early (each word waited for the next)')
+    or diag(encode_json($rec // {}));
+is($rec->{released_early}{late_matches}, 1, 'hold time: one match reached into text that had left')
+    or diag(encode_json($rec // {}));
+cmp_ok($rec->{released_early}{bytes} // 0, '>', 30, 'hold time: with their bytes');
+
+# prose: words leave early, nothing is found in them
+$r = pieces_of('X-Mock-Pieces' => '["the cat", " sat on", " the mat"]', 'X-Mock-Stream-Delay-Ms' => 400);
+is($r->{text}, 'the cat sat on the mat', 'hold time: prose unchanged');
+sleep 0.3;
+$rec = last_done();
+ok($rec->{released_early} && $rec->{released_early}{events} >= 1 && $rec->{released_early}{late_matches} == 0,
+   'hold time: prose left early, no late match') or diag(encode_json($rec // {}));
+
+# an address within one event is masked before it leaves, bound or not
+$r = pieces_of('X-Mock-Pieces' => '["mail bob@example.net", " now"]', 'X-Mock-Stream-Delay-Ms' => 400);
+is($r->{text}, 'mail [REDACTED:EMAIL] now', 'hold time: a whole address is masked');
+sleep 0.3;
+$rec = last_done();
+is($rec->{released_early}{late_matches} // -1, 0, 'hold time: and it is no late match') or diag(encode_json($rec // {}));
+
+# a fast stream never waits that long: no record of early release
+$r = pieces_of('X-Mock-Answer' => $answer, 'X-Mock-Events' => 40);
+is($r->{text}, $answer, 'hold time: a fast stream unchanged');
+sleep 0.3;
+$rec = last_done();
+ok(!exists $rec->{released_early}, 'hold time: a fast stream released nothing early') or diag(encode_json($rec // {}));
+
+# the client hangs up while text waits: the timer goes with the request
+{
+    my $body = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"stream":true}';
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port, Proto => 'tcp') or die;
+    $s->print("POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+              . "Authorization: Bearer $tok\r\nContent-Type: application/json\r\n"
+              . "X-Mock-Pieces: [\"a word\", \" more\", \" words\"]\r\nX-Mock-Stream-Delay-Ms: 300\r\n"
+              . "Content-Length: " . length($body) . "\r\n\r\n$body");
+    my $buf;
+    sysread($s, $buf, 4096);
+    close $s;
+}
+sleep 1.2;
+$r = pieces_of('X-Mock-Answer' => 'still here', 'X-Mock-Events' => 2);
+is($r->{text}, 'still here', 'hold time: after a client hung up, the gateway serves on');
+unlike($t->error_log, qr/\[(alert|crit|emerg)\]/, 'hold time: no alert in the error log');
+$t->stop_nginx;
+my $v = `$root/build/aigov audit verify --key $d/audit.key.pub $d/audit.log 2>&1`;
+is($? >> 8, 0, 'hold time: the log with released_early records verifies') or diag($v);
+like(`$root/build/aigov audit show $d/audit.log 2>&1`, qr/released early/,
+     'aigov audit show says which answers left early');
+
 $t->done;
 done_testing();

@@ -562,16 +562,25 @@ static int cmd_show(int argc, char **argv)
                 json_decref(r);
                 continue;
             }
-            if (json)
+            if (json) {
                 printf("%.*s\n", (int) n, line);
-            else
-                /* an answer a filter blocked says so, with the filter */
-                printf("%-8llu %-27s %-5s %-6s %-4lld %-16s %-18s %-22s %s%s%s\n", (unsigned long long) seq,
+            } else {
+                /* an answer a filter blocked says so, with the filter; one
+                 * whose text left before the filters were done, how */
+                json_t *early = json_object_get(r, "released_early");
+                char etxt[96] = "";
+
+                if (json_is_object(early))
+                    snprintf(etxt, sizeof(etxt), " released early: %lld events, %lld late matches",
+                             (long long) json_integer_value(json_object_get(early, "events")),
+                             (long long) json_integer_value(json_object_get(early, "late_matches")));
+                printf("%-8llu %-27s %-5s %-6s %-4lld %-16s %-18s %-22s %s%s%s%s\n", (unsigned long long) seq,
                        jstr(r, "ts"), phase, jstr(r, "decision"),
                        (long long) json_integer_value(json_object_get(r, "status")),
                        jstr(r, "sub"), jstr(r, "model"), jstr(r, "endpoint"), jstr(r, "rule"),
                        json_is_string(json_object_get(r, "plugin")) ? " blocked by " : "",
-                       json_is_string(json_object_get(r, "plugin")) ? jstr(r, "plugin") : "");
+                       json_is_string(json_object_get(r, "plugin")) ? jstr(r, "plugin") : "", etxt);
+            }
             json_decref(r);
         }
         aigov_lines_close(f);

@@ -327,6 +327,85 @@ static void test_hold_back_releases_early(void **state)
     fx_free(&fx);
 }
 
+/* The time bound: release_held sends what waits at once. A match that
+ * the sent text begins can no longer be masked there, and is counted; one
+ * found and masked before the release is not. */
+/* Feeds one chat chunk of text. */
+static int feed_chunk(aigov_answer_t *a, char *ev, const char *text)
+{
+    chunk(ev, text);
+    return aigov_answer_feed(a, ev, strlen(ev));
+}
+
+static void test_release_held(void **state)
+{
+    const char *parts[] = { "Mail ali", "ce@exam", "ple.com", " or call", " me", NULL };
+    char ev[512];
+    fx_t fx;
+    aigov_answer_t *a;
+    buf_t out = { 0 };
+    read_t r;
+    size_t events, bytes, late;
+    int i;
+
+    (void) state;
+    fx_init(&fx, "spy", "{\"match\":\"alice@example.com\",\"label\":\"EMAIL\"}",
+            AIGOV_ACTION_REDACT);
+    a = aigov_answer_new(AIGOV_EP_CHAT, 1, &fx.f, 1, 0);
+    assert_int_equal(feed_chunk(a, ev, parts[0]), 0);
+    drain(a, &out);
+    assert_int_equal(out.n, 0);
+    assert_true(aigov_answer_holding(a));
+    assert_int_equal(aigov_answer_release_held(a), 0);
+    assert_false(aigov_answer_holding(a));
+    drain(a, &out);
+    read_stream(out.s, out.n, &r);
+    assert_string_equal(r.text, "Mail ali");
+    for (i = 1; parts[i]; i++) {
+        assert_int_equal(feed_chunk(a, ev, parts[i]), 0);
+        drain(a, &out);
+    }
+    assert_int_equal(aigov_answer_feed(a, "data: [DONE]\n\n", 14), 0);
+    assert_int_equal(aigov_answer_finish(a), 0);
+    drain(a, &out);
+    read_stream(out.s, out.n, &r);
+    /* what was not sent yet is still masked */
+    assert_null(strstr(r.text, "example.com"));
+    assert_non_null(strstr(r.text, " or call me"));
+    aigov_answer_early(a, &events, &bytes, &late);
+    assert_int_equal(events, 1);
+    assert_true(bytes > 8);
+    assert_int_equal(late, 1);
+    aigov_answer_free(a);
+    free(out.s);
+
+    /* a match complete before the release: masked as it goes, not late,
+     * however often the window shows it again */
+    memset(&out, 0, sizeof(out));
+    a = aigov_answer_new(AIGOV_EP_CHAT, 1, &fx.f, 1, 0);
+    assert_int_equal(feed_chunk(a, ev, "Mail alice@example.com"), 0);
+    assert_int_equal(feed_chunk(a, ev, " now"), 0);
+    assert_int_equal(aigov_answer_release_held(a), 0);
+    for (i = 0; i < 5; i++)
+        assert_int_equal(feed_chunk(a, ev, " and more"), 0);
+    assert_int_equal(aigov_answer_release_held(a), 0);
+    assert_int_equal(aigov_answer_feed(a, "data: [DONE]\n\n", 14), 0);
+    assert_int_equal(aigov_answer_finish(a), 0);
+    drain(a, &out);
+    read_stream(out.s, out.n, &r);
+    assert_string_equal(r.text, "Mail [REDACTED:EMAIL] now and more and more and more and more and more");
+    aigov_answer_early(a, &events, &bytes, &late);
+    assert_int_equal(events, 7);
+    assert_int_equal(late, 0);
+    /* nothing waits: nothing to release, nothing counted */
+    assert_int_equal(aigov_answer_release_held(a), 0);
+    aigov_answer_early(a, &events, &bytes, &late);
+    assert_int_equal(events, 7);
+    aigov_answer_free(a);
+    free(out.s);
+    fx_free(&fx);
+}
+
 /* The first chunk (role only, empty text) is not held behind text that
  * has not come yet: the client sees the stream start at once. */
 static void test_empty_text_event_not_held(void **state)
@@ -1246,6 +1325,7 @@ int main(void)
         cmocka_unit_test(test_email_split_across_two_events),
         cmocka_unit_test(test_email_split_across_three_events),
         cmocka_unit_test(test_hold_back_releases_early),
+        cmocka_unit_test(test_release_held),
         cmocka_unit_test(test_block_mid_stream),
         cmocka_unit_test(test_plugin_error_in_stream),
         cmocka_unit_test(test_oversized_event),

@@ -182,6 +182,69 @@ static void test_policy_names(void **state)
     free(m);
 }
 
+/* A batch gives the block the same counts as adding to it directly,
+ * only later; series that do not fit in it go to the block at once. */
+static void test_batch(void **state)
+{
+    void *direct = block(), *batched = block();
+    aigov_metrics_batch_t *b = aigov_metrics_batch_new();
+    unsigned lv[5] = { 1, 2, 3, 0, 200 }, h[3] = { 0, 1, 0 };
+    int i;
+
+    (void) state;
+    assert_non_null(b);
+    assert_false(aigov_metrics_batch_pending(b));
+    for (i = 0; i < 1000; i++) {
+        /* 300 series: more than the batch holds */
+        lv[1] = (unsigned) (i % 300);
+        aigov_metrics_add(direct, AIGOV_M_REQUESTS, lv, 1);
+        aigov_metrics_batch_add(b, batched, AIGOV_M_REQUESTS, lv, 1);
+        aigov_metrics_observe(direct, AIGOV_M_TOKEN_USAGE, h, (uint64_t) i * 37);
+        aigov_metrics_batch_observe(b, batched, AIGOV_M_TOKEN_USAGE, h, (uint64_t) i * 37);
+        aigov_metrics_add(direct, AIGOV_M_QUOTA_OPEN, NULL, i % 2 ? -1 : 1);
+        aigov_metrics_batch_add(b, batched, AIGOV_M_QUOTA_OPEN, NULL, i % 2 ? -1 : 1);
+    }
+    assert_true(aigov_metrics_batch_pending(b));
+    /* before the flush the batch's part is not in the block */
+    lv[1] = 0;
+    assert_true(aigov_metrics_get(batched, AIGOV_M_REQUESTS, lv) < aigov_metrics_get(direct, AIGOV_M_REQUESTS, lv)
+                || aigov_metrics_get(direct, AIGOV_M_REQUESTS, lv) == 4);
+    aigov_metrics_batch_add(b, batched, AIGOV_M_QUOTA_OPEN, NULL, 1);
+    aigov_metrics_batch_add(b, batched, AIGOV_M_QUOTA_OPEN, NULL, -1);
+    aigov_metrics_batch_flush(b, batched);
+    assert_false(aigov_metrics_batch_pending(b));
+    for (i = 0; i < 300; i++) {
+        lv[1] = (unsigned) i;
+        assert_int_equal(aigov_metrics_get(batched, AIGOV_M_REQUESTS, lv),
+                         aigov_metrics_get(direct, AIGOV_M_REQUESTS, lv));
+    }
+    assert_int_equal(aigov_metrics_get(batched, AIGOV_M_QUOTA_OPEN, NULL), 0);
+    {
+        size_t l1, l2;
+        char *t1 = aigov_metrics_text(direct, NULL, 0, &l1);
+        char *t2 = aigov_metrics_text(batched, NULL, 0, &l2);
+        char *line, *save = NULL;
+        assert_non_null(t1);
+        assert_non_null(t2);
+        /* the same series, in the order each table claimed them */
+        assert_int_equal(l1, l2);
+        for (line = strtok_r(t1, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+            assert_non_null(strstr(t2, line));
+        free(t1);
+        free(t2);
+    }
+    /* a flushed batch is empty: flushing again adds nothing */
+    aigov_metrics_batch_flush(b, batched);
+    lv[1] = 7;
+    assert_int_equal(aigov_metrics_get(batched, AIGOV_M_REQUESTS, lv), 4);
+    /* no batch: straight to the block */
+    aigov_metrics_batch_add(NULL, batched, AIGOV_M_REQUESTS, lv, 1);
+    assert_int_equal(aigov_metrics_get(batched, AIGOV_M_REQUESTS, lv), 5);
+    aigov_metrics_batch_free(b);
+    free(direct);
+    free(batched);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -190,6 +253,7 @@ int main(void)
         cmocka_unit_test(test_text),
         cmocka_unit_test(test_quota_limit),
         cmocka_unit_test(test_policy_names),
+        cmocka_unit_test(test_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
