@@ -486,7 +486,7 @@ start_row() {  # row-line
             if [ "$step" = redis ]; then
                 start_redis || { STATUS[$id]="not available: $REDIS_WHY"; return; }
             fi
-            aigov_conf "$step" "$workers" "$RUN/$id" "${PJSON[$id]}" "${PSSE[$id]}" >"$RUN/$id/nginx.conf"
+            aigov_conf "$step" "$workers" "$RUN/$id" "${PJSON[$id]}" "${PSSE[$id]}" "${PLONG[$id]}" >"$RUN/$id/nginx.conf"
             start_nginx "$id" "${PJSON[$id]}" || { STATUS[$id]=$START_ERR; return; } ;;
         portkey|portkey-guard)
             [ -z "$PORTKEY_WHY" ] || { STATUS[$id]="not available: $PORTKEY_WHY"; return; }

@@ -1809,7 +1809,7 @@ static held_t *hold_bytes(aigov_answer_t *a, const char *raw, size_t len)
             a->qhead = 0;
         }
         if (a->qn == a->qcap) {
-            cap = a->qcap ? 2 * a->qcap : 16;
+            cap = a->qcap ? 2 * a->qcap : 4;
             q = realloc(a->q, cap * sizeof(*q));
             if (q == NULL)
                 return NULL;

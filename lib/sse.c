@@ -15,7 +15,7 @@
 #include <emmintrin.h>
 #endif
 
-#define SSE_FIRST_CAP  4096
+#define SSE_FIRST_CAP  512
 
 struct aigov_sse_s {
     char    *buf;       /* current block, raw, from buf + off */

@@ -436,7 +436,7 @@ ngx_http_aigov_answer_filter(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
 
         flush = 0;
 
-        while (ctx->in && ctx->unsent < 8 * NGX_HTTP_AIGOV_OUT_SIZE) {
+        while (ctx->in && ctx->unsent < NGX_HTTP_AIGOV_UNSENT_MAX) {
             /* the link goes back to the pool: a long stream brings one
              * per upstream read, and the request's pool lives as long */
             cl = ctx->in;
@@ -553,7 +553,7 @@ ngx_http_aigov_answer_filter(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
         }
 
         if (rc == NGX_ERROR || ctx->in == NULL
-            || ctx->unsent >= 8 * NGX_HTTP_AIGOV_OUT_SIZE)
+            || ctx->unsent >= NGX_HTTP_AIGOV_UNSENT_MAX)
         {
             break;
         }
@@ -760,7 +760,9 @@ ngx_http_aigov_answer_output(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
                 return NGX_ERROR;
             }
 
-            b = ngx_create_temp_buf(r->pool, NGX_HTTP_AIGOV_OUT_SIZE);
+            b = ngx_create_temp_buf(r->pool, ctx->stream
+                                             ? NGX_HTTP_AIGOV_STREAM_OUT_SIZE
+                                             : NGX_HTTP_AIGOV_OUT_SIZE);
             if (b == NULL) {
                 return NGX_ERROR;
             }

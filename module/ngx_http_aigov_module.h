@@ -29,6 +29,11 @@
 #define NGX_HTTP_AIGOV_ID_LEN     32
 #define NGX_HTTP_AIGOV_BUFFERED   0x08
 #define NGX_HTTP_AIGOV_OUT_SIZE   8192
+/* a stream's events are a few hundred bytes: its buffers are smaller, as
+ * thousands of streams stay open at once */
+#define NGX_HTTP_AIGOV_STREAM_OUT_SIZE  2048
+/* what may wait for a slow client before the filter stops taking input */
+#define NGX_HTTP_AIGOV_UNSENT_MAX  (8 * NGX_HTTP_AIGOV_OUT_SIZE)
 
 
 /* the IdP's JWKS, fetched through an internal location (one per worker) */
