@@ -1394,11 +1394,7 @@ static void *metrics_thread(void *p)
     metrics_ctx_t *c = p;
 
     pthread_barrier_wait(c->start);
-    for (uint64_t i = 0; i < c->n; i++) {
-        metrics_one(c, i);
-        if (c->batch && (i & 1023) == 1023)
-            aigov_metrics_batch_flush(c->batch, c->mem);
-    }
+    bench_metrics_requests(c, c->n);
     aigov_metrics_batch_flush(c->batch, c->mem);
     return NULL;
 }

@@ -362,18 +362,46 @@ static void dropped(void *mem)
         __atomic_fetch_add(&s[1], 1, __ATOMIC_RELAXED);
 }
 
-void aigov_metrics_add(void *mem, aigov_metric_t m, const unsigned *lv, int64_t delta)
+/* Adds delta to the counter series of key (from aigov_metrics_add and a
+ * batch's flush). */
+static void add_key(void *mem, uint64_t key, uint64_t delta)
 {
-    uint64_t *s;
+    uint64_t *s = find((uint64_t *) counters(mem), 2, head(mem)->ncounters, key, 1);
 
-    if ((unsigned) m >= AIGOV_M_COUNT_ || families[m].type == T_HISTOGRAM)
-        return;
-    s = find((uint64_t *) counters(mem), 2, head(mem)->ncounters, make_key(m, lv), 1);
     if (s == NULL) {
         dropped(mem);
         return;
     }
-    __atomic_fetch_add(&s[1], (uint64_t) delta, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&s[1], delta, __ATOMIC_RELAXED);
+}
+
+/* The histogram slot of key, claimed when new; NULL (counted as dropped)
+ * when there is no room. */
+static hslot_t *hist_key(void *mem, uint64_t key)
+{
+    hslot_t *h = (hslot_t *) find((uint64_t *) hists(mem), sizeof(hslot_t) / 8,
+                                  head(mem)->nhists, key, 1);
+
+    if (h == NULL)
+        dropped(mem);
+    return h;
+}
+
+/* The bucket of value in family f. */
+static size_t bucket_of(const family_t *f, uint64_t value)
+{
+    size_t b;
+
+    for (b = 0; b < f->nbounds && value > f->bounds[b]; b++)
+        ;
+    return b;
+}
+
+void aigov_metrics_add(void *mem, aigov_metric_t m, const unsigned *lv, int64_t delta)
+{
+    if ((unsigned) m >= AIGOV_M_COUNT_ || families[m].type == T_HISTOGRAM)
+        return;
+    add_key(mem, make_key(m, lv), (uint64_t) delta);
 }
 
 int64_t aigov_metrics_get(const void *mem, aigov_metric_t m, const unsigned *lv)
@@ -388,22 +416,13 @@ int64_t aigov_metrics_get(const void *mem, aigov_metric_t m, const unsigned *lv)
 
 void aigov_metrics_observe(void *mem, aigov_metric_t m, const unsigned *lv, uint64_t value)
 {
-    const family_t *f;
     hslot_t *h;
-    size_t b;
 
     if ((unsigned) m >= AIGOV_M_COUNT_ || families[m].type != T_HISTOGRAM)
         return;
-    f = &families[m];
-    h = (hslot_t *) find((uint64_t *) hists(mem), sizeof(hslot_t) / 8, head(mem)->nhists,
-                         make_key(m, lv), 1);
-    if (h == NULL) {
-        dropped(mem);
+    if ((h = hist_key(mem, make_key(m, lv))) == NULL)
         return;
-    }
-    for (b = 0; b < f->nbounds && value > f->bounds[b]; b++)
-        ;
-    __atomic_fetch_add(&h->b[b], 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&h->b[bucket_of(&families[m], value)], 1, __ATOMIC_RELAXED);
     __atomic_fetch_add(&h->sum, value, __ATOMIC_RELAXED);
 }
 
@@ -476,9 +495,7 @@ void aigov_metrics_batch_add(aigov_metrics_batch_t *b, void *mem, aigov_metric_t
 void aigov_metrics_batch_observe(aigov_metrics_batch_t *b, void *mem, aigov_metric_t m,
                                  const unsigned *lv, uint64_t value)
 {
-    const family_t *f;
     hslot_t *h;
-    size_t i;
 
     if ((unsigned) m >= AIGOV_M_COUNT_ || families[m].type != T_HISTOGRAM)
         return;
@@ -489,10 +506,7 @@ void aigov_metrics_batch_observe(aigov_metrics_batch_t *b, void *mem, aigov_metr
         aigov_metrics_observe(mem, m, lv, value);
         return;
     }
-    f = &families[m];
-    for (i = 0; i < f->nbounds && value > f->bounds[i]; i++)
-        ;
-    h->b[i]++;
+    h->b[bucket_of(&families[m], value)]++;
     h->sum += value;
 }
 
@@ -503,17 +517,10 @@ void aigov_metrics_batch_flush(aigov_metrics_batch_t *b, void *mem)
     if (b == NULL || b->used == 0)
         return;
     for (i = 0; i < BATCH_COUNTERS; i++) {
-        uint64_t *s;
-
         if (b->c[i].key == 0)
             continue;
-        if (b->c[i].v != 0) {
-            s = find((uint64_t *) counters(mem), 2, head(mem)->ncounters, b->c[i].key, 1);
-            if (s)
-                __atomic_fetch_add(&s[1], b->c[i].v, __ATOMIC_RELAXED);
-            else
-                dropped(mem);
-        }
+        if (b->c[i].v != 0)
+            add_key(mem, b->c[i].key, b->c[i].v);
         b->c[i].key = b->c[i].v = 0;
     }
     for (i = 0; i < BATCH_HISTS; i++) {
@@ -521,11 +528,7 @@ void aigov_metrics_batch_flush(aigov_metrics_batch_t *b, void *mem)
 
         if (b->h[i].key == 0)
             continue;
-        h = (hslot_t *) find((uint64_t *) hists(mem), sizeof(hslot_t) / 8, head(mem)->nhists,
-                             b->h[i].key, 1);
-        if (h == NULL) {
-            dropped(mem);
-        } else {
+        if ((h = hist_key(mem, b->h[i].key)) != NULL) {
             for (k = 0; k < HBUCKETS; k++)
                 if (b->h[i].b[k])
                     __atomic_fetch_add(&h->b[k], b->h[i].b[k], __ATOMIC_RELAXED);

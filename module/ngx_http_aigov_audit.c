@@ -701,9 +701,10 @@ ngx_http_aigov_audit_path(ngx_http_request_t *r)
  * What a completion record adds to the writer's fields, before its last
  * key ("phase"): "usage_estimated":true when the usage is aigov's estimate
  * (lib/answer.h), "released_early" when aigov_stream_hold_time sent text
- * before the filters were done with it, and for an answer a filter blocked "decision":"block",
- * the filter as "plugin" and its "reason". Returns the body (malloc'd
- * when it grew; body when nothing was added), *len 0 on failure.
+ * before the filters were done with it, and for an answer a filter
+ * blocked "decision":"block", the filter as "plugin" and its "reason".
+ * Returns the body (malloc'd when it grew; body when nothing was added),
+ * *len 0 on failure.
  */
 
 static char *

@@ -344,10 +344,7 @@ ngx_http_aigov_metrics_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_aigov_metrics_exit_process(ngx_cycle_t *cycle)
 {
-    if (ngx_http_aigov_metrics_mem) {
-        aigov_metrics_batch_flush(ngx_http_aigov_metrics_batch,
-                                  ngx_http_aigov_metrics_mem);
-    }
+    ngx_http_aigov_metrics_flush(NULL);
 
     aigov_metrics_batch_free(ngx_http_aigov_metrics_batch);
     ngx_http_aigov_metrics_batch = NULL;
@@ -364,18 +361,25 @@ ngx_http_aigov_metrics_flush(ngx_event_t *ev)
 }
 
 
+/* the batch holds counts: they reach the block when the timer fires */
+static void
+ngx_http_aigov_metrics_later(void)
+{
+    if (ngx_http_aigov_metrics_batch
+        && !ngx_http_aigov_metrics_flush_ev.timer_set)
+    {
+        ngx_add_timer(&ngx_http_aigov_metrics_flush_ev,
+                      NGX_HTTP_AIGOV_METRICS_FLUSH);
+    }
+}
+
+
 static void
 ngx_http_aigov_m_add(void *mem, aigov_metric_t m, const unsigned *lv,
     int64_t delta)
 {
     aigov_metrics_batch_add(ngx_http_aigov_metrics_batch, mem, m, lv, delta);
-
-    if (!ngx_http_aigov_metrics_flush_ev.timer_set
-        && ngx_http_aigov_metrics_batch)
-    {
-        ngx_add_timer(&ngx_http_aigov_metrics_flush_ev,
-                      NGX_HTTP_AIGOV_METRICS_FLUSH);
-    }
+    ngx_http_aigov_metrics_later();
 }
 
 
@@ -385,13 +389,7 @@ ngx_http_aigov_m_observe(void *mem, aigov_metric_t m, const unsigned *lv,
 {
     aigov_metrics_batch_observe(ngx_http_aigov_metrics_batch, mem, m, lv,
                                 value);
-
-    if (!ngx_http_aigov_metrics_flush_ev.timer_set
-        && ngx_http_aigov_metrics_batch)
-    {
-        ngx_add_timer(&ngx_http_aigov_metrics_flush_ev,
-                      NGX_HTTP_AIGOV_METRICS_FLUSH);
-    }
+    ngx_http_aigov_metrics_later();
 }
 
 
@@ -566,12 +564,12 @@ ngx_http_aigov_metrics_identity(void *mem, aigov_identity_t *id)
 
     if (hits > s->hits) {
         ngx_http_aigov_m_add(mem, AIGOV_M_ID_CACHE_HITS, NULL,
-                          (int64_t) (hits - s->hits));
+                             (int64_t) (hits - s->hits));
     }
 
     if (sigs > s->sigs) {
         ngx_http_aigov_m_add(mem, AIGOV_M_ID_SIGNATURES, NULL,
-                          (int64_t) (sigs - s->sigs));
+                             (int64_t) (sigs - s->sigs));
     }
 
     s->hits = hits;
@@ -748,7 +746,7 @@ ngx_http_aigov_metrics_request(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
 
     lv[0] = aigov_metrics_endpoint(ctx->req.endpoint);
     ngx_http_aigov_m_observe(mem, AIGOV_M_GATEWAY_DURATION, lv,
-                          ctx->m_proxy - ctx->m_start);
+                             ctx->m_proxy - ctx->m_start);
 
     op = aigov_metrics_operation(ctx->req.endpoint);
     ml[0] = op;
@@ -759,28 +757,30 @@ ngx_http_aigov_metrics_request(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
     }
 
     ngx_http_aigov_m_observe(mem, AIGOV_M_SERVER_DURATION, ml,
-                          ctx->m_last - ctx->m_proxy);
+                             ctx->m_last - ctx->m_proxy);
 
     if (pt >= 0) {
         ml[2] = AIGOV_MT_INPUT;
-        ngx_http_aigov_m_observe(mem, AIGOV_M_TOKEN_USAGE, ml, (uint64_t) pt);
+        ngx_http_aigov_m_observe(mem, AIGOV_M_TOKEN_USAGE, ml,
+                                 (uint64_t) pt);
     }
 
     if (ct >= 0) {
         ml[2] = AIGOV_MT_OUTPUT;
-        ngx_http_aigov_m_observe(mem, AIGOV_M_TOKEN_USAGE, ml, (uint64_t) ct);
+        ngx_http_aigov_m_observe(mem, AIGOV_M_TOKEN_USAGE, ml,
+                                 (uint64_t) ct);
     }
 
     if (ctx->req.stream && ctx->m_first
         && status >= NGX_HTTP_OK && status < NGX_HTTP_SPECIAL_RESPONSE)
     {
         ngx_http_aigov_m_observe(mem, AIGOV_M_TIME_TO_FIRST_TOKEN, ml,
-                              ctx->m_first - ctx->m_proxy);
+                                 ctx->m_first - ctx->m_proxy);
 
         if (ct > 1) {
             ngx_http_aigov_m_observe(mem, AIGOV_M_TIME_PER_TOKEN, ml,
-                                  (ctx->m_last - ctx->m_first)
-                                  / (uint64_t) (ct - 1));
+                                     (ctx->m_last - ctx->m_first)
+                                     / (uint64_t) (ct - 1));
         }
     }
 }
