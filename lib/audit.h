@@ -248,6 +248,12 @@ int aigov_parse_ts(const char *s, int64_t *ts_us);
 /* Fast check that s[0..len) is one JSON value (no allocation). Returns 0
  * valid, 1 invalid, 2 valid so far but cut short (a torn line). */
 int aigov_json_check(const char *s, size_t len);
+/* The same, and fn is told each member of a top-level object as it is
+ * checked (key without its quotes, value as raw bytes), so one pass both
+ * checks a line and reads its fields. Members seen before a line turns
+ * out bad are still told. */
+typedef int (*aigov_json_member_fn)(void *ud, const char *key, size_t klen, const char *val, size_t vlen);
+int aigov_json_check_top(const char *s, size_t len, aigov_json_member_fn fn, void *ud);
 /* Reads {"seq":N at the start of a line: 0 and *seq, or -1. */
 int aigov_record_seq(const char *line, size_t len, uint64_t *seq);
 

@@ -183,7 +183,7 @@ int aigov_json_each(const char *v, size_t len, aigov_json_each_fn fn, void *ud)
     return 0;
 }
 
-static int scan_one(void *ud, const char *k, size_t klen, const char *v, size_t vlen)
+int aigov_record_policy_member(void *ud, const char *k, size_t klen, const char *v, size_t vlen)
 {
     aigov_record_policy_t *out = ud;
 
@@ -199,7 +199,7 @@ int aigov_record_policy_scan(const char *line, size_t len, aigov_record_policy_t
     memset(out, 0, sizeof(*out));
     if (len == 0 || line[0] != '{')
         return -1;
-    return aigov_json_each(line, len, scan_one, out);
+    return aigov_json_each(line, len, aigov_record_policy_member, out);
 }
 
 /* ---- reading a policy record back ----------------------------------------- */

@@ -42,6 +42,9 @@ typedef struct {
 } aigov_record_policy_t;
 
 int aigov_record_policy_scan(const char *line, size_t len, aigov_record_policy_t *out);
+/* One top-level member, for a reader that walks the line itself
+ * (aigov_json_check_top); out (ud) starts zeroed. Always 0. */
+int aigov_record_policy_member(void *ud, const char *key, size_t klen, const char *val, size_t vlen);
 
 /* The members of one JSON object (key, value) or array (key NULL), as raw
  * bytes (a string value with its quotes and escapes), without building

@@ -5,8 +5,10 @@
  * second compact range ("lag") trails it at the size of the last checkpoint
  * checked. Checkpoint sizes never go back, and a checkpoint is written soon
  * after the records it covers, so the leaf hashes between the two live in a
- * ring; a checkpoint of size N that appears after later records is checked
- * by advancing lag to N. Each leaf is thus appended twice, no more.
+ * ring, and so do the inner nodes the tree made of them; a checkpoint of
+ * size N that appears after later records is checked by advancing lag to N
+ * a whole subtree at a time, from those nodes. Each leaf is hashed into
+ * the tree once; lag costs a few hashes per checkpoint.
  *
  * A record's place is judged with one record of lookahead: a record whose
  * seq is wrong but whose neighbours are right had its seq changed; a gap
@@ -27,7 +29,8 @@
 #include "audit_files.h"
 #include "audit_policy.h"
 
-#define RING_SIZE   (1u << 16)
+#define RING_BITS   16
+#define RING_SIZE   (1u << RING_BITS)
 #define GAPS_MAX    256
 #define LINE_MAX_LEN ((size_t) 64 << 20)
 #define READ_CHUNK  ((size_t) 1 << 20)
@@ -62,6 +65,7 @@ struct aigov_verify {
 
     aigov_tree_t      tree, lag, start;
     ring_ent_t       *ring;
+    uint8_t         (*nodes)[32];    /* level h (1..RING_BITS): RING_SIZE >> h of them */
     uint64_t          e;             /* seq the next record should carry */
 
     int               pend;
@@ -102,8 +106,6 @@ struct aigov_verify {
     uint64_t          policy_records;
 
     unsigned          threads;                        /* aigov_verify_threads */
-    size_t           *poff, *plen, pcap;
-    void             *pre;            /* pre_t[pcap] */
 
     aigov_verify_summary_t sum;
 };
@@ -168,7 +170,10 @@ aigov_verify_t *aigov_verify_new(const aigov_vkey_t *key, aigov_problem_fn on_pr
     if (v == NULL)
         return NULL;
     v->ring = calloc(RING_SIZE, sizeof(ring_ent_t));
-    if (v->ring == NULL) {
+    v->nodes = calloc(RING_SIZE, 32);
+    if (v->ring == NULL || v->nodes == NULL) {
+        free(v->ring);
+        free(v->nodes);
         free(v);
         return NULL;
     }
@@ -192,13 +197,11 @@ void aigov_verify_free(aigov_verify_t *v)
         free(v->names[i]);
     free(v->names);
     free(v->ring);
+    free(v->nodes);
     free(v->leaves);
     free(v->note);
     free(v->franges);
     free(v->pols);
-    free(v->poff);
-    free(v->plen);
-    free(v->pre);
     free(v);
 }
 
@@ -346,13 +349,65 @@ static void check_kept(aigov_verify_t *v)
     }
 }
 
+/* The node of level h (2^h leaves) at index i, from the rings. */
+static uint8_t *node_at(aigov_verify_t *v, unsigned h, uint64_t i)
+{
+    if (h == 0)
+        return v->ring[i % RING_SIZE].hash;
+    return v->nodes[RING_SIZE - (RING_SIZE >> (h - 1)) + i % (RING_SIZE >> h)];
+}
+
+/* aigov_tree_append, keeping each inner node it makes. */
+static void tree_add(aigov_verify_t *v, const uint8_t leaf[32])
+{
+    aigov_tree_t *t = &v->tree;
+    uint64_t pos = t->size;
+    uint8_t h[32];
+    unsigned level = 0;
+
+    memcpy(h, leaf, 32);
+    while (level < 63 && (pos >> level) & 1) {
+        aigov_node_hash(t->hash[level], h, h);
+        level++;
+        if (level <= RING_BITS)
+            memcpy(node_at(v, level, pos >> level), h, 32);
+    }
+    memcpy(t->hash[level], h, 32);
+    t->size++;
+}
+
+/* Advances lag to n (lag.size <= n <= tree.size, and the tree at most
+ * RING_SIZE leaves ahead of lag): each step takes the largest subtree
+ * that starts at lag's size and ends by n; the tree made it, and it is
+ * still in the rings because they span RING_SIZE leaves. */
+static void lag_to(aigov_verify_t *v, uint64_t n)
+{
+    aigov_tree_t *t = &v->lag;
+
+    while (t->size < n) {
+        uint64_t at = t->size;
+        unsigned h = at ? (unsigned) __builtin_ctzll(at) : RING_BITS, level;
+        uint8_t x[32];
+
+        if (h > RING_BITS)
+            h = RING_BITS;
+        while (at + ((uint64_t) 1 << h) > n)
+            h--;
+        memcpy(x, node_at(v, h, at >> h), 32);
+        for (level = h; level < 63 && (t->size >> level) & 1; level++)
+            aigov_node_hash(t->hash[level], x, x);
+        memcpy(t->hash[level], x, 32);
+        t->size += (uint64_t) 1 << h;
+    }
+}
+
 static void commit(aigov_verify_t *v, const uint8_t hash[32], unsigned file, uint64_t line)
 {
     ring_ent_t *r;
 
-    /* The ring must hold every leaf lag has not taken yet. */
+    /* The rings must hold every leaf and node lag has not taken yet. */
     if (v->tree.size - v->lag.size >= RING_SIZE)
-        aigov_tree_append(&v->lag, v->ring[v->lag.size % RING_SIZE].hash);
+        lag_to(v, v->tree.size - RING_SIZE + 1);
     r = &v->ring[v->tree.size % RING_SIZE];
     memcpy(r->hash, hash, 32);
     r->file = file;
@@ -362,7 +417,7 @@ static void commit(aigov_verify_t *v, const uint8_t hash[32], unsigned file, uin
             v->franges[file].first = v->tree.size;
         v->franges[file].last = v->tree.size;
     }
-    aigov_tree_append(&v->tree, hash);
+    tree_add(v, hash);
 
     if (v->keep_leaves && !v->leaves_failed) {
         if (v->nleaves == v->cap_leaves) {
@@ -632,8 +687,7 @@ static void on_checkpoint(aigov_verify_t *v, const char *line, size_t len, int f
         uint64_t from = v->good_size;
         const ring_ent_t *first = ring_at(v, from), *last = size ? ring_at(v, size - 1) : NULL;
 
-        while (v->lag.size < size)
-            aigov_tree_append(&v->lag, v->ring[v->lag.size % RING_SIZE].hash);
+        lag_to(v, size);
         aigov_tree_root(&v->lag, root);
         if (memcmp(root, cp->root, 32) == 0) {
             good_checkpoint(v, cp, note, note_len);
@@ -676,12 +730,10 @@ static void pre_line(const char *p, size_t len, int has_nl, int policies, pre_t 
     aigov_leaf_hash(p, len, o->h);
     o->seq = 0;
     o->has_seq = aigov_record_seq(p, len, &o->seq) == 0;
-    o->json = aigov_json_check(p, len);
-    /* the scan reads keys as raw bytes; a line without either byte string
-     * (a completion record, say) has nothing for it */
-    o->pol_ok = policies && has_nl && o->has_seq && o->json == 0
-                && (memmem(p, len, "\"policy_sha256\"", 15) || memmem(p, len, "\"policy\"", 8))
-                && aigov_record_policy_scan(p, len, &o->pol) == 0;
+    /* the check reads the policy fields on its way */
+    memset(&o->pol, 0, sizeof(o->pol));
+    o->json = aigov_json_check_top(p, len, policies ? aigov_record_policy_member : NULL, &o->pol);
+    o->pol_ok = policies && has_nl && o->has_seq && o->json == 0 && p[0] == '{';
 }
 
 static void process_pre(aigov_verify_t *v, const char *p, size_t len, int has_nl, int first_of_file,
@@ -714,83 +766,217 @@ static void process_line(aigov_verify_t *v, const char *p, size_t len, int has_n
     process_pre(v, p, len, has_nl, first_of_file, &x);
 }
 
-/* ---- the complete lines of a chunk, on two cores ------------------------- */
+/* ---- reading a file: lines checked on several cores, fed in order --------
+ *
+ * A file is read in chunks of whole lines, in two slots. While the
+ * caller's thread feeds the lines of one chunk to the verifier in order
+ * (the tree, the checkpoints: work that cannot be split), the workers
+ * hash and check the lines of the next one (pre_line, most of the work);
+ * the caller helps with what is left when it gets there. So both cores
+ * stay busy and the sequential part hides behind the parallel one. */
+
+#define BLOCK_LINES 1024
+#define SLOTS       2
 
 typedef struct {
-    const char *base;
-    const size_t *off, *len;
-    pre_t *pre;
-    size_t from, to;
-    int policies;
-} pre_job_t;
+    char           *buf;
+    size_t          cap, used;              /* used: bytes of complete lines */
+    size_t         *off, *len;
+    pre_t          *pre;
+    size_t          nlines, capl;
+    size_t          next, done;             /* lines claimed / finished (under pipe lock for done) */
+} slot_t;
 
-static void *pre_run(void *arg)
+typedef struct pipe_s {
+    pthread_mutex_t mu;
+    pthread_cond_t  cv;
+    slot_t          slot[SLOTS];
+    uint64_t        published;              /* chunks handed to the workers */
+    uint64_t       *at;                     /* per worker: the chunk it works on */
+    unsigned        nworkers;
+    int             stop, policies;
+    pthread_t      *th;
+} pipe_t;
+
+/* Claims blocks of the chunk's lines until none is left. */
+static void pipe_work(pipe_t *q, slot_t *s)
 {
-    pre_job_t *j = arg;
+    for (;;) {
+        size_t from = __atomic_fetch_add(&s->next, BLOCK_LINES, __ATOMIC_RELAXED), to;
 
-    for (size_t i = j->from; i < j->to; i++)
-        pre_line(j->base + j->off[i], j->len[i], 1, j->policies, &j->pre[i]);
+        if (from >= s->nlines)
+            return;
+        to = from + BLOCK_LINES < s->nlines ? from + BLOCK_LINES : s->nlines;
+        for (size_t i = from; i < to; i++)
+            pre_line(s->buf + s->off[i], s->len[i], 1, q->policies, &s->pre[i]);
+        pthread_mutex_lock(&q->mu);
+        s->done += to - from;
+        if (s->done == s->nlines)
+            pthread_cond_broadcast(&q->cv);
+        pthread_mutex_unlock(&q->mu);
+    }
+}
+
+typedef struct {
+    pipe_t  *q;
+    unsigned id;
+} worker_arg_t;
+
+static void *pipe_worker(void *arg)
+{
+    worker_arg_t *w = arg;
+    pipe_t *q = w->q;
+
+    for (uint64_t c = 0;; c++) {
+        pthread_mutex_lock(&q->mu);
+        q->at[w->id] = c;
+        pthread_cond_broadcast(&q->cv);
+        while (q->published <= c && !q->stop)
+            pthread_cond_wait(&q->cv, &q->mu);
+        if (q->published <= c) {
+            pthread_mutex_unlock(&q->mu);
+            break;
+        }
+        pthread_mutex_unlock(&q->mu);
+        pipe_work(q, &q->slot[c % SLOTS]);
+    }
+    free(w);
     return NULL;
 }
 
-/* Feeds the complete lines of buf[0..n) (each ends in a newline); returns
- * the bytes used. With threads, the lines are split between this thread
- * and one more for pre_line, then fed in order. */
-static size_t verify_lines(aigov_verify_t *v, const char *buf, size_t n, int *first)
+static void pipe_stop(pipe_t *q)
 {
-    const char *p = buf, *end = buf + n, *nl;
-    size_t k = 0;
-
-    if (v->threads < 2) {
-        while (p < end && (nl = memchr(p, '\n', (size_t) (end - p))) != NULL) {
-            process_line(v, p, (size_t) (nl - p), 1, *first);
-            *first = 0;
-            p = nl + 1;
-        }
-        return (size_t) (p - buf);
+    if (q == NULL)
+        return;
+    pthread_mutex_lock(&q->mu);
+    q->stop = 1;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    for (unsigned i = 0; i < q->nworkers; i++)
+        pthread_join(q->th[i], NULL);
+    for (unsigned i = 0; i < SLOTS; i++) {
+        free(q->slot[i].buf);
+        free(q->slot[i].off);
+        free(q->slot[i].len);
+        free(q->slot[i].pre);
     }
-    while (p < end && (nl = memchr(p, '\n', (size_t) (end - p))) != NULL) {
-        if (k == v->pcap) {
-            size_t cap = v->pcap ? v->pcap * 2 : 4096;
-            size_t *no = realloc(v->poff, cap * sizeof(size_t)), *nlen;
-            pre_t *np;
-            if (no)
-                v->poff = no;
-            nlen = no ? realloc(v->plen, cap * sizeof(size_t)) : NULL;
-            if (nlen)
-                v->plen = nlen;
-            np = nlen ? realloc(v->pre, cap * sizeof(pre_t)) : NULL;
-            if (np == NULL)
-                break;      /* the rest go one by one below */
-            v->pre = np;
-            v->pcap = cap;
-        }
-        v->poff[k] = (size_t) (p - buf);
-        v->plen[k++] = (size_t) (nl - p);
-        p = nl + 1;
-    }
-    {
-        pre_job_t a = { buf, v->poff, v->plen, v->pre, 0, k / 2, v->check_policies }, b = a;
-        pthread_t th;
-        int threaded;
-
-        b.from = k / 2;
-        b.to = k;
-        threaded = k >= 64 && pthread_create(&th, NULL, pre_run, &b) == 0;
-        pre_run(&a);
-        if (threaded)
-            pthread_join(th, NULL);
-        else
-            pre_run(&b);
-    }
-    for (size_t i = 0; i < k; i++) {
-        process_pre(v, buf + v->poff[i], v->plen[i], 1, *first, &((pre_t *) v->pre)[i]);
-        *first = 0;
-    }
-    return (size_t) (p - buf);
+    free(q->at);
+    free(q->th);
+    pthread_cond_destroy(&q->cv);
+    pthread_mutex_destroy(&q->mu);
+    free(q);
 }
 
-void aigov_verify_threads(aigov_verify_t *v, unsigned n) { v->threads = n; }
+/* The pipe for one file; with threads < 2 it has no workers and the
+ * caller does all the work, in the same order. */
+static pipe_t *pipe_start(aigov_verify_t *v)
+{
+    pipe_t *q = calloc(1, sizeof(*q));
+    unsigned want = v->threads > 1 ? v->threads - 1 : 0;
+
+    if (q == NULL)
+        return NULL;
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
+    q->policies = v->check_policies;
+    q->at = calloc(want + 1, sizeof(uint64_t));
+    q->th = calloc(want + 1, sizeof(pthread_t));
+    for (unsigned i = 0; i < SLOTS; i++) {
+        q->slot[i].cap = READ_CHUNK * (want ? 8 : 2);
+        q->slot[i].buf = malloc(q->slot[i].cap);
+        if (q->slot[i].buf == NULL)
+            goto fail;
+    }
+    if (q->at == NULL || q->th == NULL)
+        goto fail;
+    for (unsigned i = 0; i < want; i++) {
+        worker_arg_t *w = malloc(sizeof(*w));
+        if (w == NULL)
+            break;
+        *w = (worker_arg_t) { q, i };
+        if (pthread_create(&q->th[i], NULL, pipe_worker, w) != 0) {
+            free(w);
+            break;      /* fewer workers: slower, not wrong */
+        }
+        q->nworkers++;
+    }
+    return q;
+fail:
+    pipe_stop(q);
+    return NULL;
+}
+
+/* Splits s->buf[0..s->used) into its lines. -1 out of memory. */
+static int slot_split(slot_t *s)
+{
+    const char *p = s->buf, *end = s->buf + s->used, *nl;
+
+    s->nlines = 0;
+    while (p < end && (nl = memchr(p, '\n', (size_t) (end - p))) != NULL) {
+        if (s->nlines == s->capl) {
+            size_t cap = s->capl ? s->capl * 2 : 16384;
+            size_t *o = realloc(s->off, cap * sizeof(size_t));
+            size_t *l = o ? realloc(s->len, cap * sizeof(size_t)) : NULL;
+            pre_t *x = l ? realloc(s->pre, cap * sizeof(pre_t)) : NULL;
+            if (o)
+                s->off = o;
+            if (l)
+                s->len = l;
+            if (x == NULL)
+                return -1;
+            s->pre = x;
+            s->capl = cap;
+        }
+        s->off[s->nlines] = (size_t) (p - s->buf);
+        s->len[s->nlines++] = (size_t) (nl - p);
+        p = nl + 1;
+    }
+    return 0;
+}
+
+/* Hands chunk c (in its slot) to the workers once every worker has left
+ * the chunk that used that slot before. */
+static void pipe_publish(pipe_t *q, uint64_t c)
+{
+    slot_t *s = &q->slot[c % SLOTS];
+
+    pthread_mutex_lock(&q->mu);
+    s->next = 0;
+    s->done = 0;
+    q->published = c + 1;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+}
+
+/* A slot may be refilled only when no worker can still claim from it. */
+static void pipe_wait_free(pipe_t *q, uint64_t c)
+{
+    if (c < SLOTS)
+        return;
+    pthread_mutex_lock(&q->mu);
+    for (unsigned i = 0; i < q->nworkers; i++)
+        while (q->at[i] <= c - SLOTS && !q->stop)
+            pthread_cond_wait(&q->cv, &q->mu);
+    pthread_mutex_unlock(&q->mu);
+}
+
+/* Finishes chunk c's checks (helping the workers), then feeds its lines. */
+static void pipe_feed(aigov_verify_t *v, pipe_t *q, uint64_t c, int *first)
+{
+    slot_t *s = &q->slot[c % SLOTS];
+
+    pipe_work(q, s);
+    pthread_mutex_lock(&q->mu);
+    while (s->done < s->nlines)
+        pthread_cond_wait(&q->cv, &q->mu);
+    pthread_mutex_unlock(&q->mu);
+    for (size_t i = 0; i < s->nlines; i++) {
+        process_pre(v, s->buf + s->off[i], s->len[i], 1, *first, &s->pre[i]);
+        *first = 0;
+    }
+}
+
+void aigov_verify_threads(aigov_verify_t *v, unsigned n) { v->threads = n > 16 ? 16 : n; }
 
 static void begin_file(aigov_verify_t *v, const char *name)
 {
@@ -832,86 +1018,123 @@ void aigov_verify_buffer(aigov_verify_t *v, const char *data, size_t len)
     }
 }
 
+/* The last newline in b[0..n), or NULL. */
+static const char *last_nl(const char *b, size_t n)
+{
+    return memrchr(b, '\n', n);
+}
+
 int aigov_verify_file(aigov_verify_t *v, const char *path, char *err, size_t errlen)
 {
     /* plain or gzip (logrotate's compress), see audit_files.h */
     aigov_reader_t *fd = aigov_reader_open(path, err, errlen);
-    size_t cap = READ_CHUNK * (v->threads > 1 ? 16 : 2), have = 0;   /* bigger chunks: fewer thread hand-overs */
-    char *buf;
-    int first = 1, skipping = 0;
-    uint64_t bytes = 0, next_progress = 0;
+    pipe_t *q;
+    slot_t *s;
+    size_t have = 0;        /* bytes of a cut line, carried to the next slot */
+    const char *carry = NULL;
+    uint64_t c = 0, bytes = 0, next_progress = 0;
+    int first = 1, skipping = 0, eof = 0, pending = 0, rc = -1;
 
     if (fd == NULL)
         return -1;
-    buf = malloc(cap);
-    if (buf == NULL) {
+    q = pipe_start(v);
+    if (q == NULL) {
         aigov_reader_close(fd);
         snprintf(err, errlen, "out of memory");
         return -1;
     }
     begin_file(v, path);
-    for (;;) {
-        ssize_t n;
-        char *p, *end, *nl;
+    while (!eof) {
+        const char *nl;
 
-        if (have == cap) {
-            if (cap >= LINE_MAX_LEN) {
-                v->line++;
-                v->sum.lines++;
-                resolve(v, -1);
-                REPORT1(v, "inserted", v->file, v->line, -1, "this line is longer than %zu MiB; it is skipped",
-                        LINE_MAX_LEN >> 20);
-                skipping = 1;
-                have = 0;
-            } else {
-                char *nb = realloc(buf, cap * 2);
-                if (nb == NULL) {
-                    free(buf);
-                    aigov_reader_close(fd);
-                    snprintf(err, errlen, "out of memory");
-                    return -1;
+        pipe_wait_free(q, c);
+        s = &q->slot[c % SLOTS];
+        while (s->cap <= have) {
+            char *nb = realloc(s->buf, s->cap * 2);
+            if (nb == NULL)
+                goto oom;
+            s->buf = nb;
+            s->cap *= 2;
+        }
+        if (have)
+            memmove(s->buf, carry, have);
+        /* fill the slot; a line longer than the slot grows it */
+        for (;;) {
+            ssize_t n;
+
+            if (have == s->cap) {
+                if (last_nl(s->buf, have) != NULL)
+                    break;
+                if (s->cap >= LINE_MAX_LEN) {
+                    /* what came before it is reported first, in order */
+                    if (pending)
+                        pipe_feed(v, q, c - 1, &first);
+                    pending = 0;
+                    v->line++;
+                    v->sum.lines++;
+                    resolve(v, -1);
+                    REPORT1(v, "inserted", v->file, v->line, -1,
+                            "this line is longer than %zu MiB; it is skipped", LINE_MAX_LEN >> 20);
+                    first = 0;
+                    skipping = 1;
+                    have = 0;
+                } else {
+                    char *nb = realloc(s->buf, s->cap * 2);
+                    if (nb == NULL)
+                        goto oom;
+                    s->buf = nb;
+                    s->cap *= 2;
                 }
-                buf = nb;
-                cap *= 2;
             }
-        }
-        n = aigov_reader_read(fd, buf + have, cap - have < READ_CHUNK * 16 ? cap - have : READ_CHUNK * 16,
-                              err, errlen);
-        if (n < 0) {
-            free(buf);
-            aigov_reader_close(fd);
-            return -1;
-        }
-        if (n == 0)
-            break;
-        bytes += (uint64_t) n;
-        p = buf;
-        end = buf + have + n;
-        if (skipping) {
-            nl = memchr(buf + have, '\n', (size_t) n);
-            if (nl == NULL) {
-                have = 0;
+            n = aigov_reader_read(fd, s->buf + have, s->cap - have, err, errlen);
+            if (n < 0)
+                goto out;
+            if (n == 0) {
+                eof = 1;
+                break;
+            }
+            bytes += (uint64_t) n;
+            if (skipping) {
+                const char *e = memchr(s->buf + have, '\n', (size_t) n);
+                if (e == NULL)
+                    continue;
+                skipping = 0;
+                have = (size_t) (s->buf + have + n - (e + 1));
+                memmove(s->buf, e + 1, have);
                 continue;
             }
-            skipping = 0;
-            p = nl + 1;
-            first = 0;
+            have += (size_t) n;
         }
-        p += verify_lines(v, p, (size_t) (end - p), &first);
-        have = (size_t) (end - p);
-        memmove(buf, p, have);
+        nl = last_nl(s->buf, have);
+        s->used = nl ? (size_t) (nl + 1 - s->buf) : 0;
+        if (slot_split(s) < 0)
+            goto oom;
+        carry = s->buf + s->used;
+        have -= s->used;
+        pipe_publish(q, c);
+        if (pending)
+            pipe_feed(v, q, c - 1, &first);
+        pending = 1;
+        c++;
         if (v->progress && v->sum.lines >= next_progress) {
             v->progress(v->ud, v->file, bytes, v->sum.lines);
             next_progress = v->sum.lines + 65536;
         }
     }
+    if (pending)
+        pipe_feed(v, q, c - 1, &first);
     if (have > 0 && !skipping) {
-        process_line(v, buf, have, 0, first);
+        process_line(v, carry, have, 0, first);
         v->sum.torn_tail = 1;
     }
-    free(buf);
+    rc = 0;
+    goto out;
+oom:
+    snprintf(err, errlen, "out of memory");
+out:
+    pipe_stop(q);
     aigov_reader_close(fd);
-    return 0;
+    return rc;
 }
 
 void aigov_verify_finish(aigov_verify_t *v)
