@@ -16,7 +16,7 @@
  * Files are found relative to the binary (build/bench-micro -> repo root),
  * or to the current directory when that does not work.
  *
- * MICRO_ONLY=jwt,policy,scan,request,audit,sse runs only those sections.
+ * MICRO_ONLY=jwt,policy,scan,request,audit,sse,metrics,verify runs only those sections.
  *
  * Build: bench/build-micro.sh (after `make build`).
  */
@@ -39,6 +39,7 @@
 
 #include "answer.h"
 #include "audit.h"
+#include "audit_policy.h"
 #include "filter.h"
 #include "hex.h"
 #include "identity.h"
@@ -1399,6 +1400,97 @@ static void *metrics_thread(void *p)
     return NULL;
 }
 
+/* ---- verify: the per-line floors of `aigov audit verify` ------------------- */
+
+typedef struct {
+    char   line[2048];
+    size_t len;
+    int    bad;
+} verify_ctx_t;
+
+static uint64_t bench_leaf(void *vctx, uint64_t n)
+{
+    verify_ctx_t *c = vctx;
+    uint8_t h[32];
+
+    for (uint64_t i = 0; i < n; i++) {
+        c->line[9] = (char) ('0' + (i & 7));
+        aigov_leaf_hash(c->line, c->len, h);
+        g_sink += h[0];
+    }
+    return n;
+}
+
+static uint64_t bench_json_check(void *vctx, uint64_t n)
+{
+    verify_ctx_t *c = vctx;
+
+    for (uint64_t i = 0; i < n; i++) {
+        aigov_record_policy_t pol;
+        memset(&pol, 0, sizeof(pol));
+        if (aigov_json_check_top(c->line, c->len, aigov_record_policy_member, &pol) != 0 || !pol.has_digest)
+            c->bad = 1;
+        g_sink += pol.digest[0];
+    }
+    return n;
+}
+
+static uint64_t bench_node(void *vctx, uint64_t n)
+{
+    uint8_t a[32] = { 1 }, b[32] = { 2 };
+
+    (void) vctx;
+    for (uint64_t i = 0; i < n; i++)
+        aigov_node_hash(a, b, a);
+    g_sink += a[0];
+    return n;
+}
+
+static void bench_verify_all(void)
+{
+    verify_ctx_t c;
+    json_t *groups = json_pack("[s]", "engineers"), *claims = json_pack("{s:s}", "tenant", "acme");
+    static const aigov_record_filter_t filters[] = { { "pii", "request", "allow", 0, 0 } };
+    aigov_record_t r = {
+        .ts_us = 1714564800000000, .id = "req-100af217", .sub = "bob", .groups = groups,
+        .iss = "https://idp.example", .claims = claims, .method = "POST", .path = "/v1/chat/completions",
+        .endpoint = "/v1/chat/completions", .model = "gpt-4o", .max_tokens = 596, .prompt_chars = 1801,
+        .decision = "allow", .rule = "analysts-chat",
+        .policy_sha256 = "9f2c1a7e5b3d4c6a8e0f1b2d3c4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f5a6",
+        .status = 200, .filter_list = filters, .nfilter_list = 1, .prompt_tokens = 296,
+        .completion_tokens = 294, .content = "hash",
+        .prompt_sha256 = "f96d8902272c4962b676b11a3b09bd5a1958206de6c4c5130b855491e15e12f2",
+        .response_sha256 = "f96d8902272c4962b676b11a3b09bd5a1958206de6c4c5130b855491e15e12f2",
+    };
+    char body[2048], notes[200];
+    size_t blen = aigov_record_write(body, sizeof(body), &r);
+    uint64_t ops;
+    double secs;
+
+    memset(&c, 0, sizeof(c));
+    c.len = blen > 0 && blen <= sizeof(body) ? aigov_record_line(c.line, sizeof(c.line), 1000000, body, blen) : 0;
+    json_decref(groups);
+    json_decref(claims);
+    if (c.len < 2) {
+        row_fail("verify: leaf hash of a record line", "the record could not be written");
+        return;
+    }
+    c.len--;    /* the newline is not hashed */
+    snprintf(notes, sizeof(notes), "SHA-256(0x00 || line) of a %zu B admission record line", c.len);
+    secs = measure(bench_leaf, &c, &ops);
+    row_mib("verify: leaf hash of a record line", (double) ops, secs, c.len, notes);
+    secs = measure(bench_json_check, &c, &ops);
+    if (c.bad) {
+        row_fail("verify: JSON check of a record line", "the line did not check");
+    } else {
+        snprintf(notes, sizeof(notes), "aigov_json_check_top with the policy fields read, the same %zu B line", c.len);
+        row_mib("verify: JSON check of a record line", (double) ops, secs, c.len, notes);
+    }
+    secs = measure(bench_node, NULL, &ops);
+    row_ops("verify: tree node hash", (double) ops, secs, "nodes/s",
+            "SHA-256(0x01 || left || right); one per record on average, on the thread that builds the tree");
+}
+
 static void bench_metrics_all(void)
 {
     size_t size = 1024 * 1024;
@@ -1473,7 +1565,7 @@ int main(void)
     static const struct { const char *name; void (*fn)(void); } sections[] = {
         {"jwt", bench_jwt}, {"policy", bench_policy}, {"scan", bench_scan_all},
         {"request", bench_request}, {"long", bench_long}, {"audit", bench_audit_all},
-        {"sse", bench_sse_all}, {"metrics", bench_metrics_all},
+        {"sse", bench_sse_all}, {"metrics", bench_metrics_all}, {"verify", bench_verify_all},
     };
     for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
         if (only == NULL || *only == '\0' || in_list(only, sections[i].name))

@@ -10,7 +10,8 @@
 # BENCH_THREADS / BENCH_CONNECTIONS (wrk -t / -c), BENCH_ONLY (a regex on row
 # ids, e.g. 'nginx|lua'), BENCH_TASKSET (a CPU list for wrk, e.g. 1),
 # BENCH_CASES (a subset of: json1k json16k stream prompt128k prompt1m
-# prompt4m prompt1m-file streams latency; latency is bench/stream_latency.pl,
+# prompt4m prompt1m-file streams latency verify; latency is bench/stream_latency.pl,
+# verify is bench/verify.sh (BENCH_VERIFY_RECORDS, default 1000000),
 # streams opens BENCH_STREAMS (default "1000 10000") slow streams at once,
 # BENCH_LATENCY_REPEAT times, default 3, 1 quick),
 # BENCH_RESULTS (where the
@@ -799,7 +800,7 @@ for r in "${ROWS[@]}"; do
     log "bench: $id: ${STATUS[$id]}"
 done
 
-CASES=${BENCH_CASES:-json1k json16k stream prompt128k prompt1m prompt4m prompt1m-file streams latency}
+CASES=${BENCH_CASES:-json1k json16k stream prompt128k prompt1m prompt4m prompt1m-file streams latency verify}
 for c in $CASES; do
     for r in "${SELECTED[@]}"; do
         id=$(row_field "$r" 0)
@@ -848,6 +849,15 @@ if [[ " $CASES " == *" latency "* ]]; then
     BENCH_LATENCY_REPEAT=${BENCH_LATENCY_REPEAT:-$([ "${BENCH_QUICK:-0}" = 1 ] && echo 1 || echo 3)} \
         perl "$BENCH/stream_latency.pl" >"$RUN/latency.md" \
         || echo "(bench/stream_latency.pl failed; see the log above)" >"$RUN/latency.md"
+fi
+
+# Audit log verification: its own script, no servers.
+: >"$RUN/verify.md"
+if [[ " $CASES " == *" verify "* ]]; then
+    log "bench: audit log verification (bench/verify.sh)"
+    BENCH_VERIFY_REPEAT=${BENCH_VERIFY_REPEAT:-$([ "${BENCH_QUICK:-0}" = 1 ] && echo 1 || echo 3)} \
+        "$BENCH/verify.sh" >"$RUN/verify.md" \
+        || echo "(bench/verify.sh failed; see the log above)" >"$RUN/verify.md"
 fi
 
 # Everything the table needs, for bench/table.pl.
@@ -908,6 +918,10 @@ cpu=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
     if [ -s "$RUN/latency.md" ]; then
         echo
         cat "$RUN/latency.md"
+    fi
+    if [ -s "$RUN/verify.md" ]; then
+        echo
+        cat "$RUN/verify.md"
     fi
     if [ "${BENCH_MICRO:-1}" = 1 ] && [ -x "$ROOT/build/bench-micro" ]; then
         echo

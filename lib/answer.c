@@ -128,7 +128,7 @@ static int grow(char **buf, size_t *cap, size_t need)
     size_t c = *cap ? *cap : 256;
     char *b;
 
-    if (need <= *cap)
+    if (need <= *cap && *buf != NULL)
         return 0;
     while (c < need)
         c *= 2;
@@ -2360,9 +2360,13 @@ static int sse_failed(aigov_answer_t *a, int rc)
 static void sniff(aigov_answer_t *a)
 {
     static const char *const fields[] = { "data:", "event:", "id:", "retry:", ":" };
-    const char *p = a->body, *end = a->body + a->body_len;
+    const char *p = a->body, *end;
     size_t i, n, m;
     int partial = 0;
+
+    if (p == NULL)
+        return;     /* nothing buffered yet */
+    end = p + a->body_len;
 
     if (end - p >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
         p += 3;

@@ -882,7 +882,7 @@ static pipe_t *pipe_start(aigov_verify_t *v)
     q->at = calloc(want + 1, sizeof(uint64_t));
     q->th = calloc(want + 1, sizeof(pthread_t));
     for (unsigned i = 0; i < SLOTS; i++) {
-        q->slot[i].cap = READ_CHUNK * (want ? 8 : 2);
+        q->slot[i].cap = READ_CHUNK * 2;
         q->slot[i].buf = malloc(q->slot[i].cap);
         if (q->slot[i].buf == NULL)
             goto fail;

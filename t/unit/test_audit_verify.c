@@ -518,6 +518,63 @@ static void test_two_threads(void **state)
     free(l.buf);
 }
 
+/* A file of several chunks on 1, 2 and 3 threads: a line longer than a
+ * chunk (the chunk grows and carries it over), a line longer than the
+ * verifier reads at all (skipped, reported, and the lines after it still
+ * count) and a torn tail give the same problems and summary on each. */
+static void test_threads_long_lines(void **state)
+{
+    logb_t l;
+    got_t g[3];
+    aigov_verify_summary_t s[3];
+    char path[300];
+    size_t big = (size_t) 5 << 20, huge = ((size_t) 64 << 20) + 4096;
+    char *line = malloc(huge + 2);
+    FILE *f;
+
+    assert_non_null(line);
+    build(&l, 120000, 100);
+    /* a valid JSON line of 5 MiB that is not a record */
+    memcpy(line, "{\"pad\":\"", 8);
+    memset(line + 8, 'x', big);
+    memcpy(line + 8 + big, "\"}\n", 4);
+    line[big + 12] = '\0';
+    ins_line(&l, 40000, line);
+    memset(line, 'y', huge);
+    line[huge] = '\n';
+    line[huge + 1] = '\0';
+    ins_line(&l, 90000, line);
+    put(&l, "{\"seq\":120000,\"sub\"", 20);
+    free(line);
+    snprintf(path, sizeof(path), "%s/threads-long.log", tmpdir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(l.buf, 1, l.len, f), l.len);
+    fclose(f);
+    free(l.buf);
+    for (unsigned t = 0; t < 3; t++)
+        s[t] = run_file(path, t + 1, &g[t]);
+    assert_int_equal(g[0].n, 3);
+    assert_string_equal(g[0].p[0].reason, "inserted");
+    assert_int_equal(g[0].p[0].line, 40000);
+    assert_int_equal(g[0].p[1].line, 90000);
+    assert_string_equal(g[0].p[1].reason, "inserted");
+    assert_non_null(strstr(g[0].p[1].message, "longer than 64 MiB"));
+    assert_string_equal(g[0].p[2].reason, "torn");
+    assert_int_equal(s[0].records, 120000);
+    assert_int_equal(s[0].checkpoints_ok, 1200);
+    for (unsigned t = 1; t < 3; t++) {
+        assert_int_equal(g[0].n, g[t].n);
+        for (int i = 0; i < g[0].n; i++) {
+            assert_string_equal(g[0].p[i].reason, g[t].p[i].reason);
+            assert_int_equal(g[0].p[i].line, g[t].p[i].line);
+            assert_string_equal(g[0].p[i].message, g[t].p[i].message);
+        }
+        assert_memory_equal(&s[0], &s[t], sizeof(s[0]));
+    }
+    unlink(path);
+}
+
 static void test_torn_lines(void **state)
 {
     logb_t l;
@@ -919,6 +976,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_record_lines),
         cmocka_unit_test(test_two_threads),
+        cmocka_unit_test(test_threads_long_lines),
         cmocka_unit_test(test_seq_and_json_scanning),
         cmocka_unit_test(test_timestamps),
         cmocka_unit_test(test_clean_log_with_lagging_checkpoints),
