@@ -34,6 +34,58 @@ static const char reserve_lua[] =
     "end\n"
     "return {0, 0, 0, charged, minute, day}\n";
 
+/* The admissions of one event loop turn, in one script: KEYS are their
+ * key bases in order (one subject may come many times), ARGV four numbers
+ * each as for reserve_lua. Each is decided as reserve_lua would, in
+ * order, against counters read once per subject and kept in Lua; the
+ * increments are written once per subject at the end. The script runs
+ * alone, so this is what the same admissions made one by one would give,
+ * at one clock reading. The answer is one string of six numbers per
+ * admission (reserve_lua's array), so that the module's reader, which
+ * keeps scalars only, takes it whole. */
+static const char batch_lua[] =
+    "if redis.replicate_commands then redis.replicate_commands() end\n"
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1])\n"
+    "local minute, day = math.floor(now / 60), math.floor(now / 86400)\n"
+    "local to_minute, to_day = 60 - now % 60, 86400 - now % 86400\n"
+    "local subj, order, out = {}, {}, {}\n"
+    "for i = 1, #KEYS do\n"
+    "  local a = (i - 1) * 4\n"
+    "  local rpm, tpm = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])\n"
+    "  local tpd, res = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])\n"
+    "  local s = subj[KEYS[i]]\n"
+    "  if not s then\n"
+    "    s = {mk = KEYS[i] .. ':m:' .. minute, dk = KEYS[i] .. ':d:' .. day, r = 0, t = 0, d = 0}\n"
+    "    local m = redis.call('HMGET', s.mk, 'r', 't')\n"
+    "    s.req, s.mt = tonumber(m[1]) or 0, tonumber(m[2]) or 0\n"
+    "    subj[KEYS[i]] = s\n"
+    "    order[#order + 1] = s\n"
+    "  end\n"
+    "  if tpd > 0 and not s.dt then s.dt = tonumber(redis.call('GET', s.dk)) or 0 end\n"
+    "  local dt = s.dt or 0\n"
+    "  local v\n"
+    "  if tpd > 0 and dt > 0 and dt + res > tpd then v = {1, to_day, dt, 3}\n"
+    "  elseif rpm > 0 and s.req + 1 > rpm then v = {1, to_minute, s.req, 1}\n"
+    "  elseif tpm > 0 and s.mt > 0 and s.mt + res > tpm then v = {1, to_minute, s.mt, 2}\n"
+    "  else\n"
+    "    s.req, s.r, s.mt, s.t = s.req + 1, s.r + 1, s.mt + res, s.t + res\n"
+    "    v = {0, 0, 0, 1}\n"
+    "    if tpd > 0 then s.dt, s.d, v[4] = dt + res, s.d + res, 3 end\n"
+    "  end\n"
+    "  out[i] = string.format('%d %d %d %d %d %d', v[1], v[2], v[3], v[4], minute, day)\n"
+    "end\n"
+    "for _, s in ipairs(order) do\n"
+    "  if s.r > 0 and redis.call('HINCRBY', s.mk, 'r', s.r) == s.r then\n"
+    "    redis.call('EXPIRE', s.mk, to_minute + 60)\n"
+    "  end\n"
+    "  if s.t ~= 0 then redis.call('HINCRBY', s.mk, 't', s.t) end\n"
+    "  if s.d ~= 0 and redis.call('INCRBY', s.dk, s.d) == s.d then\n"
+    "    redis.call('EXPIRE', s.dk, to_day + 60)\n"
+    "  end\n"
+    "end\n"
+    "return table.concat(out, ' ')\n";
+
 /* Mirrors aigov_quota_settle: a refund goes only into the window that was
  * charged; usage above the reservation is charged to the current one. */
 static const char settle_lua[] =
@@ -71,6 +123,74 @@ const char *aigov_quota_redis_reserve_script(void)
 const char *aigov_quota_redis_settle_script(void)
 {
     return settle_lua;
+}
+
+const char *aigov_quota_redis_batch_script(void)
+{
+    return batch_lua;
+}
+
+/* The next integer of the answer, after one space; -1 at its end or on a
+ * byte that does not belong. */
+static int next_int(const char **p, const char *end, long long *v)
+{
+    int neg = 0, digits = 0;
+    long long x = 0;
+
+    if (*p < end && **p == ' ')
+        (*p)++;
+    if (*p < end && **p == '-') {
+        neg = 1;
+        (*p)++;
+    }
+    for (; *p < end && **p >= '0' && **p <= '9'; (*p)++, digits++) {
+        if (digits == 18)
+            return -1;
+        x = x * 10 + (**p - '0');
+    }
+    if (digits == 0 || (*p < end && **p != ' '))
+        return -1;
+    *v = neg ? -x : x;
+    return 0;
+}
+
+int aigov_quota_redis_batch_reply(const aigov_resp_reply_t *rep, size_t n, aigov_resp_reply_t *out)
+{
+    static const char shape[] = "the quota script gave an answer of another shape";
+    const char *p, *end;
+    size_t i;
+    int j;
+
+    if (rep->v.type == AIGOV_RESP_ERROR) {
+        for (i = 0; i < n; i++)
+            out[i] = *rep;
+        return 0;
+    }
+    if (rep->v.type != AIGOV_RESP_BULK)
+        goto bad;
+    p = rep->v.str;
+    end = p + rep->v.len;
+    for (i = 0; i < n; i++) {
+        memset(&out[i], 0, sizeof(out[i]));
+        out[i].v.type = AIGOV_RESP_ARRAY;
+        out[i].nelems = 6;
+        for (j = 0; j < 6; j++) {
+            out[i].elem[j].type = AIGOV_RESP_INTEGER;
+            if (next_int(&p, end, &out[i].elem[j].integer) < 0)
+                goto bad;
+        }
+    }
+    if (p != end)
+        goto bad;
+    return 0;
+bad:
+    for (i = 0; i < n; i++) {
+        memset(&out[i], 0, sizeof(out[i]));
+        out[i].v.type = AIGOV_RESP_ERROR;
+        out[i].v.str = shape;
+        out[i].v.len = sizeof(shape) - 1;
+    }
+    return -1;
 }
 
 void aigov_quota_redis_sha1(const char *script, char hex[41])

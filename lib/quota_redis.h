@@ -4,8 +4,9 @@
  * network: this file holds the two Lua scripts, builds their arguments and
  * reads their answers; the module carries them.
  *
- * Atomicity: each admission and each settlement is one script, which
- * Redis runs alone, so N gateways together admit exactly what one would.
+ * Atomicity: each admission and each settlement is one script (or the
+ * admissions of one event loop turn one script together), which Redis runs
+ * alone, so N gateways together admit exactly what one would.
  *
  * Clock: both scripts read Redis's TIME, so every gateway counts in the
  * windows of one clock (the calendar minute, the UTC day of the Redis
@@ -31,6 +32,16 @@
 const char *aigov_quota_redis_reserve_script(void);
 const char *aigov_quota_redis_settle_script(void);
 void aigov_quota_redis_sha1(const char *script, char hex[41]);
+
+/* Many admissions in one script (the module sends those of one event
+ * loop turn together): "EVALSHA sha N base_1..base_N", then the four
+ * numbers of each admission's reserve arguments (args[2..5]). Its answer
+ * is split into one reserve answer per admission, in order, for
+ * aigov_quota_redis_verdict: 0, or -1 when it has another shape (each
+ * then holds an error reply saying so). An error reply is given to each. */
+const char *aigov_quota_redis_batch_script(void);
+#define AIGOV_QUOTA_REDIS_BATCH_MAX  64
+int aigov_quota_redis_batch_reply(const aigov_resp_reply_t *rep, size_t n, aigov_resp_reply_t *out);
 
 /* The arguments of either script after "EVALSHA sha 1": the key base
  * (prefix + subject) and the numbers. Returns the argument count; args and

@@ -48,6 +48,7 @@
 #define NGX_HTTP_AIGOV_OP_HANDSHAKE   0
 #define NGX_HTTP_AIGOV_OP_RESERVE     1
 #define NGX_HTTP_AIGOV_OP_SETTLE      2
+#define NGX_HTTP_AIGOV_OP_BATCH       3   /* admissions sent as one script */
 
 #define NGX_HTTP_AIGOV_VERDICT_WAIT   -2     /* not answered yet */
 #define NGX_HTTP_AIGOV_VERDICT_DOWN   -1     /* Redis did not answer */
@@ -95,6 +96,8 @@ typedef struct {
     aigov_quota_ticket_t          ticket;    /* a settlement's, summed */
     long long                     actual;
     const char                   *base;      /* its key base, in buf */
+    ngx_queue_t                   members;   /* a batch's admissions */
+    ngx_uint_t                    nmembers;
     unsigned                      eval:1;    /* sent as EVAL already */
     char                          buf[1];    /* holds the arguments */
 } ngx_http_aigov_redis_op_t;
@@ -109,6 +112,8 @@ typedef struct {
     ngx_queue_t                   ops;
     ngx_uint_t                    nops;
     ngx_queue_t                   settles;   /* held until the turn ends */
+    ngx_queue_t                   reserves;  /* likewise, sent as one script */
+    ngx_uint_t                    nreserves;
     ngx_event_t                   timer;     /* the oldest op's deadline */
     ngx_event_t                   flush_ev;  /* posted: one write for all
                                                 commands of a loop turn */
@@ -164,6 +169,11 @@ static ngx_int_t ngx_http_aigov_redis_append(ngx_http_aigov_redis_conn_t *cn,
 static ngx_int_t ngx_http_aigov_redis_append_op(
     ngx_http_aigov_redis_conn_t *cn, ngx_http_aigov_redis_op_t *op);
 static void ngx_http_aigov_redis_flush(ngx_http_aigov_redis_conn_t *cn);
+static void ngx_http_aigov_redis_send_reserves(
+    ngx_http_aigov_redis_conn_t *cn);
+static void ngx_http_aigov_redis_drop(ngx_http_aigov_redis_op_t *op);
+static void ngx_http_aigov_redis_reserved(ngx_http_aigov_redis_conn_t *cn,
+    ngx_http_aigov_redis_op_t *op, aigov_resp_reply_t *rep);
 static void ngx_http_aigov_redis_flush_handler(ngx_event_t *ev);
 static void ngx_http_aigov_redis_arm(ngx_http_aigov_redis_conn_t *cn);
 static void ngx_http_aigov_redis_read_handler(ngx_event_t *rev);
@@ -233,6 +243,7 @@ static ngx_http_aigov_redis_conn_t  *ngx_http_aigov_redis_conns;
 static ngx_uint_t                    ngx_http_aigov_redis_nconns;
 static char                          ngx_http_aigov_reserve_sha[41];
 static char                          ngx_http_aigov_settle_sha[41];
+static char                          ngx_http_aigov_batch_sha[41];
 
 static const char  *ngx_http_aigov_redis_fail_names[] = {
     "closed", "open", "local"
@@ -444,6 +455,8 @@ ngx_http_aigov_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                ngx_http_aigov_reserve_sha);
         aigov_quota_redis_sha1(aigov_quota_redis_settle_script(),
                                ngx_http_aigov_settle_sha);
+        aigov_quota_redis_sha1(aigov_quota_redis_batch_script(),
+                               ngx_http_aigov_batch_sha);
     }
 
     return NGX_CONF_OK;
@@ -486,6 +499,7 @@ ngx_http_aigov_redis_init_process(ngx_cycle_t *cycle)
         cn[i].srv = srv[i];
         ngx_queue_init(&cn[i].ops);
         ngx_queue_init(&cn[i].settles);
+        ngx_queue_init(&cn[i].reserves);
         cn[i].timer.handler = ngx_http_aigov_redis_timer_handler;
         cn[i].timer.data = &cn[i];
         cn[i].timer.log = cycle->log;
@@ -633,6 +647,13 @@ ngx_http_aigov_redis_connect(ngx_http_aigov_redis_conn_t *cn)
         return NGX_ERROR;
     }
 
+    argv[2] = aigov_quota_redis_batch_script();
+    lens[2] = ngx_strlen(argv[2]);
+
+    if (ngx_http_aigov_redis_append(cn, 3, argv, lens) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (cn->connected) {
         ngx_http_aigov_redis_flush(cn);
     }
@@ -694,9 +715,18 @@ ngx_http_aigov_redis_fail(ngx_http_aigov_redis_conn_t *cn, const char *why)
         cn->nops--;
 
         op = ngx_queue_data(q, ngx_http_aigov_redis_op_t, queue);
-        ngx_http_aigov_redis_answer(op, NGX_HTTP_AIGOV_VERDICT_DOWN);
-        ngx_free(op);
+        ngx_http_aigov_redis_drop(op);
     }
+
+    while (!ngx_queue_empty(&cn->reserves)) {
+        q = ngx_queue_head(&cn->reserves);
+        ngx_queue_remove(q);
+
+        op = ngx_queue_data(q, ngx_http_aigov_redis_op_t, queue);
+        ngx_http_aigov_redis_drop(op);
+    }
+
+    cn->nreserves = 0;
 
     cn->nops = 0;
 
@@ -715,8 +745,21 @@ static ngx_int_t
 ngx_http_aigov_redis_queue(ngx_http_aigov_redis_conn_t *cn,
     ngx_http_aigov_redis_op_t *op)
 {
-    if (cn->nops >= NGX_HTTP_AIGOV_REDIS_MAX_OPS) {
+    if (cn->nops + cn->nreserves >= NGX_HTTP_AIGOV_REDIS_MAX_OPS) {
         return NGX_ERROR;
+    }
+
+    if (op->kind == NGX_HTTP_AIGOV_OP_RESERVE && cn->connected) {
+        /* the admissions of this turn go out as one script when it ends
+         * (ngx_http_aigov_redis_flush_handler) */
+        ngx_queue_insert_tail(&cn->reserves, &op->queue);
+        cn->nreserves++;
+
+        if (!cn->flush_ev.posted) {
+            ngx_post_event(&cn->flush_ev, &ngx_posted_events);
+        }
+
+        return NGX_OK;
     }
 
     if (cn->c == NULL) {
@@ -801,6 +844,8 @@ ngx_http_aigov_redis_flush_handler(ngx_event_t *ev)
         cn->nops++;
     }
 
+    ngx_http_aigov_redis_send_reserves(cn);
+
     if (cn->c == NULL) {
         return;
     }
@@ -810,6 +855,94 @@ ngx_http_aigov_redis_flush_handler(ngx_event_t *ev)
     if (cn->connected && cn->out_len) {
         ngx_http_aigov_redis_flush(cn);
     }
+}
+
+
+/*
+ * The admissions held in this turn go out as one script (one batch op,
+ * whose reply is split among them), at most AIGOV_QUOTA_REDIS_BATCH_MAX
+ * at a time; one alone goes as the plain reserve script. Redis runs one
+ * script for many requests, and reads each subject's counters once.
+ */
+
+static void
+ngx_http_aigov_redis_send_reserves(ngx_http_aigov_redis_conn_t *cn)
+{
+    ngx_uint_t                  n;
+    ngx_queue_t                *q;
+    ngx_http_aigov_redis_op_t  *op;
+
+    while (cn->nreserves) {
+        if (cn->c == NULL) {
+            /* lost with the connection: each takes the fail mode */
+            q = ngx_queue_head(&cn->reserves);
+            ngx_queue_remove(q);
+            cn->nreserves--;
+            ngx_http_aigov_redis_drop(ngx_queue_data(q,
+                                          ngx_http_aigov_redis_op_t, queue));
+            continue;
+        }
+
+        if (cn->nreserves == 1) {
+            q = ngx_queue_head(&cn->reserves);
+            ngx_queue_remove(q);
+            cn->nreserves--;
+            op = ngx_queue_data(q, ngx_http_aigov_redis_op_t, queue);
+
+        } else {
+            op = ngx_alloc(sizeof(ngx_http_aigov_redis_op_t), ngx_cycle->log);
+            if (op == NULL) {
+                ngx_http_aigov_redis_fail(cn, "out of memory");
+                return;
+            }
+
+            ngx_memzero(op, sizeof(ngx_http_aigov_redis_op_t));
+            op->kind = NGX_HTTP_AIGOV_OP_BATCH;
+            ngx_queue_init(&op->members);
+
+            for (n = 0; n < AIGOV_QUOTA_REDIS_BATCH_MAX && cn->nreserves; n++)
+            {
+                q = ngx_queue_head(&cn->reserves);
+                ngx_queue_remove(q);
+                cn->nreserves--;
+                ngx_queue_insert_tail(&op->members, q);
+                op->nmembers++;
+            }
+        }
+
+        if (ngx_http_aigov_redis_append_op(cn, op) != NGX_OK) {
+            /* fail() has answered what was queued; this one too */
+            ngx_http_aigov_redis_drop(op);
+            continue;
+        }
+
+        op->deadline = ngx_current_msec + cn->srv->timeout;
+
+        ngx_queue_insert_tail(&cn->ops, &op->queue);
+        cn->nops++;
+    }
+}
+
+
+/* An op that gets no answer from Redis: whoever waits takes the fail
+ * mode (a batch's members each), and the op is freed. */
+
+static void
+ngx_http_aigov_redis_drop(ngx_http_aigov_redis_op_t *op)
+{
+    ngx_queue_t  *q;
+
+    if (op->kind == NGX_HTTP_AIGOV_OP_BATCH) {
+        while (!ngx_queue_empty(&op->members)) {
+            q = ngx_queue_head(&op->members);
+            ngx_queue_remove(q);
+            ngx_http_aigov_redis_drop(ngx_queue_data(q,
+                                          ngx_http_aigov_redis_op_t, queue));
+        }
+    }
+
+    ngx_http_aigov_redis_answer(op, NGX_HTTP_AIGOV_VERDICT_DOWN);
+    ngx_free(op);
 }
 
 
@@ -873,38 +1006,79 @@ failed:
 }
 
 
-/* EVALSHA sha 1 base numbers..., or EVAL script ... after NOSCRIPT */
+/* EVALSHA sha 1 base numbers..., or EVAL script ... after NOSCRIPT; for a
+ * batch, EVALSHA sha N base... and each member's four numbers */
 
 static ngx_int_t
 ngx_http_aigov_redis_append_op(ngx_http_aigov_redis_conn_t *cn,
     ngx_http_aigov_redis_op_t *op)
 {
-    int          i;
-    const char  *argv[AIGOV_QUOTA_REDIS_ARGS + 2];
-    size_t       lens[AIGOV_QUOTA_REDIS_ARGS + 2];
+    int                         i, argc;
+    char                        nkeys[NGX_INT_T_LEN];
+    ngx_queue_t                *q;
+    ngx_http_aigov_redis_op_t  *m;
+    const char                 *script, *sha;
+    const char                 *argv[3 + 5 * AIGOV_QUOTA_REDIS_BATCH_MAX];
+    size_t                      lens[3 + 5 * AIGOV_QUOTA_REDIS_BATCH_MAX];
 
-    if (op->eval) {
-        argv[0] = "EVAL";
-        argv[1] = op->kind == NGX_HTTP_AIGOV_OP_RESERVE
-                  ? aigov_quota_redis_reserve_script()
-                  : aigov_quota_redis_settle_script();
-        lens[1] = ngx_strlen(argv[1]);
-
-    } else {
-        argv[0] = "EVALSHA";
-        argv[1] = op->kind == NGX_HTTP_AIGOV_OP_RESERVE
-                  ? ngx_http_aigov_reserve_sha : ngx_http_aigov_settle_sha;
-        lens[1] = 40;
+    switch (op->kind) {
+    case NGX_HTTP_AIGOV_OP_RESERVE:
+        script = aigov_quota_redis_reserve_script();
+        sha = ngx_http_aigov_reserve_sha;
+        break;
+    case NGX_HTTP_AIGOV_OP_BATCH:
+        script = aigov_quota_redis_batch_script();
+        sha = ngx_http_aigov_batch_sha;
+        break;
+    default:
+        script = aigov_quota_redis_settle_script();
+        sha = ngx_http_aigov_settle_sha;
+        break;
     }
 
+    argv[0] = op->eval ? "EVAL" : "EVALSHA";
     lens[0] = ngx_strlen(argv[0]);
+    argv[1] = op->eval ? script : sha;
+    lens[1] = op->eval ? ngx_strlen(script) : 40;
 
-    for (i = 0; i < op->argc; i++) {
-        argv[i + 2] = op->args[i];
-        lens[i + 2] = op->lens[i];
+    if (op->kind != NGX_HTTP_AIGOV_OP_BATCH) {
+        for (i = 0; i < op->argc; i++) {
+            argv[i + 2] = op->args[i];
+            lens[i + 2] = op->lens[i];
+        }
+
+        return ngx_http_aigov_redis_append(cn, op->argc + 2, argv, lens);
     }
 
-    return ngx_http_aigov_redis_append(cn, op->argc + 2, argv, lens);
+    /* a member's args: "1", its key base, its four numbers */
+
+    argv[2] = nkeys;
+    lens[2] = ngx_sprintf((u_char *) nkeys, "%ui", op->nmembers)
+              - (u_char *) nkeys;
+    argc = 3;
+
+    for (q = ngx_queue_head(&op->members);
+         q != ngx_queue_sentinel(&op->members);
+         q = ngx_queue_next(q))
+    {
+        m = ngx_queue_data(q, ngx_http_aigov_redis_op_t, queue);
+        argv[argc] = m->args[1];
+        lens[argc++] = m->lens[1];
+    }
+
+    for (q = ngx_queue_head(&op->members);
+         q != ngx_queue_sentinel(&op->members);
+         q = ngx_queue_next(q))
+    {
+        m = ngx_queue_data(q, ngx_http_aigov_redis_op_t, queue);
+
+        for (i = 2; i < 6; i++) {
+            argv[argc] = m->args[i];
+            lens[argc++] = m->lens[i];
+        }
+    }
+
+    return ngx_http_aigov_redis_append(cn, argc, argv, lens);
 }
 
 
@@ -1131,10 +1305,10 @@ static void
 ngx_http_aigov_redis_reply(ngx_http_aigov_redis_conn_t *cn,
     aigov_resp_reply_t *rep)
 {
-    ngx_int_t                   verdict;
+    ngx_uint_t                  i;
     ngx_queue_t                *q;
-    ngx_http_aigov_redis_op_t  *op;
-    ngx_http_aigov_redis_req_t *st;
+    aigov_resp_reply_t         *parts;
+    ngx_http_aigov_redis_op_t  *op, *m;
 
     q = ngx_queue_head(&cn->ops);
     ngx_queue_remove(q);
@@ -1157,8 +1331,7 @@ ngx_http_aigov_redis_reply(ngx_http_aigov_redis_conn_t *cn,
             return;
         }
 
-        ngx_http_aigov_redis_answer(op, NGX_HTTP_AIGOV_VERDICT_DOWN);
-        ngx_free(op);
+        ngx_http_aigov_redis_drop(op);
         return;
     }
 
@@ -1208,42 +1381,78 @@ ngx_http_aigov_redis_reply(ngx_http_aigov_redis_conn_t *cn,
         ngx_free(op);
         return;
 
-    default: /* NGX_HTTP_AIGOV_OP_RESERVE */
-        st = op->req;
-
-        if (st == NULL) {
-            /* the request went away while Redis decided: what it was
-             * charged is given back */
-            aigov_quota_ticket_t  t;
-            long                  retry;
-            char                  msg[256];
-
-            if (aigov_quota_redis_verdict(rep, &op->lim, op->reserve, &t,
-                                          &retry, msg, sizeof(msg))
-                == 0)
-            {
-                ngx_http_aigov_redis_settle(cn->srv, op->args[1], &t, 0,
-                                            ngx_cycle->log);
-            }
-
-            ngx_free(op);
+    case NGX_HTTP_AIGOV_OP_BATCH:
+        parts = ngx_alloc(op->nmembers * sizeof(aigov_resp_reply_t),
+                          ngx_cycle->log);
+        if (parts == NULL) {
+            ngx_http_aigov_redis_drop(op);
             return;
         }
 
-        verdict = aigov_quota_redis_verdict(rep, &st->lim, st->reserve,
-                                            &st->ticket, &st->retry, st->msg,
-                                            sizeof(st->msg));
-        if (verdict < 0) {
-            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                          "aigov: quota store redis \"%V\": %s",
-                          &cn->srv->name, st->msg);
-            verdict = NGX_HTTP_AIGOV_VERDICT_DOWN;
+        /* an answer of another shape gives each member an error saying so */
+        (void) aigov_quota_redis_batch_reply(rep, op->nmembers, parts);
+
+        for (i = 0; !ngx_queue_empty(&op->members); i++) {
+            q = ngx_queue_head(&op->members);
+            ngx_queue_remove(q);
+
+            m = ngx_queue_data(q, ngx_http_aigov_redis_op_t, queue);
+            ngx_http_aigov_redis_reserved(cn, m, &parts[i]);
         }
 
-        ngx_http_aigov_redis_answer(op, verdict);
+        ngx_free(parts);
+        ngx_free(op);
+        return;
+
+    default: /* NGX_HTTP_AIGOV_OP_RESERVE */
+        ngx_http_aigov_redis_reserved(cn, op, rep);
+        return;
+    }
+}
+
+
+/* An admission's answer (its own, or its part of a batch's); frees op. */
+
+static void
+ngx_http_aigov_redis_reserved(ngx_http_aigov_redis_conn_t *cn,
+    ngx_http_aigov_redis_op_t *op, aigov_resp_reply_t *rep)
+{
+    ngx_int_t                    verdict;
+    ngx_http_aigov_redis_req_t  *st;
+
+    st = op->req;
+
+    if (st == NULL) {
+        /* the request went away while Redis decided: what it was
+         * charged is given back */
+        aigov_quota_ticket_t  t;
+        long                  retry;
+        char                  msg[256];
+
+        if (aigov_quota_redis_verdict(rep, &op->lim, op->reserve, &t,
+                                      &retry, msg, sizeof(msg))
+            == 0)
+        {
+            ngx_http_aigov_redis_settle(cn->srv, op->args[1], &t, 0,
+                                        ngx_cycle->log);
+        }
+
         ngx_free(op);
         return;
     }
+
+    verdict = aigov_quota_redis_verdict(rep, &st->lim, st->reserve,
+                                        &st->ticket, &st->retry, st->msg,
+                                        sizeof(st->msg));
+    if (verdict < 0) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "aigov: quota store redis \"%V\": %s",
+                      &cn->srv->name, st->msg);
+        verdict = NGX_HTTP_AIGOV_VERDICT_DOWN;
+    }
+
+    ngx_http_aigov_redis_answer(op, verdict);
+    ngx_free(op);
 }
 
 

@@ -284,6 +284,51 @@ my $free = tok(sub => 'rpm-roundtrips');
 chat($free, inst => $_ % 2 ? $t : $t2) for 1 .. 6;
 is(commandstat('evalsha') + commandstat('eval') - $before, 6, 'six requests, six scripts run in Redis');
 
+# ---- the admissions of one event loop turn, as one script ------------------
+# The gateway sends the admissions a worker decides in one turn as one
+# script, which must decide what the reserve script would, one after
+# another: both run here on the same sequence (two subjects interleaved,
+# limits that refuse by each rule) under two prefixes, and must agree on
+# every verdict and every counter left in Redis.
+
+sub rcall {
+    open(my $fh, '-|', 'redis-cli', '-p', $rport, '-n', 5, @_) or die "redis-cli: $!";
+    local $/;
+    my $out = <$fh> // '';
+    close $fh;
+    $out =~ s/\s+\z//;
+    return $out;
+}
+
+away_from_minute_edge();
+my %lua = map { $_ => scalar `$aigov _redis-script $_` } qw(reserve batch);
+ok(length $lua{batch} > 100 && length $lua{reserve} > 100, 'the scripts, from the gateway\'s own library');
+my @seq = (   # subject, requests_per_minute, tokens_per_minute, tokens_per_day, reserve
+    [qw(x 3 100 100 40)], [qw(y 3 100 0 90)], [qw(x 3 100 100 40)], [qw(x 3 100 100 30)],
+    [qw(y 3 100 0 20)], [qw(x 3 1000 0 0)], [qw(x 3 1000 0 10)], [qw(y 3 100 150 5)], [qw(y 2 100 150 1)],
+);
+my @one = map { my ($s, @n) = @$_; join ' ', split /\n/, rcall('EVAL', $lua{reserve}, 1, "one:$s", @n) } @seq;
+my $batch = rcall('EVAL', $lua{batch}, scalar @seq, (map { "many:$_->[0]" } @seq),
+                  map { my (undef, @n) = @$_; @n } @seq);
+
+my @many;
+my @nums = split / /, $batch;
+push @many, join ' ', splice(@nums, 0, 6) while @nums;
+is(scalar @many, scalar @seq, 'the batch answers each admission');
+is_deeply([map { (split / /)[0] . '/' . (split / /)[3] } @one], [qw(0/3 0/1 0/3 1/3 1/2 0/1 1/1 0/3 1/1)],
+          'one by one: admitted, refused by tokens_per_day, tokens_per_minute and requests_per_minute');
+is_deeply(\@many, \@one, 'the batch gives the same verdicts, retry times and counts');
+my $min = (split / /, $one[0])[4];
+my $dayn = (split / /, $one[0])[5];
+for my $s (qw(x y)) {
+    is(rcall('HMGET', "many:$s:m:$min", 'r', 't'), rcall('HMGET', "one:$s:m:$min", 'r', 't'),
+       "subject $s: the same requests and tokens in the minute");
+    is(rcall('GET', "many:$s:d:$dayn"), rcall('GET', "one:$s:d:$dayn"), "subject $s: the same tokens in the day");
+    my $ttl = rcall('TTL', "many:$s:m:$min");
+    ok($ttl > 0 && $ttl <= 120, "subject $s: the batch's minute key expires with its window ($ttl s)");
+}
+is(rcall('HMGET', "many:x:m:$min", 'r', 't'), "3\n80", 'x: three admitted, 80 tokens');
+
 # ---- tokens: reserved on admission, settled from streamed usage ----------
 
 away_from_minute_edge();

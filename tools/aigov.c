@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "aigov.h"
+#include "quota_redis.h"
 
 static const struct {
     const char *name;
@@ -30,6 +31,17 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
         usage(stdout);
+        return AIGOV_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "_redis-script") && argc == 3) {
+        /* test-only: the Lua the gateway loads into Redis, so that t/redis.t
+         * can run it there directly */
+        const char *s = !strcmp(argv[2], "reserve") ? aigov_quota_redis_reserve_script()
+                        : !strcmp(argv[2], "settle") ? aigov_quota_redis_settle_script()
+                        : !strcmp(argv[2], "batch") ? aigov_quota_redis_batch_script() : NULL;
+        if (s == NULL)
+            return AIGOV_EXIT_USAGE;
+        fputs(s, stdout);
         return AIGOV_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)

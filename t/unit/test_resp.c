@@ -176,6 +176,52 @@ static void test_verdicts(void **state)
     assert_int_equal(aigov_quota_redis_verdict(&rep, &lim, 1, &t, &retry, msg, sizeof(msg)), -1);
 }
 
+/* The batch script's answer: six numbers per admission in one string. */
+static void test_batch_reply(void **state)
+{
+    aigov_quota_limits_t lim = { 10, 1000, 0 };
+    aigov_quota_ticket_t t;
+    aigov_resp_reply_t rep, out[3];
+    long retry;
+    char msg[256];
+    size_t used;
+    static const char *const bad[] = {
+        "$3\r\n0 0\r\n",                                    /* too few */
+        "$26\r\n0 0 0 1 29000000 20000 0 0\r\n",            /* a second one cut */
+        "$23\r\n0 0 0 1 29000000 20000 \r\n",               /* a trailing space */
+        "$22\r\n0 0 0 1 29000000 2000x\r\n",                /* not a number */
+        "$29\r\n0 0 0 1 1234567890123456789 1\r\n",         /* too long a number */
+        ":1\r\n",
+    };
+
+    assert_int_equal(parse("$47\r\n0 0 0 1 29000000 20000 1 42 10 1 29000000 20000\r\n", &rep, &used), 1);
+    assert_int_equal(aigov_quota_redis_batch_reply(&rep, 2, out), 0);
+    assert_int_equal(aigov_quota_redis_verdict(&out[0], &lim, 120, &t, &retry, msg, sizeof(msg)), 0);
+    assert_int_equal(t.charged, 1);
+    assert_int_equal(t.minute, 29000000);
+    assert_int_equal(t.day, 20000);
+    assert_int_equal(aigov_quota_redis_verdict(&out[1], &lim, 1, &t, &retry, msg, sizeof(msg)), 1);
+    assert_int_equal(retry, 42);
+    assert_non_null(strstr(msg, "requests_per_minute limit of 10"));
+
+    /* one answer more or less than asked for is no answer for anyone */
+    assert_int_equal(aigov_quota_redis_batch_reply(&rep, 3, out), -1);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(aigov_quota_redis_verdict(&out[i], &lim, 1, &t, &retry, msg, sizeof(msg)), -1);
+    assert_non_null(strstr(msg, "another shape"));
+    assert_int_equal(aigov_quota_redis_batch_reply(&rep, 1, out), -1);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(parse(bad[i], &rep, &used), 1);
+        if (aigov_quota_redis_batch_reply(&rep, 1, out) != -1)
+            fail_msg("batch reply accepted: %s", bad[i]);
+    }
+    /* an error goes to every admission */
+    assert_int_equal(parse("-BUSY Redis is busy running a script\r\n", &rep, &used), 1);
+    assert_int_equal(aigov_quota_redis_batch_reply(&rep, 2, out), 0);
+    assert_int_equal(aigov_quota_redis_verdict(&out[1], &lim, 1, &t, &retry, msg, sizeof(msg)), -1);
+    assert_non_null(strstr(msg, "BUSY"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -186,6 +232,7 @@ int main(void)
         cmocka_unit_test(test_garbage_is_refused),
         cmocka_unit_test(test_script_arguments),
         cmocka_unit_test(test_verdicts),
+        cmocka_unit_test(test_batch_reply),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
