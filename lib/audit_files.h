@@ -75,8 +75,9 @@ struct aigov_verify;
 uint64_t aigov_verify_file_range(const struct aigov_verify *v, unsigned file,
                                  uint64_t *first, uint64_t *last);
 
-/* n >= 2: hash and check the lines of each chunk read on two threads (the
- * tree itself is still built in order on the caller's). For the tool; the
+/* n >= 2: n - 1 worker threads hash and check the lines of the next chunk
+ * while the caller's thread builds the tree from the previous one, in
+ * order, and helps with what is left (at most 16). For the tool; the
  * module's recovery stays on one thread. */
 void aigov_verify_threads(struct aigov_verify *v, unsigned n);
 

@@ -297,8 +297,14 @@ sub mth {
     print $o @l;
     close $o;
     for my $log ("$d/par", "$d/par.bad") {
-        my @res = map { scalar `$AIGOV audit verify --key $d/k.pub --json --threads $_ $log 2>&1` } 1, 2;
+        my @res = map { scalar `$AIGOV audit verify --key $d/k.pub --json --threads $_ $log 2>&1` } 1, 2, 4;
         ok(length($res[0]) > 100 && $res[0] eq $res[1], "$log: one thread and two give the same report");
+        is($res[2], $res[0], "$log: and four");
+    }
+    for my $bad ('0', '17', 'two', '', '2x') {
+        my $o = `$AIGOV audit verify --key $d/k.pub --threads '$bad' $d/par 2>&1`;
+        is($? >> 8, 2, "--threads '$bad' is a usage error");
+        like($o, qr/--threads wants a number from 1 to 16/, '... that says what it wants') if $bad eq 'two';
     }
     like(scalar `$AIGOV audit verify --key $d/k.pub --threads 2 $d/par.bad 2>&1`,
          qr/modified.*\n.*removed|removed.*\n.*modified/s, 'and two threads find the changes');

@@ -19,10 +19,19 @@
 #include "audit_files.h"
 #include "audit_policy.h"
 
+/* One thread per core, up to four: beyond that the part that must stay in
+ * order (reading, the tree) is the limit (docs/audit.md). */
+static int default_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+    return n < 1 ? 1 : n > 4 ? 4 : (int) n;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: aigov audit verify --key PUB [--checkpoint NOTE] [--threads 1|2] [--json] LOG...\n"
+        "usage: aigov audit verify --key PUB [--checkpoint NOTE] [--threads N] [--json] LOG...\n"
         "       aigov audit show LOG... [--sub S] [--model M] [--decision allow|deny]\n"
         "                               [--since RFC3339] [--until RFC3339] [--json]\n"
         "       aigov audit show LOG... --policy DIGEST [--json]   (the policy as loaded)\n"
@@ -245,7 +254,7 @@ static int cmd_verify(int argc, char **argv)
 {
     const char *keyarg = NULL, *kept = NULL;
     char **logs = calloc((size_t) argc, sizeof(char *));
-    int nlogs = 0, json = 0, rc = AIGOV_EXIT_OK, threads = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 2 : 1;
+    int nlogs = 0, json = 0, rc = AIGOV_EXIT_OK, threads = default_threads();
     aigov_vkey_t key;
     char err[512];
     collect_t c;
@@ -260,8 +269,16 @@ static int cmd_verify(int argc, char **argv)
             keyarg = argv[++i];
         else if (!strcmp(argv[i], "--checkpoint") && i + 1 < argc)
             kept = argv[++i];
-        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
-            threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
+            char *end;
+            long n = strtol(argv[++i], &end, 10);
+            if (*argv[i] == '\0' || *end != '\0' || n < 1 || n > 16) {
+                fprintf(stderr, "aigov audit verify: --threads wants a number from 1 to 16\n");
+                free(logs);
+                return AIGOV_EXIT_USAGE;
+            }
+            threads = (int) n;
+        }
         else if (!strcmp(argv[i], "--json"))
             json = 1;
         else if (argv[i][0] == '-' && argv[i][1] != '\0') {
@@ -295,7 +312,7 @@ static int cmd_verify(int argc, char **argv)
         return AIGOV_EXIT_USAGE;
     }
     aigov_verify_check_policies(v);
-    aigov_verify_threads(v, threads > 1 ? 2 : 1);
+    aigov_verify_threads(v, threads < 1 ? 1 : (unsigned) threads);
     if (c.tty && !json)
         aigov_verify_progress(v, on_progress);
     if (kept) {
@@ -652,8 +669,7 @@ static int cmd_prove(int argc, char **argv)
     if (v == NULL)
         goto out;
     aigov_verify_keep_leaves(v);
-    if (sysconf(_SC_NPROCESSORS_ONLN) > 1)
-        aigov_verify_threads(v, 2);
+    aigov_verify_threads(v, (unsigned) default_threads());
     for (int i = 0; i < nlogs; i++)
         if (aigov_verify_file(v, logs[i], err, sizeof(err)) < 0) {
             fprintf(stderr, "aigov audit prove: %s\n", err);
