@@ -575,6 +575,67 @@ static void test_threads_long_lines(void **state)
     unlink(path);
 }
 
+/* Damage at random places of a file of several chunks (fixed seeds): one,
+ * two and three threads report the same problems, in the same order. */
+static void test_threads_random_damage(void **state)
+{
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+
+    for (int seed = 0; seed < 3; seed++) {
+        logb_t l;
+        got_t g[3];
+        aigov_verify_summary_t s[3];
+        char path[300];
+        FILE *f;
+
+        build(&l, 60000, 100);
+        for (int k = 0; k < 6; k++) {
+            uint64_t line;
+            size_t off;
+
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            line = 2 + x % (l.lines - 2);
+            off = line_at(&l, line);
+            switch ((x >> 32) % 4) {
+            case 0:
+                l.buf[off + 2 + (x >> 40) % 6] ^= 0x20;      /* a changed byte */
+                break;
+            case 1:
+                del_line(&l, line);
+                break;
+            case 2:
+                ins_line(&l, line, "{\"seq\":77,\"sub\":\"mallory\"}\n");
+                break;
+            default:
+                ins_line(&l, line, "not json at all\n");
+                break;
+            }
+        }
+        snprintf(path, sizeof(path), "%s/threads-random.log", tmpdir);
+        f = fopen(path, "w");
+        assert_non_null(f);
+        assert_int_equal(fwrite(l.buf, 1, l.len - 7, f), l.len - 7);     /* torn at the end too */
+        fclose(f);
+        free(l.buf);
+        for (unsigned t = 0; t < 3; t++)
+            s[t] = run_file(path, t + 1, &g[t]);
+        assert_true(g[0].n >= 3);
+        for (unsigned t = 1; t < 3; t++) {
+            assert_int_equal(g[0].n, g[t].n);
+            for (int i = 0; i < g[0].n && i < 32; i++) {
+                assert_string_equal(g[0].p[i].reason, g[t].p[i].reason);
+                assert_int_equal(g[0].p[i].line, g[t].p[i].line);
+                assert_int_equal(g[0].p[i].seq, g[t].p[i].seq);
+                assert_string_equal(g[0].p[i].message, g[t].p[i].message);
+            }
+            assert_memory_equal(&s[0], &s[t], sizeof(s[0]));
+        }
+        unlink(path);
+    }
+}
+
 static void test_torn_lines(void **state)
 {
     logb_t l;
@@ -977,6 +1038,7 @@ int main(void)
         cmocka_unit_test(test_record_lines),
         cmocka_unit_test(test_two_threads),
         cmocka_unit_test(test_threads_long_lines),
+        cmocka_unit_test(test_threads_random_damage),
         cmocka_unit_test(test_seq_and_json_scanning),
         cmocka_unit_test(test_timestamps),
         cmocka_unit_test(test_clean_log_with_lagging_checkpoints),
