@@ -161,11 +161,8 @@ value:
         WS(p, e);
         if (p >= e)
             return JC_SHORT;
-        if (*p == close[depth - 1]) {
-            p++;
-            depth--;
-            goto after;
-        }
+        if (*p == close[depth - 1])
+            goto closed;
         if (close[depth - 1] == '}')
             goto member;
         goto value;
@@ -201,11 +198,8 @@ after:
         return p == e ? JC_OK : JC_BAD;
     if (p >= e)
         return JC_SHORT;
-    if (*p == close[depth - 1]) {
-        p++;
-        depth--;
-        goto after;
-    }
+    if (*p == close[depth - 1])
+        goto closed;
     if (*p != ',')
         return JC_BAD;
     p++;
@@ -234,6 +228,12 @@ member:
     if (depth == 1)
         val = p;
     goto value;
+
+closed:
+    /* the container's closing byte: it is a value that ended */
+    p++;
+    depth--;
+    goto after;
 }
 
 int aigov_json_check(const char *s, size_t len)

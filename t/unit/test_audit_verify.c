@@ -255,6 +255,21 @@ static void test_record_lines(void **state)
     assert_memory_equal(out, "{\"seq\":0}\n", 10);
 }
 
+typedef struct {
+    char   s[256];
+    size_t n;
+} members_t;
+
+static int note_member(void *ud, const char *k, size_t kl, const char *v, size_t vl)
+{
+    members_t *m = ud;
+    int w = snprintf(m->s + m->n, sizeof(m->s) - m->n, "%.*s=%.*s;", (int) kl, k, (int) vl, v);
+
+    if (w > 0 && (size_t) w < sizeof(m->s) - m->n)
+        m->n += (size_t) w;
+    return 0;
+}
+
 static void test_seq_and_json_scanning(void **state)
 {
     uint64_t s;
@@ -263,6 +278,8 @@ static void test_seq_and_json_scanning(void **state)
         { "{\"a\":1", 2 }, { "{\"a\":\"abc", 2 }, { "{\"a\":tr", 2 }, { "{\"a\":-", 2 }, { "", 2 },
         { "{\"a\":1,}", 1 }, { "{\"a\":01x}", 1 }, { "{a:1}", 1 }, { "{\"a\":1}x", 1 },
         { "{\"a\":\"\\x\"}", 1 }, { "{\"a\":\"\t\"}", 1 }, { "[1 2]", 1 }, { "{\"a\":.5}", 1 },
+        { "{\"a\":1,\"b\":[2,{},[]],\"c\":{\"d\":null,\"e\":{}}, \"f\" : \"g\" }", 0 },
+        { "{\"a\":{},}", 1 }, { "{\"a\":[},\"b\":1}", 1 }, { "{\"a\":{\"b\":1]}", 1 }, { "[{}", 2 },
     };
     char deep[200];
 
@@ -281,6 +298,13 @@ static void test_seq_and_json_scanning(void **state)
             fail_msg("json_check(%s) != %d", js[i].s, js[i].want);
     memset(deep, '[', sizeof(deep));
     assert_int_equal(aigov_json_check(deep, sizeof(deep)), 1);   /* bounded depth */
+    {
+        /* the members of the top object, each once, with their raw values */
+        static const char obj[] = "{\"seq\":3,\"c\":{\"k\":[1,{\"x\":2}]},\"s\":\"a\\\"b\",\"e\":{}}";
+        members_t m = { "", 0 };
+        assert_int_equal(aigov_json_check_top(obj, sizeof(obj) - 1, note_member, &m), 0);
+        assert_string_equal(m.s, "seq=3;c={\"k\":[1,{\"x\":2}]};s=\"a\\\"b\";e={};");
+    }
 }
 
 static void test_timestamps(void **state)
