@@ -511,6 +511,21 @@ static aigov_verify_summary_t run_file(const char *path, unsigned threads, got_t
     return s;
 }
 
+/* Two runs over the same file report the same problems, in the same
+ * order, and the same summary. */
+static void assert_same(const got_t *a, const aigov_verify_summary_t *sa, const got_t *b,
+                        const aigov_verify_summary_t *sb)
+{
+    assert_int_equal(a->n, b->n);
+    for (int i = 0; i < a->n && i < 32; i++) {
+        assert_string_equal(a->p[i].reason, b->p[i].reason);
+        assert_int_equal(a->p[i].line, b->p[i].line);
+        assert_int_equal(a->p[i].seq, b->p[i].seq);
+        assert_string_equal(a->p[i].message, b->p[i].message);
+    }
+    assert_memory_equal(sa, sb, sizeof(*sa));
+}
+
 static void test_two_threads(void **state)
 {
     logb_t l;
@@ -531,14 +546,7 @@ static void test_two_threads(void **state)
     s1 = run_file(path, 1, &g1);
     s2 = run_file(path, 2, &g2);
     assert_true(g1.n >= 3);
-    assert_int_equal(g1.n, g2.n);
-    for (int i = 0; i < g1.n && i < 32; i++) {
-        assert_string_equal(g1.p[i].reason, g2.p[i].reason);
-        assert_int_equal(g1.p[i].line, g2.p[i].line);
-        assert_int_equal(g1.p[i].seq, g2.p[i].seq);
-        assert_string_equal(g1.p[i].message, g2.p[i].message);
-    }
-    assert_memory_equal(&s1, &s2, sizeof(s1));
+    assert_same(&g1, &s1, &g2, &s2);
     free(l.buf);
 }
 
@@ -587,15 +595,8 @@ static void test_threads_long_lines(void **state)
     assert_string_equal(g[0].p[2].reason, "torn");
     assert_int_equal(s[0].records, 120000);
     assert_int_equal(s[0].checkpoints_ok, 1200);
-    for (unsigned t = 1; t < 3; t++) {
-        assert_int_equal(g[0].n, g[t].n);
-        for (int i = 0; i < g[0].n; i++) {
-            assert_string_equal(g[0].p[i].reason, g[t].p[i].reason);
-            assert_int_equal(g[0].p[i].line, g[t].p[i].line);
-            assert_string_equal(g[0].p[i].message, g[t].p[i].message);
-        }
-        assert_memory_equal(&s[0], &s[t], sizeof(s[0]));
-    }
+    for (unsigned t = 1; t < 3; t++)
+        assert_same(&g[0], &s[0], &g[t], &s[t]);
     unlink(path);
 }
 
@@ -646,16 +647,8 @@ static void test_threads_random_damage(void **state)
         for (unsigned t = 0; t < 3; t++)
             s[t] = run_file(path, t + 1, &g[t]);
         assert_true(g[0].n >= 3);
-        for (unsigned t = 1; t < 3; t++) {
-            assert_int_equal(g[0].n, g[t].n);
-            for (int i = 0; i < g[0].n && i < 32; i++) {
-                assert_string_equal(g[0].p[i].reason, g[t].p[i].reason);
-                assert_int_equal(g[0].p[i].line, g[t].p[i].line);
-                assert_int_equal(g[0].p[i].seq, g[t].p[i].seq);
-                assert_string_equal(g[0].p[i].message, g[t].p[i].message);
-            }
-            assert_memory_equal(&s[0], &s[t], sizeof(s[0]));
-        }
+        for (unsigned t = 1; t < 3; t++)
+            assert_same(&g[0], &s[0], &g[t], &s[t]);
         unlink(path);
     }
 }
