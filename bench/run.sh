@@ -11,7 +11,7 @@
 # ids, e.g. 'nginx|lua'), BENCH_TASKSET (a CPU list for wrk, e.g. 1),
 # BENCH_CASES (a subset of: json1k json16k stream prompt128k prompt1m
 # prompt4m prompt1m-file streams latency verify; latency is bench/stream_latency.pl,
-# verify is bench/verify.sh (BENCH_VERIFY_RECORDS, default 1000000),
+# verify is bench/verify.sh (BENCH_VERIFY_RECORDS, default 500000),
 # streams opens BENCH_STREAMS (default "1000 10000") slow streams at once,
 # BENCH_LATENCY_REPEAT times, default 3, 1 quick),
 # BENCH_RESULTS (where the

@@ -6,7 +6,7 @@
 # of the per-line floors that bench-micro measures (leaf hash, JSON check,
 # tree node). Prints a Markdown section on stdout.
 #
-# BENCH_VERIFY_RECORDS (default 1000000, about 750 MB), BENCH_VERIFY_REPEAT
+# BENCH_VERIFY_RECORDS (default 500000, about 375 MB), BENCH_VERIFY_REPEAT
 # (best of, default 3), BENCH_VERIFY_GZ=0 to leave out the gzip file.
 
 set -euo pipefail
@@ -15,7 +15,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 AIGOV=$ROOT/build/aigov
 MICRO=$ROOT/build/bench-micro
 DIR=$ROOT/build/bench/verify
-RECORDS=${BENCH_VERIFY_RECORDS:-1000000}
+RECORDS=${BENCH_VERIFY_RECORDS:-500000}
 REPEAT=${BENCH_VERIFY_REPEAT:-3}
 
 log() { printf '%s\n' "$*" >&2; }
@@ -23,6 +23,8 @@ log() { printf '%s\n' "$*" >&2; }
 [ -x "$AIGOV" ] || { log "bench/verify.sh: build/aigov missing (make build)"; exit 1; }
 mkdir -p "$DIR"
 cd "$DIR"
+# make bench starts from an empty build/bench; a run of this script alone
+# keeps the log for the next one
 if [ ! -s key ] || [ ! -s log ] || [ "$(cat records 2>/dev/null)" != "$RECORDS" ]; then
     rm -f key key.pub log log.gz half.a half.b records
     "$AIGOV" keygen --out key >/dev/null
