@@ -17,6 +17,7 @@ use Time::HiRes qw(time sleep);
 use AigovTest;
 use AigovJWT;
 use File::Path ();
+use IO::Socket::INET;
 
 my $redis_bin = '/usr/bin/redis-server';
 plan skip_all => 'redis-server is not installed (make deps)' unless -x $redis_bin;
@@ -328,6 +329,67 @@ for my $s (qw(x y)) {
     ok($ttl > 0 && $ttl <= 120, "subject $s: the batch's minute key expires with its window ($ttl s)");
 }
 is(rcall('HMGET', "many:x:m:$min", 'r', 't'), "3\n80", 'x: three admitted, 80 tokens');
+
+# ---- many admissions in one event loop turn, one script ---------------------
+# Twelve kept-alive connections, the workers stopped while a request is
+# written on each, then let go: each worker finds its requests ready at
+# once, decides their admissions in one event loop turn and sends them to
+# Redis as one script. Fewer scripts than requests, the count still exact,
+# also after SCRIPT FLUSH (the batch goes again as EVAL).
+
+sub http_req {
+    my ($token, $close) = @_;
+    my $body = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}';
+    return "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer $token\r\n"
+         . "Content-Type: application/json\r\nContent-Length: " . length($body) . "\r\n"
+         . ($close ? "Connection: close\r\n" : '') . "\r\n$body";
+}
+
+sub one_turn_burst {
+    my ($token, $n) = @_;
+    my $free = tok(sub => 'free-user');
+    my @s;
+    for (1 .. $n) {
+        my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port, Timeout => 5) or die;
+        print $c http_req($free, 0);
+        my $head = '';
+        # read the whole first answer, so the connection waits idle
+        while ($head !~ /\r\n\r\n/) { sysread($c, $head, 4096, length $head) or last }
+        my ($len) = $head =~ /Content-Length: (\d+)/i;
+        my $have = length($head) - index($head, "\r\n\r\n") - 4;
+        while (defined $len && $have < $len) { my $got = sysread($c, my $buf, 4096) or last; $have += $got }
+        push @s, $c;
+    }
+    my @w = $t->workers;
+    kill 'STOP', @w;
+    syswrite($_, http_req($token, 1)) for @s;
+    sleep 0.2;
+    kill 'CONT', @w;
+    my @codes;
+    for my $c (@s) {
+        local $/;
+        my $res = eval { local $SIG{ALRM} = sub { die "hung\n" }; alarm 20; my $r = <$c>; alarm 0; $r } // '';
+        push @codes, $res =~ m{^HTTP/1\.1 (\d+)} ? $1 : 'none';
+        close $c;
+    }
+    return @codes;
+}
+
+away_from_minute_edge();
+$before = commandstat('evalsha') + commandstat('eval');
+my @burst = one_turn_burst(tok(sub => 'rpm-turn'), 12);
+my $scripts = commandstat('evalsha') + commandstat('eval') - $before;
+is(scalar(grep { $_ eq '200' } @burst), 10, 'requests_per_minute 10, 12 requests in one turn: exactly 10 admitted')
+    or diag("@burst");
+is(scalar(grep { $_ eq '429' } @burst), 2, '... and 2 refused');
+ok($scripts <= 4, "Redis ran $scripts scripts for the 12 admissions (one per worker and turn)");
+my $tmin = int((rcli('TIME') =~ /^(\d+)/)[0] / 60);
+is(rcli('-n 3', 'HGET', "fleet:rpm-turn:m:$tmin", 'r'), '10', 'and counted 10');
+rcli('SCRIPT FLUSH');
+$before = commandstat('eval');
+@burst = one_turn_burst(tok(sub => 'rpm-turn-flushed'), 12);
+is(scalar(grep { $_ eq '200' } @burst), 10, 'after SCRIPT FLUSH: still exactly 10 of 12') or diag("@burst");
+ok(commandstat('eval') > $before, '... decided by EVAL after NOSCRIPT');
 
 # ---- tokens: reserved on admission, settled from streamed usage ----------
 
