@@ -2,18 +2,18 @@
 # aigov benchmark: plain nginx against aigov and two peers, on one mock model
 # API, all on this machine over loopback, measured side by side in one run.
 #
-#   bench/run.sh                 full run (3 x 4 s per row and case, median)
+#   bench/run.sh                 full run (3 x 3 s per row and case, median)
 #   BENCH_QUICK=1 bench/run.sh   quick look (1 x 2 s)
 #
 # Settings (environment): BENCH_DURATION (seconds per run), BENCH_REPEAT,
-# BENCH_WARMUP (seconds, default 1),
+# BENCH_WARMUP (seconds, default 1; the rows with a JIT, Lua and Portkey),
 # BENCH_THREADS / BENCH_CONNECTIONS (wrk -t / -c), BENCH_ONLY (a regex on row
 # ids, e.g. 'nginx|lua'), BENCH_TASKSET (a CPU list for wrk, e.g. 1),
 # BENCH_CASES (a subset of: json1k json16k stream prompt128k prompt1m
 # prompt4m prompt1m-file streams latency verify; latency is bench/stream_latency.pl,
 # verify is bench/verify.sh (BENCH_VERIFY_RECORDS, default 500000),
 # streams opens BENCH_STREAMS (default "1000 10000") slow streams at once,
-# BENCH_LATENCY_REPEAT times, default 3, 1 quick),
+# BENCH_LATENCY_REPEAT times, default 2, 1 quick),
 # BENCH_RESULTS (where the
 # table goes, default bench/results.md), BENCH_NO_INSTALL=1 (never apt-get or
 # npm), BENCH_MICRO=0 (no micro-benchmarks), NGINX (default /usr/sbin/nginx),
@@ -31,10 +31,11 @@ RESULTS=${BENCH_RESULTS:-$BENCH/results.md}
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
     DURATION=${BENCH_DURATION:-2}; REPEAT=${BENCH_REPEAT:-1}
 else
-    DURATION=${BENCH_DURATION:-4}; REPEAT=${BENCH_REPEAT:-3}
+    DURATION=${BENCH_DURATION:-3}; REPEAT=${BENCH_REPEAT:-3}
 fi
 # Unrecorded seconds of load before each row's first run of a case: Node's
-# and LuaJIT's JIT compilers need it, or the first run measures compilation.
+# and LuaJIT's JIT compilers need it, or the first run measures compilation
+# (nginx and aigov rows have nothing to compile and go without).
 WARMUP=${BENCH_WARMUP:-1}
 THREADS=${BENCH_THREADS:-2}
 CONNS=${BENCH_CONNECTIONS:-32}
@@ -396,7 +397,7 @@ ROWS=(
     "plugins-2|aigov + 4 plugins on the prompt|2|nginx-2|json1k json16k"
     "audit-1|aigov + signed audit log|1|nginx-1|json1k json16k"
     "audit-2|aigov + signed audit log|2|nginx-2|json1k json16k stream prompt128k prompt1m prompt4m prompt1m-file"
-    "metrics-2|aigov + signed audit log + metrics|2|nginx-2|json1k json16k"
+    "metrics-2|aigov + signed audit log + metrics|2|nginx-2|json1k"
     "lua-2|nginx + Lua guard (cjson, ngx.re)|2|nginx-2|json1k json16k stream"
     "quota-2|aigov + policy + quotas in shared memory|2|nginx-2|json1k"
     "redis-2|aigov + policy + quotas in Redis|2|nginx-2|json1k"
@@ -827,7 +828,8 @@ for rep in $(seq 1 "$REPEAT"); do
             id=$(row_field "$r" 0)
             [[ " $(row_field "$r" 4) " == *" $c "* ]] || continue
             if [ "${STATUS[$id]}" != ok ] || [ -n "${CASE_NOTE[$id:$c]}" ]; then continue; fi
-            [ "$rep" -gt 1 ] || [ "$WARMUP" = 0 ] || run_wrk "$id" "$c" "$WARMUP" >/dev/null
+            [ "$rep" -gt 1 ] || [ "$WARMUP" = 0 ] || ! [[ $id =~ ^(lua|portkey) ]] \
+                || run_wrk "$id" "$c" "$WARMUP" >/dev/null
             line=$(run_wrk "$id" "$c" "$DURATION")
             log "bench: run $rep/$REPEAT $c $id: ${line#WRK }"
             printf '%s\t%s\t%s\n' "$c" "$id" "$line" >>"$RUN/measure.tsv"
@@ -846,7 +848,7 @@ fi
 : >"$RUN/latency.md"
 if [[ " $CASES " == *" latency "* ]]; then
     log "bench: stream latency (bench/stream_latency.pl)"
-    BENCH_LATENCY_REPEAT=${BENCH_LATENCY_REPEAT:-$([ "${BENCH_QUICK:-0}" = 1 ] && echo 1 || echo 3)} \
+    BENCH_LATENCY_REPEAT=${BENCH_LATENCY_REPEAT:-$([ "${BENCH_QUICK:-0}" = 1 ] && echo 1 || echo 2)} \
         perl "$BENCH/stream_latency.pl" >"$RUN/latency.md" \
         || echo "(bench/stream_latency.pl failed; see the log above)" >"$RUN/latency.md"
 fi
@@ -900,7 +902,7 @@ cpu=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
     echo
     echo "Load: wrk -t$THREADS -c$CONNS over keep-alive connections${TASKSET:+, wrk pinned to CPU $TASKSET}," \
          "each figure the median of $REPEAT run(s) of ${DURATION}s" \
-         "(runs interleaved across rows$([ "$WARMUP" = 0 ] || echo ", after a ${WARMUP}s warm-up"))." \
+         "(runs interleaved across rows$([ "$WARMUP" = 0 ] || echo "; the Lua and Portkey rows after a ${WARMUP}s warm-up for their JIT"))." \
          "Cases: json1k and json16k post chat requests of 1 KiB and 16 KiB to a JSON answer;" \
          "stream posts 1 KiB with \"stream\":true and gets 200 SSE events (~$(($(wc -c <"$RUN/mock/sse.txt") / 1024)) KiB);" \
          "prompt128k, prompt1m and prompt4m post chat requests of that size to a server with client_body_buffer_size 8m (the body stays in memory)," \
