@@ -318,7 +318,11 @@ push @many, join ' ', splice(@nums, 0, 6) while @nums;
 is(scalar @many, scalar @seq, 'the batch answers each admission');
 is_deeply([map { (split / /)[0] . '/' . (split / /)[3] } @one], [qw(0/3 0/1 0/3 1/3 1/2 0/1 1/1 0/3 1/1)],
           'one by one: admitted, refused by tokens_per_day, tokens_per_minute and requests_per_minute');
-is_deeply(\@many, \@one, 'the batch gives the same verdicts, retry times and counts');
+# the retry time counts down the window's seconds: the two ran a moment apart
+sub but_retry { my @f = split / /, $_[0]; $f[1] = 'r'; return join ' ', @f }
+is_deeply([map { but_retry($_) } @many], [map { but_retry($_) } @one], 'the batch gives the same verdicts and counts');
+ok(!grep({ abs((split / /, $many[$_])[1] - (split / /, $one[$_])[1]) > 2 } 0 .. $#one),
+   '... and the same retry times, to the second');
 my $min = (split / /, $one[0])[4];
 my $dayn = (split / /, $one[0])[5];
 for my $s (qw(x y)) {
