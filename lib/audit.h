@@ -34,6 +34,13 @@ void aigov_node_hash(const uint8_t left[32], const uint8_t right[32], uint8_t ou
 
 void aigov_tree_init(aigov_tree_t *t);
 void aigov_tree_append(aigov_tree_t *t, const uint8_t leaf_hash[32]);
+/* Appends a perfect subtree of 2^level leaves given by its root (size must
+ * be a multiple of 2^level; level 0 is aigov_tree_append). made, when not
+ * NULL, is told each inner node the merge makes: its level, its index
+ * among the nodes of that level, its hash. */
+typedef void (*aigov_node_made_fn)(void *ud, unsigned level, uint64_t index, const uint8_t hash[32]);
+void aigov_tree_append_subtree(aigov_tree_t *t, unsigned level, const uint8_t root[32],
+                               aigov_node_made_fn made, void *ud);
 /* Root of the tree; SHA-256("") for the empty tree. */
 void aigov_tree_root(const aigov_tree_t *t, uint8_t out[32]);
 /* Builds a tree of `size` from its compact range given left to right

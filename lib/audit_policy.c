@@ -143,7 +143,7 @@ static int unhex(const char *s, uint8_t out[32])
     return 0;
 }
 
-int aigov_json_each(const char *v, size_t len, aigov_json_each_fn fn, void *ud)
+int aigov_json_each(const char *v, size_t len, aigov_json_member_fn fn, void *ud)
 {
     const char *p = v, *e = v + len;
     int obj;

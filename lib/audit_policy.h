@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "audit.h"
 #include "policy.h"
 
 /* The body of p's policy record (without seq), malloc'd. Its ts is the 27
@@ -49,9 +50,9 @@ int aigov_record_policy_member(void *ud, const char *key, size_t klen, const cha
 /* The members of one JSON object (key, value) or array (key NULL), as raw
  * bytes (a string value with its quotes and escapes), without building
  * anything: fast enough for every record of months of logs. fn returns
- * non-zero to stop. -1 when v is not an object or array (or is cut). */
-typedef int (*aigov_json_each_fn)(void *ud, const char *key, size_t klen, const char *val, size_t vlen);
-int aigov_json_each(const char *v, size_t len, aigov_json_each_fn fn, void *ud);
+ * non-zero to stop (fn's type is in audit.h). -1 when v is not an object or
+ * array (or is cut). */
+int aigov_json_each(const char *v, size_t len, aigov_json_member_fn fn, void *ud);
 
 /* A policy record read back: names and texts, checked against the digest. */
 typedef struct {

@@ -357,23 +357,11 @@ static uint8_t *node_at(aigov_verify_t *v, unsigned h, uint64_t i)
     return v->nodes[RING_SIZE - (RING_SIZE >> (h - 1)) + i % (RING_SIZE >> h)];
 }
 
-/* aigov_tree_append, keeping each inner node it makes. */
-static void tree_add(aigov_verify_t *v, const uint8_t leaf[32])
+/* The tree keeps each inner node it makes, up to the rings' span. */
+static void keep_node(void *ud, unsigned level, uint64_t index, const uint8_t hash[32])
 {
-    aigov_tree_t *t = &v->tree;
-    uint64_t pos = t->size;
-    uint8_t h[32];
-    unsigned level = 0;
-
-    memcpy(h, leaf, 32);
-    while (level < 63 && (pos >> level) & 1) {
-        aigov_node_hash(t->hash[level], h, h);
-        level++;
-        if (level <= RING_BITS)
-            memcpy(node_at(v, level, pos >> level), h, 32);
-    }
-    memcpy(t->hash[level], h, 32);
-    t->size++;
+    if (level <= RING_BITS)
+        memcpy(node_at(ud, level, index), hash, 32);
 }
 
 /* Advances lag to n (lag.size <= n <= tree.size, and the tree at most
@@ -382,22 +370,15 @@ static void tree_add(aigov_verify_t *v, const uint8_t leaf[32])
  * still in the rings because they span RING_SIZE leaves. */
 static void lag_to(aigov_verify_t *v, uint64_t n)
 {
-    aigov_tree_t *t = &v->lag;
-
-    while (t->size < n) {
-        uint64_t at = t->size;
-        unsigned h = at ? (unsigned) __builtin_ctzll(at) : RING_BITS, level;
-        uint8_t x[32];
+    while (v->lag.size < n) {
+        uint64_t at = v->lag.size;
+        unsigned h = at ? (unsigned) __builtin_ctzll(at) : RING_BITS;
 
         if (h > RING_BITS)
             h = RING_BITS;
         while (at + ((uint64_t) 1 << h) > n)
             h--;
-        memcpy(x, node_at(v, h, at >> h), 32);
-        for (level = h; level < 63 && (t->size >> level) & 1; level++)
-            aigov_node_hash(t->hash[level], x, x);
-        memcpy(t->hash[level], x, 32);
-        t->size += (uint64_t) 1 << h;
+        aigov_tree_append_subtree(&v->lag, h, node_at(v, h, at >> h), NULL, NULL);
     }
 }
 
@@ -417,7 +398,7 @@ static void commit(aigov_verify_t *v, const uint8_t hash[32], unsigned file, uin
             v->franges[file].first = v->tree.size;
         v->franges[file].last = v->tree.size;
     }
-    tree_add(v, hash);
+    aigov_tree_append_subtree(&v->tree, 0, hash, keep_node, v);
 
     if (v->keep_leaves && !v->leaves_failed) {
         if (v->nleaves == v->cap_leaves) {
@@ -733,7 +714,7 @@ static void pre_line(const char *p, size_t len, int has_nl, int policies, pre_t 
     /* the check reads the policy fields on its way */
     memset(&o->pol, 0, sizeof(o->pol));
     o->json = aigov_json_check_top(p, len, policies ? aigov_record_policy_member : NULL, &o->pol);
-    o->pol_ok = policies && has_nl && o->has_seq && o->json == 0 && p[0] == '{';
+    o->pol_ok = policies && has_nl && o->has_seq && o->json == 0;
 }
 
 static void process_pre(aigov_verify_t *v, const char *p, size_t len, int has_nl, int first_of_file,
@@ -1018,12 +999,6 @@ void aigov_verify_buffer(aigov_verify_t *v, const char *data, size_t len)
     }
 }
 
-/* The last newline in b[0..n), or NULL. */
-static const char *last_nl(const char *b, size_t n)
-{
-    return memrchr(b, '\n', n);
-}
-
 int aigov_verify_file(aigov_verify_t *v, const char *path, char *err, size_t errlen)
 {
     /* plain or gzip (logrotate's compress), see audit_files.h */
@@ -1063,7 +1038,7 @@ int aigov_verify_file(aigov_verify_t *v, const char *path, char *err, size_t err
             ssize_t n;
 
             if (have == s->cap) {
-                if (last_nl(s->buf, have) != NULL)
+                if (memrchr(s->buf, '\n', have) != NULL)
                     break;
                 if (s->cap >= LINE_MAX_LEN) {
                     /* what came before it is reported first, in order */
@@ -1105,7 +1080,7 @@ int aigov_verify_file(aigov_verify_t *v, const char *path, char *err, size_t err
             }
             have += (size_t) n;
         }
-        nl = last_nl(s->buf, have);
+        nl = memrchr(s->buf, '\n', have);
         s->used = nl ? (size_t) (nl + 1 - s->buf) : 0;
         if (slot_split(s) < 0)
             goto oom;

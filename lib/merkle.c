@@ -33,20 +33,29 @@ void aigov_tree_init(aigov_tree_t *t)
     memset(t, 0, sizeof(*t));
 }
 
-/* Adding a leaf is a binary increment: every full subtree at the low set
- * bits merges with the new one. */
+/* Adding a subtree is a binary increment at its level: every full subtree
+ * at the set bits from there up merges with the new one. */
+void aigov_tree_append_subtree(aigov_tree_t *t, unsigned level, const uint8_t root[32],
+                               aigov_node_made_fn made, void *ud)
+{
+    uint64_t at = t->size;
+    unsigned l = level;
+    uint8_t h[32];
+
+    memcpy(h, root, 32);
+    while (l < 63 && (at >> l) & 1) {
+        aigov_node_hash(t->hash[l], h, h);
+        l++;
+        if (made)
+            made(ud, l, at >> l, h);
+    }
+    memcpy(t->hash[l], h, 32);
+    t->size = at + ((uint64_t) 1 << level);
+}
+
 void aigov_tree_append(aigov_tree_t *t, const uint8_t leaf_hash[32])
 {
-    uint8_t h[32];
-    unsigned level = 0;
-
-    memcpy(h, leaf_hash, 32);
-    while (level < 63 && (t->size >> level) & 1) {
-        aigov_node_hash(t->hash[level], h, h);
-        level++;
-    }
-    memcpy(t->hash[level], h, 32);
-    t->size++;
+    aigov_tree_append_subtree(t, 0, leaf_hash, NULL, NULL);
 }
 
 void aigov_tree_root(const aigov_tree_t *t, uint8_t out[32])
