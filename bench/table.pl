@@ -74,6 +74,7 @@ sub result {
              r => $r };
 }
 
+sub sum_of { my $t = 0; $t += $_ for @_; return $t }
 sub ms { my $us = shift; return sprintf($us < 10_000 ? '%.2f' : '%.1f', $us / 1000) }
 sub thousands { my $n = sprintf '%.0f', shift; 1 while $n =~ s/^(\d+)(\d{3})/$1,$2/; $n }
 sub ratio {
@@ -226,6 +227,51 @@ for my $case (grep { $case_mib{$_} } @cases) {
                      defined $fl && $fl > 0 ? sprintf('%.2f', $med / $fl) : ''];
     }
 }
+# The 1 KiB full stack against the floors of its steps. The machine's
+# speed moves (the same micro row runs at one speed, then 1.7 times
+# slower for seconds), so each round's added CPU is also given at the
+# speed of the round where plain nginx cost least: plain nginx's CPU per
+# request, a fixed piece of work, is the yardstick of each round.
+my @k1 = (['workers', 'rounds', 'nginx CPU per request', 'added CPU per request',
+           'at the fastest round\'s speed', 'hot floors', '+ log write', 'cold floors + log write',
+           'x hot floors', 'x hot floors + write', 'x cold floors + write']);
+my @hot = qw(jwt policy parse1k plugins1k audit1k);
+my $have_floors = !grep { !defined $floor{$_} } @hot;
+my $fl_hot = $have_floors ? sum_of(map { $floor{$_} } @hot) : undef;
+my $fl_cold = ($have_floors && !grep { !defined $floor{"${_}_cold"} } @hot)
+    ? sum_of(map { $floor{"${_}_cold"} } @hot) : undef;
+my $fl_write = defined $floor{append4} ? $floor{append4} / 4 : undef;
+for my $w (1, 2) {
+    my $base = $runs{"nginx-$w:json1k"} or next;
+    my $r = $runs{"audit-$w:json1k"} or next;
+    my (@add, @scaled, @ngx);
+    my $last = $#{ $r->{cpu} } < $#{ $base->{cpu} } ? $#{ $r->{cpu} } : $#{ $base->{cpu} };
+    for my $k (0 .. $last) {
+        next unless defined $r->{cpu}[$k] && defined $base->{cpu}[$k];
+        push @add, $r->{cpu}[$k] - $base->{cpu}[$k];
+        push @ngx, $base->{cpu}[$k];
+    }
+    next unless @add;
+    my ($fast) = sort { $a <=> $b } @ngx;
+    @scaled = map { $add[$_] * $fast / $ngx[$_] } 0 .. $#add;
+    my @sn = sort { $a <=> $b } @ngx;
+    my $a = median(@scaled);
+    my $x = sub { my $f = shift; defined $f && $f > 0 ? sprintf('%.2f', $a / $f) : '' };
+    push @k1, [$w, scalar @add,
+               @sn > 1 ? sprintf('%.1f to %.1f us', $sn[0], $sn[-1]) : sprintf('%.1f us', $sn[0]),
+               sprintf('%.1f us', median(@add)), sprintf('%.1f us', $a),
+               defined $fl_hot ? sprintf('%.1f us', $fl_hot) : 'n/a',
+               defined $fl_write ? sprintf('%.1f us', $fl_write) : 'n/a',
+               defined $fl_cold && defined $fl_write ? sprintf('%.1f us', $fl_cold + $fl_write) : 'n/a',
+               $x->($fl_hot), $x->(defined $fl_write ? $fl_hot + $fl_write : undef),
+               $x->(defined $fl_cold && defined $fl_write ? $fl_cold + $fl_write : undef)];
+}
+if (@k1 > 1) {
+    print "\n";
+    print "json 1 KiB, the full stack (identity, policy, four plugins, signed audit log) against the floors of its steps: the server CPU time it adds per request over plain nginx (round by round, then the median), also scaled to the speed of the round where plain nginx cost least (this machine's speed moves by up to 1.8 times for seconds at a time). Hot floors: build/bench-micro's rows for the cached JWT check, the policy decision, the parse of the 1 KiB body, the four plugins and the audit work of one request (the fastest of three runs). Log write: appending four requests' records in one write(), a quarter of it (the workers write about four requests' records at once under this load). Cold floors: the same steps, each right after 1 MiB of other memory was written.\n\n";
+    print_table(\@k1, [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+}
+
 if (@long > 1) {
     print "\n";
     print "Long prompts: the server CPU time aigov adds per request (its CPU per request minus plain nginx's, 2 workers, round by round), per MiB of prompt, against the sum of the per-MiB floors of its steps (build/bench-micro: parse for pass-through; parse, the four plugins and one SHA-256 for the full stack).\n\n";

@@ -68,6 +68,7 @@ static ngx_http_aigov_main_conf_t  *ngx_http_aigov_audit_conf_cur;
 #define NGX_HTTP_AIGOV_PEND_MAX  (64 * 1024)
 
 static ngx_event_t                  ngx_http_aigov_audit_flush_ev;
+static ngx_uint_t                   ngx_http_aigov_audit_deferred;
 static u_char                      *ngx_http_aigov_audit_pend;
 static size_t                       ngx_http_aigov_audit_pend_len;
 static ngx_uint_t                   ngx_http_aigov_audit_pend_n;
@@ -336,13 +337,43 @@ ngx_http_aigov_audit_exit_process(ngx_cycle_t *cycle)
 }
 
 
+/*
+ * While another worker holds the lock (its write, its leaves: some
+ * microseconds), the held records wait for the next loop turn rather than
+ * spin: the worker serves the events that came meanwhile, and the next
+ * write takes more records at once. A few turns at most, then it waits
+ * for the lock as before; the bounds on held records still hold.
+ */
+#define NGX_HTTP_AIGOV_FLUSH_DEFER  4
+
 static void
 ngx_http_aigov_audit_flush(ngx_event_t *ev)
 {
-    if (ngx_http_aigov_audit_pend_n && ngx_http_aigov_audit_conf_cur) {
-        (void) ngx_http_aigov_audit_append(ngx_http_aigov_audit_conf_cur,
-                                           NULL, 0, ev->log);
+    ngx_http_aigov_main_conf_t  *amcf;
+
+    amcf = ngx_http_aigov_audit_conf_cur;
+
+    if (ngx_http_aigov_audit_pend_n == 0 || amcf == NULL) {
+        return;
     }
+
+    if (*amcf->audit_mutex->lock != 0
+        && ngx_http_aigov_audit_deferred < NGX_HTTP_AIGOV_FLUSH_DEFER
+        && !ngx_exiting && !ngx_terminate && !ngx_quit)
+    {
+        ngx_http_aigov_audit_deferred++;
+        ngx_post_event(ev, &ngx_posted_next_events);
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                       "aigov: audit log busy, %ui held records wait a "
+                       "turn (%ui)", ngx_http_aigov_audit_pend_n,
+                       ngx_http_aigov_audit_deferred);
+        return;
+    }
+
+    ngx_http_aigov_audit_deferred = 0;
+
+    (void) ngx_http_aigov_audit_append(amcf, NULL, 0, ev->log);
 }
 
 
