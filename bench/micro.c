@@ -847,8 +847,8 @@ static void bench_request(void)
             snprintf(notes, sizeof(notes), "%zu texts, action flag, parse excluded; %zu findings (benign prompt)",
                      rq.ntexts, found);
             row_ops(name, (double)ops, secs, "/s", notes);
-            /* each plugin alone, to show which one the row's time is */
             row_cold(name, bench_filter_request, &c);
+            /* each plugin alone, to show which one the row's time is */
             for (int k = 0; k < NPLUGINS; k++) {
                 char one[64];
                 freq_ctx_t ck = {pl.spec + k, 1, &rq, 0};

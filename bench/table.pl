@@ -74,6 +74,11 @@ sub result {
              r => $r };
 }
 
+# The last round both rows measured (a row may have fewer runs).
+sub last_round {
+    my ($r, $base) = @_;
+    return $#{ $r->{cpu} } < $#{ $base->{cpu} } ? $#{ $r->{cpu} } : $#{ $base->{cpu} };
+}
 sub sum_of { my $t = 0; $t += $_ for @_; return $t }
 sub ms { my $us = shift; return sprintf($us < 10_000 ? '%.2f' : '%.1f', $us / 1000) }
 sub thousands { my $n = sprintf '%.0f', shift; 1 while $n =~ s/^(\d+)(\d{3})/$1,$2/; $n }
@@ -209,7 +214,7 @@ for my $case (grep { $case_mib{$_} } @cases) {
     for my $id (qw(pass-2 audit-2)) {
         my $r = $runs{"$id:$case"} or next;
         my (@add, @q);
-        for my $k (0 .. ($#{ $r->{cpu} } < $#{ $base->{cpu} } ? $#{ $r->{cpu} } : $#{ $base->{cpu} })) {
+        for my $k (0 .. last_round($r, $base)) {
             push @add, $r->{cpu}[$k] - $base->{cpu}[$k]
                 if defined $r->{cpu}[$k] && defined $base->{cpu}[$k];
             push @q, $r->{rps}[$k] / $base->{rps}[$k] if $r->{rps}[$k] && $base->{rps}[$k];
@@ -244,22 +249,19 @@ my $fl_write = defined $floor{append4} ? $floor{append4} / 4 : undef;
 for my $w (1, 2) {
     my $base = $runs{"nginx-$w:json1k"} or next;
     my $r = $runs{"audit-$w:json1k"} or next;
-    my (@add, @scaled, @ngx);
-    my $last = $#{ $r->{cpu} } < $#{ $base->{cpu} } ? $#{ $r->{cpu} } : $#{ $base->{cpu} };
-    for my $k (0 .. $last) {
+    my (@add, @ngx);
+    for my $k (0 .. last_round($r, $base)) {
         next unless defined $r->{cpu}[$k] && defined $base->{cpu}[$k];
         push @add, $r->{cpu}[$k] - $base->{cpu}[$k];
         push @ngx, $base->{cpu}[$k];
     }
     next unless @add;
-    my ($fast) = sort { $a <=> $b } @ngx;
-    @scaled = map { $add[$_] * $fast / $ngx[$_] } 0 .. $#add;
     my @sn = sort { $a <=> $b } @ngx;
-    my $a = median(@scaled);
-    my $x = sub { my $f = shift; defined $f && $f > 0 ? sprintf('%.2f', $a / $f) : '' };
+    my $scaled = median(map { $add[$_] * $sn[0] / $ngx[$_] } 0 .. $#add);
+    my $x = sub { my $f = shift; defined $f && $f > 0 ? sprintf('%.2f', $scaled / $f) : '' };
     push @k1, [$w, scalar @add,
                @sn > 1 ? sprintf('%.1f to %.1f us', $sn[0], $sn[-1]) : sprintf('%.1f us', $sn[0]),
-               sprintf('%.1f us', median(@add)), sprintf('%.1f us', $a),
+               sprintf('%.1f us', median(@add)), sprintf('%.1f us', $scaled),
                defined $fl_hot ? sprintf('%.1f us', $fl_hot) : 'n/a',
                defined $fl_write ? sprintf('%.1f us', $fl_write) : 'n/a',
                defined $fl_cold && defined $fl_write ? sprintf('%.1f us', $fl_cold + $fl_write) : 'n/a',

@@ -354,6 +354,8 @@ ngx_http_aigov_audit_flush(ngx_event_t *ev)
     amcf = ngx_http_aigov_audit_conf_cur;
 
     if (ngx_http_aigov_audit_pend_n == 0 || amcf == NULL) {
+        /* written meanwhile by a refusal or a full buffer */
+        ngx_http_aigov_audit_deferred = 0;
         return;
     }
 
