@@ -21,7 +21,36 @@ typedef struct {
     size_t   size;
 } ngx_http_aigov_map_t;
 
+
+/*
+ * A body that nginx did not keep in one buffer (a temporary file, chunked
+ * pieces) is copied into a buffer the worker keeps between requests, up
+ * to aigov_body_keep in all. Pages already faulted in cost nothing to
+ * fill again; a fresh page, or a page of the file mapped anew, costs a
+ * fault each, and on a virtual machine that is more than the copy.
+ */
+
+typedef struct ngx_http_aigov_kept_s  ngx_http_aigov_kept_t;
+
+struct ngx_http_aigov_kept_s {
+    u_char                 *data;
+    size_t                  size;
+    ngx_uint_t              busy;
+    ngx_http_aigov_kept_t  *next;
+};
+
+/* smaller bodies come from the pool: glibc serves them from its heap,
+ * which stays mapped */
+#define NGX_HTTP_AIGOV_KEPT_MIN   (128 * 1024)
+#define NGX_HTTP_AIGOV_KEPT_UNIT  (256 * 1024)
+
+static ngx_http_aigov_kept_t  *ngx_http_aigov_kept;
+static size_t                  ngx_http_aigov_kept_size;
+
 static void ngx_http_aigov_body_handler(ngx_http_request_t *r);
+static u_char *ngx_http_aigov_kept_get(ngx_http_request_t *r, size_t need,
+    ngx_uint_t *fresh);
+static void ngx_http_aigov_kept_release(void *data);
 static ngx_int_t ngx_http_aigov_start(ngx_http_request_t *r,
     ngx_http_aigov_ctx_t *ctx, ngx_http_aigov_loc_conf_t *alcf);
 static ngx_uint_t ngx_http_aigov_ambiguous_path(ngx_http_request_t *r);
@@ -1133,6 +1162,8 @@ ngx_http_aigov_read_body(ngx_http_request_t *r, ngx_str_t *body)
     off_t         len;
     u_char       *p;
     ssize_t       n;
+    ngx_uint_t    fresh;
+    const char   *how;
     ngx_buf_t    *b;
     ngx_chain_t  *cl;
 
@@ -1164,6 +1195,14 @@ ngx_http_aigov_read_body(ngx_http_request_t *r, ngx_str_t *body)
         return NGX_OK;
     }
 
+    p = ngx_http_aigov_kept_get(r, len, &fresh);
+
+    if (p) {
+        how = fresh ? "copied into a new kept buffer"
+                    : "copied into a kept buffer";
+        goto copy;
+    }
+
     if (cl->next == NULL && cl->buf->in_file) {
         switch (ngx_http_aigov_body_map(r, cl->buf, body)) {
         case NGX_OK:
@@ -1182,6 +1221,10 @@ ngx_http_aigov_read_body(ngx_http_request_t *r, ngx_str_t *body)
     if (p == NULL) {
         return NGX_ERROR;
     }
+
+    how = "copied";
+
+copy:
 
     body->data = p;
 
@@ -1206,8 +1249,8 @@ ngx_http_aigov_read_body(ngx_http_request_t *r, ngx_str_t *body)
 
     body->len = p - body->data;
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "aigov: request body of %O bytes copied", len);
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "aigov: request body of %O bytes %s", len, how);
 
     return NGX_OK;
 }
@@ -1327,7 +1370,8 @@ ngx_http_aigov_body_map(ngx_http_request_t *r, ngx_buf_t *b, ngx_str_t *body)
         return NGX_ERROR;
     }
 
-    p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, b->file->fd, at);
+    p = mmap(NULL, size, PROT_READ, MAP_PRIVATE|MAP_POPULATE, b->file->fd,
+             at);
     if (p == MAP_FAILED) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, ngx_errno,
                       "aigov: mmap() of the request body file failed, "
@@ -1356,4 +1400,111 @@ ngx_http_aigov_body_unmap(void *data)
         (void) munmap(m->addr, m->size);
         m->addr = NULL;
     }
+}
+
+
+/*
+ * The smallest free kept buffer that holds need bytes, else a new one if
+ * the budget allows (free buffers too small for it are given back first);
+ * NULL: none, the caller maps or allocates as before. The buffer is the
+ * request's until its pool goes.
+ */
+
+static u_char *
+ngx_http_aigov_kept_get(ngx_http_request_t *r, size_t need, ngx_uint_t *fresh)
+{
+    size_t                       size, keep;
+    u_char                      *p;
+    ngx_pool_cleanup_t          *cln;
+    ngx_http_aigov_kept_t       *k, *best, **kp;
+    ngx_http_aigov_main_conf_t  *amcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_aigov_module);
+    keep = amcf->body_keep;
+    *fresh = 0;
+
+    if (need < NGX_HTTP_AIGOV_KEPT_MIN || need > keep) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    best = NULL;
+
+    for (k = ngx_http_aigov_kept; k; k = k->next) {
+        if (!k->busy && k->size >= need
+            && (best == NULL || k->size < best->size))
+        {
+            best = k;
+        }
+    }
+
+    if (best == NULL) {
+        size = ngx_min(ngx_align(need, NGX_HTTP_AIGOV_KEPT_UNIT), keep);
+
+        kp = &ngx_http_aigov_kept;
+
+        while (*kp && ngx_http_aigov_kept_size + size > keep) {
+            k = *kp;
+
+            if (k->busy) {
+                kp = &k->next;
+                continue;
+            }
+
+            *kp = k->next;
+            ngx_http_aigov_kept_size -= k->size;
+            (void) munmap(k->data, k->size);
+            ngx_free(k);
+        }
+
+        if (ngx_http_aigov_kept_size + size > keep) {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "aigov: kept body buffers full (%uz bytes lent)",
+                           ngx_http_aigov_kept_size);
+            return NULL;
+        }
+
+        best = ngx_alloc(sizeof(ngx_http_aigov_kept_t), r->connection->log);
+        if (best == NULL) {
+            return NULL;
+        }
+
+        /* its own mapping, so that glibc's thresholds do not move */
+        p = mmap(NULL, size, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS,
+                 -1, 0);
+        if (p == MAP_FAILED) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
+                          "aigov: mmap(%uz) for a kept body buffer failed",
+                          size);
+            ngx_free(best);
+            return NULL;
+        }
+
+        best->data = p;
+        best->size = size;
+        best->busy = 0;
+        best->next = ngx_http_aigov_kept;
+        ngx_http_aigov_kept = best;
+        ngx_http_aigov_kept_size += size;
+        *fresh = 1;
+    }
+
+    best->busy = 1;
+    cln->handler = ngx_http_aigov_kept_release;
+    cln->data = best;
+
+    return best->data;
+}
+
+
+static void
+ngx_http_aigov_kept_release(void *data)
+{
+    ngx_http_aigov_kept_t  *k = data;
+
+    k->busy = 0;
 }

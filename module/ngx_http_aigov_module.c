@@ -199,6 +199,13 @@ static ngx_command_t  ngx_http_aigov_commands[] = {
       offsetof(ngx_http_aigov_main_conf_t, shm_size),
       NULL },
 
+    { ngx_string("aigov_body_keep"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_aigov_main_conf_t, body_keep),
+      NULL },
+
       ngx_null_command
 };
 
@@ -255,6 +262,7 @@ ngx_http_aigov_create_main_conf(ngx_conf_t *cf)
     }
 
     amcf->shm_size = NGX_CONF_UNSET_SIZE;
+    amcf->body_keep = NGX_CONF_UNSET_SIZE;
     amcf->cp_records = NGX_CONF_UNSET_UINT;
     amcf->cp_time = NGX_CONF_UNSET;
     amcf->audit_fail_open = NGX_CONF_UNSET_UINT;
@@ -286,6 +294,7 @@ ngx_http_aigov_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_str_t  name = ngx_string("aigov");
 
     ngx_conf_init_size_value(amcf->shm_size, 10 * 1024 * 1024);
+    ngx_conf_init_size_value(amcf->body_keep, 16 * 1024 * 1024);
 
     if (amcf->shm_size < 64 * 1024) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

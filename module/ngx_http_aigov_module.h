@@ -105,6 +105,7 @@ typedef struct {
 
     ngx_shm_zone_t            *shm_zone;
     size_t                     shm_size;
+    size_t                     body_keep;      /* aigov_body_keep */
     ngx_shmtx_t               *quota_mutex;    /* in shm */
     void                      *quota;          /* lib/quota block in shm */
 

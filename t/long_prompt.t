@@ -1,10 +1,11 @@
 #!/usr/bin/perl
 # Long prompts are read where nginx keeps them: in its own buffer (the part
 # read with the headers moved in front of the rest, one buffer sent
-# upstream), mapped from the temporary file when spilled, copied only when
-# the pieces do not lie in one buffer (chunked). Whatever the path, the
-# filters see the whole prompt, its first and last bytes included, and the
-# upstream gets exactly the body the gateway judged.
+# upstream). A body spilled to a temporary file or sent in chunks is copied
+# into a buffer the worker keeps for the next one, up to aigov_body_keep in
+# all; beyond that a file is mapped and chunks copied into the pool.
+# Whatever the path, the filters see the whole prompt, its first and last
+# bytes included, and the upstream gets exactly the body the gateway judged.
 
 use strict;
 use warnings;
@@ -33,7 +34,8 @@ YAML
 my $file_port = AigovTest::free_port();
 my $loc = "aigov_policy %%DIR%%/policy.yaml; error_log %%DIR%%/logs/body.log debug;";
 my $conf = $t->gateway_conf(
-    http => 'aigov_plugin blocklist %%ROOT%%/build/plugins/blocklist.so;',
+    http => "aigov_plugin blocklist %%ROOT%%/build/plugins/blocklist.so;\n"
+          . "aigov_body_keep 2m;",
     max_body => '8m',
     server => 'client_body_buffer_size 8m;',
     location => $loc);
@@ -62,7 +64,7 @@ sub body_path {
     open my $f, '<', $log or return '';
     my $last = '';
     while (<$f>) {
-        $last = $1 if /aigov: request body of \d+ bytes (read in place|mapped from its file|copied)/;
+        $last = $1 if /aigov: request body of \d+ bytes (read in place|mapped from its file|copied into a new kept buffer|copied into a kept buffer|copied)$/;
     }
     close $f;
     return $last;
@@ -107,18 +109,47 @@ check('1 MiB, other scripts', prompt(1 << 20, "\x{43f}\x{440}\x{438}\x{432}\x{43
 # a long header in front: less of the body arrives with the headers
 check('1 MiB after a long header', prompt(1 << 20), 'read in place',
       headers => { 'X-Pad' => 'p' x 900 });
-# chunked: the pieces lie between chunk headers, so the body is copied
-check('1 MiB chunked', prompt(1 << 20), 'copied', chunked => 1, chunk_size => 65536);
+# chunked: the pieces lie between chunk headers, so the body is copied,
+# into a buffer kept for the next long body (1.25 MiB of the 2 MiB budget)
+check('1 MiB chunked', prompt(1 << 20), 'copied into a new kept buffer',
+      chunked => 1, chunk_size => 65536);
+# small chunked bodies come from the pool
+check('64 KiB chunked', prompt(64 << 10), 'copied', chunked => 1, chunk_size => 8192);
 
-# spilled to a temporary file: mapped
+# spilled to a temporary file: copied into the kept buffer, not a new one
+my %spill = (port => $file_port);
+check('1 MiB spilled', prompt(1 << 20), 'copied into a kept buffer', %spill);
+check('1 MiB spilled again', prompt(900_000), 'copied into a kept buffer', %spill);
+# larger than the whole budget: mapped from its file
+check('3 MiB spilled', prompt(3 << 20), 'mapped from its file', %spill);
+check('3 MiB chunked', prompt(3 << 20), 'copied', chunked => 1, chunk_size => 65536);
+
+# While one request holds the kept buffer (its answer delayed), a second
+# one does not fit in what is left of the budget: its file is mapped.
 {
-    my $body = prompt(1 << 20);
+    my $held = prompt(1 << 20, 'held body text ');
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $file_port, Proto => 'tcp')
+        or die $!;
     truncate $log, 0;
-    my $r = $t->request('POST', '/v1/chat/completions', body => $body, port => $file_port);
-    is($r->{status}, 200, 'spilled: 200');
-    is($r->{headers}{'x-mock-body-sha256'}, sha256_hex(redacted($body)), 'spilled: both ends redacted');
-    is(body_path(), 'mapped from its file', 'spilled: body mapped from its file');
+    $s->print("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              . "X-Mock-Delay-Ms: 1500\r\nConnection: close\r\n"
+              . "Content-Length: " . length($held) . "\r\n\r\n$held");
+    my $deadline = time + 10;
+    sleep 0.05 until body_path() || time > $deadline;
+    is(body_path(), 'copied into a kept buffer', 'held: its body in the kept buffer');
+    check('1 MiB spilled beside a held one', prompt(1 << 20), 'mapped from its file', %spill);
+    my $got = '';
+    while (sysread($s, my $buf, 65536)) { $got .= $buf }
+    close $s;
+    my ($sha) = $got =~ /X-Mock-Body-Sha256: ([0-9a-f]+)/i;
+    is($sha, sha256_hex(redacted($held)), 'held: its body reached the upstream whole');
+    # given back when the held request ended
+    check('1 MiB spilled after', prompt(1 << 20), 'copied into a kept buffer', %spill);
 }
+
+# a body too large for the free buffer: that one goes, a larger one comes
+check('1.9 MiB spilled', prompt(1_900_000), 'copied into a new kept buffer', %spill);
+check('1 MiB spilled into the larger one', prompt(1 << 20), 'copied into a kept buffer', %spill);
 
 # a body cut short is not read at all, wherever it would have gone
 {
@@ -153,6 +184,16 @@ check('1 MiB chunked', prompt(1 << 20), 'copied', chunked => 1, chunk_size => 65
     }
     close $s;
     is_deeply(\@sha, [ map { sha256_hex(redacted($_)) } @bodies ], 'pipelined: each body whole');
+}
+
+# a budget that is not a size is refused by nginx -t, by name
+{
+    (my $bad = $conf) =~ s/aigov_body_keep 2m;/aigov_body_keep lots;/ or die;
+    $t->write_conf($bad);
+    my ($ok, $out) = $t->nginx_t;
+    ok(!$ok, 'aigov_body_keep lots: nginx -t fails');
+    like($out, qr/"aigov_body_keep" directive invalid value/, 'the error names the directive');
+    $t->write_conf($conf);
 }
 
 $t->done;
