@@ -71,7 +71,7 @@ for src in "${targets[@]}"; do
     done
     bin="$OUT/$name"
     if [ -x "$bin" ]; then
-        stale=$(find lib plugins -name '*.h' -newer "$bin" -print -quit)
+        stale=$(find lib plugins fuzz -name '*.h' -newer "$bin" -print -quit)
         for f in "$src" "${sources[@]}"; do
             [ "$f" -nt "$bin" ] && stale=$f
         done

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "nesting.h"
 
 static void on_problem(void *ud, const aigov_problem_t *p)
 {
@@ -46,14 +47,6 @@ static void fixed_key(aigov_vkey_t *k)
     for (int i = 0; i < 32; i++)
         k->pub[i] = (uint8_t) (i * 7 + 1);
     aigov_key_id(k->name, strlen(k->name), k->pub, k->id);
-}
-
-static int nesting(const uint8_t *d, size_t n)
-{
-    int c = 0;
-    for (size_t i = 0; i < n; i++)
-        c += d[i] == '[' || d[i] == '{';
-    return c;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -21,20 +21,13 @@
 #include <jansson.h>
 
 #include "audit.h"
+#include "nesting.h"
 
 typedef struct {
     json_t *obj;
     size_t  members;
     int     unique;     /* no key comes twice: each value is the one kept */
 } seen_t;
-
-static int nesting(const uint8_t *d, size_t n)
-{
-    int c = 0;
-    for (size_t i = 0; i < n; i++)
-        c += d[i] == '[' || d[i] == '{';
-    return c;
-}
 
 static int on_member(void *ud, const char *k, size_t klen, const char *v, size_t vlen)
 {
