@@ -1195,15 +1195,14 @@ ngx_http_aigov_read_body(ngx_http_request_t *r, ngx_str_t *body)
         return NGX_OK;
     }
 
+    how = "copied";
     p = ngx_http_aigov_kept_get(r, len, &fresh);
 
     if (p) {
         how = fresh ? "copied into a new kept buffer"
                     : "copied into a kept buffer";
-        goto copy;
-    }
 
-    if (cl->next == NULL && cl->buf->in_file) {
+    } else if (cl->next == NULL && cl->buf->in_file) {
         switch (ngx_http_aigov_body_map(r, cl->buf, body)) {
         case NGX_OK:
             ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -1217,14 +1216,12 @@ ngx_http_aigov_read_body(ngx_http_request_t *r, ngx_str_t *body)
         }
     }
 
-    p = ngx_pnalloc(r->pool, len + 1);
     if (p == NULL) {
-        return NGX_ERROR;
+        p = ngx_pnalloc(r->pool, len + 1);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
     }
-
-    how = "copied";
-
-copy:
 
     body->data = p;
 
@@ -1427,11 +1424,6 @@ ngx_http_aigov_kept_get(ngx_http_request_t *r, size_t need, ngx_uint_t *fresh)
         return NULL;
     }
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NULL;
-    }
-
     best = NULL;
 
     for (k = ngx_http_aigov_kept; k; k = k->next) {
@@ -1491,6 +1483,12 @@ ngx_http_aigov_kept_get(ngx_http_request_t *r, size_t need, ngx_uint_t *fresh)
         ngx_http_aigov_kept = best;
         ngx_http_aigov_kept_size += size;
         *fresh = 1;
+    }
+
+    /* without a cleanup the buffer would stay lent: it stays free */
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
     }
 
     best->busy = 1;
