@@ -74,6 +74,9 @@ typedef enum {
     AIGOV_M_ID_CACHE_HITS,
     AIGOV_M_ID_SIGNATURES,
     AIGOV_M_ID_REFUSALS,         /* code */
+    AIGOV_M_BODY_KEPT,           /* gauge, bytes */
+    AIGOV_M_BODY_LENT,           /* gauge, bytes */
+    AIGOV_M_BODY_MISSED,
     AIGOV_M_DROPPED,
     AIGOV_M_COUNT_
 } aigov_metric_t;

@@ -1198,6 +1198,10 @@ ngx_http_aigov_read_body(ngx_http_request_t *r, ngx_str_t *body)
     how = "copied";
     p = ngx_http_aigov_kept_get(r, len, &fresh);
 
+    if (p == NULL && len >= NGX_HTTP_AIGOV_KEPT_MIN) {
+        ngx_http_aigov_metrics_body(0, 0, 1);
+    }
+
     if (p) {
         how = fresh ? "copied into a new kept buffer"
                     : "copied into a kept buffer";
@@ -1449,6 +1453,7 @@ ngx_http_aigov_kept_get(ngx_http_request_t *r, size_t need, ngx_uint_t *fresh)
 
             *kp = k->next;
             ngx_http_aigov_kept_size -= k->size;
+            ngx_http_aigov_metrics_body(-(ssize_t) k->size, 0, 0);
             (void) munmap(k->data, k->size);
             ngx_free(k);
         }
@@ -1482,6 +1487,7 @@ ngx_http_aigov_kept_get(ngx_http_request_t *r, size_t need, ngx_uint_t *fresh)
         best->next = ngx_http_aigov_kept;
         ngx_http_aigov_kept = best;
         ngx_http_aigov_kept_size += size;
+        ngx_http_aigov_metrics_body(size, 0, 0);
         *fresh = 1;
     }
 
@@ -1495,6 +1501,8 @@ ngx_http_aigov_kept_get(ngx_http_request_t *r, size_t need, ngx_uint_t *fresh)
     cln->handler = ngx_http_aigov_kept_release;
     cln->data = best;
 
+    ngx_http_aigov_metrics_body(0, best->size, 0);
+
     return best->data;
 }
 
@@ -1505,4 +1513,25 @@ ngx_http_aigov_kept_release(void *data)
     ngx_http_aigov_kept_t  *k = data;
 
     k->busy = 0;
+    ngx_http_aigov_metrics_body(0, -(ssize_t) k->size, 0);
+}
+
+
+/* a worker leaving takes its buffers out of the gauges */
+
+void
+ngx_http_aigov_kept_exit(void)
+{
+    ssize_t                 lent;
+    ngx_http_aigov_kept_t  *k;
+
+    lent = 0;
+
+    for (k = ngx_http_aigov_kept; k; k = k->next) {
+        if (k->busy) {
+            lent += k->size;
+        }
+    }
+
+    ngx_http_aigov_metrics_body(-(ssize_t) ngx_http_aigov_kept_size, -lent, 0);
 }

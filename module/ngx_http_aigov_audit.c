@@ -316,12 +316,17 @@ ngx_http_aigov_audit_init_process(ngx_cycle_t *cycle)
 }
 
 
-/* A worker leaving (shutdown, reload) signs what it has written. */
+/*
+ * A worker leaving (shutdown, reload) signs what it has written; its kept
+ * body buffers leave the metrics with it.
+ */
 
 void
 ngx_http_aigov_audit_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_aigov_main_conf_t  *amcf;
+
+    ngx_http_aigov_kept_exit();
 
     amcf = ngx_http_aigov_audit_conf_cur;
 

@@ -823,6 +823,31 @@ ngx_http_aigov_metrics_checkpoint(void)
 }
 
 
+/* changes of the kept body buffers (ngx_http_aigov_access.c), in bytes */
+
+void
+ngx_http_aigov_metrics_body(ssize_t kept, ssize_t lent, ngx_uint_t missed)
+{
+    void  *mem = ngx_http_aigov_metrics_mem;
+
+    if (mem == NULL) {
+        return;
+    }
+
+    if (kept) {
+        ngx_http_aigov_m_add(mem, AIGOV_M_BODY_KEPT, NULL, kept);
+    }
+
+    if (lent) {
+        ngx_http_aigov_m_add(mem, AIGOV_M_BODY_LENT, NULL, lent);
+    }
+
+    if (missed) {
+        ngx_http_aigov_m_add(mem, AIGOV_M_BODY_MISSED, NULL, missed);
+    }
+}
+
+
 static ngx_int_t
 ngx_http_aigov_metrics_handler(ngx_http_request_t *r)
 {

@@ -219,6 +219,7 @@ ngx_http_aigov_ctx_t *ngx_http_aigov_create_ctx(ngx_http_request_t *r);
 
 /* ngx_http_aigov_access.c */
 ngx_int_t ngx_http_aigov_access_handler(ngx_http_request_t *r);
+void ngx_http_aigov_kept_exit(void);
 void ngx_http_aigov_processed(ngx_http_request_t *r, ngx_int_t rc);
 
 /* ngx_http_aigov_redis.c: where quotas are counted (shared memory or
@@ -278,6 +279,8 @@ void ngx_http_aigov_metrics_request(ngx_http_request_t *r,
 void ngx_http_aigov_metrics_audit(ngx_uint_t records, size_t bytes,
     ngx_uint_t failed);
 void ngx_http_aigov_metrics_checkpoint(void);
+void ngx_http_aigov_metrics_body(ssize_t kept, ssize_t lent,
+    ngx_uint_t missed);
 
 /* ngx_http_aigov_audit_policy.c */
 void ngx_http_aigov_audit_policy_use(aigov_policy_t *policy, ngx_log_t *log);

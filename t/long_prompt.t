@@ -6,6 +6,7 @@
 # all; beyond that a file is mapped and chunks copied into the pool.
 # Whatever the path, the filters see the whole prompt, its first and last
 # bytes included, and the upstream gets exactly the body the gateway judged.
+# aigov_metrics shows the kept and lent bytes and the bodies that missed.
 
 use strict;
 use warnings;
@@ -52,12 +53,21 @@ $conf .= <<"EOF";
             proxy_http_version 1.1;
             proxy_set_header Connection "";
         }
+        location = /metrics { aigov_metrics; }
     }
 EOF
 $t->write_conf($conf);
 $t->start_nginx;
 
 my $log = $t->dir . '/logs/body.log';
+
+# The kept buffers' series in aigov_metrics: kept bytes, lent bytes, misses.
+sub kept {
+    my $r = $t->request('GET', '/metrics', port => $file_port);
+    my %m = $r->{body} =~ /^(aigov_body_buffers_\w+) (\d+)$/mg;
+    return [ map { $m{"aigov_body_buffers_$_"} // 'absent' } qw(bytes lent_bytes missed_total) ];
+}
+my $UNIT = 256 << 10;
 
 # What the gateway said about the last request's body.
 sub body_path {
@@ -109,12 +119,14 @@ check('1 MiB, other scripts', prompt(1 << 20, "\x{43f}\x{440}\x{438}\x{432}\x{43
 # a long header in front: less of the body arrives with the headers
 check('1 MiB after a long header', prompt(1 << 20), 'read in place',
       headers => { 'X-Pad' => 'p' x 900 });
+is_deeply(kept(), [0, 0, 0], 'metrics: no body buffer kept yet, none missed');
 # chunked: the pieces lie between chunk headers, so the body is copied,
 # into a buffer kept for the next long body (1.25 MiB of the 2 MiB budget)
 check('1 MiB chunked', prompt(1 << 20), 'copied into a new kept buffer',
       chunked => 1, chunk_size => 65536);
 # small chunked bodies come from the pool
 check('64 KiB chunked', prompt(64 << 10), 'copied', chunked => 1, chunk_size => 8192);
+is_deeply(kept(), [5 * $UNIT, 0, 0], 'metrics: 1.25 MiB kept, given back, a small body no miss');
 
 # spilled to a temporary file: copied into the kept buffer, not a new one
 my %spill = (port => $file_port);
@@ -123,6 +135,7 @@ check('900 KB spilled', prompt(900_000), 'copied into a kept buffer', %spill);
 # larger than the whole budget: mapped from its file
 check('3 MiB spilled', prompt(3 << 20), 'mapped from its file', %spill);
 check('3 MiB chunked', prompt(3 << 20), 'copied', chunked => 1, chunk_size => 65536);
+is_deeply(kept(), [5 * $UNIT, 0, 2], 'metrics: two bodies larger than the budget missed');
 
 # While one request holds the kept buffer (its answer delayed), a second
 # one does not fit in what is left of the budget: its file is mapped.
@@ -137,6 +150,7 @@ check('3 MiB chunked', prompt(3 << 20), 'copied', chunked => 1, chunk_size => 65
     my $deadline = time + 10;
     sleep 0.05 until body_path() || time > $deadline;
     is(body_path(), 'copied into a kept buffer', 'held: its body in the kept buffer');
+    is_deeply(kept(), [5 * $UNIT, 5 * $UNIT, 2], 'metrics: the held request has the buffer lent');
     check('1 MiB spilled beside a held one', prompt(1 << 20), 'mapped from its file', %spill);
     my $got = '';
     while (sysread($s, my $buf, 65536)) { $got .= $buf }
@@ -145,11 +159,13 @@ check('3 MiB chunked', prompt(3 << 20), 'copied', chunked => 1, chunk_size => 65
     is($sha, sha256_hex(redacted($held)), 'held: its body reached the upstream whole');
     # given back when the held request ended
     check('1 MiB spilled after', prompt(1 << 20), 'copied into a kept buffer', %spill);
+    is_deeply(kept(), [5 * $UNIT, 0, 3], 'metrics: given back; the request beside it missed');
 }
 
 # a body too large for the free buffer: that one goes, a larger one comes
 check('1.9 MiB spilled', prompt(1_900_000), 'copied into a new kept buffer', %spill);
 check('1 MiB spilled into the larger one', prompt(1 << 20), 'copied into a kept buffer', %spill);
+is_deeply(kept(), [2 << 20, 0, 3], 'metrics: the 2 MiB buffer replaced the 1.25 MiB one');
 
 # a body cut short is not read at all, wherever it would have gone
 {
@@ -184,6 +200,20 @@ check('1 MiB spilled into the larger one', prompt(1 << 20), 'copied into a kept 
     }
     close $s;
     is_deeply(\@sha, [ map { sha256_hex(redacted($_)) } @bodies ], 'pipelined: each body whole');
+}
+
+# a worker leaving takes its buffers out of the gauges; the new worker
+# starts with none, and the counter goes on
+{
+    my @old = $t->workers;
+    my ($ok, $out) = $t->reload;
+    ok($ok, 'reload') or diag($out);
+    my $deadline = time + 10;
+    sleep 0.05 while kill(0, @old) && time < $deadline;
+    ok(!kill(0, @old), 'the old worker left');
+    is_deeply(kept(), [0, 0, 3], 'metrics after a reload: nothing kept, misses kept');
+    check('1 MiB spilled after the reload', prompt(1 << 20), 'copied into a new kept buffer', %spill);
+    is_deeply(kept(), [5 * $UNIT, 0, 3], 'metrics: the new worker\'s buffer');
 }
 
 # a budget that is not a size is refused by nginx -t, by name
