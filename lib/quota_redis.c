@@ -6,43 +6,19 @@
 
 #include "quota_redis.h"
 
-/* Mirrors aigov_quota_admit: the same order of checks, the same rule that
- * a request bigger than a whole window is admitted into an empty one. */
-static const char reserve_lua[] =
-    "if redis.replicate_commands then redis.replicate_commands() end\n"
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1])\n"
-    "local minute, day = math.floor(now / 60), math.floor(now / 86400)\n"
-    "local mk = KEYS[1] .. ':m:' .. minute\n"
-    "local dk = KEYS[1] .. ':d:' .. day\n"
-    "local rpm, tpm, tpd = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
-    "local res = tonumber(ARGV[4])\n"
-    "local to_minute, to_day = 60 - now % 60, 86400 - now % 86400\n"
-    "local m = redis.call('HMGET', mk, 'r', 't')\n"
-    "local req, mt = tonumber(m[1]) or 0, tonumber(m[2]) or 0\n"
-    "local dt = 0\n"
-    "if tpd > 0 then dt = tonumber(redis.call('GET', dk)) or 0 end\n"
-    "if tpd > 0 and dt > 0 and dt + res > tpd then return {1, to_day, dt, 3, minute, day} end\n"
-    "if rpm > 0 and req + 1 > rpm then return {1, to_minute, req, 1, minute, day} end\n"
-    "if tpm > 0 and mt > 0 and mt + res > tpm then return {1, to_minute, mt, 2, minute, day} end\n"
-    "if redis.call('HINCRBY', mk, 'r', 1) == 1 then redis.call('EXPIRE', mk, to_minute + 60) end\n"
-    "if res ~= 0 then redis.call('HINCRBY', mk, 't', res) end\n"
-    "local charged = 1\n"
-    "if tpd > 0 then\n"
-    "  charged = 3\n"
-    "  if redis.call('INCRBY', dk, res) == res then redis.call('EXPIRE', dk, to_day + 60) end\n"
-    "end\n"
-    "return {0, 0, 0, charged, minute, day}\n";
-
-/* The admissions of one event loop turn, in one script: KEYS are their
- * key bases in order (one subject may come many times), ARGV four numbers
- * each as for reserve_lua. Each is decided as reserve_lua would, in
- * order, against counters read once per subject and kept in Lua; the
- * increments are written once per subject at the end. The script runs
- * alone, so this is what the same admissions made one by one would give,
- * at one clock reading. The answer is one string of six numbers per
- * admission (reserve_lua's array), so that the module's reader, which
- * keeps scalars only, takes it whole. */
+/* Admissions, in one script: KEYS are their key bases in order (one
+ * subject may come many times), ARGV four numbers each (requests and
+ * tokens per minute, tokens per day, the reservation). Each is decided as
+ * aigov_quota_admit decides, in order: the same order of checks, the same
+ * rule that a request bigger than a whole window is admitted into an
+ * empty one; against counters read once per subject and kept in Lua, the
+ * increments written once per subject at the end. The script runs alone,
+ * so this is what the same admissions made one by one would give, at one
+ * clock reading. A single admission is a batch of one. The answer is one
+ * string of six numbers per admission (admitted or refused, the retry
+ * time, the count that refused, the limit that refused or the windows
+ * charged, the minute, the day), so that the module's reader, which keeps
+ * scalars only, takes it whole. */
 static const char batch_lua[] =
     "if redis.replicate_commands then redis.replicate_commands() end\n"
     "local t = redis.call('TIME')\n"
@@ -114,11 +90,6 @@ static const char settle_lua[] =
     "  adjust(KEYS[1] .. ':d:' .. cd, nil, 86400 - now % 86400 + 60)\n"
     "end\n"
     "return 1\n";
-
-const char *aigov_quota_redis_reserve_script(void)
-{
-    return reserve_lua;
-}
 
 const char *aigov_quota_redis_settle_script(void)
 {

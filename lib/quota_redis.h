@@ -1,8 +1,8 @@
 /*
  * quota_redis: the quota windows of lib/quota, kept in Redis so that a
  * fleet of gateways counts each subject once. Nothing here talks to the
- * network: this file holds the two Lua scripts, builds their arguments and
- * reads their answers; the module carries them.
+ * network: this file holds the two Lua scripts (admissions, settlements),
+ * builds their arguments and reads their answers; the module carries them.
  *
  * Atomicity: each admission and each settlement is one script (or the
  * admissions of one event loop turn one script together), which Redis runs
@@ -29,23 +29,24 @@
 #include "resp.h"
 
 /* The scripts and their SHA-1 in hex (what EVALSHA names). */
-const char *aigov_quota_redis_reserve_script(void);
 const char *aigov_quota_redis_settle_script(void);
 void aigov_quota_redis_sha1(const char *script, char hex[41]);
 
-/* Many admissions in one script (the module sends those of one event
- * loop turn together): "EVALSHA sha N base_1..base_N", then the four
- * numbers of each admission's reserve arguments (args[2..5]). Its answer
- * is split into one reserve answer per admission, in order, for
+/* Admissions, one or many in one script (the module sends those of one
+ * event loop turn together): "EVALSHA sha N base_1..base_N", then the
+ * four numbers of each admission's reserve arguments (args[2..5]); one
+ * admission is exactly its reserve arguments. The answer is split into
+ * one reserve answer per admission, in order, for
  * aigov_quota_redis_verdict: 0, or -1 when it has another shape (each
  * then holds an error reply saying so). An error reply is given to each. */
 const char *aigov_quota_redis_batch_script(void);
 #define AIGOV_QUOTA_REDIS_BATCH_MAX  64
 int aigov_quota_redis_batch_reply(const aigov_resp_reply_t *rep, size_t n, aigov_resp_reply_t *out);
 
-/* The arguments of either script after "EVALSHA sha 1": the key base
- * (prefix + subject) and the numbers. Returns the argument count; args and
- * lens get pointers into buf (keep it while the command is written). */
+/* The arguments after "EVALSHA sha" of one admission (batch script) or a
+ * settlement: "1", the key base (prefix + subject) and the numbers.
+ * Returns the argument count; args and lens get pointers into buf (keep
+ * it while the command is written). */
 #define AIGOV_QUOTA_REDIS_ARGS  8
 int aigov_quota_redis_reserve_args(char *buf, size_t buflen, const char *prefix,
                                    const char *subject, const aigov_quota_limits_t *lim,

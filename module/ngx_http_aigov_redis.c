@@ -241,7 +241,6 @@ ngx_module_t  ngx_http_aigov_redis_module = {
 
 static ngx_http_aigov_redis_conn_t  *ngx_http_aigov_redis_conns;
 static ngx_uint_t                    ngx_http_aigov_redis_nconns;
-static char                          ngx_http_aigov_reserve_sha[41];
 static char                          ngx_http_aigov_settle_sha[41];
 static char                          ngx_http_aigov_batch_sha[41];
 
@@ -450,9 +449,7 @@ ngx_http_aigov_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     *slot = srv;
     rlcf->srv = srv;
 
-    if (ngx_http_aigov_reserve_sha[0] == '\0') {
-        aigov_quota_redis_sha1(aigov_quota_redis_reserve_script(),
-                               ngx_http_aigov_reserve_sha);
+    if (ngx_http_aigov_batch_sha[0] == '\0') {
         aigov_quota_redis_sha1(aigov_quota_redis_settle_script(),
                                ngx_http_aigov_settle_sha);
         aigov_quota_redis_sha1(aigov_quota_redis_batch_script(),
@@ -633,13 +630,6 @@ ngx_http_aigov_redis_connect(ngx_http_aigov_redis_conn_t *cn)
     lens[0] = 6;
     argv[1] = "LOAD";
     lens[1] = 4;
-    argv[2] = aigov_quota_redis_reserve_script();
-    lens[2] = ngx_strlen(argv[2]);
-
-    if (ngx_http_aigov_redis_append(cn, 3, argv, lens) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
     argv[2] = aigov_quota_redis_settle_script();
     lens[2] = ngx_strlen(argv[2]);
 
@@ -861,7 +851,7 @@ ngx_http_aigov_redis_flush_handler(ngx_event_t *ev)
 /*
  * The admissions held in this turn go out as one script (one batch op,
  * whose reply is split among them), at most AIGOV_QUOTA_REDIS_BATCH_MAX
- * at a time; one alone goes as the plain reserve script. Redis runs one
+ * at a time; one alone goes as a batch of one, its own op. Redis runs one
  * script for many requests, and reads each subject's counters once.
  */
 
@@ -1007,7 +997,7 @@ failed:
 
 
 /* EVALSHA sha 1 base numbers..., or EVAL script ... after NOSCRIPT; for a
- * batch, EVALSHA sha N base... and each member's four numbers */
+ * batch of many, EVALSHA sha N base... and each member's four numbers */
 
 static ngx_int_t
 ngx_http_aigov_redis_append_op(ngx_http_aigov_redis_conn_t *cn,
@@ -1022,10 +1012,7 @@ ngx_http_aigov_redis_append_op(ngx_http_aigov_redis_conn_t *cn,
     size_t                      lens[3 + 5 * AIGOV_QUOTA_REDIS_BATCH_MAX];
 
     switch (op->kind) {
-    case NGX_HTTP_AIGOV_OP_RESERVE:
-        script = aigov_quota_redis_reserve_script();
-        sha = ngx_http_aigov_reserve_sha;
-        break;
+    case NGX_HTTP_AIGOV_OP_RESERVE:  /* a batch of one */
     case NGX_HTTP_AIGOV_OP_BATCH:
         script = aigov_quota_redis_batch_script();
         sha = ngx_http_aigov_batch_sha;
@@ -1307,7 +1294,7 @@ ngx_http_aigov_redis_reply(ngx_http_aigov_redis_conn_t *cn,
 {
     ngx_uint_t                  i;
     ngx_queue_t                *q;
-    aigov_resp_reply_t         *parts;
+    aigov_resp_reply_t          part, *parts;
     ngx_http_aigov_redis_op_t  *op, *m;
 
     q = ngx_queue_head(&cn->ops);
@@ -1405,7 +1392,8 @@ ngx_http_aigov_redis_reply(ngx_http_aigov_redis_conn_t *cn,
         return;
 
     default: /* NGX_HTTP_AIGOV_OP_RESERVE */
-        ngx_http_aigov_redis_reserved(cn, op, rep);
+        (void) aigov_quota_redis_batch_reply(rep, 1, &part);
+        ngx_http_aigov_redis_reserved(cn, op, &part);
         return;
     }
 }

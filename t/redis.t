@@ -287,10 +287,11 @@ is(commandstat('evalsha') + commandstat('eval') - $before, 6, 'six requests, six
 
 # ---- the admissions of one event loop turn, as one script ------------------
 # The gateway sends the admissions a worker decides in one turn as one
-# script, which must decide what the reserve script would, one after
-# another: both run here on the same sequence (two subjects interleaved,
-# limits that refuse by each rule) under two prefixes, and must agree on
-# every verdict and every counter left in Redis.
+# script, which must decide what the same script would given them one at
+# a time (as a single admission goes): both run here on the same sequence
+# (two subjects interleaved, limits that refuse by each rule) under two
+# prefixes, and must agree on every verdict and every counter left in
+# Redis.
 
 sub rcall {
     open(my $fh, '-|', 'redis-cli', '-p', $rport, '-n', 5, @_) or die "redis-cli: $!";
@@ -302,13 +303,13 @@ sub rcall {
 }
 
 away_from_minute_edge();
-my %lua = map { $_ => scalar `$aigov _redis-script $_` } qw(reserve batch);
-ok(length $lua{batch} > 100 && length $lua{reserve} > 100, 'the scripts, from the gateway\'s own library');
+my %lua = map { $_ => scalar `$aigov _redis-script $_` } qw(batch settle);
+ok(length $lua{batch} > 100 && length $lua{settle} > 100, 'the scripts, from the gateway\'s own library');
 my @seq = (   # subject, requests_per_minute, tokens_per_minute, tokens_per_day, reserve
     [qw(x 3 100 100 40)], [qw(y 3 100 0 90)], [qw(x 3 100 100 40)], [qw(x 3 100 100 30)],
     [qw(y 3 100 0 20)], [qw(x 3 1000 0 0)], [qw(x 3 1000 0 10)], [qw(y 3 100 150 5)], [qw(y 2 100 150 1)],
 );
-my @one = map { my ($s, @n) = @$_; join ' ', split /\n/, rcall('EVAL', $lua{reserve}, 1, "one:$s", @n) } @seq;
+my @one = map { my ($s, @n) = @$_; rcall('EVAL', $lua{batch}, 1, "one:$s", @n) } @seq;
 my $batch = rcall('EVAL', $lua{batch}, scalar @seq, (map { "many:$_->[0]" } @seq),
                   map { my (undef, @n) = @$_; @n } @seq);
 

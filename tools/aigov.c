@@ -36,8 +36,7 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "_redis-script") && argc == 3) {
         /* test-only: the Lua the gateway loads into Redis, so that t/redis.t
          * can run it there directly */
-        const char *s = !strcmp(argv[2], "reserve") ? aigov_quota_redis_reserve_script()
-                        : !strcmp(argv[2], "settle") ? aigov_quota_redis_settle_script()
+        const char *s = !strcmp(argv[2], "settle") ? aigov_quota_redis_settle_script()
                         : !strcmp(argv[2], "batch") ? aigov_quota_redis_batch_script() : NULL;
         if (s == NULL)
             return AIGOV_EXIT_USAGE;
