@@ -1116,7 +1116,7 @@ static const char *number(const char *p, const char *end)
     return q;
 }
 
-static int lit_is(const lit_t *l, const char *w)
+static inline int lit_is(const lit_t *l, const char *w)
 {
     size_t n = strlen(w);
 
