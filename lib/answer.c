@@ -62,6 +62,7 @@ typedef struct {
     int             exposed;        /* release_held sent text of it early */
     size_t          exp_s, exp_e;   /* from where, to where */
     size_t          late_end;       /* end of the last match counted late */
+    int             json;           /* JSON text: tool-call arguments */
 } chan_t;
 
 /* A string of the answer that is text, and the channel it belongs to. */
@@ -69,6 +70,7 @@ typedef struct {
     json_t  *v;
     char     key[CHAN_KEY];
     char     group[CHAN_KEY];
+    int      json;      /* JSON text the client parses (arguments) */
 } cpiece_t;
 
 typedef struct {
@@ -641,7 +643,7 @@ static void count_text_fast(aigov_answer_t *a, const char *s, size_t len, int de
     }
 }
 
-static int add_piece(pieces_t *p, json_t *s, const char *key, const char *group)
+static int add_piece(pieces_t *p, json_t *s, const char *key, const char *group, int json)
 {
     cpiece_t *c;
 
@@ -659,6 +661,7 @@ static int add_piece(pieces_t *p, json_t *s, const char *key, const char *group)
     c->v = s;
     snprintf(c->key, sizeof(c->key), "%s", key);
     snprintf(c->group, sizeof(c->group), "%s", group);
+    c->json = json;
     return 0;
 }
 
@@ -701,6 +704,16 @@ static void path_group(const char *path, char *group, size_t cap)
     snprintf(group, cap, "%.*s", (int)(dot ? (size_t)(dot - path) : strlen(path)), path);
 }
 
+/* Whether the string at path is JSON text that the client parses: tool-
+ * call arguments (chat, Responses), an Anthropic input_json_delta. */
+static int json_text_path(const char *path)
+{
+    const char *last = strrchr(path, '.');
+
+    last = last ? last + 1 : path;
+    return strcmp(last, "arguments") == 0 || strcmp(last, "partial_json") == 0;
+}
+
 static int walk(walk_t *w, json_t *v, size_t plen, int opaque)
 {
     const char *k;
@@ -710,10 +723,12 @@ static int walk(walk_t *w, json_t *v, size_t plen, int opaque)
 
     w->path[plen] = '\0';
     if (json_is_string(v)) {
+        int json = json_text_path(w->path);
+
         if (w->fixed)
-            return add_piece(w->p, v, w->fixed, w->fixed_group);
+            return add_piece(w->p, v, w->fixed, w->fixed_group, json);
         path_group(w->path, group, sizeof(group));
-        return add_piece(w->p, v, w->path, group);
+        return add_piece(w->p, v, w->path, group, json);
     }
     if (json_is_object(v)) {
         json_object_foreach(v, k, c) {
@@ -870,7 +885,10 @@ static int filter_pieces(aigov_answer_t *a, pieces_t *p, int counted, int *chang
 
             if (aigov_outcome_inspected(&a->outcome, r->name, AIGOV_STAGE_RESPONSE) != 0)
                 return -1;
-            aigov_filter_inspect(&r->spec, NULL, text, len, &ins);
+            if (p->v[i].json)
+                aigov_filter_inspect_json(&r->spec, NULL, text, len, 0, &ins);
+            else
+                aigov_filter_inspect(&r->spec, NULL, text, len, &ins);
             if (ins.status != 0) {
                 if ((rc = filter_error(a, r)) != 0)
                     return rc;
@@ -1866,8 +1884,12 @@ static int inspect_window(aigov_answer_t *a, chan_t *c, size_t prev_total)
         } else {
             if (aigov_outcome_inspected(&a->outcome, r->name, AIGOV_STAGE_RESPONSE) != 0)
                 return -1;
-            aigov_filter_inspect_tail(&r->spec, c->fs[fi], c->win, c->wlen,
-                                      a->hold_back, &ins);
+            if (c->json)
+                aigov_filter_inspect_json(&r->spec, c->fs[fi], c->win, c->wlen,
+                                          a->hold_back, &ins);
+            else
+                aigov_filter_inspect_tail(&r->spec, c->fs[fi], c->win, c->wlen,
+                                          a->hold_back, &ins);
         }
         /* hold back what this filter may still need; a failed one gets
          * the whole bound */
@@ -2026,6 +2048,7 @@ static int take_text(aigov_answer_t *a, const aigov_sse_event_t *ev, json_t *roo
 
         if (k < 0)
             return -1;
+        a->ch[k].json |= p->v[i].json;
         h->p[i].v = p->v[i].v;
         h->p[i].chan = (unsigned)k;
         if (chan_append(a, (size_t)k, json_string_value(p->v[i].v),
@@ -2080,7 +2103,7 @@ static int take_plain_data(aigov_answer_t *a, const aigov_sse_event_t *ev)
     if (s == NULL)
         return block(a, "aigov", "an event of the answer is not UTF-8 text and cannot be "
                      "inspected", "unreadable") != 0 ? -1 : 0;
-    if (add_piece(&p, s, "", "") != 0) {
+    if (add_piece(&p, s, "", "", 0) != 0) {
         json_decref(s);
         return -1;
     }
@@ -2223,7 +2246,8 @@ static int take_json(aigov_answer_t *a, const aigov_sse_event_t *ev, json_t *roo
     char key[CHAN_KEY];
     const char *fixed = NULL, *fgroup = NULL;
     long long ix;
-    int rc, blocked = 0, last;
+    int rc, blocked = 0, last, json_args = 0;
+    size_t i;
 
     take_usage(a, root);
     if (a->hide_usage && usage_only(a, root)) {
@@ -2243,6 +2267,8 @@ static int take_json(aigov_answer_t *a, const aigov_sse_event_t *ev, json_t *roo
                  int_member(root, "content_index"), int_member(root, "summary_index"));
         fixed = key;
         fgroup = "o";
+        /* response.function_call_arguments.delta, mcp_call_arguments ... */
+        json_args = ends_with(type, "arguments.delta");
     } else if ((ix = int_member(root, "index")) >= 0 && json_is_integer(json_object_get(root, "index"))
                && strncmp(type, "content_block", 13) == 0) {
         snprintf(key, sizeof(key), "b%lld", ix);
@@ -2254,6 +2280,8 @@ static int take_json(aigov_answer_t *a, const aigov_sse_event_t *ev, json_t *roo
         json_decref(root);
         return -1;
     }
+    for (i = 0; i < p.n && json_args; i++)
+        p.v[i].json = 1;
     json_incref(root);      /* kept for the closing below */
     if (p.n > 0) {
         rc = take_text(a, ev, root, &p, &blocked);

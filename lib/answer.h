@@ -24,7 +24,11 @@
  * metadata user prompt_cache_key safety_identifier previous_response_id
  * truncation. Under "input" (Anthropic tool_use) and "arguments" the
  * model wrote everything: every string there is text, whatever its key.
- * Object keys and numbers are never text.
+ * Object keys and numbers are never text. A string under "arguments" or
+ * "partial_json", and the delta of a Responses *arguments.delta event, is
+ * JSON text that the client parses: filters read it with its escapes
+ * decoded (aigov_filter_inspect_json), and an escape cut at the end of a
+ * stream's piece is held until the next completes it.
  *
  * Whole JSON answers: every text is inspected on its own, redactions are
  * written back into the JSON (which stays valid), a block replaces the

@@ -49,6 +49,7 @@ struct aigov_filter_inst_s {
     json_t                *config;
     arena_t                arena;
     aigov_norm_t           norm;    /* the view of the text being inspected */
+    aigov_norm_t           jview;   /* JSON text: what it means once parsed */
     aigov_span_t          *spans;   /* the plugin's spans, mapped back */
     size_t                 nspans_cap;
     uint64_t               seq;     /* inspections ever: which to time */
@@ -441,6 +442,7 @@ void aigov_host_instance_free(void *inst)
     json_decref(fi->config);
     arena_free(&fi->arena);
     aigov_norm_free(&fi->norm);
+    aigov_norm_free(&fi->jview);
     free(fi->spans);
     free(fi);
 }
@@ -487,11 +489,18 @@ size_t aigov_filter_specs(const aigov_policy_filter_t *pf, size_t n,
  * look-alikes, invisible characters and compatibility forms cannot hide
  * what they look for; their spans are mapped back to the smallest range of
  * whole characters of the original, which is what gets masked. */
+enum {
+    TEXT_ANY = 0,
+    TEXT_ASCII,     /* known ASCII: its own view */
+    TEXT_JSON       /* JSON text (tool-call arguments): read as parsed */
+};
+
 static void inspect_body(const aigov_filter_spec_t *f, void *stream,
-                         const char *text, size_t len, int ascii,
+                         const char *text, size_t len, int how,
                          size_t tail_cap, aigov_inspection_t *ins);
 static size_t view_tail(const aigov_filter_inst_t *fi, void *stream, size_t len,
-                        const char *view, size_t vlen, int identity, size_t cap);
+                        const char *view, size_t vlen, int nid, int jid, size_t cut,
+                        size_t cap);
 
 static uint64_t now_ns(void)
 {
@@ -502,7 +511,7 @@ static uint64_t now_ns(void)
 }
 
 static void inspect_text(const aigov_filter_spec_t *f, void *stream,
-                         const char *text, size_t len, int ascii,
+                         const char *text, size_t len, int how,
                          size_t tail_cap, aigov_inspection_t *ins)
 {
     aigov_filter_inst_t *fi = f->inst;
@@ -511,11 +520,11 @@ static void inspect_text(const aigov_filter_spec_t *f, void *stream,
     if (fi != NULL)
         fi->calls++;
     if (fi == NULL || fi->seq++ % AIGOV_FILTER_TIME_EVERY != 0) {
-        inspect_body(f, stream, text, len, ascii, tail_cap, ins);
+        inspect_body(f, stream, text, len, how, tail_cap, ins);
         return;
     }
     t0 = now_ns();
-    inspect_body(f, stream, text, len, ascii, tail_cap, ins);
+    inspect_body(f, stream, text, len, how, tail_cap, ins);
     fi->timed_ns += now_ns() - t0;
     fi->timed++;
 }
@@ -530,15 +539,28 @@ void aigov_filter_stats_take(aigov_filter_inst_t *fi, uint64_t *calls, uint64_t 
     fi->calls = fi->timed = fi->timed_ns = 0;
 }
 
+/* A span of the view back to the text: through the normalized view (nid
+ * 0), then through the JSON view (jid 0). */
+static void map_back(const aigov_filter_inst_t *fi, int nid, int jid,
+                     size_t start, size_t end, size_t *os, size_t *oe)
+{
+    if (!nid)
+        aigov_norm_map(&fi->norm, start, end, &start, &end);
+    if (!jid)
+        aigov_norm_map(&fi->jview, start, end, &start, &end);
+    *os = start;
+    *oe = end;
+}
+
 static void inspect_body(const aigov_filter_spec_t *f, void *stream,
-                         const char *text, size_t len, int ascii,
+                         const char *text, size_t len, int how,
                          size_t tail_cap, aigov_inspection_t *ins)
 {
     aigov_filter_inst_t *fi = f->inst;
     aigov_verdict_t v;
-    const char *view;
-    size_t vlen, i;
-    int identity;
+    const char *view, *src = text;
+    size_t vlen, slen = len, i;
+    int identity, nid = 1, jid = 1;
 
     memset(ins, 0, sizeof(*ins));
     memset(&v, 0, sizeof(v));
@@ -546,21 +568,33 @@ static void inspect_body(const aigov_filter_spec_t *f, void *stream,
         ins->status = -1;
         return;
     }
-    if (ascii) {
+    if (how == TEXT_JSON) {
+        /* the client parses it: "\u007a" is a "z" there */
+        if (aigov_json_view(&fi->jview, text, len) != 0) {
+            ins->status = -1;
+            return;
+        }
+        src = fi->jview.text;
+        slen = fi->jview.len;
+        jid = fi->jview.identity;
+    }
+    if (how == TEXT_ASCII) {
         /* known ASCII (request texts, from the parser's scan): its own
          * view, without reading it again for each filter */
         view = text;
         vlen = len;
-        identity = 1;
     } else {
-        if (aigov_normalize(&fi->norm, text, len) != 0) {
+        if (aigov_normalize(&fi->norm, src, slen) != 0) {
             ins->status = -1;
+            if (!jid)
+                aigov_norm_trim(&fi->jview, NORM_KEEP);
             return;
         }
         view = fi->norm.text;
         vlen = fi->norm.len;
-        identity = fi->norm.identity;
+        nid = fi->norm.identity;
     }
+    identity = nid && jid;
     if (fi->plugin->inspect(fi->state, stream, view, vlen, &v) != 0) {
         ins->status = -1;
         goto done;
@@ -595,8 +629,8 @@ static void inspect_body(const aigov_filter_spec_t *f, void *stream,
             }
             for (i = 0; i < v.nspans; i++) {
                 fi->spans[i].label = v.spans[i].label;
-                aigov_norm_map(&fi->norm, v.spans[i].start, v.spans[i].end,
-                               &fi->spans[i].start, &fi->spans[i].end);
+                map_back(fi, nid, jid, v.spans[i].start, v.spans[i].end,
+                         &fi->spans[i].start, &fi->spans[i].end);
             }
             ins->spans = fi->spans;
         }
@@ -604,22 +638,32 @@ static void inspect_body(const aigov_filter_spec_t *f, void *stream,
 done:
     /* the tail is measured in the view just inspected, before it goes */
     if (tail_cap && ins->status == 0)
-        ins->tail = view_tail(fi, stream, len, view, vlen, identity, tail_cap);
-    if (!identity)
+        ins->tail = view_tail(fi, stream, len, view, vlen, nid, jid,
+                              how == TEXT_JSON ? fi->jview.partial : 0, tail_cap);
+    if (!nid)
         aigov_norm_trim(&fi->norm, NORM_KEEP);
+    if (!jid)
+        aigov_norm_trim(&fi->jview, NORM_KEEP);
 }
 
 void aigov_filter_inspect(const aigov_filter_spec_t *f, void *stream,
                           const char *text, size_t len, aigov_inspection_t *ins)
 {
-    inspect_text(f, stream, text, len, 0, 0, ins);
+    inspect_text(f, stream, text, len, TEXT_ANY, 0, ins);
 }
 
 void aigov_filter_inspect_tail(const aigov_filter_spec_t *f, void *stream,
                                const char *text, size_t len, size_t cap,
                                aigov_inspection_t *ins)
 {
-    inspect_text(f, stream, text, len, 0, cap, ins);
+    inspect_text(f, stream, text, len, TEXT_ANY, cap, ins);
+}
+
+void aigov_filter_inspect_json(const aigov_filter_spec_t *f, void *stream,
+                               const char *text, size_t len, size_t cap,
+                               aigov_inspection_t *ins)
+{
+    inspect_text(f, stream, text, len, TEXT_JSON, cap, ins);
 }
 
 /* The plugin measures its tail in the view it inspected: a match in
@@ -627,15 +671,20 @@ void aigov_filter_inspect_tail(const aigov_filter_spec_t *f, void *stream,
  * there and must be held in the original (len bytes) too. An ABI 1 table
  * ends at stream_end: its tail member is never read. */
 static size_t view_tail(const aigov_filter_inst_t *fi, void *stream, size_t len,
-                        const char *view, size_t vlen, int identity, size_t cap)
+                        const char *view, size_t vlen, int nid, int jid, size_t cut,
+                        size_t cap)
 {
     size_t n, os, oe;
 
     if (fi->plugin->abi_version < 2 || fi->plugin->tail == NULL)
         return cap;
-    n = fi->plugin->tail(fi->state, stream, view, vlen);
-    if (n < vlen && !identity) {
-        aigov_norm_map(&fi->norm, vlen - n, vlen, &os, &oe);
+    /* JSON text: an escape cut at the end (raw, the view's last bytes) is
+     * held, with what the filter needs before it, judged without it */
+    if (cut > vlen)
+        cut = vlen;
+    n = fi->plugin->tail(fi->state, stream, view, vlen - cut) + cut;
+    if (n < vlen && !(nid && jid)) {
+        map_back(fi, nid, jid, vlen - n, vlen, &os, &oe);
         n = len - os;
     }
     return n < cap ? n : cap;
@@ -1035,7 +1084,7 @@ static int filter_joined(const aigov_filter_spec_t *fs, const char *name,
         buf[n] = '\0';
 
         /* texts the parser found ASCII join into ASCII: no view to make */
-        inspect_text(fs, NULL, buf, n, ascii, 0, &ins);
+        inspect_text(fs, NULL, buf, n, ascii ? TEXT_ASCII : TEXT_ANY, 0, &ins);
         if (ins.status != 0) {
             char why[160];
 
@@ -1137,7 +1186,8 @@ int aigov_filter_request(const aigov_filter_spec_t *filters, size_t nfilters,
             if (i == 0 && aigov_outcome_inspected(out, name, AIGOV_STAGE_REQUEST) != 0)
                 return AIGOV_FILTER_NOMEM;
             inspect_text(fs, NULL, rq->texts[i].text, rq->texts[i].len,
-                         rq->texts[i].ascii, 0, &ins);
+                         rq->texts[i].json ? TEXT_JSON
+                         : rq->texts[i].ascii ? TEXT_ASCII : TEXT_ANY, 0, &ins);
             if (ins.status != 0) {
                 if (fs->on_error == AIGOV_ON_ERROR_ALLOW) {
                     if (aigov_outcome_note(out, name, AIGOV_STAGE_REQUEST, "error", 0) != 0)

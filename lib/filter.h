@@ -151,6 +151,14 @@ void aigov_filter_inspect_tail(const aigov_filter_spec_t *f, void *stream,
                                const char *text, size_t len, size_t cap,
                                aigov_inspection_t *ins);
 
+/* aigov_filter_inspect_tail (cap 0: aigov_filter_inspect) of JSON text
+ * that the client parses, tool-call arguments: the filters read what it
+ * means parsed, its string escapes decoded (lib/normalize.h,
+ * aigov_json_view), and spans map back to whole escapes. */
+void aigov_filter_inspect_json(const aigov_filter_spec_t *f, void *stream,
+                               const char *text, size_t len, size_t cap,
+                               aigov_inspection_t *ins);
+
 /* Redaction: a sorted list of disjoint masked ranges. */
 typedef struct {
     size_t       start, end;

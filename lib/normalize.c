@@ -339,6 +339,179 @@ fail:
     return -1;
 }
 
+static int hex4(const unsigned char *s, uint32_t *v)
+{
+    int i;
+
+    *v = 0;
+    for (i = 0; i < 4; i++) {
+        unsigned c = s[i];
+
+        if (c >= '0' && c <= '9')
+            c -= '0';
+        else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+            c = (c | 0x20) - 'a' + 10;
+        else
+            return -1;
+        *v = (*v << 4) | c;
+    }
+    return 0;
+}
+
+/* The escape at s[0] == '\\': its length and code point, 0 when none. */
+static size_t json_escape(const unsigned char *s, size_t len, uint32_t *cp)
+{
+    static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+    const char *k;
+    uint32_t lo;
+
+    if (len < 2)
+        return 0;
+    if (s[1] != 'u') {
+        if (s[1] == '\0' || (k = strchr(from, s[1])) == NULL)
+            return 0;
+        *cp = (unsigned char)to[k - from];
+        return 2;
+    }
+    if (len < 6 || hex4(s + 2, cp) != 0)
+        return 0;
+    if (*cp >= 0xDC00 && *cp <= 0xDFFF)
+        return 0;
+    if (*cp < 0xD800 || *cp > 0xDBFF)
+        return 6;
+    if (len < 12 || s[6] != '\\' || s[7] != 'u' || hex4(s + 8, &lo) != 0
+        || lo < 0xDC00 || lo > 0xDFFF)
+        return 0;
+    *cp = 0x10000 + ((*cp - 0xD800) << 10) + (lo - 0xDC00);
+    return 12;
+}
+
+static size_t put_utf8(char *o, uint32_t cp)
+{
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xC0 | (cp >> 6));
+        o[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | (cp >> 12));
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        o[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    o[0] = (char)(0xF0 | (cp >> 18));
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    o[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* Whether s[0..len), a backslash up to the end of the text, could be the
+ * start of an escape. */
+static int escape_cut(const unsigned char *s, size_t len)
+{
+    size_t i;
+
+    if (len == 1)
+        return 1;
+    if (s[1] != 'u' || len >= 12)
+        return 0;
+    for (i = 2; i < len; i++) {
+        if (i == 6 || i == 7) {
+            if (s[i] != (i == 6 ? '\\' : 'u'))
+                return 0;
+            continue;
+        }
+        if (!((s[i] >= '0' && s[i] <= '9') || ((s[i] | 0x20) >= 'a' && (s[i] | 0x20) <= 'f')))
+            return 0;
+    }
+    if (len > 6) {      /* a second escape follows only a high surrogate */
+        uint32_t hi;
+
+        return hex4(s + 2, &hi) == 0 && hi >= 0xD800 && hi <= 0xDBFF;
+    }
+    return 1;
+}
+
+int aigov_json_view(aigov_norm_t *n, const char *src, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)src;
+    size_t p = 0, o = 0;
+    const unsigned char *b;
+
+    n->src_ = src;
+    n->srclen_ = len;
+    n->ned_ = 0;
+    n->text = src;
+    n->len = len;
+    n->identity = 1;
+    n->partial = 0;
+    if ((b = memchr(src, '\\', len)) == NULL)
+        return 0;
+    /* the escape the end cuts, if any: the last backslash that is not
+     * itself escaped, within the longest escape's reach of the end */
+    for (p = len > 12 ? len - 12 : 0; p < len; p++) {
+        size_t k = 0;
+        uint32_t cp;
+
+        if (s[p] != '\\')
+            continue;
+        while (k < p && s[p - 1 - k] == '\\')
+            k++;
+        if (k % 2 == 0 && json_escape(s + p, len - p, &cp) == 0 && escape_cut(s + p, len - p)) {
+            n->partial = len - p;
+            break;
+        }
+        if (k % 2 == 0 && p + 1 < len)
+            p++;        /* the escaped character is not a backslash of its own */
+    }
+    p = 0;
+    /* a decoded escape is never longer than its escape */
+    if (len > AIGOV_NORM_MAX || grow((void **)&n->buf_, &n->cap_, len + 1, 1) != 0)
+        goto fail;
+
+    while (p < len) {
+        const unsigned char *b = memchr(s + p, '\\', len - p);
+        size_t q = b ? (size_t)(b - s) : len, el, ol;
+        uint32_t cp;
+
+        memcpy(n->buf_ + o, s + p, q - p);
+        o += q - p;
+        p = q;
+        if (p == len)
+            break;
+        el = json_escape(s + p, len - p, &cp);
+        if (el == 0) {
+            n->buf_[o++] = '\\';
+            p++;
+            continue;
+        }
+        ol = put_utf8(n->buf_ + o, cp == 0 ? ' ' : cp);
+        if (add_edit(n, p, el, o, ol) != 0)
+            goto fail;
+        o += ol;
+        p += el;
+    }
+    if (n->ned_ == 0)
+        return 0;
+    n->buf_[o] = '\0';
+    n->text = n->buf_;
+    n->len = o;
+    n->identity = 0;
+    return 0;
+
+fail:
+    n->ned_ = 0;
+    n->text = NULL;
+    n->len = 0;
+    n->identity = 0;
+    return -1;
+}
+
 /* The original character that view byte p (< n->len) belongs to. */
 static void byte_map(const aigov_norm_t *n, size_t p, size_t *cs, size_t *ce)
 {

@@ -66,6 +66,9 @@ typedef struct {
     const char         *text;      /* the view, NUL-terminated */
     size_t              len;
     int                 identity;  /* the view is the original itself */
+    size_t              partial;   /* aigov_json_view: the last bytes begin
+                                      an escape cut off (a stream's next
+                                      piece completes it); 0 otherwise */
 
     /* private */
     const char         *src_;
@@ -83,6 +86,16 @@ typedef struct {
  * stay as it is while the view is used. 0, or -1: out of memory or too
  * long (n then holds no view). Bytes that are not UTF-8 stay as they are. */
 int aigov_normalize(aigov_norm_t *n, const char *src, size_t len);
+
+/* The text that JSON text src[0..len) means once parsed (tool-call
+ * arguments, which the client parses): its string escapes decoded (\" \\
+ * \/ \b \f \n \r \t, \uXXXX and surrogate pairs; \u0000 as a space, so
+ * that the view stays a C string). A backslash that starts no valid
+ * escape (a lone surrogate, one cut off at the end) stays as it is, and
+ * n->partial says how many of the last bytes begin one that was cut. Not
+ * folded otherwise: normalize the result as any text. aigov_norm_map maps
+ * back to whole escapes. 0, or -1 (out of memory, too long). */
+int aigov_json_view(aigov_norm_t *n, const char *src, size_t len);
 
 /* Maps the view's byte range [start, end) (end <= n->len) to the smallest
  * range of whole characters of the original that covers it. An empty range

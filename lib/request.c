@@ -894,6 +894,7 @@ add_text(parse_ctx_t *cx, const char *role, uint32_t v)
     t->end = cx->n[v].end;
     t->repl = NULL;
     t->ascii = !(cx->n[v].type & F_HIGH);
+    t->json = 0;
     rq->ntexts++;
     rq->prompt_chars += t->ascii ? t->len : utf8_chars(t->text, t->len);
     return SHAPE_OK;
@@ -1897,6 +1898,13 @@ walk_object(parse_ctx_t *cx, uint32_t v, const char *label)
                 break;
             default:             l = "other"; break;
             }
+        }
+        if (mode != W_EXEMPT && IS(cx, val, T_STR) && str_is(cx, k, "arguments")) {
+            /* a tool call's arguments: JSON text, read as it parses */
+            if ((rc = add_text(cx, l, val)) != SHAPE_OK)
+                return rc;
+            cx->rq->texts[cx->rq->ntexts - 1].json = 1;
+            continue;
         }
         if ((rc = walk(cx, val, l, mode)) != SHAPE_OK)
             return rc;

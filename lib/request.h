@@ -120,6 +120,9 @@ typedef struct {
      * of one), so it is its own normalized view and its characters are its
      * bytes; 0: not known (lib/filter normalizes it) */
     int          ascii;
+    /* 1: JSON text the model and tools read parsed (a tool call's
+     * arguments): lib/filter reads it with its escapes decoded */
+    int          json;
 } aigov_text_t;
 
 /* Private to request.c: what stream_options holds, for ask_usage. */

@@ -179,6 +179,51 @@ for my $c (@cases) {
     }
 }
 
+# Tool-call arguments are JSON text the client parses: the address written
+# with JSON escapes there is the address to the client's JSON.parse, so it
+# is redacted (the escapes masked whole, the arguments still JSON) or
+# blocked, whole and streamed.
+{
+    my $esc = '{"to":"\u0061lice.smith\u0040example.com","subject":"hi"}';
+    for my $c ([ 'chat tool call', '/v1/chat/completions', { tool_calls => [ { name => 'send', arguments => $esc } ] } ],
+               [ 'chat function_call', '/v1/chat/completions', { function_call => { name => 'send', arguments => $esc } } ],
+               [ 'Responses function_call', '/v1/responses', { tool_calls => [ { name => 'send', arguments => $esc } ] } ]) {
+        my ($name, $path, $script) = @$c;
+        for my $stream (0, 1) {
+            my $how = $stream ? 'streamed' : 'whole';
+            my $r = ask('analysts', $path, $stream, $script);
+            like($r->{body}, qr/u0061lice/, "escaped arguments, $name, $how: unfiltered, the escapes pass");
+            $r = ask('redact', $path, $stream, $script);
+            is($r->{status}, 200, "escaped arguments, $name, $how, redact: 200");
+            my $docs = all_json($r, $stream) // [];
+            # the arguments as the client's SDK assembles them, then parses
+            my $value = '';
+            for my $d (@$docs) {
+                my $m = $d->{choices} ? ($stream ? $d->{choices}[0]{delta} : $d->{choices}[0]{message}) : undef;
+                if ($m) {
+                    $value .= $m->{tool_calls} ? $m->{tool_calls}[0]{function}{arguments} // ''
+                            : $m->{function_call} ? $m->{function_call}{arguments} // '' : '';
+                } elsif (!$stream) {
+                    $value .= join '', map { $_->{arguments} // '' } @{ $d->{output} // [] };
+                } elsif (($d->{type} // '') eq 'response.function_call_arguments.delta') {
+                    $value .= $d->{delta};
+                } elsif (($d->{type} // '') eq 'response.function_call_arguments.done') {
+                    is($d->{arguments}, $value, "escaped arguments, $name, streamed, redact: .done repeats the deltas");
+                }
+            }
+            my $j = eval { decode_json($value) };
+            ok($j, "escaped arguments, $name, $how, redact: the arguments are still JSON") or diag($r->{body});
+            unlike($js->encode($j // {}), qr/alice|smith|example\.com/, "escaped arguments, $name, $how, redact: parsed, no address");
+            like($j->{to} // '', qr/\[REDACTED:EMAIL\]/, "escaped arguments, $name, $how, redact: masked in place");
+            is($j->{subject}, 'hi', "escaped arguments, $name, $how, redact: the rest as it was");
+
+            $r = ask('block', $path, $stream, $script);
+            unlike($r->{body}, qr/u0061lice|smith/, "escaped arguments, $name, $how, block: nothing of it reaches the client");
+            is($r->{status}, 403, "escaped arguments, $name, whole, block: 403") unless $stream;
+        }
+    }
+}
+
 # a control field is not text: an id that looks like an address stays
 my $r = ask('redact', '/v1/messages', 0, { content => 'hello' }, 'X-Mock-Answer' => 'x');
 is($r->{status}, 200, 'a clean answer: 200');

@@ -171,6 +171,27 @@ for my $f (@control) {
     }
 }
 
+# A tool call's arguments are JSON text the model and the tool read parsed:
+# the term or address written with JSON escapes inside them is found, and
+# a mask covers the escapes whole.
+for my $c ([chat => 'tool_calls[].function.arguments', q({"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"q\":\"SECRET\"}"}}]},{"role":"tool","tool_call_id":"c1","content":"ok"},{"role":"user","content":"hi"}]})],
+           [responses => 'function_call.arguments', q({"model":"m","input":[{"type":"function_call","call_id":"c1","name":"f","arguments":"{\"q\":\"SECRET\"}"},{"type":"function_call_output","call_id":"c1","output":"ok"}]})]) {
+    my ($kind, $what, $tmpl) = @$c;
+    (my $b = $tmpl) =~ s/SECRET/\\\\u0070roject\\\\u0020neptune/;
+    my $r = post(block => $kind, $b);
+    is($r->{status}, 403, "$kind $what: the term written as escapes is refused");
+    ($b = $tmpl) =~ s/SECRET/carol.jones\\\\u0040example.org/;
+    (my $want = $tmpl) =~ s/SECRET/[REDACTED:EMAIL]/;
+    $r = post(redact => $kind, $b);
+    is($r->{headers}{'x-mock-body-sha256'}, sha256_hex($want),
+       "$kind $what: the address written with an escape is masked, escapes and all")
+        or diag("status $r->{status}: $r->{body}");
+    # an escaped backslash is no escape: "\\u0070roject" is not the term
+    ($b = $tmpl) =~ s/SECRET/\\\\\\\\u0070roject neptune/;
+    $r = post(block => $kind, $b);
+    is($r->{status}, 200, "$kind $what: an escaped backslash before u0070 is no escape");
+}
+
 # The text of every field counts: a long refusal part or tool description
 # is over max_prompt_chars.
 my $long = 'x' x 150;

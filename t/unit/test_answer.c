@@ -1111,6 +1111,116 @@ static void test_every_field(void **state)
     fx_free(&bf);
 }
 
+/* Tool-call arguments are JSON text that the client parses: the word
+ * written with JSON escapes inside them ("\u0062ob", "\u0040") is the word
+ * to the client, and is found, whole or with its escape cut across events;
+ * the mask covers the escapes whole, so the arguments stay valid JSON. */
+#define EB "\\\\u0062ob@example.org"            /* \u0062ob@..., in the outer JSON */
+#define EAT "bob\\\\u0040example\\\\u002eorg"  /* bob\u0040example\u002eorg */
+static const field_case_t escaped_cases[] = {
+    { "chat tool_calls arguments", AIGOV_EP_CHAT, 0,
+      "{\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"call_1\","
+      "\"type\":\"function\",\"function\":{\"name\":\"send\",\"arguments\":\"{\\\"to\\\":\\\"" EB "\\\"}\"}}]}}]}" },
+    { "chat function_call", AIGOV_EP_CHAT, 0,
+      "{\"choices\":[{\"message\":{\"function_call\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\":\\\"" EAT "\\\"}\"}}}]}" },
+    { "Responses function_call", AIGOV_EP_RESPONSES, 0,
+      "{\"output\":[{\"type\":\"function_call\",\"call_id\":\"c\",\"name\":\"f\",\"arguments\":\"{\\\"to\\\":\\\"" EAT "\\\"}\"}]}" },
+    { "chat delta.tool_calls arguments, the escape cut", AIGOV_EP_CHAT, 1,
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c\",\"type\":\"function\","
+      "\"function\":{\"name\":\"send\",\"arguments\":\"{\\\"to\\\":\\\"\\\\u00\"}}]}}]}\n\n"
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":"
+      "\"62ob@exa\"}}]}}]}\n\n"
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":"
+      "\"mple.org\\\"}\"}}]}}]}\n\n"
+      "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\ndata: [DONE]\n\n" },
+    { "Anthropic input_json_delta", AIGOV_EP_MESSAGES, 1,
+      "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":"
+      "{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":{}}}\n\n"
+      "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":"
+      "{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"to\\\":\\\"\\\\u0062ob@\"}}\n\n"
+      "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":"
+      "{\"type\":\"input_json_delta\",\"partial_json\":\"example\\\\u002eorg\\\"}\"}}\n\n"
+      "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":1}\n\n" },
+    { "Responses function_call_arguments.delta and .done", AIGOV_EP_RESPONSES, 1,
+      "event: response.function_call_arguments.delta\ndata: {\"type\":\"response.function_call_arguments.delta\","
+      "\"item_id\":\"f\",\"output_index\":1,\"delta\":\"{\\\"to\\\":\\\"" EB "\\\"}\",\"sequence_number\":4}\n\n"
+      "event: response.function_call_arguments.done\ndata: {\"type\":\"response.function_call_arguments.done\","
+      "\"item_id\":\"f\",\"output_index\":1,\"arguments\":\"{\\\"to\\\":\\\"" EB "\\\"}\",\"sequence_number\":5}\n\n" },
+};
+
+static void test_escaped_arguments(void **state)
+{
+    fx_t rf, bf;
+    size_t i;
+    int fast, step;
+
+    (void)state;
+    fx_init(&rf, "example", "{\"word\":\"" W "\"}", AIGOV_ACTION_REDACT);
+    fx_init(&bf, "example", "{\"word\":\"" W "\"}", AIGOV_ACTION_BLOCK);
+    for (i = 0; i < sizeof(escaped_cases) / sizeof(escaped_cases[0]); i++) {
+        const field_case_t *c = &escaped_cases[i];
+
+        for (fast = 0; fast < 2; fast++) {
+            for (step = 1; step <= 4096; step *= 64) {
+                aigov_answer_t *a = aigov_answer_new(c->ep, c->stream, &rf.f, 1, 0);
+                buf_t out = { 0 };
+
+                aigov_answer_set_fast(a, fast);
+                feed_all(a, c->in, strlen(c->in), (size_t)step, &out);
+                if (out.s == NULL || strstr(out.s, "[REDACTED:WORD]") == NULL
+                    || strstr(out.s, "ob@example") != NULL || strstr(out.s, "example.org") != NULL
+                    || strstr(out.s, "u0062") != NULL || strstr(out.s, "u0040") != NULL)
+                    fail_msg("%s (fast %d, step %d): not masked whole\n%s", c->name, fast, step,
+                             out.s ? out.s : "");
+                assert_false(aigov_answer_blocked(a));
+                free(out.s);
+                aigov_answer_free(a);
+
+                a = aigov_answer_new(c->ep, c->stream, &bf.f, 1, 0);
+                memset(&out, 0, sizeof(out));
+                aigov_answer_set_fast(a, fast);
+                feed_all(a, c->in, strlen(c->in), (size_t)step, &out);
+                if (!aigov_answer_blocked(a) || strstr(out.s ? out.s : "", "ob@") != NULL
+                    || strstr(out.s ? out.s : "", "example.org") != NULL
+                    || strstr(out.s ? out.s : "", "example\\\\u002eorg") != NULL)
+                    fail_msg("%s (fast %d, step %d): not blocked\n%s", c->name, fast, step,
+                             out.s ? out.s : "");
+                free(out.s);
+                aigov_answer_free(a);
+            }
+        }
+    }
+
+    /* an escaped backslash before "u0062" is no escape of b: nothing found */
+    {
+        static const char *const in =
+            "{\"output\":[{\"type\":\"function_call\",\"name\":\"f\",\"arguments\":"
+            "\"{\\\"to\\\":\\\"\\\\\\\\u0062ob@example.org\\\"}\"}]}";
+        aigov_answer_t *a = aigov_answer_new(AIGOV_EP_RESPONSES, 0, &bf.f, 1, 0);
+        buf_t out = { 0 };
+
+        feed_all(a, in, strlen(in), 4096, &out);
+        assert_false(aigov_answer_blocked(a));
+        assert_string_equal(out.s, in);     /* passed as it came */
+        aigov_answer_free(a);
+        free(out.s);
+    }
+    /* the same escape in a text that is not JSON text stays as written */
+    {
+        static const char *const in =
+            "{\"choices\":[{\"index\":0,\"message\":{\"content\":\"\\\\u0062ob@example.org\"}}]}";
+        aigov_answer_t *a = aigov_answer_new(AIGOV_EP_CHAT, 0, &bf.f, 1, 0);
+        buf_t out = { 0 };
+
+        feed_all(a, in, strlen(in), 4096, &out);
+        assert_false(aigov_answer_blocked(a));
+        aigov_answer_free(a);
+        free(out.s);
+    }
+    fx_free(&rf);
+    fx_free(&bf);
+}
+
 /* The control fields are not text: an id, a type, a model that hold the
  * word stay as they are. */
 static void test_control_fields_not_text(void **state)
@@ -1337,6 +1447,7 @@ int main(void)
         cmocka_unit_test(test_unreadable_json_refused),
         cmocka_unit_test(test_refuse_compressed),
         cmocka_unit_test(test_every_field),
+        cmocka_unit_test(test_escaped_arguments),
         cmocka_unit_test(test_control_fields_not_text),
         cmocka_unit_test(test_channels),
         cmocka_unit_test(test_hide_usage),

@@ -181,6 +181,70 @@ static void test_stats_take(void **state)
     aigov_host_free(h);
 }
 
+/* JSON text (tool-call arguments) is read as the client parses it: a
+ * word written with escapes is found and its span covers the escapes
+ * whole; an escaped backslash is no escape; an escape cut at the end is
+ * held, with the start of the word before it. */
+static void test_inspect_json(void **state)
+{
+    aigov_plugin_host_t *h = host_with("ex", EXAMPLE_SO);
+    aigov_plugin_host_t *hs = host_with("spy", SPY_SO);
+    aigov_filter_spec_t f = { 0 }, sp = { 0 };
+    aigov_inspection_t ins;
+    const char *t;
+
+    (void)state;
+    f.inst = inst(h, "ex", "{\"word\":\"neptune\"}", AIGOV_ACTION_REDACT);
+    f.plugin = "ex";
+    assert_non_null(f.inst);
+
+    t = "{\"a\":\"to \\u006eeptune\\u0020now\"}";
+    aigov_filter_inspect_json(&f, NULL, t, strlen(t), 0, &ins);
+    assert_int_equal(ins.status, 0);
+    assert_true(ins.found);
+    assert_int_equal(ins.nspans, 1);
+    assert_int_equal(ins.spans[0].start, 9);     /* the "\u006e" */
+    assert_int_equal(ins.spans[0].end, 21);
+    /* read as plain text, the same bytes hold no word */
+    aigov_filter_inspect(&f, NULL, t, strlen(t), &ins);
+    assert_false(ins.found);
+
+    /* a surrogate pair, \n and \" decode; \\u006e is a backslash and "u006e" */
+    t = "{\"a\":\"\\ud83d\\ude00\\nnep\\\"tune\\\\u006eeptune\"}";
+    aigov_filter_inspect_json(&f, NULL, t, strlen(t), 0, &ins);
+    assert_int_equal(ins.status, 0);
+    assert_false(ins.found);
+    t = "\\ud83d\\ude00 nep\\u0074une";
+    aigov_filter_inspect_json(&f, NULL, t, strlen(t), 0, &ins);
+    assert_true(ins.found);
+    assert_int_equal(ins.spans[0].start, 13);
+    assert_int_equal(ins.spans[0].end, strlen(t));
+
+    /* held: an escape cut at the end, and the word's start before it */
+    sp.inst = inst(hs, "spy", "{\"match\":\"neptune\",\"tail\":\"prefix\"}", AIGOV_ACTION_REDACT);
+    sp.plugin = "spy";
+    assert_non_null(sp.inst);
+    t = "{\"a\":\"nep\\u00";
+    aigov_filter_inspect_json(&sp, NULL, t, strlen(t), 256, &ins);
+    assert_int_equal(ins.status, 0);
+    assert_int_equal(ins.tail, 7);              /* "nep\u00" */
+    t = "{\"a\":\"x\\ud83d\\u";
+    aigov_filter_inspect_json(&sp, NULL, t, strlen(t), 256, &ins);
+    assert_int_equal(ins.tail, 8);              /* the pair's first half and "\u" */
+    /* a complete text ends nothing cut: only the filter's own tail */
+    t = "{\"a\":\"x\\\\";
+    aigov_filter_inspect_json(&sp, NULL, t, strlen(t), 256, &ins);
+    assert_int_equal(ins.tail, 0);
+    t = "{\"a\":\"x\\";
+    aigov_filter_inspect_json(&sp, NULL, t, strlen(t), 256, &ins);
+    assert_int_equal(ins.tail, 1);
+
+    aigov_host_instance_free(sp.inst);
+    aigov_host_instance_free(f.inst);
+    aigov_host_free(hs);
+    aigov_host_free(h);
+}
+
 /* ---- masks ---- */
 
 static char *masked(aigov_masks_t *m, const char *text, size_t base)
@@ -678,6 +742,7 @@ int main(void)
         cmocka_unit_test(test_across_texts),
         cmocka_unit_test(test_inspected_or_not),
         cmocka_unit_test(test_across_many_texts),
+        cmocka_unit_test(test_inspect_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
