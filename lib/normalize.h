@@ -27,10 +27,14 @@
  *    becomes its ASCII digit;
  *  - letters that pass for Latin ones (Cyrillic а е о р с у х і ј ѕ ...,
  *    Greek capitals and α ι κ ν ο ρ υ χ γ, a few Armenian and Cherokee
- *    letters, dotless ı, script ɑ ɡ, small capitals) become that Latin
- *    letter, in a word (a run of characters between ASCII spaces and
- *    punctuation) that has a Latin letter or has no other letter of the
- *    look-alike's script. So "mеrger" and an all-look-alike "ехе" fold,
+ *    letters, dotless ı, script ɑ ɡ, every small capital of one letter
+ *    ᴀ ʙ ᴄ ᴅ ᴇ ꜰ ɢ ʜ ɪ ᴊ ᴋ ʟ ᴍ ɴ ᴏ ᴘ ꞯ ʀ ꜱ ᴛ ᴜ ᴠ ᴡ ʏ ᴢ Ɪ and small capital
+ *    rho ᴩ, and the other Latin letters of UTS #39 that no living
+ *    orthography sets beside the ASCII letter: ĸ Ƅ ƍ Ʀ ƽ ƿ ᴑ ᶃ ᶌ ẝ Ꞙ ꞙ ꞟ
+ *    Ʝ Ꭓ Ꞵ ꬲ ꬵ ꬽ ꭇ ꭈ ꭎ ꭒ ꭚ) become that Latin letter, in a word (a run of
+ *    characters between ASCII spaces and punctuation) that has a Latin
+ *    letter or has no other letter of the look-alike's script. So
+ *    "mеrger", "pʀoject" and the all-look-alike "ехе" and "ᴘʀᴏᴊᴇᴄᴛ" fold,
  *    while a Russian or Greek word keeps its letters ("Привет" stays).
  *
  * Not folded: case (filters decide that), accents (é is not e), a letter
@@ -38,7 +42,11 @@
  * per sequence), characters that only look alike when rendered in some
  * fonts (rn / m, l / 1 / I, 0 / O), other scripts' letters, and whole
  * words written in a look-alike script next to a plain letter of it
- * ("сорт"). ASCII text is never changed.
+ * ("сорт"). Nor are look-alikes that are letters of living orthographies
+ * written with Latin letters, as folding them would change their words:
+ * þ (Icelandic), ƒ ʋ ɣ (Ewe, Kabyle, ...), ɩ Ɩ (Kabiye, ...), ǀ (a click
+ * letter); nor ɯ and ᴦ, which pass for w and r no more than Cyrillic ш and
+ * г do. ASCII text is never changed.
  *
  * Cost: a text without a byte above 0x7F is its own view (one pass that
  * reads 8 bytes at a time, no copy). Otherwise the view is built in one

@@ -84,6 +84,100 @@ static void test_folds(void **state)
     expect_view("g\xc4\xb1t", "git");                       /* dotless ı */
 }
 
+/* The small capitals and the other Latin look-alikes folded since the
+ * blocklist let "pʀoject neptune" and "ᴘʀᴏᴊᴇᴄᴛ ɴᴇᴘᴛᴜɴᴇ" through. */
+static const struct {
+    const char *in;
+    char        latin;
+} latin_looks[] = {
+    {"\xc9\xa2", 'g'},        /* U+0262 latin letter small capital g */
+    {"\xc9\xaa", 'i'},        /* U+026A latin letter small capital i */
+    {"\xc9\xb4", 'n'},        /* U+0274 latin letter small capital n */
+    {"\xca\x80", 'r'},        /* U+0280 latin letter small capital r */
+    {"\xca\x8f", 'y'},        /* U+028F latin letter small capital y */
+    {"\xca\x99", 'b'},        /* U+0299 latin letter small capital b */
+    {"\xca\x9c", 'h'},        /* U+029C latin letter small capital h */
+    {"\xca\x9f", 'l'},        /* U+029F latin letter small capital l */
+    {"\xe1\xb4\x80", 'a'},    /* U+1D00 latin letter small capital a */
+    {"\xe1\xb4\x85", 'd'},    /* U+1D05 latin letter small capital d */
+    {"\xe1\xb4\x87", 'e'},    /* U+1D07 latin letter small capital e */
+    {"\xe1\xb4\x8a", 'j'},    /* U+1D0A latin letter small capital j */
+    {"\xe1\xb4\x8b", 'k'},    /* U+1D0B latin letter small capital k */
+    {"\xe1\xb4\x8d", 'm'},    /* U+1D0D latin letter small capital m */
+    {"\xe1\xb4\x98", 'p'},    /* U+1D18 latin letter small capital p */
+    {"\xe1\xb4\x9b", 't'},    /* U+1D1B latin letter small capital t */
+    {"\xea\x9c\xb0", 'f'},    /* U+A730 latin letter small capital f */
+    {"\xea\x9e\xae", 'I'},    /* U+A7AE latin capital letter small capital i */
+    {"\xea\x9e\xaf", 'q'},    /* U+A7AF latin letter small capital q */
+    {"\xc4\xb8", 'k'},        /* U+0138 latin small letter kra */
+    {"\xc6\x84", 'b'},        /* U+0184 latin capital letter tone six */
+    {"\xc6\x8d", 'g'},        /* U+018D latin small letter turned delta */
+    {"\xc6\xa6", 'R'},        /* U+01A6 latin letter yr */
+    {"\xc6\xbd", 's'},        /* U+01BD latin small letter tone five */
+    {"\xc6\xbf", 'p'},        /* U+01BF latin letter wynn */
+    {"\xe1\xb4\x91", 'o'},    /* U+1D11 latin small letter sideways o */
+    {"\xe1\xb4\xa9", 'p'},    /* U+1D29 greek letter small capital rho */
+    {"\xe1\xb6\x83", 'g'},    /* U+1D83 latin small letter g with palatal hook */
+    {"\xe1\xb6\x8c", 'y'},    /* U+1D8C latin small letter v with palatal hook */
+    {"\xe1\xba\x9d", 'f'},    /* U+1E9D latin small letter long s with high stroke */
+    {"\xea\x9e\x98", 'F'},    /* U+A798 latin capital letter f with stroke */
+    {"\xea\x9e\x99", 'f'},    /* U+A799 latin small letter f with stroke */
+    {"\xea\x9e\x9f", 'u'},    /* U+A79F latin small letter volapuk ue */
+    {"\xea\x9e\xb2", 'J'},    /* U+A7B2 latin capital letter j with crossed-tail */
+    {"\xea\x9e\xb3", 'X'},    /* U+A7B3 latin capital letter chi */
+    {"\xea\x9e\xb4", 'B'},    /* U+A7B4 latin capital letter beta */
+    {"\xea\xac\xb2", 'e'},    /* U+AB32 latin small letter blackletter e */
+    {"\xea\xac\xb5", 'f'},    /* U+AB35 latin small letter lenis f */
+    {"\xea\xac\xbd", 'o'},    /* U+AB3D latin small letter blackletter o */
+    {"\xea\xad\x87", 'r'},    /* U+AB47 latin small letter r without handle */
+    {"\xea\xad\x88", 'r'},    /* U+AB48 latin small letter double r */
+    {"\xea\xad\x8e", 'u'},    /* U+AB4E latin small letter u with short right leg */
+    {"\xea\xad\x92", 'u'},    /* U+AB52 latin small letter u with left hook */
+    {"\xea\xad\x9a", 'y'},    /* U+AB5A latin small letter y with short right leg */
+};
+
+static void test_small_capitals(void **state)
+{
+    size_t i;
+
+    (void)state;
+    expect_view("p\xca\x80oject neptune", "project neptune");       /* pʀoject */
+    expect_view("\xe1\xb4\x98\xca\x80\xe1\xb4\x8f\xe1\xb4\x8a\xe1\xb4\x87\xe1\xb4\x84\xe1\xb4\x9b "
+                "\xc9\xb4\xe1\xb4\x87\xe1\xb4\x98\xe1\xb4\x9b\xe1\xb4\x9c\xc9\xb4\xe1\xb4\x87",
+                "project neptune");                                     /* ᴘʀᴏᴊᴇᴄᴛ ɴᴇᴘᴛᴜɴᴇ */
+    expect_view("\xe1\xb4\x98\xe1\xb6\xa6\xc9\xb4", "pin");           /* ᴘ, modifier ᶦ, ɴ */
+    expect_view("PRO\xea\x9e\xae\xe1\xb4\x87" "CT", "PROIeCT");      /* Ɪ ᴇ: case is left */
+    for (i = 0; i < sizeof(latin_looks) / sizeof(latin_looks[0]); i++) {
+        char in[32], want[8];
+
+        /* alone (a word of look-alikes only) and inside a Latin word */
+        snprintf(want, sizeof(want), "%c", latin_looks[i].latin);
+        expect_view(latin_looks[i].in, want);
+        snprintf(in, sizeof(in), "x%sx", latin_looks[i].in);
+        snprintf(want, sizeof(want), "x%cx", latin_looks[i].latin);
+        expect_view(in, want);
+    }
+}
+
+static void test_lookalikes_left_alone(void **state)
+{
+    static const char *const keep[] = {
+        "\xc3\xbe" "etta",                    /* þetta: Icelandic thorn */
+        "E\xca\x8b" "e \xc6\x92" "e",          /* Eʋe ƒe: Ewe */
+        "a\xc9\xa3rum",                        /* aɣrum: Kabyle gamma */
+        "Kab\xc9\xa9y\xc9\x9b \xc6\x96",        /* Kabɩyɛ Ɩ: Kabiye iota */
+        "\xc7\x80ui",                          /* ǀ: click letter */
+        "t\xc9\xaf \xe1\xb4\xa6",               /* turned m, small capital gamma */
+        "pa\xca\x81i \xc9\xb6 \xe1\xb4\x8e",     /* ʁ ɶ ᴎ: inverted, ligature, reversed */
+        "\xd0\xbd\xd0\xb5\xd1\x82",              /* нет: н т are not look-alikes */
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+        expect_view(keep[i], keep[i]);
+}
+
 static void test_left_alone(void **state)
 {
     (void)state;
@@ -138,6 +232,9 @@ static void test_map_cases(void **state)
     /* empty spans */
     map_of("a\xe2\x80\x8b" "b", 1, 1, 4, 4);
     map_of("a\xe2\x80\x8b" "b", 2, 2, 5, 5);
+    /* pʀoject: the view's r is the small capital's two bytes */
+    map_of("p\xca\x80oject", 1, 2, 1, 3);
+    map_of("p\xca\x80oject", 0, 7, 0, 8);
     /* identity: widened to whole characters */
     map_of("\xe4\xbd\xa0\xe5\xa5\xbd", 1, 4, 0, 6);
     map_of("abc", 1, 2, 1, 2);
@@ -174,6 +271,8 @@ static const glyph_t palette[] = {
     {"\xd0\xb8", "\xd0\xb8", 0, 4},             /* Cyrillic и */
     {"\xd0\xb6", "\xd0\xb6", 0, 4},             /* Cyrillic ж */
     {"\xce\xbb", "\xce\xbb", 0, 4},             /* Greek λ */
+    {"\xca\x80", "\xca\x80", 'r', 3},           /* small capital ʀ */
+    {"\xc9\xa3", "\xc9\xa3", 0, 2},             /* Latin ɣ, not folded */
     {"\xc3\xa9", "\xc3\xa9", 0, 2},             /* é */
     {"\xe4\xb8\xad", "\xe4\xb8\xad", 0, 1},     /* 中 */
     {"\xd9\x85", "\xd9\x85", 0, 1},             /* Arabic meem */
@@ -298,6 +397,8 @@ int main(void)
         cmocka_unit_test(test_issue_cases),
         cmocka_unit_test(test_folds),
         cmocka_unit_test(test_left_alone),
+        cmocka_unit_test(test_small_capitals),
+        cmocka_unit_test(test_lookalikes_left_alone),
         cmocka_unit_test(test_map_cases),
         cmocka_unit_test(test_map_property),
         cmocka_unit_test(test_ascii_fast_path_and_reuse),
