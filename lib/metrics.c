@@ -187,7 +187,7 @@ static const char *const limits[] = {
 };
 static const char *const token_types[] = { "input", "output" };
 static const char *const operations[] = { "chat", "text_completion", "embeddings", "other" };
-static const char *const usages[] = { "reported", "estimated" };
+static const char *const usages[] = { "reported", "estimated", "none" };
 
 /* ---- layout ---- */
 

@@ -939,6 +939,32 @@ ngx_http_aigov_release(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
 
 
 /*
+ * The tokens the answers may write: the cap (max_tokens as asked, or as
+ * the policy sets it) for each of the n answers asked for, saturated,
+ * since a body may ask for absurd numbers. The reservation holds it, and
+ * an answer that passes unread is settled with it.
+ */
+
+long long
+ngx_http_aigov_answers_cap(ngx_http_aigov_ctx_t *ctx, long long *cap,
+    long long *n)
+{
+    long long  c;
+
+    /* a body not read is given no max_tokens: nothing to reserve for */
+    c = ctx->req.max_tokens >= 0 ? ctx->req.max_tokens
+        : (ctx->parsed && ctx->decision) ? ctx->decision->set_max_tokens : 0;
+    c = c > 0 ? c : 0;
+
+    *cap = c;
+    *n = ctx->req.n > 1 ? ctx->req.n : 1;
+
+    return (c && *n > AIGOV_POLICY_MAX_LIMIT / c)
+           ? AIGOV_POLICY_MAX_LIMIT : c * *n;
+}
+
+
+/*
  * Per-subject quotas, counted in shared memory so that all workers share
  * one count. Tokens are reserved here (prompt estimate plus the answer's
  * cap) and settled from the answer's usage when the request ends.
@@ -969,16 +995,7 @@ ngx_http_aigov_admit(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
     lim.tpm = pl->tokens_per_minute;
     lim.tpd = pl->tokens_per_day;
 
-    /* a body not read is given no max_tokens: nothing to reserve for */
-    cap = ctx->req.max_tokens >= 0 ? ctx->req.max_tokens
-          : ctx->parsed ? ctx->decision->set_max_tokens : 0;
-    cap = cap > 0 ? cap : 0;
-
-    /* each of the n answers may write up to the cap (saturated: a body
-     * may ask for absurd numbers) */
-    n = ctx->req.n > 1 ? ctx->req.n : 1;
-    answers = (cap && n > AIGOV_POLICY_MAX_LIMIT / cap)
-              ? AIGOV_POLICY_MAX_LIMIT : cap * n;
+    answers = ngx_http_aigov_answers_cap(ctx, &cap, &n);
 
     if ((lim.tpm && answers > lim.tpm) || (lim.tpd && answers > lim.tpd)) {
         /* the answers alone need more than a whole window: no wait makes

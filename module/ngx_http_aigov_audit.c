@@ -831,7 +831,6 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
     size_t                       len;
     json_t                      *iss;
     ngx_int_t                    rc;
-    long long                    pt, ct;
     aigov_record_t               ar;
     struct timeval               tv;
     aigov_content_t              content;
@@ -910,10 +909,11 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
             ar.status = 499;
         }
 
-        if (ctx->answer) {
-            estimated = ngx_http_aigov_answer_tokens(ctx, &pt, &ct);
-            ar.prompt_tokens = pt;
-            ar.completion_tokens = ct;
+        /* as the quota was settled (ngx_http_aigov_usage) */
+        if (ctx->usage_how != NGX_HTTP_AIGOV_USAGE_NONE) {
+            ar.prompt_tokens = ctx->usage_prompt;
+            ar.completion_tokens = ctx->usage_completion;
+            estimated = (ctx->usage_how == NGX_HTTP_AIGOV_USAGE_ESTIMATED);
         }
 
     } else {

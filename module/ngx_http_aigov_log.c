@@ -32,6 +32,11 @@ ngx_http_aigov_log_handler(ngx_http_request_t *r)
 
     ctx->logged = 1;
 
+    /* what the quota is settled with and the record says, decided once */
+    if (ctx->quota_held || ctx->audited) {
+        ngx_http_aigov_usage(r, ctx);
+    }
+
     ngx_http_aigov_metrics_request(r, ctx);
 
     if (ctx->quota_held) {
@@ -60,32 +65,17 @@ ngx_http_aigov_log_handler(ngx_http_request_t *r)
 
 
 /*
- * The reservation is replaced by the tokens the answer reports, or, when
- * it did not report its final usage (a stream cut short, by the upstream
- * or by the client; a provider that ignores stream_options; a block), by
- * the estimate lib/answer makes from the prompt and the text that went
- * through. An answer that was never read costs its reservation when it
- * was served, and nothing when it failed.
+ * The reservation is replaced by the tokens the request is recorded as
+ * having used (ngx_http_aigov_usage): the record and the quota agree.
  */
 
 static void
 ngx_http_aigov_settle(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
 {
-    long long                    prompt, completion, actual;
-    ngx_uint_t                   status;
+    long long  actual;
 
-    status = r->headers_out.status;
-
-    if (ctx->answer) {
-        (void) ngx_http_aigov_answer_tokens(ctx, &prompt, &completion);
-        actual = (prompt > 0 ? prompt : 0) + (completion > 0 ? completion : 0);
-
-    } else if (status >= NGX_HTTP_OK && status < NGX_HTTP_SPECIAL_RESPONSE) {
-        actual = ctx->ticket.reserved;
-
-    } else {
-        actual = 0;
-    }
+    actual = (ctx->usage_prompt > 0 ? ctx->usage_prompt : 0)
+             + (ctx->usage_completion > 0 ? ctx->usage_completion : 0);
 
     ngx_http_aigov_quota_settle(r, ctx, actual);
 
@@ -93,15 +83,67 @@ ngx_http_aigov_settle(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
 }
 
 
-/* The answer's tokens for the quota and the record: 1 when estimated. */
+/*
+ * The tokens a request used, for the quota, the record and the metrics:
+ *
+ * - the answer was read: its own final usage, or lib/answer's estimate
+ *   (the prompt, and the model text that came through: a stream cut by
+ *   the upstream or the client, a provider that gave no final usage);
+ * - the model API got the whole request and no answer came through (the
+ *   client went away before it, the upstream timed out or broke the
+ *   connection): estimated, the prompt's estimate and no completion. The
+ *   model has read the prompt; free prompts would let a client that hangs
+ *   up early send any amount of text past tokens_per_minute;
+ * - a successful answer passed unread (compressed): estimated at the
+ *   reservation, the prompt's estimate and the answers' cap, since what
+ *   it wrote cannot be counted;
+ * - the model API never got the request (no connection, the client gone
+ *   before it was sent), or answered an error status: nothing ("usage":
+ *   null), as providers do not bill failed requests.
+ */
 
-ngx_uint_t
-ngx_http_aigov_answer_tokens(ngx_http_aigov_ctx_t *ctx, long long *prompt,
-    long long *completion)
+void
+ngx_http_aigov_usage(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
 {
-    long long  est;
+    long long             est, cap, n;
+    ngx_uint_t            status;
+    ngx_http_upstream_t  *u;
+
+    ctx->usage_prompt = -1;
+    ctx->usage_completion = -1;
+    ctx->usage_how = NGX_HTTP_AIGOV_USAGE_NONE;
 
     est = ctx->parsed ? aigov_request_prompt_tokens(&ctx->req) : 0;
 
-    return aigov_answer_tokens(ctx->answer, est, prompt, completion) == 1;
+    if (ctx->answer) {
+        ctx->usage_how = aigov_answer_tokens(ctx->answer, est,
+                                             &ctx->usage_prompt,
+                                             &ctx->usage_completion)
+                         == 1 ? NGX_HTTP_AIGOV_USAGE_ESTIMATED
+                              : NGX_HTTP_AIGOV_USAGE_REPORTED;
+        return;
+    }
+
+    /* request_body_sent: the whole request went out to the upstream
+     * (reset when nginx tries another server) */
+    u = r->upstream;
+
+    if (u == NULL || !u->request_body_sent) {
+        return;
+    }
+
+    /* the upstream's own status line; 0 when none came */
+    status = u->headers_in.status_n;
+
+    if (status >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return;
+    }
+
+    ctx->usage_how = NGX_HTTP_AIGOV_USAGE_ESTIMATED;
+    ctx->usage_prompt = est;
+    ctx->usage_completion = 0;
+
+    if (u->header_sent && status >= NGX_HTTP_OK) {
+        ctx->usage_completion = ngx_http_aigov_answers_cap(ctx, &cap, &n);
+    }
 }

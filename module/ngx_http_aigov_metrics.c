@@ -639,7 +639,7 @@ ngx_http_aigov_metrics_request(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
     void                                *mem;
     unsigned                             lv[5], ml[3], model, op;
     long long                            pt, ct;
-    ngx_uint_t                           status, usage;
+    ngx_uint_t                           status;
     aigov_policy_limits_t               *pl;
     ngx_http_aigov_loc_conf_t           *alcf;
     ngx_http_aigov_metrics_main_conf_t  *mmcf;
@@ -727,10 +727,16 @@ ngx_http_aigov_metrics_request(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
 
     pt = -1;
     ct = -1;
-    usage = ctx->answer && aigov_answer_usage(ctx->answer, &pt, &ct);
+    if (ctx->answer) {
+        (void) aigov_answer_usage(ctx->answer, &pt, &ct);
+    }
 
+    /* settled as ngx_http_aigov_usage decided, before this was called */
     if (ctx->quota_held) {
-        lv[0] = usage ? AIGOV_MU_REPORTED : AIGOV_MU_ESTIMATED;
+        lv[0] = ctx->usage_how == NGX_HTTP_AIGOV_USAGE_REPORTED
+                ? AIGOV_MU_REPORTED
+                : ctx->usage_how == NGX_HTTP_AIGOV_USAGE_ESTIMATED
+                ? AIGOV_MU_ESTIMATED : AIGOV_MU_NONE;
         ngx_http_aigov_m_add(mem, AIGOV_M_QUOTA_SETTLEMENTS, lv, 1);
     }
 

@@ -207,7 +207,18 @@ typedef struct {
                                                  reservation */
     uint64_t                   audit_seq;     /* seq + 1 of the admission
                                                  or refusal record; 0 none */
+
+    /* the tokens the request is settled with and recorded as having used
+     * (ngx_http_aigov_usage, in the log phase): -1 where none */
+    long long                  usage_prompt;
+    long long                  usage_completion;
+    ngx_uint_t                 usage_how;     /* NGX_HTTP_AIGOV_USAGE_* */
 } ngx_http_aigov_ctx_t;
+
+
+#define NGX_HTTP_AIGOV_USAGE_NONE       0     /* nothing: "usage":null */
+#define NGX_HTTP_AIGOV_USAGE_REPORTED   1     /* the answer's own */
+#define NGX_HTTP_AIGOV_USAGE_ESTIMATED  2     /* aigov's estimate */
 
 
 extern ngx_module_t  ngx_http_aigov_module;
@@ -221,6 +232,8 @@ ngx_http_aigov_ctx_t *ngx_http_aigov_create_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_http_aigov_access_handler(ngx_http_request_t *r);
 void ngx_http_aigov_kept_exit(void);
 void ngx_http_aigov_processed(ngx_http_request_t *r, ngx_int_t rc);
+long long ngx_http_aigov_answers_cap(ngx_http_aigov_ctx_t *ctx,
+    long long *cap, long long *n);
 
 /* ngx_http_aigov_redis.c: where quotas are counted (shared memory or
  * Redis), behind one interface */
@@ -248,8 +261,7 @@ ngx_int_t ngx_http_aigov_send_error(ngx_http_request_t *r,
 
 /* ngx_http_aigov_log.c */
 ngx_int_t ngx_http_aigov_log_handler(ngx_http_request_t *r);
-ngx_uint_t ngx_http_aigov_answer_tokens(ngx_http_aigov_ctx_t *ctx,
-    long long *prompt, long long *completion);
+void ngx_http_aigov_usage(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx);
 
 /* ngx_http_aigov_audit.c */
 ngx_uint_t ngx_http_aigov_lock(ngx_shmtx_t *mtx);

@@ -1,0 +1,310 @@
+#!/usr/bin/perl
+# Token accounting of requests that end without the answer's usage: the
+# quota charge and the completion record agree, and say when they are an
+# estimate. A client that hangs up before the first byte of the answer
+# (chat whole and streamed, Anthropic messages whole and streamed) and an
+# upstream that times out after it got the request are charged the
+# prompt's estimate; a request the upstream never got and an upstream
+# error status are charged nothing ("usage":null); a compressed answer
+# that passed unread is charged its reservation. The mock reports usage
+# as numbers. The log verifies.
+
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use JSON::PP;
+use IO::Socket::INET;
+use Time::HiRes qw(sleep time);
+use AigovTest;
+use AigovJWT;
+
+my $root = AigovTest::root();
+my $aigov = "$root/build/aigov";
+
+my $L = 1500;    # tokens_per_day of the d-* subjects
+
+my $t = AigovTest->new;
+my $d = $t->dir;
+my ($key, $pub) = AigovJWT::keypair($d, 'k', 'p256');
+system("$aigov keygen --out $d/audit.key --name test.example/aigov >/dev/null 2>&1") == 0 or die 'keygen';
+
+$t->write_file('policy.yaml', <<"YAML");
+version: 1
+default: deny
+rules:
+  - name: day
+    when:
+      subjects: ["d-*"]
+    limits:
+      tokens_per_day: $L
+    decision: allow
+  - name: free
+    when:
+      subjects: ["f-*"]
+    decision: allow
+YAML
+
+# the usual gateway, one whose upstream is slower than its read timeout,
+# one whose upstream does not listen, and the metrics
+my ($slow, $dead, $mport, $closed) = map { AigovTest::free_port() } 1 .. 4;
+my $gw = "aigov on; proxy_http_version 1.1; proxy_set_header Connection \"\";"
+       . " proxy_set_header Accept-Encoding \"\"; proxy_buffering off;";
+$t->start_mock;
+$t->write_conf(<<"EOF", workers => 2);
+    aigov_audit_log $d/audit.log;
+    aigov_audit_key $d/audit.key;
+    aigov_audit_origin test.example/aigov;
+    aigov_audit_checkpoint 100 1s;
+    aigov_policy $d/policy.yaml;
+    aigov_jwt_key $pub;
+    upstream mock { server 127.0.0.1:%%MOCK%%; keepalive 8; }
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location / { $gw proxy_pass http://mock; }
+    }
+    server {
+        listen 127.0.0.1:$slow;
+        location / { $gw proxy_read_timeout 500ms; proxy_pass http://127.0.0.1:%%MOCK%%; }
+    }
+    server {
+        listen 127.0.0.1:$dead;
+        location / { $gw proxy_pass http://127.0.0.1:$closed; }
+    }
+    server {
+        listen 127.0.0.1:$mport;
+        location = /metrics { aigov_metrics; }
+    }
+EOF
+$t->start_nginx;
+
+my $n = 0;
+sub fresh { 'd-' . ++$n . "-$$" }
+sub tok {
+    my ($sub) = @_;
+    return AigovJWT::mint(alg => 'ES256', key => $key, claims => { sub => $sub, groups => ['g'] });
+}
+
+my $big = 'word ' x 800;    # 4000 characters: a prompt estimate of 1000
+sub chat_body {
+    my (%o) = @_;
+    return { model => 'gpt-4o-mini', max_tokens => 500,
+             messages => [ { role => 'user', content => $o{text} // $big } ],
+             ($o{stream} ? (stream => JSON::PP::true) : ()), %{ $o{extra} // {} } };
+}
+sub messages_body {
+    my (%o) = @_;
+    return { model => 'claude-sonnet-4', max_tokens => 500,
+             messages => [ { role => 'user', content => $big } ],
+             ($o{stream} ? (stream => JSON::PP::true) : ()) };
+}
+
+sub records {
+    open my $fh, '<', "$d/audit.log" or return ();
+    return map { decode_json($_) } grep { /^\{"seq"/ } <$fh>;
+}
+
+# the admission and completion records of a subject's one request; the
+# completion is written when the request ends, after its settlement
+sub recs_of {
+    my ($sub) = @_;
+    for (1 .. 60) {
+        my @r = records();
+        my ($admit) = grep { $_->{phase} eq 'admit' && ($_->{sub} // '') eq $sub } @r;
+        my ($done) = $admit ? grep { $_->{phase} eq 'done' && $_->{id} eq $admit->{id} } @r : ();
+        return ($admit, $done) if $done;
+        sleep 0.1;
+    }
+    return ();
+}
+
+# sends the request and hangs up after $wait seconds, before the answer
+# (the mock waits 1.5 s before answering at all)
+sub hangup {
+    my ($sub, $path, $body, $wait) = @_;
+    my $b = encode_json($body);
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port, Proto => 'tcp')
+        or die "connect: $!";
+    $s->print("POST $path HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " . tok($sub) . "\r\n"
+            . "X-Mock-Delay-Ms: 1500\r\nX-Mock-Usage: 1000,500\r\nContent-Type: application/json\r\n"
+            . "Content-Length: " . length($b) . "\r\n\r\n$b");
+    sleep $wait;
+    my $got = '';
+    $s->blocking(0);
+    sysread($s, $got, 4096);
+    close $s;
+    return $got;
+}
+
+sub post {
+    my ($sub, $path, $body, %o) = @_;
+    return $t->request('POST', $path, body => $body, port => $o{port},
+                       headers => { Authorization => 'Bearer ' . tok($sub), %{ $o{headers} // {} } });
+}
+
+# admitted iff used + 1 (the probe's prompt) + max_tokens <= $L, or nothing
+# used yet; a probe's answer reports no usage, so it costs nothing
+sub probe {
+    my ($sub, $max) = @_;
+    my $r = post($sub, '/v1/chat/completions', chat_body(text => 'hi', extra => { max_tokens => $max }),
+                 headers => { 'X-Mock-Usage' => '0,0' });
+    return $r->{status};
+}
+
+# the day's tokens the subject was charged are exactly $used
+sub charged {
+    my ($sub, $used, $what) = @_;
+    my $below = probe($sub, $L - $used - 1);
+    my $at = $used ? probe($sub, $L - $used) : 429;
+    ok($below == 200 && $at == 429, "$what: the quota was charged $used tokens")
+        or diag("max_tokens " . ($L - $used - 1) . ": $below, " . ($L - $used) . ": $at");
+}
+
+sub settlements {
+    my $r = $t->request('GET', '/metrics', port => $mport);
+    my %m = $r->{body} =~ /^aigov_quota_settlements_total\{usage="(\w+)"\} (\d+)$/mg;
+    return \%m;
+}
+
+sub delta {
+    my ($before, $label) = @_;
+    return (settlements()->{$label} // 0) - ($before->{$label} // 0);
+}
+
+# ---- the client hangs up before the first byte of the answer -----------------------
+
+for my $c ([ 'chat', '/v1/chat/completions', chat_body() ],
+           [ 'chat stream', '/v1/chat/completions', chat_body(stream => 1) ],
+           [ 'messages', '/v1/messages', messages_body() ],
+           [ 'messages stream', '/v1/messages', messages_body(stream => 1) ]) {
+    my ($what, $path, $body) = @$c;
+    my $sub = fresh();
+    my $m0 = settlements();
+    my $got = hangup($sub, $path, $body, 0.4);
+    is($got, '', "$what, client gone after 0.4 s: it had no byte of the answer");
+    my ($admit, $done) = recs_of($sub);
+    ok($done, "$what, client gone: a completion record") or next;
+    is($done->{status}, 499, "$what, client gone: status 499");
+    is_deeply($done->{usage}, { prompt_tokens => 1000, completion_tokens => 0 },
+              "$what, client gone: usage is the prompt's estimate, no completion")
+        or diag(encode_json($done));
+    ok($done->{usage_estimated}, "$what, client gone: usage_estimated");
+    charged($sub, 1000, "$what, client gone");
+    is(delta($m0, 'estimated'), 1, "$what, client gone: one settlement counted estimated");
+}
+
+# ---- the upstream got the request, no answer came ----------------------------------
+
+{
+    my $sub = fresh();
+    my $r = post($sub, '/v1/chat/completions', chat_body(), port => $slow,
+                 headers => { 'X-Mock-Delay-Ms' => 1500, 'X-Mock-Usage' => '1000,500' });
+    is($r->{status}, 504, 'upstream slower than proxy_read_timeout: 504');
+    my ($admit, $done) = recs_of($sub);
+    is($done && $done->{status}, 504, 'upstream timed out: the record says 504');
+    is_deeply($done && $done->{usage}, { prompt_tokens => 1000, completion_tokens => 0 },
+              'upstream timed out after it got the request: the prompt\'s estimate');
+    ok($done && $done->{usage_estimated}, 'upstream timed out: usage_estimated');
+    charged($sub, 1000, 'upstream timed out');
+}
+
+# ---- the upstream never got it, or refused it: nothing charged ---------------------
+
+{
+    my $sub = fresh();
+    my $m0 = settlements();
+    my $r = post($sub, '/v1/chat/completions', chat_body(), port => $dead);
+    is($r->{status}, 502, 'upstream not listening: 502');
+    my ($admit, $done) = recs_of($sub);
+    ok($done && exists $done->{usage} && !defined $done->{usage},
+       'upstream never got the request: usage null');
+    ok($done && !exists $done->{usage_estimated}, 'upstream never got the request: not estimated');
+    charged($sub, 0, 'upstream never got the request');
+    is(delta($m0, 'none'), 1, 'upstream never got the request: the settlement counted as none');
+    is(delta($m0, 'estimated'), 0, 'upstream never got the request: not counted as estimated');
+
+    $sub = fresh();
+    $r = post($sub, '/v1/chat/completions', chat_body(),
+              headers => { 'X-Mock-Status' => 500, 'X-Mock-Usage' => '1000,500' });
+    is($r->{status}, 500, 'upstream error status: passed on');
+    ($admit, $done) = recs_of($sub);
+    ok($done && exists $done->{usage} && !defined $done->{usage}, 'upstream error status: usage null');
+    charged($sub, 0, 'upstream error status');
+}
+
+# ---- a compressed answer passes unread: charged and recorded at its reservation ----
+
+for my $stream (0, 1) {
+    my $what = $stream ? 'gzip stream' : 'gzip answer';
+    my $sub = fresh();
+    my $r = post($sub, '/v1/chat/completions',
+                 chat_body(text => 'hi', stream => $stream, extra => { max_tokens => 200 }),
+                 headers => { 'X-Mock-Gzip' => 1, 'X-Mock-Usage' => '100,300' });
+    is($r->{status}, 200, "$what without answer filters: passes");
+    is($r->{headers}{'content-encoding'}, 'gzip', "$what: as it came");
+    my ($admit, $done) = recs_of($sub);
+    is_deeply($done && $done->{usage}, { prompt_tokens => 1, completion_tokens => 200 },
+              "$what: recorded as charged, the prompt's estimate and max_tokens")
+        or diag(encode_json($done));
+    ok($done && $done->{usage_estimated}, "$what: usage_estimated");
+    charged($sub, 201, $what);
+}
+
+{
+    my $sub = 'f-gzip';
+    my $r = post($sub, '/v1/chat/completions', chat_body(text => 'hi', extra => { max_tokens => 50 }),
+                 headers => { 'X-Mock-Gzip' => 1 });
+    is($r->{status}, 200, 'gzip answer under a rule without quota: passes');
+    my ($admit, $done) = recs_of($sub);
+    is_deeply($done && $done->{usage}, { prompt_tokens => 1, completion_tokens => 50 },
+              'gzip answer under a rule without quota: the same estimate recorded');
+    ok($done && $done->{usage_estimated}, 'gzip answer under a rule without quota: usage_estimated');
+}
+
+# ---- the mock reports usage as numbers, as providers do ----------------------------
+
+my %mock_usage = (
+    '/v1/chat/completions' => [ { model => 'gpt-4o', messages => [ { role => 'user', content => 'hi' } ] },
+                                qr/"prompt_tokens":100\b/, qr/"completion_tokens":7\b/ ],
+    '/v1/completions' => [ { model => 'gpt-4o', prompt => 'hi' }, qr/"prompt_tokens":100\b/, qr/"completion_tokens":7\b/ ],
+    '/v1/responses' => [ { model => 'gpt-4o', input => 'hi' }, qr/"input_tokens":100\b/, qr/"output_tokens":7\b/ ],
+    '/v1/messages' => [ { model => 'claude-sonnet-4', max_tokens => 10, messages => [ { role => 'user', content => 'hi' } ] },
+                        qr/"input_tokens":100\b/, qr/"output_tokens":7\b/ ],
+    '/v1/messages/count_tokens' => [ { model => 'claude-sonnet-4', messages => [ { role => 'user', content => 'hi' } ] },
+                                     qr/"input_tokens":100\b/ ],
+    '/v1/embeddings' => [ { model => 'text-embedding-3-small', input => 'hi' }, qr/"prompt_tokens":100\b/ ],
+);
+for my $path (sort keys %mock_usage) {
+    my ($body, @want) = @{ $mock_usage{$path} };
+    my $r = $t->request('POST', $path, port => $t->mock_port, body => $body,
+                        headers => { 'X-Mock-Usage' => '100,7' });
+    is($r->{status}, 200, "mock $path answers");
+    like($r->{body}, $_, "mock $path: usage $_ is a number") for @want;
+    unlike($r->{body}, qr/_tokens":"/, "mock $path: no count as a string");
+}
+# the Anthropic stream's message_start and message_delta too
+my $ms = $t->request('POST', '/v1/messages', port => $t->mock_port, headers => { 'X-Mock-Usage' => '100,7' },
+                     body => { %{ $mock_usage{'/v1/messages'}[0] }, stream => JSON::PP::true });
+like($ms->{body}, qr/"input_tokens":100\b/, 'mock messages stream: message_start\'s input_tokens a number');
+like($ms->{body}, qr/"output_tokens":7\b/, 'mock messages stream: message_delta\'s output_tokens a number');
+
+# through the gateway, the Anthropic answer's numbers are its usage
+for my $stream (0, 1) {
+    my $sub = 'f-msg-' . $stream;
+    my $r = post($sub, '/v1/messages', { %{ $mock_usage{'/v1/messages'}[0] }, ($stream ? (stream => JSON::PP::true) : ()) },
+                 headers => { 'X-Mock-Usage' => '100,7' });
+    is($r->{status}, 200, 'messages' . ($stream ? ' stream' : '') . ' through the gateway');
+    my ($admit, $done) = recs_of($sub);
+    is_deeply($done && $done->{usage}, { prompt_tokens => 100, completion_tokens => 7 },
+              'messages' . ($stream ? ' stream' : '') . ': the usage the answer reported');
+    ok($done && !exists $done->{usage_estimated}, 'messages' . ($stream ? ' stream' : '') . ': not estimated');
+}
+
+# ---- the log ----------------------------------------------------------------------
+
+$t->stop_nginx;    # graceful: the last checkpoint is written
+my $out = `$aigov audit verify --key $d/audit.key.pub $d/audit.log 2>&1`;
+is($? >> 8, 0, 'aigov audit verify: the log verifies') or diag($out);
+
+$t->done;
+done_testing;
