@@ -980,54 +980,63 @@ static int redact_text(aigov_request_t *rq, size_t i, const aigov_inspection_t *
 /* ---- across texts ---- */
 
 /* A term or address cut in two across content parts or messages is read
- * whole: the texts are also inspected as one sequence, joined with nothing
- * between them (any visible separator would let "alice@exa" + "mple.com"
- * or "mer" + "ger" through; an invisible one is removed by normalization
- * anyway). Only the bytes within JOIN_REACH of a boundary are read again,
- * and only findings that cross a boundary count: what lies inside one text
- * was judged there, and two unrelated messages can only produce a joined
- * match where one ends and the next begins mid-word. */
+ * whole: the texts are also inspected as one sequence, twice: joined with
+ * nothing between them ("alice@exa" + "mple.com", "mer" + "ger"), and
+ * joined with a space (a term of two words cut at its blank, "project" +
+ * "neptune"; the model reads the parts as one text either way). Only the
+ * bytes within JOIN_REACH of a boundary are read again, and only findings
+ * that take bytes of two texts count: what lies inside one text was judged
+ * there, and two unrelated messages can only produce a joined match where
+ * one ends and the next begins. */
 #define JOIN_REACH  128
 
 typedef struct {
     const aigov_request_t *rq;
     size_t                *off;      /* off[i]: where text i starts; off[n]: total */
+    size_t                 sep;      /* 0, or 1: a space after each text but the last */
 } joined_t;
 
-static void joined_copy(const joined_t *j, size_t from, size_t to, char *dst)
-{
-    size_t i;
-
-    for (i = 0; i < j->rq->ntexts && from < to; i++) {
-        size_t s = j->off[i], e = j->off[i + 1], a, b;
-
-        if (e <= from)
-            continue;
-        a = from - s;
-        b = (to < e ? to : e) - s;
-        memcpy(dst, j->rq->texts[i].text + a, b - a);
-        dst += b - a;
-        from = s + b;
-    }
-}
-
+/* The byte at joined offset at: text i's, or the space after it. */
 static unsigned char joined_byte(const joined_t *j, size_t at)
 {
     size_t i;
 
     for (i = 0; i < j->rq->ntexts; i++)
         if (at < j->off[i + 1])
-            return (unsigned char)j->rq->texts[i].text[at - j->off[i]];
+            return at - j->off[i] < j->rq->texts[i].len
+                   ? (unsigned char)j->rq->texts[i].text[at - j->off[i]] : ' ';
     return 0;
 }
 
-/* 1 when [s, e) holds a boundary between two texts strictly inside. */
+static void joined_copy(const joined_t *j, size_t from, size_t to, char *dst)
+{
+    size_t i;
+
+    for (i = 0; i < j->rq->ntexts && from < to; i++) {
+        size_t s = j->off[i], e = j->off[i + 1], a, b, tl = j->rq->texts[i].len;
+
+        if (e <= from)
+            continue;
+        a = from - s;
+        b = (to < e ? to : e) - s;
+        if (a < tl) {
+            memcpy(dst, j->rq->texts[i].text + a, (b < tl ? b : tl) - a);
+            dst += (b < tl ? b : tl) - a;
+        }
+        if (b > tl)
+            *dst++ = ' ';
+        from = s + b;
+    }
+}
+
+/* 1 when [s, e) takes bytes of two texts: of text b-1 before its end and
+ * of text b from its start. */
 static int crosses(const joined_t *j, size_t s, size_t e)
 {
     size_t i;
 
     for (i = 1; i < j->rq->ntexts; i++)
-        if (j->off[i] > s && j->off[i] < e)
+        if (s < j->off[i] - j->sep && e > j->off[i])
             return 1;
     return 0;
 }
@@ -1035,7 +1044,7 @@ static int crosses(const joined_t *j, size_t s, size_t e)
 /* Runs one filter over the joined texts near their boundaries. Returns
  * AIGOV_FILTER_PASS, _BLOCKED or _NOMEM. */
 static int filter_joined(const aigov_filter_spec_t *fs, const char *name,
-                         aigov_request_t *rq, aigov_filter_outcome_t *out)
+                         aigov_request_t *rq, size_t sep, aigov_filter_outcome_t *out)
 {
     joined_t j;
     aigov_masks_t m = { 0 };
@@ -1050,12 +1059,13 @@ static int filter_joined(const aigov_filter_spec_t *fs, const char *name,
     if (rq->ntexts < 2)
         return AIGOV_FILTER_PASS;
     j.rq = rq;
+    j.sep = sep;
     j.off = rq->ntexts < 17 ? off_small : malloc((rq->ntexts + 1) * sizeof(size_t));
     if (j.off == NULL)
         return AIGOV_FILTER_NOMEM;
     j.off[0] = 0;
     for (i = 0; i < rq->ntexts; i++) {
-        j.off[i + 1] = j.off[i] + rq->texts[i].len;
+        j.off[i + 1] = j.off[i] + rq->texts[i].len + (i + 1 < rq->ntexts ? sep : 0);
         ascii &= rq->texts[i].ascii;
     }
     total = j.off[rq->ntexts];
@@ -1116,9 +1126,16 @@ static int filter_joined(const aigov_filter_spec_t *fs, const char *name,
             continue;
         }
         for (k = 0; k < ins.nspans; k++) {
-            if (!crosses(&j, rs + ins.spans[k].start, rs + ins.spans[k].end))
+            size_t ms = ins.spans[k].start;
+
+            if (!crosses(&j, rs + ms, rs + ins.spans[k].end))
                 continue;
-            if (aigov_masks_add(&m, buf, n, rs, ins.spans[k].start, ins.spans[k].end,
+            /* a mask that starts on the space between two texts starts
+             * in the next: its label goes where text is */
+            for (i = 1; sep && i < rq->ntexts; i++)
+                if (rs + ms == j.off[i] - 1)
+                    ms++;
+            if (aigov_masks_add(&m, buf, n, rs, ms, ins.spans[k].end,
                                 ins.spans[k].label) < 0)
                 goto done;
         }
@@ -1222,7 +1239,9 @@ int aigov_filter_request(const aigov_filter_spec_t *filters, size_t nfilters,
             if (aigov_outcome_note(out, name, AIGOV_STAGE_REQUEST, verdict, count) != 0)
                 return AIGOV_FILTER_NOMEM;
         }
-        rc = filter_joined(fs, name, rq, out);
+        rc = filter_joined(fs, name, rq, 0, out);
+        if (rc == AIGOV_FILTER_PASS)
+            rc = filter_joined(fs, name, rq, 1, out);
         if (rc != AIGOV_FILTER_PASS)
             return rc;
     }

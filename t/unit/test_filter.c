@@ -684,6 +684,45 @@ static void test_inspected_or_not(void **state)
     aigov_host_free(h);
 }
 
+/* A term of two words cut at its blank across two texts is found: the
+ * texts are also read joined with a space. Only a finding that takes
+ * bytes of both counts; the mask's label goes where it starts. */
+static void test_across_texts_at_a_blank(void **state)
+{
+    aigov_plugin_host_t *h = host_with("ex", EXAMPLE_SO);
+    void *ib = inst(h, "ex", "{\"word\":\"project neptune\"}", AIGOV_ACTION_BLOCK);
+    void *ir = inst(h, "ex", "{\"word\":\"project neptune\"}", AIGOV_ACTION_REDACT);
+    aigov_filter_spec_t fb = spec(ib, "ex", AIGOV_ACTION_BLOCK);
+    aigov_filter_spec_t fr = spec(ir, "ex", AIGOV_ACTION_REDACT);
+    aigov_filter_outcome_t o;
+    aigov_request_t rq;
+    char *out;
+    size_t n;
+
+    (void)state;
+    parse_chat(&rq, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\","
+                    "\"text\":\"Tell me about project\"},{\"type\":\"text\",\"text\":\"neptune today\"}]}]}");
+    assert_int_equal(aigov_filter_request(&fb, 1, &rq, &o), AIGOV_FILTER_BLOCKED);
+    aigov_filter_outcome_free(&o);
+    assert_int_equal(aigov_filter_request(&fr, 1, &rq, &o), AIGOV_FILTER_PASS);
+    out = aigov_request_serialize(&rq, &n);
+    assert_non_null(strstr(out, "\"text\":\"Tell me about [REDACTED:WORD]\"},{\"type\":\"text\",\"text\":\" today\"}"));
+    free(out);
+    aigov_filter_outcome_free(&o);
+    aigov_request_free(&rq);
+
+    /* each part alone holds half of it; two words that only meet across
+     * the blank in the middle of one text are not the joined finding */
+    parse_chat(&rq, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"a project\"},"
+                    "{\"role\":\"user\",\"content\":\"x neptune\"}]}");
+    assert_int_equal(aigov_filter_request(&fb, 1, &rq, &o), AIGOV_FILTER_PASS);
+    aigov_filter_outcome_free(&o);
+    aigov_request_free(&rq);
+    aigov_host_instance_free(ib);
+    aigov_host_instance_free(ir);
+    aigov_host_free(h);
+}
+
 /* Many texts and long ones: the joined ranges outgrow the small buffers. */
 static void test_across_many_texts(void **state)
 {
@@ -743,6 +782,7 @@ int main(void)
         cmocka_unit_test(test_inspected_or_not),
         cmocka_unit_test(test_across_many_texts),
         cmocka_unit_test(test_inspect_json),
+        cmocka_unit_test(test_across_texts_at_a_blank),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
