@@ -440,22 +440,36 @@ int aigov_answer_modified(const aigov_answer_t *a)
 /* ---- reading answers ---- */
 
 /* The usage names: OpenAI's, then Anthropic's (and Responses'), of each
- * count. */
-static const char *const usage_names[4] = {
-    "prompt_tokens", "input_tokens", "completion_tokens", "output_tokens"
+ * count; then Anthropic's prompt tokens written to and read from its
+ * cache, which its input_tokens leaves out (OpenAI's counts include
+ * cached tokens). */
+#define USAGE_NAMES 6
+static const char *const usage_names[USAGE_NAMES] = {
+    "prompt_tokens", "input_tokens", "completion_tokens", "output_tokens",
+    "cache_creation_input_tokens", "cache_read_input_tokens"
 };
 
 /* The rule both readings of usage share: of each pair of names the first
- * that is an integer counts, when it is not negative. final: the count is
- * the answer's last word (not message_start's provisional one). */
-static void settle_usage(aigov_answer_t *a, const long long v[4], const int have[4], int final)
+ * that is an integer counts, when it is not negative; a prompt counted by
+ * input_tokens adds the cache's tokens. final: the count is the answer's
+ * last word (not message_start's provisional one). */
+static void settle_usage(aigov_answer_t *a, const long long v[USAGE_NAMES],
+                         const int have[USAGE_NAMES], int final)
 {
     int i, j, any = 0;
+    long long n;
 
     for (i = 0; i < 4; i += 2) {
         j = have[i] ? i : have[i + 1] ? i + 1 : -1;
         if (j >= 0 && v[j] >= 0) {
-            *(i == 0 ? &a->prompt : &a->completion) = v[j];
+            n = v[j];
+            if (j == 1) {
+                if (have[4] && v[4] > 0)
+                    n += v[4];
+                if (have[5] && v[5] > 0)
+                    n += v[5];
+            }
+            *(i == 0 ? &a->prompt : &a->completion) = n;
             a->has_usage = 1;
             any = 1;
         }
@@ -472,8 +486,8 @@ static void settle_usage(aigov_answer_t *a, const long long v[4], const int have
 static void take_usage(aigov_answer_t *a, const json_t *root)
 {
     const json_t *u = json_object_get(root, "usage"), *c;
-    long long v[4] = { 0, 0, 0, 0 };
-    int have[4] = { 0, 0, 0, 0 }, i, final = 1;
+    long long v[USAGE_NAMES] = { 0 };
+    int have[USAGE_NAMES] = { 0 }, i, final = 1;
 
     if (!json_is_object(u)) {
         u = json_object_get(json_object_get(root, "message"), "usage");
@@ -485,7 +499,7 @@ static void take_usage(aigov_answer_t *a, const json_t *root)
     }
     if (!json_is_object(u))
         return;
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < USAGE_NAMES; i++) {
         c = json_object_get(u, usage_names[i]);
         if ((have[i] = json_is_integer(c)))
             v[i] = json_integer_value(c);
@@ -527,8 +541,8 @@ static const char *scan_count(const char *p, const char *end, long long *out, in
 static void take_usage_fast(aigov_answer_t *a, const char *s, size_t len)
 {
     const char *k = NULL, *p = s, *end = s + len, *q, *k0;
-    long long v[4];
-    int have[4] = { 0, 0, 0, 0 };
+    long long v[USAGE_NAMES];
+    int have[USAGE_NAMES] = { 0 };
     int depth = 0, want_key = 0, key = -1, i, ok, final;
 
     /* the last "usage" key, found by its 'g': memmem's setup costs more
@@ -558,7 +572,7 @@ static void take_usage_fast(aigov_answer_t *a, const char *s, size_t len)
                 return;
             if (depth == 1 && want_key) {
                 key = -1;
-                for (i = 0; i < 4; i++)
+                for (i = 0; i < USAGE_NAMES; i++)
                     if (strlen(usage_names[i]) == (size_t)(q - k0)
                         && memcmp(usage_names[i], k0, (size_t)(q - k0)) == 0)
                         key = i;
@@ -1018,8 +1032,8 @@ typedef struct {
     int    seen_usage, seen_message;
     int    usage;               /* 1: "usage", 2: "message"."usage" read */
     int    usage_obj;           /* the top "usage" is an object */
-    long long uv[4];            /* as take_usage reads them */
-    int    uhave[4];
+    long long uv[USAGE_NAMES];  /* as take_usage reads them */
+    int    uhave[USAGE_NAMES];
     long   index;               /* messages: the top "index", -1 absent */
     long   choice;              /* chat, completions: the choice's index */
     int    nchoices, seen_choices;
@@ -1359,12 +1373,12 @@ static const char *usage_object(const char *p, const char *end, int depth, fast_
     int first = 1, r, i;
 
     while ((r = obj_next(&q, end, &first, &key)) == 1) {
-        for (i = 0; i < 4 && !lit_is(&key, usage_names[i]); i++)
+        for (i = 0; i < USAGE_NAMES && !lit_is(&key, usage_names[i]); i++)
             ;
         v = q;
         if ((q = skip_value(q, end, depth + 1)) == NULL)
             return NULL;
-        if (i < 4) {
+        if (i < USAGE_NAMES) {
             /* a valid number (skip_value saw to it) without a fraction or
              * an exponent: an integer to jansson */
             for (c = v; c < q && *c != '.' && *c != 'e' && *c != 'E'; c++)

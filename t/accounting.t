@@ -300,6 +300,23 @@ for my $stream (0, 1) {
     ok($done && !exists $done->{usage_estimated}, 'messages' . ($stream ? ' stream' : '') . ': not estimated');
 }
 
+# Anthropic's input_tokens leaves out the prompt tokens its cache wrote and
+# read: the prompt is their sum, in the record and in the quota
+for my $stream (0, 1) {
+    my $sub = fresh();
+    my $what = 'messages' . ($stream ? ' stream' : '') . ' with cache tokens';
+    my $r = post($sub, '/v1/messages', { %{ $mock_usage{'/v1/messages'}[0] }, ($stream ? (stream => JSON::PP::true) : ()) },
+                 headers => { 'X-Mock-Usage' => '3,7', 'X-Mock-Cache-Tokens' => '2000,5000' });
+    is($r->{status}, 200, "$what: 200");
+    like($r->{body}, qr/"cache_read_input_tokens":5000\b/, "$what: the answer reports the cache's tokens");
+    my ($admit, $done) = recs_of($sub);
+    is_deeply($done && $done->{usage}, { prompt_tokens => 7003, completion_tokens => 7 },
+              "$what: the prompt is input, cache written and cache read") or diag(encode_json($done // {}));
+    ok($done && !exists $done->{usage_estimated}, "$what: reported, not estimated");
+    # 7010 tokens are over the day's 1500: nothing more fits (10 would)
+    is(probe($sub, 1), 429, "$what: the quota was charged the cache's tokens too");
+}
+
 # ---- the log ----------------------------------------------------------------------
 
 $t->stop_nginx;    # graceful: the last checkpoint is written

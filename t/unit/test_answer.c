@@ -1298,6 +1298,62 @@ static void test_hide_usage(void **state)
     fx_free(&fx);
 }
 
+/* Anthropic's input_tokens leaves out the prompt tokens written to and
+ * read from its cache: the prompt is their sum, read by each reader
+ * (pass-through, fast, jansson), whole and streamed. OpenAI's counts
+ * include cached tokens: a prompt_tokens count takes nothing more. */
+static void test_anthropic_cache_tokens(void **state)
+{
+    static const char *const whole =
+        "{\"type\":\"message\",\"content\":[{\"type\":\"text\",\"text\":\"hi\"}],\"usage\":"
+        "{\"input_tokens\":3,\"cache_creation_input_tokens\":2000,\"cache_read_input_tokens\":5000,"
+        "\"output_tokens\":7}}";
+    static const char *const stream =
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"type\":\"message\","
+        "\"role\":\"assistant\",\"content\":[],\"usage\":{\"input_tokens\":3,\"cache_creation_input_tokens\":2000,"
+        "\"cache_read_input_tokens\":5000,\"output_tokens\":1}}}\n\n"
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
+        "{\"type\":\"text\",\"text\":\"\"}}\n\n"
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
+        "{\"type\":\"text_delta\",\"text\":\"hello\"}}\n\n"
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},"
+        "\"usage\":{\"output_tokens\":15}}\n\n"
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+    fx_t fx;
+    int fast, filtered;
+    long long p, c;
+
+    (void)state;
+    json_case(NULL, AIGOV_EP_MESSAGES, whole, NULL, 7003, 7);
+    fx_init(&fx, "example", "{\"word\":\"" W "\"}", AIGOV_ACTION_REDACT);
+    json_case(&fx, AIGOV_EP_MESSAGES, whole, whole, 7003, 7);
+    for (filtered = 0; filtered < 2; filtered++) {
+        for (fast = 0; fast < 2; fast++) {
+            aigov_answer_t *a = aigov_answer_new(AIGOV_EP_MESSAGES, 1, filtered ? &fx.f : NULL,
+                                                 filtered ? 1 : 0, 0);
+            buf_t out = { 0 };
+
+            aigov_answer_set_fast(a, fast);
+            feed_all(a, stream, strlen(stream), 9, &out);
+            assert_int_equal(aigov_answer_usage(a, &p, &c), 1);
+            assert_int_equal(p, 7003);
+            assert_int_equal(c, 15);
+            free(out.s);
+            aigov_answer_free(a);
+        }
+    }
+    /* a message_delta that repeats the counts, the cache's among them */
+    json_case(NULL, AIGOV_EP_MESSAGES,
+              "{\"usage\":{\"input_tokens\":4,\"cache_read_input_tokens\":10,\"output_tokens\":2}}",
+              NULL, 14, 2);
+    /* OpenAI: prompt_tokens counts the cached tokens already */
+    json_case(NULL, AIGOV_EP_CHAT,
+              "{\"usage\":{\"prompt_tokens\":30,\"cache_read_input_tokens\":10,\"completion_tokens\":2}}",
+              NULL, 30, 2);
+    fx_free(&fx);
+}
+
 /* Without final usage the tokens are estimated: the prompt as the answer
  * gave it (message_start) or as the caller estimated, the completion from
  * the text. */
@@ -1431,6 +1487,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_filters_stream_usage),
+        cmocka_unit_test(test_anthropic_cache_tokens),
         cmocka_unit_test(test_filter_finding_nothing_is_byte_identical),
         cmocka_unit_test(test_email_split_across_two_events),
         cmocka_unit_test(test_email_split_across_three_events),
