@@ -169,10 +169,22 @@ void aigov_lint_rule(aigov_errs_t *w, aigov_ydoc_t *y, const aigov_rule_t *r, ya
     if (r->allow)
         lint_uninspectable(w, y, r, n);
 
+    /* a request without max_tokens reserves its prompt only: the answers
+     * of requests running at once are charged when they end, over the
+     * limit by as much as they wrote */
+    for (size_t i = 0; r->endpoints && i < r->nendpoints; i++)
+        carries |= endpoint_carries(&r->endpoints[i]);
+    if (r->allow && lims && !r->limits.max_tokens
+        && (r->limits.tokens_per_minute || r->limits.tokens_per_day)
+        && (!r->endpoints || (carries & EP_GENERATES))
+        && aigov_ymap_get(y, n, "limits", &key) && key)
+        warn_at(w, y, key, "rule '%s' limits tokens without max_tokens: a request that does not "
+                "say max_tokens reserves only its prompt, so requests running at once can go over "
+                "the limit by what their answers write; set max_tokens to reserve the answers too",
+                name);
+
     if (!r->allow || !r->endpoints)
         return;
-    for (size_t i = 0; i < r->nendpoints; i++)
-        carries |= endpoint_carries(&r->endpoints[i]);
     endpoint_list(r, eps, sizeof(eps));
 
     for (size_t i = 0; lims && lims->type == YAML_MAPPING_NODE && i < 5; i++) {

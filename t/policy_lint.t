@@ -102,6 +102,39 @@ like($nt, qr/\[warn\].*aigov_policy: \Q$policy\E:22:7: warning: max_prompt_chars
      'nginx -t logs the limit without effect');
 unlike($nt, qr/\[emerg\]/, 'and no error');
 
+# token limits without max_tokens: answers are not reserved, and the
+# check says so, where answers are written (not on embeddings)
+{
+    my $tl = $t->dir . '/tokens.yaml';
+    $t->write_file('tokens.yaml', <<'YAML');
+version: 1
+default: deny
+rules:
+  - name: chat-tpm
+    when: {groups: [a]}
+    limits:
+      tokens_per_minute: 1000
+    decision: allow
+  - name: chat-capped
+    when: {groups: [b]}
+    limits:
+      tokens_per_day: 1000
+      max_tokens: 100
+    decision: allow
+  - name: embeddings-tpd
+    when: {groups: [c], endpoints: [/v1/embeddings]}
+    limits:
+      tokens_per_day: 1000
+    decision: allow
+YAML
+    my $o = `$aigov policy check $tl 2>&1`;
+    like($o, qr/^\Q$tl\E:6:5: warning: rule 'chat-tpm' limits tokens without max_tokens: a request that does not say max_tokens reserves only its prompt/m,
+         'tokens_per_minute without max_tokens: a warning at its limits');
+    unlike($o, qr/'chat-capped' limits tokens|'embeddings-tpd' limits tokens/,
+           'not with max_tokens, nor where no answer is written');
+    like($o, qr/1 warning$/m, 'one warning in all');
+}
+
 $t->start_nginx;
 my $eng = AigovJWT::mint(alg => 'RS256', key => $key, claims => { sub => 'eve', groups => ['engineers'] });
 sub chat {
