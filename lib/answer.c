@@ -37,6 +37,7 @@ typedef struct {
     char      *event;     /* "event:" value for re-serialising, or NULL */
     char      *id;        /* "id:" value when the block had one, or NULL */
     size_t     lit_s, lit_e;   /* root NULL: its text's JSON string in raw */
+    int        rekeyed;        /* a key in root was redacted: re-serialise */
 } held_t;
 
 typedef struct {
@@ -951,6 +952,101 @@ static int filter_pieces(aigov_answer_t *a, pieces_t *p, int counted, int *chang
     return 0;
 }
 
+/* Keys of the objects under "input" and "arguments" (Anthropic tool_use
+ * input, whole): the model wrote them as it wrote the values, so they are
+ * texts too, each inspected whole; a redacted key replaces the old one in
+ * its object. Streamed, such an input comes as partial_json text. */
+typedef struct {
+    json_t  *obj;
+    char    *key;
+} okey_t;
+
+static int keys_walk(json_t *v, int opaque, okey_t **k, size_t *n, size_t *cap)
+{
+    const char *key;
+    json_t *c;
+    size_t i;
+
+    if (json_is_array(v)) {
+        json_array_foreach(v, i, c)
+            if (keys_walk(c, opaque, k, n, cap) != 0)
+                return -1;
+        return 0;
+    }
+    if (!json_is_object(v))
+        return 0;
+    json_object_foreach(v, key, c) {
+        size_t kl = strlen(key);
+
+        if (!opaque && is_control(key, kl))
+            continue;
+        if (opaque) {
+            if (*n == *cap) {
+                size_t nc = *cap ? 2 * *cap : 4;
+                okey_t *nk = realloc(*k, nc * sizeof(*nk));
+                if (nk == NULL)
+                    return -1;
+                *k = nk;
+                *cap = nc;
+            }
+            (*k)[*n].obj = v;
+            if (((*k)[*n].key = strdup(key)) == NULL)
+                return -1;
+            (*n)++;
+        }
+        if (keys_walk(c, opaque || is_opaque(key, kl), k, n, cap) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* 1 when blocked, 0, -1; *changed when a key was redacted. */
+static int filter_keys(aigov_answer_t *a, json_t *root, int counted, int *changed)
+{
+    okey_t *k = NULL;
+    pieces_t p = { 0 };
+    size_t n = 0, cap = 0, i;
+    int rc = -1, kchanged = 0;
+
+    if (keys_walk(root, 0, &k, &n, &cap) != 0)
+        goto done;
+    if (n == 0) {
+        rc = 0;
+        goto done;
+    }
+    for (i = 0; i < n; i++) {
+        json_t *s = json_string(k[i].key);
+
+        if (s == NULL || add_piece(&p, s, "", "", 0) != 0) {
+            json_decref(s);
+            goto done;
+        }
+    }
+    if (counted)
+        for (i = 0; i < p.n; i++)
+            a->text_chars += chars_of(json_string_value(p.v[i].v), json_string_length(p.v[i].v));
+    rc = filter_pieces(a, &p, counted, &kchanged);
+    for (i = 0; rc == 0 && kchanged && i < p.n; i++) {
+        const char *nk = json_string_value(p.v[i].v);
+        json_t *val;
+
+        if (strcmp(nk, k[i].key) == 0 || (val = json_object_get(k[i].obj, k[i].key)) == NULL)
+            continue;
+        json_incref(val);
+        if (json_object_del(k[i].obj, k[i].key) != 0 || json_object_set_new(k[i].obj, nk, val) != 0)
+            rc = -1;
+        *changed = 1;
+    }
+done:
+    for (i = 0; i < p.n; i++)
+        json_decref(p.v[i].v);
+    free(p.v);
+    for (i = 0; i < n; i++)
+        free(k[i].key);
+    free(k);
+    return rc;
+}
+
 int aigov_answer_json(aigov_answer_t *a, const char *body, size_t len)
 {
     json_t *root;
@@ -988,7 +1084,9 @@ int aigov_answer_json(aigov_answer_t *a, const char *body, size_t len)
     }
     for (i = 0; i < p.n; i++)
         a->text_chars += chars_of(json_string_value(p.v[i].v), json_string_length(p.v[i].v));
-    rc = filter_pieces(a, &p, 1, &changed);
+    rc = filter_keys(a, root, 1, &changed);
+    if (rc == 0)
+        rc = filter_pieces(a, &p, 1, &changed);
     free(p.v);
     if (rc == 0) {
         if (changed) {
@@ -1222,6 +1320,9 @@ static const char *skip_any(const char *p, const char *end, int depth, int stric
             const char *k = l.s + 1;
             size_t kn = (size_t)(l.e - l.s - 2);
             int sub = strict && (opaque || !is_control(k, kn));
+
+            if (strict && opaque)
+                return NULL;    /* a key the model wrote: text */
 
             if ((q = skip_any(q, end, depth + 1, sub, opaque || is_opaque(k, kn))) == NULL)
                 return NULL;
@@ -1725,7 +1826,7 @@ static int send_held(aigov_answer_t *a, held_t *h)
     for (i = 0; i < h->np; i++)
         if (hp[i].end > hp[i].start && mask_touches(&a->ch[hp[i].chan], hp[i].start, hp[i].end))
             touched = 1;
-    if (!touched)
+    if (!touched && !(h->rekeyed && h->root != NULL))
         return emit(a, h->raw, h->raw_len);
     if (h->root == NULL)
         return send_spliced(a, h);
@@ -2040,7 +2141,7 @@ static int take_text_fast(aigov_answer_t *a, const aigov_sse_event_t *ev, const 
 /* A text event: held, its pieces appended to their channels, the channels
  * inspected. Takes root and p->v. */
 static int take_text(aigov_answer_t *a, const aigov_sse_event_t *ev, json_t *root,
-                     pieces_t *p, int *blocked)
+                     pieces_t *p, int rekeyed, int *blocked)
 {
     size_t i;
     held_t *h = hold(a, ev);
@@ -2051,6 +2152,7 @@ static int take_text(aigov_answer_t *a, const aigov_sse_event_t *ev, json_t *roo
         return -1;
     }
     h->root = root;
+    h->rekeyed = rekeyed;
     h->np = p->n;
     h->p = calloc(p->n, sizeof(*h->p));
     if (h->p == NULL
@@ -2221,7 +2323,9 @@ static int take_whole(aigov_answer_t *a, const aigov_sse_event_t *ev, json_t *ro
         free(p.v);
         return -1;
     }
-    rc = filter_pieces(a, &p, 0, &changed);
+    rc = filter_keys(a, root, 0, &changed);
+    if (rc == 0)
+        rc = filter_pieces(a, &p, 0, &changed);
     free(p.v);
     if (rc != 0)
         return rc < 0 ? -1 : 0;
@@ -2260,7 +2364,7 @@ static int take_json(aigov_answer_t *a, const aigov_sse_event_t *ev, json_t *roo
     char key[CHAN_KEY];
     const char *fixed = NULL, *fgroup = NULL;
     long long ix;
-    int rc, blocked = 0, last, json_args = 0;
+    int rc, blocked = 0, last, json_args = 0, rekeyed = 0;
     size_t i;
 
     take_usage(a, root);
@@ -2289,6 +2393,11 @@ static int take_json(aigov_answer_t *a, const aigov_sse_event_t *ev, json_t *roo
         fixed = key;
         fgroup = "b";
     }
+    /* a tool_use block that starts with its input whole */
+    if ((rc = filter_keys(a, root, 1, &rekeyed)) != 0) {
+        json_decref(root);
+        return rc < 0 ? -1 : 0;
+    }
     if (collect(root, &p, fixed, fgroup) != 0) {
         free(p.v);
         json_decref(root);
@@ -2298,10 +2407,10 @@ static int take_json(aigov_answer_t *a, const aigov_sse_event_t *ev, json_t *roo
         p.v[i].json = 1;
     json_incref(root);      /* kept for the closing below */
     if (p.n > 0) {
-        rc = take_text(a, ev, root, &p, &blocked);
+        rc = take_text(a, ev, root, &p, rekeyed, &blocked);
     } else {
+        rc = rekeyed ? pass_json(a, ev, root) : pass_plain(a, ev);
         json_decref(root);
-        rc = pass_plain(a, ev);
     }
     free(p.v);
     if (rc != 0 || blocked) {

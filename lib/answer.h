@@ -23,8 +23,10 @@
  * caller's, inspected on the way in): instructions tools tool_choice
  * metadata user prompt_cache_key safety_identifier previous_response_id
  * truncation. Under "input" (Anthropic tool_use) and "arguments" the
- * model wrote everything: every string there is text, whatever its key.
- * Object keys and numbers are never text. A string under "arguments" or
+ * model wrote everything: every string there is text, whatever its key,
+ * and so are the keys of the objects there (an Anthropic tool_use input
+ * is an object: a redacted key replaces the old one). Other object keys
+ * and numbers are never text. A string under "arguments" or
  * "partial_json", and the delta of a Responses *arguments.delta event, is
  * JSON text that the client parses: filters read it with its escapes
  * decoded (aigov_filter_inspect_json), and an escape cut at the end of a

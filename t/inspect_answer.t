@@ -224,6 +224,19 @@ for my $c (@cases) {
     }
 }
 
+# keys the model wrote in a tool's input are text too
+for my $stream (0, 1) {
+    my $how = $stream ? 'streamed' : 'whole';
+    my $script = { tool_use => [ { name => 'send', input => { $EMAIL => 'to', note => 'x' } } ] };
+    my $r = ask('redact', '/v1/messages', $stream, $script);
+    is($r->{status}, 200, "Anthropic tool_use input key, $how, redact: 200");
+    unlike($r->{body}, qr/alice|smith|example\.com/, "Anthropic tool_use input key, $how, redact: no part of the address");
+    like($r->{body}, qr/REDACTED:EMAIL/, "Anthropic tool_use input key, $how, redact: masked");
+    $r = ask('block', '/v1/messages', $stream, $script);
+    unlike($r->{body}, qr/alice|smith|example\.com/, "Anthropic tool_use input key, $how, block: no part of the address");
+    is($r->{status}, 403, "Anthropic tool_use input key, whole, block: 403") unless $stream;
+}
+
 # a control field is not text: an id that looks like an address stays
 my $r = ask('redact', '/v1/messages', 0, { content => 'hello' }, 'X-Mock-Answer' => 'x');
 is($r->{status}, 200, 'a clean answer: 200');

@@ -1221,6 +1221,61 @@ static void test_escaped_arguments(void **state)
     fx_free(&bf);
 }
 
+/* Keys the model wrote (under a tool_use "input") are text like its
+ * values: whole and in a content_block_start that brings the input whole,
+ * a key holding the word is renamed masked, or the answer blocked. Keys
+ * elsewhere are field names. */
+static void test_input_keys(void **state)
+{
+    static const char *const whole =
+        "{\"type\":\"message\",\"content\":[{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\","
+        "\"input\":{\"deep\":{\"" W "\":1},\"ok\":\"x\"}}]}";
+    static const char *const stream =
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
+        "{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":{\"" W "\":2}}}\n\n"
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n";
+    static const char *const field_name =
+        "{\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"hi\",\"" W "\":3}}]}";
+    fx_t rf, bf;
+    int fast, blocked;
+
+    (void)state;
+    fx_init(&rf, "example", "{\"word\":\"" W "\"}", AIGOV_ACTION_REDACT);
+    fx_init(&bf, "example", "{\"word\":\"" W "\"}", AIGOV_ACTION_BLOCK);
+    json_case(&rf, AIGOV_EP_MESSAGES, whole,
+              "{\"type\":\"message\",\"content\":[{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\","
+              "\"input\":{\"deep\":{\"[REDACTED:WORD]\":1},\"ok\":\"x\"}}]}", -1, -1);
+    for (blocked = 0; blocked < 2; blocked++) {
+        for (fast = 0; fast < 2; fast++) {
+            aigov_answer_t *a = aigov_answer_new(AIGOV_EP_MESSAGES, 1, blocked ? &bf.f : &rf.f, 1, 0);
+            buf_t out = { 0 };
+
+            aigov_answer_set_fast(a, fast);
+            feed_all(a, stream, strlen(stream), 13, &out);
+            assert_int_equal(aigov_answer_blocked(a), blocked);
+            assert_null(strstr(out.s, "bob@"));
+            if (!blocked)
+                assert_non_null(strstr(out.s, "\"input\":{\"[REDACTED:WORD]\":2}"));
+            free(out.s);
+            aigov_answer_free(a);
+        }
+    }
+    {
+        aigov_answer_t *a = aigov_answer_new(AIGOV_EP_MESSAGES, 0, &bf.f, 1, 0);
+        buf_t out = { 0 };
+
+        feed_all(a, whole, strlen(whole), 4096, &out);
+        assert_true(aigov_answer_blocked(a));
+        assert_null(strstr(out.s, "bob@"));
+        free(out.s);
+        aigov_answer_free(a);
+    }
+    /* a field name elsewhere is no text */
+    json_case(&bf, AIGOV_EP_CHAT, field_name, field_name, -1, -1);
+    fx_free(&rf);
+    fx_free(&bf);
+}
+
 /* The control fields are not text: an id, a type, a model that hold the
  * word stay as they are. */
 static void test_control_fields_not_text(void **state)
@@ -1505,6 +1560,7 @@ int main(void)
         cmocka_unit_test(test_refuse_compressed),
         cmocka_unit_test(test_every_field),
         cmocka_unit_test(test_escaped_arguments),
+        cmocka_unit_test(test_input_keys),
         cmocka_unit_test(test_control_fields_not_text),
         cmocka_unit_test(test_channels),
         cmocka_unit_test(test_hide_usage),

@@ -247,10 +247,20 @@ static void test_uninspectable(void **state)
     expect_warnings(HEAD
         "  - name: speech\n    when: {endpoints: [/v1/chat/completions, /v1/audio/speech,"
         " \"/v1/*\", /v1/responses]}\n"
-        "    limits: {tokens_per_day: 1000}\n    decision: allow\n",
+        "    limits: {tokens_per_day: 1000, max_tokens: 100}\n    decision: allow\n",
         "p.yaml:5:46: warning: endpoint '/v1/audio/speech' is of no kind the gateway reads, so "
         "rule 'speech', which has filters or token limits, refuses every request to it (403 "
         "uninspectable); add 'uninspectable: allow' to admit them unread\n");
+    /* token limits without max_tokens: answers are not reserved */
+    expect_warnings(HEAD
+        "  - name: tpm\n    when: {endpoints: [/v1/chat/completions]}\n"
+        "    limits: {tokens_per_minute: 1000}\n    decision: allow\n",
+        "p.yaml:6:5: warning: rule 'tpm' limits tokens without max_tokens: a request that does "
+        "not say max_tokens reserves only its prompt, so requests running at once can go over "
+        "the limit by what their answers write; set max_tokens to reserve the answers too\n");
+    expect_warnings(HEAD
+        "  - name: emb\n    when: {endpoints: [/v1/embeddings]}\n"
+        "    limits: {tokens_per_minute: 1000}\n    decision: allow\n", "");
     /* nothing to inspect, or the rule denies: nothing to say */
     expect_warnings(HEAD
         "  - {name: a, decision: allow, uninspectable: allow, when: {endpoints: [/v1/files]}}\n"
