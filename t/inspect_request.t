@@ -54,7 +54,7 @@ rules:
       - plugin: blocklist
         stages: [request]
         action: block
-        config: {terms: ["project neptune"]}
+        config: {terms: ["project neptune", "merger"]}
     decision: allow
   - name: short
     when:
@@ -148,6 +148,23 @@ for my $f (@fields) {
        "$kind $what: the model API got the body with only the address masked")
         or diag("status $r->{status}: $r->{body}");
     $rid{"$kind $what"} = $r->{headers}{'x-aigov-request-id'};
+}
+
+# A term far into a text, whatever else the blocklist holds: Vectorscan
+# 5.4.9 on an AVX-512 CPU lost "project neptune" after 100 times "ha" or
+# "*" once "merger" was in the same database.
+my $chat = "{'model':'m','messages':[{'role':'user','content':'SECRET'}]}";
+for my $prefix ('ha' x 100, '*' x 100) {
+    my $what = substr($prefix, 0, 2) . ' x 100 before the term';
+    my $r = post(block => chat => body_of($chat, "$prefix $TERM"));
+    is($r->{status}, 403, "$what: refused");
+    is((AigovTest::json($r) // {})->{error}{code}, 'blocklist', "$what: by the blocklist");
+    ok(!exists $r->{headers}{'x-mock-body-sha256'}, "$what: the model API was not called");
+    my $sent = body_of($chat, "$prefix ${TERM}s");
+    $r = post(block => chat => $sent);
+    is($r->{headers}{'x-mock-body-sha256'}, sha256_hex($sent),
+       "$what: '${TERM}s' is not the term, forwarded unchanged")
+        or diag("status $r->{status}: $r->{body}");
 }
 
 # Control fields: neither refused nor rewritten.

@@ -1,7 +1,8 @@
 /*
  * Unit tests of the blocklist plugin, compiled in and driven through its
- * ABI with the host's real config accessors; one test loads the built
- * build/plugins/blocklist.so to check matches split across stream chunks.
+ * ABI with the host's real config accessors. The tests of streams and the
+ * brute-force comparison with a reference matcher load the built
+ * build/plugins/blocklist.so, the object nginx loads.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -83,6 +84,12 @@ static void test_terms(void **state)
     assert_int_equal(inspect(b, "project neptunes").kind, AIGOV_ALLOW);
     assert_int_equal(inspect(b, "projectneptune").kind, AIGOV_ALLOW);
     assert_int_equal(inspect(b, "").kind, AIGOV_ALLOW);
+    destroy(b);
+    /* any white space in a term stands between two words */
+    b = create("{\"terms\":[\"\\tblue\\nheron\\r\\n\"]}");
+    assert_non_null(b);
+    v = inspect(b, "a Blue Heron, a blue\n\nheron; blueheron");
+    assert_string_equal(spans(&v), "2-12,16-27");
     destroy(b);
 }
 
@@ -244,6 +251,332 @@ static void test_split_across_chunks(void **state)
     aigov_host_free(h);
 }
 
+/* ---- every term at every offset, against a reference matcher ---- */
+
+/* The built plugin through the host, as nginx loads it. */
+typedef struct {
+    aigov_plugin_host_t  *host;
+    void                 *fi;
+    const aigov_plugin_t *plugin;
+    void                 *inst;
+} loaded_t;
+
+static void load_terms(loaded_t *l, const char *const *terms, size_t n)
+{
+    json_t *list = json_array(), *cfg;
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        json_array_append_new(list, json_string(terms[i]));
+    cfg = json_pack("{s:o}", "terms", list);
+    l->host = aigov_host_new();
+    assert_int_equal(aigov_host_load(l->host, "blocklist", "build/plugins/blocklist.so", err,
+                                     sizeof(err)), 0);
+    l->fi = aigov_host_instance(l->host, "blocklist", cfg, AIGOV_ACTION_REDACT, err, sizeof(err));
+    json_decref(cfg);
+    if (l->fi == NULL)
+        fail_msg("%s", err);
+    l->plugin = aigov_inst_plugin(l->fi);
+    l->inst = aigov_inst_state(l->fi);
+}
+
+static void unload(loaded_t *l)
+{
+    aigov_host_instance_free(l->fi);
+    aigov_host_free(l->host);
+}
+
+static int ref_word(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+static int ref_space(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+static unsigned char ref_lower(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
+}
+
+/* The blocklist as plugins/README.md defines it, tried at every start:
+ * ASCII letters in either case, a run of white space in the term for any
+ * run of it in the text, a word boundary at an end of the term that is an
+ * ASCII letter, digit or '_'. Marks what matches in hit. */
+static void ref_mark(const char *term, const char *text, size_t len, unsigned char *hit)
+{
+    const unsigned char *t = (const unsigned char *)term, *x = (const unsigned char *)text;
+    size_t tn = strlen(term), s, i, j;
+
+    while (tn > 0 && ref_space(t[tn - 1]))
+        tn--;
+    while (tn > 0 && ref_space(t[0])) {
+        t++;
+        tn--;
+    }
+    for (s = 0; s < len; s++) {
+        if (ref_word(t[0]) && s > 0 && ref_word(x[s - 1]))
+            continue;
+        for (i = s, j = 0; j < tn; ) {
+            if (ref_space(t[j])) {
+                while (j < tn && ref_space(t[j]))
+                    j++;
+                if (i == len || !ref_space(x[i]))
+                    break;
+                while (i < len && ref_space(x[i]))
+                    i++;
+            } else if (i < len && ref_lower(x[i]) == ref_lower(t[j])) {
+                i++;
+                j++;
+            } else {
+                break;
+            }
+        }
+        if (j < tn || (ref_word(t[tn - 1]) && i < len && ref_word(x[i])))
+            continue;
+        memset(hit + s, 1, i - s);
+    }
+}
+
+/* s as a C string literal on stderr, to paste into a reproducer */
+static void print_c_string(const char *s, size_t n)
+{
+    fputc('"', stderr);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\')
+            fprintf(stderr, "\\%c", c);
+        else if (c >= 0x20 && c < 0x7f)
+            fputc(c, stderr);
+        else
+            fprintf(stderr, "\\x%02x\"\"", c);
+    }
+    fputc('"', stderr);
+}
+
+/* Fails, saying where, unless the plugin's spans cover exactly the bytes
+ * the reference matches. */
+static void check_text(const loaded_t *l, const char *const *terms, size_t nterms,
+                       const char *text, size_t len)
+{
+    unsigned char *want = calloc(len + 1, 1), *got = calloc(len + 1, 1);
+    aigov_verdict_t v;
+    size_t i;
+
+    assert_non_null(want);
+    assert_non_null(got);
+    for (i = 0; i < nterms; i++)
+        ref_mark(terms[i], text, len, want);
+    memset(&v, 0, sizeof(v));
+    assert_int_equal(l->plugin->inspect(l->inst, NULL, text, len, &v), 0);
+    for (i = 0; i < v.nspans; i++) {
+        assert_true(v.spans[i].start <= v.spans[i].end && v.spans[i].end <= len);
+        memset(got + v.spans[i].start, 1, v.spans[i].end - v.spans[i].start);
+    }
+    for (i = 0; i < len && want[i] == got[i]; i++)
+        ;
+    if (i < len) {
+        fprintf(stderr, "terms:");
+        for (size_t k = 0; k < nterms; k++) {
+            fputc(' ', stderr);
+            print_c_string(terms[k], strlen(terms[k]));
+        }
+        fprintf(stderr, "\ntext (%zu bytes): ", len);
+        print_c_string(text, len);
+        fputc('\n', stderr);
+        fail_msg("byte %zu: the reference says %s, the plugin %s", i,
+                 want[i] ? "blocked" : "not blocked", got[i] ? "blocked" : "not blocked");
+    }
+    free(want);
+    free(got);
+}
+
+/* A term of the set as it may be written in a text: each letter in either
+ * case, each run of blanks a run of white space. */
+static size_t write_variant(char *out, const char *term)
+{
+    static const char *const runs[] = { " ", "  ", "\n", "\t", " \r\n ", "\f" };
+    size_t n = 0;
+
+    for (const char *p = term; *p; p++) {
+        if (*p == ' ' || *p == '\t') {
+            const char *r = runs[rnd(6)];
+
+            while (p[1] == ' ' || p[1] == '\t')
+                p++;
+            memcpy(out + n, r, strlen(r));
+            n += strlen(r);
+        } else if (*p >= 'a' && *p <= 'z' && rnd(2)) {
+            out[n++] = (char)(*p - 32);
+        } else {
+            out[n++] = *p;
+        }
+    }
+    return n;
+}
+
+static const char *const set1[] = { "project neptune" };
+static const char *const set2[] = { "project neptune", "merger" };
+static const char *const set3[] = { "project neptune", "merger", "deep  secret" };
+static const char *const set10[] = {
+    "project neptune", "merger", "ass", "c++ (beta)", "a.b", "blue\theron",
+    "q3 results", "caf\xc3\xa9 royal", "new york city", "_id"
+};
+/* an 'e' in the first bytes of every term: with such a set Vectorscan
+ * skipped ahead to the first 'e' with its faulty one-byte search */
+static const char *const set10e[] = {
+    "project neptune", "merger", "secret plan", "eagle eye", "deep state",
+    "red team", "endgame", "release notes", "beta test", "1e9 yen"
+};
+
+static const struct {
+    const char *const *terms;
+    size_t n;
+} sets[] = {
+    { set1, 1 }, { set2, 2 }, { set3, 3 }, { set10, 10 }, { set10e, 10 },
+};
+
+/* Each term of each set after a run of letters, punctuation, blanks or
+ * multibyte UTF-8 of every length up to 300 bytes, and with something
+ * after it that does or does not end the word. The defect it is for:
+ * with {"project neptune", "merger"}, "haha...ha project neptune" was
+ * not blocked at most lengths past 73 bytes. */
+static void test_every_offset(void **state)
+{
+    static const char *const fills[] = { "ha", "*", " ", "\xc3\xa9", "\xe6\x97\xa5\xe6\x9c\xac",
+                                         "a,b \xc3\xa9\n" };
+    static const char *const ends[] = { "", ".", " ok", "s", "_", "\xc3\xa9" };
+    char text[512];
+
+    (void)state;
+    rng_state = 0x5eed0b10c1157ull;
+    for (size_t k = 0; k < sizeof(sets) / sizeof(sets[0]); k++) {
+        loaded_t l;
+
+        load_terms(&l, sets[k].terms, sets[k].n);
+        for (size_t f = 0; f < sizeof(fills) / sizeof(fills[0]); f++) {
+            for (size_t off = 0; off <= 300; off++) {
+                const char *fill = fills[f], *end = ends[rnd(6)];
+                size_t n = 0, fl = strlen(fill);
+
+                while (n < off) {
+                    memcpy(text + n, fill, fl);
+                    n += fl;
+                }
+                text[n++] = ' ';
+                n += write_variant(text + n, sets[k].terms[off % sets[k].n]);
+                memcpy(text + n, end, strlen(end));
+                n += strlen(end);
+                check_text(&l, sets[k].terms, sets[k].n, text, n);
+            }
+        }
+        unload(&l);
+    }
+}
+
+/* Random term sets over a small vocabulary, so terms overlap, repeat and
+ * share words, in random texts of those words, blanks and other bytes. */
+static void test_random_sets(void **state)
+{
+    static const char *const words[] = {
+        "ab", "ba", "aba", "abab", "x", "proj", "nep", "c+", "q3", "_id", "\xc3\xa9t\xc3\xa9",
+        "a.b", "merger", "e"
+    };
+    static const char *const other[] = { " ", "  ", "\n", "\t", "", ".", "\xc3\xa9", "*", "ha",
+                                         "-", "_", "9" };
+    char terms_buf[10][64], text[1024];
+    const char *terms[10];
+
+    (void)state;
+    rng_state = 0xb10c4115700d5ull;
+    for (int round = 0; round < 60; round++) {
+        size_t nterms = 1 + rnd(10);
+        loaded_t l;
+
+        for (size_t t = 0; t < nterms; t++) {
+            size_t nw = 1 + rnd(3), n = 0;
+
+            for (size_t w = 0; w < nw; w++) {
+                const char *word = words[rnd(sizeof(words) / sizeof(words[0]))];
+
+                if (w > 0)
+                    terms_buf[t][n++] = rnd(4) ? ' ' : '\t';
+                memcpy(terms_buf[t] + n, word, strlen(word));
+                n += strlen(word);
+            }
+            terms_buf[t][n] = '\0';
+            terms[t] = terms_buf[t];
+        }
+        load_terms(&l, terms, nterms);
+        for (int k = 0; k < 100; k++) {
+            size_t n = 0, target = rnd(400);
+
+            while (n < target) {
+                if (rnd(3) == 0) {
+                    n += write_variant(text + n, terms[rnd((unsigned)nterms)]);
+                } else {
+                    const char *o = rnd(2) ? other[rnd(sizeof(other) / sizeof(other[0]))]
+                                           : words[rnd(sizeof(words) / sizeof(words[0]))];
+                    memcpy(text + n, o, strlen(o));
+                    n += strlen(o);
+                }
+            }
+            check_text(&l, terms, nterms, text, n);
+        }
+        unload(&l);
+    }
+}
+
+/* Through the host's stream windows: 100 times "ha" and the term, cut in
+ * two events at every place, is masked whole. */
+static void test_stream_after_long_prefix(void **state)
+{
+    aigov_plugin_host_t *h = aigov_host_new();
+    json_t *c = json_loads("{\"terms\":[\"project neptune\",\"merger\"]}", 0, NULL);
+    aigov_filter_spec_t f = { 0 };
+    char content[256], ev[512];
+    size_t n, cut, len;
+
+    (void)state;
+    n = 0;
+    for (int i = 0; i < 100; i++, n += 2)
+        memcpy(content + n, "ha", 2);
+    memcpy(content + n, " project neptune", 17);
+    len = strlen(content);
+    assert_int_equal(aigov_host_load(h, "blocklist", "build/plugins/blocklist.so", err,
+                                     sizeof(err)), 0);
+    f.inst = aigov_host_instance(h, "blocklist", c, AIGOV_ACTION_REDACT, err, sizeof(err));
+    json_decref(c);
+    assert_non_null(f.inst);
+    f.plugin = "blocklist";
+    f.stages = AIGOV_STAGE_RESPONSE;
+    f.action = AIGOV_ACTION_REDACT;
+    for (cut = 0; cut <= len; cut++) {
+        aigov_answer_t *a = aigov_answer_new(AIGOV_EP_CHAT, 1, &f, 1, 0);
+        const char *out;
+        char *copy;
+        size_t outlen;
+
+        snprintf(ev, sizeof(ev), "data: {\"choices\":[{\"delta\":{\"content\":\"%.*s\"}}]}\n\n",
+                 (int)cut, content);
+        assert_int_equal(aigov_answer_feed(a, ev, strlen(ev)), 0);
+        snprintf(ev, sizeof(ev), "data: {\"choices\":[{\"delta\":{\"content\":\"%s\"}}]}\n\n"
+                 "data: [DONE]\n\n", content + cut);
+        assert_int_equal(aigov_answer_feed(a, ev, strlen(ev)), 0);
+        assert_int_equal(aigov_answer_finish(a), 0);
+        out = aigov_answer_output(a, &outlen);
+        copy = strndup(out, outlen);
+        if (strstr(copy, "[REDACTED:BLOCKLIST]") == NULL || strstr(copy, "nep") != NULL)
+            fail_msg("cut at %zu: %s", cut, copy);
+        free(copy);
+        aigov_answer_free(a);
+    }
+    aigov_host_instance_free(f.inst);
+    aigov_host_free(h);
+}
+
 /* tail(): the longest end that begins a term, in any case and with any
  * run of blanks between its words; all of it with patterns. */
 static void test_tail(void **state)
@@ -288,6 +621,9 @@ int main(void)
         cmocka_unit_test(test_benign_corpus),
         cmocka_unit_test(test_large_text),
         cmocka_unit_test(test_split_across_chunks),
+        cmocka_unit_test(test_every_offset),
+        cmocka_unit_test(test_random_sets),
+        cmocka_unit_test(test_stream_after_long_prefix),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
