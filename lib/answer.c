@@ -1047,6 +1047,70 @@ done:
     return rc;
 }
 
+/* A whole answer's texts are also read joined, as a request's are (a term
+ * cut across two output_text parts, which the openai SDK's output_text
+ * runs together): lib/filter's aigov_filter_joined over the pieces. */
+typedef struct {
+    pieces_t  *p;
+    int        changed;
+} joined_ctx_t;
+
+static int joined_set(void *ctx, size_t i, const char *s, size_t len)
+{
+    joined_ctx_t *j = ctx;
+
+    j->changed = 1;
+    return json_string_setn(j->p->v[i].v, s, len);
+}
+
+/* 1 when blocked, 0, -1; *changed when a text was redacted. */
+static int filter_joined_pieces(aigov_answer_t *a, pieces_t *p, int *changed)
+{
+    joined_ctx_t jc = { p, 0 };
+    aigov_texts_t t;
+    size_t fi, sep, i;
+    int rc = 0;
+
+    if (p->n < 2)
+        return 0;
+    memset(&t, 0, sizeof(t));
+    t.n = p->n;
+    t.text = malloc(p->n * sizeof(*t.text));
+    t.len = malloc(p->n * sizeof(*t.len));
+    t.stage = AIGOV_STAGE_RESPONSE;
+    t.set = joined_set;
+    t.ctx = &jc;
+    if (t.text == NULL || t.len == NULL)
+        rc = -1;
+    for (fi = 0; rc == 0 && fi < a->nf; fi++) {
+        for (sep = 0; rc == 0 && sep < 2; sep++) {
+            for (i = 0; i < p->n; i++) {
+                t.text[i] = json_string_value(p->v[i].v);
+                t.len[i] = json_string_length(p->v[i].v);
+            }
+            switch (aigov_filter_joined(&a->f[fi].spec, a->f[fi].name, &t, sep, &a->outcome)) {
+            case AIGOV_FILTER_PASS:
+                break;
+            case AIGOV_FILTER_BLOCKED:
+                drop_held(a);
+                a->modified = 1;
+                rc = emit_block(a, a->outcome.block_plugin, a->outcome.block_reason) != 0 ? -1 : 1;
+                break;
+            default:
+                rc = -1;
+                break;
+            }
+        }
+    }
+    free(t.text);
+    free(t.len);
+    if (jc.changed) {
+        a->modified = 1;
+        *changed = 1;
+    }
+    return rc;
+}
+
 int aigov_answer_json(aigov_answer_t *a, const char *body, size_t len)
 {
     json_t *root;
@@ -1087,6 +1151,8 @@ int aigov_answer_json(aigov_answer_t *a, const char *body, size_t len)
     rc = filter_keys(a, root, 1, &changed);
     if (rc == 0)
         rc = filter_pieces(a, &p, 1, &changed);
+    if (rc == 0)
+        rc = filter_joined_pieces(a, &p, &changed);
     free(p.v);
     if (rc == 0) {
         if (changed) {

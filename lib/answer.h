@@ -32,9 +32,12 @@
  * decoded (aigov_filter_inspect_json), and an escape cut at the end of a
  * stream's piece is held until the next completes it.
  *
- * Whole JSON answers: every text is inspected on its own, redactions are
- * written back into the JSON (which stays valid), a block replaces the
- * whole answer by an error (Anthropic's shape on /v1/messages).
+ * Whole JSON answers: every text is inspected on its own, and the texts
+ * again joined in answer order as a request's are (lib/filter.h,
+ * aigov_filter_joined: a word cut across two output_text parts, which the
+ * openai SDK's output_text runs together); redactions are written back
+ * into the JSON (which stays valid), a block replaces the whole answer by
+ * an error (Anthropic's shape on /v1/messages).
  *
  * Streams: the texts of an SSE stream are sorted into channels, one per
  * separate text the client assembles, and each channel is one text stream

@@ -991,7 +991,7 @@ static int redact_text(aigov_request_t *rq, size_t i, const aigov_inspection_t *
 #define JOIN_REACH  128
 
 typedef struct {
-    const aigov_request_t *rq;
+    const aigov_texts_t   *t;
     size_t                *off;      /* off[i]: where text i starts; off[n]: total */
     size_t                 sep;      /* 0, or 1: a space after each text but the last */
 } joined_t;
@@ -1001,10 +1001,10 @@ static unsigned char joined_byte(const joined_t *j, size_t at)
 {
     size_t i;
 
-    for (i = 0; i < j->rq->ntexts; i++)
+    for (i = 0; i < j->t->n; i++)
         if (at < j->off[i + 1])
-            return at - j->off[i] < j->rq->texts[i].len
-                   ? (unsigned char)j->rq->texts[i].text[at - j->off[i]] : ' ';
+            return at - j->off[i] < j->t->len[i]
+                   ? (unsigned char)j->t->text[i][at - j->off[i]] : ' ';
     return 0;
 }
 
@@ -1012,15 +1012,15 @@ static void joined_copy(const joined_t *j, size_t from, size_t to, char *dst)
 {
     size_t i;
 
-    for (i = 0; i < j->rq->ntexts && from < to; i++) {
-        size_t s = j->off[i], e = j->off[i + 1], a, b, tl = j->rq->texts[i].len;
+    for (i = 0; i < j->t->n && from < to; i++) {
+        size_t s = j->off[i], e = j->off[i + 1], a, b, tl = j->t->len[i];
 
         if (e <= from)
             continue;
         a = from - s;
         b = (to < e ? to : e) - s;
         if (a < tl) {
-            memcpy(dst, j->rq->texts[i].text + a, (b < tl ? b : tl) - a);
+            memcpy(dst, j->t->text[i] + a, (b < tl ? b : tl) - a);
             dst += (b < tl ? b : tl) - a;
         }
         if (b > tl)
@@ -1035,42 +1035,37 @@ static int crosses(const joined_t *j, size_t s, size_t e)
 {
     size_t i;
 
-    for (i = 1; i < j->rq->ntexts; i++)
+    for (i = 1; i < j->t->n; i++)
         if (s < j->off[i] - j->sep && e > j->off[i])
             return 1;
     return 0;
 }
 
-/* Runs one filter over the joined texts near their boundaries. Returns
- * AIGOV_FILTER_PASS, _BLOCKED or _NOMEM. */
-static int filter_joined(const aigov_filter_spec_t *fs, const char *name,
-                         aigov_request_t *rq, size_t sep, aigov_filter_outcome_t *out)
+int aigov_filter_joined(const aigov_filter_spec_t *fs, const char *name,
+                        const aigov_texts_t *t, size_t sep, aigov_filter_outcome_t *out)
 {
     joined_t j;
     aigov_masks_t m = { 0 };
     size_t i, k, b, total, flagged = 0;
-    int ascii = 1;
     /* the usual request (a few texts, one range) needs no allocation */
     size_t off_small[17];
     char buf_small[2 * JOIN_REACH + 16];
     char *buf = NULL;
     int rc = AIGOV_FILTER_NOMEM;
 
-    if (rq->ntexts < 2)
+    if (t->n < 2)
         return AIGOV_FILTER_PASS;
-    j.rq = rq;
+    j.t = t;
     j.sep = sep;
-    j.off = rq->ntexts < 17 ? off_small : malloc((rq->ntexts + 1) * sizeof(size_t));
+    j.off = t->n < 17 ? off_small : malloc((t->n + 1) * sizeof(size_t));
     if (j.off == NULL)
         return AIGOV_FILTER_NOMEM;
     j.off[0] = 0;
-    for (i = 0; i < rq->ntexts; i++) {
-        j.off[i + 1] = j.off[i] + rq->texts[i].len + (i + 1 < rq->ntexts ? sep : 0);
-        ascii &= rq->texts[i].ascii;
-    }
-    total = j.off[rq->ntexts];
+    for (i = 0; i < t->n; i++)
+        j.off[i + 1] = j.off[i] + t->len[i] + (i + 1 < t->n ? sep : 0);
+    total = j.off[t->n];
 
-    for (b = 1; b < rq->ntexts; ) {
+    for (b = 1; b < t->n; ) {
         size_t rs, re, n;
         aigov_inspection_t ins;
         int found = 0;
@@ -1078,7 +1073,7 @@ static int filter_joined(const aigov_filter_spec_t *fs, const char *name,
         /* one range: the reach around boundary b and the ones it meets */
         rs = j.off[b] > JOIN_REACH ? j.off[b] - JOIN_REACH : 0;
         re = j.off[b] + JOIN_REACH < total ? j.off[b] + JOIN_REACH : total;
-        for (b++; b < rq->ntexts && j.off[b] < re + JOIN_REACH; b++)
+        for (b++; b < t->n && j.off[b] < re + JOIN_REACH; b++)
             re = j.off[b] + JOIN_REACH < total ? j.off[b] + JOIN_REACH : total;
         while (rs > 0 && (joined_byte(&j, rs) & 0xC0) == 0x80)
             rs--;
@@ -1094,15 +1089,16 @@ static int filter_joined(const aigov_filter_spec_t *fs, const char *name,
         buf[n] = '\0';
 
         /* texts the parser found ASCII join into ASCII: no view to make */
-        inspect_text(fs, NULL, buf, n, ascii ? TEXT_ASCII : TEXT_ANY, 0, &ins);
+        inspect_text(fs, NULL, buf, n, t->ascii ? TEXT_ASCII : TEXT_ANY, 0, &ins);
         if (ins.status != 0) {
             char why[160];
 
-            if (aigov_outcome_note(out, name, AIGOV_STAGE_REQUEST, "error", 0) != 0)
+            if (aigov_outcome_note(out, name, t->stage, "error", 0) != 0)
                 goto done;
             if (fs->on_error == AIGOV_ON_ERROR_ALLOW)
                 continue;
-            snprintf(why, sizeof(why), "filter %s failed to inspect the request", name);
+            snprintf(why, sizeof(why), "filter %s failed to inspect the %s", name,
+                     t->stage == AIGOV_STAGE_REQUEST ? "request" : "answer");
             if (aigov_outcome_block(out, name, why, "filter_error") != 0)
                 goto done;
             rc = AIGOV_FILTER_BLOCKED;
@@ -1115,7 +1111,7 @@ static int filter_joined(const aigov_filter_spec_t *fs, const char *name,
         if (found == 0)
             continue;
         if (fs->action == AIGOV_ACTION_BLOCK) {
-            if (aigov_outcome_note(out, name, AIGOV_STAGE_REQUEST, "block", (size_t)found) != 0
+            if (aigov_outcome_note(out, name, t->stage, "block", (size_t)found) != 0
                 || aigov_outcome_block(out, name, ins.reason, ins.category) != 0)
                 goto done;
             rc = AIGOV_FILTER_BLOCKED;
@@ -1132,7 +1128,7 @@ static int filter_joined(const aigov_filter_spec_t *fs, const char *name,
                 continue;
             /* a mask that starts on the space between two texts starts
              * in the next: its label goes where text is */
-            for (i = 1; sep && i < rq->ntexts; i++)
+            for (i = 1; sep && i < t->n; i++)
                 if (rs + ms == j.off[i] - 1)
                     ms++;
             if (aigov_masks_add(&m, buf, n, rs, ms, ins.spans[k].end,
@@ -1142,7 +1138,7 @@ static int filter_joined(const aigov_filter_spec_t *fs, const char *name,
     }
 
     /* a mask over a boundary: its label where it starts, the rest removed */
-    for (i = 0; i < rq->ntexts && m.n > 0; i++) {
+    for (i = 0; i < t->n && m.n > 0; i++) {
         char *red;
         size_t rl;
 
@@ -1151,8 +1147,8 @@ static int filter_joined(const aigov_filter_spec_t *fs, const char *name,
                 break;
         if (k == m.n)
             continue;
-        red = aigov_masks_apply(&m, rq->texts[i].text, rq->texts[i].len, j.off[i], &rl);
-        if (red == NULL || aigov_request_set_text(rq, i, red, rl) != 0) {
+        red = aigov_masks_apply(&m, t->text[i], t->len[i], j.off[i], &rl);
+        if (red == NULL || t->set(t->ctx, i, red, rl) != 0) {
             free(red);
             goto done;
         }
@@ -1160,11 +1156,11 @@ static int filter_joined(const aigov_filter_spec_t *fs, const char *name,
     }
     if (m.n > 0) {
         out->modified = 1;
-        if (aigov_outcome_note(out, name, AIGOV_STAGE_REQUEST, "redact", m.n) != 0)
+        if (aigov_outcome_note(out, name, t->stage, "redact", m.n) != 0)
             goto done;
     }
     if (flagged > 0
-        && aigov_outcome_note(out, name, AIGOV_STAGE_REQUEST, "flag", flagged) != 0)
+        && aigov_outcome_note(out, name, t->stage, "flag", flagged) != 0)
         goto done;
     rc = AIGOV_FILTER_PASS;
 done:
@@ -1173,6 +1169,54 @@ done:
     if (j.off != off_small)
         free(j.off);
     aigov_masks_free(&m);
+    return rc;
+}
+
+static int request_set(void *ctx, size_t i, const char *s, size_t len)
+{
+    return aigov_request_set_text(ctx, i, s, len);
+}
+
+/* The request's texts joined, without and with a space between them. */
+static int request_joined(const aigov_filter_spec_t *fs, const char *name,
+                          aigov_request_t *rq, aigov_filter_outcome_t *out)
+{
+    /* the usual request (a few texts) needs no allocation */
+    const char *text_small[16];
+    size_t len_small[16], i;
+    aigov_texts_t t;
+    int rc;
+
+    if (rq->ntexts < 2)
+        return AIGOV_FILTER_PASS;
+    memset(&t, 0, sizeof(t));
+    t.n = rq->ntexts;
+    t.text = t.n <= 16 ? text_small : malloc(t.n * sizeof(*t.text));
+    t.len = t.n <= 16 ? len_small : malloc(t.n * sizeof(*t.len));
+    t.set = request_set;
+    t.ctx = rq;
+    t.stage = AIGOV_STAGE_REQUEST;
+    t.ascii = 1;
+    rc = AIGOV_FILTER_NOMEM;
+    if (t.text == NULL || t.len == NULL)
+        goto done;
+    for (i = 0; i < t.n; i++)
+        t.ascii &= rq->texts[i].ascii;
+    /* set_text replaces a text: read them again for the second join */
+    for (size_t sep = 0; sep < 2; sep++) {
+        for (i = 0; i < t.n; i++) {
+            t.text[i] = rq->texts[i].text;
+            t.len[i] = rq->texts[i].len;
+        }
+        rc = aigov_filter_joined(fs, name, &t, sep, out);
+        if (rc != AIGOV_FILTER_PASS)
+            break;
+    }
+done:
+    if (t.text != text_small)
+        free(t.text);
+    if (t.len != len_small)
+        free(t.len);
     return rc;
 }
 
@@ -1239,9 +1283,7 @@ int aigov_filter_request(const aigov_filter_spec_t *filters, size_t nfilters,
             if (aigov_outcome_note(out, name, AIGOV_STAGE_REQUEST, verdict, count) != 0)
                 return AIGOV_FILTER_NOMEM;
         }
-        rc = filter_joined(fs, name, rq, 0, out);
-        if (rc == AIGOV_FILTER_PASS)
-            rc = filter_joined(fs, name, rq, 1, out);
+        rc = request_joined(fs, name, rq, out);
         if (rc != AIGOV_FILTER_PASS)
             return rc;
     }

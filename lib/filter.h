@@ -159,6 +159,26 @@ void aigov_filter_inspect_json(const aigov_filter_spec_t *f, void *stream,
                                const char *text, size_t len, size_t cap,
                                aigov_inspection_t *ins);
 
+/* Texts read joined (lib/filter.c, "across texts"): n texts in order,
+ * and how to replace one (a redaction that crosses a join). */
+typedef struct {
+    size_t          n;
+    const char    **text;
+    size_t         *len;
+    int             ascii;      /* all known ASCII */
+    int             stage;      /* AIGOV_STAGE_REQUEST or _RESPONSE */
+    int           (*set)(void *ctx, size_t i, const char *s, size_t len);
+    void           *ctx;
+} aigov_texts_t;
+
+/* Runs one filter over the texts joined (sep 0: nothing between them, 1:
+ * a space), near their joins; only a finding that takes bytes of two
+ * texts counts. A block is noted in out (aigov_outcome_block), a
+ * redaction goes through t->set (t->text and t->len are then stale).
+ * AIGOV_FILTER_PASS, _BLOCKED or _NOMEM. */
+int aigov_filter_joined(const aigov_filter_spec_t *fs, const char *name,
+                        const aigov_texts_t *t, size_t sep, aigov_filter_outcome_t *out);
+
 /* Redaction: a sorted list of disjoint masked ranges. */
 typedef struct {
     size_t       start, end;

@@ -1276,6 +1276,56 @@ static void test_input_keys(void **state)
     fx_free(&bf);
 }
 
+/* A whole answer's texts are also read joined: a word cut across two
+ * output_text parts (which the openai SDK's output_text runs together) or
+ * two message items is found; a mask over the join keeps its label in
+ * the first part. */
+static void test_whole_answer_joined(void **state)
+{
+    static const char *const parts =
+        "{\"output\":[{\"type\":\"message\",\"content\":[{\"type\":\"output_text\",\"text\":\"we discuss zanzi\"},"
+        "{\"type\":\"output_text\",\"text\":\"bar today\"}]}]}";
+    static const char *const items =
+        "{\"output\":[{\"type\":\"message\",\"content\":[{\"type\":\"output_text\",\"text\":\"we discuss project\"}]},"
+        "{\"type\":\"message\",\"content\":[{\"type\":\"output_text\",\"text\":\"neptune today\"}]}]}";
+    fx_t rf, bf, pf;
+
+    (void)state;
+    fx_init(&rf, "example", "{\"word\":\"zanzibar\"}", AIGOV_ACTION_REDACT);
+    fx_init(&bf, "example", "{\"word\":\"zanzibar\"}", AIGOV_ACTION_BLOCK);
+    fx_init(&pf, "example", "{\"word\":\"project neptune\"}", AIGOV_ACTION_BLOCK);
+    json_case(&rf, AIGOV_EP_RESPONSES, parts,
+              "{\"output\":[{\"type\":\"message\",\"content\":[{\"type\":\"output_text\",\"text\":"
+              "\"we discuss [REDACTED:WORD]\"},{\"type\":\"output_text\",\"text\":\" today\"}]}]}", -1, -1);
+    {
+        aigov_answer_t *a = aigov_answer_new(AIGOV_EP_RESPONSES, 0, &bf.f, 1, 0);
+        buf_t out = { 0 };
+
+        feed_all(a, parts, strlen(parts), 4096, &out);
+        assert_true(aigov_answer_blocked(a));
+        assert_null(strstr(out.s, "zanzi"));
+        free(out.s);
+        aigov_answer_free(a);
+
+        a = aigov_answer_new(AIGOV_EP_RESPONSES, 0, &pf.f, 1, 0);
+        memset(&out, 0, sizeof(out));
+        feed_all(a, items, strlen(items), 4096, &out);
+        assert_true(aigov_answer_blocked(a));
+        assert_null(strstr(out.s, "neptune"));
+        free(out.s);
+        aigov_answer_free(a);
+    }
+    /* halves that do not meet at the join stay */
+    json_case(&bf, AIGOV_EP_RESPONSES,
+              "{\"output\":[{\"type\":\"message\",\"content\":[{\"type\":\"output_text\",\"text\":\"zanzi.\"},"
+              "{\"type\":\"output_text\",\"text\":\" bar\"}]}]}",
+              "{\"output\":[{\"type\":\"message\",\"content\":[{\"type\":\"output_text\",\"text\":\"zanzi.\"},"
+              "{\"type\":\"output_text\",\"text\":\" bar\"}]}]}", -1, -1);
+    fx_free(&rf);
+    fx_free(&bf);
+    fx_free(&pf);
+}
+
 /* The control fields are not text: an id, a type, a model that hold the
  * word stay as they are. */
 static void test_control_fields_not_text(void **state)
@@ -1561,6 +1611,7 @@ int main(void)
         cmocka_unit_test(test_every_field),
         cmocka_unit_test(test_escaped_arguments),
         cmocka_unit_test(test_input_keys),
+        cmocka_unit_test(test_whole_answer_joined),
         cmocka_unit_test(test_control_fields_not_text),
         cmocka_unit_test(test_channels),
         cmocka_unit_test(test_hide_usage),
