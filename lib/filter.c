@@ -1041,6 +1041,27 @@ static int crosses(const joined_t *j, size_t s, size_t e)
     return 0;
 }
 
+/* A byte that may be part of a word: ASCII letters and digits, and any
+ * byte of a multi-byte character. */
+static int word_byte(unsigned char c)
+{
+    return c >= 0x80 || (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
+}
+
+/* Whether a join of t meets word to word: only there does a space between
+ * the texts read differently from nothing (the two words of a term). */
+static int joins_words(const aigov_texts_t *t)
+{
+    size_t i;
+
+    for (i = 1; i < t->n; i++)
+        if (t->len[i - 1] > 0 && t->len[i] > 0
+            && word_byte((unsigned char)t->text[i - 1][t->len[i - 1] - 1])
+            && word_byte((unsigned char)t->text[i][0]))
+            return 1;
+    return 0;
+}
+
 int aigov_filter_joined(const aigov_filter_spec_t *fs, const char *name,
                         const aigov_texts_t *t, size_t sep, aigov_filter_outcome_t *out)
 {
@@ -1053,7 +1074,7 @@ int aigov_filter_joined(const aigov_filter_spec_t *fs, const char *name,
     char *buf = NULL;
     int rc = AIGOV_FILTER_NOMEM;
 
-    if (t->n < 2)
+    if (t->n < 2 || (sep && !joins_words(t)))
         return AIGOV_FILTER_PASS;
     j.t = t;
     j.sep = sep;

@@ -172,8 +172,8 @@ typedef struct {
 } aigov_texts_t;
 
 /* Runs one filter over the texts joined (sep 0: nothing between them, 1:
- * a space), near their joins; only a finding that takes bytes of two
- * texts counts. A block is noted in out (aigov_outcome_block), a
+ * a space, read only when some join meets word to word), near their
+ * joins; only a finding that takes bytes of two texts counts. A block is noted in out (aigov_outcome_block), a
  * redaction goes through t->set (t->text and t->len are then stale).
  * AIGOV_FILTER_PASS, _BLOCKED or _NOMEM. */
 int aigov_filter_joined(const aigov_filter_spec_t *fs, const char *name,
