@@ -75,9 +75,10 @@ $(B)/aigov: $(TOOL_SRC) $(B)/libaigov.a $(LIB_HDR) $(wildcard tools/*.h)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itools $(TOOL_SRC) $(B)/libaigov.a $(EXT_LIBS) -o $@
 
 # One shared object per folder under plugins/; a plugin sees only its own
-# folder and aigov_plugin.h.
+# folder, aigov_plugin.h and aigov_hs.h (Vectorscan on a runtime that
+# finds every match; see there).
 .SECONDEXPANSION:
-$(B)/plugins/%.so: $$(wildcard plugins/%/*.c plugins/%/*.h) plugins/aigov_plugin.h
+$(B)/plugins/%.so: $$(wildcard plugins/%/*.c plugins/%/*.h) plugins/aigov_plugin.h plugins/aigov_hs.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE -g -fPIC -shared -fvisibility=hidden -Iplugins -I/usr/include/hs $(WARN) $(CFLAGS) \
 	  $(filter %.c,$^) -o $@ -lhs -lpcre2-8 -lm
@@ -99,7 +100,7 @@ $(B)/unit/%: t/unit/%.c $(B)/libaigov-asan.a $(wildcard t/unit/*.h)
 	$(CC) $(BASE_CFLAGS) -Wno-unused-parameter -It/unit -O1 $(SAN) $(filter %.c,$^) $(B)/libaigov-asan.a $(EXT_LIBS) -lcmocka -o $@
 
 $(foreach t,$(filter $(B)/unit/test_plugin_%,$(UNIT_BIN)),\
-  $(eval $(t): $(wildcard plugins/$(patsubst $(B)/unit/test_plugin_%,%,$(t))/*.c)))
+  $(eval $(t): $(wildcard plugins/$(patsubst $(B)/unit/test_plugin_%,%,$(t))/*.c) plugins/aigov_hs.h))
 
 # nginx's configure runs once (it takes half a minute); afterwards only the
 # module is recompiled. The static library is linked into the module, so a

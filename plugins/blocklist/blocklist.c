@@ -22,6 +22,12 @@
  * literal (the 'e' of "project" and "merger"); both lost terms past about
  * 70 bytes into a text. Bare literals go to the literal matcher alone, and
  * two guard literals keep it from choosing vermicelli (GUARD_A).
+ *
+ * Patterns reach those small engines whatever the guards (\bx\b, x\b,
+ * x+ with start of match), so on a CPU with AVX-512 the database is
+ * compiled for and scanned by Vectorscan's AVX2 runtime (aigov_hs.h).
+ * The guards stay, and keep terms right with a libhs where that runtime
+ * cannot be called.
  */
 #include <errno.h>
 #include <limits.h>
@@ -29,7 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <hs.h>
+#include "aigov_hs.h"
 
 #include "aigov_plugin.h"
 #include "term_prefix.h"
@@ -434,8 +440,8 @@ static void *blocklist_create(const aigov_config_api_t *api, const aigov_config_
             flags[i] = HS_FLAG_CASELESS | HS_FLAG_SOM_LEFTMOST;
         ids[i] = (unsigned)i;
     }
-    if (hs_compile_multi((const char *const *)e.expr, flags, ids, (unsigned)e.n,
-                         HS_MODE_BLOCK, NULL, &b->db, &cerr) != HS_SUCCESS) {
+    if (aigov_hs_compile_multi((const char *const *)e.expr, flags, ids, (unsigned)e.n,
+                               HS_MODE_BLOCK, &b->db, &cerr) != HS_SUCCESS) {
         if (cerr != NULL && cerr->expression >= 0 && (size_t)cerr->expression < e.n)
             snprintf(err, errlen, "%s does not compile: %s",
                      e.shown[cerr->expression], cerr->message);
@@ -525,7 +531,7 @@ static int blocklist_inspect(void *inst, void *stream, const char *text, size_t 
         return -1;
     b->text = (const unsigned char *)text;
     b->len = len;
-    rc = hs_scan(b->db, text, (unsigned)len, 0, b->scratch, on_match, b);
+    rc = aigov_hs_scan(b->db, text, (unsigned)len, 0, b->scratch, on_match, b);
     if (rc != HS_SUCCESS)
         return -1;     /* only our own callback stops the scan: out of memory */
     if (b->nspans == 0)

@@ -27,7 +27,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include <hs.h>
+#include "aigov_hs.h"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -161,7 +161,7 @@ static int compile_db(int which, hs_database_t **db, char *err, size_t errlen)
     }
     if (n == 0)
         return 0;
-    if (hs_compile_multi(expr, flags, ids, n, HS_MODE_BLOCK, NULL, db, &cerr)
+    if (aigov_hs_compile_multi(expr, flags, ids, n, HS_MODE_BLOCK, db, &cerr)
         != HS_SUCCESS) {
         snprintf(err, errlen, "built-in signal %d does not compile: %s",
                  cerr ? cerr->expression : -1, cerr ? cerr->message : "unknown error");
@@ -311,10 +311,10 @@ static int detect_signals(injection_t *in, hs_scratch_t *scratch, const char *te
                           size_t len, detect_t *d)
 {
     memset(d, 0, sizeof(*d));
-    if (hs_scan(in->detect, text, (unsigned)len, 0, scratch, on_signal, d) != HS_SUCCESS)
+    if (aigov_hs_scan(in->detect, text, (unsigned)len, 0, scratch, on_signal, d) != HS_SUCCESS)
         return -1;
     if (d->triggered &&
-        hs_scan(in->late, text, (unsigned)len, 0, scratch, on_signal, d) != HS_SUCCESS)
+        aigov_hs_scan(in->late, text, (unsigned)len, 0, scratch, on_signal, d) != HS_SUCCESS)
         return -1;
     return 0;
 }
@@ -444,12 +444,12 @@ static int injection_inspect(void *inst, void *stream, const char *text, size_t 
     in->text = (const unsigned char *)text;
     if (len > UINT_MAX)
         return -1;
-    if (hs_scan(in->detect, text, (unsigned)len, 0, in->scratch, on_first, in) != HS_SUCCESS)
+    if (aigov_hs_scan(in->detect, text, (unsigned)len, 0, in->scratch, on_first, in) != HS_SUCCESS)
         return -1;
     find_runs(in, len);
     if (in->triggered) {
         memset(&late, 0, sizeof(late));
-        if (hs_scan(in->late, text, (unsigned)len, 0, in->scratch, on_signal, &late)
+        if (aigov_hs_scan(in->late, text, (unsigned)len, 0, in->scratch, on_signal, &late)
             != HS_SUCCESS)
             return -1;
         for (k = 0; k < NSIGNALS; k++)
@@ -475,7 +475,7 @@ static int injection_inspect(void *inst, void *stream, const char *text, size_t 
     if (score < in->threshold)
         return 0;
     /* blocking: now find where the phrases are */
-    if (hs_scan(in->spans_db, text, (unsigned)len, 0, in->scratch, on_match, in)
+    if (aigov_hs_scan(in->spans_db, text, (unsigned)len, 0, in->scratch, on_match, in)
         != HS_SUCCESS)
         return -1;
     for (k = 0; k < in->nencoded && in->nspans < MAX_SPANS; k++)

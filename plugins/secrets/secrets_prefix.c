@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <hs.h>
+#include "aigov_hs.h"
 
 static const struct {
     const char  *word;
@@ -66,8 +66,8 @@ sec_finder_t *sec_finder_new(char *err, size_t errlen)
         flags[k] = prefixes[k].caseless ? HS_FLAG_CASELESS : 0;
         ids[k] = (unsigned)k;
     }
-    if (hs_compile_lit_multi(expr, flags, ids, f->wlen, NPREFIXES, HS_MODE_BLOCK, NULL,
-                             &f->db, &cerr) != HS_SUCCESS) {
+    if (aigov_hs_compile_lit_multi(expr, flags, ids, f->wlen, NPREFIXES, HS_MODE_BLOCK,
+                                   &f->db, &cerr) != HS_SUCCESS) {
         snprintf(err, errlen, "built-in prefix %d does not compile: %s",
                  cerr ? cerr->expression : -1, cerr ? cerr->message : "unknown error");
         hs_free_compile_error(cerr);
@@ -138,7 +138,7 @@ int sec_finder_run(sec_finder_t *f, const char *text, size_t len,
     f->oom = 0;
     if (len > UINT_MAX)
         return -1;
-    if (hs_scan(f->db, text, (unsigned)len, 0, f->scratch, on_prefix, f) != HS_SUCCESS &&
+    if (aigov_hs_scan(f->db, text, (unsigned)len, 0, f->scratch, on_prefix, f) != HS_SUCCESS &&
         !f->oom)
         return -1;
     if (f->oom)

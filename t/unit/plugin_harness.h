@@ -113,4 +113,105 @@ static inline char *repeat(const char *unit, size_t n)
     return s;
 }
 
+/* ---- the built plugin, every offset -------------------------------- */
+
+/* build/plugins/NAME.so through the host, as nginx loads it */
+typedef struct {
+    aigov_plugin_host_t  *host;
+    void                 *fi;
+    const aigov_plugin_t *plugin;
+    void                 *inst;
+} built_plugin_t;
+
+static inline void built_load(built_plugin_t *l, const char *name, const char *json)
+{
+    char path[256], why[512];
+    json_t *cfg = json_loads(json, 0, NULL);
+
+    assert_non_null(cfg);
+    snprintf(path, sizeof(path), "build/plugins/%s.so", name);
+    l->host = aigov_host_new();
+    if (aigov_host_load(l->host, name, path, why, sizeof(why)) != 0)
+        fail_msg("%s", why);
+    l->fi = aigov_host_instance(l->host, name, cfg, AIGOV_ACTION_BLOCK, why, sizeof(why));
+    json_decref(cfg);
+    if (l->fi == NULL)
+        fail_msg("%s %s: %s", name, json, why);
+    l->plugin = aigov_inst_plugin(l->fi);
+    l->inst = aigov_inst_state(l->fi);
+}
+
+static inline void built_unload(built_plugin_t *l)
+{
+    aigov_host_instance_free(l->fi);
+    aigov_host_free(l->host);
+}
+
+/* What may stand before a finding, each repeated to every length up to
+ * 300 bytes: letters, punctuation, blanks, 2- and 3-byte UTF-8, a mix,
+ * prose. And after it: nothing, punctuation, more than 64 bytes. */
+static const char *const offset_fills[] __attribute__((unused)) = {
+    "ha", "*", " ", "\xc3\xa9", "\xe6\x97\xa5\xe6\x9c\xac", "a,b \xc3\xa9\n", "lorem ipsum dolor "
+};
+static const char *const offset_ends[] __attribute__((unused)) = {
+    "", " .", " and the rest of the message, which runs on for more than 64 bytes."
+};
+
+/* " " needle end after each fill of every length 0 to 300 must get the
+ * verdict it gets alone (kind, score, category, spans moved by the fill),
+ * which must find something. libvectorscan 5.4.9's AVX-512 runtime lost
+ * matches that lay past about 70 bytes (aigov_hs.h). Fails saying where;
+ * returns the number of texts. */
+static inline size_t check_every_offset(const built_plugin_t *l, const char *needle)
+{
+    static char text[1024];
+    aigov_span_t want[64];
+    size_t checked = 0;
+
+    for (size_t e = 0; e < sizeof(offset_ends) / sizeof(offset_ends[0]); e++) {
+        aigov_verdict_t base;
+        size_t nwant, blen;
+
+        blen = (size_t)snprintf(text, sizeof(text), " %s%s", needle, offset_ends[e]);
+        memset(&base, 0, sizeof(base));
+        assert_int_equal(l->plugin->inspect(l->inst, NULL, text, blen, &base), 0);
+        if (base.kind == AIGOV_ALLOW || base.nspans == 0)
+            fail_msg("nothing found in \"%s\"", text);
+        assert_true(base.nspans <= 64);
+        nwant = base.nspans;
+        memcpy(want, base.spans, nwant * sizeof(want[0]));
+        for (size_t f = 0; f < sizeof(offset_fills) / sizeof(offset_fills[0]); f++) {
+            const char *fill = offset_fills[f];
+            size_t fl = strlen(fill);
+
+            for (size_t off = 1; off <= 300; off++) {
+                aigov_verdict_t v;
+                size_t n = 0, k;
+
+                for (n = 0; n < off; n++)
+                    text[n] = fill[n % fl];
+                if ((fill[off % fl] & 0xc0) == 0x80)
+                    continue;       /* a character cut in two */
+                n += (size_t)snprintf(text + n, sizeof(text) - n, " %s%s", needle,
+                                      offset_ends[e]);
+                memset(&v, 0, sizeof(v));
+                assert_int_equal(l->plugin->inspect(l->inst, NULL, text, n, &v), 0);
+                checked++;
+                for (k = 0; k < nwant && k < v.nspans; k++)
+                    if (v.spans[k].start != want[k].start + off ||
+                        v.spans[k].end != want[k].end + off)
+                        break;
+                if (v.kind != base.kind || v.score != base.score || v.nspans != nwant ||
+                    k < nwant || (v.category == NULL) != (base.category == NULL) ||
+                    (v.category && strcmp(v.category, base.category) != 0))
+                    fail_msg("\"%s%s\" after %zu bytes of \"%s\": kind %d, %zu spans, "
+                             "score %g; alone: kind %d, %zu spans, score %g", needle,
+                             offset_ends[e], off, fill, v.kind, v.nspans, v.score,
+                             base.kind, nwant, base.score);
+            }
+        }
+    }
+    return checked;
+}
+
 #endif

@@ -18,6 +18,7 @@
 #include "plugin_harness.h"
 #include "answer.h"
 #include "filter.h"
+#include "aigov_hs.h"
 
 
 static char err[512];
@@ -529,6 +530,100 @@ static void test_random_sets(void **state)
     }
 }
 
+/* Patterns after prefixes of every length up to 300 bytes
+ * (plugin_harness.h). Patterns are compiled as they are, and Vectorscan
+ * builds a small engine for a short one that skips ahead with its
+ * one-byte search: on the AVX-512 runtime of libvectorscan 5.4.9,
+ * "ha" x 40 + " x is here" was not blocked by \bx\b, nor were x\b, \be\b, x+, #\w+,
+ * guard literals or not. aigov_hs.h scans with the AVX2 runtime there. */
+static void test_patterns_every_offset(void **state)
+{
+    static const struct {
+        const char *config, *found;
+    } cases[] = {
+        { "{\"patterns\":[\"\\\\bx\\\\b\"]}", "x" },
+        { "{\"patterns\":[\"x\\\\b\"]}", "x" },
+        { "{\"patterns\":[\"\\\\be\\\\b\"]}", "e" },
+        { "{\"patterns\":[\"x+\"]}", "xxx" },
+        { "{\"patterns\":[\"#\\\\w+\"]}", "#tag" },
+        { "{\"patterns\":[\"\\\\bq\\\\d\\\\b\"]}", "q3" },
+        { "{\"patterns\":[\"\\\\d{4}-\\\\d{4}\"]}", "1234-5678" },
+        { "{\"patterns\":[\"codename\\\\s+\\\\w+\"]}", "codename falcon" },
+        { "{\"terms\":[\"project neptune\",\"merger\"],\"patterns\":[\"\\\\bzz\\\\b\"]}", "zz" },
+        { "{\"terms\":[\"project neptune\",\"merger\"],\"patterns\":[\"\\\\bzz\\\\b\"]}",
+          "Project  Neptune" },
+    };
+    size_t n = 0;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        built_plugin_t l;
+
+        built_load(&l, "blocklist", cases[i].config);
+        n += check_every_offset(&l, cases[i].found);
+        built_unload(&l);
+    }
+    assert_true(n > 10 * 3 * 1000);
+}
+
+static int count_match(unsigned int id, unsigned long long from, unsigned long long to,
+                       unsigned int flags, void *ctx)
+{
+    (void)id;
+    (void)from;
+    (void)to;
+    (void)flags;
+    (*(size_t *)ctx)++;
+    return 0;
+}
+
+/* The library itself: \bx\b after "ha" of every length up to 300, by
+ * hs_scan as the library picks its runtime, and by aigov_hs.h. Wherever
+ * the library's own choice misses, aigov_hs.h must have chosen another
+ * runtime, and nothing may be missed through it. The count of misses says
+ * whether an installed Vectorscan still has the fault. */
+static void test_hs_runtime(void **state)
+{
+    const char *expr[] = { "\\bx\\b" };
+    unsigned flags[] = { HS_FLAG_CASELESS }, ids[] = { 0 };
+    hs_database_t *host = NULL, *ours = NULL;
+    hs_compile_error_t *cerr = NULL;
+    hs_scratch_t *scratch = NULL;
+    size_t lib_missed = 0, our_missed = 0;
+    char text[400];
+
+    (void)state;
+    assert_int_equal(hs_compile_multi(expr, flags, ids, 1, HS_MODE_BLOCK, NULL, &host, &cerr),
+                     HS_SUCCESS);
+    assert_int_equal(aigov_hs_compile_multi(expr, flags, ids, 1, HS_MODE_BLOCK, &ours, &cerr),
+                     HS_SUCCESS);
+    assert_int_equal(hs_alloc_scratch(host, &scratch), HS_SUCCESS);
+    assert_int_equal(hs_alloc_scratch(ours, &scratch), HS_SUCCESS);
+    for (size_t off = 0; off <= 300; off++) {
+        size_t n, lib = 0, our = 0;
+
+        for (n = 0; n < off; n++)
+            text[n] = "ha"[n % 2];
+        memcpy(text + n, " x .", 4);
+        n += 4;
+        assert_int_equal(hs_scan(host, text, (unsigned)n, 0, scratch, count_match, &lib),
+                         HS_SUCCESS);
+        assert_int_equal(aigov_hs_scan(ours, text, (unsigned)n, 0, scratch, count_match, &our),
+                         HS_SUCCESS);
+        lib_missed += lib != 1;
+        our_missed += our != 1;
+    }
+    print_message("libhs %s: hs_scan missed \\bx\\b in %zu of 301 texts; aigov_hs.h scans "
+                  "with %s\n", hs_version(), lib_missed,
+                  aigov_hs_avoids_avx512() ? "avx2_hs_scan" : "hs_scan");
+    assert_int_equal(our_missed, 0);
+    if (lib_missed > 0)
+        assert_true(aigov_hs_avoids_avx512());
+    hs_free_scratch(scratch);
+    hs_free_database(host);
+    hs_free_database(ours);
+}
+
 /* Through the host's stream windows: 100 times "ha" and the term, cut in
  * two events at every place, is masked whole. */
 static void test_stream_after_long_prefix(void **state)
@@ -623,6 +718,8 @@ int main(void)
         cmocka_unit_test(test_split_across_chunks),
         cmocka_unit_test(test_every_offset),
         cmocka_unit_test(test_random_sets),
+        cmocka_unit_test(test_patterns_every_offset),
+        cmocka_unit_test(test_hs_runtime),
         cmocka_unit_test(test_stream_after_long_prefix),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

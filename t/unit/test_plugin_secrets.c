@@ -689,6 +689,29 @@ static void test_tail(void **st)
     P()->destroy(inst);
 }
 
+/* Each kind after prefixes of every length up to 300 bytes
+ * (plugin_harness.h): found the same wherever it is. The prefix scan is a
+ * Vectorscan literal database (secrets_prefix.c). */
+static void test_every_offset(void **st)
+{
+    static const char *const found[] = {
+        AWS_ID, AWS_ID2, "aws_secret_access_key = " AWS_SECRET, GCP_KEY,
+        "AccountKey=" AZURE_KEY ";", OPENAI_PROJ, OPENAI_OLD, ANTHROPIC, DEEPSEEK, GH_PAT,
+        GH_FINE, SLACK, STRIPE, STRIPE_RK, YA29, "Authorization: Bearer " BEARER_TOK, JWT_TOK,
+        "postgres://app:S3cretPassw0rd@db.internal:5432/main",
+        "Server=x;User Id=sa;Password=Hunter2Secret!;", PEM("RSA PRIVATE KEY"),
+    };
+    built_plugin_t l;
+    size_t n = 0;
+
+    (void)st;
+    built_load(&l, "secrets", "{}");
+    for (size_t i = 0; i < sizeof(found) / sizeof(found[0]); i++)
+        n += check_every_offset(&l, found[i]);
+    built_unload(&l);
+    assert_true(n > 20 * 3 * 1000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -711,6 +734,7 @@ int main(void)
         cmocka_unit_test(test_benign_corpus),
         cmocka_unit_test(test_performance_1mb),
         cmocka_unit_test(test_same_as_reference),
+        cmocka_unit_test(test_every_offset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
