@@ -1291,12 +1291,13 @@ check_chat(parse_ctx_t *cx)
 }
 
 /* A string, or an array of strings, or token ids (integers, or arrays of
- * integers) which carry no text. */
+ * integers): text the gateway cannot read, counted in rq->token_ids. */
 static int
 check_prompt_like(parse_ctx_t *cx, const char *key)
 {
-    uint32_t v = obj_get(cx, 0, key), item;
-    size_t   i;
+    uint32_t  v = obj_get(cx, 0, key), item;
+    size_t    i;
+    long long ids = 0;
 
     if (v == NONE) {
         aigov_errorf(cx->err, cx->errlen, "'%s' is required", key);
@@ -1311,8 +1312,10 @@ check_prompt_like(parse_ctx_t *cx, const char *key)
         return SHAPE_BAD;
     }
     for (i = 0, item = FIRST(cx, v); item < END(cx, v); i++, item = NEXT(cx, item)) {
-        if (IS(cx, item, T_STR) || IS(cx, item, T_INT)) {
+        if (IS(cx, item, T_STR)) {
             continue;
+        } else if (IS(cx, item, T_INT)) {
+            ids++;
         } else if (IS(cx, item, T_ARR)) {
             size_t   j;
             uint32_t tok;
@@ -1326,6 +1329,7 @@ check_prompt_like(parse_ctx_t *cx, const char *key)
                             key, i, j);
                     return SHAPE_BAD;
                 }
+                ids++;
             }
         } else {
             aigov_errorf(cx->err, cx->errlen,
@@ -1333,6 +1337,15 @@ check_prompt_like(parse_ctx_t *cx, const char *key)
                     key, i, type_name(cx, item));
             return SHAPE_BAD;
         }
+    }
+    /* The model reads token ids as it reads text, but no filter can read
+     * them: the gateway refuses them where request filters apply. Limits
+     * count each as one token (and one character, the least it stands
+     * for). */
+    if (ids > 0) {
+        cx->rq->token_ids = ids;
+        cx->rq->prompt_chars += (size_t) ids;
+        cx->rq->unread = "token ids, which no filter can read";
     }
     return SHAPE_OK;
 }
@@ -2503,11 +2516,12 @@ aigov_request_ask_usage(aigov_request_t *rq)
 long long
 aigov_request_prompt_tokens(const aigov_request_t *rq)
 {
-    long long n = 0;
+    long long n;
     size_t    i, c;
 
     if (rq == NULL)
         return 0;
+    n = rq->token_ids;
     for (i = 0; i < rq->ntexts; i++) {
         c = rq->texts[i].ascii ? rq->texts[i].len
                                : utf8_chars(rq->texts[i].text, rq->texts[i].len);

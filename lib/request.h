@@ -91,6 +91,14 @@ const char *aigov_endpoint_name(aigov_endpoint_t ep);
  * a filter never sees it; a policy that must judge images needs a rule of
  * its own (models, endpoints).
  *
+ * Text the model reads that no filter can read: token ids (a completions
+ * prompt or embeddings input given as integers). The request says so in
+ * "unread"; the gateway refuses it where the rule has request filters
+ * (403 uninspectable, unless the rule says uninspectable: allow). Token
+ * ids count one token each in the estimate and one character each in
+ * prompt_chars (the least a token stands for), so token limits hold
+ * without reading them.
+ *
  * Labels (aigov_text_t.role): a message's content has the message's role
  * as sent ("system", "user", "assistant", "tool", "developer", ...);
  * otherwise where the text came from: "name" (a message's name),
@@ -153,7 +161,13 @@ typedef struct {
                                        to AIGOV_REQ_MAX_N, else BAD_SHAPE */
     aigov_text_t     *texts;
     size_t            ntexts;
-    size_t            prompt_chars; /* sum of text lengths, in characters */
+    size_t            prompt_chars; /* sum of text lengths, in characters,
+                                       and one for each token id */
+    long long         token_ids;    /* token ids in a completions prompt or
+                                       embeddings input */
+    const char       *unread;       /* NULL, or what the model reads that
+                                       no filter can ("token ids", ...): a
+                                       phrase for the caller's message */
     int               modified;     /* set by set_text / set_max_tokens */
 
     /* Private to request.c: what serialize splices. */
@@ -234,7 +248,7 @@ char *aigov_request_serialize(const aigov_request_t *rq, size_t *len);
 int aigov_request_ask_usage(aigov_request_t *rq);
 
 /* Rough token count of the prompt for quota reservation (chars / 4, at
- * least 1 per text). */
+ * least 1 per text, and 1 per token id). */
 long long aigov_request_prompt_tokens(const aigov_request_t *rq);
 
 #endif

@@ -78,6 +78,8 @@ static ngx_int_t ngx_http_aigov_admit(ngx_http_request_t *r,
     ngx_http_aigov_ctx_t *ctx);
 static ngx_int_t ngx_http_aigov_filter_prompt(ngx_http_request_t *r,
     ngx_http_aigov_ctx_t *ctx);
+static void ngx_http_aigov_not_inspected(aigov_filter_outcome_t *out);
+static ngx_uint_t ngx_http_aigov_filters_request(aigov_decision_t *d);
 static ngx_int_t ngx_http_aigov_replace_body(ngx_http_request_t *r,
     ngx_http_aigov_ctx_t *ctx);
 static void ngx_http_aigov_admitted(ngx_http_request_t *r);
@@ -877,7 +879,7 @@ static ngx_int_t
 ngx_http_aigov_decide(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
     ngx_http_aigov_loc_conf_t *alcf)
 {
-    u_char                *path;
+    u_char                *path, *p;
     aigov_policy_input_t   in;
 
     if (ctx->claims == NULL) {
@@ -914,6 +916,29 @@ ngx_http_aigov_decide(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
     aigov_policy_decide(alcf->policy, &in, ctx->decision);
     ctx->decided = 1;
 
+    if (ctx->decision->allow && ctx->parsed && ctx->req.unread != NULL
+        && ngx_http_aigov_filters_request(ctx->decision))
+    {
+        /* Text the model reads that no filter can (token ids, a text file
+         * that does not decode): where request filters apply it is refused
+         * as a body the gateway cannot read is, unless the rule says
+         * uninspectable: allow. Token limits alone count it. The policy
+         * decides once more knowing it: the same rule matches and says. */
+        in.uninspectable = ctx->req.unread;
+        aigov_policy_decide(alcf->policy, &in, ctx->decision);
+
+        if (!ctx->decision->allow && ctx->decision->code
+            && ngx_strcmp(ctx->decision->code, "uninspectable") == 0)
+        {
+            p = ngx_snprintf((u_char *) ctx->decision->message,
+                             sizeof(ctx->decision->message) - 1,
+                             "the gateway cannot read part of this request "
+                             "(%s), and rule %s applies request filters "
+                             "to it", ctx->req.unread, ctx->decision->rule);
+            *p = '\0';
+        }
+    }
+
     if (ctx->decision->allow) {
         return NGX_DECLINED;
     }
@@ -924,6 +949,23 @@ ngx_http_aigov_decide(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
                                ctx->decision->code
                                     ? ctx->decision->code : "denied",
                                ctx->decision->message);
+}
+
+
+/* Whether the decision's rule has a filter at the request stage. */
+
+static ngx_uint_t
+ngx_http_aigov_filters_request(aigov_decision_t *d)
+{
+    size_t  i;
+
+    for (i = 0; i < d->nfilters; i++) {
+        if (d->filters[i].stages & AIGOV_STAGE_REQUEST) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -1087,6 +1129,12 @@ ngx_http_aigov_filter_prompt(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
 
     rc = aigov_filter_request(specs, n, &ctx->req, &ctx->prompt_outcome);
 
+    if (ctx->req.unread != NULL) {
+        /* admitted with text no filter read (uninspectable: allow): no
+         * request filter may be recorded as having read the request */
+        ngx_http_aigov_not_inspected(&ctx->prompt_outcome);
+    }
+
     if (rc == AIGOV_FILTER_PASS) {
         return NGX_DECLINED;
     }
@@ -1102,6 +1150,19 @@ ngx_http_aigov_filter_prompt(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
     }
 
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+static void
+ngx_http_aigov_not_inspected(aigov_filter_outcome_t *out)
+{
+    size_t  i;
+
+    for (i = 0; i < out->nrecords; i++) {
+        if (out->records[i].stage == AIGOV_STAGE_REQUEST) {
+            out->records[i].inspected = 0;
+        }
+    }
 }
 
 

@@ -5,8 +5,9 @@
 # injection are redacted or blocked, on the original bytes; a term or
 # address cut across two content parts or messages is found; a streamed
 # answer in fullwidth is masked; benign Chinese, Russian, Arabic and emoji
-# texts reach the model byte for byte; the audit record says when a filter
-# had no text to inspect.
+# texts reach the model byte for byte; token ids (text no filter can read)
+# are refused under request filters unless the rule says uninspectable:
+# allow, and the audit record says when a filter did not read the request.
 
 use strict;
 use warnings;
@@ -66,6 +67,34 @@ rules:
         stages: [request]
         action: block
     decision: allow
+  # token ids: text the model reads that no filter can read
+  - name: ids-open
+    when:
+      groups: [ids-open]
+    limits:
+      max_prompt_chars: 1000
+    decision: allow
+  - name: ids-filtered
+    when:
+      groups: [ids-filtered]
+    filters:
+      - plugin: blocklist
+        stages: [request]
+        action: block
+        config: {terms: ["project neptune"]}
+    decision: allow
+  - name: ids-allowed
+    when:
+      groups: [ids-allowed]
+    filters:
+      - plugin: blocklist
+        stages: [request]
+        action: block
+        config: {terms: ["project neptune"]}
+    uninspectable: allow
+    audit:
+      content: full
+    decision: allow
 YAML
 
 my $plugins = join ' ', map { "aigov_plugin $_ $P/$_.so;" } qw(pii secrets blocklist injection);
@@ -77,7 +106,8 @@ $t->start_mock;
 $t->start_nginx;
 
 my %tok = map { $_ => AigovJWT::mint(alg => 'ES256', key => $key,
-                                     claims => { sub => "uni-$_", groups => [$_] }) } qw(redact block);
+                                     claims => { sub => "uni-$_", groups => [$_] }) }
+          qw(redact block ids-open ids-filtered ids-allowed);
 
 # Bodies are written by hand (JSON escapes as given), so their bytes are known.
 sub chat { my @c = @_; return '{"model":"m","messages":['
@@ -178,21 +208,49 @@ for my $c (@benign) {
 
 # ---- the audit record says what was inspected -------------------------------------
 
-# embeddings of token ids: a body with no text at all
-$r = $t->request('POST', '/v1/embeddings', body => '{"model":"m","input":[[1,2,3]]}',
-                 headers => { Authorization => "Bearer $tok{redact}" });
-is($r->{status}, 200, 'embeddings of token ids: admitted');
+# Token ids are text the model reads ("Tell me about project neptune" in
+# cl100k) that no filter can read: a rule with request filters refuses
+# them (uninspectable) unless it says uninspectable: allow; a rule without
+# filters admits them (its limits count each id as a token).
+my $IDS = '[41551,757,922,2447,841,53014]';
+my %ids_rid;
+for my $c (['ids-open', 200], ['ids-filtered', 403], ['ids-allowed', 200]) {
+    my ($g, $want) = @$c;
+    for my $req (['/v1/embeddings', qq({"model":"m","input":[$IDS]})],
+                 ['/v1/completions', qq({"model":"gpt-3.5-turbo-instruct","prompt":$IDS})],
+                 ['/v1/completions', qq({"model":"gpt-3.5-turbo-instruct","prompt":["Hello",$IDS]})]) {
+        my ($path, $body) = @$req;
+        my $what = $body =~ /Hello/ ? 'text and token ids' : 'token ids';
+        $r = $t->request('POST', $path, body => $body,
+                         headers => { Authorization => "Bearer $tok{$g}" });
+        is($r->{status}, $want, "$path, $what, rule $g: $want") or diag($r->{body});
+        if ($want == 403) {
+            is((AigovTest::json($r) // {})->{error}{code}, 'uninspectable', "$path, $what: code uninspectable");
+            ok(!exists $r->{headers}{'x-mock-body-sha256'}, "$path, $what: the model API was not called");
+        } else {
+            is($r->{headers}{'x-mock-body-sha256'}, sha256_hex($body), "$path, $what: forwarded as sent");
+        }
+        $ids_rid{"$g $path $what"} = $r->{headers}{'x-aigov-request-id'};
+    }
+}
 $t->stop;
 open my $f, '<', "$d/audit.log" or die "audit.log: $!";
 my @recs = map { decode_json($_) } grep { /^\{/ } <$f>;
 close $f;
-my ($models) = grep { ($_->{endpoint} // '') eq '/v1/embeddings' && ref $_->{filters} } reverse @recs;
-ok($models, 'the embeddings request has a record with filters');
-my @none = grep { $_->{stage} eq 'request' } @{ $models->{filters} // [] };
-ok(@none && !grep({ $_->{verdict} eq 'allow' || !exists $_->{inspected}
-                    || $_->{inspected} } @none),
-   'a request without text: every filter is inspected:false, none reports allow')
-    or diag(encode_json($models->{filters} // []));
+my %rec_of = map { ($_->{id} // '') . ($_->{phase} // '') => $_ } @recs;
+for my $k ('ids-allowed /v1/embeddings token ids', 'ids-allowed /v1/completions token ids',
+           'ids-allowed /v1/completions text and token ids') {
+    my $rec = $rec_of{ ($ids_rid{$k} // '') . 'admit' };
+    ok($rec, "$k: an admission record");
+    my @req = grep { $_->{stage} eq 'request' } @{ $rec->{filters} // [] };
+    ok(@req && !grep({ $_->{verdict} eq 'allow' || !exists $_->{inspected}
+                       || $_->{inspected} } @req),
+       "$k: every request filter is inspected:false, none reports allow")
+        or diag(encode_json($rec->{filters} // []));
+}
+my $refused = $rec_of{ ($ids_rid{'ids-filtered /v1/completions token ids'} // '') . 'deny' };
+like($refused && $refused->{reason} // '', qr/cannot read part of this request \(token ids/,
+     'the refusal is on record, with why') or diag(encode_json($refused // {}));
 my ($chatrec) = grep { ($_->{endpoint} // '') =~ /chat/ && ref $_->{filters} } @recs;
 ok($chatrec && @{ $chatrec->{filters} } && !grep({ exists $_->{inspected} }
                                                  grep { $_->{stage} eq 'request' } @{ $chatrec->{filters} }),

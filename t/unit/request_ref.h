@@ -36,6 +36,7 @@ typedef struct {
     ref_text_t *texts;
     size_t      ntexts, cap;
     int         quiet;      /* the shape checks run: add no text */
+    long long   token_ids;
 } ref_req_t;
 
 static json_t *
@@ -177,9 +178,12 @@ ref_prompt(ref_req_t *r, const char *key)
             json_array_foreach(x, j, t) {
                 if (!json_is_integer(t))
                     return -1;
+                r->token_ids++;
             }
         } else if (!json_is_integer(x)) {
             return -1;
+        } else {
+            r->token_ids++;
         }
     }
     return 0;
@@ -715,8 +719,13 @@ ref_check(aigov_endpoint_t ep, const char *body, size_t len, char *why,
             REF_FAIL("text %zu differs", i);
         chars += ref_chars(rq.texts[i].text, rq.texts[i].len);
     }
-    if (chars != rq.prompt_chars)
+    if (ref.token_ids != rq.token_ids)
+        REF_FAIL("token_ids differ: %lld, the reference %lld", rq.token_ids,
+                 ref.token_ids);
+    if (chars + (size_t) rq.token_ids != rq.prompt_chars)
         REF_FAIL("prompt_chars differs");
+    if ((ref.token_ids > 0) != (rq.unread != NULL))
+        REF_FAIL("unread differs: %s", rq.unread ? rq.unread : "(none)");
 
     out = aigov_request_serialize(&rq, &olen);
     if (out == NULL || olen != len || memcmp(out, body, len) != 0)

@@ -1805,7 +1805,7 @@ test_inspect_by_default(void **state)
                 hits++;
             }
         }
-        assert_int_equal(chars, rq.prompt_chars);
+        assert_int_equal(chars + (size_t) rq.token_ids, rq.prompt_chars);
         if (fc->label == NULL) {
             if (hits != 0)
                 fprintf(stderr, "case %zu %s: a control field is text [%s] %s\n",
@@ -2186,10 +2186,59 @@ test_long_prompts_reuse_memory(void **state)
     free(c);
 }
 
+/* ---- text the gateway cannot read: token ids -------------------------- */
+
+static void
+test_token_ids(void **state)
+{
+    aigov_request_t rq;
+
+    (void) state;
+    /* "Tell me about project neptune" in cl100k: text no filter reads */
+    assert_int_equal(parse(&rq, AIGOV_EP_COMPLETIONS,
+        "{\"model\":\"m\",\"prompt\":[41551,757,922,2447,841,53014]}"), AIGOV_REQ_OK);
+    assert_int_equal(rq.ntexts, 0);
+    assert_int_equal(rq.token_ids, 6);
+    assert_non_null(rq.unread);
+    assert_non_null(strstr(rq.unread, "token ids"));
+    /* one token and one character each: limits hold without reading */
+    assert_int_equal(rq.prompt_chars, 6);
+    assert_int_equal(aigov_request_prompt_tokens(&rq), 6);
+    aigov_request_free(&rq);
+
+    /* mixed: the text is read, the ids still are not */
+    assert_int_equal(parse(&rq, AIGOV_EP_COMPLETIONS,
+        "{\"model\":\"m\",\"prompt\":[\"Hello\",[1,2,3],7]}"), AIGOV_REQ_OK);
+    assert_int_equal(rq.ntexts, 1);
+    assert_int_equal(rq.token_ids, 4);
+    assert_non_null(rq.unread);
+    assert_int_equal(rq.prompt_chars, 5 + 4);
+    assert_int_equal(aigov_request_prompt_tokens(&rq), 2 + 4);
+    aigov_request_free(&rq);
+
+    assert_int_equal(parse(&rq, AIGOV_EP_EMBEDDINGS,
+        "{\"model\":\"e\",\"input\":[[101,2023],[102]]}"), AIGOV_REQ_OK);
+    assert_int_equal(rq.token_ids, 3);
+    assert_non_null(rq.unread);
+    aigov_request_free(&rq);
+
+    /* no ids (an empty list of them) is nothing unread */
+    assert_int_equal(parse(&rq, AIGOV_EP_EMBEDDINGS,
+        "{\"model\":\"e\",\"input\":[[]]}"), AIGOV_REQ_OK);
+    assert_int_equal(rq.token_ids, 0);
+    assert_null(rq.unread);
+    aigov_request_free(&rq);
+    assert_int_equal(parse(&rq, AIGOV_EP_COMPLETIONS,
+        "{\"model\":\"m\",\"prompt\":\"Hello\"}"), AIGOV_REQ_OK);
+    assert_null(rq.unread);
+    aigov_request_free(&rq);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_token_ids),
         cmocka_unit_test(test_tool_descriptions),
         cmocka_unit_test(test_inspect_by_default),
         cmocka_unit_test(test_inspect_hostile),
