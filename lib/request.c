@@ -895,6 +895,9 @@ add_text(parse_ctx_t *cx, const char *role, uint32_t v)
     t->repl = NULL;
     t->ascii = !(cx->n[v].type & F_HIGH);
     t->json = 0;
+    t->pre = NULL;
+    t->prelen = 0;
+    t->wire = NULL;
     rq->ntexts++;
     rq->prompt_chars += t->ascii ? t->len : utf8_chars(t->text, t->len);
     return SHAPE_OK;
@@ -1503,9 +1506,11 @@ check_responses(parse_ctx_t *cx)
 enum {
     K_TEXT = 0,     /* text, labelled by where it is */
     K_CTL,          /* control: string values exempt */
-    K_DATA,         /* "data": base64 media, text in a {"type":"text"} source */
-    K_URL,          /* a URL: a "data:" URL is media, any other is text */
-    K_MEDIA,        /* always media (file_data) */
+    K_DATA,         /* "data": base64 of its media_type (a file of text is
+                       read), text in a {"type":"text"} source */
+    K_URL,          /* a URL: a "data:" URL is a file (of text: read; else
+                       media), any other is text */
+    K_MEDIA,        /* file_data: a file, read when it is text */
     K_SCHEMA,       /* a JSON Schema: parameters, input_schema, schema */
     K_FREE,         /* free-form: every string text (metadata, variables) */
     K_INPUT,        /* "input": free-form when an object (tool_use.input) */
@@ -1756,8 +1761,8 @@ type_label(const parse_ctx_t *cx, uint32_t type)
 }
 
 /* Whether string node v begins with "data:" (a data URL: inline media),
- * its escapes decoded; only the first five characters are looked at, so
- * a megabyte of base64 costs nothing. */
+ * its escapes decoded, in any case (a URL's scheme is); only the first
+ * five characters are looked at, so a megabyte of base64 costs nothing. */
 static int
 is_data_url(const parse_ctx_t *cx, uint32_t v)
 {
@@ -1784,15 +1789,350 @@ is_data_url(const parse_ctx_t *cx, uint32_t v)
             c = p[1] == '/' ? '/' : 0;      /* \n, \" ... are never a letter */
             p += 2;
         }
+        if (c >= 'A' && c <= 'Z')
+            c += 'a' - 'A';
         if (c != (unsigned char) lit[i])
             return 0;
     }
     return 1;
 }
 
+/*
+ * ---- inline files ---------------------------------------------------------
+ *
+ * A file sent inline is read when it is text: the provider extracts a
+ * text file's text for the model (OpenAI's input_file takes .txt, .md,
+ * code, JSON, CSV...), so its text is text the filters read. Its bytes
+ * are decoded into the strings area (base64 is longer than what it
+ * encodes, so the literal's room there is enough), and set_text writes
+ * the redacted text back as the same data URL, in base64.
+ */
+
+/* Lower-case ASCII compare of n bytes of s with the literal lit. */
+static int
+ascii_ieq(const char *s, size_t n, const char *lit)
+{
+    size_t i;
+
+    if (strlen(lit) != n)
+        return 0;
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char) s[i];
+
+        if (c >= 'A' && c <= 'Z')
+            c += 'a' - 'A';
+        if (c != (unsigned char) lit[i])
+            return 0;
+    }
+    return 1;
+}
+
+static int
+ascii_iends(const char *s, size_t n, const char *suffix)
+{
+    size_t sl = strlen(suffix);
+
+    return n > sl && ascii_ieq(s + n - sl, sl, suffix);
+}
+
+/* Media types of text: text/ anything, none at all (a data: URL without
+ * one is text/plain, RFC 2397), and the application/ types of text files
+ * and source code that providers take as files. The list is in request.h. */
+static int
+text_media_type(const char *t, size_t n)
+{
+    static const char *const app[] = {
+        "json", "x-ndjson", "xml", "yaml", "x-yaml", "toml", "javascript",
+        "x-javascript", "typescript", "x-typescript", "x-sh", "sql",
+        "x-tex", "rtf", NULL
+    };
+    size_t i;
+
+    while (n > 0 && (t[n - 1] == ' ' || t[n - 1] == '\t'))
+        n--;
+    while (n > 0 && (*t == ' ' || *t == '\t')) {
+        t++;
+        n--;
+    }
+    if (n == 0)
+        return 1;
+    if (n > 5 && ascii_ieq(t, 5, "text/"))
+        return 1;
+    if (n <= 12 || !ascii_ieq(t, 12, "application/"))
+        return 0;
+    for (i = 0; app[i] != NULL; i++) {
+        if (ascii_ieq(t + 12, n - 12, app[i]))
+            return 1;
+    }
+    return ascii_iends(t, n, "+json") || ascii_iends(t, n, "+xml")
+           || ascii_iends(t, n, "+yaml");
+}
+
+static signed char
+b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return (signed char) (c - 'A');
+    if (c >= 'a' && c <= 'z')
+        return (signed char) (c - 'a' + 26);
+    if (c >= '0' && c <= '9')
+        return (signed char) (c - '0' + 52);
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+/*
+ * Standard base64 in[0..n) into out, which may be in itself (the output
+ * never overtakes the input); ASCII white space is skipped (MIME breaks
+ * lines), "=" padding may end it or be left out. Stops before writing
+ * past limit bytes. With partial, in is the start of a longer text: its
+ * last letters, short of four, are left for later. The length written,
+ * or -1 when it is not base64.
+ */
+static long
+b64_decode(const char *in, size_t n, char *out, size_t limit, int partial)
+{
+    const unsigned char *p = (const unsigned char *) in;
+    size_t   i, o = 0, pad = 0;
+    uint32_t acc = 0;
+    unsigned k = 0;
+
+    for (i = 0; i < n; i++) {
+        signed char d;
+
+        if (p[i] == ' ' || p[i] == '\n' || p[i] == '\r' || p[i] == '\t')
+            continue;
+        if (p[i] == '=') {
+            pad++;
+            continue;
+        }
+        if (pad > 0 || (d = b64_value(p[i])) < 0)
+            return -1;              /* a letter after padding, or no letter */
+        acc = acc << 6 | (uint32_t) d;
+        if (++k == 4) {
+            if (limit - o < 3)
+                return (long) o;
+            out[o++] = (char) (acc >> 16);
+            out[o++] = (char) (acc >> 8);
+            out[o++] = (char) acc;
+            acc = 0;
+            k = 0;
+        }
+    }
+    if (partial)
+        return (long) o;
+    /* a tail of 2 or 3 letters holds 1 or 2 bytes; 1 letter holds none */
+    if (k == 1 || pad > 2 || (pad > 0 && (k + pad) % 4 != 0))
+        return -1;
+    if (k > 1 && limit - o < k - 1)
+        return (long) o;
+    if (k == 2) {
+        out[o++] = (char) (acc >> 4);
+    } else if (k == 3) {
+        out[o++] = (char) (acc >> 10);
+        out[o++] = (char) (acc >> 2);
+    }
+    return (long) o;
+}
+
+/* Whether s[0..n) is UTF-8 that may end inside a character (the start of
+ * a longer text), without NUL. */
+static int
+utf8_prefix_valid(const char *s, size_t n)
+{
+    size_t cut = n, back = 0;
+
+    /* leave out a character cut at the end: at most 3 bytes of it */
+    while (back < 3 && cut > 0 && ((unsigned char) s[cut - 1] & 0xC0) == 0x80) {
+        cut--;
+        back++;
+    }
+    if (cut > 0 && (unsigned char) s[cut - 1] >= 0xC0)
+        cut--;
+    return memchr(s, '\0', n) == NULL && utf8_valid(s, cut);
+}
+
+/* The raw literal content raw[0..rl) unescaped into out (room cap),
+ * stopping before an escape or byte that would not fit whole: the start
+ * of a long string, cheaply. Its length; *whole says whether that is all
+ * of it. */
+static size_t
+unescape_prefix(const unsigned char *raw, size_t rl, char *out, size_t cap,
+                int *whole)
+{
+    size_t i = 0, take;
+
+    while (i < rl) {
+        take = 1;
+        if (raw[i] == '\\') {
+            size_t ul;
+            int    cp;
+
+            if (raw[i + 1] != 'u')
+                take = 2;
+            else if (aigov_json_u_escape(raw + i, rl - i, &ul, &cp) == AIGOV_U_OK)
+                take = ul;
+            else
+                break;              /* the scan let none such through */
+        }
+        /* an escape yields at most as many bytes as it takes */
+        if (i + take > cap)
+            break;
+        i += take;
+    }
+    *whole = i == rl;
+    return aigov_json_unescape(raw, i, out);
+}
+
+enum { FILE_MEDIA = 0, FILE_TEXT, FILE_UNREAD };
+
+/*
+ * String node v as an inline file: a data: URL ("data:[type][;...]
+ * [;base64],payload"), or, when the caller knows more, plain base64 of
+ * media type hint (hintlen bytes) or, with sniff, of any type. sniff (for
+ * file_data) reads a file of any declared type as text when its bytes are
+ * UTF-8: a provider may go by the file's name, not by the type given.
+ * FILE_TEXT: added as a text; FILE_MEDIA: binary, not a text; FILE_UNREAD:
+ * text that cannot be read (not base64, not UTF-8), not a text either.
+ * *rc is SHAPE_OK unless the request cannot be read on.
+ */
+static int
+read_file(parse_ctx_t *cx, const char *label, uint32_t v, const char *hint,
+          size_t hintlen, int sniff, int *rc)
+{
+    const node_t        *nd = &cx->n[v];
+    const unsigned char *raw = cx->b + nd->at + 1;
+    aigov_request_t     *rq = cx->rq;
+    aigov_text_t        *t;
+    size_t               rl = nd->end - nd->at - 2, hl, l, pre = 0;
+    char                 head[1024], *u;
+    const char          *comma;
+    int                  text, b64, whole;
+    long                 dl;
+
+    *rc = SHAPE_OK;
+    /* The header (and the start of the payload) from the first kilobyte:
+     * a megabyte of PDF is not copied to learn that it is a PDF. */
+    hl = unescape_prefix(raw, rl, head, sizeof(head), &whole);
+    if (hl >= 5 && ascii_ieq(head, 5, "data:")) {
+        const char *type = head + 5, *semi;
+
+        comma = memchr(head, ',', hl);
+        if (comma == NULL) {
+            /* no data URL (media, as it says nothing), or a header of more
+             * than a kilobyte: of a text type, that is not read */
+            semi = memchr(type, ';', hl - 5);
+            if (whole)
+                return FILE_MEDIA;
+            return text_media_type(type, (size_t) ((semi ? semi : head + hl) - type))
+                   ? FILE_UNREAD : FILE_MEDIA;
+        }
+        pre = (size_t) (comma - head) + 1;
+        semi = memchr(type, ';', (size_t) (comma - type));
+        text = text_media_type(type, (size_t) ((semi ? semi : comma) - type));
+        /* ";base64" ends the header (RFC 2397); else the payload is
+         * percent-encoded, which is not read */
+        b64 = pre - 1 >= 12 && ascii_ieq(head + pre - 8, 7, ";base64");
+        if (!b64)
+            return text ? FILE_UNREAD : FILE_MEDIA;
+    } else if (hint != NULL || sniff) {
+        text = hint != NULL && text_media_type(hint, hintlen);
+    } else {
+        return FILE_MEDIA;
+    }
+    if (!text) {
+        char bytes[sizeof(head)];
+
+        if (!sniff)
+            return FILE_MEDIA;
+        /* Declared binary: its first bytes tell a PDF or an image (bytes
+         * that are no UTF-8) from text. */
+        dl = b64_decode(head + pre, hl - pre, bytes, sizeof(bytes), !whole);
+        if (dl < 0 || !utf8_prefix_valid(bytes, (size_t) dl))
+            return FILE_MEDIA;
+    }
+
+    /* The whole of it, unescaped into the strings area and decoded there,
+     * taken only if it is text. */
+    if (rl + 1 > (size_t) (cx->send - cx->sp)) {
+        *rc = SHAPE_NOMEM;
+        return FILE_MEDIA;
+    }
+    u = cx->sp;
+    l = aigov_json_unescape(raw, rl, u);
+    dl = b64_decode(u + pre, l - pre, u + pre, (size_t) -1, 0);
+    if (dl < 0 || memchr(u + pre, '\0', (size_t) dl) != NULL
+        || !utf8_valid(u + pre, (size_t) dl))
+    {
+        return text ? FILE_UNREAD : FILE_MEDIA;
+    }
+
+    if (rq->ntexts >= AIGOV_REQ_MAX_TEXTS) {
+        aigov_errorf(cx->err, cx->errlen,
+                "the request has more than %d texts", AIGOV_REQ_MAX_TEXTS);
+        *rc = SHAPE_BAD;
+        return FILE_MEDIA;
+    }
+    if (rq->ntexts >= cx->tcap) {
+        *rc = SHAPE_NOMEM;
+        return FILE_MEDIA;
+    }
+    u[pre + (size_t) dl] = '\0';
+    cx->sp += pre + (size_t) dl + 1;
+    t = &rq->texts[rq->ntexts++];
+    memset(t, 0, sizeof(*t));
+    t->role = label;
+    t->text = u + pre;
+    t->len = (size_t) dl;
+    t->at = nd->at;
+    t->end = nd->end;
+    t->pre = u;
+    t->prelen = pre;
+    rq->prompt_chars += utf8_chars(t->text, t->len);
+    return FILE_TEXT;
+}
+
+/* A file that is text the gateway cannot read: the request says so. */
+static void
+note_unread_file(parse_ctx_t *cx)
+{
+    if (cx->rq->unread == NULL)
+        cx->rq->unread = "a text file that is not UTF-8 in base64";
+}
+
 enum { W_NORMAL = 0, W_FREE, W_SCHEMA, W_EXEMPT };
 
 static int walk(parse_ctx_t *cx, uint32_t v, const char *label, int mode);
+
+/* Where an inline file is: a data: URL under a URL key, base64 "data"
+ * beside its media_type, file_data (any type, read when it is text). */
+enum { F_URL = 1, F_HINTED, F_ANY };
+
+/* String node val of object obj holds a file (F_*): its text is a text,
+ * binary media is not, and text that cannot be read marks the request. */
+static int
+walk_file(parse_ctx_t *cx, uint32_t obj, uint32_t val, const char *label,
+          int where)
+{
+    char        buf[64], *heap = NULL;
+    const char *hint = NULL;
+    size_t      hintlen = 0;
+    uint32_t    mt;
+    int         rc;
+
+    if (where == F_HINTED && IS(cx, (mt = obj_get(cx, obj, "media_type")), T_STR)
+        && (hint = unescaped(cx, mt, buf, sizeof(buf), &hintlen, &heap)) == NULL)
+    {
+        return SHAPE_NOMEM;
+    }
+    if (read_file(cx, label, val, hint, hintlen, where == F_ANY, &rc) == FILE_UNREAD)
+        note_unread_file(cx);
+    free(heap);
+    return rc;
+}
 
 /* An object in normal mode: a message (it has a string "role") labels its
  * members by what they are; a typed block or item by its type; anything
@@ -1830,7 +2170,7 @@ walk_object(parse_ctx_t *cx, uint32_t v, const char *label)
     }
     for (k = FIRST(cx, v); k < END(cx, v); k = NEXT(cx, val)) {
         const char *l = own;
-        int         mode = W_NORMAL;
+        int         mode = W_NORMAL, file = 0;
 
         val = k + 1;
         cls = key_lookup(cx, k, key_table,
@@ -1842,18 +2182,25 @@ walk_object(parse_ctx_t *cx, uint32_t v, const char *label)
             mode = W_EXEMPT;
             break;
         case K_DATA:
-            if (!is_text_src)
+            /* base64 of its media_type (an image, a PDF), or a file of
+             * text; the text of a {"type":"text"} source as it is */
+            if (!is_text_src) {
                 mode = W_EXEMPT;
+                file = IS(cx, val, T_STR) ? F_HINTED : 0;
+            }
             break;
         case K_URL:
             if (IS(cx, val, T_STR)) {
-                if (is_data_url(cx, val))
-                    continue;
+                if (is_data_url(cx, val)) {
+                    mode = W_EXEMPT;
+                    file = F_URL;
+                }
                 l = "url";
             }
             break;
         case K_MEDIA:
             mode = W_EXEMPT;
+            file = IS(cx, val, T_STR) ? F_ANY : 0;
             break;
         case K_SCHEMA:
             mode = W_SCHEMA;
@@ -1911,6 +2258,11 @@ walk_object(parse_ctx_t *cx, uint32_t v, const char *label)
                 break;
             default:             l = "other"; break;
             }
+        }
+        if (file != 0) {
+            if ((rc = walk_file(cx, v, val, own != NULL ? own : l, file)) != SHAPE_OK)
+                return rc;
+            continue;
         }
         if (mode != W_EXEMPT && IS(cx, val, T_STR) && str_is(cx, k, "arguments")) {
             /* a tool call's arguments: JSON text, read as it parses */
@@ -1978,7 +2330,16 @@ walk(parse_ctx_t *cx, uint32_t v, const char *label, int mode)
 
     switch (TYPE(cx, v)) {
     case T_STR:
-        return mode == W_EXEMPT ? SHAPE_OK : add_text(cx, label, v);
+        if (mode == W_EXEMPT)
+            return SHAPE_OK;
+        if (mode == W_FREE && is_data_url(cx, v)) {
+            /* a file of text given as a value (a prompt variable's
+             * input_file): its text; anything else as it is */
+            if (read_file(cx, label, v, NULL, 0, 0, &rc) == FILE_TEXT
+                || rc != SHAPE_OK)
+                return rc;
+        }
+        return add_text(cx, label, v);
     case T_ARR:
         for (e = FIRST(cx, v); e < END(cx, v); e = NEXT(cx, e)) {
             /* an exempt key's array: its strings are exempt too, its
@@ -2288,8 +2649,10 @@ aigov_request_free(aigov_request_t *rq)
 
     if (rq == NULL)
         return;
-    for (i = 0; i < rq->ntexts; i++)
+    for (i = 0; i < rq->ntexts; i++) {
         free(rq->texts[i].repl);
+        free(rq->texts[i].wire);
+    }
     mem_put(rq->mem_, rq->mem_cap_);
     memset(rq, 0, sizeof(*rq));
     rq->max_tokens = -1;
@@ -2299,11 +2662,50 @@ aigov_request_free(aigov_request_t *rq)
 
 /* ---- edits -------------------------------------------------------------- */
 
+static const char b64_letters[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* pre and s[0..n) in base64, NUL-terminated, malloc'd: an inline file's
+ * new value. */
+static char *
+b64_wire(const char *pre, size_t prelen, const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *) s;
+    char  *w, *o;
+    size_t i;
+
+    if ((w = malloc(prelen + (n + 2) / 3 * 4 + 1)) == NULL)
+        return NULL;
+    memcpy(w, pre, prelen);
+    o = w + prelen;
+    for (i = 0; i + 3 <= n; i += 3) {
+        uint32_t v = (uint32_t) p[i] << 16 | (uint32_t) p[i + 1] << 8 | p[i + 2];
+
+        *o++ = b64_letters[v >> 18];
+        *o++ = b64_letters[(v >> 12) & 63];
+        *o++ = b64_letters[(v >> 6) & 63];
+        *o++ = b64_letters[v & 63];
+    }
+    if (n - i == 1) {
+        *o++ = b64_letters[p[i] >> 2];
+        *o++ = b64_letters[(p[i] & 3) << 4];
+        *o++ = '=';
+        *o++ = '=';
+    } else if (n - i == 2) {
+        *o++ = b64_letters[p[i] >> 2];
+        *o++ = b64_letters[(p[i] & 3) << 4 | p[i + 1] >> 4];
+        *o++ = b64_letters[(p[i + 1] & 15) << 2];
+        *o++ = '=';
+    }
+    *o = '\0';
+    return w;
+}
+
 int
 aigov_request_set_text(aigov_request_t *rq, size_t i, const char *text, size_t len)
 {
     aigov_text_t *t;
-    char         *copy;
+    char         *copy, *wire = NULL;
     size_t        old;
 
     if (rq == NULL || i >= rq->ntexts || (text == NULL && len > 0))
@@ -2319,9 +2721,16 @@ aigov_request_set_text(aigov_request_t *rq, size_t i, const char *text, size_t l
         memcpy(copy, text, len);
     copy[len] = '\0';
     t = &rq->texts[i];
+    /* an inline file stays the data URL it was, with the new text */
+    if (t->pre != NULL && (wire = b64_wire(t->pre, t->prelen, copy, len)) == NULL) {
+        free(copy);
+        return -1;
+    }
     old = t->ascii ? t->len : utf8_chars(t->text, t->len);
     free(t->repl);
+    free(t->wire);
     t->repl = copy;
+    t->wire = wire;
     t->text = copy;
     t->len = len;
     t->ascii = 0;
@@ -2451,7 +2860,10 @@ aigov_request_serialize(const aigov_request_t *rq, size_t *len)
 
         if (t->repl == NULL)
             continue;
-        sp[n++] = (splice_t) { t->at, t->end, t->text, t->len, 1 };
+        if (t->wire != NULL)
+            sp[n++] = (splice_t) { t->at, t->end, t->wire, strlen(t->wire), 1 };
+        else
+            sp[n++] = (splice_t) { t->at, t->end, t->text, t->len, 1 };
     }
     /* What is added to the root object goes in one splice before its
      * closing brace, so that the commas come out right. */

@@ -57,7 +57,8 @@ const char *aigov_endpoint_name(aigov_endpoint_t ep);
  *                 but text in an object whose "type" is "text", Anthropic's
  *                 plain-text document source); file_data; "url",
  *                 "image_url", "file_url" when a "data:" URL (any other URL
- *                 is text, labelled "url")
+ *                 is text, labelled "url"). Files of text are read: see
+ *                 "Inline files" below.
  *   opaque:       signature (thinking), encrypted_content
  *   JSON Schema   (under parameters, input_schema, schema): type, format,
  *                 $ref, $schema, $id, id, $anchor, $dynamicRef,
@@ -87,17 +88,33 @@ const char *aigov_endpoint_name(aigov_endpoint_t ep);
  *                  text.format.type, input_image data: URLs and detail,
  *                  prompt.id/version, conversation ids
  *
+ * Inline files. A file given inline (file_data, a "data:" URL under url,
+ * image_url or file_url, Anthropic base64 "data" with its media_type) is
+ * text when its media type is one of text's: text/ anything, a data: URL
+ * without a type (RFC 2397: text/plain), and application/ json,
+ * x-ndjson, xml, yaml, x-yaml, toml, javascript, x-javascript,
+ * typescript, x-typescript, x-sh, sql, x-tex, rtf, or any type ending in
+ * +json, +xml or +yaml. file_data of any other type (the provider may go
+ * by the file's name) is text too when its bytes are UTF-8. Such a file
+ * is decoded (base64, white space skipped) and its text is a text like
+ * any other (labelled as where it is, "ascii" 0); set_text writes it back
+ * as the same data URL with the new text in base64. A file of a text type
+ * whose text cannot be read (not base64, not UTF-8, a NUL in it) is not
+ * a text: the request's "unread" says so. In a free-form object a data:
+ * URL of text is read the same way; any other string there is text as it
+ * is.
+ *
  * Binary media cannot be text-filtered: it is not text, not counted, and
  * a filter never sees it; a policy that must judge images needs a rule of
  * its own (models, endpoints).
  *
  * Text the model reads that no filter can read: token ids (a completions
- * prompt or embeddings input given as integers). The request says so in
- * "unread"; the gateway refuses it where the rule has request filters
- * (403 uninspectable, unless the rule says uninspectable: allow). Token
- * ids count one token each in the estimate and one character each in
- * prompt_chars (the least a token stands for), so token limits hold
- * without reading them.
+ * prompt or embeddings input given as integers) and files of text that
+ * cannot be decoded. The request says so in "unread"; the gateway refuses
+ * it where the rule has request filters (403 uninspectable, unless the
+ * rule says uninspectable: allow). Token ids count one token each in the
+ * estimate and one character each in prompt_chars (the least a token
+ * stands for), so token limits hold without reading them.
  *
  * Labels (aigov_text_t.role): a message's content has the message's role
  * as sent ("system", "user", "assistant", "tool", "developer", ...);
@@ -131,6 +148,13 @@ typedef struct {
     /* 1: JSON text the model and tools read parsed (a tool call's
      * arguments): lib/filter reads it with its escapes decoded */
     int          json;
+    /* Private to request.c: for an inline file, the data URL's part
+     * before the base64 (unescaped, prelen bytes; "" for plain base64),
+     * and the literal's new value that set_text made (pre and the new
+     * text in base64). */
+    const char  *pre;
+    size_t       prelen;
+    char        *wire;
 } aigov_text_t;
 
 /* Private to request.c: what stream_options holds, for ask_usage. */
@@ -226,7 +250,8 @@ void aigov_request_free(aigov_request_t *rq);
 void aigov_request_release_memory(void);
 
 /* Replace text i (after redaction); the text must be valid UTF-8 without
- * NUL. 0 or -1 (then nothing changed). */
+ * NUL. 0 or -1 (then nothing changed). An inline file is written back as
+ * its data URL with the new text in base64. */
 int aigov_request_set_text(aigov_request_t *rq, size_t i, const char *text, size_t len);
 /* Set the token limit in the body (the key the request used, replaced in
  * place, else the endpoint's usual one appended to the root object:

@@ -6,9 +6,10 @@
 # refused and an address in it is redacted, the model API getting the body
 # byte for byte but for the redacted value (the mock reports the sha256 of
 # what it got). Control fields go the other way: a term or an address in
-# them is not text, the request is neither refused nor rewritten. The text
-# of every field counts against max_prompt_chars and is what audit content
-# keeps.
+# them is not text, the request is neither refused nor rewritten. Files of
+# text sent inline are decoded and read, and a redacted one goes on as the
+# same data: URL; binary media goes on as it came. The text of every field
+# counts against max_prompt_chars and is what audit content keeps.
 
 use strict;
 use warnings;
@@ -207,6 +208,48 @@ for my $c ([chat => 'tool_calls[].function.arguments', q({"model":"m","messages"
     ($b = $tmpl) =~ s/SECRET/\\\\\\\\u0070roject neptune/;
     $r = post(block => $kind, $b);
     is($r->{status}, 200, "$kind $what: an escaped backslash before u0070 is no escape");
+}
+
+# Files of text sent inline are read: the provider gives the model their
+# text. A term in one is refused; an address is masked and the file goes
+# on as the same data URL, the masked text in base64. Binary media (a PDF,
+# an image) is not text and goes on as it came.
+use MIME::Base64 qw(encode_base64);
+sub b64 { return encode_base64($_[0], '') }
+my @files = (
+    [responses => 'input_file file_data, text/plain', q({"model":"m","input":[{"role":"user","content":[{"type":"input_file","filename":"notes.txt","file_data":"data:text/plain;base64,FILE"},{"type":"input_text","text":"Summarize the file."}]}]}), 'text/plain'],
+    [responses => 'input_file file_data, application/json', q({"model":"m","input":[{"role":"user","content":[{"type":"input_file","filename":"n.json","file_data":"data:application/json;base64,FILE"}]}]}), 'application/json'],
+    [responses => 'input_file declared a PDF, its bytes text', q({"model":"m","input":[{"role":"user","content":[{"type":"input_file","filename":"notes.txt","file_data":"data:application/pdf;base64,FILE"}]}]}), 'application/pdf'],
+    [chat => 'a file part with a data: URL of text', q({"model":"m","messages":[{"role":"user","content":[{"type":"file","file":{"filename":"n.md","file_data":"data:text/markdown;base64,FILE"}},{"type":"text","text":"hi"}]}]}), 'text/markdown'],
+);
+for my $f (@files) {
+    my ($kind, $what, $tmpl, $type) = @$f;
+    my $with = sub { (my $b = $tmpl) =~ s/FILE/b64($_[0])/e; $b };
+
+    my $r = post(block => $kind, $with->("Internal notes on $TERM.\n"));
+    is($r->{status}, 403, "$kind $what: a term in the file is refused") or diag($r->{body});
+    ok(!exists $r->{headers}{'x-mock-body-sha256'}, "$kind $what: the model API was not called");
+
+    $r = post(redact => $kind, $with->("Write to $EMAIL.\n"));
+    is($r->{headers}{'x-mock-body-sha256'}, sha256_hex($with->("Write to $MASK.\n")),
+       "$kind $what: the model API got the file with the address masked, in base64")
+        or diag("status $r->{status}: $r->{body}");
+}
+{
+    # a PDF (its bytes are no UTF-8) and an image: media, forwarded as sent
+    my $pdf = b64("%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj $TERM $EMAIL");
+    my $body = qq({"model":"m","input":[{"role":"user","content":[{"type":"input_file","filename":"a.pdf","file_data":"data:application/pdf;base64,$pdf"},{"type":"input_image","image_url":"data:image/png;base64,iVBORw0KGgo="}]}]});
+    for my $g (qw(block redact)) {
+        my $r = post($g => responses => $body);
+        is($r->{headers}{'x-mock-body-sha256'}, sha256_hex($body), "a PDF and an image ($g): media, forwarded unchanged")
+            or diag("status $r->{status}: $r->{body}");
+    }
+    # a file of text the gateway cannot read (Latin-1, not UTF-8): under
+    # request filters it is refused as uninspectable
+    $body = q({"model":"m","input":[{"role":"user","content":[{"type":"input_file","filename":"n.txt","file_data":"data:text/plain;base64,) . b64("caf\xe9 $TERM") . q("}]}]});
+    my $r = post(block => responses => $body);
+    is($r->{status}, 403, 'a text file that is not UTF-8, under filters: 403');
+    is((AigovTest::json($r) // {})->{error}{code}, 'uninspectable', 'code uninspectable');
 }
 
 # The text of every field counts: a long refusal part or tool description

@@ -23,7 +23,10 @@
 
 typedef struct {
     const char *role;
-    json_t     *node;
+    json_t     *node;       /* the string (of a file: its data URL) */
+    char       *file;       /* an inline file: its text, malloc'd */
+    size_t      flen;
+    char       *pre;        /* and the data URL before the base64 */
 } ref_text_t;
 
 typedef struct {
@@ -37,6 +40,7 @@ typedef struct {
     size_t      ntexts, cap;
     int         quiet;      /* the shape checks run: add no text */
     long long   token_ids;
+    int         unread;
 } ref_req_t;
 
 static json_t *
@@ -48,18 +52,22 @@ ref_load(const char *body, size_t len)
 static void
 ref_free(ref_req_t *r)
 {
+    size_t i;
+
+    for (i = 0; i < r->ntexts; i++) {
+        free(r->texts[i].file);
+        free(r->texts[i].pre);
+    }
     json_decref(r->root);
     free(r->texts);
     memset(r, 0, sizeof(*r));
 }
 
-static int
-ref_add(ref_req_t *r, const char *role, json_t *node)
+static ref_text_t *
+ref_slot(ref_req_t *r)
 {
-    if (r->quiet)
-        return 0;
     if (r->ntexts >= AIGOV_REQ_MAX_TEXTS)
-        return -1;
+        return NULL;
     if (r->ntexts == r->cap) {
         size_t nc = r->cap ? r->cap * 2 : 8;
         ref_text_t *t = realloc(r->texts, nc * sizeof(*t));
@@ -69,10 +77,215 @@ ref_add(ref_req_t *r, const char *role, json_t *node)
         r->texts = t;
         r->cap = nc;
     }
-    r->texts[r->ntexts].role = role;
-    r->texts[r->ntexts].node = node;
-    r->ntexts++;
+    memset(&r->texts[r->ntexts], 0, sizeof(r->texts[0]));
+    return &r->texts[r->ntexts++];
+}
+
+static int
+ref_add(ref_req_t *r, const char *role, json_t *node)
+{
+    ref_text_t *t;
+
+    if (r->quiet)
+        return 0;
+    if ((t = ref_slot(r)) == NULL)
+        return -1;
+    t->role = role;
+    t->node = node;
     return 0;
+}
+
+/* What a text holds, and its length. */
+static const char *
+ref_text_of(const ref_text_t *t, size_t *len)
+{
+    if (t->file != NULL) {
+        *len = t->flen;
+        return t->file;
+    }
+    *len = json_string_length(t->node);
+    return json_string_value(t->node);
+}
+
+/* ---- inline files, from request.h's words ---- */
+
+static int
+ref_ilower_eq(const char *s, size_t n, const char *lit)
+{
+    size_t i;
+
+    if (strlen(lit) != n)
+        return 0;
+    for (i = 0; i < n; i++) {
+        char c = s[i];
+
+        if (c >= 'A' && c <= 'Z')
+            c = (char) (c - 'A' + 'a');
+        if (c != lit[i])
+            return 0;
+    }
+    return 1;
+}
+
+static int
+ref_text_type(const char *t, size_t n)
+{
+    static const char *const app[] = {
+        "application/json", "application/x-ndjson", "application/xml",
+        "application/yaml", "application/x-yaml", "application/toml",
+        "application/javascript", "application/x-javascript",
+        "application/typescript", "application/x-typescript",
+        "application/x-sh", "application/sql", "application/x-tex",
+        "application/rtf", NULL
+    };
+    static const char *const suf[] = { "+json", "+xml", "+yaml", NULL };
+    size_t i;
+
+    while (n > 0 && (*t == ' ' || *t == '\t')) {
+        t++;
+        n--;
+    }
+    while (n > 0 && (t[n - 1] == ' ' || t[n - 1] == '\t'))
+        n--;
+    if (n == 0 || (n > 5 && ref_ilower_eq(t, 5, "text/")))
+        return 1;
+    for (i = 0; app[i] != NULL; i++) {
+        if (ref_ilower_eq(t, n, app[i]))
+            return 1;
+    }
+    if (n <= 12 || !ref_ilower_eq(t, 12, "application/"))
+        return 0;
+    for (i = 0; suf[i] != NULL; i++) {
+        size_t l = strlen(suf[i]);
+
+        if (n > l && ref_ilower_eq(t + n - l, l, suf[i]))
+            return 1;
+    }
+    return 0;
+}
+
+/* base64 (white space skipped, padding optional); -1 when it is not */
+static long
+ref_b64(const char *in, size_t n, char *out)
+{
+    static const char a[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    unsigned bits = 0, k = 0, pad = 0;
+    size_t   i;
+    long     o = 0;
+
+    for (i = 0; i < n; i++) {
+        const char *p;
+
+        if (in[i] == ' ' || in[i] == '\n' || in[i] == '\r' || in[i] == '\t')
+            continue;
+        if (in[i] == '=') {
+            pad++;
+            continue;
+        }
+        if (pad || in[i] == '\0' || (p = strchr(a, in[i])) == NULL)
+            return -1;
+        bits = bits << 6 | (unsigned) (p - a);
+        if (++k == 4) {
+            out[o++] = (char) (bits >> 16);
+            out[o++] = (char) (bits >> 8);
+            out[o++] = (char) bits;
+            bits = 0;
+            k = 0;
+        }
+    }
+    if (k == 1 || pad > 2 || (pad && (k + pad) % 4))
+        return -1;
+    if (k == 2)
+        out[o++] = (char) (bits >> 4);
+    if (k == 3) {
+        out[o++] = (char) (bits >> 10);
+        out[o++] = (char) (bits >> 2);
+    }
+    return o;
+}
+
+static char *
+ref_b64_encode(const char *pre, const char *s, size_t n)
+{
+    static const char a[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t pl = strlen(pre), i, o = pl;
+    char  *w = malloc(pl + (n + 2) / 3 * 4 + 1);
+
+    if (w == NULL)
+        abort();
+    memcpy(w, pre, pl);
+    for (i = 0; i < n; i += 3) {
+        unsigned b0 = (unsigned char) s[i];
+        unsigned b1 = i + 1 < n ? (unsigned char) s[i + 1] : 0;
+        unsigned b2 = i + 2 < n ? (unsigned char) s[i + 2] : 0;
+
+        w[o++] = a[b0 >> 2];
+        w[o++] = a[(b0 & 3) << 4 | b1 >> 4];
+        w[o++] = i + 1 < n ? a[(b1 & 15) << 2 | b2 >> 6] : '=';
+        w[o++] = i + 2 < n ? a[b2 & 63] : '=';
+    }
+    w[o] = '\0';
+    return w;
+}
+
+enum { RF_MEDIA, RF_TEXT, RF_UNREAD };
+
+/* A string as an inline file (request.h, "Inline files"). */
+static int
+ref_file(ref_req_t *r, const char *role, json_t *node, const char *hint, int sniff)
+{
+    const char *s = json_string_value(node);
+    size_t      n = json_string_length(node), pre = 0;
+    int         text;
+    char       *dec;
+    long        dl;
+    json_t     *check;
+    ref_text_t *t;
+
+    if (n >= 5 && ref_ilower_eq(s, 5, "data:")) {
+        const char *comma = memchr(s, ',', n), *semi;
+        int         b64 = 0;
+
+        if (comma == NULL)
+            return RF_MEDIA;
+        pre = (size_t) (comma - s) + 1;
+        semi = memchr(s + 5, ';', (size_t) (comma - s - 5));
+        text = ref_text_type(s + 5, (size_t) ((semi ? semi : comma) - s - 5));
+        /* the last parameter, RFC 2397 */
+        b64 = pre - 1 >= 12 && ref_ilower_eq(s + pre - 8, 7, ";base64");
+        if (!b64)
+            return text ? RF_UNREAD : RF_MEDIA;
+    } else if (hint != NULL || sniff) {
+        text = hint != NULL && ref_text_type(hint, strlen(hint));
+    } else {
+        return RF_MEDIA;
+    }
+    if (!text && !sniff)
+        return RF_MEDIA;
+    if ((dec = malloc(n + 1)) == NULL)
+        abort();
+    dl = ref_b64(s + pre, n - pre, dec);
+    /* jansson refuses what is not UTF-8 */
+    check = dl < 0 ? NULL : json_stringn(dec, (size_t) dl);
+    if (check == NULL || memchr(dec, '\0', (size_t) dl) != NULL) {
+        json_decref(check);
+        free(dec);
+        return text ? RF_UNREAD : RF_MEDIA;
+    }
+    json_decref(check);
+    if (r->quiet || (t = ref_slot(r)) == NULL) {
+        free(dec);
+        return r->quiet ? RF_TEXT : -1;
+    }
+    t->role = role;
+    t->node = node;
+    t->file = dec;
+    t->flen = (size_t) dl;
+    if ((t->pre = strndup(s, pre)) == NULL)
+        abort();
+    return RF_TEXT;
 }
 
 static int
@@ -250,7 +463,7 @@ static const char *const ref_ctl_keys[] = {
     "service_tier", "truncation", "include", "modalities", "voice",
     "search_context_size", "encoding_format", "detail", "format", "ttl",
     "version", "container", "media_type", "mime_type", "signature",
-    "encrypted_content", "file_data", "max_tokens", "max_completion_tokens",
+    "encrypted_content", "max_tokens", "max_completion_tokens",
     "max_output_tokens", NULL
 };
 static const char *const ref_schema_ctl[] = {
@@ -346,18 +559,30 @@ ref_object(ref_req_t *r, aigov_endpoint_t ep, json_t *o, const char *label, int 
     }
     json_object_foreach(o, k, v) {
         const char *l = own;
-        int         mode = RW_NORMAL;
+        int         mode = RW_NORMAL, file = 0;
+        const char *hint = NULL;
 
         if (ref_in(k, ref_ctl_keys) || ref_ends(k, "_id") || ref_ends(k, "_ids")) {
             mode = RW_EXEMPT;
+        } else if (strcmp(k, "file_data") == 0) {
+            mode = RW_EXEMPT;
+            file = json_is_string(v) ? 2 : 0;
         } else if (strcmp(k, "data") == 0) {
-            if (!text_src)
+            if (!text_src) {
+                json_t *mt = json_object_get(o, "media_type");
+
                 mode = RW_EXEMPT;
+                file = json_is_string(v);
+                hint = json_is_string(mt) ? json_string_value(mt) : NULL;
+            }
         } else if (strcmp(k, "url") == 0 || strcmp(k, "image_url") == 0
                    || strcmp(k, "file_url") == 0) {
             if (json_is_string(v)) {
-                if (strncmp(json_string_value(v), "data:", 5) == 0)
-                    continue;
+                if (json_string_length(v) >= 5
+                    && ref_ilower_eq(json_string_value(v), 5, "data:")) {
+                    mode = RW_EXEMPT;
+                    file = 1;
+                }
                 l = "url";
             }
         } else if (strcmp(k, "parameters") == 0 || strcmp(k, "input_schema") == 0
@@ -384,6 +609,11 @@ ref_object(ref_req_t *r, aigov_endpoint_t ep, json_t *o, const char *label, int 
             mode = RW_EXEMPT;
         if (root)
             l = ref_root_label(ep, k);
+        if (file) {
+            if (ref_file(r, own != NULL ? own : l, v, hint, file == 2) == RF_UNREAD)
+                r->unread = 1;
+            continue;
+        }
         if (ref_walk(r, ep, v, l, mode, 0))
             return -1;
     }
@@ -398,8 +628,16 @@ ref_walk(ref_req_t *r, aigov_endpoint_t ep, json_t *v, const char *label,
     json_t     *x, *y;
     size_t      i;
 
-    if (json_is_string(v))
-        return mode == RW_EXEMPT ? 0 : ref_add(r, label, v);
+    if (json_is_string(v)) {
+        if (mode == RW_EXEMPT)
+            return 0;
+        /* a data: URL of text in a free-form value is its text */
+        if (mode == RW_FREE && json_string_length(v) >= 5
+            && ref_ilower_eq(json_string_value(v), 5, "data:")
+            && ref_file(r, label, v, NULL, 0) == RF_TEXT)
+            return 0;
+        return ref_add(r, label, v);
+    }
     if (json_is_array(v)) {
         json_array_foreach(v, i, x) {
             if (ref_walk(r, ep, x, label,
@@ -709,12 +947,12 @@ ref_check(aigov_endpoint_t ep, const char *body, size_t len, char *why,
     if (ref.ntexts != rq.ntexts)
         REF_FAIL("%zu texts, the reference has %zu", rq.ntexts, ref.ntexts);
     for (i = 0; i < rq.ntexts; i++) {
-        json_t *n = ref.texts[i].node;
+        size_t      tl;
+        const char *tx = ref_text_of(&ref.texts[i], &tl);
 
         if (!ref_streq(ref.texts[i].role, rq.texts[i].role))
             REF_FAIL("text %zu: role differs", i);
-        if (json_string_length(n) != rq.texts[i].len
-            || memcmp(json_string_value(n), rq.texts[i].text, rq.texts[i].len) != 0
+        if (tl != rq.texts[i].len || memcmp(tx, rq.texts[i].text, tl) != 0
             || rq.texts[i].text[rq.texts[i].len] != '\0')
             REF_FAIL("text %zu differs", i);
         chars += ref_chars(rq.texts[i].text, rq.texts[i].len);
@@ -724,7 +962,7 @@ ref_check(aigov_endpoint_t ep, const char *body, size_t len, char *why,
                  ref.token_ids);
     if (chars + (size_t) rq.token_ids != rq.prompt_chars)
         REF_FAIL("prompt_chars differs");
-    if ((ref.token_ids > 0) != (rq.unread != NULL))
+    if ((ref.unread || ref.token_ids > 0) != (rq.unread != NULL))
         REF_FAIL("unread differs: %s", rq.unread ? rq.unread : "(none)");
 
     out = aigov_request_serialize(&rq, &olen);
@@ -733,9 +971,18 @@ ref_check(aigov_endpoint_t ep, const char *body, size_t len, char *why,
     free(out);
 
     for (i = 0; i < rq.ntexts; i += 2) {
+        ref_text_t *t = &ref.texts[i];
+
         if (aigov_request_set_text(&rq, i, repl, sizeof(repl) - 1) != 0)
             REF_FAIL("set_text %zu refused", i);
-        json_string_setn(ref.texts[i].node, repl, sizeof(repl) - 1);
+        if (t->file != NULL) {
+            char *w = ref_b64_encode(t->pre, repl, sizeof(repl) - 1);
+
+            json_string_set(t->node, w);
+            free(w);
+        } else {
+            json_string_setn(t->node, repl, sizeof(repl) - 1);
+        }
     }
     if (aigov_request_set_max_tokens(&rq, 42) != 0)
         REF_FAIL("set_max_tokens refused");

@@ -1261,7 +1261,8 @@ gen_value(gen_t *g, int depth)
                 "type", "role", "data", "url", "id", "x_id", "metadata",
                 "input", "parameters", "properties", "text", "name",
                 "content", "required", "enum", "refusal", "tool_calls",
-                "function_call", "image_url", "t\\u0079pe",
+                "function_call", "image_url", "t\\u0079pe", "file_data",
+                "media_type",
             };
             unsigned base = pick(g, sizeof(names) / sizeof(names[0]));
             int named = pick(g, 2);
@@ -1286,8 +1287,19 @@ gen_value(gen_t *g, int depth)
                         "document", "x_call", "refusal", "message",
                     };
                     gen_string(g, types[pick(g, 8)]);
-                } else if (named && strcmp(nm, "url") == 0 && pick(g, 2)) {
-                    gen_string(g, pick(g, 2) ? "data:x" : "\\u0064ata:y");
+                } else if (named && (strcmp(nm, "url") == 0 || strcmp(nm, "file_data") == 0
+                                     || strcmp(nm, "data") == 0) && pick(g, 2)) {
+                    /* data: URLs of media and of text, readable or not */
+                    static const char *const urls[] = {
+                        "data:x", "\\u0064ata:y", "data:text/plain;base64,aGVsbG8gd29ybGQ=",
+                        "DATA:application/json;base64,eyJhIjoxfQ", "data:;base64,w6k=",
+                        "data:text/plain;base64,6Q==", "data:text/plain,hi",
+                        "data:application/pdf;base64,aGk=", "data:image/png;base64,iVBORw0K",
+                        "data:text\\/md;base64,aGk\\u003d", "aGVsbG8=", "data:text/csv;base64,a b",
+                    };
+                    gen_string(g, urls[pick(g, sizeof(urls) / sizeof(urls[0]))]);
+                } else if (named && strcmp(nm, "media_type") == 0 && pick(g, 2)) {
+                    gen_string(g, pick(g, 2) ? "text/plain" : "image/png");
                 } else {
                     gen_value(g, depth + 1);
                 }
@@ -1700,7 +1712,7 @@ static const field_case_t field_cases[] = {
     /* an escaped key that is no control name is text */
     { AIGOV_EP_CHAT, "user", "{'model':'m','messages':[{'role':'user','content':'a','\\u0074ypes':'SECRET'}]}" },
     /* a data: URL is media, but only when it starts with data: */
-    { AIGOV_EP_CHAT, "url", "{'model':'m','messages':[{'role':'user','content':[{'type':'image_url','image_url':{'url':'datA:SECRET'}}]}]}" },
+    { AIGOV_EP_CHAT, "url", "{'model':'m','messages':[{'role':'user','content':[{'type':'image_url','image_url':{'url':'dat:SECRET'}}]}]}" },
     /* OpenAI completions and embeddings */
     { AIGOV_EP_COMPLETIONS, "prompt", "{'model':'m','prompt':'SECRET'}" },
     { AIGOV_EP_COMPLETIONS, "prompt", "{'model':'m','prompt':['a',[1,2],'SECRET']}" },
@@ -1763,6 +1775,8 @@ static const field_case_t field_cases[] = {
     { AIGOV_EP_CHAT, NULL, "{'model':'m','messages':[{'role':'user','content':[{'type':'input_audio','input_audio':{'data':'SECRET','format':'SECRET'}}]}]}" },
     { AIGOV_EP_CHAT, NULL, "{'model':'m','messages':[{'role':'user','content':[{'type':'file','file':{'file_data':'SECRET','file_id':'SECRET'}}]}]}" },
     { AIGOV_EP_CHAT, NULL, "{'model':'m','messages':[],'tools':[{'type':'function','function':{'name':'f','parameters':{'type':'SECRET','format':'SECRET','$ref':'SECRET','required':['SECRET'],'properties':{'SECRET':{}}}}}]}" },
+    { AIGOV_EP_CHAT, NULL, "{'model':'m','messages':[{'role':'user','content':[{'type':'image_url','image_url':{'url':'DATA:image/png;base64,SECRET'}}]}]}" },
+    { AIGOV_EP_RESPONSES, NULL, "{'model':'m','input':[{'role':'user','content':[{'type':'input_file','filename':'a.pdf','file_data':'data:application/pdf;base64,JVBERi0xLjcKJeLjz9MKSECRET'}]}]}" },
     { AIGOV_EP_CHAT, NULL, "{'model':'m','messages':[],'response_format':{'type':'SECRET'}}" },
     { AIGOV_EP_CHAT, NULL, "{'model':'m','messages':[],'\\u0074ool_choice':'SECRET'}" },
     { AIGOV_EP_CHAT, NULL, "{'model':'m','messages':[],'new_thing_id':'SECRET','vector_store_ids':['SECRET']}" },
@@ -2234,11 +2248,231 @@ test_token_ids(void **state)
     aigov_request_free(&rq);
 }
 
+/* ---- inline files of text ------------------------------------------------ */
+
+static char *
+b64(const char *s)
+{
+    static const char a[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = strlen(s), i, o = 0;
+    char  *w = malloc((n + 2) / 3 * 4 + 1);
+
+    assert_non_null(w);
+    for (i = 0; i < n; i += 3) {
+        unsigned b0 = (unsigned char) s[i];
+        unsigned b1 = i + 1 < n ? (unsigned char) s[i + 1] : 0;
+        unsigned b2 = i + 2 < n ? (unsigned char) s[i + 2] : 0;
+
+        w[o++] = a[b0 >> 2];
+        w[o++] = a[(b0 & 3) << 4 | b1 >> 4];
+        w[o++] = i + 1 < n ? a[(b1 & 15) << 2 | b2 >> 6] : '=';
+        w[o++] = i + 2 < n ? a[b2 & 63] : '=';
+    }
+    w[o] = '\0';
+    return w;
+}
+
+/* body with %s for the base64 of text: parses it, and says which text
+ * (if any) holds text, and whether the request has unread text. */
+static int
+file_case(aigov_endpoint_t ep, const char *fmt, const char *text,
+          aigov_request_t *rq)
+{
+    char   *enc = b64(text), *body;
+    size_t  i;
+    int     hit = -1;
+
+    body = malloc(strlen(fmt) + strlen(enc) + 1);
+    assert_non_null(body);
+    sprintf(body, fmt, enc);
+    if (parse(rq, ep, body) != AIGOV_REQ_OK) {
+        fprintf(stderr, "%s: %s\n", body, err);
+        fail();
+    }
+    for (i = 0; i < rq->ntexts; i++) {
+        if (strcmp(rq->texts[i].text, text) == 0)
+            hit = (int) i;
+    }
+    free(enc);
+    free(body);
+    return hit;
+}
+
+static void
+test_inline_files(void **state)
+{
+    static const char notes[] = "Internal notes on project neptune.\n";
+    aigov_request_t rq, back;
+    char   *out, *enc, *want;
+    size_t  n;
+    int     i;
+
+    (void) state;
+    /* Responses input_file: the text is a text, labelled as its message */
+    i = file_case(AIGOV_EP_RESPONSES,
+        "{\"model\":\"m\",\"input\":[{\"role\":\"user\",\"content\":[{\"type\":\"input_file\","
+        "\"filename\":\"notes.txt\",\"file_data\":\"data:text/plain;base64,%s\"},"
+        "{\"type\":\"input_text\",\"text\":\"Summarize the file.\"}]}]}", notes, &rq);
+    assert_true(i >= 0);
+    assert_string_equal(rq.texts[i].role, "user");
+    assert_null(rq.unread);
+    /* the file name is a text too */
+    assert_int_equal(rq.prompt_chars, strlen("notes.txt") + strlen(notes)
+                                      + strlen("Summarize the file."));
+    /* redacted: written back as the same data URL, in base64 */
+    assert_int_equal(aigov_request_set_text(&rq, (size_t) i,
+                     "Internal notes on [REDACTED].\n", 30), 0);
+    out = aigov_request_serialize(&rq, &n);
+    assert_non_null(out);
+    enc = b64("Internal notes on [REDACTED].\n");
+    want = malloc(strlen(enc) + 64);
+    sprintf(want, "\"file_data\":\"data:text/plain;base64,%s\"", enc);
+    assert_non_null(strstr(out, want));
+    assert_int_equal(aigov_request_parse(&back, AIGOV_EP_RESPONSES, out, n, err,
+                                         sizeof(err)), AIGOV_REQ_OK);
+    assert_string_equal(back.texts[i].text, "Internal notes on [REDACTED].\n");
+    aigov_request_free(&back);
+    free(want);
+    free(enc);
+    free(out);
+    aigov_request_free(&rq);
+
+    /* the types of text, the scheme in any case, parameters */
+    {
+        static const char *const fmts[] = {
+            "{\"model\":\"m\",\"input\":[{\"role\":\"user\",\"content\":[{\"type\":\"input_file\",\"file_data\":\"data:application/json;base64,%s\"}]}]}",
+            "{\"model\":\"m\",\"input\":[{\"role\":\"user\",\"content\":[{\"type\":\"input_file\",\"file_data\":\"DATA:Text/Markdown;charset=utf-8;base64,%s\"}]}]}",
+            "{\"model\":\"m\",\"input\":[{\"role\":\"user\",\"content\":[{\"type\":\"input_file\",\"file_data\":\"data:;base64,%s\"}]}]}",
+            "{\"model\":\"m\",\"input\":[{\"role\":\"user\",\"content\":[{\"type\":\"input_file\",\"file_data\":\"data:application/vnd.api+json;base64,%s\"}]}]}",
+            /* a file_url or an image_url that is a data: URL of text */
+            "{\"model\":\"m\",\"input\":[{\"role\":\"user\",\"content\":[{\"type\":\"input_file\",\"file_url\":\"data:text/csv;base64,%s\"}]}]}",
+            "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:text/plain;base64,%s\"}}]}]}",
+            /* chat's file part */
+            "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"file\",\"file\":{\"filename\":\"a.md\",\"file_data\":\"data:text/markdown;base64,%s\"}}]}]}",
+            /* declared a PDF, but its bytes are text: the provider may go
+             * by the name */
+            "{\"model\":\"m\",\"input\":[{\"role\":\"user\",\"content\":[{\"type\":\"input_file\",\"filename\":\"n.txt\",\"file_data\":\"data:application/pdf;base64,%s\"}]}]}",
+            /* plain base64 in file_data */
+            "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"file\",\"file\":{\"filename\":\"a.txt\",\"file_data\":\"%s\"}}]}]}",
+            /* Anthropic base64 beside a media type of text */
+            "{\"model\":\"c\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"document\",\"source\":{\"type\":\"base64\",\"media_type\":\"text/plain\",\"data\":\"%s\"}}]}]}",
+            /* a prompt variable's input_file: free-form, still read */
+            "{\"model\":\"m\",\"input\":\"a\",\"prompt\":{\"id\":\"p\",\"variables\":{\"doc\":{\"type\":\"input_file\",\"file_data\":\"data:text/plain;base64,%s\"}}}}",
+        };
+        static const aigov_endpoint_t eps[] = {
+            AIGOV_EP_RESPONSES, AIGOV_EP_RESPONSES, AIGOV_EP_RESPONSES,
+            AIGOV_EP_RESPONSES, AIGOV_EP_RESPONSES, AIGOV_EP_CHAT, AIGOV_EP_CHAT,
+            AIGOV_EP_RESPONSES, AIGOV_EP_CHAT, AIGOV_EP_MESSAGES, AIGOV_EP_RESPONSES,
+        };
+        size_t c;
+
+        for (c = 0; c < sizeof(fmts) / sizeof(fmts[0]); c++) {
+            i = file_case(eps[c], fmts[c], "{\"q\": \"project neptune\"}", &rq);
+            if (i < 0)
+                fprintf(stderr, "case %zu: the file is not a text\n", c);
+            assert_true(i >= 0);
+            assert_null(rq.unread);
+            /* and it goes back as the same kind of URL */
+            assert_int_equal(aigov_request_set_text(&rq, (size_t) i, "x", 1), 0);
+            out = aigov_request_serialize(&rq, &n);
+            assert_non_null(out);
+            assert_non_null(strstr(out, "eA==\""));
+            assert_int_equal(aigov_request_parse(&back, eps[c], out, n, err, sizeof(err)),
+                             AIGOV_REQ_OK);
+            assert_string_equal(back.texts[i].text, "x");
+            aigov_request_free(&back);
+            free(out);
+            aigov_request_free(&rq);
+        }
+    }
+
+    /* escapes in the URL, MIME line breaks, no padding */
+    assert_int_equal(parse(&rq, AIGOV_EP_RESPONSES,
+        "{\"model\":\"m\",\"input\":[{\"role\":\"user\",\"content\":[{\"type\":\"input_file\","
+        "\"file_data\":\"data:text\\/plain;base64,cHJv\\r\\namVjdCBu\\u005aXB0dW5l\"}]}]}"),
+        AIGOV_REQ_OK);
+    assert_int_equal(rq.ntexts, 1);
+    assert_string_equal(rq.texts[0].text, "project neptune");
+    assert_int_equal(aigov_request_set_text(&rq, 0, "project [X]", 11), 0);
+    out = aigov_request_serialize(&rq, &n);
+    enc = b64("project [X]");
+    want = malloc(strlen(enc) + 64);
+    sprintf(want, "\"data:text/plain;base64,%s\"", enc);
+    assert_non_null(strstr(out, want));
+    free(want);
+    free(enc);
+    free(out);
+    aigov_request_free(&rq);
+
+    /* binary media stays media: no text, nothing unread */
+    assert_int_equal(parse(&rq, AIGOV_EP_RESPONSES,
+        "{\"model\":\"m\",\"input\":[{\"role\":\"user\",\"content\":[{\"type\":\"input_file\","
+        "\"filename\":\"a.pdf\",\"file_data\":\"data:application/pdf;base64,JVBERi0xLjcKJeLjz9MKMSAwIG9iago=\"},"
+        "{\"type\":\"input_image\",\"image_url\":\"data:image/png;base64,iVBORw0KGgo=\"}]}]}"),
+        AIGOV_REQ_OK);
+    assert_int_equal(rq.ntexts, 1);
+    assert_string_equal(rq.texts[0].text, "a.pdf");
+    assert_null(rq.unread);
+    aigov_request_free(&rq);
+
+    /* text the gateway cannot read: not a text, and the request says so */
+    {
+        static const char *const bodies[] = {
+            /* Latin-1, not UTF-8 */
+            "{\"model\":\"m\",\"input\":[{\"role\":\"user\",\"content\":[{\"type\":\"input_file\",\"file_data\":\"data:text/plain;base64,cHJvamVjdCBuZXB0/G5l\"}]}]}",
+            /* not base64 */
+            "{\"model\":\"m\",\"input\":[{\"role\":\"user\",\"content\":[{\"type\":\"input_file\",\"file_data\":\"data:text/plain;base64,cHJv*amVjdA==\"}]}]}",
+            "{\"model\":\"m\",\"input\":[{\"role\":\"user\",\"content\":[{\"type\":\"input_file\",\"file_data\":\"data:text/plain,project%20neptune\"}]}]}",
+            /* base64 is the last parameter or none */
+            "{\"model\":\"m\",\"input\":[{\"role\":\"user\",\"content\":[{\"type\":\"input_file\",\"file_data\":\"data:text/plain;base64;x=y,cHJvamVjdA==\"}]}]}",
+            /* a NUL in it */
+            "{\"model\":\"m\",\"input\":[{\"role\":\"user\",\"content\":[{\"type\":\"input_file\",\"file_data\":\"data:text/plain;base64,YQBi\"}]}]}",
+            /* UTF-16 */
+            "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:text/plain;base64,//5wAHIAbwBqAA==\"}}]}]}",
+        };
+        size_t c;
+
+        for (c = 0; c < sizeof(bodies) / sizeof(bodies[0]); c++) {
+            aigov_endpoint_t ep = strstr(bodies[c], "messages") ? AIGOV_EP_CHAT
+                                                                : AIGOV_EP_RESPONSES;
+
+            assert_int_equal(parse(&rq, ep, bodies[c]), AIGOV_REQ_OK);
+            if (rq.ntexts != 0 || rq.unread == NULL)
+                fprintf(stderr, "case %zu: %zu texts, unread %s\n", c, rq.ntexts,
+                        rq.unread ? rq.unread : "(none)");
+            assert_int_equal(rq.ntexts, 0);
+            assert_non_null(rq.unread);
+            aigov_request_free(&rq);
+        }
+    }
+
+    /* a megabyte of PDF: its first kilobyte says it is binary */
+    {
+        size_t big = 1 << 20, off;
+        char  *b = malloc(big + 256);
+
+        assert_non_null(b);
+        off = (size_t) sprintf(b, "{\"model\":\"m\",\"input\":[{\"role\":\"user\",\"content\":"
+                               "[{\"type\":\"input_file\",\"file_data\":\"data:application/pdf;base64,"
+                               "JVBERi0xLjcKJeLjz9MK");
+        memset(b + off, 'A', big);
+        off += big;
+        strcpy(b + off, "\"}]}]}");
+        assert_int_equal(parse(&rq, AIGOV_EP_RESPONSES, b), AIGOV_REQ_OK);
+        assert_int_equal(rq.ntexts, 0);
+        assert_null(rq.unread);
+        aigov_request_free(&rq);
+        free(b);
+    }
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_token_ids),
+        cmocka_unit_test(test_inline_files),
         cmocka_unit_test(test_tool_descriptions),
         cmocka_unit_test(test_inspect_by_default),
         cmocka_unit_test(test_inspect_hostile),
