@@ -140,7 +140,7 @@ typedef struct {
     size_t      nn, ncap;
     keyent_t   *keys;
     size_t      nk, kcap;
-    size_t      nstr;       /* string values (not keys) */
+    size_t      nstr;       /* strings, keys included */
     size_t      str_bytes;  /* their content bytes plus a NUL each */
     int         status;     /* AIGOV_REQ_*, set by the first failure */
     size_t      epos;
@@ -603,6 +603,9 @@ scan_object(scan_t *s, unsigned depth)
             s->nodes[kidx].type |= esc;
             s->nodes[kidx].end = (uint32_t) s->pos;
             s->nodes[kidx].next = kidx + 1;
+            /* a key may be a text too (a property name): room for it */
+            s->nstr++;
+            s->str_bytes += s->pos - s->nodes[kidx].at - 1;
 
             if (s->nk == s->kcap) {
                 keyent_t *nk = grow(s->keys, s->key_buf, &s->kcap, sizeof(*nk));
@@ -895,12 +898,29 @@ add_text(parse_ctx_t *cx, const char *role, uint32_t v)
     t->repl = NULL;
     t->ascii = !(cx->n[v].type & F_HIGH);
     t->json = 0;
+    t->key = 0;
+    t->obj = 0;
+    t->kwobj = 0;
     t->pre = NULL;
     t->prelen = 0;
     t->wire = NULL;
     rq->ntexts++;
     rq->prompt_chars += t->ascii ? t->len : utf8_chars(t->text, t->len);
     return SHAPE_OK;
+}
+
+/* Key node k of object obj as a text: the client chose it and the model
+ * reads it (a property name, a key of a free-form object). */
+static int
+add_key(parse_ctx_t *cx, const char *role, uint32_t k, uint32_t obj)
+{
+    int rc = add_text(cx, role, k);
+
+    if (rc == SHAPE_OK) {
+        cx->rq->texts[cx->rq->ntexts - 1].key = 1;
+        cx->rq->texts[cx->rq->ntexts - 1].obj = (size_t) cx->n[obj].at + 1;
+    }
+    return rc;
 }
 
 /* ---- common fields ------------------------------------------------------ */
@@ -1498,9 +1518,10 @@ check_responses(parse_ctx_t *cx)
  * provider adds next year, is inspected. A control key exempts only string
  * values (and strings directly in an array under it): an object or array
  * of objects under any key is walked, so nothing can hide under a control
- * name. Keys are not text: they are the API's field names, except in
- * free-form objects (metadata, tool inputs, schema properties), where the
- * client chose them; those keys are left as they are (see request.h).
+ * name. Keys are the API's field names and not text, except where the
+ * client chose them and the model reads them: property names of a JSON
+ * Schema and every key of a free-form object (metadata, tool inputs) are
+ * texts, written back masked like values.
  */
 
 enum {
@@ -1511,8 +1532,10 @@ enum {
     K_URL,          /* a URL: a "data:" URL is a file (of text: read; else
                        media), any other is text */
     K_MEDIA,        /* file_data: a file, read when it is text */
-    K_SCHEMA,       /* a JSON Schema: parameters, input_schema, schema */
-    K_FREE,         /* free-form: every string text (metadata, variables) */
+    K_SCHEMA,       /* a JSON Schema: parameters, input_schema,
+                       output_schema, schema */
+    K_FREE,         /* free-form: every key and string text (metadata,
+                       variables) */
     K_INPUT,        /* "input": free-form when an object (tool_use.input) */
     K_CONTENT,      /* a message's content */
     K_NAME,         /* a message's name */
@@ -1565,6 +1588,7 @@ static const keycls_t key_table[] = {
     KEY("model",              K_CTL),
     KEY("name",               K_NAME),
     KEY("object",             K_CTL),
+    KEY("output_schema",      K_SCHEMA),
     KEY("parameters",         K_SCHEMA),
     KEY("prediction",         K_PREDICTION),
     KEY("prompt",             K_PROMPT),
@@ -1602,34 +1626,81 @@ static const keycls_t key_table[] = {
     KEY("voice",              K_CTL),
 };
 
-/* Inside a JSON Schema: keywords whose strings are names or types, maps
- * whose keys are property names and values schemas, and keywords whose
- * values are data (enum, const, default, examples: all text). Every other
- * string (description, title, pattern, ...) is text. */
-enum { S_SCHEMA = 0, S_CTL, S_MAP, S_DATA };
+/* Inside a JSON Schema: keywords whose strings are types or identifiers,
+ * maps whose keys are names the schema defines and whose values are
+ * schemas, keywords whose values are data (enum, const, default,
+ * examples: every string and key is text) and the other keywords of JSON
+ * Schema (2020-12 and draft 7, with OpenAPI's nullable and example),
+ * whose strings are text (description, title, pattern, required, $ref,
+ * ...). A key that is none of these is no keyword: a name the client
+ * chose that the model reads (a provider may show the schema as it is),
+ * so it is a text and its value is read as free-form. */
+enum { S_SCHEMA = 0, S_CTL, S_MAP, S_DATA, S_OTHER };
 
 static const keycls_t schema_table[] = {
-    KEY("$anchor",            S_CTL),
+    KEY("$anchor",            S_SCHEMA),
+    KEY("$comment",           S_SCHEMA),
     KEY("$defs",              S_MAP),
-    KEY("$dynamicAnchor",     S_CTL),
-    KEY("$dynamicRef",        S_CTL),
+    KEY("$dynamicAnchor",     S_SCHEMA),
+    KEY("$dynamicRef",        S_SCHEMA),
     KEY("$id",                S_CTL),
-    KEY("$ref",               S_CTL),
+    KEY("$ref",               S_SCHEMA),
     KEY("$schema",            S_CTL),
+    KEY("$vocabulary",        S_SCHEMA),
+    KEY("additionalItems",    S_SCHEMA),
+    KEY("additionalProperties", S_SCHEMA),
+    KEY("allOf",              S_SCHEMA),
+    KEY("anyOf",              S_SCHEMA),
     KEY("const",              S_DATA),
+    KEY("contains",           S_SCHEMA),
     KEY("contentEncoding",    S_CTL),
     KEY("contentMediaType",   S_CTL),
+    KEY("contentSchema",      S_SCHEMA),
     KEY("default",            S_DATA),
     KEY("definitions",        S_MAP),
+    KEY("dependencies",       S_MAP),
+    KEY("dependentRequired",  S_MAP),
     KEY("dependentSchemas",   S_MAP),
+    KEY("deprecated",         S_SCHEMA),
+    KEY("description",        S_SCHEMA),
+    KEY("else",               S_SCHEMA),
     KEY("enum",               S_DATA),
+    KEY("example",            S_DATA),
     KEY("examples",           S_DATA),
+    KEY("exclusiveMaximum",   S_SCHEMA),
+    KEY("exclusiveMinimum",   S_SCHEMA),
     KEY("format",             S_CTL),
     KEY("id",                 S_CTL),
+    KEY("if",                 S_SCHEMA),
+    KEY("items",              S_SCHEMA),
+    KEY("maxContains",        S_SCHEMA),
+    KEY("maxItems",           S_SCHEMA),
+    KEY("maxLength",          S_SCHEMA),
+    KEY("maxProperties",      S_SCHEMA),
+    KEY("maximum",            S_SCHEMA),
+    KEY("minContains",        S_SCHEMA),
+    KEY("minItems",           S_SCHEMA),
+    KEY("minLength",          S_SCHEMA),
+    KEY("minProperties",      S_SCHEMA),
+    KEY("minimum",            S_SCHEMA),
+    KEY("multipleOf",         S_SCHEMA),
+    KEY("not",                S_SCHEMA),
+    KEY("nullable",           S_SCHEMA),
+    KEY("oneOf",              S_SCHEMA),
+    KEY("pattern",            S_SCHEMA),
     KEY("patternProperties",  S_MAP),
+    KEY("prefixItems",        S_SCHEMA),
     KEY("properties",         S_MAP),
-    KEY("required",           S_CTL),
+    KEY("propertyNames",      S_SCHEMA),
+    KEY("readOnly",           S_SCHEMA),
+    KEY("required",           S_SCHEMA),
+    KEY("then",               S_SCHEMA),
+    KEY("title",              S_SCHEMA),
     KEY("type",               S_CTL),
+    KEY("unevaluatedItems",   S_SCHEMA),
+    KEY("unevaluatedProperties", S_SCHEMA),
+    KEY("uniqueItems",        S_SCHEMA),
+    KEY("writeOnly",          S_SCHEMA),
 };
 
 /* strcmp's order, inline: keys are short, and most steps of the search
@@ -2288,7 +2359,7 @@ walk_schema(parse_ctx_t *cx, uint32_t v, const char *label)
         val = k + 1;
         switch (key_lookup(cx, k, schema_table,
                            sizeof(schema_table) / sizeof(schema_table[0]),
-                           S_SCHEMA, 0))
+                           S_OTHER, 0))
         {
         case -1:
             return SHAPE_NOMEM;
@@ -2299,7 +2370,8 @@ walk_schema(parse_ctx_t *cx, uint32_t v, const char *label)
             rc = walk(cx, val, label, W_FREE);
             break;
         case S_MAP:
-            /* property names are keys; each value is a schema */
+            /* the names it defines are texts (property names); each value
+             * is a schema (or, in dependentRequired, a list of names) */
             rc = SHAPE_OK;
             if (!IS(cx, val, T_OBJ)) {
                 rc = walk(cx, val, label, W_SCHEMA);
@@ -2308,7 +2380,16 @@ walk_schema(parse_ctx_t *cx, uint32_t v, const char *label)
             for (p = FIRST(cx, val); p < END(cx, val) && rc == SHAPE_OK;
                  p = NEXT(cx, p + 1))
             {
-                rc = walk(cx, p + 1, label, W_SCHEMA);
+                if ((rc = add_key(cx, label, p, val)) == SHAPE_OK)
+                    rc = walk(cx, p + 1, label, W_SCHEMA);
+            }
+            break;
+        case S_OTHER:
+            /* no keyword: a name the client chose, and what it holds */
+            if ((rc = add_key(cx, label, k, v)) == SHAPE_OK) {
+                /* its object has keys that are not texts: keywords */
+                cx->rq->texts[cx->rq->ntexts - 1].kwobj = 1;
+                rc = walk(cx, val, label, W_FREE);
             }
             break;
         default:
@@ -2353,8 +2434,10 @@ walk(parse_ctx_t *cx, uint32_t v, const char *label, int mode)
         if (mode == W_SCHEMA)
             return walk_schema(cx, v, label);
         if (mode == W_FREE) {
+            /* the client chose the keys, and the model reads them */
             for (k = FIRST(cx, v); k < END(cx, v); k = NEXT(cx, k + 1)) {
-                if ((rc = walk(cx, k + 1, label, W_FREE)) != SHAPE_OK)
+                if ((rc = add_key(cx, label, k, v)) != SHAPE_OK
+                    || (rc = walk(cx, k + 1, label, W_FREE)) != SHAPE_OK)
                     return rc;
             }
             return SHAPE_OK;
@@ -2736,6 +2819,7 @@ aigov_request_set_text(aigov_request_t *rq, size_t i, const char *text, size_t l
     t->ascii = 0;
     rq->prompt_chars = rq->prompt_chars - old + utf8_chars(copy, len);
     rq->modified = 1;
+    rq->keys_set_ |= t->key;
     return 0;
 }
 
@@ -2837,8 +2921,167 @@ usage_splice(const aigov_request_t *rq, splice_t *sp, char *app, size_t applen)
     }
 }
 
+/* ---- keys stay unique -----------------------------------------------------
+ *
+ * Two keys of one object can be masked alike ("mail alice@example.org"
+ * and "mail bob@example.org" both become "mail [REDACTED:EMAIL]"). A body
+ * with a key twice is read one way by one parser and another way by the
+ * next (the first value, the last, or an error): the gateway refuses such
+ * bodies coming in, and must not make one going out. Before writing, an
+ * edited key that equals another key of its object is renamed "KEY (2)"
+ * (or the first free " (N)"). Sorting the keys of the objects concerned
+ * finds them, in n log n however many keys a hostile body masks.
+ */
+
+typedef struct {
+    size_t      obj;
+    const char *s;
+    size_t      len;
+    size_t      i;          /* the text: body order */
+    int         edited;
+} keyref_t;
+
+static int
+keyref_cmp(const keyref_t *a, const keyref_t *b)
+{
+    if (a->obj != b->obj)
+        return a->obj < b->obj ? -1 : 1;
+    if (a->len != b->len)
+        return a->len < b->len ? -1 : 1;
+    return memcmp(a->s, b->s, a->len);
+}
+
+/* Equal keys together, the one left as it is first: a key not edited
+ * (there is at most one, the scan refused duplicates), else the first in
+ * the body. */
+static int
+cmp_keyref(const void *x, const void *y)
+{
+    const keyref_t *a = x, *b = y;
+    int             c = keyref_cmp(a, b);
+
+    if (c != 0)
+        return c;
+    if (a->edited != b->edited)
+        return a->edited - b->edited;
+    return a->i < b->i ? -1 : a->i > b->i;
+}
+
+static int
+bsearch_keyref(const void *x, const void *y)
+{
+    return keyref_cmp(x, y);
+}
+
+static int
+cmp_size(const void *x, const void *y)
+{
+    size_t a = *(const size_t *) x, b = *(const size_t *) y;
+
+    return a < b ? -1 : a > b;
+}
+
+/* Whether name is taken in the object of refs[0..n) (sorted): by one of
+ * its key texts, or, in a schema object, by a keyword (keys there that
+ * are not texts are keywords; any keyword counts as taken). */
+static int
+key_taken(const keyref_t *refs, size_t n, size_t obj, int kwobj,
+          const char *name, size_t len)
+{
+    keyref_t k = { obj, name, len, 0, 0 };
+
+    if (kwobj && len <= 24
+        && key_find(name, len, schema_table,
+                    sizeof(schema_table) / sizeof(schema_table[0])) != NULL)
+        return 1;
+    return bsearch(&k, refs, n, sizeof(*refs), bsearch_keyref) != NULL;
+}
+
+static int
+unique_keys(aigov_request_t *rq)
+{
+    size_t    *objs = NULL, nobj = 0, nref = 0, nnew = 0, i, j;
+    keyref_t  *refs = NULL;
+    char     **names = NULL;
+    int        rc = -1;
+
+    for (i = 0; i < rq->ntexts; i++)
+        nobj += rq->texts[i].key && rq->texts[i].repl != NULL;
+    if (nobj == 0) {
+        rq->keys_set_ = 0;
+        return 0;
+    }
+    if ((objs = malloc(nobj * sizeof(*objs))) == NULL)
+        goto out;
+    nobj = 0;
+    for (i = 0; i < rq->ntexts; i++) {
+        if (rq->texts[i].key && rq->texts[i].repl != NULL)
+            objs[nobj++] = rq->texts[i].obj;
+    }
+    qsort(objs, nobj, sizeof(*objs), cmp_size);
+
+    /* every key text of those objects */
+    for (i = 0; i < rq->ntexts; i++) {
+        nref += rq->texts[i].key
+                && bsearch(&rq->texts[i].obj, objs, nobj, sizeof(*objs), cmp_size);
+    }
+    refs = malloc(nref * sizeof(*refs));
+    names = calloc(nref, sizeof(*names));
+    if (refs == NULL || names == NULL)
+        goto out;
+    nref = 0;
+    for (i = 0; i < rq->ntexts; i++) {
+        const aigov_text_t *t = &rq->texts[i];
+
+        if (t->key && bsearch(&t->obj, objs, nobj, sizeof(*objs), cmp_size))
+            refs[nref++] = (keyref_t) { t->obj, t->text, t->len, i, t->repl != NULL };
+    }
+    qsort(refs, nref, sizeof(*refs), cmp_keyref);
+
+    /* The new names first (names[r] for refs[r]), set afterwards: the
+     * texts refs point to stay as they are while names are chosen. New
+     * names cannot meet each other: each is a run's own name and a number
+     * of its own. */
+    for (i = 0; i < nref; i = j) {
+        size_t n = 2, keep = 1, cap = refs[i].len + 24;
+        int    kwobj = rq->texts[refs[i].i].kwobj;
+
+        for (j = i + 1; j < nref && keyref_cmp(&refs[i], &refs[j]) == 0; j++)
+            ;
+        /* an edited key that became a keyword of its schema object gives
+         * the name up too */
+        if (kwobj && refs[i].edited
+            && key_taken(refs, 0, refs[i].obj, 1, refs[i].s, refs[i].len))
+            keep = 0;
+        for (; i + keep < j; keep++) {
+            char *name;
+
+            if ((name = names[i + keep] = malloc(cap)) == NULL)
+                goto out;
+            do {
+                snprintf(name, cap, "%.*s (%zu)", (int) refs[i].len, refs[i].s, n++);
+            } while (key_taken(refs, nref, refs[i].obj, kwobj, name, strlen(name)));
+            nnew++;
+        }
+    }
+    for (i = 0; i < nref && nnew > 0; i++) {
+        if (names[i] != NULL
+            && aigov_request_set_text(rq, refs[i].i, names[i], strlen(names[i])) != 0)
+            goto out;
+    }
+    rq->keys_set_ = 0;
+    rc = 0;
+out:
+    for (i = 0; names != NULL && i < nref; i++)
+        free(names[i]);
+    free(names);
+    free(refs);
+    free(objs);
+    return rc;
+}
+
 char *
-aigov_request_serialize(const aigov_request_t *rq, size_t *len)
+aigov_request_serialize(aigov_request_t *rq, size_t *len)
 {
     splice_t *sp;
     size_t    n = 0, i, total, from;
@@ -2848,6 +3091,8 @@ aigov_request_serialize(const aigov_request_t *rq, size_t *len)
     if (len != NULL)
         *len = 0;
     if (rq == NULL || rq->body_len_ == 0)
+        return NULL;
+    if (rq->keys_set_ && unique_keys(rq) != 0)
         return NULL;
 
     for (i = 0; i < rq->ntexts; i++)

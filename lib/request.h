@@ -40,9 +40,15 @@ const char *aigov_endpoint_name(aigov_endpoint_t ep);
  * text, except the control fields below; unknown fields are text, so a
  * field a provider adds later is inspected. A control key exempts only
  * string values and strings directly in an array under it: objects under
- * any key are walked. Object keys are never text (they are field names;
- * in free-form objects such as metadata or tool inputs the client chose
- * them, and they are left unread: a term in a key is not found).
+ * any key are walked.
+ *
+ * Object keys are the API's field names, not text, except where the
+ * client chose them and the model reads them: property names in a JSON
+ * Schema (the members of properties, patternProperties, $defs,
+ * definitions, dependentSchemas, dependentRequired, dependencies, and any
+ * key of a schema that is no JSON Schema keyword), and every key of a
+ * free-form object (below). Such a key is a text (its "key" is 1) with
+ * the label of the values around it, and it comes before its value.
  *
  *   everywhere:   model, role, type, object, id, status, max_tokens,
  *                 max_completion_tokens, max_output_tokens, any key ending in
@@ -60,14 +66,17 @@ const char *aigov_endpoint_name(aigov_endpoint_t ep);
  *                 is text, labelled "url"). Files of text are read: see
  *                 "Inline files" below.
  *   opaque:       signature (thinking), encrypted_content
- *   JSON Schema   (under parameters, input_schema, schema): type, format,
- *                 $ref, $schema, $id, id, $anchor, $dynamicRef,
- *                 $dynamicAnchor, required, contentEncoding,
- *                 contentMediaType; property names are keys. description,
- *                 title, pattern, enum, const, default, examples and any
- *                 other string are text.
+ *   JSON Schema   (under parameters, input_schema, output_schema, schema):
+ *                 type, format, $schema, $id, id, contentEncoding,
+ *                 contentMediaType. description, title, pattern, enum,
+ *                 const, default, examples, property names, the names a
+ *                 schema lists or points to (required, dependentRequired,
+ *                 $ref, $anchor, $dynamicRef, $dynamicAnchor: a masked
+ *                 name is masked there alike) and any other string are
+ *                 text.
  *   free-form     (metadata, prompt variables, tool_use "input" objects):
- *                 every string is text, control names included.
+ *                 every key and every string is text, control names
+ *                 included.
  *
  * The control fields each kind meets in practice (all from the list above):
  *   chat:          model, role, tool_call_id, tool_calls[].id/type,
@@ -148,10 +157,16 @@ typedef struct {
     /* 1: JSON text the model and tools read parsed (a tool call's
      * arguments): lib/filter reads it with its escapes decoded */
     int          json;
-    /* Private to request.c: for an inline file, the data URL's part
-     * before the base64 (unescaped, prelen bytes; "" for plain base64),
-     * and the literal's new value that set_text made (pre and the new
-     * text in base64). */
+    /* 1: an object key (a property name, a key of a free-form object) */
+    int          key;
+    /* Private to request.c: a key's object (1 + the body offset of its
+     * '{'; 0 for a value), for keeping keys unique after redaction; for
+     * an inline file, the data URL's part before the base64 (unescaped,
+     * prelen bytes; "" for plain base64), and the literal's new value
+     * that set_text made (pre and the new text in base64). */
+    size_t       obj;
+    int          kwobj;       /* the key is in a schema object, whose
+                                 keywords are not texts */
     const char  *pre;
     size_t       prelen;
     char        *wire;
@@ -208,6 +223,8 @@ typedef struct {
     int               so_state_;    /* AIGOV_SO_*, chat and completions */
     size_t            so_at_, so_end_;
     int               usage_set_;   /* ask_usage asked for usage */
+    int               keys_set_;    /* set_text changed a key since the
+                                       last check that keys are unique */
 } aigov_request_t;
 
 /* Bounds on a hostile body; beyond them parse answers BAD_SHAPE. The body
@@ -251,7 +268,8 @@ void aigov_request_release_memory(void);
 
 /* Replace text i (after redaction); the text must be valid UTF-8 without
  * NUL. 0 or -1 (then nothing changed). An inline file is written back as
- * its data URL with the new text in base64. */
+ * its data URL with the new text in base64; a key is written as the new
+ * key (see serialize for keys that become equal). */
 int aigov_request_set_text(aigov_request_t *rq, size_t i, const char *text, size_t len);
 /* Set the token limit in the body (the key the request used, replaced in
  * place, else the endpoint's usual one appended to the root object:
@@ -260,8 +278,15 @@ int aigov_request_set_text(aigov_request_t *rq, size_t i, const char *text, size
  * limit (embeddings, count_tokens, unknown): 0, no change, never injected. */
 int aigov_request_set_max_tokens(aigov_request_t *rq, long long v);
 /* The body with every edit spliced in (byte-identical when unmodified);
- * malloc'd, NUL-terminated, caller frees. NULL when there is no body. */
-char *aigov_request_serialize(const aigov_request_t *rq, size_t *len);
+ * malloc'd, NUL-terminated, caller frees. NULL when there is no body.
+ * Keys stay unique: where set_text made keys of one object equal (two
+ * property names masked alike), all of them but one (the key not edited,
+ * else the first) become "KEY (2)", "KEY (3)", ... (the first numbers
+ * free; in a schema object a key masked into a keyword gives the name up
+ * too), in their texts as well, so that the upstream reads every member
+ * the filters read, and never one JSON object two ways. NULL also when
+ * out of memory. */
+char *aigov_request_serialize(aigov_request_t *rq, size_t *len);
 
 /* For a streamed chat or completions request whose body does not already
  * set stream_options.include_usage to true: serialize splices it in (the

@@ -6,10 +6,13 @@
 # refused and an address in it is redacted, the model API getting the body
 # byte for byte but for the redacted value (the mock reports the sha256 of
 # what it got). Control fields go the other way: a term or an address in
-# them is not text, the request is neither refused nor rewritten. Files of
-# text sent inline are decoded and read, and a redacted one goes on as the
-# same data: URL; binary media goes on as it came. The text of every field
-# counts against max_prompt_chars and is what audit content keeps.
+# them is not text, the request is neither refused nor rewritten. Names
+# the caller chose and the model reads (property names, keys of tool
+# inputs and metadata) are text; two keys masked alike are kept apart.
+# Files of text sent inline are decoded and read, and a redacted one goes
+# on as the same data: URL; binary media goes on as it came. The text of
+# every field counts against max_prompt_chars and is what audit content
+# keeps.
 
 use strict;
 use warnings;
@@ -123,6 +126,15 @@ my @fields = (
     [responses => 'function_call.arguments', "{'model':'m','input':[{'type':'function_call','call_id':'c1','name':'f','arguments':'SECRET'},{'type':'function_call_output','call_id':'c1','output':'ok'}]}"],
     [responses => 'function_call_output.output', "{'model':'m','input':[{'type':'function_call_output','call_id':'c1','output':'SECRET'}]}"],
     [responses => 'a reasoning summary', "{'model':'m','input':[{'type':'reasoning','id':'rs_1','summary':[{'type':'summary_text','text':'SECRET'}]},{'role':'user','content':'hi'}]}"],
+    # names the client chose and the model reads: property names, keys of
+    # tool inputs and other free-form objects
+    [chat => 'a tool parameter name', "{'model':'m','messages':[{'role':'user','content':'hi'}],'tools':[{'type':'function','function':{'name':'f','parameters':{'type':'object','properties':{'SECRET':{'type':'string'}}}}}]}"],
+    [chat => 'a name in required', "{'model':'m','messages':[{'role':'user','content':'hi'}],'tools':[{'type':'function','function':{'name':'f','parameters':{'type':'object','properties':{'a':{}},'required':['SECRET']}}}]}"],
+    [chat => 'a schema key that is no keyword', "{'model':'m','messages':[{'role':'user','content':'hi'}],'tools':[{'type':'function','function':{'name':'f','parameters':{'type':'object','SECRET':true}}}]}"],
+    [chat => 'a metadata key', "{'model':'m','messages':[{'role':'user','content':'hi'}],'metadata':{'SECRET':'v'}}"],
+    [responses => 'a text.format schema property name', "{'model':'m','input':'hi','text':{'format':{'type':'json_schema','name':'o','schema':{'type':'object','properties':{'SECRET':{'type':'string'}}}}}}"],
+    [messages => 'a tool_use.input key', "{'model':'c','max_tokens':50,'messages':[{'role':'assistant','content':[{'type':'tool_use','id':'t1','name':'f','input':{'SECRET':1}}]},{'role':'user','content':[{'type':'tool_result','tool_use_id':'t1','content':'ok'}]}]}"],
+    [messages => 'an input_schema property name', "{'model':'c','max_tokens':50,'messages':[{'role':'user','content':'hi'}],'tools':[{'name':'f','input_schema':{'type':'object','properties':{'SECRET':{'type':'string'}}}}]}"],
 );
 
 sub post {
@@ -252,6 +264,18 @@ for my $f (@files) {
     is((AigovTest::json($r) // {})->{error}{code}, 'uninspectable', 'code uninspectable');
 }
 
+# Two property names masked alike: the upstream must not get one key twice
+# (parsers differ on which value they keep); the second is renamed.
+{
+    my $sent = q({"model":"m","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"to carol.jones@example.org":{"type":"string"},"to dave.smith@example.org":{"type":"integer"}}}}}]});
+    my $want = q({"model":"m","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"to [REDACTED:EMAIL]":{"type":"string"},"to [REDACTED:EMAIL] (2)":{"type":"integer"}}}}}]});
+    my $r = post(redact => chat => $sent);
+    is($r->{headers}{'x-mock-body-sha256'}, sha256_hex($want),
+       'two property names masked alike: the second becomes "... (2)", no key twice')
+        or diag("status $r->{status}: $r->{body}");
+    $rid{'masked keys'} = $r->{headers}{'x-aigov-request-id'};
+}
+
 # The text of every field counts: a long refusal part or tool description
 # is over max_prompt_chars.
 my $long = 'x' x 150;
@@ -273,7 +297,8 @@ while (my $l = <$lf>) {
     push @{ $by{$rec->{id}} }, $rec if defined $rec->{id};
 }
 close $lf;
-for my $name ('chat messages[].name', 'messages tool_use.input', 'responses instructions') {
+for my $name ('chat messages[].name', 'messages tool_use.input', 'responses instructions',
+              'chat a tool parameter name', 'masked keys') {
     my ($adm) = @{ $by{ $rid{$name} // '' } // [] };
     like($adm->{prompt} // '', qr/\Q$MASK\E/, "$name: the record keeps the masked text");
     unlike($adm->{prompt} // '', qr/\Q$EMAIL\E/, "$name: and not the address");

@@ -24,6 +24,8 @@
 typedef struct {
     const char *role;
     json_t     *node;       /* the string (of a file: its data URL) */
+    json_t     *obj;        /* a key: its object */
+    char       *key;        /* a key: its name, malloc'd */
     char       *file;       /* an inline file: its text, malloc'd */
     size_t      flen;
     char       *pre;        /* and the data URL before the base64 */
@@ -55,6 +57,7 @@ ref_free(ref_req_t *r)
     size_t i;
 
     for (i = 0; i < r->ntexts; i++) {
+        free(r->texts[i].key);
         free(r->texts[i].file);
         free(r->texts[i].pre);
     }
@@ -95,10 +98,31 @@ ref_add(ref_req_t *r, const char *role, json_t *node)
     return 0;
 }
 
+/* Key k of object o as a text. */
+static int
+ref_add_key(ref_req_t *r, const char *role, json_t *o, const char *k)
+{
+    ref_text_t *t;
+
+    if (r->quiet)
+        return 0;
+    if ((t = ref_slot(r)) == NULL)
+        return -1;
+    t->role = role;
+    t->obj = o;
+    if ((t->key = strdup(k)) == NULL)
+        abort();
+    return 0;
+}
+
 /* What a text holds, and its length. */
 static const char *
 ref_text_of(const ref_text_t *t, size_t *len)
 {
+    if (t->key != NULL) {
+        *len = strlen(t->key);
+        return t->key;
+    }
     if (t->file != NULL) {
         *len = t->flen;
         return t->file;
@@ -466,13 +490,35 @@ static const char *const ref_ctl_keys[] = {
     "encrypted_content", "max_tokens", "max_completion_tokens",
     "max_output_tokens", NULL
 };
+static const char *const ref_free_keys[] = {
+    "metadata", "variables", NULL
+};
+static const char *const ref_schema_keys[] = {
+    "parameters", "input_schema", "output_schema", "schema", NULL
+};
 static const char *const ref_schema_ctl[] = {
-    "type", "format", "$ref", "$schema", "$id", "id", "$anchor", "$dynamicRef",
-    "$dynamicAnchor", "required", "contentEncoding", "contentMediaType", NULL
+    "type", "format", "$schema", "$id", "id", "contentEncoding",
+    "contentMediaType", NULL
+};
+static const char *const ref_schema_data[] = {
+    "enum", "const", "default", "examples", "example", NULL
 };
 static const char *const ref_schema_maps[] = {
     "properties", "patternProperties", "$defs", "definitions",
-    "dependentSchemas", NULL
+    "dependentSchemas", "dependentRequired", "dependencies", NULL
+};
+/* JSON Schema's other keywords (2020-12, draft 7, OpenAPI's nullable) */
+static const char *const ref_schema_words[] = {
+    "$anchor", "$comment", "$dynamicAnchor", "$dynamicRef", "$ref",
+    "$vocabulary", "additionalItems", "additionalProperties", "allOf",
+    "anyOf", "contains", "contentSchema", "deprecated", "description",
+    "else", "exclusiveMaximum", "exclusiveMinimum", "if", "items",
+    "maxContains", "maxItems", "maxLength", "maxProperties", "maximum",
+    "minContains", "minItems", "minLength", "minProperties", "minimum",
+    "multipleOf", "not", "nullable", "oneOf", "pattern", "prefixItems",
+    "propertyNames", "readOnly", "required", "then", "title",
+    "unevaluatedItems", "unevaluatedProperties", "uniqueItems", "writeOnly",
+    NULL
 };
 
 static int
@@ -585,10 +631,9 @@ ref_object(ref_req_t *r, aigov_endpoint_t ep, json_t *o, const char *label, int 
                 }
                 l = "url";
             }
-        } else if (strcmp(k, "parameters") == 0 || strcmp(k, "input_schema") == 0
-                   || strcmp(k, "schema") == 0) {
+        } else if (ref_in(k, ref_schema_keys)) {
             mode = RW_SCHEMA;
-        } else if (strcmp(k, "metadata") == 0 || strcmp(k, "variables") == 0) {
+        } else if (ref_in(k, ref_free_keys)) {
             mode = RW_FREE;
         } else if (strcmp(k, "input") == 0) {
             if (json_is_object(v))
@@ -650,7 +695,7 @@ ref_walk(ref_req_t *r, aigov_endpoint_t ep, json_t *v, const char *label,
         return 0;
     if (mode == RW_FREE) {
         json_object_foreach(v, k, x) {
-            if (ref_walk(r, ep, x, label, RW_FREE, 0))
+            if (ref_add_key(r, label, v, k) || ref_walk(r, ep, x, label, RW_FREE, 0))
                 return -1;
         }
         return 0;
@@ -661,17 +706,24 @@ ref_walk(ref_req_t *r, aigov_endpoint_t ep, json_t *v, const char *label,
 
             if (ref_in(k, ref_schema_ctl)) {
                 m = RW_EXEMPT;
-            } else if (strcmp(k, "enum") == 0 || strcmp(k, "const") == 0
-                       || strcmp(k, "default") == 0 || strcmp(k, "examples") == 0) {
+            } else if (ref_in(k, ref_schema_data)) {
                 m = RW_FREE;
-            } else if (ref_in(k, ref_schema_maps) && json_is_object(x)) {
+            } else if (ref_in(k, ref_schema_maps)) {
                 const char *pk;
 
-                json_object_foreach(x, pk, y) {
-                    if (ref_walk(r, ep, y, label, RW_SCHEMA, 0))
-                        return -1;
+                if (json_is_object(x)) {
+                    json_object_foreach(x, pk, y) {
+                        if (ref_add_key(r, label, x, pk)
+                            || ref_walk(r, ep, y, label, RW_SCHEMA, 0))
+                            return -1;
+                    }
+                    continue;
                 }
-                continue;
+            } else if (!ref_in(k, ref_schema_words)) {
+                /* no keyword: a name the client chose */
+                if (ref_add_key(r, label, v, k))
+                    return -1;
+                m = RW_FREE;
             }
             if (ref_walk(r, ep, x, label, m, 0))
                 return -1;
@@ -955,6 +1007,8 @@ ref_check(aigov_endpoint_t ep, const char *body, size_t len, char *why,
         if (tl != rq.texts[i].len || memcmp(tx, rq.texts[i].text, tl) != 0
             || rq.texts[i].text[rq.texts[i].len] != '\0')
             REF_FAIL("text %zu differs", i);
+        if ((ref.texts[i].key != NULL) != (rq.texts[i].key != 0))
+            REF_FAIL("text %zu: a key on one side only", i);
         chars += ref_chars(rq.texts[i].text, rq.texts[i].len);
     }
     if (ref.token_ids != rq.token_ids)
@@ -972,7 +1026,21 @@ ref_check(aigov_endpoint_t ep, const char *body, size_t len, char *why,
 
     for (i = 0; i < rq.ntexts; i += 2) {
         ref_text_t *t = &ref.texts[i];
+        char        kr[sizeof(repl) + 24];
+        size_t      kl;
 
+        if (t->key != NULL) {
+            /* a key of its own each, so that no two become equal (that
+             * case has tests of its own) */
+            json_t *val = json_incref(json_object_get(t->obj, t->key));
+
+            kl = (size_t) snprintf(kr, sizeof(kr), "%s%zu", repl, i);
+            if (aigov_request_set_text(&rq, i, kr, kl) != 0)
+                REF_FAIL("set_text %zu refused", i);
+            json_object_del(t->obj, t->key);
+            json_object_setn_new(t->obj, kr, kl, val);
+            continue;
+        }
         if (aigov_request_set_text(&rq, i, repl, sizeof(repl) - 1) != 0)
             REF_FAIL("set_text %zu refused", i);
         if (t->file != NULL) {

@@ -1262,7 +1262,7 @@ gen_value(gen_t *g, int depth)
                 "input", "parameters", "properties", "text", "name",
                 "content", "required", "enum", "refusal", "tool_calls",
                 "function_call", "image_url", "t\\u0079pe", "file_data",
-                "media_type",
+                "media_type", "$ref", "dependentRequired", "x-note",
             };
             unsigned base = pick(g, sizeof(names) / sizeof(names[0]));
             int named = pick(g, 2);
@@ -1698,11 +1698,28 @@ static const field_case_t field_cases[] = {
     { AIGOV_EP_CHAT, "tool_definition", "{'model':'m','messages':[],'tools':[{'type':'function','function':{'name':'f','parameters':{'type':'object','properties':{'type':{'type':'string','description':'SECRET'},'required':{'title':'t'}}}}}]}" },
     { AIGOV_EP_CHAT, "tool_definition", "{'model':'m','messages':[],'tools':[{'type':'function','function':{'name':'f','parameters':{'$defs':{'d':{'items':{'pattern':'SECRET'}}},'anyOf':[{'default':'x'}]}}}]}" },
     { AIGOV_EP_CHAT, "tool_definition", "{'model':'m','messages':[],'tools':[{'type':'function','function':{'name':'f','parameters':{'properties':{'a':{'const':'SECRET'}}}}}]}" },
+    /* names the schema defines and refers to are texts: the model reads
+     * them (and a masked name is masked where it is required too) */
+    { AIGOV_EP_CHAT, "tool_definition", "{'model':'m','messages':[],'tools':[{'type':'function','function':{'name':'f','parameters':{'type':'object','properties':{'a SECRET':{'type':'string'}}}}}]}" },
+    { AIGOV_EP_CHAT, "tool_definition", "{'model':'m','messages':[],'tools':[{'type':'function','function':{'name':'f','parameters':{'type':'object','properties':{'a':{}},'required':['SECRET']}}}]}" },
+    { AIGOV_EP_CHAT, "tool_definition", "{'model':'m','messages':[],'tools':[{'type':'function','function':{'name':'f','parameters':{'patternProperties':{'^SECRET$':{}}}}}]}" },
+    { AIGOV_EP_CHAT, "tool_definition", "{'model':'m','messages':[],'tools':[{'type':'function','function':{'name':'f','parameters':{'$defs':{'SECRET':{'type':'string'}},'properties':{'a':{'$ref':'#/$defs/x'}}}}}]}" },
+    { AIGOV_EP_CHAT, "tool_definition", "{'model':'m','messages':[],'tools':[{'type':'function','function':{'name':'f','parameters':{'properties':{'a':{'$ref':'#/$defs/SECRET'}}}}}]}" },
+    { AIGOV_EP_CHAT, "tool_definition", "{'model':'m','messages':[],'tools':[{'type':'function','function':{'name':'f','parameters':{'dependentRequired':{'SECRET':['a']}}}}]}" },
+    { AIGOV_EP_CHAT, "tool_definition", "{'model':'m','messages':[],'tools':[{'type':'function','function':{'name':'f','parameters':{'dependentRequired':{'a':['SECRET']}}}}]}" },
+    { AIGOV_EP_CHAT, "tool_definition", "{'model':'m','messages':[],'tools':[{'type':'function','function':{'name':'f','parameters':{'dependencies':{'SECRET':{'required':['b']}}}}}]}" },
+    /* a key that is no keyword is a name the client chose, and what it
+     * holds is free-form */
+    { AIGOV_EP_CHAT, "tool_definition", "{'model':'m','messages':[],'tools':[{'type':'function','function':{'name':'f','parameters':{'x-SECRET':true}}}]}" },
+    { AIGOV_EP_CHAT, "tool_definition", "{'model':'m','messages':[],'tools':[{'type':'function','function':{'name':'f','parameters':{'x-meta':{'type':'SECRET'}}}}]}" },
+    { AIGOV_EP_CHAT, "schema", "{'model':'m','messages':[],'response_format':{'type':'json_schema','json_schema':{'name':'n','schema':{'type':'object','properties':{'SECRET':{'type':'string'}}}}}}" },
+    { AIGOV_EP_CHAT, "tool_definition", "{'model':'m','messages':[],'tools':[{'type':'function','function':{'name':'f','parameters':{'properties':{'a':{'default':{'SECRET':1}}}}}}]}" },
     { AIGOV_EP_CHAT, "tool_definition", "{'model':'m','messages':[],'functions':[{'name':'f','description':'SECRET'}]}" },
     { AIGOV_EP_CHAT, "schema", "{'model':'m','messages':[],'response_format':{'type':'json_schema','json_schema':{'name':'n','description':'SECRET','schema':{}}}}" },
     { AIGOV_EP_CHAT, "schema", "{'model':'m','messages':[],'response_format':{'type':'json_schema','json_schema':{'name':'n','schema':{'properties':{'x':{'description':'SECRET'}}}}}}" },
     { AIGOV_EP_CHAT, "metadata", "{'model':'m','messages':[],'user':'SECRET'}" },
     { AIGOV_EP_CHAT, "metadata", "{'model':'m','messages':[],'metadata':{'type':'SECRET'}}" },
+    { AIGOV_EP_CHAT, "metadata", "{'model':'m','messages':[],'metadata':{'SECRET':'v'}}" },
     { AIGOV_EP_CHAT, "stop", "{'model':'m','messages':[],'stop':['x','SECRET']}" },
     { AIGOV_EP_CHAT, "other", "{'model':'m','messages':[],'a_field_added_next_year':'SECRET'}" },
     { AIGOV_EP_CHAT, "other", "{'model':'m','messages':[],'web_search_options':{'user_location':{'type':'approximate','approximate':{'city':'SECRET'}}}}" },
@@ -1732,6 +1749,8 @@ static const field_case_t field_cases[] = {
     /* a tool's input is free-form: control names inside it are data */
     { AIGOV_EP_MESSAGES, "tool_call", "{'model':'c','max_tokens':5,'messages':[{'role':'assistant','content':[{'type':'tool_use','id':'t','name':'f','input':{'a':[{'type':'SECRET'}]}}]}]}" },
     { AIGOV_EP_MESSAGES, "tool_call", "{'model':'c','max_tokens':5,'messages':[{'role':'assistant','content':[{'type':'tool_use','id':'t','name':'SECRET','input':{}}]}]}" },
+    { AIGOV_EP_MESSAGES, "tool_call", "{'model':'c','max_tokens':5,'messages':[{'role':'assistant','content':[{'type':'tool_use','id':'t','name':'f','input':{'a SECRET':1}}]}]}" },
+    { AIGOV_EP_MESSAGES, "tool_call", "{'model':'c','max_tokens':5,'messages':[{'role':'assistant','content':[{'type':'tool_use','id':'t','name':'f','input':{'a':{'SECRET':[true]}}}]}]}" },
     { AIGOV_EP_MESSAGES, "thinking", "{'model':'c','max_tokens':5,'messages':[{'role':'assistant','content':[{'type':'thinking','thinking':'SECRET','signature':'s'}]}]}" },
     { AIGOV_EP_MESSAGES, "tool", "{'model':'c','max_tokens':5,'messages':[{'role':'user','content':[{'type':'tool_result','tool_use_id':'t','content':'SECRET'}]}]}" },
     { AIGOV_EP_MESSAGES, "document", "{'model':'c','max_tokens':5,'messages':[{'role':'user','content':[{'type':'tool_result','tool_use_id':'t','content':[{'type':'document','source':{'type':'text','media_type':'text/plain','data':'SECRET'}}]}]}]}" },
@@ -1758,6 +1777,8 @@ static const field_case_t field_cases[] = {
     { AIGOV_EP_RESPONSES, "tool_definition", "{'model':'m','input':'a','tools':[{'type':'function','name':'f','parameters':{'properties':{'a':{'enum':['SECRET']}}}}]}" },
     { AIGOV_EP_RESPONSES, "schema", "{'model':'m','input':'a','text':{'format':{'type':'json_schema','name':'n','schema':{'properties':{'a':{'description':'SECRET'}}}},'verbosity':'low'}}" },
     { AIGOV_EP_RESPONSES, "prompt", "{'input':'a','prompt':{'id':'pmpt_1','version':'2','variables':{'city':'SECRET'}}}" },
+    { AIGOV_EP_RESPONSES, "prompt", "{'input':'a','prompt':{'id':'pmpt_1','variables':{'SECRET':'x'}}}" },
+    { AIGOV_EP_RESPONSES, "tool_definition", "{'model':'m','input':'a','tools':[{'type':'function','name':'f','parameters':{},'output_schema':{'properties':{'SECRET':{}}}}]}" },
     { AIGOV_EP_RESPONSES, "metadata", "{'model':'m','input':'a','safety_identifier':'SECRET'}" },
 
     /* control fields: SECRET is never a text */
@@ -1774,7 +1795,7 @@ static const field_case_t field_cases[] = {
     { AIGOV_EP_CHAT, NULL, "{'model':'m','messages':[{'role':'user','content':[{'type':'image_url','image_url':{'url':'\\u0064ata:image/png;base64,SECRET'}}]}]}" },
     { AIGOV_EP_CHAT, NULL, "{'model':'m','messages':[{'role':'user','content':[{'type':'input_audio','input_audio':{'data':'SECRET','format':'SECRET'}}]}]}" },
     { AIGOV_EP_CHAT, NULL, "{'model':'m','messages':[{'role':'user','content':[{'type':'file','file':{'file_data':'SECRET','file_id':'SECRET'}}]}]}" },
-    { AIGOV_EP_CHAT, NULL, "{'model':'m','messages':[],'tools':[{'type':'function','function':{'name':'f','parameters':{'type':'SECRET','format':'SECRET','$ref':'SECRET','required':['SECRET'],'properties':{'SECRET':{}}}}}]}" },
+    { AIGOV_EP_CHAT, NULL, "{'model':'m','messages':[],'tools':[{'type':'function','function':{'name':'f','parameters':{'type':'SECRET','format':'SECRET','$schema':'SECRET','$id':'SECRET','contentMediaType':'SECRET','properties':{'p':{'type':['SECRET']}}}}}]}" },
     { AIGOV_EP_CHAT, NULL, "{'model':'m','messages':[{'role':'user','content':[{'type':'image_url','image_url':{'url':'DATA:image/png;base64,SECRET'}}]}]}" },
     { AIGOV_EP_RESPONSES, NULL, "{'model':'m','input':[{'role':'user','content':[{'type':'input_file','filename':'a.pdf','file_data':'data:application/pdf;base64,JVBERi0xLjcKJeLjz9MKSECRET'}]}]}" },
     { AIGOV_EP_CHAT, NULL, "{'model':'m','messages':[],'response_format':{'type':'SECRET'}}" },
@@ -2467,12 +2488,183 @@ test_inline_files(void **state)
     }
 }
 
+/* ---- keys the model reads ------------------------------------------------ */
+
+static int
+text_index(const aigov_request_t *rq, const char *text)
+{
+    size_t i;
+
+    for (i = 0; i < rq->ntexts; i++) {
+        if (strcmp(rq->texts[i].text, text) == 0)
+            return (int) i;
+    }
+    return -1;
+}
+
+static void
+test_object_keys(void **state)
+{
+    aigov_request_t rq, back;
+    char   *out;
+    size_t  n;
+    int     a, b, c;
+    json_t *j, *props;
+
+    (void) state;
+    /* property names are texts, in body order before their schemas */
+    assert_int_equal(parse(&rq, AIGOV_EP_CHAT,
+        "{\"model\":\"m\",\"messages\":[],\"tools\":[{\"type\":\"function\",\"function\":{"
+        "\"name\":\"f\",\"parameters\":{\"type\":\"object\",\"properties\":{"
+        "\"project neptune\":{\"type\":\"string\",\"description\":\"d\"}},"
+        "\"required\":[\"project neptune\"]}}}]}"), AIGOV_REQ_OK);
+    a = text_index(&rq, "project neptune");
+    assert_true(a >= 0);
+    assert_int_equal(rq.texts[a].key, 1);
+    assert_string_equal(rq.texts[a].role, "tool_definition");
+    assert_string_equal(rq.texts[a + 1].text, "d");
+    assert_int_equal(rq.texts[a + 1].key, 0);
+    /* the name in required is a text too, masked the same way */
+    assert_string_equal(rq.texts[a + 2].text, "project neptune");
+    assert_int_equal(rq.texts[a + 2].key, 0);
+    assert_int_equal(aigov_request_set_text(&rq, (size_t) a, "[REDACTED]", 10), 0);
+    assert_int_equal(aigov_request_set_text(&rq, (size_t) a + 2, "[REDACTED]", 10), 0);
+    out = aigov_request_serialize(&rq, &n);
+    assert_non_null(strstr(out, "\"properties\":{\"[REDACTED]\":{\"type\":\"string\""));
+    assert_non_null(strstr(out, "\"required\":[\"[REDACTED]\"]"));
+    free(out);
+    aigov_request_free(&rq);
+
+    /* keys of free-form objects: a tool's input, metadata */
+    assert_int_equal(parse(&rq, AIGOV_EP_MESSAGES,
+        "{\"model\":\"c\",\"max_tokens\":5,\"metadata\":{\"user_id\":\"u\"},\"messages\":[{\"role\":\"assistant\","
+        "\"content\":[{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":{\"project neptune\":1}}]}]}"),
+        AIGOV_REQ_OK);
+    assert_true((a = text_index(&rq, "project neptune")) >= 0);
+    assert_string_equal(rq.texts[a].role, "tool_call");
+    assert_true((b = text_index(&rq, "user_id")) >= 0);
+    assert_string_equal(rq.texts[b].role, "metadata");
+    assert_string_equal(rq.texts[b + 1].text, "u");
+    aigov_request_free(&rq);
+
+    /* an escaped key is read unescaped and written back escaped */
+    assert_int_equal(parse(&rq, AIGOV_EP_CHAT,
+        "{\"model\":\"m\",\"messages\":[],\"metadata\":{\"a\\\"b\\u00e9\":\"v\"}}"), AIGOV_REQ_OK);
+    assert_true((a = text_index(&rq, "a\"b\xc3\xa9")) >= 0);
+    assert_int_equal(aigov_request_set_text(&rq, (size_t) a, "k\"\n", 3), 0);
+    out = aigov_request_serialize(&rq, &n);
+    assert_non_null(strstr(out, "\"metadata\":{\"k\\\"\\n\":\"v\"}"));
+    free(out);
+    aigov_request_free(&rq);
+
+    /* Two keys masked alike: the body must not carry one key twice (one
+     * parser would read the first, the next the last). The later one
+     * becomes "KEY (2)"; every member is still there. */
+    assert_int_equal(parse(&rq, AIGOV_EP_CHAT,
+        "{\"model\":\"m\",\"messages\":[],\"tools\":[{\"type\":\"function\",\"function\":{"
+        "\"name\":\"f\",\"parameters\":{\"type\":\"object\",\"properties\":{"
+        "\"mail a@x.org\":{\"description\":\"one\"},\"mail b@x.org\":{\"description\":\"two\"},"
+        "\"mail [M]\":{\"description\":\"three\"},\"mail [M] (2)\":{}}}}}]}"), AIGOV_REQ_OK);
+    a = text_index(&rq, "mail a@x.org");
+    b = text_index(&rq, "mail b@x.org");
+    assert_true(a >= 0 && b >= 0);
+    assert_int_equal(aigov_request_set_text(&rq, (size_t) a, "mail [M]", 8), 0);
+    assert_int_equal(aigov_request_set_text(&rq, (size_t) b, "mail [M]", 8), 0);
+    out = aigov_request_serialize(&rq, &n);
+    assert_non_null(out);
+    j = json_loads(out, JSON_REJECT_DUPLICATES, NULL);
+    if (j == NULL)
+        fprintf(stderr, "%s\n", out);
+    assert_non_null(j);
+    props = json_object_get(json_object_get(json_object_get(json_array_get(
+        json_object_get(j, "tools"), 0), "function"), "parameters"), "properties");
+    assert_int_equal(json_object_size(props), 4);
+    /* the key nobody edited keeps its name; the edited ones take the
+     * first numbers free */
+    assert_string_equal(json_string_value(json_object_get(json_object_get(props, "mail [M]"),
+                                                          "description")), "three");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(props, "mail [M] (3)"),
+                                                          "description")), "one");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(props, "mail [M] (4)"),
+                                                          "description")), "two");
+    assert_non_null(json_object_get(props, "mail [M] (2)"));
+    json_decref(j);
+    /* the texts say what was sent */
+    assert_string_equal(rq.texts[a].text, "mail [M] (3)");
+    assert_string_equal(rq.texts[b].text, "mail [M] (4)");
+    assert_int_equal(aigov_request_parse(&back, AIGOV_EP_CHAT, out, n, err, sizeof(err)),
+                     AIGOV_REQ_OK);
+    aigov_request_free(&back);
+    free(out);
+    /* settled: serializing again changes nothing */
+    out = aigov_request_serialize(&rq, &n);
+    assert_non_null(strstr(out, "\"mail [M] (4)\""));
+    free(out);
+    aigov_request_free(&rq);
+
+    /* both edited, none left as it was: the first keeps the name */
+    assert_int_equal(parse(&rq, AIGOV_EP_CHAT,
+        "{\"model\":\"m\",\"messages\":[],\"metadata\":{\"a\":\"1\",\"b\":\"2\",\"c\":\"3\"}}"),
+        AIGOV_REQ_OK);
+    a = text_index(&rq, "a");
+    b = text_index(&rq, "b");
+    c = text_index(&rq, "c");
+    assert_int_equal(aigov_request_set_text(&rq, (size_t) c, "K", 1), 0);
+    assert_int_equal(aigov_request_set_text(&rq, (size_t) a, "K", 1), 0);
+    assert_int_equal(aigov_request_set_text(&rq, (size_t) b, "K", 1), 0);
+    out = aigov_request_serialize(&rq, &n);
+    assert_string_equal(out, "{\"model\":\"m\",\"messages\":[],\"metadata\":"
+                             "{\"K\":\"1\",\"K (2)\":\"2\",\"K (3)\":\"3\"}}");
+    free(out);
+    aigov_request_free(&rq);
+
+    /* a name the client chose in a schema, masked into a keyword of that
+     * schema, must not become the keyword */
+    assert_int_equal(parse(&rq, AIGOV_EP_CHAT,
+        "{\"model\":\"m\",\"messages\":[],\"tools\":[{\"type\":\"function\",\"function\":{"
+        "\"name\":\"f\",\"parameters\":{\"type\":\"object\",\"x-type\":\"string\"}}}]}"),
+        AIGOV_REQ_OK);
+    assert_true((a = text_index(&rq, "x-type")) >= 0);
+    assert_int_equal(aigov_request_set_text(&rq, (size_t) a, "type", 4), 0);
+    out = aigov_request_serialize(&rq, &n);
+    assert_non_null(strstr(out, "{\"type\":\"object\",\"type (2)\":\"string\"}"));
+    free(out);
+    aigov_request_free(&rq);
+
+    /* many keys masked alike, in one object: still one pass */
+    {
+        size_t k, off, cnt = 3000;
+        char  *big = malloc(cnt * 32 + 64);
+
+        assert_non_null(big);
+        off = (size_t) sprintf(big, "{\"model\":\"m\",\"messages\":[],\"metadata\":{");
+        for (k = 0; k < cnt; k++)
+            off += (size_t) sprintf(big + off, "%s\"k%zu\":\"v\"", k ? "," : "", k);
+        strcpy(big + off, "}}");
+        assert_int_equal(parse(&rq, AIGOV_EP_CHAT, big), AIGOV_REQ_OK);
+        for (k = 0; k < rq.ntexts; k++) {
+            if (rq.texts[k].key)
+                assert_int_equal(aigov_request_set_text(&rq, k, "K", 1), 0);
+        }
+        out = aigov_request_serialize(&rq, &n);
+        j = json_loads(out, JSON_REJECT_DUPLICATES, NULL);
+        assert_non_null(j);
+        assert_int_equal(json_object_size(json_object_get(j, "metadata")), cnt);
+        assert_non_null(json_object_get(json_object_get(j, "metadata"), "K (3000)"));
+        json_decref(j);
+        free(out);
+        aigov_request_free(&rq);
+        free(big);
+    }
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_token_ids),
         cmocka_unit_test(test_inline_files),
+        cmocka_unit_test(test_object_keys),
         cmocka_unit_test(test_tool_descriptions),
         cmocka_unit_test(test_inspect_by_default),
         cmocka_unit_test(test_inspect_hostile),
