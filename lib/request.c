@@ -1520,8 +1520,8 @@ check_responses(parse_ctx_t *cx)
  * of objects under any key is walked, so nothing can hide under a control
  * name. Keys are the API's field names and not text, except where the
  * client chose them and the model reads them: property names of a JSON
- * Schema and every key of a free-form object (metadata, tool inputs) are
- * texts, written back masked like values.
+ * Schema and every key of a free-form object (metadata, tool inputs, the
+ * maps of env and attributes) are texts, written back masked like values.
  */
 
 enum {
@@ -1535,7 +1535,7 @@ enum {
     K_SCHEMA,       /* a JSON Schema: parameters, input_schema,
                        output_schema, schema */
     K_FREE,         /* free-form: every key and string text (metadata,
-                       variables) */
+                       variables, env, attributes, headers, input_examples) */
     K_INPUT,        /* "input": free-form when an object (tool_use.input) */
     K_CONTENT,      /* a message's content */
     K_NAME,         /* a message's name */
@@ -1559,6 +1559,7 @@ typedef struct {
  * or "_ids" is control (tool_call_id, call_id, tool_use_id, file_id,
  * previous_response_id, vector_store_ids, ...). */
 static const keycls_t key_table[] = {
+    KEY("attributes",         K_FREE),
     KEY("container",          K_CTL),
     KEY("content",            K_CONTENT),
     KEY("data",               K_DATA),
@@ -1566,15 +1567,18 @@ static const keycls_t key_table[] = {
     KEY("effort",             K_CTL),
     KEY("encoding_format",    K_CTL),
     KEY("encrypted_content",  K_CTL),
+    KEY("env",                K_FREE),
     KEY("file_data",          K_MEDIA),
     KEY("file_url",           K_URL),
     KEY("format",             K_CTL),
     KEY("function_call",      K_CALLS),
     KEY("functions",          K_TOOLS),
+    KEY("headers",            K_FREE),
     KEY("id",                 K_CTL),
     KEY("image_url",          K_URL),
     KEY("include",            K_CTL),
     KEY("input",              K_INPUT),
+    KEY("input_examples",     K_FREE),
     KEY("input_schema",       K_SCHEMA),
     KEY("instructions",       K_INSTRUCTIONS),
     KEY("max_completion_tokens", K_CTL),

@@ -74,9 +74,11 @@ const char *aigov_endpoint_name(aigov_endpoint_t ep);
  *                 $ref, $anchor, $dynamicRef, $dynamicAnchor: a masked
  *                 name is masked there alike) and any other string are
  *                 text.
- *   free-form     (metadata, prompt variables, tool_use "input" objects):
- *                 every key and every string is text, control names
- *                 included.
+ *   free-form     (metadata, prompt variables, tool_use "input" objects,
+ *                 input_examples, and the maps whose keys the caller
+ *                 chooses: a local shell call's env, file search results'
+ *                 attributes, an MCP tool's headers): every key and every
+ *                 string is text, control names included.
  *
  * The control fields each kind meets in practice (all from the list above):
  *   chat:          model, role, tool_call_id, tool_calls[].id/type,

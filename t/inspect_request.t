@@ -8,11 +8,11 @@
 # what it got). Control fields go the other way: a term or an address in
 # them is not text, the request is neither refused nor rewritten. Names
 # the caller chose and the model reads (property names, keys of tool
-# inputs and metadata) are text; two keys masked alike are kept apart.
-# Files of text sent inline are decoded and read, and a redacted one goes
-# on as the same data: URL; binary media goes on as it came. The text of
-# every field counts against max_prompt_chars and is what audit content
-# keeps.
+# inputs and of maps such as env) are text, and control names inside such
+# maps exempt nothing; two keys masked alike are kept apart. Files of text
+# sent inline are decoded and read, and a redacted one goes on as the same
+# data: URL; binary media goes on as it came. The text of every field
+# counts against max_prompt_chars and is what audit content keeps.
 
 use strict;
 use warnings;
@@ -135,6 +135,12 @@ my @fields = (
     [responses => 'a text.format schema property name', "{'model':'m','input':'hi','text':{'format':{'type':'json_schema','name':'o','schema':{'type':'object','properties':{'SECRET':{'type':'string'}}}}}}"],
     [messages => 'a tool_use.input key', "{'model':'c','max_tokens':50,'messages':[{'role':'assistant','content':[{'type':'tool_use','id':'t1','name':'f','input':{'SECRET':1}}]},{'role':'user','content':[{'type':'tool_result','tool_use_id':'t1','content':'ok'}]}]}"],
     [messages => 'an input_schema property name', "{'model':'c','max_tokens':50,'messages':[{'role':'user','content':'hi'}],'tools':[{'name':'f','input_schema':{'type':'object','properties':{'SECRET':{'type':'string'}}}}]}"],
+    # maps whose keys the caller chooses: a control name there is data
+    [responses => 'local_shell_call env under summary', "{'model':'m','input':[{'type':'local_shell_call','id':'ls_1','call_id':'c1','status':'completed','action':{'type':'exec','command':['env'],'env':{'summary':'SECRET'}}}]}"],
+    [responses => 'local_shell_call env under a name ending _id', "{'model':'m','input':[{'type':'local_shell_call','id':'ls_1','call_id':'c1','status':'completed','action':{'type':'exec','command':['env'],'env':{'note_id':'SECRET'}}}]}"],
+    [responses => 'a local_shell_call env key', "{'model':'m','input':[{'type':'local_shell_call','id':'ls_1','call_id':'c1','status':'completed','action':{'type':'exec','command':['env'],'env':{'SECRET':'1'}}}]}"],
+    [messages => 'a tool\'s input_examples under summary', "{'model':'c','max_tokens':50,'messages':[{'role':'user','content':'hi'}],'tools':[{'name':'f','input_schema':{'type':'object'},'input_examples':[{'summary':'SECRET'}]}]}"],
+    [responses => 'file_search_call attributes under format', "{'model':'m','input':[{'type':'file_search_call','id':'fs_1','status':'completed','queries':['q'],'results':[{'file_id':'f','filename':'a.txt','score':1,'text':'t','attributes':{'format':'SECRET'}}]}]}"],
 );
 
 sub post {

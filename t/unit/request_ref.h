@@ -491,7 +491,8 @@ static const char *const ref_ctl_keys[] = {
     "max_output_tokens", NULL
 };
 static const char *const ref_free_keys[] = {
-    "metadata", "variables", NULL
+    "metadata", "variables", "env", "attributes", "headers", "input_examples",
+    NULL
 };
 static const char *const ref_schema_keys[] = {
     "parameters", "input_schema", "output_schema", "schema", NULL

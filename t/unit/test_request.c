@@ -1262,7 +1262,7 @@ gen_value(gen_t *g, int depth)
                 "input", "parameters", "properties", "text", "name",
                 "content", "required", "enum", "refusal", "tool_calls",
                 "function_call", "image_url", "t\\u0079pe", "file_data",
-                "media_type", "$ref", "dependentRequired", "x-note",
+                "env", "media_type", "$ref", "dependentRequired", "x-note",
             };
             unsigned base = pick(g, sizeof(names) / sizeof(names[0]));
             int named = pick(g, 2);
@@ -1751,6 +1751,8 @@ static const field_case_t field_cases[] = {
     { AIGOV_EP_MESSAGES, "tool_call", "{'model':'c','max_tokens':5,'messages':[{'role':'assistant','content':[{'type':'tool_use','id':'t','name':'SECRET','input':{}}]}]}" },
     { AIGOV_EP_MESSAGES, "tool_call", "{'model':'c','max_tokens':5,'messages':[{'role':'assistant','content':[{'type':'tool_use','id':'t','name':'f','input':{'a SECRET':1}}]}]}" },
     { AIGOV_EP_MESSAGES, "tool_call", "{'model':'c','max_tokens':5,'messages':[{'role':'assistant','content':[{'type':'tool_use','id':'t','name':'f','input':{'a':{'SECRET':[true]}}}]}]}" },
+    { AIGOV_EP_MESSAGES, "tool_definition", "{'model':'c','max_tokens':5,'messages':[],'tools':[{'name':'f','input_schema':{},'input_examples':[{'q':{'summary':'SECRET'}}]}]}" },
+    { AIGOV_EP_MESSAGES, "tool_definition", "{'model':'c','max_tokens':5,'messages':[],'tools':[{'name':'f','input_schema':{},'input_examples':[{'SECRET':1}]}]}" },
     { AIGOV_EP_MESSAGES, "thinking", "{'model':'c','max_tokens':5,'messages':[{'role':'assistant','content':[{'type':'thinking','thinking':'SECRET','signature':'s'}]}]}" },
     { AIGOV_EP_MESSAGES, "tool", "{'model':'c','max_tokens':5,'messages':[{'role':'user','content':[{'type':'tool_result','tool_use_id':'t','content':'SECRET'}]}]}" },
     { AIGOV_EP_MESSAGES, "document", "{'model':'c','max_tokens':5,'messages':[{'role':'user','content':[{'type':'tool_result','tool_use_id':'t','content':[{'type':'document','source':{'type':'text','media_type':'text/plain','data':'SECRET'}}]}]}]}" },
@@ -1779,6 +1781,12 @@ static const field_case_t field_cases[] = {
     { AIGOV_EP_RESPONSES, "prompt", "{'input':'a','prompt':{'id':'pmpt_1','version':'2','variables':{'city':'SECRET'}}}" },
     { AIGOV_EP_RESPONSES, "prompt", "{'input':'a','prompt':{'id':'pmpt_1','variables':{'SECRET':'x'}}}" },
     { AIGOV_EP_RESPONSES, "tool_definition", "{'model':'m','input':'a','tools':[{'type':'function','name':'f','parameters':{},'output_schema':{'properties':{'SECRET':{}}}}]}" },
+    /* maps whose keys the caller chooses: control names there are data */
+    { AIGOV_EP_RESPONSES, "tool_call", "{'model':'m','input':[{'type':'local_shell_call','id':'ls','call_id':'c','status':'completed','action':{'type':'exec','command':['env'],'env':{'summary':'SECRET'}}}]}" },
+    { AIGOV_EP_RESPONSES, "tool_call", "{'model':'m','input':[{'type':'local_shell_call','id':'ls','call_id':'c','status':'completed','action':{'type':'exec','command':['env'],'env':{'note_id':'SECRET'}}}]}" },
+    { AIGOV_EP_RESPONSES, "tool_call", "{'model':'m','input':[{'type':'local_shell_call','id':'ls','call_id':'c','status':'completed','action':{'type':'exec','command':['env'],'env':{'SECRET':'1'}}}]}" },
+    { AIGOV_EP_RESPONSES, "tool_call", "{'model':'m','input':[{'type':'file_search_call','id':'fs','status':'completed','queries':['q'],'results':[{'file_id':'f','attributes':{'format':'SECRET'}}]}]}" },
+    { AIGOV_EP_RESPONSES, "tool_definition", "{'model':'m','input':'a','tools':[{'type':'mcp','server_label':'s','server_url':'https://x','headers':{'type':'SECRET'}}]}" },
     { AIGOV_EP_RESPONSES, "metadata", "{'model':'m','input':'a','safety_identifier':'SECRET'}" },
 
     /* control fields: SECRET is never a text */
@@ -2535,7 +2543,7 @@ test_object_keys(void **state)
     free(out);
     aigov_request_free(&rq);
 
-    /* keys of free-form objects: a tool's input, metadata */
+    /* keys of free-form objects: a tool's input, metadata, env */
     assert_int_equal(parse(&rq, AIGOV_EP_MESSAGES,
         "{\"model\":\"c\",\"max_tokens\":5,\"metadata\":{\"user_id\":\"u\"},\"messages\":[{\"role\":\"assistant\","
         "\"content\":[{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":{\"project neptune\":1}}]}]}"),
