@@ -235,10 +235,13 @@ static int is_control(const char *k, size_t n)
     return 0;
 }
 
-/* Keys under which the model wrote everything (tool input, arguments). */
+/* Keys under which the model wrote everything (tool input, arguments),
+ * and maps whose keys are chosen, not control names (a shell call's env,
+ * file search results' attributes). */
 static int is_opaque(const char *k, size_t n)
 {
-    return key_cmp(k, n, "input") == 0 || key_cmp(k, n, "arguments") == 0;
+    return key_cmp(k, n, "input") == 0 || key_cmp(k, n, "arguments") == 0
+           || key_cmp(k, n, "env") == 0 || key_cmp(k, n, "attributes") == 0;
 }
 
 /* ---- construction ---- */

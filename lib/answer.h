@@ -23,7 +23,9 @@
  * caller's, inspected on the way in): instructions tools tool_choice
  * metadata user prompt_cache_key safety_identifier previous_response_id
  * truncation. Under "input" (Anthropic tool_use) and "arguments" the
- * model wrote everything: every string there is text, whatever its key,
+ * model wrote everything, and "env" and "attributes" (a shell call's,
+ * file search results') are maps whose keys are chosen, not control
+ * names: every string there is text, whatever its key,
  * and so are the keys of the objects there (an Anthropic tool_use input
  * is an object: a redacted key replaces the old one). Other object keys
  * and numbers are never text. A string under "arguments" or

@@ -1270,6 +1270,12 @@ static void test_input_keys(void **state)
         free(out.s);
         aigov_answer_free(a);
     }
+    /* a map whose keys are chosen: "summary" there is no control name */
+    json_case(&bf, AIGOV_EP_RESPONSES,
+              "{\"output\":[{\"type\":\"local_shell_call\",\"action\":{\"type\":\"exec\","
+              "\"env\":{\"summary\":\"" W "\"}}}]}",
+              "{\"error\":{\"message\":\"the text contains the configured word\","
+              "\"type\":\"policy_violation\",\"code\":\"example\",\"param\":null}}", -1, -1);
     /* a field name elsewhere is no text */
     json_case(&bf, AIGOV_EP_CHAT, field_name, field_name, -1, -1);
     fx_free(&rf);
