@@ -270,17 +270,45 @@ static int emit(aigov_norm_t *n, size_t from, size_t to, int fold, size_t *o)
     return 0;
 }
 
-int aigov_normalize(aigov_norm_t *n, const char *src, size_t len)
+/* A view of src that is src itself, until edits are made. */
+static void view_start(aigov_norm_t *n, const char *src, size_t len)
 {
-    const unsigned char *s = (const unsigned char *)src;
-    size_t pos = 0, o = 0;
-
     n->src_ = src;
     n->srclen_ = len;
     n->ned_ = 0;
     n->text = src;
     n->len = len;
     n->identity = 1;
+    n->partial = 0;
+}
+
+/* The view written into buf_ (o bytes), unless nothing was edited. */
+static int view_end(aigov_norm_t *n, size_t o)
+{
+    if (n->ned_ == 0)
+        return 0;
+    n->buf_[o] = '\0';
+    n->text = n->buf_;
+    n->len = o;
+    n->identity = 0;
+    return 0;
+}
+
+static int view_fail(aigov_norm_t *n)
+{
+    n->ned_ = 0;
+    n->text = NULL;
+    n->len = 0;
+    n->identity = 0;
+    return -1;
+}
+
+int aigov_normalize(aigov_norm_t *n, const char *src, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)src;
+    size_t pos = 0, o = 0;
+
+    view_start(n, src, len);
     if (aigov_norm_ascii(src, len))
         return 0;
     if (len > AIGOV_NORM_MAX)
@@ -323,20 +351,10 @@ int aigov_normalize(aigov_norm_t *n, const char *src, size_t len)
             goto fail;
         pos = p;
     }
-    if (n->ned_ == 0)
-        return 0;
-    n->buf_[o] = '\0';
-    n->text = n->buf_;
-    n->len = o;
-    n->identity = 0;
-    return 0;
+    return view_end(n, o);
 
 fail:
-    n->ned_ = 0;
-    n->text = NULL;
-    n->len = 0;
-    n->identity = 0;
-    return -1;
+    return view_fail(n);
 }
 
 static int hex4(const unsigned char *s, uint32_t *v)
@@ -441,16 +459,9 @@ int aigov_json_view(aigov_norm_t *n, const char *src, size_t len)
 {
     const unsigned char *s = (const unsigned char *)src;
     size_t p = 0, o = 0;
-    const unsigned char *b;
 
-    n->src_ = src;
-    n->srclen_ = len;
-    n->ned_ = 0;
-    n->text = src;
-    n->len = len;
-    n->identity = 1;
-    n->partial = 0;
-    if ((b = memchr(src, '\\', len)) == NULL)
+    view_start(n, src, len);
+    if (memchr(src, '\\', len) == NULL)
         return 0;
     /* the escape the end cuts, if any: the last backslash that is not
      * itself escaped, within the longest escape's reach of the end */
@@ -496,20 +507,10 @@ int aigov_json_view(aigov_norm_t *n, const char *src, size_t len)
         o += ol;
         p += el;
     }
-    if (n->ned_ == 0)
-        return 0;
-    n->buf_[o] = '\0';
-    n->text = n->buf_;
-    n->len = o;
-    n->identity = 0;
-    return 0;
+    return view_end(n, o);
 
 fail:
-    n->ned_ = 0;
-    n->text = NULL;
-    n->len = 0;
-    n->identity = 0;
-    return -1;
+    return view_fail(n);
 }
 
 /* The original character that view byte p (< n->len) belongs to. */
