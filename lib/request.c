@@ -26,7 +26,6 @@
 #include "json_string.h"
 #include "utf8.h"
 #include "errbuf.h"
-#include "audit.h"       /* aigov_b64_encode */
 
 #include <float.h>
 #include <limits.h>
@@ -2750,17 +2749,42 @@ aigov_request_free(aigov_request_t *rq)
 
 /* ---- edits -------------------------------------------------------------- */
 
+static const char b64_letters[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
 /* pre and s[0..n) in base64, NUL-terminated, malloc'd: an inline file's
  * new value. */
 static char *
 b64_wire(const char *pre, size_t prelen, const char *s, size_t n)
 {
-    char  *w;
+    const unsigned char *p = (const unsigned char *) s;
+    char  *w, *o;
+    size_t i;
 
     if ((w = malloc(prelen + (n + 2) / 3 * 4 + 1)) == NULL)
         return NULL;
     memcpy(w, pre, prelen);
-    aigov_b64_encode((const uint8_t *) s, n, w + prelen);
+    o = w + prelen;
+    for (i = 0; i + 3 <= n; i += 3) {
+        uint32_t v = (uint32_t) p[i] << 16 | (uint32_t) p[i + 1] << 8 | p[i + 2];
+
+        *o++ = b64_letters[v >> 18];
+        *o++ = b64_letters[(v >> 12) & 63];
+        *o++ = b64_letters[(v >> 6) & 63];
+        *o++ = b64_letters[v & 63];
+    }
+    if (n - i == 1) {
+        *o++ = b64_letters[p[i] >> 2];
+        *o++ = b64_letters[(p[i] & 3) << 4];
+        *o++ = '=';
+        *o++ = '=';
+    } else if (n - i == 2) {
+        *o++ = b64_letters[p[i] >> 2];
+        *o++ = b64_letters[(p[i] & 3) << 4 | p[i + 1] >> 4];
+        *o++ = b64_letters[(p[i + 1] & 15) << 2];
+        *o++ = '=';
+    }
+    *o = '\0';
     return w;
 }
 
