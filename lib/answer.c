@@ -414,6 +414,11 @@ long long aigov_answer_text_chars(const aigov_answer_t *a)
     return a->text_chars;
 }
 
+int aigov_answer_finished(const aigov_answer_t *a)
+{
+    return a->finished;
+}
+
 int aigov_answer_holding(const aigov_answer_t *a)
 {
     return a->qhead < a->qn;

@@ -189,6 +189,9 @@ int aigov_answer_tokens(const aigov_answer_t *a, long long prompt_estimate,
  * filters a JSON answer that reports its usage is not counted. */
 long long aigov_answer_text_chars(const aigov_answer_t *a);
 
+/* 1 once the whole answer came (its last byte read, or a refusal) */
+int aigov_answer_finished(const aigov_answer_t *a);
+
 /* Streams: 1 when events wait because a filter may still need their
  * text (a match that text could begin). */
 int aigov_answer_holding(const aigov_answer_t *a);

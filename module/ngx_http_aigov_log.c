@@ -14,6 +14,7 @@
 
 static void ngx_http_aigov_settle(ngx_http_request_t *r,
     ngx_http_aigov_ctx_t *ctx);
+static void ngx_http_aigov_whole_answer_cut(ngx_http_aigov_ctx_t *ctx);
 
 
 ngx_int_t
@@ -121,6 +122,13 @@ ngx_http_aigov_usage(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
                                              &ctx->usage_completion)
                          == 1 ? NGX_HTTP_AIGOV_USAGE_ESTIMATED
                               : NGX_HTTP_AIGOV_USAGE_REPORTED;
+
+        if (ctx->usage_how == NGX_HTTP_AIGOV_USAGE_ESTIMATED
+            && !ctx->req.stream && !aigov_answer_finished(ctx->answer))
+        {
+            ngx_http_aigov_whole_answer_cut(ctx);
+        }
+
         return;
     }
 
@@ -143,7 +151,29 @@ ngx_http_aigov_usage(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
     ctx->usage_prompt = est;
     ctx->usage_completion = 0;
 
-    if (u->header_sent && status >= NGX_HTTP_OK) {
+    if ((u->header_sent && status >= NGX_HTTP_OK) || !ctx->req.stream) {
         ctx->usage_completion = ngx_http_aigov_answers_cap(ctx, &cap, &n);
+    }
+}
+
+
+/*
+ * A whole (not streamed) answer that did not come through whole: the
+ * client hung up, or the upstream timed out or broke off. Unlike a
+ * stream, whose generation stops when its connection closes, a model
+ * writing a whole answer finishes it and the provider bills it, so
+ * settling it from the bytes seen would let a client that hangs up at
+ * once use tokens its quota never counts. It is settled at its cap.
+ */
+
+static void
+ngx_http_aigov_whole_answer_cut(ngx_http_aigov_ctx_t *ctx)
+{
+    long long  cap, n, answers;
+
+    answers = ngx_http_aigov_answers_cap(ctx, &cap, &n);
+
+    if (answers > ctx->usage_completion) {
+        ctx->usage_completion = answers;
     }
 }

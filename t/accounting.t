@@ -4,7 +4,8 @@
 # estimate. A client that hangs up before the first byte of the answer
 # (chat whole and streamed, Anthropic messages whole and streamed) and an
 # upstream that times out after it got the request are charged the
-# prompt's estimate; a request the upstream never got and an upstream
+# prompt's estimate, and a whole answer also its max_tokens, since the
+# model writes it (and the provider bills it) all the same; a request the upstream never got and an upstream
 # error status are charged nothing ("usage":null); a compressed answer
 # that passed unread is charged its reservation. The mock reports usage
 # as numbers. The log verifies.
@@ -22,7 +23,7 @@ use AigovJWT;
 my $root = AigovTest::root();
 my $aigov = "$root/build/aigov";
 
-my $L = 1500;    # tokens_per_day of the d-* subjects
+my $L = 3000;    # tokens_per_day of the d-* subjects
 
 my $t = AigovTest->new;
 my $d = $t->dir;
@@ -185,11 +186,14 @@ for my $c ([ 'chat', '/v1/chat/completions', chat_body() ],
     my ($admit, $done) = recs_of($sub);
     ok($done, "$what, client gone: a completion record") or next;
     is($done->{status}, 499, "$what, client gone: status 499");
-    is_deeply($done->{usage}, { prompt_tokens => 1000, completion_tokens => 0 },
-              "$what, client gone: usage is the prompt's estimate, no completion")
+    # a stream stops with its connection; a whole answer is written and
+    # billed all the same, so it costs its cap (max_tokens 500)
+    my $completion = $what =~ /stream/ ? 0 : 500;
+    is_deeply($done->{usage}, { prompt_tokens => 1000, completion_tokens => $completion },
+              "$what, client gone: usage is the prompt's estimate, completion $completion")
         or diag(encode_json($done));
     ok($done->{usage_estimated}, "$what, client gone: usage_estimated");
-    charged($sub, 1000, "$what, client gone");
+    charged($sub, 1000 + $completion, "$what, client gone");
     is(delta($m0, 'estimated'), 1, "$what, client gone: one settlement counted estimated");
 }
 
@@ -202,10 +206,11 @@ for my $c ([ 'chat', '/v1/chat/completions', chat_body() ],
     is($r->{status}, 504, 'upstream slower than proxy_read_timeout: 504');
     my ($admit, $done) = recs_of($sub);
     is($done && $done->{status}, 504, 'upstream timed out: the record says 504');
-    is_deeply($done && $done->{usage}, { prompt_tokens => 1000, completion_tokens => 0 },
-              'upstream timed out after it got the request: the prompt\'s estimate');
+    is_deeply($done && $done->{usage}, { prompt_tokens => 1000, completion_tokens => 500 },
+              'upstream timed out after it got the request: the prompt\'s estimate and max_tokens')
+        or diag(encode_json($done));
     ok($done && $done->{usage_estimated}, 'upstream timed out: usage_estimated');
-    charged($sub, 1000, 'upstream timed out');
+    charged($sub, 1500, 'upstream timed out');
 }
 
 # ---- the upstream never got it, or refused it: nothing charged ---------------------

@@ -426,25 +426,30 @@ is(rcli('-n 3', 'HGET', "fleet:tok-stream:m:$minute", 't'), $used,
    'settled exactly: Redis counts the usage the answers reported');
 
 # the client goes away while the answer is awaited: the reservation is
-# settled all the same, with the prompt's estimate (1 token for "hi"): the
-# upstream got the request
-{
+# settled all the same, a whole answer at the prompt's estimate (1 token
+# for "hi") plus max_tokens, since the model writes it anyway; a stream at
+# the prompt's estimate only, since its generation stops with it
+for my $stream (0, 1) {
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port, Proto => 'tcp')
         or die "connect: $!";
     my $body = encode_json({ model => 'gpt-4o-mini', max_tokens => 100,
+                             ($stream ? (stream => JSON::PP::true) : ()),
                              messages => [ { role => 'user', content => 'hi' } ] });
-    my $gone = tok(sub => 'tok-gone');
+    my $gone = tok(sub => "tok-gone$stream");
     $s->print("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer $gone\r\n"
             . "X-Mock-Delay-Ms: 1500\r\nX-Mock-Usage: 10,20\r\nContent-Type: application/json\r\n"
             . "Content-Length: " . length($body) . "\r\n\r\n$body");
     $minute = int(rcli('TIME') =~ /^(\d+)/ ? $1 / 60 : 0);
     sleep 0.5;
-    my $held = rcli('-n 3', 'HGET', "fleet:tok-gone:m:$minute", 't');
+    my $held = rcli('-n 3', 'HGET', "fleet:tok-gone$stream:m:$minute", 't');
     ok($held > 100, "admitted: $held tokens reserved while the answer is awaited");
     close $s;
     sleep 2;
-    my $after = rcli('-n 3', 'HGET', "fleet:tok-gone:m:$minute", 't');
-    is($after, '1', "client gone: settled to the prompt's estimate (not the $held reserved)");
+    my $after = rcli('-n 3', 'HGET', "fleet:tok-gone$stream:m:$minute", 't');
+    is($after, $stream ? '1' : '101',
+       'client gone: ' . ($stream ? 'a stream settled to the prompt\'s estimate'
+                                  : 'a whole answer settled to the prompt\'s estimate and max_tokens')
+       . " ($held reserved)");
 }
 
 # tokens_per_day: the day's key, settled, expires after the UTC day
