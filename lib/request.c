@@ -1475,13 +1475,24 @@ check_messages(parse_ctx_t *cx)
 
 /* Responses: "input" a string or an array of items (objects); both it and
  * "instructions" may be absent (a stored prompt or previous_response_id
- * supplies them). */
+ * supplies them). "background" is noted: such an answer is written after
+ * the request ends and fetched by another one. */
 static int
 check_responses(parse_ctx_t *cx)
 {
     uint32_t in = obj_get(cx, 0, "input"), ins = obj_get(cx, 0, "instructions");
+    uint32_t bg = obj_get(cx, 0, "background");
     uint32_t it;
     size_t   i;
+
+    if (bg != NONE && !IS_NULL(cx, bg) && !IS(cx, bg, T_TRUE)
+        && !IS(cx, bg, T_FALSE))
+    {
+        aigov_errorf(cx->err, cx->errlen,
+                "'background' must be true or false, not %s", type_name(cx, bg));
+        return SHAPE_BAD;
+    }
+    cx->rq->background = bg != NONE && IS(cx, bg, T_TRUE);
 
     if (ins != NONE && !IS_NULL(cx, ins) && !IS(cx, ins, T_STR)
         && !IS(cx, ins, T_ARR))

@@ -196,6 +196,10 @@ typedef struct {
                                          takes no limit (embeddings,
                                          count_tokens, unknown) */
     int               stream;       /* "stream": true */
+    int               background;   /* Responses "background": true: the
+                                       model writes the answer on its own
+                                       time; unless streamed, this request
+                                       gets only its queued status */
     long long         n;            /* answers asked for: chat "n",
                                        completions max("n", "best_of"); 1
                                        when absent or another kind. From 1

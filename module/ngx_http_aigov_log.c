@@ -124,7 +124,8 @@ ngx_http_aigov_usage(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
                               : NGX_HTTP_AIGOV_USAGE_REPORTED;
 
         if (ctx->usage_how == NGX_HTTP_AIGOV_USAGE_ESTIMATED
-            && !ctx->req.stream && !aigov_answer_finished(ctx->answer))
+            && (ctx->req.background
+                || (!ctx->req.stream && !aigov_answer_finished(ctx->answer))))
         {
             ngx_http_aigov_whole_answer_cut(ctx);
         }
@@ -151,7 +152,9 @@ ngx_http_aigov_usage(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
     ctx->usage_prompt = est;
     ctx->usage_completion = 0;
 
-    if ((u->header_sent && status >= NGX_HTTP_OK) || !ctx->req.stream) {
+    if ((u->header_sent && status >= NGX_HTTP_OK) || !ctx->req.stream
+        || ctx->req.background)
+    {
         ctx->usage_completion = ngx_http_aigov_answers_cap(ctx, &cap, &n);
     }
 }
@@ -163,7 +166,9 @@ ngx_http_aigov_usage(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
  * stream, whose generation stops when its connection closes, a model
  * writing a whole answer finishes it and the provider bills it, so
  * settling it from the bytes seen would let a client that hangs up at
- * once use tokens its quota never counts. It is settled at its cap.
+ * once use tokens its quota never counts. It is settled at its cap. So
+ * is a Responses answer written in the background, streamed or not,
+ * when no usage came: it goes on after this request ends.
  */
 
 static void

@@ -213,6 +213,42 @@ for my $c ([ 'chat', '/v1/chat/completions', chat_body() ],
     charged($sub, 1500, 'upstream timed out');
 }
 
+# ---- a Responses answer written in the background -----------------------------------
+# The model writes it after this request ends (its answer here is the
+# response queued, no usage): it costs its cap, as a whole answer cut short.
+# Streamed, its usage comes at the end as usual.
+
+{
+    my $sub = fresh();
+    my $m0 = settlements();
+    my $r = post($sub, '/v1/responses', { model => 'gpt-4o', input => 'x' x 400,
+                                         max_output_tokens => 300, background => JSON::PP::true },
+                 headers => { 'X-Mock-Usage' => '100,7' });
+    is($r->{status}, 200, 'background response: admitted');
+    my $a = eval { decode_json($r->{body}) } // {};
+    is($a->{status}, 'queued', 'background response: the answer is its queued status');
+    my ($admit, $done) = recs_of($sub);
+    is_deeply($done && $done->{usage}, { prompt_tokens => 100, completion_tokens => 300 },
+              'background response: recorded at the prompt\'s estimate and max_output_tokens')
+        or diag(encode_json($done));
+    ok($done && $done->{usage_estimated}, 'background response: usage_estimated');
+    charged($sub, 400, 'background response');
+    is(delta($m0, 'estimated'), 1, 'background response: one settlement counted estimated');
+
+    $sub = fresh();
+    $r = post($sub, '/v1/responses', { model => 'gpt-4o', input => 'hi', max_output_tokens => 300,
+                                      stream => JSON::PP::true, background => JSON::PP::true },
+              headers => { 'X-Mock-Usage' => '100,7' });
+    like($r->{body}, qr/response\.completed/, 'background response, streamed: the whole stream');
+    ($admit, $done) = recs_of($sub);
+    is_deeply($done && $done->{usage}, { prompt_tokens => 100, completion_tokens => 7 },
+              'background response, streamed: the usage it reported');
+    charged($sub, 107, 'background response, streamed');
+
+    $r = post(fresh(), '/v1/responses', { model => 'gpt-4o', input => 'hi', background => 'yes' });
+    is($r->{status}, 400, 'background not a boolean: 400');
+}
+
 # ---- the upstream never got it, or refused it: nothing charged ---------------------
 
 {

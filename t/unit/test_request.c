@@ -186,6 +186,40 @@ test_chat_limits_and_stream(void **state)
     aigov_request_free(&rq);
 }
 
+/* Responses "background": noted (its answer is settled at its cap); a
+ * chat body's "background" is just another field. */
+static void
+test_responses_background(void **state)
+{
+    aigov_request_t rq;
+
+    (void) state;
+    assert_int_equal(parse(&rq, AIGOV_EP_RESPONSES,
+        "{\"model\":\"m\",\"input\":\"x\",\"background\":true}"), AIGOV_REQ_OK);
+    assert_int_equal(rq.background, 1);
+    assert_int_equal(rq.stream, 0);
+    aigov_request_free(&rq);
+
+    assert_int_equal(parse(&rq, AIGOV_EP_RESPONSES,
+        "{\"model\":\"m\",\"input\":\"x\",\"background\":null}"), AIGOV_REQ_OK);
+    assert_int_equal(rq.background, 0);
+    aigov_request_free(&rq);
+
+    assert_int_equal(parse(&rq, AIGOV_EP_RESPONSES,
+        "{\"model\":\"m\",\"input\":\"x\",\"background\":false}"), AIGOV_REQ_OK);
+    assert_int_equal(rq.background, 0);
+    aigov_request_free(&rq);
+
+    assert_int_equal(parse(&rq, AIGOV_EP_RESPONSES,
+        "{\"model\":\"m\",\"input\":\"x\",\"background\":1}"), AIGOV_REQ_BAD_SHAPE);
+    aigov_request_free(&rq);
+
+    assert_int_equal(parse(&rq, AIGOV_EP_CHAT,
+        "{\"model\":\"m\",\"background\":true,\"messages\":[]}"), AIGOV_REQ_OK);
+    assert_int_equal(rq.background, 0);
+    aigov_request_free(&rq);
+}
+
 static void
 test_chat_both_limit_keys(void **state)
 {
@@ -2684,6 +2718,7 @@ main(void)
         cmocka_unit_test(test_not_an_object),
         cmocka_unit_test(test_chat_wrong_types),
         cmocka_unit_test(test_stream_and_limits_wrong_types),
+        cmocka_unit_test(test_responses_background),
         cmocka_unit_test(test_prompt_input_wrong_types),
         cmocka_unit_test(test_deep_nesting),
         cmocka_unit_test(test_depth_boundary),
