@@ -222,9 +222,13 @@ json_t *aigov_record_json(const aigov_record_t *r)
     bad |= set_int(o, "max_tokens", r->max_tokens);
     if (r->max_tokens_injected)
         bad |= json_object_set_new(o, "max_tokens_injected", json_true());
+    if (r->n > 1)
+        bad |= json_object_set_new(o, "n", json_integer(r->n));
     bad |= set_int(o, "prompt_chars", r->prompt_chars);
     if (r->not_inspected)
         bad |= json_object_set_new(o, "inspected", json_false());
+    if (r->unread)
+        bad |= set_str(o, "unread", r->unread);
     bad |= json_object_set_new(o, "stream", json_boolean(r->stream));
     bad |= set_str(o, "decision", r->decision);
     bad |= set_str(o, "rule", r->rule);
@@ -747,10 +751,18 @@ size_t aigov_record_write(char *out, size_t cap, const aigov_record_t *r)
     put_count(&w, r->max_tokens);
     if (r->max_tokens_injected)
         PUT_LIT(&w, ",\"max_tokens_injected\":true");
+    if (r->n > 1) {
+        PUT_LIT(&w, ",\"n\":");
+        put_i64(&w, r->n);
+    }
     PUT_LIT(&w, ",\"prompt_chars\":");
     put_count(&w, r->prompt_chars);
     if (r->not_inspected)
         PUT_LIT(&w, ",\"inspected\":false");
+    if (r->unread) {
+        PUT_LIT(&w, ",\"unread\":");
+        put_str(&w, r->unread);
+    }
     if (r->stream)
         PUT_LIT(&w, ",\"stream\":true,\"decision\":");
     else

@@ -83,6 +83,11 @@ typedef struct {
                                      the limit */
     const char    *uninspectable; /* NULL when the gateway reads the request; else what
                                      it cannot read, for the message ("a PUT body") */
+    const char    *unread;        /* NULL, or what a request the gateway reads holds that
+                                     no filter can (token ids, a text file that does not
+                                     decode), for the message. Refused uninspectable only
+                                     by a rule with request filters: limits still count
+                                     it, answer filters still read the answer */
 } aigov_policy_input_t;
 
 typedef struct {

@@ -304,6 +304,16 @@ int aigov_rule_inspects(const aigov_rule_t *r)
            lim->tokens_per_minute || lim->tokens_per_day || lim->max_n;
 }
 
+/* Whether a rule has a filter that reads requests: only such a filter is
+ * fooled by text it cannot read. */
+static int filters_requests(const aigov_rule_t *r)
+{
+    for (size_t i = 0; i < r->nfilters; i++)
+        if (r->filters[i].stages & AIGOV_STAGE_REQUEST)
+            return 1;
+    return 0;
+}
+
 static void decide_rule(const aigov_rule_t *r, int index, const aigov_policy_input_t *in,
                         aigov_decision_t *out)
 {
@@ -364,6 +374,15 @@ static void decide_rule(const aigov_rule_t *r, int index, const aigov_policy_inp
         snprintf(out->message, sizeof(out->message),
                  "the prompt has %lld characters, more than the limit of %lld (rule %s)",
                  in->prompt_chars, lim->max_prompt_chars, r->name);
+        return;
+    }
+    /* Last: a request over a limit is refused for that, whatever it holds
+     * (the limits count token ids without reading them). */
+    if (in->unread && filters_requests(r) && !r->uninspectable_allow) {
+        deny(out, r->name, index, "uninspectable");
+        snprintf(out->message, sizeof(out->message),
+                 "the gateway cannot read part of this request (%s), and rule %s applies "
+                 "request filters to it", in->unread, r->name);
         return;
     }
     out->limits = *lim;

@@ -63,10 +63,26 @@ static int get_int(const json_t *o, const char *key, long long *out)
     return 0;
 }
 
+/* A true-or-false field: dflt when null or absent; -1 for any other type. */
+static int get_bool(const json_t *o, const char *key, int dflt, int *out)
+{
+    const json_t *v = json_object_get(o, key);
+
+    *out = dflt;
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_boolean(v))
+        return -1;
+    *out = json_is_true(v);
+    return 0;
+}
+
 typedef struct {
     uint64_t     seq;
     const char  *phase, *decision, *rule, *policy, *id, *sub, *model, *endpoint, *path;
-    long long    status, max_tokens, prompt_chars;
+    const char  *unread;
+    long long    status, max_tokens, prompt_chars, n;
+    int          injected, inspected;
     const json_t *claims, *filters;
 } fields_t;
 
@@ -84,7 +100,7 @@ static const char *read_fields(const json_t *rec, fields_t *f)
         { "endpoint", offsetof(fields_t, endpoint) },
         { "path", offsetof(fields_t, path) },
     };
-    const json_t *seq = json_object_get(rec, "seq");
+    const json_t *seq = json_object_get(rec, "seq"), *v;
 
     memset(f, 0, sizeof(*f));
     if (!json_is_integer(seq) || json_integer_value(seq) < 0)
@@ -106,6 +122,21 @@ static const char *read_fields(const json_t *rec, fields_t *f)
         return "\"max_tokens\" is not an integer";
     if (get_int(rec, "prompt_chars", &f->prompt_chars) != 0)
         return "\"prompt_chars\" is not an integer";
+    if (get_bool(rec, "max_tokens_injected", 0, &f->injected) != 0)
+        return "\"max_tokens_injected\" is not true or false";
+    if (get_bool(rec, "inspected", 1, &f->inspected) != 0)
+        return "\"inspected\" is not true or false";
+    /* Records written before "n" and "unread" lack them: they replay as
+     * one answer and every text read (docs/audit.md). */
+    v = json_object_get(rec, "n");
+    f->n = 1;
+    if (v && !json_is_null(v)) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1)
+            return "\"n\" is not a whole number of answers";
+        f->n = (long long) json_integer_value(v);
+    }
+    if (get_str(rec, "unread", &f->unread) != 0 || (f->unread && !f->unread[0]))
+        return "\"unread\" is not the name of what was not read";
     if (!json_is_integer(json_object_get(rec, "status")))
         return "\"status\" is missing or not an integer";
     f->status = (long long) json_integer_value(json_object_get(rec, "status"));
@@ -126,6 +157,17 @@ static int policy_decided(const fields_t *f, int allow)
     if (allow)
         return f->status == 0 || f->status == 200;
     return f->status == 403 && json_array_size(f->filters) == 0;
+}
+
+/* The record names what was not read; the decision's message says it as
+ * the gateway did. A name this reader does not know is still unread text. */
+static const char *unread_phrase(const char *kind)
+{
+    if (!strcmp(kind, "token_ids"))
+        return "token ids, which no filter can read";
+    if (!strcmp(kind, "text_file"))
+        return "a text file that is not UTF-8 in base64";
+    return "text no filter can read";
 }
 
 static int replay_record(aigov_replay_t *r, const json_t *rec)
@@ -168,11 +210,13 @@ static int replay_record(aigov_replay_t *r, const json_t *rec)
     in.endpoint = f.endpoint;
     in.model = f.model;
     /* a max_tokens the gateway set was not asked: the request had none */
-    in.max_tokens = json_is_true(json_object_get(rec, "max_tokens_injected"))
-                    ? -1 : f.max_tokens;
+    in.max_tokens = f.injected ? -1 : f.max_tokens;
     in.prompt_chars = f.prompt_chars > 0 ? f.prompt_chars : 0;
-    if (json_is_false(json_object_get(rec, "inspected")))
+    in.n = f.n;
+    if (!f.inspected)
         in.uninspectable = "a request the gateway did not inspect";
+    if (f.unread)
+        in.unread = unread_phrase(f.unread);
     aigov_policy_decide(r->policy, &in, &d);
 
     changed = d.allow != allow || strcmp(d.rule, f.rule) != 0;

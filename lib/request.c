@@ -1369,6 +1369,7 @@ check_prompt_like(parse_ctx_t *cx, const char *key)
         cx->rq->token_ids = ids;
         cx->rq->prompt_chars += (size_t) ids;
         cx->rq->unread = "token ids, which no filter can read";
+        cx->rq->unread_kind = "token_ids";
     }
     return SHAPE_OK;
 }
@@ -2185,8 +2186,10 @@ read_file(parse_ctx_t *cx, const char *label, uint32_t v, const char *hint,
 static void
 note_unread_file(parse_ctx_t *cx)
 {
-    if (cx->rq->unread == NULL)
+    if (cx->rq->unread == NULL) {
         cx->rq->unread = "a text file that is not UTF-8 in base64";
+        cx->rq->unread_kind = "text_file";
+    }
 }
 
 enum { W_NORMAL = 0, W_FREE, W_SCHEMA, W_EXEMPT };

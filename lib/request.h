@@ -213,6 +213,8 @@ typedef struct {
     const char       *unread;       /* NULL, or what the model reads that
                                        no filter can ("token ids", ...): a
                                        phrase for the caller's message */
+    const char       *unread_kind;  /* the same as the audit record names
+                                       it: "token_ids" or "text_file" */
     int               modified;     /* set by set_text / set_max_tokens */
 
     /* Private to request.c: what serialize splices. */

@@ -79,7 +79,6 @@ static ngx_int_t ngx_http_aigov_admit(ngx_http_request_t *r,
 static ngx_int_t ngx_http_aigov_filter_prompt(ngx_http_request_t *r,
     ngx_http_aigov_ctx_t *ctx);
 static void ngx_http_aigov_not_inspected(aigov_filter_outcome_t *out);
-static ngx_uint_t ngx_http_aigov_filters_request(aigov_decision_t *d);
 static ngx_int_t ngx_http_aigov_replace_body(ngx_http_request_t *r,
     ngx_http_aigov_ctx_t *ctx);
 static void ngx_http_aigov_admitted(ngx_http_request_t *r);
@@ -879,7 +878,7 @@ static ngx_int_t
 ngx_http_aigov_decide(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
     ngx_http_aigov_loc_conf_t *alcf)
 {
-    u_char                *path, *p;
+    u_char                *path;
     aigov_policy_input_t   in;
 
     if (ctx->claims == NULL) {
@@ -908,6 +907,11 @@ ngx_http_aigov_decide(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
     in.n = ctx->req.n;
     in.uninspectable = ctx->uninspectable;
 
+    /* Text the model reads that no filter can (token ids, a text file that
+     * does not decode): the policy refuses it where request filters apply,
+     * and the record keeps it ("unread") so that a replay decides alike */
+    in.unread = ctx->parsed ? ctx->req.unread : NULL;
+
     ctx->decision = ngx_pcalloc(r->pool, sizeof(aigov_decision_t));
     if (ctx->decision == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -915,29 +919,6 @@ ngx_http_aigov_decide(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
 
     aigov_policy_decide(alcf->policy, &in, ctx->decision);
     ctx->decided = 1;
-
-    if (ctx->decision->allow && ctx->parsed && ctx->req.unread != NULL
-        && ngx_http_aigov_filters_request(ctx->decision))
-    {
-        /* Text the model reads that no filter can (token ids, a text file
-         * that does not decode): where request filters apply it is refused
-         * as a body the gateway cannot read is, unless the rule says
-         * uninspectable: allow. Token limits alone count it. The policy
-         * decides once more knowing it: the same rule matches and says. */
-        in.uninspectable = ctx->req.unread;
-        aigov_policy_decide(alcf->policy, &in, ctx->decision);
-
-        if (!ctx->decision->allow && ctx->decision->code
-            && ngx_strcmp(ctx->decision->code, "uninspectable") == 0)
-        {
-            p = ngx_snprintf((u_char *) ctx->decision->message,
-                             sizeof(ctx->decision->message) - 1,
-                             "the gateway cannot read part of this request "
-                             "(%s), and rule %s applies request filters "
-                             "to it", ctx->req.unread, ctx->decision->rule);
-            *p = '\0';
-        }
-    }
 
     if (ctx->decision->allow) {
         return NGX_DECLINED;
@@ -949,23 +930,6 @@ ngx_http_aigov_decide(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
                                ctx->decision->code
                                     ? ctx->decision->code : "denied",
                                ctx->decision->message);
-}
-
-
-/* Whether the decision's rule has a filter at the request stage. */
-
-static ngx_uint_t
-ngx_http_aigov_filters_request(aigov_decision_t *d)
-{
-    size_t  i;
-
-    for (i = 0; i < d->nfilters; i++) {
-        if (d->filters[i].stages & AIGOV_STAGE_REQUEST) {
-            return 1;
-        }
-    }
-
-    return 0;
 }
 
 

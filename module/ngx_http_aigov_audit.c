@@ -873,6 +873,10 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
     ar.max_tokens = ctx->asked_max_tokens;
     ar.max_tokens_injected = ctx->max_tokens_injected;
     ar.not_inspected = (ctx->uninspectable != NULL);
+    /* what the policy decided on besides the fields above, so that a
+     * replay of the record decides as the gateway did */
+    ar.n = ctx->parsed ? ctx->req.n : 1;
+    ar.unread = ctx->parsed ? ctx->req.unread_kind : NULL;
     ar.prompt_chars = ctx->parsed ? (int64_t) ctx->req.prompt_chars : -1;
     ar.stream = ctx->req.stream;
     ar.prompt_tokens = -1;

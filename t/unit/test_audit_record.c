@@ -276,6 +276,10 @@ static void rand_record(aigov_record_t *r, pool_t *p, json_t **owned, aigov_reco
     r->prompt = pool_str(p, 1, bad);
     r->response = pool_str(p, 1, bad);
     r->phase = phases[below(4)];
+    r->max_tokens_injected = below(4) == 0;
+    r->not_inspected = below(4) == 0;
+    r->n = rand_count();
+    r->unread = below(2) ? NULL : below(2) ? "token_ids" : pool_str(p, 1, bad);
     switch (below(3)) {
     case 0:
         r->filters = owned[2] = rand_json(3, bad);
@@ -495,6 +499,61 @@ static void test_known_record(void **state)
     free(body);
     json_decref(groups);
     json_decref(claims);
+}
+
+/* The decision inputs a replay needs besides the usual fields, in their
+ * places; left out when they do not apply (n of 1 or less, nothing unread). */
+static void test_decision_marks(void **state)
+{
+    aigov_record_t r = { 0 };
+    size_t len;
+    char *body;
+
+    (void) state;
+    r.id = "req-3";
+    r.ts_us = 1714564800123456LL;
+    r.max_tokens = 256;
+    r.max_tokens_injected = 1;
+    r.n = 4;
+    r.prompt_chars = 6;
+    r.unread = "token_ids";
+    r.decision = "allow";
+    r.prompt_tokens = r.completion_tokens = -1;
+    r.phase = "admit";
+    body = same_body(&r, &len);
+    assert_non_null(body);
+    assert_string_equal(body,
+        "{\"ts\":\"2024-05-01T12:00:00.123456Z\",\"id\":\"req-3\",\"sub\":null,\"groups\":null,"
+        "\"iss\":null,\"claims\":null,\"method\":null,\"path\":null,\"endpoint\":null,"
+        "\"model\":null,\"max_tokens\":256,\"max_tokens_injected\":true,\"n\":4,"
+        "\"prompt_chars\":6,\"unread\":\"token_ids\",\"stream\":false,\"decision\":\"allow\","
+        "\"rule\":null,\"policy_sha256\":null,\"status\":0,\"filters\":[],\"usage\":null,"
+        "\"content\":\"hash\",\"phase\":\"admit\"}");
+    free(body);
+
+    r.n = 1;
+    r.unread = NULL;
+    r.not_inspected = 1;
+    body = same_body(&r, &len);
+    assert_non_null(body);
+    assert_null(strstr(body, "\"n\":"));
+    assert_null(strstr(body, "\"unread\""));
+    assert_non_null(strstr(body, ",\"prompt_chars\":6,\"inspected\":false,\"stream\":false,"));
+    free(body);
+
+    /* the completion record repeats none of them */
+    {
+        char buf[512];
+        size_t n;
+
+        r.n = 4;
+        r.unread = "text_file";
+        n = aigov_record_write_done(buf, sizeof(buf), &r);
+        assert_true(n < sizeof(buf));
+        buf[n] = '\0';
+        assert_null(strstr(buf, "\"n\":"));
+        assert_null(strstr(buf, "unread"));
+    }
 }
 
 /* What the module does today (json_pack'd filters, "phase" set on the
@@ -1003,6 +1062,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_known_record),
+        cmocka_unit_test(test_decision_marks),
         cmocka_unit_test(test_module_sequence),
         cmocka_unit_test(test_strings),
         cmocka_unit_test(test_bad_keys),

@@ -534,6 +534,79 @@ static void test_uninspectable(void **state)
     aigov_policy_free(p);
 }
 
+/* A request read whole but for text no filter can read (token ids): only
+ * a rule with request filters refuses it, unless it opts out; limits count
+ * it and answer filters read the answer. A limit it is over is the reason
+ * it is refused, whatever it holds. */
+static void test_unread(void **state)
+{
+    aigov_policy_t *p = must_load("version: 1\nrules:\n"
+        "  - {name: filtered, decision: allow, when: {groups: [f]},\n"
+        "     filters: [{plugin: pii, action: redact}]}\n"
+        "  - {name: both, decision: allow, when: {groups: [b]},\n"
+        "     filters: [{plugin: pii, stages: [request, response], action: block}]}\n"
+        "  - {name: answers, decision: allow, when: {groups: [a]},\n"
+        "     filters: [{plugin: pii, stages: [response], action: redact}]}\n"
+        "  - {name: capped, decision: allow, when: {groups: [c]},\n"
+        "     limits: {max_prompt_chars: 100, tokens_per_day: 9}}\n"
+        "  - {name: optout, decision: allow, when: {groups: [o]}, uninspectable: allow,\n"
+        "     filters: [{plugin: pii, action: redact}]}\n"
+        "  - {name: small, decision: allow, when: {groups: [s]}, limits: {max_tokens: 10},\n"
+        "     filters: [{plugin: pii, action: redact}]}\n"
+        "  - {name: closed, decision: deny, when: {groups: [d]}}\n");
+    static const struct { const char *group; long long max_tokens; const char *want; } c[] = {
+        { "f", -1, "deny:filtered:uninspectable" },
+        { "b", -1, "deny:both:uninspectable" },
+        { "a", -1, "answers" },
+        { "c", -1, "capped" },
+        { "o", -1, "optout" },
+        { "s", 5, "deny:small:uninspectable" },
+        { "s", 50, "deny:small:max_tokens_exceeded" },
+        { "d", -1, "deny:closed:denied" },
+        { "nobody", -1, "deny:default:no_rule_matched" },
+    };
+
+    (void) state;
+    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        char claims_json[64], got[160];
+        aigov_decision_t d;
+        aigov_policy_input_t in;
+        json_t *claims;
+
+        snprintf(claims_json, sizeof(claims_json), "{\"sub\":\"a\",\"groups\":[\"%s\"]}", c[i].group);
+        claims = json_loads(claims_json, 0, NULL);
+        memset(&in, 0, sizeof(in));
+        in.claims = claims;
+        in.path = "/v1/completions";
+        in.endpoint = "/v1/completions";
+        in.model = "m";
+        in.max_tokens = c[i].max_tokens;
+        in.prompt_chars = 6;
+        in.unread = "token ids, which no filter can read";
+        aigov_policy_decide(p, &in, &d);
+        if (d.allow)
+            snprintf(got, sizeof(got), "%s", d.rule);
+        else
+            snprintf(got, sizeof(got), "deny:%s:%s", d.rule, d.code);
+        assert_string_equal(got, c[i].want);
+        if (!d.allow && !strcmp(d.code, "uninspectable")) {
+            assert_int_equal(d.status, 403);
+            assert_int_equal(d.nfilters, 0);
+            assert_non_null(strstr(d.message, "cannot read part of this request (token ids"));
+            assert_non_null(strstr(d.message, "applies request filters"));
+        }
+        if (d.allow)
+            assert_int_equal(d.set_max_tokens, 0);
+        /* the same request without the ids: every allowing rule admits it
+         * within its limits */
+        in.unread = NULL;
+        aigov_policy_decide(p, &in, &d);
+        assert_int_equal(d.allow, strchr("fbacos", c[i].group[0]) && c[i].max_tokens < 10);
+        json_decref(claims);
+    }
+    aigov_policy_free(p);
+}
+
 static void test_uninspectable_and_max_n_errors(void **state)
 {
     char *errors = NULL;
@@ -588,7 +661,7 @@ static void test_rule_check_reports_condition(void **state)
 {
     aigov_policy_t *p = must_load(tiers);
     json_t *c = json_pack("{s:s,s:[s]}", "sub", "ian", "groups", "interns");
-    aigov_policy_input_t in = { c, CHAT, CHAT, "gpt-4o", -1, 0, 1, NULL };
+    aigov_policy_input_t in = { c, CHAT, CHAT, "gpt-4o", -1, 0, 1, NULL, NULL };
     unsigned line = 0;
     (void) state;
 
@@ -759,6 +832,7 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_n_multiplies_max_tokens),
         cmocka_unit_test(test_uninspectable),
+        cmocka_unit_test(test_unread),
         cmocka_unit_test(test_uninspectable_and_max_n_errors),
         cmocka_unit_test(test_groups_for_audit),
         cmocka_unit_test(test_rule_check_reports_condition),

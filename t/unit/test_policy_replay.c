@@ -54,6 +54,8 @@ typedef struct {
 typedef struct {
     uint64_t seq[32];
     int      now_allow[32];
+    char     now_code[32][32];
+    char     now_message[32][512];
     char     now_rule[32][64];
     char     old_rule[32][64];
     char     sub[32][64];
@@ -73,6 +75,8 @@ static void on_change(void *ud, const aigov_replay_change_t *c)
     assert_non_null(c->endpoint);
     s->seq[s->n] = c->seq;
     s->now_allow[s->n] = c->now->allow;
+    snprintf(s->now_code[s->n], 32, "%s", c->now->code ? c->now->code : "");
+    snprintf(s->now_message[s->n], sizeof(s->now_message[0]), "%s", c->now->message);
     snprintf(s->now_rule[s->n], 64, "%s", c->now->rule);
     snprintf(s->old_rule[s->n], 64, "%s", c->old_rule);
     snprintf(s->sub[s->n], 64, "%s", c->sub);
@@ -124,7 +128,24 @@ typedef struct {
     long long max_tokens;
 } rec_t;
 
+/* What a record says beyond rec_t: what the gateway could not read, and
+ * the answers asked for. */
+typedef struct {
+    const char *unread;
+    int         not_inspected;
+    long long   n;
+} more_t;
+
+static void append_record_more(FILE *log, uint64_t seq, const rec_t *x, const more_t *m);
+
 static void append_record(FILE *log, uint64_t seq, const rec_t *x)
+{
+    const more_t none = { NULL, 0, 0 };
+
+    append_record_more(log, seq, x, &none);
+}
+
+static void append_record_more(FILE *log, uint64_t seq, const rec_t *x, const more_t *m)
 {
     aigov_record_t r;
     json_error_t e;
@@ -156,6 +177,9 @@ static void append_record(FILE *log, uint64_t seq, const rec_t *x)
     r.prompt_tokens = -1;
     r.completion_tokens = -1;
     r.content = "hash";
+    r.unread = m->unread;
+    r.not_inspected = m->not_inspected;
+    r.n = m->n;
     rec = aigov_record_json(&r);
     assert_non_null(rec);
     assert_int_equal(json_object_set_new(rec, "phase", json_string(x->phase)), 0);
@@ -461,6 +485,215 @@ static void test_replay_file_edges(void **state)
     remove_files(&f);
 }
 
+/* Token ids and undecodable text files: the gateway refuses them under a
+ * rule with request filters unless it says uninspectable: allow, and the
+ * record says "unread" so that a replay decides alike, admitted or
+ * refused. "n" is replayed as the gateway read it. */
+static const char *UNREAD_POLICY =
+    "version: 1\n"
+    "default: deny\n"
+    "rules:\n"
+    "  - name: tools\n"
+    "    when:\n"
+    "      groups: [tools]\n"
+    "    filters:\n"
+    "      - {plugin: pii, stages: [request, response], action: redact}\n"
+    "%s"
+    "    decision: allow\n"
+    "  - name: capped\n"
+    "    when:\n"
+    "      groups: [capped]\n"
+    "    limits: {max_prompt_chars: 1000}\n"
+    "    filters:\n"
+    "      - {plugin: pii, stages: [response], action: redact}\n"
+    "    decision: allow\n"
+    "  - name: few\n"
+    "    when:\n"
+    "      groups: [few]\n"
+    "    limits: {max_n: 2, max_tokens: 1000}\n"
+    "    decision: allow\n";
+
+static aigov_policy_t *unread_policy(int opt_out)
+{
+    char text[1024], *errors = NULL;
+    aigov_policy_t *p;
+
+    snprintf(text, sizeof(text), UNREAD_POLICY, opt_out ? "    uninspectable: allow\n" : "");
+    p = aigov_policy_load_mem("p.yaml", text, strlen(text), NULL, NULL, NULL, &errors);
+    if (!p)
+        print_error("policy errors:\n%s", errors);
+    assert_non_null(p);
+    return p;
+}
+
+#define TOOLS "{\"sub\":\"tia\",\"groups\":[\"tools\"]}"
+#define CAPPED "{\"sub\":\"cal\",\"groups\":[\"capped\"]}"
+#define FEW "{\"sub\":\"fay\",\"groups\":[\"few\"]}"
+#define COMPL "/v1/completions"
+
+static void replay_unread_log(const char *path, int opt_out, seen_t *seen, aigov_replay_t *r)
+{
+    aigov_policy_t *p = unread_policy(opt_out);
+    char err[256];
+
+    memset(seen, 0, sizeof(*seen));
+    aigov_replay_init(r, p, on_change, on_bad, seen);
+    assert_int_equal(aigov_replay_file(r, 0, path, err, sizeof(err)), 0);
+    assert_int_equal(seen->nbad, 0);
+    aigov_policy_free(p);
+}
+
+static void test_replay_unread(void **state)
+{
+    files_t f;
+    FILE *log;
+    aigov_replay_t r;
+    seen_t seen;
+    static const struct { rec_t rec; more_t more; } recs[] = {
+        /* 0: token ids admitted under uninspectable: allow */
+        { { "admit", TOOLS, "m", COMPL, "allow", "tools", SHA_OLD, NULL, 0, -1 },
+          { "token_ids", 0, 0 } },
+        /* 1: token ids refused where the rule did not opt out */
+        { { "deny", TOOLS, "m", COMPL, "deny", "tools", SHA_OLD, "[]", 403, -1 },
+          { "token_ids", 0, 0 } },
+        /* 2: a text file that does not decode, admitted */
+        { { "admit", TOOLS, "m", "/v1/responses", "allow", "tools", SHA_OLD, NULL, 0, -1 },
+          { "text_file", 0, 0 } },
+        /* 3: token ids under limits and answer filters only: admitted either way */
+        { { "admit", CAPPED, "m", COMPL, "allow", "capped", SHA_OLD, NULL, 0, -1 },
+          { "token_ids", 0, 0 } },
+        /* 4: a record from before "unread": every text taken as read */
+        { { "admit", TOOLS, "m", COMPL, "allow", "tools", SHA_OLD, NULL, 0, -1 },
+          { NULL, 0, 0 } },
+        /* 5: a body not read at all (a PUT), admitted by the opt-out */
+        { { "admit", TOOLS, NULL, COMPL, "allow", "tools", SHA_OLD, NULL, 0, -1 },
+          { NULL, 1, 0 } },
+        /* 6: four answers admitted where two are allowed now */
+        { { "admit", FEW, "m", "/v1/chat/completions", "allow", "few", SHA_OLD, NULL, 0, 100 },
+          { NULL, 0, 4 } },
+        /* 7: three answers refused (more than max_n): still refused */
+        { { "deny", FEW, "m", "/v1/chat/completions", "deny", "few", SHA_OLD, "[]", 403, 400 },
+          { NULL, 0, 3 } },
+    };
+    const size_t nrecs = sizeof(recs) / sizeof(recs[0]);
+
+    (void) state;
+    make_files(&f);
+    log = fopen(f.log, "w");
+    assert_non_null(log);
+    for (size_t i = 0; i < nrecs; i++)
+        append_record_more(log, i, &recs[i].rec, &recs[i].more);
+    assert_int_equal(fclose(log), 0);
+
+    /* with the opt-out: what was admitted unread still is, the refusal
+     * (written under a rule without it) would be admitted */
+    replay_unread_log(f.log, 1, &seen, &r);
+    assert_int_equal(r.sum.compared, nrecs);
+    assert_int_equal(seen.n, 2);
+    assert_int_equal(seen.seq[0], 1);
+    assert_int_equal(seen.now_allow[0], 1);
+    assert_string_equal(seen.now_rule[0], "tools");
+    assert_int_equal(seen.seq[1], 6);
+    assert_int_equal(seen.now_allow[1], 0);
+    assert_string_equal(seen.now_code[1], "n_exceeded");
+
+    /* without it: what the gateway could not read is refused where the
+     * rule has request filters, the refusal stays one */
+    replay_unread_log(f.log, 0, &seen, &r);
+    assert_int_equal(r.sum.compared, nrecs);
+    assert_int_equal(seen.n, 4);
+    assert_int_equal(seen.seq[0], 0);
+    assert_int_equal(seen.now_allow[0], 0);
+    assert_string_equal(seen.now_rule[0], "tools");
+    assert_string_equal(seen.now_code[0], "uninspectable");
+    assert_non_null(strstr(seen.now_message[0], "(token ids"));
+    assert_int_equal(seen.seq[1], 2);
+    assert_string_equal(seen.now_code[1], "uninspectable");
+    assert_non_null(strstr(seen.now_message[1], "text file"));
+    assert_int_equal(seen.seq[2], 5);
+    assert_string_equal(seen.now_code[2], "uninspectable");
+    assert_int_equal(seen.seq[3], 6);
+    assert_string_equal(seen.now_code[3], "n_exceeded");
+    remove_files(&f);
+}
+
+/* The recorded n counts against max_tokens as the gateway counted it: two
+ * answers of 600 under a cap of 1000 are refused, one of 600 is not. */
+static void test_replay_n_shares_max_tokens(void **state)
+{
+    aigov_policy_t *p = unread_policy(0);
+    aigov_replay_t r;
+    seen_t seen;
+
+    (void) state;
+    memset(&seen, 0, sizeof(seen));
+    aigov_replay_init(&r, p, on_change, on_bad, &seen);
+    feed(&r, "{\"seq\":0,\"phase\":\"admit\",\"decision\":\"allow\",\"status\":0,\"rule\":\"few\","
+             "\"policy_sha256\":\"x\",\"claims\":" FEW ",\"model\":\"m\",\"max_tokens\":600,"
+             "\"n\":2}");
+    feed(&r, "{\"seq\":1,\"phase\":\"admit\",\"decision\":\"allow\",\"status\":0,\"rule\":\"few\","
+             "\"policy_sha256\":\"x\",\"claims\":" FEW ",\"model\":\"m\",\"max_tokens\":600}");
+    feed(&r, "{\"seq\":2,\"phase\":\"admit\",\"decision\":\"allow\",\"status\":0,\"rule\":\"few\","
+             "\"policy_sha256\":\"x\",\"claims\":" FEW ",\"model\":\"m\",\"max_tokens\":600,"
+             "\"n\":null}");
+    assert_int_equal(seen.nbad, 0);
+    assert_int_equal(r.sum.compared, 3);
+    assert_int_equal(seen.n, 1);
+    assert_int_equal(seen.seq[0], 0);
+    assert_string_equal(seen.now_code[0], "max_tokens_exceeded");
+    aigov_policy_free(p);
+}
+
+/* The markers of a hostile or broken record: a wrong type is reported and
+ * the record skipped, never taken for "read" or for one answer. */
+static void test_replay_bad_markers(void **state)
+{
+    aigov_policy_t *p = unread_policy(0);
+    aigov_replay_t r;
+    seen_t seen;
+#define HEAD "{\"seq\":1,\"phase\":\"admit\",\"decision\":\"allow\",\"status\":0,\"rule\":\"tools\"," \
+             "\"policy_sha256\":\"x\",\"claims\":" TOOLS ","
+    static const struct { const char *line, *why; } bad_lines[] = {
+        { HEAD "\"unread\":true}", "unread" },
+        { HEAD "\"unread\":1}", "unread" },
+        { HEAD "\"unread\":[\"token_ids\"]}", "unread" },
+        { HEAD "\"unread\":{\"kind\":\"token_ids\"}}", "unread" },
+        { HEAD "\"unread\":\"\"}", "unread" },
+        { HEAD "\"n\":\"4\"}", "\"n\"" },
+        { HEAD "\"n\":0}", "\"n\"" },
+        { HEAD "\"n\":-2}", "\"n\"" },
+        { HEAD "\"n\":2.5}", "\"n\"" },
+        { HEAD "\"inspected\":\"false\"}", "inspected" },
+        { HEAD "\"inspected\":0}", "inspected" },
+        { HEAD "\"max_tokens_injected\":\"yes\"}", "max_tokens_injected" },
+    };
+    const size_t nbad = sizeof(bad_lines) / sizeof(bad_lines[0]);
+
+    (void) state;
+    memset(&seen, 0, sizeof(seen));
+    aigov_replay_init(&r, p, on_change, on_bad, &seen);
+    for (size_t i = 0; i < nbad; i++)
+        feed(&r, bad_lines[i].line);
+    assert_int_equal(seen.nbad, nbad);
+    for (size_t i = 0; i < nbad; i++) {
+        if (!strstr(seen.bad_why[i], bad_lines[i].why))
+            print_error("line %zu: %s\n", i + 1, seen.bad_why[i]);
+        assert_non_null(strstr(seen.bad_why[i], bad_lines[i].why));
+    }
+    assert_int_equal(r.sum.records, 0);
+
+    /* null is absent; a kind this reader does not know is still unread */
+    feed(&r, HEAD "\"unread\":null,\"inspected\":null,\"max_tokens_injected\":null}");
+    feed(&r, HEAD "\"unread\":\"audio_tokens\",\"inspected\":true}");
+    assert_int_equal(seen.nbad, nbad);
+    assert_int_equal(r.sum.compared, 2);
+    assert_int_equal(seen.n, 1);
+    assert_string_equal(seen.now_code[0], "uninspectable");
+    assert_non_null(strstr(seen.now_message[0], "no filter can read"));
+#undef HEAD
+    aigov_policy_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -469,6 +702,9 @@ int main(void)
         cmocka_unit_test(test_replay_bad_lines),
         cmocka_unit_test(test_replay_hand_records),
         cmocka_unit_test(test_replay_file_edges),
+        cmocka_unit_test(test_replay_unread),
+        cmocka_unit_test(test_replay_n_shares_max_tokens),
+        cmocka_unit_test(test_replay_bad_markers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

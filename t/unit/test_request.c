@@ -2278,6 +2278,7 @@ test_token_ids(void **state)
     assert_int_equal(rq.token_ids, 6);
     assert_non_null(rq.unread);
     assert_non_null(strstr(rq.unread, "token ids"));
+    assert_string_equal(rq.unread_kind, "token_ids");
     /* one token and one character each: limits hold without reading */
     assert_int_equal(rq.prompt_chars, 6);
     assert_int_equal(aigov_request_prompt_tokens(&rq), 6);
@@ -2297,6 +2298,7 @@ test_token_ids(void **state)
         "{\"model\":\"e\",\"input\":[[101,2023],[102]]}"), AIGOV_REQ_OK);
     assert_int_equal(rq.token_ids, 3);
     assert_non_null(rq.unread);
+    assert_string_equal(rq.unread_kind, "token_ids");
     aigov_request_free(&rq);
 
     /* no ids (an empty list of them) is nothing unread */
@@ -2304,6 +2306,7 @@ test_token_ids(void **state)
         "{\"model\":\"e\",\"input\":[[]]}"), AIGOV_REQ_OK);
     assert_int_equal(rq.token_ids, 0);
     assert_null(rq.unread);
+    assert_null(rq.unread_kind);
     aigov_request_free(&rq);
     assert_int_equal(parse(&rq, AIGOV_EP_COMPLETIONS,
         "{\"model\":\"m\",\"prompt\":\"Hello\"}"), AIGOV_REQ_OK);
@@ -2492,6 +2495,7 @@ test_inline_files(void **state)
                         rq.unread ? rq.unread : "(none)");
             assert_int_equal(rq.ntexts, 0);
             assert_non_null(rq.unread);
+            assert_string_equal(rq.unread_kind, "text_file");
             aigov_request_free(&rq);
         }
     }
