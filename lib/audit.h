@@ -211,6 +211,9 @@ typedef struct {
     const char *unread;           /* a request that was read but holds text no filter
                                      can: what ("token_ids", "text_file"), written
                                      "unread":...; NULL left out */
+    int         background;       /* 1: a Responses answer written in the background,
+                                     not streamed (this request got it queued):
+                                     "background":true */
 } aigov_record_t;
 
 /* Nesting of a record line (the record object is level 1) that the

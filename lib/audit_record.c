@@ -229,6 +229,8 @@ json_t *aigov_record_json(const aigov_record_t *r)
         bad |= json_object_set_new(o, "inspected", json_false());
     if (r->unread)
         bad |= set_str(o, "unread", r->unread);
+    if (r->background)
+        bad |= json_object_set_new(o, "background", json_true());
     bad |= json_object_set_new(o, "stream", json_boolean(r->stream));
     bad |= set_str(o, "decision", r->decision);
     bad |= set_str(o, "rule", r->rule);
@@ -763,6 +765,8 @@ size_t aigov_record_write(char *out, size_t cap, const aigov_record_t *r)
         PUT_LIT(&w, ",\"unread\":");
         put_str(&w, r->unread);
     }
+    if (r->background)
+        PUT_LIT(&w, ",\"background\":true");
     if (r->stream)
         PUT_LIT(&w, ",\"stream\":true,\"decision\":");
     else

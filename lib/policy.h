@@ -88,6 +88,10 @@ typedef struct {
                                      decode), for the message. Refused uninspectable only
                                      by a rule with request filters: limits still count
                                      it, answer filters still read the answer */
+    int            answer_later;  /* 1: the model writes the answer after the request
+                                     ends (Responses "background", not streamed): no
+                                     answer filter reads it. Refused uninspectable by
+                                     a rule with answer filters */
 } aigov_policy_input_t;
 
 typedef struct {

@@ -314,6 +314,15 @@ static int filters_requests(const aigov_rule_t *r)
     return 0;
 }
 
+/* The same for answers. */
+static int filters_answers(const aigov_rule_t *r)
+{
+    for (size_t i = 0; i < r->nfilters; i++)
+        if (r->filters[i].stages & AIGOV_STAGE_RESPONSE)
+            return 1;
+    return 0;
+}
+
 static void decide_rule(const aigov_rule_t *r, int index, const aigov_policy_input_t *in,
                         aigov_decision_t *out)
 {
@@ -383,6 +392,14 @@ static void decide_rule(const aigov_rule_t *r, int index, const aigov_policy_inp
         snprintf(out->message, sizeof(out->message),
                  "the gateway cannot read part of this request (%s), and rule %s applies "
                  "request filters to it", in->unread, r->name);
+        return;
+    }
+    if (in->answer_later && filters_answers(r) && !r->uninspectable_allow) {
+        deny(out, r->name, index, "uninspectable");
+        snprintf(out->message, sizeof(out->message),
+                 "the answer to this request is written in the background and fetched "
+                 "later, where no answer filter reads it, and rule %s applies answer "
+                 "filters to it; stream it, or ask without \"background\"", r->name);
         return;
     }
     out->limits = *lim;

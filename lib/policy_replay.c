@@ -82,7 +82,7 @@ typedef struct {
     const char  *phase, *decision, *rule, *policy, *id, *sub, *model, *endpoint, *path;
     const char  *unread;
     long long    status, max_tokens, prompt_chars, n;
-    int          injected, inspected;
+    int          injected, inspected, background;
     const json_t *claims, *filters;
 } fields_t;
 
@@ -126,8 +126,9 @@ static const char *read_fields(const json_t *rec, fields_t *f)
         return "\"max_tokens_injected\" is not true or false";
     if (get_bool(rec, "inspected", 1, &f->inspected) != 0)
         return "\"inspected\" is not true or false";
-    /* Records written before "n" and "unread" lack them: they replay as
-     * one answer and every text read (docs/audit.md). */
+    /* Records written before "n", "unread" and "background" lack them:
+     * they replay as one answer, every text read and the answer in the
+     * request (docs/audit.md). */
     v = json_object_get(rec, "n");
     f->n = 1;
     if (v && !json_is_null(v)) {
@@ -137,6 +138,8 @@ static const char *read_fields(const json_t *rec, fields_t *f)
     }
     if (get_str(rec, "unread", &f->unread) != 0 || (f->unread && !f->unread[0]))
         return "\"unread\" is not the name of what was not read";
+    if (get_bool(rec, "background", 0, &f->background) != 0)
+        return "\"background\" is not true or false";
     if (!json_is_integer(json_object_get(rec, "status")))
         return "\"status\" is missing or not an integer";
     f->status = (long long) json_integer_value(json_object_get(rec, "status"));
@@ -217,6 +220,7 @@ static int replay_record(aigov_replay_t *r, const json_t *rec)
         in.uninspectable = "a request the gateway did not inspect";
     if (f.unread)
         in.unread = unread_phrase(f.unread);
+    in.answer_later = f.background;
     aigov_policy_decide(r->policy, &in, &d);
 
     changed = d.allow != allow || strcmp(d.rule, f.rule) != 0;

@@ -912,6 +912,10 @@ ngx_http_aigov_decide(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
      * and the record keeps it ("unread") so that a replay decides alike */
     in.unread = ctx->parsed ? ctx->req.unread : NULL;
 
+    /* an answer written in the background is fetched later, by a request
+     * no answer filter reads: refused where answer filters apply */
+    in.answer_later = ctx->parsed && ctx->req.background && !ctx->req.stream;
+
     ctx->decision = ngx_pcalloc(r->pool, sizeof(aigov_decision_t));
     if (ctx->decision == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

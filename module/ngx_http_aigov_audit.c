@@ -877,6 +877,7 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
      * replay of the record decides as the gateway did */
     ar.n = ctx->parsed ? ctx->req.n : 1;
     ar.unread = ctx->parsed ? ctx->req.unread_kind : NULL;
+    ar.background = ctx->parsed && ctx->req.background && !ctx->req.stream;
     ar.prompt_chars = ctx->parsed ? (int64_t) ctx->req.prompt_chars : -1;
     ar.stream = ctx->req.stream;
     ar.prompt_tokens = -1;

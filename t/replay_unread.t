@@ -6,7 +6,10 @@
 # replay against a policy without the opt-out refuses what was admitted,
 # one with it admits what was refused, and the policy that wrote the log
 # changes nothing. The answers asked for ("n") are replayed too: they share
-# max_tokens and count against max_n. The log still verifies.
+# max_tokens and count against max_n. A Responses answer written in the
+# background (not streamed) is refused as uninspectable under a rule with
+# answer filters, since it is fetched later where none reads it; its record
+# says "background":true and replays alike. The log still verifies.
 
 use strict;
 use warnings;
@@ -29,7 +32,8 @@ my ($key, $pub) = AigovJWT::keypair($d, 'k', 'p256');
 system("$aigov keygen --out $d/audit.key --name test.example/aigov >/dev/null 2>&1") == 0 or die 'keygen';
 
 # %s: what the rules "tools" and "strict" say about requests they cannot
-# read, and the answers "few" allows
+# read, the answers "few" allows, and what "late" says about answers it
+# cannot read
 my $POLICY = <<'YAML';
 version: 1
 default: deny
@@ -64,15 +68,24 @@ rules:
     limits:
 %s      max_tokens: 1000
     decision: allow
+  - name: late
+    when:
+      groups: [late]
+    filters:
+      - plugin: blocklist
+        stages: [response]
+        action: block
+        config: {terms: ["project neptune"]}
+%s    decision: allow
 YAML
 my $OPT = "    uninspectable: allow\n";
 sub policy {
-    my ($name, $tools, $strict, $few) = @_;
-    return $t->write_file($name, sprintf($POLICY, $tools, $strict, $few));
+    my ($name, $tools, $strict, $few, $late) = @_;
+    return $t->write_file($name, sprintf($POLICY, $tools, $strict, $few, $late // ''));
 }
 my $live = policy('live.yaml', $OPT, '', '');
 my $closed = policy('closed.yaml', '', '', '');           # tools loses its opt-out
-my $open = policy('open.yaml', $OPT, $OPT, '');           # strict gains one
+my $open = policy('open.yaml', $OPT, $OPT, '', $OPT);     # strict and late gain one
 my $fewer = policy('fewer.yaml', $OPT, '', "      max_n: 2\n");
 
 $t->write_conf($t->gateway_conf(
@@ -85,7 +98,7 @@ $t->start_nginx;
 
 my %tok = map { $_ => AigovJWT::mint(alg => 'ES256', key => $key,
                                      claims => { sub => "u-$_", groups => [$_] }) }
-          qw(tools strict capped few);
+          qw(tools strict capped few late);
 
 # "Tell me about project neptune" in cl100k
 my $IDS = '[41551,757,922,2447,841,53014]';
@@ -106,6 +119,10 @@ for my $c (
      '{"model":"m","n":4,"max_tokens":100,"messages":[{"role":"user","content":"hi"}]}', 200],
     ['few four large', 'few', '/v1/chat/completions',
      '{"model":"m","n":4,"max_tokens":400,"messages":[{"role":"user","content":"hi"}]}', 403],
+    ['late bg',        'late', '/v1/responses', '{"model":"m","input":"hi","background":true}', 403],
+    ['late bg stream', 'late', '/v1/responses',
+     '{"model":"m","input":"hi","background":true,"stream":true}', 200],
+    ['late plain',     'late', '/v1/responses', '{"model":"m","input":"hi","background":false}', 200],
 ) {
     my ($name, $g, $path, $body, $want) = @$c;
     my $r = $t->request('POST', $path, body => $body,
@@ -115,7 +132,7 @@ for my $c (
     $sent{$name} = $r->{headers}{'x-aigov-request-id'};
     if (($want // 0) == 403) {
         my $code = (AigovTest::json($r) // {})->{error}{code} // '';
-        is($code, $name =~ /ids/ ? 'uninspectable' : 'max_tokens_exceeded', "gateway: $name: code $code");
+        is($code, $name =~ /ids|bg/ ? 'uninspectable' : 'max_tokens_exceeded', "gateway: $name: code $code");
     }
 }
 $t->stop_nginx;
@@ -140,6 +157,10 @@ is(rec_of('tools unknown')->{inspected}, JSON::PP::false, 'record: ... it is "in
 is(rec_of('few four')->{n}, 4, 'record: "n":4');
 is(rec_of('few four large')->{n}, 4, 'record: "n":4 on the refusal');
 ok(!exists rec_of('strict text')->{n}, 'record: one answer, no "n"');
+is(rec_of('late bg')->{phase}, 'deny', 'record: a background answer refused');
+is(rec_of('late bg')->{background}, JSON::PP::true, 'record: "background":true');
+ok(!exists rec_of('late bg stream')->{background}, 'record: streamed, the answer comes here: no "background"');
+ok(!exists rec_of('late plain')->{background}, 'record: background false: no "background"');
 
 sub replay {
     my ($policy) = @_;
@@ -148,7 +169,7 @@ sub replay {
     my $j = eval { decode_json($out) };
     ok($j, "replay $policy: JSON") or diag($out);
     is(scalar @{ $j->{unreadable_lines} // [] }, 0, "replay $policy: every line read");
-    is($j->{compared}, 9, "replay $policy: every request compared") or diag($out);
+    is($j->{compared}, 12, "replay $policy: every request compared") or diag($out);
     return ($rc, { map { $_->{seq} => $_ } @{ $j->{changes} // [] } });
 }
 sub changed_names {
@@ -182,7 +203,8 @@ like(($ch->{ $seq{'tools file'} // -1 } // {})->{now}{message} // '', qr/text fi
 # the reverse: with the opt-out the refusal would be admitted
 ($rc, $ch) = replay($open);
 is($rc, 1, 'replay, opt-out: exit 1');
-is_deeply(changed_names($ch), [ 'strict ids' ], 'replay, opt-out: only the refusal changes');
+is_deeply(changed_names($ch), [ 'late bg', 'strict ids' ], 'replay, opt-out: only the refusals change');
+is(($ch->{ $seq{'late bg'} // -1 } // {})->{now}{decision}, 'allow', 'replay, opt-out: the background answer is admitted');
 my $c = $ch->{ $seq{'strict ids'} // -1 } // {};
 is($c->{recorded}{decision}, 'deny', 'replay, opt-out: it was refused');
 is($c->{now}{decision}, 'allow', 'replay, opt-out: it is admitted');

@@ -64,8 +64,9 @@ static void replay_help(FILE *f)
         "token, 413, 429 quota, 503 audit, 403 by a filter), requests served with no\n"
         "policy, completion records (phase \"done\", which repeat the admission) and\n"
         "checkpoint lines. Lines that are not readable records are reported on stderr\n"
-        "(LOG:LINE: reason) and skipped. Records written before aigov kept \"n\" and\n"
-        "\"unread\" are decided as one answer whose every text was read.\n"
+        "(LOG:LINE: reason) and skipped. Records written before aigov kept \"n\",\n"
+        "\"unread\" and \"background\" are decided as one answer whose every text was\n"
+        "read.\n"
         "\n"
         "Exit status: 0 no compared request would be decided differently, 1 some would\n"
         "(like diff), 2 usage error, unreadable file, or a policy with errors.\n");

@@ -438,7 +438,7 @@ static void test_filters_built_and_destroyed(void **state)
     char *errors = NULL;
     aigov_policy_t *p;
     json_t *claims = json_pack("{s:s}", "sub", "x");
-    aigov_policy_input_t in = { claims, "/v1/chat/completions", NULL, "m", -1, 0, 1, NULL, NULL };
+    aigov_policy_input_t in = { claims, "/v1/chat/completions", NULL, "m", -1, 0, 1, NULL, NULL, 0 };
     aigov_decision_t d;
     (void) state;
 

@@ -607,6 +607,64 @@ static void test_unread(void **state)
     aigov_policy_free(p);
 }
 
+/* An answer written in the background is refused where answer filters
+ * apply (nothing reads it), not where only request filters or limits do. */
+static void test_answer_later(void **state)
+{
+    aigov_policy_t *p = must_load("version: 1\nrules:\n"
+        "  - {name: requests, decision: allow, when: {groups: [q]},\n"
+        "     filters: [{plugin: pii, stages: [request], action: redact}]}\n"
+        "  - {name: both, decision: allow, when: {groups: [b]},\n"
+        "     filters: [{plugin: pii, action: block}]}\n"
+        "  - {name: answers, decision: allow, when: {groups: [a]},\n"
+        "     filters: [{plugin: pii, stages: [response], action: redact}]}\n"
+        "  - {name: capped, decision: allow, when: {groups: [c]},\n"
+        "     limits: {tokens_per_day: 900}}\n"
+        "  - {name: optout, decision: allow, when: {groups: [o]}, uninspectable: allow,\n"
+        "     filters: [{plugin: pii, action: redact}]}\n");
+    static const struct { const char *group; const char *want; } c[] = {
+        { "q", "requests" },
+        { "b", "deny:both:uninspectable" },
+        { "a", "deny:answers:uninspectable" },
+        { "c", "capped" },
+        { "o", "optout" },
+    };
+
+    (void) state;
+    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        char claims_json[64], got[160];
+        aigov_decision_t d;
+        aigov_policy_input_t in;
+        json_t *claims;
+
+        snprintf(claims_json, sizeof(claims_json), "{\"sub\":\"a\",\"groups\":[\"%s\"]}", c[i].group);
+        claims = json_loads(claims_json, 0, NULL);
+        memset(&in, 0, sizeof(in));
+        in.claims = claims;
+        in.path = "/v1/responses";
+        in.endpoint = "/v1/responses";
+        in.model = "m";
+        in.max_tokens = -1;
+        in.prompt_chars = 6;
+        in.answer_later = 1;
+        aigov_policy_decide(p, &in, &d);
+        if (d.allow)
+            snprintf(got, sizeof(got), "%s", d.rule);
+        else
+            snprintf(got, sizeof(got), "deny:%s:%s", d.rule, d.code);
+        assert_string_equal(got, c[i].want);
+        if (!d.allow) {
+            assert_int_equal(d.status, 403);
+            assert_non_null(strstr(d.message, "written in the background"));
+        }
+        in.answer_later = 0;
+        aigov_policy_decide(p, &in, &d);
+        assert_true(d.allow);
+        json_decref(claims);
+    }
+    aigov_policy_free(p);
+}
+
 static void test_uninspectable_and_max_n_errors(void **state)
 {
     char *errors = NULL;
@@ -661,7 +719,7 @@ static void test_rule_check_reports_condition(void **state)
 {
     aigov_policy_t *p = must_load(tiers);
     json_t *c = json_pack("{s:s,s:[s]}", "sub", "ian", "groups", "interns");
-    aigov_policy_input_t in = { c, CHAT, CHAT, "gpt-4o", -1, 0, 1, NULL, NULL };
+    aigov_policy_input_t in = { c, CHAT, CHAT, "gpt-4o", -1, 0, 1, NULL, NULL, 0 };
     unsigned line = 0;
     (void) state;
 
@@ -833,6 +891,7 @@ int main(void)
         cmocka_unit_test(test_n_multiplies_max_tokens),
         cmocka_unit_test(test_uninspectable),
         cmocka_unit_test(test_unread),
+        cmocka_unit_test(test_answer_later),
         cmocka_unit_test(test_uninspectable_and_max_n_errors),
         cmocka_unit_test(test_groups_for_audit),
         cmocka_unit_test(test_rule_check_reports_condition),

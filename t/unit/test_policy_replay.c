@@ -666,6 +666,8 @@ static void test_replay_bad_markers(void **state)
         { HEAD "\"inspected\":\"false\"}", "inspected" },
         { HEAD "\"inspected\":0}", "inspected" },
         { HEAD "\"max_tokens_injected\":\"yes\"}", "max_tokens_injected" },
+        { HEAD "\"background\":\"true\"}", "background" },
+        { HEAD "\"background\":1}", "background" },
     };
     const size_t nbad = sizeof(bad_lines) / sizeof(bad_lines[0]);
 
