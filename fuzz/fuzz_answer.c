@@ -1,4 +1,4 @@
-// build: lib/sse.c lib/answer.c lib/filter.c lib/normalize.c lib/request.c lib/endpoint.c lib/json_string.c lib/errbuf.c
+// build: lib/sse.c lib/answer.c lib/filter.c lib/normalize.c lib/request.c lib/endpoint.c lib/json_string.c lib/errbuf.c lib/base64.c
 /*
  * libFuzzer target for lib/answer's streams under a filter: every input is
  * fed as an SSE stream to two answers, one reading the usual events in

@@ -1,4 +1,4 @@
-// build: lib/merkle.c lib/checkpoint.c lib/audit_record.c lib/json_check.c lib/audit_verify.c lib/audit_recover.c lib/audit_files.c lib/audit_policy.c lib/hex.c lib/sha256.c lib/errbuf.c lib/policy_*.c lib/json_string.c lib/claim_path.c lib/endpoint.c
+// build: lib/merkle.c lib/checkpoint.c lib/audit_record.c lib/json_check.c lib/audit_verify.c lib/audit_recover.c lib/audit_files.c lib/audit_policy.c lib/hex.c lib/sha256.c lib/errbuf.c lib/policy_*.c lib/json_string.c lib/claim_path.c lib/endpoint.c lib/base64.c
 /*
  * libFuzzer target for lib/audit: what an auditor feeds the verifier is
  * hostile by definition.

@@ -1,4 +1,4 @@
-// build: lib/audit_report.c lib/audit_policy.c lib/audit_files.c lib/audit_record.c lib/json_check.c lib/checkpoint.c lib/merkle.c lib/hmac.c lib/hex.c lib/sha256.c lib/errbuf.c lib/policy_*.c lib/claim_path.c lib/endpoint.c lib/json_string.c
+// build: lib/audit_report.c lib/audit_policy.c lib/audit_files.c lib/audit_record.c lib/json_check.c lib/checkpoint.c lib/merkle.c lib/hmac.c lib/hex.c lib/sha256.c lib/errbuf.c lib/policy_*.c lib/claim_path.c lib/endpoint.c lib/json_string.c lib/base64.c
 /*
  * libFuzzer target for the auditor's readers that skip jansson for speed
  * (lib/audit_report.c, aigov_json_each, policy records, hash key files):

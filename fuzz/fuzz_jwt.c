@@ -1,4 +1,4 @@
-// build: lib/identity.c lib/jwk.c lib/jws.c lib/token_cache.c lib/jwt_sign.c lib/errbuf.c lib/claim_path.c
+// build: lib/identity.c lib/jwk.c lib/jws.c lib/token_cache.c lib/jwt_sign.c lib/errbuf.c lib/claim_path.c lib/base64.c
 /*
  * libFuzzer target for lib/identity: Authorization headers, key files
  * (PEM, JWKS), signing keys and, with a signature the harness makes itself,

@@ -1,4 +1,4 @@
-// build: lib/request.c lib/endpoint.c lib/json_string.c lib/errbuf.c
+// build: lib/request.c lib/endpoint.c lib/json_string.c lib/errbuf.c lib/base64.c
 /*
  * libFuzzer target for lib/request.c.
  *

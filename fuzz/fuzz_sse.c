@@ -1,4 +1,4 @@
-// build: lib/sse.c lib/answer.c lib/filter.c lib/normalize.c lib/request.c lib/endpoint.c lib/json_string.c lib/errbuf.c
+// build: lib/sse.c lib/answer.c lib/filter.c lib/normalize.c lib/request.c lib/endpoint.c lib/json_string.c lib/errbuf.c lib/base64.c
 /*
  * libFuzzer target for lib/sse (and the pass-through path of lib/answer
  * that reads usage from events). The first byte picks the chunk size, so

@@ -143,11 +143,6 @@ typedef struct {
 aigov_note_status_t aigov_checkpoint_open(const char *note, size_t len, const aigov_vkey_t *key,
                                           aigov_checkpoint_t *cp, char *why, size_t whylen);
 
-/* base64 (standard alphabet, padded), used by the tool too. */
-size_t aigov_b64_encode(const uint8_t *in, size_t len, char *out);  /* out: 4*((len+2)/3)+1 */
-/* Strict decode; returns the length or -1. */
-long aigov_b64_decode(const char *in, size_t len, uint8_t *out, size_t cap);
-
 /* ---- records (audit_record.c) -------------------------------------------- */
 
 /* One entry of a record's "filters", as plain data: lets the module log

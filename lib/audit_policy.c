@@ -10,6 +10,7 @@
 #include "audit.h"
 #include "audit_files.h"
 #include "audit_policy.h"
+#include "base64.h"
 #include "hex.h"
 #include "sha256.h"
 
@@ -42,7 +43,7 @@ char *aigov_policy_record_body(const aigov_policy_t *p, int64_t ts_us, size_t *l
                 json_decref(f);
                 goto out;
             }
-            aigov_b64_encode((const uint8_t *) t, tlen, b);
+            aigov_b64_encode((const uint8_t *) t, tlen, b, AIGOV_B64_STD);
             json_object_set_new(f, "text_base64", json_string(b));
             free(b);
         }
@@ -252,7 +253,7 @@ int aigov_policy_record_read(const char *line, size_t len, aigov_policy_record_t
             size_t blen = json_string_length(b);
             long l;
             out->texts[i] = malloc(blen + 1);
-            l = out->texts[i] ? aigov_b64_decode(json_string_value(b), blen, (uint8_t *) out->texts[i], blen) : -1;
+            l = out->texts[i] ? aigov_b64_decode(json_string_value(b), blen, (uint8_t *) out->texts[i], blen, AIGOV_B64_STD) : -1;
             if (l < 0) {
                 snprintf(why, whylen, "file %zu's text_base64 is not base64", i + 1);
                 goto fail;

@@ -21,6 +21,7 @@
 #include <openssl/err.h>
 
 #include "audit.h"
+#include "base64.h"
 #include "sha256.h"
 
 #define NOTE_MAX       (1 << 20)
@@ -36,77 +37,6 @@ struct aigov_signer {
     uint8_t   id[4];
     char      vkey[NAME_MAX_LEN + 80];
 };
-
-/* ---- base64 ------------------------------------------------------------- */
-
-static const char b64chars[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-size_t aigov_b64_encode(const uint8_t *in, size_t len, char *out)
-{
-    size_t o = 0, i = 0;
-
-    for (; i + 2 < len; i += 3) {
-        uint32_t v = (uint32_t) in[i] << 16 | (uint32_t) in[i + 1] << 8 | in[i + 2];
-        out[o++] = b64chars[v >> 18];
-        out[o++] = b64chars[(v >> 12) & 63];
-        out[o++] = b64chars[(v >> 6) & 63];
-        out[o++] = b64chars[v & 63];
-    }
-    if (i < len) {
-        uint32_t v = (uint32_t) in[i] << 16 | (i + 1 < len ? (uint32_t) in[i + 1] << 8 : 0);
-        out[o++] = b64chars[v >> 18];
-        out[o++] = b64chars[(v >> 12) & 63];
-        out[o++] = i + 1 < len ? b64chars[(v >> 6) & 63] : '=';
-        out[o++] = '=';
-    }
-    out[o] = '\0';
-    return o;
-}
-
-static int b64val(char c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-
-/* Strict: padded, no whitespace, unused bits zero, so one value has one
- * spelling and a changed character is always a changed value. */
-long aigov_b64_decode(const char *in, size_t len, uint8_t *out, size_t cap)
-{
-    size_t o = 0;
-
-    if (len % 4 != 0)
-        return -1;
-    for (size_t i = 0; i < len; i += 4) {
-        int v[4], pad = 0;
-        for (int j = 0; j < 4; j++) {
-            if (in[i + j] == '=' && i + 4 == len && j >= 2) {
-                v[j] = 0;
-                pad++;
-            } else if (pad) {
-                return -1;
-            } else if ((v[j] = b64val(in[i + j])) < 0) {
-                return -1;
-            }
-        }
-        if (pad == 2 && in[i + 2] != '=')
-            return -1;
-        uint32_t x = (uint32_t) v[0] << 18 | (uint32_t) v[1] << 12 | (uint32_t) v[2] << 6 | (uint32_t) v[3];
-        if ((pad == 1 && (x & 0xff)) || (pad == 2 && (x & 0xffff)))
-            return -1;
-        if (o + 3 - (size_t) pad > cap)
-            return -1;
-        out[o++] = x >> 16;
-        if (pad < 2) out[o++] = (x >> 8) & 0xff;
-        if (pad < 1) out[o++] = x & 0xff;
-    }
-    return (long) o;
-}
 
 /* ---- keys --------------------------------------------------------------- */
 
@@ -145,7 +75,7 @@ static void fmt_vkey(char *out, size_t cap, const char *name, const uint8_t id[4
 
     k[0] = 0x01;
     memcpy(k + 1, pub, 32);
-    aigov_b64_encode(k, 33, b);
+    aigov_b64_encode(k, 33, b, AIGOV_B64_STD);
     snprintf(out, cap, "%s+%02x%02x%02x%02x+%s", name, id[0], id[1], id[2], id[3], b);
 }
 
@@ -249,7 +179,7 @@ int aigov_vkey_parse(aigov_vkey_t *k, const char *vkey, char *err, size_t errlen
             snprintf(err, errlen, "verifier key: the key ID is not 8 hex digits");
             return -1;
         }
-    n = aigov_b64_decode(p2 + 1, len - (size_t) (p2 + 1 - vkey), raw, sizeof(raw));
+    n = aigov_b64_decode(p2 + 1, len - (size_t) (p2 + 1 - vkey), raw, sizeof(raw), AIGOV_B64_STD);
     if (n != 33 || raw[0] != 0x01) {
         snprintf(err, errlen, "verifier key: the key is not an Ed25519 key (type 0x01 and 32 bytes)");
         return -1;
@@ -331,7 +261,7 @@ char *aigov_note_sign(const aigov_signer_t *s, const char *body, size_t body_len
     }
     EVP_MD_CTX_free(c);
     memcpy(sig, s->id, 4);
-    aigov_b64_encode(sig, sizeof(sig), b64);
+    aigov_b64_encode(sig, sizeof(sig), b64, AIGOV_B64_STD);
 
     cap = body_len + 1 + sizeof(EM_DASH) + 1 + nlen + 1 + strlen(b64) + 2;
     out = malloc(cap);
@@ -401,14 +331,14 @@ static char *checkpoint_line(const aigov_signer_t *s, uint64_t size, const uint8
 
     if (body == NULL)
         return NULL;
-    aigov_b64_encode(root, 32, b64);
+    aigov_b64_encode(root, 32, b64, AIGOV_B64_STD);
     n = (size_t) snprintf(body, cap, "%s\n%llu\n%s\n", s->name, (unsigned long long) size, b64);
     if (range) {
         memcpy(body + n, RANGE_EXT, sizeof(RANGE_EXT) - 1);
         n += sizeof(RANGE_EXT) - 1;
         for (size_t i = 0; i < range_len; i++) {
             body[n++] = ' ';
-            n += aigov_b64_encode(range[i], 32, body + n);
+            n += aigov_b64_encode(range[i], 32, body + n, AIGOV_B64_STD);
         }
         body[n++] = '\n';
     }
@@ -472,7 +402,7 @@ static int parse_range(const char *p, size_t len, aigov_checkpoint_t *cp)
         i++;
         for (j = i; j < len && p[j] != ' '; j++)
             ;
-        if (cp->range_len == 64 || aigov_b64_decode(p + i, j - i, cp->range[cp->range_len], 32) != 32)
+        if (cp->range_len == 64 || aigov_b64_decode(p + i, j - i, cp->range[cp->range_len], 32, AIGOV_B64_STD) != 32)
             return -1;
         cp->range_len++;
         i = j;
@@ -501,7 +431,7 @@ static aigov_note_status_t parse_body(const char *b, size_t len, aigov_checkpoin
             if (parse_u64(line, ll, &cp->size) < 0 || cp->size > INT64_MAX)
                 return malformed(why, whylen, "the checkpoint tree size is not a decimal number");
         } else if (n == 2) {
-            if (aigov_b64_decode(line, ll, cp->root, 32) != 32)
+            if (aigov_b64_decode(line, ll, cp->root, 32, AIGOV_B64_STD) != 32)
                 return malformed(why, whylen, "the checkpoint root hash is not 32 bytes of base64");
         } else if (ll >= sizeof(RANGE_EXT) - 1 && memcmp(line, RANGE_EXT, sizeof(RANGE_EXT) - 1) == 0
                    && (ll == sizeof(RANGE_EXT) - 1 || line[sizeof(RANGE_EXT) - 1] == ' ')) {
@@ -582,7 +512,7 @@ aigov_note_status_t aigov_checkpoint_open(const char *note, size_t len, const ai
         if (sp == NULL || !name_ok(name, (size_t) (sp - name)))
             return malformed(why, whylen, "a signature line has no valid key name");
         name_len = (size_t) (sp - name);
-        n = aigov_b64_decode(sp + 1, (size_t) (nl - sp - 1), raw, sizeof(raw));
+        n = aigov_b64_decode(sp + 1, (size_t) (nl - sp - 1), raw, sizeof(raw), AIGOV_B64_STD);
         if (n < 5)
             return malformed(why, whylen, "a signature line's signature is not base64 of key ID and signature");
         if (first[0] == '\0')

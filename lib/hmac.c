@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit.h"
+#include "base64.h"
 #include "hmac.h"
 
 #define KEY_MIN  16
@@ -58,7 +58,7 @@ int aigov_hmac_key_load(aigov_hmac_key_t *k, const char *path, char *err, size_t
             snprintf(err, errlen, "%s:%u: not \"<key id> <base64 key>\"", path, lineno);
             goto out;
         }
-        n = aigov_b64_decode(b64, strlen(b64), key, sizeof(key));
+        n = aigov_b64_decode(b64, strlen(b64), key, sizeof(key), AIGOV_B64_STD);
         if (n < 0) {
             snprintf(err, errlen, "%s:%u: the key is not base64", path, lineno);
             goto out;

@@ -1,6 +1,7 @@
 /*
- * jws: base64url and the JWS signature algorithms (RFC 7515, 7518) on top of
- * OpenSSL EVP. ES signatures travel as raw r||s of fixed width, not DER.
+ * jws: base64url (lib/base64's, allocated) and the JWS signature algorithms
+ * (RFC 7515, 7518) on top of OpenSSL EVP. ES signatures travel as raw r||s
+ * of fixed width, not DER.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rsa.h>
 
+#include "base64.h"
 #include "identity_int.h"
 
 static const aigov_jwa_t jwa_table[] = {
@@ -54,80 +56,35 @@ const char *aigov_kty_name(aigov_kty_t kty)
     return "?";
 }
 
-static int b64url_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '-') return 62;
-    if (c == '_') return 63;
-    return -1;
-}
+/* The JOSE spelling (RFC 7515 2): base64url without '=', strict. */
+#define B64URL (AIGOV_B64_URL | AIGOV_B64_NOPAD)
 
 int aigov_id_b64url_decode(const char *s, size_t len, unsigned char **out, size_t *outlen)
 {
+    unsigned char *buf;
+    long           n;
+
     *out = NULL;
     *outlen = 0;
-    /* One leftover character carries only 6 bits: never a whole byte. */
-    if (len % 4 == 1)
-        return -1;
-    unsigned char *buf = malloc(len / 4 * 3 + 3);
-    if (buf == NULL)
+    /* 3 bytes per 4 letters, at most 2 for a tail, and the NUL */
+    if ((buf = malloc(len / 4 * 3 + 3)) == NULL)
         return -2;
-    size_t n = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        int v = b64url_value((unsigned char) s[i]);
-        if (v < 0) {
-            free(buf);
-            return -1;
-        }
-        acc = (acc << 6) | (uint32_t) v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            buf[n++] = (unsigned char) (acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    /* Non-zero unused bits would let two spellings decode to the same bytes. */
-    if (acc != 0) {
+    if ((n = aigov_b64_decode(s, len, buf, len / 4 * 3 + 2, B64URL)) < 0) {
         free(buf);
         return -1;
     }
     buf[n] = '\0';
     *out = buf;
-    *outlen = n;
+    *outlen = (size_t) n;
     return 0;
 }
 
 char *aigov_id_b64url_encode(const unsigned char *p, size_t len)
 {
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    char *out = malloc(len / 3 * 4 + 5);
-    if (out == NULL)
-        return NULL;
-    size_t n = 0, i = 0;
-    for (; i + 3 <= len; i += 3) {
-        uint32_t v = (uint32_t) p[i] << 16 | (uint32_t) p[i + 1] << 8 | p[i + 2];
-        out[n++] = alphabet[v >> 18 & 63];
-        out[n++] = alphabet[v >> 12 & 63];
-        out[n++] = alphabet[v >> 6 & 63];
-        out[n++] = alphabet[v & 63];
-    }
-    if (len - i == 1) {
-        uint32_t v = (uint32_t) p[i] << 16;
-        out[n++] = alphabet[v >> 18 & 63];
-        out[n++] = alphabet[v >> 12 & 63];
-    } else if (len - i == 2) {
-        uint32_t v = (uint32_t) p[i] << 16 | (uint32_t) p[i + 1] << 8;
-        out[n++] = alphabet[v >> 18 & 63];
-        out[n++] = alphabet[v >> 12 & 63];
-        out[n++] = alphabet[v >> 6 & 63];
-    }
-    out[n] = '\0';
+    char *out = malloc(AIGOV_B64_ROOM(len));
+
+    if (out != NULL)
+        aigov_b64_encode(p, len, out, B64URL);
     return out;
 }
 

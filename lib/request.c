@@ -23,6 +23,7 @@
  * root object's closing brace. An unedited body serialises byte for byte.
  */
 #include "request.h"
+#include "base64.h"
 #include "json_string.h"
 #include "utf8.h"
 #include "errbuf.h"
@@ -1955,76 +1956,6 @@ text_media_type(const char *t, size_t n)
            || ascii_iends(t, n, "+yaml");
 }
 
-static signed char
-b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return (signed char) (c - 'A');
-    if (c >= 'a' && c <= 'z')
-        return (signed char) (c - 'a' + 26);
-    if (c >= '0' && c <= '9')
-        return (signed char) (c - '0' + 52);
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/*
- * Standard base64 in[0..n) into out, which may be in itself (the output
- * never overtakes the input); ASCII white space is skipped (MIME breaks
- * lines), "=" padding may end it or be left out. Stops before writing
- * past limit bytes. With partial, in is the start of a longer text: its
- * last letters, short of four, are left for later. The length written,
- * or -1 when it is not base64.
- */
-static long
-b64_decode(const char *in, size_t n, char *out, size_t limit, int partial)
-{
-    const unsigned char *p = (const unsigned char *) in;
-    size_t   i, o = 0, pad = 0;
-    uint32_t acc = 0;
-    unsigned k = 0;
-
-    for (i = 0; i < n; i++) {
-        signed char d;
-
-        if (p[i] == ' ' || p[i] == '\n' || p[i] == '\r' || p[i] == '\t')
-            continue;
-        if (p[i] == '=') {
-            pad++;
-            continue;
-        }
-        if (pad > 0 || (d = b64_value(p[i])) < 0)
-            return -1;              /* a letter after padding, or no letter */
-        acc = acc << 6 | (uint32_t) d;
-        if (++k == 4) {
-            if (limit - o < 3)
-                return (long) o;
-            out[o++] = (char) (acc >> 16);
-            out[o++] = (char) (acc >> 8);
-            out[o++] = (char) acc;
-            acc = 0;
-            k = 0;
-        }
-    }
-    if (partial)
-        return (long) o;
-    /* a tail of 2 or 3 letters holds 1 or 2 bytes; 1 letter holds none */
-    if (k == 1 || pad > 2 || (pad > 0 && (k + pad) % 4 != 0))
-        return -1;
-    if (k > 1 && limit - o < k - 1)
-        return (long) o;
-    if (k == 2) {
-        out[o++] = (char) (acc >> 4);
-    } else if (k == 3) {
-        out[o++] = (char) (acc >> 10);
-        out[o++] = (char) (acc >> 2);
-    }
-    return (long) o;
-}
-
 /* Whether s[0..n) is UTF-8 that may end inside a character (the start of
  * a longer text), without NUL. */
 static int
@@ -2137,7 +2068,8 @@ read_file(parse_ctx_t *cx, const char *label, uint32_t v, const char *hint,
             return FILE_MEDIA;
         /* Declared binary: its first bytes tell a PDF or an image (bytes
          * that are no UTF-8) from text. */
-        dl = b64_decode(head + pre, hl - pre, bytes, sizeof(bytes), !whole);
+        dl = aigov_b64_decode(head + pre, hl - pre, (uint8_t *) bytes, sizeof(bytes),
+                              whole ? AIGOV_B64_LAX : AIGOV_B64_LAX | AIGOV_B64_PARTIAL);
         if (dl < 0 || !utf8_prefix_valid(bytes, (size_t) dl))
             return FILE_MEDIA;
     }
@@ -2150,7 +2082,7 @@ read_file(parse_ctx_t *cx, const char *label, uint32_t v, const char *hint,
     }
     u = cx->sp;
     l = aigov_json_unescape(raw, rl, u);
-    dl = b64_decode(u + pre, l - pre, u + pre, (size_t) -1, 0);
+    dl = aigov_b64_decode(u + pre, l - pre, (uint8_t *) u + pre, (size_t) -1, AIGOV_B64_LAX);
     if (dl < 0 || memchr(u + pre, '\0', (size_t) dl) != NULL
         || !utf8_valid(u + pre, (size_t) dl))
     {
@@ -2763,42 +2695,17 @@ aigov_request_free(aigov_request_t *rq)
 
 /* ---- edits -------------------------------------------------------------- */
 
-static const char b64_letters[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 /* pre and s[0..n) in base64, NUL-terminated, malloc'd: an inline file's
  * new value. */
 static char *
 b64_wire(const char *pre, size_t prelen, const char *s, size_t n)
 {
-    const unsigned char *p = (const unsigned char *) s;
-    char  *w, *o;
-    size_t i;
+    char *w;
 
-    if ((w = malloc(prelen + (n + 2) / 3 * 4 + 1)) == NULL)
+    if ((w = malloc(prelen + AIGOV_B64_ROOM(n))) == NULL)
         return NULL;
     memcpy(w, pre, prelen);
-    o = w + prelen;
-    for (i = 0; i + 3 <= n; i += 3) {
-        uint32_t v = (uint32_t) p[i] << 16 | (uint32_t) p[i + 1] << 8 | p[i + 2];
-
-        *o++ = b64_letters[v >> 18];
-        *o++ = b64_letters[(v >> 12) & 63];
-        *o++ = b64_letters[(v >> 6) & 63];
-        *o++ = b64_letters[v & 63];
-    }
-    if (n - i == 1) {
-        *o++ = b64_letters[p[i] >> 2];
-        *o++ = b64_letters[(p[i] & 3) << 4];
-        *o++ = '=';
-        *o++ = '=';
-    } else if (n - i == 2) {
-        *o++ = b64_letters[p[i] >> 2];
-        *o++ = b64_letters[(p[i] & 3) << 4 | p[i + 1] >> 4];
-        *o++ = b64_letters[(p[i + 1] & 15) << 2];
-        *o++ = '=';
-    }
-    *o = '\0';
+    aigov_b64_encode((const uint8_t *) s, n, w + prelen, AIGOV_B64_STD);
     return w;
 }
 

@@ -22,6 +22,7 @@
 #include "aigov.h"
 #include "audit.h"
 #include "audit_files.h"
+#include "base64.h"
 #include "hex.h"
 #include "hmac.h"
 #include "sha256.h"
@@ -65,7 +66,7 @@ static int hash_keygen(int argc, char **argv)
         fprintf(stderr, "aigov audit hash-keygen: the id must be 1 to 64 of A-Z a-z 0-9 . _ -\n");
         return AIGOV_EXIT_USAGE;
     }
-    aigov_b64_encode(key, sizeof(key), b64);
+    aigov_b64_encode(key, sizeof(key), b64, AIGOV_B64_STD);
     n = (size_t) snprintf(line, sizeof(line), "%s %s\n", id, b64);
     fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | (force ? 0 : O_EXCL), 0600);
     if (fd < 0 || write(fd, line, n) != (ssize_t) n || close(fd) != 0) {
