@@ -12,8 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
+#include "ascii.h"
 #include "claim_path.h"
 #include "errbuf.h"
 #include "identity.h"
@@ -276,7 +276,7 @@ int aigov_identity_add_audience(aigov_identity_t *id, const char *aud)
 static size_t typ_norm(const char *t, size_t len, char *out, size_t outlen)
 {
     size_t n = 0;
-    if (len > 12 && strncasecmp(t, "application/", 12) == 0 && memchr(t + 12, '/', len - 12) == NULL) {
+    if (len > 12 && aigov_ascii_ieq(t, 12, "application/") && memchr(t + 12, '/', len - 12) == NULL) {
         t += 12;
         len -= 12;
     }
@@ -286,7 +286,7 @@ static size_t typ_norm(const char *t, size_t len, char *out, size_t outlen)
         unsigned char c = (unsigned char) t[i];
         if (c == '\0')
             return (size_t) -1;
-        out[n++] = (char) (c >= 'A' && c <= 'Z' ? c + 32 : c);
+        out[n++] = (char) aigov_ascii_lower(c);
     }
     out[n] = '\0';
     return n;
@@ -461,7 +461,7 @@ static aigov_id_status_t check_signature(aigov_identity_t *id, json_t *hdr,
         return AIGOV_ID_MALFORMED;
     }
     const char *algname = json_string_value(jalg);
-    if (strcasecmp(algname, "none") == 0) {
+    if (aigov_ascii_ieq(algname, strlen(algname), "none")) {
         aigov_errorf(msg, msglen, "unsigned tokens (alg none) are not accepted");
         return AIGOV_ID_BAD_ALG;
     }
@@ -660,7 +660,7 @@ static const char *bearer_token(const char *h, size_t len, size_t *toklen,
         aigov_errorf(msg, msglen, "Authorization header is empty");
         return NULL;
     }
-    if (len - i < 6 || strncasecmp(h + i, "Bearer", 6) != 0
+    if (len - i < 6 || !aigov_ascii_ieq(h + i, 6, "bearer")
         || (len - i > 6 && h[i + 6] != ' ' && h[i + 6] != '\t')) {
         aigov_errorf(msg, msglen, "Authorization header does not hold a Bearer token");
         return NULL;

@@ -23,6 +23,7 @@
  * root object's closing brace. An unedited body serialises byte for byte.
  */
 #include "request.h"
+#include "ascii.h"
 #include "base64.h"
 #include "json_string.h"
 #include "utf8.h"
@@ -1877,9 +1878,7 @@ is_data_url(const parse_ctx_t *cx, uint32_t v)
             c = p[1] == '/' ? '/' : 0;      /* \n, \" ... are never a letter */
             p += 2;
         }
-        if (c >= 'A' && c <= 'Z')
-            c += 'a' - 'A';
-        if (c != (unsigned char) lit[i])
+        if (aigov_ascii_lower(c) != (unsigned char) lit[i])
             return 0;
     }
     return 1;
@@ -1896,31 +1895,14 @@ is_data_url(const parse_ctx_t *cx, uint32_t v)
  * the redacted text back as the same data URL, in base64.
  */
 
-/* Lower-case ASCII compare of n bytes of s with the literal lit. */
-static int
-ascii_ieq(const char *s, size_t n, const char *lit)
-{
-    size_t i;
-
-    if (strlen(lit) != n)
-        return 0;
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char) s[i];
-
-        if (c >= 'A' && c <= 'Z')
-            c += 'a' - 'A';
-        if (c != (unsigned char) lit[i])
-            return 0;
-    }
-    return 1;
-}
-
+/* Whether s[0..n) ends with the lower-case suffix, in any ASCII case,
+ * after at least one byte. */
 static int
 ascii_iends(const char *s, size_t n, const char *suffix)
 {
     size_t sl = strlen(suffix);
 
-    return n > sl && ascii_ieq(s + n - sl, sl, suffix);
+    return n > sl && aigov_ascii_ieq(s + n - sl, sl, suffix);
 }
 
 /* Media types of text: text/ anything, none at all (a data: URL without
@@ -1944,12 +1926,12 @@ text_media_type(const char *t, size_t n)
     }
     if (n == 0)
         return 1;
-    if (n > 5 && ascii_ieq(t, 5, "text/"))
+    if (n > 5 && aigov_ascii_ieq(t, 5, "text/"))
         return 1;
-    if (n <= 12 || !ascii_ieq(t, 12, "application/"))
+    if (n <= 12 || !aigov_ascii_ieq(t, 12, "application/"))
         return 0;
     for (i = 0; app[i] != NULL; i++) {
-        if (ascii_ieq(t + 12, n - 12, app[i]))
+        if (aigov_ascii_ieq(t + 12, n - 12, app[i]))
             return 1;
     }
     return ascii_iends(t, n, "+json") || ascii_iends(t, n, "+xml")
@@ -2035,7 +2017,7 @@ read_file(parse_ctx_t *cx, const char *label, uint32_t v, const char *hint,
     /* The header (and the start of the payload) from the first kilobyte:
      * a megabyte of PDF is not copied to learn that it is a PDF. */
     hl = unescape_prefix(raw, rl, head, sizeof(head), &whole);
-    if (hl >= 5 && ascii_ieq(head, 5, "data:")) {
+    if (hl >= 5 && aigov_ascii_ieq(head, 5, "data:")) {
         const char *type = head + 5, *semi;
 
         comma = memchr(head, ',', hl);
@@ -2053,7 +2035,7 @@ read_file(parse_ctx_t *cx, const char *label, uint32_t v, const char *hint,
         text = text_media_type(type, (size_t) ((semi ? semi : comma) - type));
         /* ";base64" ends the header (RFC 2397); else the payload is
          * percent-encoded, which is not read */
-        b64 = pre - 1 >= 12 && ascii_ieq(head + pre - 8, 7, ";base64");
+        b64 = pre - 1 >= 12 && aigov_ascii_ieq(head + pre - 8, 7, ";base64");
         if (!b64)
             return text ? FILE_UNREAD : FILE_MEDIA;
     } else if (hint != NULL || sniff) {
