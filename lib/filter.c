@@ -987,30 +987,83 @@ static int redact_text(aigov_request_t *rq, size_t i, const aigov_inspection_t *
  * bytes within JOIN_REACH of a boundary are read again, and only findings
  * that take bytes of two texts count: what lies inside one text was judged
  * there, and two unrelated messages can only produce a joined match where
- * one ends and the next begins. */
+ * one ends and the next begins.
+ *
+ * Object keys are texts too, and the model reads no key run together with
+ * anything: between a key and its own string value it reads ": " in
+ * quotes, "proj": "ect neptune", which is what the joined reading puts
+ * there (AIGOV_JOIN_PAIR), so no term is made up across it, and a pattern
+ * that takes in that punctuation (a secret's name and its value) finds the
+ * pair as it finds the same JSON written in one text. The term "project
+ * neptune" is not found in "project": "neptune", as it is not in that JSON
+ * in a message: its words are apart there. Around a key otherwise lies
+ * JSON the list does not hold (", ", ": {", ": 5, "): such texts are not
+ * read across at all (AIGOV_JOIN_APART). */
 #define JOIN_REACH  128
+
+static const char pair_gap[] = "\": \"";
 
 typedef struct {
     const aigov_texts_t   *t;
     size_t                *off;      /* off[i]: where text i starts; off[n]: total */
-    size_t                 sep;      /* 0, or 1: a space after each text but the last */
+    size_t                 sep;      /* 0, or 1: a space at AIGOV_JOIN_RUN joins */
 } joined_t;
 
-/* The byte at joined offset at: text i's, or the space after it. */
+static int join_kind(const aigov_texts_t *t, size_t i)
+{
+    return t->join != NULL ? t->join[i] : AIGOV_JOIN_RUN;
+}
+
+/* What the reading puts between text i - 1 and text i, and its length. */
+static const char *join_gap(const joined_t *j, size_t i, size_t *glen)
+{
+    switch (join_kind(j->t, i)) {
+    case AIGOV_JOIN_RUN:
+        *glen = j->sep;
+        return " ";
+    case AIGOV_JOIN_PAIR:
+        *glen = sizeof(pair_gap) - 1;
+        return pair_gap;
+    default:
+        *glen = 0;
+        return "";
+    }
+}
+
+/* Whether a finding across the join before text i is this reading's: a
+ * pair reads the same both times, and counts in the first. */
+static int join_counts(const joined_t *j, size_t i)
+{
+    int k = join_kind(j->t, i);
+
+    return k == AIGOV_JOIN_RUN || (k == AIGOV_JOIN_PAIR && j->sep == 0);
+}
+
+/* The first text from i on that is read apart from the one before it;
+ * n when none is. */
+static size_t next_apart(const aigov_texts_t *t, size_t i)
+{
+    while (i < t->n && join_kind(t, i) != AIGOV_JOIN_APART)
+        i++;
+    return i;
+}
+
+/* The byte at joined offset at: text i's, or the gap after it. */
 static unsigned char joined_byte(const joined_t *j, size_t at)
 {
-    size_t i;
+    size_t i, gl;
 
     for (i = 0; i < j->t->n; i++)
         if (at < j->off[i + 1])
             return at - j->off[i] < j->t->len[i]
-                   ? (unsigned char)j->t->text[i][at - j->off[i]] : ' ';
+                   ? (unsigned char)j->t->text[i][at - j->off[i]]
+                   : (unsigned char)join_gap(j, i + 1, &gl)[at - j->off[i] - j->t->len[i]];
     return 0;
 }
 
 static void joined_copy(const joined_t *j, size_t from, size_t to, char *dst)
 {
-    size_t i;
+    size_t i, gl;
 
     for (i = 0; i < j->t->n && from < to; i++) {
         size_t s = j->off[i], e = j->off[i + 1], a, b, tl = j->t->len[i];
@@ -1023,21 +1076,28 @@ static void joined_copy(const joined_t *j, size_t from, size_t to, char *dst)
             memcpy(dst, j->t->text[i] + a, (b < tl ? b : tl) - a);
             dst += (b < tl ? b : tl) - a;
         }
-        if (b > tl)
-            *dst++ = ' ';
+        if (b > tl) {
+            size_t ga = a > tl ? a - tl : 0;
+
+            /* only a text with a join after it has room after it */
+            memcpy(dst, join_gap(j, i + 1, &gl) + ga, b - tl - ga);
+            dst += b - tl - ga;
+        }
         from = s + b;
     }
 }
 
-/* 1 when [s, e) takes bytes of two texts: of text b-1 before its end and
- * of text b from its start. */
+/* 1 when [s, e) takes bytes of two texts across a join this reading
+ * counts: of text b-1 before its end and of text b from its start. */
 static int crosses(const joined_t *j, size_t s, size_t e)
 {
-    size_t i;
+    size_t i, gl;
 
-    for (i = 1; i < j->t->n; i++)
-        if (s < j->off[i] - j->sep && e > j->off[i])
+    for (i = 1; i < j->t->n; i++) {
+        (void)join_gap(j, i, &gl);
+        if (join_counts(j, i) && s < j->off[i] - gl && e > j->off[i])
             return 1;
+    }
     return 0;
 }
 
@@ -1048,14 +1108,15 @@ static int word_byte(unsigned char c)
     return c >= 0x80 || (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
 }
 
-/* Whether a join of t meets word to word: only there does a space between
- * the texts read differently from nothing (the two words of a term). */
+/* Whether a join of t that runs texts together meets word to word: only
+ * there does a space between the texts read differently from nothing (the
+ * two words of a term). */
 static int joins_words(const aigov_texts_t *t)
 {
     size_t i;
 
     for (i = 1; i < t->n; i++)
-        if (t->len[i - 1] > 0 && t->len[i] > 0
+        if (join_kind(t, i) == AIGOV_JOIN_RUN && t->len[i - 1] > 0 && t->len[i] > 0
             && word_byte((unsigned char)t->text[i - 1][t->len[i - 1] - 1])
             && word_byte((unsigned char)t->text[i][0]))
             return 1;
@@ -1067,7 +1128,7 @@ int aigov_filter_joined(const aigov_filter_spec_t *fs, const char *name,
 {
     joined_t j;
     aigov_masks_t m = { 0 };
-    size_t i, k, b, total, flagged = 0;
+    size_t i, k, b, gl, flagged = 0, seg, segend;
     /* the usual request (a few texts, one range) needs no allocation */
     size_t off_small[17];
     char buf_small[2 * JOIN_REACH + 16];
@@ -1082,23 +1143,42 @@ int aigov_filter_joined(const aigov_filter_spec_t *fs, const char *name,
     if (j.off == NULL)
         return AIGOV_FILTER_NOMEM;
     j.off[0] = 0;
-    for (i = 0; i < t->n; i++)
-        j.off[i + 1] = j.off[i] + t->len[i] + (i + 1 < t->n ? sep : 0);
-    total = j.off[t->n];
+    for (i = 0; i < t->n; i++) {
+        gl = 0;
+        if (i + 1 < t->n)
+            (void)join_gap(&j, i + 1, &gl);
+        j.off[i + 1] = j.off[i] + t->len[i] + gl;
+    }
 
+    /* texts [seg, segend) are read joined; an apart join ends them */
+    seg = 0;
+    segend = next_apart(t, 1);
     for (b = 1; b < t->n; ) {
-        size_t rs, re, n;
+        size_t rs, re, n, lo, hi;
         aigov_inspection_t ins;
         int found = 0;
 
-        /* one range: the reach around boundary b and the ones it meets */
-        rs = j.off[b] > JOIN_REACH ? j.off[b] - JOIN_REACH : 0;
-        re = j.off[b] + JOIN_REACH < total ? j.off[b] + JOIN_REACH : total;
-        for (b++; b < t->n && j.off[b] < re + JOIN_REACH; b++)
-            re = j.off[b] + JOIN_REACH < total ? j.off[b] + JOIN_REACH : total;
-        while (rs > 0 && (joined_byte(&j, rs) & 0xC0) == 0x80)
+        if (b == segend) {
+            seg = b;
+            segend = next_apart(t, ++b);
+            continue;
+        }
+        if (!join_counts(&j, b)) {
+            b++;
+            continue;
+        }
+        /* one range: the reach around boundary b and the ones it meets,
+         * within the texts read joined with it */
+        lo = j.off[seg];
+        hi = j.off[segend];
+        rs = j.off[b] > lo + JOIN_REACH ? j.off[b] - JOIN_REACH : lo;
+        re = j.off[b] + JOIN_REACH < hi ? j.off[b] + JOIN_REACH : hi;
+        for (b++; b < segend && j.off[b] < re + JOIN_REACH; b++)
+            if (join_counts(&j, b))
+                re = j.off[b] + JOIN_REACH < hi ? j.off[b] + JOIN_REACH : hi;
+        while (rs > lo && (joined_byte(&j, rs) & 0xC0) == 0x80)
             rs--;
-        while (re < total && (joined_byte(&j, re) & 0xC0) == 0x80)
+        while (re < hi && (joined_byte(&j, re) & 0xC0) == 0x80)
             re++;
         n = re - rs;
         if (buf != buf_small)
@@ -1147,11 +1227,13 @@ int aigov_filter_joined(const aigov_filter_spec_t *fs, const char *name,
 
             if (!crosses(&j, rs + ms, rs + ins.spans[k].end))
                 continue;
-            /* a mask that starts on the space between two texts starts
-             * in the next: its label goes where text is */
-            for (i = 1; sep && i < t->n; i++)
-                if (rs + ms == j.off[i] - 1)
-                    ms++;
+            /* a mask that starts between two texts (the space, a pair's
+             * quotes) starts in the next: its label goes where text is */
+            for (i = 1; i < t->n; i++) {
+                (void)join_gap(&j, i, &gl);
+                if (rs + ms >= j.off[i] - gl && rs + ms < j.off[i])
+                    ms = j.off[i] - rs;
+            }
             if (aigov_masks_add(&m, buf, n, rs, ms, ins.spans[k].end,
                                 ins.spans[k].label) < 0)
                 goto done;
@@ -1198,13 +1280,16 @@ static int request_set(void *ctx, size_t i, const char *s, size_t len)
     return aigov_request_set_text(ctx, i, s, len);
 }
 
-/* The request's texts joined, without and with a space between them. */
+/* The request's texts joined, without and with a space between them;
+ * a key meets its own string value as a pair and nothing else (see
+ * "across texts"). */
 static int request_joined(const aigov_filter_spec_t *fs, const char *name,
                           aigov_request_t *rq, aigov_filter_outcome_t *out)
 {
     /* the usual request (a few texts) needs no allocation */
     const char *text_small[16];
     size_t len_small[16], i;
+    unsigned char join_small[16], *join;
     aigov_texts_t t;
     int rc;
 
@@ -1214,15 +1299,25 @@ static int request_joined(const aigov_filter_spec_t *fs, const char *name,
     t.n = rq->ntexts;
     t.text = t.n <= 16 ? text_small : malloc(t.n * sizeof(*t.text));
     t.len = t.n <= 16 ? len_small : malloc(t.n * sizeof(*t.len));
+    t.join = join = t.n <= 16 ? join_small : malloc(t.n);
     t.set = request_set;
     t.ctx = rq;
     t.stage = AIGOV_STAGE_REQUEST;
     t.ascii = 1;
     rc = AIGOV_FILTER_NOMEM;
-    if (t.text == NULL || t.len == NULL)
+    if (t.text == NULL || t.len == NULL || join == NULL)
         goto done;
-    for (i = 0; i < t.n; i++)
+    for (i = 0; i < t.n; i++) {
         t.ascii &= rq->texts[i].ascii;
+        if (i == 0)
+            join[i] = AIGOV_JOIN_RUN;
+        else if (rq->texts[i].paired)
+            join[i] = AIGOV_JOIN_PAIR;
+        else if (rq->texts[i - 1].key || rq->texts[i].key)
+            join[i] = AIGOV_JOIN_APART;
+        else
+            join[i] = AIGOV_JOIN_RUN;
+    }
     /* set_text replaces a text: read them again for the second join */
     for (size_t sep = 0; sep < 2; sep++) {
         for (i = 0; i < t.n; i++) {
@@ -1238,6 +1333,8 @@ done:
         free(t.text);
     if (t.len != len_small)
         free(t.len);
+    if (join != join_small)
+        free(join);
     return rc;
 }
 

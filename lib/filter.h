@@ -159,23 +159,41 @@ void aigov_filter_inspect_json(const aigov_filter_spec_t *f, void *stream,
                                const char *text, size_t len, size_t cap,
                                aigov_inspection_t *ins);
 
+/* How text i of a list meets text i - 1 (aigov_texts_t.join[i]). */
+enum {
+    /* run together, as content parts and messages are: read with nothing
+     * between them, and again with a space */
+    AIGOV_JOIN_RUN = 0,
+    /* an object key and its own string value: read as the model reads the
+     * pair, KEY": "VALUE, in both readings (counted in the first) */
+    AIGOV_JOIN_PAIR,
+    /* JSON that the list does not hold lies between them (a key and what
+     * is not its string value, or what comes before a key): not read
+     * across */
+    AIGOV_JOIN_APART
+};
+
 /* Texts read joined (lib/filter.c, "across texts"): n texts in order,
- * and how to replace one (a redaction that crosses a join). */
+ * how each meets the one before it, and how to replace one (a redaction
+ * that crosses a join). */
 typedef struct {
     size_t          n;
     const char    **text;
     size_t         *len;
+    const unsigned char *join;  /* AIGOV_JOIN_* by text, join[0] unused;
+                                   NULL: every join AIGOV_JOIN_RUN */
     int             ascii;      /* all known ASCII */
     int             stage;      /* AIGOV_STAGE_REQUEST or _RESPONSE */
     int           (*set)(void *ctx, size_t i, const char *s, size_t len);
     void           *ctx;
 } aigov_texts_t;
 
-/* Runs one filter over the texts joined (sep 0: nothing between them, 1:
- * a space, read only when some join meets word to word), near their
- * joins; only a finding that takes bytes of two texts counts. A block is noted in out (aigov_outcome_block), a
- * redaction goes through t->set (t->text and t->len are then stale).
- * AIGOV_FILTER_PASS, _BLOCKED or _NOMEM. */
+/* Runs one filter over the texts joined (at AIGOV_JOIN_RUN joins, sep 0:
+ * nothing between them, 1: a space, read only when some such join meets
+ * word to word), near their joins; only a finding that takes bytes of two
+ * texts across a join this reading adds counts. A block is noted in out
+ * (aigov_outcome_block), a redaction goes through t->set (t->text and
+ * t->len are then stale). AIGOV_FILTER_PASS, _BLOCKED or _NOMEM. */
 int aigov_filter_joined(const aigov_filter_spec_t *fs, const char *name,
                         const aigov_texts_t *t, size_t sep, aigov_filter_outcome_t *out);
 

@@ -901,6 +901,7 @@ add_text(parse_ctx_t *cx, const char *role, uint32_t v)
     t->ascii = !(cx->n[v].type & F_HIGH);
     t->json = 0;
     t->key = 0;
+    t->paired = 0;
     t->obj = 0;
     t->kwobj = 0;
     t->pre = NULL;
@@ -911,18 +912,30 @@ add_text(parse_ctx_t *cx, const char *role, uint32_t v)
     return SHAPE_OK;
 }
 
-/* Key node k of object obj as a text: the client chose it and the model
- * reads it (a property name, a key of a free-form object). */
-static int
-add_key(parse_ctx_t *cx, const char *role, uint32_t k, uint32_t obj)
-{
-    int rc = add_text(cx, role, k);
+static int walk(parse_ctx_t *cx, uint32_t v, const char *label, int mode);
 
-    if (rc == SHAPE_OK) {
-        cx->rq->texts[cx->rq->ntexts - 1].key = 1;
-        cx->rq->texts[cx->rq->ntexts - 1].obj = (size_t) cx->n[obj].at + 1;
-    }
-    return rc;
+/* Member k of object obj: the key is a text (the client chose it and the
+ * model reads it: a property name, a key of a free-form object; kwobj: its
+ * object is a schema's), and its value is walked in mode. A string value
+ * read as it is (not a file) is the next text, paired with its key. */
+static int
+walk_member(parse_ctx_t *cx, const char *role, uint32_t k, uint32_t obj,
+            int mode, int kwobj)
+{
+    aigov_request_t *rq = cx->rq;
+    size_t           ki = rq->ntexts;
+    int              rc;
+
+    if ((rc = add_text(cx, role, k)) != SHAPE_OK)
+        return rc;
+    rq->texts[ki].key = 1;
+    rq->texts[ki].obj = (size_t) cx->n[obj].at + 1;
+    rq->texts[ki].kwobj = kwobj;
+    if ((rc = walk(cx, k + 1, role, mode)) != SHAPE_OK)
+        return rc;
+    if (IS(cx, k + 1, T_STR) && rq->ntexts == ki + 2 && rq->texts[ki + 1].pre == NULL)
+        rq->texts[ki + 1].paired = 1;
+    return SHAPE_OK;
 }
 
 /* ---- common fields ------------------------------------------------------ */
@@ -2108,8 +2121,6 @@ note_unread_file(parse_ctx_t *cx)
 
 enum { W_NORMAL = 0, W_FREE, W_SCHEMA, W_EXEMPT };
 
-static int walk(parse_ctx_t *cx, uint32_t v, const char *label, int mode);
-
 /* Where an inline file is: a data: URL under a URL key, base64 "data"
  * beside its media_type, file_data (any type, read when it is text). */
 enum { F_URL = 1, F_HINTED, F_ANY };
@@ -2311,18 +2322,12 @@ walk_schema(parse_ctx_t *cx, uint32_t v, const char *label)
             }
             for (p = FIRST(cx, val); p < END(cx, val) && rc == SHAPE_OK;
                  p = NEXT(cx, p + 1))
-            {
-                if ((rc = add_key(cx, label, p, val)) == SHAPE_OK)
-                    rc = walk(cx, p + 1, label, W_SCHEMA);
-            }
+                rc = walk_member(cx, label, p, val, W_SCHEMA, 0);
             break;
         case S_OTHER:
-            /* no keyword: a name the client chose, and what it holds */
-            if ((rc = add_key(cx, label, k, v)) == SHAPE_OK) {
-                /* its object has keys that are not texts: keywords */
-                cx->rq->texts[cx->rq->ntexts - 1].kwobj = 1;
-                rc = walk(cx, val, label, W_FREE);
-            }
+            /* no keyword: a name the client chose, and what it holds; its
+             * object has keys that are not texts: keywords */
+            rc = walk_member(cx, label, k, v, W_FREE, 1);
             break;
         default:
             rc = walk(cx, val, label, W_SCHEMA);
@@ -2368,8 +2373,7 @@ walk(parse_ctx_t *cx, uint32_t v, const char *label, int mode)
         if (mode == W_FREE) {
             /* the client chose the keys, and the model reads them */
             for (k = FIRST(cx, v); k < END(cx, v); k = NEXT(cx, k + 1)) {
-                if ((rc = add_key(cx, label, k, v)) != SHAPE_OK
-                    || (rc = walk(cx, k + 1, label, W_FREE)) != SHAPE_OK)
+                if ((rc = walk_member(cx, label, k, v, W_FREE, 0)) != SHAPE_OK)
                     return rc;
             }
             return SHAPE_OK;

@@ -161,6 +161,10 @@ typedef struct {
     int          json;
     /* 1: an object key (a property name, a key of a free-form object) */
     int          key;
+    /* 1: the string value of the key just before it in the list (the
+     * model reads the two as "KEY": "VALUE"; lib/filter's joined reading
+     * puts that between them) */
+    int          paired;
     /* Private to request.c: a key's object (1 + the body offset of its
      * '{'; 0 for a value), for keeping keys unique after redaction; for
      * an inline file, the data URL's part before the base64 (unescaped,

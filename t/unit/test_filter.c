@@ -518,8 +518,8 @@ static char *chat_of(const char *a, const char *b)
 
 /* Runs plugin (with cfg, action) over the chat; returns the outcome code
  * and leaves the serialized body in *body (malloc'd). */
-static int run_plugin(const char *plugin, const char *cfg, int action,
-                      const char *a, const char *b, char **body)
+static int run_plugin_on(const char *plugin, const char *cfg, int action,
+                         const char *chat, char **body, size_t *count)
 {
     char path[128];
     aigov_plugin_host_t *h;
@@ -536,14 +536,22 @@ static int run_plugin(const char *plugin, const char *cfg, int action,
     if (i == NULL)
         fail_msg("%s: %s", plugin, err);
     f = spec(i, plugin, action);
-    parse_chat(&rq, chat_of(a, b));
+    parse_chat(&rq, chat);
     rc = aigov_filter_request(&f, 1, &rq, &out);
     *body = aigov_request_serialize(&rq, &n);
+    if (count != NULL)
+        *count = out.nrecords > 0 ? out.records[0].count : 0;
     aigov_filter_outcome_free(&out);
     aigov_request_free(&rq);
     aigov_host_instance_free(i);
     aigov_host_free(h);
     return rc;
+}
+
+static int run_plugin(const char *plugin, const char *cfg, int action,
+                      const char *a, const char *b, char **body)
+{
+    return run_plugin_on(plugin, cfg, action, chat_of(a, b), body, NULL);
 }
 
 static void expect_redacted(const char *plugin, const char *cfg, const char *a,
@@ -723,6 +731,120 @@ static void test_across_texts_at_a_blank(void **state)
     aigov_host_free(h);
 }
 
+/* chat body with the messages and more members (after the messages) */
+#define CHAT_WITH(msgs, more) "{\"model\":\"m\",\"messages\":[" msgs "]," more "}"
+#define USER(text) "{\"role\":\"user\",\"content\":\"" text "\"}"
+
+static void expect_body(const char *plugin, const char *cfg, int action, const char *chat,
+                        int want_rc, const char *want_body)
+{
+    char *body;
+    int rc = run_plugin_on(plugin, cfg, action, chat, &body, NULL);
+
+    if (rc != want_rc)
+        fail_msg("%s (action %d) over %s: %d, not %d", plugin, action, chat, rc, want_rc);
+    if (strstr(body, want_body) == NULL)
+        fail_msg("%s (action %d) over %s: %s lacks %s", plugin, action, chat, body, want_body);
+    free(body);
+}
+
+/* Neither blocked nor changed, by redact or block. */
+static void expect_passes(const char *plugin, const char *cfg, const char *chat)
+{
+    expect_body(plugin, cfg, AIGOV_ACTION_REDACT, chat, AIGOV_FILTER_PASS, chat);
+    expect_body(plugin, cfg, AIGOV_ACTION_BLOCK, chat, AIGOV_FILTER_PASS, chat);
+}
+
+#define NEPTUNE  "{\"terms\":[\"project neptune\"]}"
+#define PROJECT_W_NEPTUNE "{\"patterns\":[\"project\\\\W+neptune\"]}"
+/* a chat of one message that ends at a word break (so that it hides no
+ * term across its end), and metadata */
+#define META(obj) CHAT_WITH(USER("hi. "), "\"metadata\":" obj)
+/* the same message with that JSON written in it */
+#define IN_TEXT(json) CHAT_WITH(USER("hi. " json), "\"n\":1")
+
+/* A key and its own value are read joined as the model reads them,
+ * "KEY": "VALUE", through the real blocklist and pii plugins: no term or
+ * address is made up across them. */
+static void test_key_value_no_made_up_term(void **state)
+{
+    (void)state;
+    /* the model reads "proj": "ect neptune", no project */
+    expect_passes("blocklist", NEPTUNE, META("{\"proj\":\"ect neptune\"}"));
+    expect_passes("pii", NULL, META("{\"alice@\":\"example.com\"}"));
+}
+
+/* Nor are "project": "neptune" the two words of the term "project
+ * neptune": its words are apart there, as in the same JSON written in a
+ * message. A pattern that spans the punctuation finds the pair, as it
+ * finds that JSON; the mask's label goes on the key, the value's part is
+ * removed. */
+static void test_key_value_two_words(void **state)
+{
+    (void)state;
+    expect_passes("blocklist", NEPTUNE, META("{\"project\":\"neptune\"}"));
+    expect_passes("blocklist", NEPTUNE, IN_TEXT("{\\\"project\\\": \\\"neptune\\\"}"));
+    expect_body("blocklist", PROJECT_W_NEPTUNE, AIGOV_ACTION_BLOCK,
+                IN_TEXT("{\\\"project\\\": \\\"neptune\\\"}"), AIGOV_FILTER_BLOCKED, "");
+    expect_body("blocklist", PROJECT_W_NEPTUNE, AIGOV_ACTION_BLOCK,
+                META("{\"project\":\"neptune\"}"), AIGOV_FILTER_BLOCKED, "");
+    expect_body("blocklist", PROJECT_W_NEPTUNE, AIGOV_ACTION_REDACT,
+                META("{\"project\":\"neptune\",\"b\":\"c\"}"), AIGOV_FILTER_PASS,
+                "\"metadata\":{\"[REDACTED:BLOCKLIST]\":\"\",\"b\":\"c\"}");
+}
+
+/* The quotes between a key and its value are read: a finding must still
+ * take bytes of two texts, as across a space, so one of the quotes and
+ * the value alone is none. One that starts in the quotes and runs on into
+ * a message after the value (metadata first in the body) is; its mask
+ * starts in the value. */
+static void test_key_value_quotes(void **state)
+{
+    (void)state;
+    expect_passes("blocklist", "{\"patterns\":[\"\\\":\\\\s*\\\"neptune\"]}",
+                  META("{\"project\":\"neptune\"}"));
+    expect_body("blocklist", "{\"patterns\":[\"\\\":\\\\s*\\\"neptune\"]}", AIGOV_ACTION_REDACT,
+                "{\"model\":\"m\",\"metadata\":{\"project\":\"nep\"},\"messages\":[" USER("tune now") "]}",
+                AIGOV_FILTER_PASS, "\"metadata\":{\"project\":\"[REDACTED:BLOCKLIST]\"},"
+                "\"messages\":[{\"role\":\"user\",\"content\":\" now\"}]");
+}
+
+/* Around a key otherwise lies JSON the texts do not hold: not read
+ * across. Messages around them still run together. */
+static void test_apart_around_keys(void **state)
+{
+    (void)state;
+    /* property names in a row: the model reads "user": {...}, "name" */
+    expect_passes("blocklist", "{\"terms\":[\"username\"]}",
+                  CHAT_WITH(USER("hi. "), "\"tools\":[{\"type\":\"function\",\"function\":{"
+                  "\"name\":\"f.\",\"parameters\":{\"type\":\"object\",\"properties\":{"
+                  "\"user\":{\"type\":\"string\"},\"name\":{\"type\":\"string\"}}}}}]"));
+    /* a value and the next key: "proj", "ect" */
+    expect_passes("blocklist", "{\"terms\":[\"project\"]}", META("{\"a\":\"proj\",\"ect\":\"x\"}"));
+    /* a message and the key after it */
+    expect_passes("blocklist", NEPTUNE,
+                  CHAT_WITH(USER("tell me about project"), "\"metadata\":{\"neptune\":\"x\"}"));
+    expect_body("blocklist", NEPTUNE, AIGOV_ACTION_BLOCK,
+                CHAT_WITH(USER("tell me about project") "," USER("neptune now"),
+                          "\"metadata\":{\"a\":\"b\"}"), AIGOV_FILTER_BLOCKED, "");
+}
+
+/* A pair reads the same in both joined readings: counted once. */
+static void test_across_key_and_value_counted_once(void **state)
+{
+    char *body;
+    size_t count;
+
+    (void)state;
+    /* two messages that meet word to word: the reading with a space runs */
+    assert_int_equal(run_plugin_on("blocklist", PROJECT_W_NEPTUNE, AIGOV_ACTION_FLAG,
+                                   CHAT_WITH(USER("hello") "," USER("world"),
+                                             "\"metadata\":{\"project\":\"neptune\"}"),
+                                   &body, &count), AIGOV_FILTER_PASS);
+    assert_int_equal(count, 1);
+    free(body);
+}
+
 /* Many texts and long ones: the joined ranges outgrow the small buffers. */
 static void test_across_many_texts(void **state)
 {
@@ -783,6 +905,11 @@ int main(void)
         cmocka_unit_test(test_across_many_texts),
         cmocka_unit_test(test_inspect_json),
         cmocka_unit_test(test_across_texts_at_a_blank),
+        cmocka_unit_test(test_key_value_no_made_up_term),
+        cmocka_unit_test(test_key_value_two_words),
+        cmocka_unit_test(test_key_value_quotes),
+        cmocka_unit_test(test_apart_around_keys),
+        cmocka_unit_test(test_across_key_and_value_counted_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2534,6 +2534,59 @@ text_index(const aigov_request_t *rq, const char *text)
     return -1;
 }
 
+/* Texts of a body, in order: "text" for a value, "text:" for a key, and
+ * "=text" for a key's own string value (paired), joined by "|". */
+static void
+expect_pairs(aigov_endpoint_t ep, const char *body, const char *want)
+{
+    aigov_request_t rq;
+    char            got[512];
+    size_t          i, n = 0;
+
+    assert_int_equal(parse(&rq, ep, body), AIGOV_REQ_OK);
+    got[0] = '\0';
+    for (i = 0; i < rq.ntexts; i++) {
+        n += (size_t) snprintf(got + n, sizeof(got) - n, "%s%s%s%s", i ? "|" : "",
+                               rq.texts[i].paired ? "=" : "", rq.texts[i].text,
+                               rq.texts[i].key ? ":" : "");
+        assert_true(n < sizeof(got));
+        /* only a key's next text is its value */
+        if (rq.texts[i].paired)
+            assert_true(i > 0 && rq.texts[i - 1].key && !rq.texts[i].key);
+    }
+    assert_string_equal(got, want);
+    aigov_request_free(&rq);
+}
+
+/* A key's own string value says so (lib/filter reads the two as
+ * "KEY": "VALUE"); what follows a key otherwise does not: a container's
+ * texts, the next key after a number, an inline file's text. */
+static void
+test_key_value_pairs(void **state)
+{
+    (void) state;
+    expect_pairs(AIGOV_EP_CHAT,
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+        "\"metadata\":{\"a\":\"x\",\"b\":{\"c\":\"y\"},\"d\":1,\"e\":\"\",\"f\":[\"z\"],"
+        "\"g\":\"data:text/plain;base64,aGVsbG8=\",\"h\":\"data:image/png;base64,AAAA\"}}",
+        "hi|a:|=x|b:|c:|=y|d:|e:|=|f:|z|g:|hello|h:|=data:image/png;base64,AAAA");
+    /* property names: a schema's keywords are not texts, so what follows
+     * one is no value of it; a name given a string (no schema) and a name
+     * that is no keyword in a schema are paired with their values */
+    expect_pairs(AIGOV_EP_CHAT,
+        "{\"model\":\"m\",\"messages\":[],\"tools\":[{\"type\":\"function\",\"function\":{"
+        "\"name\":\"f\",\"parameters\":{\"type\":\"object\",\"properties\":{"
+        "\"user\":{\"type\":\"string\"},\"name\":{\"type\":\"string\",\"description\":\"d\"},"
+        "\"proj\":\"ect\"},\"x-note\":\"n\"}}}]}",
+        "f|user:|name:|d|proj:|=ect|x-note:|=n");
+    /* an Anthropic tool_use input, escaped */
+    expect_pairs(AIGOV_EP_MESSAGES,
+        "{\"model\":\"c\",\"max_tokens\":5,\"messages\":[{\"role\":\"assistant\","
+        "\"content\":[{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\","
+        "\"input\":{\"pr\\u006fj\":\"ect neptune\",\"n\":[1,\"two\"]}}]}]}",
+        "f|proj:|=ect neptune|n:|two");
+}
+
 static void
 test_object_keys(void **state)
 {
@@ -2697,6 +2750,7 @@ main(void)
         cmocka_unit_test(test_token_ids),
         cmocka_unit_test(test_inline_files),
         cmocka_unit_test(test_object_keys),
+        cmocka_unit_test(test_key_value_pairs),
         cmocka_unit_test(test_tool_descriptions),
         cmocka_unit_test(test_inspect_by_default),
         cmocka_unit_test(test_inspect_hostile),
