@@ -23,6 +23,9 @@ typedef struct {
     json_t   *v;
     unsigned  chan;
     size_t    start, end;
+    int       lp;         /* a logprobs token: LP_* (see lp_wrote) */
+    json_t   *item;       /*   its entry, or the legacy logprobs object */
+    size_t    ix;         /*   legacy: its position in "tokens" */
 } hpiece_t;
 
 /* An event held back: its bytes, and for a text event the parsed data and
@@ -38,6 +41,7 @@ typedef struct {
     char      *id;        /* "id:" value when the block had one, or NULL */
     size_t     lit_s, lit_e;   /* root NULL: its text's JSON string in raw */
     int        rekeyed;        /* a key in root was redacted: re-serialise */
+    json_t    *keep;           /* texts read from logprobs bytes (lp_text) */
 } held_t;
 
 typedef struct {
@@ -72,6 +76,9 @@ typedef struct {
     char     key[CHAN_KEY];
     char     group[CHAN_KEY];
     int      json;      /* JSON text the client parses (arguments) */
+    int      lp;        /* a logprobs token (LP_*), its entry and place */
+    json_t  *item;
+    size_t   ix;
 } cpiece_t;
 
 typedef struct {
@@ -302,6 +309,7 @@ static void held_free(held_t *h)
     free(h->p);
     free(h->event);
     free(h->id);
+    json_decref(h->keep);
     memset(h, 0, sizeof(*h));
 }
 
@@ -685,7 +693,28 @@ static int add_piece(pieces_t *p, json_t *s, const char *key, const char *group,
     snprintf(c->key, sizeof(c->key), "%s", key);
     snprintf(c->group, sizeof(c->group), "%s", group);
     c->json = json;
+    c->lp = 0;
+    c->item = NULL;
+    c->ix = 0;
     return 0;
+}
+
+/* The tokens of logprobs (see answer.h), as collect() finds them. */
+enum { LP_NONE = 0, LP_TOKEN, LP_ALT, LP_LEGACY };
+
+typedef struct {
+    pieces_t  tok;      /* the tokens, list after list, each in its order */
+    pieces_t  alt;      /* the alternatives (top_logprobs entries) */
+    json_t   *keep;     /* texts read from bytes (lp_text), NULL: none */
+    int       fixed;    /* an entry's bytes or token was rewritten */
+} lp_t;
+
+static void lp_free(lp_t *lp)
+{
+    free(lp->tok.v);
+    free(lp->alt.v);
+    json_decref(lp->keep);
+    memset(lp, 0, sizeof(*lp));
 }
 
 /* Walking a JSON value for its texts. path is the JSON path of the value
@@ -693,9 +722,12 @@ static int add_piece(pieces_t *p, json_t *s, const char *key, const char *group,
  * which names its channel unless fixed does. */
 typedef struct {
     pieces_t    *p;
+    lp_t        *lp;
     const char  *fixed, *fixed_group;
     char         path[CHAN_KEY];
 } walk_t;
+
+static int walk_logprobs(walk_t *w, json_t *v, size_t plen);
 
 /* The path with one more step; a path too long stays as it is (its
  * strings share the channel of the prefix). */
@@ -756,11 +788,16 @@ static int walk(walk_t *w, json_t *v, size_t plen, int opaque)
     if (json_is_object(v)) {
         json_object_foreach(v, k, c) {
             size_t kl = strlen(k);
+            int rc;
 
             if (!opaque && is_control(k, kl))
                 continue;
             n = path_add(w, plen, k, kl);
-            if (walk(w, c, n, opaque || is_opaque(k, kl)) != 0)
+            if (!opaque && kl == 8 && memcmp(k, "logprobs", 8) == 0)
+                rc = walk_logprobs(w, c, n);
+            else
+                rc = walk(w, c, n, opaque || is_opaque(k, kl));
+            if (rc != 0)
                 return -1;
             w->path[plen] = '\0';
         }
@@ -782,16 +819,461 @@ static int walk(walk_t *w, json_t *v, size_t plen, int opaque)
 }
 
 /* The JSON strings that carry model text, in answer order, each with its
- * channel: fixed when given, else its path. */
-static int collect(json_t *root, pieces_t *p, const char *fixed, const char *fixed_group)
+ * channel: fixed when given, else its path; the tokens of logprobs go to
+ * lp. */
+static int collect(json_t *root, pieces_t *p, lp_t *lp, const char *fixed,
+                   const char *fixed_group)
 {
     walk_t w;
 
     memset(&w, 0, sizeof(w));
     w.p = p;
+    w.lp = lp;
     w.fixed = fixed;
     w.fixed_group = fixed_group;
     return walk(&w, root, 0, 0);
+}
+
+/* ---- logprobs ----
+ *
+ * An entry's text is its "token", or the bytes of a token cut inside a
+ * character: a token of half an emoji or of part of a CJK character is
+ * named by a placeholder ("bytes:\xe5\x8c", OpenAI's; "\xe5\x8c",
+ * others'), and only its bytes joined to the next entry's make the text.
+ * They are its "bytes" when it has them, else what the placeholder names.
+ * Whatever a client reads of an entry, token or bytes, says what was
+ * inspected: bytes that are not the token's are rewritten from it, a
+ * placeholder that does not name the bytes is rewritten from them (the
+ * entries OpenAI sends pass as they are). */
+
+/* Whether s is UTF-8 as jansson takes it. */
+static int utf8_ok(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0, k;
+
+    while (i < n) {
+        if (p[i] < 0x80) {
+            i++;
+            continue;
+        }
+        if ((k = aigov_utf8_seq(p + i, n - i)) == 0)
+            return 0;
+        i += k;
+    }
+    return 1;
+}
+
+/* A text as a "token" shows it: UTF-8 as it is; else OpenAI's
+ * placeholder, "bytes:" and the text with each byte that is not UTF-8 as
+ * \xNN. malloc'd, NUL-terminated. */
+static char *lp_display(const char *s, size_t n, size_t *outlen)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+    char *o = malloc(6 + 4 * n + 1);
+    size_t i = 0, k, m = 0;
+
+    if (o == NULL)
+        return NULL;
+    if (!utf8_ok(s, n)) {
+        memcpy(o, "bytes:", 6);
+        m = 6;
+    }
+    while (i < n) {
+        k = p[i] < 0x80 ? 1 : aigov_utf8_seq(p + i, n - i);
+        if (k == 0) {
+            o[m++] = '\\';
+            o[m++] = 'x';
+            o[m++] = hex[p[i] >> 4];
+            o[m++] = hex[p[i] & 15];
+            i++;
+            continue;
+        }
+        memcpy(o + m, p + i, k);
+        m += k;
+        i += k;
+    }
+    o[m] = '\0';
+    *outlen = m;
+    return o;
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* The bytes a placeholder names (lp_display's, or one made of \xNN
+ * alone), which are no UTF-8 on their own: 1 with them in *out
+ * (malloc'd), 0 when s is no placeholder, -1. */
+static int lp_placeholder(const char *s, size_t n, char **out, size_t *outlen)
+{
+    int prefix = n > 6 && memcmp(s, "bytes:", 6) == 0, esc = 0;
+    size_t i = prefix ? 6 : 0, m = 0;
+    char *o;
+
+    if (!prefix && (n < 4 || s[0] != '\\'))
+        return 0;
+    if ((o = malloc(n)) == NULL)
+        return -1;
+    while (i < n) {
+        if (n - i >= 4 && s[i] == '\\' && s[i + 1] == 'x' && hex_value(s[i + 2]) >= 0
+            && hex_value(s[i + 3]) >= 0) {
+            o[m++] = (char)(hex_value(s[i + 2]) * 16 + hex_value(s[i + 3]));
+            i += 4;
+            esc++;
+        } else if (prefix) {
+            o[m++] = s[i++];
+        } else {
+            break;
+        }
+    }
+    if (i < n || esc == 0 || utf8_ok(o, m)) {
+        free(o);
+        return 0;
+    }
+    *out = o;
+    *outlen = m;
+    return 1;
+}
+
+/* A text read from bytes, kept with the answer's logprobs, in *t. */
+static int lp_keep(walk_t *w, const char *s, size_t n, json_t **t)
+{
+    json_t *v;
+
+    if (w->lp->keep == NULL && (w->lp->keep = json_array()) == NULL)
+        return -1;
+    if ((v = json_stringn_nocheck(s, n)) == NULL || json_array_append_new(w->lp->keep, v) != 0)
+        return -1;
+    *t = v;
+    return 0;
+}
+
+/* A token without bytes: what its placeholder names, if it is one. */
+static int lp_token(walk_t *w, json_t **t)
+{
+    char *buf;
+    size_t n;
+    int rc = lp_placeholder(json_string_value(*t), json_string_length(*t), &buf, &n);
+
+    if (rc <= 0)
+        return rc;
+    rc = lp_keep(w, buf, n, t);
+    free(buf);
+    return rc;
+}
+
+/* The "bytes" of a text. */
+static json_t *lp_bytes(const char *s, size_t n)
+{
+    json_t *b = json_array();
+    size_t i;
+
+    for (i = 0; b != NULL && i < n; i++) {
+        if (json_array_append_new(b, json_integer((unsigned char)s[i])) != 0) {
+            json_decref(b);
+            return NULL;
+        }
+    }
+    return b;
+}
+
+/* The text of entry e in *t (NULL: it has none): its token, or its bytes
+ * (see above), fixing what does not agree. */
+static int lp_text(walk_t *w, json_t *e, json_t **t)
+{
+    json_t *tok = json_object_get(e, "token"), *b = json_object_get(e, "bytes"), *v;
+    size_t n, i, dn;
+    char *buf, *d;
+    int bytes = 1, rc = -1;
+
+    *t = json_is_string(tok) ? tok : NULL;
+    if (!json_is_array(b))
+        return *t ? lp_token(w, t) : 0;     /* null or none: the token alone */
+    n = json_array_size(b);
+    if ((buf = malloc(n + 1)) == NULL)
+        return -1;
+    json_array_foreach(b, i, v) {
+        json_int_t x = json_is_integer(v) ? json_integer_value(v) : -1;
+
+        if (x < 0 || x > 255) {
+            bytes = 0;
+            break;
+        }
+        buf[i] = (char)x;
+    }
+    if (bytes && *t != NULL && n == json_string_length(tok)
+        && memcmp(buf, json_string_value(tok), n) == 0) {
+        free(buf);
+        return 0;       /* the usual entry */
+    }
+    if (bytes && (*t == NULL || !utf8_ok(buf, n))) {
+        if (lp_keep(w, buf, n, t) != 0)
+            goto done;
+        if (json_is_string(tok)) {
+            if ((d = lp_display(buf, n, &dn)) == NULL)
+                goto done;
+            if (dn != json_string_length(tok) || memcmp(d, json_string_value(tok), dn) != 0) {
+                if (json_string_setn(tok, d, dn) != 0) {
+                    free(d);
+                    goto done;
+                }
+                w->lp->fixed = 1;
+            }
+            free(d);
+        }
+        rc = 0;
+        goto done;
+    }
+    /* bytes that are not the token's, or not bytes at all */
+    if (json_object_set_new(e, "bytes", *t ? lp_bytes(json_string_value(tok), json_string_length(tok))
+                                           : json_array()) != 0)
+        goto done;
+    w->lp->fixed = 1;
+    rc = 0;
+done:
+    free(buf);
+    return rc;
+}
+
+static int lp_add(pieces_t *p, json_t *t, const char *key, int kind, json_t *item, size_t ix)
+{
+    cpiece_t *c;
+
+    if (t == NULL)
+        return 0;
+    if (add_piece(p, t, key, key, 0) != 0)
+        return -1;
+    c = &p->v[p->n - 1];
+    c->lp = kind;
+    c->item = item;
+    c->ix = ix;
+    return 0;
+}
+
+/* The name of the text a list's tokens make: its path, not its entries'
+ * places (a stream's events bring a few entries each, numbered from 0 in
+ * each event), or the fixed channel's. */
+static void lp_key(const walk_t *w, char *key)
+{
+    if (w->fixed)
+        snprintf(key, CHAN_KEY, "%s.lp", w->fixed);
+    else
+        snprintf(key, CHAN_KEY, "%s", w->path);
+}
+
+/* An entry of a list (LP_TOKEN) or of an entry's top_logprobs (LP_ALT):
+ * its text, and any other member of it read as text anywhere is. */
+static int lp_entry(walk_t *w, json_t *e, size_t plen, const char *key, int kind)
+{
+    const char *k;
+    json_t *c, *t, *alt;
+    size_t i, n;
+
+    if (!json_is_object(e))
+        return walk(w, e, plen, 0);
+    if (lp_text(w, e, &t) != 0
+        || lp_add(kind == LP_TOKEN ? &w->lp->tok : &w->lp->alt, t, key, kind, e, 0) != 0)
+        return -1;
+    json_object_foreach(e, k, c) {
+        size_t kl = strlen(k);
+        int rc = 0;
+
+        if (is_control(k, kl) || key_cmp(k, kl, "bytes") == 0
+            || (key_cmp(k, kl, "token") == 0 && json_is_string(c)))
+            continue;
+        n = path_add(w, plen, k, kl);
+        if (kind == LP_TOKEN && key_cmp(k, kl, "top_logprobs") == 0 && json_is_array(c)) {
+            json_array_foreach(c, i, alt)
+                if ((rc = lp_entry(w, alt, n, "", LP_ALT)) != 0)
+                    break;
+        } else {
+            rc = walk(w, c, n, 0);
+        }
+        w->path[plen] = '\0';
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int lp_list(walk_t *w, json_t *arr, size_t plen)
+{
+    char key[CHAN_KEY], step[24];
+    json_t *e;
+    size_t i, n;
+
+    lp_key(w, key);
+    json_array_foreach(arr, i, e) {
+        snprintf(step, sizeof(step), "%zu", i);
+        n = path_add(w, plen, step, strlen(step));
+        if (lp_entry(w, e, n, key, LP_TOKEN) != 0)
+            return -1;
+        w->path[plen] = '\0';
+    }
+    return 0;
+}
+
+/* Legacy completions: "tokens" is the list; the alternatives are the keys
+ * of top_logprobs' maps, which filter_keys reads. */
+static int lp_legacy(walk_t *w, json_t *obj, json_t *tokens, size_t plen)
+{
+    char key[CHAN_KEY], step[24];
+    json_t *t;
+    size_t i, n;
+
+    lp_key(w, key);
+    json_array_foreach(tokens, i, t) {
+        if (json_is_string(t)) {
+            json_t *text = t;
+
+            if (lp_token(w, &text) != 0 || lp_add(&w->lp->tok, text, key, LP_LEGACY, obj, i) != 0)
+                return -1;
+            continue;
+        }
+        snprintf(step, sizeof(step), "%zu", i);
+        n = path_add(w, plen, step, strlen(step));
+        if (walk(w, t, n, 0) != 0)
+            return -1;
+        w->path[plen] = '\0';
+    }
+    return 0;
+}
+
+/* A "logprobs" value: a list of entries (Responses), or an object of
+ * lists (chat: content, refusal) or the legacy completions' shape. */
+static int walk_logprobs(walk_t *w, json_t *v, size_t plen)
+{
+    json_t *c, *tokens = json_object_get(v, "tokens");
+    const char *k;
+    size_t n;
+    int legacy = json_is_array(tokens), rc;
+
+    if (json_is_array(v))
+        return lp_list(w, v, plen);
+    if (!json_is_object(v))
+        return walk(w, v, plen, 0);
+    json_object_foreach(v, k, c) {
+        size_t kl = strlen(k);
+
+        if (is_control(k, kl))
+            continue;
+        n = path_add(w, plen, k, kl);
+        if (legacy && c == tokens)
+            rc = lp_legacy(w, v, c, n);
+        else if (legacy && key_cmp(k, kl, "top_logprobs") == 0)
+            rc = walk(w, c, n, 1);      /* maps whose keys are chosen */
+        else if (json_is_array(c))
+            rc = lp_list(w, c, n);
+        else
+            rc = walk(w, c, n, 0);
+        w->path[plen] = '\0';
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Legacy: the alternatives at a position whose token was masked become
+ * its new text alone, with the best of their logprobs. */
+static int lp_collapse(json_t *m, json_t *v)
+{
+    const char *k;
+    json_t *c, *best = NULL;
+    char *d;
+    size_t dn;
+    int rc;
+
+    json_object_foreach(m, k, c)
+        if (json_is_number(c) && (best == NULL || json_number_value(c) > json_number_value(best)))
+            best = c;
+    best = best ? json_incref(best) : json_null();
+    d = lp_display(json_string_value(v), json_string_length(v), &dn);
+    if (d == NULL) {
+        json_decref(best);
+        return -1;
+    }
+    json_object_clear(m);
+    rc = json_object_set_new(m, d, best);
+    free(d);
+    return rc;
+}
+
+/* Token string t shows text v. */
+static int lp_string_set(json_t *t, json_t *v)
+{
+    size_t dn;
+    char *d = lp_display(json_string_value(v), json_string_length(v), &dn);
+    int rc;
+
+    if (d == NULL)
+        return -1;
+    rc = json_string_setn(t, d, dn);
+    free(d);
+    return rc;
+}
+
+/* Entry e shows text v: its token (when it has one) and its bytes (when
+ * they are a list: null stays null). */
+static int lp_entry_set(json_t *e, json_t *v)
+{
+    json_t *tok = json_object_get(e, "token");
+    const char *s = json_string_value(v);
+    size_t n = json_string_length(v);
+    int rc = 0;
+
+    if (json_is_string(tok) && tok != v)
+        rc = lp_string_set(tok, v);
+    if (rc == 0 && json_is_array(json_object_get(e, "bytes")))
+        rc = json_object_set_new(e, "bytes", lp_bytes(s, n));
+    return rc;
+}
+
+/* A mask changed token v: its bytes follow, and at its position every
+ * alternative becomes its new text. The alternatives there are mostly
+ * the masked token itself (top_logprobs holds the token chosen) and its
+ * variants: left alone, they would spell what was masked. */
+static int lp_wrote(int lp, json_t *item, size_t ix, json_t *v)
+{
+    json_t *alts, *c;
+    size_t i;
+
+    if (lp == LP_LEGACY) {
+        c = json_array_get(json_object_get(item, "tokens"), ix);
+        if (c != v && json_is_string(c) && lp_string_set(c, v) != 0)
+            return -1;      /* a placeholder (lp_token) */
+        c = json_array_get(json_object_get(item, "top_logprobs"), ix);
+        return json_is_object(c) ? lp_collapse(c, v) : 0;
+    }
+    if (lp_entry_set(item, v) != 0)
+        return -1;
+    if (lp == LP_ALT)
+        return 0;
+    alts = json_object_get(item, "top_logprobs");
+    json_array_foreach(alts, i, c)
+        if (json_is_object(c) && lp_entry_set(c, v) != 0)
+            return -1;
+    return 0;
+}
+
+/* A text of the answer takes its redacted value; a logprobs token takes
+ * its entry along (lp_wrote). */
+static int piece_set(json_t *v, int lp, json_t *item, size_t ix, const char *s, size_t n)
+{
+    if (lp == LP_NONE)
+        return json_string_setn(v, s, n);
+    /* bytes cut inside a character are not UTF-8 (lp_text) */
+    if (json_string_setn_nocheck(v, s, n) != 0)
+        return -1;
+    return lp_wrote(lp, item, ix, v);
 }
 
 /* Whether data begins as a JSON object or array does. */
@@ -940,7 +1422,8 @@ static int filter_pieces(aigov_answer_t *a, pieces_t *p, int counted, int *chang
                 }
                 if (m.n > 0) {
                     red = aigov_masks_apply(&m, text, len, 0, &n);
-                    rc = red ? json_string_setn(p->v[i].v, red, n) : -1;
+                    rc = red ? piece_set(p->v[i].v, p->v[i].lp, p->v[i].item, p->v[i].ix,
+                                         red, n) : -1;
                     free(red);
                     aigov_masks_free(&m);
                     if (rc != 0)
@@ -956,6 +1439,124 @@ static int filter_pieces(aigov_answer_t *a, pieces_t *p, int counted, int *chang
                                    verdict, counted ? count : 0) != 0)
                 return -1;
         }
+    }
+    return 0;
+}
+
+/* One list of logprobs tokens (v[0..n), in order) through every filter,
+ * joined as the client joins them: a term cut across tokens is one text
+ * there. A mask is written into each token it covers, the label in the
+ * first. 1 when blocked, 0, -1. */
+static int filter_seq(aigov_answer_t *a, cpiece_t *v, size_t n, int counted, int *changed)
+{
+    size_t fi, i, k, total, rn, count, *off = malloc((n + 1) * sizeof(*off));
+    char *text = NULL, *red;
+    int rc = -1, r;
+
+    if (off == NULL)
+        return -1;
+    for (fi = 0; fi < a->nf; fi++) {
+        rfilter_t *rf = &a->f[fi];
+        aigov_inspection_t ins;
+        aigov_masks_t m = { 0 };
+        const char *verdict = "flag";
+
+        /* again for each filter: the one before may have masked */
+        for (i = 0, off[0] = 0; i < n; i++)
+            off[i + 1] = off[i] + json_string_length(v[i].v);
+        total = off[n];
+        free(text);
+        if ((text = malloc(total + 1)) == NULL)
+            goto done;
+        for (i = 0; i < n; i++)
+            memcpy(text + off[i], json_string_value(v[i].v), off[i + 1] - off[i]);
+        if (aigov_outcome_inspected(&a->outcome, rf->name, AIGOV_STAGE_RESPONSE) != 0)
+            goto done;
+        aigov_filter_inspect(&rf->spec, NULL, text, total, &ins);
+        if (ins.status != 0) {
+            if ((r = filter_error(a, rf)) != 0) {
+                rc = r;
+                goto done;
+            }
+            continue;
+        }
+        if (!ins.found)
+            continue;
+        count = ins.nspans ? ins.nspans : 1;
+        if (rf->spec.action == AIGOV_ACTION_BLOCK) {
+            if (aigov_outcome_note(&a->outcome, rf->name, AIGOV_STAGE_RESPONSE, "block", count) != 0
+                || block(a, rf->name, ins.reason, ins.category) != 0)
+                goto done;
+            rc = 1;
+            goto done;
+        }
+        if (rf->spec.action == AIGOV_ACTION_REDACT && ins.nspans > 0) {
+            count = 0;
+            for (k = 0; k < ins.nspans; k++) {
+                long added = aigov_masks_add(&m, text, total, 0, ins.spans[k].start,
+                                             ins.spans[k].end, ins.spans[k].label);
+                if (added < 0) {
+                    aigov_masks_free(&m);
+                    goto done;
+                }
+                count += added > 0;
+            }
+            for (i = 0; i < n && m.n > 0; i++) {
+                /* an empty token inside a mask is covered too: its
+                 * alternatives go with the mask */
+                for (k = 0; k < m.n; k++)
+                    if (off[i] < off[i + 1] ? m.v[k].start < off[i + 1] && m.v[k].end > off[i]
+                                            : m.v[k].start < off[i] && m.v[k].end > off[i])
+                        break;
+                if (k == m.n)
+                    continue;
+                red = aigov_masks_apply(&m, text + off[i], off[i + 1] - off[i], off[i], &rn);
+                r = red ? piece_set(v[i].v, v[i].lp, v[i].item, v[i].ix, red, rn) : -1;
+                free(red);
+                if (r != 0) {
+                    aigov_masks_free(&m);
+                    goto done;
+                }
+            }
+            if (m.n > 0) {
+                verdict = "redact";
+                a->modified = 1;
+                *changed = 1;
+            } else {
+                count = 1;
+            }
+            aigov_masks_free(&m);
+        }
+        if (aigov_outcome_note(&a->outcome, rf->name, AIGOV_STAGE_RESPONSE, verdict,
+                               counted ? count : 0) != 0)
+            goto done;
+    }
+    rc = 0;
+done:
+    free(text);
+    free(off);
+    return rc;
+}
+
+/* The tokens of logprobs: each alternative apart (the alternatives of a
+ * position exclude each other and are ordered by probability: joined
+ * they would make texts nobody reads), then each list as one text. The
+ * alternatives go first, so that a list's masks have the last word at
+ * their positions (lp_wrote). 1 when blocked, 0, -1. */
+static int filter_logprobs(aigov_answer_t *a, lp_t *lp, int counted, int *changed)
+{
+    size_t i, j;
+    int rc;
+
+    if (lp->fixed)
+        *changed = 1;
+    if ((rc = filter_pieces(a, &lp->alt, counted, changed)) != 0)
+        return rc;
+    for (i = 0; i < lp->tok.n; i = j) {
+        for (j = i + 1; j < lp->tok.n && strcmp(lp->tok.v[j].key, lp->tok.v[i].key) == 0; j++)
+            ;
+        if ((rc = filter_seq(a, lp->tok.v + i, j - i, counted, changed)) != 0)
+            return rc;
     }
     return 0;
 }
@@ -1003,6 +1604,12 @@ static int keys_walk(json_t *v, int opaque, okey_t **k, size_t *n, size_t *cap)
             (*n)++;
         }
         if (keys_walk(c, opaque || is_opaque(key, kl), k, n, cap) != 0)
+            return -1;
+        /* legacy completions' logprobs: the keys of top_logprobs' maps
+         * are tokens (walk_logprobs) */
+        if (!opaque && kl == 8 && memcmp(key, "logprobs", 8) == 0
+            && json_is_array(json_object_get(c, "tokens"))
+            && keys_walk(json_object_get(c, "top_logprobs"), 1, k, n, cap) != 0)
             return -1;
     }
     return 0;
@@ -1123,6 +1730,7 @@ int aigov_answer_json(aigov_answer_t *a, const char *body, size_t len)
 {
     json_t *root;
     pieces_t p = { 0 };
+    lp_t lp = { 0 };
     int rc, changed = 0;
     size_t i;
 
@@ -1149,8 +1757,9 @@ int aigov_answer_json(aigov_answer_t *a, const char *body, size_t len)
         return block(a, "aigov", "the answer is JSON that cannot be inspected", "unreadable");
     }
     take_usage(a, root);
-    if (collect(root, &p, NULL, NULL) != 0) {
+    if (collect(root, &p, &lp, NULL, NULL) != 0) {
         free(p.v);
+        lp_free(&lp);
         json_decref(root);
         return -1;
     }
@@ -1161,7 +1770,10 @@ int aigov_answer_json(aigov_answer_t *a, const char *body, size_t len)
         rc = filter_pieces(a, &p, 1, &changed);
     if (rc == 0)
         rc = filter_joined_pieces(a, &p, &changed);
+    if (rc == 0 && (lp.tok.n > 0 || lp.alt.n > 0 || lp.fixed))
+        rc = filter_logprobs(a, &lp, 1, &changed);
     free(p.v);
+    lp_free(&lp);
     if (rc == 0) {
         if (changed) {
             char *s = json_dumps(root, JSON_COMPACT);
@@ -1915,7 +2527,7 @@ static int send_held(aigov_answer_t *a, held_t *h)
             continue;
         red = aigov_masks_apply(&c->masks, json_string_value(p->v), json_string_length(p->v),
                                 p->start, &n);
-        rc = red ? json_string_setn(p->v, red, n) : -1;
+        rc = red ? piece_set(p->v, p->lp, p->item, p->ix, red, n) : -1;
         free(red);
         if (rc != 0)
             return -1;
@@ -2213,9 +2825,9 @@ static int take_text_fast(aigov_answer_t *a, const aigov_sse_event_t *ev, const 
 }
 
 /* A text event: held, its pieces appended to their channels, the channels
- * inspected. Takes root and p->v. */
+ * inspected. Takes root, keep and p->v. */
 static int take_text(aigov_answer_t *a, const aigov_sse_event_t *ev, json_t *root,
-                     pieces_t *p, int rekeyed, int *blocked)
+                     pieces_t *p, int rekeyed, json_t *keep, int *blocked)
 {
     size_t i;
     held_t *h = hold(a, ev);
@@ -2223,9 +2835,11 @@ static int take_text(aigov_answer_t *a, const aigov_sse_event_t *ev, json_t *roo
 
     if (h == NULL) {
         json_decref(root);
+        json_decref(keep);
         return -1;
     }
     h->root = root;
+    h->keep = keep;
     h->rekeyed = rekeyed;
     h->np = p->n;
     h->p = calloc(p->n, sizeof(*h->p));
@@ -2241,6 +2855,9 @@ static int take_text(aigov_answer_t *a, const aigov_sse_event_t *ev, json_t *roo
         a->ch[k].json |= p->v[i].json;
         h->p[i].v = p->v[i].v;
         h->p[i].chan = (unsigned)k;
+        h->p[i].lp = p->v[i].lp;
+        h->p[i].item = p->v[i].item;
+        h->p[i].ix = p->v[i].ix;
         if (chan_append(a, (size_t)k, json_string_value(p->v[i].v),
                         json_string_length(p->v[i].v), &h->p[i].start, &h->p[i].end) != 0)
             return -1;
@@ -2391,16 +3008,21 @@ static int take_whole(aigov_answer_t *a, const aigov_sse_event_t *ev, json_t *ro
                       const char *type)
 {
     pieces_t p = { 0 };
+    lp_t lp = { 0 };
     int rc, changed = 0, last;
 
-    if (collect(root, &p, NULL, NULL) != 0) {
+    if (collect(root, &p, &lp, NULL, NULL) != 0) {
         free(p.v);
+        lp_free(&lp);
         return -1;
     }
     rc = filter_keys(a, root, 0, &changed);
     if (rc == 0)
         rc = filter_pieces(a, &p, 0, &changed);
+    if (rc == 0 && (lp.tok.n > 0 || lp.alt.n > 0 || lp.fixed))
+        rc = filter_logprobs(a, &lp, 0, &changed);
     free(p.v);
+    lp_free(&lp);
     if (rc != 0)
         return rc < 0 ? -1 : 0;
     rc = changed ? pass_json(a, ev, root) : pass_plain(a, ev);
@@ -2430,10 +3052,39 @@ static void close_choices(aigov_answer_t *a, const json_t *root)
     }
 }
 
+/* A stream event's logprobs: each alternative whole, now; the tokens go to
+ * their lists' channels with the event's other pieces (p), where a term
+ * cut across the tokens of two events is seen whole. 1 when blocked, 0,
+ * -1. */
+static int take_logprobs(aigov_answer_t *a, pieces_t *p, lp_t *lp, int *rekeyed)
+{
+    size_t need = p->n + lp->tok.n;
+    int rc;
+
+    if (lp->fixed)
+        *rekeyed = 1;
+    if (lp->alt.n > 0 && (rc = filter_pieces(a, &lp->alt, 1, rekeyed)) != 0)
+        return rc;
+    if (lp->tok.n == 0)
+        return 0;
+    if (need > p->cap) {
+        cpiece_t *v = realloc(p->v, need * sizeof(*v));
+
+        if (v == NULL)
+            return -1;
+        p->v = v;
+        p->cap = need;
+    }
+    memcpy(p->v + p->n, lp->tok.v, lp->tok.n * sizeof(*p->v));
+    p->n = need;
+    return 0;
+}
+
 /* An event read by jansson. */
 static int take_json(aigov_answer_t *a, const aigov_sse_event_t *ev, json_t *root)
 {
     pieces_t p = { 0 };
+    lp_t lp = { 0 };
     const char *type = json_string_value(json_object_get(root, "type"));
     char key[CHAN_KEY];
     const char *fixed = NULL, *fgroup = NULL;
@@ -2472,21 +3123,31 @@ static int take_json(aigov_answer_t *a, const aigov_sse_event_t *ev, json_t *roo
         json_decref(root);
         return rc < 0 ? -1 : 0;
     }
-    if (collect(root, &p, fixed, fgroup) != 0) {
+    if (collect(root, &p, &lp, fixed, fgroup) != 0) {
         free(p.v);
+        lp_free(&lp);
         json_decref(root);
         return -1;
     }
     for (i = 0; i < p.n && json_args; i++)
         p.v[i].json = 1;
+    if ((lp.tok.n > 0 || lp.alt.n > 0 || lp.fixed)
+        && (rc = take_logprobs(a, &p, &lp, &rekeyed)) != 0) {
+        free(p.v);
+        lp_free(&lp);
+        json_decref(root);
+        return rc < 0 ? -1 : 0;
+    }
     json_incref(root);      /* kept for the closing below */
     if (p.n > 0) {
-        rc = take_text(a, ev, root, &p, rekeyed, &blocked);
+        rc = take_text(a, ev, root, &p, rekeyed, lp.keep, &blocked);
+        lp.keep = NULL;
     } else {
         rc = rekeyed ? pass_json(a, ev, root) : pass_plain(a, ev);
         json_decref(root);
     }
     free(p.v);
+    lp_free(&lp);
     if (rc != 0 || blocked) {
         json_decref(root);
         return rc;

@@ -34,6 +34,30 @@
  * decoded (aigov_filter_inspect_json), and an escape cut at the end of a
  * stream's piece is held until the next completes it.
  *
+ * Logprobs. OpenAI answers can carry the tokens of a text with their
+ * log probabilities: chat choices' logprobs.content and .refusal, the
+ * Responses API's output_text parts and text events ("logprobs"), lists
+ * of entries {token, bytes, logprob, top_logprobs: [{token, bytes,
+ * logprob}]}; legacy completions' logprobs {tokens, top_logprobs: [{token:
+ * logprob}], ...}. They repeat the text, so each list's tokens are one
+ * text, read as the client joins them (whole, and streamed as one channel
+ * per list across its events, whatever the entries' places in each), and
+ * a term cut across tokens is found there as in the text. An entry's text
+ * is its token, or the bytes of a token cut inside a character (its bytes,
+ * else what its placeholder "bytes:\xe4" names); bytes that are not the
+ * token's are rewritten from it, so that token and bytes never say more
+ * than was read. A mask writes each token it covers (the label in the
+ * first) and its bytes (null stays null). Alternatives (top_logprobs):
+ * at a position a mask covers, every one takes the token's new text, for
+ * they are mostly the masked token itself (top_logprobs holds the token
+ * chosen) and its variants and would spell what was masked; legacy maps
+ * there become the new text alone, with the best logprob. Otherwise each
+ * alternative is read apart, whole: the alternatives of a position
+ * exclude each other and are ordered by probability, so joined they would
+ * make texts nobody reads. Legacy top_logprobs keys are texts, renamed
+ * when redacted. text_offset is left as it came. Masks in logprobs count
+ * in the audit record as masks elsewhere do.
+ *
  * Whole JSON answers: every text is inspected on its own, and the texts
  * again joined in answer order as a request's are (lib/filter.h,
  * aigov_filter_joined: a word cut across two output_text parts, which the
@@ -49,14 +73,16 @@
  *     array items named by their "index" member (choices.0.delta.content,
  *     choices.0.delta.reasoning_content, choices.1.delta.tool_calls.0.
  *     function.arguments, ...): each choice, each tool call, content,
- *     refusal and reasoning apart;
+ *     refusal and reasoning apart; logprobs one per list
+ *     (choices.0.logprobs.content, choices.0.logprobs.tokens);
  *   - Anthropic: one channel per content block ("index"): text, thinking,
  *     a tool's name and its input_json_delta fragments;
  *   - Responses: one channel per output_index/content_index/summary_index
- *     of the *.delta events. Its other events (*.done, output_item.*,
- *     content_part.*, response.completed ...) repeat texts whole: each of
- *     their texts is inspected whole, so a repeat is redacted with the same
- *     spans as its deltas were (or blocked), and counted once.
+ *     of the *.delta events, and one for the logprobs of each. Its other
+ *     events (*.done, output_item.*, content_part.*, response.completed
+ *     ...) repeat texts whole: each of their texts is inspected whole,
+ *     so a repeat is redacted with the same spans as its deltas were (or
+ *     blocked), and counted once.
  * An event is held while any of its text lies in the end of its channel
  * that a filter may still need (the plugin's tail() answer; hold_back
  * bytes for a plugin without one; never more than hold_back) and the

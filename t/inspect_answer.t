@@ -8,7 +8,10 @@
 # estimate: a quota is not spent by streams whose reservations were never
 # settled, whether the upstream sent no usage or the client hung up. The
 # completion record says when the usage is estimated and when a filter
-# blocked the answer; `aigov audit show` shows it.
+# blocked the answer; `aigov audit show` shows it. The logprobs OpenAI
+# sends beside a text (chat, completions, Responses: tokens, bytes and
+# alternatives) spell the text as the client got it: nothing of a masked
+# address is left in them, also where tokens cut characters.
 
 use strict;
 use warnings;
@@ -53,6 +56,15 @@ rules:
         action: block
         config: {types: [email]}
     decision: allow
+  - name: redact-word
+    when:
+      groups: [word]
+    filters:
+      - plugin: example
+        stages: [response]
+        action: redact
+        config: {word: "北京"}
+    decision: allow
   - name: analysts
     when:
       groups: [analysts]
@@ -64,14 +76,14 @@ YAML
 my $log = "$d/audit.log";
 $t->start_mock;
 $t->write_conf($t->gateway_conf(
-    http => "aigov_plugin pii $P/pii.so; aigov_audit_log $log; aigov_audit_key $d/audit.key;"
+    http => "aigov_plugin pii $P/pii.so; aigov_plugin example $P/example.so; aigov_audit_log $log; aigov_audit_key $d/audit.key;"
           . " aigov_audit_origin test.example/aigov; aigov_audit_checkpoint 100 1s;",
     location => "aigov_policy $d/policy.yaml; aigov_jwt_key $pub;"));
 $t->start_nginx;
 
 my %tok = map { $_ => AigovJWT::mint(alg => 'ES256', key => $key,
                                      claims => { sub => "ans-$_", groups => [$_] }) }
-          qw(redact block analysts);
+          qw(redact block analysts word);
 
 my $EMAIL = 'alice.smith@example.com';
 my $js = JSON::PP->new->canonical;
@@ -248,6 +260,136 @@ $r = $t->request('POST', '/v1/messages/count_tokens',
                  headers => { Authorization => "Bearer $tok{redact}" });
 is($r->{status}, 200, 'count_tokens: 200');
 like($r->{body}, qr/^\{"input_tokens":\d+\}$/, 'count_tokens: the answer passes as it is');
+
+# ---- logprobs ----------------------------------------------------------------------
+
+# What a client reads of an answer's logprobs (every JSON it got): per list
+# (a choice's content tokens, a completions choice's tokens, the Responses
+# deltas' and the part's) the tokens joined, the bytes joined and decoded,
+# and the text they go with; and every string, key and bytes list apart.
+sub lp_read {
+    my ($docs) = @_;
+    my %v = (all => '');
+    my $entries = sub {
+        my ($k, $list) = @_;
+        for my $e (@{ $list // [] }) {
+            $v{tok}{$k} .= $e->{token} // '';
+            if (ref $e->{bytes} eq 'ARRAY') { $v{byt}{$k} .= pack 'C*', @{ $e->{bytes} } }
+            else { $v{nobytes}{$k} = 1 }
+        }
+    };
+    my $all;
+    $all = sub {
+        my ($x) = @_;
+        if (ref $x eq 'HASH') {
+            for my $k (sort keys %$x) {
+                $v{all} .= "$k\n";
+                if ($k eq 'bytes' && ref $x->{$k} eq 'ARRAY') {
+                    my $b = pack 'C*', @{ $x->{$k} };
+                    utf8::decode($b);
+                    $v{all} .= "$b\n";
+                } else {
+                    $all->($x->{$k});
+                }
+            }
+        } elsif (ref $x eq 'ARRAY') {
+            $all->($_) for @$x;
+        } elsif (defined $x) {
+            $v{all} .= "$x\n";
+        }
+    };
+    for my $d (@$docs) {
+        $all->($d);
+        for my $c (ref $d->{choices} eq 'ARRAY' ? @{ $d->{choices} } : ()) {
+            my $i = $c->{index} // 0;
+            $v{text}{"c$i"} .= $c->{message}{content} // $c->{delta}{content} // $c->{text} // '';
+            next unless ref $c->{logprobs} eq 'HASH';
+            $entries->("c$i", $c->{logprobs}{content}) if $c->{logprobs}{content};
+            $v{tok}{"c$i"} .= join '', @{ $c->{logprobs}{tokens} } if $c->{logprobs}{tokens};
+        }
+        my $type = $d->{type} // '';
+        if ($type eq 'response.output_text.delta') {
+            $entries->('delta', $d->{logprobs});
+            $v{text}{delta} .= $d->{delta};
+        }
+        my $r = $type eq 'response.completed' ? $d->{response} : $d;
+        for my $o (ref $r->{output} eq 'ARRAY' ? @{ $r->{output} } : ()) {
+            for my $p (@{ $o->{content} // [] }) {
+                $entries->('part', $p->{logprobs});
+                $v{text}{part} .= $p->{text} // '';
+            }
+        }
+    }
+    for my $k (keys %{ $v{byt} // {} }) { utf8::decode($v{byt}{$k}) }
+    return \%v;
+}
+
+my %lp_body = (
+    '/v1/chat/completions' => { logprobs => JSON::PP::true, top_logprobs => 3 },
+    '/v1/completions'      => { logprobs => 3 },
+    '/v1/responses'        => { include => [ 'message.output_text.logprobs' ], top_logprobs => 3 },
+);
+
+for my $path (sort keys %lp_body) {
+    for my $stream (0, 1) {
+        my $how = ($stream ? 'streamed' : 'whole') . " $path";
+        my $ask = sub {
+            my ($group, $answer, $split, %h) = @_;
+            my $b = $path eq '/v1/completions'
+                ? { model => 'gpt-3.5-turbo-instruct', prompt => 'hi', max_tokens => 100 }
+                : body_for($path, 0);
+            $b = { %$b, %{ $lp_body{$path} } };
+            $b->{stream} = JSON::PP::true if $stream;
+            my %hd = (Authorization => "Bearer $tok{$group}", 'X-Mock-Answer' => $answer,
+                      ($stream ? ('X-Mock-Split' => $split) : ()), %h);
+            return $stream ? $t->stream($path, body => $b, headers => \%hd)
+                           : $t->request('POST', $path, body => $b, headers => \%hd);
+        };
+        my $lists = sub {
+            my ($v, $name) = @_;
+            my @k = sort keys %{ $v->{tok} // {} };
+            ok(@k, "logprobs, $how, $name: the answer has logprobs") or return;
+            for my $k (@k) {
+                is($v->{tok}{$k}, $v->{text}{$k}, "logprobs, $how, $name: the tokens ($k) spell the text as the client got it");
+                is($v->{byt}{$k}, $v->{text}{$k}, "logprobs, $how, $name: so do their bytes ($k)")
+                    if defined $v->{byt}{$k} && !$v->{nobytes}{$k};
+            }
+        };
+
+        my $r = $ask->('analysts', "write to $EMAIL today", $EMAIL);
+        my $v = lp_read(all_json($r, $stream) // []);
+        like($v->{all}, qr/alic.*smit/s, "logprobs, $how, unfiltered: the address is in the tokens");
+
+        $r = $ask->('redact', "write to $EMAIL today", $EMAIL);
+        is($r->{status}, 200, "logprobs, $how, redact: 200");
+        my $docs = all_json($r, $stream);
+        ok($docs, "logprobs, $how, redact: every JSON the client got is valid") or diag($r->{body});
+        $v = lp_read($docs // []);
+        $lists->($v, 'redact');
+        unlike($v->{all}, qr/alic|smit|exam|ple\.c/i,
+               "logprobs, $how, redact: nothing of the address in any token, alternative or bytes");
+        like($v->{all}, qr/\[REDACTED:EMAIL\]/, "logprobs, $how, redact: masked in the tokens");
+
+        $r = $ask->('block', "write to $EMAIL today", $EMAIL);
+        unlike($r->{body}, qr/alic|smit|exam|\b97,108,105,99\b/i, "logprobs, $how, block: nothing of the address");
+        if ($stream) {
+            like($r->{body}, qr/"code":"pii"/, "logprobs, $how, block: the stream ends in an error");
+        } else {
+            is($r->{status}, 403, "logprobs, $how, block: 403");
+        }
+
+        # tokens cut inside characters (placeholders and bytes), as OpenAI
+        # sends rare characters: read from their bytes
+        $r = $ask->('word', 'we met in 北京 today', '北京', 'X-Mock-Logprobs-Cut' => 1);
+        $docs = all_json($r, $stream);
+        ok($docs, "logprobs, $how, cut characters: valid JSON") or diag($r->{body});
+        $v = lp_read($docs // []);
+        $lists->($v, 'cut characters');
+        like($v->{all}, qr/\[REDACTED:WORD\]/, "logprobs, $how, cut characters: masked");
+        unlike($v->{all}, qr/\x{5317}|\x{4eac}|\\x(?:e5|e4|8c|ba)|bytes:/,
+               "logprobs, $how, cut characters: nothing of the word in tokens or bytes");
+    }
+}
 
 # ---- the answer's kind by its bytes ------------------------------------------------
 

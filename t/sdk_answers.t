@@ -1,8 +1,10 @@
 #!/usr/bin/perl
 # Answers as the official SDKs read them (t/node/sdk_answers.mjs): openai's
-# Responses API plain and streamed with redaction, a streamed tool call
-# carrying a secret blocked (the SDK raises), the Vercel AI SDK's default
-# OpenAI provider, and the Anthropic SDK raising on a mid-stream block.
+# Responses API plain and streamed with redaction, logprobs (chat and
+# Responses) redacted in their tokens, bytes and alternatives, a streamed
+# tool call carrying a secret blocked (the SDK raises), the Vercel AI SDK's
+# default OpenAI provider, and the Anthropic SDK raising on a mid-stream
+# block.
 
 use strict;
 use warnings;

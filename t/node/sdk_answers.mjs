@@ -1,8 +1,9 @@
 // Answers through aigov as the official SDKs read them: the openai SDK's
 // Responses API (plain and streamed, redacted; a streamed tool call whose
-// arguments carry a secret raises), the Vercel AI SDK's default OpenAI
-// provider (generateText, streamText: the Responses API), and the
-// Anthropic SDK (a mid-stream block raises from the stream). Prints TAP
+// arguments carry a secret raises), logprobs (chat whole and streamed,
+// Responses streamed: their tokens, bytes and alternatives redacted too),
+// the Vercel AI SDK's default OpenAI provider (generateText, streamText:
+// the Responses API), and the Anthropic SDK (a mid-stream block raises from the stream). Prints TAP
 // lines; t/sdk_answers.t starts the gateway and reads them.
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
@@ -82,6 +83,67 @@ try {
     ok(!args.includes('ghp_'), 'streamed tool call with a secret: no part of it arrived', args);
   }
 } catch (e) { ok(false, 'streamed tool call with a secret', e); }
+
+// ---- openai: logprobs spell the text as redacted ----
+
+// what a client makes of logprobs: the tokens joined, the bytes decoded,
+// every alternative; none may hold a piece of the address
+const utf8 = (b) => Buffer.from(b ?? []).toString('utf8');
+const pieces = (s) => !/jane|\.roe|exam|ple\.|\.com/i.test(s);
+function lpRead(list, acc) {
+  for (const t of list ?? []) {
+    acc.tokens += t.token;
+    acc.bytes.push(...(t.bytes ?? []));
+    for (const a of t.top_logprobs ?? []) acc.alts += `${a.token} ${utf8(a.bytes)}\n`;
+  }
+  return acc;
+}
+
+try {
+  const r = await oa(redact).chat.completions.create(
+    { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], logprobs: true, top_logprobs: 3 },
+    { headers: { 'X-Mock-Answer': `write to ${EMAIL} today` } });
+  const content = r.choices[0].message.content;
+  const v = lpRead(r.choices[0].logprobs?.content, { tokens: '', bytes: [], alts: '' });
+  ok(clean(content), 'chat logprobs: the content redacted', content);
+  ok(v.tokens === content, 'chat logprobs: the tokens spell the content as redacted', v.tokens);
+  ok(utf8(v.bytes) === content, 'chat logprobs: so do their bytes', utf8(v.bytes));
+  ok(v.alts.length > 0 && pieces(v.alts), 'chat logprobs: no alternative holds a piece of the address', v.alts);
+} catch (e) { ok(false, 'chat logprobs', e); }
+
+try {
+  const stream = await oa(redact).chat.completions.create(
+    { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], stream: true, logprobs: true, top_logprobs: 2 },
+    { headers: { 'X-Mock-Answer': `write to ${EMAIL} today`, 'X-Mock-Split': EMAIL } });
+  let content = '';
+  const v = { tokens: '', bytes: [], alts: '' };
+  for await (const c of stream) {
+    content += c.choices?.[0]?.delta?.content ?? '';
+    lpRead(c.choices?.[0]?.logprobs?.content, v);
+  }
+  ok(clean(content), 'chat logprobs stream: the address cut across chunks redacted', content);
+  ok(v.tokens === content, 'chat logprobs stream: the tokens spell the content as redacted', v.tokens);
+  ok(utf8(v.bytes) === content, 'chat logprobs stream: so do their bytes', utf8(v.bytes));
+  ok(pieces(v.alts), 'chat logprobs stream: no alternative holds a piece of the address', v.alts);
+} catch (e) { ok(false, 'chat logprobs stream', e); }
+
+try {
+  const stream = await oa(redact).responses.create(
+    { model: 'gpt-4o', input: 'hi', stream: true, include: ['message.output_text.logprobs'], top_logprobs: 2 },
+    { headers: { 'X-Mock-Answer': `write to ${EMAIL} today`, 'X-Mock-Split': EMAIL } });
+  let deltas = '';
+  let part = null;
+  const v = { tokens: '', bytes: [], alts: '' };
+  for await (const ev of stream) {
+    if (ev.type === 'response.output_text.delta') { deltas += ev.delta; lpRead(ev.logprobs, v); }
+    if (ev.type === 'response.completed') part = ev.response.output?.[0]?.content?.[0];
+  }
+  const w = lpRead(part?.logprobs, { tokens: '', bytes: [], alts: '' });
+  ok(clean(deltas) && v.tokens === deltas, 'responses logprobs stream: the deltas\' tokens spell them as redacted', v.tokens);
+  ok(w.tokens === part?.text && utf8(w.bytes) === part?.text,
+     'responses logprobs stream: the completed part\'s tokens and bytes spell its text', `${w.tokens} | ${part?.text}`);
+  ok(pieces(v.alts + w.alts), 'responses logprobs stream: no alternative holds a piece of the address', v.alts + w.alts);
+} catch (e) { ok(false, 'responses logprobs stream', e); }
 
 // ---- the Vercel AI SDK's default provider (the Responses API) ----
 

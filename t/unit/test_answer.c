@@ -1594,6 +1594,588 @@ static void test_kind_by_bytes(void **state)
 }
 #undef W
 
+/* ---- logprobs ----
+ *
+ * What a client can read of an answer's logprobs, by an independent
+ * reader: per list (a choice's content or refusal, a completions choice's
+ * tokens, a Responses part) its tokens joined and its bytes joined and
+ * decoded, and apart every string, every key and every bytes list of the
+ * answer. The tests then ask that the tokens and bytes spell the text as
+ * the client got it, and that nothing of a masked term is left anywhere. */
+
+#define LPV_LISTS 12
+
+typedef struct {
+    char    key[LPV_LISTS][32];
+    char    tok[LPV_LISTS][1024];
+    char    byt[LPV_LISTS][1024];
+    int     nulls[LPV_LISTS];       /* entries without a bytes list */
+    size_t  n;
+    char    all[32768];
+    int     blocked;
+} lpv_t;
+
+static size_t lpv_at(lpv_t *v, const char *key)
+{
+    size_t i;
+
+    for (i = 0; i < v->n; i++)
+        if (strcmp(v->key[i], key) == 0)
+            return i;
+    assert_true(v->n < LPV_LISTS);
+    snprintf(v->key[v->n], sizeof(v->key[0]), "%s", key);
+    return v->n++;
+}
+
+static void cat(char *dst, size_t cap, const char *s, size_t n)
+{
+    size_t l = strlen(dst);
+
+    assert_true(l + n < cap);
+    memcpy(dst + l, s, n);
+    dst[l + n] = '\0';
+}
+
+/* A bytes list decoded into dst (which must have room). */
+static void lpv_bytes(char *dst, size_t cap, const json_t *b)
+{
+    size_t i;
+    json_t *x;
+    char c;
+
+    json_array_foreach(b, i, x) {
+        c = (char)json_integer_value(x);
+        cat(dst, cap, &c, 1);
+    }
+}
+
+static void lpv_all(lpv_t *v, const json_t *j)
+{
+    const char *k;
+    json_t *c;
+    size_t i;
+
+    if (json_is_string(j)) {
+        cat(v->all, sizeof(v->all), json_string_value(j), json_string_length(j));
+        cat(v->all, sizeof(v->all), "\n", 1);
+    } else if (json_is_array(j)) {
+        json_array_foreach(j, i, c)
+            lpv_all(v, c);
+    } else if (json_is_object(j)) {
+        json_object_foreach((json_t *)j, k, c) {
+            cat(v->all, sizeof(v->all), k, strlen(k));
+            cat(v->all, sizeof(v->all), "\n", 1);
+            if (strcmp(k, "bytes") == 0 && json_is_array(c)) {
+                lpv_bytes(v->all, sizeof(v->all), c);
+                cat(v->all, sizeof(v->all), "\n", 1);
+            } else {
+                lpv_all(v, c);
+            }
+        }
+    }
+}
+
+/* An OpenAI list of entries under key. */
+static void lpv_list(lpv_t *v, const char *key, const json_t *list)
+{
+    size_t i, k = lpv_at(v, key);
+    json_t *e, *t, *b;
+
+    json_array_foreach(list, i, e) {
+        t = json_object_get(e, "token");
+        b = json_object_get(e, "bytes");
+        cat(v->tok[k], sizeof(v->tok[0]), json_string_value(t), json_string_length(t));
+        if (json_is_array(b))
+            lpv_bytes(v->byt[k], sizeof(v->byt[0]), b);
+        else
+            v->nulls[k]++;
+    }
+}
+
+/* The text a list goes with, under key. */
+static void lpv_text(lpv_t *v, const char *key, const json_t *s)
+{
+    size_t k;
+
+    if (!json_is_string(s))
+        return;
+    k = lpv_at(v, key);
+    v->nulls[k] = 1;    /* no bytes here */
+    cat(v->tok[k], sizeof(v->tok[0]), json_string_value(s), json_string_length(s));
+}
+
+static void lpv_doc(lpv_t *v, const json_t *root)
+{
+    const json_t *c, *lp, *o, *p;
+    const char *type = json_string_value(json_object_get(root, "type"));
+    size_t i, j;
+    char key[64];
+
+    lpv_all(v, root);
+    if (json_object_get(root, "error") != NULL)
+        v->blocked = 1;
+    json_array_foreach(json_object_get(root, "choices"), i, c) {
+        long long ix = json_integer_value(json_object_get(c, "index"));
+
+        snprintf(key, sizeof(key), "c%lld.text", ix);
+        lpv_text(v, key, json_object_get(json_object_get(c, "message"), "content"));
+        lpv_text(v, key, json_object_get(json_object_get(c, "delta"), "content"));
+        lpv_text(v, key, json_object_get(c, "text"));
+        lp = json_object_get(c, "logprobs");
+        if (json_is_array(json_object_get(lp, "content"))) {
+            snprintf(key, sizeof(key), "c%lld.content", ix);
+            lpv_list(v, key, json_object_get(lp, "content"));
+        }
+        if (json_is_array(json_object_get(lp, "tokens"))) {
+            snprintf(key, sizeof(key), "c%lld.tokens", ix);
+            json_array_foreach(json_object_get(lp, "tokens"), j, o)
+                lpv_text(v, key, o);
+        }
+    }
+    /* Responses: the deltas, the .done event, the whole response */
+    if (type != NULL && strcmp(type, "response.output_text.delta") == 0) {
+        snprintf(key, sizeof(key), "delta.%lld.%lld",
+                 json_integer_value(json_object_get(root, "output_index")),
+                 json_integer_value(json_object_get(root, "content_index")));
+        lpv_list(v, key, json_object_get(root, "logprobs"));
+        strcat(key, ".text");
+        lpv_text(v, key, json_object_get(root, "delta"));
+    }
+    if (type != NULL && strcmp(type, "response.output_text.done") == 0) {
+        lpv_list(v, "done", json_object_get(root, "logprobs"));
+        lpv_text(v, "done.text", json_object_get(root, "text"));
+    }
+    if (json_object_get(root, "response") != NULL)
+        root = json_object_get(root, "response");
+    json_array_foreach(json_object_get(root, "output"), i, o) {
+        json_array_foreach(json_object_get(o, "content"), j, p) {
+            snprintf(key, sizeof(key), "out.%zu.%zu", i, j);
+            if (json_is_array(json_object_get(p, "logprobs")))
+                lpv_list(v, key, json_object_get(p, "logprobs"));
+            strcat(key, ".text");
+            lpv_text(v, key, json_object_get(p, "text"));
+        }
+    }
+}
+
+static int lpv_cb(void *ud, const aigov_sse_event_t *ev)
+{
+    json_t *root;
+
+    if (!ev->has_data || strcmp(ev->data, "[DONE]") == 0)
+        return 0;
+    root = json_loads(ev->data, 0, NULL);
+    assert_non_null(root);
+    lpv_doc(ud, root);
+    json_decref(root);
+    return 0;
+}
+
+static void lpv_read(lpv_t *v, const char *out, int sse)
+{
+    memset(v, 0, sizeof(*v));
+    if (sse) {
+        aigov_sse_t *p = aigov_sse_new(0);
+
+        assert_int_equal(aigov_sse_feed(p, out, strlen(out), lpv_cb, v), 0);
+        assert_int_equal(aigov_sse_finish(p, lpv_cb, v), 0);
+        aigov_sse_free(p);
+    } else {
+        json_t *root = json_loads(out, 0, NULL);
+
+        assert_non_null(root);
+        lpv_doc(v, root);
+        json_decref(root);
+    }
+}
+
+/* The list's tokens spell want, and so do its bytes when every entry
+ * has them. */
+static void lpv_spells(lpv_t *v, const char *key, const char *want)
+{
+    size_t i;
+
+    for (i = 0; i < v->n && strcmp(v->key[i], key) != 0; i++)
+        ;
+    if (i == v->n)
+        fail_msg("no list %s", key);
+    assert_string_equal(v->tok[i], want);
+    if (v->nulls[i] == 0)
+        assert_string_equal(v->byt[i], want);
+}
+
+/* Nothing of the masked term: none of its pieces, in any case. */
+static void lpv_none(lpv_t *v, const char *const *pieces)
+{
+    for (; *pieces != NULL; pieces++)
+        if (strcasestr(v->all, *pieces) != NULL)
+            fail_msg("\"%s\" left in:\n%s", *pieces, v->all);
+}
+
+/* ---- building OpenAI's logprobs ---- */
+
+static json_t *utf8_bytes(const char *s, size_t n)
+{
+    json_t *b = json_array();
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        json_array_append_new(b, json_integer((unsigned char)s[i]));
+    return b;
+}
+
+/* An entry as OpenAI writes it, with its alternatives (NULL-terminated):
+ * token, logprob, the token's bytes. */
+static json_t *lpe(const char *tok, ...)
+{
+    json_t *top = json_array();
+    const char *alt;
+    va_list ap;
+
+    va_start(ap, tok);
+    while ((alt = va_arg(ap, const char *)) != NULL)
+        json_array_append_new(top, json_pack("{s:s, s:f, s:o}", "token", alt, "logprob", -1.5,
+                                             "bytes", utf8_bytes(alt, strlen(alt))));
+    va_end(ap);
+    return json_pack("{s:s, s:f, s:o, s:o}", "token", tok, "logprob", -0.5, "bytes",
+                     utf8_bytes(tok, strlen(tok)), "top_logprobs", top);
+}
+
+/* An entry of a token cut inside a character: OpenAI's placeholder for a
+ * token, its bytes. */
+static json_t *lpe_cut(const char *placeholder, const char *bytes, size_t n)
+{
+    return json_pack("{s:s, s:f, s:o, s:[]}", "token", placeholder, "logprob", -0.5,
+                     "bytes", utf8_bytes(bytes, n), "top_logprobs");
+}
+
+/* A chat chunk of choice ix: its content and its entries (taken). */
+static void lp_chunk(char *dst, size_t cap, int ix, const char *content, json_t *entries,
+                     const char *finish)
+{
+    json_t *c = json_pack("{s:s, s:[{s:i, s:{s:s?}, s:{s:o, s:n}, s:s?}]}", "object",
+                          "chat.completion.chunk", "choices", "index", ix, "delta", "content",
+                          content, "logprobs", "content", entries, "refusal",
+                          "finish_reason", finish);
+    char *s;
+
+    assert_non_null(c);
+    s = json_dumps(c, JSON_COMPACT);
+    json_decref(c);
+    assert_true(strlen(dst) + strlen(s) + 9 < cap);
+    strcat(dst, "data: ");
+    strcat(dst, s);
+    strcat(dst, "\n\n");
+    free(s);
+}
+
+static char *dump(json_t *j)
+{
+    char *s = json_dumps(j, JSON_COMPACT);
+
+    json_decref(j);
+    assert_non_null(s);
+    return s;
+}
+
+/* Runs in through a new answer with fx (step bytes at a time, jansson or
+ * the fast reading), reads what the client got. */
+static void lp_run(fx_t *fx, aigov_endpoint_t ep, int sse, const char *in, size_t step,
+                   int fast, lpv_t *v, char **raw)
+{
+    aigov_answer_t *a = aigov_answer_new(ep, sse, &fx->f, 1, 0);
+    buf_t out = { 0 };
+
+    aigov_answer_set_fast(a, fast);
+    feed_all(a, in, strlen(in), step, &out);
+    lpv_read(v, out.s ? out.s : "", sse);
+    assert_int_equal(v->blocked, aigov_answer_blocked(a));
+    if (raw)
+        *raw = out.s;
+    else
+        free(out.s);
+    aigov_answer_free(a);
+}
+
+static const char *const zanzibar[] = { "zanzi", "bar", NULL };
+
+/* A whole chat answer: the tokens of a choice are one text, so the term
+ * cut across two tokens is masked in them as in the content; the bytes of
+ * a changed token are its new text's; the alternatives at the masked
+ * positions (the chosen tokens among them) go with the mask, and one
+ * elsewhere that holds the term alone is masked itself, its bytes too. */
+static void test_logprobs_whole(void **state)
+{
+    json_t *in = json_pack("{s:s, s:[{s:i, s:{s:s, s:s}, s:{s:[o,o,o,o,o], s:n}, s:s}]}",
+        "object", "chat.completion", "choices", "index", 0, "message", "role", "assistant",
+        "content", "we discuss zanzibar now", "logprobs", "content",
+        lpe("we", "we", "We", NULL), lpe(" discuss", " discuss", NULL),
+        lpe(" zanzi", " zanzi", " Zanzi", NULL), lpe("bar", "bar", "bars", NULL),
+        lpe(" now", " now", " zanzibar", NULL), "refusal", "finish_reason", "stop");
+    char *s = dump(in), *raw;
+    fx_t rf, bf;
+    lpv_t v;
+
+    (void)state;
+    fx_init(&rf, "example", "{\"word\":\"zanzibar\"}", AIGOV_ACTION_REDACT);
+    fx_init(&bf, "example", "{\"word\":\"zanzibar\"}", AIGOV_ACTION_BLOCK);
+    lp_run(&rf, AIGOV_EP_CHAT, 0, s, 4096, 1, &v, &raw);
+    lpv_spells(&v, "c0.text", "we discuss [REDACTED:WORD] now");
+    lpv_spells(&v, "c0.content", "we discuss [REDACTED:WORD] now");
+    lpv_none(&v, zanzibar);
+    /* the alternatives at the masked positions took the tokens' texts */
+    assert_non_null(strstr(raw, "{\"token\":\" [REDACTED:WORD]\",\"logprob\":-0.5,"
+                                "\"bytes\":[32,91,82,69,68,65,67,84,69,68,58,87,79,82,68,93],"
+                                "\"top_logprobs\":[{\"token\":\" [REDACTED:WORD]\",\"logprob\":-1.5,"
+                                "\"bytes\":[32,91,82,69,68,65,67,84,69,68,58,87,79,82,68,93]},"
+                                "{\"token\":\" [REDACTED:WORD]\""));
+    assert_non_null(strstr(raw, "{\"token\":\"\",\"logprob\":-0.5,\"bytes\":[],\"top_logprobs\":"
+                                "[{\"token\":\"\",\"logprob\":-1.5,\"bytes\":[]},"
+                                "{\"token\":\"\",\"logprob\":-1.5,\"bytes\":[]}]}"));
+    /* the others as they were */
+    assert_non_null(strstr(raw, "{\"token\":\" now\",\"logprob\":-0.5,\"bytes\":[32,110,111,119],"
+                                "\"top_logprobs\":[{\"token\":\" now\""));
+    free(raw);
+    lp_run(&bf, AIGOV_EP_CHAT, 0, s, 4096, 1, &v, NULL);
+    assert_true(v.blocked);
+    lpv_none(&v, zanzibar);
+    free(s);
+    fx_free(&rf);
+    fx_free(&bf);
+}
+
+/* A stream: a choice's tokens are one text across its chunks, whatever
+ * their places in each chunk, so the term cut across the tokens of two
+ * chunks is masked (tokens, bytes, alternatives) or blocks; two choices
+ * are two texts, never joined. A term only in the tokens (the upstream's
+ * content says otherwise) is found as well. */
+static void test_logprobs_stream(void **state)
+{
+    char in[16384] = "", only[8192] = "", *raw;
+    size_t steps[] = { 1, 7, 64, 100000 }, i;
+    fx_t rf, bf;
+    lpv_t v;
+    int fast;
+
+    (void)state;
+    fx_init(&rf, "example", "{\"word\":\"zanzibar\"}", AIGOV_ACTION_REDACT);
+    fx_init(&bf, "example", "{\"word\":\"zanzibar\"}", AIGOV_ACTION_BLOCK);
+    lp_chunk(in, sizeof(in), 0, "we zanzi", json_pack("[o,o]", lpe("we", "we", NULL),
+             lpe(" zanzi", " zanzi", " Zanzi", NULL)), NULL);
+    lp_chunk(in, sizeof(in), 1, "a zanzi", json_pack("[o,o]", lpe("a", NULL), lpe(" zanzi", NULL)), NULL);
+    lp_chunk(in, sizeof(in), 0, "bar now", json_pack("[o,o]", lpe("bar", "bar", "bars", NULL),
+             lpe(" now", NULL)), NULL);
+    lp_chunk(in, sizeof(in), 1, " ok", json_pack("[o]", lpe(" ok", NULL)), NULL);
+    lp_chunk(in, sizeof(in), 0, NULL, json_array(), "stop");
+    lp_chunk(in, sizeof(in), 1, NULL, json_array(), "stop");
+    strcat(in, "data: [DONE]\n\n");
+    lp_chunk(only, sizeof(only), 0, "we ", json_pack("[o,o]", lpe("we", NULL), lpe(" zanzi", NULL)), NULL);
+    lp_chunk(only, sizeof(only), 0, "talk", json_pack("[o,o]", lpe("bar", NULL), lpe(" ok", NULL)), NULL);
+    lp_chunk(only, sizeof(only), 0, NULL, json_array(), "stop");
+    strcat(only, "data: [DONE]\n\n");
+
+    for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        for (fast = 0; fast < 2; fast++) {
+            lp_run(&rf, AIGOV_EP_CHAT, 1, in, steps[i], fast, &v, &raw);
+            lpv_spells(&v, "c0.text", "we [REDACTED:WORD] now");
+            lpv_spells(&v, "c0.content", "we [REDACTED:WORD] now");
+            lpv_spells(&v, "c1.text", "a zanzi ok");
+            lpv_spells(&v, "c1.content", "a zanzi ok");
+            assert_null(strstr(v.all, "bar"));
+            assert_null(strstr(v.all, "Zanzi"));
+            free(raw);
+
+            lp_run(&bf, AIGOV_EP_CHAT, 1, in, steps[i], fast, &v, NULL);
+            assert_true(v.blocked);
+            assert_null(strstr(v.all, "bar"));
+
+            lp_run(&rf, AIGOV_EP_CHAT, 1, only, steps[i], fast, &v, NULL);
+            lpv_spells(&v, "c0.content", "we [REDACTED:WORD] ok");
+            lpv_none(&v, zanzibar);
+            lp_run(&bf, AIGOV_EP_CHAT, 1, only, steps[i], fast, &v, NULL);
+            assert_true(v.blocked);
+            lpv_none(&v, zanzibar);
+        }
+    }
+    fx_free(&rf);
+    fx_free(&bf);
+}
+
+/* Legacy completions: "tokens" is the text, the keys of top_logprobs'
+ * maps are tokens too: one that holds the term is renamed, and at a
+ * masked position the map becomes the token's new text alone, with the
+ * best logprob. Whole and streamed. */
+static void test_logprobs_completions(void **state)
+{
+    static const char *const whole =
+        "{\"choices\":[{\"text\":\"we zanzibar now\",\"index\":0,\"logprobs\":{"
+        "\"tokens\":[\"we\",\" zanzi\",\"bar\",\" now\"],\"token_logprobs\":[-0.5,-0.25,-0.5,-0.5],"
+        "\"top_logprobs\":[{\"we\":-0.5},{\" Zanzi\":-1.5,\" zanzi\":-0.25},{\"bar\":-0.5,\"bars\":-2.0},"
+        "{\" now\":-0.5,\" zanzibar\":-3.0}],\"text_offset\":[0,2,8,11]},\"finish_reason\":\"stop\"}]}";
+    static const char *const want =
+        "{\"choices\":[{\"text\":\"we [REDACTED:WORD] now\",\"index\":0,\"logprobs\":{"
+        "\"tokens\":[\"we\",\" [REDACTED:WORD]\",\"\",\" now\"],\"token_logprobs\":[-0.5,-0.25,-0.5,-0.5],"
+        "\"top_logprobs\":[{\"we\":-0.5},{\" [REDACTED:WORD]\":-0.25},{\"\":-0.5},"
+        "{\" now\":-0.5,\" [REDACTED:WORD]\":-3.0}],\"text_offset\":[0,2,8,11]},\"finish_reason\":\"stop\"}]}";
+    static const char *const stream =
+        "data: {\"choices\":[{\"text\":\"we zanzi\",\"index\":0,\"logprobs\":{\"tokens\":[\"we\",\" zanzi\"],"
+        "\"token_logprobs\":[-0.5,-0.25],\"top_logprobs\":[{\"we\":-0.5},{\" zanzi\":-0.25,\" Zanzi\":-1.5}],"
+        "\"text_offset\":[0,2]},\"finish_reason\":null}]}\n\n"
+        "data: {\"choices\":[{\"text\":\"bar now\",\"index\":0,\"logprobs\":{\"tokens\":[\"bar\",\" now\"],"
+        "\"token_logprobs\":[-0.5,-0.5],\"top_logprobs\":[{\"bar\":-0.5},{\" now\":-0.5,\" zanzibar\":-3.0}],"
+        "\"text_offset\":[8,11]},\"finish_reason\":null}]}\n\n"
+        "data: {\"choices\":[{\"text\":\"\",\"index\":0,\"logprobs\":null,\"finish_reason\":\"stop\"}]}\n\n"
+        "data: [DONE]\n\n";
+    fx_t rf, bf;
+    lpv_t v;
+    int fast;
+
+    (void)state;
+    fx_init(&rf, "example", "{\"word\":\"zanzibar\"}", AIGOV_ACTION_REDACT);
+    fx_init(&bf, "example", "{\"word\":\"zanzibar\"}", AIGOV_ACTION_BLOCK);
+    json_case(&rf, AIGOV_EP_COMPLETIONS, whole, want, -1, -1);
+    lp_run(&bf, AIGOV_EP_COMPLETIONS, 0, whole, 4096, 1, &v, NULL);
+    assert_true(v.blocked);
+    for (fast = 0; fast < 2; fast++) {
+        lp_run(&rf, AIGOV_EP_COMPLETIONS, 1, stream, 9, fast, &v, NULL);
+        lpv_spells(&v, "c0.text", "we [REDACTED:WORD] now");
+        lpv_spells(&v, "c0.tokens", "we [REDACTED:WORD] now");
+        lpv_none(&v, zanzibar);
+        lp_run(&bf, AIGOV_EP_COMPLETIONS, 1, stream, 9, fast, &v, NULL);
+        assert_true(v.blocked);
+        lpv_none(&v, zanzibar);
+    }
+    fx_free(&rf);
+    fx_free(&bf);
+}
+
+/* Responses: an output_text part's logprobs, whole and on the delta
+ * events (their own text beside the delta's, across events), the .done
+ * event and response.completed: each spells what the client got. */
+static void test_logprobs_responses(void **state)
+{
+    char in[16384] = "", *s;
+    fx_t rf, bf;
+    lpv_t v;
+    size_t step;
+    json_t *part = json_pack("{s:s, s:s, s:[], s:[o,o,o]}", "type", "output_text", "text",
+                             "we zanzibar", "annotations", "logprobs", lpe("we", "we", NULL),
+                             lpe(" zanzi", " zanzi", NULL), lpe("bar", "bar", NULL));
+    json_t *ev[] = {
+        json_pack("{s:s, s:i, s:s, s:i, s:i, s:s, s:[o,o]}", "type", "response.output_text.delta",
+                  "sequence_number", 3, "item_id", "msg_1", "output_index", 0, "content_index", 0,
+                  "delta", "we zanzi", "logprobs", lpe("we", "we", NULL), lpe(" zanzi", " zanzi", NULL)),
+        json_pack("{s:s, s:i, s:s, s:i, s:i, s:s, s:[o]}", "type", "response.output_text.delta",
+                  "sequence_number", 4, "item_id", "msg_1", "output_index", 0, "content_index", 0,
+                  "delta", "bar", "logprobs", lpe("bar", "bar", NULL)),
+        json_pack("{s:s, s:i, s:s, s:i, s:i, s:s, s:O}", "type", "response.output_text.done",
+                  "sequence_number", 5, "item_id", "msg_1", "output_index", 0, "content_index", 0,
+                  "text", "we zanzibar", "logprobs", json_object_get(part, "logprobs")),
+        json_pack("{s:s, s:i, s:{s:s, s:s, s:[{s:s, s:s, s:[O]}]}}", "type", "response.completed",
+                  "sequence_number", 6, "response", "id", "resp_1", "status", "completed", "output",
+                  "type", "message", "id", "msg_1", "content", part),
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(ev) / sizeof(ev[0]); i++) {
+        s = dump(ev[i]);
+        strcat(in, "event: x\ndata: ");
+        strcat(in, s);
+        strcat(in, "\n\n");
+        free(s);
+    }
+    fx_init(&rf, "example", "{\"word\":\"zanzibar\"}", AIGOV_ACTION_REDACT);
+    fx_init(&bf, "example", "{\"word\":\"zanzibar\"}", AIGOV_ACTION_BLOCK);
+    s = dump(json_pack("{s:s, s:[{s:s, s:s, s:[O]}]}", "object", "response", "output", "type",
+                       "message", "id", "msg_1", "content", part));
+    lp_run(&rf, AIGOV_EP_RESPONSES, 0, s, 4096, 1, &v, NULL);
+    lpv_spells(&v, "out.0.0.text", "we [REDACTED:WORD]");
+    lpv_spells(&v, "out.0.0", "we [REDACTED:WORD]");
+    lpv_none(&v, zanzibar);
+    free(s);
+    for (step = 1; step < 200; step += 37) {
+        lp_run(&rf, AIGOV_EP_RESPONSES, 1, in, step, 0, &v, NULL);
+        lpv_spells(&v, "delta.0.0.text", "we [REDACTED:WORD]");
+        lpv_spells(&v, "delta.0.0", "we [REDACTED:WORD]");
+        lpv_spells(&v, "done.text", "we [REDACTED:WORD]");
+        lpv_spells(&v, "done", "we [REDACTED:WORD]");
+        lpv_spells(&v, "out.0.0", "we [REDACTED:WORD]");
+        lpv_none(&v, zanzibar);
+        lp_run(&bf, AIGOV_EP_RESPONSES, 1, in, step, 0, &v, NULL);
+        assert_true(v.blocked);
+        lpv_none(&v, zanzibar);
+    }
+    json_decref(part);
+    fx_free(&rf);
+    fx_free(&bf);
+}
+
+/* Bytes say no more than tokens: a term written in tokens cut inside its
+ * characters (each a placeholder such as "bytes:\xe4" and its bytes) is
+ * read from the bytes, or from the placeholders where there are none, and
+ * masked in both; bytes that are not their token's are rewritten from it;
+ * a token masked empty has bytes []; bytes null stay null. */
+static void test_logprobs_bytes(void **state)
+{
+    /* 北京 (E5 8C 97, E4 BA AC) with 京 cut after its first byte */
+    json_t *in = json_pack("{s:[{s:i, s:{s:s}, s:{s:[o,o,o,o,o]}}]}", "choices", "index", 0,
+        "message", "content", "in \xe5\x8c\x97\xe4\xba\xac now", "logprobs", "content",
+        lpe("in", NULL), lpe(" \xe5\x8c\x97", NULL), lpe_cut("bytes:\\xe4", "\xe4", 1),
+        lpe_cut("bytes:\\xba\\xac", "\xba\xac", 2), lpe(" now", NULL));
+    /* the same without bytes (Responses' text events, legacy completions):
+     * the placeholders name them */
+    static const char *const named =
+        "{\"choices\":[{\"index\":0,\"message\":{\"content\":\"in \xe5\x8c\x97\xe4\xba\xac\"},\"logprobs\":"
+        "{\"content\":[{\"token\":\"in\",\"logprob\":-0.5,\"bytes\":null,\"top_logprobs\":[]},"
+        "{\"token\":\" \xe5\x8c\x97\",\"logprob\":-0.5,\"bytes\":null,\"top_logprobs\":[]},"
+        "{\"token\":\"bytes:\\\\xe4\",\"logprob\":-0.5,\"bytes\":null,\"top_logprobs\":[]},"
+        "{\"token\":\"\\\\xba\\\\xac\",\"logprob\":-0.5,\"bytes\":null,\"top_logprobs\":[]}]}}]}";
+    static const char *const legacy =
+        "{\"choices\":[{\"index\":0,\"text\":\"in \xe5\x8c\x97\xe4\xba\xac\",\"logprobs\":"
+        "{\"tokens\":[\"in\",\" \xe5\x8c\x97\",\"bytes:\\\\xe4\",\"bytes:\\\\xba\\\\xac\"],"
+        "\"top_logprobs\":null}}]}";
+    json_t *odd = json_pack("{s:[{s:i, s:{s:s}, s:{s:[{s:s, s:f, s:o, s:[]}, {s:s, s:f, s:n, s:[]},"
+                            " {s:s, s:f, s:n, s:[]}]}}]}", "choices", "index", 0, "message",
+                            "content", "ok zanzibar", "logprobs", "content",
+                            "token", "ok", "logprob", -0.5, "bytes", utf8_bytes("zanzibar", 8), "top_logprobs",
+                            "token", " zanzi", "logprob", -0.5, "bytes", "top_logprobs",
+                            "token", "bar", "logprob", -0.5, "bytes", "top_logprobs");
+    char *s, *raw;
+    fx_t rf;
+    lpv_t v;
+    static const char *const beijing[] = { "\xe5\x8c\x97", "\xe4", "\xba\xac", "\\xe4", "\\xba", "bytes:", NULL };
+
+    (void)state;
+    fx_init(&rf, "example", "{\"word\":\"\xe5\x8c\x97\xe4\xba\xac\"}", AIGOV_ACTION_REDACT);
+    s = dump(in);
+    lp_run(&rf, AIGOV_EP_CHAT, 0, s, 4096, 1, &v, NULL);
+    lpv_spells(&v, "c0.text", "in [REDACTED:WORD] now");
+    lpv_spells(&v, "c0.content", "in [REDACTED:WORD] now");
+    lpv_none(&v, beijing);
+    free(s);
+    lp_run(&rf, AIGOV_EP_CHAT, 0, named, 4096, 1, &v, NULL);
+    lpv_spells(&v, "c0.content", "in [REDACTED:WORD]");
+    lpv_none(&v, beijing);
+    lp_run(&rf, AIGOV_EP_COMPLETIONS, 0, legacy, 4096, 1, &v, NULL);
+    lpv_spells(&v, "c0.tokens", "in [REDACTED:WORD]");
+    lpv_none(&v, beijing);
+    fx_free(&rf);
+
+    fx_init(&rf, "example", "{\"word\":\"zanzibar\"}", AIGOV_ACTION_REDACT);
+    s = dump(odd);
+    lp_run(&rf, AIGOV_EP_CHAT, 0, s, 4096, 1, &v, &raw);
+    lpv_spells(&v, "c0.content", "ok [REDACTED:WORD]");
+    lpv_none(&v, zanzibar);
+    assert_non_null(strstr(raw, "{\"token\":\"ok\",\"logprob\":-0.5,\"bytes\":[111,107],"));
+    assert_non_null(strstr(raw, "{\"token\":\" [REDACTED:WORD]\",\"logprob\":-0.5,\"bytes\":null,"));
+    assert_non_null(strstr(raw, "{\"token\":\"\",\"logprob\":-0.5,\"bytes\":null,"));
+    free(raw);
+    free(s);
+    fx_free(&rf);
+}
+
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1624,6 +2206,11 @@ int main(void)
         cmocka_unit_test(test_estimate),
         cmocka_unit_test(test_block_shapes),
         cmocka_unit_test(test_kind_by_bytes),
+        cmocka_unit_test(test_logprobs_whole),
+        cmocka_unit_test(test_logprobs_stream),
+        cmocka_unit_test(test_logprobs_completions),
+        cmocka_unit_test(test_logprobs_responses),
+        cmocka_unit_test(test_logprobs_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
