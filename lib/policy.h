@@ -192,8 +192,14 @@ const char *aigov_policy_rule_check(const aigov_policy_t *p, size_t i,
 json_t *aigov_decision_groups(const aigov_decision_t *d);
 const char *aigov_content_name(aigov_content_t c);
 
+/* What a record's or test case's "unread" kind (token_ids, text_file) reads
+ * as in the decision's message, as lib/request says it to the caller; a
+ * kind not known here is still text no filter can read. */
+const char *aigov_policy_unread_phrase(const char *kind);
+
 /* Test cases for `aigov policy test` and `diff`: a YAML (or JSON) list of
- *   {name, claims: {...}, request: {model, endpoint, max_tokens, prompt_chars, n, inspected},
+ *   {name, claims: {...}, request: {model, endpoint, max_tokens, prompt_chars, n, inspected,
+ *    unread, background},
  *    expect: allow|deny, rule: NAME (optional), code: CODE (optional)} */
 typedef struct {
     char      *name;
@@ -205,6 +211,8 @@ typedef struct {
     long long  prompt_chars;
     long long  n;             /* answers asked for; 0 when absent (one) */
     int        uninspected;   /* inspected: false, a body the gateway does not read */
+    char      *unread;        /* token_ids | text_file: text no request filter reads */
+    int        background;    /* background: true, an answer no answer filter reads */
     int        expect_allow;
     char      *rule;          /* NULL when not checked */
     char      *code;          /* NULL when not checked */

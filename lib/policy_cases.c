@@ -10,7 +10,7 @@
 static const char *const case_keys[] = { "name", "description", "claims", "request", "expect",
                                          "rule", "code", NULL };
 static const char *const request_keys[] = { "model", "endpoint", "max_tokens", "prompt_chars",
-                                            "n", "inspected", NULL };
+                                            "n", "inspected", "unread", "background", NULL };
 
 static char *text_of(aigov_ydoc_t *y, yaml_node_t *n, const char *what, int *ok)
 {
@@ -65,6 +65,28 @@ static void parse_request(aigov_ydoc_t *y, aigov_policy_case_t *c, yaml_node_t *
             *ok = 0;
         } else {
             c->uninspected = !b;
+        }
+    }
+    /* what the gateway records for a request it read but could not read
+     * all of (docs/audit.md) */
+    if ((v = aigov_ymap_get(y, n, "unread", NULL))) {
+        const char *s = aigov_yscalar(v);
+
+        if (!s || aigov_ynull(v) || (strcmp(s, "token_ids") && strcmp(s, "text_file"))) {
+            aigov_yerr(y, v, "unread must be token_ids or text_file, not %s",
+                       s && !aigov_ynull(v) ? s : aigov_ytype(v));
+            *ok = 0;
+        } else if (!(c->unread = strdup(s))) {
+            *ok = 0;
+        }
+    }
+    if ((v = aigov_ymap_get(y, n, "background", NULL))) {
+        int b;
+        if (!aigov_ybool(v, &b)) {
+            aigov_yerr(y, v, "background must be true or false, not %s", aigov_ytype(v));
+            *ok = 0;
+        } else {
+            c->background = b;
         }
     }
 }
@@ -203,6 +225,7 @@ void aigov_policy_cases_free(aigov_policy_case_t *cases, size_t ncases)
         free(cases[i].endpoint);
         free(cases[i].rule);
         free(cases[i].code);
+        free(cases[i].unread);
     }
     free(cases);
 }
@@ -219,4 +242,7 @@ void aigov_policy_case_input(const aigov_policy_case_t *c, aigov_policy_input_t 
     in->n = c->n;
     if (c->uninspected)
         in->uninspectable = "a request the gateway does not read";
+    if (c->unread)
+        in->unread = aigov_policy_unread_phrase(c->unread);
+    in->answer_later = c->background;
 }

@@ -314,6 +314,15 @@ static int filters_requests(const aigov_rule_t *r)
     return 0;
 }
 
+const char *aigov_policy_unread_phrase(const char *kind)
+{
+    if (!strcmp(kind, "token_ids"))
+        return "token ids, which no filter can read";
+    if (!strcmp(kind, "text_file"))
+        return "a text file that is not UTF-8 in base64";
+    return "text no filter can read";
+}
+
 /* The same for answers. */
 static int filters_answers(const aigov_rule_t *r)
 {

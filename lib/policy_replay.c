@@ -162,17 +162,6 @@ static int policy_decided(const fields_t *f, int allow)
     return f->status == 403 && json_array_size(f->filters) == 0;
 }
 
-/* The record names what was not read; the decision's message says it as
- * the gateway did. A name this reader does not know is still unread text. */
-static const char *unread_phrase(const char *kind)
-{
-    if (!strcmp(kind, "token_ids"))
-        return "token ids, which no filter can read";
-    if (!strcmp(kind, "text_file"))
-        return "a text file that is not UTF-8 in base64";
-    return "text no filter can read";
-}
-
 static int replay_record(aigov_replay_t *r, const json_t *rec)
 {
     fields_t f;
@@ -219,7 +208,7 @@ static int replay_record(aigov_replay_t *r, const json_t *rec)
     if (!f.inspected)
         in.uninspectable = "a request the gateway did not inspect";
     if (f.unread)
-        in.unread = unread_phrase(f.unread);
+        in.unread = aigov_policy_unread_phrase(f.unread);
     in.answer_later = f.background;
     aigov_policy_decide(r->policy, &in, &d);
 

@@ -463,9 +463,60 @@ $t->write_file('policy.cases.yaml', <<'YAML');
   request: {endpoint: /v1/assistants, inspected: false}
   expect: deny
   code: no_rule_matched
+- name: token ids under request filters
+  claims: {sub: a, groups: [staff]}
+  request: {endpoint: /v1/completions, model: gpt-4o, unread: token_ids}
+  expect: deny
+  code: uninspectable
+- name: token ids, opted out
+  claims: {sub: a, groups: [tools]}
+  request: {endpoint: /v1/completions, model: gpt-4o, unread: token_ids}
+  expect: allow
+- name: a background answer under answer filters
+  claims: {sub: a, groups: [staff]}
+  request: {endpoint: /v1/responses, model: gpt-4o, background: true}
+  expect: deny
+  code: uninspectable
+- name: a background answer, no answer filters
+  claims: {sub: a, groups: [tools]}
+  request: {endpoint: /v1/responses, model: gpt-4o, background: true}
+  expect: allow
 YAML
 $out = `$aigov policy test $d/policy.yaml --cases $d/policy.cases.yaml 2>&1`;
-is($? >> 8, 0, 'aigov policy test: n, max_n and uninspectable decide as written') or diag($out);
+is($? >> 8, 0, 'aigov policy test: n, max_n, uninspectable, unread and background decide as written')
+    or diag($out);
+
+$t->write_file('bad.cases.yaml', <<'YAML');
+- name: a
+  claims: {sub: a}
+  request: {unread: tokens}
+  expect: allow
+- name: b
+  claims: {sub: a}
+  request: {background: "yes", unread: [token_ids]}
+  expect: allow
+YAML
+$out = `$aigov policy test $d/policy.yaml --cases $d/bad.cases.yaml 2>&1`;
+is($? >> 8, 1, 'aigov policy test: bad unread and background are errors');
+like($out, qr/bad\.cases\.yaml:3:\d+: unread must be token_ids or text_file, not tokens/, 'unread: a kind it does not know');
+like($out, qr/bad\.cases\.yaml:7:\d+: background must be true or false/, 'background: a string');
+like($out, qr/bad\.cases\.yaml:7:\d+: unread must be token_ids or text_file, not a list/, 'unread: a list');
+
+# explain reads a real body as the gateway does
+$t->write_file('ids.json', '{"model":"gpt-4o","prompt":[41551,757,922]}');
+$out = `$aigov policy explain $d/policy.yaml --claims '{"sub":"a","groups":["staff"]}' --request $d/ids.json 2>&1`;
+like($out, qr/deny \(rule staff\).*code uninspectable/s, 'explain: token ids under request filters are refused');
+like($out, qr/token ids, which no filter can read/, 'explain: ... saying what it cannot read');
+$t->write_file('bg.json', '{"endpoint":"/v1/responses","model":"gpt-4o","input":"hi","background":true}');
+$out = `$aigov policy explain $d/policy.yaml --claims '{"sub":"a","groups":["staff"]}' --request $d/bg.json 2>&1`;
+like($out, qr/deny \(rule staff\).*written in the background/s, 'explain: a background answer under answer filters');
+$t->write_file('bg.json', '{"endpoint":"/v1/responses","model":"gpt-4o","input":"hi","background":true,"stream":true}');
+$out = `$aigov policy explain $d/policy.yaml --claims '{"sub":"a","groups":["staff"]}' --request $d/bg.json 2>&1`;
+like($out, qr/allow \(rule staff\)/, 'explain: ... streamed, it is filtered here: allowed');
+$t->write_file('bad.json', '{"model":"gpt-4o","messages":"hi"}');
+$out = `$aigov policy explain $d/policy.yaml --claims '{"sub":"a","groups":["staff"]}' --request $d/bad.json 2>&1`;
+like($out, qr/would refuse this body \(400 invalid_request_error\): 'messages' must be an array/,
+     'explain: a body the gateway refuses 400 is said so');
 
 # errors with their place
 $t->write_file('bad.yaml', <<'YAML');

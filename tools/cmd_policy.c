@@ -13,6 +13,7 @@
 #include "aigov.h"
 #include "policy.h"
 #include "policy_replay.h"
+#include "request.h"
 #include "audit_policy.h"
 
 typedef struct {
@@ -495,6 +496,46 @@ static int read_request(json_t *r, aigov_policy_input_t *in)
     return 0;
 }
 
+/* A real API body is read as the gateway reads it, so that explain
+ * decides on what the gateway would: its limits, answers, prompt length,
+ * token ids or a text file no filter can read, a background answer. The
+ * short form (prompt_chars given) and the endpoint hints stay as read.
+ * 0, or -1 with the gateway's 400 message in err. */
+static int read_body(json_t *r, aigov_policy_input_t *in, char *err, size_t errlen)
+{
+    aigov_request_t rq;
+    aigov_endpoint_t ep;
+    aigov_req_status_t st;
+    json_t *body;
+    char *text;
+
+    if (json_object_get(r, "prompt_chars"))
+        return 0;
+    ep = aigov_endpoint_from_path(in->endpoint, strlen(in->endpoint));
+    if (ep == AIGOV_EP_UNKNOWN || ep == AIGOV_EP_MODELS)
+        return 0;
+    body = json_deep_copy(r);
+    if (body == NULL)
+        return 0;
+    json_object_del(body, "endpoint");
+    json_object_del(body, "path");
+    text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (text == NULL)
+        return 0;
+    st = aigov_request_parse(&rq, ep, text, strlen(text), err, errlen);
+    free(text);
+    if (st == AIGOV_REQ_OK) {
+        in->max_tokens = rq.max_tokens;
+        in->n = rq.n;
+        in->prompt_chars = (long long) rq.prompt_chars;
+        in->unread = rq.unread;     /* a constant phrase: outlives rq */
+        in->answer_later = rq.background && !rq.stream;
+    }
+    aigov_request_free(&rq);
+    return st == AIGOV_REQ_OK ? 0 : -1;
+}
+
 static const char *action_name(int a)
 {
     return a == AIGOV_FILTER_BLOCK ? "block" : a == AIGOV_FILTER_REDACT ? "redact" : "flag";
@@ -653,6 +694,14 @@ static int cmd_explain(const opts_t *o)
         json_decref(req);
         json_decref(claims);
         return AIGOV_EXIT_USAGE;
+    }
+    {
+        char err[256];
+
+        if (read_body(req, &in, err, sizeof(err)) != 0)
+            fprintf(stderr, "aigov policy: %s: the gateway would refuse this body "
+                    "(400 invalid_request_error): %s; decided on its fields as read\n",
+                    o->request, err);
     }
     in.claims = claims;
     if (!(p = load(o->pos[0], o->json))) {

@@ -661,7 +661,7 @@ static void test_cases_load(void **state)
     snprintf(path, sizeof(path), "%s/bad.cases.yaml", tmpdir);
     assert_null(aigov_policy_cases_load(path, &n, &errors));
     assert_non_null(strstr(errors, ":2:11: expect must be allow or deny, not 'perhaps'\n"));
-    assert_non_null(strstr(errors, ":5:23: unknown key 'tokens' in a case's request (expected one of: model, endpoint, max_tokens, prompt_chars, n, inspected)\n"));
+    assert_non_null(strstr(errors, ":5:23: unknown key 'tokens' in a case's request (expected one of: model, endpoint, max_tokens, prompt_chars, n, inspected, unread, background)\n"));
     assert_non_null(strstr(errors, ":5:46: max_tokens must be a whole number, not text\n"));
     assert_non_null(strstr(errors, ":6:1: case name 'a' is used twice (first at line 1)\n"));
     free(errors);
