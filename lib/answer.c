@@ -242,6 +242,26 @@ static int is_control(const char *k, size_t n)
     return 0;
 }
 
+/* Control names that are text in one kind of object: "data" of a text
+ * document (an Anthropic web_fetch_tool_result's page, {"type":"text",
+ * "media_type":"text/plain","data":...}) and the "tools" an MCP server
+ * listed (a Responses mcp_list_tools item: names, descriptions, schemas
+ * the model reads). maybe_text: the name alone, for the fast reading,
+ * which then leaves such an event to jansson. */
+static int maybe_text(const char *k, size_t n)
+{
+    return key_cmp(k, n, "data") == 0 || key_cmp(k, n, "tools") == 0;
+}
+
+static int text_here(json_t *obj, const char *k, size_t n)
+{
+    const char *t;
+
+    if (!maybe_text(k, n) || (t = json_string_value(json_object_get(obj, "type"))) == NULL)
+        return 0;
+    return strcmp(t, k[0] == 'd' ? "text" : "mcp_list_tools") == 0;
+}
+
 /* Keys under which the model wrote everything (tool input, arguments),
  * and maps whose keys are chosen, not control names (a shell call's env,
  * file search results' attributes). */
@@ -790,7 +810,7 @@ static int walk(walk_t *w, json_t *v, size_t plen, int opaque)
             size_t kl = strlen(k);
             int rc;
 
-            if (!opaque && is_control(k, kl))
+            if (!opaque && is_control(k, kl) && !text_here(v, k, kl))
                 continue;
             n = path_add(w, plen, k, kl);
             if (!opaque && kl == 8 && memcmp(k, "logprobs", 8) == 0)
@@ -2005,7 +2025,7 @@ static const char *skip_any(const char *p, const char *end, int depth, int stric
         while ((r = obj_next(&q, end, &first, &l)) == 1) {
             const char *k = l.s + 1;
             size_t kn = (size_t)(l.e - l.s - 2);
-            int sub = strict && (opaque || !is_control(k, kn));
+            int sub = strict && (opaque || !is_control(k, kn) || maybe_text(k, kn));
 
             if (strict && opaque)
                 return NULL;    /* a key the model wrote: text */
@@ -2044,7 +2064,7 @@ static const char *skip_member(const lit_t *key, const char *p, const char *end,
     const char *k = key->s + 1;
     size_t kn = (size_t)(key->e - key->s - 2);
 
-    if (is_control(k, kn))
+    if (is_control(k, kn) && !maybe_text(k, kn))
         return skip_value(p, end, depth);
     return skip_any(p, end, depth, 1, is_opaque(k, kn));
 }
@@ -3004,6 +3024,14 @@ static int ends_with(const char *s, const char *suffix)
 
 /* A Responses event that is not a delta: its texts repeat what the deltas
  * sent (or are whole, as an output item's name), each inspected whole. */
+/* Whether o's member k is the string v. */
+static int str_is_member(const json_t *o, const char *k, const char *v)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+
+    return s != NULL && strcmp(s, v) == 0;
+}
+
 static int take_whole(aigov_answer_t *a, const aigov_sse_event_t *ev, json_t *root,
                       const char *type)
 {
@@ -3112,6 +3140,13 @@ static int take_json(aigov_answer_t *a, const aigov_sse_event_t *ev, json_t *roo
         fgroup = "o";
         /* response.function_call_arguments.delta, mcp_call_arguments ... */
         json_args = ends_with(type, "arguments.delta");
+    } else if (strcmp(type, "content_block_delta") == 0
+               && str_is_member(json_object_get(root, "delta"), "type", "citations_delta")) {
+        /* a citation comes whole (cited_text, document_title): read on its
+         * own, not as part of its block's text around it */
+        rc = take_whole(a, ev, root, type);
+        json_decref(root);
+        return rc;
     } else if ((ix = int_member(root, "index")) >= 0 && json_is_integer(json_object_get(root, "index"))
                && strncmp(type, "content_block", 13) == 0) {
         snprintf(key, sizeof(key), "b%lld", ix);

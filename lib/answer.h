@@ -22,7 +22,12 @@
  * the request parameters the Responses API echoes in its answer (the
  * caller's, inspected on the way in): instructions tools tool_choice
  * metadata user prompt_cache_key safety_identifier previous_response_id
- * truncation. Under "input" (Anthropic tool_use) and "arguments" the
+ * truncation. Two of these names are text in one kind of object: the
+ * "data" of a text document ({"type":"text","media_type":"text/plain",
+ * "data":...}, the page an Anthropic web_fetch_tool_result brings) and the
+ * "tools" of a Responses mcp_list_tools item (what an MCP server says its
+ * tools are: names, descriptions, schemas, which the model reads).
+ * Under "input" (Anthropic tool_use) and "arguments" the
  * model wrote everything, and "env" and "attributes" (a shell call's,
  * file search results') are maps whose keys are chosen, not control
  * names: every string there is text, whatever its key,
@@ -76,7 +81,9 @@
  *     refusal and reasoning apart; logprobs one per list
  *     (choices.0.logprobs.content, choices.0.logprobs.tokens);
  *   - Anthropic: one channel per content block ("index"): text, thinking,
- *     a tool's name and its input_json_delta fragments;
+ *     a tool's name and its input_json_delta fragments; a citations_delta
+ *     holds one whole citation, read on its own like a Responses repeat
+ *     (below), so its cited_text never runs into the block's text;
  *   - Responses: one channel per output_index/content_index/summary_index
  *     of the *.delta events, and one for the logprobs of each. Its other
  *     events (*.done, output_item.*, content_part.*, response.completed

@@ -1044,7 +1044,113 @@ static const field_case_t field_cases[] = {
       "\"output_index\":0,\"content_index\":0,\"delta\":\"no " W "\",\"sequence_number\":1}\n\n" },
     { "Responses reasoning_summary_text.delta", AIGOV_EP_RESPONSES, 1,
       "event: response.reasoning_summary_text.delta\ndata: {\"type\":\"response.reasoning_summary_text.delta\","
-      "\"item_id\":\"r\",\"output_index\":0,\"summary_index\":0,\"delta\":\"" W "\",\"sequence_number\":1}\n\n" },
+      "\"item_id\":\"r\",\"output_index\":0,\"summary_index\":0,\"delta\":\"" W "\",\"sequence_number\":1}\n\n" },    /* probe: Anthropic server tools, citations, MCP, code execution */
+    { "Anthropic citations", AIGOV_EP_MESSAGES, 0,
+      "{\"type\":\"message\",\"content\":[{\"type\":\"text\",\"text\":\"ok\",\"citations\":[{\"type\":\"char_location\","
+      "\"cited_text\":\"to " W "\",\"document_index\":0,\"document_title\":\"t " W "\",\"start_char_index\":0,\"end_char_index\":5}]}]}" },
+    { "Anthropic web_search_tool_result", AIGOV_EP_MESSAGES, 0,
+      "{\"type\":\"message\",\"content\":[{\"type\":\"server_tool_use\",\"id\":\"s\",\"name\":\"web_search\",\"input\":{\"query\":\"" W "\"}},"
+      "{\"type\":\"web_search_tool_result\",\"tool_use_id\":\"s\",\"content\":[{\"type\":\"web_search_result\",\"url\":\"https://x/" W "\","
+      "\"title\":\"t " W "\",\"encrypted_content\":\"EQ\",\"page_age\":\"" W "\"}]}]}" },
+    { "Anthropic web_fetch_tool_result document", AIGOV_EP_MESSAGES, 0,
+      "{\"type\":\"message\",\"content\":[{\"type\":\"web_fetch_tool_result\",\"tool_use_id\":\"s\",\"content\":{\"type\":\"web_fetch_result\","
+      "\"url\":\"https://x\",\"content\":{\"type\":\"document\",\"source\":{\"type\":\"text\",\"media_type\":\"text/plain\","
+      "\"data\":\"page " W "\"},\"title\":\"t " W "\",\"citations\":{\"enabled\":true}},\"retrieved_at\":\"2025\"}}]}" },
+    { "Anthropic bash_code_execution_tool_result", AIGOV_EP_MESSAGES, 0,
+      "{\"type\":\"message\",\"content\":[{\"type\":\"bash_code_execution_tool_result\",\"tool_use_id\":\"s\",\"content\":"
+      "{\"type\":\"bash_code_execution_result\",\"stdout\":\"o " W "\",\"stderr\":\"e " W "\",\"return_code\":0,\"content\":[]}}]}" },
+    { "Anthropic text_editor_code_execution_tool_result", AIGOV_EP_MESSAGES, 0,
+      "{\"type\":\"message\",\"content\":[{\"type\":\"text_editor_code_execution_tool_result\",\"tool_use_id\":\"s\",\"content\":"
+      "{\"type\":\"text_editor_code_execution_view_result\",\"file_type\":\"text\",\"content\":\"f " W "\",\"num_lines\":1,\"start_line\":1,\"total_lines\":1}}]}" },
+    { "Anthropic mcp_tool_use and result", AIGOV_EP_MESSAGES, 0,
+      "{\"type\":\"message\",\"content\":[{\"type\":\"mcp_tool_use\",\"id\":\"m\",\"name\":\"n\",\"server_name\":\"s\",\"input\":{\"q\":\"" W "\"}},"
+      "{\"type\":\"mcp_tool_result\",\"tool_use_id\":\"m\",\"is_error\":false,\"content\":[{\"type\":\"text\",\"text\":\"r " W "\"}]}]}" },
+    { "Anthropic citations_delta", AIGOV_EP_MESSAGES, 1,
+      "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\",\"citations\":[]}}\n\n"
+      "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"citations_delta\",\"citation\":"
+      "{\"type\":\"char_location\",\"cited_text\":\"c " W "\",\"document_index\":0,\"document_title\":\"d " W "\",\"start_char_index\":0,\"end_char_index\":3}}}\n\n"
+      "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"to " W "\"}}\n\n"
+      "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n" },
+    { "Anthropic web_fetch streamed", AIGOV_EP_MESSAGES, 1,
+      "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"web_fetch_tool_result\",\"tool_use_id\":\"s\",\"content\":{\"type\":\"web_fetch_result\","
+      "\"url\":\"https://x\",\"content\":{\"type\":\"document\",\"source\":{\"type\":\"text\",\"media_type\":\"text/plain\","
+      "\"data\":\"page " W "\"},\"title\":\"t\"}}}}\n\n"
+      "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":1}\n\n" },
+    /* probe: Responses output items */
+    { "Responses web_search_call", AIGOV_EP_RESPONSES, 0,
+      "{\"output\":[{\"type\":\"web_search_call\",\"id\":\"w\",\"status\":\"completed\",\"action\":{\"type\":\"search\",\"query\":\"" W "\","
+      "\"sources\":[{\"type\":\"url\",\"url\":\"https://" W "\"}]}}]}" },
+    { "Responses file_search_call", AIGOV_EP_RESPONSES, 0,
+      "{\"output\":[{\"type\":\"file_search_call\",\"id\":\"f\",\"queries\":[\"" W "\"],\"results\":[{\"file_id\":\"x\",\"filename\":\"" W "\",\"score\":0.5,\"text\":\"t " W "\"}]}]}" },
+    { "Responses code_interpreter_call", AIGOV_EP_RESPONSES, 0,
+      "{\"output\":[{\"type\":\"code_interpreter_call\",\"id\":\"c\",\"container_id\":\"k\",\"code\":\"print('" W "')\","
+      "\"outputs\":[{\"type\":\"logs\",\"logs\":\"" W "\"}]}]}" },
+    { "Responses image_generation_call", AIGOV_EP_RESPONSES, 0,
+      "{\"output\":[{\"type\":\"image_generation_call\",\"id\":\"i\",\"revised_prompt\":\"draw " W "\",\"result\":\"AAAA\"}]}" },
+    { "Responses mcp_call", AIGOV_EP_RESPONSES, 0,
+      "{\"output\":[{\"type\":\"mcp_call\",\"id\":\"m\",\"server_label\":\"s\",\"name\":\"n\",\"arguments\":\"{\\\"q\\\":\\\"" W "\\\"}\","
+      "\"output\":\"o " W "\",\"error\":\"e " W "\"}]}" },
+    { "Responses mcp_list_tools", AIGOV_EP_RESPONSES, 0,
+      "{\"output\":[{\"type\":\"mcp_list_tools\",\"id\":\"l\",\"server_label\":\"s\",\"tools\":[{\"name\":\"n\",\"description\":\"d " W "\","
+      "\"input_schema\":{\"type\":\"object\",\"properties\":{\"q\":{\"type\":\"string\",\"description\":\"" W "\"}}}}]}]}" },
+    { "Responses mcp_approval_request", AIGOV_EP_RESPONSES, 0,
+      "{\"output\":[{\"type\":\"mcp_approval_request\",\"id\":\"a\",\"server_label\":\"s\",\"name\":\"n\",\"arguments\":\"{\\\"q\\\":\\\"" W "\\\"}\"}]}" },
+    { "Responses custom_tool_call", AIGOV_EP_RESPONSES, 0,
+      "{\"output\":[{\"type\":\"custom_tool_call\",\"id\":\"c\",\"call_id\":\"k\",\"name\":\"n\",\"input\":\"free " W "\"}]}" },
+    { "Responses local_shell_call", AIGOV_EP_RESPONSES, 0,
+      "{\"output\":[{\"type\":\"local_shell_call\",\"id\":\"l\",\"call_id\":\"k\",\"action\":{\"type\":\"exec\",\"command\":[\"echo\",\"" W "\"],"
+      "\"working_directory\":\"/" W "\"}}]}" },
+    { "Responses computer_call type", AIGOV_EP_RESPONSES, 0,
+      "{\"output\":[{\"type\":\"computer_call\",\"id\":\"c\",\"call_id\":\"k\",\"action\":{\"type\":\"type\",\"text\":\"" W "\"},\"pending_safety_checks\":[]}]}" },
+    { "Responses reasoning content", AIGOV_EP_RESPONSES, 0,
+      "{\"output\":[{\"type\":\"reasoning\",\"id\":\"r\",\"summary\":[],\"content\":[{\"type\":\"reasoning_text\",\"text\":\"" W "\"}]}]}" },
+    { "Responses annotations", AIGOV_EP_RESPONSES, 0,
+      "{\"output\":[{\"type\":\"message\",\"content\":[{\"type\":\"output_text\",\"text\":\"ok\",\"annotations\":["
+      "{\"type\":\"url_citation\",\"url\":\"https://" W "\",\"title\":\"t " W "\",\"start_index\":0,\"end_index\":2},"
+      "{\"type\":\"file_citation\",\"file_id\":\"f\",\"filename\":\"" W "\",\"index\":0},"
+      "{\"type\":\"container_file_citation\",\"container_id\":\"c\",\"file_id\":\"f\",\"filename\":\"" W "\",\"start_index\":0,\"end_index\":1}]}]}]}" },
+    { "Responses error", AIGOV_EP_RESPONSES, 0,
+      "{\"id\":\"r\",\"status\":\"failed\",\"error\":{\"code\":\"server_error\",\"message\":\"m " W "\"},\"output\":[]}" },
+    { "Responses code_interpreter_call_code.delta", AIGOV_EP_RESPONSES, 1,
+      "event: response.code_interpreter_call_code.delta\ndata: {\"type\":\"response.code_interpreter_call_code.delta\",\"item_id\":\"c\","
+      "\"output_index\":0,\"delta\":\"print('" W "')\",\"sequence_number\":1}\n\n"
+      "event: response.code_interpreter_call_code.done\ndata: {\"type\":\"response.code_interpreter_call_code.done\",\"item_id\":\"c\","
+      "\"output_index\":0,\"code\":\"print('" W "')\",\"sequence_number\":2}\n\n" },
+    { "Responses custom_tool_call_input.delta", AIGOV_EP_RESPONSES, 1,
+      "event: response.custom_tool_call_input.delta\ndata: {\"type\":\"response.custom_tool_call_input.delta\",\"item_id\":\"c\","
+      "\"output_index\":0,\"delta\":\"free " W "\",\"sequence_number\":1}\n\n"
+      "event: response.custom_tool_call_input.done\ndata: {\"type\":\"response.custom_tool_call_input.done\",\"item_id\":\"c\","
+      "\"output_index\":0,\"input\":\"free " W "\",\"sequence_number\":2}\n\n" },
+    { "Responses mcp_call_arguments.delta", AIGOV_EP_RESPONSES, 1,
+      "event: response.mcp_call_arguments.delta\ndata: {\"type\":\"response.mcp_call_arguments.delta\",\"item_id\":\"c\","
+      "\"output_index\":0,\"delta\":\"{\\\"q\\\":\\\"" W "\\\"}\",\"sequence_number\":1}\n\n"
+      "event: response.mcp_call_arguments.done\ndata: {\"type\":\"response.mcp_call_arguments.done\",\"item_id\":\"c\","
+      "\"output_index\":0,\"arguments\":\"{\\\"q\\\":\\\"" W "\\\"}\",\"sequence_number\":2}\n\n" },
+    { "Responses reasoning_text.delta", AIGOV_EP_RESPONSES, 1,
+      "event: response.reasoning_text.delta\ndata: {\"type\":\"response.reasoning_text.delta\",\"item_id\":\"r\","
+      "\"output_index\":0,\"content_index\":0,\"delta\":\"" W "\",\"sequence_number\":1}\n\n"
+      "event: response.reasoning_text.done\ndata: {\"type\":\"response.reasoning_text.done\",\"item_id\":\"r\","
+      "\"output_index\":0,\"content_index\":0,\"text\":\"" W "\",\"sequence_number\":2}\n\n" },
+    { "Responses annotation.added", AIGOV_EP_RESPONSES, 1,
+      "event: response.output_text.annotation.added\ndata: {\"type\":\"response.output_text.annotation.added\",\"item_id\":\"m\","
+      "\"output_index\":0,\"content_index\":0,\"annotation_index\":0,\"annotation\":{\"type\":\"url_citation\",\"url\":\"https://x\","
+      "\"title\":\"t " W "\",\"start_index\":0,\"end_index\":1},\"sequence_number\":3}\n\n" },
+    { "Responses mcp_list_tools streamed", AIGOV_EP_RESPONSES, 1,
+      "event: response.output_item.done\ndata: {\"type\":\"response.output_item.done\",\"output_index\":0,\"item\":"
+      "{\"type\":\"mcp_list_tools\",\"id\":\"l\",\"server_label\":\"s\",\"tools\":[{\"name\":\"n\",\"description\":\"d " W "\"}]},\"sequence_number\":1}\n\n" },
+    { "Responses error event", AIGOV_EP_RESPONSES, 1,
+      "event: error\ndata: {\"type\":\"error\",\"code\":\"x\",\"message\":\"m " W "\",\"param\":null,\"sequence_number\":1}\n\n" },
+    /* probe: chat */
+    { "chat delta.audio.transcript", AIGOV_EP_CHAT, 1,
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"audio\":{\"id\":\"a\",\"transcript\":\"say " W "\"}}}]}\n\n"
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"audio\":{\"data\":\"AAAA\",\"expires_at\":1}}}]}\n\n"
+      "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n" },
+    { "chat annotations", AIGOV_EP_CHAT, 0,
+      "{\"choices\":[{\"message\":{\"content\":\"ok\",\"annotations\":[{\"type\":\"url_citation\",\"url_citation\":{\"url\":\"https://" W "\","
+      "\"title\":\"t " W "\",\"start_index\":0,\"end_index\":1}}]}}]}" },
+    { "chat delta.annotations", AIGOV_EP_CHAT, 1,
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"annotations\":[{\"type\":\"url_citation\",\"url_citation\":{\"url\":\"https://x\","
+      "\"title\":\"t " W "\",\"start_index\":0,\"end_index\":1}}]}}]}\n\n" },
 };
 
 /* s with every W replaced by rep. */
@@ -1339,11 +1445,21 @@ static void test_control_fields_not_text(void **state)
     static const char *const in =
         "{\"id\":\"" W "\",\"object\":\"" W "\",\"model\":\"" W "\",\"choices\":[{\"index\":0,"
         "\"finish_reason\":\"" W "\",\"message\":{\"role\":\"" W "\",\"content\":\"fine\"}}]}";
+    /* "data" and "tools" are text only in a text document and an MCP
+     * server's tool list; elsewhere base64 and the request's tools echoed */
+    static const char *const anth =
+        "{\"type\":\"message\",\"content\":[{\"type\":\"redacted_thinking\",\"data\":\"" W "\"},"
+        "{\"type\":\"image\",\"source\":{\"type\":\"base64\",\"media_type\":\"image/png\",\"data\":\"" W "\"}}]}";
+    static const char *const resp =
+        "{\"object\":\"response\",\"tools\":[{\"type\":\"function\",\"name\":\"f\",\"description\":\"" W "\"}],"
+        "\"output\":[{\"type\":\"mcp_call\",\"tools\":[\"" W "\"]}]}";
     fx_t fx;
 
     (void)state;
     fx_init(&fx, "example", "{\"word\":\"" W "\"}", AIGOV_ACTION_BLOCK);
     json_case(&fx, AIGOV_EP_CHAT, in, in, -1, -1);
+    json_case(&fx, AIGOV_EP_MESSAGES, anth, anth, -1, -1);
+    json_case(&fx, AIGOV_EP_RESPONSES, resp, resp, -1, -1);
     fx_free(&fx);
 }
 
@@ -2176,9 +2292,58 @@ static void test_logprobs_bytes(void **state)
 }
 
 
+
+/* An Anthropic citation (citations_delta) comes whole in one event and is
+ * read on its own: a word cut across the two text deltas around it is
+ * found, and its cited text does not run into the block's text. */
+static void test_citations_delta_apart(void **state)
+{
+#define TD(t) "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":" \
+              "{\"type\":\"text_delta\",\"text\":\"" t "\"}}\n\n"
+#define CD(t) "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":" \
+              "{\"type\":\"citations_delta\",\"citation\":{\"type\":\"char_location\",\"cited_text\":\"" t "\"," \
+              "\"document_index\":0,\"document_title\":\"dd\",\"start_char_index\":0,\"end_char_index\":3}}}\n\n"
+#define STOP "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
+    static const char *const cut = TD("to bob@exa") CD("zz") TD("mple.org") STOP;
+    static const char *const apart = CD("to bob@exa") TD("mple.org") STOP;
+    fx_t fx;
+    int fast;
+    size_t step;
+
+    (void)state;
+    fx_init(&fx, "example", "{\"word\":\"bob@example.org\"}", AIGOV_ACTION_REDACT);
+    for (fast = 0; fast < 2; fast++) {
+        for (step = 7; step <= 4096; step *= 8) {
+            aigov_answer_t *a = aigov_answer_new(AIGOV_EP_MESSAGES, 1, &fx.f, 1, 0);
+            buf_t out = { 0 };
+
+            aigov_answer_set_fast(a, fast);
+            feed_all(a, cut, strlen(cut), step, &out);
+            assert_non_null(strstr(out.s, "\"text\":\"to [REDACTED:WORD]\""));
+            assert_null(strstr(out.s, "mple.org"));
+            assert_non_null(strstr(out.s, "\"cited_text\":\"zz\""));
+            free(out.s);
+            aigov_answer_free(a);
+
+            a = aigov_answer_new(AIGOV_EP_MESSAGES, 1, &fx.f, 1, 0);
+            memset(&out, 0, sizeof(out));
+            aigov_answer_set_fast(a, fast);
+            feed_all(a, apart, strlen(apart), step, &out);
+            assert_string_equal(out.s, apart);
+            free(out.s);
+            aigov_answer_free(a);
+        }
+    }
+    fx_free(&fx);
+#undef TD
+#undef CD
+#undef STOP
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_citations_delta_apart),
         cmocka_unit_test(test_no_filters_stream_usage),
         cmocka_unit_test(test_anthropic_cache_tokens),
         cmocka_unit_test(test_filter_finding_nothing_is_byte_identical),
