@@ -1587,6 +1587,8 @@ typedef struct {
  * previous_response_id, vector_store_ids, ...). */
 static const keycls_t key_table[] = {
     KEY("attributes",         K_FREE),
+    KEY("authorization",      K_CTL),   /* an MCP tool's OAuth token */
+    KEY("authorization_token", K_CTL),  /* an Anthropic MCP server's */
     KEY("container",          K_CTL),
     KEY("content",            K_CONTENT),
     KEY("data",               K_DATA),
@@ -1611,6 +1613,7 @@ static const keycls_t key_table[] = {
     KEY("max_completion_tokens", K_CTL),
     KEY("max_output_tokens",  K_CTL),
     KEY("max_tokens",         K_CTL),
+    KEY("mcp_servers",        K_TOOLS),
     KEY("media_type",         K_CTL),
     KEY("messages",           K_MESSAGES),
     KEY("metadata",           K_FREE),

@@ -1799,6 +1799,17 @@ static const field_case_t field_cases[] = {
     { AIGOV_EP_COUNT_TOKENS, "user", "{'model':'c','messages':[{'role':'user','content':'SECRET'}]}" },
     { AIGOV_EP_COUNT_TOKENS, "system", "{'model':'c','system':'SECRET','messages':[]}" },
     { AIGOV_EP_COUNT_TOKENS, "tool_definition", "{'model':'c','messages':[],'tools':[{'name':'f','input_schema':{'properties':{'a':{'description':'SECRET'}}}}]}" },
+    { AIGOV_EP_MESSAGES, "document", "{'model':'c','max_tokens':5,'messages':[{'role':'user','content':[{'type':'search_result','source':'SECRET','title':'t','content':[{'type':'text','text':'x'}],'citations':{'enabled':true}}]}]}" },
+    { AIGOV_EP_MESSAGES, "document", "{'model':'c','max_tokens':5,'messages':[{'role':'user','content':[{'type':'search_result','source':'s','title':'SECRET','content':[{'type':'text','text':'x'}]}]}]}" },
+    { AIGOV_EP_MESSAGES, "tool", "{'model':'c','max_tokens':5,'messages':[{'role':'user','content':[{'type':'tool_result','tool_use_id':'t','content':[{'type':'text','text':'SECRET'}]}]}]}" },
+    { AIGOV_EP_MESSAGES, "document", "{'model':'c','max_tokens':5,'messages':[{'role':'user','content':[{'type':'tool_result','tool_use_id':'t','content':[{'type':'search_result','source':'s','title':'t','content':[{'type':'text','text':'SECRET'}]}]}]}]}" },
+    { AIGOV_EP_MESSAGES, "document", "{'model':'c','max_tokens':5,'messages':[{'role':'user','content':[{'type':'document','source':{'type':'content','content':[{'type':'text','text':'x'}]},'title':'SECRET','citations':{'enabled':true}}]}]}" },
+    { AIGOV_EP_MESSAGES, "tool_definition", "{'model':'c','max_tokens':5,'messages':[],'mcp_servers':[{'type':'url','url':'https://x','name':'s','tool_configuration':{'enabled':true,'allowed_tools':['SECRET']}}]}" },
+    { AIGOV_EP_MESSAGES, "tool_definition", "{'model':'c','max_tokens':5,'messages':[],'mcp_servers':[{'type':'url','url':'https://x','name':'SECRET'}]}" },
+    { AIGOV_EP_MESSAGES, NULL, "{'model':'c','max_tokens':5,'messages':[{'role':'user','content':[{'type':'container_upload','file_id':'SECRET'}]}]}" },
+    /* credentials for an MCP server, which the model never reads */
+    { AIGOV_EP_MESSAGES, NULL, "{'model':'c','max_tokens':5,'messages':[],'mcp_servers':[{'type':'url','url':'https://x','name':'s','authorization_token':'SECRET'}]}" },
+    { AIGOV_EP_RESPONSES, NULL, "{'model':'m','input':'a','tools':[{'type':'mcp','server_label':'s','server_url':'https://x','authorization':'SECRET'}]}" },
     /* OpenAI Responses */
     { AIGOV_EP_RESPONSES, "instructions", "{'model':'m','instructions':'SECRET','input':'hi'}" },
     { AIGOV_EP_RESPONSES, "user", "{'model':'m','input':'SECRET'}" },
