@@ -191,6 +191,69 @@ for my $c (@cases) {
     }
 }
 
+# What tools brought into the answer, in shapes the mock does not build
+# (X-Mock-Raw): the page an Anthropic web fetch returned (a text document,
+# its text under "data") and the tool list an MCP server sent (Responses
+# mcp_list_tools, under "tools") are text; a citation between two text
+# deltas of a block does not hide an address cut across them.
+{
+    use MIME::Base64 qw(encode_base64);
+    my $page = { type => 'web_fetch_tool_result', tool_use_id => 'srvtoolu_1',
+                 content => { type => 'web_fetch_result', url => 'https://example.org/',
+                              content => { type => 'document', title => 'contact',
+                                           source => { type => 'text', media_type => 'text/plain',
+                                                       data => "write to $EMAIL" } } } };
+    my $tools = { type => 'mcp_list_tools', id => 'mcpl_1', server_label => 'crm',
+                  tools => [ { name => 'lookup', description => "ask $EMAIL first",
+                               input_schema => { type => 'object' } } ] };
+    my $ausage = { input_tokens => 5, output_tokens => 3 };
+    my $rusage = { input_tokens => 5, output_tokens => 3, total_tokens => 8 };
+    my @raw = (
+        [ 'Anthropic web_fetch_tool_result', '/v1/messages', 0,
+          { id => 'msg_1', type => 'message', role => 'assistant', model => 'claude-test',
+            content => [ $page ], stop_reason => 'end_turn', usage => $ausage } ],
+        [ 'Anthropic web_fetch_tool_result', '/v1/messages', 1,
+          [ [ 'message_start', { type => 'message_start', message => { id => 'msg_1', type => 'message', role => 'assistant',
+                                  model => 'claude-test', content => [], usage => { input_tokens => 5, output_tokens => 1 } } } ],
+            [ 'content_block_start', { type => 'content_block_start', index => 0, content_block => $page } ],
+            [ 'content_block_stop', { type => 'content_block_stop', index => 0 } ],
+            [ 'message_delta', { type => 'message_delta', delta => { stop_reason => 'end_turn' }, usage => { output_tokens => 3 } } ],
+            [ 'message_stop', { type => 'message_stop' } ] ] ],
+        [ 'Responses mcp_list_tools', '/v1/responses', 0,
+          { id => 'resp_1', object => 'response', status => 'completed', output => [ $tools ], usage => $rusage } ],
+        [ 'Responses mcp_list_tools', '/v1/responses', 1,
+          [ [ 'response.output_item.done', { type => 'response.output_item.done', output_index => 0, item => $tools, sequence_number => 1 } ],
+            [ 'response.completed', { type => 'response.completed', sequence_number => 2,
+                                      response => { id => 'resp_1', object => 'response', status => 'completed',
+                                                    output => [ $tools ], usage => $rusage } } ] ] ],
+        [ 'Anthropic citations_delta between text deltas', '/v1/messages', 1,
+          [ map({ [ 'content_block_delta', { type => 'content_block_delta', index => 0, delta => $_ } ] }
+                { type => 'text_delta', text => 'write to alice.smi' },
+                { type => 'citations_delta', citation => { type => 'char_location', cited_text => 'the docs', document_index => 0,
+                                                           document_title => 'manual', start_char_index => 0, end_char_index => 8 } },
+                { type => 'text_delta', text => 'th@example.com today' }),
+            [ 'content_block_stop', { type => 'content_block_stop', index => 0 } ],
+            [ 'message_delta', { type => 'message_delta', delta => { stop_reason => 'end_turn' }, usage => { output_tokens => 3 } } ],
+            [ 'message_stop', { type => 'message_stop' } ] ] ],
+    );
+    for my $c (@raw) {
+        my ($name, $path, $stream, $answer) = @$c;
+        my $how = $stream ? 'streamed' : 'whole';
+        my %h = ('X-Mock-Raw' => encode_base64($js->encode($answer), ''));
+        my $r = ask('analysts', $path, $stream, undef, %h);
+        like($r->{body}, qr/\Q$EMAIL\E|alice/, "$name, $how: the mock answers with the address");
+        $r = ask('redact', $path, $stream, undef, %h);
+        is($r->{status}, 200, "$name, $how, redact: 200");
+        ok(all_json($r, $stream), "$name, $how, redact: every JSON the client got is valid") or diag($r->{body});
+        unlike($r->{body}, qr/alice|smith|example\.com/, "$name, $how, redact: no part of the address reaches the client");
+        like($r->{body}, qr/REDACTED:EMAIL/, "$name, $how, redact: masked in place");
+        like($r->{body}, qr/the docs/, "$name, $how, redact: a citation is left as it was") if $name =~ /citations/;
+        $r = ask('block', $path, $stream, undef, %h);
+        unlike($r->{body}, qr/alice|smith|example\.com/, "$name, $how, block: no part of the address reaches the client");
+        is($r->{status}, 403, "$name, whole, block: 403") unless $stream;
+    }
+}
+
 # Tool-call arguments are JSON text the client parses: the address written
 # with JSON escapes there is the address to the client's JSON.parse, so it
 # is redacted (the escapes masked whole, the arguments still JSON) or
