@@ -244,22 +244,34 @@ static int is_control(const char *k, size_t n)
 
 /* Control names that are text in one kind of object: "data" of a text
  * document (an Anthropic web_fetch_tool_result's page, {"type":"text",
- * "media_type":"text/plain","data":...}) and the "tools" an MCP server
+ * "media_type":"text/plain","data":...}), the "tools" an MCP server
  * listed (a Responses mcp_list_tools item: names, descriptions, schemas
- * the model reads). maybe_text: the name alone, for the fast reading,
- * which then leaves such an event to jansson. */
+ * the model reads) and the "user" a local shell call runs as (the model
+ * wrote it: {"type":"exec",...}). maybe_text: the name alone, for the
+ * fast reading, which then leaves such an event to jansson. */
+static const char *text_in(const char *k, size_t n)
+{
+    if (key_cmp(k, n, "data") == 0)
+        return "text";
+    if (key_cmp(k, n, "tools") == 0)
+        return "mcp_list_tools";
+    if (key_cmp(k, n, "user") == 0)
+        return "exec";
+    return NULL;
+}
+
 static int maybe_text(const char *k, size_t n)
 {
-    return key_cmp(k, n, "data") == 0 || key_cmp(k, n, "tools") == 0;
+    return text_in(k, n) != NULL;
 }
 
 static int text_here(json_t *obj, const char *k, size_t n)
 {
-    const char *t;
+    const char *want = text_in(k, n), *t;
 
-    if (!maybe_text(k, n) || (t = json_string_value(json_object_get(obj, "type"))) == NULL)
+    if (want == NULL || (t = json_string_value(json_object_get(obj, "type"))) == NULL)
         return 0;
-    return strcmp(t, k[0] == 'd' ? "text" : "mcp_list_tools") == 0;
+    return strcmp(t, want) == 0;
 }
 
 /* Keys under which the model wrote everything (tool input, arguments),

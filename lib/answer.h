@@ -26,7 +26,8 @@
  * "data" of a text document ({"type":"text","media_type":"text/plain",
  * "data":...}, the page an Anthropic web_fetch_tool_result brings) and the
  * "tools" of a Responses mcp_list_tools item (what an MCP server says its
- * tools are: names, descriptions, schemas, which the model reads).
+ * tools are: names, descriptions, schemas, which the model reads), and
+ * the "user" a Responses local shell call's exec action runs as.
  * Under "input" (Anthropic tool_use) and "arguments" the
  * model wrote everything, and "env" and "attributes" (a shell call's,
  * file search results') are maps whose keys are chosen, not control

@@ -1099,7 +1099,7 @@ static const field_case_t field_cases[] = {
       "{\"output\":[{\"type\":\"custom_tool_call\",\"id\":\"c\",\"call_id\":\"k\",\"name\":\"n\",\"input\":\"free " W "\"}]}" },
     { "Responses local_shell_call", AIGOV_EP_RESPONSES, 0,
       "{\"output\":[{\"type\":\"local_shell_call\",\"id\":\"l\",\"call_id\":\"k\",\"action\":{\"type\":\"exec\",\"command\":[\"echo\",\"" W "\"],"
-      "\"working_directory\":\"/" W "\"}}]}" },
+      "\"working_directory\":\"/" W "\",\"user\":\"" W "\"}}]}" },
     { "Responses computer_call type", AIGOV_EP_RESPONSES, 0,
       "{\"output\":[{\"type\":\"computer_call\",\"id\":\"c\",\"call_id\":\"k\",\"action\":{\"type\":\"type\",\"text\":\"" W "\"},\"pending_safety_checks\":[]}]}" },
     { "Responses reasoning content", AIGOV_EP_RESPONSES, 0,
