@@ -11,6 +11,10 @@
  * data as JSON values. The fast reading must take no event jansson refuses
  * (an answer refuses those), or the two would part there.
  *
+ * Responses streams have no fast reading: both answers read them alike,
+ * and run for what they exercise (parts joined, the texts that repeat
+ * them masked as they are sent).
+ *
  * The first byte picks the piece size, the endpoint and the action. The
  * plugin is build/plugins/example.so, from the repository root (make
  * builds it; fuzz/run.sh runs from there).
@@ -162,7 +166,8 @@ static aigov_answer_t *run(const char *in, size_t len, aigov_endpoint_t ep, int 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const aigov_endpoint_t eps[3] = { AIGOV_EP_CHAT, AIGOV_EP_COMPLETIONS, AIGOV_EP_MESSAGES };
+    static const aigov_endpoint_t eps[4] = { AIGOV_EP_CHAT, AIGOV_EP_COMPLETIONS, AIGOV_EP_MESSAGES,
+                                             AIGOV_EP_RESPONSES };
     aigov_answer_t *fa, *ja;
     run_t f, j;
     size_t i;
@@ -174,10 +179,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (host == NULL)
         setup();
     events_of((const char *)data + 1, size - 1, &in);
-    fa = run((const char *)data + 1, size - 1, eps[data[0] % 3], (data[0] / 3) % 3,
-             (size_t)(data[0] / 9) % 29 + 1, 1, &f);
-    ja = run((const char *)data + 1, size - 1, eps[data[0] % 3], (data[0] / 3) % 3,
-             (size_t)(data[0] / 9) % 29 + 1, 0, &j);
+    fa = run((const char *)data + 1, size - 1, eps[data[0] % 4], (data[0] / 4) % 3,
+             (size_t)(data[0] / 12) % 21 + 1, 1, &f);
+    ja = run((const char *)data + 1, size - 1, eps[data[0] % 4], (data[0] / 4) % 3,
+             (size_t)(data[0] / 12) % 21 + 1, 0, &j);
     events_of(f.s, f.n, &fe);
     events_of(j.s, j.n, &je);
     if (in.over)

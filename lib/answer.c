@@ -28,6 +28,21 @@ typedef struct {
     size_t    ix;         /*   legacy: its position in "tokens" */
 } hpiece_t;
 
+/* A text that a Responses event repeats whole (an output_text part in
+ * *.done, content_part.done, output_item.done, response.completed) whose
+ * part was streamed in channel chan: masked as its deltas were, with the
+ * masks found in it whole (m, at the part's offsets: byte 0 at base) and,
+ * when it is sent, those its part got from the joins with the parts
+ * before and after it (chan_t's jm), which the next part's text may find
+ * after this event came. */
+typedef struct {
+    json_t         *v;
+    unsigned        chan;
+    unsigned long   order;      /* the channel's, to know it was not reused */
+    size_t          base;
+    aigov_masks_t   m;
+} rpiece_t;
+
 /* An event held back: its bytes, and for a text event the parsed data and
  * its pieces. */
 typedef struct {
@@ -42,6 +57,8 @@ typedef struct {
     size_t     lit_s, lit_e;   /* root NULL: its text's JSON string in raw */
     int        rekeyed;        /* a key in root was redacted: re-serialise */
     json_t    *keep;           /* texts read from logprobs bytes (lp_text) */
+    rpiece_t  *rp;             /* texts it repeats, masked when sent */
+    size_t     nrp;
 } held_t;
 
 typedef struct {
@@ -68,6 +85,21 @@ typedef struct {
     size_t          exp_s, exp_e;   /* from where, to where */
     size_t          late_end;       /* end of the last match counted late */
     int             json;           /* JSON text: tool-call arguments */
+    /* Joined parts (answer.h): a part of the answer text that an SDK runs
+     * together with the part before opens its window with the end of that
+     * part's (seed bytes, which are offsets 0 to seed; its own text
+     * follows), so a match across the join is seen whole. */
+    int             join;           /* answer text: joined to its neighbours */
+    unsigned long   order;          /* creation number: a link to a channel
+                                       since reused is stale */
+    long            prev;           /* the part before, or -1 */
+    unsigned long   prev_order;
+    size_t          seed;           /* where its own text starts */
+    size_t          jbase;          /* prev's offset of seed byte 0 */
+    aigov_masks_t   jm;             /* Responses: masks of its own text
+                                       found only joined (across a join, or
+                                       with the part before as context), for
+                                       the texts that repeat it whole */
 } chan_t;
 
 /* A string of the answer that is text, and the channel it belongs to. */
@@ -76,6 +108,7 @@ typedef struct {
     char     key[CHAN_KEY];
     char     group[CHAN_KEY];
     int      json;      /* JSON text the client parses (arguments) */
+    int      join;      /* answer text, joined across parts (chan_t) */
     int      lp;        /* a logprobs token (LP_*), its entry and place */
     json_t  *item;
     size_t   ix;
@@ -109,6 +142,13 @@ struct aigov_answer_s {
     chan_t           *ch;
     size_t            nch, chcap;
     size_t            last_ch;
+    unsigned long     orders;         /* channels created */
+    long              last_join;      /* the part of answer text that got
+                                         text last, or -1 */
+    unsigned long     last_join_order;
+    char             *scratch;        /* a window read with a space at
+                                         its join, reused */
+    size_t            scratch_cap;
 
     long long         prompt, completion;
     int               has_usage, usage_final;
@@ -302,6 +342,7 @@ aigov_answer_t *aigov_answer_new(aigov_endpoint_t ep, int is_stream,
     a->max_json = AIGOV_ANSWER_DEFAULT_MAX_JSON;
     a->prompt = a->completion = -1;
     a->seq = -1;
+    a->last_join = -1;
     if (nfilters > 0) {
         a->f = calloc(nfilters, sizeof(*a->f));
         if (a->f == NULL) {
@@ -336,6 +377,13 @@ void aigov_answer_set_limits(aigov_answer_t *a, size_t max_event, size_t max_jso
 
 static void held_free(held_t *h)
 {
+    size_t i;
+
+    if (h->rp != NULL) {
+        for (i = 0; i < h->nrp; i++)
+            aigov_masks_free(&h->rp[i].m);
+        free(h->rp);
+    }
     free(h->raw);
     json_decref(h->root);
     free(h->p);
@@ -368,6 +416,7 @@ static void chan_clear(aigov_answer_t *a, chan_t *c)
     free(c->fbroken);
     free(c->win);
     aigov_masks_free(&c->masks);
+    aigov_masks_free(&c->jm);
     memset(c, 0, sizeof(*c));
 }
 
@@ -386,6 +435,7 @@ void aigov_answer_free(aigov_answer_t *a)
     aigov_sse_free(a->sse);
     free(a->out);
     free(a->body);
+    free(a->scratch);
     aigov_filter_outcome_free(&a->outcome);
     free(a);
 }
@@ -706,7 +756,8 @@ static void count_text_fast(aigov_answer_t *a, const char *s, size_t len, int de
     }
 }
 
-static int add_piece(pieces_t *p, json_t *s, const char *key, const char *group, int json)
+static int add_piece(pieces_t *p, json_t *s, const char *key, const char *group, int json,
+                     int join)
 {
     cpiece_t *c;
 
@@ -725,6 +776,7 @@ static int add_piece(pieces_t *p, json_t *s, const char *key, const char *group,
     snprintf(c->key, sizeof(c->key), "%s", key);
     snprintf(c->group, sizeof(c->group), "%s", group);
     c->json = json;
+    c->join = join;
     c->lp = 0;
     c->item = NULL;
     c->ix = 0;
@@ -749,6 +801,11 @@ static void lp_free(lp_t *lp)
     memset(lp, 0, sizeof(*lp));
 }
 
+/* Which strings of an event are answer text, joined across its parts
+ * (chan_t): a Responses output_text delta's "delta", the text of an
+ * Anthropic content block. */
+enum { JOIN_NONE, JOIN_DELTA, JOIN_BLOCK };
+
 /* Walking a JSON value for its texts. path is the JSON path of the value
  * (members by key, array items by their "index" member or position),
  * which names its channel unless fixed does. */
@@ -756,6 +813,7 @@ typedef struct {
     pieces_t    *p;
     lp_t        *lp;
     const char  *fixed, *fixed_group;
+    int          join_mode;
     char         path[CHAN_KEY];
 } walk_t;
 
@@ -810,12 +868,16 @@ static int walk(walk_t *w, json_t *v, size_t plen, int opaque)
 
     w->path[plen] = '\0';
     if (json_is_string(v)) {
-        int json = json_text_path(w->path);
+        int json = json_text_path(w->path), join = 0;
 
+        if (w->join_mode == JOIN_DELTA)
+            join = strcmp(w->path, "delta") == 0;
+        else if (w->join_mode == JOIN_BLOCK)
+            join = strcmp(w->path, "delta.text") == 0 || strcmp(w->path, "content_block.text") == 0;
         if (w->fixed)
-            return add_piece(w->p, v, w->fixed, w->fixed_group, json);
+            return add_piece(w->p, v, w->fixed, w->fixed_group, json, join);
         path_group(w->path, group, sizeof(group));
-        return add_piece(w->p, v, w->path, group, json);
+        return add_piece(w->p, v, w->path, group, json, join);
     }
     if (json_is_object(v)) {
         json_object_foreach(v, k, c) {
@@ -854,7 +916,7 @@ static int walk(walk_t *w, json_t *v, size_t plen, int opaque)
  * channel: fixed when given, else its path; the tokens of logprobs go to
  * lp. */
 static int collect(json_t *root, pieces_t *p, lp_t *lp, const char *fixed,
-                   const char *fixed_group)
+                   const char *fixed_group, int join_mode)
 {
     walk_t w;
 
@@ -863,6 +925,7 @@ static int collect(json_t *root, pieces_t *p, lp_t *lp, const char *fixed,
     w.lp = lp;
     w.fixed = fixed;
     w.fixed_group = fixed_group;
+    w.join_mode = join_mode;
     return walk(&w, root, 0, 0);
 }
 
@@ -1082,7 +1145,7 @@ static int lp_add(pieces_t *p, json_t *t, const char *key, int kind, json_t *ite
 
     if (t == NULL)
         return 0;
-    if (add_piece(p, t, key, key, 0) != 0)
+    if (add_piece(p, t, key, key, 0, 0) != 0)
         return -1;
     c = &p->v[p->n - 1];
     c->lp = kind;
@@ -1664,7 +1727,7 @@ static int filter_keys(aigov_answer_t *a, json_t *root, int counted, int *change
     for (i = 0; i < n; i++) {
         json_t *s = json_string(k[i].key);
 
-        if (s == NULL || add_piece(&p, s, "", "", 0) != 0) {
+        if (s == NULL || add_piece(&p, s, "", "", 0, 0) != 0) {
             json_decref(s);
             goto done;
         }
@@ -1789,7 +1852,7 @@ int aigov_answer_json(aigov_answer_t *a, const char *body, size_t len)
         return block(a, "aigov", "the answer is JSON that cannot be inspected", "unreadable");
     }
     take_usage(a, root);
-    if (collect(root, &p, &lp, NULL, NULL) != 0) {
+    if (collect(root, &p, &lp, NULL, NULL, JOIN_NONE) != 0) {
         free(p.v);
         lp_free(&lp);
         json_decref(root);
@@ -2392,11 +2455,160 @@ static int chan_start(aigov_answer_t *a, chan_t *c)
     return 0;
 }
 
+/* ---- joined parts ----
+ *
+ * The answer text that an SDK runs together (Responses output_text parts,
+ * of one message or of several; Anthropic text blocks) comes in parts, a
+ * channel each. A part's window opens with the end of the part before
+ * (its seed), so a match across the join is seen whole: inspected with
+ * nothing between the parts, as the openai SDK's output_text and a client
+ * printing the deltas run them, and where word meets word once more with
+ * a space, as Anthropic's finalText() joins its text blocks. The part
+ * before keeps holding its end (the tail its filters asked for) when its
+ * text is complete, until the next part's filters say how much of it they
+ * still need, another kind of text comes, or the stream ends; a match
+ * across the join is masked on both sides (its label where it starts) or
+ * blocks. Only parts in order are joined: a part that gets text again
+ * once the next began breaks the link. */
+
+/* The part before c, while the link holds: not reused, and not grown
+ * since its end opened c's window. */
+static chan_t *chan_prev(aigov_answer_t *a, const chan_t *c)
+{
+    chan_t *p;
+
+    if (c->prev < 0 || (size_t)c->prev >= a->nch)
+        return NULL;
+    p = &a->ch[c->prev];
+    if (p->order != c->prev_order || chan_total(p) != c->jbase + c->seed)
+        return NULL;
+    return p;
+}
+
+/* A new part of answer text (channel k): its window opens with the end of
+ * the part that got text last, at most 2 * hold_back bytes (what a match
+ * in progress there may cover and the context before it) from a character
+ * start. */
+static int chan_seed(aigov_answer_t *a, size_t k)
+{
+    chan_t *c = &a->ch[k], *p;
+    size_t from, n;
+
+    if (a->last_join < 0 || (size_t)a->last_join == k || (size_t)a->last_join >= a->nch)
+        return 0;
+    p = &a->ch[a->last_join];
+    if (p->order != a->last_join_order || !p->join || strcmp(p->group, c->group) != 0)
+        return 0;
+    from = p->wbase;
+    if (chan_total(p) - from > 2 * a->hold_back)
+        from = chan_total(p) - 2 * a->hold_back;
+    while (from < chan_total(p) && ((unsigned char)p->win[from - p->wbase] & 0xC0) == 0x80)
+        from++;
+    n = chan_total(p) - from;
+    if (n == 0)
+        return 0;
+    if (grow(&c->win, &c->wcap, n + 1) != 0)
+        return -1;
+    memcpy(c->win, p->win + (from - p->wbase), n);
+    c->wbase = 0;
+    c->wlen = n;
+    c->seed = c->rel = n;
+    c->jbase = from;
+    c->prev = a->last_join;
+    c->prev_order = p->order;
+    return 0;
+}
+
+/* Whether p is a part before c that c's window still needs: it stays
+ * open while c's text comes. */
+static int chan_joined(aigov_answer_t *a, const chan_t *c, const chan_t *p)
+{
+    const chan_t *q;
+
+    for (q = chan_prev(a, c); q != NULL; q = chan_prev(a, q))
+        if (q == p)
+            return 1;
+    return 0;
+}
+
+/* c's filters need the last n bytes of its window: what of them lies in
+ * the parts before stays held there; a part none of whose text is needed
+ * any more is complete (and so are the ones before it). */
+static void join_need(aigov_answer_t *a, chan_t *c, size_t n)
+{
+    chan_t *p;
+
+    while ((p = chan_prev(a, c)) != NULL && !p->closed) {
+        size_t own = chan_total(c) - c->seed;
+
+        if (n <= own) {
+            n = 0;
+            p->closed = 1;
+        } else {
+            n -= own;
+            p->hold = n;
+        }
+        c = p;
+    }
+}
+
+/* A mask of c's window at [s, e) (c's offsets, in its window) that only
+ * joining found: kept for the texts that repeat c's own text whole
+ * (Responses' *.done; rpiece_t). */
+static int join_keep(aigov_answer_t *a, chan_t *c, size_t s, size_t e, const char *label)
+{
+    if (!a->responses || e <= s)
+        return 0;
+    return aigov_masks_add(&c->jm, c->win, c->wlen, c->wbase, s - c->wbase, e - c->wbase,
+                           label) < 0 ? -1 : 0;
+}
+
+/* A match across the join before c covers [s, e) of c's seed: the same
+ * bytes of the parts before are masked where they are not sent yet, its
+ * label where it starts. */
+static int join_mask(aigov_answer_t *a, chan_t *c, size_t s, size_t e, const char *label)
+{
+    chan_t *p = chan_prev(a, c);
+    size_t ps, pe;
+
+    if (p == NULL || s >= e)
+        return 0;
+    ps = c->jbase + s;
+    pe = c->jbase + e;
+    /* it began in the part before p: that part too */
+    if (ps < p->seed && join_mask(a, p, ps, p->seed < pe ? p->seed : pe, label) != 0)
+        return -1;
+    if (p->exposed && ps < p->exp_e && pe > p->exp_s && pe > p->late_end) {
+        a->late++;      /* release_held sent some of it: counted once */
+        p->late_end = pe;
+    }
+    if (pe <= p->rel)
+        return 0;       /* sent: cannot be masked any more */
+    /* from where it starts, in the window: what is held shows its label,
+     * or nothing where the label went with text sent before */
+    if (ps < p->wbase)
+        ps = p->wbase;
+    if (aigov_masks_add(&p->masks, p->win, p->wlen, p->wbase, ps - p->wbase, pe - p->wbase,
+                        label) < 0)
+        return -1;
+    return join_keep(a, p, ps, pe, label);
+}
+
+/* Joined parts that a repeat (rpiece_t) still needs, and the part that
+ * got text last (the next part's seed): kept when a channel is reused. */
+static int chan_keep(const aigov_answer_t *a, size_t k)
+{
+    const chan_t *c = &a->ch[k];
+
+    return c->join && (c->jm.n > 0 || (long)k == a->last_join);
+}
+
 /* The channel named key: found, new, a reused one whose text is complete
  * and sent, or (all in use) the last one, shared. Other open channels of
- * its group close: their texts come one after the other. -1 out of
- * memory. */
-static long chan_get(aigov_answer_t *a, const char *key, const char *group)
+ * its group close: their texts come one after the other, but a part of
+ * answer text keeps the parts before it whose end its window still
+ * needs. join: a new channel is a part of answer text. -1 out of memory. */
+static long chan_get(aigov_answer_t *a, const char *key, const char *group, int join)
 {
     size_t i, k = a->nch;
     chan_t *c;
@@ -2429,7 +2641,8 @@ static long chan_get(aigov_answer_t *a, const char *key, const char *group)
             k = a->nch++;
         } else {
             for (k = 0; k < a->nch; k++)
-                if (a->ch[k].closed && a->ch[k].rel == chan_total(&a->ch[k]))
+                if (a->ch[k].closed && a->ch[k].rel == chan_total(&a->ch[k])
+                    && !chan_keep(a, k))
                     break;
             if (k == a->nch) {
                 k = a->nch - 1;
@@ -2440,12 +2653,20 @@ static long chan_get(aigov_answer_t *a, const char *key, const char *group)
         c = &a->ch[k];
         snprintf(c->key, sizeof(c->key), "%s", key);
         snprintf(c->group, sizeof(c->group), "%s", group);
+        c->order = ++a->orders;
+        c->prev = -1;
         if (chan_start(a, c) != 0)
             return -1;
+        if (join) {
+            c->join = 1;
+            if (chan_seed(a, k) != 0)
+                return -1;
+        }
     }
 found:
     for (i = 0; i < a->nch; i++)
-        if (i != k && !a->ch[i].closed && strcmp(a->ch[i].group, a->ch[k].group) == 0)
+        if (i != k && !a->ch[i].closed && strcmp(a->ch[i].group, a->ch[k].group) == 0
+            && !(a->ch[k].prev >= 0 && chan_joined(a, &a->ch[k], &a->ch[i])))
             a->ch[i].closed = 1;
     a->ch[k].closed = 0;
     a->last_ch = k;
@@ -2453,14 +2674,57 @@ found:
 }
 
 /* Closes the channels whose key begins with prefix: their texts are
- * complete. */
+ * complete. A part of answer text stays open: the next part may continue
+ * it (chan_seed), and it closes when that part no longer needs its end,
+ * when another kind of text comes (chan_get), or at the end. */
 static void chan_close(aigov_answer_t *a, const char *prefix)
 {
     size_t i, n = strlen(prefix);
 
     for (i = 0; i < a->nch; i++)
-        if (strncmp(a->ch[i].key, prefix, n) == 0)
+        if (strncmp(a->ch[i].key, prefix, n) == 0 && !a->ch[i].join)
             a->ch[i].closed = 1;
+}
+
+/* A repeated part text as its deltas went: the masks found in it, and
+ * those that only joining it with the parts before and after found
+ * (chan_t's jm). 1 when changed, 0, -1. */
+static int repeat_apply(aigov_answer_t *a, rpiece_t *rp)
+{
+    const char *text = json_string_value(rp->v);
+    size_t len = json_string_length(rp->v), n;
+    const chan_t *c = rp->chan < a->nch ? &a->ch[rp->chan] : NULL;
+    char *red;
+    int rc;
+
+    if (c != NULL && c->order == rp->order && chan_total(c) - c->seed == len) {
+        size_t k, before = 0;
+
+        for (k = 0; k < c->jm.n; k++) {
+            size_t ms = c->jm.v[k].start, me = c->jm.v[k].end;
+
+            if (me <= rp->base)
+                continue;
+            before |= ms < rp->base;
+            if (ms < rp->base)
+                ms = rp->base;
+            if (me > rp->base + len)
+                me = rp->base + len;
+            if (aigov_masks_add(&rp->m, text, len, rp->base, ms - rp->base, me - rp->base,
+                                c->jm.v[k].label) < 0)
+                return -1;
+        }
+        /* one began in the part before, its label there: removed here */
+        if (before && rp->base > 0)
+            rp->m.v[0].start = rp->base - 1;
+    }
+    if (rp->m.n == 0)
+        return 0;
+    red = aigov_masks_apply(&rp->m, text, len, rp->base, &n);
+    rc = red ? json_string_setn(rp->v, red, n) : -1;
+    free(red);
+    aigov_masks_free(&rp->m);
+    return rc != 0 ? -1 : 1;
 }
 
 static int mask_touches(const chan_t *c, size_t s, size_t e)
@@ -2540,6 +2804,16 @@ static int send_held(aigov_answer_t *a, held_t *h)
     size_t i;
     int touched = 0, rc;
     const hpiece_t *hp = pieces_of(h);
+
+    if (h->nrp > 0) {
+        touched = h->rekeyed;
+        for (i = 0; i < h->nrp; i++) {
+            if ((rc = repeat_apply(a, &h->rp[i])) < 0)
+                return -1;
+            touched |= rc;
+        }
+        return touched ? send_json(a, h->event, h->id, h->root) : emit(a, h->raw, h->raw_len);
+    }
 
     for (i = 0; i < h->np; i++)
         if (hp[i].end > hp[i].start && mask_touches(&a->ch[hp[i].chan], hp[i].start, hp[i].end))
@@ -2699,87 +2973,155 @@ static int pass_plain(aigov_answer_t *a, const aigov_sse_event_t *ev)
     return pass_bytes(a, ev->raw, ev->raw_len);
 }
 
+/* No space read at the join (see inspect_window). */
+#define NO_SPACE  ((size_t)-1)
+
+/* A span of a finding in c's window, as c's offsets: the window was read
+ * as it is, or with a space after its first sp bytes (the join). */
+static inline void span_at(const chan_t *c, const aigov_span_t *sp_, size_t sp, size_t *s,
+                           size_t *e)
+{
+    *s = c->wbase + sp_->start - (sp != NO_SPACE && sp_->start > sp);
+    *e = c->wbase + sp_->end - (sp != NO_SPACE && sp_->end > sp);
+}
+
 /* Runs every filter over a channel's window after new text arrived (it
- * grew from prev_total). 1 when blocked, 0, -1. */
+ * grew from prev_total). 1 when blocked, 0, -1.
+ *
+ * A part of answer text whose window still holds the join with the part
+ * before (jb, its offset), own text after it: a span that lies wholly
+ * before the join was judged in that part; one across it is masked in
+ * both. Where word meets word at the join, each filter also reads the
+ * window with a space there (sp), as Anthropic's finalText() joins text
+ * blocks; only spans across the join count in that reading (the rest is
+ * the plain reading's). */
 static int inspect_window(aigov_answer_t *a, chan_t *c, size_t prev_total)
 {
-    size_t fi, k, tail;
+    size_t fi, k, s, e, tail, jb = 0, sp = NO_SPACE, rsp;
+    int rc, pass;
 
+    if (c->seed > c->wbase && chan_total(c) > c->seed) {
+        size_t n1 = c->seed - c->wbase;
+
+        jb = c->seed;
+        if (aigov_word_byte((unsigned char)c->win[n1 - 1])
+            && aigov_word_byte((unsigned char)c->win[n1])) {
+            if (grow(&a->scratch, &a->scratch_cap, c->wlen + 1) != 0)
+                return -1;
+            memcpy(a->scratch, c->win, n1);
+            a->scratch[n1] = ' ';
+            memcpy(a->scratch + n1 + 1, c->win + n1, c->wlen - n1);
+            sp = n1;
+        }
+    }
     for (fi = 0; fi < a->nf; fi++) {
         rfilter_t *r = &a->f[fi];
-        aigov_inspection_t ins;
-        const char *verdict = "flag";
-        size_t count = 0;
-        int rc;
 
-        if (c->fbroken[fi]) {
-            ins.status = -1;
-        } else {
-            if (aigov_outcome_inspected(&a->outcome, r->name, AIGOV_STAGE_RESPONSE) != 0)
-                return -1;
-            if (c->json)
-                aigov_filter_inspect_json(&r->spec, c->fs[fi], c->win, c->wlen,
-                                          a->hold_back, &ins);
-            else
-                aigov_filter_inspect_tail(&r->spec, c->fs[fi], c->win, c->wlen,
-                                          a->hold_back, &ins);
-        }
-        /* hold back what this filter may still need; a failed one gets
-         * the whole bound */
-        if (fi == 0)
-            c->hold = 0;
-        tail = ins.status != 0 ? a->hold_back : ins.tail;
-        if (tail > c->hold)
-            c->hold = tail;
-        if (ins.status != 0) {
-            if ((rc = filter_error(a, r)) != 0)
-                return rc;
-            continue;
-        }
-        if (!ins.found)
-            continue;
-        if (r->spec.action == AIGOV_ACTION_BLOCK) {
-            if (aigov_outcome_note(&a->outcome, r->name, AIGOV_STAGE_RESPONSE, "block",
-                                   ins.nspans ? ins.nspans : 1) != 0
-                || block(a, r->name, ins.reason, ins.category) != 0)
-                return -1;
-            return 1;
-        }
-        if (r->spec.action == AIGOV_ACTION_REDACT && ins.nspans > 0) {
-            verdict = "redact";
-            for (k = 0; k < ins.nspans; k++) {
-                long added;
+        for (pass = 0, rsp = NO_SPACE; pass < 1 + (sp != NO_SPACE); pass++, rsp = sp) {
+            aigov_inspection_t ins;
+            const char *verdict = "flag";
+            size_t count = 0, cross = 0, before = 0;
 
-                /* a match that reaches into text release_held sent
-                 * before the filters were done with it: counted once */
-                if (c->exposed && c->wbase + ins.spans[k].start < c->exp_e
-                    && c->wbase + ins.spans[k].end > c->exp_s
-                    && c->wbase + ins.spans[k].end > c->late_end) {
-                    a->late++;
-                    c->late_end = c->wbase + ins.spans[k].end;
-                }
-                /* text already sent cannot be masked any more */
-                if (c->wbase + ins.spans[k].end <= c->rel)
-                    continue;
-                added = aigov_masks_add(&c->masks, c->win, c->wlen, c->wbase,
-                                        ins.spans[k].start, ins.spans[k].end,
-                                        ins.spans[k].label);
-                if (added < 0)
+            if (pass == 0 && c->fbroken[fi]) {
+                ins.status = -1;
+            } else if (pass == 0) {
+                if (aigov_outcome_inspected(&a->outcome, r->name, AIGOV_STAGE_RESPONSE) != 0)
                     return -1;
-                count += added > 0;
+                if (c->json)
+                    aigov_filter_inspect_json(&r->spec, c->fs[fi], c->win, c->wlen,
+                                              a->hold_back, &ins);
+                else
+                    aigov_filter_inspect_tail(&r->spec, c->fs[fi], c->win, c->wlen,
+                                              a->hold_back, &ins);
+            } else {
+                /* the stream state is the plain reading's: this one
+                 * reads the window as a whole text */
+                aigov_filter_inspect_tail(&r->spec, NULL, a->scratch, c->wlen + 1,
+                                          a->hold_back, &ins);
             }
-        } else if (ins.nspans > 0) {
-            /* the window is inspected again and again: count what is new */
-            for (k = 0; k < ins.nspans; k++)
-                count += c->wbase + ins.spans[k].end > prev_total;
-        } else {
-            count = r->flagged ? 0 : 1;
-            r->flagged = 1;
+            /* hold back what this filter may still need; a failed one
+             * gets the whole bound. With the space, the end is the
+             * window's, and the space counts once the tail reaches back
+             * past it. */
+            if (fi == 0 && pass == 0)
+                c->hold = 0;
+            tail = ins.status != 0 ? a->hold_back : ins.tail;
+            if (ins.status == 0 && pass && tail > c->wlen - sp)
+                tail--;
+            if (tail > c->hold)
+                c->hold = tail;
+            if (ins.status != 0) {
+                if ((rc = filter_error(a, r)) != 0)
+                    return rc;
+                break;
+            }
+            if (!ins.found)
+                continue;
+            if (jb) {
+                for (k = 0; k < ins.nspans; k++) {
+                    span_at(c, &ins.spans[k], rsp, &s, &e);
+                    cross += s < jb && e > jb;
+                    before += e <= jb;
+                }
+                if ((pass && cross == 0) || (ins.nspans > 0 && before == ins.nspans))
+                    continue;
+            }
+            if (r->spec.action == AIGOV_ACTION_BLOCK) {
+                count = pass ? cross : ins.nspans ? ins.nspans - before : 1;
+                if (aigov_outcome_note(&a->outcome, r->name, AIGOV_STAGE_RESPONSE, "block",
+                                       count) != 0
+                    || block(a, r->name, ins.reason, ins.category) != 0)
+                    return -1;
+                return 1;
+            }
+            if (r->spec.action == AIGOV_ACTION_REDACT && ins.nspans > 0) {
+                verdict = "redact";
+                for (k = 0; k < ins.nspans; k++) {
+                    long added;
+
+                    span_at(c, &ins.spans[k], rsp, &s, &e);
+                    if (jb && (e <= jb || (pass && s >= jb)))
+                        continue;
+                    /* a match that reaches into text release_held sent
+                     * before the filters were done with it: counted once */
+                    if (c->exposed && s < c->exp_e && e > c->exp_s && e > c->late_end) {
+                        a->late++;
+                        c->late_end = e;
+                    }
+                    /* text already sent cannot be masked any more */
+                    if (e <= c->rel)
+                        continue;
+                    added = aigov_masks_add(&c->masks, c->win, c->wlen, c->wbase, s - c->wbase,
+                                            e - c->wbase, ins.spans[k].label);
+                    if (added < 0)
+                        return -1;
+                    count += added > 0;
+                    /* across the join: the part before too; and found
+                     * joined (or with the part before as context), so
+                     * the part's repeats do not see it whole */
+                    if (jb && ((s < jb && join_mask(a, c, s, jb, ins.spans[k].label) != 0)
+                               || join_keep(a, c, s, e, ins.spans[k].label) != 0))
+                        return -1;
+                }
+            } else if (ins.nspans > 0) {
+                /* the window is inspected again and again: count what is
+                 * new */
+                for (k = 0; k < ins.nspans; k++) {
+                    span_at(c, &ins.spans[k], rsp, &s, &e);
+                    if (!(jb && (e <= jb || (pass && s >= jb))))
+                        count += e > prev_total;
+                }
+            } else {
+                count = r->flagged ? 0 : 1;
+                r->flagged = 1;
+            }
+            if (aigov_outcome_note(&a->outcome, r->name, AIGOV_STAGE_RESPONSE,
+                                   verdict, count) != 0)
+                return -1;
         }
-        if (aigov_outcome_note(&a->outcome, r->name, AIGOV_STAGE_RESPONSE,
-                               verdict, count) != 0)
-            return -1;
     }
+    if (c->prev >= 0)
+        join_need(a, c, c->hold);
     return 0;
 }
 
@@ -2796,6 +3138,10 @@ static int chan_append(aigov_answer_t *a, size_t k, const char *s, size_t n,
     c->wlen += n;
     *end = chan_total(c);
     a->text_chars += chars_of(s, n);
+    if (c->join && n > 0) {
+        a->last_join = (long)k;
+        a->last_join_order = c->order;
+    }
     return 0;
 }
 
@@ -2835,7 +3181,9 @@ static int take_text_fast(aigov_answer_t *a, const aigov_sse_event_t *ev, const 
     int rc;
 
     fast_key(a->ep, f, key, group);
-    if ((k = chan_get(a, key, group)) < 0 || (h = hold(a, ev)) == NULL)
+    /* messages: a content block's text, answer text joined across blocks */
+    if ((k = chan_get(a, key, group, a->ep == AIGOV_EP_MESSAGES && key[0] == 'b')) < 0
+        || (h = hold(a, ev)) == NULL)
         return -1;
     c = &a->ch[k];
     if (grow(&c->win, &c->wcap, c->wlen + n + 1) != 0)
@@ -2851,6 +3199,10 @@ static int take_text_fast(aigov_answer_t *a, const aigov_sse_event_t *ev, const 
     h->one.end = chan_total(c);
     if (h->one.end == h->one.start)
         return 0;
+    if (c->join) {
+        a->last_join = k;
+        a->last_join_order = c->order;
+    }
     rc = inspect_window(a, c, h->one.start);
     *blocked = rc > 0;
     return rc < 0 ? -1 : 0;
@@ -2880,7 +3232,7 @@ static int take_text(aigov_answer_t *a, const aigov_sse_event_t *ev, json_t *roo
         || (ev->has_id && (h->id = dup_n(ev->id, ev->id_len)) == NULL))
         return -1;
     for (i = 0; i < p->n; i++) {
-        long k = chan_get(a, p->v[i].key, p->v[i].group);
+        long k = chan_get(a, p->v[i].key, p->v[i].group, p->v[i].join);
 
         if (k < 0)
             return -1;
@@ -2942,7 +3294,7 @@ static int take_plain_data(aigov_answer_t *a, const aigov_sse_event_t *ev)
     if (s == NULL)
         return block(a, "aigov", "an event of the answer is not UTF-8 text and cannot be "
                      "inspected", "unreadable") != 0 ? -1 : 0;
-    if (add_piece(&p, s, "", "", 0) != 0) {
+    if (add_piece(&p, s, "", "", 0, 0) != 0) {
         json_decref(s);
         return -1;
     }
@@ -3034,8 +3386,153 @@ static int ends_with(const char *s, const char *suffix)
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-/* A Responses event that is not a delta: its texts repeat what the deltas
- * sent (or are whole, as an output item's name), each inspected whole. */
+/* The output_text part that text v (at path) of a Responses event
+ * repeats whole, as its output_index and content_index: 1, or 0 when it
+ * is no such text. */
+static int repeated_part(const json_t *root, const char *type, const char *path,
+                         const json_t *v, long long *o, long long *c)
+{
+    const json_t *part = NULL, *item = NULL;
+    const char *q = NULL;
+    char *end;
+
+    *o = int_member(root, "output_index");
+    *c = int_member(root, "content_index");
+    if (strcmp(path, "text") == 0)
+        return strcmp(type, "response.output_text.done") == 0;
+    if (strcmp(path, "part.text") == 0) {
+        part = json_object_get(root, "part");
+    } else if (strncmp(path, "item.content.", 13) == 0) {
+        item = json_object_get(root, "item");
+        q = path + 13;
+    } else if (strncmp(path, "response.output.", 16) == 0) {
+        *o = strtoll(path + 16, &end, 10);
+        if (end == path + 16 || strncmp(end, ".content.", 9) != 0 || *o < 0)
+            return 0;
+        item = json_array_get(json_object_get(json_object_get(root, "response"), "output"),
+                              (size_t)*o);
+        q = end + 9;
+    } else {
+        return 0;
+    }
+    if (q != NULL) {
+        *c = strtoll(q, &end, 10);
+        if (end == q || strcmp(end, ".text") != 0 || *c < 0)
+            return 0;
+        part = json_array_get(json_object_get(item, "content"), (size_t)*c);
+    }
+    /* the path names array items by their "index" member where they have
+     * one: only the part's own text is taken */
+    return part != NULL && json_object_get(part, "text") == v
+           && json_is_string(json_object_get(part, "type"))
+           && strcmp(json_string_value(json_object_get(part, "type")), "output_text") == 0;
+}
+
+/* The part of answer text (o, c) when its channel holds len bytes of its
+ * own, so that a text of len bytes repeats it; -1 otherwise. */
+static long part_chan(const aigov_answer_t *a, long long o, long long c, size_t len)
+{
+    char key[CHAN_KEY];
+    size_t i;
+
+    snprintf(key, sizeof(key), "o%lld.%lld.-1", o, c);
+    for (i = 0; i < a->nch; i++)
+        if (a->ch[i].join && chan_total(&a->ch[i]) - a->ch[i].seed == len
+            && strcmp(a->ch[i].key, key) == 0)
+            return (long)i;
+    return -1;
+}
+
+static void repeats_free(rpiece_t *rp, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        aigov_masks_free(&rp[i].m);
+    free(rp);
+}
+
+/* Moves the texts of a Responses event that repeat parts streamed as
+ * answer text out of p, into *rp. 0 or -1. */
+static int find_repeats(const aigov_answer_t *a, const json_t *root, const char *type,
+                        pieces_t *p, rpiece_t **rp, size_t *nrp)
+{
+    size_t i, kept = 0, cap = 0;
+    long long o, c;
+    long k;
+
+    for (i = 0; i < p->n; i++) {
+        if (repeated_part(root, type, p->v[i].key, p->v[i].v, &o, &c)
+            && (k = part_chan(a, o, c, json_string_length(p->v[i].v))) >= 0) {
+            if (*nrp == cap) {
+                size_t nc = cap ? 2 * cap : 2;
+                rpiece_t *v = realloc(*rp, nc * sizeof(*v));
+
+                if (v == NULL)
+                    return -1;
+                *rp = v;
+                cap = nc;
+            }
+            memset(&(*rp)[*nrp], 0, sizeof(**rp));
+            (*rp)[*nrp].v = p->v[i].v;
+            (*rp)[*nrp].chan = (unsigned)k;
+            (*rp)[*nrp].order = a->ch[k].order;
+            (*rp)[*nrp].base = a->ch[k].seed;
+            (*nrp)++;
+            continue;
+        }
+        p->v[kept++] = p->v[i];
+    }
+    p->n = kept;
+    return 0;
+}
+
+/* A repeated part text inspected whole, as filter_pieces does (counts
+ * not raised), but each filter reads it as it came and the masks gather
+ * in rp->m, at the part's offsets (as the stream's filters read a window
+ * and gather masks), applied when the event goes (repeat_apply). 1 when
+ * blocked, 0, -1. */
+static int repeat_inspect(aigov_answer_t *a, rpiece_t *rp)
+{
+    const char *text = json_string_value(rp->v);
+    size_t len = json_string_length(rp->v), fi, k;
+    int rc;
+
+    for (fi = 0; fi < a->nf; fi++) {
+        rfilter_t *r = &a->f[fi];
+        aigov_inspection_t ins;
+        const char *verdict = "flag";
+
+        if (aigov_outcome_inspected(&a->outcome, r->name, AIGOV_STAGE_RESPONSE) != 0)
+            return -1;
+        aigov_filter_inspect(&r->spec, NULL, text, len, &ins);
+        if (ins.status != 0) {
+            if ((rc = filter_error(a, r)) != 0)
+                return rc;
+            continue;
+        }
+        if (!ins.found)
+            continue;
+        if (r->spec.action == AIGOV_ACTION_BLOCK) {
+            if (aigov_outcome_note(&a->outcome, r->name, AIGOV_STAGE_RESPONSE, "block",
+                                   ins.nspans ? ins.nspans : 1) != 0
+                || block(a, r->name, ins.reason, ins.category) != 0)
+                return -1;
+            return 1;
+        }
+        for (k = 0; r->spec.action == AIGOV_ACTION_REDACT && k < ins.nspans; k++) {
+            if (aigov_masks_add(&rp->m, text, len, rp->base, ins.spans[k].start,
+                                ins.spans[k].end, ins.spans[k].label) < 0)
+                return -1;
+            if (ins.spans[k].end > ins.spans[k].start)
+                verdict = "redact";
+        }
+        if (aigov_outcome_note(&a->outcome, r->name, AIGOV_STAGE_RESPONSE, verdict, 0) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* Whether o's member k is the string v. */
 static int str_is_member(const json_t *o, const char *k, const char *v)
 {
@@ -3044,30 +3541,63 @@ static int str_is_member(const json_t *o, const char *k, const char *v)
     return s != NULL && strcmp(s, v) == 0;
 }
 
+/* A Responses event that is not a delta: its texts repeat what the deltas
+ * sent (or are whole, as an output item's name), each inspected whole.
+ * The output_text parts it repeats are masked as their deltas were, ends
+ * joined with other parts included: when events wait before it, those
+ * may still be found, so it waits in turn and is masked as it goes. */
 static int take_whole(aigov_answer_t *a, const aigov_sse_event_t *ev, json_t *root,
                       const char *type)
 {
     pieces_t p = { 0 };
     lp_t lp = { 0 };
+    rpiece_t *rp = NULL;
+    size_t nrp = 0, i;
     int rc, changed = 0, last;
 
-    if (collect(root, &p, &lp, NULL, NULL) != 0) {
+    if (collect(root, &p, &lp, NULL, NULL, JOIN_NONE) != 0) {
         free(p.v);
         lp_free(&lp);
         return -1;
     }
     rc = filter_keys(a, root, 0, &changed);
+    if (rc == 0 && a->nch > 0)
+        rc = find_repeats(a, root, type, &p, &rp, &nrp);
     if (rc == 0)
         rc = filter_pieces(a, &p, 0, &changed);
+    for (i = 0; rc == 0 && i < nrp; i++)
+        rc = repeat_inspect(a, &rp[i]);
     if (rc == 0 && (lp.tok.n > 0 || lp.alt.n > 0 || lp.fixed))
         rc = filter_logprobs(a, &lp, 0, &changed);
     free(p.v);
     lp_free(&lp);
-    if (rc != 0)
-        return rc < 0 ? -1 : 0;
-    rc = changed ? pass_json(a, ev, root) : pass_plain(a, ev);
-    if (rc != 0)
-        return -1;
+    if (rc == 0 && nrp > 0 && a->qhead != a->qn) {
+        held_t *h = hold(a, ev);
+
+        if (h == NULL
+            || (ev->event_len && (h->event = dup_n(ev->event, ev->event_len)) == NULL)
+            || (ev->has_id && (h->id = dup_n(ev->id, ev->id_len)) == NULL)) {
+            repeats_free(rp, nrp);
+            return -1;
+        }
+        h->root = json_incref(root);
+        h->rekeyed = changed;
+        h->rp = rp;
+        h->nrp = nrp;
+    } else {
+        for (i = 0; rc == 0 && i < nrp; i++) {
+            int r = repeat_apply(a, &rp[i]);
+
+            if (r < 0)
+                rc = -1;
+            changed |= r > 0;
+        }
+        repeats_free(rp, nrp);
+        if (rc != 0)
+            return rc < 0 ? -1 : 0;
+        if ((changed ? pass_json(a, ev, root) : pass_plain(a, ev)) != 0)
+            return -1;
+    }
     if (json_object_get(root, "output_index") != NULL || ends_with(type, ".done"))
         chan_close(a, "o");
     last = strcmp(type, "response.completed") == 0 || strcmp(type, "response.incomplete") == 0
@@ -3129,7 +3659,7 @@ static int take_json(aigov_answer_t *a, const aigov_sse_event_t *ev, json_t *roo
     char key[CHAN_KEY];
     const char *fixed = NULL, *fgroup = NULL;
     long long ix;
-    int rc, blocked = 0, last, json_args = 0, rekeyed = 0;
+    int rc, blocked = 0, last, json_args = 0, rekeyed = 0, join_mode = JOIN_NONE;
     size_t i;
 
     take_usage(a, root);
@@ -3152,6 +3682,8 @@ static int take_json(aigov_answer_t *a, const aigov_sse_event_t *ev, json_t *roo
         fgroup = "o";
         /* response.function_call_arguments.delta, mcp_call_arguments ... */
         json_args = ends_with(type, "arguments.delta");
+        if (strcmp(type, "response.output_text.delta") == 0)
+            join_mode = JOIN_DELTA;
     } else if (strcmp(type, "content_block_delta") == 0
                && str_is_member(json_object_get(root, "delta"), "type", "citations_delta")) {
         /* a citation comes whole (cited_text, document_title): read on its
@@ -3164,13 +3696,14 @@ static int take_json(aigov_answer_t *a, const aigov_sse_event_t *ev, json_t *roo
         snprintf(key, sizeof(key), "b%lld", ix);
         fixed = key;
         fgroup = "b";
+        join_mode = JOIN_BLOCK;
     }
     /* a tool_use block that starts with its input whole */
     if ((rc = filter_keys(a, root, 1, &rekeyed)) != 0) {
         json_decref(root);
         return rc < 0 ? -1 : 0;
     }
-    if (collect(root, &p, &lp, fixed, fgroup) != 0) {
+    if (collect(root, &p, &lp, fixed, fgroup, join_mode) != 0) {
         free(p.v);
         lp_free(&lp);
         json_decref(root);

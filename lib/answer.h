@@ -90,7 +90,8 @@
  *     events (*.done, output_item.*, content_part.*, response.completed
  *     ...) repeat texts whole: each of their texts is inspected whole,
  *     so a repeat is redacted with the same spans as its deltas were (or
- *     blocked), and counted once.
+ *     blocked), and counted once; a repeat of an output_text part also
+ *     with the masks its joins found (below).
  * An event is held while any of its text lies in the end of its channel
  * that a filter may still need (the plugin's tail() answer; hold_back
  * bytes for a plugin without one; never more than hold_back) and the
@@ -98,11 +99,36 @@
  * before the held text; a channel closes when its text
  * is complete (content_block_stop, a Responses *.done event, a choice's
  * finish_reason, or the next text of the same choice or stream going to
- * another channel: providers send these texts one after the other).
+ * another channel: providers send these texts one after the other), but
+ * for a part of the answer text (below).
  * Earlier events are released with their redactions applied (a mask that
  * crosses events is written as "[REDACTED:LABEL]" in the earlier event and
  * removes the rest from the later ones). Events without text pass in order.
  * Data that is not JSON (other than [DONE]) is inspected as one text.
+ *
+ * Parts of the answer text. The texts an SDK runs together into the
+ * answer's text, Responses output_text parts (of one message or of
+ * several: the openai SDK's output_text) and Anthropic text blocks
+ * (finalText(); a client printing the deltas), are each a channel, and a
+ * part's window opens with the end of the part before, so a match cut
+ * across two parts (or three) is seen whole: read with nothing between
+ * the parts, and where word meets word once more with a space between,
+ * as finalText() joins blocks. A part does not close at its end: it keeps
+ * holding the tail its filters asked for until the next part's filters
+ * say how much of it they still need, another kind of text comes (a tool
+ * call, thinking: the next part is read joined to it still, but what was
+ * sent meanwhile cannot be masked), or the stream ends; the events that
+ * come meanwhile (the part's *.done, content_block_stop) wait behind it,
+ * in order. A match across the join blocks, or is masked in both parts
+ * as across two events (its label where it starts; of text already sent,
+ * as after release_held, only the rest). The Responses events that repeat
+ * a part (output_text.done, content_part.done, output_item.done,
+ * response.completed) wait in turn and are masked as its deltas were,
+ * the joins' masks included. Not joined: the choices of chat and
+ * completions (n > 1: separate answers), tool-call arguments and tool
+ * inputs (JSON texts of their own), reasoning, thinking and refusals (not
+ * the answer text), and parts out of order (a part that gets text again
+ * after the next one began).
  *
  * A block ends the stream the way the caller's SDK raises: chat and
  * completions one data: {"error":...} event and data: [DONE]; Responses an

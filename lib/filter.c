@@ -1101,13 +1101,6 @@ static int crosses(const joined_t *j, size_t s, size_t e)
     return 0;
 }
 
-/* A byte that may be part of a word: ASCII letters and digits, and any
- * byte of a multi-byte character. */
-static int word_byte(unsigned char c)
-{
-    return c >= 0x80 || (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
-}
-
 /* Whether a join of t that runs texts together meets word to word: only
  * there does a space between the texts read differently from nothing (the
  * two words of a term). */
@@ -1117,8 +1110,8 @@ static int joins_words(const aigov_texts_t *t)
 
     for (i = 1; i < t->n; i++)
         if (join_kind(t, i) == AIGOV_JOIN_RUN && t->len[i - 1] > 0 && t->len[i] > 0
-            && word_byte((unsigned char)t->text[i - 1][t->len[i - 1] - 1])
-            && word_byte((unsigned char)t->text[i][0]))
+            && aigov_word_byte((unsigned char)t->text[i - 1][t->len[i - 1] - 1])
+            && aigov_word_byte((unsigned char)t->text[i][0]))
             return 1;
     return 0;
 }

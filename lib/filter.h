@@ -188,6 +188,14 @@ typedef struct {
     void           *ctx;
 } aigov_texts_t;
 
+/* A byte that may be part of a word: ASCII letters and digits, and any
+ * byte of a multi-byte character. Texts are read joined with a space only
+ * where such bytes meet: elsewhere nothing between them reads the same. */
+static inline int aigov_word_byte(unsigned char c)
+{
+    return c >= 0x80 || (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
+}
+
 /* Runs one filter over the texts joined (at AIGOV_JOIN_RUN joins, sep 0:
  * nothing between them, 1: a space, read only when some such join meets
  * word to word), near their joins; only a finding that takes bytes of two

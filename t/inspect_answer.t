@@ -11,7 +11,12 @@
 # blocked the answer; `aigov audit show` shows it. The logprobs OpenAI
 # sends beside a text (chat, completions, Responses: tokens, bytes and
 # alternatives) spell the text as the client got it: nothing of a masked
-# address is left in them, also where tokens cut characters.
+# address is left in them, also where tokens cut characters. A term or an
+# address cut across two parts of one answer text (Responses output_text
+# parts or messages, Anthropic text blocks; the mock's X-Mock-Parts) is
+# masked or blocked in a stream too, the texts the Responses events repeat
+# masked alike; the choices of a chat answer with n > 1 are not run
+# together.
 
 use strict;
 use warnings;
@@ -65,6 +70,24 @@ rules:
         action: redact
         config: {word: "北京"}
     decision: allow
+  - name: redact-terms
+    when:
+      groups: [tredact]
+    filters:
+      - plugin: blocklist
+        stages: [response]
+        action: redact
+        config: {terms: ["project neptune"]}
+    decision: allow
+  - name: block-terms
+    when:
+      groups: [tblock]
+    filters:
+      - plugin: blocklist
+        stages: [response]
+        action: block
+        config: {terms: ["project neptune"]}
+    decision: allow
   - name: analysts
     when:
       groups: [analysts]
@@ -76,14 +99,15 @@ YAML
 my $log = "$d/audit.log";
 $t->start_mock;
 $t->write_conf($t->gateway_conf(
-    http => "aigov_plugin pii $P/pii.so; aigov_plugin example $P/example.so; aigov_audit_log $log; aigov_audit_key $d/audit.key;"
+    http => "aigov_plugin pii $P/pii.so; aigov_plugin example $P/example.so; aigov_plugin blocklist $P/blocklist.so;"
+          . " aigov_audit_log $log; aigov_audit_key $d/audit.key;"
           . " aigov_audit_origin test.example/aigov; aigov_audit_checkpoint 100 1s;",
     location => "aigov_policy $d/policy.yaml; aigov_jwt_key $pub;"));
 $t->start_nginx;
 
 my %tok = map { $_ => AigovJWT::mint(alg => 'ES256', key => $key,
                                      claims => { sub => "ans-$_", groups => [$_] }) }
-          qw(redact block analysts word);
+          qw(redact block tredact tblock analysts word);
 
 my $EMAIL = 'alice.smith@example.com';
 my $js = JSON::PP->new->canonical;
@@ -452,6 +476,139 @@ for my $path (sort keys %lp_body) {
         unlike($v->{all}, qr/\x{5317}|\x{4eac}|\\x(?:e5|e4|8c|ba)|bytes:/,
                "logprobs, $how, cut characters: nothing of the word in tokens or bytes");
     }
+}
+
+# ---- parts of one answer text joined ---------------------------------------------
+
+# What a client reads of a stream: Responses, each part's deltas by
+# (output_index, content_index) and every text an event repeats a part
+# with; Anthropic, each block's deltas; chat, each choice's. Fails the
+# order an SDK needs: a part's deltas before its output_text.done (or
+# content_block_stop), its output_text.done before content_part.done.
+sub read_parts {
+    my ($r, $name) = @_;
+    my (%deltas, %done, @repeats, @order, $all);
+    $all = '';
+    for my $e (@{ $r->{events} }) {
+        next if $e eq '[DONE]';
+        my $j = eval { decode_json($e) } or return undef;
+        my $type = $j->{type} // '';
+        if ($type eq 'response.output_text.delta') {
+            my $k = "$j->{output_index}.$j->{content_index}";
+            push @order, "delta of $k after its output_text.done" if $done{$k};
+            $deltas{$k} .= $j->{delta};
+            $all .= $j->{delta};
+        } elsif ($type eq 'response.output_text.done') {
+            my $k = "$j->{output_index}.$j->{content_index}";
+            $done{$k} = 1;
+            push @repeats, [ $k, $j->{text} ];
+        } elsif ($type eq 'response.content_part.done') {
+            my $k = "$j->{output_index}.$j->{content_index}";
+            push @order, "content_part.done of $k before its output_text.done" unless $done{$k};
+            push @repeats, [ $k, $j->{part}{text} ];
+        } elsif ($type eq 'response.output_item.done' || $type eq 'response.completed') {
+            my @items = $type eq 'response.completed'
+                ? map { [ $_, $j->{response}{output}[$_] ] } 0 .. $#{ $j->{response}{output} }
+                : ([ $j->{output_index}, $j->{item} ]);
+            for my $it (@items) {
+                my $c = $it->[1]{content} // [];
+                push @repeats, map { [ "$it->[0].$_", $c->[$_]{text} ] } 0 .. $#$c;
+            }
+        } elsif ($type eq 'content_block_delta') {
+            push @order, "delta of block $j->{index} after its content_block_stop" if $done{ $j->{index} };
+            $deltas{ $j->{index} } .= $j->{delta}{text} // '';
+            $all .= $j->{delta}{text} // '';
+        } elsif ($type eq 'content_block_stop') {
+            $done{ $j->{index} } = 1;
+        } elsif ($j->{choices}) {
+            for my $ch (@{ $j->{choices} }) {
+                $deltas{ $ch->{index} } .= $ch->{delta}{content} // '';
+                $all .= $ch->{delta}{content} // '';
+            }
+        }
+    }
+    is_deeply(\@order, [], "$name: in the order the SDK needs");
+    my @differ = grep { ($_->[1] // '') ne ($deltas{ $_->[0] } // '') } @repeats;
+    is_deeply(\@differ, [], "$name: every text an event repeats is its part's deltas") or diag(explain(\%deltas));
+    return { all => $all, parts => \%deltas, repeats => scalar @repeats };
+}
+
+{
+    my $term = [ [ 'we discuss ', 'project nep' ], [ 'tune', ' today' ] ];
+    my $blank = [ [ 'we discuss project' ], [ 'neptune today' ] ];
+    my $mail = [ [ 'write to alice.smith@exa' ], [ 'mple.com today' ] ];
+    my @cases = (
+        [ 'Responses, two output_text parts',        '/v1/responses', $term,  't', {} ],
+        [ 'Responses, two messages',                 '/v1/responses', $term,  't', { 'X-Mock-Parts-Items' => 1 } ],
+        [ 'Responses, a term cut at its blank',      '/v1/responses', $blank, 't', {} ],
+        [ 'Responses, an address in two parts',      '/v1/responses', $mail,  '',  {} ],
+        [ 'Anthropic, two text blocks',              '/v1/messages',  $term,  't', {} ],
+        [ 'Anthropic, a term cut at its blank',      '/v1/messages',  $blank, 't', {} ],
+        [ 'Anthropic, an address in two blocks',     '/v1/messages',  $mail,  '',  {} ],
+    );
+    for my $c (@cases) {
+        my ($name, $path, $parts, $g, $hd) = @$c;
+        my %h = ('X-Mock-Parts' => $js->encode($parts), %$hd);
+        my $secret = $g ? qr/nep|tune/ : qr/alice|smith|example/;
+
+        my $r = ask('analysts', $path, 1, undef, %h);
+        my $p = read_parts($r, "$name, unfiltered");
+        is($p->{all}, join('', map { @$_ } @$parts), "$name, unfiltered: the mock sends the parts");
+
+        $r = ask("${g}redact", $path, 1, undef, %h);
+        is($r->{status}, 200, "$name, streamed, redact: 200");
+        $p = read_parts($r, "$name, streamed, redact");
+        ok($p, "$name, streamed, redact: every event is JSON") or diag($r->{body});
+        unlike($r->{body}, $secret, "$name, streamed, redact: no part of it reaches the client");
+        like($p->{all}, qr/^(write to|we discuss) \[REDACTED:\w+\] today$/,
+             "$name, streamed, redact: masked once, its label where it starts");
+        ok($p->{repeats} >= 4, "$name, streamed, redact: the repeats were read") if $path eq '/v1/responses';
+
+        $r = ask("${g}block", $path, 1, undef, %h);
+        is($r->{status}, 200, "$name, streamed, block: the stream had begun");
+        unlike($r->{body}, $g ? qr/nep|tune|project/ : qr/alice|example/,
+               "$name, streamed, block: nothing of it reaches the client");
+        if ($path eq '/v1/messages') {
+            like($r->{body}, qr/event: error\ndata: \{"type":"error","error":\{"type":"permission_error"/,
+                 "$name, streamed, block: Anthropic's error event");
+        } else {
+            like($r->{body}, qr/event: error\n.*event: response\.failed\n/s,
+                 "$name, streamed, block: error and response.failed");
+            unlike($r->{body}, qr/response\.completed/, "$name, streamed, block: no response.completed");
+        }
+
+        # the whole answer of the same parts
+        $r = ask("${g}redact", $path, 0, undef, %h);
+        is($r->{status}, 200, "$name, whole, redact: 200");
+        unlike($r->{body}, $secret, "$name, whole, redact: no part of it");
+        $r = ask("${g}block", $path, 0, undef, %h);
+        is($r->{status}, 403, "$name, whole, block: 403");
+    }
+
+    for my $path ('/v1/responses', '/v1/messages') {
+        # the answer ends after a part whose end waits for the next: it
+        # goes out at the end, before the events that close the part
+        my $r = ask('tredact', $path, 1, undef, 'X-Mock-Parts' => $js->encode([ $term->[0] ]));
+        my $p = read_parts($r, "$path, one part ending in a term's beginning");
+        is($p->{all}, 'we discuss project nep', "$path, one part ending in a term's beginning: all of it at the end");
+
+        # the upstream cuts the stream after that part: as any text still
+        # held when the upstream breaks (t/plugins.t), its end is not
+        # released, the rest that would decide about it never came
+        $r = ask('tredact', $path, 1, undef, 'X-Mock-Parts' => $js->encode($term),
+                 'X-Mock-Close-After' => ($path eq '/v1/responses' ? 7 : 5));
+        is($r->{status}, 200, "$path cut after the first part: the 200 had gone");
+        $p = read_parts($r, "$path cut after the first part");
+        ok(index('we discuss project nep', $p->{all}) == 0, "$path cut after the first part: a clean prefix of the text");
+        unlike($r->{body}, qr/tune/, "$path cut after the first part: and nothing that never came");
+    }
+
+    # the choices of a chat answer with n > 1 are separate answers
+    my $r = ask('tblock', '/v1/chat/completions', 1, undef, 'X-Mock-Parts' => $js->encode($term));
+    my $p = read_parts($r, 'chat, two choices');
+    is_deeply($p->{parts}, { 0 => 'we discuss project nep', 1 => 'tune today' },
+              'chat, two choices, streamed: not run together, both pass');
+    is($r->{events}[-1], '[DONE]', 'chat, two choices, streamed: the stream ends as it should');
 }
 
 # ---- the answer's kind by its bytes ------------------------------------------------

@@ -3,8 +3,9 @@
 # Responses API plain and streamed with redaction, logprobs (chat and
 # Responses) redacted in their tokens, bytes and alternatives, a streamed
 # tool call carrying a secret blocked (the SDK raises), the Vercel AI SDK's
-# default OpenAI provider, and the Anthropic SDK raising on a mid-stream
-# block.
+# default OpenAI provider, the Anthropic SDK raising on a mid-stream
+# block, and an address cut across two parts of a streamed answer's text
+# redacted as the SDKs run the parts together (output_text, finalText()).
 
 use strict;
 use warnings;

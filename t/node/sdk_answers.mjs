@@ -1,11 +1,15 @@
 // Answers through aigov as the official SDKs read them: the openai SDK's
 // Responses API (plain and streamed, redacted; a streamed tool call whose
-// arguments carry a secret raises), logprobs (chat whole and streamed,
-// Responses streamed: their tokens, bytes and alternatives redacted too),
-// the Vercel AI SDK's default OpenAI provider (generateText, streamText:
-// the Responses API), and the Anthropic SDK (a mid-stream block raises from the stream). Prints TAP
+// arguments carry a secret raises; an address cut across two output_text
+// parts or two messages, as output_text runs them together), logprobs
+// (chat whole and streamed, Responses streamed: their tokens, bytes and
+// alternatives redacted too), the Vercel AI SDK's default OpenAI provider
+// (generateText, streamText: the Responses API), and the Anthropic SDK (a
+// mid-stream block raises from the stream; an address cut across two text
+// blocks, as the printed deltas and finalText() read them). Prints TAP
 // lines; t/sdk_answers.t starts the gateway and reads them.
 import OpenAI from 'openai';
+import { addOutputText } from 'openai/lib/ResponsesParser';
 import Anthropic from '@anthropic-ai/sdk';
 import { generateText, streamText } from 'ai';
 import { createOpenAI } from '@ai-sdk/openai';
@@ -14,6 +18,7 @@ const base = process.env.AIGOV_URL;
 const redact = process.env.AIGOV_TOKEN_REDACT;
 const block = process.env.AIGOV_TOKEN_BLOCK;
 const oa = (token) => new OpenAI({ baseURL: `${base}/v1`, apiKey: token, maxRetries: 0 });
+const provider = createOpenAI({ baseURL: `${base}/v1`, apiKey: process.env.AIGOV_TOKEN_REDACT });
 const EMAIL = 'jane.roe@example.com';
 const SECRET = 'ghp_qdlm7tOtHWnsCGRlrwZbqcabUGJmGEp7CgQ0';
 
@@ -64,6 +69,48 @@ try {
     ok(!text.includes('ghp_'), 'responses stream block: nothing of the secret arrived', text);
   }
 } catch (e) { ok(false, 'responses stream block', e); }
+
+// ---- an address cut across two parts of the answer text ----
+
+// the mock's X-Mock-Parts: each array one part, each string one delta
+const PARTS = JSON.stringify([['write to jane.roe@exa'], ['mple.com today']]);
+
+for (const items of [false, true]) {
+  const how = items ? 'two messages' : 'two output_text parts';
+  try {
+    const stream = oa(redact).responses.stream({ model: 'gpt-4o', input: 'hi' },
+      { headers: { 'X-Mock-Parts': PARTS, ...(items ? { 'X-Mock-Parts-Items': '1' } : {}) } });
+    let deltas = '';
+    for await (const ev of stream) if (ev.type === 'response.output_text.delta') deltas += ev.delta;
+    // the response.completed the stream ends with, its output_text run
+    // together by the SDK (its stream helper does not)
+    const final = await stream.finalResponse();
+    addOutputText(final);
+    ok(clean(final.output_text), `responses stream, ${how}: output_text redacted`, final.output_text);
+    ok(final.output_text === deltas, `responses stream, ${how}: output_text is the deltas`, `${final.output_text} | ${deltas}`);
+    ok(final.output_text === 'write to [REDACTED:EMAIL] today', `responses stream, ${how}: masked once, the rest intact`,
+       final.output_text);
+  } catch (e) { ok(false, `responses stream, ${how}`, e); }
+}
+
+try {
+  const r = streamText({ model: provider('gpt-4o'), prompt: 'hi', maxRetries: 0,
+                         headers: { 'X-Mock-Parts': PARTS }, onError: () => {} });
+  let text = '';
+  for await (const t of r.textStream) text += t;
+  ok(clean(text), 'ai streamText, two output_text parts: the address redacted', text);
+} catch (e) { ok(false, 'ai streamText, two output_text parts', e); }
+
+try {
+  const s = new Anthropic({ baseURL: base, apiKey: null, authToken: redact, maxRetries: 0 }).messages.stream(
+    { model: 'claude-sonnet-4', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] },
+    { headers: { 'X-Mock-Parts': PARTS } });
+  let printed = '';
+  s.on('text', (t) => { printed += t; });
+  const text = await s.finalText();
+  ok(clean(printed), 'anthropic stream, two text blocks: the printed deltas redacted', printed);
+  ok(clean(text), 'anthropic stream, two text blocks: finalText() redacted', text);
+} catch (e) { ok(false, 'anthropic stream, two text blocks', e); }
 
 // ---- openai: a streamed tool call whose arguments carry a secret ----
 
@@ -146,8 +193,6 @@ try {
 } catch (e) { ok(false, 'responses logprobs stream', e); }
 
 // ---- the Vercel AI SDK's default provider (the Responses API) ----
-
-const provider = createOpenAI({ baseURL: `${base}/v1`, apiKey: redact });
 
 try {
   const r = await generateText({ model: provider('gpt-4o'), prompt: 'hi', maxRetries: 0,

@@ -827,6 +827,7 @@ static const char *const odd_usage[] = {
 static size_t gen_stream(aigov_endpoint_t ep, char *o, size_t cap)
 {
     size_t n = 0, events = 1 + rnd(12);
+    unsigned ix = 0;
     char t[512];
 
     while (events-- && n + 1200 < cap) {
@@ -834,25 +835,31 @@ static size_t gen_stream(aigov_endpoint_t ep, char *o, size_t cap)
 
         gen_text(t, sizeof(t));
         if (ep == AIGOV_EP_MESSAGES) {
+            /* text blocks one after another: joined parts (answer.h) */
+            if (kind == 6)
+                ix += rnd(2);
             if (kind < 6)
                 n += (size_t)sprintf(o + n, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
-                                     "\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"%s\"}}\n\n", t);
+                                     "\"index\":%u,\"delta\":{\"type\":\"text_delta\",\"text\":\"%s\"}}\n\n", ix, t);
             else if (kind == 6)
                 n += (size_t)sprintf(o + n, "event: content_block_start\ndata: {\"type\":\"content_block_start\","
-                                     "\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"%s\"}}\n\n", t);
+                                     "\"index\":%u,\"content_block\":{\"type\":\"text\",\"text\":\"%s\"}}\n\n", ix, t);
             else if (kind == 7 && rnd(2))
                 n += (size_t)sprintf(o + n, "event: ping\ndata: {\"type\": \"ping\"}\n\n");
             else if (kind == 7)
                 n += (size_t)sprintf(o + n, "event: message_start\ndata: {\"type\":\"message_start\","
                                      "\"message\":{\"id\":\"m\",\"usage\":{\"input_tokens\":%u,"
                                      "\"output_tokens\":1}}}\n\n", rnd(99));
-            else if (kind == 8)
+            else if (kind == 8 && rnd(2))
                 n += (size_t)sprintf(o + n, "event: message_delta\ndata: {\"type\":\"message_delta\","
                                      "\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":%u}}\n\n",
                                      rnd(99));
+            else if (kind == 8)
+                n += (size_t)sprintf(o + n, "event: content_block_stop\ndata: {\"type\":\"content_block_stop\","
+                                     "\"index\":%u}\n\n", ix);
             else    /* two data lines: jansson reads it in both */
                 n += (size_t)sprintf(o + n, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
-                                     "\"index\":0,\ndata: \"delta\":{\"type\":\"text_delta\",\"text\":\"%s\"}}\n\n", t);
+                                     "\"index\":%u,\ndata: \"delta\":{\"type\":\"text_delta\",\"text\":\"%s\"}}\n\n", ix, t);
         } else if (ep == AIGOV_EP_COMPLETIONS) {
             if (kind < 8)
                 n += (size_t)sprintf(o + n, "data: {\"id\":\"c\",\"choices\":[{\"text\":\"%s\",\"index\":0}]}\n\n", t);
@@ -2340,6 +2347,688 @@ static void test_citations_delta_apart(void **state)
 #undef STOP
 }
 
+/* ---- parts of one answer text joined (answer.h) ---- */
+
+/* One SSE event appended to o, its data j (taken) written compact. */
+static void sse_add(buf_t *o, const char *name, json_t *j)
+{
+    char *s = json_dumps(j, JSON_COMPACT);
+    size_t n;
+
+    assert_non_null(s);
+    n = (name ? strlen(name) + 8 : 0) + strlen(s) + 9;
+    o->s = realloc(o->s, o->n + n + 1);
+    assert_non_null(o->s);
+    o->n += (size_t)sprintf(o->s + o->n, "%s%s%sdata: %s\n\n", name ? "event: " : "",
+                            name ? name : "", name ? "\n" : "", s);
+    free(s);
+    json_decref(j);
+}
+
+/* The deltas of a part, NULL-ended; parts, NULL-ended. */
+typedef const char *const *part_t;
+
+static json_t *joined(part_t p)
+{
+    char t[4096] = "";
+
+    for (; *p; p++)
+        strcat(t, *p);
+    return json_string(t);
+}
+
+/* A Responses stream as OpenAI sends it: the parts as output_text parts
+ * of one message, or (items) each a message of its own, every part's
+ * deltas, its output_text.done and content_part.done, output_item.done
+ * and response.completed repeating the texts. cut > 0: the stream ends
+ * after that many events. */
+static void responses_parts(buf_t *o, const part_t *parts, int items, int cut)
+{
+    json_t *output = json_array(), *content = NULL;
+    size_t np, i, seq = 0;
+    int events = 0;
+
+    memset(o, 0, sizeof(*o));
+#define EV(name, ...) do { json_t *j_ = json_pack(__VA_ARGS__); \
+        if (cut && events++ >= cut) json_decref(j_); else sse_add(o, name, j_); } while (0)
+    EV("response.created", "{s:s,s:i,s:{s:s,s:s,s:[]}}", "type", "response.created",
+       "sequence_number", (int)seq++, "response", "id", "resp_1", "status", "in_progress", "output");
+    for (np = 0; parts[np]; np++)
+        ;
+    for (i = 0; i < np; i++) {
+        int o_ix = items ? (int)i : 0, c_ix = items ? 0 : (int)i;
+        json_t *part = json_pack("{s:s,s:o,s:[]}", "type", "output_text", "text", joined(parts[i]),
+                                 "annotations");
+
+        if (items || i == 0) {
+            content = json_array();
+            EV("response.output_item.added", "{s:s,s:i,s:i,s:{s:s,s:s,s:[]}}", "type",
+               "response.output_item.added", "sequence_number", (int)seq++, "output_index", o_ix,
+               "item", "type", "message", "id", "msg", "content");
+        }
+        EV("response.content_part.added", "{s:s,s:i,s:s,s:i,s:i,s:{s:s,s:s,s:[]}}", "type",
+           "response.content_part.added", "sequence_number", (int)seq++, "item_id", "msg",
+           "output_index", o_ix, "content_index", c_ix, "part", "type", "output_text", "text", "",
+           "annotations");
+        for (part_t d = parts[i]; *d; d++)
+            EV("response.output_text.delta", "{s:s,s:i,s:s,s:i,s:i,s:s,s:[]}", "type",
+               "response.output_text.delta", "sequence_number", (int)seq++, "item_id", "msg",
+               "output_index", o_ix, "content_index", c_ix, "delta", *d, "logprobs");
+        EV("response.output_text.done", "{s:s,s:i,s:s,s:i,s:i,s:o,s:[]}", "type",
+           "response.output_text.done", "sequence_number", (int)seq++, "item_id", "msg",
+           "output_index", o_ix, "content_index", c_ix, "text", joined(parts[i]), "logprobs");
+        EV("response.content_part.done", "{s:s,s:i,s:s,s:i,s:i,s:O}", "type",
+           "response.content_part.done", "sequence_number", (int)seq++, "item_id", "msg",
+           "output_index", o_ix, "content_index", c_ix, "part", part);
+        json_array_append(content, part);
+        json_decref(part);
+        if (items || i + 1 == np) {
+            json_t *item = json_pack("{s:s,s:s,s:s,s:O}", "type", "message", "id", "msg",
+                                     "role", "assistant", "content", content);
+
+            EV("response.output_item.done", "{s:s,s:i,s:i,s:O}", "type", "response.output_item.done",
+               "sequence_number", (int)seq++, "output_index", o_ix, "item", item);
+            json_array_append_new(output, item);
+            json_decref(content);
+            content = NULL;
+        }
+    }
+    EV("response.completed", "{s:s,s:i,s:{s:s,s:s,s:O,s:{s:i,s:i}}}", "type", "response.completed",
+       "sequence_number", (int)seq++, "response", "id", "resp_1", "status", "completed", "output",
+       output, "usage", "input_tokens", 3, "output_tokens", 9);
+#undef EV
+    json_decref(content);
+    json_decref(output);
+}
+
+/* What an openai SDK client reads from a Responses stream: each part's
+ * deltas, and every text that repeats a part (output_text.done,
+ * content_part.done, output_item.done, response.completed), which must
+ * be the deltas; order: a part's deltas before its output_text.done. */
+typedef struct {
+    char    deltas[16][4096];   /* by output_index * 4 + content_index */
+    char    all[8192];          /* every delta, in order: output_text */
+    int     done[16];
+    int     repeats, errors, failed, completed;
+    long    last_seq;
+} rread_t;
+
+static void rread_repeat(rread_t *r, int slot, const json_t *text)
+{
+    assert_true(json_is_string(text));
+    assert_true(slot >= 0 && slot < 16);
+    if (strcmp(json_string_value(text), r->deltas[slot]) != 0)
+        fail_msg("part %d repeated as \"%s\", its deltas were \"%s\"", slot,
+                 json_string_value(text), r->deltas[slot]);
+    r->repeats++;
+}
+
+static void rread_item(rread_t *r, int o_ix, const json_t *item)
+{
+    size_t c;
+    const json_t *part;
+
+    json_array_foreach(json_object_get(item, "content"), c, part)
+        rread_repeat(r, o_ix * 4 + (int)c, json_object_get(part, "text"));
+}
+
+static int rread_cb(void *ud, const aigov_sse_event_t *ev)
+{
+    rread_t *r = ud;
+    json_t *root = json_loads(ev->data, 0, NULL);
+    const char *type;
+    int slot;
+    long seq;
+
+    assert_non_null(root);
+    type = json_string_value(json_object_get(root, "type"));
+    assert_non_null(type);
+    seq = (long)json_integer_value(json_object_get(root, "sequence_number"));
+    assert_true(seq > r->last_seq);     /* in order, as sent */
+    r->last_seq = seq;
+    slot = (int)(json_integer_value(json_object_get(root, "output_index")) * 4
+                 + json_integer_value(json_object_get(root, "content_index")));
+    assert_true(slot >= 0 && slot < 16);
+    if (strcmp(type, "response.output_text.delta") == 0) {
+        if (r->done[slot])
+            fail_msg("a delta of part %d after its output_text.done", slot);
+        strcat(r->deltas[slot], json_string_value(json_object_get(root, "delta")));
+        strcat(r->all, json_string_value(json_object_get(root, "delta")));
+    } else if (strcmp(type, "response.output_text.done") == 0) {
+        r->done[slot] = 1;
+        rread_repeat(r, slot, json_object_get(root, "text"));
+    } else if (strcmp(type, "response.content_part.done") == 0) {
+        if (!r->done[slot])
+            fail_msg("content_part.done of part %d before its output_text.done", slot);
+        rread_repeat(r, slot, json_object_get(json_object_get(root, "part"), "text"));
+    } else if (strcmp(type, "response.output_item.done") == 0) {
+        rread_item(r, (int)json_integer_value(json_object_get(root, "output_index")),
+                   json_object_get(root, "item"));
+    } else if (strcmp(type, "response.completed") == 0) {
+        size_t o;
+        const json_t *item;
+
+        json_array_foreach(json_object_get(json_object_get(root, "response"), "output"), o, item)
+            rread_item(r, (int)o, item);
+        r->completed++;
+    } else if (strcmp(type, "error") == 0) {
+        r->errors++;
+    } else if (strcmp(type, "response.failed") == 0) {
+        r->failed++;
+    }
+    json_decref(root);
+    return 0;
+}
+
+static void rread(const buf_t *out, rread_t *r)
+{
+    aigov_sse_t *p = aigov_sse_new(0);
+
+    memset(r, 0, sizeof(*r));
+    r->last_seq = -1;
+    assert_int_equal(aigov_sse_feed(p, out->s ? out->s : "", out->n, rread_cb, r), 0);
+    assert_int_equal(aigov_sse_finish(p, rread_cb, r), 0);
+    aigov_sse_free(p);
+}
+
+/* in through an answer with one filter, fed step bytes at a time. */
+static aigov_answer_t *run_answer(fx_t *fx, aigov_endpoint_t ep, const buf_t *in, size_t step,
+                                  int fast, size_t hold_back, buf_t *out)
+{
+    aigov_answer_t *a = aigov_answer_new(ep, 1, &fx->f, 1, hold_back);
+
+    assert_non_null(a);
+    aigov_answer_set_fast(a, fast);
+    memset(out, 0, sizeof(*out));
+    feed_all(a, in->s, in->n, step, out);
+    return a;
+}
+
+static const char *const P_NEP[] = { "we discuss ", "project nep", NULL };
+static const char *const P_TUNE[] = { "tune", " today", NULL };
+static const char *const P_PROJECT[] = { "we discuss pro", "ject", NULL };
+static const char *const P_NEPTUNE[] = { "neptune", " today", NULL };
+static const char *const P_PRO[] = { "we discuss pro", NULL };
+static const char *const P_JECT_NEP[] = { "ject n", "ep", NULL };
+
+/* A term cut across two output_text parts of one message, or two
+ * messages, or three parts, is masked on both sides (its label where it
+ * starts) or blocks; the texts the events repeat are masked the same way,
+ * and every delta of a part goes before its output_text.done. The term of
+ * two words cut at its blank is found with a space read between the
+ * parts. Each cut of the stream into pieces. */
+static void test_joined_parts_responses(void **state)
+{
+    static const part_t two[] = { P_NEP, P_TUNE, NULL };
+    static const part_t blank[] = { P_PROJECT, P_NEPTUNE, NULL };
+    static const part_t three[] = { P_PRO, P_JECT_NEP, P_TUNE, NULL };
+    static const struct {
+        const part_t *parts;
+        int           items;
+        const char   *word, *want;
+    } cases[] = {
+        { two, 0, "neptune", "we discuss project [REDACTED:WORD] today" },
+        { two, 1, "neptune", "we discuss project [REDACTED:WORD] today" },
+        { two, 0, "project neptune", "we discuss [REDACTED:WORD] today" },
+        { blank, 0, "project neptune", "we discuss [REDACTED:WORD] today" },
+        { blank, 1, "project neptune", "we discuss [REDACTED:WORD] today" },
+        { three, 0, "project neptune", "we discuss [REDACTED:WORD] today" },
+        { three, 1, "project neptune", "we discuss [REDACTED:WORD] today" },
+    };
+    static const size_t steps[] = { 1, 13, 100000 };
+    size_t i, k;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char cfg[64];
+        fx_t rf, bf;
+        buf_t in;
+
+        snprintf(cfg, sizeof(cfg), "{\"word\":\"%s\"}", cases[i].word);
+        fx_init(&rf, "example", cfg, AIGOV_ACTION_REDACT);
+        fx_init(&bf, "example", cfg, AIGOV_ACTION_BLOCK);
+        responses_parts(&in, cases[i].parts, cases[i].items, 0);
+        for (k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+            buf_t out;
+            rread_t rr;
+            aigov_answer_t *a = run_answer(&rf, AIGOV_EP_RESPONSES, &in, steps[k], 1, 0, &out);
+
+            rread(&out, &rr);
+            if (strcmp(rr.all, cases[i].want) != 0)
+                fail_msg("case %zu, step %zu: the client read \"%s\"", i, steps[k], rr.all);
+            /* 2 repeats of each part, its item's, response.completed's */
+            assert_int_equal(rr.completed, 1);
+            assert_true(rr.repeats >= 4 * 2);
+            assert_false(aigov_answer_blocked(a));
+            assert_int_equal(aigov_answer_outcome(a)->records[0].count, 1);
+            assert_string_equal(aigov_answer_outcome(a)->records[0].verdict, "redact");
+            free(out.s);
+            aigov_answer_free(a);
+
+            a = run_answer(&bf, AIGOV_EP_RESPONSES, &in, steps[k], 1, 0, &out);
+            assert_true(aigov_answer_blocked(a));
+            rread(&out, &rr);
+            assert_null(strstr(out.s, "tune"));
+            assert_null(strstr(rr.all, "nep"));
+            assert_null(strstr(rr.all, "pro"));
+            assert_int_equal(rr.errors, 1);
+            assert_int_equal(rr.failed, 1);
+            assert_int_equal(rr.completed, 0);
+            free(out.s);
+            aigov_answer_free(a);
+        }
+        free(in.s);
+        fx_free(&rf);
+        fx_free(&bf);
+    }
+}
+
+/* An Anthropic stream: message_start, each part a text block (start,
+ * deltas, stop), message_delta, message_stop. */
+static void anthropic_parts(buf_t *o, const part_t *parts, int cut)
+{
+    size_t i;
+    int events = 0;
+
+    memset(o, 0, sizeof(*o));
+#define EV(name, ...) do { json_t *j_ = json_pack(__VA_ARGS__); \
+        if (cut && events++ >= cut) json_decref(j_); else sse_add(o, name, j_); } while (0)
+    EV("message_start", "{s:s,s:{s:s,s:s,s:s,s:[],s:{s:i,s:i}}}", "type", "message_start",
+       "message", "id", "msg_1", "type", "message", "role", "assistant", "content",
+       "usage", "input_tokens", 5, "output_tokens", 1);
+    for (i = 0; parts[i]; i++) {
+        EV("content_block_start", "{s:s,s:i,s:{s:s,s:s}}", "type", "content_block_start",
+           "index", (int)i, "content_block", "type", "text", "text", "");
+        for (part_t d = parts[i]; *d; d++)
+            EV("content_block_delta", "{s:s,s:i,s:{s:s,s:s}}", "type", "content_block_delta",
+               "index", (int)i, "delta", "type", "text_delta", "text", *d);
+        EV("content_block_stop", "{s:s,s:i}", "type", "content_block_stop", "index", (int)i);
+    }
+    EV("message_delta", "{s:s,s:{s:s},s:{s:i}}", "type", "message_delta", "delta",
+       "stop_reason", "end_turn", "usage", "output_tokens", 9);
+    EV("message_stop", "{s:s}", "type", "message_stop");
+#undef EV
+}
+
+/* What the client reads of an Anthropic stream: each block's deltas (the
+ * SDK's content[i].text), in order; an error event. */
+typedef struct {
+    char    text[4][4096];
+    char    all[8192];
+    int     stopped[4], errors, stops;
+} aread_t;
+
+static int aread_cb(void *ud, const aigov_sse_event_t *ev)
+{
+    aread_t *r = ud;
+    json_t *root = json_loads(ev->data, 0, NULL);
+    const char *type;
+    int ix;
+
+    assert_non_null(root);
+    type = json_string_value(json_object_get(root, "type"));
+    ix = (int)json_integer_value(json_object_get(root, "index"));
+    assert_true(ix >= 0 && ix < 4);
+    if (strcmp(type, "content_block_delta") == 0) {
+        if (r->stopped[ix])
+            fail_msg("a delta of block %d after its content_block_stop", ix);
+        strcat(r->text[ix], json_string_value(json_object_get(json_object_get(root, "delta"), "text")));
+        strcat(r->all, json_string_value(json_object_get(json_object_get(root, "delta"), "text")));
+    } else if (strcmp(type, "content_block_stop") == 0) {
+        r->stopped[ix] = 1;
+    } else if (strcmp(type, "error") == 0) {
+        r->errors++;
+    } else if (strcmp(type, "message_stop") == 0) {
+        r->stops++;
+    }
+    json_decref(root);
+    return 0;
+}
+
+static void aread(const buf_t *out, aread_t *r)
+{
+    aigov_sse_t *p = aigov_sse_new(0);
+
+    memset(r, 0, sizeof(*r));
+    assert_int_equal(aigov_sse_feed(p, out->s ? out->s : "", out->n, aread_cb, r), 0);
+    assert_int_equal(aigov_sse_finish(p, aread_cb, r), 0);
+    aigov_sse_free(p);
+}
+
+/* Two or three Anthropic text blocks: a term across them is masked on
+ * both sides or blocks, read fast and by jansson alike; the one of two
+ * words cut at its blank is found as the SDK's finalText() (blocks joined
+ * by a space) reads it. */
+static void test_joined_parts_anthropic(void **state)
+{
+    static const part_t two[] = { P_NEP, P_TUNE, NULL };
+    static const part_t blank[] = { P_PROJECT, P_NEPTUNE, NULL };
+    static const part_t three[] = { P_PRO, P_JECT_NEP, P_TUNE, NULL };
+    static const struct {
+        const part_t *parts;
+        const char   *word, *want0, *want1, *all;
+    } cases[] = {
+        { two, "neptune", "we discuss project [REDACTED:WORD]", " today",
+          "we discuss project [REDACTED:WORD] today" },
+        { two, "project neptune", "we discuss [REDACTED:WORD]", " today",
+          "we discuss [REDACTED:WORD] today" },
+        { blank, "project neptune", "we discuss [REDACTED:WORD]", " today",
+          "we discuss [REDACTED:WORD] today" },
+        { three, "project neptune", "we discuss [REDACTED:WORD]", "",
+          "we discuss [REDACTED:WORD] today" },
+    };
+    size_t i;
+    int fast;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char cfg[64];
+        fx_t rf, bf;
+        buf_t in;
+
+        snprintf(cfg, sizeof(cfg), "{\"word\":\"%s\"}", cases[i].word);
+        fx_init(&rf, "example", cfg, AIGOV_ACTION_REDACT);
+        fx_init(&bf, "example", cfg, AIGOV_ACTION_BLOCK);
+        anthropic_parts(&in, cases[i].parts, 0);
+        for (fast = 0; fast < 2; fast++) {
+            buf_t out;
+            aread_t ar;
+            aigov_answer_t *a = run_answer(&rf, AIGOV_EP_MESSAGES, &in, 7, fast, 0, &out);
+
+            aread(&out, &ar);
+            assert_string_equal(ar.text[0], cases[i].want0);
+            assert_string_equal(ar.text[1], cases[i].want1);
+            assert_string_equal(ar.all, cases[i].all);
+            assert_int_equal(ar.stops, 1);
+            assert_int_equal(aigov_answer_outcome(a)->records[0].count, 1);
+            free(out.s);
+            aigov_answer_free(a);
+
+            a = run_answer(&bf, AIGOV_EP_MESSAGES, &in, 7, fast, 0, &out);
+            assert_true(aigov_answer_blocked(a));
+            aread(&out, &ar);
+            assert_null(strstr(out.s, "nep"));
+            assert_null(strstr(ar.all, "pro"));
+            assert_int_equal(ar.errors, 1);
+            assert_int_equal(ar.stops, 0);
+            free(out.s);
+            aigov_answer_free(a);
+        }
+        free(in.s);
+        fx_free(&rf);
+        fx_free(&bf);
+    }
+}
+
+/* Texts that are not one answer text are not joined: the choices of a
+ * chat answer with n > 1 (separate answers), tool-call arguments after
+ * the text (a JSON text of their own), an Anthropic tool_use input after
+ * a text block, a Responses function call's arguments after a message.
+ * The same two texts as two parts of one answer text are. */
+static void test_joined_parts_apart(void **state)
+{
+    static const char *const chat =
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"we discuss project nep\"},\"finish_reason\":null}]}\n\n"
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":1,\"delta\":{\"content\":\"tune today\"},\"finish_reason\":null}]}\n\n"
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":1,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"
+        "data: [DONE]\n\n";
+    static const char *const chat_args =
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"we discuss project nep\"},\"finish_reason\":null}]}\n\n"
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"t\",\"type\":\"function\","
+        "\"function\":{\"name\":\"f\",\"arguments\":\"tune\"}}]},\"finish_reason\":null}]}\n\n"
+        "data: [DONE]\n\n";
+    static const char *const anth =
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"we discuss project nep\"}}\n\n"
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":{}}}\n\n"
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"tune\"}}\n\n"
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":1}\n\n"
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+    static const char *const resp =
+        "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":1,"
+        "\"output_index\":0,\"content_index\":0,\"delta\":\"we discuss project nep\"}\n\n"
+        "event: response.output_text.done\ndata: {\"type\":\"response.output_text.done\",\"sequence_number\":2,"
+        "\"output_index\":0,\"content_index\":0,\"text\":\"we discuss project nep\"}\n\n"
+        "event: response.function_call_arguments.delta\ndata: {\"type\":\"response.function_call_arguments.delta\","
+        "\"sequence_number\":3,\"output_index\":1,\"delta\":\"tune\"}\n\n"
+        "event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":4,\"response\":{}}\n\n";
+    const char *ins[] = { chat, chat_args, anth, resp };
+    fx_t bf;
+    size_t i;
+    int fast;
+
+    (void)state;
+    fx_init(&bf, "example", "{\"word\":\"neptune\"}", AIGOV_ACTION_BLOCK);
+    for (i = 0; i < 8; i++) {
+        for (fast = 0; fast < 2; fast++) {
+            char *twin = NULL;
+            buf_t in = { (char *)ins[i % 4], strlen(ins[i % 4]) }, out;
+            aigov_endpoint_t ep = i % 4 < 2 ? AIGOV_EP_CHAT : i % 4 == 2 ? AIGOV_EP_MESSAGES
+                                                                         : AIGOV_EP_RESPONSES;
+            aigov_answer_t *a;
+
+            if (i >= 4) {
+                /* the twin: the second text a part of the same answer text */
+                static const char *const from[] = {
+                    "\"index\":1,\"delta\":{\"content\"",
+                    "\"tool_calls\":[{\"index\":0,\"id\":\"t\",\"type\":\"function\","
+                    "\"function\":{\"name\":\"f\",\"arguments\":\"tune\"}}]",
+                    "\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":{}}",
+                    "response.function_call_arguments.delta\",\"sequence_number\":3,\"output_index\":1,",
+                };
+                static const char *const to[] = {
+                    "\"index\":0,\"delta\":{\"content\"", "\"content\":\"tune\"",
+                    "\"content_block\":{\"type\":\"text\",\"text\":\"\"}",
+                    "response.output_text.delta\",\"sequence_number\":3,\"output_index\":1,"
+                    "\"content_index\":0,",
+                };
+                const char *at = strstr(in.s, from[i % 4]), *d;
+
+                assert_non_null(at);
+                twin = malloc(in.n + 200);
+                sprintf(twin, "%.*s%s%s", (int)(at - in.s), in.s, to[i % 4], at + strlen(from[i % 4]));
+                /* Anthropic: and its delta a text_delta */
+                if (i == 6 && (d = strstr(twin, "\"input_json_delta\",\"partial_json\"")) != NULL) {
+                    static const char td[] = "\"text_delta\",\"text\"";
+                    size_t old = strlen("\"input_json_delta\",\"partial_json\"");
+                    char *w = (char *)d;
+
+                    memmove(w + sizeof(td) - 1, w + old, strlen(w + old) + 1);
+                    memcpy(w, td, sizeof(td) - 1);
+                }
+                in.s = twin;
+                in.n = strlen(twin);
+            }
+            a = run_answer(&bf, ep, &in, 5, fast, 0, &out);
+            if (i < 4) {
+                if (aigov_answer_blocked(a))
+                    fail_msg("case %zu was read joined", i);
+                assert_string_equal(out.s, in.s);
+            } else {
+                if (!aigov_answer_blocked(a))
+                    fail_msg("twin %zu was not read joined:\n%s", i, in.s);
+                assert_null(strstr(out.s, "nep"));
+            }
+            free(out.s);
+            free(twin);
+            aigov_answer_free(a);
+        }
+    }
+    fx_free(&bf);
+}
+
+/* Only the tail a filter asks for waits at the end of a part, and only
+ * until the next part's text says whether it continues a match: the rest
+ * of the part, and a part that ends in nothing a match could begin, go
+ * at once, with the events after them. */
+static void test_joined_parts_hold(void **state)
+{
+    static const char *const p0[] = { "hello world.", " we discuss nep", NULL };
+    static const char *const p1[] = { "hello world.", NULL };
+    static const part_t holding[] = { p0, P_TUNE, NULL };
+    static const part_t clean[] = { p1, P_TUNE, NULL };
+    fx_t rf;
+    buf_t in, out = { 0 };
+    aigov_answer_t *a;
+    const char *cut;
+
+    (void)state;
+    fx_init(&rf, "example", "{\"word\":\"neptune\"}", AIGOV_ACTION_REDACT);
+
+    /* everything up to part 1's first delta */
+    responses_parts(&in, holding, 0, 0);
+    cut = strstr(in.s, "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\","
+                       "\"sequence_number\":8");
+    assert_non_null(cut);
+    assert_non_null(strstr(cut, "\"delta\":\"tune\""));
+    a = aigov_answer_new(AIGOV_EP_RESPONSES, 1, &rf.f, 1, 0);
+    assert_int_equal(aigov_answer_feed(a, in.s, (size_t)(cut - in.s)), 0);
+    drain(a, &out);
+    assert_non_null(strstr(out.s, "\"delta\":\"hello world.\""));
+    assert_null(strstr(out.s, "discuss"));          /* its last word may begin the term */
+    assert_true(aigov_answer_holding(a));
+    assert_int_equal(aigov_answer_feed(a, cut, in.n - (size_t)(cut - in.s)), 0);
+    assert_int_equal(aigov_answer_finish(a), 0);
+    drain(a, &out);
+    assert_non_null(strstr(out.s, "\"delta\":\" we discuss [REDACTED:WORD]\""));
+    assert_null(strstr(out.s, "tune\""));
+    free(out.s);
+    free(in.s);
+    aigov_answer_free(a);
+
+    /* a part that ends in nothing the term begins waits for nothing */
+    responses_parts(&in, clean, 0, 0);
+    cut = strstr(in.s, "event: response.content_part.added\ndata: {\"type\":\"response.content_part.added\","
+                       "\"sequence_number\":6");
+    assert_non_null(cut);
+    a = aigov_answer_new(AIGOV_EP_RESPONSES, 1, &rf.f, 1, 0);
+    memset(&out, 0, sizeof(out));
+    assert_int_equal(aigov_answer_feed(a, in.s, (size_t)(cut - in.s)), 0);
+    drain(a, &out);
+    assert_int_equal(out.n, (size_t)(cut - in.s));
+    assert_false(aigov_answer_holding(a));
+    free(out.s);
+    free(in.s);
+    aigov_answer_free(a);
+    fx_free(&rf);
+}
+
+/* Bad input: a stream that ends after a part whose end is held (cut
+ * anywhere: the held text goes out at the end, nothing is lost); a join
+ * inside multi-byte characters, with a window bound that cuts the part
+ * before in the middle of one; bytes that are not UTF-8 at the end of a
+ * part, and a surrogate pair cut across two parts, refused (a client
+ * would read them unread). */
+static void test_joined_parts_bad_input(void **state)
+{
+    static const part_t two[] = { P_NEP, P_TUNE, NULL };
+    static const char *const u0[] = { "caf\xc3\xa9 \xe2\x82\xac ", "\xc3\xa9t\xc3\xa9 n\xc3\xa9", NULL };
+    static const char *const u1[] = { "ptune \xc3\xbc", "ber", NULL };
+    static const part_t utf[] = { u0, u1, NULL };
+    fx_t rf, uf;
+    size_t cut, hb;
+    int kind;
+
+    (void)state;
+    fx_init(&rf, "example", "{\"word\":\"neptune\"}", AIGOV_ACTION_REDACT);
+    for (kind = 0; kind < 2; kind++) {
+        buf_t whole;
+        size_t events;
+
+        if (kind)
+            anthropic_parts(&whole, two, 0);
+        else
+            responses_parts(&whole, two, 0, 0);
+        events = 0;
+        for (const char *p = whole.s; (p = strstr(p, "\n\n")) != NULL; p += 2)
+            events++;
+        for (cut = 1; cut < events; cut++) {
+            buf_t in, out;
+            aigov_answer_t *a;
+            char *want;
+
+            if (kind)
+                anthropic_parts(&in, two, (int)cut);
+            else
+                responses_parts(&in, two, 0, (int)cut);
+            a = run_answer(&rf, kind ? AIGOV_EP_MESSAGES : AIGOV_EP_RESPONSES, &in, 9, 1, 0, &out);
+            assert_false(aigov_answer_holding(a));
+            /* what came goes out, masked only where the term came whole */
+            want = strstr(in.s, "tune") ? NULL : in.s;
+            if (want != NULL)
+                assert_string_equal(out.s, want);
+            else
+                assert_null(strstr(out.s, "nep"));
+            free(out.s);
+            free(in.s);
+            aigov_answer_free(a);
+        }
+        free(whole.s);
+    }
+    fx_free(&rf);
+
+    /* multi-byte characters at the join; the window bound (hold_back 5)
+     * falls inside them in the part before */
+    fx_init(&uf, "example", "{\"word\":\"n\xc3\xa9ptune\"}", AIGOV_ACTION_REDACT);
+    for (hb = 5; hb <= 256; hb += 251) {
+        for (kind = 0; kind < 2; kind++) {
+            buf_t in, out;
+            aigov_answer_t *a;
+            rread_t rr;
+            aread_t ar;
+
+            if (kind)
+                anthropic_parts(&in, utf, 0);
+            else
+                responses_parts(&in, utf, 0, 0);
+            a = run_answer(&uf, kind ? AIGOV_EP_MESSAGES : AIGOV_EP_RESPONSES, &in, 3, 1, hb, &out);
+            if (kind) {
+                aread(&out, &ar);
+                assert_string_equal(ar.all, "caf\xc3\xa9 \xe2\x82\xac \xc3\xa9t\xc3\xa9 [REDACTED:WORD] \xc3\xbc" "ber");
+            } else {
+                rread(&out, &rr);
+                assert_string_equal(rr.all, "caf\xc3\xa9 \xe2\x82\xac \xc3\xa9t\xc3\xa9 [REDACTED:WORD] \xc3\xbc" "ber");
+            }
+            free(out.s);
+            free(in.s);
+            aigov_answer_free(a);
+        }
+    }
+    fx_free(&uf);
+
+    /* not UTF-8 at the end of a part; a surrogate pair cut across parts */
+    fx_init(&rf, "example", "{\"word\":\"neptune\"}", AIGOV_ACTION_REDACT);
+    {
+        static const char *const bad[] = {
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
+            "{\"type\":\"text_delta\",\"text\":\"we discuss nep\xc3\"}}\n\n"
+            "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":"
+            "{\"type\":\"text_delta\",\"text\":\"\xa9tune\"}}\n\n",
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
+            "{\"type\":\"text_delta\",\"text\":\"we discuss nep\\ud83d\"}}\n\n"
+            "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":"
+            "{\"type\":\"text_delta\",\"text\":\"\\ude00tune\"}}\n\n",
+        };
+        size_t i;
+
+        for (i = 0; i < 2; i++) {
+            buf_t in = { (char *)bad[i], strlen(bad[i]) }, out;
+            aigov_answer_t *a = run_answer(&rf, AIGOV_EP_MESSAGES, &in, 4, 1, 0, &out);
+
+            assert_true(aigov_answer_blocked(a));
+            assert_null(strstr(out.s, "discuss"));
+            assert_non_null(strstr(out.s, "event: error"));
+            free(out.s);
+            aigov_answer_free(a);
+        }
+    }
+    fx_free(&rf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2376,6 +3065,11 @@ int main(void)
         cmocka_unit_test(test_logprobs_completions),
         cmocka_unit_test(test_logprobs_responses),
         cmocka_unit_test(test_logprobs_bytes),
+        cmocka_unit_test(test_joined_parts_responses),
+        cmocka_unit_test(test_joined_parts_anthropic),
+        cmocka_unit_test(test_joined_parts_apart),
+        cmocka_unit_test(test_joined_parts_hold),
+        cmocka_unit_test(test_joined_parts_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
