@@ -1759,10 +1759,14 @@ done:
 
 /* A whole answer's texts are also read joined, as a request's are (a term
  * cut across two output_text parts, which the openai SDK's output_text
- * runs together): lib/filter's aigov_filter_joined over the pieces. */
+ * runs together): lib/filter's aigov_filter_joined over the pieces of one
+ * answer. The choices of a chat or completions answer (n > 1, a group
+ * each) are separate answers, and tool-call arguments are JSON texts the
+ * client parses on their own: neither is run together with the rest. */
 typedef struct {
-    pieces_t  *p;
-    int        changed;
+    pieces_t      *p;
+    const size_t  *map;     /* text i of the joined reading is piece map[i] */
+    int            changed;
 } joined_ctx_t;
 
 static int joined_set(void *ctx, size_t i, const char *s, size_t len)
@@ -1770,48 +1774,88 @@ static int joined_set(void *ctx, size_t i, const char *s, size_t len)
     joined_ctx_t *j = ctx;
 
     j->changed = 1;
-    return json_string_setn(j->p->v[i].v, s, len);
+    return json_string_setn(j->p->v[j->map[i]].v, s, len);
+}
+
+typedef struct {
+    const char  *group;
+    size_t       i;
+} gpiece_t;
+
+/* By group, in answer order within one. */
+static int gpiece_cmp(const void *x, const void *y)
+{
+    const gpiece_t *a = x, *b = y;
+    int c = strcmp(a->group, b->group);
+
+    return c != 0 ? c : (a->i > b->i) - (a->i < b->i);
 }
 
 /* 1 when blocked, 0, -1; *changed when a text was redacted. */
 static int filter_joined_pieces(aigov_answer_t *a, pieces_t *p, int *changed)
 {
-    joined_ctx_t jc = { p, 0 };
+    joined_ctx_t jc = { p, NULL, 0 };
     aigov_texts_t t;
-    size_t fi, sep, i;
+    gpiece_t *g = NULL;
+    size_t *map = NULL, fi, sep, i, n = 0, run, end;
     int rc = 0;
 
     if (p->n < 2)
         return 0;
     memset(&t, 0, sizeof(t));
-    t.n = p->n;
+    g = malloc(p->n * sizeof(*g));
+    map = malloc(p->n * sizeof(*map));
     t.text = malloc(p->n * sizeof(*t.text));
     t.len = malloc(p->n * sizeof(*t.len));
+    if (g == NULL || map == NULL || t.text == NULL || t.len == NULL) {
+        rc = -1;
+        goto done;
+    }
+    for (i = 0; i < p->n; i++) {
+        if (p->v[i].json)
+            continue;
+        g[n].group = p->v[i].group;
+        g[n++].i = i;
+    }
+    qsort(g, n, sizeof(*g), gpiece_cmp);
+    for (i = 0; i < n; i++)
+        map[i] = g[i].i;
     t.stage = AIGOV_STAGE_RESPONSE;
     t.set = joined_set;
     t.ctx = &jc;
-    if (t.text == NULL || t.len == NULL)
-        rc = -1;
     for (fi = 0; rc == 0 && fi < a->nf; fi++) {
         for (sep = 0; rc == 0 && sep < 2; sep++) {
-            for (i = 0; i < p->n; i++) {
-                t.text[i] = json_string_value(p->v[i].v);
-                t.len[i] = json_string_length(p->v[i].v);
-            }
-            switch (aigov_filter_joined(&a->f[fi].spec, a->f[fi].name, &t, sep, &a->outcome)) {
-            case AIGOV_FILTER_PASS:
-                break;
-            case AIGOV_FILTER_BLOCKED:
-                drop_held(a);
-                a->modified = 1;
-                rc = emit_block(a, a->outcome.block_plugin, a->outcome.block_reason) != 0 ? -1 : 1;
-                break;
-            default:
-                rc = -1;
-                break;
+            for (run = 0; rc == 0 && run < n; run = end) {
+                for (end = run + 1; end < n && strcmp(g[end].group, g[run].group) == 0; end++)
+                    ;
+                if (end - run < 2)
+                    continue;
+                jc.map = map + run;
+                t.n = end - run;
+                for (i = 0; i < t.n; i++) {
+                    t.text[i] = json_string_value(p->v[jc.map[i]].v);
+                    t.len[i] = json_string_length(p->v[jc.map[i]].v);
+                }
+                switch (aigov_filter_joined(&a->f[fi].spec, a->f[fi].name, &t, sep,
+                                            &a->outcome)) {
+                case AIGOV_FILTER_PASS:
+                    break;
+                case AIGOV_FILTER_BLOCKED:
+                    drop_held(a);
+                    a->modified = 1;
+                    rc = emit_block(a, a->outcome.block_plugin, a->outcome.block_reason) != 0
+                         ? -1 : 1;
+                    break;
+                default:
+                    rc = -1;
+                    break;
+                }
             }
         }
     }
+done:
+    free(g);
+    free(map);
     free(t.text);
     free(t.len);
     if (jc.changed) {

@@ -67,9 +67,11 @@
  * Whole JSON answers: every text is inspected on its own, and the texts
  * again joined in answer order as a request's are (lib/filter.h,
  * aigov_filter_joined: a word cut across two output_text parts, which the
- * openai SDK's output_text runs together); redactions are written back
- * into the JSON (which stays valid), a block replaces the whole answer by
- * an error (Anthropic's shape on /v1/messages).
+ * openai SDK's output_text runs together), those of one answer: each
+ * choice of a chat or completions answer (n > 1) apart, and without
+ * tool-call arguments (JSON texts parsed on their own); redactions are
+ * written back into the JSON (which stays valid), a block replaces the
+ * whole answer by an error (Anthropic's shape on /v1/messages).
  *
  * Streams: the texts of an SSE stream are sorted into channels, one per
  * separate text the client assembles, and each channel is one text stream

@@ -609,6 +609,13 @@ sub read_parts {
     is_deeply($p->{parts}, { 0 => 'we discuss project nep', 1 => 'tune today' },
               'chat, two choices, streamed: not run together, both pass');
     is($r->{events}[-1], '[DONE]', 'chat, two choices, streamed: the stream ends as it should');
+    $r = ask('tblock', '/v1/chat/completions', 0, undef, 'X-Mock-Parts' => $js->encode($term));
+    is($r->{status}, 200, 'chat, two choices, whole: not run together, 200');
+    is_deeply([ map { $_->{message}{content} } @{ (AigovTest::json($r) // {})->{choices} // [] } ],
+              [ 'we discuss project nep', 'tune today' ], 'chat, two choices, whole: both as they came');
+    $r = $t->request('POST', '/v1/completions', body => { model => 'gpt-4o', prompt => 'hi' },
+                     headers => { Authorization => "Bearer $tok{tblock}", 'X-Mock-Parts' => $js->encode($term) });
+    is($r->{status}, 200, 'completions, two choices, whole: not run together, 200');
 }
 
 # ---- the answer's kind by its bytes ------------------------------------------------

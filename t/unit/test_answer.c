@@ -1434,6 +1434,34 @@ static void test_whole_answer_joined(void **state)
         free(out.s);
         aigov_answer_free(a);
     }
+    /* the choices of an answer with n > 1 are separate answers, and
+     * tool-call arguments are JSON texts of their own: not run together;
+     * the parts of one choice's content are */
+    {
+        static const char *const apart[] = {
+            "{\"choices\":[{\"index\":0,\"message\":{\"content\":\"we discuss zanzi\"}},"
+            "{\"index\":1,\"message\":{\"content\":\"bar today\"}}]}",
+            "{\"choices\":[{\"text\":\"we discuss zanzi\",\"index\":0},{\"text\":\"bar today\",\"index\":1}]}",
+            "{\"choices\":[{\"index\":0,\"message\":{\"content\":\"we discuss zanzi\",\"tool_calls\":"
+            "[{\"id\":\"c\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"bar\"}}]}}]}",
+        };
+        static const char *const together =
+            "{\"choices\":[{\"index\":0,\"message\":{\"content\":[{\"type\":\"text\",\"text\":\"we discuss zanzi\"},"
+            "{\"type\":\"text\",\"text\":\"bar today\"}]}}]}";
+        size_t i;
+
+        for (i = 0; i < 3; i++)
+            json_case(&bf, i == 1 ? AIGOV_EP_COMPLETIONS : AIGOV_EP_CHAT, apart[i], apart[i], -1, -1);
+        {
+            aigov_answer_t *a = aigov_answer_new(AIGOV_EP_CHAT, 0, &bf.f, 1, 0);
+            buf_t out = { 0 };
+
+            feed_all(a, together, strlen(together), 4096, &out);
+            assert_true(aigov_answer_blocked(a));
+            free(out.s);
+            aigov_answer_free(a);
+        }
+    }
     /* halves that do not meet at the join stay */
     json_case(&bf, AIGOV_EP_RESPONSES,
               "{\"output\":[{\"type\":\"message\",\"content\":[{\"type\":\"output_text\",\"text\":\"zanzi.\"},"
