@@ -2888,9 +2888,9 @@ static void test_joined_parts_apart(void **state)
 }
 
 /* Only the tail a filter asks for waits at the end of a part, and only
- * until the next part's text says whether it continues a match: the rest
- * of the part, and a part that ends in nothing a match could begin, go
- * at once, with the events after them. */
+ * until the next part's text says whether it continues a match (or the
+ * hold time sends it): the rest of the part, and a part that ends in
+ * nothing a match could begin, go at once, with the events after them. */
 static void test_joined_parts_hold(void **state)
 {
     static const char *const p0[] = { "hello world.", " we discuss nep", NULL };
@@ -2925,6 +2925,36 @@ static void test_joined_parts_hold(void **state)
     free(out.s);
     free(in.s);
     aigov_answer_free(a);
+
+    /* the hold time sends the waiting end (release_held): the next part
+     * still completes the match, which is counted late, and what of it
+     * is not sent yet is masked */
+    {
+        static const part_t blocks[] = { P_NEP, P_TUNE, NULL };
+        size_t ev, bytes, late;
+        aread_t ar;
+
+        anthropic_parts(&in, blocks, 0);
+        cut = strstr(in.s, "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1");
+        assert_non_null(cut);
+        a = aigov_answer_new(AIGOV_EP_MESSAGES, 1, &rf.f, 1, 0);
+        memset(&out, 0, sizeof(out));
+        assert_int_equal(aigov_answer_feed(a, in.s, (size_t)(cut - in.s)), 0);
+        assert_true(aigov_answer_holding(a));
+        assert_int_equal(aigov_answer_release_held(a), 0);
+        assert_false(aigov_answer_holding(a));
+        assert_int_equal(aigov_answer_feed(a, cut, in.n - (size_t)(cut - in.s)), 0);
+        assert_int_equal(aigov_answer_finish(a), 0);
+        drain(a, &out);
+        aread(&out, &ar);
+        assert_string_equal(ar.text[0], "we discuss project nep");
+        assert_string_equal(ar.text[1], " today");
+        aigov_answer_early(a, &ev, &bytes, &late);
+        assert_int_equal(late, 1);
+        free(out.s);
+        free(in.s);
+        aigov_answer_free(a);
+    }
 
     /* a part that ends in nothing the term begins waits for nothing */
     responses_parts(&in, clean, 0, 0);
