@@ -475,6 +475,20 @@ for my $path (sort keys %lp_body) {
         like($v->{all}, qr/\[REDACTED:WORD\]/, "logprobs, $how, cut characters: masked");
         unlike($v->{all}, qr/\x{5317}|\x{4eac}|\\x(?:e5|e4|8c|ba)|bytes:/,
                "logprobs, $how, cut characters: nothing of the word in tokens or bytes");
+
+        # the answer in parts (X-Mock-Parts: Responses output_text parts,
+        # chat and completions choices): each part's logprobs are its own
+        # list, apart from the joined reading of the texts
+        $r = $ask->('redact', 'unused', $EMAIL,
+                    'X-Mock-Parts' => $js->encode([ [ 'write to ', $EMAIL ], [ ' and ', "$EMAIL today" ] ]));
+        is($r->{status}, 200, "logprobs, $how, parts, redact: 200");
+        $docs = all_json($r, $stream);
+        ok($docs, "logprobs, $how, parts, redact: every JSON the client got is valid") or diag($r->{body});
+        $v = lp_read($docs // []);
+        $lists->($v, 'parts, redact');
+        unlike($v->{all}, qr/alic|smit|exam|ple\.c/i,
+               "logprobs, $how, parts, redact: nothing of the address in any token, alternative or bytes");
+        like($v->{all}, qr/\[REDACTED:EMAIL\].*\[REDACTED:EMAIL\]/s, "logprobs, $how, parts, redact: both masked");
     }
 }
 
