@@ -175,6 +175,8 @@ static void ngx_http_aigov_redis_drop(ngx_http_aigov_redis_op_t *op);
 static void ngx_http_aigov_redis_reserved(ngx_http_aigov_redis_conn_t *cn,
     ngx_http_aigov_redis_op_t *op, aigov_resp_reply_t *rep);
 static void ngx_http_aigov_redis_flush_handler(ngx_event_t *ev);
+static ngx_uint_t ngx_http_aigov_redis_closed(
+    ngx_http_aigov_redis_conn_t *cn);
 static void ngx_http_aigov_redis_arm(ngx_http_aigov_redis_conn_t *cn);
 static void ngx_http_aigov_redis_read_handler(ngx_event_t *rev);
 static void ngx_http_aigov_redis_write_handler(ngx_event_t *wev);
@@ -786,6 +788,36 @@ ngx_http_aigov_redis_queue(ngx_http_aigov_redis_conn_t *cn,
 }
 
 
+/*
+ * Whether Redis has closed a connection we have nothing in flight on: a
+ * peek, one system call, made only before writing to an idle connection
+ * (a busy one learns of its end from the replies it waits for).
+ */
+
+static ngx_uint_t
+ngx_http_aigov_redis_closed(ngx_http_aigov_redis_conn_t *cn)
+{
+    u_char     b;
+    ssize_t    n;
+    ngx_err_t  err;
+
+    n = recv(cn->c->fd, (char *) &b, 1, MSG_PEEK);
+
+    if (n == 0) {
+        return 1;
+    }
+
+    if (n == -1) {
+        err = ngx_socket_errno;
+        return err != NGX_EAGAIN && err != NGX_EINTR;
+    }
+
+    /* something to read (an error Redis sent before closing): the read
+     * handler takes it */
+    return 0;
+}
+
+
 static void
 ngx_http_aigov_redis_flush_handler(ngx_event_t *ev)
 {
@@ -796,11 +828,27 @@ ngx_http_aigov_redis_flush_handler(ngx_event_t *ev)
 
     cn = ev->data;
 
-    if (cn->c == NULL && !ngx_queue_empty(&cn->settles)
+    if (cn->c && cn->connected && ngx_queue_empty(&cn->ops)
+        && (!ngx_queue_empty(&cn->settles) || cn->nreserves)
+        && ngx_http_aigov_redis_closed(cn))
+    {
+        /* Redis ended the idle connection and its end has not been read
+         * yet: what this turn holds would be written into a closed
+         * connection, its answers never come, and the requests would take
+         * the fail mode (Redis then counted "down" for a second) with
+         * Redis up. Given up as an idle close, a new one is made below. */
+        ngx_http_aigov_redis_fail(cn, NULL);
+    }
+
+    if (cn->c == NULL
+        && (!ngx_queue_empty(&cn->settles) || cn->nreserves)
         && !(cn->down
              && (ngx_msec_int_t) (cn->retry_at - ngx_current_msec) > 0))
     {
-        /* closed while idle in this turn (Redis's own idle timeout) */
+        /* closed while idle in this turn (Redis's own idle timeout,
+         * CLIENT KILL, a restart), after admissions were held for this
+         * turn's script: Redis is not known to be down, so they go out
+         * on a new connection rather than take the fail mode */
         (void) ngx_http_aigov_redis_connect(cn);
     }
 
@@ -906,7 +954,8 @@ ngx_http_aigov_redis_send_reserves(ngx_http_aigov_redis_conn_t *cn)
             continue;
         }
 
-        op->deadline = ngx_current_msec + cn->srv->timeout;
+        op->deadline = ngx_current_msec + cn->srv->timeout
+                       + (cn->connected ? 0 : cn->srv->connect_timeout);
 
         ngx_queue_insert_tail(&cn->ops, &op->queue);
         cn->nops++;
