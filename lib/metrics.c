@@ -20,7 +20,7 @@ enum { T_COUNTER = 0, T_GAUGE, T_HISTOGRAM };
 
 typedef enum {
     K_NAME = 0, K_ENDPOINT, K_STATUS, K_DECISION, K_STAGE, K_VERDICT,
-    K_LIMIT, K_TOKEN, K_OPERATION, K_USAGE
+    K_LIMIT, K_TOKEN, K_OPERATION, K_USAGE, K_STORE
 } kind_t;
 
 typedef struct {
@@ -137,6 +137,9 @@ static const family_t families[AIGOV_M_COUNT_] = {
     [AIGOV_M_QUOTA_SETTLEMENTS] = { "aigov_quota_settlements_total",
         "Reservations settled, from the usage the answer reported or from the estimate.",
         T_COUNTER, 1, { "usage" }, { K_USAGE }, NULL, 0, 1 },
+    [AIGOV_M_QUOTA_STORE] = { "aigov_quota_store_total",
+        "Requests a quota applied to, by the store that counted or refused them.",
+        T_COUNTER, 1, { "store" }, { K_STORE }, NULL, 0, 1 },
     [AIGOV_M_AUDIT_RECORDS] = { "aigov_audit_records_total",
         "Records written whole to the audit log.",
         T_COUNTER, 0, { NULL }, { 0 }, NULL, 0, 1 },
@@ -188,6 +191,7 @@ static const char *const limits[] = {
 static const char *const token_types[] = { "input", "output" };
 static const char *const operations[] = { "chat", "text_completion", "embeddings", "other" };
 static const char *const usages[] = { "reported", "estimated", "none" };
+static const char *const stores[] = { "redis", "local", "none" };
 
 /* ---- layout ---- */
 
@@ -606,6 +610,15 @@ unsigned aigov_metrics_quota_limit(const char *msg)
     return AIGOV_ML_OTHER;
 }
 
+unsigned aigov_metrics_quota_store(const char *store)
+{
+    if (store && strcmp(store, "redis") == 0)
+        return AIGOV_MQ_REDIS;
+    if (store && strcmp(store, "local") == 0)
+        return AIGOV_MQ_LOCAL;
+    return AIGOV_MQ_NONE;
+}
+
 /* ---- exposition ---- */
 
 typedef struct {
@@ -716,6 +729,8 @@ static const char *label_value(const void *mem, kind_t k, unsigned v, char *tmp,
         return v < NB(operations) ? operations[v] : "other";
     case K_USAGE:
         return v < NB(usages) ? usages[v] : "other";
+    case K_STORE:
+        return v < NB(stores) ? stores[v] : "other";
     }
     return "other";
 }

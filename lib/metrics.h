@@ -65,6 +65,7 @@ typedef enum {
     AIGOV_M_QUOTA_REFUSALS,      /* limit */
     AIGOV_M_QUOTA_OPEN,          /* gauge */
     AIGOV_M_QUOTA_SETTLEMENTS,   /* usage */
+    AIGOV_M_QUOTA_STORE,         /* store */
     AIGOV_M_AUDIT_RECORDS,
     AIGOV_M_AUDIT_BYTES,
     AIGOV_M_AUDIT_FAILURES,
@@ -86,6 +87,8 @@ enum { AIGOV_MD_ALLOW = 0, AIGOV_MD_DENY };
 enum { AIGOV_MS_REQUEST = 0, AIGOV_MS_RESPONSE };
 enum { AIGOV_MT_INPUT = 0, AIGOV_MT_OUTPUT };
 enum { AIGOV_MU_REPORTED = 0, AIGOV_MU_ESTIMATED, AIGOV_MU_NONE };
+/* where a quota counted or refused a request: the audit record's quota_store */
+enum { AIGOV_MQ_REDIS = 0, AIGOV_MQ_LOCAL, AIGOV_MQ_NONE };
 enum {
     AIGOV_ML_REQUESTS_PER_MINUTE = 0,
     AIGOV_ML_TOKENS_PER_MINUTE,
@@ -141,6 +144,8 @@ unsigned aigov_metrics_verdict(const char *verdict);      /* the filter record's
 unsigned aigov_metrics_status(int status);                /* 0..999, else 0 */
 /* Which limit refused, from lib/quota's refusal sentence. */
 unsigned aigov_metrics_quota_limit(const char *msg);
+/* "redis", "local" or "none"; anything else is "none" */
+unsigned aigov_metrics_quota_store(const char *store);
 
 /* A gauge the caller computes at scrape time (audit lag, ...). */
 typedef struct {

@@ -731,6 +731,14 @@ ngx_http_aigov_metrics_request(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
         (void) aigov_answer_usage(ctx->answer, &pt, &ct);
     }
 
+    /* where the quota was decided, as the audit record says: an operator
+     * sees how many requests Redis decided and how many its fail mode
+     * took (local: fail=local or no Redis; none: fail=open) */
+    if (ctx->quota_store) {
+        lv[0] = aigov_metrics_quota_store(ctx->quota_store);
+        ngx_http_aigov_m_add(mem, AIGOV_M_QUOTA_STORE, lv, 1);
+    }
+
     /* settled as ngx_http_aigov_usage decided, before this was called */
     if (ctx->quota_held) {
         lv[0] = ctx->usage_how == NGX_HTTP_AIGOV_USAGE_REPORTED

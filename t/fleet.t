@@ -84,6 +84,8 @@ EOF
 
 my $redis = "127.0.0.1:$rport prefix=fl:";
 my $local_port = AigovTest::free_port();
+my $open_port = AigovTest::free_port();
+my $mport = AigovTest::free_port();
 
 sub server {
     my ($port, $quota) = @_;
@@ -107,7 +109,10 @@ EOF
 $t->start_mock;
 for my $g (@gw) {
     $g->{mock_port} = $t->mock_port;
-    $g->write_conf(<<"EOF" . ($g == $t ? server($local_port, "aigov_quota_redis $redis timeout=500ms fail=local;") : ''), workers => 2);
+    my $extra = $g != $t ? '' : server($local_port, "aigov_quota_redis $redis timeout=500ms fail=local;")
+              . server($open_port, "aigov_quota_redis $redis timeout=500ms fail=open;")
+              . "    server { listen 127.0.0.1:$mport; location = /metrics { aigov_metrics; } }\n";
+    $g->write_conf(<<"EOF" . $extra, workers => 2);
     aigov_policy $d/policy.yaml;
     aigov_jwt_key $pub;
     upstream mock { server 127.0.0.1:%%MOCK%%; keepalive 8; }
@@ -217,7 +222,15 @@ away_from_minute_edge();
     is(code($r), 'quota_unavailable', '... quota_unavailable');
     $r = chat('tok-oom-l', port => $local_port);
     is($r->{status}, 200, 'fail=local: served');
+    $r = chat('tok-oom-o', port => $open_port);
+    is($r->{status}, 200, 'fail=open: served');
     like($t->error_log, qr/OOM/, 'the OOM answer is logged');
+    # the metrics tell how many the fail mode decided, as the audit does
+    sleep 0.3;
+    my %m = $t->request('GET', '/metrics', port => $mport)->{body} =~ /^aigov_quota_store_total\{store="(\w+)"\} (\d+)$/mg;
+    ok(($m{redis} // 0) >= 1, "metrics: quota_store redis counted ($m{redis})");
+    is($m{local}, 1, '... local: the one fail=local took');
+    is($m{none}, 1, '... none: the one fail=open served uncounted');
     rcli('CONFIG SET maxmemory 0');
     is(chat('tok-oom')->{status}, 200, 'memory again: counted in Redis at once');
 }
@@ -308,6 +321,27 @@ sub read_answer {
     is("@codes", join(' ', ('200') x 8), 'connection killed in the same turn: the admissions are decided in Redis');
 }
 
+# ---- a fast stop (TERM) mid-stream: the reservation is held until its window ends
+# The worker exits at once and never settles: what it reserved counts in
+# Redis until the minute's key expires, never longer.
+{
+    my $g = $gw[1];
+    my $pid = fork // die;
+    if (!$pid) {
+        chat('tok-term', gw => $g, stream => 1,
+             headers => { 'X-Mock-Usage' => '5,20', 'X-Mock-Stream-Delay-Ms' => '300' });
+        exit 0;
+    }
+    sleep 0.5;
+    $g->signal_nginx('TERM');
+    waitpid($pid, 0);
+    sleep 0.3;
+    is(tokens('tok-term'), '101', 'TERM mid-stream: the reservation stays counted');
+    my $ttl = rcli('TTL', 'fl:tok-term:m:' . rminute());
+    ok($ttl > 0 && $ttl <= 120, "... until its minute's key expires ($ttl s)");
+    delete $g->{pids}{nginx};
+}
+
 # ---- DEBUG SLEEP: slower than timeout= ---------------------------------------
 
 {
@@ -321,6 +355,6 @@ sub read_answer {
     is(chat('tok-slow')->{status}, 200, '... and decided in Redis once it answers');
 }
 
-$_->done for reverse @gw[0, 1];
+$_->done for reverse @gw[0, 2];
 stop_redis();
 done_testing;
