@@ -44,6 +44,9 @@
 #define NGX_HTTP_AIGOV_REDIS_RETRY    1000
 /* operations in flight on one connection; more take the fail mode */
 #define NGX_HTTP_AIGOV_REDIS_MAX_OPS  65536
+/* settlements held while Redis is down, to be sent when it answers again;
+ * more are lost (their reservations count until their windows end) */
+#define NGX_HTTP_AIGOV_REDIS_MAX_HELD 4096
 
 #define NGX_HTTP_AIGOV_OP_HANDSHAKE   0
 #define NGX_HTTP_AIGOV_OP_RESERVE     1
@@ -111,7 +114,9 @@ typedef struct {
     ngx_uint_t                    connected;
     ngx_queue_t                   ops;
     ngx_uint_t                    nops;
-    ngx_queue_t                   settles;   /* held until the turn ends */
+    ngx_queue_t                   settles;   /* held until the turn ends,
+                                                or while Redis is down */
+    ngx_uint_t                    nsettles;
     ngx_queue_t                   reserves;  /* likewise, sent as one script */
     ngx_uint_t                    nreserves;
     ngx_event_t                   timer;     /* the oldest op's deadline */
@@ -518,6 +523,7 @@ static void
 ngx_http_aigov_redis_exit_process(ngx_cycle_t *cycle)
 {
     ngx_uint_t                    i;
+    ngx_queue_t                  *q;
     ngx_http_aigov_redis_conn_t  *cn;
 
     for (i = 0; i < ngx_http_aigov_redis_nconns; i++) {
@@ -535,6 +541,22 @@ ngx_http_aigov_redis_exit_process(ngx_cycle_t *cycle)
         if (cn->flush_ev.posted) {
             ngx_delete_posted_event(&cn->flush_ev);
         }
+
+        if (cn->nsettles) {
+            ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                          "aigov: quota store redis \"%V\": %ui settlements "
+                          "held while it did not answer are lost at exit; "
+                          "their reservations count until their windows end",
+                          &cn->srv->name, cn->nsettles);
+        }
+
+        while (!ngx_queue_empty(&cn->settles)) {
+            q = ngx_queue_head(&cn->settles);
+            ngx_queue_remove(q);
+            ngx_free(ngx_queue_data(q, ngx_http_aigov_redis_op_t, queue));
+        }
+
+        cn->nsettles = 0;
 
         ngx_free(cn->out);
         ngx_free(cn->in);
@@ -646,6 +668,11 @@ ngx_http_aigov_redis_connect(ngx_http_aigov_redis_conn_t *cn)
         return NGX_ERROR;
     }
 
+    if (!ngx_queue_empty(&cn->settles) && !cn->flush_ev.posted) {
+        /* settlements held while Redis was down follow the handshake */
+        ngx_post_event(&cn->flush_ev, &ngx_posted_events);
+    }
+
     if (cn->connected) {
         ngx_http_aigov_redis_flush(cn);
     }
@@ -722,11 +749,9 @@ ngx_http_aigov_redis_fail(ngx_http_aigov_redis_conn_t *cn, const char *why)
 
     cn->nops = 0;
 
-    while (!ngx_queue_empty(&cn->settles)) {
-        q = ngx_queue_head(&cn->settles);
-        ngx_queue_remove(q);
-        ngx_free(ngx_queue_data(q, ngx_http_aigov_redis_op_t, queue));
-    }
+    /* the settlements held (cn->settles) were never sent: they stay, and
+     * go out on the next connection. Those sent (in ops) may have been
+     * counted: they are not sent twice. */
 }
 
 
@@ -853,16 +878,17 @@ ngx_http_aigov_redis_flush_handler(ngx_event_t *ev)
     }
 
     while (!ngx_queue_empty(&cn->settles)) {
+        if (cn->c == NULL) {
+            /* Redis is down: held until a connection is made again
+             * (ngx_http_aigov_redis_connect posts this handler) */
+            break;
+        }
+
         q = ngx_queue_head(&cn->settles);
         ngx_queue_remove(q);
+        cn->nsettles--;
 
         op = ngx_queue_data(q, ngx_http_aigov_redis_op_t, queue);
-
-        if (cn->c == NULL) {
-            /* lost with the connection: fail() logged it */
-            ngx_free(op);
-            continue;
-        }
 
         room = op->base - op->buf;
         op->argc = aigov_quota_redis_settle_args(op->buf, room, "", op->base,
@@ -1540,13 +1566,12 @@ ngx_http_aigov_redis_settle(ngx_http_aigov_redis_srv_t *srv,
 
     cn = &ngx_http_aigov_redis_conns[srv->index];
 
-    if (cn->c == NULL) {
-        if ((cn->down
-             && (ngx_msec_int_t) (cn->retry_at - ngx_current_msec) > 0)
-            || ngx_http_aigov_redis_connect(cn) != NGX_OK)
-        {
-            goto lost;
-        }
+    if (cn->c == NULL
+        && !(cn->down
+             && (ngx_msec_int_t) (cn->retry_at - ngx_current_msec) > 0))
+    {
+        /* a connection that fails now leaves the settlement held below */
+        (void) ngx_http_aigov_redis_connect(cn);
     }
 
     if (actual < 0) {
@@ -1573,6 +1598,10 @@ ngx_http_aigov_redis_settle(ngx_http_aigov_redis_srv_t *srv,
         }
     }
 
+    if (cn->nsettles >= NGX_HTTP_AIGOV_REDIS_MAX_HELD) {
+        goto lost;
+    }
+
     len = ngx_strlen(base) + 1;
     room = len + 5 * NGX_INT64_LEN + 16;
 
@@ -1589,6 +1618,7 @@ ngx_http_aigov_redis_settle(ngx_http_aigov_redis_srv_t *srv,
     ngx_memcpy(op->buf + room, base, len);
 
     ngx_queue_insert_tail(&cn->settles, &op->queue);
+    cn->nsettles++;
 
     if (!cn->flush_ev.posted) {
         ngx_post_event(&cn->flush_ev, &ngx_posted_events);
@@ -1600,8 +1630,9 @@ lost:
 
     ngx_log_error(NGX_LOG_WARN, log, 0,
                   "aigov: quota store redis \"%V\" cannot take a "
-                  "settlement; the reservation counts until its window "
-                  "ends", &srv->name);
+                  "settlement (%ui held while it does not answer); the "
+                  "reservation counts until its window ends", &srv->name,
+                  cn->nsettles);
 }
 
 

@@ -144,7 +144,7 @@ sub chat {
     return $r // { status => 'hung', headers => {}, body => '' };
 }
 
-sub away_from_minute_edge { my $s = time % 60; sleep(61 - $s) if $s > 40 }
+sub away_from_minute_edge { my $s = time % 60; sleep(61 - $s) if $s > 50 }
 
 sub tokens { my ($sub) = @_; return rcli('HGET', "fl:$sub:m:" . rminute(), 't') }
 
@@ -340,6 +340,52 @@ sub read_answer {
     my $ttl = rcli('TTL', 'fl:tok-term:m:' . rminute());
     ok($ttl > 0 && $ttl <= 120, "... until its minute's key expires ($ttl s)");
     delete $g->{pids}{nginx};
+}
+
+# ---- a settlement made while Redis does not answer is held, then sent -------
+# One worker: a stream is admitted, Redis is paused, a request finds it
+# silent (the store is "down" for a second), the stream ends (its
+# settlement cannot be sent), Redis resumes; the next request's connection
+# takes the held settlement along, and Redis holds the stream's usage, not
+# its reservation.
+{
+    my $g = AigovTest->new(name => 'fleet-d');
+    $g->{mock_port} = $t->mock_port;
+    $g->write_conf(<<"EOF", workers => 1);
+    aigov_policy $d/policy.yaml;
+    aigov_jwt_key $pub;
+    upstream mock { server 127.0.0.1:%%MOCK%%; keepalive 8; }
+@{[ server('%%PORT%%', "aigov_quota_redis $redis timeout=300ms;") ]}
+EOF
+    $g->start_nginx;
+    away_from_minute_edge();
+    my $t0 = time;
+    my $pid = fork // die;
+    if (!$pid) {
+        my $r = chat('tok-held', gw => $g, stream => 1,
+                     headers => { 'X-Mock-Usage' => '5,20', 'X-Mock-Stream-Delay-Ms' => '150',
+                                  'X-Mock-Pieces' => '["a","b","c","d"]' });
+        open my $f, '>', "$d/held.time";
+        printf $f "%.2f", time - $t0;
+        close $f;
+        exit($r->{status} eq '200' ? 0 : 1);
+    }
+    sleep 0.3;
+    is(tokens('tok-held'), '101', 'a stream admitted, its reservation in Redis');
+    kill 'STOP', $redis_pid;
+    my $r = chat('tok-probe', gw => $g);
+    is(code($r), 'quota_unavailable', 'Redis paused: a request times out (fail=closed)');
+    waitpid($pid, 0);
+    my $ended = do { open my $f, '<', "$d/held.time"; <$f> } // 0;
+    is($? >> 8, 0, 'the stream ends whole');
+    # paused at 0.3 s, found silent at 0.6 s, a new connection tried after 1.6 s
+    ok($ended > 0.65 && $ended < 1.55, "... while Redis is taken as down ($ended s)");
+    kill 'CONT', $redis_pid;
+    sleep 1.3;
+    is(chat('tok-probe', gw => $g, max_tokens => 5)->{status}, 200, 'Redis answers again');
+    sleep 0.3;
+    is(tokens('tok-held'), '25', '... and holds the stream\'s usage: the held settlement was sent');
+    $g->done;
 }
 
 # ---- DEBUG SLEEP: slower than timeout= ---------------------------------------
