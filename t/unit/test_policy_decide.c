@@ -481,6 +481,22 @@ static void test_n_multiplies_max_tokens(void **state)
 
 /* A request the gateway cannot read: refused by a rule that inspects,
  * unless the rule opts out; admitted by one that inspects nothing. */
+
+/* The claims of subject "a" in group g (the tests' rules match on it). */
+static json_t *group_claims(const char *g)
+{
+    return json_pack("{s:s, s:[s]}", "sub", "a", "groups", g);
+}
+
+/* A decision as "RULE" (allowed) or "deny:RULE:CODE", to compare. */
+static void said(const aigov_decision_t *d, char *got, size_t n)
+{
+    if (d->allow)
+        snprintf(got, n, "%s", d->rule);
+    else
+        snprintf(got, n, "deny:%s:%s", d->rule, d->code);
+}
+
 static void test_uninspectable(void **state)
 {
     aigov_policy_t *p = must_load("version: 1\nrules:\n"
@@ -504,13 +520,12 @@ static void test_uninspectable(void **state)
 
     (void) state;
     for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
-        char claims_json[64], got[160];
+        char got[160];
         aigov_decision_t d;
         aigov_policy_input_t in;
         json_t *claims;
 
-        snprintf(claims_json, sizeof(claims_json), "{\"sub\":\"a\",\"groups\":[\"%s\"]}", c[i].group);
-        claims = json_loads(claims_json, 0, NULL);
+        claims = group_claims(c[i].group);
         memset(&in, 0, sizeof(in));
         in.claims = claims;
         in.path = "/v1/assistants";
@@ -518,10 +533,7 @@ static void test_uninspectable(void **state)
         in.max_tokens = -1;
         in.uninspectable = "an endpoint the gateway does not know";
         aigov_policy_decide(p, &in, &d);
-        if (d.allow)
-            snprintf(got, sizeof(got), "%s", d.rule);
-        else
-            snprintf(got, sizeof(got), "deny:%s:%s", d.rule, d.code);
+        said(&d, got, sizeof(got));
         assert_string_equal(got, c[i].want);
         if (!d.allow && !strcmp(d.code, "uninspectable"))
             assert_non_null(strstr(d.message, "cannot inspect this request (an endpoint the gateway does not know)"));
@@ -568,13 +580,12 @@ static void test_unread(void **state)
 
     (void) state;
     for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
-        char claims_json[64], got[160];
+        char got[160];
         aigov_decision_t d;
         aigov_policy_input_t in;
         json_t *claims;
 
-        snprintf(claims_json, sizeof(claims_json), "{\"sub\":\"a\",\"groups\":[\"%s\"]}", c[i].group);
-        claims = json_loads(claims_json, 0, NULL);
+        claims = group_claims(c[i].group);
         memset(&in, 0, sizeof(in));
         in.claims = claims;
         in.path = "/v1/completions";
@@ -584,10 +595,7 @@ static void test_unread(void **state)
         in.prompt_chars = 6;
         in.unread = "token ids, which no filter can read";
         aigov_policy_decide(p, &in, &d);
-        if (d.allow)
-            snprintf(got, sizeof(got), "%s", d.rule);
-        else
-            snprintf(got, sizeof(got), "deny:%s:%s", d.rule, d.code);
+        said(&d, got, sizeof(got));
         assert_string_equal(got, c[i].want);
         if (!d.allow && !strcmp(d.code, "uninspectable")) {
             assert_int_equal(d.status, 403);
@@ -632,13 +640,12 @@ static void test_answer_later(void **state)
 
     (void) state;
     for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
-        char claims_json[64], got[160];
+        char got[160];
         aigov_decision_t d;
         aigov_policy_input_t in;
         json_t *claims;
 
-        snprintf(claims_json, sizeof(claims_json), "{\"sub\":\"a\",\"groups\":[\"%s\"]}", c[i].group);
-        claims = json_loads(claims_json, 0, NULL);
+        claims = group_claims(c[i].group);
         memset(&in, 0, sizeof(in));
         in.claims = claims;
         in.path = "/v1/responses";
@@ -648,10 +655,7 @@ static void test_answer_later(void **state)
         in.prompt_chars = 6;
         in.answer_later = 1;
         aigov_policy_decide(p, &in, &d);
-        if (d.allow)
-            snprintf(got, sizeof(got), "%s", d.rule);
-        else
-            snprintf(got, sizeof(got), "deny:%s:%s", d.rule, d.code);
+        said(&d, got, sizeof(got));
         assert_string_equal(got, c[i].want);
         if (!d.allow) {
             assert_int_equal(d.status, 403);
