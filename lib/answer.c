@@ -246,18 +246,19 @@ static long long chars_of(const char *s, size_t n)
 
 static const char *const control_keys[] = {
     "call_id", "completed_at", "content_index", "created", "created_at", "data",
-    "encrypted_content", "expires_at", "finish_reason", "id", "index", "instructions",
-    "item_id", "media_type", "metadata", "model", "obfuscation", "object", "output_index",
-    "previous_response_id", "prompt_cache_key", "role", "safety_identifier",
-    "sequence_number", "service_tier", "signature", "status", "stop_reason",
-    "stop_sequence", "summary_index", "system_fingerprint", "tool_call_id", "tool_choice",
-    "tool_use_id", "tools", "truncation", "type", "usage", "user",
+    "encrypted_content", "encrypted_index", "expires_at", "finish_reason", "id", "index",
+    "instructions", "item_id", "media_type", "metadata", "model", "obfuscation", "object",
+    "output_index", "partial_image_b64", "previous_response_id", "prompt_cache_key",
+    "result", "role", "safety_identifier", "sequence_number", "service_tier", "signature",
+    "status", "stop_reason", "stop_sequence", "summary_index", "system_fingerprint",
+    "tool_call_id", "tool_choice", "tool_use_id", "tools", "truncation", "type", "usage",
+    "user",
 };
 
 /* The lengths of control_keys, in order. */
 static const unsigned char control_len[] = {
-    7, 12, 13, 7, 10, 4, 17, 10, 13, 2, 5, 12, 7, 10, 8, 5, 11, 6, 12, 20, 16, 4, 17,
-    15, 12, 9, 6, 11, 13, 13, 18, 12, 11, 11, 5, 10, 4, 5, 4,
+    7, 12, 13, 7, 10, 4, 17, 15, 10, 13, 2, 5, 12, 7, 10, 8, 5, 11, 6, 12, 17, 20, 16,
+    6, 4, 17, 15, 12, 9, 6, 11, 13, 13, 18, 12, 11, 11, 5, 10, 4, 5, 4,
 };
 _Static_assert(sizeof(control_len) == sizeof(control_keys) / sizeof(control_keys[0]),
                "one length per control key");
@@ -279,7 +280,9 @@ static int is_control(const char *k, size_t n)
     for (i = 0; i < sizeof(control_keys) / sizeof(control_keys[0]); i++)
         if (control_len[i] == n && memcmp(k, control_keys[i], n) == 0)
             return 1;
-    return 0;
+    /* ids the provider made (container_id, file_id, ...), as in requests */
+    return (n > 3 && memcmp(k + n - 3, "_id", 3) == 0)
+           || (n > 4 && memcmp(k + n - 4, "_ids", 4) == 0);
 }
 
 /* Control names that are text in one kind of object: "data" of a text
@@ -287,8 +290,11 @@ static int is_control(const char *k, size_t n)
  * "media_type":"text/plain","data":...}), the "tools" an MCP server
  * listed (a Responses mcp_list_tools item: names, descriptions, schemas
  * the model reads) and the "user" a local shell call runs as (the model
- * wrote it: {"type":"exec",...}). maybe_text: the name alone, for the
- * fast reading, which then leaves such an event to jansson. */
+ * wrote it: {"type":"exec",...}); and one that is text except in one kind
+ * ("!"): "result", but for an image generation call's, which is the image
+ * in base64 (a filter would see noise in it, and a mask break it).
+ * maybe_text: the name alone, for the fast reading, which then leaves
+ * such an event to jansson. */
 static const char *text_in(const char *k, size_t n)
 {
     if (key_cmp(k, n, "data") == 0)
@@ -297,6 +303,8 @@ static const char *text_in(const char *k, size_t n)
         return "mcp_list_tools";
     if (key_cmp(k, n, "user") == 0)
         return "exec";
+    if (key_cmp(k, n, "result") == 0)
+        return "!image_generation_call";
     return NULL;
 }
 
@@ -309,9 +317,12 @@ static int text_here(json_t *obj, const char *k, size_t n)
 {
     const char *want = text_in(k, n), *t;
 
-    if (want == NULL || (t = json_string_value(json_object_get(obj, "type"))) == NULL)
+    if (want == NULL)
         return 0;
-    return strcmp(t, want) == 0;
+    t = json_string_value(json_object_get(obj, "type"));
+    if (want[0] == '!')
+        return t == NULL || strcmp(t, want + 1) != 0;
+    return t != NULL && strcmp(t, want) == 0;
 }
 
 /* Keys under which the model wrote everything (tool input, arguments),

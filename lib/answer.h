@@ -16,7 +16,8 @@
  *   system_fingerprint service_tier obfuscation finish_reason stop_reason
  *   stop_sequence status index output_index content_index summary_index
  *   sequence_number item_id call_id tool_call_id tool_use_id usage
- *   signature encrypted_content media_type data expires_at
+ *   signature encrypted_content encrypted_index media_type data
+ *   partial_image_b64 expires_at, and every key ending in _id or _ids
  *
  * (identifiers, enums, counts, opaque signatures and base64 payloads), and
  * the request parameters the Responses API echoes in its answer (the
@@ -27,7 +28,9 @@
  * "data":...}, the page an Anthropic web_fetch_tool_result brings) and the
  * "tools" of a Responses mcp_list_tools item (what an MCP server says its
  * tools are: names, descriptions, schemas, which the model reads), and
- * the "user" a Responses local shell call's exec action runs as.
+ * the "user" a Responses local shell call's exec action runs as. And
+ * "result" is text except in an image generation call, where it is the
+ * image in base64.
  * Under "input" (Anthropic tool_use) and "arguments" the
  * model wrote everything, and "env" and "attributes" (a shell call's,
  * file search results') are maps whose keys are chosen, not control

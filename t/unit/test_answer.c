@@ -1488,13 +1488,50 @@ static void test_control_fields_not_text(void **state)
     static const char *const resp =
         "{\"object\":\"response\",\"tools\":[{\"type\":\"function\",\"name\":\"f\",\"description\":\"" W "\"}],"
         "\"output\":[{\"type\":\"mcp_call\",\"tools\":[\"" W "\"]}]}";
+    /* an image in base64, ids the provider made, an encrypted index: a
+     * filter would only see noise there, and a mask break them */
+    static const char *const media =
+        "{\"object\":\"response\",\"output\":[{\"type\":\"image_generation_call\",\"result\":\"" W "\","
+        "\"container_id\":\"" W "\",\"file_ids\":[\"" W "\"]}]}";
+    static const char *const media_sse =
+        "event: response.image_generation_call.partial_image\ndata: {\"type\":"
+        "\"response.image_generation_call.partial_image\",\"partial_image_b64\":\"" W "\"}\n\n";
+    static const char *const index =
+        "{\"type\":\"message\",\"content\":[{\"type\":\"web_search_tool_result\",\"content\":"
+        "[{\"type\":\"web_search_result\",\"title\":\"t\",\"encrypted_content\":\"" W "\","
+        "\"encrypted_index\":\"" W "\"}]}]}";
+    /* elsewhere a "result" is text */
+    static const char *const other = "{\"output\":[{\"type\":\"tool_run\",\"result\":\"" W "\"}]}";
     fx_t fx;
+    int fast;
 
     (void)state;
     fx_init(&fx, "example", "{\"word\":\"" W "\"}", AIGOV_ACTION_BLOCK);
     json_case(&fx, AIGOV_EP_CHAT, in, in, -1, -1);
     json_case(&fx, AIGOV_EP_MESSAGES, anth, anth, -1, -1);
     json_case(&fx, AIGOV_EP_RESPONSES, resp, resp, -1, -1);
+    json_case(&fx, AIGOV_EP_RESPONSES, media, media, -1, -1);
+    json_case(&fx, AIGOV_EP_MESSAGES, index, index, -1, -1);
+    for (fast = 0; fast < 2; fast++) {
+        aigov_answer_t *a = aigov_answer_new(AIGOV_EP_RESPONSES, 1, &fx.f, 1, 0);
+        buf_t out = { 0 };
+
+        aigov_answer_set_fast(a, fast);
+        feed_all(a, media_sse, strlen(media_sse), 9, &out);
+        assert_false(aigov_answer_blocked(a));
+        assert_string_equal(out.s, media_sse);
+        free(out.s);
+        aigov_answer_free(a);
+    }
+    {
+        aigov_answer_t *a = aigov_answer_new(AIGOV_EP_RESPONSES, 0, &fx.f, 1, 0);
+        buf_t out = { 0 };
+
+        feed_all(a, other, strlen(other), 4096, &out);
+        assert_true(aigov_answer_blocked(a));
+        free(out.s);
+        aigov_answer_free(a);
+    }
     fx_free(&fx);
 }
 
