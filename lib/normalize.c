@@ -14,6 +14,7 @@ enum {
     C_NEUTRAL,      /* digit, CJK, symbol, ...: says nothing */
     C_LATIN,        /* a Latin letter */
     C_LOOK,         /* a letter that passes for a Latin one */
+    C_MIXED,        /* one that does only beside a Latin letter (NT_MIXED_ONLY) */
     C_PLAIN         /* another letter of a look-alike's script */
 };
 
@@ -149,6 +150,8 @@ static int classify(int32_t c)
     }
     if (c < 0)
         return C_NEUTRAL;
+    if (NT_MIXED_ONLY(c))
+        return C_MIXED;
     if (look_alike(c))
         return C_LOOK;
     if (look_script(c))
@@ -182,6 +185,8 @@ static int word_bits(const uint8_t *v, size_t vlen)
             bits |= W_LATIN;
         else if (k == C_LOOK)
             bits |= W_LOOK;
+        else if (k == C_MIXED)
+            bits |= W_LOOK | W_PLAIN;   /* folds a word only beside Latin */
         else if (k == C_PLAIN)
             bits |= W_PLAIN;
         i += cl;

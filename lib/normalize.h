@@ -36,6 +36,9 @@
  *    letter or has no other letter of the look-alike's script. So
  *    "mеrger", "pʀoject" and the all-look-alike "ехе" and "ᴘʀᴏᴊᴇᴄᴛ" fold,
  *    while a Russian or Greek word keeps its letters ("Привет" stays).
+ *    Cyrillic т н в к м (small capitals ᴛ ʜ ʙ ᴋ ᴍ to the eye) fold only in
+ *    a word with a Latin letter ("projecт"): Russian words made of them
+ *    alone ("вот", "так") are not read as Latin ("bot").
  *
  * Not folded: case (filters decide that), accents (é is not e), a letter
  * and a following combining mark are not composed (NFKC per character, not

@@ -71,6 +71,13 @@ CONFUSABLES = {
     0x1D29: 'p',
 }
 
+# Cyrillic letters that pass for Latin small capitals (т for ᴛ, н for ʜ,
+# в for ʙ, к for ᴋ, м for ᴍ: "projecт neptuнe"). Whole Russian words are
+# made of them and the letters above ("вот", "так", "нет"), so these fold
+# only in a word that also has a Latin letter, never in an all-look-alike
+# one, which would read "вот" as "bot".
+MIXED_ONLY = {0x0432: 'b', 0x043A: 'k', 0x043C: 'm', 0x043D: 'h', 0x0442: 't'}
+
 # Look-alikes in UTS #39 that are left alone on purpose. Most are letters
 # of living orthographies, in words that also have Latin letters, so
 # folding them would change those words: Icelandic thorn, Ewe f with hook
@@ -167,7 +174,9 @@ def main():
         blocks[(cp >> 8) // 8] |= 1 << ((cp >> 8) % 8)
     caps = small_capitals()
     assert not set(caps) & set(CONFUSABLES)
-    conf = sorted(list(CONFUSABLES.items()) + list(caps.items()))
+    assert not set(MIXED_ONLY) & (set(caps) | set(CONFUSABLES))
+    conf = sorted(list(CONFUSABLES.items()) + list(caps.items())
+                  + list(MIXED_ONLY.items()))
     for cp, a in conf:
         assert mapping(cp) is None, hex(cp)
         assert cp not in NOT_FOLDED, hex(cp)
@@ -199,6 +208,9 @@ def main():
         w('    ' + ', '.join('0x%05x' % cp for cp, _ in conf[i:i + 8]) + ',\n')
     w('};\n\nstatic const char nt_conf_latin[NT_NCONF + 1] =\n    "%s";\n'
       % ''.join(a for _, a in conf))
+    w('\n/* of those, the ones folded only in a word with a Latin letter */\n')
+    w('#define NT_MIXED_ONLY(c) (%s)\n'
+      % ' || '.join('(c) == 0x%04x' % cp for cp in sorted(MIXED_ONLY)))
 
 
 if __name__ == '__main__':

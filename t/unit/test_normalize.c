@@ -147,6 +147,11 @@ static void test_small_capitals(void **state)
                 "project neptune");                                     /* ᴘʀᴏᴊᴇᴄᴛ ɴᴇᴘᴛᴜɴᴇ */
     expect_view("\xe1\xb4\x98\xe1\xb6\xa6\xc9\xb4", "pin");           /* ᴘ, modifier ᶦ, ɴ */
     expect_view("PRO\xea\x9e\xae\xe1\xb4\x87" "CT", "PROIeCT");      /* Ɪ ᴇ: case is left */
+    /* Cyrillic т н в к м pass for small capitals beside Latin letters */
+    expect_view("projec\xd1\x82 nep\xd1\x82une", "project neptune");      /* projecт nepтune */
+    expect_view("\xd0\xbd" "ello", "hello");                                /* нello */
+    expect_view("\xd0\xb2" "ob \xd0\xba" "ey m\xd0\xbc", "bob key mm");  /* вob кey mм */
+    expect_view("\xd1\x82\xd0\xbe\xd0\xba" "en", "token");               /* тоken */
     for (i = 0; i < sizeof(latin_looks) / sizeof(latin_looks[0]); i++) {
         char in[32], want[8];
 
@@ -169,7 +174,10 @@ static void test_lookalikes_left_alone(void **state)
         "\xc7\x80ui",                          /* ǀ: click letter */
         "t\xc9\xaf \xe1\xb4\xa6",               /* turned m, small capital gamma */
         "pa\xca\x81i \xc9\xb6 \xe1\xb4\x8e",     /* ʁ ɶ ᴎ: inverted, ligature, reversed */
-        "\xd0\xbd\xd0\xb5\xd1\x82",              /* нет: н т are not look-alikes */
+        "\xd0\xbd\xd0\xb5\xd1\x82",              /* нет: н т fold only beside Latin */
+        "\xd0\xb2\xd0\xbe\xd1\x82 \xd1\x82\xd0\xb0\xd0\xba",  /* вот так, not "bot tak" */
+        "\xd0\xba\xd0\xbe\xd1\x82 \xd0\xbc\xd0\xbe\xd1\x81\xd1\x82", /* кот мост */
+        "\xd1\x82\xd0\xbd\xd1\x82",              /* тнт */
     };
     size_t i;
 
