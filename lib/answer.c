@@ -1478,11 +1478,13 @@ static int filter_error(aigov_answer_t *a, rfilter_t *r)
  * sees the redacted text. counted 0: the texts repeat what was counted
  * already (verdicts are noted, counts not raised). *changed is set when
  * a piece was redacted. 1 when blocked, 0, -1. */
-static int filter_pieces(aigov_answer_t *a, pieces_t *p, int counted, int *changed)
+/* The filters [f0, f1) over every piece alone. */
+static int filter_pieces_of(aigov_answer_t *a, pieces_t *p, int counted, int *changed,
+                            size_t f0, size_t f1)
 {
     size_t fi, i, k;
 
-    for (fi = 0; fi < a->nf; fi++) {
+    for (fi = f0; fi < f1; fi++) {
         rfilter_t *r = &a->f[fi];
 
         for (i = 0; i < p->n; i++) {
@@ -1547,6 +1549,11 @@ static int filter_pieces(aigov_answer_t *a, pieces_t *p, int counted, int *chang
         }
     }
     return 0;
+}
+
+static int filter_pieces(aigov_answer_t *a, pieces_t *p, int counted, int *changed)
+{
+    return filter_pieces_of(a, p, counted, changed, 0, a->nf);
 }
 
 /* One list of logprobs tokens (v[0..n), in order) through every filter,
@@ -1802,23 +1809,30 @@ static int gpiece_cmp(const void *x, const void *y)
     return c != 0 ? c : (a->i > b->i) - (a->i < b->i);
 }
 
-/* 1 when blocked, 0, -1; *changed when a text was redacted. */
+/* Each filter over the pieces alone, then over them joined, reading them
+ * as that filter got them (copies kept before it redacts them alone): a
+ * match across a join is found whole and masked in full with the masks of
+ * the pieces alone. 1 when blocked, 0, -1; *changed when a text was
+ * redacted. */
 static int filter_joined_pieces(aigov_answer_t *a, pieces_t *p, int *changed)
 {
     joined_ctx_t jc = { p, NULL, 0 };
     aigov_texts_t t;
     gpiece_t *g = NULL;
-    size_t *map = NULL, fi, sep, i, n = 0, run, end;
-    int rc = 0;
+    size_t *map = NULL, *olen = NULL, fi, i, n = 0, run, end;
+    char **orig = NULL;
+    int rc = 0, joins = 0;
 
     if (p->n < 2)
-        return 0;
+        return filter_pieces(a, p, 1, changed);
     memset(&t, 0, sizeof(t));
     g = malloc(p->n * sizeof(*g));
     map = malloc(p->n * sizeof(*map));
+    orig = calloc(p->n, sizeof(*orig));
+    olen = malloc(p->n * sizeof(*olen));
     t.text = malloc(p->n * sizeof(*t.text));
     t.len = malloc(p->n * sizeof(*t.len));
-    if (g == NULL || map == NULL || t.text == NULL || t.len == NULL) {
+    if (g == NULL || map == NULL || orig == NULL || olen == NULL || t.text == NULL || t.len == NULL) {
         rc = -1;
         goto done;
     }
@@ -1831,40 +1845,58 @@ static int filter_joined_pieces(aigov_answer_t *a, pieces_t *p, int *changed)
     qsort(g, n, sizeof(*g), gpiece_cmp);
     for (i = 0; i < n; i++)
         map[i] = g[i].i;
+    for (i = 1; i < n; i++)
+        joins |= strcmp(g[i].group, g[i - 1].group) == 0;
     t.stage = AIGOV_STAGE_RESPONSE;
     t.set = joined_set;
     t.ctx = &jc;
     for (fi = 0; rc == 0 && fi < a->nf; fi++) {
-        for (sep = 0; rc == 0 && sep < 2; sep++) {
-            for (run = 0; rc == 0 && run < n; run = end) {
-                for (end = run + 1; end < n && strcmp(g[end].group, g[run].group) == 0; end++)
-                    ;
-                if (end - run < 2)
-                    continue;
-                jc.map = map + run;
-                t.n = end - run;
-                for (i = 0; i < t.n; i++) {
-                    t.text[i] = json_string_value(p->v[jc.map[i]].v);
-                    t.len[i] = json_string_length(p->v[jc.map[i]].v);
-                }
-                switch (aigov_filter_joined(&a->f[fi].spec, a->f[fi].name, &t, sep,
-                                            &a->outcome)) {
-                case AIGOV_FILTER_PASS:
-                    break;
-                case AIGOV_FILTER_BLOCKED:
-                    drop_held(a);
-                    a->modified = 1;
-                    rc = emit_block(a, a->outcome.block_plugin, a->outcome.block_reason) != 0
-                         ? -1 : 1;
-                    break;
-                default:
-                    rc = -1;
-                    break;
-                }
+        /* the pieces read joined, as this filter gets them */
+        for (i = 0; joins && i < n; i++) {
+            json_t *v = p->v[map[i]].v;
+            size_t l = json_string_length(v);
+
+            free(orig[i]);
+            if ((orig[i] = malloc(l + 1)) == NULL) {
+                rc = -1;
+                goto done;
+            }
+            memcpy(orig[i], json_string_value(v), l + 1);
+            olen[i] = l;
+        }
+        rc = filter_pieces_of(a, p, 1, changed, fi, fi + 1);
+        for (run = 0; joins && rc == 0 && run < n; run = end) {
+            for (end = run + 1; end < n && strcmp(g[end].group, g[run].group) == 0; end++)
+                ;
+            if (end - run < 2)
+                continue;
+            jc.map = map + run;
+            t.n = end - run;
+            for (i = 0; i < t.n; i++) {
+                t.text[i] = orig[run + i];
+                t.len[i] = olen[run + i];
+            }
+            switch (aigov_filter_joined(&a->f[fi].spec, a->f[fi].name, &t, &a->outcome)) {
+            case AIGOV_FILTER_PASS:
+                break;
+            case AIGOV_FILTER_BLOCKED:
+                drop_held(a);
+                a->modified = 1;
+                rc = emit_block(a, a->outcome.block_plugin, a->outcome.block_reason) != 0
+                     ? -1 : 1;
+                break;
+            default:
+                rc = -1;
+                break;
             }
         }
     }
 done:
+    if (orig != NULL)
+        for (i = 0; i < p->n; i++)
+            free(orig[i]);
+    free(orig);
+    free(olen);
     free(g);
     free(map);
     free(t.text);
@@ -1916,8 +1948,7 @@ int aigov_answer_json(aigov_answer_t *a, const char *body, size_t len)
     for (i = 0; i < p.n; i++)
         a->text_chars += chars_of(json_string_value(p.v[i].v), json_string_length(p.v[i].v));
     rc = filter_keys(a, root, 1, &changed);
-    if (rc == 0)
-        rc = filter_pieces(a, &p, 1, &changed);
+    /* each filter over the pieces alone and joined */
     if (rc == 0)
         rc = filter_joined_pieces(a, &p, &changed);
     if (rc == 0 && (lp.tok.n > 0 || lp.alt.n > 0 || lp.fixed))

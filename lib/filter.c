@@ -707,24 +707,15 @@ static void copy_label(char *dst, size_t cap, const char *label)
     dst[i] = '\0';
 }
 
-long aigov_masks_add(aigov_masks_t *m, const char *text, size_t len, size_t base,
-                     size_t start, size_t end, const char *label)
+/* [s, e) added to m, merged with the masks it overlaps (the label of the
+ * first to start); the bytes newly masked. */
+static long masks_insert(aigov_masks_t *m, size_t s, size_t e, const char *label)
 {
-    size_t s, e, i, first, last, old = 0;
+    size_t i, first, last, old = 0;
     aigov_mask_t nm;
 
-    if (start > end || end > len)
+    if (s >= e)
         return 0;
-    /* Whole characters, so the rewritten text stays valid UTF-8. */
-    while (start > 0 && ((unsigned char)text[start] & 0xC0) == 0x80)
-        start--;
-    while (end < len && ((unsigned char)text[end] & 0xC0) == 0x80)
-        end++;
-    if (start == end)
-        return 0;
-    s = base + start;
-    e = base + end;
-
     memset(&nm, 0, sizeof(nm));
     nm.start = s;
     nm.end = e;
@@ -761,6 +752,21 @@ long aigov_masks_add(aigov_masks_t *m, const char *text, size_t len, size_t base
     }
     m->v[first] = nm;
     return (long)((nm.end - nm.start) - old);
+}
+
+long aigov_masks_add(aigov_masks_t *m, const char *text, size_t len, size_t base,
+                     size_t start, size_t end, const char *label)
+{
+    if (start > end || end > len)
+        return 0;
+    /* Whole characters, so the rewritten text stays valid UTF-8. */
+    while (start > 0 && ((unsigned char)text[start] & 0xC0) == 0x80)
+        start--;
+    while (end < len && ((unsigned char)text[end] & 0xC0) == 0x80)
+        end++;
+    if (start == end)
+        return 0;
+    return masks_insert(m, base + start, base + end, label);
 }
 
 void aigov_masks_free(aigov_masks_t *m)
@@ -987,7 +993,12 @@ static int redact_text(aigov_request_t *rq, size_t i, const aigov_inspection_t *
  * bytes within JOIN_REACH of a boundary are read again, and only findings
  * that take bytes of two texts count: what lies inside one text was judged
  * there, and two unrelated messages can only produce a joined match where
- * one ends and the next begins.
+ * one ends and the next begins. The texts read are those the filter got,
+ * before it redacted each alone ("mail ali" | "ce.smith@example.com": the
+ * second alone is an address and is masked there, but the joined reading
+ * must still see "alice.smith@example.com" to mask "ali"); a text a joined
+ * mask takes bytes of is written again from that text with its masks
+ * alone and the joined ones merged (aigov_filter_joined).
  *
  * Object keys are texts too, and the model reads no key run together with
  * anything: between a key and its own string value it reads ": " in
@@ -1116,20 +1127,51 @@ static int joins_words(const aigov_texts_t *t)
     return 0;
 }
 
-int aigov_filter_joined(const aigov_filter_spec_t *fs, const char *name,
-                        const aigov_texts_t *t, size_t sep, aigov_filter_outcome_t *out)
+/* Where joined offset at (sep's reading) lies in the texts alone, one
+ * after the other with nothing between (cum[i]: where text i starts): a
+ * place between two texts is the start of the next. */
+static size_t canonical(const joined_t *j, const size_t *cum, size_t at)
+{
+    size_t i;
+
+    for (i = 0; i < j->t->n; i++)
+        if (at < j->off[i + 1])
+            return cum[i] + (at - j->off[i] < j->t->len[i] ? at - j->off[i] : j->t->len[i]);
+    return cum[j->t->n];
+}
+
+/* A filter failed on the joined texts: 0 to go on (on_error allow),
+ * else AIGOV_FILTER_BLOCKED or _NOMEM. */
+static int joined_error(const aigov_filter_spec_t *fs, const char *name,
+                        const aigov_texts_t *t, aigov_filter_outcome_t *out)
+{
+    char why[160];
+
+    if (aigov_outcome_note(out, name, t->stage, "error", 0) != 0)
+        return AIGOV_FILTER_NOMEM;
+    if (fs->on_error == AIGOV_ON_ERROR_ALLOW)
+        return 0;
+    snprintf(why, sizeof(why), "filter %s failed to inspect the %s", name,
+             t->stage == AIGOV_STAGE_REQUEST ? "request" : "answer");
+    if (aigov_outcome_block(out, name, why, "filter_error") != 0)
+        return AIGOV_FILTER_NOMEM;
+    return AIGOV_FILTER_BLOCKED;
+}
+
+/* One reading (sep) of the texts joined: a block, or the masks across a
+ * join added to m at canonical offsets (cum), the flags counted. */
+static int joined_read(const aigov_filter_spec_t *fs, const char *name,
+                       const aigov_texts_t *t, size_t sep, const size_t *cum,
+                       aigov_masks_t *m, size_t *flagged, aigov_filter_outcome_t *out)
 {
     joined_t j;
-    aigov_masks_t m = { 0 };
-    size_t i, k, b, gl, flagged = 0, seg, segend;
+    size_t i, k, b, gl, seg, segend;
     /* the usual request (a few texts, one range) needs no allocation */
     size_t off_small[17];
     char buf_small[2 * JOIN_REACH + 16];
     char *buf = NULL;
     int rc = AIGOV_FILTER_NOMEM;
 
-    if (t->n < 2 || (sep && !joins_words(t)))
-        return AIGOV_FILTER_PASS;
     j.t = t;
     j.sep = sep;
     j.off = t->n < 17 ? off_small : malloc((t->n + 1) * sizeof(size_t));
@@ -1185,18 +1227,10 @@ int aigov_filter_joined(const aigov_filter_spec_t *fs, const char *name,
         /* texts the parser found ASCII join into ASCII: no view to make */
         inspect_text(fs, NULL, buf, n, t->ascii ? TEXT_ASCII : TEXT_ANY, 0, &ins);
         if (ins.status != 0) {
-            char why[160];
-
-            if (aigov_outcome_note(out, name, t->stage, "error", 0) != 0)
+            if ((rc = joined_error(fs, name, t, out)) != 0)
                 goto done;
-            if (fs->on_error == AIGOV_ON_ERROR_ALLOW)
-                continue;
-            snprintf(why, sizeof(why), "filter %s failed to inspect the %s", name,
-                     t->stage == AIGOV_STAGE_REQUEST ? "request" : "answer");
-            if (aigov_outcome_block(out, name, why, "filter_error") != 0)
-                goto done;
-            rc = AIGOV_FILTER_BLOCKED;
-            goto done;
+            rc = AIGOV_FILTER_NOMEM;
+            continue;
         }
         if (!ins.found)
             continue;
@@ -1212,47 +1246,146 @@ int aigov_filter_joined(const aigov_filter_spec_t *fs, const char *name,
             goto done;
         }
         if (fs->action != AIGOV_ACTION_REDACT) {
-            flagged += (size_t)found;
+            *flagged += (size_t)found;
             continue;
         }
         for (k = 0; k < ins.nspans; k++) {
-            size_t ms = ins.spans[k].start;
+            size_t ms = ins.spans[k].start, me = ins.spans[k].end;
 
-            if (!crosses(&j, rs + ms, rs + ins.spans[k].end))
+            if (ms >= me || me > n || !crosses(&j, rs + ms, rs + me))
                 continue;
-            /* a mask that starts between two texts (the space, a pair's
-             * quotes) starts in the next: its label goes where text is */
-            for (i = 1; i < t->n; i++) {
-                (void)join_gap(&j, i, &gl);
-                if (rs + ms >= j.off[i] - gl && rs + ms < j.off[i])
-                    ms = j.off[i] - rs;
-            }
-            if (aigov_masks_add(&m, buf, n, rs, ms, ins.spans[k].end,
-                                ins.spans[k].label) < 0)
+            /* whole characters, so the rewritten texts stay valid UTF-8 */
+            while (ms > 0 && ((unsigned char)buf[ms] & 0xC0) == 0x80)
+                ms--;
+            while (me < n && ((unsigned char)buf[me] & 0xC0) == 0x80)
+                me++;
+            /* at canonical offsets a mask that starts between two texts
+             * (the space, a pair's quotes) starts in the next: its label
+             * goes where text is */
+            if (masks_insert(m, canonical(&j, cum, rs + ms), canonical(&j, cum, rs + me),
+                             ins.spans[k].label) < 0)
                 goto done;
         }
     }
+    rc = AIGOV_FILTER_PASS;
+done:
+    if (buf != buf_small)
+        free(buf);
+    if (j.off != off_small)
+        free(j.off);
+    return rc;
+}
 
-    /* a mask over a boundary: its label where it starts, the rest removed */
+/* 1 when a mask of m takes bytes of [s, e). */
+static int overlaps(const aigov_masks_t *m, size_t s, size_t e)
+{
+    size_t k;
+
+    for (k = 0; k < m->n; k++)
+        if (m->v[k].start < e && m->v[k].end > s)
+            return 1;
+    return 0;
+}
+
+int aigov_filter_joined(const aigov_filter_spec_t *fs, const char *name,
+                        const aigov_texts_t *t, aigov_filter_outcome_t *out)
+{
+    aigov_masks_t m = { 0 }, own = { 0 };
+    size_t i, k, nj, flagged = 0;
+    size_t cum_small[17], *cum;
+    int rc;
+
+    if (t->n < 2)
+        return AIGOV_FILTER_PASS;
+    cum = t->n < 17 ? cum_small : malloc((t->n + 1) * sizeof(size_t));
+    if (cum == NULL)
+        return AIGOV_FILTER_NOMEM;
+    cum[0] = 0;
+    for (i = 0; i < t->n; i++)
+        cum[i + 1] = cum[i] + t->len[i];
+
+    /* both readings of the texts as the filter got them: a match across a
+     * join is found whole even where the filter masked a part of it in one
+     * text alone */
+    rc = joined_read(fs, name, t, 0, cum, &m, &flagged, out);
+    if (rc == AIGOV_FILTER_PASS && joins_words(t))
+        rc = joined_read(fs, name, t, 1, cum, &m, &flagged, out);
+    if (rc != AIGOV_FILTER_PASS)
+        goto done;
+    rc = AIGOV_FILTER_NOMEM;
+
+    /* the masks of the texts a joined mask takes bytes of, alone (the
+     * filter reads them alone once more; rare: only where a joined match
+     * was found) */
     for (i = 0; i < t->n && m.n > 0; i++) {
+        aigov_inspection_t ins;
+
+        if (!overlaps(&m, cum[i], cum[i + 1]))
+            continue;
+        inspect_text(fs, NULL, t->text[i], t->len[i],
+                     t->json != NULL && t->json[i] ? TEXT_JSON
+                     : t->ascii ? TEXT_ASCII : TEXT_ANY, 0, &ins);
+        if (ins.status != 0) {
+            int e = joined_error(fs, name, t, out);
+
+            if (e != 0) {
+                rc = e;
+                goto done;
+            }
+        } else if (ins.found) {
+            for (k = 0; k < ins.nspans; k++)
+                if (aigov_masks_add(&own, t->text[i], t->len[i], cum[i], ins.spans[k].start,
+                                    ins.spans[k].end, ins.spans[k].label) < 0)
+                    goto done;
+        }
+    }
+    /* A joined match that runs a match of one text alone on into a whole
+     * text at its other end ("alice@example.com" | "hi" read
+     * "alice@example.comhi", "a" | "alice@example.com") is that text's
+     * own: the match alone stands. One that takes a part of the text
+     * ("mail ali" | "ce.smith@example.com") is masked whole. */
+    for (k = 0; k < m.n; ) {
+        size_t f = 0, l;
+
+        while (cum[f + 1] <= m.v[k].start)
+            f++;
+        for (l = f; l + 1 < t->n && cum[l + 1] < m.v[k].end; l++)
+            ;
+        if (overlaps(&own, m.v[k].start, m.v[k].end)
+            && ((m.v[k].start == cum[f] && !overlaps(&own, cum[f], cum[f + 1]))
+                || (m.v[k].end == cum[l + 1] && !overlaps(&own, cum[l], cum[l + 1])))) {
+            memmove(m.v + k, m.v + k + 1, (m.n - k - 1) * sizeof(*m.v));
+            m.n--;
+            continue;
+        }
+        k++;
+    }
+    nj = m.n;
+
+    /* a text a joined mask takes bytes of is written again from the text
+     * as the filter got it: its masks alone merged with the joined ones:
+     * a mask over a boundary has its label where it starts, the rest
+     * removed. The other texts keep their redaction alone. */
+    for (i = 0; i < t->n && nj > 0; i++) {
         char *red;
         size_t rl;
 
-        for (k = 0; k < m.n; k++)
-            if (m.v[k].start < j.off[i + 1] && m.v[k].end > j.off[i])
-                break;
-        if (k == m.n)
+        if (!overlaps(&m, cum[i], cum[i + 1]))
             continue;
-        red = aigov_masks_apply(&m, t->text[i], t->len[i], j.off[i], &rl);
+        for (k = 0; k < own.n; k++)
+            if (own.v[k].start >= cum[i] && own.v[k].end <= cum[i + 1]
+                && masks_insert(&m, own.v[k].start, own.v[k].end, own.v[k].label) < 0)
+                goto done;
+        red = aigov_masks_apply(&m, t->text[i], t->len[i], cum[i], &rl);
         if (red == NULL || t->set(t->ctx, i, red, rl) != 0) {
             free(red);
             goto done;
         }
         free(red);
     }
-    if (m.n > 0) {
+    if (nj > 0) {
         out->modified = 1;
-        if (aigov_outcome_note(out, name, t->stage, "redact", m.n) != 0)
+        if (aigov_outcome_note(out, name, t->stage, "redact", nj) != 0)
             goto done;
     }
     if (flagged > 0
@@ -1260,11 +1393,10 @@ int aigov_filter_joined(const aigov_filter_spec_t *fs, const char *name,
         goto done;
     rc = AIGOV_FILTER_PASS;
 done:
-    if (buf != buf_small)
-        free(buf);
-    if (j.off != off_small)
-        free(j.off);
+    if (cum != cum_small)
+        free(cum);
     aigov_masks_free(&m);
+    aigov_masks_free(&own);
     return rc;
 }
 
@@ -1275,33 +1407,35 @@ static int request_set(void *ctx, size_t i, const char *s, size_t len)
 
 /* The request's texts joined, without and with a space between them;
  * a key meets its own string value as a pair and nothing else (see
- * "across texts"). */
+ * "across texts"). otext/olen: the texts as this filter got them (before
+ * its redaction of each alone). */
 static int request_joined(const aigov_filter_spec_t *fs, const char *name,
-                          aigov_request_t *rq, aigov_filter_outcome_t *out)
+                          aigov_request_t *rq, const char **otext, size_t *olen,
+                          int ascii, aigov_filter_outcome_t *out)
 {
     /* the usual request (a few texts) needs no allocation */
-    const char *text_small[16];
-    size_t len_small[16], i;
-    unsigned char join_small[16], *join;
+    unsigned char join_small[32], *join;
     aigov_texts_t t;
+    size_t i;
     int rc;
 
     if (rq->ntexts < 2)
         return AIGOV_FILTER_PASS;
     memset(&t, 0, sizeof(t));
     t.n = rq->ntexts;
-    t.text = t.n <= 16 ? text_small : malloc(t.n * sizeof(*t.text));
-    t.len = t.n <= 16 ? len_small : malloc(t.n * sizeof(*t.len));
-    t.join = join = t.n <= 16 ? join_small : malloc(t.n);
+    t.text = otext;
+    t.len = olen;
+    join = t.n <= 16 ? join_small : malloc(2 * t.n);
     t.set = request_set;
     t.ctx = rq;
     t.stage = AIGOV_STAGE_REQUEST;
-    t.ascii = 1;
-    rc = AIGOV_FILTER_NOMEM;
-    if (t.text == NULL || t.len == NULL || join == NULL)
-        goto done;
+    t.ascii = ascii;
+    if (join == NULL)
+        return AIGOV_FILTER_NOMEM;
+    t.join = join;
+    t.json = join + t.n;
     for (i = 0; i < t.n; i++) {
-        t.ascii &= rq->texts[i].ascii;
+        join[t.n + i] = rq->texts[i].json != 0;
         if (i == 0)
             join[i] = AIGOV_JOIN_RUN;
         else if (rq->texts[i].paired)
@@ -1311,32 +1445,22 @@ static int request_joined(const aigov_filter_spec_t *fs, const char *name,
         else
             join[i] = AIGOV_JOIN_RUN;
     }
-    /* set_text replaces a text: read them again for the second join */
-    for (size_t sep = 0; sep < 2; sep++) {
-        for (i = 0; i < t.n; i++) {
-            t.text[i] = rq->texts[i].text;
-            t.len[i] = rq->texts[i].len;
-        }
-        rc = aigov_filter_joined(fs, name, &t, sep, out);
-        if (rc != AIGOV_FILTER_PASS)
-            break;
-    }
-done:
-    if (t.text != text_small)
-        free(t.text);
-    if (t.len != len_small)
-        free(t.len);
+    rc = aigov_filter_joined(fs, name, &t, out);
     if (join != join_small)
         free(join);
     return rc;
 }
 
-int aigov_filter_request(const aigov_filter_spec_t *filters, size_t nfilters,
-                         aigov_request_t *rq, aigov_filter_outcome_t *out)
+/* The texts as a filter got them are kept for its joined reading (otext,
+ * olen): a text it redacts alone that an earlier filter had replaced is
+ * kept from being freed (keep[i]) until the next filter. */
+static int filter_request(const aigov_filter_spec_t *filters, size_t nfilters,
+                          aigov_request_t *rq, const char **otext, size_t *olen,
+                          char **keep, aigov_filter_outcome_t *out)
 {
     size_t f, i;
     char why[160];
-    int rc;
+    int rc, ascii;
 
     memset(out, 0, sizeof(*out));
     for (f = 0; f < nfilters; f++) {
@@ -1350,6 +1474,14 @@ int aigov_filter_request(const aigov_filter_spec_t *filters, size_t nfilters,
         if (aigov_outcome_note(out, name, AIGOV_STAGE_REQUEST, "allow", 0) != 0)
             return AIGOV_FILTER_NOMEM;
 
+        ascii = 1;
+        for (i = 0; i < rq->ntexts; i++) {
+            free(keep[i]);
+            keep[i] = NULL;
+            otext[i] = rq->texts[i].text;
+            olen[i] = rq->texts[i].len;
+            ascii &= rq->texts[i].ascii;
+        }
         for (i = 0; i < rq->ntexts; i++) {
             aigov_inspection_t ins;
             const char *verdict = "flag";
@@ -1382,6 +1514,10 @@ int aigov_filter_request(const aigov_filter_spec_t *filters, size_t nfilters,
                 return AIGOV_FILTER_BLOCKED;
             }
             if (fs->action == AIGOV_ACTION_REDACT && ins.nspans > 0) {
+                if (rq->texts[i].repl != NULL && rq->texts[i].repl == rq->texts[i].text) {
+                    keep[i] = rq->texts[i].repl;
+                    rq->texts[i].repl = NULL;
+                }
                 if (redact_text(rq, i, &ins, &count) != 0)
                     return AIGOV_FILTER_NOMEM;
                 if (count > 0) {
@@ -1394,9 +1530,39 @@ int aigov_filter_request(const aigov_filter_spec_t *filters, size_t nfilters,
             if (aigov_outcome_note(out, name, AIGOV_STAGE_REQUEST, verdict, count) != 0)
                 return AIGOV_FILTER_NOMEM;
         }
-        rc = request_joined(fs, name, rq, out);
+        rc = request_joined(fs, name, rq, otext, olen, ascii, out);
         if (rc != AIGOV_FILTER_PASS)
             return rc;
     }
     return AIGOV_FILTER_PASS;
+}
+
+int aigov_filter_request(const aigov_filter_spec_t *filters, size_t nfilters,
+                         aigov_request_t *rq, aigov_filter_outcome_t *out)
+{
+    /* the usual request (a few texts) needs no allocation */
+    const char *text_small[16];
+    size_t len_small[16], i, n = rq->ntexts;
+    char *keep_small[16];
+    const char **otext = n <= 16 ? text_small : malloc(n * sizeof(*otext));
+    size_t *olen = n <= 16 ? len_small : malloc(n * sizeof(*olen));
+    char **keep = n <= 16 ? keep_small : malloc(n * sizeof(*keep));
+    int rc = AIGOV_FILTER_NOMEM;
+
+    if (otext != NULL && olen != NULL && keep != NULL) {
+        for (i = 0; i < n; i++)
+            keep[i] = NULL;
+        rc = filter_request(filters, nfilters, rq, otext, olen, keep, out);
+        for (i = 0; i < n; i++)
+            free(keep[i]);
+    } else {
+        memset(out, 0, sizeof(*out));
+    }
+    if (otext != text_small)
+        free((void *)otext);
+    if (olen != len_small)
+        free(olen);
+    if (keep != keep_small)
+        free(keep);
+    return rc;
 }

@@ -173,15 +173,19 @@ enum {
     AIGOV_JOIN_APART
 };
 
-/* Texts read joined (lib/filter.c, "across texts"): n texts in order,
- * how each meets the one before it, and how to replace one (a redaction
- * that crosses a join). */
+/* Texts read joined (lib/filter.c, "across texts"): n texts in order, as
+ * the filter got them (before its own redaction of each text alone), how
+ * each meets the one before it, and how to replace one (a redaction that
+ * crosses a join: the text as given, with the masks the filter finds in it
+ * alone and those found across the join). */
 typedef struct {
     size_t          n;
     const char    **text;
     size_t         *len;
     const unsigned char *join;  /* AIGOV_JOIN_* by text, join[0] unused;
                                    NULL: every join AIGOV_JOIN_RUN */
+    const unsigned char *json;  /* by text: JSON text (read as parsed, as
+                                   aigov_filter_inspect_json); NULL: none */
     int             ascii;      /* all known ASCII */
     int             stage;      /* AIGOV_STAGE_REQUEST or _RESPONSE */
     int           (*set)(void *ctx, size_t i, const char *s, size_t len);
@@ -196,14 +200,21 @@ static inline int aigov_word_byte(unsigned char c)
     return c >= 0x80 || (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
 }
 
-/* Runs one filter over the texts joined (at AIGOV_JOIN_RUN joins, sep 0:
- * nothing between them, 1: a space, read only when some such join meets
- * word to word), near their joins; only a finding that takes bytes of two
- * texts across a join this reading adds counts. A block is noted in out
- * (aigov_outcome_block), a redaction goes through t->set (t->text and
- * t->len are then stale). AIGOV_FILTER_PASS, _BLOCKED or _NOMEM. */
+/* Runs one filter over the texts joined, read twice (at AIGOV_JOIN_RUN
+ * joins nothing between them, then a space, read only when some such join
+ * meets word to word), near their joins; only a finding that takes bytes
+ * of two texts across a join counts. t->text are the texts as the filter
+ * got them: a text the filter redacted alone may since have been replaced
+ * (t->set), the joined reading does not see those masks. A block is noted
+ * in out (aigov_outcome_block). A redaction: every text a joined mask
+ * takes bytes of is set (t->set) to its t->text with the masks of both
+ * readings and those the filter finds in it alone, merged (one label where
+ * a merged mask starts); the others are left as they are. A joined match
+ * that only runs a match of one text alone on into the whole text next to
+ * it is not taken. t->text and t->len are then stale. AIGOV_FILTER_PASS,
+ * _BLOCKED or _NOMEM. */
 int aigov_filter_joined(const aigov_filter_spec_t *fs, const char *name,
-                        const aigov_texts_t *t, size_t sep, aigov_filter_outcome_t *out);
+                        const aigov_texts_t *t, aigov_filter_outcome_t *out);
 
 /* Redaction: a sorted list of disjoint masked ranges. */
 typedef struct {

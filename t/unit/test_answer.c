@@ -35,6 +35,7 @@ static void fx_init(fx_t *fx, const char *plugin, const char *cfg, int action)
     fx->h = aigov_host_new();
     assert_int_equal(aigov_host_load(fx->h, "example", EXAMPLE_SO, err, sizeof(err)), 0);
     assert_int_equal(aigov_host_load(fx->h, "spy", SPY_SO, err, sizeof(err)), 0);
+    assert_int_equal(aigov_host_load(fx->h, "pii", "build/plugins/pii.so", err, sizeof(err)), 0);
     assert_non_null(c);
     fx->inst = aigov_host_instance(fx->h, plugin, c, action, err, sizeof(err));
     json_decref(c);
@@ -1471,6 +1472,40 @@ static void test_whole_answer_joined(void **state)
     fx_free(&rf);
     fx_free(&bf);
     fx_free(&pf);
+}
+
+/* The joined reading reads the parts as the filter got them, not as it
+ * redacted them alone: "ali" | "ce.smith@example.com", whose second part
+ * alone is an address, is masked whole, its label in the first part; a
+ * mask of a part alone that the joined one overlaps is one with it, the
+ * others stay. */
+static void test_whole_answer_joined_originals(void **state)
+{
+#define RESP2(a, b) "{\"output\":[{\"type\":\"message\",\"content\":[{\"type\":\"output_text\",\"text\":\"" a "\"}," \
+        "{\"type\":\"output_text\",\"text\":\"" b "\"}]}]}"
+    fx_t rf, bf;
+
+    (void)state;
+    fx_init(&rf, "pii", "{}", AIGOV_ACTION_REDACT);
+    fx_init(&bf, "pii", "{}", AIGOV_ACTION_BLOCK);
+    json_case(&rf, AIGOV_EP_RESPONSES, RESP2("mail ali", "ce.smith@example.com"),
+              RESP2("mail [REDACTED:EMAIL]", ""), -1, -1);
+    json_case(&rf, AIGOV_EP_RESPONSES, RESP2("mail ali", "ce.smith@example.com or bob@example.org"),
+              RESP2("mail [REDACTED:EMAIL]", " or [REDACTED:EMAIL]"), -1, -1);
+    {
+        aigov_answer_t *a = aigov_answer_new(AIGOV_EP_RESPONSES, 0, &bf.f, 1, 0);
+        buf_t out = { 0 };
+        static const char *const in = RESP2("mail ali", "ce.smith@example.com");
+
+        feed_all(a, in, strlen(in), 4096, &out);
+        assert_true(aigov_answer_blocked(a));
+        assert_null(strstr(out.s, "example.com"));
+        free(out.s);
+        aigov_answer_free(a);
+    }
+    fx_free(&rf);
+    fx_free(&bf);
+#undef RESP2
 }
 
 /* The control fields are not text: an id, a type, a model that hold the
@@ -3149,6 +3184,7 @@ int main(void)
         cmocka_unit_test(test_escaped_arguments),
         cmocka_unit_test(test_input_keys),
         cmocka_unit_test(test_whole_answer_joined),
+        cmocka_unit_test(test_whole_answer_joined_originals),
         cmocka_unit_test(test_control_fields_not_text),
         cmocka_unit_test(test_channels),
         cmocka_unit_test(test_hide_usage),

@@ -656,9 +656,15 @@ static void test_across_texts(void **state)
     /* two unrelated messages that end and begin at a word break */
     expect_untouched("blocklist", TERMS, "we merge", "rarely");
     expect_untouched("pii", NULL, "My order is 4111.", "1111 was the code");
-    /* a finding inside one text is judged there once, not again joined */
+    /* a finding inside one text that a joined match only runs on into the
+     * whole next text ("a@example.comb") stands alone: the next is its own */
     expect_redacted("pii", NULL, "a@example.com", "b",
                     "\"[REDACTED:EMAIL]\"},{\"role\":\"user\",\"content\":\"b\"");
+    expect_redacted("pii", NULL, "a", "bob@example.com",
+                    "\"a\"},{\"role\":\"user\",\"content\":\"[REDACTED:EMAIL]\"");
+    /* one that ends at a break is masked in its text alone, once */
+    expect_redacted("pii", NULL, "a@example.com.", "b",
+                    "\"[REDACTED:EMAIL].\"},{\"role\":\"user\",\"content\":\"b\"");
 }
 
 static void test_inspected_or_not(void **state)
@@ -845,6 +851,60 @@ static void test_across_key_and_value_counted_once(void **state)
     free(body);
 }
 
+/* The joined reading reads the texts as the filter got them, not as it
+ * redacted each alone: "ali" | "ce.smith@example.com", whose second text
+ * alone is an address and was masked there first, is masked whole, the
+ * label where it starts, the rest emptied. */
+#define MSG2(a, b) CHAT_WITH(USER(a) "," USER(b), "\"n\":1")
+#define OUT(text) "{\"role\":\"user\",\"content\":\"" text "\"}"
+static void test_joined_reads_originals(void **state)
+{
+    (void)state;
+    expect_body("pii", NULL, AIGOV_ACTION_REDACT, MSG2("mail ali", "ce.smith@example.com"),
+                AIGOV_FILTER_PASS, OUT("mail [REDACTED:EMAIL]") "," OUT(""));
+    /* the same with a word after it */
+    expect_body("pii", NULL, AIGOV_ACTION_REDACT, MSG2("mail ali", "ce.smith@example.com now"),
+                AIGOV_FILTER_PASS, OUT("mail [REDACTED:EMAIL]") "," OUT(" now"));
+    /* a block found alone or joined still blocks */
+    expect_body("pii", NULL, AIGOV_ACTION_BLOCK, MSG2("mail ali", "ce.smith@example.com"),
+                AIGOV_FILTER_BLOCKED, "");
+}
+
+/* Bad input for the joined reading of the originals: three texts, an
+ * empty one between, a key and its value (a pair: no address made up
+ * across "ali": "ce..."), masks alone and joined that overlap, and those
+ * that do not. */
+static void test_joined_originals_bad_input(void **state)
+{
+    (void)state;
+    /* three texts: the last alone is an address */
+    expect_body("pii", NULL, AIGOV_ACTION_REDACT,
+                CHAT_WITH(USER("mail ali") "," USER("ce.smi") "," USER("th@example.com today"), "\"n\":1"),
+                AIGOV_FILTER_PASS, OUT("mail [REDACTED:EMAIL]") "," OUT("") "," OUT(" today"));
+    /* an empty text between */
+    expect_body("pii", NULL, AIGOV_ACTION_REDACT,
+                CHAT_WITH(USER("mail ali") "," USER("") "," USER("ce.smith@example.com"), "\"n\":1"),
+                AIGOV_FILTER_PASS, OUT("mail [REDACTED:EMAIL]") "," OUT("") "," OUT(""));
+    /* a pair: the value alone is masked, the key is not read into it */
+    expect_body("pii", NULL, AIGOV_ACTION_REDACT,
+                CHAT_WITH(USER("hi. "), "\"metadata\":{\"ali\":\"ce.smith@example.com\"}"),
+                AIGOV_FILTER_PASS, "\"metadata\":{\"ali\":\"[REDACTED:EMAIL]\"}");
+    /* the joined mask and one alone overlap: one mask; another alone in
+     * the same text stays its own */
+    expect_body("pii", NULL, AIGOV_ACTION_REDACT,
+                MSG2("mail ali", "ce.smith@example.com or bob@example.org"),
+                AIGOV_FILTER_PASS, OUT("mail [REDACTED:EMAIL]") "," OUT(" or [REDACTED:EMAIL]"));
+    /* one alone in the first text before the joined one */
+    expect_body("pii", NULL, AIGOV_ACTION_REDACT,
+                MSG2("bob@example.org and ali", "ce.smith@example.com"),
+                AIGOV_FILTER_PASS, OUT("[REDACTED:EMAIL] and [REDACTED:EMAIL]") "," OUT(""));
+    /* a joined match of which no text alone finds anything */
+    expect_body("pii", NULL, AIGOV_ACTION_REDACT, MSG2("mail alice@exa", "mple.com"),
+                AIGOV_FILTER_PASS, OUT("mail [REDACTED:EMAIL]") "," OUT(""));
+}
+#undef MSG2
+#undef OUT
+
 /* Many texts and long ones: the joined ranges outgrow the small buffers. */
 static void test_across_many_texts(void **state)
 {
@@ -903,6 +963,8 @@ int main(void)
         cmocka_unit_test(test_across_texts),
         cmocka_unit_test(test_inspected_or_not),
         cmocka_unit_test(test_across_many_texts),
+        cmocka_unit_test(test_joined_reads_originals),
+        cmocka_unit_test(test_joined_originals_bad_input),
         cmocka_unit_test(test_inspect_json),
         cmocka_unit_test(test_across_texts_at_a_blank),
         cmocka_unit_test(test_key_value_no_made_up_term),
