@@ -193,15 +193,23 @@ is($? >> 8, 0, 'the log verifies after the load') or diag($out);
 # while one worker writes, the other's held records wait a loop turn
 # rather than spin for the lock: with both busy that happens, and every
 # request is still answered and recorded once, in a log that verifies
+# (whether the two workers meet at the lock depends on the machine's
+# scheduling: up to three rounds of 2000 requests until they have)
 $t->write_conf(conf(log => "$d/busy.log"), workers => 2, main => "error_log $d/logs/debug.log debug;");
 $t->start_nginx;
-is(served(2000), 2000, '2000 requests answered 200 with the debug log on');
+my ($waits, $sent, $ok) = (0, 0, 0);
+for (1 .. 3) {
+    $ok += served(2000);
+    $sent += 2000;
+    $waits = grep { /audit log busy, \d+ held records wait a turn/ } lines_of("$d/logs/debug.log");
+    last if $waits > 0;
+}
 $t->stop_nginx;
-my $waits = grep { /audit log busy, \d+ held records wait a turn/ } lines_of("$d/logs/debug.log");
+is($ok, $sent, "$sent requests answered 200 with the debug log on");
 ok($waits > 0, "held records waited a turn for the busy log ($waits times)");
 my %busy;
 $busy{ $_->{id} . $_->{phase} }++ for map { decode_json($_) } grep { /^\{"seq"/ } lines_of("$d/busy.log");
-is(scalar(grep { /admit$/ } keys %busy), 2000, 'each request admitted on record');
+is(scalar(grep { /admit$/ } keys %busy), $sent, 'each request admitted on record');
 ok(!grep({ $_ != 1 } values %busy), 'and no record twice');
 $out = `$aigov audit verify --key $d/audit.key.pub $d/busy.log 2>&1`;
 is($? >> 8, 0, 'the log verifies') or diag($out);
