@@ -1472,6 +1472,52 @@ static int filter_error(aigov_answer_t *a, rfilter_t *r)
     return block(a, r->name, why, "filter_error") != 0 ? -1 : 1;
 }
 
+/* One filter over one text, as both readings of whole texts do: 2 when
+ * there is nothing to write (nothing found, or an error the filter may
+ * pass over), 1 when it blocked the answer (noted), -1 on failure, and 0
+ * when it found something: *count is what it found, and for a redaction
+ * m holds the masks of its spans (none when they mask nothing). */
+static int inspect_one(aigov_answer_t *a, rfilter_t *r, const char *text, size_t len,
+                       int json, aigov_masks_t *m, size_t *count)
+{
+    aigov_inspection_t ins;
+    size_t k;
+    int rc;
+
+    if (aigov_outcome_inspected(&a->outcome, r->name, AIGOV_STAGE_RESPONSE) != 0)
+        return -1;
+    if (json)
+        aigov_filter_inspect_json(&r->spec, NULL, text, len, 0, &ins);
+    else
+        aigov_filter_inspect(&r->spec, NULL, text, len, &ins);
+    if (ins.status != 0)
+        return (rc = filter_error(a, r)) != 0 ? rc : 2;
+    if (!ins.found)
+        return 2;
+    *count = ins.nspans ? ins.nspans : 1;
+    if (r->spec.action == AIGOV_ACTION_BLOCK) {
+        if (aigov_outcome_note(&a->outcome, r->name, AIGOV_STAGE_RESPONSE, "block", *count) != 0
+            || block(a, r->name, ins.reason, ins.category) != 0)
+            return -1;
+        return 1;
+    }
+    if (r->spec.action == AIGOV_ACTION_REDACT && ins.nspans > 0) {
+        *count = 0;
+        for (k = 0; k < ins.nspans; k++) {
+            long added = aigov_masks_add(m, text, len, 0, ins.spans[k].start,
+                                         ins.spans[k].end, ins.spans[k].label);
+            if (added < 0) {
+                aigov_masks_free(m);
+                return -1;
+            }
+            *count += added > 0;
+        }
+        if (m->n == 0)
+            *count = 1;
+    }
+    return 0;
+}
+
 /* ---- whole texts ---- */
 
 /* Runs every filter over every piece, each a whole text; the next filter
@@ -1482,7 +1528,7 @@ static int filter_error(aigov_answer_t *a, rfilter_t *r)
 static int filter_pieces_of(aigov_answer_t *a, pieces_t *p, int counted, int *changed,
                             size_t f0, size_t f1)
 {
-    size_t fi, i, k;
+    size_t fi, i;
 
     for (fi = f0; fi < f1; fi++) {
         rfilter_t *r = &a->f[fi];
@@ -1490,58 +1536,27 @@ static int filter_pieces_of(aigov_answer_t *a, pieces_t *p, int counted, int *ch
         for (i = 0; i < p->n; i++) {
             const char *text = json_string_value(p->v[i].v);
             size_t len = json_string_length(p->v[i].v), count, n;
-            aigov_inspection_t ins;
             aigov_masks_t m = { 0 };
             const char *verdict = "flag";
             char *red;
             int rc;
 
-            if (aigov_outcome_inspected(&a->outcome, r->name, AIGOV_STAGE_RESPONSE) != 0)
-                return -1;
-            if (p->v[i].json)
-                aigov_filter_inspect_json(&r->spec, NULL, text, len, 0, &ins);
-            else
-                aigov_filter_inspect(&r->spec, NULL, text, len, &ins);
-            if (ins.status != 0) {
-                if ((rc = filter_error(a, r)) != 0)
-                    return rc;
+            rc = inspect_one(a, r, text, len, p->v[i].json, &m, &count);
+            if (rc == 2)
                 continue;
-            }
-            if (!ins.found)
-                continue;
-            count = ins.nspans ? ins.nspans : 1;
-            if (r->spec.action == AIGOV_ACTION_BLOCK) {
-                if (aigov_outcome_note(&a->outcome, r->name, AIGOV_STAGE_RESPONSE,
-                                       "block", count) != 0
-                    || block(a, r->name, ins.reason, ins.category) != 0)
+            if (rc != 0)
+                return rc;
+            if (m.n > 0) {
+                red = aigov_masks_apply(&m, text, len, 0, &n);
+                rc = red ? piece_set(p->v[i].v, p->v[i].lp, p->v[i].item, p->v[i].ix,
+                                     red, n) : -1;
+                free(red);
+                aigov_masks_free(&m);
+                if (rc != 0)
                     return -1;
-                return 1;
-            }
-            if (r->spec.action == AIGOV_ACTION_REDACT && ins.nspans > 0) {
-                count = 0;
-                for (k = 0; k < ins.nspans; k++) {
-                    long added = aigov_masks_add(&m, text, len, 0, ins.spans[k].start,
-                                                 ins.spans[k].end, ins.spans[k].label);
-                    if (added < 0) {
-                        aigov_masks_free(&m);
-                        return -1;
-                    }
-                    count += added > 0;
-                }
-                if (m.n > 0) {
-                    red = aigov_masks_apply(&m, text, len, 0, &n);
-                    rc = red ? piece_set(p->v[i].v, p->v[i].lp, p->v[i].item, p->v[i].ix,
-                                         red, n) : -1;
-                    free(red);
-                    aigov_masks_free(&m);
-                    if (rc != 0)
-                        return -1;
-                    verdict = "redact";
-                    a->modified = 1;
-                    *changed = 1;
-                } else {
-                    count = 1;
-                }
+                verdict = "redact";
+                a->modified = 1;
+                *changed = 1;
             }
             if (aigov_outcome_note(&a->outcome, r->name, AIGOV_STAGE_RESPONSE,
                                    verdict, counted ? count : 0) != 0)
@@ -1570,7 +1585,6 @@ static int filter_seq(aigov_answer_t *a, cpiece_t *v, size_t n, int counted, int
         return -1;
     for (fi = 0; fi < a->nf; fi++) {
         rfilter_t *rf = &a->f[fi];
-        aigov_inspection_t ins;
         aigov_masks_t m = { 0 };
         const char *verdict = "flag";
 
@@ -1583,38 +1597,15 @@ static int filter_seq(aigov_answer_t *a, cpiece_t *v, size_t n, int counted, int
             goto done;
         for (i = 0; i < n; i++)
             memcpy(text + off[i], json_string_value(v[i].v), off[i + 1] - off[i]);
-        if (aigov_outcome_inspected(&a->outcome, rf->name, AIGOV_STAGE_RESPONSE) != 0)
-            goto done;
-        aigov_filter_inspect(&rf->spec, NULL, text, total, &ins);
-        if (ins.status != 0) {
-            if ((r = filter_error(a, rf)) != 0) {
-                rc = r;
-                goto done;
-            }
+        r = inspect_one(a, rf, text, total, 0, &m, &count);
+        if (r == 2)
             continue;
-        }
-        if (!ins.found)
-            continue;
-        count = ins.nspans ? ins.nspans : 1;
-        if (rf->spec.action == AIGOV_ACTION_BLOCK) {
-            if (aigov_outcome_note(&a->outcome, rf->name, AIGOV_STAGE_RESPONSE, "block", count) != 0
-                || block(a, rf->name, ins.reason, ins.category) != 0)
-                goto done;
-            rc = 1;
+        if (r != 0) {
+            rc = r;
             goto done;
         }
-        if (rf->spec.action == AIGOV_ACTION_REDACT && ins.nspans > 0) {
-            count = 0;
-            for (k = 0; k < ins.nspans; k++) {
-                long added = aigov_masks_add(&m, text, total, 0, ins.spans[k].start,
-                                             ins.spans[k].end, ins.spans[k].label);
-                if (added < 0) {
-                    aigov_masks_free(&m);
-                    goto done;
-                }
-                count += added > 0;
-            }
-            for (i = 0; i < n && m.n > 0; i++) {
+        if (m.n > 0) {
+            for (i = 0; i < n; i++) {
                 /* an empty token inside a mask is covered too: its
                  * alternatives go with the mask */
                 for (k = 0; k < m.n; k++)
@@ -1631,13 +1622,9 @@ static int filter_seq(aigov_answer_t *a, cpiece_t *v, size_t n, int counted, int
                     goto done;
                 }
             }
-            if (m.n > 0) {
-                verdict = "redact";
-                a->modified = 1;
-                *changed = 1;
-            } else {
-                count = 1;
-            }
+            verdict = "redact";
+            a->modified = 1;
+            *changed = 1;
             aigov_masks_free(&m);
         }
         if (aigov_outcome_note(&a->outcome, rf->name, AIGOV_STAGE_RESPONSE, verdict,
