@@ -36,24 +36,14 @@ my $redis_pid;
 my $owner = $$;
 
 sub start_redis {
-    my $pid = fork // die "fork: $!";
-    if (!$pid) {
-        open STDOUT, '>>', "$d/logs/redis.log";
-        open STDERR, '>&', \*STDOUT;
-        exec $redis_bin, '--port', $rport, '--bind', '127.0.0.1', '--save', '',
-             '--appendonly', 'no', '--dir', $d, '--daemonize', 'no',
-             '--protected-mode', 'no', '--unixsocket', "$d/redis.sock",
-             '--unixsocketperm', '777' or exit 127;
-    }
-    $redis_pid = $pid;
-    AigovTest::wait_port($rport) or die "redis-server did not start on $rport";
+    $redis_pid = AigovTest::start_redis($redis_bin, $d, $rport,
+                                        '--unixsocket', "$d/redis.sock", '--unixsocketperm', '777');
 }
 
 sub stop_redis {
     my $pid = $redis_pid or return;
     undef $redis_pid;
-    kill 'CONT', $pid;
-    AigovTest::stop_pid($pid, 'TERM');
+    AigovTest::stop_redis($pid);
 }
 
 END { stop_redis() if $$ == $owner }

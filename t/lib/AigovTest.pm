@@ -239,6 +239,31 @@ sub stop_pid {
     waitpid($pid, 0);
 }
 
+# Debian's redis-server (its path: $bin) on 127.0.0.1:$port in the
+# foreground, nothing saved, its files in $dir and its log in
+# $dir/logs/redis.log; @extra: more arguments. Returns its pid, for
+# stop_redis.
+sub start_redis {
+    my ($bin, $dir, $port, @extra) = @_;
+    my $pid = fork // die "fork: $!";
+    if (!$pid) {
+        open STDOUT, '>>', "$dir/logs/redis.log";
+        open STDERR, '>&', \*STDOUT;
+        exec $bin, '--port', $port, '--bind', '127.0.0.1', '--save', '',
+             '--appendonly', 'no', '--dir', $dir, '--daemonize', 'no',
+             '--protected-mode', 'no', @extra or exit 127;
+    }
+    wait_port($port) or die "redis-server did not start on $port";
+    return $pid;
+}
+
+# also one a test paused (SIGSTOP)
+sub stop_redis {
+    my ($pid) = @_;
+    kill 'CONT', $pid;
+    stop_pid($pid, 'TERM');
+}
+
 sub stop {
     my ($self) = @_;
     # a child forked by a test (for load) must not stop its parent's servers
