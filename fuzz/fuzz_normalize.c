@@ -1,4 +1,4 @@
-// build: lib/normalize.c
+// build: lib/normalize.c lib/json_string.c
 /*
  * libFuzzer target for lib/normalize.c: fuzz/build.sh builds it from the
  * "// build:" line above (build/fuzz/fuzz_normalize); fuzz/run.sh runs it

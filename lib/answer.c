@@ -1005,17 +1005,6 @@ static char *lp_display(const char *s, size_t n, size_t *outlen)
     return o;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* The bytes a placeholder names (lp_display's, or one made of \xNN
  * alone), which are no UTF-8 on their own: 1 with them in *out
  * (malloc'd), 0 when s is no placeholder, -1. */
@@ -1030,9 +1019,10 @@ static int lp_placeholder(const char *s, size_t n, char **out, size_t *outlen)
     if ((o = malloc(n)) == NULL)
         return -1;
     while (i < n) {
-        if (n - i >= 4 && s[i] == '\\' && s[i + 1] == 'x' && hex_value(s[i + 2]) >= 0
-            && hex_value(s[i + 3]) >= 0) {
-            o[m++] = (char)(hex_value(s[i + 2]) * 16 + hex_value(s[i + 3]));
+        if (n - i >= 4 && s[i] == '\\' && s[i + 1] == 'x' && aigov_hex_digit((unsigned char) s[i + 2]) >= 0
+            && aigov_hex_digit((unsigned char) s[i + 3]) >= 0) {
+            o[m++] = (char)(aigov_hex_digit((unsigned char) s[i + 2]) * 16
+                            + aigov_hex_digit((unsigned char) s[i + 3]));
             i += 4;
             esc++;
         } else if (prefix) {

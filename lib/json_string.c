@@ -6,17 +6,12 @@
 
 int aigov_hex4(const unsigned char *p)
 {
-    int i, v = 0;
+    int i, d, v = 0;
 
     for (i = 0; i < 4; i++) {
-        unsigned c = p[i];
-
-        if (c >= '0' && c <= '9')
-            v = v * 16 + (int) (c - '0');
-        else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
-            v = v * 16 + (int) ((c | 0x20) - 'a' + 10);
-        else
+        if ((d = aigov_hex_digit(p[i])) < 0)
             return -1;
+        v = v * 16 + d;
     }
     return v;
 }

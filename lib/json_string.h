@@ -40,6 +40,16 @@ static inline size_t aigov_json_plain(const unsigned char *s, size_t n)
     return (size_t) (p - s);
 }
 
+/* The value of one hex digit (either case), or -1. */
+static inline int aigov_hex_digit(unsigned c)
+{
+    if (c >= '0' && c <= '9')
+        return (int) (c - '0');
+    if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+        return (int) ((c | 0x20) - 'a' + 10);
+    return -1;
+}
+
 /* The value of four hex digits, or -1. */
 int aigov_hex4(const unsigned char *p);
 

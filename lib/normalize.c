@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_string.h"
 #include "normalize_table.h"
 
 /* What a character of the view says about its word. */
@@ -364,21 +365,10 @@ fail:
 
 static int hex4(const unsigned char *s, uint32_t *v)
 {
-    int i;
+    int h = aigov_hex4(s);
 
-    *v = 0;
-    for (i = 0; i < 4; i++) {
-        unsigned c = s[i];
-
-        if (c >= '0' && c <= '9')
-            c -= '0';
-        else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
-            c = (c | 0x20) - 'a' + 10;
-        else
-            return -1;
-        *v = (*v << 4) | c;
-    }
-    return 0;
+    *v = h < 0 ? 0 : (uint32_t) h;
+    return h < 0 ? -1 : 0;
 }
 
 /* The escape at s[0] == '\\': its length and code point, 0 when none. */
