@@ -990,10 +990,18 @@ static int redact_text(aigov_request_t *rq, size_t i, const aigov_inspection_t *
  * nothing between them ("alice@exa" + "mple.com", "mer" + "ger"), and
  * joined with a space (a term of two words cut at its blank, "project" +
  * "neptune"; the model reads the parts as one text either way). Only the
- * bytes within JOIN_REACH of a boundary are read again, and only findings
- * that take bytes of two texts count: what lies inside one text was judged
- * there, and two unrelated messages can only produce a joined match where
- * one ends and the next begins. The texts read are those the filter got,
+ * bytes within JOIN_REACH of a boundary are read again. A finding counts
+ * when it takes bytes of two texts (two unrelated messages can only
+ * produce a joined match where one ends and the next begins), or, in the
+ * reading without a space, when it lies inside one text that alone does
+ * not hold it: its neighbour gave the context, as a secret's name in a key
+ * gives its value ("aws_secret_access_key": "<40 characters>", a filter
+ * that masks the value only), or "my SSN is" a number in the next
+ * message. Such a finding is taken only away from where the range cuts a
+ * text (JOIN_EDGE), where a word cut in two could read as a finding of
+ * its own; and the text is read alone again (rare: only where the joined
+ * reading found something) to drop what it holds itself. The reading with
+ * a space takes none: the space is made up. The texts read are those the filter got,
  * before it redacted each alone ("mail ali" | "ce.smith@example.com": the
  * second alone is an address and is masked there, but the joined reading
  * must still see "alice.smith@example.com" to mask "ali"); a text a joined
@@ -1011,6 +1019,7 @@ static int redact_text(aigov_request_t *rq, size_t i, const aigov_inspection_t *
  * JSON the list does not hold (", ", ": {", ": 5, "): such texts are not
  * read across at all (AIGOV_JOIN_APART). */
 #define JOIN_REACH  128
+#define JOIN_EDGE   32
 
 static const char pair_gap[] = "\": \"";
 
@@ -1112,6 +1121,27 @@ static int crosses(const joined_t *j, size_t s, size_t e)
     return 0;
 }
 
+/* Whether a finding [s, e) of the range [rs, re) read within [lo, hi)
+ * counts in this reading (see "across texts"): across a join, or inside
+ * one text, in the reading without a space, away from a cut. */
+static int counts(const joined_t *j, size_t s, size_t e, size_t rs, size_t re,
+                  size_t lo, size_t hi)
+{
+    size_t i;
+
+    if (crosses(j, s, e))
+        return 1;
+    if (j->sep != 0 || s >= e || (rs > lo && s < rs + JOIN_EDGE)
+        || (re < hi && e + JOIN_EDGE > re))
+        return 0;
+    /* some byte of a text, not only of the quotes between a key and its
+     * value */
+    for (i = 0; i < j->t->n; i++)
+        if (s < j->off[i] + j->t->len[i] && e > j->off[i])
+            return 1;
+    return 0;
+}
+
 /* Whether a join of t that runs texts together meets word to word: only
  * there does a space between the texts read differently from nothing (the
  * two words of a term). */
@@ -1158,11 +1188,11 @@ static int joined_error(const aigov_filter_spec_t *fs, const char *name,
     return AIGOV_FILTER_BLOCKED;
 }
 
-/* One reading (sep) of the texts joined: a block, or the masks across a
- * join added to m at canonical offsets (cum), the flags counted. */
+/* One reading (sep) of the texts joined: a block, or the masks of what
+ * counts (a flag's too) added to m at canonical offsets (cum). */
 static int joined_read(const aigov_filter_spec_t *fs, const char *name,
                        const aigov_texts_t *t, size_t sep, const size_t *cum,
-                       aigov_masks_t *m, size_t *flagged, aigov_filter_outcome_t *out)
+                       aigov_masks_t *m, aigov_filter_outcome_t *out)
 {
     joined_t j;
     size_t i, k, b, gl, seg, segend;
@@ -1235,7 +1265,7 @@ static int joined_read(const aigov_filter_spec_t *fs, const char *name,
         if (!ins.found)
             continue;
         for (k = 0; k < ins.nspans; k++)
-            found += crosses(&j, rs + ins.spans[k].start, rs + ins.spans[k].end);
+            found += counts(&j, rs + ins.spans[k].start, rs + ins.spans[k].end, rs, re, lo, hi);
         if (found == 0)
             continue;
         if (fs->action == AIGOV_ACTION_BLOCK) {
@@ -1245,14 +1275,12 @@ static int joined_read(const aigov_filter_spec_t *fs, const char *name,
             rc = AIGOV_FILTER_BLOCKED;
             goto done;
         }
-        if (fs->action != AIGOV_ACTION_REDACT) {
-            *flagged += (size_t)found;
-            continue;
-        }
+        /* a flag too is kept as a mask, so that what a text alone holds is
+         * dropped as for a redaction */
         for (k = 0; k < ins.nspans; k++) {
             size_t ms = ins.spans[k].start, me = ins.spans[k].end;
 
-            if (ms >= me || me > n || !crosses(&j, rs + ms, rs + me))
+            if (ms >= me || me > n || !counts(&j, rs + ms, rs + me, rs, re, lo, hi))
                 continue;
             /* whole characters, so the rewritten texts stay valid UTF-8 */
             while (ms > 0 && ((unsigned char)buf[ms] & 0xC0) == 0x80)
@@ -1291,7 +1319,7 @@ int aigov_filter_joined(const aigov_filter_spec_t *fs, const char *name,
                         const aigov_texts_t *t, aigov_filter_outcome_t *out)
 {
     aigov_masks_t m = { 0 }, own = { 0 };
-    size_t i, k, nj, flagged = 0;
+    size_t i, k, nj;
     size_t cum_small[17], *cum;
     int rc;
 
@@ -1307,9 +1335,9 @@ int aigov_filter_joined(const aigov_filter_spec_t *fs, const char *name,
     /* both readings of the texts as the filter got them: a match across a
      * join is found whole even where the filter masked a part of it in one
      * text alone */
-    rc = joined_read(fs, name, t, 0, cum, &m, &flagged, out);
+    rc = joined_read(fs, name, t, 0, cum, &m, out);
     if (rc == AIGOV_FILTER_PASS && joins_words(t))
-        rc = joined_read(fs, name, t, 1, cum, &m, &flagged, out);
+        rc = joined_read(fs, name, t, 1, cum, &m, out);
     if (rc != AIGOV_FILTER_PASS)
         goto done;
     rc = AIGOV_FILTER_NOMEM;
@@ -1339,11 +1367,12 @@ int aigov_filter_joined(const aigov_filter_spec_t *fs, const char *name,
                     goto done;
         }
     }
-    /* A joined match that runs a match of one text alone on into a whole
-     * text at its other end ("alice@example.com" | "hi" read
-     * "alice@example.comhi", "a" | "alice@example.com") is that text's
-     * own: the match alone stands. One that takes a part of the text
-     * ("mail ali" | "ce.smith@example.com") is masked whole. */
+    /* A joined match inside one text that the text alone holds too is
+     * that text's. So is one that runs a match of one text alone on into a
+     * whole text at its other end ("alice@example.com" | "hi" read
+     * "alice@example.comhi", "a" | "alice@example.com"): the match alone
+     * stands. One that takes a part of the text ("mail ali" |
+     * "ce.smith@example.com") is masked whole. */
     for (k = 0; k < m.n; ) {
         size_t f = 0, l;
 
@@ -1352,7 +1381,8 @@ int aigov_filter_joined(const aigov_filter_spec_t *fs, const char *name,
         for (l = f; l + 1 < t->n && cum[l + 1] < m.v[k].end; l++)
             ;
         if (overlaps(&own, m.v[k].start, m.v[k].end)
-            && ((m.v[k].start == cum[f] && !overlaps(&own, cum[f], cum[f + 1]))
+            && (f == l
+                || (m.v[k].start == cum[f] && !overlaps(&own, cum[f], cum[f + 1]))
                 || (m.v[k].end == cum[l + 1] && !overlaps(&own, cum[l], cum[l + 1])))) {
             memmove(m.v + k, m.v + k + 1, (m.n - k - 1) * sizeof(*m.v));
             m.n--;
@@ -1361,6 +1391,13 @@ int aigov_filter_joined(const aigov_filter_spec_t *fs, const char *name,
         k++;
     }
     nj = m.n;
+
+    if (fs->action != AIGOV_ACTION_REDACT) {
+        if (nj > 0 && aigov_outcome_note(out, name, t->stage, "flag", nj) != 0)
+            goto done;
+        rc = AIGOV_FILTER_PASS;
+        goto done;
+    }
 
     /* a text a joined mask takes bytes of is written again from the text
      * as the filter got it: its masks alone merged with the joined ones:
@@ -1388,9 +1425,6 @@ int aigov_filter_joined(const aigov_filter_spec_t *fs, const char *name,
         if (aigov_outcome_note(out, name, t->stage, "redact", nj) != 0)
             goto done;
     }
-    if (flagged > 0
-        && aigov_outcome_note(out, name, t->stage, "flag", flagged) != 0)
-        goto done;
     rc = AIGOV_FILTER_PASS;
 done:
     if (cum != cum_small)

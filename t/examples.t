@@ -119,6 +119,26 @@ refused(ask({ sub => 'svc-ci-review' }, 'gpt-4o-mini', "diff: +TOKEN=$GH"), 'sec
         'software: a token from the review bot');
 refused(ask({ sub => 'sam', groups => ['support'] }, 'gpt-4o-mini', "customer sent $GH"), 'secrets',
         'software: a token from support');
+# the review bot's earlier tool call, its input an object: the secret's
+# name is the key and its value alone looks like any 40 characters
+my $AWS = 'spNxnyVmihA/2O76UMFxFkM/R5Kjp1vRt+1fjORS';
+my $bot = AigovJWT::mint(alg => 'RS256', key => $key, claims => { sub => 'svc-ci-review' });
+my $history = sub {
+    my ($k) = @_;
+    return { model => 'claude-3-5-haiku-20241022', max_tokens => 100, messages => [
+        { role => 'assistant', content => [ { type => 'tool_use', id => 'toolu_1', name => 'deploy',
+                                              input => { $k => $AWS, region => 'eu-west-1' } } ] },
+        { role => 'user', content => [ { type => 'tool_result', tool_use_id => 'toolu_1',
+                                         content => 'deployed' } ] } ] };
+};
+$r = $t->request('POST', '/v1/messages', body => $history->('aws_secret_access_key'),
+                 headers => { Authorization => "Bearer $bot" });
+is($r->{status}, 403, 'software: an AWS secret key as a tool input\'s value under its name: 403');
+is(((AigovTest::json($r) // {})->{error} // {})->{details}{error_code}, 'secrets',
+   'software: by the secrets filter');
+$r = $t->request('POST', '/v1/messages', body => $history->('note'),
+                 headers => { Authorization => "Bearer $bot" });
+is($r->{status}, 200, 'software: the same 40 characters under another name pass');
 $r = ask($dana, 'gpt-4o', 'hi', headers => { 'X-Mock-Answer' => "use $GH for the repo" });
 is($r->{status}, 200, 'software: an answer with a token');
 unlike($r->{body}, qr/qdlm7tOt/, 'software: the token in the answer is masked');

@@ -799,20 +799,86 @@ static void test_key_value_two_words(void **state)
                 "\"metadata\":{\"[REDACTED:BLOCKLIST]\":\"\",\"b\":\"c\"}");
 }
 
-/* The quotes between a key and its value are read: a finding must still
- * take bytes of two texts, as across a space, so one of the quotes and
- * the value alone is none. One that starts in the quotes and runs on into
- * a message after the value (metadata first in the body) is; its mask
- * starts in the value. */
+/* The quotes between a key and its value are read as the model reads
+ * them: a pattern over the quotes and the value finds the value, as it
+ * finds that JSON in a message; one of the quotes alone finds nothing.
+ * One that starts in the quotes and runs on into a message after the
+ * value (metadata first in the body) is found; its mask starts in the
+ * value. */
 static void test_key_value_quotes(void **state)
 {
     (void)state;
-    expect_passes("blocklist", "{\"patterns\":[\"\\\":\\\\s*\\\"neptune\"]}",
+    expect_body("blocklist", "{\"patterns\":[\"\\\":\\\\s*\\\"neptune\"]}", AIGOV_ACTION_REDACT,
+                META("{\"project\":\"neptune\"}"), AIGOV_FILTER_PASS,
+                "\"metadata\":{\"project\":\"[REDACTED:BLOCKLIST]\"}");
+    expect_body("blocklist", "{\"patterns\":[\"\\\":\\\\s*\\\"neptune\"]}", AIGOV_ACTION_BLOCK,
+                IN_TEXT("{\\\"project\\\": \\\"neptune\\\"}"), AIGOV_FILTER_BLOCKED, "");
+    expect_passes("blocklist", "{\"patterns\":[\"\\\":\\\\s*\\\"\"]}",
                   META("{\"project\":\"neptune\"}"));
     expect_body("blocklist", "{\"patterns\":[\"\\\":\\\\s*\\\"neptune\"]}", AIGOV_ACTION_REDACT,
                 "{\"model\":\"m\",\"metadata\":{\"project\":\"nep\"},\"messages\":[" USER("tune now") "]}",
                 AIGOV_FILTER_PASS, "\"metadata\":{\"project\":\"[REDACTED:BLOCKLIST]\"},"
                 "\"messages\":[{\"role\":\"user\",\"content\":\" now\"}]");
+}
+
+#define AWS_SECRET  "spNxnyVmihA/2O76UMFxFkM/R5Kjp1vRt+1fjORS"
+
+/* A finding inside one text whose context is in its neighbour: the
+ * secrets filter finds an AWS secret key by its name and masks the value
+ * only, so a key and its value, or a message ending with the name and the
+ * next holding the key, are found although no finding takes bytes of two
+ * texts. What a text alone holds is counted once. */
+static void test_context_in_the_neighbour(void **state)
+{
+    char *body;
+    size_t count;
+
+    (void)state;
+    expect_body("secrets", NULL, AIGOV_ACTION_BLOCK,
+                META("{\"aws_secret_access_key\":\"" AWS_SECRET "\"}"), AIGOV_FILTER_BLOCKED, "");
+    expect_body("secrets", NULL, AIGOV_ACTION_REDACT,
+                META("{\"aws_secret_access_key\":\"" AWS_SECRET "\",\"region\":\"eu\"}"),
+                AIGOV_FILTER_PASS,
+                "\"metadata\":{\"aws_secret_access_key\":\"[REDACTED:AWS_SECRET_KEY]\",\"region\":\"eu\"}");
+    expect_body("secrets", NULL, AIGOV_ACTION_REDACT,
+                CHAT_WITH(USER("my aws_secret_access_key =") "," USER(AWS_SECRET " thanks"), "\"n\":1"),
+                AIGOV_FILTER_PASS,
+                "{\"role\":\"user\",\"content\":\"my aws_secret_access_key =\"},"
+                "{\"role\":\"user\",\"content\":\"[REDACTED:AWS_SECRET_KEY] thanks\"}");
+    /* the value alone is no finding, nor is it after another key */
+    expect_passes("secrets", NULL, META("{\"region\":\"" AWS_SECRET "\"}"));
+    /* a key and value that are found in one text alone: once, not twice */
+    assert_int_equal(run_plugin_on("secrets", NULL, AIGOV_ACTION_FLAG,
+                                   CHAT_WITH(USER("hi. "), "\"metadata\":{\"k\":\"aws_secret_access_key = "
+                                             AWS_SECRET "\"}"), &body, &count), AIGOV_FILTER_PASS);
+    assert_int_equal(count, 1);
+    free(body);
+    assert_int_equal(run_plugin_on("secrets", NULL, AIGOV_ACTION_FLAG,
+                                   META("{\"aws_secret_access_key\":\"" AWS_SECRET "\"}"),
+                                   &body, &count), AIGOV_FILTER_PASS);
+    assert_int_equal(count, 1);
+    free(body);
+}
+
+/* Where the joined range cuts a text (JOIN_REACH before a join), a word
+ * cut in two is no finding: "supermerger" read from its "merger" is not
+ * the term "merger". The range starts 128 bytes before the text's end,
+ * at each byte of the word in turn. */
+static void test_cut_word_no_finding(void **state)
+{
+    (void)state;
+    for (size_t st = 0; st < 14; st++) {
+        char text[200], chat[600];
+        size_t n = (size_t)snprintf(text, sizeof(text), "x supermerger ");
+
+        /* 128 - (13 - st) more bytes of words after it */
+        for (; n < 128 + st; n++)
+            text[n] = n % 5 == 4 ? ' ' : 'b';
+        text[n] = '\0';
+        snprintf(chat, sizeof(chat), CHAT_WITH("{\"role\":\"user\",\"content\":\"%s\"}" ","
+                 USER("next"), "\"n\":1"), text);
+        expect_passes("blocklist", "{\"terms\":[\"merger\"]}", chat);
+    }
 }
 
 /* Around a key otherwise lies JSON the texts do not hold: not read
@@ -963,6 +1029,8 @@ int main(void)
         cmocka_unit_test(test_across_texts),
         cmocka_unit_test(test_inspected_or_not),
         cmocka_unit_test(test_across_many_texts),
+        cmocka_unit_test(test_context_in_the_neighbour),
+        cmocka_unit_test(test_cut_word_no_finding),
         cmocka_unit_test(test_joined_reads_originals),
         cmocka_unit_test(test_joined_originals_bad_input),
         cmocka_unit_test(test_inspect_json),
