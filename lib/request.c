@@ -1562,7 +1562,9 @@ enum {
     K_SCHEMA,       /* a JSON Schema: parameters, input_schema,
                        output_schema, schema */
     K_FREE,         /* free-form: every key and string text (metadata,
-                       variables, env, attributes, headers, input_examples) */
+                       variables, env, attributes, input_examples) */
+    K_HEADERS,      /* free-form but for the values of credential headers
+                       (an MCP tool's headers: see walk_headers) */
     K_INPUT,        /* "input": free-form when an object (tool_use.input) */
     K_CONTENT,      /* a message's content */
     K_NAME,         /* a message's name */
@@ -1602,7 +1604,7 @@ static const keycls_t key_table[] = {
     KEY("format",             K_CTL),
     KEY("function_call",      K_CALLS),
     KEY("functions",          K_TOOLS),
-    KEY("headers",            K_FREE),
+    KEY("headers",            K_HEADERS),
     KEY("id",                 K_CTL),
     KEY("image_url",          K_URL),
     KEY("include",            K_CTL),
@@ -2122,7 +2124,7 @@ note_unread_file(parse_ctx_t *cx)
     }
 }
 
-enum { W_NORMAL = 0, W_FREE, W_SCHEMA, W_EXEMPT };
+enum { W_NORMAL = 0, W_FREE, W_SCHEMA, W_EXEMPT, W_HEADERS };
 
 /* Where an inline file is: a data: URL under a URL key, base64 "data"
  * beside its media_type, file_data (any type, read when it is text). */
@@ -2225,6 +2227,9 @@ walk_object(parse_ctx_t *cx, uint32_t v, const char *label)
         case K_FREE:
             mode = W_FREE;
             break;
+        case K_HEADERS:
+            mode = IS(cx, val, T_OBJ) ? W_HEADERS : W_FREE;
+            break;
         case K_INPUT:
             if (IS(cx, val, T_OBJ))
                 mode = W_FREE;
@@ -2262,7 +2267,8 @@ walk_object(parse_ctx_t *cx, uint32_t v, const char *label)
             case K_PREDICTION:   l = "prediction"; break;
             case K_STOP:         l = "stop"; break;
             case K_META:         l = "metadata"; break;
-            case K_FREE:         l = "metadata"; break;
+            case K_FREE:
+            case K_HEADERS:      l = "metadata"; break;
             case K_FORMAT:
                 /* response_format, and the Responses API's "text" */
                 l = cx->rq->endpoint == AIGOV_EP_RESPONSES || !str_is(cx, k, "text")
@@ -2342,6 +2348,76 @@ walk_schema(parse_ctx_t *cx, uint32_t v, const char *label)
     return SHAPE_OK;
 }
 
+/*
+ * ---- headers ---------------------------------------------------------------
+ *
+ * "headers" (an MCP tool's, Responses API; the field anywhere, not a key
+ * of a free-form object or a schema) are the HTTP headers the provider
+ * sends to the MCP server: a map whose keys the client chose, free-form
+ * like metadata, but for the credentials in it. The string value of a
+ * header whose name holds, in any ASCII case, "auth", "token",
+ * "secret", "cookie", "apikey", "api-key" or "api_key" (Authorization,
+ * Proxy-Authorization, X-Auth-Token, Cookie, X-Api-Key, ...) is a
+ * credential for that server: the model never reads it, and a mask would
+ * break the call, so it is control like an MCP tool's "authorization". A
+ * wide rule hides nothing more than Authorization alone would: the client
+ * can put any text there. Any other header's value is text (it goes to a
+ * server outside), every name is text, and anything but a string under a
+ * credential name is walked free-form.
+ */
+
+/* Whether s[0..n) holds lit, a lower-case C string, in any ASCII case. */
+static int
+ascii_icontains(const char *s, size_t n, const char *lit)
+{
+    size_t ll = strlen(lit), i;
+
+    for (i = 0; i + ll <= n; i++) {
+        if (aigov_ascii_ieq(s + i, ll, lit))
+            return 1;
+    }
+    return 0;
+}
+
+/* Whether key node k names a credential header; -1 out of memory. */
+static int
+credential_header(const parse_ctx_t *cx, uint32_t k)
+{
+    static const char *const words[] = {
+        "auth", "token", "secret", "cookie", "apikey", "api-key", "api_key", NULL
+    };
+    char        buf[64], *heap;
+    const char *name;
+    size_t      len, i;
+    int         r = 0;
+
+    if ((name = unescaped(cx, k, buf, sizeof(buf), &len, &heap)) == NULL)
+        return -1;
+    for (i = 0; words[i] != NULL && !r; i++)
+        r = ascii_icontains(name, len, words[i]);
+    free(heap);
+    return r;
+}
+
+/* The object of an MCP tool's headers: each name a text, each value
+ * free-form, but a credential header's string. */
+static int
+walk_headers(parse_ctx_t *cx, uint32_t v, const char *label)
+{
+    uint32_t k;
+    int      rc, cred;
+
+    for (k = FIRST(cx, v); k < END(cx, v); k = NEXT(cx, k + 1)) {
+        cred = IS(cx, k + 1, T_STR) ? credential_header(cx, k) : 0;
+        if (cred < 0)
+            return SHAPE_NOMEM;
+        rc = walk_member(cx, label, k, v, cred ? W_EXEMPT : W_FREE, 0);
+        if (rc != SHAPE_OK)
+            return rc;
+    }
+    return SHAPE_OK;
+}
+
 /* Any value: strings become texts unless exempt; containers are walked. */
 static int
 walk(parse_ctx_t *cx, uint32_t v, const char *label, int mode)
@@ -2373,6 +2449,8 @@ walk(parse_ctx_t *cx, uint32_t v, const char *label, int mode)
     case T_OBJ:
         if (mode == W_SCHEMA)
             return walk_schema(cx, v, label);
+        if (mode == W_HEADERS)
+            return walk_headers(cx, v, label);
         if (mode == W_FREE) {
             /* the client chose the keys, and the model reads them */
             for (k = FIRST(cx, v); k < END(cx, v); k = NEXT(cx, k + 1)) {

@@ -66,6 +66,14 @@ const char *aigov_endpoint_name(aigov_endpoint_t ep);
  *                 is text, labelled "url"). Files of text are read: see
  *                 "Inline files" below.
  *   opaque:       signature (thinking), encrypted_content
+ *   credentials:  an MCP server's authorization_token (Anthropic
+ *                 mcp_servers), an MCP tool's authorization (Responses),
+ *                 and in an object "headers" (an MCP tool's; as a field
+ *                 name, not in a free-form object or a schema) the string
+ *                 value of a header whose name holds, in any ASCII case,
+ *                 auth, token, secret, cookie, apikey, api-key or api_key
+ *                 (Authorization, Proxy-Authorization, X-Auth-Token,
+ *                 Cookie, X-Api-Key, ...); the model never reads them
  *   JSON Schema   (under parameters, input_schema, output_schema, schema):
  *                 type, format, $schema, $id, id, contentEncoding,
  *                 contentMediaType. description, title, pattern, enum,
@@ -78,7 +86,9 @@ const char *aigov_endpoint_name(aigov_endpoint_t ep);
  *                 input_examples, and the maps whose keys the caller
  *                 chooses: a local shell call's env, file search results'
  *                 attributes, an MCP tool's headers): every key and every
- *                 string is text, control names included.
+ *                 string is text, control names included (in headers, but
+ *                 the credentials above; anything but a string under a
+ *                 credential header's name is read).
  *
  * The control fields each kind meets in practice (all from the list above):
  *   chat:          model, role, tool_call_id, tool_calls[].id/type,

@@ -488,11 +488,10 @@ static const char *const ref_ctl_keys[] = {
     "search_context_size", "encoding_format", "detail", "format", "ttl",
     "version", "container", "media_type", "mime_type", "signature",
     "encrypted_content", "max_tokens", "max_completion_tokens",
-    "max_output_tokens", NULL
+    "max_output_tokens", "authorization", "authorization_token", NULL
 };
 static const char *const ref_free_keys[] = {
-    "metadata", "variables", "env", "attributes", "headers", "input_examples",
-    NULL
+    "metadata", "variables", "env", "attributes", "input_examples", NULL
 };
 static const char *const ref_schema_keys[] = {
     "parameters", "input_schema", "output_schema", "schema", NULL
@@ -540,7 +539,31 @@ ref_ends(const char *s, const char *suf)
     return l > sl && strcmp(s + l - sl, suf) == 0;
 }
 
-enum { RW_NORMAL, RW_FREE, RW_SCHEMA, RW_EXEMPT };
+enum { RW_NORMAL, RW_FREE, RW_SCHEMA, RW_EXEMPT, RW_HEADERS };
+
+/* A credential header's name (under "headers"): one holding auth, token,
+ * secret, cookie, apikey, api-key or api_key in any ASCII case. */
+static int
+ref_credential(const char *k)
+{
+    static const char *const w[] = {
+        "auth", "token", "secret", "cookie", "apikey", "api-key", "api_key", NULL
+    };
+    char   *low = strdup(k);
+    size_t  i;
+    int     r = 0;
+
+    if (low == NULL)
+        abort();
+    for (i = 0; low[i] != '\0'; i++) {
+        if (low[i] >= 'A' && low[i] <= 'Z')
+            low[i] = (char) (low[i] - 'A' + 'a');
+    }
+    for (i = 0; w[i] != NULL && !r; i++)
+        r = strstr(low, w[i]) != NULL;
+    free(low);
+    return r;
+}
 
 static int ref_walk(ref_req_t *r, aigov_endpoint_t ep, json_t *v,
                     const char *label, int mode, int root);
@@ -634,6 +657,8 @@ ref_object(ref_req_t *r, aigov_endpoint_t ep, json_t *o, const char *label, int 
             }
         } else if (ref_in(k, ref_schema_keys)) {
             mode = RW_SCHEMA;
+        } else if (strcmp(k, "headers") == 0) {
+            mode = json_is_object(v) ? RW_HEADERS : RW_FREE;
         } else if (ref_in(k, ref_free_keys)) {
             mode = RW_FREE;
         } else if (strcmp(k, "input") == 0) {
@@ -697,6 +722,16 @@ ref_walk(ref_req_t *r, aigov_endpoint_t ep, json_t *v, const char *label,
     if (mode == RW_FREE) {
         json_object_foreach(v, k, x) {
             if (ref_add_key(r, label, v, k) || ref_walk(r, ep, x, label, RW_FREE, 0))
+                return -1;
+        }
+        return 0;
+    }
+    if (mode == RW_HEADERS) {
+        /* a credential header's string is control, all else free-form */
+        json_object_foreach(v, k, x) {
+            if (ref_add_key(r, label, v, k)
+                || ref_walk(r, ep, x, label, json_is_string(x) && ref_credential(k)
+                                             ? RW_EXEMPT : RW_FREE, 0))
                 return -1;
         }
         return 0;
@@ -1027,7 +1062,7 @@ ref_check(aigov_endpoint_t ep, const char *body, size_t len, char *why,
 
     for (i = 0; i < rq.ntexts; i += 2) {
         ref_text_t *t = &ref.texts[i];
-        char        kr[sizeof(repl) + 24];
+        char        kr[sizeof(repl) + 32];
         size_t      kl;
 
         if (t->key != NULL) {
@@ -1035,7 +1070,10 @@ ref_check(aigov_endpoint_t ep, const char *body, size_t len, char *why,
              * case has tests of its own) */
             json_t *val = json_incref(json_object_get(t->obj, t->key));
 
-            kl = (size_t) snprintf(kr, sizeof(kr), "%s%zu", repl, i);
+            /* a credential header's name masked stays one, so that its
+             * value reads back as control */
+            kl = (size_t) snprintf(kr, sizeof(kr), "%s%zu%s", repl, i,
+                                   ref_credential(t->key) ? "-auth" : "");
             if (aigov_request_set_text(&rq, i, kr, kl) != 0)
                 REF_FAIL("set_text %zu refused", i);
             json_object_del(t->obj, t->key);

@@ -1297,6 +1297,7 @@ gen_value(gen_t *g, int depth)
                 "content", "required", "enum", "refusal", "tool_calls",
                 "function_call", "image_url", "t\\u0079pe", "file_data",
                 "env", "media_type", "$ref", "dependentRequired", "x-note",
+                "headers", "Authorization", "X-\\u0041pi-Key",
             };
             unsigned base = pick(g, sizeof(names) / sizeof(names[0]));
             int named = pick(g, 2);
@@ -1810,6 +1811,13 @@ static const field_case_t field_cases[] = {
     /* credentials for an MCP server, which the model never reads */
     { AIGOV_EP_MESSAGES, NULL, "{'model':'c','max_tokens':5,'messages':[],'mcp_servers':[{'type':'url','url':'https://x','name':'s','authorization_token':'SECRET'}]}" },
     { AIGOV_EP_RESPONSES, NULL, "{'model':'m','input':'a','tools':[{'type':'mcp','server_label':'s','server_url':'https://x','authorization':'SECRET'}]}" },
+    /* and a credential header's value, whatever the name's case */
+    { AIGOV_EP_RESPONSES, NULL, "{'model':'m','input':'a','tools':[{'type':'mcp','server_label':'s','server_url':'https://x','headers':{'Authorization':'Bearer SECRET'}}]}" },
+    { AIGOV_EP_RESPONSES, NULL, "{'model':'m','input':'a','tools':[{'type':'mcp','server_label':'s','server_url':'https://x','headers':{'authorization':'Bearer SECRET','AUTHORIZATION':'Bearer SECRET'}}]}" },
+    { AIGOV_EP_RESPONSES, NULL, "{'model':'m','input':'a','tools':[{'type':'mcp','server_label':'s','server_url':'https://x','headers':{'Proxy-Authorization':'Basic SECRET','Cookie':'sid=SECRET','X-Auth-Token':'SECRET'}}]}" },
+    { AIGOV_EP_RESPONSES, NULL, "{'model':'m','input':'a','tools':[{'type':'mcp','server_label':'s','server_url':'https://x','headers':{'x-api-key':'SECRET','Api-Key':'SECRET','X-APIKEY':'SECRET','x_api_key':'SECRET'}}]}" },
+    { AIGOV_EP_RESPONSES, NULL, "{'model':'m','input':'a','tools':[{'type':'mcp','server_label':'s','server_url':'https://x','headers':{'X-Client-Secret':'SECRET','PRIVATE-TOKEN':'SECRET','\\u0041uthorization':'Bearer SECRET'}}]}" },
+    { AIGOV_EP_CHAT, NULL, "{'model':'m','messages':[],'headers':{'Authorization':'Bearer SECRET'}}" },
     /* OpenAI Responses */
     { AIGOV_EP_RESPONSES, "instructions", "{'model':'m','instructions':'SECRET','input':'hi'}" },
     { AIGOV_EP_RESPONSES, "user", "{'model':'m','input':'SECRET'}" },
@@ -1832,6 +1840,20 @@ static const field_case_t field_cases[] = {
     { AIGOV_EP_RESPONSES, "tool_call", "{'model':'m','input':[{'type':'local_shell_call','id':'ls','call_id':'c','status':'completed','action':{'type':'exec','command':['env'],'env':{'SECRET':'1'}}}]}" },
     { AIGOV_EP_RESPONSES, "tool_call", "{'model':'m','input':[{'type':'file_search_call','id':'fs','status':'completed','queries':['q'],'results':[{'file_id':'f','attributes':{'format':'SECRET'}}]}]}" },
     { AIGOV_EP_RESPONSES, "tool_definition", "{'model':'m','input':'a','tools':[{'type':'mcp','server_label':'s','server_url':'https://x','headers':{'type':'SECRET'}}]}" },
+    /* an MCP tool's headers: every name, and the value of any header that
+     * is no credential, are text; a credential's container is read */
+    { AIGOV_EP_RESPONSES, "tool_definition", "{'model':'m','input':'a','tools':[{'type':'mcp','server_label':'s','server_url':'https://x','headers':{'Authorization':'Bearer t','X-Note':'some SECRET text'}}]}" },
+    { AIGOV_EP_RESPONSES, "tool_definition", "{'model':'m','input':'a','tools':[{'type':'mcp','server_label':'s','server_url':'https://x','headers':{'X-SECRET-Authorization':'Bearer t'}}]}" },
+    { AIGOV_EP_RESPONSES, "tool_definition", "{'model':'m','input':'a','tools':[{'type':'mcp','server_label':'s','server_url':'https://x','headers':{'Authorization':{'scheme':'SECRET'}}}]}" },
+    { AIGOV_EP_RESPONSES, "tool_definition", "{'model':'m','input':'a','tools':[{'type':'mcp','server_label':'s','server_url':'https://x','headers':{'Cookie':['SECRET']}}]}" },
+    { AIGOV_EP_RESPONSES, "tool_definition", "{'model':'m','input':'a','tools':[{'type':'mcp','server_label':'s','server_url':'https://x','headers':{'X-Meta':{'Authorization':'SECRET'}}}]}" },
+    { AIGOV_EP_RESPONSES, "tool_definition", "{'model':'m','input':'a','tools':[{'type':'mcp','server_label':'s','server_url':'https://x','headers':'Authorization: Bearer SECRET'}]}" },
+    /* "headers" in a free-form object or a schema is data like the rest */
+    { AIGOV_EP_CHAT, "metadata", "{'model':'m','messages':[],'metadata':{'headers':{'Authorization':'Bearer SECRET'}}}" },
+    { AIGOV_EP_MESSAGES, "tool_call", "{'model':'c','max_tokens':5,'messages':[{'role':'assistant','content':[{'type':'tool_use','id':'t','name':'fetch','input':{'url':'https://x','headers':{'Authorization':'Bearer SECRET'}}}]}]}" },
+    { AIGOV_EP_MESSAGES, "tool_definition", "{'model':'c','max_tokens':5,'messages':[],'tools':[{'name':'fetch','input_schema':{'type':'object','properties':{'headers':{'type':'object','default':{'Authorization':'Bearer SECRET'}}}}}]}" },
+    /* other maps keep no credential names: env is the model's to read */
+    { AIGOV_EP_RESPONSES, "tool_call", "{'model':'m','input':[{'type':'local_shell_call','id':'ls','call_id':'c','status':'completed','action':{'type':'exec','command':['env'],'env':{'API_TOKEN':'SECRET'}}}]}" },
     { AIGOV_EP_RESPONSES, "metadata", "{'model':'m','input':'a','safety_identifier':'SECRET'}" },
 
     /* control fields: SECRET is never a text */
@@ -2598,6 +2620,32 @@ test_key_value_pairs(void **state)
         "f|proj:|=ect neptune|n:|two");
 }
 
+/* An MCP tool's headers: every name is a text; a credential header's
+ * string value is not, any other value is (paired with its name), and
+ * what is not a string under a credential name is read free-form. */
+static void
+test_mcp_headers(void **state)
+{
+    (void) state;
+    expect_pairs(AIGOV_EP_RESPONSES,
+        "{\"model\":\"m\",\"input\":\"hi\",\"tools\":[{\"type\":\"mcp\","
+        "\"server_label\":\"gh\",\"server_url\":\"https://x\",\"headers\":{"
+        "\"Authorization\":\"Bearer t1\",\"X-Note\":\"some text\",\"x-api-key\":\"t2\","
+        "\"PROXY-AUTHORIZATION\":\"Basic t3\",\"\\u0043ookie\":\"sid=t4\","
+        "\"X-Vault-Token\":\"t5\",\"X-Meta\":{\"Authorization\":\"nested\"},"
+        "\"X-Auth\":[\"listed\",{\"a\":\"b\"}],\"X-Count\":3,\"X-Tail\":\"end\"}}]}",
+        "hi|gh|https://x|Authorization:|X-Note:|=some text|x-api-key:|PROXY-AUTHORIZATION:|"
+        "Cookie:|X-Vault-Token:|X-Meta:|Authorization:|=nested|X-Auth:|listed|a:|=b|"
+        "X-Count:|X-Tail:|=end");
+    /* "headers" that is no object is free-form as a whole; inside a
+     * free-form object it is data, a credential name there included */
+    expect_pairs(AIGOV_EP_RESPONSES,
+        "{\"model\":\"m\",\"input\":\"hi\",\"tools\":[{\"type\":\"mcp\","
+        "\"headers\":[\"Authorization: Bearer t1\"]}],"
+        "\"metadata\":{\"headers\":{\"Authorization\":\"Bearer t2\"}}}",
+        "hi|Authorization: Bearer t1|headers:|Authorization:|=Bearer t2");
+}
+
 static void
 test_object_keys(void **state)
 {
@@ -2762,6 +2810,7 @@ main(void)
         cmocka_unit_test(test_inline_files),
         cmocka_unit_test(test_object_keys),
         cmocka_unit_test(test_key_value_pairs),
+        cmocka_unit_test(test_mcp_headers),
         cmocka_unit_test(test_tool_descriptions),
         cmocka_unit_test(test_inspect_by_default),
         cmocka_unit_test(test_inspect_hostile),
