@@ -2356,7 +2356,7 @@ walk_schema(parse_ctx_t *cx, uint32_t v, const char *label)
  * sends to the MCP server: a map whose keys the client chose, free-form
  * like metadata, but for the credentials in it. The string value of a
  * header whose name holds, in any ASCII case, "auth", "token",
- * "secret", "cookie", "apikey", "api-key" or "api_key" (Authorization,
+ * "secret", "cookie" or "key" (Authorization,
  * Proxy-Authorization, X-Auth-Token, Cookie, X-Api-Key, ...) is a
  * credential for that server: the model never reads it, and a mask would
  * break the call, so it is control like an MCP tool's "authorization". A
@@ -2384,7 +2384,7 @@ static int
 credential_header(const parse_ctx_t *cx, uint32_t k)
 {
     static const char *const words[] = {
-        "auth", "token", "secret", "cookie", "apikey", "api-key", "api_key", NULL
+        "auth", "token", "secret", "cookie", "key", NULL
     };
     char        buf[64], *heap;
     const char *name;

@@ -71,7 +71,7 @@ const char *aigov_endpoint_name(aigov_endpoint_t ep);
  *                 and in an object "headers" (an MCP tool's; as a field
  *                 name, not in a free-form object or a schema) the string
  *                 value of a header whose name holds, in any ASCII case,
- *                 auth, token, secret, cookie, apikey, api-key or api_key
+ *                 auth, token, secret, cookie or key
  *                 (Authorization, Proxy-Authorization, X-Auth-Token,
  *                 Cookie, X-Api-Key, ...); the model never reads them
  *   JSON Schema   (under parameters, input_schema, output_schema, schema):

@@ -542,12 +542,12 @@ ref_ends(const char *s, const char *suf)
 enum { RW_NORMAL, RW_FREE, RW_SCHEMA, RW_EXEMPT, RW_HEADERS };
 
 /* A credential header's name (under "headers"): one holding auth, token,
- * secret, cookie, apikey, api-key or api_key in any ASCII case. */
+ * secret, cookie or key in any ASCII case. */
 static int
 ref_credential(const char *k)
 {
     static const char *const w[] = {
-        "auth", "token", "secret", "cookie", "apikey", "api-key", "api_key", NULL
+        "auth", "token", "secret", "cookie", "key", NULL
     };
     char   *low = strdup(k);
     size_t  i;

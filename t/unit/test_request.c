@@ -1815,7 +1815,7 @@ static const field_case_t field_cases[] = {
     { AIGOV_EP_RESPONSES, NULL, "{'model':'m','input':'a','tools':[{'type':'mcp','server_label':'s','server_url':'https://x','headers':{'Authorization':'Bearer SECRET'}}]}" },
     { AIGOV_EP_RESPONSES, NULL, "{'model':'m','input':'a','tools':[{'type':'mcp','server_label':'s','server_url':'https://x','headers':{'authorization':'Bearer SECRET','AUTHORIZATION':'Bearer SECRET'}}]}" },
     { AIGOV_EP_RESPONSES, NULL, "{'model':'m','input':'a','tools':[{'type':'mcp','server_label':'s','server_url':'https://x','headers':{'Proxy-Authorization':'Basic SECRET','Cookie':'sid=SECRET','X-Auth-Token':'SECRET'}}]}" },
-    { AIGOV_EP_RESPONSES, NULL, "{'model':'m','input':'a','tools':[{'type':'mcp','server_label':'s','server_url':'https://x','headers':{'x-api-key':'SECRET','Api-Key':'SECRET','X-APIKEY':'SECRET','x_api_key':'SECRET'}}]}" },
+    { AIGOV_EP_RESPONSES, NULL, "{'model':'m','input':'a','tools':[{'type':'mcp','server_label':'s','server_url':'https://x','headers':{'x-api-key':'SECRET','Api-Key':'SECRET','X-APIKEY':'SECRET','x_api_key':'SECRET','Ocp-Apim-Subscription-Key':'SECRET'}}]}" },
     { AIGOV_EP_RESPONSES, NULL, "{'model':'m','input':'a','tools':[{'type':'mcp','server_label':'s','server_url':'https://x','headers':{'X-Client-Secret':'SECRET','PRIVATE-TOKEN':'SECRET','\\u0041uthorization':'Bearer SECRET'}}]}" },
     { AIGOV_EP_CHAT, NULL, "{'model':'m','messages':[],'headers':{'Authorization':'Bearer SECRET'}}" },
     /* OpenAI Responses */
