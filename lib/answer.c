@@ -85,6 +85,7 @@ typedef struct {
     size_t          exp_s, exp_e;   /* from where, to where */
     size_t          late_end;       /* end of the last match counted late */
     int             json;           /* JSON text: tool-call arguments */
+    int             lp;             /* a list of logprobs tokens */
     /* Joined parts (answer.h): a part of the answer text that an SDK runs
      * together with the part before opens its window with the end of that
      * part's (seed bytes, which are offsets 0 to seed; its own text
@@ -730,8 +731,9 @@ done:
 /* Characters of text in JSON an answer nobody filters, for the estimate
  * when no usage comes: the string values whose key is not a control
  * field (only "delta" values with deltas_only: Responses streams repeat
- * their texts in other events). Escapes count as one character each;
- * no JSON is built. */
+ * their texts in other events), nor a logprobs token's ("token", legacy
+ * "tokens"): those spell the text again, or alternatives never written.
+ * Escapes count as one character each; no JSON is built. */
 static void count_text_fast(aigov_answer_t *a, const char *s, size_t len, int deltas_only)
 {
     const char *p = s, *end = s + len, *q, *ks = NULL, *v;
@@ -762,7 +764,9 @@ static void count_text_fast(aigov_answer_t *a, const char *s, size_t len, int de
             kn = (size_t)(q - v);
             continue;
         }
-        if (ks != NULL && (deltas_only ? key_cmp(ks, kn, "delta") == 0 : !is_control(ks, kn)))
+        if (ks != NULL && (deltas_only ? key_cmp(ks, kn, "delta") == 0
+                                       : !is_control(ks, kn) && key_cmp(ks, kn, "token") != 0
+                                         && key_cmp(ks, kn, "tokens") != 0))
             a->text_chars += n;
     }
 }
@@ -1564,8 +1568,9 @@ static int filter_pieces(aigov_answer_t *a, pieces_t *p, int counted, int *chang
 /* One list of logprobs tokens (v[0..n), in order) through every filter,
  * joined as the client joins them: a term cut across tokens is one text
  * there. A mask is written into each token it covers, the label in the
- * first. 1 when blocked, 0, -1. */
-static int filter_seq(aigov_answer_t *a, cpiece_t *v, size_t n, int counted, int *changed)
+ * first. What is found is noted but not counted: the list spells the
+ * answer's text, where it was counted. 1 when blocked, 0, -1. */
+static int filter_seq(aigov_answer_t *a, cpiece_t *v, size_t n, int *changed)
 {
     size_t fi, i, k, total, rn, count, *off = malloc((n + 1) * sizeof(*off));
     char *text = NULL, *red;
@@ -1617,8 +1622,7 @@ static int filter_seq(aigov_answer_t *a, cpiece_t *v, size_t n, int counted, int
             *changed = 1;
             aigov_masks_free(&m);
         }
-        if (aigov_outcome_note(&a->outcome, rf->name, AIGOV_STAGE_RESPONSE, verdict,
-                               counted ? count : 0) != 0)
+        if (aigov_outcome_note(&a->outcome, rf->name, AIGOV_STAGE_RESPONSE, verdict, 0) != 0)
             goto done;
     }
     rc = 0;
@@ -1632,7 +1636,9 @@ done:
  * position exclude each other and are ordered by probability: joined
  * they would make texts nobody reads), then each list as one text. The
  * alternatives go first, so that a list's masks have the last word at
- * their positions (lp_wrote). 1 when blocked, 0, -1. */
+ * their positions (lp_wrote). A list spells the answer's text again, so
+ * what is found there is not counted twice; an alternative is a text of
+ * its own. 1 when blocked, 0, -1. */
 static int filter_logprobs(aigov_answer_t *a, lp_t *lp, int counted, int *changed)
 {
     size_t i, j;
@@ -1645,7 +1651,7 @@ static int filter_logprobs(aigov_answer_t *a, lp_t *lp, int counted, int *change
     for (i = 0; i < lp->tok.n; i = j) {
         for (j = i + 1; j < lp->tok.n && strcmp(lp->tok.v[j].key, lp->tok.v[i].key) == 0; j++)
             ;
-        if ((rc = filter_seq(a, lp->tok.v + i, j - i, counted, changed)) != 0)
+        if ((rc = filter_seq(a, lp->tok.v + i, j - i, changed)) != 0)
             return rc;
     }
     return 0;
@@ -1658,9 +1664,10 @@ static int filter_logprobs(aigov_answer_t *a, lp_t *lp, int counted, int *change
 typedef struct {
     json_t  *obj;
     char    *key;
+    int      lp;        /* a legacy logprobs token: not counted again */
 } okey_t;
 
-static int keys_walk(json_t *v, int opaque, okey_t **k, size_t *n, size_t *cap)
+static int keys_walk(json_t *v, int opaque, int lp, okey_t **k, size_t *n, size_t *cap)
 {
     const char *key;
     json_t *c;
@@ -1668,7 +1675,7 @@ static int keys_walk(json_t *v, int opaque, okey_t **k, size_t *n, size_t *cap)
 
     if (json_is_array(v)) {
         json_array_foreach(v, i, c)
-            if (keys_walk(c, opaque, k, n, cap) != 0)
+            if (keys_walk(c, opaque, lp, k, n, cap) != 0)
                 return -1;
         return 0;
     }
@@ -1689,17 +1696,18 @@ static int keys_walk(json_t *v, int opaque, okey_t **k, size_t *n, size_t *cap)
                 *cap = nc;
             }
             (*k)[*n].obj = v;
+            (*k)[*n].lp = lp;
             if (((*k)[*n].key = strdup(key)) == NULL)
                 return -1;
             (*n)++;
         }
-        if (keys_walk(c, opaque || is_opaque(key, kl), k, n, cap) != 0)
+        if (keys_walk(c, opaque || is_opaque(key, kl), lp, k, n, cap) != 0)
             return -1;
         /* legacy completions' logprobs: the keys of top_logprobs' maps
          * are tokens (walk_logprobs) */
         if (!opaque && kl == 8 && memcmp(key, "logprobs", 8) == 0
             && json_is_array(json_object_get(c, "tokens"))
-            && keys_walk(json_object_get(c, "top_logprobs"), 1, k, n, cap) != 0)
+            && keys_walk(json_object_get(c, "top_logprobs"), 1, 1, k, n, cap) != 0)
             return -1;
     }
     return 0;
@@ -1713,7 +1721,7 @@ static int filter_keys(aigov_answer_t *a, json_t *root, int counted, int *change
     size_t n = 0, cap = 0, i;
     int rc = -1, kchanged = 0;
 
-    if (keys_walk(root, 0, &k, &n, &cap) != 0)
+    if (keys_walk(root, 0, 0, &k, &n, &cap) != 0)
         goto done;
     if (n == 0) {
         rc = 0;
@@ -1729,7 +1737,9 @@ static int filter_keys(aigov_answer_t *a, json_t *root, int counted, int *change
     }
     if (counted)
         for (i = 0; i < p.n; i++)
-            a->text_chars += chars_of(json_string_value(p.v[i].v), json_string_length(p.v[i].v));
+            if (!k[i].lp)
+                a->text_chars += chars_of(json_string_value(p.v[i].v),
+                                          json_string_length(p.v[i].v));
     rc = filter_pieces(a, &p, counted, &kchanged);
     for (i = 0; rc == 0 && kchanged && i < p.n; i++) {
         const char *nk = json_string_value(p.v[i].v);
@@ -3178,8 +3188,9 @@ static int inspect_window(aigov_answer_t *a, chan_t *c, size_t prev_total)
                 count = r->flagged ? 0 : 1;
                 r->flagged = 1;
             }
+            /* a list of logprobs tokens spells the text again */
             if (aigov_outcome_note(&a->outcome, r->name, AIGOV_STAGE_RESPONSE,
-                                   verdict, count) != 0)
+                                   verdict, c->lp ? 0 : count) != 0)
                 return -1;
         }
     }
@@ -3200,7 +3211,6 @@ static int chan_append(aigov_answer_t *a, size_t k, const char *s, size_t n,
     memcpy(c->win + c->wlen, s, n);
     c->wlen += n;
     *end = chan_total(c);
-    a->text_chars += chars_of(s, n);
     if (c->join && n > 0) {
         a->last_join = (long)k;
         a->last_join_order = c->order;
@@ -3300,6 +3310,7 @@ static int take_text(aigov_answer_t *a, const aigov_sse_event_t *ev, json_t *roo
         if (k < 0)
             return -1;
         a->ch[k].json |= p->v[i].json;
+        a->ch[k].lp |= p->v[i].lp != LP_NONE;
         h->p[i].v = p->v[i].v;
         h->p[i].chan = (unsigned)k;
         h->p[i].lp = p->v[i].lp;
@@ -3308,6 +3319,10 @@ static int take_text(aigov_answer_t *a, const aigov_sse_event_t *ev, json_t *roo
         if (chan_append(a, (size_t)k, json_string_value(p->v[i].v),
                         json_string_length(p->v[i].v), &h->p[i].start, &h->p[i].end) != 0)
             return -1;
+        /* a logprobs token spells the text again (or an alternative) */
+        if (p->v[i].lp == LP_NONE)
+            a->text_chars += chars_of(json_string_value(p->v[i].v),
+                                      json_string_length(p->v[i].v));
     }
     rc = inspect_pieces(a, h->p, h->np);
     *blocked = rc > 0;

@@ -1601,6 +1601,132 @@ static void test_channels(void **state)
     fx_free(&fx);
 }
 
+/* The estimate counts the answer's text once: the tokens of its logprobs
+ * (and their alternatives) spell the same text again, or texts never
+ * written. Streamed and whole, chat and legacy completions, by each reader
+ * (the count without filters, fast, jansson). */
+static void test_estimate_without_logprobs(void **state)
+{
+    static const char *const streams[] = {
+        /* chat: "abcdefgh" in two chunks, each with its token and one
+         * alternative */
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"abcd\"},\"logprobs\":{\"content\":"
+        "[{\"token\":\"abcd\",\"logprob\":-0.1,\"bytes\":[97,98,99,100],\"top_logprobs\":"
+        "[{\"token\":\"wxyz\",\"logprob\":-2,\"bytes\":[119,120,121,122]}]}]}}]}\n\n"
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"efgh\"},\"logprobs\":{\"content\":"
+        "[{\"token\":\"efgh\",\"logprob\":-0.1,\"bytes\":[101,102,103,104],\"top_logprobs\":"
+        "[{\"token\":\"stuv\",\"logprob\":-2,\"bytes\":[115,116,117,118]}]}]}}]}\n\n"
+        "data: [DONE]\n\n",
+        /* legacy completions */
+        "data: {\"choices\":[{\"index\":0,\"text\":\"abcd\",\"logprobs\":{\"tokens\":[\"ab\",\"cd\"],"
+        "\"token_logprobs\":[-0.1,-0.2],\"top_logprobs\":[{\"ab\":-0.1,\"xy\":-3},{\"cd\":-0.2}],"
+        "\"text_offset\":[0,2]}}]}\n\n"
+        "data: {\"choices\":[{\"index\":0,\"text\":\"efgh\",\"logprobs\":{\"tokens\":[\"efgh\"],"
+        "\"token_logprobs\":[-0.1],\"top_logprobs\":[{\"efgh\":-0.1}],\"text_offset\":[4]}}]}\n\n"
+        "data: [DONE]\n\n",
+    };
+    static const char *const wholes[] = {
+        "{\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"abcdefgh\"},"
+        "\"logprobs\":{\"content\":[{\"token\":\"abcd\",\"logprob\":-0.1,\"bytes\":[97,98,99,100],"
+        "\"top_logprobs\":[{\"token\":\"wxyz\",\"logprob\":-2,\"bytes\":[119,120,121,122]}]},"
+        "{\"token\":\"efgh\",\"logprob\":-0.1,\"bytes\":[101,102,103,104],\"top_logprobs\":[]}]}}]}",
+        "{\"choices\":[{\"index\":0,\"text\":\"abcdefgh\",\"logprobs\":{\"tokens\":[\"abcd\",\"efgh\"],"
+        "\"token_logprobs\":[-0.1,-0.2],\"top_logprobs\":[{\"abcd\":-0.1,\"wxyz\":-3},{\"efgh\":-0.2}],"
+        "\"text_offset\":[0,4]}}]}",
+    };
+    static const aigov_endpoint_t eps[] = { AIGOV_EP_CHAT, AIGOV_EP_COMPLETIONS };
+    fx_t fx;
+    int k, mode;
+
+    (void)state;
+    fx_init(&fx, "spy", "{\"match\":\"zzz\"}", AIGOV_ACTION_REDACT);
+    for (k = 0; k < 2; k++) {
+        for (mode = 0; mode < 3; mode++) {
+            aigov_answer_t *a = aigov_answer_new(eps[k], 1, mode ? &fx.f : NULL, mode ? 1 : 0, 0);
+            buf_t out = { 0 };
+            long long p, c;
+
+            aigov_answer_set_fast(a, mode == 1);
+            feed_all(a, streams[k], strlen(streams[k]), 11, &out);
+            assert_int_equal(aigov_answer_tokens(a, 7, &p, &c), 1);
+            if (aigov_answer_text_chars(a) != 8)
+                fail_msg("stream %d, mode %d: %lld characters, not 8", k, mode,
+                         aigov_answer_text_chars(a));
+            free(out.s);
+            aigov_answer_free(a);
+
+            a = aigov_answer_new(eps[k], 0, mode ? &fx.f : NULL, mode ? 1 : 0, 0);
+            aigov_answer_set_fast(a, mode == 1);
+            assert_int_equal(aigov_answer_json(a, wholes[k], strlen(wholes[k])), 0);
+            if (aigov_answer_text_chars(a) != 8)
+                fail_msg("whole %d, mode %d: %lld characters, not 8", k, mode,
+                         aigov_answer_text_chars(a));
+            aigov_answer_free(a);
+        }
+    }
+    fx_free(&fx);
+}
+
+/* A redaction is counted where the text is: its logprobs tokens, masked
+ * along, spell the same address again and add nothing to the count. An
+ * address only an alternative holds is a finding of its own. */
+static void test_logprobs_masks_not_counted_twice(void **state)
+{
+    static const char *const whole =
+        "{\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"mail bob@example.org\"},"
+        "\"logprobs\":{\"content\":[{\"token\":\"mail\",\"logprob\":-0.1,\"bytes\":null,\"top_logprobs\":[]},"
+        "{\"token\":\" bob\",\"logprob\":-0.1,\"bytes\":null,\"top_logprobs\":[]},"
+        "{\"token\":\"@example\",\"logprob\":-0.1,\"bytes\":null,\"top_logprobs\":[]},"
+        "{\"token\":\".org\",\"logprob\":-0.1,\"bytes\":null,\"top_logprobs\":"
+        "[{\"token\":\".org\",\"logprob\":-0.1,\"bytes\":null},"
+        "{\"token\":\" or eve@example.net\",\"logprob\":-9,\"bytes\":null}]}]}}]}";
+    static const char *const stream =
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"mail bob\"},\"logprobs\":{\"content\":"
+        "[{\"token\":\"mail\",\"logprob\":-0.1,\"bytes\":null,\"top_logprobs\":[]},"
+        "{\"token\":\" bob\",\"logprob\":-0.1,\"bytes\":null,\"top_logprobs\":[]}]}}]}\n\n"
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"@example.org\"},\"logprobs\":{\"content\":"
+        "[{\"token\":\"@example\",\"logprob\":-0.1,\"bytes\":null,\"top_logprobs\":[]},"
+        "{\"token\":\".org\",\"logprob\":-0.1,\"bytes\":null,\"top_logprobs\":"
+        "[{\"token\":\" or eve@example.net\",\"logprob\":-9,\"bytes\":null}]}]}}]}\n\n"
+        "data: [DONE]\n\n";
+    fx_t fx;
+    int fast;
+
+    (void)state;
+    fx_init(&fx, "pii", "{\"types\":[\"email\"]}", AIGOV_ACTION_REDACT);
+    for (fast = 0; fast < 2; fast++) {
+        aigov_answer_t *a = aigov_answer_new(AIGOV_EP_CHAT, 0, &fx.f, 1, 0);
+        const aigov_filter_outcome_t *o;
+        buf_t out = { 0 };
+
+        aigov_answer_set_fast(a, fast);
+        assert_int_equal(aigov_answer_json(a, whole, strlen(whole)), 0);
+        drain(a, &out);
+        assert_null(strstr(out.s, "bob"));
+        assert_null(strstr(out.s, "eve@"));
+        o = aigov_answer_outcome(a);
+        assert_string_equal(o->records[0].verdict, "redact");
+        if (o->records[0].count != 2)
+            fail_msg("whole, fast %d: %zu redactions, not 2", fast, o->records[0].count);
+        free(out.s);
+        aigov_answer_free(a);
+
+        a = aigov_answer_new(AIGOV_EP_CHAT, 1, &fx.f, 1, 0);
+        memset(&out, 0, sizeof(out));
+        aigov_answer_set_fast(a, fast);
+        feed_all(a, stream, strlen(stream), 13, &out);
+        assert_null(strstr(out.s, "bob"));
+        assert_null(strstr(out.s, "eve@"));
+        o = aigov_answer_outcome(a);
+        assert_string_equal(o->records[0].verdict, "redact");
+        if (o->records[0].count != 2)
+            fail_msg("stream, fast %d: %zu redactions, not 2", fast, o->records[0].count);
+        free(out.s);
+        aigov_answer_free(a);
+    }
+    fx_free(&fx);
+}
+
 /* hide_usage drops the usage-only chunk, filtered or not, and nothing else. */
 static void test_hide_usage(void **state)
 {
@@ -3189,6 +3315,8 @@ int main(void)
         cmocka_unit_test(test_channels),
         cmocka_unit_test(test_hide_usage),
         cmocka_unit_test(test_estimate),
+        cmocka_unit_test(test_estimate_without_logprobs),
+        cmocka_unit_test(test_logprobs_masks_not_counted_twice),
         cmocka_unit_test(test_block_shapes),
         cmocka_unit_test(test_kind_by_bytes),
         cmocka_unit_test(test_logprobs_whole),
