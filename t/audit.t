@@ -226,6 +226,7 @@ if (!$pid) {
          '--data-binary', "\@$d/body.json",
          'http://127.0.0.1:' . $t->port . '/v1/chat/completions?n=[1-20000]';
 }
+AigovTest::guard($pid);
 sleep 1;
 my @workers = $t->workers;
 kill 'KILL', $workers[0] if @workers;

@@ -56,6 +56,7 @@ if (!$idp_pid) {
     }
     exit 0;
 }
+AigovTest::guard($idp_pid);
 close $srv;
 END { my $rc = $?; AigovTest::stop_pid($idp_pid, "KILL") if $idp_pid; $? = $rc }
 sub idp_hits {

@@ -215,6 +215,7 @@ SKIP: {
         exec '/usr/bin/prometheus', "--config.file=$d/prometheus.yml", "--storage.tsdb.path=$d/prom",
              "--web.listen-address=127.0.0.1:$pport" or exit 127;
     }
+    AigovTest::guard($pid);
     my $got;
     my $http = HTTP::Tiny->new(timeout => 5);
     my $end = time + 60;

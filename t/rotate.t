@@ -74,6 +74,7 @@ if (!$pid) {
          '--data-binary', "\@$d/body.json",
          'http://127.0.0.1:' . $t->port . '/v1/chat/completions?n=[1-1000000]';
 }
+AigovTest::guard($pid);
 my $rotations = 5;
 for my $i (1 .. $rotations) {
     sleep 0.6;

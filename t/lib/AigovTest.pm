@@ -3,8 +3,8 @@ package AigovTest;
 # A small harness in the spirit of nginx's own test suite: each test file
 # writes a config, starts Debian's nginx with the built module and the mock
 # model API on free loopback ports, talks HTTP, and stops what it started
-# (by pid, also when the test dies). Logs are kept under build/t/ for
-# reading when a test fails.
+# (by pid, also when the test dies or is killed). Logs are kept under
+# build/t/ for reading when a test fails.
 
 use strict;
 use warnings;
@@ -88,6 +88,7 @@ sub start_mock {
              '--pidfile', $pidfile or die "exec mock: $!";
     }
     $self->{pids}{mock} = $pid;
+    guard($pid);
     wait_port($self->{mock_port}) or die "mock did not start on $self->{mock_port}";
     return $self;
 }
@@ -190,10 +191,38 @@ sub start_nginx {
     my $out = `$NGINX -p $self->{dir} -c $self->{dir}/nginx.conf 2>&1`;
     die "nginx did not start:\n$out" if $?;
     my $pid = $self->read_pid;
-    die "nginx wrote no pid file:\n$out" unless $pid;
+    unless ($pid) {
+        # It may have daemonized all the same, late or without its pid
+        # file: it is nobody's child, so none but this would stop it.
+        stop_pid($_, 'TERM') for nginx_masters($self->{dir});
+        die "nginx wrote no pid file:\n$out";
+    }
     $self->{pids}{nginx} = $pid;
-    wait_port($self->{port}) or die "nginx not listening on $self->{port}";
+    guard($pid);
+    unless (wait_port($self->{port})) {
+        $self->stop_nginx;
+        die "nginx not listening on $self->{port}";
+    }
     return $self;
+}
+
+# The nginx masters started on the configuration in $dir, read from /proc
+# (the master's title keeps its command line).
+sub nginx_masters {
+    my ($dir) = @_;
+    opendir my $dh, '/proc' or return;
+    my @m;
+    for my $pid (grep { /^\d+$/ } readdir $dh) {
+        open my $f, '<', "/proc/$pid/cmdline" or next;
+        my $cmd = <$f> // '';
+        close $f;
+        $cmd =~ tr/\0/ /;
+        # before it sets its title, the master's command line is still
+        # the one it was started with
+        push @m, $pid if $cmd =~ / -c \Q$dir\E\/nginx\.conf( |$)/ && $cmd !~ /worker process/;
+    }
+    closedir $dh;
+    return @m;
 }
 
 sub read_pid {
@@ -232,11 +261,125 @@ sub stop_pid {
     kill $sig // 'TERM', $pid;
     for (1 .. 100) {
         my $r = waitpid($pid, WNOHANG);
-        return if $r == $pid || ($r == -1 && !kill 0, $pid);
+        if ($r == $pid || ($r == -1 && !kill 0, $pid)) {
+            unguard($pid);
+            return;
+        }
         sleep 0.05;
     }
+    # nginx's workers outlive a master killed with KILL; the master first,
+    # so that it forks no new ones
+    my @kids = children($pid);
     kill 'KILL', $pid;
+    kill 'KILL', @kids;
     waitpid($pid, 0);
+    unguard($pid);
+}
+
+# A test that ends without its END block or signal handlers running
+# (SIGKILL, from a timeout or by hand; a signal Perl does not catch) leaves
+# its servers running: nginx has daemonized and the mock, redis-server and
+# the like are reparented. So the first server a test process starts also
+# starts a guardian: in a session of its own (a signal to the test's
+# process group does not reach it), it reads from a pipe that only the
+# test writes to the pids of the servers started ("add PID") and stopped
+# ("del PID"). When the test is gone (the pipe's end, or the test is no
+# longer its parent: a child the test forked may hold the pipe open), it
+# stops those still there, TERM then KILL, and exits.
+my ($guardian_fh, $guardian_owner);
+our $guardian_pid;
+
+my $GUARDIAN = <<'GUARDIAN';
+use strict;
+use warnings;
+use Time::HiRes qw(sleep time);
+my $owner = shift;
+$0 = "aigov-guardian of $owner";
+$SIG{TERM} = 'DEFAULT';
+# state, ppid and start time of a process; the start time tells a pid the
+# kernel gave to another process since
+sub stat_of {
+    my ($pid) = @_;
+    open my $f, '<', "/proc/$pid/stat" or return;
+    my ($rest) = (<$f> // '') =~ /\)\s+(.*)/s or return;
+    my @f = split ' ', $rest;
+    return ($f[0], $f[1], $f[19]);
+}
+my %started;
+sub there {
+    my ($pid) = @_;
+    my ($state, undef, $start) = stat_of($pid);
+    return defined $state && $state ne 'Z' && $start eq $started{$pid};
+}
+my $buf = '';
+while (getppid() == $owner) {
+    my $rin = '';
+    vec($rin, 0, 1) = 1;
+    next unless select(my $rout = $rin, undef, undef, 1) > 0;
+    my $n = sysread(STDIN, $buf, 4096, length $buf);
+    last unless $n;
+    while ($buf =~ s/^(add|del) (\d+)\n//) {
+        my ($op, $pid) = ($1, $2);
+        if ($op eq 'del') { delete $started{$pid}; next }
+        my (undef, undef, $start) = stat_of($pid);
+        $started{$pid} = $start if defined $start;
+    }
+}
+my @left = grep { there($_) } keys %started;
+exit 0 unless @left;
+kill 'TERM', @left;
+kill 'CONT', @left;    # one the test paused
+my $end = time + 5;
+sleep 0.05 while time < $end && grep { there($_) } @left;
+for my $pid (grep { there($_) } @left) {
+    # nginx's workers outlive a master killed with KILL
+    opendir my $dh, '/proc' or next;
+    my @kids = grep { /^\d+$/ && ((stat_of($_))[1] // 0) == $pid } readdir $dh;
+    kill 'KILL', $pid;
+    kill 'KILL', @kids;
+}
+GUARDIAN
+
+sub start_guardian {
+    pipe(my $r, my $w) or die "pipe: $!";
+    my $owner = $$;
+    my $pid = fork // die "fork: $!";
+    if (!$pid) {
+        # Neither the test's signal handlers nor its END blocks may run
+        # here. The guardian keeps ignoring the signals of a terminal and a
+        # closed pipe.
+        $SIG{$_} = 'IGNORE' for qw(INT TERM HUP QUIT PIPE);
+        eval {
+            POSIX::setsid();
+            open STDIN, '<&', $r or die;
+            open STDOUT, '>', '/dev/null' or die;
+            open STDERR, '>&', \*STDOUT or die;
+            # $w is closed on exec; the guardian keeps the pipe's read end
+            exec $^X, '-e', $GUARDIAN, $owner;
+        };
+        POSIX::_exit(127);
+    }
+    close $r;
+    ($guardian_fh, $guardian_owner, $guardian_pid) = ($w, $$, $pid);
+}
+
+# A forked child of a test that starts a server gets its own guardian.
+sub guard {
+    my ($pid) = @_;
+    start_guardian() unless $guardian_fh && $guardian_owner == $$;
+    tell_guardian("add $pid");
+}
+
+sub unguard {
+    my ($pid) = @_;
+    tell_guardian("del $pid") if $guardian_fh && $guardian_owner == $$;
+}
+
+sub tell_guardian {
+    my ($line) = @_;
+    # a guardian gone for whatever reason must not end the test by SIGPIPE
+    local $SIG{PIPE} = 'IGNORE';
+    syswrite $guardian_fh, "$line\n";
 }
 
 # Debian's redis-server (its path: $bin) on 127.0.0.1:$port in the
@@ -253,7 +396,11 @@ sub start_redis {
              '--appendonly', 'no', '--dir', $dir, '--daemonize', 'no',
              '--protected-mode', 'no', @extra or exit 127;
     }
-    wait_port($port) or die "redis-server did not start on $port";
+    guard($pid);
+    unless (wait_port($port)) {
+        stop_pid($pid, 'TERM');
+        die "redis-server did not start on $port";
+    }
     return $pid;
 }
 
@@ -443,6 +590,10 @@ END {
     $? = $rc;
 }
 
-$SIG{INT} = $SIG{TERM} = sub { $_->stop for @instances; exit 1 };
+# HUP (the terminal closed), QUIT and PIPE (a write to a closed socket)
+# end a test as INT and TERM do; unhandled, they end it without END
+for my $sig (qw(INT TERM HUP QUIT PIPE)) {
+    $SIG{$sig} = sub { $_->stop for @instances; exit 1 };
+}
 
 1;
