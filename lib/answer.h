@@ -64,8 +64,10 @@
  * alternative is read apart, whole: the alternatives of a position
  * exclude each other and are ordered by probability, so joined they would
  * make texts nobody reads. Legacy top_logprobs keys are texts, renamed
- * when redacted. text_offset is left as it came. Masks in logprobs count
- * in the audit record as masks elsewhere do.
+ * when redacted. text_offset is left as it came. A list spells the text
+ * again: what is found there is not counted in the audit record (the text
+ * was), nor its tokens in the estimate of the answer's length; what an
+ * alternative holds is counted.
  *
  * Whole JSON answers: every text is inspected on its own, and the texts
  * again joined in answer order as a request's are (lib/filter.h,
