@@ -127,4 +127,5 @@ $out = `$aigov audit match --hash-key $d/k1.hkey --seq $p->{seq} --file $d/body.
 is($? >> 8, 0, 'match also checks a plain hash') or diag($out);
 like($out, qr/plain SHA-256/, '... and says it was not keyed');
 
+$t->done;
 done_testing;

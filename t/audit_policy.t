@@ -163,4 +163,5 @@ $out = `$aigov audit verify --key $d/audit.key.pub --json $d/audit.log 2>&1`;
 $r = eval { decode_json($out) } // {};
 ok($? >> 8 == 0 && $r->{policy_records} == 1, 'the new file verifies on its own, policy included') or diag($out);
 
+$t->done;
 done_testing;

@@ -193,4 +193,5 @@ close $eh;
 unlike($ehtml, qr/<img/, 'a subject that is markup is not markup in the page');
 like($ehtml, qr/&lt;img src=x onerror=alert\(1\)&gt;/, '... it is shown as text');
 
+$t->done;
 done_testing;

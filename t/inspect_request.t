@@ -310,5 +310,5 @@ for my $name ('chat messages[].name', 'messages tool_use.input', 'responses inst
     unlike($adm->{prompt} // '', qr/\Q$EMAIL\E/, "$name: and not the address");
 }
 
-$t->stop;
+$t->done;
 done_testing;

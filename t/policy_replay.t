@@ -215,4 +215,5 @@ like($out, qr/bad\.yaml:2:\d+:/, 'policy error with file:line:col');
 is($rc, 0, '--help: exit 0');
 like($out, qr/403 by a filter/, '--help states which records are compared');
 
+$t->done;
 done_testing;

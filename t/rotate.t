@@ -173,4 +173,5 @@ $out = `$aigov audit verify --key $d/audit.key.pub $d/cut.gz 2>&1`;
 is($? >> 8, 2, 'a cut gzip file is an error');
 like($out, qr/cut short|damaged/, '... that says so');
 
+$t->done;
 done_testing;

@@ -577,6 +577,7 @@ sub done {
     @bad = grep { !/$self->{allow_log}/ } @bad if $self->{allow_log};
     ok(!@bad, 'no alert, crit or emerg in error.log') or diag(join "\n", @bad);
     $self->stop;
+    $self->{done} = 1;
     if (Test::More->builder->is_passing) {
         remove_tree($self->{dir}) unless $ENV{AIGOV_KEEP};
     } else {
@@ -584,9 +585,31 @@ sub done {
     }
 }
 
+# Whether the test file passed, as its END sees it (before Test::More's
+# own END has its say): every test so far passed, and it has said how many
+# it runs (done_testing, or a plan it met). A test that dies exits with a
+# status that is not 0.
+sub test_passed {
+    my ($rc) = @_;
+    my $tb = Test::More->builder;
+    return 0 if $rc || !$tb->is_passing;
+    my $plan = $tb->has_plan // return 0;
+    return 1 if $plan eq 'no_plan';
+    return $plan =~ /^\d+$/ && $tb->current_test == $plan;
+}
+
+# The folder of an instance a passing test did not hand to done (one whose
+# servers it stopped itself, a second gateway it killed) goes too; a
+# failing test keeps them all, and says where.
 END {
     my $rc = $?;
     $_->stop for @instances;
+    my @mine = grep { $_->{owner} == $$ && -d $_->{dir} } @instances;
+    if (@mine && test_passed($rc)) {
+        remove_tree($_->{dir}) for $ENV{AIGOV_KEEP} ? () : @mine;
+    } else {
+        diag("logs kept in $_->{dir}") for grep { !$_->{done} } @mine;
+    }
     $? = $rc;
 }
 
