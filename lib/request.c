@@ -1559,6 +1559,7 @@ enum {
     K_URL,          /* a URL: a "data:" URL is a file (of text: read; else
                        media), any other is text */
     K_MEDIA,        /* file_data: a file, read when it is text */
+    K_FILE_ID,      /* file_id: control; in a media part or block, media */
     K_SCHEMA,       /* a JSON Schema: parameters, input_schema,
                        output_schema, schema */
     K_FREE,         /* free-form: every key and string text (metadata,
@@ -1585,8 +1586,9 @@ typedef struct {
 #define KEY(name, cls)  { name, sizeof(name) - 1, cls }
 
 /* Sorted by strcmp, for bsearch. Besides these, every key ending in "_id"
- * or "_ids" is control (tool_call_id, call_id, tool_use_id, file_id,
- * previous_response_id, vector_store_ids, ...). */
+ * or "_ids" is control (tool_call_id, call_id, tool_use_id,
+ * previous_response_id, vector_store_ids, ...; file_id is here, control
+ * too, but media in a media part or block). */
 static const keycls_t key_table[] = {
     KEY("attributes",         K_FREE),
     KEY("authorization",      K_CTL),   /* an MCP tool's OAuth token */
@@ -1600,6 +1602,7 @@ static const keycls_t key_table[] = {
     KEY("encrypted_content",  K_CTL),
     KEY("env",                K_FREE),
     KEY("file_data",          K_MEDIA),
+    KEY("file_id",            K_FILE_ID),
     KEY("file_url",           K_URL),
     KEY("format",             K_CTL),
     KEY("function_call",      K_CALLS),
@@ -1867,6 +1870,41 @@ type_label(const parse_ctx_t *cx, uint32_t type)
     return NULL;
 }
 
+/* The character at *pp of a string literal's content that ends at e, its
+ * escape decoded (one above U+007F as 0x80: no ASCII), and *pp past it;
+ * -1 at the end. The scan validated every escape. */
+static int
+lit_next(const unsigned char **pp, const unsigned char *e)
+{
+    const unsigned char *p = *pp;
+    int c;
+
+    if (p >= e)
+        return -1;
+    if (*p != '\\') {
+        c = *p++;
+    } else if (p[1] == 'u') {
+        size_t ul;
+        int    cp;
+
+        (void) aigov_json_u_escape(p, (size_t) (e - p), &ul, &cp);
+        c = cp < 0x80 ? cp : 0x80;
+        p += ul;
+    } else {
+        switch (p[1]) {
+        case 'b': c = '\b'; break;
+        case 'f': c = '\f'; break;
+        case 'n': c = '\n'; break;
+        case 'r': c = '\r'; break;
+        case 't': c = '\t'; break;
+        default:  c = p[1]; break;      /* " \\ / */
+        }
+        p += 2;
+    }
+    *pp = p;
+    return c;
+}
+
 /* Whether string node v begins with "data:" (a data URL: inline media),
  * its escapes decoded, in any case (a URL's scheme is); only the first
  * five characters are looked at, so a megabyte of base64 costs nothing. */
@@ -1878,25 +1916,9 @@ is_data_url(const parse_ctx_t *cx, uint32_t v)
     size_t i;
 
     for (i = 0; i < 5; i++) {
-        unsigned c;
+        int c = lit_next(&p, e);
 
-        if (p >= e)
-            return 0;
-        if (*p != '\\') {
-            c = *p++;
-        } else if (p[1] == 'u') {
-            size_t ul;
-            int    cp;
-
-            /* the scan validated every escape */
-            (void) aigov_json_u_escape(p, (size_t) (e - p), &ul, &cp);
-            c = (unsigned) cp;
-            p += ul;
-        } else {
-            c = p[1] == '/' ? '/' : 0;      /* \n, \" ... are never a letter */
-            p += 2;
-        }
-        if (aigov_ascii_lower(c) != (unsigned char) lit[i])
+        if (c < 0 || aigov_ascii_lower((unsigned) c) != (unsigned char) lit[i])
             return 0;
     }
     return 1;
@@ -2124,6 +2146,136 @@ note_unread_file(parse_ctx_t *cx)
     }
 }
 
+/*
+ * ---- binary media -----------------------------------------------------------
+ *
+ * What no filter reads, found where it is read: an inline file that is
+ * not text (read_file's FILE_MEDIA), and an image, audio or file the
+ * model gets by URL or by file id. Its kind comes from its media type
+ * where it has one (a data: URL's, an Anthropic source's media_type:
+ * image/ an image, audio/ audio, any other a file), else from the typed
+ * object it is in: a content part, input item or block whose type names
+ * media (media_type_kind below). An object without a type (chat's
+ * image_url, input_audio and file objects) or an Anthropic source
+ * ("base64", "url", "file") directly under such an object is of its kind
+ * too. Only those objects' URLs and file ids are media: any other URL is
+ * text (a link in a citation, a page a tool opened).
+ */
+
+/* The kind of media type t (n bytes) of a file that is not text. */
+static unsigned
+media_of_type(const char *t, size_t n)
+{
+    while (n > 0 && (*t == ' ' || *t == '\t')) {
+        t++;
+        n--;
+    }
+    if (n >= 6 && aigov_ascii_ieq(t, 6, "image/"))
+        return AIGOV_MEDIA_IMAGE;
+    if (n >= 6 && aigov_ascii_ieq(t, 6, "audio/"))
+        return AIGOV_MEDIA_AUDIO;
+    return AIGOV_MEDIA_FILE;
+}
+
+/* The kind of string node v, a data: URL (is_data_url), by its type. */
+static unsigned
+data_url_media(const parse_ctx_t *cx, uint32_t v)
+{
+    const unsigned char *p = cx->b + cx->n[v].at + 1, *e = cx->b + cx->n[v].end - 1;
+    char   t[6];
+    size_t n = 0;
+    int    c, i;
+
+    for (i = 0; i < 5; i++)
+        (void) lit_next(&p, e);         /* "data:" */
+    while ((c = lit_next(&p, e)) == ' ' || c == '\t')
+        ;
+    while (c >= 0 && n < sizeof(t)) {
+        t[n++] = (char) c;
+        if (n < sizeof(t))
+            c = lit_next(&p, e);
+    }
+    return media_of_type(t, n);
+}
+
+/* Whether string node v is not "". */
+#define STR_FULL(cx, v)  (IS(cx, v, T_STR) && (cx)->n[v].end - (cx)->n[v].at > 2)
+
+/* The media kind of a typed object (type: its string node) directly under
+ * an object of kind in (0: none): chat's image_url, input_audio and file
+ * parts, the Responses API's input_image, input_audio, input_file and
+ * computer_screenshot, Anthropic's image, document and container_upload
+ * blocks; an Anthropic source of type base64, url or file is of the kind
+ * of its block. Any other type (text, a text or content document source,
+ * cache_control's ephemeral) is none. */
+static unsigned
+media_type_kind(const parse_ctx_t *cx, uint32_t type, unsigned in)
+{
+    static const struct {
+        const char   *name;
+        unsigned char len, kind, source;
+    } types[] = {
+#define MT(name, kind, source)  { name, sizeof(name) - 1, kind, source }
+        MT("image_url",           AIGOV_MEDIA_IMAGE, 0),
+        MT("input_image",         AIGOV_MEDIA_IMAGE, 0),
+        MT("image",               AIGOV_MEDIA_IMAGE, 0),
+        MT("computer_screenshot", AIGOV_MEDIA_IMAGE, 0),
+        MT("input_audio",         AIGOV_MEDIA_AUDIO, 0),
+        MT("file",                AIGOV_MEDIA_FILE,  1),
+        MT("input_file",          AIGOV_MEDIA_FILE,  0),
+        MT("document",            AIGOV_MEDIA_FILE,  0),
+        MT("container_upload",    AIGOV_MEDIA_FILE,  0),
+        MT("base64",              0,                 1),
+        MT("url",                 0,                 1),
+#undef MT
+    };
+    const node_t *nd = &cx->n[type];
+    size_t        rl = nd->end - nd->at - 2, len, i;
+    char          buf[128], *heap;
+    const char   *t;
+
+    /* the first byte rules out most (text, tool_use, tool_result, ...);
+     * a name spelt in escapes takes at most six bytes a character */
+    switch (rl > 0 ? cx->b[nd->at + 1] : 0) {
+    case 'b': case 'c': case 'd': case 'f': case 'i': case 'u': case '\\':
+        break;
+    default:
+        return 0;
+    }
+    if (rl > 6 * 19 || (t = unescaped(cx, type, buf, sizeof(buf), &len, &heap)) == NULL)
+        return 0;       /* (no heap: it fits buf) */
+    for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        if (types[i].len == len && memcmp(t, types[i].name, len) == 0)
+            return types[i].source && in != 0 ? in : types[i].kind;
+    }
+    return 0;
+}
+
+/* The variables of a stored prompt (free-form, Responses "prompt"): a
+ * variable that is an input_image or input_file by URL or file id is
+ * media the model reads (inline, it is a data: URL, found as any in
+ * free-form is). */
+static void
+variables_media(parse_ctx_t *cx, uint32_t vars)
+{
+    uint32_t k, var, t, m;
+    unsigned kind;
+
+    for (k = FIRST(cx, vars); k < END(cx, vars); k = NEXT(cx, var)) {
+        var = k + 1;
+        if (!IS(cx, var, T_OBJ) || !IS(cx, (t = obj_get(cx, var, "type")), T_STR))
+            continue;
+        kind = str_is(cx, t, "input_image") ? AIGOV_MEDIA_IMAGE
+               : str_is(cx, t, "input_file") ? AIGOV_MEDIA_FILE : 0;
+        for (m = FIRST(cx, var); kind != 0 && m < END(cx, var); m = NEXT(cx, m + 1)) {
+            if (STR_FULL(cx, m + 1) && !is_data_url(cx, m + 1)
+                && (str_is(cx, m, "file_id") || str_is(cx, m, "image_url")
+                    || str_is(cx, m, "file_url")))
+                cx->rq->media |= kind;
+        }
+    }
+}
+
 enum { W_NORMAL = 0, W_FREE, W_SCHEMA, W_EXEMPT, W_HEADERS };
 
 /* Where an inline file is: a data: URL under a URL key, base64 "data"
@@ -2131,10 +2283,12 @@ enum { W_NORMAL = 0, W_FREE, W_SCHEMA, W_EXEMPT, W_HEADERS };
 enum { F_URL = 1, F_HINTED, F_ANY };
 
 /* String node val of object obj holds a file (F_*): its text is a text,
- * binary media is not, and text that cannot be read marks the request. */
+ * binary media is not (the request notes its kind: by its media type, else
+ * kind, the kind of obj; file_data is a file), and text that cannot be
+ * read marks the request. */
 static int
 walk_file(parse_ctx_t *cx, uint32_t obj, uint32_t val, const char *label,
-          int where)
+          int where, unsigned kind)
 {
     char        buf[64], *heap = NULL;
     const char *hint = NULL;
@@ -2147,21 +2301,39 @@ walk_file(parse_ctx_t *cx, uint32_t obj, uint32_t val, const char *label,
     {
         return SHAPE_NOMEM;
     }
-    if (read_file(cx, label, val, hint, hintlen, where == F_ANY, &rc) == FILE_UNREAD)
+    switch (read_file(cx, label, val, hint, hintlen, where == F_ANY, &rc)) {
+    case FILE_UNREAD:
         note_unread_file(cx);
+        break;
+    case FILE_MEDIA:
+        /* (Anthropic redacted_thinking's "data" is none: no type, and in
+         * no media object) */
+        if (is_data_url(cx, val))
+            kind = data_url_media(cx, val);
+        else if (hint != NULL)
+            kind = media_of_type(hint, hintlen);
+        else if (where == F_ANY && kind == 0)
+            kind = AIGOV_MEDIA_FILE;
+        cx->rq->media |= kind;
+        break;
+    default:
+        break;
+    }
     free(heap);
     return rc;
 }
 
 /* An object in normal mode: a message (it has a string "role") labels its
  * members by what they are; a typed block or item by its type; anything
- * else passes the label on. */
+ * else passes the label on. in: the media kind of the object it is the
+ * value of (0: none; see "binary media"). */
 static int
-walk_object(parse_ctx_t *cx, uint32_t v, const char *label)
+walk_object(parse_ctx_t *cx, uint32_t v, const char *label, unsigned in)
 {
     uint32_t    k, val, role, type;
     const char *msg = NULL, *own = label;
     int         rc, cls, is_text_src = 0;
+    unsigned    kind = 0;       /* the media this object is, by its type */
 
     /* the root is no message and no block; one look at the keys finds
      * both (a key's first byte rules out most) */
@@ -2186,6 +2358,9 @@ walk_object(parse_ctx_t *cx, uint32_t v, const char *label)
         if (tl != NULL)
             own = tl;
         is_text_src = str_is(cx, type, "text");
+        kind = media_type_kind(cx, type, in);
+    } else if (type == NONE) {
+        kind = in;
     }
     for (k = FIRST(cx, v); k < END(cx, v); k = NEXT(cx, val)) {
         const char *l = own;
@@ -2200,6 +2375,11 @@ walk_object(parse_ctx_t *cx, uint32_t v, const char *label)
         case K_CTL:
             mode = W_EXEMPT;
             break;
+        case K_FILE_ID:
+            mode = W_EXEMPT;
+            if (kind != 0 && STR_FULL(cx, val))
+                cx->rq->media |= kind;      /* an image or file by its id */
+            break;
         case K_DATA:
             /* base64 of its media_type (an image, a PDF), or a file of
              * text; the text of a {"type":"text"} source as it is */
@@ -2213,6 +2393,8 @@ walk_object(parse_ctx_t *cx, uint32_t v, const char *label)
                 if (is_data_url(cx, val)) {
                     mode = W_EXEMPT;
                     file = F_URL;
+                } else if (kind != 0 && STR_FULL(cx, val)) {
+                    cx->rq->media |= kind;      /* an image or file by URL */
                 }
                 l = "url";
             }
@@ -2226,6 +2408,8 @@ walk_object(parse_ctx_t *cx, uint32_t v, const char *label)
             break;
         case K_FREE:
             mode = W_FREE;
+            if (IS(cx, val, T_OBJ) && str_is(cx, k, "variables"))
+                variables_media(cx, val);
             break;
         case K_HEADERS:
             mode = IS(cx, val, T_OBJ) ? W_HEADERS : W_FREE;
@@ -2283,7 +2467,8 @@ walk_object(parse_ctx_t *cx, uint32_t v, const char *label)
             }
         }
         if (file != 0) {
-            if ((rc = walk_file(cx, v, val, own != NULL ? own : l, file)) != SHAPE_OK)
+            if ((rc = walk_file(cx, v, val, own != NULL ? own : l, file, kind))
+                != SHAPE_OK)
                 return rc;
             continue;
         }
@@ -2294,7 +2479,11 @@ walk_object(parse_ctx_t *cx, uint32_t v, const char *label)
             cx->rq->texts[cx->rq->ntexts - 1].json = 1;
             continue;
         }
-        if ((rc = walk(cx, val, l, mode)) != SHAPE_OK)
+        if (kind != 0 && IS(cx, val, T_OBJ) && (mode == W_NORMAL || mode == W_EXEMPT))
+            rc = walk_object(cx, val, l, kind);     /* walk's way, with the kind */
+        else
+            rc = walk(cx, val, l, mode);
+        if (rc != SHAPE_OK)
             return rc;
     }
     return SHAPE_OK;
@@ -2431,9 +2620,18 @@ walk(parse_ctx_t *cx, uint32_t v, const char *label, int mode)
             return SHAPE_OK;
         if (mode == W_FREE && is_data_url(cx, v)) {
             /* a file of text given as a value (a prompt variable's
-             * input_file): its text; anything else as it is */
-            if (read_file(cx, label, v, NULL, 0, 0, &rc) == FILE_TEXT
-                || rc != SHAPE_OK)
+             * input_file): its text; anything else as it is, and binary
+             * media of its type */
+            switch (read_file(cx, label, v, NULL, 0, 0, &rc)) {
+            case FILE_TEXT:
+                return rc;
+            case FILE_MEDIA:
+                cx->rq->media |= data_url_media(cx, v);
+                break;
+            default:
+                break;
+            }
+            if (rc != SHAPE_OK)
                 return rc;
         }
         return add_text(cx, label, v);
@@ -2459,7 +2657,7 @@ walk(parse_ctx_t *cx, uint32_t v, const char *label, int mode)
             }
             return SHAPE_OK;
         }
-        return walk_object(cx, v, label);
+        return walk_object(cx, v, label, 0);
     default:
         return SHAPE_OK;
     }
@@ -2733,7 +2931,7 @@ parse(aigov_request_t *rq, aigov_endpoint_t ep, const char *body, size_t len,
      * text: their fields' meaning is unknown, and the module refuses them
      * where filters or limits apply. */
     if (rc == SHAPE_OK && ep != AIGOV_EP_UNKNOWN && ep != AIGOV_EP_MODELS)
-        rc = walk_object(&cx, 0, NULL);
+        rc = walk_object(&cx, 0, NULL, 0);
     scan_release(s);
     if (rc == SHAPE_NOMEM) {
         aigov_errorf(err, errlen, "out of memory");

@@ -13,6 +13,8 @@
 
 #include <stddef.h>
 
+#include "media.h"
+
 typedef enum {
     AIGOV_EP_UNKNOWN = 0,
     AIGOV_EP_CHAT,          /* POST /v1/chat/completions */
@@ -126,8 +128,33 @@ const char *aigov_endpoint_name(aigov_endpoint_t ep);
  * is.
  *
  * Binary media cannot be text-filtered: it is not text, not counted, and
- * a filter never sees it; a policy that must judge images needs a rule of
- * its own (models, endpoints).
+ * a filter never sees it. The request reports the kinds it carries in
+ * "media" (AIGOV_MEDIA_*, media.h), for a policy's `when: media` and the
+ * audit record, so that a filter is never said to have read them:
+ *   image:  chat image_url parts; Responses input_image (image_url or
+ *           file_id) and computer_screenshot (a computer_call_output's);
+ *           Anthropic image blocks (source base64, url or file); in tool
+ *           results (tool_result content, function_call_output lists)
+ *           alike
+ *   audio:  input_audio parts (chat; Responses)
+ *   file:   chat file parts (file_id, or file_data that is not text);
+ *           Responses input_file (file_id, file_url, or file_data that is
+ *           not text); Anthropic document blocks of source base64, url or
+ *           file (a "text" or "content" source is text) and
+ *           container_upload blocks
+ * An inline file that is not text (see "Inline files": a file of text is
+ * read, and one that cannot be read is "unread", not media) is of its
+ * media type's kind (image/ an image, audio/ audio, any other a file;
+ * whatever field holds it), else of the kind of the part or block it is
+ * in. A URL or a file id is media only in those parts and blocks
+ * (directly, or in their object without a type: chat's image_url,
+ * input_audio and file, an Anthropic source); any other URL is text. In
+ * a free-form object a data: URL that is not text counts by its media
+ * type, and a stored prompt's variable that is an input_image or
+ * input_file by URL or file id counts too. Not media: Anthropic
+ * redacted_thinking "data" (opaque), and the model's own earlier output
+ * (an assistant message's audio id, a Responses image_generation_call's
+ * result, which is a text).
  *
  * Text the model reads that no filter can read: token ids (a completions
  * prompt or embeddings input given as integers) and files of text that
@@ -229,6 +256,10 @@ typedef struct {
                                        phrase for the caller's message */
     const char       *unread_kind;  /* the same as the audit record names
                                        it: "token_ids" or "text_file" */
+    unsigned          media;        /* the binary media the model reads
+                                       and no filter can: AIGOV_MEDIA_IMAGE,
+                                       _AUDIO, _FILE (media.h), or'd; 0
+                                       when none. See "Binary media" */
     int               modified;     /* set by set_text / set_max_tokens */
 
     /* Private to request.c: what serialize splices. */

@@ -43,6 +43,7 @@ typedef struct {
     int         quiet;      /* the shape checks run: add no text */
     long long   token_ids;
     int         unread;
+    unsigned    media;      /* AIGOV_MEDIA_* */
 } ref_req_t;
 
 static json_t *
@@ -568,6 +569,79 @@ ref_credential(const char *k)
 static int ref_walk(ref_req_t *r, aigov_endpoint_t ep, json_t *v,
                     const char *label, int mode, int root);
 
+/* ---- binary media, from request.h's words ---- */
+
+/* a media type's kind: image/ an image, audio/ audio, else a file */
+static unsigned
+ref_media_of(const char *t)
+{
+    while (*t == ' ' || *t == '\t')
+        t++;
+    if (strlen(t) >= 6 && ref_ilower_eq(t, 6, "image/"))
+        return AIGOV_MEDIA_IMAGE;
+    if (strlen(t) >= 6 && ref_ilower_eq(t, 6, "audio/"))
+        return AIGOV_MEDIA_AUDIO;
+    return AIGOV_MEDIA_FILE;
+}
+
+static int
+ref_is_data_url(json_t *v)
+{
+    return json_is_string(v) && json_string_length(v) >= 5
+           && ref_ilower_eq(json_string_value(v), 5, "data:");
+}
+
+static int
+ref_full(json_t *v)
+{
+    return json_is_string(v) && json_string_length(v) > 0;
+}
+
+/* The kind of a typed object under one of kind in: the media parts and
+ * blocks; a source (base64, url, file) is of its block's kind. */
+static unsigned
+ref_type_kind(const char *t, unsigned in)
+{
+    static const char *const image[] = {
+        "image_url", "input_image", "image", "computer_screenshot", NULL
+    };
+    static const char *const file[] = {
+        "file", "input_file", "document", "container_upload", NULL
+    };
+    static const char *const source[] = { "base64", "url", "file", NULL };
+
+    if (in && ref_in(t, source))
+        return in;
+    if (ref_in(t, image))
+        return AIGOV_MEDIA_IMAGE;
+    if (strcmp(t, "input_audio") == 0)
+        return AIGOV_MEDIA_AUDIO;
+    return ref_in(t, file) ? AIGOV_MEDIA_FILE : 0;
+}
+
+/* A stored prompt's variables: an input_image or input_file by URL or id. */
+static void
+ref_variables(ref_req_t *r, json_t *vars)
+{
+    static const char *const refs[] = { "file_id", "image_url", "file_url", NULL };
+    const char *k, *vk;
+    json_t     *var, *x;
+
+    json_object_foreach(vars, k, var) {
+        json_t  *t = json_object_get(var, "type");
+        unsigned kind;
+
+        if (!json_is_object(var) || !json_is_string(t))
+            continue;
+        kind = strcmp(json_string_value(t), "input_image") == 0 ? AIGOV_MEDIA_IMAGE
+               : strcmp(json_string_value(t), "input_file") == 0 ? AIGOV_MEDIA_FILE : 0;
+        json_object_foreach(var, vk, x) {
+            if (kind && ref_in(vk, refs) && ref_full(x) && !ref_is_data_url(x))
+                r->media |= kind;
+        }
+    }
+}
+
 static const char *
 ref_type_label(const char *t)
 {
@@ -611,12 +685,14 @@ ref_root_label(aigov_endpoint_t ep, const char *k)
 }
 
 static int
-ref_object(ref_req_t *r, aigov_endpoint_t ep, json_t *o, const char *label, int root)
+ref_object(ref_req_t *r, aigov_endpoint_t ep, json_t *o, const char *label, int root,
+           unsigned in)
 {
     json_t     *role = root ? NULL : json_object_get(o, "role");
     json_t     *type = root ? NULL : json_object_get(o, "type"), *v;
     const char *k, *own = label, *msg = NULL;
     int         text_src = 0;
+    unsigned    kind = 0;
 
     if (json_is_string(role)) {
         own = msg = json_string_value(role);
@@ -626,6 +702,9 @@ ref_object(ref_req_t *r, aigov_endpoint_t ep, json_t *o, const char *label, int 
         if (t != NULL)
             own = t;
         text_src = strcmp(json_string_value(type), "text") == 0;
+        kind = ref_type_kind(json_string_value(type), in);
+    } else if (type == NULL) {
+        kind = in;
     }
     json_object_foreach(o, k, v) {
         const char *l = own;
@@ -634,6 +713,8 @@ ref_object(ref_req_t *r, aigov_endpoint_t ep, json_t *o, const char *label, int 
 
         if (ref_in(k, ref_ctl_keys) || ref_ends(k, "_id") || ref_ends(k, "_ids")) {
             mode = RW_EXEMPT;
+            if (kind && strcmp(k, "file_id") == 0 && ref_full(v))
+                r->media |= kind;
         } else if (strcmp(k, "file_data") == 0) {
             mode = RW_EXEMPT;
             file = json_is_string(v) ? 2 : 0;
@@ -652,6 +733,8 @@ ref_object(ref_req_t *r, aigov_endpoint_t ep, json_t *o, const char *label, int 
                     && ref_ilower_eq(json_string_value(v), 5, "data:")) {
                     mode = RW_EXEMPT;
                     file = 1;
+                } else if (kind && ref_full(v)) {
+                    r->media |= kind;
                 }
                 l = "url";
             }
@@ -661,6 +744,8 @@ ref_object(ref_req_t *r, aigov_endpoint_t ep, json_t *o, const char *label, int 
             mode = json_is_object(v) ? RW_HEADERS : RW_FREE;
         } else if (ref_in(k, ref_free_keys)) {
             mode = RW_FREE;
+            if (strcmp(k, "variables") == 0 && json_is_object(v))
+                ref_variables(r, v);
         } else if (strcmp(k, "input") == 0) {
             if (json_is_object(v))
                 mode = RW_FREE;
@@ -681,12 +766,26 @@ ref_object(ref_req_t *r, aigov_endpoint_t ep, json_t *o, const char *label, int 
         if (root)
             l = ref_root_label(ep, k);
         if (file) {
-            if (ref_file(r, own != NULL ? own : l, v, hint, file == 2) == RF_UNREAD)
+            switch (ref_file(r, own != NULL ? own : l, v, hint, file == 2)) {
+            case RF_UNREAD:
                 r->unread = 1;
+                break;
+            case RF_MEDIA:
+                r->media |= ref_is_data_url(v) ? ref_media_of(json_string_value(v) + 5)
+                            : hint != NULL ? ref_media_of(hint)
+                            : file == 2 && !kind ? AIGOV_MEDIA_FILE : kind;
+                break;
+            default:
+                break;
+            }
             continue;
         }
-        if (ref_walk(r, ep, v, l, mode, 0))
+        if (kind && json_is_object(v) && (mode == RW_NORMAL || mode == RW_EXEMPT)) {
+            if (ref_object(r, ep, v, l, 0, kind))
+                return -1;
+        } else if (ref_walk(r, ep, v, l, mode, 0)) {
             return -1;
+        }
     }
     return 0;
 }
@@ -702,11 +801,16 @@ ref_walk(ref_req_t *r, aigov_endpoint_t ep, json_t *v, const char *label,
     if (json_is_string(v)) {
         if (mode == RW_EXEMPT)
             return 0;
-        /* a data: URL of text in a free-form value is its text */
-        if (mode == RW_FREE && json_string_length(v) >= 5
-            && ref_ilower_eq(json_string_value(v), 5, "data:")
-            && ref_file(r, label, v, NULL, 0) == RF_TEXT)
-            return 0;
+        /* a data: URL of text in a free-form value is its text; of
+         * binary media, media of its type (and a text as it is) */
+        if (mode == RW_FREE && ref_is_data_url(v)) {
+            int f = ref_file(r, label, v, NULL, 0);
+
+            if (f == RF_TEXT)
+                return 0;
+            if (f == RF_MEDIA)
+                r->media |= ref_media_of(json_string_value(v) + 5);
+        }
         return ref_add(r, label, v);
     }
     if (json_is_array(v)) {
@@ -766,7 +870,7 @@ ref_walk(ref_req_t *r, aigov_endpoint_t ep, json_t *v, const char *label,
         }
         return 0;
     }
-    return ref_object(r, ep, v, label, root);
+    return ref_object(r, ep, v, label, root, 0);
 }
 
 static int
@@ -1054,6 +1158,8 @@ ref_check(aigov_endpoint_t ep, const char *body, size_t len, char *why,
         REF_FAIL("prompt_chars differs");
     if ((ref.unread || ref.token_ids > 0) != (rq.unread != NULL))
         REF_FAIL("unread differs: %s", rq.unread ? rq.unread : "(none)");
+    if (ref.media != rq.media)
+        REF_FAIL("media differ: %u, the reference %u", rq.media, ref.media);
 
     out = aigov_request_serialize(&rq, &olen);
     if (out == NULL || olen != len || memcmp(out, body, len) != 0)

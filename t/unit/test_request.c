@@ -1297,7 +1297,8 @@ gen_value(gen_t *g, int depth)
                 "content", "required", "enum", "refusal", "tool_calls",
                 "function_call", "image_url", "t\\u0079pe", "file_data",
                 "env", "media_type", "$ref", "dependentRequired", "x-note",
-                "headers", "Authorization", "X-\\u0041pi-Key",
+                "headers", "Authorization", "X-\\u0041pi-Key", "file_id",
+                "source", "file_url", "variables",
             };
             unsigned base = pick(g, sizeof(names) / sizeof(names[0]));
             int named = pick(g, 2);
@@ -1320,8 +1321,11 @@ gen_value(gen_t *g, int depth)
                     static const char *const types[] = {
                         "text", "tool_use", "function_call_output", "thinking",
                         "document", "x_call", "refusal", "message",
+                        /* media, and an Anthropic source's */
+                        "image", "input_image", "input_\\u0066ile", "input_audio",
+                        "file", "base64", "url", "content",
                     };
-                    gen_string(g, types[pick(g, 8)]);
+                    gen_string(g, types[pick(g, sizeof(types) / sizeof(types[0]))]);
                 } else if (named && (strcmp(nm, "url") == 0 || strcmp(nm, "file_data") == 0
                                      || strcmp(nm, "data") == 0) && pick(g, 2)) {
                     /* data: URLs of media and of text, readable or not */
@@ -1331,10 +1335,14 @@ gen_value(gen_t *g, int depth)
                         "data:text/plain;base64,6Q==", "data:text/plain,hi",
                         "data:application/pdf;base64,aGk=", "data:image/png;base64,iVBORw0K",
                         "data:text\\/md;base64,aGk\\u003d", "aGVsbG8=", "data:text/csv;base64,a b",
+                        "data: \\tAudio\\/wav;base64,UklG", "https://x/a.png",
                     };
                     gen_string(g, urls[pick(g, sizeof(urls) / sizeof(urls[0]))]);
                 } else if (named && strcmp(nm, "media_type") == 0 && pick(g, 2)) {
-                    gen_string(g, pick(g, 2) ? "text/plain" : "image/png");
+                    static const char *const mts[] = {
+                        "text/plain", "image/png", " audio/mpeg", "application/pdf",
+                    };
+                    gen_string(g, mts[pick(g, 4)]);
                 } else {
                     gen_value(g, depth + 1);
                 }
@@ -1580,7 +1588,8 @@ test_differential_jansson(void **state)
         "fuzz/corpus/request/embeddings.json", "fuzz/corpus/request/messages.json",
         "fuzz/corpus/request/unknown.json", "fuzz/corpus/request/responses.json",
         "fuzz/corpus/request/count_tokens.json", "fuzz/corpus/request/chat-fields.json",
-        "fuzz/corpus/request/messages-fields.json",
+        "fuzz/corpus/request/messages-fields.json", "fuzz/corpus/request/media-chat.json",
+        "fuzz/corpus/request/media-responses.json", "fuzz/corpus/request/media-messages.json",
     };
     static const char muts[] = "\"\\,]}{[:0-e.\x01\xc3\x80\xff nu1";
     gen_t  g = { NULL, 0, 0, 0x9E3779B97F4A7C15ULL };
@@ -2553,6 +2562,237 @@ test_inline_files(void **state)
     }
 }
 
+/* ---- binary media ---------------------------------------------------------- */
+
+#define IMG  AIGOV_MEDIA_IMAGE
+#define AUD  AIGOV_MEDIA_AUDIO
+#define FIL  AIGOV_MEDIA_FILE
+
+/* A PNG's and a PDF's first bytes in base64 (not UTF-8: binary) */
+#define PNG  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAAB"
+#define PDF  "JVBERi0xLjcKJeLjz9MK"
+#define TXT  "cHJvamVjdCBuZXB0dW5l"      /* "project neptune" */
+
+#define CHAT(parts)  "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[" parts "]}]}"
+#define RESP(parts)  "{\"model\":\"m\",\"input\":[{\"role\":\"user\",\"content\":[" parts "]}]}"
+#define RESP_ITEMS(items) "{\"model\":\"m\",\"input\":[" items "]}"
+#define MSGS(blocks) "{\"model\":\"c\",\"max_tokens\":9,\"messages\":[{\"role\":\"user\",\"content\":[" blocks "]}]}"
+
+static const struct {
+    aigov_endpoint_t ep;
+    unsigned         want;
+    const char      *body;
+} media_cases[] = {
+    /* ---- chat completions ---- */
+    { AIGOV_EP_CHAT, IMG, CHAT("{\"type\":\"text\",\"text\":\"What is this?\"},"
+        "{\"type\":\"image_url\",\"image_url\":{\"url\":\"https://example.com/cat.png\",\"detail\":\"low\"}}") },
+    { AIGOV_EP_CHAT, IMG, CHAT("{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64," PNG "\"}}") },
+    /* the type spelt in escapes, the scheme in capitals */
+    { AIGOV_EP_CHAT, IMG, CHAT("{\"t\\u0079pe\":\"image\\u005furl\",\"image_url\":{\"url\":\"DATA:Image\\/jpeg;base64," PNG "\"}}") },
+    /* an image_url that is not an image: of its media type */
+    { AIGOV_EP_CHAT, FIL, CHAT("{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:application/pdf;base64," PDF "\"}}") },
+    { AIGOV_EP_CHAT, AUD, CHAT("{\"type\":\"input_audio\",\"input_audio\":{\"data\":\"UklGRiQAAABXQVZF\",\"format\":\"wav\"}}") },
+    { AIGOV_EP_CHAT, AUD, CHAT("{\"type\":\"input_audio\",\"input_audio\":{\"data\":\"data:audio/mpeg;base64,SUQzBAAAAAAA\",\"format\":\"mp3\"}}") },
+    { AIGOV_EP_CHAT, FIL, CHAT("{\"type\":\"file\",\"file\":{\"file_id\":\"file-abc123\"}}") },
+    { AIGOV_EP_CHAT, FIL, CHAT("{\"type\":\"file\",\"file\":{\"filename\":\"a.pdf\",\"file_data\":\"data:application/pdf;base64," PDF "\"}}") },
+    /* plain base64 of a PDF */
+    { AIGOV_EP_CHAT, FIL, CHAT("{\"type\":\"file\",\"file\":{\"filename\":\"a.pdf\",\"file_data\":\"" PDF "\"}}") },
+    { AIGOV_EP_CHAT, FIL, CHAT("{\"type\":\"file\",\"file\":{\"filename\":\"a.docx\",\"file_data\":\"data:application/vnd.openxmlformats-officedocument.wordprocessingml.document;base64,UEsDBBQABgAIAAAAIQ==\"}}") },
+    /* a file of an image type is an image */
+    { AIGOV_EP_CHAT, IMG, CHAT("{\"type\":\"file\",\"file\":{\"file_data\":\"data:image/png;base64," PNG "\"}}") },
+    { AIGOV_EP_CHAT, IMG | AUD | FIL, CHAT("{\"type\":\"image_url\",\"image_url\":{\"url\":\"http://example.com/a.gif\"}},"
+        "{\"type\":\"input_audio\",\"input_audio\":{\"data\":\"UklGRiQAAABXQVZF\",\"format\":\"wav\"}},"
+        "{\"type\":\"file\",\"file\":{\"file_id\":\"file-1\"}}") },
+    /* a data: URL not of text in a free-form object: of its type */
+    { AIGOV_EP_CHAT, IMG, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+        "\"metadata\":{\"scan\":\"data:image/png;base64," PNG "\"}}" },
+
+    /* ---- chat: no media ---- */
+    { AIGOV_EP_CHAT, 0, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"see https://example.com/cat.png\"}]}" },
+    { AIGOV_EP_CHAT, 0, CHAT("") },     /* an empty content list */
+    { AIGOV_EP_CHAT, 0, CHAT("{\"type\":\"text\",\"text\":\"https://example.com/cat.png\"}") },
+    /* "image_url" as a text, as a name, as JSON in a text */
+    { AIGOV_EP_CHAT, 0, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"name\":\"image_url\",\"content\":\"image_url\"}]}" },
+    { AIGOV_EP_CHAT, 0, CHAT("{\"type\":\"text\",\"text\":\"{\\\"type\\\":\\\"image_url\\\",\\\"image_url\\\":{\\\"url\\\":\\\"https://x.png\\\"}}\"}") },
+    /* a tool call's arguments */
+    { AIGOV_EP_CHAT, 0, "{\"model\":\"m\",\"messages\":[{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"c\",\"type\":\"function\","
+        "\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"type\\\":\\\"image_url\\\",\\\"image_url\\\":\\\"https://x.png\\\"}\"}}]}]}" },
+    /* metadata: strings, URLs, a typed object (only a prompt's variables are files) */
+    { AIGOV_EP_CHAT, 0, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+        "\"metadata\":{\"image_url\":\"https://x.png\",\"url\":\"https://y\",\"type\":\"image_url\",\"file_id\":\"file-1\"}}" },
+    { AIGOV_EP_CHAT, 0, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+        "\"metadata\":{\"v\":{\"type\":\"input_image\",\"file_id\":\"file-1\"}}}" },
+    /* files of text are read */
+    { AIGOV_EP_CHAT, 0, CHAT("{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:text/plain;base64," TXT "\"}}") },
+    { AIGOV_EP_CHAT, 0, CHAT("{\"type\":\"file\",\"file\":{\"filename\":\"a.md\",\"file_data\":\"data:text/markdown;base64," TXT "\"}}") },
+    /* declared a PDF, but its bytes are text: read */
+    { AIGOV_EP_CHAT, 0, CHAT("{\"type\":\"file\",\"file\":{\"filename\":\"a.txt\",\"file_data\":\"data:application/pdf;base64," TXT "\"}}") },
+    /* a file of text that cannot be read is unread, not media */
+    { AIGOV_EP_CHAT, 0, CHAT("{\"type\":\"file\",\"file\":{\"file_data\":\"data:text/plain;base64,cHJvamVjdCBuZXB0/G5l\"}}") },
+    /* links in an answer, an assistant's earlier audio, a schema's names */
+    { AIGOV_EP_CHAT, 0, "{\"model\":\"m\",\"messages\":[{\"role\":\"assistant\",\"content\":\"x\",\"audio\":{\"id\":\"audio_1\"},"
+        "\"annotations\":[{\"type\":\"url_citation\",\"url_citation\":{\"url\":\"https://example.com\",\"title\":\"t\"}}]}]}" },
+    { AIGOV_EP_CHAT, 0, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"response_format\":{\"type\":\"json_schema\","
+        "\"json_schema\":{\"name\":\"s\",\"schema\":{\"type\":\"object\",\"properties\":{\"image_url\":{\"type\":\"string\",\"format\":\"uri\"}}}}}}" },
+    /* nothing given */
+    { AIGOV_EP_CHAT, 0, CHAT("{\"type\":\"image_url\",\"image_url\":{\"url\":\"\"}},{\"type\":\"file\",\"file\":{\"file_id\":\"\"}}") },
+
+    /* ---- Responses API ---- */
+    { AIGOV_EP_RESPONSES, IMG, RESP("{\"type\":\"input_text\",\"text\":\"what is this\"},"
+        "{\"type\":\"input_image\",\"image_url\":\"https://example.com/cat.png\",\"detail\":\"auto\"}") },
+    { AIGOV_EP_RESPONSES, IMG, RESP("{\"type\":\"input_image\",\"file_id\":\"file-abc\",\"detail\":\"high\"}") },
+    { AIGOV_EP_RESPONSES, IMG, RESP("{\"type\":\"input_image\",\"image_url\":\"data:image/webp;base64,UklGRg==\"}") },
+    { AIGOV_EP_RESPONSES, FIL, RESP("{\"type\":\"input_file\",\"file_id\":\"file-abc\"}") },
+    { AIGOV_EP_RESPONSES, FIL, RESP("{\"type\":\"input_file\",\"file_url\":\"https://example.com/report.pdf\"}") },
+    { AIGOV_EP_RESPONSES, FIL, RESP("{\"type\":\"input_file\",\"filename\":\"a.pdf\",\"file_data\":\"data:application/pdf;base64," PDF "\"}") },
+    { AIGOV_EP_RESPONSES, IMG, RESP("{\"type\":\"input_file\",\"file_url\":\"data:image/jpeg;base64," PNG "\"}") },
+    { AIGOV_EP_RESPONSES, AUD, RESP("{\"type\":\"input_audio\",\"input_audio\":{\"data\":\"UklGRiQAAABXQVZF\",\"format\":\"wav\"}}") },
+    /* in a message item with a type, an easy message, tool outputs */
+    { AIGOV_EP_RESPONSES, IMG, RESP_ITEMS("{\"type\":\"message\",\"role\":\"user\",\"content\":[{\"type\":\"input_image\",\"file_id\":\"f\"}]}") },
+    { AIGOV_EP_RESPONSES, IMG, RESP_ITEMS("{\"type\":\"function_call_output\",\"call_id\":\"c\",\"output\":["
+        "{\"type\":\"input_text\",\"text\":\"the chart:\"},{\"type\":\"input_image\",\"image_url\":\"https://x/c.png\"}]}") },
+    { AIGOV_EP_RESPONSES, FIL, RESP_ITEMS("{\"type\":\"function_call_output\",\"call_id\":\"c\",\"output\":["
+        "{\"type\":\"input_file\",\"file_id\":\"file-9\"}]}") },
+    { AIGOV_EP_RESPONSES, IMG, RESP_ITEMS("{\"type\":\"computer_call_output\",\"call_id\":\"c\",\"output\":"
+        "{\"type\":\"computer_screenshot\",\"image_url\":\"data:image/png;base64," PNG "\"}}") },
+    { AIGOV_EP_RESPONSES, IMG, RESP_ITEMS("{\"type\":\"computer_call_output\",\"call_id\":\"c\",\"output\":"
+        "{\"type\":\"computer_screenshot\",\"file_id\":\"file-2\"}}") },
+    /* a stored prompt's variables */
+    { AIGOV_EP_RESPONSES, IMG, "{\"model\":\"m\",\"prompt\":{\"id\":\"p\",\"variables\":{\"pic\":{\"type\":\"input_image\",\"file_id\":\"file-1\"}}}}" },
+    { AIGOV_EP_RESPONSES, FIL, "{\"model\":\"m\",\"prompt\":{\"id\":\"p\",\"variables\":{\"doc\":{\"type\":\"input_file\",\"file_url\":\"https://x/a.pdf\"}}}}" },
+    { AIGOV_EP_RESPONSES, FIL, "{\"model\":\"m\",\"prompt\":{\"id\":\"p\",\"variables\":{\"doc\":{\"type\":\"input_file\",\"file_data\":\"data:application/pdf;base64," PDF "\"}}}}" },
+    { AIGOV_EP_RESPONSES, IMG, RESP("{\"t\\u0079pe\":\"input\\u005fimage\",\"image\\u005furl\":\"https:\\/\\/x\\/a.png\"}") },
+
+    /* ---- Responses: no media ---- */
+    { AIGOV_EP_RESPONSES, 0, "{\"model\":\"m\",\"input\":\"look at https://example.com/cat.png\"}" },
+    { AIGOV_EP_RESPONSES, 0, RESP("{\"type\":\"input_file\",\"file_data\":\"data:text/csv;base64," TXT "\"}") },
+    { AIGOV_EP_RESPONSES, 0, RESP("{\"type\":\"input_image\",\"image_url\":\"\",\"file_id\":null}") },
+    { AIGOV_EP_RESPONSES, 0, RESP_ITEMS("{\"type\":\"web_search_call\",\"id\":\"ws\",\"status\":\"completed\","
+        "\"action\":{\"type\":\"open_page\",\"url\":\"https://example.com\"}}") },
+    { AIGOV_EP_RESPONSES, 0, RESP_ITEMS("{\"type\":\"image_generation_call\",\"id\":\"ig\",\"status\":\"completed\",\"result\":\"" PNG "\"}") },
+    { AIGOV_EP_RESPONSES, 0, RESP_ITEMS("{\"type\":\"function_call_output\",\"call_id\":\"c\",\"output\":\"https://x/c.png\"}") },
+    { AIGOV_EP_RESPONSES, 0, "{\"model\":\"m\",\"prompt\":{\"id\":\"p\",\"variables\":{\"a\":\"https://x/a.png\","
+        "\"b\":{\"type\":\"input_text\",\"text\":\"hi\"},\"c\":{\"type\":\"input_image\",\"image_url\":\"\"}}}}" },
+    { AIGOV_EP_RESPONSES, 0, "{\"model\":\"m\",\"input\":\"hi\",\"tools\":[{\"type\":\"file_search\",\"vector_store_ids\":[\"vs_1\"]},"
+        "{\"type\":\"mcp\",\"server_label\":\"s\",\"server_url\":\"https://mcp.example.com\"}]}" },
+
+    /* ---- Anthropic messages ---- */
+    { AIGOV_EP_MESSAGES, IMG, MSGS("{\"type\":\"image\",\"source\":{\"type\":\"base64\",\"media_type\":\"image/png\",\"data\":\"" PNG "\"}}") },
+    { AIGOV_EP_MESSAGES, IMG, MSGS("{\"type\":\"image\",\"source\":{\"type\":\"url\",\"url\":\"https://example.com/a.jpg\"}}") },
+    { AIGOV_EP_MESSAGES, IMG, MSGS("{\"type\":\"image\",\"source\":{\"type\":\"file\",\"file_id\":\"file_011\"}}") },
+    { AIGOV_EP_MESSAGES, FIL, MSGS("{\"type\":\"document\",\"source\":{\"type\":\"base64\",\"media_type\":\"application/pdf\",\"data\":\"" PDF "\"}}") },
+    { AIGOV_EP_MESSAGES, FIL, MSGS("{\"type\":\"document\",\"source\":{\"type\":\"url\",\"url\":\"https://example.com/a.pdf\"},\"citations\":{\"enabled\":true}}") },
+    { AIGOV_EP_MESSAGES, FIL, MSGS("{\"type\":\"document\",\"source\":{\"type\":\"file\",\"file_id\":\"file_011\"},\"cache_control\":{\"type\":\"ephemeral\"}}") },
+    { AIGOV_EP_MESSAGES, FIL, MSGS("{\"type\":\"container_upload\",\"file_id\":\"file_011\"}") },
+    { AIGOV_EP_MESSAGES, IMG, MSGS("{\"type\":\"tool_result\",\"tool_use_id\":\"t\",\"content\":[{\"type\":\"text\",\"text\":\"shot\"},"
+        "{\"type\":\"image\",\"source\":{\"type\":\"base64\",\"media_type\":\"image/jpeg\",\"data\":\"" PNG "\"}}]}") },
+    /* a content document source of blocks: its image */
+    { AIGOV_EP_MESSAGES, IMG, MSGS("{\"type\":\"document\",\"source\":{\"type\":\"content\",\"content\":["
+        "{\"type\":\"text\",\"text\":\"a\"},{\"type\":\"image\",\"source\":{\"type\":\"url\",\"url\":\"https://x/b.png\"}}]}}") },
+    { AIGOV_EP_COUNT_TOKENS, IMG | FIL, "{\"model\":\"c\",\"messages\":[{\"role\":\"user\",\"content\":["
+        "{\"type\":\"image\",\"source\":{\"type\":\"url\",\"url\":\"https://x/b.png\"}},"
+        "{\"type\":\"document\",\"source\":{\"type\":\"file\",\"file_id\":\"f\"}}]}]}" },
+
+    /* ---- Anthropic: no media ---- */
+    { AIGOV_EP_MESSAGES, 0, MSGS("{\"type\":\"document\",\"source\":{\"type\":\"text\",\"media_type\":\"text/plain\",\"data\":\"project neptune\"}}") },
+    { AIGOV_EP_MESSAGES, 0, MSGS("{\"type\":\"document\",\"source\":{\"type\":\"content\",\"content\":[{\"type\":\"text\",\"text\":\"a\"}]}}") },
+    { AIGOV_EP_MESSAGES, 0, MSGS("{\"type\":\"document\",\"source\":{\"type\":\"base64\",\"media_type\":\"text/plain\",\"data\":\"" TXT "\"}}") },
+    { AIGOV_EP_MESSAGES, 0, "{\"model\":\"c\",\"max_tokens\":9,\"messages\":[{\"role\":\"assistant\",\"content\":["
+        "{\"type\":\"redacted_thinking\",\"data\":\"EmwKAhgBEgy3va3pzix/LafPsn4aDFIT\"},"
+        "{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"show\",\"input\":{\"type\":\"image\",\"source\":{\"type\":\"url\",\"url\":\"https://x/a.png\"}}}]}]}" },
+    { AIGOV_EP_MESSAGES, 0, MSGS("{\"type\":\"search_result\",\"source\":\"https://example.com/a\",\"title\":\"t\","
+        "\"content\":[{\"type\":\"text\",\"text\":\"a\"}]},"
+        "{\"type\":\"web_search_tool_result\",\"tool_use_id\":\"t\",\"content\":[{\"type\":\"web_search_result\","
+        "\"url\":\"https://example.com/b\",\"title\":\"b\",\"encrypted_content\":\"xyz\"}]}") },
+};
+
+/* Every case, read the way the gateway reads it and by the reference. */
+static void
+test_media(void **state)
+{
+    aigov_request_t rq;
+    size_t          c;
+
+    (void) state;
+    for (c = 0; c < sizeof(media_cases) / sizeof(media_cases[0]); c++) {
+        const char *body = media_cases[c].body;
+
+        if (parse(&rq, media_cases[c].ep, body) != AIGOV_REQ_OK) {
+            fprintf(stderr, "media case %zu: %s: %s\n", c, body, err);
+            fail();
+        }
+        if (rq.media != media_cases[c].want)
+            fprintf(stderr, "media case %zu: %s: media %u, wanted %u\n", c, body,
+                    rq.media, media_cases[c].want);
+        assert_int_equal(rq.media, media_cases[c].want);
+        aigov_request_free(&rq);
+        assert_int_equal(rq.media, 0);
+        check_ref(media_cases[c].ep, body, strlen(body));
+    }
+
+    /* media and an unreadable file of text: both said */
+    assert_int_equal(parse(&rq, AIGOV_EP_RESPONSES,
+        RESP("{\"type\":\"input_file\",\"file_data\":\"data:text/plain;base64,cHJvamVjdCBuZXB0/G5l\"},"
+             "{\"type\":\"input_file\",\"file_data\":\"data:application/pdf;base64," PDF "\"}")),
+        AIGOV_REQ_OK);
+    assert_int_equal(rq.media, FIL);
+    assert_string_equal(rq.unread_kind, "text_file");
+    aigov_request_free(&rq);
+
+    /* an unknown endpoint is not read, media neither */
+    assert_int_equal(parse(&rq, AIGOV_EP_UNKNOWN,
+        CHAT("{\"type\":\"image_url\",\"image_url\":{\"url\":\"https://x/a.png\"}}")), AIGOV_REQ_OK);
+    assert_int_equal(rq.media, 0);
+    aigov_request_free(&rq);
+
+    /* the fuzz seeds of media: every kind each API has */
+    {
+        static const struct { const char *path; unsigned want; } seeds[] = {
+            { "fuzz/corpus/request/media-chat.json", IMG | AUD | FIL },
+            { "fuzz/corpus/request/media-responses.json", IMG | AUD | FIL },
+            { "fuzz/corpus/request/media-messages.json", IMG | FIL },
+        };
+        static const aigov_endpoint_t eps[] = {
+            AIGOV_EP_UNKNOWN, AIGOV_EP_CHAT, AIGOV_EP_COMPLETIONS,
+            AIGOV_EP_EMBEDDINGS, AIGOV_EP_MESSAGES, AIGOV_EP_MODELS,
+            AIGOV_EP_RESPONSES, AIGOV_EP_COUNT_TOKENS
+        };
+        char   buf[8192];
+        size_t n;
+
+        for (c = 0; c < sizeof(seeds) / sizeof(seeds[0]); c++) {
+            FILE *f = fopen(seeds[c].path, "rb");
+
+            assert_non_null(f);
+            n = fread(buf, 1, sizeof(buf), f);
+            fclose(f);
+            assert_true(n > 1 && n < sizeof(buf));
+            assert_int_equal(aigov_request_parse(&rq, eps[(unsigned char) buf[0] % 8],
+                                                 buf + 1, n - 1, err, sizeof(err)),
+                             AIGOV_REQ_OK);
+            assert_int_equal(rq.media, seeds[c].want);
+            aigov_request_free(&rq);
+        }
+    }
+
+    /* the bits are media.h's names */
+    assert_int_equal(aigov_media_bit("image", 5), IMG);
+    assert_int_equal(aigov_media_bit("audio", 5), AUD);
+    assert_int_equal(aigov_media_bit("file", 4), FIL);
+    assert_int_equal(aigov_media_bit("video", 5), 0);
+}
+
+#undef IMG
+#undef AUD
+#undef FIL
+#undef PNG
+#undef PDF
+#undef TXT
+#undef CHAT
+#undef RESP
+#undef RESP_ITEMS
+#undef MSGS
+
 /* ---- keys the model reads ------------------------------------------------ */
 
 static int
@@ -2808,6 +3048,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_token_ids),
         cmocka_unit_test(test_inline_files),
+        cmocka_unit_test(test_media),
         cmocka_unit_test(test_object_keys),
         cmocka_unit_test(test_key_value_pairs),
         cmocka_unit_test(test_mcp_headers),
