@@ -60,7 +60,7 @@ static void fuzz_policy(const char *buf, size_t len)
     for (size_t i = 0; i < 3; i++) {
         json_t *claims = json_loads(callers[i], 0, NULL);
         aigov_policy_input_t in = { claims, "/v1/chat/completions", "/v1/chat/completions",
-                                    models[i], i == 1 ? 100000 : -1, 5000, 1, NULL, NULL, 0 };
+                                    models[i], i == 1 ? 100000 : -1, 5000, 1, NULL, NULL, 0, 0 };
         aigov_decision_t d;
         json_t *g, *msg;
 

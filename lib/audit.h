@@ -209,6 +209,9 @@ typedef struct {
     int         background;       /* 1: a Responses answer written in the background,
                                      not streamed (this request got it queued):
                                      "background":true */
+    unsigned    media;            /* the kinds of binary media the request carries,
+                                     which no filter reads (AIGOV_MEDIA_* of media.h):
+                                     "media":["image","file"], left out when none */
 } aigov_record_t;
 
 /* Nesting of a record line (the record object is level 1) that the

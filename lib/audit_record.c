@@ -13,6 +13,7 @@
 
 #include "audit.h"
 #include "json_string.h"
+#include "media.h"
 #include "utf8.h"
 
 void aigov_format_ts(int64_t ts_us, char out[32])
@@ -231,6 +232,14 @@ json_t *aigov_record_json(const aigov_record_t *r)
         bad |= set_str(o, "unread", r->unread);
     if (r->background)
         bad |= json_object_set_new(o, "background", json_true());
+    if (r->media) {
+        json_t *m = json_array();
+
+        for (unsigned k = 0; m && k < AIGOV_MEDIA_KINDS; k++)
+            if (r->media & (1u << k))
+                bad |= json_array_append_new(m, json_string(aigov_media_names[k]));
+        bad |= json_object_set_new(o, "media", m);
+    }
     bad |= json_object_set_new(o, "stream", json_boolean(r->stream));
     bad |= set_str(o, "decision", r->decision);
     bad |= set_str(o, "rule", r->rule);
@@ -767,6 +776,18 @@ size_t aigov_record_write(char *out, size_t cap, const aigov_record_t *r)
     }
     if (r->background)
         PUT_LIT(&w, ",\"background\":true");
+    if (r->media) {
+        const char *sep = ",\"media\":[\"";
+
+        for (unsigned k = 0; k < AIGOV_MEDIA_KINDS; k++) {
+            if (!(r->media & (1u << k)))
+                continue;
+            put(&w, sep, strlen(sep));
+            put(&w, aigov_media_names[k], strlen(aigov_media_names[k]));
+            sep = "\",\"";
+        }
+        PUT_LIT(&w, "\"]");
+    }
     if (r->stream)
         PUT_LIT(&w, ",\"stream\":true,\"decision\":");
     else

@@ -92,6 +92,8 @@ typedef struct {
                                      ends (Responses "background", not streamed): no
                                      answer filter reads it. Refused uninspectable by
                                      a rule with answer filters */
+    unsigned       media;         /* the kinds of binary media the request carries
+                                     (AIGOV_MEDIA_* of media.h), for `when: media` */
 } aigov_policy_input_t;
 
 typedef struct {
@@ -183,7 +185,8 @@ const char *aigov_policy_rule_name(const aigov_policy_t *p, size_t i);
 const char *aigov_policy_rule_file(const aigov_policy_t *p, size_t i, unsigned *line);
 int aigov_policy_rule_allows(const aigov_policy_t *p, size_t i);
 /* NULL when rule i's conditions all hold for in, else the first condition
- * that does not: "groups", "subjects", "claims", "endpoints", "models". */
+ * that does not: "groups", "subjects", "claims", "endpoints", "models",
+ * "media". */
 const char *aigov_policy_rule_check(const aigov_policy_t *p, size_t i,
                                     const aigov_policy_input_t *in);
 
@@ -199,7 +202,7 @@ const char *aigov_policy_unread_phrase(const char *kind);
 
 /* Test cases for `aigov policy test` and `diff`: a YAML (or JSON) list of
  *   {name, claims: {...}, request: {model, endpoint, max_tokens, prompt_chars, n, inspected,
- *    unread, background},
+ *    unread, background, media: [image, audio, file]},
  *    expect: allow|deny, rule: NAME (optional), code: CODE (optional)} */
 typedef struct {
     char      *name;
@@ -213,6 +216,7 @@ typedef struct {
     int        uninspected;   /* inspected: false, a body the gateway does not read */
     char      *unread;        /* token_ids | text_file: text no request filter reads */
     int        background;    /* background: true, an answer no answer filter reads */
+    unsigned   media;         /* media: the kinds of binary media (AIGOV_MEDIA_*) */
     int        expect_allow;
     char      *rule;          /* NULL when not checked */
     char      *code;          /* NULL when not checked */

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "media.h"
 #include "policy.h"
 #include "policy_yaml.h"
 
@@ -10,7 +11,8 @@
 static const char *const case_keys[] = { "name", "description", "claims", "request", "expect",
                                          "rule", "code", NULL };
 static const char *const request_keys[] = { "model", "endpoint", "max_tokens", "prompt_chars",
-                                            "n", "inspected", "unread", "background", NULL };
+                                            "n", "inspected", "unread", "background", "media",
+                                            NULL };
 
 static char *text_of(aigov_ydoc_t *y, yaml_node_t *n, const char *what, int *ok)
 {
@@ -25,6 +27,31 @@ static char *text_of(aigov_ydoc_t *y, yaml_node_t *n, const char *what, int *ok)
     if (!(d = strdup(s)))
         *ok = 0;
     return d;
+}
+
+/* media: the kinds of binary media the request carries, as the audit
+ * record lists them ([image, file]; [] for none) */
+static void parse_media(aigov_ydoc_t *y, aigov_policy_case_t *c, yaml_node_t *n, int *ok)
+{
+    yaml_node_item_t *it;
+
+    if (n->type != YAML_SEQUENCE_NODE) {
+        aigov_yerr(y, n, "media must be a list of image, audio, file, not %s", aigov_ytype(n));
+        *ok = 0;
+        return;
+    }
+    for (it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+        yaml_node_t *v = aigov_ynode(y, *it);
+        const char *s = aigov_yscalar(v);
+        unsigned bit = s && !aigov_ynull(v) ? aigov_media_bit(s, strlen(s)) : 0;
+
+        if (!bit) {
+            aigov_yerr(y, v, "media must be a list of image, audio, file, not %s",
+                       s && !aigov_ynull(v) ? s : aigov_ytype(v));
+            *ok = 0;
+        }
+        c->media |= bit;
+    }
 }
 
 static void parse_request(aigov_ydoc_t *y, aigov_policy_case_t *c, yaml_node_t *n, int *ok)
@@ -89,6 +116,8 @@ static void parse_request(aigov_ydoc_t *y, aigov_policy_case_t *c, yaml_node_t *
             c->background = b;
         }
     }
+    if ((v = aigov_ymap_get(y, n, "media", NULL)))
+        parse_media(y, c, v, ok);
 }
 
 static void parse_case(aigov_ydoc_t *y, aigov_policy_case_t *c, yaml_node_t *n, int *ok)
@@ -245,4 +274,5 @@ void aigov_policy_case_input(const aigov_policy_case_t *c, aigov_policy_input_t 
     if (c->unread)
         in->unread = aigov_policy_unread_phrase(c->unread);
     in->answer_later = c->background;
+    in->media = c->media;
 }

@@ -175,6 +175,8 @@ static const char *rule_check(const aigov_rule_t *r, const aigov_policy_input_t 
         return "endpoints";
     if (!model_ok(r, in))
         return "models";
+    if (r->media && !(r->media & in->media))
+        return "media";
     return NULL;
 }
 

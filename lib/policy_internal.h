@@ -3,6 +3,7 @@
 #ifndef AIGOV_POLICY_INTERNAL_H
 #define AIGOV_POLICY_INTERNAL_H
 
+#include "media.h"
 #include "policy.h"
 #include "policy_glob.h"
 
@@ -58,6 +59,8 @@ typedef struct {
     size_t                  nmodels;
     aigov_glob_t           *endpoints;
     size_t                  nendpoints;
+    unsigned                media;       /* any of these kinds (AIGOV_MEDIA_*);
+                                            0 when not a condition */
 
     aigov_policy_limits_t   limits;
     aigov_policy_filter_t  *filters;

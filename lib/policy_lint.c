@@ -217,7 +217,7 @@ void aigov_lint_rule(aigov_errs_t *w, aigov_ydoc_t *y, const aigov_rule_t *r, ya
 
 /* ---- between rules ------------------------------------------------------- */
 
-enum { D_GROUPS, D_SUBJECTS, D_CLAIMS, D_MODELS, D_ENDPOINTS, D_N };
+enum { D_GROUPS, D_SUBJECTS, D_CLAIMS, D_MODELS, D_ENDPOINTS, D_MEDIA, D_N };
 
 static int has_str(const char **v, size_t n, const char *s)
 {
@@ -286,6 +286,10 @@ static int dim_covers(const aigov_rule_t *a, const aigov_rule_t *b, int d)
         return claims_cover(a, b);
     case D_MODELS:
         return globs_cover(a->models, a->nmodels, b->models, b->nmodels);
+    case D_MEDIA:
+        /* a request b takes carries one of b's kinds: a takes it when it
+         * lists them all */
+        return !a->media || (b->media && (b->media & ~a->media) == 0);
     default:
         return globs_cover(a->endpoints, a->nendpoints, b->endpoints, b->nendpoints);
     }
@@ -323,7 +327,8 @@ static const char *item_text(const aigov_rule_t *r, int d, size_t i)
     }
 }
 
-static const char *const dim_word[] = { "group", "subject", "claim", "model", "endpoint" };
+static const char *const dim_word[] = { "group", "subject", "claim", "model", "endpoint",
+                                        "media" };
 
 typedef struct {
     const char  *group;

@@ -130,7 +130,8 @@ static const char *const top_keys[] = { "version", "default", "identity", "rules
 static const char *const identity_keys[] = { "subject_claim", "groups_claim", NULL };
 static const char *const rule_keys[] = { "name", "description", "when", "limits", "filters",
                                           "audit", "decision", "reason", "uninspectable", NULL };
-static const char *const when_keys[] = { "groups", "subjects", "claims", "models", "endpoints", NULL };
+static const char *const when_keys[] = { "groups", "subjects", "claims", "models", "endpoints",
+                                          "media", NULL };
 static const char *const limit_keys[] = { "max_tokens", "max_prompt_chars", "requests_per_minute",
                                            "tokens_per_minute", "tokens_per_day", "max_n", NULL };
 static const char *const filter_keys[] = { "plugin", "stages", "action", "config", "on_error", NULL };
@@ -341,12 +342,32 @@ static void parse_claims(loader_t *L, aigov_rule_t *r, yaml_node_t *n)
     r->nclaims = k;
 }
 
+/* media: [image, audio, file]: the rule takes a request that carries any
+ * of these kinds of binary media (no filter reads them). */
+static void parse_media(loader_t *L, aigov_rule_t *r, yaml_node_t *n)
+{
+    long len = list_len(L, n, "media", "[image, file]");
+
+    for (long i = 0; i < len; i++) {
+        yaml_node_t *v = item(L, n, i);
+        const char *s = get_text(L, v, "a kind of media", MAX_NAME);
+        unsigned bit = s ? aigov_media_bit(s, strlen(s)) : 0;
+
+        if (s && !bit)
+            ERR(L, v, "media '%s' is not a kind of media: image, audio or file", s);
+        else if (bit & r->media)
+            ERR(L, v, "media '%s' is given twice", s);
+        r->media |= bit;
+    }
+}
+
 static void parse_when(loader_t *L, aigov_rule_t *r, yaml_node_t *n)
 {
     yaml_node_t *v;
 
     if (n->type != YAML_MAPPING_NODE) {
-        ERR(L, n, "when must be a mapping of conditions (groups, subjects, claims, models, endpoints)");
+        ERR(L, n, "when must be a mapping of conditions (groups, subjects, claims, models, endpoints, "
+            "media)");
         return;
     }
     aigov_ymap_check(L->y, n, when_keys, "when");
@@ -369,6 +390,8 @@ static void parse_when(loader_t *L, aigov_rule_t *r, yaml_node_t *n)
         r->models = parse_globs(L, v, "models", "[\"gpt-4o*\", deepseek-chat]", 0, &r->nmodels);
     if ((v = aigov_ymap_get(L->y, n, "endpoints", NULL)))
         r->endpoints = parse_globs(L, v, "endpoints", "[/v1/chat/completions]", 1, &r->nendpoints);
+    if ((v = aigov_ymap_get(L->y, n, "media", NULL)))
+        parse_media(L, r, v);
 }
 
 /* ---- limits, filters, audit -------------------------------------------- */

@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "media.h"
 #include "policy_replay.h"
 
 void aigov_replay_init(aigov_replay_t *r, const aigov_policy_t *p,
@@ -83,6 +84,7 @@ typedef struct {
     const char  *unread;
     long long    status, max_tokens, prompt_chars, n;
     int          injected, inspected, background;
+    unsigned     media;
     const json_t *claims, *filters;
 } fields_t;
 
@@ -126,9 +128,9 @@ static const char *read_fields(const json_t *rec, fields_t *f)
         return "\"max_tokens_injected\" is not true or false";
     if (get_bool(rec, "inspected", 1, &f->inspected) != 0)
         return "\"inspected\" is not true or false";
-    /* Records written before "n", "unread" and "background" lack them:
-     * they replay as one answer, every text read and the answer in the
-     * request (docs/audit.md). */
+    /* Records written before "n", "unread", "background" and "media" lack
+     * them: they replay as one answer, every text read, the answer in the
+     * request and no media (docs/audit.md). */
     v = json_object_get(rec, "n");
     f->n = 1;
     if (v && !json_is_null(v)) {
@@ -140,6 +142,20 @@ static const char *read_fields(const json_t *rec, fields_t *f)
         return "\"unread\" is not the name of what was not read";
     if (get_bool(rec, "background", 0, &f->background) != 0)
         return "\"background\" is not true or false";
+    v = json_object_get(rec, "media");
+    if (v && !json_is_null(v)) {
+        size_t i;
+        const json_t *k;
+
+        if (!json_is_array(v))
+            return "\"media\" is not a list of kinds of media";
+        /* a kind this version does not know is one no rule here names */
+        json_array_foreach(v, i, k) {
+            if (!json_is_string(k))
+                return "\"media\" is not a list of kinds of media";
+            f->media |= aigov_media_bit(json_string_value(k), json_string_length(k));
+        }
+    }
     if (!json_is_integer(json_object_get(rec, "status")))
         return "\"status\" is missing or not an integer";
     f->status = (long long) json_integer_value(json_object_get(rec, "status"));
@@ -210,6 +226,7 @@ static int replay_record(aigov_replay_t *r, const json_t *rec)
     if (f.unread)
         in.unread = aigov_policy_unread_phrase(f.unread);
     in.answer_later = f.background;
+    in.media = f.media;
     aigov_policy_decide(r->policy, &in, &d);
 
     changed = d.allow != allow || strcmp(d.rule, f.rule) != 0;

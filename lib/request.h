@@ -177,7 +177,9 @@ const char *aigov_endpoint_name(aigov_endpoint_t ep);
  * variables), "suffix", "input" (embeddings), "user" (a Responses string
  * input), "prediction", "schema" (response_format, Responses text.format),
  * "stop", "metadata" (metadata, user, safety_identifier,
- * prompt_cache_key), "url", and "other" (any other top-level field).
+ * prompt_cache_key, and a free-form map at the top level: env,
+ * attributes, headers, input_examples, variables), "url", and "other"
+ * (any other top-level field).
  */
 
 /* One piece of text the caller sent. */

@@ -916,6 +916,9 @@ ngx_http_aigov_decide(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
      * no answer filter reads: refused where answer filters apply */
     in.answer_later = ctx->parsed && ctx->req.background && !ctx->req.stream;
 
+    /* images, audio and files no filter reads: a rule may name them */
+    in.media = ctx->parsed ? ctx->req.media : 0;
+
     ctx->decision = ngx_pcalloc(r->pool, sizeof(aigov_decision_t));
     if (ctx->decision == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

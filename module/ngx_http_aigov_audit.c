@@ -878,6 +878,7 @@ ngx_http_aigov_audit_record(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
     ar.n = ctx->parsed ? ctx->req.n : 1;
     ar.unread = ctx->parsed ? ctx->req.unread_kind : NULL;
     ar.background = ctx->parsed && ctx->req.background && !ctx->req.stream;
+    ar.media = ctx->parsed ? ctx->req.media : 0;
     ar.prompt_chars = ctx->parsed ? (int64_t) ctx->req.prompt_chars : -1;
     ar.stream = ctx->req.stream;
     ar.prompt_tokens = -1;

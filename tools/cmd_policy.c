@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "aigov.h"
+#include "media.h"
 #include "policy.h"
 #include "policy_replay.h"
 #include "request.h"
@@ -455,8 +456,8 @@ static long long content_chars(const json_t *c)
 }
 
 /* The request file: either the short form {model, endpoint, max_tokens,
- * prompt_chars} or a model API body (messages / prompt / input), which
- * may also name its endpoint. */
+ * prompt_chars, media} or a model API body (messages / prompt / input),
+ * which may also name its endpoint. */
 static int read_request(json_t *r, aigov_policy_input_t *in)
 {
     const json_t *v;
@@ -484,6 +485,10 @@ static int read_request(json_t *r, aigov_policy_input_t *in)
         in->n = json_integer_value(v);
     if (json_is_integer(v = json_object_get(r, "best_of")) && json_integer_value(v) > in->n)
         in->n = json_integer_value(v);
+    /* the short form's kinds of media, as a record lists them */
+    json_array_foreach(json_object_get(r, "media"), i, v)
+        if (json_is_string(v))
+            in->media |= aigov_media_bit(json_string_value(v), json_string_length(v));
     if (json_is_integer(v = json_object_get(r, "prompt_chars"))) {
         in->prompt_chars = json_integer_value(v);
     } else {
@@ -531,6 +536,7 @@ static int read_body(json_t *r, aigov_policy_input_t *in, char *err, size_t errl
         in->prompt_chars = (long long) rq.prompt_chars;
         in->unread = rq.unread;     /* a constant phrase: outlives rq */
         in->answer_later = rq.background && !rq.stream;
+        in->media = rq.media;
     }
     aigov_request_free(&rq);
     return st == AIGOV_REQ_OK ? 0 : -1;
@@ -559,6 +565,8 @@ static const char *why_skipped(const char *cond)
         return "the endpoint is not one of its endpoints";
     if (!strcmp(cond, "models"))
         return "the model is not one of its models";
+    if (!strcmp(cond, "media"))
+        return "the request carries none of its kinds of media";
     return cond;
 }
 
@@ -577,7 +585,13 @@ static void explain_text(const aigov_policy_t *p, const aigov_policy_input_t *in
         printf("max_tokens %lld, ", in->max_tokens);
     else
         printf("no max_tokens, ");
-    printf("prompt %lld characters\n", in->prompt_chars);
+    printf("prompt %lld characters", in->prompt_chars);
+    for (unsigned k = 0, first = 1; k < AIGOV_MEDIA_KINDS; k++)
+        if (in->media & (1u << k)) {
+            printf("%s%s", first ? ", media " : " ", aigov_media_names[k]);
+            first = 0;
+        }
+    printf("\n");
     printf("rules (the first that matches decides):\n");
     for (size_t i = 0; i < aigov_policy_rule_count(p); i++) {
         unsigned line;

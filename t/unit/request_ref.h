@@ -669,6 +669,9 @@ ref_root_label(aigov_endpoint_t ep, const char *k)
         { "stop_sequences", "stop" }, { "metadata", "metadata" },
         { "user", "metadata" }, { "safety_identifier", "metadata" },
         { "prompt_cache_key", "metadata" }, { "variables", "metadata" },
+        /* the other free-form maps, where a body puts them at the root */
+        { "env", "metadata" }, { "attributes", "metadata" },
+        { "input_examples", "metadata" }, { "headers", "metadata" },
         { "response_format", "schema" },
     };
     size_t i;

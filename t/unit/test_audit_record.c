@@ -16,6 +16,7 @@
 #include <openssl/pem.h>
 
 #include "audit.h"
+#include "media.h"
 
 /* ---- a deterministic generator ---- */
 
@@ -281,6 +282,7 @@ static void rand_record(aigov_record_t *r, pool_t *p, json_t **owned, aigov_reco
     r->n = rand_count();
     r->unread = below(2) ? NULL : below(2) ? "token_ids" : pool_str(p, 1, bad);
     r->background = below(2);
+    r->media = below(8);
     switch (below(3)) {
     case 0:
         r->filters = owned[2] = rand_json(3, bad);
@@ -519,6 +521,7 @@ static void test_decision_marks(void **state)
     r.prompt_chars = 6;
     r.unread = "token_ids";
     r.background = 1;
+    r.media = AIGOV_MEDIA_IMAGE | AIGOV_MEDIA_FILE;
     r.decision = "allow";
     r.prompt_tokens = r.completion_tokens = -1;
     r.phase = "admit";
@@ -528,8 +531,8 @@ static void test_decision_marks(void **state)
         "{\"ts\":\"2024-05-01T12:00:00.123456Z\",\"id\":\"req-3\",\"sub\":null,\"groups\":null,"
         "\"iss\":null,\"claims\":null,\"method\":null,\"path\":null,\"endpoint\":null,"
         "\"model\":null,\"max_tokens\":256,\"max_tokens_injected\":true,\"n\":4,"
-        "\"prompt_chars\":6,\"unread\":\"token_ids\",\"background\":true,\"stream\":false,"
-        "\"decision\":\"allow\","
+        "\"prompt_chars\":6,\"unread\":\"token_ids\",\"background\":true,"
+        "\"media\":[\"image\",\"file\"],\"stream\":false,\"decision\":\"allow\","
         "\"rule\":null,\"policy_sha256\":null,\"status\":0,\"filters\":[],\"usage\":null,"
         "\"content\":\"hash\",\"phase\":\"admit\"}");
     free(body);
@@ -537,13 +540,15 @@ static void test_decision_marks(void **state)
     r.n = 1;
     r.unread = NULL;
     r.background = 0;
+    r.media = AIGOV_MEDIA_AUDIO;
     r.not_inspected = 1;
     body = same_body(&r, &len);
     assert_non_null(body);
     assert_null(strstr(body, "\"n\":"));
     assert_null(strstr(body, "\"unread\""));
     assert_null(strstr(body, "\"background\""));
-    assert_non_null(strstr(body, ",\"prompt_chars\":6,\"inspected\":false,\"stream\":false,"));
+    assert_non_null(strstr(body, ",\"prompt_chars\":6,\"inspected\":false,\"media\":[\"audio\"],"
+                                 "\"stream\":false,"));
     free(body);
 
     /* the completion record repeats none of them */

@@ -11,6 +11,7 @@
 
 #include <openssl/evp.h>
 
+#include "media.h"
 #include "policy.h"
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -357,9 +358,9 @@ static void test_err_conditions(void **state)
                   "p.yaml:10:19: endpoint 'v1/chat' must be a path starting with '/', e.g. /v1/chat/completions\n"
                   "p.yaml:11:24: claim tenant must be compared with a value or a list of values, not a mapping\n"
                   "p.yaml:11:37: claim org needs a value\n"
-                  "p.yaml:12:7: unknown key 'hours' in when (expected one of: groups, subjects, claims, models, endpoints)\n");
+                  "p.yaml:12:7: unknown key 'hours' in when (expected one of: groups, subjects, claims, models, endpoints, media)\n");
     expect_errors(HEAD "  - name: a\n    decision: allow\n    when: [groups]\n",
-                  "p.yaml:6:11: when must be a mapping of conditions (groups, subjects, claims, models, endpoints)\n");
+                  "p.yaml:6:11: when must be a mapping of conditions (groups, subjects, claims, models, endpoints, media)\n");
 }
 
 static void test_err_limits(void **state)
@@ -438,7 +439,7 @@ static void test_filters_built_and_destroyed(void **state)
     char *errors = NULL;
     aigov_policy_t *p;
     json_t *claims = json_pack("{s:s}", "sub", "x");
-    aigov_policy_input_t in = { claims, "/v1/chat/completions", NULL, "m", -1, 0, 1, NULL, NULL, 0 };
+    aigov_policy_input_t in = { claims, "/v1/chat/completions", NULL, "m", -1, 0, 1, NULL, NULL, 0, 0 };
     aigov_decision_t d;
     (void) state;
 
@@ -661,9 +662,29 @@ static void test_cases_load(void **state)
     snprintf(path, sizeof(path), "%s/bad.cases.yaml", tmpdir);
     assert_null(aigov_policy_cases_load(path, &n, &errors));
     assert_non_null(strstr(errors, ":2:11: expect must be allow or deny, not 'perhaps'\n"));
-    assert_non_null(strstr(errors, ":5:23: unknown key 'tokens' in a case's request (expected one of: model, endpoint, max_tokens, prompt_chars, n, inspected, unread, background)\n"));
+    assert_non_null(strstr(errors, ":5:23: unknown key 'tokens' in a case's request (expected one of: model, endpoint, max_tokens, prompt_chars, n, inspected, unread, background, media)\n"));
     assert_non_null(strstr(errors, ":5:46: max_tokens must be a whole number, not text\n"));
     assert_non_null(strstr(errors, ":6:1: case name 'a' is used twice (first at line 1)\n"));
+    free(errors);
+
+    /* the kinds of media a request carries, as the audit record lists them */
+    write_file("media.cases.yaml",
+               "- name: pdf\n  expect: deny\n  request: {media: [file, image]}\n"
+               "- name: none\n  expect: allow\n  request: {media: []}\n");
+    snprintf(path, sizeof(path), "%s/media.cases.yaml", tmpdir);
+    c = aigov_policy_cases_load(path, &n, &errors);
+    assert_non_null(c);
+    assert_int_equal(c[0].media, AIGOV_MEDIA_FILE | AIGOV_MEDIA_IMAGE);
+    assert_int_equal(c[1].media, 0);
+    aigov_policy_cases_free(c, n);
+    write_file("badmedia.cases.yaml",
+               "- name: a\n  expect: deny\n  request: {media: [video]}\n"
+               "- name: b\n  expect: deny\n  request: {media: file}\n");
+    snprintf(path, sizeof(path), "%s/badmedia.cases.yaml", tmpdir);
+    assert_null(aigov_policy_cases_load(path, &n, &errors));
+    if (!strstr(errors, ":3:21: media must be a list of image, audio, file, not video\n")
+        || !strstr(errors, ":6:20: media must be a list of image, audio, file, not text\n"))
+        fail_msg("%s", errors);
     free(errors);
 }
 

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <cmocka.h>
 
+#include "media.h"
 #include "policy.h"
 #include "policy_glob.h"
 
@@ -669,6 +670,94 @@ static void test_answer_later(void **state)
     aigov_policy_free(p);
 }
 
+/* when: media takes a request that carries any of the kinds it lists: a
+ * deny rule in front keeps files from a group, the rest go on. */
+static void test_media_condition(void **state)
+{
+    aigov_policy_t *p = must_load("version: 1\nrules:\n"
+        "  - {name: no-files, decision: deny, reason: files are not checked,\n"
+        "     when: {groups: [s], media: [file, audio]}}\n"
+        "  - {name: pictures-on-4o, decision: allow, when: {groups: [s], media: [image],\n"
+        "     models: [gpt-4o]}}\n"
+        "  - {name: text, decision: allow, when: {groups: [s], models: [gpt-4o, mini]}}\n");
+    static const struct { unsigned media; const char *model; const char *want; } c[] = {
+        { 0, "mini", "text" },
+        { 0, "gpt-4o", "text" },
+        { AIGOV_MEDIA_FILE, "mini", "deny:no-files:denied" },
+        { AIGOV_MEDIA_AUDIO | AIGOV_MEDIA_IMAGE, "gpt-4o", "deny:no-files:denied" },
+        { AIGOV_MEDIA_IMAGE, "gpt-4o", "pictures-on-4o" },
+        /* an image to another model: the rule without media takes it */
+        { AIGOV_MEDIA_IMAGE, "mini", "text" },
+    };
+    json_t *claims = group_claims("s");
+
+    (void) state;
+    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        char got[160];
+        aigov_decision_t d;
+        aigov_policy_input_t in;
+
+        memset(&in, 0, sizeof(in));
+        in.claims = claims;
+        in.path = in.endpoint = "/v1/chat/completions";
+        in.model = c[i].model;
+        in.max_tokens = -1;
+        in.media = c[i].media;
+        aigov_policy_decide(p, &in, &d);
+        said(&d, got, sizeof(got));
+        if (strcmp(got, c[i].want))
+            fail_msg("case %zu: %s, not %s", i, got, c[i].want);
+        if (!d.allow)
+            assert_string_equal(d.message, "files are not checked");
+        assert_string_equal(aigov_policy_rule_check(p, 0, &in) ? aigov_policy_rule_check(p, 0, &in)
+                            : "none", c[i].media & (AIGOV_MEDIA_FILE | AIGOV_MEDIA_AUDIO)
+                            ? "none" : "media");
+    }
+    json_decref(claims);
+    aigov_policy_free(p);
+}
+
+static void test_media_errors(void **state)
+{
+    char *errors = NULL;
+    const char *text = "version: 1\nrules:\n"
+        "  - {name: a, decision: deny, when: {media: [image, video]}}\n"
+        "  - {name: b, decision: deny, when: {media: []}}\n"
+        "  - {name: c, decision: deny, when: {media: image}}\n"
+        "  - {name: d, decision: deny, when: {media: [file, File, file]}}\n";
+    aigov_policy_t *p = aigov_policy_load_mem("p.yaml", text, strlen(text), NULL, NULL, NULL, &errors);
+
+    (void) state;
+    assert_null(p);
+    assert_non_null(errors);
+    if (!strstr(errors, "p.yaml:3:53: media 'video' is not a kind of media: image, audio or file")
+        || !strstr(errors, "p.yaml:4:45: media is an empty list")
+        || !strstr(errors, "p.yaml:5:45: media must be a list, e.g. [image, file]")
+        || !strstr(errors, "p.yaml:6:52: media 'File' is not a kind of media")
+        || !strstr(errors, "p.yaml:6:58: media 'file' is given twice"))
+        fail_msg("%s", errors);
+    free(errors);
+}
+
+/* A rule that lists every kind an earlier deny rule lists is shadowed
+ * there; one that lists a kind more, or none, is not. */
+static void test_media_shadowing(void **state)
+{
+    aigov_policy_t *p = must_load("version: 1\nrules:\n"
+        "  - {name: no-media, decision: deny, when: {groups: [s], media: [image, file]}}\n"
+        "  - {name: files, decision: allow, when: {groups: [s], media: [file]}}\n"
+        "  - {name: audio-too, decision: allow, when: {groups: [s], media: [file, audio]}}\n"
+        "  - {name: rest, decision: allow, when: {groups: [s]}}\n");
+    const char *w = aigov_policy_warnings(p);
+
+    (void) state;
+    assert_non_null(w);
+    assert_non_null(strstr(w, "rule 'files' can never match: rule 'no-media'"));
+    assert_null(strstr(w, "rule 'audio-too' can never"));
+    assert_null(strstr(w, "rule 'rest' can never"));
+    aigov_policy_free(p);
+}
+
 static void test_uninspectable_and_max_n_errors(void **state)
 {
     char *errors = NULL;
@@ -723,7 +812,7 @@ static void test_rule_check_reports_condition(void **state)
 {
     aigov_policy_t *p = must_load(tiers);
     json_t *c = json_pack("{s:s,s:[s]}", "sub", "ian", "groups", "interns");
-    aigov_policy_input_t in = { c, CHAT, CHAT, "gpt-4o", -1, 0, 1, NULL, NULL, 0 };
+    aigov_policy_input_t in = { c, CHAT, CHAT, "gpt-4o", -1, 0, 1, NULL, NULL, 0, 0 };
     unsigned line = 0;
     (void) state;
 
@@ -896,6 +985,9 @@ int main(void)
         cmocka_unit_test(test_uninspectable),
         cmocka_unit_test(test_unread),
         cmocka_unit_test(test_answer_later),
+        cmocka_unit_test(test_media_condition),
+        cmocka_unit_test(test_media_errors),
+        cmocka_unit_test(test_media_shadowing),
         cmocka_unit_test(test_uninspectable_and_max_n_errors),
         cmocka_unit_test(test_groups_for_audit),
         cmocka_unit_test(test_rule_check_reports_condition),

@@ -668,6 +668,9 @@ static void test_replay_bad_markers(void **state)
         { HEAD "\"max_tokens_injected\":\"yes\"}", "max_tokens_injected" },
         { HEAD "\"background\":\"true\"}", "background" },
         { HEAD "\"background\":1}", "background" },
+        { HEAD "\"media\":\"file\"}", "media" },
+        { HEAD "\"media\":[\"file\",1]}", "media" },
+        { HEAD "\"media\":{\"file\":1}}", "media" },
     };
     const size_t nbad = sizeof(bad_lines) / sizeof(bad_lines[0]);
 
@@ -696,6 +699,41 @@ static void test_replay_bad_markers(void **state)
     aigov_policy_free(p);
 }
 
+/* "media" replays the kinds of media the request carried: a rule added
+ * since that refuses files takes the recorded PDF, not the plain text; a
+ * kind this version does not know is one no rule names. */
+static void test_replay_media(void **state)
+{
+    const char *text = "version: 1\nrules:\n"
+        "  - {name: no-files, decision: deny, when: {groups: [tools], media: [file]}}\n"
+        "  - {name: tools, decision: allow, when: {groups: [tools]}}\n";
+    char *errors = NULL;
+    aigov_policy_t *p = aigov_policy_load_mem("p.yaml", text, strlen(text), NULL, NULL, NULL,
+                                              &errors);
+    aigov_replay_t r;
+    seen_t seen;
+#define HEAD "\"phase\":\"admit\",\"decision\":\"allow\",\"status\":0,\"rule\":\"tools\"," \
+             "\"policy_sha256\":\"x\",\"claims\":" TOOLS ",\"model\":\"m\""
+
+    (void) state;
+    assert_non_null(p);
+    memset(&seen, 0, sizeof(seen));
+    aigov_replay_init(&r, p, on_change, on_bad, &seen);
+    feed(&r, "{\"seq\":0," HEAD ",\"media\":[\"image\",\"file\"]}");
+    feed(&r, "{\"seq\":1," HEAD ",\"media\":[\"image\"]}");
+    feed(&r, "{\"seq\":2," HEAD "}");
+    feed(&r, "{\"seq\":3," HEAD ",\"media\":[\"video\"]}");
+    feed(&r, "{\"seq\":4," HEAD ",\"media\":null}");
+    assert_int_equal(seen.nbad, 0);
+    assert_int_equal(r.sum.compared, 5);
+    assert_int_equal(seen.n, 1);
+    assert_int_equal(seen.seq[0], 0);
+    assert_int_equal(seen.now_allow[0], 0);
+    assert_string_equal(seen.now_rule[0], "no-files");
+#undef HEAD
+    aigov_policy_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -707,6 +745,7 @@ int main(void)
         cmocka_unit_test(test_replay_unread),
         cmocka_unit_test(test_replay_n_shares_max_tokens),
         cmocka_unit_test(test_replay_bad_markers),
+        cmocka_unit_test(test_replay_media),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
