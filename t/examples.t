@@ -87,6 +87,12 @@ refused(ask($anna, 'azure-eu/gpt-4o', 'Draft a letter to jane.doe@example.com ab
         'pii', 'bank: a customer email to the external deployment');
 refused(ask($anna, 'azure-eu/gpt-4o', 'Look up the account number for the Smith family.'),
         'blocklist', 'bank: a blocked term');
+# a scanned statement: no filter reads it, so it stays on the bank's models
+my $scan = [ { type => 'text', text => 'Why did this payment bounce?' },
+             { type => 'image_url', image_url => { url => 'data:image/png;base64,iVBORw0KGgo=' } } ];
+refused(ask($anna, 'azure-eu/gpt-4o', $scan), 'denied', 'bank: an image to the external deployment');
+$r = ask($anna, 'onprem/llama-3.1-70b-instruct', $scan);
+is($r->{status}, 200, "bank: the same image on the bank's own model");
 refused(ask({ %$anna, data_class => 'confidential' }, 'azure-eu/gpt-4o', 'Summarise the audit.'),
         'denied', 'bank: confidential work to the external deployment');
 $r = ask({ %$anna, data_class => 'restricted' }, 'onprem/llama-3.1-70b-instruct',
