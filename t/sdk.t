@@ -1,7 +1,8 @@
 #!/usr/bin/perl
 # The official OpenAI SDK (npm `openai`, installed by make test into
 # t/node) as a real client: chat, streamed chat with redaction, embeddings,
-# and refusals surfacing as the SDK's own errors.
+# refusals surfacing as the SDK's own errors, and a file no filter reads
+# refused by a rule that names it.
 
 use strict;
 use warnings;
@@ -21,6 +22,12 @@ $t->write_file('policy.yaml', <<'YAML');
 version: 1
 default: deny
 rules:
+  - name: no-files
+    when:
+      groups: [sdk]
+      media: [file]
+    decision: deny
+    reason: files are not checked for personal data
   - name: sdk-users
     when:
       groups: [sdk]

@@ -70,6 +70,23 @@ try {
 }
 
 try {
+  await good.responses.create({ model: 'gpt-4o-mini', input: [{ role: 'user', content: [
+    { type: 'input_text', text: 'summarise this' }, { type: 'input_file', file_id: 'file-abc123' }] }] });
+  ok(false, 'a file no filter reads raises');
+} catch (e) {
+  ok(e instanceof OpenAI.PermissionDeniedError && e.code === 'denied'
+     && /files are not checked/.test(e.message), 'a file no filter reads raises, with the rule\'s reason', e);
+}
+
+try {
+  const r = await good.chat.completions.create({ model: 'gpt-4o-mini', messages: user([
+    { type: 'text', text: 'what is in it' },
+    { type: 'image_url', image_url: { url: 'https://example.com/a.png' } }]) });
+  ok(r.choices[0].message.content.includes('what is in it'), 'an image, which no rule refuses, goes through',
+     JSON.stringify(r));
+} catch (e) { ok(false, 'an image, which no rule refuses, goes through', e); }
+
+try {
   await bad.chat.completions.create({ model: 'gpt-4o-mini', messages: user('hi') });
   ok(false, 'bad token raises');
 } catch (e) {
