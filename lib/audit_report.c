@@ -124,11 +124,22 @@ static void map_free(map_t *m)
 
 enum { M_DAYS, M_REASONS, M_FILTERS, M_MODELS, M_SUBS, M_POLICIES, M_PENDING, M_COUNT };
 
+/* What went to the model that no filter read, as the admission records
+ * say it: a body not read at all ("inspected":false), text no filter can
+ * read ("unread"), binary media ("media"), an answer written in the
+ * background. */
+enum { U_BODY, U_TOKEN_IDS, U_TEXT_FILE, U_OTHER, U_IMAGE, U_AUDIO, U_FILE, U_BACKGROUND,
+       U_COUNT };
+static const char *const unread_names[U_COUNT] = {
+    "body", "token_ids", "text_file", "other_text", "image", "audio", "file", "background_answer"
+};
+
 struct aigov_report {
     int64_t  since, until;
     map_t    m[M_COUNT];
     uint64_t records, admits, dones, denies, policy_records, legacy, completions_orphan;
     uint64_t prompt_tokens, completion_tokens, quota_refusals, out_of_range;
+    uint64_t unread[U_COUNT];     /* admitted requests, by what no filter read */
     char     blocked[128];        /* the line's first filter that blocked */
     char     first_ts[32], last_ts[32];
 };
@@ -141,6 +152,7 @@ typedef struct {
 
 typedef struct {
     fv_t ts, phase, id, sub, model, decision, rule, reason, policy, status, filters, usage, files, seq;
+    fv_t inspected, unread, media, background;
 } fields_t;
 
 static int is_null(const fv_t *f)
@@ -176,8 +188,15 @@ static int take(void *ud, const char *k, size_t klen, const char *v, size_t vlen
         else if (KEY("model")) set(&f->model, v, vlen);
         else if (KEY("usage")) set(&f->usage, v, vlen);
         else if (KEY("files")) set(&f->files, v, vlen);
+        else if (KEY("media")) set(&f->media, v, vlen);
         break;
-    case 6: if (KEY("reason")) set(&f->reason, v, vlen); else if (KEY("status")) set(&f->status, v, vlen); break;
+    case 6:
+        if (KEY("reason")) set(&f->reason, v, vlen);
+        else if (KEY("status")) set(&f->status, v, vlen);
+        else if (KEY("unread")) set(&f->unread, v, vlen);
+        break;
+    case 9: if (KEY("inspected")) set(&f->inspected, v, vlen); break;
+    case 10: if (KEY("background")) set(&f->background, v, vlen); break;
     case 7: if (KEY("filters")) set(&f->filters, v, vlen); break;
     case 8: if (KEY("decision")) set(&f->decision, v, vlen); break;
     case 13: if (KEY("policy_sha256")) set(&f->policy, v, vlen); break;
@@ -329,6 +348,39 @@ static void policy_used(aigov_report_t *r, const fields_t *f)
     }
 }
 
+static int media_kind(void *ud, const char *k, size_t klen, const char *v, size_t vlen)
+{
+    aigov_report_t *r = ud;
+
+    (void) k;
+    (void) klen;
+    if (vlen == 7 && !memcmp(v, "\"image\"", 7))
+        r->unread[U_IMAGE]++;
+    else if (vlen == 7 && !memcmp(v, "\"audio\"", 7))
+        r->unread[U_AUDIO]++;
+    else if (vlen == 6 && !memcmp(v, "\"file\"", 6))
+        r->unread[U_FILE]++;
+    return 0;
+}
+
+static void count_unread(aigov_report_t *r, const fields_t *f)
+{
+    if (!f->inspected.str && f->inspected.n == 5 && !memcmp(f->inspected.v, "false", 5))
+        r->unread[U_BODY]++;
+    if (f->unread.str) {
+        if (f->unread.n == 9 && !memcmp(f->unread.v, "token_ids", 9))
+            r->unread[U_TOKEN_IDS]++;
+        else if (f->unread.n == 9 && !memcmp(f->unread.v, "text_file", 9))
+            r->unread[U_TEXT_FILE]++;
+        else
+            r->unread[U_OTHER]++;
+    }
+    if (f->media.v && !f->media.str && f->media.n > 2 && f->media.v[0] == '[')
+        aigov_json_each(f->media.v, f->media.n, media_kind, r);
+    if (!f->background.str && f->background.n == 4 && !memcmp(f->background.v, "true", 4))
+        r->unread[U_BACKGROUND]++;
+}
+
 void aigov_report_line(aigov_report_t *r, const char *line, size_t len)
 {
     fields_t f;
@@ -415,6 +467,7 @@ void aigov_report_line(aigov_report_t *r, const char *line, size_t len)
     }
     if (phase_admit) {
         r->admits++;
+        count_unread(r, &f);
         if ((x = get(r, M_MODELS, &f.model)))
             x->n[0]++;
         if ((x = get(r, M_SUBS, &f.sub)))
@@ -568,6 +621,10 @@ json_t *aigov_report_json(const aigov_report_t *r, size_t top)
     json_object_set_new(o, "last_ts", r->last_ts[0] ? json_string(r->last_ts) : json_null());
     json_object_set_new(o, "outside_period", json_integer((json_int_t) r->out_of_range));
     json_object_set_new(o, "completions_without_admission", json_integer((json_int_t) r->completions_orphan));
+    a = json_object();
+    for (size_t i = 0; i < U_COUNT; i++)
+        json_object_set_new(a, unread_names[i], json_integer((json_int_t) r->unread[i]));
+    json_object_set_new(o, "allowed_unread", a);
 
     a = json_array();
     v = entries(&r->m[M_DAYS], -1, &n);

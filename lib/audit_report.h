@@ -18,7 +18,11 @@
  *   quota refusals (status 429) by subject;
  *   policies: each policy record, and when each digest was first and last
  *     named by a record;
- *   gaps: admissions without a completion record.
+ *   gaps: admissions without a completion record;
+ *   allowed requests by what no filter read (allowed_unread): a body not
+ *     read ("inspected":false), token ids, an undecodable text file, other
+ *     unread text, each kind of binary media ("media"), an answer written
+ *     in the background.
  */
 #ifndef AIGOV_AUDIT_REPORT_H
 #define AIGOV_AUDIT_REPORT_H

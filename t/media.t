@@ -177,6 +177,14 @@ my $out = `'$aigov' policy explain '$live' --claims '{"sub":"sam","groups":["sup
 like($out, qr/media file/, 'explain: the request carries a file');
 like($out, qr/decision: deny \(rule no-files\)/, 'explain: denied by no-files') or diag($out);
 
+# the report counts the allowed requests by what no filter read
+my $rep = eval { decode_json(scalar `'$aigov' audit report --json '$d/audit.log' 2>/dev/null`) } // {};
+my %want;
+for my $c (grep { $_->[4] == 200 } @cases) { $want{$_}++ for @{ $c->[3] } }
+is_deeply({ map { $_ => $rep->{allowed_unread}{$_} } qw(image audio file) },
+          { image => $want{image} // 0, audio => 0, file => 0 },
+          'report: the allowed images counted, the refused files not') or diag(explain($rep->{allowed_unread}));
+
 my $v = `'$aigov' audit verify --key '$d/audit.key.pub' '$d/audit.log' 2>&1`;
 is($?, 0, 'the log verifies') or diag($v);
 

@@ -216,6 +216,13 @@ is($rc, 1, 'replay, max_n 2: exit 1');
 is_deeply(changed_names($ch), [ 'few four' ], 'replay, max_n 2: the request of four answers changes');
 is(($ch->{ $seq{'few four'} // -1 } // {})->{now}{code}, 'n_exceeded', 'replay, max_n 2: n_exceeded');
 
+# the report counts the allowed requests by what no filter read
+my $rep = eval { decode_json(scalar `'$aigov' audit report --json '$d/audit.log' 2>/dev/null`) } // {};
+is_deeply($rep->{allowed_unread},
+          { body => 1, token_ids => 3, text_file => 1, other_text => 0, image => 0, audio => 0, file => 0,
+            background_answer => 0 },
+          'report: allowed requests by what no filter read') or diag(explain($rep->{allowed_unread}));
+
 my $verify = `'$aigov' audit verify --key '$d/audit.key.pub' '$d/audit.log' 2>&1`;
 is($? >> 8, 0, 'the log verifies') or diag($verify);
 

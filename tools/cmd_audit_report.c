@@ -327,6 +327,24 @@ static int write_html(const char *path, json_t *rep)
                "<td class=n>%lld</td></tr>\n</table>\n",
             iv(t, "requests"), iv(t, "allowed"), iv(t, "refused"), iv(t, "quota_refusals"), iv(t, "completions"),
             iv(t, "gaps"), iv(t, "prompt_tokens"), iv(t, "completion_tokens"), iv(t, "policy_records"));
+    {
+        /* what the filters did not see, so that "inspected" is not read
+         * as "all of it" */
+        static const char *const what[][2] = {
+            { "body", "a body not read at all (inspected: false)" },
+            { "token_ids", "token ids" }, { "text_file", "a text file that does not decode" },
+            { "other_text", "other text no filter can read" }, { "image", "images" },
+            { "audio", "audio" }, { "file", "files that are not text (PDF, by id or URL)" },
+            { "background_answer", "an answer written in the background" },
+        };
+        json_t *u = json_object_get(rep, "allowed_unread");
+
+        fputs("<h2>Allowed with what no filter read</h2>\n<p>Allowed requests that carried text or media "
+              "the filters could not read (a request may count in several rows).</p>\n<table>\n", f);
+        for (size_t i = 0; i < sizeof(what) / sizeof(what[0]); i++)
+            fprintf(f, "<tr><th>%s</th><td class=n>%lld</td></tr>", what[i][1], iv(u, what[i][0]));
+        fputs("\n</table>\n", f);
+    }
     fputs("<h2>Requests per day</h2>\n", f);
     day_chart(f, json_object_get(rep, "requests_per_day"));
     fputs("<h2>Refusals by reason</h2>\n", f);
