@@ -154,6 +154,10 @@ struct aigov_answer_s {
     long long         prompt, completion;
     int               has_usage, usage_final;
     long long         text_chars;
+    /* legacy completions' logprobs in a stream: by choice, how far masks
+     * in events sent before moved the text (text_offset) */
+    long long        *lp_shift;
+    size_t            lp_nshift;
     long long         seq;            /* Responses: the last sequence_number */
     int               responses;      /* its events are the Responses API's */
     char              resp_id[64];    /* Responses: the response's id */
@@ -448,6 +452,7 @@ void aigov_answer_free(aigov_answer_t *a)
     free(a->out);
     free(a->body);
     free(a->scratch);
+    free(a->lp_shift);
     aigov_filter_outcome_free(&a->outcome);
     free(a);
 }
@@ -1364,15 +1369,36 @@ static int lp_wrote(int lp, json_t *item, size_t ix, json_t *v)
     return 0;
 }
 
+/* Legacy: text_offset[from..] of item moved by delta characters. */
+static void lp_offsets(json_t *item, size_t from, long long delta)
+{
+    json_t *offs = json_object_get(item, "text_offset"), *o;
+    size_t i;
+
+    if (delta == 0)
+        return;
+    json_array_foreach(offs, i, o)
+        if (i >= from && json_is_integer(o))
+            json_integer_set(o, json_integer_value(o) + delta);
+}
+
 /* A text of the answer takes its redacted value; a logprobs token takes
- * its entry along (lp_wrote). */
+ * its entry along (lp_wrote). A legacy token that a mask made longer or
+ * shorter moves the text_offset of the tokens after it, so that the
+ * offsets do not tell how long the masked text was. */
 static int piece_set(json_t *v, int lp, json_t *item, size_t ix, const char *s, size_t n)
 {
+    long long delta;
+
     if (lp == LP_NONE)
         return json_string_setn(v, s, n);
+    delta = (long long)chars_of(s, n)
+            - (long long)chars_of(json_string_value(v), json_string_length(v));
     /* bytes cut inside a character are not UTF-8 (lp_text) */
     if (json_string_setn_nocheck(v, s, n) != 0)
         return -1;
+    if (lp == LP_LEGACY)
+        lp_offsets(item, ix + 1, delta);
     return lp_wrote(lp, item, ix, v);
 }
 
@@ -2870,6 +2896,77 @@ static int send_json(aigov_answer_t *a, const char *event, const char *id, json_
     return rc ? -1 : 0;
 }
 
+/* The shift of a choice's legacy text_offset (lp_shift) by its channel's
+ * key, "choices.N...": NULL when the key names no choice, or no memory. */
+static long long *lp_shift_of(aigov_answer_t *a, const char *key)
+{
+    char *end;
+    unsigned long c;
+
+    if (strncmp(key, "choices.", 8) != 0)
+        return NULL;
+    c = strtoul(key + 8, &end, 10);
+    if (end == key + 8 || c >= 4096)
+        return NULL;
+    if (c >= a->lp_nshift) {
+        long long *v = realloc(a->lp_shift, (c + 1) * sizeof(*v));
+
+        if (v == NULL)
+            return NULL;
+        memset(v + a->lp_nshift, 0, (c + 1 - a->lp_nshift) * sizeof(*v));
+        a->lp_shift = v;
+        a->lp_nshift = c + 1;
+    }
+    return &a->lp_shift[c];
+}
+
+/* The characters of the legacy tokens of item among h's pieces. */
+static long long lp_chars(const held_t *h, const json_t *item)
+{
+    long long n = 0;
+    size_t i;
+
+    for (i = 0; i < h->np; i++)
+        if (h->p[i].lp == LP_LEGACY && h->p[i].item == item)
+            n += chars_of(json_string_value(h->p[i].v), json_string_length(h->p[i].v));
+    return n;
+}
+
+/* Legacy completions' logprobs in a stream: text_offset counts from the
+ * answer's start, so after a mask in an event sent before, the offsets of
+ * this event's tokens move by what that mask changed, and a mask here adds
+ * its change for the events after (piece_set moves the offsets within
+ * this event). before: lp_chars of each piece's item before the masks. */
+static void lp_shift_event(aigov_answer_t *a, held_t *h, const long long *before)
+{
+    size_t i, j;
+    long long *sh;
+
+    for (i = 0; i < h->np; i++) {
+        if (h->p[i].lp != LP_LEGACY)
+            continue;
+        for (j = 0; j < i && h->p[j].item != h->p[i].item; j++)
+            ;
+        if (j < i || (sh = lp_shift_of(a, a->ch[h->p[i].chan].key)) == NULL)
+            continue;   /* that item was moved already */
+        lp_offsets(h->p[i].item, 0, *sh);
+        *sh += lp_chars(h, h->p[i].item) - before[i];
+    }
+}
+
+/* Whether a legacy logprobs piece of h is of a choice whose offsets moved. */
+static int lp_moved(aigov_answer_t *a, const held_t *h)
+{
+    size_t i;
+    long long *sh;
+
+    for (i = 0; i < h->np; i++)
+        if (h->p != NULL && h->p[i].lp == LP_LEGACY
+            && (sh = lp_shift_of(a, a->ch[h->p[i].chan].key)) != NULL && *sh != 0)
+            return 1;
+    return 0;
+}
+
 /* Sends one held event: its raw bytes, or, when a mask touches its text,
  * the event with the masks applied. */
 static int send_held(aigov_answer_t *a, held_t *h)
@@ -2877,6 +2974,7 @@ static int send_held(aigov_answer_t *a, held_t *h)
     size_t i;
     int touched = 0, rc;
     const hpiece_t *hp = pieces_of(h);
+    long long before_small[8], *before = NULL;
 
     if (h->nrp > 0) {
         touched = h->rekeyed;
@@ -2891,11 +2989,18 @@ static int send_held(aigov_answer_t *a, held_t *h)
     for (i = 0; i < h->np; i++)
         if (hp[i].end > hp[i].start && mask_touches(&a->ch[hp[i].chan], hp[i].start, hp[i].end))
             touched = 1;
+    if (h->root != NULL && lp_moved(a, h))
+        touched = 1;
     if (!touched && !(h->rekeyed && h->root != NULL))
         return emit(a, h->raw, h->raw_len);
     if (h->root == NULL)
         return send_spliced(a, h);
 
+    before = h->np <= 8 ? before_small : malloc(h->np * sizeof(*before));
+    if (before == NULL)
+        return -1;
+    for (i = 0; i < h->np; i++)
+        before[i] = h->p[i].lp == LP_LEGACY ? lp_chars(h, h->p[i].item) : 0;
     for (i = 0; i < h->np; i++) {
         hpiece_t *p = &h->p[i];
         chan_t *c = &a->ch[p->chan];
@@ -2908,9 +3013,15 @@ static int send_held(aigov_answer_t *a, held_t *h)
                                 p->start, &n);
         rc = red ? piece_set(p->v, p->lp, p->item, p->ix, red, n) : -1;
         free(red);
-        if (rc != 0)
+        if (rc != 0) {
+            if (before != before_small)
+                free(before);
             return -1;
+        }
     }
+    lp_shift_event(a, h, before);
+    if (before != before_small)
+        free(before);
     return send_json(a, h->event, h->id, h->root);
 }
 

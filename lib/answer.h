@@ -64,7 +64,9 @@
  * alternative is read apart, whole: the alternatives of a position
  * exclude each other and are ordered by probability, so joined they would
  * make texts nobody reads. Legacy top_logprobs keys are texts, renamed
- * when redacted. text_offset is left as it came. A list spells the text
+ * when redacted; legacy text_offset follows the masked tokens (in later
+ * events of a stream too), so that it does not tell how long the masked
+ * text was. A list spells the text
  * again: what is found there is not counted in the audit record (the text
  * was), nor its tokens in the estimate of the answer's length; what an
  * alternative holds is counted.

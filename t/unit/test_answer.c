@@ -2353,7 +2353,9 @@ static void test_logprobs_stream(void **state)
 /* Legacy completions: "tokens" is the text, the keys of top_logprobs'
  * maps are tokens too: one that holds the term is renamed, and at a
  * masked position the map becomes the token's new text alone, with the
- * best logprob. Whole and streamed. */
+ * best logprob. text_offset follows the masked tokens, in the event of
+ * the mask and in the events after it, so that it does not tell how long
+ * the masked text was. Whole and streamed. */
 static void test_logprobs_completions(void **state)
 {
     static const char *const whole =
@@ -2365,7 +2367,7 @@ static void test_logprobs_completions(void **state)
         "{\"choices\":[{\"text\":\"we [REDACTED:WORD] now\",\"index\":0,\"logprobs\":{"
         "\"tokens\":[\"we\",\" [REDACTED:WORD]\",\"\",\" now\"],\"token_logprobs\":[-0.5,-0.25,-0.5,-0.5],"
         "\"top_logprobs\":[{\"we\":-0.5},{\" [REDACTED:WORD]\":-0.25},{\"\":-0.5},"
-        "{\" now\":-0.5,\" [REDACTED:WORD]\":-3.0}],\"text_offset\":[0,2,8,11]},\"finish_reason\":\"stop\"}]}";
+        "{\" now\":-0.5,\" [REDACTED:WORD]\":-3.0}],\"text_offset\":[0,2,18,18]},\"finish_reason\":\"stop\"}]}";
     static const char *const stream =
         "data: {\"choices\":[{\"text\":\"we zanzi\",\"index\":0,\"logprobs\":{\"tokens\":[\"we\",\" zanzi\"],"
         "\"token_logprobs\":[-0.5,-0.25],\"top_logprobs\":[{\"we\":-0.5},{\" zanzi\":-0.25,\" Zanzi\":-1.5}],"
@@ -2393,6 +2395,19 @@ static void test_logprobs_completions(void **state)
         lp_run(&bf, AIGOV_EP_COMPLETIONS, 1, stream, 9, fast, &v, NULL);
         assert_true(v.blocked);
         lpv_none(&v, zanzibar);
+    }
+    for (fast = 0; fast < 2; fast++) {
+        aigov_answer_t *a = aigov_answer_new(AIGOV_EP_COMPLETIONS, 1, &rf.f, 1, 0);
+        buf_t out = { 0 };
+
+        aigov_answer_set_fast(a, fast);
+        feed_all(a, stream, strlen(stream), 9, &out);
+        /* " [REDACTED:WORD]" is 16 characters where " zanzi" was 6: the
+         * next event's tokens ("" and " now") start at 18 */
+        if (!strstr(out.s, "\"text_offset\":[0,2]") || !strstr(out.s, "\"text_offset\":[18,18]"))
+            fail_msg("fast %d: %s", fast, out.s);
+        free(out.s);
+        aigov_answer_free(a);
     }
     fx_free(&rf);
     fx_free(&bf);
