@@ -1683,6 +1683,162 @@ static int filter_logprobs(aigov_answer_t *a, lp_t *lp, int counted, int *change
     return 0;
 }
 
+/* ---- a list that no longer spells its text ----
+ *
+ * A whole answer's parts are also read joined (filter_joined_pieces): a
+ * term cut across two output_text parts is masked in their texts, but
+ * each part's list of logprobs tokens, read alone, holds only half of it.
+ * Afterwards every list that spelled its text before the filters is made
+ * to spell it again: the tokens from the first difference to the last
+ * take the text's new middle (the first of them all of it, the others
+ * what lies outside the middle), through piece_set, so that their bytes,
+ * alternatives and offsets follow. */
+
+/* The path of the text list key spells: Responses "...logprobs" ->
+ * "...text"; chat "choices.N.logprobs.content" (or refusal) ->
+ * "choices.N.message.content"; legacy "choices.N.logprobs.tokens" ->
+ * "choices.N.text". 0, or -1 for a key of no known text. */
+static int lp_text_path(const char *key, char *out, size_t cap)
+{
+    const char *lp = strstr(key, "logprobs");
+    size_t pre;
+
+    if (lp == NULL)
+        return -1;
+    pre = (size_t)(lp - key);
+    if (strcmp(lp, "logprobs") == 0)
+        return snprintf(out, cap, "%.*stext", (int)pre, key) < (int)cap ? 0 : -1;
+    if (strcmp(lp, "logprobs.tokens") == 0)
+        return snprintf(out, cap, "%.*stext", (int)pre, key) < (int)cap ? 0 : -1;
+    if (strcmp(lp, "logprobs.content") == 0 || strcmp(lp, "logprobs.refusal") == 0)
+        return snprintf(out, cap, "%.*smessage.%s", (int)pre, key, lp + 9) < (int)cap ? 0 : -1;
+    return -1;
+}
+
+/* The text piece of list v[0..n) (tokens of one key), or NULL. */
+static json_t *lp_text_of(const pieces_t *p, const cpiece_t *v)
+{
+    char path[CHAN_KEY];
+    size_t i;
+
+    if (lp_text_path(v->key, path, sizeof(path)) != 0)
+        return NULL;
+    for (i = 0; i < p->n; i++)
+        if (strcmp(p->v[i].key, path) == 0)
+            return p->v[i].v;
+    return NULL;
+}
+
+/* Whether the tokens v[0..n) spell text t. */
+static int lp_spells(const cpiece_t *v, size_t n, const json_t *t)
+{
+    const char *s = json_string_value(t);
+    size_t len = json_string_length(t), at = 0, i, l;
+
+    for (i = 0; i < n; i++) {
+        l = json_string_length(v[i].v);
+        if (at + l > len || memcmp(s + at, json_string_value(v[i].v), l) != 0)
+            return 0;
+        at += l;
+    }
+    return at == len;
+}
+
+/* Tokens v[0..n) that spelled text t made to spell it again. */
+static int lp_respell(cpiece_t *v, size_t n, const json_t *t, int *changed)
+{
+    const char *ts = json_string_value(t);
+    size_t tl = json_string_length(t), ll = 0, pre = 0, suf = 0, i, o, first = 1;
+    char *l;
+    int rc = 0;
+
+    for (i = 0; i < n; i++)
+        ll += json_string_length(v[i].v);
+    if ((l = malloc(ll + 1)) == NULL)
+        return -1;
+    for (i = 0, o = 0; i < n; i++) {
+        memcpy(l + o, json_string_value(v[i].v), json_string_length(v[i].v));
+        o += json_string_length(v[i].v);
+    }
+    while (pre < ll && pre < tl && l[pre] == ts[pre])
+        pre++;
+    while (suf < ll - pre && suf < tl - pre && l[ll - 1 - suf] == ts[tl - 1 - suf])
+        suf++;
+    /* whole characters on both sides */
+    while (pre > 0 && (((unsigned char)ts[pre] & 0xC0) == 0x80 || ((unsigned char)l[pre] & 0xC0) == 0x80))
+        pre--;
+    while (suf > 0 && (((unsigned char)ts[tl - suf] & 0xC0) == 0x80
+                       || ((unsigned char)l[ll - suf] & 0xC0) == 0x80))
+        suf--;
+    for (i = 0, o = 0; rc == 0 && i < n; i++) {
+        size_t s = o, e = o + json_string_length(v[i].v), mid_e = ll - suf, k = 0;
+        char *nv;
+
+        o = e;
+        if (e < pre || s > mid_e || (e == pre && s < e) || (s == mid_e && s < e))
+            continue;       /* wholly outside the middle */
+        if ((nv = malloc((e - s) + (tl - suf - pre) + 1)) == NULL) {
+            rc = -1;
+            break;
+        }
+        if (s < pre) {
+            memcpy(nv, l + s, pre - s);
+            k = pre - s;
+        }
+        if (first) {
+            memcpy(nv + k, ts + pre, tl - suf - pre);
+            k += tl - suf - pre;
+            first = 0;
+        }
+        if (e > mid_e) {
+            memcpy(nv + k, l + mid_e, e - mid_e);
+            k += e - mid_e;
+        }
+        rc = piece_set(v[i].v, v[i].lp, v[i].item, v[i].ix, nv, k);
+        free(nv);
+        *changed = 1;
+    }
+    free(l);
+    return rc;
+}
+
+/* Which lists spell their text, before the filters (spelt[g] for the g-th
+ * list), and after them each such list made to spell it again. */
+static int lp_spelt(const pieces_t *p, const lp_t *lp, unsigned char **spelt)
+{
+    size_t i, j, g = 0;
+
+    *spelt = NULL;
+    if (lp->tok.n == 0)
+        return 0;
+    if ((*spelt = calloc(lp->tok.n, 1)) == NULL)
+        return -1;
+    for (i = 0; i < lp->tok.n; i = j, g++) {
+        json_t *t = lp_text_of(p, &lp->tok.v[i]);
+
+        for (j = i + 1; j < lp->tok.n && strcmp(lp->tok.v[j].key, lp->tok.v[i].key) == 0; j++)
+            ;
+        (*spelt)[g] = t != NULL && lp_spells(lp->tok.v + i, j - i, t);
+    }
+    return 0;
+}
+
+static int lp_follow(const pieces_t *p, lp_t *lp, const unsigned char *spelt, int *changed)
+{
+    size_t i, j, g = 0;
+
+    for (i = 0; spelt != NULL && i < lp->tok.n; i = j, g++) {
+        json_t *t = lp_text_of(p, &lp->tok.v[i]);
+
+        for (j = i + 1; j < lp->tok.n && strcmp(lp->tok.v[j].key, lp->tok.v[i].key) == 0; j++)
+            ;
+        if (spelt[g] && t != NULL && !lp_spells(lp->tok.v + i, j - i, t)
+            && lp_respell(lp->tok.v + i, j - i, t, changed) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* Keys of the objects under "input" and "arguments" (Anthropic tool_use
  * input, whole): the model wrote them as it wrote the values, so they are
  * texts too, each inspected whole; a redacted key replaces the old one in
@@ -1926,6 +2082,7 @@ int aigov_answer_json(aigov_answer_t *a, const char *body, size_t len)
     json_t *root;
     pieces_t p = { 0 };
     lp_t lp = { 0 };
+    unsigned char *spelt = NULL;
     int rc, changed = 0;
     size_t i;
 
@@ -1960,12 +2117,18 @@ int aigov_answer_json(aigov_answer_t *a, const char *body, size_t len)
     }
     for (i = 0; i < p.n; i++)
         a->text_chars += chars_of(json_string_value(p.v[i].v), json_string_length(p.v[i].v));
-    rc = filter_keys(a, root, 1, &changed);
+    rc = lp_spelt(&p, &lp, &spelt);
+    if (rc == 0)
+        rc = filter_keys(a, root, 1, &changed);
     /* each filter over the pieces alone and joined */
     if (rc == 0)
         rc = filter_joined_pieces(a, &p, &changed);
     if (rc == 0 && (lp.tok.n > 0 || lp.alt.n > 0 || lp.fixed))
         rc = filter_logprobs(a, &lp, 1, &changed);
+    /* a mask only the joined reading of the parts found */
+    if (rc == 0)
+        rc = lp_follow(&p, &lp, spelt, &changed);
+    free(spelt);
     free(p.v);
     lp_free(&lp);
     if (rc == 0) {
@@ -2481,6 +2644,9 @@ static int fast_event(aigov_endpoint_t ep, const char *data, size_t len, fast_t 
     if ((f->type.s && f->type.esc) || (f->sub_type.s && f->sub_type.esc))
         return 0;
     if (ep != AIGOV_EP_MESSAGES && f->type.s != NULL)
+        return 0;
+    /* an event of the Responses API's kind is read as one (take_json) */
+    if (f->type.s != NULL && f->type.e - f->type.s > 10 && memcmp(f->type.s + 1, "response.", 9) == 0)
         return 0;
     if (ep == AIGOV_EP_MESSAGES)
         add_piece_lit(f, &f->sub_text);

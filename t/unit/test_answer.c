@@ -2413,6 +2413,72 @@ static void test_logprobs_completions(void **state)
     fx_free(&bf);
 }
 
+/* A term cut across two output_text parts of a whole answer is masked in
+ * the texts by the joined reading; each part's logprobs, read alone, hold
+ * half of it, and are made to spell the masked texts: no token, byte
+ * list or alternative spells either half. A list that did not spell its
+ * text before (a provider's own) is left as it came. */
+static void test_logprobs_follow_joined_parts(void **state)
+{
+#define LPE(tok, b, alt) "{\"token\":\"" tok "\",\"logprob\":-0.1,\"bytes\":" b ",\"top_logprobs\":" \
+                         "[{\"token\":\"" alt "\",\"logprob\":-2,\"bytes\":null}]}"
+    static const char *const whole =
+        "{\"id\":\"resp_1\",\"object\":\"response\",\"status\":\"completed\",\"output\":[{\"type\":\"message\","
+        "\"id\":\"msg_1\",\"role\":\"assistant\",\"content\":["
+        "{\"type\":\"output_text\",\"text\":\"we zanzi\",\"annotations\":[],\"logprobs\":["
+        LPE("we", "[119,101]", "us") "," LPE(" zanzi", "[32,122,97,110,122,105]", " zanzi") "]},"
+        "{\"type\":\"output_text\",\"text\":\"bar now\",\"annotations\":[],\"logprobs\":["
+        LPE("bar", "[98,97,114]", "bars") "," LPE(" now", "[32,110,111,119]", " then") "]}]}]}";
+    static const char *const other =
+        "{\"id\":\"resp_2\",\"object\":\"response\",\"status\":\"completed\",\"output\":[{\"type\":\"message\","
+        "\"id\":\"msg_1\",\"role\":\"assistant\",\"content\":["
+        "{\"type\":\"output_text\",\"text\":\"we zanzi\",\"annotations\":[],\"logprobs\":["
+        LPE("w", "null", "u") "]},"
+        "{\"type\":\"output_text\",\"text\":\"bar now\",\"annotations\":[],\"logprobs\":[]}]}]}";
+#undef LPE
+    fx_t fx;
+    int fast;
+
+    (void)state;
+    fx_init(&fx, "example", "{\"word\":\"zanzibar\"}", AIGOV_ACTION_REDACT);
+    for (fast = 0; fast < 2; fast++) {
+        aigov_answer_t *a = aigov_answer_new(AIGOV_EP_RESPONSES, 0, &fx.f, 1, 0);
+        buf_t out = { 0 };
+        json_t *r, *c;
+
+        aigov_answer_set_fast(a, fast);
+        assert_int_equal(aigov_answer_json(a, whole, strlen(whole)), 0);
+        drain(a, &out);
+        r = json_loads(out.s, 0, NULL);
+        assert_non_null(r);
+        c = json_object_get(json_array_get(json_object_get(r, "output"), 0), "content");
+        assert_string_equal(json_string_value(json_object_get(json_array_get(c, 0), "text")),
+                            "we [REDACTED:WORD]");
+        assert_string_equal(json_string_value(json_object_get(json_array_get(c, 1), "text")), " now");
+        if (strstr(out.s, "zanzi") || strstr(out.s, "\"bar") || strstr(out.s, "122,97,110")
+            || strstr(out.s, "98,97,114"))
+            fail_msg("fast %d: %s", fast, out.s);
+        /* each list spells its part's text */
+        assert_non_null(strstr(out.s, "{\"token\":\" [REDACTED:WORD]\""));
+        if (!strstr(out.s, "{\"token\":\"\",\"logprob\":") || !strstr(out.s, "\"bytes\":[],"))
+            fail_msg("%s", out.s);
+        assert_non_null(strstr(out.s, "\"token\":\" now\""));
+        json_decref(r);
+        free(out.s);
+        aigov_answer_free(a);
+
+        a = aigov_answer_new(AIGOV_EP_RESPONSES, 0, &fx.f, 1, 0);
+        memset(&out, 0, sizeof(out));
+        aigov_answer_set_fast(a, fast);
+        assert_int_equal(aigov_answer_json(a, other, strlen(other)), 0);
+        drain(a, &out);
+        assert_non_null(strstr(out.s, "{\"token\":\"w\""));
+        free(out.s);
+        aigov_answer_free(a);
+    }
+    fx_free(&fx);
+}
+
 /* Responses: an output_text part's logprobs, whole and on the delta
  * events (their own text beside the delta's, across events), the .done
  * event and response.completed: each spells what the client got. */
@@ -3337,6 +3403,7 @@ int main(void)
         cmocka_unit_test(test_logprobs_whole),
         cmocka_unit_test(test_logprobs_stream),
         cmocka_unit_test(test_logprobs_completions),
+        cmocka_unit_test(test_logprobs_follow_joined_parts),
         cmocka_unit_test(test_logprobs_responses),
         cmocka_unit_test(test_logprobs_bytes),
         cmocka_unit_test(test_joined_parts_responses),
