@@ -3133,6 +3133,80 @@ static int lp_moved(aigov_answer_t *a, const held_t *h)
     return 0;
 }
 
+/* A stream's event: each list of logprobs tokens in it that spelled the
+ * event's text before the masks spells it after them (as lp_follow for a
+ * whole answer): a mask that only the text's channel found (a term cut
+ * across two parts, seen in the window the part before opens) is written
+ * into the event's tokens too. The text's channel of a list's: Responses
+ * "o0.0.0.lp" -> "o0.0.0"; chat "choices.N.logprobs.content" (or refusal)
+ * -> "choices.N.delta.content"; legacy "choices.N.logprobs.tokens" ->
+ * "choices.N.text". */
+static int lp_stream_text_key(const char *key, char *out, size_t cap)
+{
+    size_t n = strlen(key);
+    const char *lp;
+
+    if (n > 3 && strcmp(key + n - 3, ".lp") == 0)
+        return snprintf(out, cap, "%.*s", (int)(n - 3), key) < (int)cap ? 0 : -1;
+    if ((lp = strstr(key, "logprobs.")) == NULL)
+        return -1;
+    if (strcmp(lp, "logprobs.tokens") == 0)
+        return snprintf(out, cap, "%.*stext", (int)(lp - key), key) < (int)cap ? 0 : -1;
+    if (strcmp(lp, "logprobs.content") == 0 || strcmp(lp, "logprobs.refusal") == 0)
+        return snprintf(out, cap, "%.*sdelta.%s", (int)(lp - key), key, lp + 9) < (int)cap ? 0 : -1;
+    return -1;
+}
+
+#define LP_RUNS  8
+
+typedef struct {
+    size_t    s, e;       /* h->p[s..e): one list's tokens */
+    json_t   *text;       /* the event's text they spell */
+    int       spelt;
+} lprun_t;
+
+/* The lists of h's tokens and their texts (at most LP_RUNS). */
+static size_t lp_runs(aigov_answer_t *a, held_t *h, lprun_t *r)
+{
+    size_t i, j, k, n = 0;
+    char key[CHAN_KEY];
+
+    for (i = 0; i < h->np && n < LP_RUNS; i = j) {
+        for (j = i + 1; j < h->np && h->p[j].chan == h->p[i].chan; j++)
+            ;
+        if (h->p[i].lp == LP_NONE || h->p[i].lp == LP_ALT
+            || lp_stream_text_key(a->ch[h->p[i].chan].key, key, sizeof(key)) != 0)
+            continue;
+        for (k = 0; k < h->np; k++)
+            if (h->p[k].lp == LP_NONE && strcmp(a->ch[h->p[k].chan].key, key) == 0)
+                break;
+        if (k == h->np)
+            continue;
+        r[n].s = i;
+        r[n].e = j;
+        r[n].text = h->p[k].v;
+        n++;
+    }
+    return n;
+}
+
+/* The tokens of run r as pieces lp_spells and lp_respell read. */
+static cpiece_t *lp_run_pieces(const held_t *h, const lprun_t *r)
+{
+    cpiece_t *v = calloc(r->e - r->s, sizeof(*v));
+    size_t i;
+
+    for (i = 0; v != NULL && i < r->e - r->s; i++) {
+        const hpiece_t *p = &h->p[r->s + i];
+
+        v[i].v = p->v;
+        v[i].lp = p->lp;
+        v[i].item = p->item;
+        v[i].ix = p->ix;
+    }
+    return v;
+}
+
 /* Sends one held event: its raw bytes, or, when a mask touches its text,
  * the event with the masks applied. */
 static int send_held(aigov_answer_t *a, held_t *h)
@@ -3141,6 +3215,8 @@ static int send_held(aigov_answer_t *a, held_t *h)
     int touched = 0, rc;
     const hpiece_t *hp = pieces_of(h);
     long long before_small[8], *before = NULL;
+    lprun_t runs[LP_RUNS];
+    size_t nruns;
 
     if (h->nrp > 0) {
         touched = h->rekeyed;
@@ -3167,6 +3243,13 @@ static int send_held(aigov_answer_t *a, held_t *h)
         return -1;
     for (i = 0; i < h->np; i++)
         before[i] = h->p[i].lp == LP_LEGACY ? lp_chars(h, h->p[i].item) : 0;
+    nruns = lp_runs(a, h, runs);
+    for (i = 0; i < nruns; i++) {
+        cpiece_t *v = lp_run_pieces(h, &runs[i]);
+
+        runs[i].spelt = v != NULL && lp_spells(v, runs[i].e - runs[i].s, runs[i].text);
+        free(v);
+    }
     for (i = 0; i < h->np; i++) {
         hpiece_t *p = &h->p[i];
         chan_t *c = &a->ch[p->chan];
@@ -3184,6 +3267,22 @@ static int send_held(aigov_answer_t *a, held_t *h)
                 free(before);
             return -1;
         }
+    }
+    for (i = 0; i < nruns; i++) {
+        cpiece_t *v;
+        int ch = 0;
+
+        if (!runs[i].spelt)
+            continue;
+        if ((v = lp_run_pieces(h, &runs[i])) == NULL
+            || (!lp_spells(v, runs[i].e - runs[i].s, runs[i].text)
+                && lp_respell(v, runs[i].e - runs[i].s, runs[i].text, &ch) != 0)) {
+            free(v);
+            if (before != before_small)
+                free(before);
+            return -1;
+        }
+        free(v);
     }
     lp_shift_event(a, h, before);
     if (before != before_small)

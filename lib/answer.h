@@ -66,10 +66,10 @@
  * make texts nobody reads. Legacy top_logprobs keys are texts, renamed
  * when redacted; legacy text_offset follows the masked tokens (in later
  * events of a stream too), so that it does not tell how long the masked
- * text was. In a whole answer, a list that spelled its text before the
- * filters spells it after them too: a mask only the joined reading of
- * the parts found (a term cut across two output_text parts) is written
- * into the part's list as well. A list spells the text
+ * text was. A list that spelled its text before the filters spells it
+ * after them too, in a whole answer and in each event of a stream: a mask
+ * only the joined reading of the parts found (a term cut across two
+ * output_text parts) is written into the part's list as well. A list spells the text
  * again: what is found there is not counted in the audit record (the text
  * was), nor its tokens in the estimate of the answer's length; what an
  * alternative holds is counted.

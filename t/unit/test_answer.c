@@ -2479,6 +2479,43 @@ static void test_logprobs_follow_joined_parts(void **state)
     fx_free(&fx);
 }
 
+/* The same in a stream: the delta of each part carries its tokens; the
+ * part's window, opened with the end of the part before, masks the term
+ * across the join in both deltas, and each event's tokens are made to
+ * spell its masked delta. */
+static void test_logprobs_follow_joined_parts_stream(void **state)
+{
+#define LPE(tok, alt) "{\"token\":\"" tok "\",\"logprob\":-0.5,\"bytes\":null,\"top_logprobs\":" \
+                      "[{\"token\":\"" alt "\",\"logprob\":-2,\"bytes\":null}]}"
+#define DELTA(ci, d, lps) "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\"," \
+    "\"item_id\":\"msg_1\",\"output_index\":0,\"content_index\":" ci ",\"delta\":\"" d "\",\"logprobs\":[" lps "]}\n\n"
+    static const char *const stream =
+        DELTA("0", "we zanzi", LPE("we", "us") "," LPE(" zanzi", " zanzi"))
+        DELTA("1", "bar now", LPE("bar", "bars") "," LPE(" now", " then"))
+        "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":\"r\","
+        "\"status\":\"completed\",\"output\":[]}}\n\n";
+#undef DELTA
+#undef LPE
+    fx_t fx;
+    int fast;
+
+    (void)state;
+    fx_init(&fx, "example", "{\"word\":\"zanzibar\"}", AIGOV_ACTION_REDACT);
+    for (fast = 0; fast < 2; fast++) {
+        aigov_answer_t *a = aigov_answer_new(AIGOV_EP_RESPONSES, 1, &fx.f, 1, 0);
+        buf_t out = { 0 };
+
+        aigov_answer_set_fast(a, fast);
+        feed_all(a, stream, strlen(stream), 17, &out);
+        if (strstr(out.s, "zanzi") || strstr(out.s, "\"bar") || !strstr(out.s, "\"delta\":\" now\"")
+            || !strstr(out.s, "{\"token\":\" [REDACTED:WORD]\"") || !strstr(out.s, "{\"token\":\"\""))
+            fail_msg("fast %d: %s", fast, out.s);
+        free(out.s);
+        aigov_answer_free(a);
+    }
+    fx_free(&fx);
+}
+
 /* Responses: an output_text part's logprobs, whole and on the delta
  * events (their own text beside the delta's, across events), the .done
  * event and response.completed: each spells what the client got. */
@@ -3404,6 +3441,7 @@ int main(void)
         cmocka_unit_test(test_logprobs_stream),
         cmocka_unit_test(test_logprobs_completions),
         cmocka_unit_test(test_logprobs_follow_joined_parts),
+        cmocka_unit_test(test_logprobs_follow_joined_parts_stream),
         cmocka_unit_test(test_logprobs_responses),
         cmocka_unit_test(test_logprobs_bytes),
         cmocka_unit_test(test_joined_parts_responses),
