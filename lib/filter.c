@@ -1000,8 +1000,9 @@ static int redact_text(aigov_request_t *rq, size_t i, const aigov_inspection_t *
  * message. Such a finding is taken only away from where the range cuts a
  * text (JOIN_EDGE), where a word cut in two could read as a finding of
  * its own; and the text is read alone again (rare: only where the joined
- * reading found something) to drop what it holds itself. The reading with
- * a space takes none: the space is made up. The texts read are those the filter got,
+ * reading found something) to drop what it holds itself. Both readings
+ * take them: without a space a value runs into the message after it
+ * ("<40 characters>thanks" is no key), with one it does not. The texts read are those the filter got,
  * before it redacted each alone ("mail ali" | "ce.smith@example.com": the
  * second alone is an address and is masked there, but the joined reading
  * must still see "alice.smith@example.com" to mask "ali"); a text a joined
@@ -1016,8 +1017,9 @@ static int redact_text(aigov_request_t *rq, size_t i, const aigov_inspection_t *
  * pair as it finds the same JSON written in one text. The term "project
  * neptune" is not found in "project": "neptune", as it is not in that JSON
  * in a message: its words are apart there. Around a key otherwise lies
- * JSON the list does not hold (", ", ": {", ": 5, "): such texts are not
- * read across at all (AIGOV_JOIN_APART). */
+ * JSON the list does not hold (", ", ": {", ": 5, "), and so it does after
+ * a key's value ("}, then the next message): such texts are not read
+ * across at all (AIGOV_JOIN_APART). */
 #define JOIN_REACH  128
 #define JOIN_EDGE   32
 
@@ -1123,7 +1125,7 @@ static int crosses(const joined_t *j, size_t s, size_t e)
 
 /* Whether a finding [s, e) of the range [rs, re) read within [lo, hi)
  * counts in this reading (see "across texts"): across a join, or inside
- * one text, in the reading without a space, away from a cut. */
+ * one text away from a cut. */
 static int counts(const joined_t *j, size_t s, size_t e, size_t rs, size_t re,
                   size_t lo, size_t hi)
 {
@@ -1131,7 +1133,7 @@ static int counts(const joined_t *j, size_t s, size_t e, size_t rs, size_t re,
 
     if (crosses(j, s, e))
         return 1;
-    if (j->sep != 0 || s >= e || (rs > lo && s < rs + JOIN_EDGE)
+    if (s >= e || (rs > lo && s < rs + JOIN_EDGE)
         || (re < hi && e + JOIN_EDGE > re))
         return 0;
     /* some byte of a text, not only of the quotes between a key and its
@@ -1474,7 +1476,7 @@ static int request_joined(const aigov_filter_spec_t *fs, const char *name,
             join[i] = AIGOV_JOIN_RUN;
         else if (rq->texts[i].paired)
             join[i] = AIGOV_JOIN_PAIR;
-        else if (rq->texts[i - 1].key || rq->texts[i].key)
+        else if (rq->texts[i - 1].key || rq->texts[i].key || rq->texts[i - 1].paired)
             join[i] = AIGOV_JOIN_APART;
         else
             join[i] = AIGOV_JOIN_RUN;

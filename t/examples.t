@@ -142,6 +142,13 @@ $r = $t->request('POST', '/v1/messages', body => $history->('aws_secret_access_k
 is($r->{status}, 403, 'software: an AWS secret key as a tool input\'s value under its name: 403');
 is(((AigovTest::json($r) // {})->{error} // {})->{details}{error_code}, 'secrets',
    'software: by the secrets filter');
+# the same with the name last in its object, the answer's message after it
+$r = $t->request('POST', '/v1/messages', headers => { Authorization => "Bearer $bot" },
+                 body => '{"model":"claude-3-5-haiku-20241022","max_tokens":100,"messages":[{"role":"assistant",'
+                       . '"content":[{"type":"tool_use","id":"toolu_1","name":"deploy","input":{"region":"eu-west-1",'
+                       . qq("aws_secret_access_key":"$AWS"}}]},{"role":"user","content":[{"type":"tool_result",)
+                       . '"tool_use_id":"toolu_1","content":"deployed"}]}]}');
+is($r->{status}, 403, 'software: ... the name last in its object: 403');
 $r = $t->request('POST', '/v1/messages', body => $history->('note'),
                  headers => { Authorization => "Bearer $bot" });
 is($r->{status}, 200, 'software: the same 40 characters under another name pass');

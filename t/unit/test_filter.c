@@ -802,9 +802,8 @@ static void test_key_value_two_words(void **state)
 /* The quotes between a key and its value are read as the model reads
  * them: a pattern over the quotes and the value finds the value, as it
  * finds that JSON in a message; one of the quotes alone finds nothing.
- * One that starts in the quotes and runs on into a message after the
- * value (metadata first in the body) is found; its mask starts in the
- * value. */
+ * After the value lies JSON again ("}, then the messages): a value does
+ * not run into the message after it (metadata first in the body). */
 static void test_key_value_quotes(void **state)
 {
     (void)state;
@@ -815,10 +814,10 @@ static void test_key_value_quotes(void **state)
                 IN_TEXT("{\\\"project\\\": \\\"neptune\\\"}"), AIGOV_FILTER_BLOCKED, "");
     expect_passes("blocklist", "{\"patterns\":[\"\\\":\\\\s*\\\"\"]}",
                   META("{\"project\":\"neptune\"}"));
-    expect_body("blocklist", "{\"patterns\":[\"\\\":\\\\s*\\\"neptune\"]}", AIGOV_ACTION_REDACT,
-                "{\"model\":\"m\",\"metadata\":{\"project\":\"nep\"},\"messages\":[" USER("tune now") "]}",
-                AIGOV_FILTER_PASS, "\"metadata\":{\"project\":\"[REDACTED:BLOCKLIST]\"},"
-                "\"messages\":[{\"role\":\"user\",\"content\":\" now\"}]");
+    expect_passes("blocklist", "{\"patterns\":[\"\\\":\\\\s*\\\"neptune\"]}",
+                  "{\"model\":\"m\",\"metadata\":{\"project\":\"nep\"},\"messages\":[" USER("tune now") "]}");
+    expect_passes("blocklist", "{\"terms\":[\"neptune\"]}",
+                  "{\"model\":\"m\",\"metadata\":{\"project\":\"nep\"},\"messages\":[" USER("tune now") "]}");
 }
 
 #define AWS_SECRET  "spNxnyVmihA/2O76UMFxFkM/R5Kjp1vRt+1fjORS"
@@ -845,6 +844,15 @@ static void test_context_in_the_neighbour(void **state)
                 AIGOV_FILTER_PASS,
                 "{\"role\":\"user\",\"content\":\"my aws_secret_access_key =\"},"
                 "{\"role\":\"user\",\"content\":\"[REDACTED:AWS_SECRET_KEY] thanks\"}");
+    /* the pair first or last in its object, a message after it: the value
+     * does not run into the message */
+    expect_body("secrets", NULL, AIGOV_ACTION_BLOCK,
+                "{\"model\":\"m\",\"metadata\":{\"region\":\"eu\",\"aws_secret_access_key\":\"" AWS_SECRET
+                "\"},\"messages\":[" USER("thanks") "]}", AIGOV_FILTER_BLOCKED, "");
+    /* the name in one message, the key alone in the next, more after it */
+    expect_body("secrets", NULL, AIGOV_ACTION_BLOCK,
+                CHAT_WITH(USER("my aws_secret_access_key =") "," USER(AWS_SECRET) "," USER("thanks"),
+                          "\"n\":1"), AIGOV_FILTER_BLOCKED, "");
     /* the value alone is no finding, nor is it after another key */
     expect_passes("secrets", NULL, META("{\"region\":\"" AWS_SECRET "\"}"));
     /* a key and value that are found in one text alone: once, not twice */
