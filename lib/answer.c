@@ -1694,24 +1694,26 @@ static int filter_logprobs(aigov_answer_t *a, lp_t *lp, int counted, int *change
  * what lies outside the middle), through piece_set, so that their bytes,
  * alternatives and offsets follow. */
 
-/* The path of the text list key spells: Responses "...logprobs" ->
- * "...text"; chat "choices.N.logprobs.content" (or refusal) ->
- * "choices.N.message.content"; legacy "choices.N.logprobs.tokens" ->
- * "choices.N.text". 0, or -1 for a key of no known text. */
-static int lp_text_path(const char *key, char *out, size_t cap)
+/* The key of the text list key spells; msg: "message." in a whole
+ * answer, "delta." in a stream's event. Responses "...logprobs" ->
+ * "...text" and a stream's "o0.0.0.lp" -> "o0.0.0"; chat
+ * "choices.N.logprobs.content" (or refusal) -> "choices.N" msg "content";
+ * legacy "choices.N.logprobs.tokens" -> "choices.N.text". 0, or -1 for a
+ * key of no known text. */
+static int lp_text_path(const char *key, const char *msg, char *out, size_t cap)
 {
     const char *lp = strstr(key, "logprobs");
-    size_t pre;
+    size_t n = strlen(key), pre;
 
+    if (n > 3 && strcmp(key + n - 3, ".lp") == 0)
+        return snprintf(out, cap, "%.*s", (int)(n - 3), key) < (int)cap ? 0 : -1;
     if (lp == NULL)
         return -1;
     pre = (size_t)(lp - key);
-    if (strcmp(lp, "logprobs") == 0)
-        return snprintf(out, cap, "%.*stext", (int)pre, key) < (int)cap ? 0 : -1;
-    if (strcmp(lp, "logprobs.tokens") == 0)
+    if (strcmp(lp, "logprobs") == 0 || strcmp(lp, "logprobs.tokens") == 0)
         return snprintf(out, cap, "%.*stext", (int)pre, key) < (int)cap ? 0 : -1;
     if (strcmp(lp, "logprobs.content") == 0 || strcmp(lp, "logprobs.refusal") == 0)
-        return snprintf(out, cap, "%.*smessage.%s", (int)pre, key, lp + 9) < (int)cap ? 0 : -1;
+        return snprintf(out, cap, "%.*s%s%s", (int)pre, key, msg, lp + 9) < (int)cap ? 0 : -1;
     return -1;
 }
 
@@ -1721,7 +1723,7 @@ static json_t *lp_text_of(const pieces_t *p, const cpiece_t *v)
     char path[CHAN_KEY];
     size_t i;
 
-    if (lp_text_path(v->key, path, sizeof(path)) != 0)
+    if (lp_text_path(v->key, "message.", path, sizeof(path)) != 0)
         return NULL;
     for (i = 0; i < p->n; i++)
         if (strcmp(p->v[i].key, path) == 0)
@@ -3137,32 +3139,15 @@ static int lp_moved(aigov_answer_t *a, const held_t *h)
  * event's text before the masks spells it after them (as lp_follow for a
  * whole answer): a mask that only the text's channel found (a term cut
  * across two parts, seen in the window the part before opens) is written
- * into the event's tokens too. The text's channel of a list's: Responses
- * "o0.0.0.lp" -> "o0.0.0"; chat "choices.N.logprobs.content" (or refusal)
- * -> "choices.N.delta.content"; legacy "choices.N.logprobs.tokens" ->
- * "choices.N.text". */
-static int lp_stream_text_key(const char *key, char *out, size_t cap)
-{
-    size_t n = strlen(key);
-    const char *lp;
-
-    if (n > 3 && strcmp(key + n - 3, ".lp") == 0)
-        return snprintf(out, cap, "%.*s", (int)(n - 3), key) < (int)cap ? 0 : -1;
-    if ((lp = strstr(key, "logprobs.")) == NULL)
-        return -1;
-    if (strcmp(lp, "logprobs.tokens") == 0)
-        return snprintf(out, cap, "%.*stext", (int)(lp - key), key) < (int)cap ? 0 : -1;
-    if (strcmp(lp, "logprobs.content") == 0 || strcmp(lp, "logprobs.refusal") == 0)
-        return snprintf(out, cap, "%.*sdelta.%s", (int)(lp - key), key, lp + 9) < (int)cap ? 0 : -1;
-    return -1;
-}
-
+ * into the event's tokens too. The text's channel of a list's is named
+ * by lp_text_path. */
 #define LP_RUNS  8
 
 typedef struct {
     size_t    s, e;       /* h->p[s..e): one list's tokens */
     json_t   *text;       /* the event's text they spell */
-    int       spelt;
+    cpiece_t *v;          /* the tokens as lp_spells and lp_respell read
+                             them; NULL: none to follow */
 } lprun_t;
 
 /* The lists of h's tokens and their texts (at most LP_RUNS). */
@@ -3175,7 +3160,7 @@ static size_t lp_runs(aigov_answer_t *a, held_t *h, lprun_t *r)
         for (j = i + 1; j < h->np && h->p[j].chan == h->p[i].chan; j++)
             ;
         if (h->p[i].lp == LP_NONE || h->p[i].lp == LP_ALT
-            || lp_stream_text_key(a->ch[h->p[i].chan].key, key, sizeof(key)) != 0)
+            || lp_text_path(a->ch[h->p[i].chan].key, "delta.", key, sizeof(key)) != 0)
             continue;
         for (k = 0; k < h->np; k++)
             if (h->p[k].lp == LP_NONE && strcmp(a->ch[h->p[k].chan].key, key) == 0)
@@ -3243,14 +3228,18 @@ static int send_held(aigov_answer_t *a, held_t *h)
         return -1;
     for (i = 0; i < h->np; i++)
         before[i] = h->p[i].lp == LP_LEGACY ? lp_chars(h, h->p[i].item) : 0;
+    rc = 0;
     nruns = lp_runs(a, h, runs);
     for (i = 0; i < nruns; i++) {
-        cpiece_t *v = lp_run_pieces(h, &runs[i]);
-
-        runs[i].spelt = v != NULL && lp_spells(v, runs[i].e - runs[i].s, runs[i].text);
-        free(v);
+        runs[i].v = lp_run_pieces(h, &runs[i]);
+        if (runs[i].v == NULL) {
+            rc = -1;
+        } else if (!lp_spells(runs[i].v, runs[i].e - runs[i].s, runs[i].text)) {
+            free(runs[i].v);
+            runs[i].v = NULL;
+        }
     }
-    for (i = 0; i < h->np; i++) {
+    for (i = 0; rc == 0 && i < h->np; i++) {
         hpiece_t *p = &h->p[i];
         chan_t *c = &a->ch[p->chan];
         size_t n;
@@ -3262,32 +3251,24 @@ static int send_held(aigov_answer_t *a, held_t *h)
                                 p->start, &n);
         rc = red ? piece_set(p->v, p->lp, p->item, p->ix, red, n) : -1;
         free(red);
-        if (rc != 0) {
-            if (before != before_small)
-                free(before);
-            return -1;
-        }
+        if (rc != 0)
+            break;
     }
+    /* the lists that spelled their text before the masks, made to again */
     for (i = 0; i < nruns; i++) {
-        cpiece_t *v;
+        cpiece_t *v = runs[i].v;
+        size_t n = runs[i].e - runs[i].s;
         int ch = 0;
 
-        if (!runs[i].spelt)
-            continue;
-        if ((v = lp_run_pieces(h, &runs[i])) == NULL
-            || (!lp_spells(v, runs[i].e - runs[i].s, runs[i].text)
-                && lp_respell(v, runs[i].e - runs[i].s, runs[i].text, &ch) != 0)) {
-            free(v);
-            if (before != before_small)
-                free(before);
-            return -1;
-        }
+        if (rc == 0 && v != NULL && !lp_spells(v, n, runs[i].text))
+            rc = lp_respell(v, n, runs[i].text, &ch);
         free(v);
     }
-    lp_shift_event(a, h, before);
+    if (rc == 0)
+        lp_shift_event(a, h, before);
     if (before != before_small)
         free(before);
-    return send_json(a, h->event, h->id, h->root);
+    return rc != 0 ? -1 : send_json(a, h->event, h->id, h->root);
 }
 
 /* Whether an event must stay held for one of its pieces. */
