@@ -8,6 +8,7 @@
 #include "audit.h"
 #include "audit_policy.h"
 #include "audit_report.h"
+#include "media.h"
 
 /* ---- a small string map (open addressing, tombstones for pending ids) --- */
 
@@ -130,6 +131,7 @@ enum { M_DAYS, M_REASONS, M_FILTERS, M_MODELS, M_SUBS, M_POLICIES, M_PENDING, M_
  * background. */
 enum { U_BODY, U_TOKEN_IDS, U_TEXT_FILE, U_OTHER, U_IMAGE, U_AUDIO, U_FILE, U_BACKGROUND,
        U_COUNT };
+_Static_assert(U_FILE - U_IMAGE + 1 == AIGOV_MEDIA_KINDS, "one count per kind of media.h");
 static const char *const unread_names[U_COUNT] = {
     "body", "token_ids", "text_file", "other_text", "image", "audio", "file", "background_answer"
 };
@@ -348,18 +350,19 @@ static void policy_used(aigov_report_t *r, const fields_t *f)
     }
 }
 
+/* One kind of "media", by media.h's names (U_IMAGE on, in their order). */
 static int media_kind(void *ud, const char *k, size_t klen, const char *v, size_t vlen)
 {
     aigov_report_t *r = ud;
+    unsigned bit, i;
 
     (void) k;
     (void) klen;
-    if (vlen == 7 && !memcmp(v, "\"image\"", 7))
-        r->unread[U_IMAGE]++;
-    else if (vlen == 7 && !memcmp(v, "\"audio\"", 7))
-        r->unread[U_AUDIO]++;
-    else if (vlen == 6 && !memcmp(v, "\"file\"", 6))
-        r->unread[U_FILE]++;
+    if (vlen < 2 || v[0] != '"' || (bit = aigov_media_bit(v + 1, vlen - 2)) == 0)
+        return 0;
+    for (i = 0; (bit >> i) != 1; i++)
+        ;
+    r->unread[U_IMAGE + i]++;
     return 0;
 }
 
