@@ -203,9 +203,9 @@ static inline int aigov_word_byte(unsigned char c)
 /* Runs one filter over the texts joined, read twice (at AIGOV_JOIN_RUN
  * joins nothing between them, then a space, read only when some such join
  * meets word to word), near their joins; a finding counts that takes bytes
- * of two texts across a join, or (in the first reading) that lies inside
- * one text which alone does not hold it (its neighbour gave the context: a
- * secret's name in the key before it). t->text are the texts as the filter
+ * of two texts across a join, or that lies inside one text which alone
+ * does not hold it (its neighbour gave the context: a secret's name in the
+ * key before it). t->text are the texts as the filter
  * got them: a text the filter redacted alone may since have been replaced
  * (t->set), the joined reading does not see those masks. A block is noted
  * in out (aigov_outcome_block). A redaction: every text a joined mask
