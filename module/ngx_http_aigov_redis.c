@@ -1900,8 +1900,9 @@ ngx_http_aigov_quota_refuse(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
 /*
  * Settlement: actual tokens replace the reservation in the store that took
  * it. Redis is told without waiting for its answer. A reservation that
- * holds no tokens that count (requests_per_minute alone) or that equals
- * the usage is not sent at all.
+ * equals the usage is not sent. One admitted under requests_per_minute
+ * alone is settled too: the subject's token counts are shared with its
+ * other rules, and with other gateways whose rules may limit tokens.
  */
 
 void
@@ -1927,9 +1928,7 @@ ngx_http_aigov_quota_settle(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx,
 
     st->in_redis = 0;
 
-    if ((st->lim.tpm <= 0 && st->lim.tpd <= 0)
-        || actual == ctx->ticket.reserved)
-    {
+    if (actual == ctx->ticket.reserved) {
         return;
     }
 

@@ -17,6 +17,7 @@ use Time::HiRes qw(time sleep);
 use AigovTest;
 use AigovJWT;
 use File::Path ();
+use Digest::SHA ();
 use IO::Socket::INET;
 
 my $redis_bin = '/usr/bin/redis-server';
@@ -94,6 +95,19 @@ rules:
     when:
       subjects: ["free-*"]
     decision: allow
+  - name: mix-requests
+    when:
+      subjects: ["mix-*"]
+      models: ["gpt-4o-mini"]
+    limits:
+      requests_per_minute: 100
+    decision: allow
+  - name: mix-tokens
+    when:
+      subjects: ["mix-*"]
+    limits:
+      tokens_per_minute: 600
+    decision: allow
 EOF
 
 my $redis = "127.0.0.1:$rport db=3 prefix=fleet:";
@@ -168,7 +182,7 @@ sub tok { AigovJWT::mint(alg => 'RS256', key => $key, claims => { @_ }) }
 
 sub chat {
     my ($token, %o) = @_;
-    my $body = { model => 'gpt-4o-mini',
+    my $body = { model => $o{model} // 'gpt-4o-mini',
                  messages => [ { role => 'user', content => $o{text} // 'hi' } ] };
     $body->{max_tokens} = $o{max_tokens} if defined $o{max_tokens};
     $body->{stream} = JSON::PP::true if $o{stream};
@@ -268,12 +282,45 @@ is(scalar(grep { $_ eq '200' } @ux), 10, 'unix:PATH and host:port count together
 is(rcli('-n 3', 'HGET', "fleet:rpm-unix:m:" . int(rcli('TIME') =~ /^(\d+)/ ? $1 / 60 : 0), 'r'), '10',
    '... in the same key');
 
-# one Redis round trip per request on the hot path: a requests_per_minute
-# limit needs no settlement
+# A request admitted under requests_per_minute alone reserved its
+# max_tokens in the subject's token count, which the subject's other
+# rules read: it is settled to what it used, as in shared memory, or a
+# rule that limits tokens refuses what the subject never used.
+sub minute_now { int(rcli('TIME') =~ /^(\d+)/ ? $1 / 60 : 0) }
+sub wait_tokens {
+    my ($key, $want) = @_;
+    my $got;
+    for (1 .. 40) {
+        $got = rcli('-n 3', 'HGET', $key, 't');
+        last if $got eq $want;
+        sleep 0.05;
+    }
+    return $got;
+}
+away_from_minute_edge();
 my $before = commandstat('evalsha') + commandstat('eval');
-my $free = tok(sub => 'rpm-roundtrips');
-chat($free, inst => $_ % 2 ? $t : $t2) for 1 .. 6;
-is(commandstat('evalsha') + commandstat('eval') - $before, 6, 'six requests, six scripts run in Redis');
+my $mix = tok(sub => 'mix-rpm');
+my $r1 = chat($mix, max_tokens => 500);
+is($r1->{status}, 200, 'requests_per_minute alone, max_tokens 500: served');
+my ($adm1) = grep { ($_->{phase} // '') eq 'admit' } audit_records($t, 'mix-rpm');
+my $done1;
+for (1 .. 40) {   # the completion record follows the answer
+    open my $f, '<', "$d/audit.log" or last;
+    ($done1) = grep { $_ && ($_->{phase} // '') eq 'done' && $adm1 && $_->{id} eq $adm1->{id} }
+               map { eval { decode_json($_) } } <$f>;
+    last if $done1;
+    sleep 0.05;
+}
+my $used1 = $done1 && $done1->{usage}
+    ? $done1->{usage}{prompt_tokens} + $done1->{usage}{completion_tokens} : -1;
+ok($used1 > 0 && $used1 < 100, "... and used $used1 tokens");
+is(wait_tokens('fleet:mix-rpm:m:' . minute_now(), $used1), $used1,
+   '... which is what the subject\'s token count keeps, not the reservation of 500 and more');
+my $r2 = chat($mix, model => 'gpt-4o', max_tokens => 400, inst => $t2);
+is($r2->{status}, 200, 'the same subject\'s tokens_per_minute 600 then admits max_tokens 400 on the other gateway')
+    or diag($r2->{body});
+is(commandstat('evalsha') + commandstat('eval') - $before, 4,
+   'two admissions and two settlements run in Redis');
 
 # ---- the admissions of one event loop turn, as one script ------------------
 # The gateway sends the admissions a worker decides in one turn as one
@@ -370,10 +417,22 @@ sub one_turn_burst {
     return @codes;
 }
 
+# Redis's slow log, told to keep every command, names the scripts run
+# (settlements run a script of their own, so counting EVALSHA would not do)
+my $batch_sha = Digest::SHA::sha1_hex($lua{batch});
+is(rcli('SCRIPT', 'EXISTS', $batch_sha), '1', 'the batch script is loaded under its SHA-1');
+sub batch_scripts_run {
+    my @lines = split /\n/, rcli('SLOWLOG', 'GET', 100000);
+    return scalar grep { $_ eq $batch_sha } @lines;
+}
+rcli('CONFIG', 'SET', 'slowlog-max-len', 100000);
+rcli('CONFIG', 'SET', 'slowlog-log-slower-than', 0);
+rcli('SLOWLOG', 'RESET');
+
 away_from_minute_edge();
-$before = commandstat('evalsha') + commandstat('eval');
 my @burst = one_turn_burst(tok(sub => 'rpm-turn'), 12);
-my $scripts = commandstat('evalsha') + commandstat('eval') - $before;
+my $scripts = batch_scripts_run();
+rcli('CONFIG', 'SET', 'slowlog-log-slower-than', 10000);
 is(scalar(grep { $_ eq '200' } @burst), 10, 'requests_per_minute 10, 12 requests in one turn: exactly 10 admitted')
     or diag("@burst");
 is(scalar(grep { $_ eq '429' } @burst), 2, '... and 2 refused');
