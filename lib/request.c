@@ -1567,6 +1567,9 @@ enum {
     K_HEADERS,      /* free-form but for the values of credential headers
                        (an MCP tool's headers: see walk_headers) */
     K_INPUT,        /* "input": free-form when an object (tool_use.input) */
+    K_ARGS,         /* "arguments": JSON text when a string (a function
+                       call's), free-form when an object (a Responses
+                       tool_search_call's: the model wrote every key) */
     K_CONTENT,      /* a message's content */
     K_NAME,         /* a message's name */
     K_REFUSAL,
@@ -1590,6 +1593,7 @@ typedef struct {
  * previous_response_id, vector_store_ids, ...; file_id is here, control
  * too, but media in a media part or block). */
 static const keycls_t key_table[] = {
+    KEY("arguments",          K_ARGS),
     KEY("attributes",         K_FREE),
     KEY("authorization",      K_CTL),   /* an MCP tool's OAuth token */
     KEY("authorization_token", K_CTL),  /* an Anthropic MCP server's */
@@ -2415,6 +2419,7 @@ walk_object(parse_ctx_t *cx, uint32_t v, const char *label, unsigned in)
             mode = IS(cx, val, T_OBJ) ? W_HEADERS : W_FREE;
             break;
         case K_INPUT:
+        case K_ARGS:
             if (IS(cx, val, T_OBJ))
                 mode = W_FREE;
             break;
@@ -2472,7 +2477,7 @@ walk_object(parse_ctx_t *cx, uint32_t v, const char *label, unsigned in)
                 return rc;
             continue;
         }
-        if (mode != W_EXEMPT && IS(cx, val, T_STR) && str_is(cx, k, "arguments")) {
+        if (cls == K_ARGS && IS(cx, val, T_STR)) {
             /* a tool call's arguments: JSON text, read as it parses */
             if ((rc = add_text(cx, l, val)) != SHAPE_OK)
                 return rc;

@@ -85,6 +85,7 @@ const char *aigov_endpoint_name(aigov_endpoint_t ep);
  *                 name is masked there alike) and any other string are
  *                 text.
  *   free-form     (metadata, prompt variables, tool_use "input" objects,
+ *                 "arguments" objects (a tool_search_call's),
  *                 input_examples, and the maps whose keys the caller
  *                 chooses: a local shell call's env, file search results'
  *                 attributes, an MCP tool's headers): every key and every

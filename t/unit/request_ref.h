@@ -749,7 +749,7 @@ ref_object(ref_req_t *r, aigov_endpoint_t ep, json_t *o, const char *label, int 
             mode = RW_FREE;
             if (strcmp(k, "variables") == 0 && json_is_object(v))
                 ref_variables(r, v);
-        } else if (strcmp(k, "input") == 0) {
+        } else if (strcmp(k, "input") == 0 || strcmp(k, "arguments") == 0) {
             if (json_is_object(v))
                 mode = RW_FREE;
         } else if (msg != NULL) {

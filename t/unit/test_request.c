@@ -1834,6 +1834,11 @@ static const field_case_t field_cases[] = {
     { AIGOV_EP_RESPONSES, "developer", "{'model':'m','input':[{'type':'message','role':'developer','content':[{'type':'input_text','text':'SECRET'}]}]}" },
     { AIGOV_EP_RESPONSES, "assistant", "{'model':'m','input':[{'type':'message','role':'assistant','id':'msg_1','status':'completed','content':[{'type':'output_text','text':'SECRET','annotations':[]}]}]}" },
     { AIGOV_EP_RESPONSES, "tool_call", "{'model':'m','input':[{'type':'function_call','call_id':'c','name':'f','arguments':'{\\'a\\':\\'SECRET\\'}'}]}" },
+    /* a tool search call's arguments object: the model wrote every key */
+    { AIGOV_EP_RESPONSES, "tool_call", "{'model':'m','input':[{'type':'tool_search_call','call_id':'c','execution':'client','arguments':{'type':'SECRET'}}]}" },
+    { AIGOV_EP_RESPONSES, "tool_call", "{'model':'m','input':[{'type':'tool_search_call','call_id':'c','execution':'client','arguments':{'topic_id':'SECRET'}}]}" },
+    { AIGOV_EP_RESPONSES, "tool_call", "{'model':'m','input':[{'type':'tool_search_call','call_id':'c','execution':'client','arguments':{'data':'SECRET'}}]}" },
+    { AIGOV_EP_RESPONSES, "tool_call", "{'model':'m','input':[{'type':'tool_search_call','call_id':'c','execution':'client','arguments':{'SECRET':1}}]}" },
     { AIGOV_EP_RESPONSES, "tool", "{'model':'m','input':[{'type':'function_call_output','call_id':'c','output':'SECRET'}]}" },
     { AIGOV_EP_RESPONSES, "thinking", "{'model':'m','input':[{'type':'reasoning','id':'rs','summary':[{'type':'summary_text','text':'SECRET'}],'encrypted_content':'e'}]}" },
     { AIGOV_EP_RESPONSES, "user", "{'model':'m','input':[{'role':'user','content':[{'type':'input_file','file_id':'f','filename':'SECRET.txt'}]}]}" },
