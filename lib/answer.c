@@ -290,14 +290,18 @@ static int is_control(const char *k, size_t n)
            || (n > 4 && memcmp(k + n - 4, "_ids", 4) == 0);
 }
 
-/* Control names that are text in one kind of object: "data" of a text
- * document (an Anthropic web_fetch_tool_result's page, {"type":"text",
- * "media_type":"text/plain","data":...}), the "tools" an MCP server
- * listed (a Responses mcp_list_tools item: names, descriptions, schemas
- * the model reads) and the "user" a local shell call runs as (the model
- * wrote it: {"type":"exec",...}); and one that is text except in one kind
- * ("!"): "result", but for an image generation call's, which is the image
- * in base64 (a filter would see noise in it, and a mask break it).
+/* Control names that are text in some kinds of object ('|' between
+ * kinds): "data" of a text document (an Anthropic web_fetch_tool_result's
+ * page, {"type":"text","media_type":"text/plain","data":...}), the
+ * "tools" loaded into the model's context while it answered (names,
+ * descriptions, schemas it reads, which the request never carried: what
+ * an MCP server listed, a Responses mcp_list_tools item or an Anthropic
+ * mcp_tool_listing block, and what a Responses tool search loaded, a
+ * tool_search_output item; an answer's own "tools" echo the request's)
+ * and the "user" a local shell call runs as (the model wrote it:
+ * {"type":"exec",...}); and one that is text except in one kind ("!"):
+ * "result", but for an image generation call's, which is the image in
+ * base64 (a filter would see noise in it, and a mask break it).
  * maybe_text: the name alone, for the fast reading, which then leaves
  * such an event to jansson. */
 static const char *text_in(const char *k, size_t n)
@@ -305,7 +309,7 @@ static const char *text_in(const char *k, size_t n)
     if (key_cmp(k, n, "data") == 0)
         return "text";
     if (key_cmp(k, n, "tools") == 0)
-        return "mcp_list_tools";
+        return "mcp_list_tools|mcp_tool_listing|tool_search_output";
     if (key_cmp(k, n, "user") == 0)
         return "exec";
     if (key_cmp(k, n, "result") == 0)
@@ -321,13 +325,26 @@ static int maybe_text(const char *k, size_t n)
 static int text_here(json_t *obj, const char *k, size_t n)
 {
     const char *want = text_in(k, n), *t;
+    size_t tn;
 
     if (want == NULL)
         return 0;
     t = json_string_value(json_object_get(obj, "type"));
     if (want[0] == '!')
         return t == NULL || strcmp(t, want + 1) != 0;
-    return t != NULL && strcmp(t, want) == 0;
+    if (t == NULL)
+        return 0;
+    tn = strlen(t);
+    for (;;) {
+        const char *bar = strchr(want, '|');
+        size_t wn = bar ? (size_t)(bar - want) : strlen(want);
+
+        if (wn == tn && memcmp(t, want, wn) == 0)
+            return 1;
+        if (bar == NULL)
+            return 0;
+        want = bar + 1;
+    }
 }
 
 /* Keys under which the model wrote everything (tool input, arguments),

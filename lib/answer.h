@@ -26,8 +26,11 @@
  * truncation. Two of these names are text in one kind of object: the
  * "data" of a text document ({"type":"text","media_type":"text/plain",
  * "data":...}, the page an Anthropic web_fetch_tool_result brings) and the
- * "tools" of a Responses mcp_list_tools item (what an MCP server says its
- * tools are: names, descriptions, schemas, which the model reads), and
+ * "tools" loaded into the model's context while it answered, which the
+ * request never carried (names, descriptions, schemas, which the model
+ * reads): a Responses mcp_list_tools item and an Anthropic
+ * mcp_tool_listing block (what an MCP server says its tools are), and a
+ * Responses tool_search_output item (the tools a search loaded); and
  * the "user" a Responses local shell call's exec action runs as. And
  * "result" is text except in an image generation call, where it is the
  * image in base64.

@@ -217,9 +217,11 @@ for my $c (@cases) {
 
 # What tools brought into the answer, in shapes the mock does not build
 # (X-Mock-Raw): the page an Anthropic web fetch returned (a text document,
-# its text under "data") and the tool list an MCP server sent (Responses
-# mcp_list_tools, under "tools") are text; a citation between two text
-# deltas of a block does not hide an address cut across them.
+# its text under "data") and the tools loaded while the model answered
+# (an MCP server's list: Responses mcp_list_tools, Anthropic
+# mcp_tool_listing; a Responses tool search's tool_search_output, all
+# under "tools") are text; a citation between two text deltas of a block
+# does not hide an address cut across them.
 {
     use MIME::Base64 qw(encode_base64);
     my $page = { type => 'web_fetch_tool_result', tool_use_id => 'srvtoolu_1',
@@ -230,6 +232,15 @@ for my $c (@cases) {
     my $tools = { type => 'mcp_list_tools', id => 'mcpl_1', server_label => 'crm',
                   tools => [ { name => 'lookup', description => "ask $EMAIL first",
                                input_schema => { type => 'object' } } ] };
+    my $listing = { type => 'mcp_tool_listing', mcp_server_name => 'crm',
+                    tools => [ { name => 'lookup', description => "ask $EMAIL first",
+                                 input_schema => { type => 'object' } } ] };
+    my $found = { type => 'tool_search_output', id => 'tso_1', call_id => 'tsc_1', execution => 'server',
+                  status => 'completed',
+                  tools => [ { type => 'function', name => 'lookup', strict => JSON::PP::true,
+                               parameters => { type => 'object',
+                                               properties => { who => { type => 'string',
+                                                                        description => "e.g. $EMAIL" } } } } ] };
     my $ausage = { input_tokens => 5, output_tokens => 3 };
     my $rusage = { input_tokens => 5, output_tokens => 3, total_tokens => 8 };
     my @raw = (
@@ -243,6 +254,24 @@ for my $c (@cases) {
             [ 'content_block_stop', { type => 'content_block_stop', index => 0 } ],
             [ 'message_delta', { type => 'message_delta', delta => { stop_reason => 'end_turn' }, usage => { output_tokens => 3 } } ],
             [ 'message_stop', { type => 'message_stop' } ] ] ],
+        [ 'Anthropic mcp_tool_listing', '/v1/messages', 0,
+          { id => 'msg_1', type => 'message', role => 'assistant', model => 'claude-test',
+            content => [ $listing ], stop_reason => 'end_turn', usage => $ausage } ],
+        [ 'Anthropic mcp_tool_listing', '/v1/messages', 1,
+          [ [ 'message_start', { type => 'message_start', message => { id => 'msg_1', type => 'message', role => 'assistant',
+                                  model => 'claude-test', content => [], usage => { input_tokens => 5, output_tokens => 1 } } } ],
+            [ 'content_block_start', { type => 'content_block_start', index => 0, content_block => $listing } ],
+            [ 'content_block_stop', { type => 'content_block_stop', index => 0 } ],
+            [ 'message_delta', { type => 'message_delta', delta => { stop_reason => 'end_turn' }, usage => { output_tokens => 3 } } ],
+            [ 'message_stop', { type => 'message_stop' } ] ] ],
+        [ 'Responses tool_search_output', '/v1/responses', 0,
+          { id => 'resp_1', object => 'response', status => 'completed', output => [ $found ], usage => $rusage } ],
+        [ 'Responses tool_search_output', '/v1/responses', 1,
+          [ [ 'response.output_item.added', { type => 'response.output_item.added', output_index => 0, item => $found, sequence_number => 1 } ],
+            [ 'response.output_item.done', { type => 'response.output_item.done', output_index => 0, item => $found, sequence_number => 2 } ],
+            [ 'response.completed', { type => 'response.completed', sequence_number => 3,
+                                      response => { id => 'resp_1', object => 'response', status => 'completed',
+                                                    output => [ $found ], usage => $rusage } } ] ] ],
         [ 'Responses mcp_list_tools', '/v1/responses', 0,
           { id => 'resp_1', object => 'response', status => 'completed', output => [ $tools ], usage => $rusage } ],
         [ 'Responses mcp_list_tools', '/v1/responses', 1,

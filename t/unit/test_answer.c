@@ -1146,6 +1146,23 @@ static const field_case_t field_cases[] = {
     { "Responses mcp_list_tools streamed", AIGOV_EP_RESPONSES, 1,
       "event: response.output_item.done\ndata: {\"type\":\"response.output_item.done\",\"output_index\":0,\"item\":"
       "{\"type\":\"mcp_list_tools\",\"id\":\"l\",\"server_label\":\"s\",\"tools\":[{\"name\":\"n\",\"description\":\"d " W "\"}]},\"sequence_number\":1}\n\n" },
+    /* tools loaded while the model answered, which the request never
+     * carried: a tool search's, an Anthropic MCP server's listing */
+    { "Responses tool_search_output", AIGOV_EP_RESPONSES, 0,
+      "{\"output\":[{\"type\":\"tool_search_output\",\"id\":\"to\",\"call_id\":\"tc\",\"execution\":\"server\",\"status\":\"completed\","
+      "\"tools\":[{\"type\":\"function\",\"name\":\"n\",\"description\":\"d " W "\",\"parameters\":{\"type\":\"object\","
+      "\"properties\":{\"a\":{\"description\":\"" W "\"}}},\"strict\":true}]}]}" },
+    { "Responses tool_search_output streamed", AIGOV_EP_RESPONSES, 1,
+      "event: response.output_item.added\ndata: {\"type\":\"response.output_item.added\",\"output_index\":0,\"item\":"
+      "{\"type\":\"tool_search_output\",\"id\":\"to\",\"call_id\":\"tc\",\"execution\":\"server\",\"status\":\"completed\","
+      "\"tools\":[{\"type\":\"function\",\"name\":\"n\",\"description\":\"d " W "\"}]},\"sequence_number\":1}\n\n" },
+    { "Anthropic mcp_tool_listing", AIGOV_EP_MESSAGES, 0,
+      "{\"type\":\"message\",\"content\":[{\"type\":\"mcp_tool_listing\",\"mcp_server_name\":\"srv\",\"tools\":[{\"name\":\"n\","
+      "\"description\":\"d " W "\",\"input_schema\":{\"type\":\"object\",\"properties\":{\"q\":{\"description\":\"" W "\"}}}}]}]}" },
+    { "Anthropic mcp_tool_listing streamed", AIGOV_EP_MESSAGES, 1,
+      "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"mcp_tool_listing\","
+      "\"mcp_server_name\":\"srv\",\"tools\":[{\"name\":\"n\",\"description\":\"d " W "\"}]}}\n\n"
+      "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n" },
     { "Responses error event", AIGOV_EP_RESPONSES, 1,
       "event: error\ndata: {\"type\":\"error\",\"code\":\"x\",\"message\":\"m " W "\",\"param\":null,\"sequence_number\":1}\n\n" },
     /* probe: chat */
@@ -1515,14 +1532,16 @@ static void test_control_fields_not_text(void **state)
     static const char *const in =
         "{\"id\":\"" W "\",\"object\":\"" W "\",\"model\":\"" W "\",\"choices\":[{\"index\":0,"
         "\"finish_reason\":\"" W "\",\"message\":{\"role\":\"" W "\",\"content\":\"fine\"}}]}";
-    /* "data" and "tools" are text only in a text document and an MCP
-     * server's tool list; elsewhere base64 and the request's tools echoed */
+    /* "data" and "tools" are text only in a text document and in tools
+     * loaded while answering (an MCP server's list, a tool search's);
+     * elsewhere base64 and the request's tools echoed */
     static const char *const anth =
         "{\"type\":\"message\",\"content\":[{\"type\":\"redacted_thinking\",\"data\":\"" W "\"},"
         "{\"type\":\"image\",\"source\":{\"type\":\"base64\",\"media_type\":\"image/png\",\"data\":\"" W "\"}}]}";
     static const char *const resp =
         "{\"object\":\"response\",\"tools\":[{\"type\":\"function\",\"name\":\"f\",\"description\":\"" W "\"}],"
-        "\"output\":[{\"type\":\"mcp_call\",\"tools\":[\"" W "\"]}]}";
+        "\"output\":[{\"type\":\"mcp_call\",\"tools\":[\"" W "\"]},{\"type\":\"mcp_list\",\"tools\":[\"" W "\"]},"
+        "{\"type\":\"tool_search_output_x\",\"tools\":[\"" W "\"]}]}";
     /* an image in base64, ids the provider made, an encrypted index: a
      * filter would only see noise there, and a mask break them */
     static const char *const media =
