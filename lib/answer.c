@@ -518,10 +518,19 @@ int aigov_answer_usage(const aigov_answer_t *a, long long *prompt, long long *co
     return a->has_usage;
 }
 
+/* The answer's own count, when it gave every count its kind has (an
+ * embedding writes nothing): a count it left out or wrote in a form that
+ * is no count is estimated, and the whole marked so. */
+static int usage_whole(const aigov_answer_t *a)
+{
+    return a->usage_final && a->prompt >= 0
+           && (a->completion >= 0 || a->ep == AIGOV_EP_EMBEDDINGS);
+}
+
 int aigov_answer_tokens(const aigov_answer_t *a, long long prompt_estimate,
                         long long *prompt, long long *completion)
 {
-    if (a->usage_final) {
+    if (usage_whole(a)) {
         *prompt = a->prompt;
         *completion = a->completion;
         return 0;
@@ -582,10 +591,16 @@ static const char *const usage_names[USAGE_NAMES] = {
     "cache_creation_input_tokens", "cache_read_input_tokens"
 };
 
+/* No provider bills more tokens than a policy can limit to
+ * (AIGOV_POLICY_MAX_LIMIT): a count above is no count, like a negative
+ * one, and the sums below cannot overflow. */
+#define USAGE_MAX_COUNT 1000000000000LL
+
 /* The rule both readings of usage share: of each pair of names the first
- * that is an integer counts, when it is not negative; a prompt counted by
- * input_tokens adds the cache's tokens. final: the count is the answer's
- * last word (not message_start's provisional one). */
+ * that is an integer counts, when it is not negative nor above
+ * USAGE_MAX_COUNT; a prompt counted by input_tokens adds the cache's
+ * tokens. final: the count is the answer's last word (not message_start's
+ * provisional one). */
 static void settle_usage(aigov_answer_t *a, const long long v[USAGE_NAMES],
                          const int have[USAGE_NAMES], int final)
 {
@@ -594,12 +609,12 @@ static void settle_usage(aigov_answer_t *a, const long long v[USAGE_NAMES],
 
     for (i = 0; i < 4; i += 2) {
         j = have[i] ? i : have[i + 1] ? i + 1 : -1;
-        if (j >= 0 && v[j] >= 0) {
+        if (j >= 0 && v[j] >= 0 && v[j] <= USAGE_MAX_COUNT) {
             n = v[j];
             if (j == 1) {
-                if (have[4] && v[4] > 0)
+                if (have[4] && v[4] > 0 && v[4] <= USAGE_MAX_COUNT)
                     n += v[4];
-                if (have[5] && v[5] > 0)
+                if (have[5] && v[5] > 0 && v[5] <= USAGE_MAX_COUNT)
                     n += v[5];
             }
             *(i == 0 ? &a->prompt : &a->completion) = n;
@@ -665,12 +680,17 @@ static const char *scan_count(const char *p, const char *end, long long *out, in
     return q;
 }
 
-/* The token counts of an answer nobody filters: only the members of the
- * object after the last "usage" key are read, without building JSON. A
- * "usage" inside message text is escaped (\"usage\") and so never
- * matches. The same counts as take_usage: the first name of each pair
- * wins when it is an integer. Usage under "message"
- * (message_start) is provisional. */
+static const char *usage_where(const char *s, size_t len, int *final);
+
+/* The token counts of an answer nobody filters, without building JSON,
+ * from the usage object take_usage reads: the top's, else message's
+ * (message_start: provisional), else response's. Only there: a "usage"
+ * key elsewhere (in a caller's metadata the Responses API echoes after
+ * its usage, in a tool's input, in a listed tool's schema) is the
+ * caller's or the model's, not the provider's count. A "usage" inside
+ * text is escaped (\"usage\") and never matches, so a text without any
+ * "usage" key followed by an object is not walked. The same counts as
+ * take_usage: the first name of each pair wins when it is an integer. */
 static void take_usage_fast(aigov_answer_t *a, const char *s, size_t len)
 {
     const char *k = NULL, *p = s, *end = s + len, *q, *k0;
@@ -678,21 +698,19 @@ static void take_usage_fast(aigov_answer_t *a, const char *s, size_t len)
     int have[USAGE_NAMES] = { 0 };
     int depth = 0, want_key = 0, key = -1, i, ok, final;
 
-    /* the last "usage" key, found by its 'g': memmem's setup costs more
-     * than the search on the short data of one SSE event */
+    /* a "usage" key with an object, found by its 'g': memmem's setup
+     * costs more than the search on the short data of one SSE event */
     while ((q = memchr(p, 'g', (size_t)(end - p))) != NULL) {
-        if (q - s >= 4 && end - q >= 3 && memcmp(q - 4, "\"usage\"", 7) == 0)
-            k = q - 4;
+        if (q - s >= 4 && end - q >= 3 && memcmp(q - 4, "\"usage\"", 7) == 0) {
+            k0 = ws(q + 3, end);
+            if (k0 < end && *k0 == ':' && (k0 = ws(k0 + 1, end)) < end && *k0 == '{') {
+                k = k0;
+                break;
+            }
+        }
         p = q + 1;
     }
-    if (k == NULL)
-        return;
-    final = memmem(s, len, "\"message_start\"", 15) == NULL;
-    p = ws(k + 7, end);
-    if (p == end || *p != ':')
-        return;
-    p = ws(p + 1, end);
-    if (p == end || *p != '{')
+    if (k == NULL || (p = usage_where(s, len, &final)) == NULL)
         return;
     for (q = p; q < end; q++) {
         switch (*q) {
@@ -2108,7 +2126,7 @@ int aigov_answer_json(aigov_answer_t *a, const char *body, size_t len)
     if (a->nf == 0) {
         take_usage_fast(a, body, len);
         /* the text is counted only for an estimate, needed without usage */
-        if (!a->usage_final)
+        if (!usage_whole(a))
             count_text_fast(a, body, len, 0);
         return 0;
     }
@@ -2411,6 +2429,98 @@ static const char *skip_any(const char *p, const char *end, int depth, int stric
 static const char *skip_value(const char *p, const char *end, int depth)
 {
     return skip_any(p, end, depth, 0, 0);
+}
+
+/* Past the value at p, its brackets counted and its strings skipped
+ * whole, at any depth (nesting must not hide what follows); NULL when the
+ * text ends first or a string is not valid. */
+static const char *skip_flat(const char *p, const char *end)
+{
+    long depth = 0;
+    lit_t l;
+
+    if (p < end && *p == '"')
+        return lit(p, end, &l);
+    if (p < end && *p != '{' && *p != '[') {
+        while (p < end && *p != ',' && *p != '}' && *p != ']' && *p != ' '
+               && *p != '\t' && *p != '\r' && *p != '\n')
+            p++;
+        return p < end ? p : NULL;
+    }
+    while (p < end) {
+        switch (*p) {
+        case '"':
+            if ((p = lit(p, end, &l)) == NULL)
+                return NULL;
+            continue;
+        case '{':
+        case '[':
+            depth++;
+            break;
+        case '}':
+        case ']':
+            if (--depth == 0)
+                return p + 1;
+            break;
+        default:
+            break;
+        }
+        p++;
+    }
+    return NULL;
+}
+
+/* The members of the object at p: the value of its last "usage" member
+ * (NULL when that is no object) and of its "message" and "response"
+ * objects; returns past the object, NULL when it is not valid. */
+static const char *usage_members(const char *p, const char *end, const char **usage,
+                                 const char **message, const char **response)
+{
+    const char *q = p;
+    int first = 1, r;
+    lit_t k;
+
+    *usage = NULL;
+    if (message != NULL)
+        *message = *response = NULL;
+    while ((r = next_item(&q, end, &first, '}')) == 1) {
+        if (*q != '"' || (q = lit(q, end, &k)) == NULL)
+            return NULL;
+        q = ws(q, end);
+        if (q >= end || *q != ':')
+            return NULL;
+        q = ws(q + 1, end);
+        if (q >= end)
+            return NULL;
+        if (lit_is(&k, "usage"))
+            *usage = *q == '{' ? q : NULL;
+        else if (message != NULL && *q == '{' && lit_is(&k, "message"))
+            *message = q;
+        else if (message != NULL && *q == '{' && lit_is(&k, "response"))
+            *response = q;
+        if ((q = skip_flat(q, end)) == NULL)
+            return NULL;
+    }
+    return r == 0 ? q : NULL;
+}
+
+/* Where take_usage_fast reads: the usage object take_usage would take. */
+static const char *usage_where(const char *s, size_t len, int *final)
+{
+    const char *end = s + len, *p = ws(s, end), *u, *m, *r;
+
+    if (p >= end || *p != '{' || usage_members(p, end, &u, &m, &r) == NULL)
+        return NULL;
+    *final = 1;
+    if (u != NULL)
+        return u;
+    if (m != NULL && usage_members(m, end, &u, NULL, NULL) != NULL && u != NULL) {
+        *final = 0;
+        return u;
+    }
+    if (r != NULL && usage_members(r, end, &u, NULL, NULL) != NULL && u != NULL)
+        return u;
+    return NULL;
 }
 
 /* A member that collect() does not read as text when it is a control

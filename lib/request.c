@@ -1118,9 +1118,31 @@ read_count(parse_ctx_t *cx, const char *key)
     return SHAPE_OK;
 }
 
+/* The prompts of a completions request, each answered n times: a list
+ * of strings or of token lists is that many prompts; a string, or one
+ * list of token ids, is one. */
+static long long
+count_prompts(parse_ctx_t *cx)
+{
+    uint32_t  v = obj_get(cx, 0, "prompt"), item;
+    long long n = 0;
+    int       ids = 0;
+
+    if (!IS(cx, v, T_ARR))
+        return 1;
+    for (item = FIRST(cx, v); item < END(cx, v); item = NEXT(cx, item)) {
+        if (IS(cx, item, T_STR) || IS(cx, item, T_ARR))
+            n++;
+        else
+            ids = 1;
+    }
+    n += ids;
+    return n > 0 ? n : 1;
+}
+
 /* How many answers the request asks for: chat's n, completions' larger of
- * n and best_of (best_of answers are generated, n returned). Other kinds
- * answer once. */
+ * n and best_of (best_of answers are generated, n returned) for each of
+ * its prompts. Other kinds answer once. */
 static int
 read_n(parse_ctx_t *cx)
 {
@@ -1130,9 +1152,13 @@ read_n(parse_ctx_t *cx)
     case AIGOV_EP_CHAT:
         return read_count(cx, "n");
     case AIGOV_EP_COMPLETIONS:
-        if ((rc = read_count(cx, "n")) != SHAPE_OK)
+        if ((rc = read_count(cx, "n")) != SHAPE_OK
+            || (rc = read_count(cx, "best_of")) != SHAPE_OK)
+        {
             return rc;
-        return read_count(cx, "best_of");
+        }
+        cx->rq->n *= count_prompts(cx);
+        return SHAPE_OK;
     default:
         return SHAPE_OK;
     }

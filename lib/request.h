@@ -245,9 +245,11 @@ typedef struct {
                                        time; unless streamed, this request
                                        gets only its queued status */
     long long         n;            /* answers asked for: chat "n",
-                                       completions max("n", "best_of"); 1
-                                       when absent or another kind. From 1
-                                       to AIGOV_REQ_MAX_N, else BAD_SHAPE */
+                                       completions max("n", "best_of")
+                                       for each prompt of a list; 1 when
+                                       absent or another kind. "n" and
+                                       "best_of" from 1 to AIGOV_REQ_MAX_N,
+                                       else BAD_SHAPE */
     aigov_text_t     *texts;
     size_t            ntexts;
     size_t            prompt_chars; /* sum of text lengths, in characters,

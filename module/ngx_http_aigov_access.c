@@ -1008,6 +1008,17 @@ ngx_http_aigov_admit(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
     lim.tpm = pl->tokens_per_minute;
     lim.tpd = pl->tokens_per_day;
 
+    if (ctx->req.endpoint == AIGOV_EP_COUNT_TOKENS) {
+        /* the model reads nothing and the provider bills nothing: the
+         * request counts, its tokens do not (ngx_http_aigov_usage) */
+        lim.tpm = 0;
+        lim.tpd = 0;
+
+        if (lim.rpm <= 0) {
+            return NGX_DECLINED;
+        }
+    }
+
     answers = ngx_http_aigov_answers_cap(ctx, &cap, &n);
 
     if ((lim.tpm && answers > lim.tpm) || (lim.tpd && answers > lim.tpd)) {
@@ -1037,7 +1048,8 @@ ngx_http_aigov_admit(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
         return ngx_http_aigov_deny(ctx, 429, "quota_exceeded", msg);
     }
 
-    reserve = (ctx->parsed ? aigov_request_prompt_tokens(&ctx->req) : 0)
+    reserve = (ctx->parsed && ctx->req.endpoint != AIGOV_EP_COUNT_TOKENS
+               ? aigov_request_prompt_tokens(&ctx->req) : 0)
               + answers;
 
     retry = 0;

@@ -100,7 +100,10 @@ ngx_http_aigov_settle(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
  *   it wrote cannot be counted;
  * - the model API never got the request (no connection, the client gone
  *   before it was sent), or answered an error status: nothing ("usage":
- *   null), as providers do not bill failed requests.
+ *   null), as providers do not bill failed requests;
+ * - Anthropic's count_tokens: nothing, whatever it answered. Its answer's
+ *   input_tokens is the count asked for, not a use: the model reads
+ *   nothing and the call is free.
  */
 
 void
@@ -113,6 +116,10 @@ ngx_http_aigov_usage(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
     ctx->usage_prompt = -1;
     ctx->usage_completion = -1;
     ctx->usage_how = NGX_HTTP_AIGOV_USAGE_NONE;
+
+    if (ctx->req.endpoint == AIGOV_EP_COUNT_TOKENS) {
+        return;
+    }
 
     est = ctx->parsed ? aigov_request_prompt_tokens(&ctx->req) : 0;
 

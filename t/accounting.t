@@ -366,6 +366,84 @@ for my $stream (0, 1) {
     is(probe($sub, 1), 429, "$what: the quota was charged the cache's tokens too");
 }
 
+# ---- what the provider does not bill, or bills many times -------------------------
+
+# Anthropic's count_tokens is free: its answer's input_tokens is the count
+# asked for, not a use. Nothing is reserved or charged, and a subject
+# whose day is spent may still count.
+{
+    my $sub = fresh();
+    my $r = post($sub, '/v1/messages/count_tokens',
+                 { model => 'claude-sonnet-4', messages => [ { role => 'user', content => $big } ] },
+                 headers => { 'X-Mock-Usage' => '1000,0' });
+    is($r->{status}, 200, 'count_tokens: 200');
+    like($r->{body}, qr/"input_tokens":1000\b/, 'count_tokens: the answer counts 1000 tokens');
+    my ($admit, $done) = recs_of($sub);
+    ok($done && exists $done->{usage} && !defined $done->{usage}, 'count_tokens: the record says "usage":null')
+        or diag(encode_json($done // {}));
+    ok($done && !exists $done->{usage_estimated}, 'count_tokens: nothing estimated');
+    charged($sub, 0, 'count_tokens');
+
+    my $spent = fresh();
+    is(post($spent, '/v1/chat/completions', chat_body(text => 'hi', extra => { max_tokens => 10 }),
+            headers => { 'X-Mock-Usage' => "@{[ $L - 1 ]},1" })->{status}, 200, 'a subject spends its day');
+    is(probe($spent, 1), 429, '... and gets no more tokens');
+    is(post($spent, '/v1/messages/count_tokens',
+            { model => 'claude-sonnet-4', messages => [ { role => 'user', content => $big } ] })->{status},
+       200, '... but may still count tokens');
+}
+
+# Legacy completions answer each prompt of a list n times: the answers'
+# cap and what a whole answer cut short costs are max_tokens times n
+# times the prompts.
+{
+    my $sub = fresh();
+    my $r = post($sub, '/v1/completions', { model => 'gpt-4o', prompt => [ ('x') x 10 ], max_tokens => 2900 });
+    is($r->{status}, 429, 'completions, ten prompts of max_tokens 2900 against a day of 3000: 429');
+    like($r->{body}, qr/29000 tokens.*10 answers/, '... since they may write 29000 tokens') or diag($r->{body});
+    is(probe($sub, $L - 1), 200, '... and nothing was charged');
+
+    $sub = fresh();
+    my $p = 'word ' x 80;    # 400 characters each
+    my $got = hangup($sub, '/v1/completions', { model => 'gpt-4o', prompt => [ $p, $p, $p ], n => 2, max_tokens => 100 },
+                     0.4);
+    is($got, '', 'completions, three prompts, n 2, client gone: no byte of the answer');
+    my ($admit, $done) = recs_of($sub);
+    is($admit && $admit->{n}, 6, 'the admission record says 6 answers');
+    is($done && $done->{usage} && $done->{usage}{completion_tokens}, 600,
+       'client gone: the completion is the cap of all six answers, 600') or diag(encode_json($done // {}));
+    charged($sub, $done->{usage}{prompt_tokens} + 600, 'completions, three prompts, client gone') if $done;
+}
+
+# Only the provider's usage counts: a caller's metadata holding a "usage"
+# (the Responses API echoes metadata after its own usage) hides nothing,
+# in a whole answer or in a stream's response.completed, whether or not
+# a filter reads the answer (here none does).
+{
+    use MIME::Base64 qw(encode_base64);
+    # in the provider's key order: usage, then user and metadata
+    my $resp = '{"id":"resp_1","object":"response","status":"completed","output":[],'
+             . '"usage":{"input_tokens":100,"output_tokens":2000,"output_tokens_details":{"reasoning_tokens":1990}},'
+             . '"user":null,"metadata":{"usage":{"input_tokens":1,"output_tokens":1}}}';
+    # the mock sends a string as it is (JSON::PP would sort the keys)
+    my $stream = encode_json([ [ 'response.completed',
+                                 '{"type":"response.completed","sequence_number":1,"response":' . $resp . '}' ] ]);
+    for my $c ([ 'whole', encode_json([ $resp ]) =~ s/^\[|\]$//gr, 0 ], [ 'streamed', $stream, 1 ]) {
+        my ($how, $raw, $st) = @$c;
+        my $sub = fresh();
+        my $r = post($sub, '/v1/responses', { model => 'gpt-4o', input => 'hi', ($st ? (stream => JSON::PP::true) : ()),
+                                              metadata => { usage => '{"input_tokens":1,"output_tokens":1}' } },
+                     headers => { 'X-Mock-Raw' => encode_base64($raw, '') });
+        is($r->{status}, 200, "Responses $how, a \"usage\" in the caller's metadata: 200");
+        like($r->{body}, qr/"metadata":\{"usage":\{"input_tokens":1/, "... the answer echoes it after the usage");
+        my ($admit, $done) = recs_of($sub);
+        is_deeply($done && $done->{usage}, { prompt_tokens => 100, completion_tokens => 2000 },
+                  "... the usage the provider reported, reasoning included") or diag(encode_json($done // {}));
+        ok($done && !exists $done->{usage_estimated}, '... not an estimate');
+        charged($sub, 2100, "Responses $how with a caller's \"usage\" in metadata");
+    }
+}
+
 # ---- the log ----------------------------------------------------------------------
 
 $t->stop_nginx;    # graceful: the last checkpoint is written

@@ -978,6 +978,25 @@ ref_read(ref_req_t *r, aigov_endpoint_t ep, json_t *root)
             return -1;
         if (ref_count(r, "n") || ref_count(r, "best_of") || ref_stream_options(r))
             return -1;
+        {
+            /* each prompt of a list (a string, a token list) n times;
+             * token ids alone are one prompt */
+            json_t *pr = json_object_get(r->root, "prompt"), *it;
+            long long np = 0;
+            int ids = 0;
+            size_t i;
+
+            if (json_is_array(pr)) {
+                json_array_foreach(pr, i, it) {
+                    if (json_is_string(it) || json_is_array(it))
+                        np++;
+                    else
+                        ids = 1;
+                }
+                np += ids;
+                r->n *= np > 0 ? np : 1;
+            }
+        }
         return ref_texts(r, ep, ref_prompt(r, "prompt"));
     case AIGOV_EP_EMBEDDINGS:
         return ref_texts(r, ep, ref_prompt(r, "input"));

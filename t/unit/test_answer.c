@@ -614,6 +614,35 @@ static void test_json_usage_without_filters(void **state)
               "{\"usage\":{\"prompt_tokens\":null,\"input_tokens\":true,"
               "\"completion_tokens\":99999999999999999999}}", NULL, -1, -1);
     json_case(NULL, AIGOV_EP_CHAT, "{\"usage\":{\"prompt_tokens\":-", NULL, -1, -1);
+
+    /* only the provider's usage counts: the top's (or message's,
+     * response's), not a "usage" the caller put in metadata, which the
+     * Responses API echoes after its own, nor one in a tool's input */
+    json_case(NULL, AIGOV_EP_RESPONSES,
+              "{\"id\":\"r\",\"object\":\"response\",\"output\":[],\"usage\":{\"input_tokens\":100,"
+              "\"output_tokens\":2000,\"output_tokens_details\":{\"reasoning_tokens\":1990}},\"user\":null,"
+              "\"metadata\":{\"usage\":\"x\"}}", NULL, 100, 2000);
+    json_case(NULL, AIGOV_EP_RESPONSES,
+              "{\"id\":\"r\",\"object\":\"response\",\"output\":[],\"usage\":{\"input_tokens\":100,"
+              "\"output_tokens\":2000},\"metadata\":{\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}}",
+              NULL, 100, 2000);
+    json_case(NULL, AIGOV_EP_MESSAGES,
+              "{\"type\":\"message\",\"usage\":{\"input_tokens\":100,\"output_tokens\":50},\"content\":"
+              "[{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":{\"usage\":{\"input_tokens\":1,"
+              "\"output_tokens\":1}}}]}", NULL, 100, 50);
+    json_case(NULL, AIGOV_EP_MESSAGES,
+              "{\"type\":\"message\",\"content\":[{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\","
+              "\"input\":{\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}}]}", NULL, -1, -1);
+    /* a key with escapes at the top, and nesting deeper than the fast
+     * reader of texts goes, do not hide it */
+    json_case(NULL, AIGOV_EP_CHAT,
+              "{\"\\u00e9\":1,\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[{\"usage\":{\"prompt_tokens\":1}}"
+              "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}",
+              NULL, 3, 4);
+    /* the top's usage null: message's, as take_usage reads it */
+    json_case(NULL, AIGOV_EP_MESSAGES,
+              "{\"usage\":null,\"message\":{\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}",
+              NULL, 5, 1);
 }
 
 static void test_json_answers(void **state)
@@ -1624,6 +1653,62 @@ static void test_channels(void **state)
  * (and their alternatives) spell the same text again, or texts never
  * written. Streamed and whole, chat and legacy completions, by each reader
  * (the count without filters, fast, jansson). */
+/* A usage the answer gave only in part, or in numbers that are no
+ * counts, is no usage: estimated (1), from what of it can be read, by
+ * both readings. An embedding has no completion count. */
+static void test_partial_usage_is_estimated(void **state)
+{
+    static const struct {
+        aigov_endpoint_t ep;
+        const char *in;
+        int estimated;
+        long long p, c;
+    } cases[] = {
+        /* "abcdefgh": 2 tokens of text, the prompt's estimate 77 */
+        { AIGOV_EP_CHAT, "{\"choices\":[{\"message\":{\"content\":\"abcdefgh\"}}],"
+          "\"usage\":{\"prompt_tokens\":1000.0,\"completion_tokens\":50}}", 1, 77, 50 },
+        { AIGOV_EP_CHAT, "{\"choices\":[{\"message\":{\"content\":\"abcdefgh\"}}],"
+          "\"usage\":{\"prompt_tokens\":1000,\"completion_tokens\":-50}}", 1, 1000, 2 },
+        { AIGOV_EP_CHAT, "{\"choices\":[{\"message\":{\"content\":\"abcdefgh\"}}],"
+          "\"usage\":{\"prompt_tokens\":1000}}", 1, 1000, 2 },
+        { AIGOV_EP_CHAT, "{\"choices\":[{\"message\":{\"content\":\"abcdefgh\"}}],"
+          "\"usage\":{\"prompt_tokens\":9000000000000000000,\"completion_tokens\":9000000000000000000}}",
+          1, 77, 2 },
+        { AIGOV_EP_CHAT, "{\"choices\":[{\"message\":{\"content\":\"abcdefgh\"}}],"
+          "\"usage\":{\"prompt_tokens\":10000000000000,\"completion_tokens\":5}}", 1, 77, 5 },
+        { AIGOV_EP_CHAT, "{\"choices\":[{\"message\":{\"content\":\"abcdefgh\"}}],"
+          "\"usage\":{\"prompt_tokens\":1000000000000,\"completion_tokens\":5}}", 0, 1000000000000LL, 5 },
+        { AIGOV_EP_MESSAGES, "{\"type\":\"message\",\"content\":[{\"type\":\"text\",\"text\":\"abcdefgh\"}],"
+          "\"usage\":{\"output_tokens\":9}}", 1, 77, 9 },
+        { AIGOV_EP_EMBEDDINGS, "{\"data\":[],\"usage\":{\"prompt_tokens\":8,\"total_tokens\":8}}", 0, 8, -1 },
+    };
+    fx_t fx;
+    size_t i;
+    int with;
+
+    (void)state;
+    fx_init(&fx, "example", "{\"word\":\"zzz\"}", AIGOV_ACTION_REDACT);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        for (with = 0; with < 2; with++) {
+            aigov_answer_t *a = aigov_answer_new(cases[i].ep, 0, with ? &fx.f : NULL, with, 0);
+            buf_t out = { 0 };
+            long long p, c;
+            int r;
+
+            feed_all(a, cases[i].in, strlen(cases[i].in), 7, &out);
+            r = aigov_answer_tokens(a, 77, &p, &c);
+            if (r != cases[i].estimated || p != cases[i].p || c != cases[i].c)
+                fprintf(stderr, "case %zu, filter %d: %d %lld %lld\n", i, with, r, p, c);
+            assert_int_equal(r, cases[i].estimated);
+            assert_int_equal(p, cases[i].p);
+            assert_int_equal(c, cases[i].c);
+            free(out.s);
+            aigov_answer_free(a);
+        }
+    }
+    fx_free(&fx);
+}
+
 static void test_estimate_without_logprobs(void **state)
 {
     static const char *const streams[] = {
@@ -3451,6 +3536,7 @@ int main(void)
         cmocka_unit_test(test_control_fields_not_text),
         cmocka_unit_test(test_channels),
         cmocka_unit_test(test_hide_usage),
+        cmocka_unit_test(test_partial_usage_is_estimated),
         cmocka_unit_test(test_estimate),
         cmocka_unit_test(test_estimate_without_logprobs),
         cmocka_unit_test(test_logprobs_masks_not_counted_twice),

@@ -2099,6 +2099,15 @@ test_n_and_best_of(void **state)
         { AIGOV_EP_COMPLETIONS, "{'model':'m','prompt':'p','best_of':5,'n':6}", 6 },
         { AIGOV_EP_COMPLETIONS, "{'model':'m','prompt':'p','best_of':0}", 0 },
         { AIGOV_EP_COMPLETIONS, "{'model':'m','prompt':'p','best_of':1000}", 0 },
+        /* each prompt of a list is answered n times */
+        { AIGOV_EP_COMPLETIONS, "{'model':'m','prompt':['a','b','c'],'n':2}", 6 },
+        { AIGOV_EP_COMPLETIONS, "{'model':'m','prompt':['a','b'],'n':2,'best_of':3}", 6 },
+        { AIGOV_EP_COMPLETIONS, "{'model':'m','prompt':['a','b','c','d']}", 4 },
+        { AIGOV_EP_COMPLETIONS, "{'model':'m','prompt':[[1,2],[3],[4,5]],'n':2}", 6 },
+        { AIGOV_EP_COMPLETIONS, "{'model':'m','prompt':[1,2,3],'n':2}", 2 },
+        { AIGOV_EP_COMPLETIONS, "{'model':'m','prompt':[],'n':2}", 2 },
+        { AIGOV_EP_COMPLETIONS, "{'model':'m','prompt':['a',[1,2],'b'],'n':128}", 384 },
+        { AIGOV_EP_COMPLETIONS, "{'model':'m','prompt':['a','b'],'n':129}", 0 },
         /* other kinds answer once */
         { AIGOV_EP_MESSAGES, "{'model':'c','max_tokens':1,'messages':[],'n':5}", 1 },
         { AIGOV_EP_RESPONSES, "{'model':'m','input':'a','n':5}", 1 },
