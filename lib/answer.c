@@ -152,6 +152,7 @@ struct aigov_answer_s {
     size_t            scratch_cap;
 
     long long         prompt, completion;
+    long long         cache;        /* Anthropic's cache tokens, last given */
     int               has_usage, usage_final;
     long long         text_chars;
     /* legacy completions' logprobs in a stream: by choice, how far masks
@@ -612,10 +613,12 @@ static void settle_usage(aigov_answer_t *a, const long long v[USAGE_NAMES],
         if (j >= 0 && v[j] >= 0 && v[j] <= USAGE_MAX_COUNT) {
             n = v[j];
             if (j == 1) {
-                if (have[4] && v[4] > 0 && v[4] <= USAGE_MAX_COUNT)
-                    n += v[4];
-                if (have[5] && v[5] > 0 && v[5] <= USAGE_MAX_COUNT)
-                    n += v[5];
+                /* a message_delta that gives input_tokens without the
+                 * cache's counts keeps message_start's */
+                if (have[4] || have[5])
+                    a->cache = (have[4] && v[4] > 0 && v[4] <= USAGE_MAX_COUNT ? v[4] : 0)
+                               + (have[5] && v[5] > 0 && v[5] <= USAGE_MAX_COUNT ? v[5] : 0);
+                n += a->cache;
             }
             *(i == 0 ? &a->prompt : &a->completion) = n;
             a->has_usage = 1;

@@ -1709,6 +1709,55 @@ static void test_partial_usage_is_estimated(void **state)
     fx_free(&fx);
 }
 
+/* Anthropic's message_delta counts are running totals: one that gives
+ * input_tokens without the cache's counts keeps message_start's cache
+ * tokens, one that gives them (0 too) replaces them; both readings. */
+static void test_cache_tokens_across_events(void **state)
+{
+#define MS "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"type\":\"message\"," \
+    "\"role\":\"assistant\",\"content\":[],\"usage\":{\"input_tokens\":100,\"cache_creation_input_tokens\":20," \
+    "\"cache_read_input_tokens\":30,\"output_tokens\":1}}}\n\n"
+#define MD(u) "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"}," \
+    "\"usage\":" u "}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
+    static const struct {
+        const char *in;
+        long long p, c;
+    } cases[] = {
+        { MS MD("{\"output_tokens\":9}"), 150, 9 },
+        { MS MD("{\"input_tokens\":100,\"output_tokens\":9}"), 150, 9 },
+        { MS MD("{\"input_tokens\":100,\"cache_creation_input_tokens\":null,\"cache_read_input_tokens\":null,"
+                "\"output_tokens\":9}"), 150, 9 },
+        { MS MD("{\"input_tokens\":100,\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0,"
+                "\"output_tokens\":9}"), 100, 9 },
+        { MS MD("{\"input_tokens\":100,\"cache_read_input_tokens\":70,\"output_tokens\":9}"), 170, 9 },
+    };
+#undef MS
+#undef MD
+    fx_t fx;
+    size_t i;
+    int with;
+
+    (void)state;
+    fx_init(&fx, "example", "{\"word\":\"zzz\"}", AIGOV_ACTION_REDACT);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        for (with = 0; with < 2; with++) {
+            aigov_answer_t *a = aigov_answer_new(AIGOV_EP_MESSAGES, 1, with ? &fx.f : NULL, with, 0);
+            buf_t out = { 0 };
+            long long p, c;
+
+            feed_all(a, cases[i].in, strlen(cases[i].in), 13, &out);
+            assert_int_equal(aigov_answer_tokens(a, 77, &p, &c), 0);
+            if (p != cases[i].p || c != cases[i].c)
+                fprintf(stderr, "case %zu, filter %d: %lld %lld\n", i, with, p, c);
+            assert_int_equal(p, cases[i].p);
+            assert_int_equal(c, cases[i].c);
+            free(out.s);
+            aigov_answer_free(a);
+        }
+    }
+    fx_free(&fx);
+}
+
 static void test_estimate_without_logprobs(void **state)
 {
     static const char *const streams[] = {
@@ -3537,6 +3586,7 @@ int main(void)
         cmocka_unit_test(test_channels),
         cmocka_unit_test(test_hide_usage),
         cmocka_unit_test(test_partial_usage_is_estimated),
+        cmocka_unit_test(test_cache_tokens_across_events),
         cmocka_unit_test(test_estimate),
         cmocka_unit_test(test_estimate_without_logprobs),
         cmocka_unit_test(test_logprobs_masks_not_counted_twice),
