@@ -732,6 +732,10 @@ static void take_usage_fast(aigov_answer_t *a, const char *s, size_t len)
                         key = i;
                 want_key = 0;
             } else {
+                /* a count written as a string is none; the last of a
+                 * duplicate name counts, as in jansson */
+                if (depth == 1 && key >= 0)
+                    have[key] = 0;
                 key = -1;
             }
             break;
@@ -739,6 +743,8 @@ static void take_usage_fast(aigov_answer_t *a, const char *s, size_t len)
         case '[':
             if (++depth == 1)
                 want_key = 1;
+            else if (depth == 2 && key >= 0)
+                have[key] = 0;
             key = -1;
             break;
         case '}':
@@ -2436,7 +2442,8 @@ static const char *skip_value(const char *p, const char *end, int depth)
 
 /* Past the value at p, its brackets counted and its strings skipped
  * whole, at any depth (nesting must not hide what follows); NULL when the
- * text ends first or a string is not valid. */
+ * text ends first or a string is not valid. It locates, it does not
+ * check: the answer's grammar is not its business. */
 static const char *skip_flat(const char *p, const char *end)
 {
     long depth = 0;
@@ -2495,12 +2502,13 @@ static const char *usage_members(const char *p, const char *end, const char **us
         q = ws(q + 1, end);
         if (q >= end)
             return NULL;
+        /* the last of a duplicate key counts, as in jansson */
         if (lit_is(&k, "usage"))
             *usage = *q == '{' ? q : NULL;
-        else if (message != NULL && *q == '{' && lit_is(&k, "message"))
-            *message = q;
-        else if (message != NULL && *q == '{' && lit_is(&k, "response"))
-            *response = q;
+        else if (message != NULL && lit_is(&k, "message"))
+            *message = *q == '{' ? q : NULL;
+        else if (message != NULL && lit_is(&k, "response"))
+            *response = *q == '{' ? q : NULL;
         if ((q = skip_flat(q, end)) == NULL)
             return NULL;
     }

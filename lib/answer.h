@@ -254,9 +254,12 @@ int aigov_answer_json(aigov_answer_t *a, const char *body, size_t len);
 int aigov_answer_usage(const aigov_answer_t *a, long long *prompt, long long *completion);
 
 /* The tokens to settle and record: 0 with the answer's own final counts
- * (-1 where it gave none), or 1 when they are estimated (see above);
- * prompt_estimate is the caller's estimate of the prompt (<0: unknown,
- * counted 0). */
+ * (the completion -1 for an embedding, which writes none), or 1 when they
+ * are estimated (see above): also when the answer left out a count its
+ * kind has or gave one that is no count (a fraction, a negative number,
+ * above 10^12); prompt_estimate is the caller's estimate of the prompt
+ * (<0: unknown, counted 0). aigov_answer_usage gives the counts as the
+ * answer reported them, whole or not. */
 int aigov_answer_tokens(const aigov_answer_t *a, long long prompt_estimate,
                         long long *prompt, long long *completion);
 

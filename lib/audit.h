@@ -201,7 +201,8 @@ typedef struct {
                                         limit), not asked: "max_tokens_injected":true */
     int         not_inspected;    /* 1: the gateway did not read the request's content
                                      (uninspectable: allow): "inspected":false */
-    int64_t     n;                /* answers asked for (n, best_of), which the policy's
+    int64_t     n;                /* answers asked for (n, best_of, for each prompt of a
+                                     completions list), which the policy's
                                      limits multiply: "n":N above 1, else left out */
     const char *unread;           /* a request that was read but holds text no filter
                                      can: what ("token_ids", "text_file"), written

@@ -63,7 +63,8 @@ typedef struct {
     long long  requests_per_minute;
     long long  tokens_per_minute;
     long long  tokens_per_day;
-    long long  max_n;          /* answers one request may ask for (n, best_of) */
+    long long  max_n;          /* answers one request may ask for (n, best_of;
+                                  for each prompt of a completions list) */
 } aigov_policy_limits_t;
 
 #define AIGOV_POLICY_MAX_LIMIT  1000000000000LL   /* 10^12 */
@@ -78,7 +79,8 @@ typedef struct {
     const char    *model;         /* NULL when the request names none */
     long long      max_tokens;    /* -1 when absent */
     long long      prompt_chars;  /* characters of prompt text */
-    long long      n;             /* answers asked for (n, best_of); below 1 counts as 1.
+    long long      n;             /* answers asked for (n, best_of, for each prompt of a
+                                     completions list); below 1 counts as 1.
                                      max_tokens is per answer: n multiplies it against
                                      the limit */
     const char    *uninspectable; /* NULL when the gateway reads the request; else what

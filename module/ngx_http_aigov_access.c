@@ -964,9 +964,11 @@ ngx_http_aigov_answers_cap(ngx_http_aigov_ctx_t *ctx, long long *cap,
 {
     long long  c;
 
-    /* a body not read is given no max_tokens: nothing to reserve for */
+    /* a body not read, and a kind that takes no limit (embeddings,
+     * count_tokens), is given no max_tokens: nothing to reserve for */
     c = ctx->req.max_tokens >= 0 ? ctx->req.max_tokens
-        : (ctx->parsed && ctx->decision) ? ctx->decision->set_max_tokens : 0;
+        : (ctx->parsed && ctx->decision && ctx->req.max_tokens_key)
+          ? ctx->decision->set_max_tokens : 0;
     c = c > 0 ? c : 0;
 
     *cap = c;

@@ -40,6 +40,14 @@ rules:
     limits:
       tokens_per_day: $L
     decision: allow
+  - name: capped
+    when:
+      subjects: ["c-*"]
+    limits:
+      requests_per_minute: 100
+      tokens_per_minute: 5000
+      max_tokens: 4096
+    decision: allow
   - name: free
     when:
       subjects: ["f-*"]
@@ -391,6 +399,24 @@ for my $stream (0, 1) {
     is(post($spent, '/v1/messages/count_tokens',
             { model => 'claude-sonnet-4', messages => [ { role => 'user', content => $big } ] })->{status},
        200, '... but may still count tokens');
+
+    # under a rule whose max_tokens a request without one is given, a
+    # count in flight holds no tokens: a chat request of 4000 next to it
+    # fits the minute's 5000
+    my $c = "c-count-$$";
+    my $b = encode_json({ model => 'claude-sonnet-4', messages => [ { role => 'user', content => 'hi' } ] });
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port, Proto => 'tcp') or die "connect: $!";
+    $s->print("POST /v1/messages/count_tokens HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " . tok($c) . "\r\n"
+            . "X-Mock-Delay-Ms: 1500\r\nContent-Type: application/json\r\nConnection: close\r\n"
+            . "Content-Length: " . length($b) . "\r\n\r\n$b");
+    sleep 0.5;
+    my $r2 = post($c, '/v1/chat/completions', chat_body(text => 'hi', extra => { max_tokens => 4000 }),
+                  headers => { 'X-Mock-Usage' => '1,1' });
+    is($r2->{status}, 200, 'count_tokens in flight under max_tokens 4096: a chat request of 4000 fits a minute of 5000')
+        or diag($r2->{body});
+    local $/;
+    my $got = <$s> // '';
+    like($got, qr{^HTTP/1\.1 200}, '... and the count is answered');
 }
 
 # Legacy completions answer each prompt of a list n times: the answers'

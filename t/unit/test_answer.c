@@ -1681,6 +1681,16 @@ static void test_partial_usage_is_estimated(void **state)
         { AIGOV_EP_MESSAGES, "{\"type\":\"message\",\"content\":[{\"type\":\"text\",\"text\":\"abcdefgh\"}],"
           "\"usage\":{\"output_tokens\":9}}", 1, 77, 9 },
         { AIGOV_EP_EMBEDDINGS, "{\"data\":[],\"usage\":{\"prompt_tokens\":8,\"total_tokens\":8}}", 0, 8, -1 },
+        /* the last of a duplicate key counts, as jansson reads it (9
+         * characters of text: the fast reader counts the "3" as one) */
+        { AIGOV_EP_CHAT, "{\"choices\":[{\"message\":{\"content\":\"abcdefghi\"}}],"
+          "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":3,\"completion_tokens\":\"3\"}}", 1, 5, 3 },
+        { AIGOV_EP_CHAT, "{\"choices\":[{\"message\":{\"content\":\"abcdefgh\"}}],"
+          "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":3,\"completion_tokens\":{\"n\":3}}}", 1, 5, 2 },
+        { AIGOV_EP_CHAT, "{\"choices\":[{\"message\":{\"content\":\"abcdefgh\"}}],"
+          "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":\"3\",\"completion_tokens\":3}}", 0, 5, 3 },
+        { AIGOV_EP_MESSAGES, "{\"type\":\"message\",\"content\":[],"
+          "\"message\":{\"usage\":{\"input_tokens\":5,\"output_tokens\":1}},\"message\":\"x\"}", 1, 77, 1 },
     };
     fx_t fx;
     size_t i;
