@@ -22,6 +22,7 @@ use lib "$FindBin::Bin/../t/lib";
 use IO::Socket::INET;
 use JSON::PP;
 use Time::HiRes qw(time);
+use File::Path ();
 use AigovTest;
 use AigovJWT;
 
@@ -181,3 +182,5 @@ EOF
 print "$_\n" for @rows;
 
 $t->stop;
+# a finished run leaves nothing under build/t (its folder kept with AIGOV_KEEP)
+File::Path::remove_tree($t->dir) unless $ENV{AIGOV_KEEP};
