@@ -641,6 +641,7 @@ ngx_http_aigov_metrics_request(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
     long long                            pt, ct;
     ngx_uint_t                           status;
     aigov_policy_limits_t               *pl;
+    ngx_uint_t                           tokens;
     ngx_http_aigov_loc_conf_t           *alcf;
     ngx_http_aigov_metrics_main_conf_t  *mmcf;
 
@@ -714,12 +715,15 @@ ngx_http_aigov_metrics_request(ngx_http_request_t *r, ngx_http_aigov_ctx_t *ctx)
             ngx_http_aigov_m_add(mem, AIGOV_M_QUOTA_ADMISSIONS, lv, 1);
         }
 
-        if (pl->tokens_per_minute > 0) {
+        /* count_tokens is admitted on its request count alone */
+        tokens = ctx->req.endpoint != AIGOV_EP_COUNT_TOKENS;
+
+        if (tokens && pl->tokens_per_minute > 0) {
             lv[0] = AIGOV_ML_TOKENS_PER_MINUTE;
             ngx_http_aigov_m_add(mem, AIGOV_M_QUOTA_ADMISSIONS, lv, 1);
         }
 
-        if (pl->tokens_per_day > 0) {
+        if (tokens && pl->tokens_per_day > 0) {
             lv[0] = AIGOV_ML_TOKENS_PER_DAY;
             ngx_http_aigov_m_add(mem, AIGOV_M_QUOTA_ADMISSIONS, lv, 1);
         }

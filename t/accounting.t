@@ -404,6 +404,12 @@ for my $stream (0, 1) {
     # count in flight holds no tokens: a chat request of 4000 next to it
     # fits the minute's 5000
     my $c = "c-count-$$";
+    my $adm = sub {
+        my %m = $t->request('GET', '/metrics', port => $mport)->{body}
+                =~ /^aigov_quota_admissions_total\{limit="(\w+)"\} (\d+)$/mg;
+        return \%m;
+    };
+    my $a0 = $adm->();
     my $b = encode_json({ model => 'claude-sonnet-4', messages => [ { role => 'user', content => 'hi' } ] });
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port, Proto => 'tcp') or die "connect: $!";
     $s->print("POST /v1/messages/count_tokens HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " . tok($c) . "\r\n"
@@ -417,6 +423,16 @@ for my $stream (0, 1) {
     local $/;
     my $got = <$s> // '';
     like($got, qr{^HTTP/1\.1 200}, '... and the count is answered');
+    close $s;    # nginx logs the request when its lingering close ends
+    my ($a1, $rpm, $tpm);
+    for (1 .. 40) {   # the workers send their counts every 50 ms
+        $a1 = $adm->();
+        $rpm = ($a1->{requests_per_minute} // 0) - ($a0->{requests_per_minute} // 0);
+        $tpm = ($a1->{tokens_per_minute} // 0) - ($a0->{tokens_per_minute} // 0);
+        last if $rpm == 2 && $tpm == 1;
+        sleep 0.05;
+    }
+    is("$rpm $tpm", '2 1', 'the count is admitted under requests_per_minute only, the chat request under both');
 }
 
 # Legacy completions answer each prompt of a list n times: the answers'
