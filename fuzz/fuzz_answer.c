@@ -15,6 +15,12 @@
  * and run for what they exercise (parts joined, the texts that repeat
  * them masked as they are sent).
  *
+ * A third answer reads the stream with no filter, as the gateway does
+ * when none applies (take_usage_fast on every event): its usage must be
+ * the jansson reading's, unless that answer blocked (it then reads on
+ * the fast way too) or the input has a backslash (an escaped key is a
+ * key to jansson and none to the fast reading; providers write none).
+ *
  * The first byte picks the piece size, the endpoint and the action. The
  * plugin is build/plugins/example.so, from the repository root (make
  * builds it; fuzz/run.sh runs from there).
@@ -164,12 +170,30 @@ static aigov_answer_t *run(const char *in, size_t len, aigov_endpoint_t ep, int 
     return a;
 }
 
+/* The usage of the stream read with no filter. */
+static void run_plain(const char *in, size_t len, aigov_endpoint_t ep, size_t step, run_t *r)
+{
+    aigov_answer_t *a = aigov_answer_new(ep, 1, NULL, 0, 0);
+    size_t off, n;
+
+    if (a == NULL)
+        abort();
+    for (off = 0; off < len; off += n) {
+        n = len - off < step ? len - off : step;
+        if (aigov_answer_feed(a, in + off, n) != 0)
+            break;
+    }
+    (void)aigov_answer_finish(a);
+    r->usage = aigov_answer_usage(a, &r->prompt, &r->completion);
+    aigov_answer_free(a);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const aigov_endpoint_t eps[4] = { AIGOV_EP_CHAT, AIGOV_EP_COMPLETIONS, AIGOV_EP_MESSAGES,
                                              AIGOV_EP_RESPONSES };
     aigov_answer_t *fa, *ja;
-    run_t f, j;
+    run_t f, j, p;
     size_t i;
 
     events_t in, fe, je;
@@ -196,6 +220,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (strcmp(f.out->records[i].verdict, j.out->records[i].verdict) != 0
             || f.out->records[i].count != j.out->records[i].count)
             abort();
+    if (!j.blocked && memchr(data + 1, '\\', size - 1) == NULL) {
+        run_plain((const char *)data + 1, size - 1, eps[data[0] % 4],
+                  (size_t)(data[0] / 12) % 21 + 1, &p);
+        if (p.usage != j.usage || p.prompt != j.prompt || p.completion != j.completion) {
+            fprintf(stderr, "usage without a filter %d %lld %lld, with jansson %d %lld %lld\n",
+                    p.usage, p.prompt, p.completion, j.usage, j.prompt, j.completion);
+            abort();
+        }
+    }
 done:
     events_free(&in);
     events_free(&fe);
