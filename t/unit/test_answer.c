@@ -1653,6 +1653,35 @@ static void test_channels(void **state)
  * (and their alternatives) spell the same text again, or texts never
  * written. Streamed and whole, chat and legacy completions, by each reader
  * (the count without filters, fast, jansson). */
+/* The tokens an answer settles with, read with no filter (the fast
+ * reading) and with one (jansson), which must agree with what is wanted:
+ * estimated or not, the prompt, the completion. */
+static void tokens_both_ways(aigov_endpoint_t ep, int stream, const char *in, size_t step,
+                             int estimated, long long wp, long long wc, size_t i)
+{
+    fx_t fx;
+    int with;
+
+    fx_init(&fx, "example", "{\"word\":\"zzz\"}", AIGOV_ACTION_REDACT);
+    for (with = 0; with < 2; with++) {
+        aigov_answer_t *a = aigov_answer_new(ep, stream, with ? &fx.f : NULL, with, 0);
+        buf_t out = { 0 };
+        long long p, c;
+        int r;
+
+        feed_all(a, in, strlen(in), step, &out);
+        r = aigov_answer_tokens(a, 77, &p, &c);
+        if (r != estimated || p != wp || c != wc)
+            fprintf(stderr, "case %zu, filter %d: %d %lld %lld\n", i, with, r, p, c);
+        assert_int_equal(r, estimated);
+        assert_int_equal(p, wp);
+        assert_int_equal(c, wc);
+        free(out.s);
+        aigov_answer_free(a);
+    }
+    fx_free(&fx);
+}
+
 /* A usage the answer gave only in part, or in numbers that are no
  * counts, is no usage: estimated (1), from what of it can be read, by
  * both readings. An embedding has no completion count. */
@@ -1692,31 +1721,11 @@ static void test_partial_usage_is_estimated(void **state)
         { AIGOV_EP_MESSAGES, "{\"type\":\"message\",\"content\":[],"
           "\"message\":{\"usage\":{\"input_tokens\":5,\"output_tokens\":1}},\"message\":\"x\"}", 1, 77, 1 },
     };
-    fx_t fx;
     size_t i;
-    int with;
 
     (void)state;
-    fx_init(&fx, "example", "{\"word\":\"zzz\"}", AIGOV_ACTION_REDACT);
-    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        for (with = 0; with < 2; with++) {
-            aigov_answer_t *a = aigov_answer_new(cases[i].ep, 0, with ? &fx.f : NULL, with, 0);
-            buf_t out = { 0 };
-            long long p, c;
-            int r;
-
-            feed_all(a, cases[i].in, strlen(cases[i].in), 7, &out);
-            r = aigov_answer_tokens(a, 77, &p, &c);
-            if (r != cases[i].estimated || p != cases[i].p || c != cases[i].c)
-                fprintf(stderr, "case %zu, filter %d: %d %lld %lld\n", i, with, r, p, c);
-            assert_int_equal(r, cases[i].estimated);
-            assert_int_equal(p, cases[i].p);
-            assert_int_equal(c, cases[i].c);
-            free(out.s);
-            aigov_answer_free(a);
-        }
-    }
-    fx_free(&fx);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        tokens_both_ways(cases[i].ep, 0, cases[i].in, 7, cases[i].estimated, cases[i].p, cases[i].c, i);
 }
 
 /* Anthropic's message_delta counts are running totals: one that gives
@@ -1743,29 +1752,11 @@ static void test_cache_tokens_across_events(void **state)
     };
 #undef MS
 #undef MD
-    fx_t fx;
     size_t i;
-    int with;
 
     (void)state;
-    fx_init(&fx, "example", "{\"word\":\"zzz\"}", AIGOV_ACTION_REDACT);
-    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        for (with = 0; with < 2; with++) {
-            aigov_answer_t *a = aigov_answer_new(AIGOV_EP_MESSAGES, 1, with ? &fx.f : NULL, with, 0);
-            buf_t out = { 0 };
-            long long p, c;
-
-            feed_all(a, cases[i].in, strlen(cases[i].in), 13, &out);
-            assert_int_equal(aigov_answer_tokens(a, 77, &p, &c), 0);
-            if (p != cases[i].p || c != cases[i].c)
-                fprintf(stderr, "case %zu, filter %d: %lld %lld\n", i, with, p, c);
-            assert_int_equal(p, cases[i].p);
-            assert_int_equal(c, cases[i].c);
-            free(out.s);
-            aigov_answer_free(a);
-        }
-    }
-    fx_free(&fx);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        tokens_both_ways(AIGOV_EP_MESSAGES, 1, cases[i].in, 13, 0, cases[i].p, cases[i].c, i);
 }
 
 static void test_estimate_without_logprobs(void **state)
