@@ -362,7 +362,7 @@ static void decide_rule(const aigov_rule_t *r, int index, const aigov_policy_inp
     if (lim->max_n && n > lim->max_n) {
         deny(out, r->name, index, "n_exceeded");
         snprintf(out->message, sizeof(out->message),
-                 "the request asks for %lld answers (n), more than the limit of %lld (rule %s)",
+                 "the request asks for %lld answers (n, best_of, for each prompt), more than the limit of %lld (rule %s)",
                  n, lim->max_n, r->name);
         return;
     }
@@ -373,7 +373,7 @@ static void decide_rule(const aigov_rule_t *r, int index, const aigov_policy_inp
         deny(out, r->name, index, "max_tokens_exceeded");
         if (n > 1)
             snprintf(out->message, sizeof(out->message),
-                     "max_tokens %lld for each of %lld answers (n) is above the limit of "
+                     "max_tokens %lld for each of %lld answers (n, best_of, for each prompt) is above the limit of "
                      "%lld in all (rule %s)",
                      in->max_tokens, n, lim->max_tokens, r->name);
         else
@@ -385,7 +385,7 @@ static void decide_rule(const aigov_rule_t *r, int index, const aigov_policy_inp
     if (lim->max_tokens && in->max_tokens < 0 && lim->max_tokens / n == 0) {
         deny(out, r->name, index, "n_exceeded");
         snprintf(out->message, sizeof(out->message),
-                 "%lld answers (n) cannot share the max_tokens limit of %lld (rule %s)",
+                 "%lld answers (n, best_of, for each prompt) cannot share the max_tokens limit of %lld (rule %s)",
                  n, lim->max_tokens, r->name);
         return;
     }

@@ -63,7 +63,15 @@ static const char batch_lua[] =
     "return table.concat(out, ' ')\n";
 
 /* Mirrors aigov_quota_settle: a refund goes only into the window that was
- * charged; usage above the reservation is charged to the current one. */
+ * charged; usage above the reservation is charged to the current one.
+ *
+ * Once only: KEYS[2] is the sending connection's mark, the highest
+ * settlement number (ARGV[6]) it has had counted. A settlement that was in
+ * flight when its connection failed may or may not have run; the module
+ * sends it again, with its number, on the next connection, and the mark
+ * tells. Numbers rise in the order a connection sends, and Redis runs each
+ * connection's commands in order, so a number at or below the mark has
+ * run (quota_redis.h). */
 static const char settle_lua[] =
     "if redis.replicate_commands then redis.replicate_commands() end\n"
     "local t = redis.call('TIME')\n"
@@ -73,6 +81,9 @@ static const char settle_lua[] =
     "local charged = tonumber(ARGV[3])\n"
     "local delta = tonumber(ARGV[5]) - tonumber(ARGV[4])\n"
     "if delta == 0 then return 0 end\n"
+    "local seq = tonumber(ARGV[6])\n"
+    "if seq <= (tonumber(redis.call('GET', KEYS[2])) or 0) then return 2 end\n"
+    "redis.call('SET', KEYS[2], seq, 'EX', 90000)\n"
     "local function adjust(key, field, ttl)\n"
     "  local v\n"
     "  if field then v = redis.call('HINCRBY', key, field, delta)\n"
@@ -177,9 +188,11 @@ void aigov_quota_redis_sha1(const char *script, char hex[41])
     hex[40] = '\0';
 }
 
-/* "1", the key base, then the numbers, each written into buf. */
+/* "1", the key base, then the numbers, each written into buf; "2" and
+ * mark after the key base when mark is not NULL. */
 static int build(char *buf, size_t buflen, const char *prefix, const char *subject,
-                 const long long *nums, int n, const char **args, size_t *lens)
+                 const char *mark, const long long *nums, int n, const char **args,
+                 size_t *lens)
 {
     size_t at = 0, pl = strlen(prefix), sl = strlen(subject);
     int k = 0, w;
@@ -188,7 +201,7 @@ static int build(char *buf, size_t buflen, const char *prefix, const char *subje
         return -1;
     /* the key base ends in a NUL of its own, so that it can be read back
      * as a string (a release sent for a request that is gone) */
-    args[k] = "1";
+    args[k] = mark ? "2" : "1";
     lens[k++] = 1;
     args[k] = buf;
     memcpy(buf, prefix, pl);
@@ -196,6 +209,10 @@ static int build(char *buf, size_t buflen, const char *prefix, const char *subje
     lens[k++] = pl + sl;
     buf[pl + sl] = '\0';
     at = pl + sl + 1;
+    if (mark) {
+        args[k] = mark;
+        lens[k++] = strlen(mark);
+    }
     for (int i = 0; i < n; i++) {
         w = snprintf(buf + at, buflen - at, "%lld", nums[i]);
         if (w < 0 || (size_t) w >= buflen - at)
@@ -213,17 +230,18 @@ int aigov_quota_redis_reserve_args(char *buf, size_t buflen, const char *prefix,
 {
     long long nums[4] = { lim->rpm, lim->tpm, lim->tpd, reserve < 0 ? 0 : reserve };
 
-    return build(buf, buflen, prefix, subject, nums, 4, args, lens);
+    return build(buf, buflen, prefix, subject, NULL, nums, 4, args, lens);
 }
 
 int aigov_quota_redis_settle_args(char *buf, size_t buflen, const char *prefix,
-                                  const char *subject, const aigov_quota_ticket_t *t,
-                                  long long actual, const char **args, size_t *lens)
+                                  const char *subject, const char *mark,
+                                  const aigov_quota_ticket_t *t, long long actual,
+                                  long long seq, const char **args, size_t *lens)
 {
-    long long nums[5] = { t->minute, t->day, (long long) t->charged, t->reserved,
-                          actual < 0 ? 0 : actual };
+    long long nums[6] = { t->minute, t->day, (long long) t->charged, t->reserved,
+                          actual < 0 ? 0 : actual, seq };
 
-    return build(buf, buflen, prefix, subject, nums, 5, args, lens);
+    return build(buf, buflen, prefix, subject, mark, nums, 6, args, lens);
 }
 
 int aigov_quota_redis_verdict(const aigov_resp_reply_t *rep, const aigov_quota_limits_t *lim,

@@ -17,7 +17,9 @@
  * <prefix><subject>:d:<day> the day's tokens; each expires a minute after
  * its window ends. The subject is the key's middle as it is (keys are
  * binary-safe); the suffix, always ":m:" or ":d:" and digits, keeps two
- * subjects' keys apart. Not for Redis Cluster: the scripts name keys
+ * subjects' keys apart. <prefix>aigov:settled:<id> is a worker's
+ * settlement mark ("Settled once" below); its end is no ":m:" or ":d:"
+ * and digits, so no subject's key is one. Not for Redis Cluster: the scripts name keys
  * derived from KEYS[1].
  */
 #ifndef AIGOV_QUOTA_REDIS_H
@@ -43,17 +45,30 @@ const char *aigov_quota_redis_batch_script(void);
 #define AIGOV_QUOTA_REDIS_BATCH_MAX  64
 int aigov_quota_redis_batch_reply(const aigov_resp_reply_t *rep, size_t n, aigov_resp_reply_t *out);
 
-/* The arguments after "EVALSHA sha" of one admission (batch script) or a
- * settlement: "1", the key base (prefix + subject) and the numbers.
- * Returns the argument count; args and lens get pointers into buf (keep
- * it while the command is written). */
-#define AIGOV_QUOTA_REDIS_ARGS  8
+/* The arguments after "EVALSHA sha" of one admission (batch script):
+ * "1", the key base (prefix + subject) and the numbers; of a settlement:
+ * "2", the key base, the sending connection's mark key, the numbers and
+ * the settlement's number seq. Returns the argument count; args and lens
+ * get pointers into buf and mark (keep them while the command is
+ * written).
+ *
+ * Settled once: a settlement whose connection failed before its answer
+ * came may have run, so the module sends it again with the same seq, and
+ * the script runs it only if seq is above the highest its mark key holds
+ * (then raised to seq; the key expires 25 hours after its last use). That
+ * is right when each mark is one connection's (a worker's own, named at
+ * random), its seqs rise in the order sent, and those sent again go out
+ * first on the next connection, in their order: a settlement the script
+ * skips has run. One that Redis refused (NOSCRIPT) did not run; it is
+ * sent again with a new seq. */
+#define AIGOV_QUOTA_REDIS_ARGS  10
 int aigov_quota_redis_reserve_args(char *buf, size_t buflen, const char *prefix,
                                    const char *subject, const aigov_quota_limits_t *lim,
                                    long long reserve, const char **args, size_t *lens);
 int aigov_quota_redis_settle_args(char *buf, size_t buflen, const char *prefix,
-                                  const char *subject, const aigov_quota_ticket_t *t,
-                                  long long actual, const char **args, size_t *lens);
+                                  const char *subject, const char *mark,
+                                  const aigov_quota_ticket_t *t, long long actual,
+                                  long long seq, const char **args, size_t *lens);
 
 /* Reads the reserve script's answer: 0 admitted (ticket filled), 1 refused
  * (retry_after, and msg in lib/quota's words), -1 when the reply is not

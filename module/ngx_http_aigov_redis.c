@@ -34,6 +34,8 @@
 #include <resp.h>
 #include <quota_redis.h>
 
+#include <openssl/rand.h>
+
 
 #define NGX_HTTP_AIGOV_REDIS_CLOSED   0
 #define NGX_HTTP_AIGOV_REDIS_OPEN     1
@@ -98,6 +100,9 @@ typedef struct {
     long long                     reserve;
     aigov_quota_ticket_t          ticket;    /* a settlement's, summed */
     long long                     actual;
+    long long                     seq;       /* a settlement's number once
+                                                sent, 0 before (quota_redis.h:
+                                                "Settled once") */
     const char                   *base;      /* its key base, in buf */
     ngx_queue_t                   members;   /* a batch's admissions */
     ngx_uint_t                    nmembers;
@@ -115,8 +120,16 @@ typedef struct {
     ngx_queue_t                   ops;
     ngx_uint_t                    nops;
     ngx_queue_t                   settles;   /* held until the turn ends,
-                                                or while Redis is down */
+                                                or while Redis is down; those
+                                                that were in flight when a
+                                                connection failed first */
     ngx_uint_t                    nsettles;
+    char                         *mark;      /* this worker's settlement
+                                                mark key in Redis */
+    long long                     seq;       /* the last settlement number */
+    ngx_event_t                   retry_ev;  /* sends held settlements when
+                                                a new connection may be
+                                                tried, requests or not */
     ngx_queue_t                   reserves;  /* likewise, sent as one script */
     ngx_uint_t                    nreserves;
     ngx_event_t                   timer;     /* the oldest op's deadline */
@@ -180,6 +193,9 @@ static void ngx_http_aigov_redis_drop(ngx_http_aigov_redis_op_t *op);
 static void ngx_http_aigov_redis_reserved(ngx_http_aigov_redis_conn_t *cn,
     ngx_http_aigov_redis_op_t *op, aigov_resp_reply_t *rep);
 static void ngx_http_aigov_redis_flush_handler(ngx_event_t *ev);
+static void ngx_http_aigov_redis_retry_handler(ngx_event_t *ev);
+static ngx_int_t ngx_http_aigov_redis_append_settle(
+    ngx_http_aigov_redis_conn_t *cn, ngx_http_aigov_redis_op_t *op);
 static ngx_uint_t ngx_http_aigov_redis_closed(
     ngx_http_aigov_redis_conn_t *cn);
 static void ngx_http_aigov_redis_arm(ngx_http_aigov_redis_conn_t *cn);
@@ -477,7 +493,9 @@ invalid:
 static ngx_int_t
 ngx_http_aigov_redis_init_process(ngx_cycle_t *cycle)
 {
-    ngx_uint_t                          i;
+    size_t                              len;
+    u_char                              id[8];
+    ngx_uint_t                          i, k;
     ngx_http_aigov_redis_srv_t        **srv;
     ngx_http_aigov_redis_conn_t        *cn;
     ngx_http_aigov_redis_main_conf_t   *rmcf;
@@ -510,6 +528,32 @@ ngx_http_aigov_redis_init_process(ngx_cycle_t *cycle)
         cn[i].flush_ev.handler = ngx_http_aigov_redis_flush_handler;
         cn[i].flush_ev.data = &cn[i];
         cn[i].flush_ev.log = cycle->log;
+        cn[i].retry_ev.handler = ngx_http_aigov_redis_retry_handler;
+        cn[i].retry_ev.data = &cn[i];
+        cn[i].retry_ev.log = cycle->log;
+        /* a graceful exit does not wait for Redis to come back */
+        cn[i].retry_ev.cancelable = 1;
+
+        /* the mark is this process's own: random, not the pid, which
+         * another gateway of the fleet may have too */
+        if (RAND_bytes(id, sizeof(id)) != 1) {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                          "aigov: RAND_bytes failed");
+            return NGX_ERROR;
+        }
+
+        len = ngx_strlen(srv[i]->prefix);
+        cn[i].mark = ngx_pnalloc(cycle->pool,
+                                 len + sizeof("aigov:settled:") - 1
+                                 + 2 * sizeof(id) + 1);
+        if (cn[i].mark == NULL) {
+            return NGX_ERROR;
+        }
+
+        k = ngx_sprintf((u_char *) cn[i].mark, "%saigov:settled:",
+                        srv[i]->prefix)
+            - (u_char *) cn[i].mark;
+        *ngx_hex_dump((u_char *) cn[i].mark + k, id, sizeof(id)) = '\0';
     }
 
     ngx_http_aigov_redis_conns = cn;
@@ -540,6 +584,10 @@ ngx_http_aigov_redis_exit_process(ngx_cycle_t *cycle)
 
         if (cn->flush_ev.posted) {
             ngx_delete_posted_event(&cn->flush_ev);
+        }
+
+        if (cn->retry_ev.timer_set) {
+            ngx_del_timer(&cn->retry_ev);
         }
 
         if (cn->nsettles) {
@@ -691,7 +739,7 @@ static void
 ngx_http_aigov_redis_fail(ngx_http_aigov_redis_conn_t *cn, const char *why)
 {
     ngx_uint_t                  had;
-    ngx_queue_t                *q;
+    ngx_queue_t                *q, *q2;
     ngx_http_aigov_redis_op_t  *op;
 
     had = cn->nops;
@@ -728,12 +776,25 @@ ngx_http_aigov_redis_fail(ngx_http_aigov_redis_conn_t *cn, const char *why)
                       ? " (counted in this gateway's shared memory)" : "");
     }
 
+    /* settlements in flight may have run or not: they go out again first
+     * on the next connection, in their order, with their numbers, and
+     * Redis runs those that did not (quota_redis.h: "Settled once") */
+    q = ngx_queue_head(&cn->settles);
+
     while (!ngx_queue_empty(&cn->ops)) {
-        q = ngx_queue_head(&cn->ops);
-        ngx_queue_remove(q);
+        q2 = ngx_queue_head(&cn->ops);
+        ngx_queue_remove(q2);
         cn->nops--;
 
-        op = ngx_queue_data(q, ngx_http_aigov_redis_op_t, queue);
+        op = ngx_queue_data(q2, ngx_http_aigov_redis_op_t, queue);
+
+        if (op->kind == NGX_HTTP_AIGOV_OP_SETTLE) {
+            /* before the first held one: q as a queue's head */
+            ngx_queue_insert_tail(q, q2);
+            cn->nsettles++;
+            continue;
+        }
+
         ngx_http_aigov_redis_drop(op);
     }
 
@@ -749,9 +810,25 @@ ngx_http_aigov_redis_fail(ngx_http_aigov_redis_conn_t *cn, const char *why)
 
     cn->nops = 0;
 
-    /* the settlements held (cn->settles) were never sent: they stay, and
-     * go out on the next connection. Those sent (in ops) may have been
-     * counted: they are not sent twice. */
+    if (!ngx_queue_empty(&cn->settles) && !cn->retry_ev.timer_set) {
+        ngx_add_timer(&cn->retry_ev, NGX_HTTP_AIGOV_REDIS_RETRY);
+    }
+}
+
+
+/* Held settlements go out once a new connection may be tried, also when
+ * no request comes to make one. */
+
+static void
+ngx_http_aigov_redis_retry_handler(ngx_event_t *ev)
+{
+    ngx_http_aigov_redis_conn_t  *cn;
+
+    cn = ev->data;
+
+    if (!ngx_queue_empty(&cn->settles) && !cn->flush_ev.posted) {
+        ngx_post_event(&cn->flush_ev, &ngx_posted_events);
+    }
 }
 
 
@@ -846,7 +923,6 @@ ngx_http_aigov_redis_closed(ngx_http_aigov_redis_conn_t *cn)
 static void
 ngx_http_aigov_redis_flush_handler(ngx_event_t *ev)
 {
-    size_t                        room;
     ngx_queue_t                  *q;
     ngx_http_aigov_redis_op_t    *op;
     ngx_http_aigov_redis_conn_t  *cn;
@@ -890,13 +966,7 @@ ngx_http_aigov_redis_flush_handler(ngx_event_t *ev)
 
         op = ngx_queue_data(q, ngx_http_aigov_redis_op_t, queue);
 
-        room = op->base - op->buf;
-        op->argc = aigov_quota_redis_settle_args(op->buf, room, "", op->base,
-                                                 &op->ticket, op->actual,
-                                                 op->args, op->lens);
-
-        if (op->argc < 0 || ngx_http_aigov_redis_append_op(cn, op) != NGX_OK)
-        {
+        if (ngx_http_aigov_redis_append_settle(cn, op) != NGX_OK) {
             ngx_free(op);
             continue;
         }
@@ -919,6 +989,29 @@ ngx_http_aigov_redis_flush_handler(ngx_event_t *ev)
     if (cn->connected && cn->out_len) {
         ngx_http_aigov_redis_flush(cn);
     }
+}
+
+
+/* A settlement's command: its number is given when it is first sent and
+ * kept when it is sent again after a failed connection. */
+
+static ngx_int_t
+ngx_http_aigov_redis_append_settle(ngx_http_aigov_redis_conn_t *cn,
+    ngx_http_aigov_redis_op_t *op)
+{
+    if (op->seq == 0) {
+        op->seq = ++cn->seq;
+    }
+
+    op->argc = aigov_quota_redis_settle_args(op->buf, op->base - op->buf, "",
+                                             op->base, cn->mark, &op->ticket,
+                                             op->actual, op->seq, op->args,
+                                             op->lens);
+    if (op->argc < 0) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_aigov_redis_append_op(cn, op);
 }
 
 
@@ -1383,10 +1476,19 @@ ngx_http_aigov_redis_reply(ngx_http_aigov_redis_conn_t *cn,
         && rep->v.len >= 8 && ngx_strncmp(rep->v.str, "NOSCRIPT", 8) == 0)
     {
         /* the scripts were flushed since this connection loaded them:
-         * once more with the script itself, which Redis keeps again */
+         * once more with the script itself, which Redis keeps again; a
+         * settlement did not run, and takes a new number, since those
+         * after it may have run (another worker's EVAL loaded the script) */
         op->eval = 1;
 
-        if (ngx_http_aigov_redis_append_op(cn, op) == NGX_OK) {
+        if (op->kind == NGX_HTTP_AIGOV_OP_SETTLE) {
+            op->seq = 0;
+        }
+
+        if ((op->kind == NGX_HTTP_AIGOV_OP_SETTLE
+             ? ngx_http_aigov_redis_append_settle(cn, op)
+             : ngx_http_aigov_redis_append_op(cn, op)) == NGX_OK)
+        {
             op->deadline = ngx_current_msec + cn->srv->timeout;
             ngx_queue_insert_tail(&cn->ops, &op->queue);
             cn->nops++;
@@ -1587,7 +1689,8 @@ ngx_http_aigov_redis_settle(ngx_http_aigov_redis_srv_t *srv,
     {
         op = ngx_queue_data(q, ngx_http_aigov_redis_op_t, queue);
 
-        if (op->ticket.minute == t->minute && op->ticket.day == t->day
+        if (op->seq == 0
+            && op->ticket.minute == t->minute && op->ticket.day == t->day
             && op->ticket.charged == t->charged
             && (op->actual - op->ticket.reserved < 0) == (delta < 0)
             && ngx_strcmp(op->base, base) == 0)
@@ -1603,7 +1706,7 @@ ngx_http_aigov_redis_settle(ngx_http_aigov_redis_srv_t *srv,
     }
 
     len = ngx_strlen(base) + 1;
-    room = len + 5 * NGX_INT64_LEN + 16;
+    room = len + 6 * NGX_INT64_LEN + 16;
 
     op = ngx_alloc(sizeof(ngx_http_aigov_redis_op_t) + room + len, log);
     if (op == NULL) {

@@ -476,6 +476,8 @@ static void test_n_multiplies_max_tokens(void **state)
     aigov_policy_decide(p, &in, &d);
     assert_false(d.allow);
     assert_string_equal(d.code, "n_exceeded");
+    /* the count is answers, which for a prompt list is not the n sent */
+    assert_non_null(strstr(d.message, "3 answers (n, best_of, for each prompt) cannot share"));
     json_decref(claims);
     aigov_policy_free(p);
 }

@@ -116,7 +116,7 @@ static void test_script_arguments(void **state)
     aigov_quota_ticket_t t = { 120, 29000000, 20000, 3 };
     const char *args[AIGOV_QUOTA_REDIS_ARGS];
     size_t lens[AIGOV_QUOTA_REDIS_ARGS];
-    char buf[128], hex[41];
+    char buf[160], hex[41];
     int n;
 
     n = aigov_quota_redis_reserve_args(buf, sizeof(buf), "gw:", "alice", &lim, 120, args, lens);
@@ -127,10 +127,16 @@ static void test_script_arguments(void **state)
     assert_string_equal(args[1], "gw:alice");       /* readable back as a string */
     assert_memory_equal(args[3], "1000", lens[3]);
     assert_memory_equal(args[5], "120", lens[5]);
-    n = aigov_quota_redis_settle_args(buf, sizeof(buf), "", "gw:alice", &t, -5, args, lens);
-    assert_int_equal(n, 7);
-    assert_memory_equal(args[2], "29000000", lens[2]);
-    assert_memory_equal(args[6], "0", lens[6]);     /* negative usage counts as none */
+    n = aigov_quota_redis_settle_args(buf, sizeof(buf), "", "gw:alice", "gw:aigov:settled:0a",
+                                      &t, -5, 41, args, lens);
+    assert_int_equal(n, 9);
+    assert_string_equal(args[0], "2");              /* the key base and the mark */
+    assert_memory_equal(args[1], "gw:alice", lens[1]);
+    assert_memory_equal(args[2], "gw:aigov:settled:0a", lens[2]);
+    assert_memory_equal(args[3], "29000000", lens[3]);
+    assert_memory_equal(args[6], "120", lens[6]);
+    assert_memory_equal(args[7], "0", lens[7]);     /* negative usage counts as none */
+    assert_memory_equal(args[8], "41", lens[8]);
     /* too small a buffer is refused, not overrun */
     assert_int_equal(aigov_quota_redis_reserve_args(buf, 20, "gw:", "alice", &lim, 1, args, lens), -1);
     aigov_quota_redis_sha1("return 1", hex);

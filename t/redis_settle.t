@@ -1,0 +1,310 @@
+#!/usr/bin/perl
+# A settlement is counted in Redis once, also when the connection it went
+# out on fails before its answer: between the gateway and Debian's
+# redis-server runs a small RESP proxy (forked here) that can swallow the
+# next settlement (Redis never sees it) or pass it and then cut the
+# connection (Redis ran it, the gateway never hears so). Either way the
+# gateway sends it again, unasked, on a new connection, with the same
+# number, and the subject's tokens end at the answer's usage: not at the
+# reservation (a settlement lost) and not refunded twice (one run twice).
+
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use JSON::PP;
+use Time::HiRes qw(time sleep);
+use IO::Socket::INET;
+use IO::Select;
+use POSIX ();
+use Digest::SHA ();
+use AigovTest;
+use AigovJWT;
+
+my $redis_bin = '/usr/bin/redis-server';
+plan skip_all => 'redis-server is not installed (make deps)' unless -x $redis_bin;
+
+my $t = AigovTest->new;
+my $d = $t->dir;
+my $aigov = AigovTest::root() . '/build/aigov';
+my ($key, $pub) = AigovJWT::keypair($d, 'k', 'rsa');
+
+my $rport = AigovTest::free_port();
+my $redis_pid = AigovTest::start_redis($redis_bin, $d, $rport);
+my $owner = $$;
+my $proxy_pid;
+END {
+    if ($$ == $owner) {
+        AigovTest::stop_pid($proxy_pid, 'TERM') if $proxy_pid;
+        AigovTest::stop_redis($redis_pid) if $redis_pid;
+    }
+}
+
+sub rcli {
+    open(my $fh, '-|', 'redis-cli', '-p', $rport, '-n', 2, @_) or die "redis-cli: $!";
+    local $/;
+    my $out = <$fh> // '';
+    close $fh;
+    $out =~ s/\s+\z//;
+    return $out;
+}
+
+my $settle_lua = `$aigov _redis-script settle`;
+ok(length $settle_lua > 100, 'the settlement script, from the gateway\'s library');
+my $settle_sha = Digest::SHA::sha1_hex($settle_lua);
+
+# ---- the script alone: a number at or below the mark has run -------------
+
+sub minute_now { int(rcli('TIME') =~ /^(\d+)/ ? $1 / 60 : 0) }
+my $m = minute_now();
+rcli('HSET', "x:alice:m:$m", 'r', 1, 't', 500);
+# settle a reservation of 500 (minute counter only) to 30 used, as number $seq
+sub settle_as { rcli('EVAL', $settle_lua, 2, 'x:alice', 'x:mark', $m, 0, 1, 500, 30, $_[0]) }
+is(settle_as(5), '1', 'number 5: run');
+is(rcli('HGET', "x:alice:m:$m", 't'), '30', '... the minute holds the usage');
+is(settle_as(5), '2', 'number 5 again: skipped');
+is(settle_as(3), '2', 'a lower number: skipped');
+is(rcli('HGET', "x:alice:m:$m", 't'), '30', '... the minute still holds the usage');
+is(rcli('GET', 'x:mark'), '5', 'the mark holds the highest number run');
+my $ttl = rcli('TTL', 'x:mark');
+ok($ttl > 89000 && $ttl <= 90000, "the mark expires after 25 hours ($ttl s)");
+is(settle_as(6), '1', 'a higher number: run');
+is(rcli('HGET', "x:alice:m:$m", 't'), '0', '... a second refund of 470 (not below 0)');
+
+# ---- the proxy -----------------------------------------------------------
+# It forwards whole commands. $d/proxy.mode, when present, says what to do
+# with the next settlement: "drop" (close both sides, Redis never sees it)
+# or "cut" (send it, wait for Redis's answer, then close both sides
+# without passing the answer on); the proxy then removes the file. Each
+# settlement it sees is a line in $d/proxy.log: connection, subject,
+# number, what it did.
+
+my $pport = AigovTest::free_port();
+
+sub proxy {
+    $SIG{TERM} = sub { POSIX::_exit(0) };
+    my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $pport, Listen => 16,
+                                  ReuseAddr => 1, Proto => 'tcp') or POSIX::_exit(1);
+    open my $log, '>>', "$d/proxy.log" or POSIX::_exit(1);
+    $log->autoflush(1);
+    my $sel = IO::Select->new($l);
+    my (%peer, %buf, %conn);
+    my $nconn = 0;
+    my $close = sub {
+        my ($c) = @_;
+        my $r = $peer{$c};
+        for my $s ($c, $r) {
+            next unless $s;
+            $sel->remove($s);
+            delete $peer{$s};
+            delete $buf{$s};
+            delete $conn{$s};
+            close $s;
+        }
+    };
+    while (1) {
+        for my $s ($sel->can_read(1)) {
+            if ($s == $l) {
+                my $c = $l->accept or next;
+                my $r = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $rport,
+                                              Proto => 'tcp') or do { close $c; next };
+                $peer{$c} = $r;
+                $peer{$r} = $c;
+                $buf{$c} = '';
+                $conn{$c} = ++$nconn;
+                $sel->add($c, $r);
+                next;
+            }
+            my $n = sysread($s, my $data, 65536);
+            if (!$n) { $close->($s); next; }
+            if (!exists $buf{$s}) {          # Redis's answers go through
+                syswrite($peer{$s}, $data);
+                next;
+            }
+            $buf{$s} .= $data;
+            my $r = $peer{$s};
+            while (defined(my $cmd = next_command(\$buf{$s}))) {
+                my ($raw, @a) = @$cmd;
+                my $settle = @a > 10 && (uc $a[0] eq 'EVALSHA' && $a[1] eq $settle_sha
+                                         || uc $a[0] eq 'EVAL' && $a[1] =~ /local charged/);
+                my $mode = '';
+                if ($settle && open my $mf, '<', "$d/proxy.mode") {
+                    $mode = <$mf> // '';
+                    chomp $mode;
+                    unlink "$d/proxy.mode";
+                }
+                if ($settle) {
+                    print $log join(' ', $conn{$s}, uc $a[0], $a[3], $a[10], $mode || 'pass'), "\n";
+                }
+                if ($mode eq 'drop') {
+                    $close->($s);
+                    last;
+                }
+                syswrite($r, $raw);
+                if ($mode eq 'cut') {
+                    # wait until Redis has answered every command sent
+                    # (so it ran this one), then hang up on both
+                    my $rs = IO::Select->new($r);
+                    my $end = time + 3;
+                    while (time < $end && $rs->can_read(0.2)) {
+                        last unless sysread($r, my $x, 65536);
+                    }
+                    $close->($s);
+                    last;
+                }
+            }
+        }
+    }
+}
+
+# One whole RESP command (an array of bulk strings) off the front of $$b:
+# [raw bytes, args...], or undef until it is all there.
+sub next_command {
+    my ($b) = @_;
+    return undef unless $$b =~ /\A\*(\d+)\r\n/;
+    my ($n, $at) = ($1, length("*$1\r\n"));
+    my @a;
+    for (1 .. $n) {
+        return undef unless substr($$b, $at) =~ /\A\$(\d+)\r\n/;
+        my $len = $1;
+        $at += length("\$$len\r\n");
+        return undef if length($$b) < $at + $len + 2;
+        push @a, substr($$b, $at, $len);
+        $at += $len + 2;
+    }
+    my $raw = substr($$b, 0, $at, '');
+    return [$raw, @a];
+}
+
+$proxy_pid = fork // die "fork: $!";
+if (!$proxy_pid) {
+    eval { proxy() };
+    POSIX::_exit(1);
+}
+AigovTest::guard($proxy_pid);
+ok(AigovTest::wait_port($pport), 'the proxy listens');
+
+sub proxy_log {
+    open my $f, '<', "$d/proxy.log" or return ();
+    return map { chomp; [ split / / ] } <$f>;
+}
+
+# ---- the gateway, one worker, its quotas in Redis through the proxy --------
+
+$t->write_file('policy.yaml', <<'EOF');
+version: 1
+default: deny
+rules:
+  - name: tokens
+    when:
+      subjects: ["tok-*"]
+    limits:
+      tokens_per_minute: 100000
+    decision: allow
+EOF
+$t->write_conf(<<"EOF");
+    aigov_policy $d/policy.yaml;
+    aigov_jwt_key $pub;
+    upstream mock { server 127.0.0.1:%%MOCK%%; keepalive 8; }
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location / {
+            aigov on;
+            aigov_quota_redis 127.0.0.1:$pport db=2 prefix=st: timeout=3s;
+            proxy_pass http://mock;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+EOF
+$t->start_mock;
+$t->start_nginx;
+
+sub chat {
+    my ($sub) = @_;
+    my $tok = AigovJWT::mint(alg => 'RS256', key => $key, claims => { sub => $sub });
+    return $t->request('POST', '/v1/chat/completions',
+                       body => { model => 'gpt-4o-mini', max_tokens => 500,
+                                 messages => [ { role => 'user', content => 'hi' } ] },
+                       headers => { Authorization => "Bearer $tok", 'X-Mock-Usage' => '10,20' });
+}
+
+# the subject's tokens in every minute Redis holds for it
+sub tokens {
+    my ($sub) = @_;
+    my $sum = 0;
+    $sum += rcli('HGET', $_, 't') || 0 for grep { length } split /\n/, rcli('KEYS', "st:$sub:m:*");
+    return $sum;
+}
+
+# waits until the proxy has seen $n settlements of $sub
+sub settles_of {
+    my ($sub, $n) = @_;
+    my $end = time + 10;
+    my @s;
+    while (time < $end) {
+        @s = grep { $_->[2] eq "st:$sub" } proxy_log();
+        last if @s >= $n;
+        sleep 0.1;
+    }
+    return @s;
+}
+
+# ---- passed through: counted once ----------------------------------------
+
+is(chat('tok-a')->{status}, 200, 'a request through the proxy');
+my @s = settles_of('tok-a', 1);
+is(scalar @s, 1, 'its settlement went out once');
+sleep 0.3;
+is(tokens('tok-a'), 30, 'the subject holds the usage, 30 tokens');
+
+# ---- swallowed: sent again on a new connection, unasked ------------------
+
+$t->write_file('proxy.mode', "drop\n");
+is(chat('tok-b')->{status}, 200, 'a request whose settlement the proxy swallows');
+@s = settles_of('tok-b', 2);
+is(scalar @s, 2, 'the settlement went out again, with no request to carry it');
+is($s[0][4], 'drop', '... the first was swallowed');
+is($s[1][3], $s[0][3], "... the second has the same number ($s[0][3])");
+isnt($s[1][0], $s[0][0], '... on a new connection');
+sleep 0.3;
+is(tokens('tok-b'), 30, 'the subject holds the usage: the settlement was not lost');
+like($t->error_log, qr/quota store redis .*connection lost/, 'the error log says the connection was lost');
+like($t->error_log, qr/answers again/, '... and that Redis answers again');
+
+# ---- run, then cut: sent again, and Redis does not run it twice -----------
+
+$t->write_file('proxy.mode', "cut\n");
+is(chat('tok-c')->{status}, 200, 'a request whose settlement runs and whose answer is cut');
+@s = settles_of('tok-c', 2);
+is(scalar @s, 2, 'the settlement went out again');
+is($s[0][4], 'cut', '... the first ran, its answer never came');
+is($s[1][3], $s[0][3], '... the second has the same number');
+sleep 0.3;
+is(tokens('tok-c'), 30, 'the subject holds the usage: the refund was not made twice');
+
+# ---- scripts flushed: the settlement runs under a new number --------------
+
+is(rcli('SCRIPT', 'FLUSH'), 'OK', 'SCRIPT FLUSH');
+is(chat('tok-d')->{status}, 200, 'a request after the scripts were flushed');
+@s = settles_of('tok-d', 2);
+is(join(' ', map { $_->[1] } @s), 'EVALSHA EVAL', 'NOSCRIPT: sent again with the script');
+ok($s[1][3] > $s[0][3], "... under a new number ($s[0][3], then $s[1][3])");
+sleep 0.3;
+is(tokens('tok-d'), 30, 'the subject holds the usage');
+
+# ---- the mark ------------------------------------------------------------
+
+my @marks = grep { length } split /\n/, rcli('KEYS', 'st:aigov:settled:*');
+is(scalar @marks, 1, 'one mark, the worker\'s');
+like($marks[0] // '', qr/^st:aigov:settled:[0-9a-f]{16}\z/, '... named at random under the prefix');
+my $top = 0;
+$top < $_->[3] and $top = $_->[3] for proxy_log();
+is(rcli('GET', $marks[0] // 'none'), $top, "... holding the highest number sent ($top)");
+
+$t->done;
+AigovTest::stop_pid($proxy_pid, 'TERM');
+undef $proxy_pid;
+AigovTest::stop_redis($redis_pid);
+undef $redis_pid;
+done_testing();
