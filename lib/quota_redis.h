@@ -60,7 +60,11 @@ int aigov_quota_redis_batch_reply(const aigov_resp_reply_t *rep, size_t n, aigov
  * random), its seqs rise in the order sent, and those sent again go out
  * first on the next connection, in their order: a settlement the script
  * skips has run. One that Redis refused (NOSCRIPT) did not run; it is
- * sent again with a new seq. */
+ * sent again with a new seq, since those after it may have run (another
+ * worker's EVAL loaded the script meanwhile). The one case left: a
+ * settlement sent again after a failed connection that then meets
+ * NOSCRIPT (the scripts flushed between the new connection's SCRIPT LOAD
+ * and it) runs under its new seq even if its first sending ran. */
 #define AIGOV_QUOTA_REDIS_ARGS  10
 int aigov_quota_redis_reserve_args(char *buf, size_t buflen, const char *prefix,
                                    const char *subject, const aigov_quota_limits_t *lim,
