@@ -125,8 +125,8 @@ sub proxy {
             my $r = $peer{$s};
             while (defined(my $cmd = next_command(\$buf{$s}))) {
                 my ($raw, @a) = @$cmd;
-                my $settle = @a > 10 && (uc $a[0] eq 'EVALSHA' && $a[1] eq $settle_sha
-                                         || uc $a[0] eq 'EVAL' && $a[1] =~ /local charged/);
+                my $settle = @a > 3 && (uc $a[0] eq 'EVALSHA' && $a[1] eq $settle_sha
+                                        || uc $a[0] eq 'EVAL' && $a[1] =~ /local charged/);
                 my $mode = '';
                 if ($settle && open my $mf, '<', "$d/proxy.mode") {
                     $mode = <$mf> // '';
@@ -134,7 +134,7 @@ sub proxy {
                     unlink "$d/proxy.mode";
                 }
                 if ($settle) {
-                    print $log join(' ', $conn{$s}, uc $a[0], $a[3], $a[10], $mode || 'pass'), "\n";
+                    print $log join(' ', $conn{$s}, uc $a[0], $a[3], $a[10] // 0, $mode || 'pass'), "\n";
                 }
                 if ($mode eq 'drop') {
                     $close->($s);
