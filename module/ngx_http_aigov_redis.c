@@ -738,7 +738,7 @@ ngx_http_aigov_redis_connect(ngx_http_aigov_redis_conn_t *cn)
 static void
 ngx_http_aigov_redis_fail(ngx_http_aigov_redis_conn_t *cn, const char *why)
 {
-    ngx_uint_t                  had;
+    ngx_uint_t                  had, again;
     ngx_queue_t                *q, *q2;
     ngx_http_aigov_redis_op_t  *op;
 
@@ -780,6 +780,7 @@ ngx_http_aigov_redis_fail(ngx_http_aigov_redis_conn_t *cn, const char *why)
      * on the next connection, in their order, with their numbers, and
      * Redis runs those that did not (quota_redis.h: "Settled once") */
     q = ngx_queue_head(&cn->settles);
+    again = 0;
 
     while (!ngx_queue_empty(&cn->ops)) {
         q2 = ngx_queue_head(&cn->ops);
@@ -792,10 +793,19 @@ ngx_http_aigov_redis_fail(ngx_http_aigov_redis_conn_t *cn, const char *why)
             /* before the first held one: q as a queue's head */
             ngx_queue_insert_tail(q, q2);
             cn->nsettles++;
+            again++;
             continue;
         }
 
         ngx_http_aigov_redis_drop(op);
+    }
+
+    if (again) {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "aigov: quota store redis \"%V\": %ui settlements in "
+                      "flight go out again on the next connection, where "
+                      "Redis runs those it has not run", &cn->srv->name,
+                      again);
     }
 
     while (!ngx_queue_empty(&cn->reserves)) {

@@ -270,6 +270,8 @@ isnt($s[1][0], $s[0][0], '... on a new connection');
 sleep 0.3;
 is(tokens('tok-b'), 30, 'the subject holds the usage: the settlement was not lost');
 like($t->error_log, qr/quota store redis .*connection lost/, 'the error log says the connection was lost');
+like($t->error_log, qr/1 settlements in flight go out again on the next connection/,
+     '... that the settlement in flight goes out again');
 like($t->error_log, qr/answers again/, '... and that Redis answers again');
 
 # ---- run, then cut: sent again, and Redis does not run it twice -----------
