@@ -62,29 +62,34 @@ static const char batch_lua[] =
     "end\n"
     "return table.concat(out, ' ')\n";
 
-/* Mirrors aigov_quota_settle: a refund goes only into the window that was
- * charged; usage above the reservation is charged to the current one.
+/* Settlements, one or many in one script: KEYS are their key bases in
+ * order, then the sending connection's mark; ARGV five numbers each (the
+ * minute and day charged, which counters were, the reservation, the
+ * usage), then the script's number. Each mirrors aigov_quota_settle: a
+ * refund goes only into the window that was charged; usage above the
+ * reservation is charged to the current one.
  *
- * Once only: KEYS[2] is the sending connection's mark, the highest
- * settlement number (ARGV[6]) it has had counted. A settlement that was in
- * flight when its connection failed may or may not have run; the module
- * sends it again, with its number, on the next connection, and the mark
- * tells. Numbers rise in the order a connection sends, and Redis runs each
- * connection's commands in order, so a number at or below the mark has
- * run (quota_redis.h). */
+ * Once only: the mark is the highest script number (ARGV's last) the
+ * connection has had run. A script that was in flight when its connection
+ * failed may or may not have run; the module sends it again, with its
+ * number, on the next connection, and the mark tells. Numbers rise in the
+ * order a connection sends, and Redis runs each connection's commands in
+ * order, so a number at or below the mark has run (quota_redis.h). */
 static const char settle_lua[] =
     "if redis.replicate_commands then redis.replicate_commands() end\n"
+    "local n = #KEYS - 1\n"
+    "local any = false\n"
+    "for i = 1, n do\n"
+    "  if ARGV[i * 5] ~= ARGV[i * 5 - 1] then any = true end\n"
+    "end\n"
+    "if not any then return 0 end\n"
+    "local seq = tonumber(ARGV[n * 5 + 1])\n"
+    "if seq <= (tonumber(redis.call('GET', KEYS[n + 1])) or 0) then return 2 end\n"
+    "redis.call('SET', KEYS[n + 1], seq, 'EX', 90000)\n"
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1])\n"
     "local cm, cd = math.floor(now / 60), math.floor(now / 86400)\n"
-    "local tm, td = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
-    "local charged = tonumber(ARGV[3])\n"
-    "local delta = tonumber(ARGV[5]) - tonumber(ARGV[4])\n"
-    "if delta == 0 then return 0 end\n"
-    "local seq = tonumber(ARGV[6])\n"
-    "if seq <= (tonumber(redis.call('GET', KEYS[2])) or 0) then return 2 end\n"
-    "redis.call('SET', KEYS[2], seq, 'EX', 90000)\n"
-    "local function adjust(key, field, ttl)\n"
+    "local function adjust(key, field, ttl, delta)\n"
     "  local v\n"
     "  if field then v = redis.call('HINCRBY', key, field, delta)\n"
     "  else v = redis.call('INCRBY', key, delta) end\n"
@@ -94,11 +99,19 @@ static const char settle_lua[] =
     "  end\n"
     "  if v == delta then redis.call('EXPIRE', key, ttl) end\n"
     "end\n"
-    "if charged % 2 == 1 and (tm == cm or delta > 0) then\n"
-    "  adjust(KEYS[1] .. ':m:' .. cm, 't', 60 - now % 60 + 60)\n"
-    "end\n"
-    "if charged >= 2 and (td == cd or delta > 0) then\n"
-    "  adjust(KEYS[1] .. ':d:' .. cd, nil, 86400 - now % 86400 + 60)\n"
+    "for i = 1, n do\n"
+    "  local a = (i - 1) * 5\n"
+    "  local tm, td = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])\n"
+    "  local charged = tonumber(ARGV[a + 3])\n"
+    "  local delta = tonumber(ARGV[a + 5]) - tonumber(ARGV[a + 4])\n"
+    "  if delta ~= 0 then\n"
+    "    if charged % 2 == 1 and (tm == cm or delta > 0) then\n"
+    "      adjust(KEYS[i] .. ':m:' .. cm, 't', 60 - now % 60 + 60, delta)\n"
+    "    end\n"
+    "    if charged >= 2 and (td == cd or delta > 0) then\n"
+    "      adjust(KEYS[i] .. ':d:' .. cd, nil, 86400 - now % 86400 + 60, delta)\n"
+    "    end\n"
+    "  end\n"
     "end\n"
     "return 1\n";
 

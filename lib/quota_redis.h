@@ -46,25 +46,30 @@ const char *aigov_quota_redis_batch_script(void);
 int aigov_quota_redis_batch_reply(const aigov_resp_reply_t *rep, size_t n, aigov_resp_reply_t *out);
 
 /* The arguments after "EVALSHA sha" of one admission (batch script):
- * "1", the key base (prefix + subject) and the numbers; of a settlement:
- * "2", the key base, the sending connection's mark key, the numbers and
- * the settlement's number seq. Returns the argument count; args and lens
- * get pointers into buf and mark (keep them while the command is
- * written).
+ * "1", the key base (prefix + subject) and the numbers; of one
+ * settlement: "2", the key base, the sending connection's mark key, the
+ * five numbers and the script's number seq. Returns the argument count;
+ * args and lens get pointers into buf and mark (keep them while the
+ * command is written).
  *
- * Settled once: a settlement whose connection failed before its answer
- * came may have run, so the module sends it again with the same seq, and
- * the script runs it only if seq is above the highest its mark key holds
- * (then raised to seq; the key expires 25 hours after its last use). That
- * is right when each mark is one connection's (a worker's own, named at
- * random), its seqs rise in the order sent, and those sent again go out
- * first on the next connection, in their order: a settlement the script
- * skips has run. One that Redis refused (NOSCRIPT) did not run; it is
- * sent again with a new seq, since those after it may have run (another
- * worker's EVAL loaded the script meanwhile). The one case left: a
- * settlement sent again after a failed connection that then meets
- * NOSCRIPT (the scripts flushed between the new connection's SCRIPT LOAD
- * and it) runs under its new seq even if its first sending ran. */
+ * Settlements, one or many in one script (the module sends those of one
+ * event loop turn together): "EVALSHA sha N+1 base_1..base_N mark", the
+ * five numbers of each (its settle arguments args[3..7]), then seq; one
+ * settlement is exactly its settle arguments.
+ *
+ * Settled once: a script whose connection failed before its answer came
+ * may have run, so the module sends it again, the same settlements with
+ * the same seq, and the script runs only if seq is above the highest its
+ * mark key holds (then raised to seq; the key expires 25 hours after its
+ * last use). That is right when each mark is one connection's (a worker's
+ * own, named at random), its seqs rise in the order sent, and those sent
+ * again go out first on the next connection, in their order: a script
+ * that skips has run. One that Redis refused (NOSCRIPT) did not run; it
+ * is sent again with a new seq, since those after it may have run
+ * (another worker's EVAL loaded the script meanwhile). The one case left:
+ * a script sent again after a failed connection that then meets NOSCRIPT
+ * (the scripts flushed between the new connection's SCRIPT LOAD and it)
+ * runs under its new seq even if its first sending ran. */
 #define AIGOV_QUOTA_REDIS_ARGS  10
 int aigov_quota_redis_reserve_args(char *buf, size_t buflen, const char *prefix,
                                    const char *subject, const aigov_quota_limits_t *lim,

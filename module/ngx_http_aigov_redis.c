@@ -104,7 +104,9 @@ typedef struct {
                                                 sent, 0 before (quota_redis.h:
                                                 "Settled once") */
     const char                   *base;      /* its key base, in buf */
-    ngx_queue_t                   members;   /* a batch's admissions */
+    ngx_queue_t                   members;   /* a batch's admissions, or
+                                                the settlements of a script
+                                                of many */
     ngx_uint_t                    nmembers;
     unsigned                      eval:1;    /* sent as EVAL already */
     char                          buf[1];    /* holds the arguments */
@@ -195,6 +197,9 @@ static void ngx_http_aigov_redis_reserved(ngx_http_aigov_redis_conn_t *cn,
 static void ngx_http_aigov_redis_flush_handler(ngx_event_t *ev);
 static void ngx_http_aigov_redis_retry_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_aigov_redis_append_settle(
+    ngx_http_aigov_redis_conn_t *cn, ngx_http_aigov_redis_op_t *op);
+static void ngx_http_aigov_redis_free_settle(ngx_http_aigov_redis_op_t *op);
+static ngx_http_aigov_redis_op_t *ngx_http_aigov_redis_gather(
     ngx_http_aigov_redis_conn_t *cn, ngx_http_aigov_redis_op_t *op);
 static ngx_uint_t ngx_http_aigov_redis_closed(
     ngx_http_aigov_redis_conn_t *cn);
@@ -601,7 +606,8 @@ ngx_http_aigov_redis_exit_process(ngx_cycle_t *cycle)
         while (!ngx_queue_empty(&cn->settles)) {
             q = ngx_queue_head(&cn->settles);
             ngx_queue_remove(q);
-            ngx_free(ngx_queue_data(q, ngx_http_aigov_redis_op_t, queue));
+            ngx_http_aigov_redis_free_settle(ngx_queue_data(q,
+                                             ngx_http_aigov_redis_op_t, queue));
         }
 
         cn->nsettles = 0;
@@ -792,8 +798,8 @@ ngx_http_aigov_redis_fail(ngx_http_aigov_redis_conn_t *cn, const char *why)
         if (op->kind == NGX_HTTP_AIGOV_OP_SETTLE) {
             /* before the first held one: q as a queue's head */
             ngx_queue_insert_tail(q, q2);
-            cn->nsettles++;
-            again++;
+            cn->nsettles += op->nmembers ? op->nmembers : 1;
+            again += op->nmembers ? op->nmembers : 1;
             continue;
         }
 
@@ -972,12 +978,18 @@ ngx_http_aigov_redis_flush_handler(ngx_event_t *ev)
 
         q = ngx_queue_head(&cn->settles);
         ngx_queue_remove(q);
-        cn->nsettles--;
-
         op = ngx_queue_data(q, ngx_http_aigov_redis_op_t, queue);
+        cn->nsettles -= op->nmembers ? op->nmembers : 1;
+
+        if (op->seq == 0) {
+            /* not sent yet: the settlements held after it that were not
+             * sent either go in the same script (those sent before, to go
+             * again, are ahead of all of them) */
+            op = ngx_http_aigov_redis_gather(cn, op);
+        }
 
         if (ngx_http_aigov_redis_append_settle(cn, op) != NGX_OK) {
-            ngx_free(op);
+            ngx_http_aigov_redis_free_settle(op);
             continue;
         }
 
@@ -1009,19 +1021,104 @@ static ngx_int_t
 ngx_http_aigov_redis_append_settle(ngx_http_aigov_redis_conn_t *cn,
     ngx_http_aigov_redis_op_t *op)
 {
+    ngx_queue_t                *q;
+    ngx_http_aigov_redis_op_t  *m;
+
     if (op->seq == 0) {
         op->seq = ++cn->seq;
     }
 
-    op->argc = aigov_quota_redis_settle_args(op->buf, op->base - op->buf, "",
-                                             op->base, cn->mark, &op->ticket,
-                                             op->actual, op->seq, op->args,
-                                             op->lens);
-    if (op->argc < 0) {
-        return NGX_ERROR;
+    if (op->nmembers == 0) {
+        op->argc = aigov_quota_redis_settle_args(op->buf, op->base - op->buf,
+                                                 "", op->base, cn->mark,
+                                                 &op->ticket, op->actual,
+                                                 op->seq, op->args, op->lens);
+        return op->argc < 0 ? NGX_ERROR : ngx_http_aigov_redis_append_op(cn, op);
+    }
+
+    /* each settlement's numbers, from its own arguments */
+    for (q = ngx_queue_head(&op->members);
+         q != ngx_queue_sentinel(&op->members);
+         q = ngx_queue_next(q))
+    {
+        m = ngx_queue_data(q, ngx_http_aigov_redis_op_t, queue);
+        m->argc = aigov_quota_redis_settle_args(m->buf, m->base - m->buf, "",
+                                                m->base, cn->mark, &m->ticket,
+                                                m->actual, op->seq, m->args,
+                                                m->lens);
+        if (m->argc < 0) {
+            return NGX_ERROR;
+        }
     }
 
     return ngx_http_aigov_redis_append_op(cn, op);
+}
+
+
+/* The settlement op, and the unsent ones held after it, as one script
+ * of many (at most AIGOV_QUOTA_REDIS_BATCH_MAX); op itself when it is
+ * alone or memory is short. */
+
+static ngx_http_aigov_redis_op_t *
+ngx_http_aigov_redis_gather(ngx_http_aigov_redis_conn_t *cn,
+    ngx_http_aigov_redis_op_t *op)
+{
+    ngx_queue_t                *q;
+    ngx_http_aigov_redis_op_t  *b, *next;
+
+    if (ngx_queue_empty(&cn->settles)) {
+        return op;
+    }
+
+    next = ngx_queue_data(ngx_queue_head(&cn->settles),
+                          ngx_http_aigov_redis_op_t, queue);
+    if (next->seq != 0) {
+        return op;
+    }
+
+    b = ngx_alloc(sizeof(ngx_http_aigov_redis_op_t), ngx_cycle->log);
+    if (b == NULL) {
+        return op;
+    }
+
+    ngx_memzero(b, sizeof(ngx_http_aigov_redis_op_t));
+    b->kind = NGX_HTTP_AIGOV_OP_SETTLE;
+    ngx_queue_init(&b->members);
+    ngx_queue_insert_tail(&b->members, &op->queue);
+    b->nmembers = 1;
+
+    while (!ngx_queue_empty(&cn->settles)
+           && b->nmembers < AIGOV_QUOTA_REDIS_BATCH_MAX)
+    {
+        q = ngx_queue_head(&cn->settles);
+        next = ngx_queue_data(q, ngx_http_aigov_redis_op_t, queue);
+
+        if (next->seq != 0) {
+            break;
+        }
+
+        ngx_queue_remove(q);
+        cn->nsettles--;
+        ngx_queue_insert_tail(&b->members, q);
+        b->nmembers++;
+    }
+
+    return b;
+}
+
+
+static void
+ngx_http_aigov_redis_free_settle(ngx_http_aigov_redis_op_t *op)
+{
+    ngx_queue_t  *q;
+
+    while (op->nmembers && !ngx_queue_empty(&op->members)) {
+        q = ngx_queue_head(&op->members);
+        ngx_queue_remove(q);
+        ngx_free(ngx_queue_data(q, ngx_http_aigov_redis_op_t, queue));
+    }
+
+    ngx_free(op);
 }
 
 
@@ -1099,6 +1196,11 @@ static void
 ngx_http_aigov_redis_drop(ngx_http_aigov_redis_op_t *op)
 {
     ngx_queue_t  *q;
+
+    if (op->kind == NGX_HTTP_AIGOV_OP_SETTLE) {
+        ngx_http_aigov_redis_free_settle(op);
+        return;
+    }
 
     if (op->kind == NGX_HTTP_AIGOV_OP_BATCH) {
         while (!ngx_queue_empty(&op->members)) {
@@ -1186,8 +1288,10 @@ ngx_http_aigov_redis_append_op(ngx_http_aigov_redis_conn_t *cn,
     ngx_queue_t                *q;
     ngx_http_aigov_redis_op_t  *m;
     const char                 *script, *sha;
-    const char                 *argv[3 + 5 * AIGOV_QUOTA_REDIS_BATCH_MAX];
-    size_t                      lens[3 + 5 * AIGOV_QUOTA_REDIS_BATCH_MAX];
+    size_t                      mark_len, seq_len;
+    const char                 *mark, *seq;
+    const char                 *argv[5 + 6 * AIGOV_QUOTA_REDIS_BATCH_MAX];
+    size_t                      lens[5 + 6 * AIGOV_QUOTA_REDIS_BATCH_MAX];
 
     switch (op->kind) {
     case NGX_HTTP_AIGOV_OP_RESERVE:  /* a batch of one */
@@ -1206,13 +1310,59 @@ ngx_http_aigov_redis_append_op(ngx_http_aigov_redis_conn_t *cn,
     argv[1] = op->eval ? script : sha;
     lens[1] = op->eval ? ngx_strlen(script) : 40;
 
-    if (op->kind != NGX_HTTP_AIGOV_OP_BATCH) {
+    if (op->kind != NGX_HTTP_AIGOV_OP_BATCH && op->nmembers == 0) {
         for (i = 0; i < op->argc; i++) {
             argv[i + 2] = op->args[i];
             lens[i + 2] = op->lens[i];
         }
 
         return ngx_http_aigov_redis_append(cn, op->argc + 2, argv, lens);
+    }
+
+    if (op->kind == NGX_HTTP_AIGOV_OP_SETTLE) {
+        /* settlements of many: "N+1", the key bases, the mark, each one's
+         * five numbers, the script's number (the members' args[2] and
+         * args[8], the same for all) */
+        m = ngx_queue_data(ngx_queue_head(&op->members),
+                           ngx_http_aigov_redis_op_t, queue);
+        mark = m->args[2];
+        mark_len = m->lens[2];
+        seq = m->args[8];
+        seq_len = m->lens[8];
+
+        argv[2] = nkeys;
+        lens[2] = ngx_sprintf((u_char *) nkeys, "%ui", op->nmembers + 1)
+                  - (u_char *) nkeys;
+        argc = 3;
+
+        for (q = ngx_queue_head(&op->members);
+             q != ngx_queue_sentinel(&op->members);
+             q = ngx_queue_next(q))
+        {
+            m = ngx_queue_data(q, ngx_http_aigov_redis_op_t, queue);
+            argv[argc] = m->args[1];
+            lens[argc++] = m->lens[1];
+        }
+
+        argv[argc] = mark;
+        lens[argc++] = mark_len;
+
+        for (q = ngx_queue_head(&op->members);
+             q != ngx_queue_sentinel(&op->members);
+             q = ngx_queue_next(q))
+        {
+            m = ngx_queue_data(q, ngx_http_aigov_redis_op_t, queue);
+
+            for (i = 3; i < 8; i++) {
+                argv[argc] = m->args[i];
+                lens[argc++] = m->lens[i];
+            }
+        }
+
+        argv[argc] = seq;
+        lens[argc++] = seq_len;
+
+        return ngx_http_aigov_redis_append(cn, argc, argv, lens);
     }
 
     /* a member's args: "1", its key base, its four numbers */
@@ -1552,7 +1702,7 @@ ngx_http_aigov_redis_reply(ngx_http_aigov_redis_conn_t *cn,
                           (size_t) ngx_min(rep->v.len, 200), rep->v.str);
         }
 
-        ngx_free(op);
+        ngx_http_aigov_redis_free_settle(op);
         return;
 
     case NGX_HTTP_AIGOV_OP_BATCH:
@@ -1725,6 +1875,7 @@ ngx_http_aigov_redis_settle(ngx_http_aigov_redis_srv_t *srv,
 
     ngx_memzero(op, sizeof(ngx_http_aigov_redis_op_t));
     op->kind = NGX_HTTP_AIGOV_OP_SETTLE;
+    ngx_queue_init(&op->members);
     op->ticket = *t;
     op->actual = actual;
     op->base = op->buf + room;

@@ -56,6 +56,7 @@ my $settle_sha = Digest::SHA::sha1_hex($settle_lua);
 # ---- the script alone: a number at or below the mark has run -------------
 
 sub minute_now { int(rcli('TIME') =~ /^(\d+)/ ? $1 / 60 : 0) }
+room_in_minute(10);
 my $m = minute_now();
 rcli('HSET', "x:alice:m:$m", 'r', 1, 't', 500);
 # settle a reservation of 500 (minute counter only) to 30 used, as number $seq
@@ -70,12 +71,26 @@ my $ttl = rcli('TTL', 'x:mark');
 ok($ttl > 89000 && $ttl <= 90000, "the mark expires after 25 hours ($ttl s)");
 is(settle_as(6), '1', 'a higher number: run');
 is(rcli('HGET', "x:alice:m:$m", 't'), '0', '... a second refund of 470 (not below 0)');
+# many in one script: each settled, and skipped together when sent again
+rcli('HSET', "x:bob:m:$m", 'r', 1, 't', 500);
+rcli('HSET', "x:carol:m:$m", 'r', 1, 't', 500);
+sub settle_two { rcli('EVAL', $settle_lua, 3, 'x:bob', 'x:carol', 'x:mark', $m, 0, 1, 500, 30,
+                      $m, 0, 1, 500, 70, $_[0]) }
+is(settle_two(7), '1', 'two settlements as number 7: run');
+is(rcli('HGET', "x:bob:m:$m", 't') . ' ' . rcli('HGET', "x:carol:m:$m", 't'), '30 70', '... each to its usage');
+is(settle_two(7), '2', '... sent again: skipped');
+is(rcli('HGET', "x:bob:m:$m", 't') . ' ' . rcli('HGET', "x:carol:m:$m", 't'), '30 70', '... counted once');
+is(rcli('EVAL', $settle_lua, 2, 'x:bob', 'x:mark', $m, 0, 1, 30, 30, 9), '0',
+   'a settlement that changes nothing: not run, whatever its number');
+is(rcli('GET', 'x:mark'), '7', '... and the mark stays');
 
 # ---- the proxy -----------------------------------------------------------
 # It forwards whole commands. $d/proxy.mode, when present, says what to do
 # with the next settlement: "drop" (close both sides, Redis never sees it)
 # or "cut" (send it, wait for Redis's answer, then close both sides
-# without passing the answer on); the proxy then removes the file. Each
+# without passing the answer on); the proxy then removes the file. While
+# $d/proxy.down exists it hangs up on every connection, as a Redis that is
+# down would. Each
 # settlement it sees is a line in $d/proxy.log: connection, subject,
 # number, what it did.
 
@@ -103,9 +118,13 @@ sub proxy {
         }
     };
     while (1) {
-        for my $s ($sel->can_read(1)) {
+        if (-e "$d/proxy.down") {
+            $close->($_) for grep { exists $buf{$_} } values %peer;
+        }
+        for my $s ($sel->can_read(0.05)) {
             if ($s == $l) {
                 my $c = $l->accept or next;
+                if (-e "$d/proxy.down") { close $c; next }
                 my $r = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $rport,
                                               Proto => 'tcp') or do { close $c; next };
                 $peer{$c} = $r;
@@ -134,7 +153,10 @@ sub proxy {
                     unlink "$d/proxy.mode";
                 }
                 if ($settle) {
-                    print $log join(' ', $conn{$s}, uc $a[0], $a[3], $a[10] // 0, $mode || 'pass'), "\n";
+                    # the key bases (the last key is the mark) and the
+                    # script's number (the last argument)
+                    my $bases = $a[2] =~ /^\d+\z/ && $a[2] > 1 ? join(',', @a[3 .. $a[2] + 1]) : $a[3];
+                    print $log join(' ', $conn{$s}, uc $a[0], $bases, $a[-1], $mode || 'pass'), "\n";
                 }
                 if ($mode eq 'drop') {
                     $close->($s);
@@ -220,13 +242,24 @@ EOF
 $t->start_mock;
 $t->start_nginx;
 
+sub token { AigovJWT::mint(alg => 'RS256', key => $key, claims => { sub => $_[0] }) }
+
 sub chat {
-    my ($sub) = @_;
-    my $tok = AigovJWT::mint(alg => 'RS256', key => $key, claims => { sub => $sub });
+    my ($sub, $tok, @more) = @_;
+    $tok //= token($sub);
     return $t->request('POST', '/v1/chat/completions',
                        body => { model => 'gpt-4o-mini', max_tokens => 500,
                                  messages => [ { role => 'user', content => 'hi' } ] },
-                       headers => { Authorization => "Bearer $tok", 'X-Mock-Usage' => '10,20' });
+                       headers => { Authorization => "Bearer $tok", 'X-Mock-Usage' => '10,20', @more });
+}
+
+# A refund for a minute that has ended is dropped (as README says), so
+# each case starts with at least $need seconds left in the minute (Redis's
+# clock is this machine's).
+sub room_in_minute {
+    my ($need) = @_;
+    my $s = time - 60 * int(time / 60);
+    sleep(60.5 - $s) if $s > 60 - $need;
 }
 
 # the subject's tokens in every minute Redis holds for it
@@ -243,7 +276,7 @@ sub settles_of {
     my $end = time + 10;
     my @s;
     while (time < $end) {
-        @s = grep { $_->[2] eq "st:$sub" } proxy_log();
+        @s = grep { grep { $_ eq "st:$sub" } split /,/, $_->[2] } proxy_log();
         last if @s >= $n;
         sleep 0.1;
     }
@@ -252,6 +285,7 @@ sub settles_of {
 
 # ---- passed through: counted once ----------------------------------------
 
+room_in_minute(15);
 is(chat('tok-a')->{status}, 200, 'a request through the proxy');
 my @s = settles_of('tok-a', 1);
 is(scalar @s, 1, 'its settlement went out once');
@@ -260,6 +294,7 @@ is(tokens('tok-a'), 30, 'the subject holds the usage, 30 tokens');
 
 # ---- swallowed: sent again on a new connection, unasked ------------------
 
+room_in_minute(15);
 $t->write_file('proxy.mode', "drop\n");
 is(chat('tok-b')->{status}, 200, 'a request whose settlement the proxy swallows');
 @s = settles_of('tok-b', 2);
@@ -276,6 +311,7 @@ like($t->error_log, qr/answers again/, '... and that Redis answers again');
 
 # ---- run, then cut: sent again, and Redis does not run it twice -----------
 
+room_in_minute(15);
 $t->write_file('proxy.mode', "cut\n");
 is(chat('tok-c')->{status}, 200, 'a request whose settlement runs and whose answer is cut');
 @s = settles_of('tok-c', 2);
@@ -287,6 +323,7 @@ is(tokens('tok-c'), 30, 'the subject holds the usage: the refund was not made tw
 
 # ---- scripts flushed: the settlement runs under a new number --------------
 
+room_in_minute(15);
 is(rcli('SCRIPT', 'FLUSH'), 'OK', 'SCRIPT FLUSH');
 is(chat('tok-d')->{status}, 200, 'a request after the scripts were flushed');
 @s = settles_of('tok-d', 2);
@@ -294,6 +331,68 @@ is(join(' ', map { $_->[1] } @s), 'EVALSHA EVAL', 'NOSCRIPT: sent again with the
 ok($s[1][3] > $s[0][3], "... under a new number ($s[0][3], then $s[1][3])");
 sleep 0.3;
 is(tokens('tok-d'), 30, 'the subject holds the usage');
+
+# ---- held while Redis is down: sent together when it is back ---------------
+# Requests admitted, then Redis goes away before they end: their
+# settlements are held, and go out when it answers again, with no request
+# to carry them, as one script.
+
+room_in_minute(20);
+my @held = map { "tok-held-$_" } 1 .. 6;
+my %tok = map { $_ => token($_) } @held;
+my @pids;
+for my $sub (@held) {
+    my $pid = fork // die "fork: $!";
+    if (!$pid) {
+        my $r = eval { chat($sub, $tok{$sub}, 'X-Mock-Delay-Ms' => 1500) };
+        POSIX::_exit(($r && $r->{status} == 200) ? 0 : 1);
+    }
+    push @pids, $pid;
+}
+sleep 0.7;                                  # admitted, the answers not come
+$t->write_file('proxy.down', '');
+my $failed = 0;
+for (@pids) { waitpid($_, 0); $failed++ if $? }
+is($failed, 0, 'six requests admitted before Redis went away: each answered');
+sleep 1.5;
+is(scalar(map { settles_of($_, 0) } @held), 0, '... their settlements held');
+unlink "$d/proxy.down";
+settles_of($_, 1) for @held;
+my %scripts;
+for my $line (proxy_log()) {
+    $scripts{"$line->[0] $line->[3]"} = 1 if grep { /tok-held-/ } split /,/, $line->[2];
+}
+my @many = grep { $_->[2] =~ /tok-held-.*,/ } proxy_log();
+ok(@many, 'Redis back: held settlements went out together, '
+          . scalar(keys %scripts) . ' script(s) for six');
+sleep 0.3;
+my @wrong = grep { tokens($_) != 30 } @held;
+is("@wrong", '', 'each subject holds its usage, 30 tokens');
+
+# ---- many at once: each counted exactly ------------------------------------
+
+room_in_minute(15);
+my @burst = map { "tok-burst-$_" } 1 .. 24;
+%tok = map { $_ => token($_) } @burst;
+my $at = time + 1;
+@pids = ();
+for my $sub (@burst) {
+    my $pid = fork // die "fork: $!";
+    if (!$pid) {
+        # the mock answers them all at about one moment
+        my $ms = int(($at - time) * 1000);
+        my $r = eval { chat($sub, $tok{$sub}, 'X-Mock-Delay-Ms' => $ms > 0 ? $ms : 0) };
+        POSIX::_exit(($r && $r->{status} == 200) ? 0 : 1);
+    }
+    push @pids, $pid;
+}
+$failed = 0;
+for (@pids) { waitpid($_, 0); $failed++ if $? }
+is($failed, 0, '24 requests at once, each answered');
+settles_of($_, 1) for @burst;
+sleep 0.3;
+@wrong = grep { tokens($_) != 30 } @burst;
+is("@wrong", '', 'each subject holds its usage, 30 tokens');
 
 # ---- the mark ------------------------------------------------------------
 
