@@ -369,6 +369,46 @@ sleep 0.3;
 my @wrong = grep { tokens($_) != 30 } @held;
 is("@wrong", '', 'each subject holds its usage, 30 tokens');
 
+# Once more, and the first script after Redis is back runs but its answer
+# is cut: what went with it or after it goes again, each script as it
+# was, and Redis runs only those it has not.
+
+room_in_minute(20);
+my @held2 = map { "tok-again-$_" } 1 .. 6;
+%tok = map { $_ => token($_) } @held2;
+@pids = ();
+for my $sub (@held2) {
+    my $pid = fork // die "fork: $!";
+    if (!$pid) {
+        my $r = eval { chat($sub, $tok{$sub}, 'X-Mock-Delay-Ms' => 1500) };
+        POSIX::_exit(($r && $r->{status} == 200) ? 0 : 1);
+    }
+    push @pids, $pid;
+}
+sleep 0.7;
+$t->write_file('proxy.down', '');
+$failed = 0;
+for (@pids) { waitpid($_, 0); $failed++ if $? }
+is($failed, 0, 'six more requests admitted before Redis went away: each answered');
+sleep 1.5;
+$t->write_file('proxy.mode', "cut\n");
+unlink "$d/proxy.down";
+my $end = time + 10;
+my @lines;
+while (time < $end) {
+    @lines = grep { $_->[2] =~ /tok-again-/ } proxy_log();
+    my %passed = map { $_ => 1 } map { split /,/, $_->[2] } grep { $_->[4] eq 'pass' } @lines;
+    last if !grep { !$passed{"st:$_"} } @held2;
+    sleep 0.1;
+}
+my ($cut) = grep { $_->[4] eq 'cut' } @lines;
+ok($cut, 'Redis back: the first script ran and its answer was cut');
+ok($cut && grep({ $_->[3] eq $cut->[3] && $_->[4] eq 'pass' && $_->[0] ne $cut->[0] } @lines),
+   '... it went again on the next connection with its number');
+sleep 0.3;
+@wrong = grep { tokens($_) != 30 } @held2;
+is("@wrong", '', 'each subject holds its usage, 30 tokens: none settled twice, none lost');
+
 # ---- many at once: each counted exactly ------------------------------------
 
 room_in_minute(15);
