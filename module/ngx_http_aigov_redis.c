@@ -55,6 +55,10 @@
 #define NGX_HTTP_AIGOV_OP_SETTLE      2
 #define NGX_HTTP_AIGOV_OP_BATCH       3   /* admissions sent as one script */
 
+/* the settlements a settlement op carries: a script of many, or one */
+#define ngx_http_aigov_redis_settles_in(op)                                   \
+    ((op)->nmembers ? (op)->nmembers : 1)
+
 #define NGX_HTTP_AIGOV_VERDICT_WAIT   -2     /* not answered yet */
 #define NGX_HTTP_AIGOV_VERDICT_DOWN   -1     /* Redis did not answer */
 
@@ -199,6 +203,8 @@ static void ngx_http_aigov_redis_retry_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_aigov_redis_append_settle(
     ngx_http_aigov_redis_conn_t *cn, ngx_http_aigov_redis_op_t *op);
 static void ngx_http_aigov_redis_free_settle(ngx_http_aigov_redis_op_t *op);
+static ngx_http_aigov_redis_op_t *ngx_http_aigov_redis_new_batch(
+    ngx_uint_t kind);
 static ngx_http_aigov_redis_op_t *ngx_http_aigov_redis_gather(
     ngx_http_aigov_redis_conn_t *cn, ngx_http_aigov_redis_op_t *op);
 static ngx_uint_t ngx_http_aigov_redis_closed(
@@ -798,8 +804,8 @@ ngx_http_aigov_redis_fail(ngx_http_aigov_redis_conn_t *cn, const char *why)
         if (op->kind == NGX_HTTP_AIGOV_OP_SETTLE) {
             /* before the first held one: q as a queue's head */
             ngx_queue_insert_tail(q, q2);
-            cn->nsettles += op->nmembers ? op->nmembers : 1;
-            again += op->nmembers ? op->nmembers : 1;
+            cn->nsettles += ngx_http_aigov_redis_settles_in(op);
+            again += ngx_http_aigov_redis_settles_in(op);
             continue;
         }
 
@@ -979,7 +985,7 @@ ngx_http_aigov_redis_flush_handler(ngx_event_t *ev)
         q = ngx_queue_head(&cn->settles);
         ngx_queue_remove(q);
         op = ngx_queue_data(q, ngx_http_aigov_redis_op_t, queue);
-        cn->nsettles -= op->nmembers ? op->nmembers : 1;
+        cn->nsettles -= ngx_http_aigov_redis_settles_in(op);
 
         if (op->seq == 0) {
             /* not sent yet: the settlements held after it that were not
@@ -1076,14 +1082,11 @@ ngx_http_aigov_redis_gather(ngx_http_aigov_redis_conn_t *cn,
         return op;
     }
 
-    b = ngx_alloc(sizeof(ngx_http_aigov_redis_op_t), ngx_cycle->log);
+    b = ngx_http_aigov_redis_new_batch(NGX_HTTP_AIGOV_OP_SETTLE);
     if (b == NULL) {
         return op;
     }
 
-    ngx_memzero(b, sizeof(ngx_http_aigov_redis_op_t));
-    b->kind = NGX_HTTP_AIGOV_OP_SETTLE;
-    ngx_queue_init(&b->members);
     ngx_queue_insert_tail(&b->members, &op->queue);
     b->nmembers = 1;
 
@@ -1104,6 +1107,27 @@ ngx_http_aigov_redis_gather(ngx_http_aigov_redis_conn_t *cn,
     }
 
     return b;
+}
+
+
+/* An empty script of many: admissions (NGX_HTTP_AIGOV_OP_BATCH) or
+ * settlements (NGX_HTTP_AIGOV_OP_SETTLE). */
+
+static ngx_http_aigov_redis_op_t *
+ngx_http_aigov_redis_new_batch(ngx_uint_t kind)
+{
+    ngx_http_aigov_redis_op_t  *op;
+
+    op = ngx_alloc(sizeof(ngx_http_aigov_redis_op_t), ngx_cycle->log);
+    if (op == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(op, sizeof(ngx_http_aigov_redis_op_t));
+    op->kind = kind;
+    ngx_queue_init(&op->members);
+
+    return op;
 }
 
 
@@ -1154,15 +1178,11 @@ ngx_http_aigov_redis_send_reserves(ngx_http_aigov_redis_conn_t *cn)
             op = ngx_queue_data(q, ngx_http_aigov_redis_op_t, queue);
 
         } else {
-            op = ngx_alloc(sizeof(ngx_http_aigov_redis_op_t), ngx_cycle->log);
+            op = ngx_http_aigov_redis_new_batch(NGX_HTTP_AIGOV_OP_BATCH);
             if (op == NULL) {
                 ngx_http_aigov_redis_fail(cn, "out of memory");
                 return;
             }
-
-            ngx_memzero(op, sizeof(ngx_http_aigov_redis_op_t));
-            op->kind = NGX_HTTP_AIGOV_OP_BATCH;
-            ngx_queue_init(&op->members);
 
             for (n = 0; n < AIGOV_QUOTA_REDIS_BATCH_MAX && cn->nreserves; n++)
             {
@@ -1285,11 +1305,10 @@ ngx_http_aigov_redis_append_op(ngx_http_aigov_redis_conn_t *cn,
 {
     int                         i, argc;
     char                        nkeys[NGX_INT_T_LEN];
+    ngx_uint_t                  settle;
     ngx_queue_t                *q;
-    ngx_http_aigov_redis_op_t  *m;
+    ngx_http_aigov_redis_op_t  *m, *first;
     const char                 *script, *sha;
-    size_t                      mark_len, seq_len;
-    const char                 *mark, *seq;
     const char                 *argv[5 + 6 * AIGOV_QUOTA_REDIS_BATCH_MAX];
     size_t                      lens[5 + 6 * AIGOV_QUOTA_REDIS_BATCH_MAX];
 
@@ -1319,56 +1338,18 @@ ngx_http_aigov_redis_append_op(ngx_http_aigov_redis_conn_t *cn,
         return ngx_http_aigov_redis_append(cn, op->argc + 2, argv, lens);
     }
 
-    if (op->kind == NGX_HTTP_AIGOV_OP_SETTLE) {
-        /* settlements of many: "N+1", the key bases, the mark, each one's
-         * five numbers, the script's number (the members' args[2] and
-         * args[8], the same for all) */
-        m = ngx_queue_data(ngx_queue_head(&op->members),
+    /* many in one script: the count of keys, each member's key base (its
+     * args[1]), then each member's numbers. Admissions' numbers are their
+     * args[2..5]; settlements' are args[3..7], and the script adds the
+     * mark as its last key and its number as its last argument (each
+     * member's args[2] and args[8], the same for all). */
+
+    settle = (op->kind == NGX_HTTP_AIGOV_OP_SETTLE);
+    first = ngx_queue_data(ngx_queue_head(&op->members),
                            ngx_http_aigov_redis_op_t, queue);
-        mark = m->args[2];
-        mark_len = m->lens[2];
-        seq = m->args[8];
-        seq_len = m->lens[8];
-
-        argv[2] = nkeys;
-        lens[2] = ngx_sprintf((u_char *) nkeys, "%ui", op->nmembers + 1)
-                  - (u_char *) nkeys;
-        argc = 3;
-
-        for (q = ngx_queue_head(&op->members);
-             q != ngx_queue_sentinel(&op->members);
-             q = ngx_queue_next(q))
-        {
-            m = ngx_queue_data(q, ngx_http_aigov_redis_op_t, queue);
-            argv[argc] = m->args[1];
-            lens[argc++] = m->lens[1];
-        }
-
-        argv[argc] = mark;
-        lens[argc++] = mark_len;
-
-        for (q = ngx_queue_head(&op->members);
-             q != ngx_queue_sentinel(&op->members);
-             q = ngx_queue_next(q))
-        {
-            m = ngx_queue_data(q, ngx_http_aigov_redis_op_t, queue);
-
-            for (i = 3; i < 8; i++) {
-                argv[argc] = m->args[i];
-                lens[argc++] = m->lens[i];
-            }
-        }
-
-        argv[argc] = seq;
-        lens[argc++] = seq_len;
-
-        return ngx_http_aigov_redis_append(cn, argc, argv, lens);
-    }
-
-    /* a member's args: "1", its key base, its four numbers */
 
     argv[2] = nkeys;
-    lens[2] = ngx_sprintf((u_char *) nkeys, "%ui", op->nmembers)
+    lens[2] = ngx_sprintf((u_char *) nkeys, "%ui", op->nmembers + settle)
               - (u_char *) nkeys;
     argc = 3;
 
@@ -1381,16 +1362,26 @@ ngx_http_aigov_redis_append_op(ngx_http_aigov_redis_conn_t *cn,
         lens[argc++] = m->lens[1];
     }
 
+    if (settle) {
+        argv[argc] = first->args[2];
+        lens[argc++] = first->lens[2];
+    }
+
     for (q = ngx_queue_head(&op->members);
          q != ngx_queue_sentinel(&op->members);
          q = ngx_queue_next(q))
     {
         m = ngx_queue_data(q, ngx_http_aigov_redis_op_t, queue);
 
-        for (i = 2; i < 6; i++) {
+        for (i = settle ? 3 : 2; i < (settle ? 8 : 6); i++) {
             argv[argc] = m->args[i];
             lens[argc++] = m->lens[i];
         }
+    }
+
+    if (settle) {
+        argv[argc] = first->args[8];
+        lens[argc++] = first->lens[8];
     }
 
     return ngx_http_aigov_redis_append(cn, argc, argv, lens);
