@@ -337,23 +337,43 @@ is(tokens('tok-d'), 30, 'the subject holds the usage');
 # settlements are held, and go out when it answers again, with no request
 # to carry them, as one script.
 
+# A request for each subject, each from a process of its own, the mock
+# answering all of them $in seconds after they were sent; their pids.
+sub start_all {
+    my ($in, @subs) = @_;
+    my %tok = map { $_ => token($_) } @subs;
+    my $at = time + $in;
+    my @pids;
+    for my $sub (@subs) {
+        my $pid = fork // die "fork: $!";
+        if (!$pid) {
+            my $ms = int(($at - time) * 1000);
+            my $r = eval { chat($sub, $tok{$sub}, 'X-Mock-Delay-Ms' => $ms > 0 ? $ms : 0) };
+            POSIX::_exit(($r && $r->{status} == 200) ? 0 : 1);
+        }
+        push @pids, $pid;
+    }
+    return @pids;
+}
+
+# how many of those requests were not answered 200
+sub failed_of {
+    my $n = 0;
+    for (@_) { waitpid($_, 0); $n++ if $? }
+    return $n;
+}
+
+# requests admitted, then Redis down before their answers come
+sub admitted_then_down {
+    my @pids = start_all(1.5, @_);
+    sleep 0.7;
+    $t->write_file('proxy.down', '');
+    return failed_of(@pids);
+}
+
 room_in_minute(20);
 my @held = map { "tok-held-$_" } 1 .. 6;
-my %tok = map { $_ => token($_) } @held;
-my @pids;
-for my $sub (@held) {
-    my $pid = fork // die "fork: $!";
-    if (!$pid) {
-        my $r = eval { chat($sub, $tok{$sub}, 'X-Mock-Delay-Ms' => 1500) };
-        POSIX::_exit(($r && $r->{status} == 200) ? 0 : 1);
-    }
-    push @pids, $pid;
-}
-sleep 0.7;                                  # admitted, the answers not come
-$t->write_file('proxy.down', '');
-my $failed = 0;
-for (@pids) { waitpid($_, 0); $failed++ if $? }
-is($failed, 0, 'six requests admitted before Redis went away: each answered');
+is(admitted_then_down(@held), 0, 'six requests admitted before Redis went away: each answered');
 sleep 1.5;
 is(scalar(map { settles_of($_, 0) } @held), 0, '... their settlements held');
 unlink "$d/proxy.down";
@@ -375,21 +395,7 @@ is("@wrong", '', 'each subject holds its usage, 30 tokens');
 
 room_in_minute(20);
 my @held2 = map { "tok-again-$_" } 1 .. 6;
-%tok = map { $_ => token($_) } @held2;
-@pids = ();
-for my $sub (@held2) {
-    my $pid = fork // die "fork: $!";
-    if (!$pid) {
-        my $r = eval { chat($sub, $tok{$sub}, 'X-Mock-Delay-Ms' => 1500) };
-        POSIX::_exit(($r && $r->{status} == 200) ? 0 : 1);
-    }
-    push @pids, $pid;
-}
-sleep 0.7;
-$t->write_file('proxy.down', '');
-$failed = 0;
-for (@pids) { waitpid($_, 0); $failed++ if $? }
-is($failed, 0, 'six more requests admitted before Redis went away: each answered');
+is(admitted_then_down(@held2), 0, 'six more requests admitted before Redis went away: each answered');
 sleep 1.5;
 $t->write_file('proxy.mode', "cut\n");
 unlink "$d/proxy.down";
@@ -413,22 +419,7 @@ is("@wrong", '', 'each subject holds its usage, 30 tokens: none settled twice, n
 
 room_in_minute(15);
 my @burst = map { "tok-burst-$_" } 1 .. 24;
-%tok = map { $_ => token($_) } @burst;
-my $at = time + 1;
-@pids = ();
-for my $sub (@burst) {
-    my $pid = fork // die "fork: $!";
-    if (!$pid) {
-        # the mock answers them all at about one moment
-        my $ms = int(($at - time) * 1000);
-        my $r = eval { chat($sub, $tok{$sub}, 'X-Mock-Delay-Ms' => $ms > 0 ? $ms : 0) };
-        POSIX::_exit(($r && $r->{status} == 200) ? 0 : 1);
-    }
-    push @pids, $pid;
-}
-$failed = 0;
-for (@pids) { waitpid($_, 0); $failed++ if $? }
-is($failed, 0, '24 requests at once, each answered');
+is(failed_of(start_all(1, @burst)), 0, '24 requests at once, each answered');
 settles_of($_, 1) for @burst;
 sleep 0.3;
 @wrong = grep { tokens($_) != 30 } @burst;
